@@ -1,0 +1,18 @@
+//! polyperf-adjust: see `polyperf::adjust`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use polyperf::runner::{self, JobArgs};
+
+#[derive(Parser)]
+#[command(name = "polyperf-adjust", version, about = "polyperf adjust job")]
+struct Args {
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    runner::main("polyperf-adjust", args.job, |ctx| Box::pin(polyperf::adjust::run(ctx)))
+}

@@ -1,0 +1,618 @@
+//! Settings: built-in defaults, then an optional TOML file, then environment variables (the
+//! environment wins). Validated once at start; a bad value is exit 2 naming the key.
+//! Every key is `[section] key` in TOML and `POLYPERF_<SECTION>_<KEY>` in the environment;
+//! the names other programs rely on (SPEC §6) are accepted too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::bad_input;
+
+/// What a secret is replaced with wherever settings are shown.
+pub const REDACTED: &str = "<redacted>";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub general: General,
+    pub apis: Apis,
+    pub settlement: Settlement,
+    pub reflect: Reflect,
+    pub llm: Llm,
+    pub adjust: Adjust,
+    pub telegram: Telegram,
+    pub archive: Archive,
+    pub cleanup: Cleanup,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct General {
+    pub db: PathBuf,
+    /// `human`, `json`, or `auto` (human on a terminal, JSON otherwise).
+    pub log_format: String,
+    /// How long a job's lease in `job_locks` lasts before another run may take it over.
+    pub lock_lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Apis {
+    pub binance_api_base: String,
+    pub gamma_api_base: String,
+    /// Timeout of one HTTP request.
+    pub http_timeout_secs: u64,
+    /// Attempts per request on 429 / 5xx / timeouts before the run gives up (exit 75).
+    pub http_max_attempts: u32,
+    /// First backoff delay; doubles each attempt.
+    pub http_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settlement {
+    pub interval_minutes: u32,
+    pub batch_size: u32,
+    /// A decision still unsettled this long after its window gets one alert.
+    pub alert_lag_hours: u32,
+    /// Wait after the window's end before settling.
+    pub grace_seconds: u32,
+    /// `auto` (official first, price fallback after `official_wait_minutes`), `gamma`, `price`.
+    pub source: String,
+    pub official_wait_minutes: u32,
+    /// Query Gamma for official results (off for offline use and the demo).
+    pub gamma_enabled: bool,
+    /// `up` (the real markets' rule: end >= start resolves Up) or `down`.
+    pub tie_rule: String,
+    pub fees_enabled: bool,
+    pub fee_rate: Decimal,
+    pub fee_exponent: Decimal,
+    /// Binance symbol of the price fallback.
+    pub price_symbol: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reflect {
+    /// `auto` (openai when an API key is set, else rules), `openai`, `rules`.
+    pub engine: String,
+    pub losses_trigger: u32,
+    pub trades_trigger: u32,
+    /// Smallest sample on which the rules engine suggests a parameter change.
+    pub min_sample: u32,
+    /// How many earlier reflections the prompt recalls.
+    pub history: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Llm {
+    pub api_key: Option<String>,
+    pub model: String,
+    pub base_url: String,
+    pub timeout_secs: u64,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Adjust {
+    /// `observe`, `tier1` or `full`.
+    pub autonomy: String,
+    pub tier1_max_change: Decimal,
+    pub tier2_max_change: Decimal,
+    pub tier1_cooldown_hours: u32,
+    pub approval_ttl_hours: u32,
+    pub replay_days: u32,
+    pub rollback_watch_trades: u32,
+    pub max_consecutive_losses: u32,
+    pub daily_loss_limit: Decimal,
+    pub max_drawdown: Decimal,
+    pub drawdown_lookback_days: u32,
+    pub win_rate_floor: Decimal,
+    pub win_rate_window: u32,
+    pub auto_resume_after_hours: Option<u32>,
+    /// Hard bounds and step of each parameter; the database's min/max follow these.
+    pub parameters: BTreeMap<String, ParamBounds>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ParamBounds {
+    pub min: Decimal,
+    pub max: Decimal,
+    /// Values are rounded to a multiple of this.
+    pub step: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telegram {
+    pub enabled: bool,
+    pub bot_token: Option<String>,
+    pub chat_id: Option<String>,
+    /// Users allowed to change things (pause, resume, approvals). Empty: anyone in the chat.
+    pub allowed_user_ids: Vec<i64>,
+    pub api_base: String,
+    pub max_attempts: u32,
+    /// Long-polling timeout of `getUpdates` in `--watch` mode.
+    pub poll_timeout_secs: u32,
+    /// This many pending rows of one kind or more are merged into one message.
+    pub merge_threshold: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Archive {
+    pub dir: PathBuf,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cleanup {
+    pub min_free_bytes: u64,
+    pub min_free_percent: f64,
+    /// The warning level is the thresholds times this factor; the emergency sequence stops
+    /// once free space is back above it.
+    pub warning_factor: f64,
+    pub emergency_retention_days: u32,
+    pub archive_offload_dir: Option<PathBuf>,
+    pub outbox_retention_days: u32,
+    pub job_runs_retention_days: u32,
+    pub prices_retention_days: u32,
+    /// Checkpoint with TRUNCATE when the WAL is larger than this.
+    pub wal_checkpoint_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            general: General::default(),
+            apis: Apis::default(),
+            settlement: Settlement::default(),
+            reflect: Reflect::default(),
+            llm: Llm::default(),
+            adjust: Adjust::default(),
+            telegram: Telegram::default(),
+            archive: Archive::default(),
+            cleanup: Cleanup::default(),
+        }
+    }
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General { db: PathBuf::from("data/performance.db"), log_format: "auto".into(), lock_lease_secs: 600 }
+    }
+}
+
+impl Default for Apis {
+    fn default() -> Self {
+        Apis {
+            binance_api_base: "https://api.binance.com".into(),
+            gamma_api_base: "https://gamma-api.polymarket.com".into(),
+            http_timeout_secs: 10,
+            http_max_attempts: 4,
+            http_backoff_ms: 500,
+        }
+    }
+}
+
+impl Default for Settlement {
+    fn default() -> Self {
+        Settlement {
+            interval_minutes: 10,
+            batch_size: 500,
+            alert_lag_hours: 6,
+            grace_seconds: 120,
+            source: "auto".into(),
+            official_wait_minutes: 60,
+            gamma_enabled: true,
+            tie_rule: "up".into(),
+            fees_enabled: true,
+            fee_rate: Decimal::new(7, 2),
+            fee_exponent: Decimal::ONE,
+            price_symbol: "BTCUSDT".into(),
+        }
+    }
+}
+
+impl Default for Reflect {
+    fn default() -> Self {
+        Reflect { engine: "auto".into(), losses_trigger: 3, trades_trigger: 10, min_sample: 30, history: 5 }
+    }
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Llm {
+            api_key: None,
+            model: "gpt-4o-mini".into(),
+            base_url: "https://api.openai.com/v1".into(),
+            timeout_secs: 60,
+            max_tokens: 2000,
+            temperature: 0.7,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Default for Adjust {
+    fn default() -> Self {
+        let bounds = |min: i64, max: i64, step: i64, scale: u32| ParamBounds {
+            min: Decimal::new(min, scale),
+            max: Decimal::new(max, scale),
+            step: Decimal::new(step, scale),
+        };
+        let mut parameters = BTreeMap::new();
+        parameters.insert("bot_confidence_threshold".into(), bounds(50, 95, 1, 2));
+        parameters.insert("bot_max_position_dollars".into(), bounds(100, 5000, 1, 2));
+        parameters.insert("bot_max_exposure_percent".into(), bounds(5, 80, 1, 2));
+        Adjust {
+            autonomy: "tier1".into(),
+            tier1_max_change: Decimal::new(5, 2),
+            tier2_max_change: Decimal::new(20, 2),
+            tier1_cooldown_hours: 24,
+            approval_ttl_hours: 6,
+            replay_days: 14,
+            rollback_watch_trades: 20,
+            max_consecutive_losses: 5,
+            daily_loss_limit: Decimal::new(50, 0),
+            max_drawdown: Decimal::new(100, 0),
+            drawdown_lookback_days: 7,
+            win_rate_floor: Decimal::new(35, 2),
+            win_rate_window: 20,
+            auto_resume_after_hours: None,
+            parameters,
+        }
+    }
+}
+
+impl Default for Telegram {
+    fn default() -> Self {
+        Telegram {
+            enabled: false,
+            bot_token: None,
+            chat_id: None,
+            allowed_user_ids: Vec::new(),
+            api_base: "https://api.telegram.org".into(),
+            max_attempts: 10,
+            poll_timeout_secs: 30,
+            merge_threshold: 5,
+        }
+    }
+}
+
+impl Default for Archive {
+    fn default() -> Self {
+        Archive { dir: PathBuf::from("archive"), retention_days: 30 }
+    }
+}
+
+impl Default for Cleanup {
+    fn default() -> Self {
+        Cleanup {
+            min_free_bytes: 1 << 30,
+            min_free_percent: 5.0,
+            warning_factor: 1.5,
+            emergency_retention_days: 7,
+            archive_offload_dir: None,
+            outbox_retention_days: 30,
+            job_runs_retention_days: 30,
+            prices_retention_days: 14,
+            wal_checkpoint_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Environment names fixed by SPEC §6 and the seed, and the key each sets.
+const ENV_ALIASES: &[(&str, &str, &str)] = &[
+    ("POLYPERF_DB", "general", "db"),
+    ("POLYPERF_LOG_FORMAT", "general", "log_format"),
+    ("BINANCE_API_BASE", "apis", "binance_api_base"),
+    ("GAMMA_API_BASE", "apis", "gamma_api_base"),
+    ("SETTLEMENT_INTERVAL_MINUTES", "settlement", "interval_minutes"),
+    ("SETTLEMENT_BATCH_SIZE", "settlement", "batch_size"),
+    ("SETTLEMENT_ALERT_LAG_HOURS", "settlement", "alert_lag_hours"),
+    ("OPENAI_API_KEY", "llm", "api_key"),
+    ("OPENAI_MODEL", "llm", "model"),
+    ("OPENAI_BASE_URL", "llm", "base_url"),
+    ("TELEGRAM_ENABLED", "telegram", "enabled"),
+    ("TELEGRAM_BOT_TOKEN", "telegram", "bot_token"),
+    ("TELEGRAM_CHAT_ID", "telegram", "chat_id"),
+    ("TELEGRAM_ALLOWED_USER_IDS", "telegram", "allowed_user_ids"),
+    ("TELEGRAM_API_BASE", "telegram", "api_base"),
+    ("POLYPERF_ARCHIVE_DIR", "archive", "dir"),
+    ("POLYPERF_ARCHIVE_RETENTION_DAYS", "archive", "retention_days"),
+    ("POLYPERF_MIN_FREE_BYTES", "cleanup", "min_free_bytes"),
+    ("POLYPERF_MIN_FREE_PERCENT", "cleanup", "min_free_percent"),
+];
+
+/// Keys whose values are lists given as comma-separated text in the environment.
+const LIST_KEYS: &[(&str, &str)] = &[("telegram", "allowed_user_ids")];
+
+/// Keys whose values are secrets: never printed, logged or stored.
+const SECRET_KEYS: &[(&str, &str)] = &[("llm", "api_key"), ("telegram", "bot_token")];
+
+impl Settings {
+    /// Loads settings: defaults, then `config_file` (if given), then the process environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Settings> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(config_file, &env)
+    }
+
+    /// As [`Settings::load`], with the environment passed in (tests).
+    pub fn load_with_env(config_file: Option<&Path>, env: &[(String, String)]) -> Result<Settings> {
+        let mut tree = toml::Value::try_from(Settings::default())?;
+        if let Some(path) = config_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
+            let file: toml::Value = toml::from_str(&text)
+                .map_err(|e| bad_input(format!("config file {}: {}", path.display(), e.message())))?;
+            merge(&mut tree, file);
+            // Deserialize now so that an error names the file, not the environment.
+            Settings::deserialize(tree.clone())
+                .map_err(|e| bad_input(format!("config file {}: {}", path.display(), e.message())))?;
+        }
+        for (name, value) in env {
+            let Some((section, key)) = env_target(name) else { continue };
+            let parsed = env_value(&section, &key, value, &tree);
+            let table = tree
+                .as_table_mut()
+                .and_then(|t| t.get_mut(&section))
+                .and_then(|s| s.as_table_mut())
+                .ok_or_else(|| bad_input(format!("{name}: unknown setting section {section}")))?;
+            table.insert(key.clone(), parsed);
+            Settings::deserialize(tree.clone())
+                .map_err(|e| bad_input(format!("{name}={}: invalid value for [{section}] {key}: {}", shown(&section, &key, value), e.message())))?;
+        }
+        let settings = Settings::deserialize(tree).map_err(|e| bad_input(format!("settings: {}", e.message())))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that types alone don't: enums, ranges, consistency. Names the key.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
+        one_of("general.log_format", &self.general.log_format, &["auto", "human", "json"])?;
+        one_of("settlement.source", &self.settlement.source, &["auto", "gamma", "price"])?;
+        one_of("settlement.tie_rule", &self.settlement.tie_rule, &["up", "down"])?;
+        one_of("reflect.engine", &self.reflect.engine, &["auto", "openai", "rules"])?;
+        one_of("adjust.autonomy", &self.adjust.autonomy, &["observe", "tier1", "full"])?;
+        if self.settlement.batch_size == 0 {
+            return fail("settlement.batch_size", "must be at least 1".into());
+        }
+        if self.settlement.fee_rate < Decimal::ZERO || self.settlement.fee_rate > Decimal::ONE {
+            return fail("settlement.fee_rate", format!("{} is outside [0, 1]", self.settlement.fee_rate));
+        }
+        if self.settlement.fee_exponent < Decimal::ZERO || self.settlement.fee_exponent > Decimal::from(4) {
+            return fail("settlement.fee_exponent", format!("{} is outside [0, 4]", self.settlement.fee_exponent));
+        }
+        if !(0.0..=2.0).contains(&self.llm.temperature) {
+            return fail("llm.temperature", format!("{} is outside [0, 2]", self.llm.temperature));
+        }
+        let (t1, t2) = (self.adjust.tier1_max_change, self.adjust.tier2_max_change);
+        if t1 <= Decimal::ZERO || t2 < t1 {
+            return fail("adjust.tier1_max_change", format!("need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2})"));
+        }
+        for (name, b) in &self.adjust.parameters {
+            if b.min > b.max || b.step <= Decimal::ZERO {
+                return fail(&format!("adjust.parameters.{name}"), format!("need min <= max and step > 0 (min {}, max {}, step {})", b.min, b.max, b.step));
+            }
+        }
+        if !(0.0..100.0).contains(&self.cleanup.min_free_percent) {
+            return fail("cleanup.min_free_percent", format!("{} is outside [0, 100)", self.cleanup.min_free_percent));
+        }
+        if self.cleanup.warning_factor < 1.0 {
+            return fail("cleanup.warning_factor", "must be at least 1".into());
+        }
+        if self.telegram.enabled && (self.telegram.bot_token.is_none() || self.telegram.chat_id.is_none()) {
+            return fail("telegram.enabled", "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled".into());
+        }
+        for (key, url) in [
+            ("apis.binance_api_base", &self.apis.binance_api_base),
+            ("apis.gamma_api_base", &self.apis.gamma_api_base),
+            ("llm.base_url", &self.llm.base_url),
+            ("telegram.api_base", &self.telegram.api_base),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return fail(key, format!("{url:?} is not an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The reflection engine to use: `openai` only when asked for or when a key is configured.
+    pub fn effective_engine(&self) -> &str {
+        match self.reflect.engine.as_str() {
+            "auto" if self.llm.api_key.is_some() => "openai",
+            "auto" => "rules",
+            other => other,
+        }
+    }
+
+    /// The settings as TOML with secrets replaced, for `polyperf config`.
+    pub fn redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        copy.redact();
+        toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render settings: {e}"))
+    }
+
+    /// The settings as JSON with secrets replaced.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        let mut copy = self.clone();
+        copy.redact();
+        serde_json::to_value(copy).unwrap_or_default()
+    }
+
+    fn redact(&mut self) {
+        if self.llm.api_key.is_some() {
+            self.llm.api_key = Some(REDACTED.into());
+        }
+        if self.telegram.bot_token.is_some() {
+            self.telegram.bot_token = Some(REDACTED.into());
+        }
+    }
+
+    /// Every secret value currently set, for scrubbing text before it is logged or stored.
+    pub fn secrets(&self) -> Vec<String> {
+        [self.llm.api_key.clone(), self.telegram.bot_token.clone()].into_iter().flatten().filter(|s| !s.is_empty()).collect()
+    }
+
+    /// Replaces every secret in `text` with a placeholder.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub_secrets(text, &self.secrets())
+    }
+}
+
+/// Replaces each of `secrets` in `text` with a placeholder.
+pub fn scrub_secrets(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        if secret.len() >= 4 {
+            out = out.replace(secret.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(bad_input(format!("setting {key}: {value:?} is not one of {}", allowed.join(", "))))
+    }
+}
+
+/// Recursively overlays `top` onto `base` (tables merge, other values replace).
+fn merge(base: &mut toml::Value, top: toml::Value) {
+    match (base, top) {
+        (toml::Value::Table(base), toml::Value::Table(top)) => {
+            for (key, value) in top {
+                match base.get_mut(&key) {
+                    Some(existing) if existing.is_table() && value.is_table() => merge(existing, value),
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, top) => *base = top,
+    }
+}
+
+/// Which `[section] key` an environment variable sets, if any.
+fn env_target(name: &str) -> Option<(String, String)> {
+    if let Some((_, section, key)) = ENV_ALIASES.iter().find(|(env, _, _)| *env == name) {
+        return Some((section.to_string(), key.to_string()));
+    }
+    let rest = name.strip_prefix("POLYPERF_")?;
+    for section in ["general", "apis", "settlement", "reflect", "llm", "adjust", "telegram", "archive", "cleanup"] {
+        let prefix = format!("{}_", section.to_uppercase());
+        if let Some(key) = rest.strip_prefix(&prefix) {
+            if !key.is_empty() && key != "PARAMETERS" {
+                return Some((section.to_string(), key.to_lowercase()));
+            }
+        }
+    }
+    None
+}
+
+/// Turns environment text into a TOML value of the type the setting has now.
+fn env_value(section: &str, key: &str, text: &str, tree: &toml::Value) -> toml::Value {
+    let text = text.trim();
+    if LIST_KEYS.contains(&(section, key)) {
+        let items = text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(s.to_string())))
+            .collect();
+        return toml::Value::Array(items);
+    }
+    let existing = tree.get(section).and_then(|s| s.get(key));
+    match existing {
+        Some(toml::Value::Integer(_)) => text.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(text.into())),
+        Some(toml::Value::Float(_)) => text.parse::<f64>().map(toml::Value::Float).unwrap_or_else(|_| toml::Value::String(text.into())),
+        Some(toml::Value::Boolean(_)) => match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" | "" => toml::Value::Boolean(false),
+            _ => toml::Value::String(text.into()),
+        },
+        Some(_) => toml::Value::String(text.into()),
+        // An unset Option: integers stay integers (e.g. hours), everything else is text.
+        None => text.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(text.into())),
+    }
+}
+
+/// The value as it may be shown in an error message.
+fn shown(section: &str, key: &str, value: &str) -> String {
+    if SECRET_KEYS.contains(&(section, key)) {
+        REDACTED.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::load_with_env(None, &[]).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.effective_engine(), "rules");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[settlement]\nbatch_size = 7\ngrace_seconds = 30\n[telegram]\nmerge_threshold = 9\n").unwrap();
+        let s = Settings::load_with_env(
+            Some(&file),
+            &env(&[
+                ("SETTLEMENT_BATCH_SIZE", "11"),
+                ("TELEGRAM_ALLOWED_USER_IDS", "111, 222"),
+                ("POLYPERF_ADJUST_TIER1_MAX_CHANGE", "0.04"),
+                ("OPENAI_API_KEY", "sk-test-secret"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.settlement.batch_size, 11);
+        assert_eq!(s.settlement.grace_seconds, 30);
+        assert_eq!(s.telegram.merge_threshold, 9);
+        assert_eq!(s.telegram.allowed_user_ids, vec![111, 222]);
+        assert_eq!(s.adjust.tier1_max_change, Decimal::new(4, 2));
+        assert_eq!(s.effective_engine(), "openai");
+        assert!(!s.redacted_toml().contains("sk-test-secret"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Settings::load_with_env(None, &env(&[("SETTLEMENT_BATCH_SIZE", "many")])).unwrap_err();
+        assert!(err.to_string().contains("SETTLEMENT_BATCH_SIZE"), "{err}");
+        let err = Settings::load_with_env(None, &env(&[("POLYPERF_ADJUST_AUTONOMY", "yolo")])).unwrap_err();
+        assert!(err.to_string().contains("adjust.autonomy"), "{err}");
+        let err = Settings::load_with_env(None, &env(&[("OPENAI_BASE_URL", "localhost:1")])).unwrap_err();
+        assert!(err.to_string().contains("llm.base_url"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[settlement]\nbatch_sise = 7\n").unwrap();
+        let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
+        assert!(err.to_string().contains("batch_sise"), "{err}");
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+    }
+}

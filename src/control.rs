@@ -1,0 +1,91 @@
+//! Trading control: the pause switch the trader obeys (`trading_control`, one row) and the
+//! audit trail of pauses and resumes (`control_events`). Decides nothing about *when* to pause.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use crate::outbox;
+use crate::time::to_db;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ControlState {
+    pub paused: bool,
+    pub reason: Option<String>,
+    pub rule: Option<String>,
+    pub figures: Option<serde_json::Value>,
+    pub since: Option<String>,
+    pub by: Option<String>,
+    pub auto_resume_at: Option<String>,
+}
+
+pub fn state(conn: &Connection) -> Result<ControlState> {
+    Ok(conn.query_row(
+        "SELECT paused, reason, rule, figures, since, by, auto_resume_at FROM trading_control WHERE id = 1",
+        [],
+        |r| {
+            Ok(ControlState {
+                paused: r.get::<_, i64>(0)? != 0,
+                reason: r.get(1)?,
+                rule: r.get(2)?,
+                figures: r.get::<_, Option<String>>(3)?.and_then(|s| serde_json::from_str(&s).ok()),
+                since: r.get(4)?,
+                by: r.get(5)?,
+                auto_resume_at: r.get(6)?,
+            })
+        },
+    )?)
+}
+
+/// A pause request.
+pub struct Pause<'a> {
+    pub reason: &'a str,
+    pub by: &'a str,
+    /// The tier-3 rule that fired; None for a human's pause.
+    pub rule: Option<&'a str>,
+    pub figures: Option<serde_json::Value>,
+    pub auto_resume_at: Option<DateTime<Utc>>,
+}
+
+/// Pauses trading, records the event and queues a notification, in the caller's transaction.
+/// Returns false (and changes nothing) if trading was already paused.
+pub fn pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE trading_control SET paused = 1, reason = ?1, rule = ?2, figures = ?3, since = ?4, by = ?5, auto_resume_at = ?6
+         WHERE id = 1 AND paused = 0",
+        params![p.reason, p.rule, p.figures.as_ref().map(|f| f.to_string()), to_db(now), p.by, p.auto_resume_at.map(to_db)],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO control_events (timestamp, action, reason, rule, by) VALUES (?1, 'pause', ?2, ?3, ?4)",
+        params![to_db(now), p.reason, p.rule, p.by],
+    )?;
+    let event_id = conn.last_insert_rowid();
+    let payload = serde_json::json!({"reason": p.reason, "rule": p.rule, "figures": p.figures, "by": p.by, "since": to_db(now)});
+    outbox::enqueue(conn, outbox::kind::PAUSE, &payload, Some(&format!("pause:{event_id}")), now)?;
+    Ok(true)
+}
+
+/// Resumes trading, records who did it and queues a notification. Returns false if trading
+/// was not paused.
+pub fn resume(conn: &Connection, by: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE trading_control SET paused = 0, reason = NULL, rule = NULL, figures = NULL, since = ?1, by = ?2, auto_resume_at = NULL
+         WHERE id = 1 AND paused = 1",
+        params![to_db(now), by],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO control_events (timestamp, action, reason, by) VALUES (?1, 'resume', ?2, ?3)",
+        params![to_db(now), reason, by],
+    )?;
+    let event_id = conn.last_insert_rowid();
+    let payload = serde_json::json!({"by": by, "reason": reason, "at": to_db(now)});
+    outbox::enqueue(conn, outbox::kind::RESUME, &payload, Some(&format!("resume:{event_id}")), now)?;
+    Ok(true)
+}

@@ -1,0 +1,150 @@
+//! The one place connections are opened: PRAGMAs, migrations, and the SQL functions polyperf
+//! registers (`dec_sum`). Never runs business logic.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rusqlite::functions::{Aggregate, Context as FnContext, FunctionFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rust_decimal::Decimal;
+
+use crate::error::bad_input;
+
+/// Migrations, applied in order; the schema version is the number applied (`PRAGMA user_version`).
+/// Never edit one that has shipped: add the next.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../sql/migrations/0001_init.sql"))];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a writer waits for another writer before SQLite reports "database is locked".
+/// Jobs keep their write transactions short (no network inside), so this is never reached in
+/// practice; it is long so that the trader's writes never fail because a job is running.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens (creating if needed) the database at `path`, sets the per-connection PRAGMAs and
+/// brings the schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() && !parent.exists() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating database directory {}", parent.display()))?;
+        }
+    }
+    let mut conn = open_raw(path)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens without migrating (for read-only inspection, e.g. `status` on a newer database).
+pub fn open_raw(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening database {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // auto_vacuum only takes effect before the first table is created, so set it first.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .with_context(|| format!("setting WAL mode on {}", path.display()))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!("database {} refused WAL mode (got {mode})", path.display());
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+/// The schema version stored in the file.
+pub fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Applies pending migrations in one IMMEDIATE transaction. Refuses a database newer than this
+/// binary: it would write rows the newer schema may not expect.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current = schema_version(conn)?;
+    if current > SCHEMA_VERSION {
+        return Err(bad_input(format!(
+            "database schema version {current} is newer than this binary supports ({SCHEMA_VERSION}); upgrade polyperf"
+        )));
+    }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    let current = schema_version(&tx)?;
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+        let version = index as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        tx.execute_batch(sql).with_context(|| format!("applying migration {name}"))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tracing::info!(migration = name, version, "applied migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Registers `dec_sum(x)`: an exact decimal sum of text money columns (SQL's `sum()` goes
+/// through floating point). Returns decimal text, '0' for no rows. NULLs are skipped.
+fn register_functions(conn: &Connection) -> Result<()> {
+    conn.create_aggregate_function(
+        "dec_sum",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        DecSum,
+    )?;
+    Ok(())
+}
+
+struct DecSum;
+
+impl Aggregate<Decimal, String> for DecSum {
+    fn init(&self, _: &mut FnContext<'_>) -> rusqlite::Result<Decimal> {
+        Ok(Decimal::ZERO)
+    }
+
+    fn step(&self, ctx: &mut FnContext<'_>, sum: &mut Decimal) -> rusqlite::Result<()> {
+        use rusqlite::types::ValueRef;
+        let value = match ctx.get_raw(0) {
+            ValueRef::Null => return Ok(()),
+            ValueRef::Integer(i) => Decimal::from(i),
+            ValueRef::Real(f) => Decimal::from_f64_retain(f).unwrap_or_default(),
+            ValueRef::Text(t) => {
+                let text = std::str::from_utf8(t).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                Decimal::from_str(text).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?
+            }
+            ValueRef::Blob(_) => return Err(rusqlite::Error::UserFunctionError("dec_sum of a blob".into())),
+        };
+        *sum = sum
+            .checked_add(value)
+            .ok_or_else(|| rusqlite::Error::UserFunctionError("dec_sum overflow".into()))?;
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut FnContext<'_>, sum: Option<Decimal>) -> rusqlite::Result<String> {
+        Ok(sum.unwrap_or_default().normalize().to_string())
+    }
+}
+
+/// Begins an IMMEDIATE transaction: takes the write lock up front, so a transaction that will
+/// write never fails half-way with SQLITE_BUSY on lock upgrade.
+pub fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// Size in bytes of the database file and its WAL.
+pub fn file_sizes(path: &Path) -> (u64, u64) {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    (size(path), size(Path::new(&wal)))
+}

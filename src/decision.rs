@@ -1,0 +1,579 @@
+//! The trader's decisions (SPEC §2): parsing and validating the JSON form, and storing them
+//! idempotently (`Tracker`). Never settles or interprets them.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::market;
+use crate::time::{parse_rfc3339, to_db};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    #[serde(rename = "YES")]
+    Yes,
+    #[serde(rename = "NO")]
+    No,
+    #[serde(rename = "HOLD")]
+    Hold,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Yes => "YES",
+            Action::No => "NO",
+            Action::Hold => "HOLD",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "YES" => Some(Action::Yes),
+            "NO" => Some(Action::No),
+            "HOLD" => Some(Action::Hold),
+            _ => None,
+        }
+    }
+}
+
+/// One decision of the trader, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision_id: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    pub market_slug: String,
+    pub market_id: Option<i64>,
+    pub action: Action,
+    pub confidence: f64,
+    pub position_size: Decimal,
+    pub reasoning: Option<String>,
+    pub btc_price: Decimal,
+    pub price_to_beat: Option<Decimal>,
+    pub time_remaining_seconds: Option<i64>,
+    pub is_end_phase: Option<bool>,
+    pub social_score: Option<f64>,
+    pub market_score: Option<f64>,
+    pub final_score: Option<f64>,
+    pub final_confidence: Option<f64>,
+    pub signal_type: Option<String>,
+    pub rsi: Option<f64>,
+    pub macd: Option<f64>,
+    pub trend: Option<String>,
+    pub yes_price: Option<Decimal>,
+    pub no_price: Option<Decimal>,
+    pub executed_price: Option<Decimal>,
+    /// The market's window, when the trader knows it (needed for slugs without a timestamp).
+    pub market_start: Option<DateTime<Utc>>,
+    pub market_end: Option<DateTime<Utc>>,
+    /// A fee rate the trader logged; overrides the configured fee model.
+    pub fee_rate: Option<Decimal>,
+}
+
+/// A field that failed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "field `{}`: {}", self.field, self.message)
+        }
+    }
+}
+
+fn field_err(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_string(), message: message.into() }
+}
+
+type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+impl Decision {
+    /// Parses and validates one JSON object. Amounts may be JSON numbers or strings; they are
+    /// read from the JSON text itself, so no digit goes through floating point.
+    pub fn from_json(text: &str) -> std::result::Result<Decision, FieldError> {
+        let fields: Fields = serde_json::from_str(text).map_err(|e| field_err("", format!("not a JSON object: {e}")))?;
+        let action_text = req_string(&fields, "action")?;
+        let action = Action::parse(&action_text.to_ascii_uppercase())
+            .ok_or_else(|| field_err("action", format!("{action_text:?} is not YES, NO or HOLD")))?;
+        let decision = Decision {
+            decision_id: opt_string(&fields, "decision_id")?,
+            timestamp: req(&fields, "timestamp", time_value)?,
+            market_slug: req_string(&fields, "market_slug")?,
+            market_id: opt(&fields, "market_id", int_value)?,
+            action,
+            confidence: req(&fields, "confidence", float_value)?,
+            position_size: match action {
+                Action::Hold => opt(&fields, "position_size", decimal_value)?.unwrap_or(Decimal::ZERO),
+                _ => req(&fields, "position_size", decimal_value)?,
+            },
+            reasoning: opt_string(&fields, "reasoning")?,
+            btc_price: req(&fields, "btc_price", decimal_value)?,
+            price_to_beat: opt(&fields, "price_to_beat", decimal_value)?,
+            time_remaining_seconds: opt(&fields, "time_remaining_seconds", int_value)?,
+            is_end_phase: opt(&fields, "is_end_phase", bool_value)?,
+            social_score: opt(&fields, "social_score", float_value)?,
+            market_score: opt(&fields, "market_score", float_value)?,
+            final_score: opt(&fields, "final_score", float_value)?,
+            final_confidence: opt(&fields, "final_confidence", float_value)?,
+            signal_type: opt_string(&fields, "signal_type")?,
+            rsi: opt(&fields, "rsi", float_value)?,
+            macd: opt(&fields, "macd", float_value)?,
+            trend: opt_string(&fields, "trend")?,
+            yes_price: opt(&fields, "yes_price", decimal_value)?,
+            no_price: opt(&fields, "no_price", decimal_value)?,
+            executed_price: opt(&fields, "executed_price", decimal_value)?,
+            market_start: opt(&fields, "market_start", time_value)?,
+            market_end: opt(&fields, "market_end", time_value)?,
+            fee_rate: opt(&fields, "fee_rate", decimal_value)?,
+        };
+        decision.validate()?;
+        Ok(decision)
+    }
+
+    /// The rules of SPEC §2 that types alone don't enforce.
+    pub fn validate(&self) -> std::result::Result<(), FieldError> {
+        if self.market_slug.trim().is_empty() {
+            return Err(field_err("market_slug", "must not be empty"));
+        }
+        if let Some(id) = &self.decision_id {
+            if id.trim().is_empty() || id.len() > 200 {
+                return Err(field_err("decision_id", "must be 1 to 200 characters"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.confidence) {
+            return Err(field_err("confidence", format!("{} is outside [0, 1]", self.confidence)));
+        }
+        if self.position_size < Decimal::ZERO {
+            return Err(field_err("position_size", format!("{} is negative", self.position_size)));
+        }
+        if self.action == Action::Hold && !self.position_size.is_zero() {
+            return Err(field_err("position_size", format!("{} must be 0 for HOLD", self.position_size)));
+        }
+        if self.btc_price <= Decimal::ZERO {
+            return Err(field_err("btc_price", format!("{} must be greater than 0", self.btc_price)));
+        }
+        if let Some(p) = self.price_to_beat {
+            if p <= Decimal::ZERO {
+                return Err(field_err("price_to_beat", format!("{p} must be greater than 0")));
+            }
+        }
+        let unit = |field: &str, v: Option<Decimal>, open: bool| -> std::result::Result<(), FieldError> {
+            if let Some(v) = v {
+                let ok = if open { v > Decimal::ZERO && v < Decimal::ONE } else { v >= Decimal::ZERO && v <= Decimal::ONE };
+                if !ok {
+                    let range = if open { "(0, 1)" } else { "[0, 1]" };
+                    return Err(field_err(field, format!("{v} is outside {range}")));
+                }
+            }
+            Ok(())
+        };
+        unit("yes_price", self.yes_price, false)?;
+        unit("no_price", self.no_price, false)?;
+        unit("executed_price", self.executed_price, true)?;
+        unit("fee_rate", self.fee_rate, false)?;
+        if self.action != Action::Hold && self.executed_price.is_none() {
+            return Err(field_err("executed_price", format!("is required for {}", self.action.as_str())));
+        }
+        if let Some(c) = self.final_confidence {
+            if !(0.0..=1.0).contains(&c) {
+                return Err(field_err("final_confidence", format!("{c} is outside [0, 1]")));
+            }
+        }
+        if let (Some(start), Some(end)) = (self.market_start, self.market_end) {
+            if end <= start {
+                return Err(field_err("market_end", "must be after market_start"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The idempotency key: the trader's own, or one derived from the decision's content, so
+    /// logging the same id-less decision twice still stores it once.
+    pub fn key(&self) -> String {
+        if let Some(id) = &self.decision_id {
+            return id.clone();
+        }
+        let mut hasher = Sha256::new();
+        let content = format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            to_db(self.timestamp),
+            self.market_slug,
+            self.action.as_str(),
+            self.position_size.normalize(),
+            self.executed_price.map(|d| d.normalize().to_string()).unwrap_or_default(),
+            self.btc_price.normalize(),
+            self.confidence
+        );
+        hasher.update(content.as_bytes());
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("auto-{hex}")
+    }
+
+    /// The market window: explicit fields first, else the slug.
+    pub fn window(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        match (self.market_start, self.market_end) {
+            (Some(start), Some(end)) => Some((start, end)),
+            _ => market::window_from_slug(&self.market_slug),
+        }
+    }
+}
+
+fn raw<'a>(fields: &'a Fields, name: &str) -> Option<&'a RawValue> {
+    fields.get(name).copied().filter(|r| r.get() != "null")
+}
+
+fn req<T>(fields: &Fields, name: &str, parse: fn(&RawValue) -> std::result::Result<T, String>) -> std::result::Result<T, FieldError> {
+    let value = raw(fields, name).ok_or_else(|| field_err(name, "is required"))?;
+    parse(value).map_err(|m| field_err(name, m))
+}
+
+fn opt<T>(fields: &Fields, name: &str, parse: fn(&RawValue) -> std::result::Result<T, String>) -> std::result::Result<Option<T>, FieldError> {
+    raw(fields, name).map(|v| parse(v).map_err(|m| field_err(name, m))).transpose()
+}
+
+fn req_string(fields: &Fields, name: &str) -> std::result::Result<String, FieldError> {
+    req(fields, name, string_value)
+}
+
+fn opt_string(fields: &Fields, name: &str) -> std::result::Result<Option<String>, FieldError> {
+    opt(fields, name, string_value)
+}
+
+fn string_value(raw: &RawValue) -> std::result::Result<String, String> {
+    serde_json::from_str::<String>(raw.get()).map_err(|_| format!("expected a string, got {}", preview(raw.get())))
+}
+
+/// A number or a numeric string, as text.
+fn numeric_text(raw: &RawValue) -> std::result::Result<String, String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Ok(s.trim().to_string())
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("expected a number, got {}", preview(text)))
+    }
+}
+
+fn decimal_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
+    let text = numeric_text(raw)?;
+    let parsed = if text.contains(['e', 'E']) { Decimal::from_scientific(&text) } else { Decimal::from_str_exact(&text) };
+    parsed.map_err(|_| format!("{} is not a decimal number", preview(&text)))
+}
+
+fn float_value(raw: &RawValue) -> std::result::Result<f64, String> {
+    let text = numeric_text(raw)?;
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{} is not a finite number", preview(&text))),
+    }
+}
+
+fn int_value(raw: &RawValue) -> std::result::Result<i64, String> {
+    let text = numeric_text(raw)?;
+    text.parse::<i64>().map_err(|_| format!("{} is not an integer", preview(&text)))
+}
+
+fn bool_value(raw: &RawValue) -> std::result::Result<bool, String> {
+    match raw.get() {
+        "true" | "1" | "\"true\"" => Ok(true),
+        "false" | "0" | "\"false\"" => Ok(false),
+        other => Err(format!("expected true or false, got {}", preview(other))),
+    }
+}
+
+fn time_value(raw: &RawValue) -> std::result::Result<DateTime<Utc>, String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        parse_rfc3339(&s).map_err(|e| e.to_string())
+    } else {
+        // Unix seconds (or milliseconds, when the number is that large).
+        let n: i64 = text.parse().map_err(|_| format!("expected an RFC 3339 timestamp, got {}", preview(text)))?;
+        let secs = if n > 100_000_000_000 { n / 1000 } else { n };
+        DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{n} is not a valid time"))
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut s: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}
+
+/// What happened to a decision handed to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    Stored(i64),
+    Duplicate,
+}
+
+/// Counts of a batch, as `polyperf log --json` prints them.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct LogReport {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub invalid: u64,
+    /// `line N: field ...: message`, for each bad line (the first 100).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+const INSERT_SQL: &str = "INSERT INTO trades (
+    decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
+    btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
+    final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
+    executed_price, market_start, market_end, fee_rate, created_at)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+          ?20, ?21, ?22, ?23, ?24, ?25, ?26, datetime('now'))
+  ON CONFLICT (decision_id) DO NOTHING";
+
+/// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
+pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
+    let mut stmt = conn.prepare_cached(INSERT_SQL)?;
+    let window = d.window();
+    let dec = |v: Option<Decimal>| v.map(|d| d.to_string());
+    let n = stmt.execute(params![
+        d.key(),
+        to_db(d.timestamp),
+        d.market_slug,
+        d.market_id,
+        d.action.as_str(),
+        d.confidence,
+        d.position_size.to_string(),
+        d.reasoning,
+        d.btc_price.to_string(),
+        dec(d.price_to_beat),
+        d.time_remaining_seconds,
+        d.is_end_phase,
+        d.social_score,
+        d.market_score,
+        d.final_score,
+        d.final_confidence,
+        d.signal_type,
+        d.rsi,
+        d.macd,
+        d.trend,
+        dec(d.yes_price),
+        dec(d.no_price),
+        dec(d.executed_price),
+        window.map(|w| to_db(w.0)),
+        window.map(|w| to_db(w.1)),
+        dec(d.fee_rate),
+    ])?;
+    Ok(if n == 1 { Logged::Stored(conn.last_insert_rowid()) } else { Logged::Duplicate })
+}
+
+/// The trader's handle on the store.
+pub struct Tracker {
+    conn: Connection,
+}
+
+impl Tracker {
+    /// Opens (and migrates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Tracker> {
+        Ok(Tracker { conn: crate::db::open(path)? })
+    }
+
+    pub fn from_connection(conn: Connection) -> Tracker {
+        Tracker { conn }
+    }
+
+    /// Stores one decision in its own transaction. Logging the same decision twice stores it once.
+    pub fn log_decision(&mut self, decision: &Decision) -> Result<Logged> {
+        decision.validate().map_err(|e| crate::error::bad_input(e.to_string()))?;
+        let tx = crate::db::write_tx(&mut self.conn)?;
+        let logged = insert(&tx, decision)?;
+        tx.commit()?;
+        Ok(logged)
+    }
+
+    /// Stores many decisions in one transaction.
+    pub fn log_batch(&mut self, decisions: &[Decision]) -> Result<LogReport> {
+        let mut report = LogReport::default();
+        let tx = crate::db::write_tx(&mut self.conn)?;
+        for d in decisions {
+            match insert(&tx, d)? {
+                Logged::Stored(_) => report.stored += 1,
+                Logged::Duplicate => report.duplicates += 1,
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
+    /// `input` and stores them in one transaction. Any bad line stores nothing unless
+    /// `skip_invalid`; the report names each bad line and field.
+    pub fn log_reader(&mut self, input: impl BufRead, skip_invalid: bool) -> Result<LogReport> {
+        let mut report = LogReport::default();
+        let tx = crate::db::write_tx(&mut self.conn)?;
+        let note = |report: &mut LogReport, line: usize, e: &FieldError| {
+            report.invalid += 1;
+            if report.errors.len() < 100 {
+                report.errors.push(format!("line {line}: {e}"));
+            }
+        };
+        for_each_document(input, |line_no, text| {
+            match Decision::from_json(text) {
+                Ok(d) if report.invalid == 0 || skip_invalid => match insert(&tx, &d)? {
+                    Logged::Stored(_) => report.stored += 1,
+                    Logged::Duplicate => report.duplicates += 1,
+                },
+                Ok(_) => {}
+                Err(e) => note(&mut report, line_no, &e),
+            }
+            Ok(())
+        })?;
+        if report.invalid > 0 && !skip_invalid {
+            drop(tx); // rolls back: a batch with a bad line stores nothing
+            report.stored = 0;
+            report.duplicates = 0;
+            return Ok(report);
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// Calls `each(line_number, text)` for every JSON document in `input`: JSON Lines, a single
+/// (possibly multi-line) object, or a JSON array of objects. Blank lines are skipped.
+fn for_each_document(mut input: impl BufRead, mut each: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+    let mut first = String::new();
+    let mut line_no = 0usize;
+    // Skip leading blank lines, then look at the first one.
+    loop {
+        first.clear();
+        if input.read_line(&mut first).context("reading decisions")? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if !first.trim().is_empty() {
+            break;
+        }
+    }
+    let trimmed = first.trim();
+    let complete_line = trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed).is_ok();
+    if !complete_line && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        // A pretty-printed object or an array: read the whole document.
+        let start_line = line_no;
+        let mut whole = first.clone();
+        input.read_to_string(&mut whole).context("reading decisions")?;
+        if trimmed.starts_with('[') {
+            let items: Vec<&RawValue> = match serde_json::from_str(&whole) {
+                Ok(items) => items,
+                Err(e) => return each(start_line, &format!("<invalid JSON array: {e}>")),
+            };
+            for (i, item) in items.iter().enumerate() {
+                each(i + 1, item.get())?;
+            }
+            return Ok(());
+        }
+        return each(start_line, &whole);
+    }
+    each(line_no, trimmed)?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line).context("reading decisions")? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        let text = line.trim();
+        if !text.is_empty() {
+            each(line_no, text)?;
+        }
+    }
+}
+
+impl FromStr for Decision {
+    type Err = FieldError;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Decision::from_json(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
+ "market_slug": "btc-updown-15m-1770828300", "market_id": 1362391,
+ "action": "NO", "confidence": 1.0, "position_size": "5.00", "reasoning": "Bearish signals aligned",
+ "btc_price": 66940.0, "price_to_beat": "66826.14", "time_remaining_seconds": 480, "is_end_phase": false,
+ "social_score": -0.10, "market_score": -0.21, "final_score": -0.17, "final_confidence": 1.0,
+ "signal_type": "STRONG_BEARISH", "rsi": 60.1, "macd": 1.74, "trend": "BULLISH",
+ "yes_price": "0.51", "no_price": 0.50, "executed_price": "0.52"}"#;
+
+    #[test]
+    fn parses_the_spec_example_exactly() {
+        let d = Decision::from_json(GOOD).unwrap();
+        assert_eq!(d.action, Action::No);
+        assert_eq!(d.position_size.to_string(), "5.00");
+        assert_eq!(d.btc_price.to_string(), "66940.0");
+        assert_eq!(d.price_to_beat.unwrap().to_string(), "66826.14");
+        assert_eq!(d.no_price.unwrap().to_string(), "0.50");
+        assert_eq!(d.key(), "9b2f");
+        let (start, end) = d.window().unwrap();
+        assert_eq!(to_db(start), "2026-02-11 16:45:00");
+        assert_eq!((end - start).num_minutes(), 15);
+    }
+
+    fn rejects(change: (&str, &str), field: &str) {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        if change.1 == "<remove>" {
+            v.as_object_mut().unwrap().remove(change.0);
+        } else {
+            v[change.0] = serde_json::from_str(change.1).unwrap();
+        }
+        let err = Decision::from_json(&v.to_string()).unwrap_err();
+        assert_eq!(err.field, field, "{change:?} gave {err}");
+    }
+
+    #[test]
+    fn rejects_bad_fields_naming_them() {
+        rejects(("confidence", "1.5"), "confidence");
+        rejects(("action", "\"BUY\""), "action");
+        rejects(("position_size", "-1"), "position_size");
+        rejects(("btc_price", "0"), "btc_price");
+        rejects(("executed_price", "1.0"), "executed_price");
+        rejects(("executed_price", "<remove>"), "executed_price");
+        rejects(("timestamp", "\"yesterday\""), "timestamp");
+        rejects(("market_slug", "<remove>"), "market_slug");
+        rejects(("position_size", "\"five\""), "position_size");
+        rejects(("market_slug", "42"), "market_slug");
+    }
+
+    #[test]
+    fn derived_key_is_stable() {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v.as_object_mut().unwrap().remove("decision_id");
+        let a = Decision::from_json(&v.to_string()).unwrap();
+        let b = Decision::from_json(&v.to_string()).unwrap();
+        assert!(a.key().starts_with("auto-"));
+        assert_eq!(a.key(), b.key());
+    }
+}

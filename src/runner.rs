@@ -1,0 +1,333 @@
+//! What every job binary shares: common flags, settings, tracing, the lease in `job_locks`,
+//! the `job_runs` record, `--json` / human output and the exit code (SPEC §1).
+//! A job itself is one library function `async fn(&mut JobContext) -> Result<Stats>`.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::error::{exit_code_for, one_line, temp_fail, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
+use crate::time::{parse_now_arg, to_db};
+
+/// The future a job function returns, boxed so it may borrow the context:
+/// `|ctx| Box::pin(polyperf::settle::run(ctx))`.
+pub type JobFuture<'a, S> = std::pin::Pin<Box<dyn Future<Output = Result<S>> + 'a>>;
+
+/// Flags every binary takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// SQLite database file [default: data/performance.db]
+    #[arg(long, env = "POLYPERF_DB", value_name = "PATH", global = true)]
+    pub db: Option<PathBuf>,
+    /// TOML settings file (optional; environment variables override it)
+    #[arg(long, env = "POLYPERF_CONFIG", value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print the result as one JSON object on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Flags every job binary takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JobArgs {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Compute and print, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The job's idea of "now" (RFC 3339), for reruns and tests
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now_arg)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl GlobalArgs {
+    /// Settings from the config file and environment, with `--db` applied.
+    pub fn settings(&self) -> Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(db) = &self.db {
+            settings.general.db = db.clone();
+        }
+        Ok(settings)
+    }
+}
+
+/// Everything a job function gets.
+pub struct JobContext {
+    pub name: &'static str,
+    pub settings: Settings,
+    pub conn: Connection,
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+    /// Whether stderr is a terminal (progress output is only drawn there).
+    pub interactive: bool,
+}
+
+impl JobContext {
+    /// A context over an open connection (the in-process scheduler and tests use this).
+    pub fn new(name: &'static str, settings: Settings, conn: Connection, now: DateTime<Utc>, dry_run: bool) -> JobContext {
+        JobContext { name, settings, conn, now, dry_run, interactive: false }
+    }
+}
+
+/// Starts tracing on stderr: human-readable on a terminal, JSON lines otherwise (journald), or
+/// as `log_format` / `POLYPERF_LOG_FORMAT` says. `RUST_LOG` filters; the default is `info`.
+pub fn init_tracing(log_format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match log_format {
+        "json" => true,
+        "human" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().flatten_event(true).with_current_span(true).try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
+    };
+    // A second init (tests, the scheduler) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Runs a job binary from start to exit code. `job` is the library function.
+pub fn main<S, F>(name: &'static str, args: JobArgs, job: F) -> ExitCode
+where
+    S: Serialize,
+    F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
+{
+    let settings = match args.global.settings() {
+        Ok(s) => s,
+        Err(e) => return fail_early(name, &e),
+    };
+    init_tracing(&settings.general.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail_early(name, &anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    let code = runtime.block_on(run(name, settings, args.dry_run, args.now, args.global.json, job));
+    ExitCode::from(code)
+}
+
+fn fail_early(name: &str, err: &anyhow::Error) -> ExitCode {
+    eprintln!("{name}: error: {}", one_line(err));
+    ExitCode::from(exit_code_for(err))
+}
+
+/// The body of [`main`]: open, lock, record, run, record, print. Returns the exit code.
+pub async fn run<S, F>(name: &'static str, settings: Settings, dry_run: bool, now: Option<DateTime<Utc>>, json: bool, job: F) -> u8
+where
+    S: Serialize,
+    F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
+{
+    let secrets = settings.secrets();
+    let scrub = |text: &str| crate::config::scrub_secrets(text, &secrets);
+    let span = tracing::info_span!("job", name);
+    let _enter = span.enter();
+    let conn = match crate::db::open(&settings.general.db) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: error: {}", scrub(&one_line(&e)));
+            return exit_code_for(&e);
+        }
+    };
+    let now = now.unwrap_or_else(Utc::now);
+    let lease_secs = settings.general.lock_lease_secs;
+    let mut ctx = JobContext { name, settings, conn, now, dry_run, interactive: std::io::stderr().is_terminal() };
+
+    // A dry run writes nothing, not even its lease or run record.
+    let holder = uuid::Uuid::new_v4().to_string();
+    let mut run_id = None;
+    if !dry_run {
+        match acquire_lease(&ctx.conn, name, &holder, lease_secs) {
+            Ok(true) => {}
+            Ok(false) => {
+                let message = format!("another {name} run holds the lock; leaving the work for the next run");
+                let _ = record_locked(&ctx.conn, name, now, &message);
+                tracing::warn!("{message}");
+                if json {
+                    println!("{}", serde_json::json!({"status": "locked", "error": message}));
+                } else {
+                    eprintln!("{name}: {message}");
+                }
+                return EXIT_TEMPFAIL;
+            }
+            Err(e) => {
+                eprintln!("{name}: error: taking the job lease: {}", scrub(&one_line(&e)));
+                return exit_code_for(&e);
+            }
+        }
+        match start_run(&ctx.conn, name, now) {
+            Ok(id) => run_id = Some(id),
+            Err(e) => {
+                let _ = release_lease(&ctx.conn, name, &holder);
+                eprintln!("{name}: error: recording the run: {}", scrub(&one_line(&e)));
+                return exit_code_for(&e);
+            }
+        }
+    }
+
+    let heartbeat = (!dry_run).then(|| spawn_heartbeat(ctx.settings.general.db.clone(), name, holder.clone(), lease_secs));
+    let started = std::time::Instant::now();
+    let result = job(&mut ctx).await;
+    if let Some(handle) = heartbeat {
+        handle.abort();
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+
+    let (code, stats, error) = match &result {
+        Ok(stats) => (EXIT_OK, serde_json::to_value(stats).unwrap_or_default(), None),
+        Err(e) => (exit_code_for(e), serde_json::Value::Null, Some(scrub(&one_line(e)))),
+    };
+    if let Some(id) = run_id {
+        if let Err(e) = finish_run(&ctx.conn, id, code, &stats, error.as_deref()) {
+            tracing::error!(error = %scrub(&one_line(&e)), "could not record the end of the run");
+        }
+        let _ = release_lease(&ctx.conn, name, &holder);
+    }
+    match (&result, error) {
+        (Ok(_), _) => {
+            tracing::info!(elapsed_ms, dry_run, "job finished");
+            if json {
+                println!("{}", scrub(&stats.to_string()));
+            } else {
+                print_human(name, &stats, dry_run);
+            }
+        }
+        (Err(e), Some(message)) => {
+            let kind = crate::error::kind_of(e);
+            tracing::error!(elapsed_ms, error = %message, "job failed");
+            if json {
+                let status = match kind {
+                    Some(Kind::TempFail) => "tempfail",
+                    Some(Kind::BadInput) => "bad_input",
+                    None => "failed",
+                };
+                println!("{}", serde_json::json!({"status": status, "error": message}));
+            }
+            eprintln!("{name}: error: {message}");
+        }
+        (Err(_), None) => unreachable!("an error always has a message"),
+    }
+    code
+}
+
+/// Prints stats as aligned `key: value` lines.
+pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
+    let suffix = if dry_run { " (dry run: nothing written)" } else { "" };
+    println!("{name}: done{suffix}");
+    if let Some(map) = stats.as_object() {
+        let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+        for (key, value) in map {
+            let shown = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("  {key:<width$}  {shown}");
+        }
+    }
+}
+
+/// Takes the job's lease unless a live holder has it. The lease uses the real clock, not
+/// `--now`: it guards real processes.
+pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64) -> Result<bool> {
+    let now = Utc::now();
+    let expires = now + Duration::seconds(lease_secs as i64);
+    let n = conn.execute(
+        "INSERT INTO job_locks (job, holder, pid, acquired_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,
+             acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+         WHERE job_locks.expires_at <= excluded.acquired_at",
+        params![job, holder, std::process::id(), to_db(now), to_db(expires)],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn release_lease(conn: &Connection, job: &str, holder: &str) -> Result<()> {
+    conn.execute("DELETE FROM job_locks WHERE job = ?1 AND holder = ?2", params![job, holder])?;
+    Ok(())
+}
+
+/// Extends the lease while the job runs, from its own connection, every third of the lease.
+fn spawn_heartbeat(db: PathBuf, job: &'static str, holder: String, lease_secs: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs((lease_secs / 3).max(1));
+        loop {
+            tokio::time::sleep(period).await;
+            let Ok(conn) = crate::db::open_raw(&db) else { continue };
+            let expires = to_db(Utc::now() + Duration::seconds(lease_secs as i64));
+            let _ = conn.execute("UPDATE job_locks SET expires_at = ?1 WHERE job = ?2 AND holder = ?3", params![expires, job, holder]);
+        }
+    })
+}
+
+fn start_run(conn: &Connection, job: &str, now: DateTime<Utc>) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO job_runs (job, started_at, status, now) VALUES (?1, ?2, 'running', ?3)",
+        params![job, to_db(Utc::now()), to_db(now)],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn record_locked(conn: &Connection, job: &str, now: DateTime<Utc>, message: &str) -> Result<()> {
+    let wall = to_db(Utc::now());
+    conn.execute(
+        "INSERT INTO job_runs (job, started_at, finished_at, status, exit_code, now, error)
+         VALUES (?1, ?2, ?2, 'locked', 75, ?3, ?4)",
+        params![job, wall, to_db(now), message],
+    )?;
+    Ok(())
+}
+
+fn finish_run(conn: &Connection, id: i64, code: u8, stats: &serde_json::Value, error: Option<&str>) -> Result<()> {
+    let status = match code {
+        EXIT_OK => "ok",
+        EXIT_USAGE => "bad_input",
+        EXIT_TEMPFAIL => "tempfail",
+        _ => "failed",
+    };
+    let stats = (!stats.is_null()).then(|| stats.to_string());
+    conn.execute(
+        "UPDATE job_runs SET finished_at = ?1, status = ?2, exit_code = ?3, stats = ?4, error = ?5 WHERE id = ?6",
+        params![to_db(Utc::now()), status, code, stats, error, id],
+    )?;
+    Ok(())
+}
+
+/// The last finished run of each job, for `status`.
+pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut map = serde_json::Map::new();
+    for job in crate::JOBS {
+        let full = format!("polyperf-{job}");
+        let row = conn
+            .query_row(
+                "SELECT started_at, finished_at, status, exit_code, stats, error FROM job_runs
+                 WHERE job = ?1 ORDER BY id DESC LIMIT 1",
+                params![full],
+                |r| {
+                    Ok(serde_json::json!({
+                        "started_at": r.get::<_, String>(0)?,
+                        "finished_at": r.get::<_, Option<String>>(1)?,
+                        "status": r.get::<_, String>(2)?,
+                        "exit_code": r.get::<_, Option<i64>>(3)?,
+                        "stats": r.get::<_, Option<String>>(4)?.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()),
+                        "error": r.get::<_, Option<String>>(5)?,
+                    }))
+                },
+            )
+            .optional()?;
+        map.insert(job.to_string(), row.unwrap_or(serde_json::Value::Null));
+    }
+    Ok(map)
+}
+
+/// Fails with exit 75 (the work stays for the next run).
+pub fn retry_later(message: impl Into<String>) -> anyhow::Error {
+    temp_fail(message)
+}

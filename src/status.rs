@@ -1,0 +1,153 @@
+//! `polyperf status`: one read-only look at the whole system (schema, sizes, queues, the
+//! pause switch, each job's last run). Reads only.
+
+use anyhow::Result;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::control::{self, ControlState};
+
+#[derive(Debug, Serialize)]
+pub struct TradeCounts {
+    pub total: i64,
+    pub pending: i64,
+    pub settled: i64,
+    pub unsettleable: i64,
+    /// Pending decisions whose window has ended (plus grace) at `now`: settlement's backlog.
+    pub due: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schema_version: i64,
+    pub db_path: String,
+    pub db_bytes: u64,
+    pub wal_bytes: u64,
+    pub trades: TradeCounts,
+    pub trading_paused: bool,
+    pub control: ControlState,
+    pub pending_approvals: i64,
+    pub outbox: OutboxCounts,
+    pub archives: ArchiveCounts,
+    pub jobs: serde_json::Map<String, serde_json::Value>,
+    pub now: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArchiveCounts {
+    pub files: i64,
+    pub rows: i64,
+}
+
+pub fn collect(conn: &Connection, settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> Result<Status> {
+    let due_before = crate::time::to_db(now - chrono::Duration::seconds(settings.settlement.grace_seconds as i64));
+    let trades = conn.query_row(
+        "SELECT count(*),
+                coalesce(sum(settlement_status = 'pending'), 0),
+                coalesce(sum(settlement_status = 'settled'), 0),
+                coalesce(sum(settlement_status = 'unsettleable'), 0),
+                (SELECT count(*) FROM trades WHERE settlement_status = 'pending' AND market_end <= ?1)
+         FROM trades",
+        [&due_before],
+        |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
+    )?;
+    let (pending, sent, failed) = crate::outbox::counts(conn)?;
+    let pending_approvals = conn.query_row("SELECT count(*) FROM proposals WHERE status = 'awaiting_approval'", [], |r| r.get(0))?;
+    let archives = conn.query_row(
+        "SELECT count(*), coalesce(sum(rows), 0) FROM archives WHERE deleted_at IS NOT NULL",
+        [],
+        |r| Ok(ArchiveCounts { files: r.get(0)?, rows: r.get(1)? }),
+    )?;
+    let control = control::state(conn)?;
+    let (db_bytes, wal_bytes) = crate::db::file_sizes(&settings.general.db);
+    Ok(Status {
+        schema_version: crate::db::schema_version(conn)?,
+        db_path: settings.general.db.display().to_string(),
+        db_bytes,
+        wal_bytes,
+        trades,
+        trading_paused: control.paused,
+        control,
+        pending_approvals,
+        outbox: OutboxCounts { pending, sent, failed },
+        archives,
+        jobs: crate::runner::last_runs(conn)?,
+        now: crate::time::to_db(now),
+    })
+}
+
+/// The human form of [`Status`].
+pub fn render(s: &Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "polyperf status  ({} UTC)", s.now);
+    let _ = writeln!(out, "  database        {}  schema v{}  {} + WAL {}", s.db_path, s.schema_version, human_bytes(s.db_bytes), human_bytes(s.wal_bytes));
+    let t = &s.trades;
+    let _ = writeln!(
+        out,
+        "  decisions       {} total: {} settled, {} pending ({} due), {} unsettleable",
+        t.total, t.settled, t.pending, t.due, t.unsettleable
+    );
+    if s.control.paused {
+        let _ = writeln!(
+            out,
+            "  trading         PAUSED since {} by {}: {}",
+            s.control.since.as_deref().unwrap_or("?"),
+            s.control.by.as_deref().unwrap_or("?"),
+            s.control.reason.as_deref().unwrap_or("")
+        );
+    } else {
+        let _ = writeln!(out, "  trading         active");
+    }
+    let _ = writeln!(out, "  approvals       {} awaiting", s.pending_approvals);
+    let _ = writeln!(out, "  outbox          {} pending, {} sent, {} failed", s.outbox.pending, s.outbox.sent, s.outbox.failed);
+    let _ = writeln!(out, "  archives        {} files, {} rows", s.archives.files, s.archives.rows);
+    let _ = writeln!(out, "  jobs");
+    for (job, run) in &s.jobs {
+        if run.is_null() {
+            let _ = writeln!(out, "    {job:<9} never run");
+            continue;
+        }
+        let status = run["status"].as_str().unwrap_or("?");
+        let at = run["finished_at"].as_str().or(run["started_at"].as_str()).unwrap_or("?");
+        let detail = match run["error"].as_str() {
+            Some(e) => e.to_string(),
+            None => run["stats"].as_object().map(compact_stats).unwrap_or_default(),
+        };
+        let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
+    }
+    out
+}
+
+fn compact_stats(stats: &serde_json::Map<String, serde_json::Value>) -> String {
+    stats
+        .iter()
+        .filter(|(_, v)| v.is_number() || v.is_boolean() || v.is_string())
+        .take(6)
+        .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

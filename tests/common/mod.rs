@@ -1,0 +1,103 @@
+//! Helpers shared by the integration tests: a real SQLite file in a temp dir, the job
+//! binaries as processes with a clean environment.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use polyperf::config::Settings;
+use rusqlite::Connection;
+
+/// A temp directory holding a migrated database.
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("performance.db");
+        polyperf::db::open(&path).expect("open db");
+        TestDb { dir, path }
+    }
+
+    pub fn conn(&self) -> Connection {
+        polyperf::db::open(&self.path).expect("open db")
+    }
+
+    /// Default settings pointing at this database and an archive dir inside the temp dir.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::default();
+        s.general.db = self.path.clone();
+        s.archive.dir = self.dir.path().join("archive");
+        s
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    /// A job binary (or `polyperf`) as a process against this database.
+    pub fn cmd(&self, bin: &str) -> assert_cmd::Command {
+        let mut cmd = bin_cmd(bin);
+        cmd.env("POLYPERF_DB", &self.path).env("POLYPERF_ARCHIVE_DIR", self.dir.path().join("archive"));
+        cmd
+    }
+}
+
+/// Environment variables polyperf reads; removed so the developer's own never leak into tests.
+const VARS: &[&str] = &[
+    "POLYPERF_DB", "POLYPERF_CONFIG", "POLYPERF_LOG_FORMAT", "POLYPERF_ARCHIVE_DIR", "POLYPERF_ARCHIVE_RETENTION_DAYS",
+    "POLYPERF_MIN_FREE_BYTES", "POLYPERF_MIN_FREE_PERCENT", "OPENAI_API_KEY", "OPENAI_MODEL", "OPENAI_BASE_URL",
+    "TELEGRAM_ENABLED", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_ALLOWED_USER_IDS", "TELEGRAM_API_BASE",
+    "BINANCE_API_BASE", "GAMMA_API_BASE", "SETTLEMENT_INTERVAL_MINUTES", "SETTLEMENT_BATCH_SIZE",
+    "SETTLEMENT_ALERT_LAG_HOURS", "RUST_LOG",
+];
+
+pub fn bin_cmd(bin: &str) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin(bin).expect("binary built");
+    for var in VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("POLYPERF_LOG_FORMAT", "json");
+    cmd
+}
+
+pub fn bin_path(bin: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(bin)
+}
+
+/// Parses a command's stdout as one JSON object.
+pub fn stdout_json(output: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}\nstderr: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+/// Writes `lines` as a JSON Lines file in `dir`.
+pub fn write_jsonl(dir: &Path, name: &str, lines: &[serde_json::Value]) -> PathBuf {
+    let path = dir.join(name);
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).expect("write jsonl");
+    path
+}
+
+/// A valid decision as JSON, with `i` in its id and time.
+pub fn decision_json(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "decision_id": format!("d-{i}"),
+        "timestamp": "2026-02-11T10:30:00Z",
+        "market_slug": "btc-updown-15m-1770805800",
+        "market_id": 1362391,
+        "action": if i % 3 == 0 { "HOLD" } else if i % 3 == 1 { "YES" } else { "NO" },
+        "confidence": 0.8,
+        "position_size": if i % 3 == 0 { "0" } else { "5.00" },
+        "btc_price": "66940.0",
+        "price_to_beat": "66826.14",
+        "final_score": 0.2,
+        "signal_type": "BULLISH",
+        "yes_price": "0.51",
+        "no_price": "0.50",
+        "executed_price": if i % 3 == 0 { serde_json::Value::Null } else { serde_json::json!("0.52") },
+    })
+}

@@ -1,0 +1,6 @@
+//! One integration test binary (links once). Each module: one area, real SQLite files in temp
+//! dirs, real HTTP servers on 127.0.0.1, job binaries run as processes.
+
+mod common;
+// The database, decision log, job runner and CLI (issue: foundation).
+mod foundation;
