@@ -14,5 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-adjust", args.job, |ctx| Box::pin(polyperf::adjust::run(ctx)))
+    runner::main("polyperf-adjust", args.job, |ctx| {
+        Box::pin(polyperf::adjust::run(ctx))
+    })
 }

@@ -14,5 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-archive", args.job, |ctx| Box::pin(polyperf::archive::run(ctx)))
+    runner::main("polyperf-archive", args.job, |ctx| {
+        Box::pin(polyperf::archive::run(ctx))
+    })
 }

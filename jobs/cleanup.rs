@@ -14,5 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-cleanup", args.job, |ctx| Box::pin(polyperf::cleanup::run(ctx)))
+    runner::main("polyperf-cleanup", args.job, |ctx| {
+        Box::pin(polyperf::cleanup::run(ctx))
+    })
 }

@@ -14,5 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-reflect", args.job, |ctx| Box::pin(polyperf::reflect::run(ctx)))
+    runner::main("polyperf-reflect", args.job, |ctx| {
+        Box::pin(polyperf::reflect::run(ctx))
+    })
 }

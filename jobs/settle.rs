@@ -14,5 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-settle", args.job, |ctx| Box::pin(polyperf::settle::run(ctx)))
+    runner::main("polyperf-settle", args.job, |ctx| {
+        Box::pin(polyperf::settle::run(ctx))
+    })
 }

@@ -14,5 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-telegram", args.job, |ctx| Box::pin(polyperf::telegram::run(ctx)))
+    runner::main("polyperf-telegram", args.job, |ctx| {
+        Box::pin(polyperf::telegram::run(ctx))
+    })
 }

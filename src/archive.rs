@@ -33,7 +33,9 @@ pub struct Stats {
 }
 
 pub async fn run(_ctx: &mut JobContext) -> Result<Stats> {
-    Ok(Stats { status: "not implemented yet" })
+    Ok(Stats {
+        status: "not implemented yet",
+    })
 }
 
 pub fn cli(_global: &GlobalArgs, _cmd: ArchiveCmd) -> Result<u8> {

@@ -189,7 +189,11 @@ impl Default for Settings {
 
 impl Default for General {
     fn default() -> Self {
-        General { db: PathBuf::from("data/performance.db"), log_format: "auto".into(), lock_lease_secs: 600 }
+        General {
+            db: PathBuf::from("data/performance.db"),
+            log_format: "auto".into(),
+            lock_lease_secs: 600,
+        }
     }
 }
 
@@ -226,7 +230,13 @@ impl Default for Settlement {
 
 impl Default for Reflect {
     fn default() -> Self {
-        Reflect { engine: "auto".into(), losses_trigger: 3, trades_trigger: 10, min_sample: 30, history: 5 }
+        Reflect {
+            engine: "auto".into(),
+            losses_trigger: 3,
+            trades_trigger: 10,
+            min_sample: 30,
+            history: 5,
+        }
     }
 }
 
@@ -292,7 +302,10 @@ impl Default for Telegram {
 
 impl Default for Archive {
     fn default() -> Self {
-        Archive { dir: PathBuf::from("archive"), retention_days: 30 }
+        Archive {
+            dir: PathBuf::from("archive"),
+            retention_days: 30,
+        }
     }
 }
 
@@ -318,9 +331,17 @@ const ENV_ALIASES: &[(&str, &str, &str)] = &[
     ("POLYPERF_LOG_FORMAT", "general", "log_format"),
     ("BINANCE_API_BASE", "apis", "binance_api_base"),
     ("GAMMA_API_BASE", "apis", "gamma_api_base"),
-    ("SETTLEMENT_INTERVAL_MINUTES", "settlement", "interval_minutes"),
+    (
+        "SETTLEMENT_INTERVAL_MINUTES",
+        "settlement",
+        "interval_minutes",
+    ),
     ("SETTLEMENT_BATCH_SIZE", "settlement", "batch_size"),
-    ("SETTLEMENT_ALERT_LAG_HOURS", "settlement", "alert_lag_hours"),
+    (
+        "SETTLEMENT_ALERT_LAG_HOURS",
+        "settlement",
+        "alert_lag_hours",
+    ),
     ("OPENAI_API_KEY", "llm", "api_key"),
     ("OPENAI_MODEL", "llm", "model"),
     ("OPENAI_BASE_URL", "llm", "base_url"),
@@ -330,7 +351,11 @@ const ENV_ALIASES: &[(&str, &str, &str)] = &[
     ("TELEGRAM_ALLOWED_USER_IDS", "telegram", "allowed_user_ids"),
     ("TELEGRAM_API_BASE", "telegram", "api_base"),
     ("POLYPERF_ARCHIVE_DIR", "archive", "dir"),
-    ("POLYPERF_ARCHIVE_RETENTION_DAYS", "archive", "retention_days"),
+    (
+        "POLYPERF_ARCHIVE_RETENTION_DAYS",
+        "archive",
+        "retention_days",
+    ),
     ("POLYPERF_MIN_FREE_BYTES", "cleanup", "min_free_bytes"),
     ("POLYPERF_MIN_FREE_PERCENT", "cleanup", "min_free_percent"),
 ];
@@ -354,15 +379,19 @@ impl Settings {
         if let Some(path) = config_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
-            let file: toml::Value = toml::from_str(&text)
-                .map_err(|e| bad_input(format!("config file {}: {}", path.display(), e.message())))?;
+            let file: toml::Value = toml::from_str(&text).map_err(|e| {
+                bad_input(format!("config file {}: {}", path.display(), e.message()))
+            })?;
             merge(&mut tree, file);
             // Deserialize now so that an error names the file, not the environment.
-            Settings::deserialize(tree.clone())
-                .map_err(|e| bad_input(format!("config file {}: {}", path.display(), e.message())))?;
+            Settings::deserialize(tree.clone()).map_err(|e| {
+                bad_input(format!("config file {}: {}", path.display(), e.message()))
+            })?;
         }
         for (name, value) in env {
-            let Some((section, key)) = env_target(name) else { continue };
+            let Some((section, key)) = env_target(name) else {
+                continue;
+            };
             let parsed = env_value(&section, &key, value, &tree);
             let table = tree
                 .as_table_mut()
@@ -370,10 +399,16 @@ impl Settings {
                 .and_then(|s| s.as_table_mut())
                 .ok_or_else(|| bad_input(format!("{name}: unknown setting section {section}")))?;
             table.insert(key.clone(), parsed);
-            Settings::deserialize(tree.clone())
-                .map_err(|e| bad_input(format!("{name}={}: invalid value for [{section}] {key}: {}", shown(&section, &key, value), e.message())))?;
+            Settings::deserialize(tree.clone()).map_err(|e| {
+                bad_input(format!(
+                    "{name}={}: invalid value for [{section}] {key}: {}",
+                    shown(&section, &key, value),
+                    e.message()
+                ))
+            })?;
         }
-        let settings = Settings::deserialize(tree).map_err(|e| bad_input(format!("settings: {}", e.message())))?;
+        let settings = Settings::deserialize(tree)
+            .map_err(|e| bad_input(format!("settings: {}", e.message())))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -381,40 +416,89 @@ impl Settings {
     /// Checks values that types alone don't: enums, ranges, consistency. Names the key.
     pub fn validate(&self) -> Result<()> {
         let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
-        one_of("general.log_format", &self.general.log_format, &["auto", "human", "json"])?;
-        one_of("settlement.source", &self.settlement.source, &["auto", "gamma", "price"])?;
-        one_of("settlement.tie_rule", &self.settlement.tie_rule, &["up", "down"])?;
-        one_of("reflect.engine", &self.reflect.engine, &["auto", "openai", "rules"])?;
-        one_of("adjust.autonomy", &self.adjust.autonomy, &["observe", "tier1", "full"])?;
+        one_of(
+            "general.log_format",
+            &self.general.log_format,
+            &["auto", "human", "json"],
+        )?;
+        one_of(
+            "settlement.source",
+            &self.settlement.source,
+            &["auto", "gamma", "price"],
+        )?;
+        one_of(
+            "settlement.tie_rule",
+            &self.settlement.tie_rule,
+            &["up", "down"],
+        )?;
+        one_of(
+            "reflect.engine",
+            &self.reflect.engine,
+            &["auto", "openai", "rules"],
+        )?;
+        one_of(
+            "adjust.autonomy",
+            &self.adjust.autonomy,
+            &["observe", "tier1", "full"],
+        )?;
         if self.settlement.batch_size == 0 {
             return fail("settlement.batch_size", "must be at least 1".into());
         }
         if self.settlement.fee_rate < Decimal::ZERO || self.settlement.fee_rate > Decimal::ONE {
-            return fail("settlement.fee_rate", format!("{} is outside [0, 1]", self.settlement.fee_rate));
+            return fail(
+                "settlement.fee_rate",
+                format!("{} is outside [0, 1]", self.settlement.fee_rate),
+            );
         }
-        if self.settlement.fee_exponent < Decimal::ZERO || self.settlement.fee_exponent > Decimal::from(4) {
-            return fail("settlement.fee_exponent", format!("{} is outside [0, 4]", self.settlement.fee_exponent));
+        if self.settlement.fee_exponent < Decimal::ZERO
+            || self.settlement.fee_exponent > Decimal::from(4)
+        {
+            return fail(
+                "settlement.fee_exponent",
+                format!("{} is outside [0, 4]", self.settlement.fee_exponent),
+            );
         }
         if !(0.0..=2.0).contains(&self.llm.temperature) {
-            return fail("llm.temperature", format!("{} is outside [0, 2]", self.llm.temperature));
+            return fail(
+                "llm.temperature",
+                format!("{} is outside [0, 2]", self.llm.temperature),
+            );
         }
         let (t1, t2) = (self.adjust.tier1_max_change, self.adjust.tier2_max_change);
         if t1 <= Decimal::ZERO || t2 < t1 {
-            return fail("adjust.tier1_max_change", format!("need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2})"));
+            return fail(
+                "adjust.tier1_max_change",
+                format!("need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2})"),
+            );
         }
         for (name, b) in &self.adjust.parameters {
             if b.min > b.max || b.step <= Decimal::ZERO {
-                return fail(&format!("adjust.parameters.{name}"), format!("need min <= max and step > 0 (min {}, max {}, step {})", b.min, b.max, b.step));
+                return fail(
+                    &format!("adjust.parameters.{name}"),
+                    format!(
+                        "need min <= max and step > 0 (min {}, max {}, step {})",
+                        b.min, b.max, b.step
+                    ),
+                );
             }
         }
         if !(0.0..100.0).contains(&self.cleanup.min_free_percent) {
-            return fail("cleanup.min_free_percent", format!("{} is outside [0, 100)", self.cleanup.min_free_percent));
+            return fail(
+                "cleanup.min_free_percent",
+                format!("{} is outside [0, 100)", self.cleanup.min_free_percent),
+            );
         }
         if self.cleanup.warning_factor < 1.0 {
             return fail("cleanup.warning_factor", "must be at least 1".into());
         }
-        if self.telegram.enabled && (self.telegram.bot_token.is_none() || self.telegram.chat_id.is_none()) {
-            return fail("telegram.enabled", "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled".into());
+        if self.telegram.enabled
+            && (self.telegram.bot_token.is_none() || self.telegram.chat_id.is_none())
+        {
+            return fail(
+                "telegram.enabled",
+                "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled"
+                    .into(),
+            );
         }
         for (key, url) in [
             ("apis.binance_api_base", &self.apis.binance_api_base),
@@ -463,7 +547,11 @@ impl Settings {
 
     /// Every secret value currently set, for scrubbing text before it is logged or stored.
     pub fn secrets(&self) -> Vec<String> {
-        [self.llm.api_key.clone(), self.telegram.bot_token.clone()].into_iter().flatten().filter(|s| !s.is_empty()).collect()
+        [self.llm.api_key.clone(), self.telegram.bot_token.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// Replaces every secret in `text` with a placeholder.
@@ -487,7 +575,10 @@ fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(bad_input(format!("setting {key}: {value:?} is not one of {}", allowed.join(", "))))
+        Err(bad_input(format!(
+            "setting {key}: {value:?} is not one of {}",
+            allowed.join(", ")
+        )))
     }
 }
 
@@ -497,7 +588,9 @@ fn merge(base: &mut toml::Value, top: toml::Value) {
         (toml::Value::Table(base), toml::Value::Table(top)) => {
             for (key, value) in top {
                 match base.get_mut(&key) {
-                    Some(existing) if existing.is_table() && value.is_table() => merge(existing, value),
+                    Some(existing) if existing.is_table() && value.is_table() => {
+                        merge(existing, value)
+                    }
                     _ => {
                         base.insert(key, value);
                     }
@@ -514,7 +607,17 @@ fn env_target(name: &str) -> Option<(String, String)> {
         return Some((section.to_string(), key.to_string()));
     }
     let rest = name.strip_prefix("POLYPERF_")?;
-    for section in ["general", "apis", "settlement", "reflect", "llm", "adjust", "telegram", "archive", "cleanup"] {
+    for section in [
+        "general",
+        "apis",
+        "settlement",
+        "reflect",
+        "llm",
+        "adjust",
+        "telegram",
+        "archive",
+        "cleanup",
+    ] {
         let prefix = format!("{}_", section.to_uppercase());
         if let Some(key) = rest.strip_prefix(&prefix) {
             if !key.is_empty() && key != "PARAMETERS" {
@@ -533,14 +636,24 @@ fn env_value(section: &str, key: &str, text: &str, tree: &toml::Value) -> toml::
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(s.to_string())))
+            .map(|s| {
+                s.parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .unwrap_or_else(|_| toml::Value::String(s.to_string()))
+            })
             .collect();
         return toml::Value::Array(items);
     }
     let existing = tree.get(section).and_then(|s| s.get(key));
     match existing {
-        Some(toml::Value::Integer(_)) => text.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(text.into())),
-        Some(toml::Value::Float(_)) => text.parse::<f64>().map(toml::Value::Float).unwrap_or_else(|_| toml::Value::String(text.into())),
+        Some(toml::Value::Integer(_)) => text
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(text.into())),
+        Some(toml::Value::Float(_)) => text
+            .parse::<f64>()
+            .map(toml::Value::Float)
+            .unwrap_or_else(|_| toml::Value::String(text.into())),
         Some(toml::Value::Boolean(_)) => match text.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
             "0" | "false" | "no" | "off" | "" => toml::Value::Boolean(false),
@@ -548,7 +661,10 @@ fn env_value(section: &str, key: &str, text: &str, tree: &toml::Value) -> toml::
         },
         Some(_) => toml::Value::String(text.into()),
         // An unset Option: integers stay integers (e.g. hours), everything else is text.
-        None => text.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(text.into())),
+        None => text
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(text.into())),
     }
 }
 
@@ -566,7 +682,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -580,7 +699,11 @@ mod tests {
     fn environment_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[settlement]\nbatch_size = 7\ngrace_seconds = 30\n[telegram]\nmerge_threshold = 9\n").unwrap();
+        std::fs::write(
+            &file,
+            "[settlement]\nbatch_size = 7\ngrace_seconds = 30\n[telegram]\nmerge_threshold = 9\n",
+        )
+        .unwrap();
         let s = Settings::load_with_env(
             Some(&file),
             &env(&[
@@ -602,11 +725,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let err = Settings::load_with_env(None, &env(&[("SETTLEMENT_BATCH_SIZE", "many")])).unwrap_err();
+        let err =
+            Settings::load_with_env(None, &env(&[("SETTLEMENT_BATCH_SIZE", "many")])).unwrap_err();
         assert!(err.to_string().contains("SETTLEMENT_BATCH_SIZE"), "{err}");
-        let err = Settings::load_with_env(None, &env(&[("POLYPERF_ADJUST_AUTONOMY", "yolo")])).unwrap_err();
+        let err = Settings::load_with_env(None, &env(&[("POLYPERF_ADJUST_AUTONOMY", "yolo")]))
+            .unwrap_err();
         assert!(err.to_string().contains("adjust.autonomy"), "{err}");
-        let err = Settings::load_with_env(None, &env(&[("OPENAI_BASE_URL", "localhost:1")])).unwrap_err();
+        let err =
+            Settings::load_with_env(None, &env(&[("OPENAI_BASE_URL", "localhost:1")])).unwrap_err();
         assert!(err.to_string().contains("llm.base_url"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");

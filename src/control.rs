@@ -65,7 +65,13 @@ pub fn pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<boo
     )?;
     let event_id = conn.last_insert_rowid();
     let payload = serde_json::json!({"reason": p.reason, "rule": p.rule, "figures": p.figures, "by": p.by, "since": to_db(now)});
-    outbox::enqueue(conn, outbox::kind::PAUSE, &payload, Some(&format!("pause:{event_id}")), now)?;
+    outbox::enqueue(
+        conn,
+        outbox::kind::PAUSE,
+        &payload,
+        Some(&format!("pause:{event_id}")),
+        now,
+    )?;
     Ok(true)
 }
 
@@ -86,6 +92,12 @@ pub fn resume(conn: &Connection, by: &str, reason: &str, now: DateTime<Utc>) -> 
     )?;
     let event_id = conn.last_insert_rowid();
     let payload = serde_json::json!({"by": by, "reason": reason, "at": to_db(now)});
-    outbox::enqueue(conn, outbox::kind::RESUME, &payload, Some(&format!("resume:{event_id}")), now)?;
+    outbox::enqueue(
+        conn,
+        outbox::kind::RESUME,
+        &payload,
+        Some(&format!("resume:{event_id}")),
+        now,
+    )?;
     Ok(true)
 }

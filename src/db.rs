@@ -14,7 +14,8 @@ use crate::error::bad_input;
 
 /// Migrations, applied in order; the schema version is the number applied (`PRAGMA user_version`).
 /// Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../sql/migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_init", include_str!("../sql/migrations/0001_init.sql"))];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -42,7 +43,9 @@ pub fn open(path: &Path) -> Result<Connection> {
 pub fn open_raw(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .with_context(|| format!("opening database {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -85,7 +88,8 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         if version <= current {
             continue;
         }
-        tx.execute_batch(sql).with_context(|| format!("applying migration {name}"))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {name}"))?;
         tx.pragma_update(None, "user_version", version)?;
         tracing::info!(migration = name, version, "applied migration");
     }
@@ -119,10 +123,15 @@ impl Aggregate<Decimal, String> for DecSum {
             ValueRef::Integer(i) => Decimal::from(i),
             ValueRef::Real(f) => Decimal::from_f64_retain(f).unwrap_or_default(),
             ValueRef::Text(t) => {
-                let text = std::str::from_utf8(t).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                let text = std::str::from_utf8(t)
+                    .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
                 Decimal::from_str(text).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?
             }
-            ValueRef::Blob(_) => return Err(rusqlite::Error::UserFunctionError("dec_sum of a blob".into())),
+            ValueRef::Blob(_) => {
+                return Err(rusqlite::Error::UserFunctionError(
+                    "dec_sum of a blob".into(),
+                ))
+            }
         };
         *sum = sum
             .checked_add(value)

@@ -97,7 +97,10 @@ impl std::fmt::Display for FieldError {
 }
 
 fn field_err(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.to_string(), message: message.into() }
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 type Fields<'a> = BTreeMap<String, &'a RawValue>;
@@ -106,10 +109,12 @@ impl Decision {
     /// Parses and validates one JSON object. Amounts may be JSON numbers or strings; they are
     /// read from the JSON text itself, so no digit goes through floating point.
     pub fn from_json(text: &str) -> std::result::Result<Decision, FieldError> {
-        let fields: Fields = serde_json::from_str(text).map_err(|e| field_err("", format!("not a JSON object: {e}")))?;
+        let fields: Fields = serde_json::from_str(text)
+            .map_err(|e| field_err("", format!("not a JSON object: {e}")))?;
         let action_text = req_string(&fields, "action")?;
-        let action = Action::parse(&action_text.to_ascii_uppercase())
-            .ok_or_else(|| field_err("action", format!("{action_text:?} is not YES, NO or HOLD")))?;
+        let action = Action::parse(&action_text.to_ascii_uppercase()).ok_or_else(|| {
+            field_err("action", format!("{action_text:?} is not YES, NO or HOLD"))
+        })?;
         let decision = Decision {
             decision_id: opt_string(&fields, "decision_id")?,
             timestamp: req(&fields, "timestamp", time_value)?,
@@ -118,7 +123,9 @@ impl Decision {
             action,
             confidence: req(&fields, "confidence", float_value)?,
             position_size: match action {
-                Action::Hold => opt(&fields, "position_size", decimal_value)?.unwrap_or(Decimal::ZERO),
+                Action::Hold => {
+                    opt(&fields, "position_size", decimal_value)?.unwrap_or(Decimal::ZERO)
+                }
                 _ => req(&fields, "position_size", decimal_value)?,
             },
             reasoning: opt_string(&fields, "reasoning")?,
@@ -156,42 +163,68 @@ impl Decision {
             }
         }
         if !(0.0..=1.0).contains(&self.confidence) {
-            return Err(field_err("confidence", format!("{} is outside [0, 1]", self.confidence)));
+            return Err(field_err(
+                "confidence",
+                format!("{} is outside [0, 1]", self.confidence),
+            ));
         }
         if self.position_size < Decimal::ZERO {
-            return Err(field_err("position_size", format!("{} is negative", self.position_size)));
+            return Err(field_err(
+                "position_size",
+                format!("{} is negative", self.position_size),
+            ));
         }
         if self.action == Action::Hold && !self.position_size.is_zero() {
-            return Err(field_err("position_size", format!("{} must be 0 for HOLD", self.position_size)));
+            return Err(field_err(
+                "position_size",
+                format!("{} must be 0 for HOLD", self.position_size),
+            ));
         }
         if self.btc_price <= Decimal::ZERO {
-            return Err(field_err("btc_price", format!("{} must be greater than 0", self.btc_price)));
+            return Err(field_err(
+                "btc_price",
+                format!("{} must be greater than 0", self.btc_price),
+            ));
         }
         if let Some(p) = self.price_to_beat {
             if p <= Decimal::ZERO {
-                return Err(field_err("price_to_beat", format!("{p} must be greater than 0")));
+                return Err(field_err(
+                    "price_to_beat",
+                    format!("{p} must be greater than 0"),
+                ));
             }
         }
-        let unit = |field: &str, v: Option<Decimal>, open: bool| -> std::result::Result<(), FieldError> {
-            if let Some(v) = v {
-                let ok = if open { v > Decimal::ZERO && v < Decimal::ONE } else { v >= Decimal::ZERO && v <= Decimal::ONE };
-                if !ok {
-                    let range = if open { "(0, 1)" } else { "[0, 1]" };
-                    return Err(field_err(field, format!("{v} is outside {range}")));
+        let unit =
+            |field: &str, v: Option<Decimal>, open: bool| -> std::result::Result<(), FieldError> {
+                if let Some(v) = v {
+                    let ok = if open {
+                        v > Decimal::ZERO && v < Decimal::ONE
+                    } else {
+                        v >= Decimal::ZERO && v <= Decimal::ONE
+                    };
+                    if !ok {
+                        let range = if open { "(0, 1)" } else { "[0, 1]" };
+                        return Err(field_err(field, format!("{v} is outside {range}")));
+                    }
                 }
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         unit("yes_price", self.yes_price, false)?;
         unit("no_price", self.no_price, false)?;
         unit("executed_price", self.executed_price, true)?;
         unit("fee_rate", self.fee_rate, false)?;
         if self.action != Action::Hold && self.executed_price.is_none() {
-            return Err(field_err("executed_price", format!("is required for {}", self.action.as_str())));
+            return Err(field_err(
+                "executed_price",
+                format!("is required for {}", self.action.as_str()),
+            ));
         }
         if let Some(c) = self.final_confidence {
             if !(0.0..=1.0).contains(&c) {
-                return Err(field_err("final_confidence", format!("{c} is outside [0, 1]")));
+                return Err(field_err(
+                    "final_confidence",
+                    format!("{c} is outside [0, 1]"),
+                ));
             }
         }
         if let (Some(start), Some(end)) = (self.market_start, self.market_end) {
@@ -215,7 +248,9 @@ impl Decision {
             self.market_slug,
             self.action.as_str(),
             self.position_size.normalize(),
-            self.executed_price.map(|d| d.normalize().to_string()).unwrap_or_default(),
+            self.executed_price
+                .map(|d| d.normalize().to_string())
+                .unwrap_or_default(),
             self.btc_price.normalize(),
             self.confidence
         );
@@ -238,13 +273,23 @@ fn raw<'a>(fields: &'a Fields, name: &str) -> Option<&'a RawValue> {
     fields.get(name).copied().filter(|r| r.get() != "null")
 }
 
-fn req<T>(fields: &Fields, name: &str, parse: fn(&RawValue) -> std::result::Result<T, String>) -> std::result::Result<T, FieldError> {
+fn req<T>(
+    fields: &Fields,
+    name: &str,
+    parse: fn(&RawValue) -> std::result::Result<T, String>,
+) -> std::result::Result<T, FieldError> {
     let value = raw(fields, name).ok_or_else(|| field_err(name, "is required"))?;
     parse(value).map_err(|m| field_err(name, m))
 }
 
-fn opt<T>(fields: &Fields, name: &str, parse: fn(&RawValue) -> std::result::Result<T, String>) -> std::result::Result<Option<T>, FieldError> {
-    raw(fields, name).map(|v| parse(v).map_err(|m| field_err(name, m))).transpose()
+fn opt<T>(
+    fields: &Fields,
+    name: &str,
+    parse: fn(&RawValue) -> std::result::Result<T, String>,
+) -> std::result::Result<Option<T>, FieldError> {
+    raw(fields, name)
+        .map(|v| parse(v).map_err(|m| field_err(name, m)))
+        .transpose()
 }
 
 fn req_string(fields: &Fields, name: &str) -> std::result::Result<String, FieldError> {
@@ -256,7 +301,8 @@ fn opt_string(fields: &Fields, name: &str) -> std::result::Result<Option<String>
 }
 
 fn string_value(raw: &RawValue) -> std::result::Result<String, String> {
-    serde_json::from_str::<String>(raw.get()).map_err(|_| format!("expected a string, got {}", preview(raw.get())))
+    serde_json::from_str::<String>(raw.get())
+        .map_err(|_| format!("expected a string, got {}", preview(raw.get())))
 }
 
 /// A number or a numeric string, as text.
@@ -274,7 +320,11 @@ fn numeric_text(raw: &RawValue) -> std::result::Result<String, String> {
 
 fn decimal_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
     let text = numeric_text(raw)?;
-    let parsed = if text.contains(['e', 'E']) { Decimal::from_scientific(&text) } else { Decimal::from_str_exact(&text) };
+    let parsed = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(&text)
+    } else {
+        Decimal::from_str_exact(&text)
+    };
     parsed.map_err(|_| format!("{} is not a decimal number", preview(&text)))
 }
 
@@ -288,7 +338,8 @@ fn float_value(raw: &RawValue) -> std::result::Result<f64, String> {
 
 fn int_value(raw: &RawValue) -> std::result::Result<i64, String> {
     let text = numeric_text(raw)?;
-    text.parse::<i64>().map_err(|_| format!("{} is not an integer", preview(&text)))
+    text.parse::<i64>()
+        .map_err(|_| format!("{} is not an integer", preview(&text)))
 }
 
 fn bool_value(raw: &RawValue) -> std::result::Result<bool, String> {
@@ -306,7 +357,9 @@ fn time_value(raw: &RawValue) -> std::result::Result<DateTime<Utc>, String> {
         parse_rfc3339(&s).map_err(|e| e.to_string())
     } else {
         // Unix seconds (or milliseconds, when the number is that large).
-        let n: i64 = text.parse().map_err(|_| format!("expected an RFC 3339 timestamp, got {}", preview(text)))?;
+        let n: i64 = text
+            .parse()
+            .map_err(|_| format!("expected an RFC 3339 timestamp, got {}", preview(text)))?;
         let secs = if n > 100_000_000_000 { n / 1000 } else { n };
         DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{n} is not a valid time"))
     }
@@ -380,7 +433,11 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
         window.map(|w| to_db(w.1)),
         dec(d.fee_rate),
     ])?;
-    Ok(if n == 1 { Logged::Stored(conn.last_insert_rowid()) } else { Logged::Duplicate })
+    Ok(if n == 1 {
+        Logged::Stored(conn.last_insert_rowid())
+    } else {
+        Logged::Duplicate
+    })
 }
 
 /// The trader's handle on the store.
@@ -391,7 +448,9 @@ pub struct Tracker {
 impl Tracker {
     /// Opens (and migrates) the database at `path`.
     pub fn open(path: &Path) -> Result<Tracker> {
-        Ok(Tracker { conn: crate::db::open(path)? })
+        Ok(Tracker {
+            conn: crate::db::open(path)?,
+        })
     }
 
     pub fn from_connection(conn: Connection) -> Tracker {
@@ -400,7 +459,9 @@ impl Tracker {
 
     /// Stores one decision in its own transaction. Logging the same decision twice stores it once.
     pub fn log_decision(&mut self, decision: &Decision) -> Result<Logged> {
-        decision.validate().map_err(|e| crate::error::bad_input(e.to_string()))?;
+        decision
+            .validate()
+            .map_err(|e| crate::error::bad_input(e.to_string()))?;
         let tx = crate::db::write_tx(&mut self.conn)?;
         let logged = insert(&tx, decision)?;
         tx.commit()?;
@@ -461,7 +522,10 @@ impl Tracker {
 
 /// Calls `each(line_number, text)` for every JSON document in `input`: JSON Lines, a single
 /// (possibly multi-line) object, or a JSON array of objects. Blank lines are skipped.
-fn for_each_document(mut input: impl BufRead, mut each: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+fn for_each_document(
+    mut input: impl BufRead,
+    mut each: impl FnMut(usize, &str) -> Result<()>,
+) -> Result<()> {
     let mut first = String::new();
     let mut line_no = 0usize;
     // Skip leading blank lines, then look at the first one.
@@ -476,12 +540,15 @@ fn for_each_document(mut input: impl BufRead, mut each: impl FnMut(usize, &str) 
         }
     }
     let trimmed = first.trim();
-    let complete_line = trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed).is_ok();
+    let complete_line =
+        trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed).is_ok();
     if !complete_line && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
         // A pretty-printed object or an array: read the whole document.
         let start_line = line_no;
         let mut whole = first.clone();
-        input.read_to_string(&mut whole).context("reading decisions")?;
+        input
+            .read_to_string(&mut whole)
+            .context("reading decisions")?;
         if trimmed.starts_with('[') {
             let items: Vec<&RawValue> = match serde_json::from_str(&whole) {
                 Ok(items) => items,

@@ -26,7 +26,8 @@ pub struct DemoArgs {
 
 pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     crate::runner::init_tracing("human");
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let db_path = args.dir.join("performance.db");
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db_path.as_os_str().to_owned();
@@ -48,11 +49,23 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     {
         let mut stmt = tx.prepare("INSERT OR IGNORE INTO prices (symbol, open_time_ms, open, high, low, close, source, fetched_at) VALUES ('BTCUSDT', ?1, ?2, ?3, ?4, ?5, 'demo', ?6)")?;
         for c in &candles {
-            stmt.execute(params![c.open_time_ms, c.open.to_string(), c.high.to_string(), c.low.to_string(), c.close.to_string(), to_db(now)])?;
+            stmt.execute(params![
+                c.open_time_ms,
+                c.open.to_string(),
+                c.high.to_string(),
+                c.low.to_string(),
+                c.close.to_string(),
+                to_db(now)
+            ])?;
         }
     }
     tx.commit()?;
-    println!("polyperf demo: {} ({} days of prices, {} decisions logged)", db_path.display(), args.days, report.stored);
+    println!(
+        "polyperf demo: {} ({} days of prices, {} decisions logged)",
+        db_path.display(),
+        args.days,
+        report.stored
+    );
     let status = crate::status::collect(conn, &settings, now + Duration::minutes(1))?;
     if global.json {
         println!("{}", serde_json::to_string(&status)?);

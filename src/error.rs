@@ -34,16 +34,23 @@ impl fmt::Display for Classified {
 impl std::error::Error for Classified {}
 
 pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Classified { kind: Kind::BadInput, message: message.into() })
+    anyhow::Error::new(Classified {
+        kind: Kind::BadInput,
+        message: message.into(),
+    })
 }
 
 pub fn temp_fail(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Classified { kind: Kind::TempFail, message: message.into() })
+    anyhow::Error::new(Classified {
+        kind: Kind::TempFail,
+        message: message.into(),
+    })
 }
 
 /// The kind of an error, looking through `.context(..)` layers.
 pub fn kind_of(err: &anyhow::Error) -> Option<Kind> {
-    err.chain().find_map(|cause| cause.downcast_ref::<Classified>().map(|c| c.kind))
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<Classified>().map(|c| c.kind))
 }
 
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {

@@ -28,10 +28,18 @@ pub struct Http {
 pub enum HttpError {
     /// Retryable (429, 5xx, timeout, connection): the work waits for the next run (exit 75).
     #[error("{what}: unavailable after {attempts} attempts: {detail}")]
-    Unavailable { what: String, attempts: u32, detail: String },
+    Unavailable {
+        what: String,
+        attempts: u32,
+        detail: String,
+    },
     /// The server answered with a client error: retrying won't help.
     #[error("{what}: HTTP {status}: {detail}")]
-    Rejected { what: String, status: u16, detail: String },
+    Rejected {
+        what: String,
+        status: u16,
+        detail: String,
+    },
 }
 
 impl HttpError {
@@ -65,7 +73,11 @@ impl Http {
     }
 
     pub fn from_settings(apis: &Apis) -> Result<Http> {
-        Http::new(Duration::from_secs(apis.http_timeout_secs), apis.http_max_attempts, Duration::from_millis(apis.http_backoff_ms))
+        Http::new(
+            Duration::from_secs(apis.http_timeout_secs),
+            apis.http_max_attempts,
+            Duration::from_millis(apis.http_backoff_ms),
+        )
     }
 
     /// Requests sent so far (each attempt counts).
@@ -75,7 +87,11 @@ impl Http {
 
     /// Sends the request `build()` makes, retrying retryable failures with exponential backoff.
     /// `what` names the call in errors (never the URL). Returns the first successful response.
-    pub async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> std::result::Result<Response, HttpError> {
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> std::result::Result<Response, HttpError> {
         let mut delay = self.backoff;
         let mut last = String::new();
         for attempt in 1..=self.max_attempts {
@@ -88,12 +104,20 @@ impl Http {
                     let body = response.text().await.unwrap_or_default();
                     let detail = short(&body);
                     if !retryable(status) {
-                        return Err(HttpError::Rejected { what: what.into(), status: status.as_u16(), detail });
+                        return Err(HttpError::Rejected {
+                            what: what.into(),
+                            status: status.as_u16(),
+                            detail,
+                        });
                     }
                     last = format!("HTTP {}: {detail}", status.as_u16());
                     if let Some(wait) = retry_after {
                         if wait > self.max_retry_after {
-                            return Err(HttpError::Unavailable { what: what.into(), attempts: attempt, detail: format!("{last} (retry after {}s)", wait.as_secs()) });
+                            return Err(HttpError::Unavailable {
+                                what: what.into(),
+                                attempts: attempt,
+                                detail: format!("{last} (retry after {}s)", wait.as_secs()),
+                            });
                         }
                         delay = delay.max(wait);
                     }
@@ -106,24 +130,49 @@ impl Http {
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
-        Err(HttpError::Unavailable { what: what.into(), attempts: self.max_attempts, detail: last })
+        Err(HttpError::Unavailable {
+            what: what.into(),
+            attempts: self.max_attempts,
+            detail: last,
+        })
     }
 
     /// Sends and parses a JSON body; a body that is not the expected JSON is a clear error
     /// (exit 1), not a retry.
-    pub async fn json<T: serde::de::DeserializeOwned>(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<T> {
-        let response = self.send(what, build).await.map_err(HttpError::into_anyhow)?;
-        let body = response.text().await.map_err(|e| temp_fail(format!("{what}: reading the body: {}", describe(&e))))?;
-        serde_json::from_str(&body).map_err(|e| bad_input(format!("{what}: malformed response ({e}): {}", short(&body))))
+    pub async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T> {
+        let response = self
+            .send(what, build)
+            .await
+            .map_err(HttpError::into_anyhow)?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| temp_fail(format!("{what}: reading the body: {}", describe(&e))))?;
+        serde_json::from_str(&body).map_err(|e| {
+            bad_input(format!(
+                "{what}: malformed response ({e}): {}",
+                short(&body)
+            ))
+        })
     }
 }
 
 fn retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -155,7 +204,11 @@ pub fn describe(e: &reqwest::Error) -> String {
 
 /// The first 200 characters of a body, on one line.
 pub fn short(body: &str) -> String {
-    let one_line: String = body.chars().take(200).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = body
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if body.chars().count() > 200 {
         format!("{one_line}…")
     } else {

@@ -31,8 +31,8 @@
 pub mod adjust;
 pub mod archive;
 pub mod cleanup;
-pub mod config;
 pub mod cli;
+pub mod config;
 pub mod control;
 pub mod db;
 pub mod decision;
@@ -56,4 +56,6 @@ pub mod time;
 pub use decision::{Action, Decision, Tracker};
 
 /// The six jobs, by their short names (binary `polyperf-<name>`).
-pub const JOBS: [&str; 6] = ["settle", "reflect", "adjust", "telegram", "archive", "cleanup"];
+pub const JOBS: [&str; 6] = [
+    "settle", "reflect", "adjust", "telegram", "archive", "cleanup",
+];

@@ -14,11 +14,15 @@ use polyperf::time::parse_now_arg;
 use polyperf::{control, params, status, Tracker};
 
 #[derive(Parser)]
-#[command(name = "polyperf", version, about = "Operations back-end for a Polymarket BTC Up/Down trading bot",
+#[command(
+    name = "polyperf",
+    version,
+    about = "Operations back-end for a Polymarket BTC Up/Down trading bot",
     long_about = "Operations back-end for a Polymarket BTC Up/Down trading bot.\n\n\
     The trader logs decisions with `polyperf log`; the jobs polyperf-settle, -reflect, -adjust,\n\
     -telegram, -archive and -cleanup run from systemd timers or cron; this CLI inspects and steers.\n\
-    Exit codes: 0 ok, 1 failed, 2 bad usage/config/input, 75 try again later.")]
+    Exit codes: 0 ok, 1 failed, 2 bad usage/config/input, 75 try again later."
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -118,7 +122,8 @@ fn main() -> ExitCode {
 }
 
 fn user(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "operator".into())
+    by.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into())
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -130,7 +135,12 @@ fn run(cli: Cli) -> Result<u8> {
             params::sync_bounds(&conn, &settings)?;
             let version = polyperf::db::schema_version(&mut conn)?;
             let out = serde_json::json!({"db": settings.general.db, "schema_version": version});
-            print(json, &out, |_| format!("database {} ready (schema v{version})", settings.general.db.display()));
+            print(json, &out, |_| {
+                format!(
+                    "database {} ready (schema v{version})",
+                    settings.general.db.display()
+                )
+            });
         }
         Command::Config => {
             let settings = global.settings()?;
@@ -145,7 +155,8 @@ fn run(cli: Cli) -> Result<u8> {
             let mut tracker = Tracker::from_connection(conn);
             let report = match file.filter(|f| f.as_os_str() != "-") {
                 Some(path) => {
-                    let f = std::fs::File::open(&path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+                    let f = std::fs::File::open(&path)
+                        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
                     tracker.log_reader(BufReader::with_capacity(1 << 20, f), skip_invalid)?
                 }
                 None => tracker.log_reader(std::io::stdin().lock(), skip_invalid)?,
@@ -153,7 +164,12 @@ fn run(cli: Cli) -> Result<u8> {
             for e in &report.errors {
                 eprintln!("polyperf log: {e}");
             }
-            print(json, &report, |r| format!("stored {}, duplicates {}, invalid {}", r.stored, r.duplicates, r.invalid));
+            print(json, &report, |r| {
+                format!(
+                    "stored {}, duplicates {}, invalid {}",
+                    r.stored, r.duplicates, r.invalid
+                )
+            });
             if report.invalid > 0 {
                 if !skip_invalid {
                     eprintln!("polyperf log: nothing stored because of {} invalid line(s); fix them or pass --skip-invalid", report.invalid);
@@ -173,12 +189,30 @@ fn run(cli: Cli) -> Result<u8> {
             let (_, mut conn) = open(global)?;
             let by = user(by);
             let tx = polyperf::db::write_tx(&mut conn)?;
-            let changed = control::pause(&tx, &control::Pause { reason: &reason, by: &by, rule: None, figures: None, auto_resume_at: None }, Utc::now())?;
+            let changed = control::pause(
+                &tx,
+                &control::Pause {
+                    reason: &reason,
+                    by: &by,
+                    rule: None,
+                    figures: None,
+                    auto_resume_at: None,
+                },
+                Utc::now(),
+            )?;
             tx.commit()?;
             let state = control::state(&conn)?;
-            print(json, &serde_json::json!({"changed": changed, "state": state}), |_| {
-                if changed { format!("trading paused: {reason}") } else { "trading was already paused".into() }
-            });
+            print(
+                json,
+                &serde_json::json!({"changed": changed, "state": state}),
+                |_| {
+                    if changed {
+                        format!("trading paused: {reason}")
+                    } else {
+                        "trading was already paused".into()
+                    }
+                },
+            );
         }
         Command::Resume { reason, by } => {
             let (_, mut conn) = open(global)?;
@@ -187,9 +221,17 @@ fn run(cli: Cli) -> Result<u8> {
             let changed = control::resume(&tx, &by, &reason, Utc::now())?;
             tx.commit()?;
             let state = control::state(&conn)?;
-            print(json, &serde_json::json!({"changed": changed, "state": state}), |_| {
-                if changed { "trading resumed".into() } else { "trading was not paused".into() }
-            });
+            print(
+                json,
+                &serde_json::json!({"changed": changed, "state": state}),
+                |_| {
+                    if changed {
+                        "trading resumed".into()
+                    } else {
+                        "trading was not paused".into()
+                    }
+                },
+            );
         }
         Command::Archive(cmd) => return polyperf::archive::cli(global, cmd),
         Command::SettleCheck => {
@@ -197,7 +239,11 @@ fn run(cli: Cli) -> Result<u8> {
             let report = polyperf::settle::verify(&conn, &settings)?;
             let bad = report.mismatches.len();
             print(json, &report, |r| {
-                let mut s = format!("checked {} settled decisions: {} mismatches\n", r.checked, r.mismatches.len());
+                let mut s = format!(
+                    "checked {} settled decisions: {} mismatches\n",
+                    r.checked,
+                    r.mismatches.len()
+                );
                 for m in &r.mismatches {
                     s.push_str(&format!("  {m}\n"));
                 }
@@ -220,33 +266,60 @@ fn params_cmd(global: &GlobalArgs, cmd: ParamsCmd) -> Result<u8> {
         ParamsCmd::List => {
             let list = params::list(&conn)?;
             print(json, &list, |list| {
-                let mut s = format!("{:<28} {:>10} {:>10} {:>10}  {}\n", "name", "value", "min", "max", "updated");
+                let mut s = format!(
+                    "{:<28} {:>10} {:>10} {:>10}  {}\n",
+                    "name", "value", "min", "max", "updated"
+                );
                 for p in list {
-                    s.push_str(&format!("{:<28} {:>10} {:>10} {:>10}  {}\n", p.name, p.value, p.min, p.max, p.updated_at));
+                    s.push_str(&format!(
+                        "{:<28} {:>10} {:>10} {:>10}  {}\n",
+                        p.name, p.value, p.min, p.max, p.updated_at
+                    ));
                 }
                 s
             });
         }
         ParamsCmd::Get { name } => {
-            let p = params::get(&conn, &name)?.ok_or_else(|| bad_input(format!("unknown parameter {name:?}")))?;
+            let p = params::get(&conn, &name)?
+                .ok_or_else(|| bad_input(format!("unknown parameter {name:?}")))?;
             print(json, &p, |p| p.value.to_string());
         }
-        ParamsCmd::Set { name, value, reason } => {
+        ParamsCmd::Set {
+            name,
+            value,
+            reason,
+        } => {
             params::sync_bounds(&conn, &settings)?;
             let new_value = params::parse_value(&name, &value)?;
             let by = user(None);
             let tx = polyperf::db::write_tx(&mut conn)?;
-            let change = params::Change { name: &name, new_value, reason: &reason, method: params::Method::Cli, proposal_id: None, reverts_history_id: None, by: &by };
+            let change = params::Change {
+                name: &name,
+                new_value,
+                reason: &reason,
+                method: params::Method::Cli,
+                proposal_id: None,
+                reverts_history_id: None,
+                by: &by,
+            };
             let history_id = params::apply_change(&tx, &change, Utc::now())?;
             tx.commit()?;
-            print(json, &serde_json::json!({"parameter": name, "value": new_value.to_string(), "history_id": history_id}), |_| {
-                format!("{name} = {new_value} (history #{history_id})")
-            });
+            print(
+                json,
+                &serde_json::json!({"parameter": name, "value": new_value.to_string(), "history_id": history_id}),
+                |_| format!("{name} = {new_value} (history #{history_id})"),
+            );
         }
         ParamsCmd::Rollback { history_id, reason } => {
             let by = user(None);
-            let r = params::rollback(&mut conn, history_id, &reason, &by, Utc::now()).context("rollback")?;
-            print(json, &r, |r| format!("{} back to {} (was {}; history #{} reverts #{})", r.parameter, r.to, r.from, r.history_id, r.reverts_history_id));
+            let r = params::rollback(&mut conn, history_id, &reason, &by, Utc::now())
+                .context("rollback")?;
+            print(json, &r, |r| {
+                format!(
+                    "{} back to {} (was {}; history #{} reverts #{})",
+                    r.parameter, r.to, r.from, r.history_id, r.reverts_history_id
+                )
+            });
         }
         ParamsCmd::History { name, limit } => {
             let rows = params::history(&conn, name.as_deref(), limit)?;
@@ -255,7 +328,13 @@ fn params_cmd(global: &GlobalArgs, cmd: ParamsCmd) -> Result<u8> {
                 for h in rows {
                     s.push_str(&format!(
                         "#{:<5} {}  {:<26} {} -> {}  [{}]  {}\n",
-                        h.id, h.timestamp, h.parameter_name, h.old_value, h.new_value, h.approval_method, h.reason
+                        h.id,
+                        h.timestamp,
+                        h.parameter_name,
+                        h.old_value,
+                        h.new_value,
+                        h.approval_method,
+                        h.reason
                     ));
                 }
                 if s.is_empty() {

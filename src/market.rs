@@ -39,15 +39,31 @@ mod tests {
 
     fn check(slug: &str, expected: Option<(&str, &str)>) {
         let got = window_from_slug(slug).map(|(s, e)| (to_db(s), to_db(e)));
-        assert_eq!(got, expected.map(|(s, e)| (s.to_string(), e.to_string())), "{slug}");
+        assert_eq!(
+            got,
+            expected.map(|(s, e)| (s.to_string(), e.to_string())),
+            "{slug}"
+        );
     }
 
     #[test]
     fn windows_from_slugs() {
-        check("btc-updown-15m-1771684200", Some(("2026-02-21 14:30:00", "2026-02-21 14:45:00")));
-        check("btc-updown-5m-1771684200", Some(("2026-02-21 14:30:00", "2026-02-21 14:35:00")));
-        check("btc-updown-1h-1771684200", Some(("2026-02-21 14:30:00", "2026-02-21 15:30:00")));
-        check("btc-updown-4h-1771684200", Some(("2026-02-21 14:30:00", "2026-02-21 18:30:00")));
+        check(
+            "btc-updown-15m-1771684200",
+            Some(("2026-02-21 14:30:00", "2026-02-21 14:45:00")),
+        );
+        check(
+            "btc-updown-5m-1771684200",
+            Some(("2026-02-21 14:30:00", "2026-02-21 14:35:00")),
+        );
+        check(
+            "btc-updown-1h-1771684200",
+            Some(("2026-02-21 14:30:00", "2026-02-21 15:30:00")),
+        );
+        check(
+            "btc-updown-4h-1771684200",
+            Some(("2026-02-21 14:30:00", "2026-02-21 18:30:00")),
+        );
         check("bitcoin-up-or-down-january-7-2am-et", None);
         check("btc-updown-15m-17", None);
         check("btc-updown-0m-1771684200", None);

@@ -26,7 +26,13 @@ pub mod kind {
 
 /// Queues a message. With a `dedup_key`, queuing the same key again does nothing (returns
 /// false), so a rerun never sends twice. Runs inside the caller's transaction.
-pub fn enqueue(conn: &Connection, kind: &str, payload: &serde_json::Value, dedup_key: Option<&str>, now: DateTime<Utc>) -> Result<bool> {
+pub fn enqueue(
+    conn: &Connection,
+    kind: &str,
+    payload: &serde_json::Value,
+    dedup_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let n = conn.execute(
         "INSERT INTO outbox (created_at, kind, payload, dedup_key) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (dedup_key) DO NOTHING",

@@ -29,7 +29,9 @@ pub struct Parameter {
 }
 
 fn dec(text: String) -> rusqlite::Result<Decimal> {
-    Decimal::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    Decimal::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 const SELECT: &str = "SELECT name, value, min, max, description, updated_at FROM parameters";
@@ -47,12 +49,16 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Parameter> {
 
 pub fn list(conn: &Connection) -> Result<Vec<Parameter>> {
     let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY name"))?;
-    let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt
+        .query_map([], row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 pub fn get(conn: &Connection, name: &str) -> Result<Option<Parameter>> {
-    Ok(conn.query_row(&format!("{SELECT} WHERE name = ?1"), [name], row).optional()?)
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE name = ?1"), [name], row)
+        .optional()?)
 }
 
 /// Makes the database's bounds follow the settings (the settings are the authority).
@@ -69,7 +75,10 @@ pub fn sync_bounds(conn: &Connection, settings: &Settings) -> Result<()> {
 /// Why `value` is not acceptable for `p`, if it isn't.
 pub fn check_value(p: &Parameter, value: Decimal) -> std::result::Result<(), String> {
     if value < p.min || value > p.max {
-        return Err(format!("{} = {value} is outside its bounds [{}, {}]", p.name, p.min, p.max));
+        return Err(format!(
+            "{} = {value} is outside its bounds [{}, {}]",
+            p.name, p.min, p.max
+        ));
     }
     Ok(())
 }
@@ -77,7 +86,11 @@ pub fn check_value(p: &Parameter, value: Decimal) -> std::result::Result<(), Str
 /// Parses a parameter value given as text, rejecting NaN, infinities and non-numbers.
 pub fn parse_value(name: &str, text: &str) -> Result<Decimal> {
     let t = text.trim();
-    let parsed = if t.contains(['e', 'E']) { Decimal::from_scientific(t) } else { Decimal::from_str_exact(t) };
+    let parsed = if t.contains(['e', 'E']) {
+        Decimal::from_scientific(t)
+    } else {
+        Decimal::from_str_exact(t)
+    };
     parsed.map_err(|_| bad_input(format!("{name}: {t:?} is not a decimal number")))
 }
 
@@ -116,7 +129,8 @@ pub struct Change<'a> {
 /// Applies a change in the caller's transaction: bounds checked, `parameters` updated,
 /// one `parameter_history` row, one notification. Returns the history row id.
 pub fn apply_change(conn: &Connection, change: &Change<'_>, now: DateTime<Utc>) -> Result<i64> {
-    let p = get(conn, change.name)?.ok_or_else(|| bad_input(format!("unknown parameter {:?}", change.name)))?;
+    let p = get(conn, change.name)?
+        .ok_or_else(|| bad_input(format!("unknown parameter {:?}", change.name)))?;
     check_value(&p, change.new_value).map_err(bad_input)?;
     conn.execute(
         "UPDATE parameters SET value = ?1, updated_at = ?2 WHERE name = ?3",
@@ -138,13 +152,23 @@ pub fn apply_change(conn: &Connection, change: &Change<'_>, now: DateTime<Utc>) 
     )
     .context("writing parameter_history")?;
     let history_id = conn.last_insert_rowid();
-    let kind = if change.method == Method::Rollback { outbox::kind::ROLLBACK } else { outbox::kind::APPLIED };
+    let kind = if change.method == Method::Rollback {
+        outbox::kind::ROLLBACK
+    } else {
+        outbox::kind::APPLIED
+    };
     let payload = serde_json::json!({
         "history_id": history_id, "parameter": change.name, "old": p.value.to_string(),
         "new": change.new_value.to_string(), "reason": change.reason, "method": change.method.as_str(),
         "proposal_id": change.proposal_id, "by": change.by,
     });
-    outbox::enqueue(conn, kind, &payload, Some(&format!("param-change:{history_id}")), now)?;
+    outbox::enqueue(
+        conn,
+        kind,
+        &payload,
+        Some(&format!("param-change:{history_id}")),
+        now,
+    )?;
     Ok(history_id)
 }
 
@@ -199,15 +223,24 @@ pub struct RolledBack {
 /// row's old value, recorded as a new history row (history is never deleted). Refused when
 /// the parameter has changed since (undo the later change first) or the old value is now out
 /// of bounds. Runs in its own transaction.
-pub fn rollback(conn: &mut Connection, history_id: i64, reason: &str, by: &str, now: DateTime<Utc>) -> Result<RolledBack> {
+pub fn rollback(
+    conn: &mut Connection,
+    history_id: i64,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<RolledBack> {
     let tx = crate::db::write_tx(conn)?;
     let (name, old_value, new_value): (String, String, String) = tx
-        .query_row("SELECT parameter_name, old_value, new_value FROM parameter_history WHERE id = ?1", [history_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT parameter_name, old_value, new_value FROM parameter_history WHERE id = ?1",
+            [history_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?
         .ok_or_else(|| bad_input(format!("no parameter_history row #{history_id}")))?;
-    let current = get(&tx, &name)?.ok_or_else(|| bad_input(format!("parameter {name:?} no longer exists")))?;
+    let current = get(&tx, &name)?
+        .ok_or_else(|| bad_input(format!("parameter {name:?} no longer exists")))?;
     let new_dec = parse_value(&name, &new_value)?;
     if current.value != new_dec {
         return Err(bad_input(format!(
@@ -216,8 +249,22 @@ pub fn rollback(conn: &mut Connection, history_id: i64, reason: &str, by: &str, 
         )));
     }
     let target = parse_value(&name, &old_value)?;
-    let change = Change { name: &name, new_value: target, reason, method: Method::Rollback, proposal_id: None, reverts_history_id: Some(history_id), by };
+    let change = Change {
+        name: &name,
+        new_value: target,
+        reason,
+        method: Method::Rollback,
+        proposal_id: None,
+        reverts_history_id: Some(history_id),
+        by,
+    };
     let new_id = apply_change(&tx, &change, now)?;
     tx.commit()?;
-    Ok(RolledBack { history_id: new_id, reverts_history_id: history_id, parameter: name, from: new_value, to: old_value })
+    Ok(RolledBack {
+        history_id: new_id,
+        reverts_history_id: history_id,
+        parameter: name,
+        from: new_value,
+        to: old_value,
+    })
 }

@@ -27,3 +27,12 @@ pub struct ReportArgs {
 pub fn cli(_global: &GlobalArgs, _args: ReportArgs) -> Result<()> {
     anyhow::bail!("report is not implemented yet")
 }
+
+/// A short plain-text performance summary (Telegram's /report, notifications).
+pub fn summary_text(
+    _conn: &rusqlite::Connection,
+    _days: Option<u32>,
+    _now: DateTime<Utc>,
+) -> Result<String> {
+    anyhow::bail!("report is not implemented yet")
+}

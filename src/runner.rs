@@ -71,8 +71,21 @@ pub struct JobContext {
 
 impl JobContext {
     /// A context over an open connection (the in-process scheduler and tests use this).
-    pub fn new(name: &'static str, settings: Settings, conn: Connection, now: DateTime<Utc>, dry_run: bool) -> JobContext {
-        JobContext { name, settings, conn, now, dry_run, interactive: false }
+    pub fn new(
+        name: &'static str,
+        settings: Settings,
+        conn: Connection,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> JobContext {
+        JobContext {
+            name,
+            settings,
+            conn,
+            now,
+            dry_run,
+            interactive: false,
+        }
     }
 }
 
@@ -86,11 +99,20 @@ pub fn init_tracing(log_format: &str) {
         "human" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = if json {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .try_init()
     };
     // A second init (tests, the scheduler) keeps the first subscriber.
     let _ = result;
@@ -107,11 +129,26 @@ where
         Err(e) => return fail_early(name, &e),
     };
     init_tracing(&settings.general.log_format);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return fail_early(name, &anyhow::Error::new(e).context("starting the async runtime")),
+        Err(e) => {
+            return fail_early(
+                name,
+                &anyhow::Error::new(e).context("starting the async runtime"),
+            )
+        }
     };
-    let code = runtime.block_on(run(name, settings, args.dry_run, args.now, args.global.json, job));
+    let code = runtime.block_on(run(
+        name,
+        settings,
+        args.dry_run,
+        args.now,
+        args.global.json,
+        job,
+    ));
     ExitCode::from(code)
 }
 
@@ -121,7 +158,14 @@ fn fail_early(name: &str, err: &anyhow::Error) -> ExitCode {
 }
 
 /// The body of [`main`]: open, lock, record, run, record, print. Returns the exit code.
-pub async fn run<S, F>(name: &'static str, settings: Settings, dry_run: bool, now: Option<DateTime<Utc>>, json: bool, job: F) -> u8
+pub async fn run<S, F>(
+    name: &'static str,
+    settings: Settings,
+    dry_run: bool,
+    now: Option<DateTime<Utc>>,
+    json: bool,
+    job: F,
+) -> u8
 where
     S: Serialize,
     F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
@@ -139,7 +183,14 @@ where
     };
     let now = now.unwrap_or_else(Utc::now);
     let lease_secs = settings.general.lock_lease_secs;
-    let mut ctx = JobContext { name, settings, conn, now, dry_run, interactive: std::io::stderr().is_terminal() };
+    let mut ctx = JobContext {
+        name,
+        settings,
+        conn,
+        now,
+        dry_run,
+        interactive: std::io::stderr().is_terminal(),
+    };
 
     // A dry run writes nothing, not even its lease or run record.
     let holder = uuid::Uuid::new_v4().to_string();
@@ -148,18 +199,25 @@ where
         match acquire_lease(&ctx.conn, name, &holder, lease_secs) {
             Ok(true) => {}
             Ok(false) => {
-                let message = format!("another {name} run holds the lock; leaving the work for the next run");
+                let message =
+                    format!("another {name} run holds the lock; leaving the work for the next run");
                 let _ = record_locked(&ctx.conn, name, now, &message);
                 tracing::warn!("{message}");
                 if json {
-                    println!("{}", serde_json::json!({"status": "locked", "error": message}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"status": "locked", "error": message})
+                    );
                 } else {
                     eprintln!("{name}: {message}");
                 }
                 return EXIT_TEMPFAIL;
             }
             Err(e) => {
-                eprintln!("{name}: error: taking the job lease: {}", scrub(&one_line(&e)));
+                eprintln!(
+                    "{name}: error: taking the job lease: {}",
+                    scrub(&one_line(&e))
+                );
                 return exit_code_for(&e);
             }
         }
@@ -173,7 +231,14 @@ where
         }
     }
 
-    let heartbeat = (!dry_run).then(|| spawn_heartbeat(ctx.settings.general.db.clone(), name, holder.clone(), lease_secs));
+    let heartbeat = (!dry_run).then(|| {
+        spawn_heartbeat(
+            ctx.settings.general.db.clone(),
+            name,
+            holder.clone(),
+            lease_secs,
+        )
+    });
     let started = std::time::Instant::now();
     let result = job(&mut ctx).await;
     if let Some(handle) = heartbeat {
@@ -182,8 +247,16 @@ where
     let elapsed_ms = started.elapsed().as_millis() as u64;
 
     let (code, stats, error) = match &result {
-        Ok(stats) => (EXIT_OK, serde_json::to_value(stats).unwrap_or_default(), None),
-        Err(e) => (exit_code_for(e), serde_json::Value::Null, Some(scrub(&one_line(e)))),
+        Ok(stats) => (
+            EXIT_OK,
+            serde_json::to_value(stats).unwrap_or_default(),
+            None,
+        ),
+        Err(e) => (
+            exit_code_for(e),
+            serde_json::Value::Null,
+            Some(scrub(&one_line(e))),
+        ),
     };
     if let Some(id) = run_id {
         if let Err(e) = finish_run(&ctx.conn, id, code, &stats, error.as_deref()) {
@@ -209,7 +282,10 @@ where
                     Some(Kind::BadInput) => "bad_input",
                     None => "failed",
                 };
-                println!("{}", serde_json::json!({"status": status, "error": message}));
+                println!(
+                    "{}",
+                    serde_json::json!({"status": status, "error": message})
+                );
             }
             eprintln!("{name}: error: {message}");
         }
@@ -220,7 +296,11 @@ where
 
 /// Prints stats as aligned `key: value` lines.
 pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
-    let suffix = if dry_run { " (dry run: nothing written)" } else { "" };
+    let suffix = if dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
     println!("{name}: done{suffix}");
     if let Some(map) = stats.as_object() {
         let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
@@ -250,19 +330,32 @@ pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64
 }
 
 pub fn release_lease(conn: &Connection, job: &str, holder: &str) -> Result<()> {
-    conn.execute("DELETE FROM job_locks WHERE job = ?1 AND holder = ?2", params![job, holder])?;
+    conn.execute(
+        "DELETE FROM job_locks WHERE job = ?1 AND holder = ?2",
+        params![job, holder],
+    )?;
     Ok(())
 }
 
 /// Extends the lease while the job runs, from its own connection, every third of the lease.
-fn spawn_heartbeat(db: PathBuf, job: &'static str, holder: String, lease_secs: u64) -> tokio::task::JoinHandle<()> {
+fn spawn_heartbeat(
+    db: PathBuf,
+    job: &'static str,
+    holder: String,
+    lease_secs: u64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs((lease_secs / 3).max(1));
         loop {
             tokio::time::sleep(period).await;
-            let Ok(conn) = crate::db::open_raw(&db) else { continue };
+            let Ok(conn) = crate::db::open_raw(&db) else {
+                continue;
+            };
             let expires = to_db(Utc::now() + Duration::seconds(lease_secs as i64));
-            let _ = conn.execute("UPDATE job_locks SET expires_at = ?1 WHERE job = ?2 AND holder = ?3", params![expires, job, holder]);
+            let _ = conn.execute(
+                "UPDATE job_locks SET expires_at = ?1 WHERE job = ?2 AND holder = ?3",
+                params![expires, job, holder],
+            );
         }
     })
 }
@@ -285,7 +378,13 @@ fn record_locked(conn: &Connection, job: &str, now: DateTime<Utc>, message: &str
     Ok(())
 }
 
-fn finish_run(conn: &Connection, id: i64, code: u8, stats: &serde_json::Value, error: Option<&str>) -> Result<()> {
+fn finish_run(
+    conn: &Connection,
+    id: i64,
+    code: u8,
+    stats: &serde_json::Value,
+    error: Option<&str>,
+) -> Result<()> {
     let status = match code {
         EXIT_OK => "ok",
         EXIT_USAGE => "bad_input",

@@ -13,7 +13,9 @@ pub struct Stats {
 }
 
 pub async fn run(_ctx: &mut JobContext) -> Result<Stats> {
-    Ok(Stats { status: "not implemented yet" })
+    Ok(Stats {
+        status: "not implemented yet",
+    })
 }
 
 /// Result of `polyperf settle-check`.

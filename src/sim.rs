@@ -59,13 +59,23 @@ pub fn candles(start: DateTime<Utc>, minutes: usize, seed: u64) -> Vec<Candle> {
         .map(|i| {
             let open = price_cents;
             // About $25 of movement a minute, with a few exact ties.
-            let step = if rng.next_f64() < 0.02 { 0 } else { (rng.normal() * 2500.0) as i64 };
+            let step = if rng.next_f64() < 0.02 {
+                0
+            } else {
+                (rng.normal() * 2500.0) as i64
+            };
             let close = (open + step).max(100_000);
             let high = open.max(close) + rng.range(0, 1500);
             let low = open.min(close) - rng.range(0, 1500);
             price_cents = close;
             let d = |c: i64| Decimal::new(c, 2);
-            Candle { open_time_ms: start_ms + i as i64 * 60_000, open: d(open), high: d(high), low: d(low), close: d(close) }
+            Candle {
+                open_time_ms: start_ms + i as i64 * 60_000,
+                open: d(open),
+                high: d(high),
+                low: d(low),
+                close: d(close),
+            }
         })
         .collect()
 }
@@ -76,14 +86,32 @@ pub fn klines_json(candles: &[Candle]) -> serde_json::Value {
         candles
             .iter()
             .map(|c| {
-                serde_json::json!([c.open_time_ms, c.open.to_string(), c.high.to_string(), c.low.to_string(), c.close.to_string(),
-                    "7.44951", c.open_time_ms + 59_999, "510123.10", 1234, "3.10000", "212345.60", "0"])
+                serde_json::json!([
+                    c.open_time_ms,
+                    c.open.to_string(),
+                    c.high.to_string(),
+                    c.low.to_string(),
+                    c.close.to_string(),
+                    "7.44951",
+                    c.open_time_ms + 59_999,
+                    "510123.10",
+                    1234,
+                    "3.10000",
+                    "212345.60",
+                    "0"
+                ])
             })
             .collect(),
     )
 }
 
-const SIGNALS: [&str; 5] = ["STRONG_BULLISH", "BULLISH", "NEUTRAL", "BEARISH", "STRONG_BEARISH"];
+const SIGNALS: [&str; 5] = [
+    "STRONG_BULLISH",
+    "BULLISH",
+    "NEUTRAL",
+    "BEARISH",
+    "STRONG_BEARISH",
+];
 
 /// A simulated trader over every 15-minute market fully covered by `candles`: in each market
 /// it decides `per_market` times, with a signal that sees the window's outcome through noise
@@ -91,7 +119,9 @@ const SIGNALS: [&str; 5] = ["STRONG_BULLISH", "BULLISH", "NEUTRAL", "BEARISH", "
 pub fn decisions(candles: &[Candle], per_market: usize, seed: u64) -> Vec<Decision> {
     let mut rng = Rng::new(seed ^ 0xD1CE);
     let mut out = Vec::new();
-    let Some(first) = candles.first() else { return out };
+    let Some(first) = candles.first() else {
+        return out;
+    };
     let first_window = (first.open_time_ms / 1000 + 899) / 900 * 900;
     let minute_index = |t_secs: i64| ((t_secs * 1000 - first.open_time_ms) / 60_000) as usize;
     let mut window = first_window;
@@ -108,7 +138,11 @@ pub fn decisions(candles: &[Candle], per_market: usize, seed: u64) -> Vec<Decisi
             let btc = candles[minute_index(at).min(end_i)].open;
             // The signal: the truth with probability 0.56, noise otherwise.
             let truth = if went_up { 1.0 } else { -1.0 };
-            let score = if rng.next_f64() < 0.56 { truth * (0.1 + 0.6 * rng.next_f64()) } else { -truth * (0.1 + 0.6 * rng.next_f64()) };
+            let score = if rng.next_f64() < 0.56 {
+                truth * (0.1 + 0.6 * rng.next_f64())
+            } else {
+                -truth * (0.1 + 0.6 * rng.next_f64())
+            };
             let confidence = (0.5 + score.abs() * 0.7).min(1.0);
             let signal = SIGNALS[((1.0 - score) * 2.49).clamp(0.0, 4.0) as usize];
             let up_prob = Decimal::new(rng.range(30, 71), 2);
@@ -118,9 +152,17 @@ pub fn decisions(candles: &[Candle], per_market: usize, seed: u64) -> Vec<Decisi
             let (action, executed, size) = if !take {
                 (Action::Hold, None, Decimal::ZERO)
             } else if score > 0.0 {
-                (Action::Yes, Some(yes_price + Decimal::new(1, 2)), Decimal::new(rng.range(200, 1001), 2))
+                (
+                    Action::Yes,
+                    Some(yes_price + Decimal::new(1, 2)),
+                    Decimal::new(rng.range(200, 1001), 2),
+                )
             } else {
-                (Action::No, Some(no_price + Decimal::new(1, 2)), Decimal::new(rng.range(200, 1001), 2))
+                (
+                    Action::No,
+                    Some(no_price + Decimal::new(1, 2)),
+                    Decimal::new(rng.range(200, 1001), 2),
+                )
             };
             out.push(Decision {
                 decision_id: Some(format!("sim-{seed}-{window}-{k}")),
@@ -158,6 +200,10 @@ pub fn decisions(candles: &[Candle], per_market: usize, seed: u64) -> Vec<Decisi
 
 /// The start of the day (UTC) `days` before `now`.
 pub fn days_before(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
-    let midnight = now.date_naive().and_hms_opt(0, 0, 0).map(|n| n.and_utc()).unwrap_or(now);
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|n| n.and_utc())
+        .unwrap_or(now);
     midnight - Duration::days(days)
 }

@@ -47,8 +47,14 @@ pub struct ArchiveCounts {
     pub rows: i64,
 }
 
-pub fn collect(conn: &Connection, settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> Result<Status> {
-    let due_before = crate::time::to_db(now - chrono::Duration::seconds(settings.settlement.grace_seconds as i64));
+pub fn collect(
+    conn: &Connection,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Status> {
+    let due_before = crate::time::to_db(
+        now - chrono::Duration::seconds(settings.settlement.grace_seconds as i64),
+    );
     let trades = conn.query_row(
         "SELECT count(*),
                 coalesce(sum(settlement_status = 'pending'), 0),
@@ -60,11 +66,20 @@ pub fn collect(conn: &Connection, settings: &Settings, now: chrono::DateTime<chr
         |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
     )?;
     let (pending, sent, failed) = crate::outbox::counts(conn)?;
-    let pending_approvals = conn.query_row("SELECT count(*) FROM proposals WHERE status = 'awaiting_approval'", [], |r| r.get(0))?;
+    let pending_approvals = conn.query_row(
+        "SELECT count(*) FROM proposals WHERE status = 'awaiting_approval'",
+        [],
+        |r| r.get(0),
+    )?;
     let archives = conn.query_row(
         "SELECT count(*), coalesce(sum(rows), 0) FROM archives WHERE deleted_at IS NOT NULL",
         [],
-        |r| Ok(ArchiveCounts { files: r.get(0)?, rows: r.get(1)? }),
+        |r| {
+            Ok(ArchiveCounts {
+                files: r.get(0)?,
+                rows: r.get(1)?,
+            })
+        },
     )?;
     let control = control::state(conn)?;
     let (db_bytes, wal_bytes) = crate::db::file_sizes(&settings.general.db);
@@ -77,7 +92,11 @@ pub fn collect(conn: &Connection, settings: &Settings, now: chrono::DateTime<chr
         trading_paused: control.paused,
         control,
         pending_approvals,
-        outbox: OutboxCounts { pending, sent, failed },
+        outbox: OutboxCounts {
+            pending,
+            sent,
+            failed,
+        },
         archives,
         jobs: crate::runner::last_runs(conn)?,
         now: crate::time::to_db(now),
@@ -89,7 +108,14 @@ pub fn render(s: &Status) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "polyperf status  ({} UTC)", s.now);
-    let _ = writeln!(out, "  database        {}  schema v{}  {} + WAL {}", s.db_path, s.schema_version, human_bytes(s.db_bytes), human_bytes(s.wal_bytes));
+    let _ = writeln!(
+        out,
+        "  database        {}  schema v{}  {} + WAL {}",
+        s.db_path,
+        s.schema_version,
+        human_bytes(s.db_bytes),
+        human_bytes(s.wal_bytes)
+    );
     let t = &s.trades;
     let _ = writeln!(
         out,
@@ -108,8 +134,16 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "  trading         active");
     }
     let _ = writeln!(out, "  approvals       {} awaiting", s.pending_approvals);
-    let _ = writeln!(out, "  outbox          {} pending, {} sent, {} failed", s.outbox.pending, s.outbox.sent, s.outbox.failed);
-    let _ = writeln!(out, "  archives        {} files, {} rows", s.archives.files, s.archives.rows);
+    let _ = writeln!(
+        out,
+        "  outbox          {} pending, {} sent, {} failed",
+        s.outbox.pending, s.outbox.sent, s.outbox.failed
+    );
+    let _ = writeln!(
+        out,
+        "  archives        {} files, {} rows",
+        s.archives.files, s.archives.rows
+    );
     let _ = writeln!(out, "  jobs");
     for (job, run) in &s.jobs {
         if run.is_null() {
@@ -117,10 +151,16 @@ pub fn render(s: &Status) -> String {
             continue;
         }
         let status = run["status"].as_str().unwrap_or("?");
-        let at = run["finished_at"].as_str().or(run["started_at"].as_str()).unwrap_or("?");
+        let at = run["finished_at"]
+            .as_str()
+            .or(run["started_at"].as_str())
+            .unwrap_or("?");
         let detail = match run["error"].as_str() {
             Some(e) => e.to_string(),
-            None => run["stats"].as_object().map(compact_stats).unwrap_or_default(),
+            None => run["stats"]
+                .as_object()
+                .map(compact_stats)
+                .unwrap_or_default(),
         };
         let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
     }
@@ -132,7 +172,14 @@ fn compact_stats(stats: &serde_json::Map<String, serde_json::Value>) -> String {
         .iter()
         .filter(|(_, v)| v.is_number() || v.is_boolean() || v.is_string())
         .take(6)
-        .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

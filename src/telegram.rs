@@ -12,5 +12,7 @@ pub struct Stats {
 
 /// Not implemented yet: records the run and does nothing.
 pub async fn run(_ctx: &mut JobContext) -> anyhow::Result<Stats> {
-    Ok(Stats { status: "not implemented yet" })
+    Ok(Stats {
+        status: "not implemented yet",
+    })
 }

@@ -41,18 +41,35 @@ impl TestDb {
     /// A job binary (or `polyperf`) as a process against this database.
     pub fn cmd(&self, bin: &str) -> assert_cmd::Command {
         let mut cmd = bin_cmd(bin);
-        cmd.env("POLYPERF_DB", &self.path).env("POLYPERF_ARCHIVE_DIR", self.dir.path().join("archive"));
+        cmd.env("POLYPERF_DB", &self.path)
+            .env("POLYPERF_ARCHIVE_DIR", self.dir.path().join("archive"));
         cmd
     }
 }
 
 /// Environment variables polyperf reads; removed so the developer's own never leak into tests.
 const VARS: &[&str] = &[
-    "POLYPERF_DB", "POLYPERF_CONFIG", "POLYPERF_LOG_FORMAT", "POLYPERF_ARCHIVE_DIR", "POLYPERF_ARCHIVE_RETENTION_DAYS",
-    "POLYPERF_MIN_FREE_BYTES", "POLYPERF_MIN_FREE_PERCENT", "OPENAI_API_KEY", "OPENAI_MODEL", "OPENAI_BASE_URL",
-    "TELEGRAM_ENABLED", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_ALLOWED_USER_IDS", "TELEGRAM_API_BASE",
-    "BINANCE_API_BASE", "GAMMA_API_BASE", "SETTLEMENT_INTERVAL_MINUTES", "SETTLEMENT_BATCH_SIZE",
-    "SETTLEMENT_ALERT_LAG_HOURS", "RUST_LOG",
+    "POLYPERF_DB",
+    "POLYPERF_CONFIG",
+    "POLYPERF_LOG_FORMAT",
+    "POLYPERF_ARCHIVE_DIR",
+    "POLYPERF_ARCHIVE_RETENTION_DAYS",
+    "POLYPERF_MIN_FREE_BYTES",
+    "POLYPERF_MIN_FREE_PERCENT",
+    "OPENAI_API_KEY",
+    "OPENAI_MODEL",
+    "OPENAI_BASE_URL",
+    "TELEGRAM_ENABLED",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_CHAT_ID",
+    "TELEGRAM_ALLOWED_USER_IDS",
+    "TELEGRAM_API_BASE",
+    "BINANCE_API_BASE",
+    "GAMMA_API_BASE",
+    "SETTLEMENT_INTERVAL_MINUTES",
+    "SETTLEMENT_BATCH_SIZE",
+    "SETTLEMENT_ALERT_LAG_HOURS",
+    "RUST_LOG",
 ];
 
 pub fn bin_cmd(bin: &str) -> assert_cmd::Command {
@@ -71,7 +88,12 @@ pub fn bin_path(bin: &str) -> PathBuf {
 /// Parses a command's stdout as one JSON object.
 pub fn stdout_json(output: &std::process::Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}\nstderr: {}", String::from_utf8_lossy(&output.stderr)))
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 /// Writes `lines` as a JSON Lines file in `dir`.
