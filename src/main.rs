@@ -131,9 +131,9 @@ fn run(cli: Cli) -> Result<u8> {
     let json = global.json;
     match cli.command {
         Command::Init => {
-            let (settings, mut conn) = open(global)?;
+            let (settings, conn) = open(global)?;
             params::sync_bounds(&conn, &settings)?;
-            let version = polyperf::db::schema_version(&mut conn)?;
+            let version = polyperf::db::schema_version(&conn)?;
             let out = serde_json::json!({"db": settings.general.db, "schema_version": version});
             print(json, &out, |_| {
                 format!(
