@@ -4,3 +4,5 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// systemd units, crontab and operator queries (issue: running it for real).
+mod deploy;
