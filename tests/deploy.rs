@@ -153,3 +153,63 @@ fn operator_queries_run_as_they_are() {
         }
     }
 }
+
+#[test]
+fn schedule_once_runs_the_selected_jobs_through_the_runner() {
+    let db = crate::common::TestDb::new();
+    let out = db
+        .cmd("polyperf")
+        .args(["schedule", "--once", "--only", "settle,cleanup"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.count("SELECT count(*) FROM job_runs WHERE job IN ('polyperf-settle', 'polyperf-cleanup') AND status = 'ok'"), 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM job_runs"),
+        2,
+        "only the selected jobs ran"
+    );
+    let out = db
+        .cmd("polyperf")
+        .args(["schedule", "--only", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schedule_stops_cleanly_on_sigterm() {
+    let db = crate::common::TestDb::new();
+    let mut child = std::process::Command::new(crate::common::bin_path("polyperf"))
+        .env("POLYPERF_DB", &db.path)
+        .env("POLYPERF_LOG_FORMAT", "json")
+        .arg("schedule")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "schedule did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("scheduled") && stderr.contains("stopped"),
+        "{stderr}"
+    );
+}
