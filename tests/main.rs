@@ -4,3 +4,5 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// polyperf-settle against local Gamma and Binance servers (issue: settlement).
+mod settle;

@@ -167,6 +167,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         }
     }
     stats.http_requests = plan.http.requests();
+    stats.profit = stats.profit.normalize();
     tracing::info!(
         n_settled = stats.settled,
         n_pending = stats.pending,

@@ -162,11 +162,12 @@ pub fn settle_position(
     } else {
         Decimal::ZERO
     };
+    // Normalized so stored text carries no trailing zeros ("9.3", not "9.300").
     Ok(Settled {
         is_win: won,
-        fee,
-        payout,
-        profit_loss: money(payout - position_size),
+        fee: fee.normalize(),
+        payout: payout.normalize(),
+        profit_loss: money(payout - position_size).normalize(),
     })
 }
 
