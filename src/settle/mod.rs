@@ -779,7 +779,7 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
                 ));
                 // Keep only the largest results in memory.
                 if memory.results.len() > 4 * SUMMARY_TOP {
-                    memory.results.sort_by(|a, b| b.0.abs().cmp(&a.0.abs()));
+                    memory.results.sort_by_key(|r| std::cmp::Reverse(r.0.abs()));
                     memory.results.truncate(SUMMARY_TOP);
                 }
             }
@@ -1041,7 +1041,7 @@ fn queue_summary(
     memory: &mut Memory,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    memory.results.sort_by(|a, b| b.0.abs().cmp(&a.0.abs()));
+    memory.results.sort_by_key(|r| std::cmp::Reverse(r.0.abs()));
     let largest: Vec<&serde_json::Value> = memory
         .results
         .iter()
