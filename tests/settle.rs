@@ -764,6 +764,7 @@ async fn ten_thousand_decisions_take_few_requests() {
     assert_eq!(code, 0, "{stats}");
     assert_eq!(stats["settled"], 10_000);
     assert!(stats["http_requests"].as_u64().unwrap() <= 40, "{stats}");
+    println!("gamma: {stats}");
 
     let db = TestDb::new();
     many_decisions(&db);
@@ -785,6 +786,7 @@ async fn ten_thousand_decisions_take_few_requests() {
     assert_eq!(code, 0, "{stats}");
     assert_eq!(stats["settled"], 10_000);
     let requests = stats["http_requests"].as_u64().unwrap() as i64;
+    println!("binance: {stats}");
     assert!(
         requests * 1000 <= 3 * span_minutes,
         "{requests} requests for {span_minutes} minutes"
