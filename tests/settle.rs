@@ -798,3 +798,39 @@ async fn ten_thousand_decisions_take_few_requests() {
         .unwrap();
     assert_eq!(stdout_json(&check)["mismatches"], json!([]));
 }
+
+/// Binance down while Gamma answers: the officially resolved market is settled, the one that
+/// needs prices stays pending, and the run exits 75 for the next run to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_leaves_only_the_affected_markets_pending() {
+    let db = TestDb::new();
+    let other = format!("btc-updown-15m-{}", START + 900);
+    log(
+        &db,
+        &[
+            decision("resolved", SLUG, "YES", "10", Some("0.5"), 0.4),
+            decision("needs-prices", &other, "YES", "10", Some("0.5"), 0.4),
+        ],
+    );
+    let gamma = MockServer::start().await;
+    gamma_returns(&gamma, json!([gamma_market(SLUG, START, UP)])).await;
+    let binance = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/klines"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .mount(&binance)
+        .await;
+    let (code, out) = settle(&db, &gamma.uri(), &binance.uri(), LATER, &[]);
+    assert_eq!(code, 75, "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("binance klines"),
+        "{out}"
+    );
+    assert_eq!(row(&db, "resolved")["settlement_status"], "settled");
+    assert_eq!(row(&db, "needs-prices")["settlement_status"], "pending");
+    assert_eq!(
+        binance.received_requests().await.unwrap().len(),
+        3,
+        "retried, then left for the next run"
+    );
+}

@@ -109,6 +109,25 @@ struct Memory {
     asked: HashSet<String>,
     candles: HashMap<i64, (Decimal, Decimal)>,
     results: Vec<(Decimal, serde_json::Value)>,
+    /// The first remote outage of the run: the affected markets stay pending, the others are
+    /// settled, and the run ends with this error (exit 75). After it the API is not asked again.
+    outage: Option<anyhow::Error>,
+    gamma_down: bool,
+    binance_down: bool,
+}
+
+/// Keeps a remote outage for the end of the run (`Ok(None)`); other errors, such as a malformed
+/// answer, go up at once.
+fn tolerate<T>(memory: &mut Memory, result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if crate::error::kind_of(&e) == Some(crate::error::Kind::TempFail) => {
+            tracing::warn!(error = %crate::error::one_line(&e), "remote API unavailable: its markets stay pending");
+            memory.outage.get_or_insert(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> {
@@ -168,6 +187,14 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     }
     stats.http_requests = plan.http.requests();
     stats.profit = stats.profit.normalize();
+    if let Some(outage) = memory.outage.take() {
+        tracing::warn!(
+            n_settled = stats.settled,
+            n_pending = stats.pending,
+            "a remote API was unavailable: work left for the next run"
+        );
+        return Err(outage);
+    }
     tracing::info!(
         n_settled = stats.settled,
         n_pending = stats.pending,
@@ -275,8 +302,16 @@ async fn fill_windows(
                 windows.insert(slug.clone(), w);
                 continue;
             }
+            if memory.gamma_down {
+                continue;
+            }
             // The single-market endpoint also knows markets that are still open.
-            if let Some(info) = gamma::fetch_one(&plan.http, &plan.gamma_base, slug).await? {
+            let answer = gamma::fetch_one(&plan.http, &plan.gamma_base, slug).await;
+            let Some(answer) = tolerate(memory, answer)? else {
+                memory.gamma_down = true;
+                continue;
+            };
+            if let Some(info) = answer {
                 if let Some(w) = info.window {
                     windows.insert(slug.clone(), w);
                 }
@@ -299,7 +334,7 @@ async fn fill_windows(
                  WHERE id = ?3 AND settlement_status = 'pending' AND market_end IS NULL",
                 params![to_db(*start), to_db(*end), row.id],
             )?;
-        } else if row.timestamp <= plan.now - plan.official_wait {
+        } else if row.timestamp <= plan.now - plan.official_wait && !memory.gamma_down {
             if mark_unsettleable(&tx, row.id, "no window", plan.now)? {
                 stats.unsettleable += 1;
                 tracing::warn!(decision_id = %row.decision_id, slug = %row.slug, "no market window: unsettleable");
@@ -408,17 +443,22 @@ async fn official(
             .markets
             .get(*slug)
             .is_some_and(|m| m.outcome.is_some());
-        if plan.gamma && !resolved && !memory.asked.contains(*slug) {
+        if plan.gamma && !memory.gamma_down && !resolved && !memory.asked.contains(*slug) {
             to_ask.push(slug.to_string());
         }
     }
     let mut fresh = Vec::new();
-    if !to_ask.is_empty() {
-        for info in gamma::fetch_closed(&plan.http, &plan.gamma_base, &to_ask).await? {
+    for chunk in to_ask.chunks(gamma::SLUGS_PER_REQUEST) {
+        let answer = gamma::fetch_closed(&plan.http, &plan.gamma_base, chunk).await;
+        let Some(markets) = tolerate(memory, answer)? else {
+            memory.gamma_down = true;
+            break;
+        };
+        for info in markets {
             memory.markets.insert(info.slug.clone(), info.clone());
             fresh.push(info);
         }
-        memory.asked.extend(to_ask);
+        memory.asked.extend(chunk.iter().cloned());
     }
     Ok(fresh)
 }
@@ -460,7 +500,14 @@ async fn candles_for(
     missing.dedup();
     let mut fetched = Vec::new();
     for start in binance::plan_requests(&missing) {
-        let candles = binance::fetch(&plan.http, &plan.binance_base, &plan.symbol, start).await?;
+        if memory.binance_down {
+            break;
+        }
+        let answer = binance::fetch(&plan.http, &plan.binance_base, &plan.symbol, start).await;
+        let Some(candles) = tolerate(memory, answer)? else {
+            memory.binance_down = true;
+            break;
+        };
         for c in candles {
             // Only whole minutes that have closed are final.
             if c.open_time_ms + MINUTE_MS > plan.now.timestamp_millis() {
