@@ -834,3 +834,70 @@ async fn an_outage_leaves_only_the_affected_markets_pending() {
         "retried, then left for the next run"
     );
 }
+
+/// The demo's setup: candles pre-filled in `prices`, Gamma off, Binance unreachable. Everything
+/// settles from the cache without a single request; a dry run first writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_candles_settle_offline_and_dry_run_writes_nothing() {
+    let db = TestDb::new();
+    let start = chrono::DateTime::from_timestamp(START, 0).unwrap();
+    let candles = sim::candles(start, 24 * 60, 5);
+    let decisions = sim::decisions(&candles, 3, 5);
+    let n = decisions.len() as u64;
+    Tracker::open(&db.path)
+        .unwrap()
+        .log_batch(&decisions)
+        .unwrap();
+    let conn = db.conn();
+    for c in &candles {
+        conn.execute(
+            "INSERT INTO prices (symbol, open_time_ms, open, high, low, close, source, fetched_at) VALUES ('BTCUSDT', ?1, ?2, ?3, ?4, ?5, 'demo', '2026-02-22 00:00:00')",
+            rusqlite::params![c.open_time_ms, c.open.to_string(), c.high.to_string(), c.low.to_string(), c.close.to_string()],
+        )
+        .unwrap();
+    }
+    let offline = |extra: &[&str]| {
+        let output = db
+            .cmd("polyperf-settle")
+            .env("POLYPERF_SETTLEMENT_GAMMA_ENABLED", "false")
+            .env("BINANCE_API_BASE", DEAD)
+            .args([
+                "--json",
+                "--now",
+                "2026-02-23T00:00:00Z",
+                "--batch-size",
+                "50",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (output.status.code().unwrap(), stdout_json(&output))
+    };
+    let (code, dry) = offline(&["--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    assert_eq!(dry["settled"].as_u64(), Some(n));
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades WHERE settlement_status <> 'pending'"),
+        0
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind <> 'trade'"),
+        0
+    );
+
+    let (code, stats) = offline(&[]);
+    assert_eq!(code, 0, "{stats}");
+    assert_eq!(stats, dry, "the dry run predicted the run");
+    assert_eq!(stats["http_requests"], 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades WHERE settlement_source = 'price'") as u64,
+        n
+    );
+    // The simulated trader's own view of each window agrees with the settlement.
+    let check = db
+        .cmd("polyperf")
+        .args(["settle-check", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_json(&check)["mismatches"], json!([]));
+}
