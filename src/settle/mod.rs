@@ -173,8 +173,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     loop {
         let rows = select_due(&ctx.conn, cutoff, &cursor, batch_size)?;
         let Some(last) = rows.last() else { break };
-        // Every due row has a window end (the query requires it).
-        cursor = (to_db(last.end.expect("due rows have an end")), last.id);
+        cursor = (last.end_text.clone().unwrap_or_default(), last.id);
         settle_batch(&mut ctx.conn, &plan, &mut memory, &rows, &mut stats).await?;
     }
 
@@ -225,6 +224,8 @@ struct Row {
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
     actual_outcome: Option<String>,
+    /// `market_end` as stored, for the batch cursor.
+    end_text: Option<String>,
 }
 
 const ROW_COLUMNS: &str = "id, decision_id, timestamp, market_slug, action, position_size,
@@ -249,6 +250,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         start: time(10)?,
         end: time(11)?,
         actual_outcome: r.get(12)?,
+        end_text: r.get(11)?,
     })
 }
 
@@ -672,8 +674,16 @@ async fn settle_batch(
     stats: &mut Stats,
 ) -> Result<()> {
     let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    let mut verdicts = Vec::new();
     for row in rows {
-        by_market.entry(row.slug.as_str()).or_default().push(row);
+        if row.end.is_some() {
+            by_market.entry(row.slug.as_str()).or_default().push(row);
+        } else {
+            verdicts.push(Verdict::Unsettleable(
+                row.id,
+                "market_end is not a timestamp",
+            ));
+        }
     }
     let slugs: Vec<&str> = by_market.keys().copied().collect();
     let fresh = official(conn, plan, memory, &slugs).await?;
@@ -684,7 +694,8 @@ async fn settle_batch(
     let mut fetch = HashSet::new();
     for (slug, market_rows) in &by_market {
         let official = memory.markets.get(*slug).and_then(|m| m.outcome);
-        let end = market_rows[0].end.expect("due rows have an end");
+        // Rows without a parsable end were set aside above.
+        let end = market_rows[0].end.unwrap_or(DateTime::<Utc>::MAX_UTC);
         let price_allowed = match plan.source {
             Source::Price => true,
             Source::Gamma => false,
@@ -707,12 +718,12 @@ async fn settle_batch(
     let mut candles = HashMap::new();
     let fetched = candles_for(conn, plan, memory, &minutes, &fetch, &mut candles).await?;
 
-    let mut verdicts = Vec::new();
     let mut disagreements = Vec::new();
     for (slug, market_rows) in &by_market {
         let market = memory.markets.get(*slug);
         let official = market.and_then(|m| m.outcome);
-        let end = market_rows[0].end.expect("due rows have an end");
+        // Rows without a parsable end were set aside above.
+        let end = market_rows[0].end.unwrap_or(DateTime::<Utc>::MAX_UTC);
         let price_allowed = match plan.source {
             Source::Price => true,
             Source::Gamma => false,
