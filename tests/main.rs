@@ -6,3 +6,5 @@ mod common;
 mod foundation;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
+// polyperf-settle against local Gamma and Binance servers (issue: settlement).
+mod settle;
