@@ -6,7 +6,6 @@ use std::str::FromStr;
 use anyhow::{anyhow, Result};
 use rust_decimal::Decimal;
 
-use crate::error::bad_input;
 use crate::http::Http;
 
 /// Most candles one klines request returns.
@@ -85,7 +84,8 @@ pub async fn fetch(http: &Http, base: &str, symbol: &str, start_ms: i64) -> Resu
     let body: serde_json::Value = http
         .json("binance klines", || http.client.get(&url).query(&query))
         .await?;
-    parse_klines(&body).map_err(|e| bad_input(format!("binance klines: malformed response: {e:#}")))
+    parse_klines(&body)
+        .map_err(|e| anyhow::anyhow!(format!("binance klines: malformed response: {e:#}")))
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::pnl::{FeeModel, Outcome};
-use crate::error::bad_input;
 use crate::http::{Http, HttpError};
 use crate::time::parse_rfc3339;
 
@@ -163,8 +162,9 @@ pub async fn fetch_closed(http: &Http, base: &str, slugs: &[String]) -> Result<V
             .json("gamma markets", || http.client.get(&url).query(&query))
             .await?;
         out.extend(
-            parse_list(&body)
-                .map_err(|e| bad_input(format!("gamma markets: malformed response: {e:#}")))?,
+            parse_list(&body).map_err(|e| {
+                anyhow::anyhow!(format!("gamma markets: malformed response: {e:#}"))
+            })?,
         );
     }
     Ok(out)
@@ -185,14 +185,14 @@ pub async fn fetch_one(http: &Http, base: &str, slug: &str) -> Result<Option<Mar
         ))
     })?;
     let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
-        bad_input(format!(
+        anyhow::anyhow!(format!(
             "gamma market: malformed response ({e}): {}",
             crate::http::short(&body)
         ))
     })?;
     parse_market(&value)
         .map(Some)
-        .map_err(|e| bad_input(format!("gamma market: malformed response: {e:#}")))
+        .map_err(|e| anyhow::anyhow!(format!("gamma market: malformed response: {e:#}")))
 }
 
 #[cfg(test)]
