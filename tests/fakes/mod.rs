@@ -36,14 +36,20 @@ impl Dice {
 }
 
 /// A fault answer, or None to answer normally. `rate_limited` is the API's own 429 shape.
-fn fault(faults: &Faults, dice: &Dice, rate_limited: impl Fn() -> ResponseTemplate) -> Option<ResponseTemplate> {
+fn fault(
+    faults: &Faults,
+    dice: &Dice,
+    rate_limited: impl Fn() -> ResponseTemplate,
+) -> Option<ResponseTemplate> {
     if faults.rate <= 0.0 || dice.roll() >= faults.rate {
         return None;
     }
     Some(match (dice.roll() * 4.0) as u32 {
         0 => rate_limited(),
         1 => ResponseTemplate::new(500).set_body_string("internal error"),
-        2 => ResponseTemplate::new(200).set_body_string("{\"truncated\": [1, 2").set_delay(faults.stall),
+        2 => ResponseTemplate::new(200)
+            .set_body_string("{\"truncated\": [1, 2")
+            .set_delay(faults.stall),
         _ => ResponseTemplate::new(200).set_body_string("<html>bad gateway</html>"),
     })
 }
@@ -68,19 +74,37 @@ impl Respond for Klines {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(f) = fault(&self.faults, &self.dice, || {
-            ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_json(serde_json::json!({"code": -1003, "msg": "Too many requests"}))
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(serde_json::json!({"code": -1003, "msg": "Too many requests"}))
         }) {
             self.counters.faults.fetch_add(1, Ordering::Relaxed);
             return f;
         }
         let q: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
-        if q.get("symbol").map(String::as_str) != Some("BTCUSDT") || q.get("interval").map(String::as_str) != Some("1m") {
-            return ResponseTemplate::new(400).set_body_json(serde_json::json!({"code": -1121, "msg": "Invalid symbol."}));
+        if q.get("symbol").map(String::as_str) != Some("BTCUSDT")
+            || q.get("interval").map(String::as_str) != Some("1m")
+        {
+            return ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"code": -1121, "msg": "Invalid symbol."}));
         }
         let start: i64 = q.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let end: i64 = q.get("endTime").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
-        let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(500).min(1000);
-        let rows: Vec<Candle> = self.candles.iter().filter(|c| c.open_time_ms >= start && c.open_time_ms <= end).take(limit).cloned().collect();
+        let end: i64 = q
+            .get("endTime")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MAX);
+        let limit: usize = q
+            .get("limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500)
+            .min(1000);
+        let rows: Vec<Candle> = self
+            .candles
+            .iter()
+            .filter(|c| c.open_time_ms >= start && c.open_time_ms <= end)
+            .take(limit)
+            .cloned()
+            .collect();
         ResponseTemplate::new(200).set_body_json(sim::klines_json(&rows))
     }
 }
@@ -89,10 +113,22 @@ impl Respond for Klines {
 
 /// The official result of the market starting at `start_secs`, from the candles (Up when the
 /// window's last close >= its first open, as the real rule says), or None if not covered.
-pub fn official_outcome(candles: &[Candle], start_secs: i64, length_secs: i64) -> Option<&'static str> {
-    let first = candles.iter().find(|c| c.open_time_ms == start_secs * 1000)?;
-    let last = candles.iter().find(|c| c.open_time_ms == (start_secs + length_secs - 60) * 1000)?;
-    Some(if last.close >= first.open { "UP" } else { "DOWN" })
+pub fn official_outcome(
+    candles: &[Candle],
+    start_secs: i64,
+    length_secs: i64,
+) -> Option<&'static str> {
+    let first = candles
+        .iter()
+        .find(|c| c.open_time_ms == start_secs * 1000)?;
+    let last = candles
+        .iter()
+        .find(|c| c.open_time_ms == (start_secs + length_secs - 60) * 1000)?;
+    Some(if last.close >= first.open {
+        "UP"
+    } else {
+        "DOWN"
+    })
 }
 
 struct Gamma {
@@ -128,7 +164,11 @@ fn gamma_market(candles: &[Candle], slug: &str, resolved_before: i64) -> Option<
 impl Respond for Gamma {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(f) = fault(&self.faults, &self.dice, || ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_string("rate limited")) {
+        if let Some(f) = fault(&self.faults, &self.dice, || {
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_string("rate limited")
+        }) {
             self.counters.faults.fetch_add(1, Ordering::Relaxed);
             return f;
         }
@@ -137,11 +177,21 @@ impl Respond for Gamma {
         if let Some(slug) = path.strip_prefix("/markets/slug/") {
             return match gamma_market(&self.candles, slug, resolved_before) {
                 Some(m) => ResponseTemplate::new(200).set_body_json(m),
-                None => ResponseTemplate::new(404).set_body_json(serde_json::json!({"type": "not found", "error": "market not found"})),
+                None => ResponseTemplate::new(404).set_body_json(
+                    serde_json::json!({"type": "not found", "error": "market not found"}),
+                ),
             };
         }
-        let slugs: Vec<String> = request.url.query_pairs().filter(|(k, _)| k == "slug").map(|(_, v)| v.into_owned()).collect();
-        let markets: Vec<_> = slugs.iter().filter_map(|s| gamma_market(&self.candles, s, resolved_before)).collect();
+        let slugs: Vec<String> = request
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == "slug")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        let markets: Vec<_> = slugs
+            .iter()
+            .filter_map(|s| gamma_market(&self.candles, s, resolved_before))
+            .collect();
         ResponseTemplate::new(200).set_body_json(markets)
     }
 }
@@ -222,7 +272,9 @@ impl Respond for Telegram {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("/bot{}/", self.token);
         let Some(method) = request.url.path().strip_prefix(&prefix) else {
-            return ResponseTemplate::new(401).set_body_json(serde_json::json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+            return ResponseTemplate::new(401).set_body_json(
+                serde_json::json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+            );
         };
         if method != "getUpdates" {
             if let Some(f) = fault(&self.faults, &self.dice, || {
@@ -240,12 +292,24 @@ impl Respond for Telegram {
                 let message_id = state.next_message_id;
                 let chat_id = body["chat_id"].to_string().trim_matches('"').to_string();
                 let text = body["text"].as_str().unwrap_or_default().to_string();
-                state.deliveries.push(Delivery { message_id, chat_id: chat_id.clone(), text: text.clone(), reply_markup: body.get("reply_markup").cloned() });
-                tg_ok(serde_json::json!({"message_id": message_id, "chat": {"id": chat_id.parse::<i64>().unwrap_or(0), "type": "supergroup"}, "date": 1771684300, "text": text}))
+                state.deliveries.push(Delivery {
+                    message_id,
+                    chat_id: chat_id.clone(),
+                    text: text.clone(),
+                    reply_markup: body.get("reply_markup").cloned(),
+                });
+                tg_ok(
+                    serde_json::json!({"message_id": message_id, "chat": {"id": chat_id.parse::<i64>().unwrap_or(0), "type": "supergroup"}, "date": 1771684300, "text": text}),
+                )
             }
             "getUpdates" => {
                 let offset = body["offset"].as_i64().unwrap_or(0);
-                let pending: Vec<_> = state.updates.iter().filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset).cloned().collect();
+                let pending: Vec<_> = state
+                    .updates
+                    .iter()
+                    .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                    .cloned()
+                    .collect();
                 tg_ok(serde_json::Value::Array(pending))
             }
             "answerCallbackQuery" => {
@@ -254,7 +318,9 @@ impl Respond for Telegram {
             }
             "editMessageText" => {
                 state.edits.push(body.clone());
-                tg_ok(serde_json::json!({"message_id": body["message_id"], "chat": {"id": body["chat_id"], "type": "supergroup"}, "date": 1771684300, "text": body["text"]}))
+                tg_ok(
+                    serde_json::json!({"message_id": body["message_id"], "chat": {"id": body["chat_id"], "type": "supergroup"}, "date": 1771684300, "text": body["text"]}),
+                )
             }
             _ => tg_ok(serde_json::json!(true)),
         }
@@ -310,25 +376,61 @@ impl Fakes {
         let binance = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/api/v3/klines"))
-            .respond_with(Klines { candles: candles.clone(), faults, dice: Dice::new(1), counters: counters.clone() })
+            .respond_with(Klines {
+                candles: candles.clone(),
+                faults,
+                dice: Dice::new(1),
+                counters: counters.clone(),
+            })
             .mount(&binance)
             .await;
         let gamma = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path_regex("^/markets"))
-            .respond_with(Gamma { candles, resolved_before: resolved_before.clone(), faults, dice: Dice::new(2), counters: counters.clone() })
+            .respond_with(Gamma {
+                candles,
+                resolved_before: resolved_before.clone(),
+                faults,
+                dice: Dice::new(2),
+                counters: counters.clone(),
+            })
             .mount(&gamma)
             .await;
-        let openai_answer = Arc::new(OpenAi { answer: Mutex::new(model_answer("bot_confidence_threshold", "0.75", "0.76")), faults, dice: Dice::new(3), counters: counters.clone() });
+        let openai_answer = Arc::new(OpenAi {
+            answer: Mutex::new(model_answer("bot_confidence_threshold", "0.75", "0.76")),
+            faults,
+            dice: Dice::new(3),
+            counters: counters.clone(),
+        });
         let openai = MockServer::start().await;
-        Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(Shared(openai_answer.clone())).mount(&openai).await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(Shared(openai_answer.clone()))
+            .mount(&openai)
+            .await;
         let telegram_state = Arc::new(Mutex::new(TelegramState::default()));
         let telegram = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(Telegram { state: telegram_state.clone(), token: token.to_string(), faults, dice: Dice::new(4), counters: counters.clone() })
+            .respond_with(Telegram {
+                state: telegram_state.clone(),
+                token: token.to_string(),
+                faults,
+                dice: Dice::new(4),
+                counters: counters.clone(),
+            })
             .mount(&telegram)
             .await;
-        Fakes { binance, gamma, openai, telegram, telegram_state, openai_answer, resolved_before, counters, token: token.to_string() }
+        Fakes {
+            binance,
+            gamma,
+            openai,
+            telegram,
+            telegram_state,
+            openai_answer,
+            resolved_before,
+            counters,
+            token: token.to_string(),
+        }
     }
 
     /// Environment for a polyperf process using these fakes.
@@ -336,7 +438,10 @@ impl Fakes {
         vec![
             ("BINANCE_API_BASE".into(), self.binance.uri()),
             ("GAMMA_API_BASE".into(), self.gamma.uri()),
-            ("OPENAI_BASE_URL".into(), format!("{}/v1", self.openai.uri())),
+            (
+                "OPENAI_BASE_URL".into(),
+                format!("{}/v1", self.openai.uri()),
+            ),
             ("OPENAI_API_KEY".into(), "sk-fake-e2e-key-0123456789".into()),
             ("TELEGRAM_API_BASE".into(), self.telegram.uri()),
             ("TELEGRAM_ENABLED".into(), "true".into()),
@@ -358,7 +463,9 @@ pub async fn drop_proxy(target: std::net::SocketAddr, drop_rate: f64, seed: u64)
     let dice = Arc::new(Dice::new(seed));
     tokio::spawn(async move {
         loop {
-            let Ok((mut inbound, _)) = listener.accept().await else { return };
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
             if dice.roll() < drop_rate {
                 drop(inbound);
                 continue;

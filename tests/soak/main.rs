@@ -31,14 +31,21 @@ const USER: i64 = 111;
 fn main() {
     let seconds = soak_seconds();
     let mut checks = Checks::default();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(soak(seconds, &mut checks));
     disk_full(&mut checks);
     checks.print_and_exit();
 }
 
 fn soak_seconds() -> u64 {
-    if let Some(s) = std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()) {
+    if let Some(s) = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return s;
     }
     let args: Vec<String> = std::env::args().collect();
@@ -67,10 +74,17 @@ impl Checks {
         println!("\n{:<58} {:<6} detail", "invariant", "result");
         println!("{}", "-".repeat(110));
         for (name, ok, detail) in &self.rows {
-            println!("{name:<58} {:<6} {detail}", if *ok { "ok" } else { "FAILED" });
+            println!(
+                "{name:<58} {:<6} {detail}",
+                if *ok { "ok" } else { "FAILED" }
+            );
         }
         let failed = self.rows.iter().filter(|r| !r.1).count();
-        println!("\nsoak: {} passed, {} failed", self.rows.len() - failed, failed);
+        println!(
+            "\nsoak: {} passed, {} failed",
+            self.rows.len() - failed,
+            failed
+        );
         std::process::exit(if failed == 0 { 0 } else { 1 });
     }
 }
@@ -96,7 +110,10 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     let start = sim::days_before(end, 20);
     let minutes = ((end - start).num_minutes()) as usize;
     let candles = Arc::new(sim::candles(start, minutes, 42));
-    let faults = fakes::Faults { rate: 0.08, stall: Duration::from_secs(3) };
+    let faults = fakes::Faults {
+        rate: 0.08,
+        stall: Duration::from_secs(3),
+    };
     let fakes = fakes::Fakes::start(candles.clone(), faults, TOKEN).await;
     // Dropped connections in front of Binance and Telegram.
     let binance_proxy = fakes::drop_proxy(*fakes.binance.address(), 0.05, 9).await;
@@ -111,7 +128,10 @@ async fn soak(seconds: u64, checks: &mut Checks) {
         }
     }
     env.push(("POLYPERF_DB".into(), db_path.display().to_string()));
-    env.push(("POLYPERF_ARCHIVE_DIR".into(), archive_dir.display().to_string()));
+    env.push((
+        "POLYPERF_ARCHIVE_DIR".into(),
+        archive_dir.display().to_string(),
+    ));
     env.push(("POLYPERF_LOG_FORMAT".into(), "json".into()));
     env.push(("RUST_LOG".into(), "warn".into()));
     // Short leases so a SIGKILLed holder's lease expires within the run.
@@ -126,27 +146,72 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     let logged: Arc<Mutex<Vec<String>>> = Arc::default();
     let trader_errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let trader = {
-        let (db_path, candles, stop, logged, errors) = (db_path.clone(), candles.clone(), stop.clone(), logged.clone(), trader_errors.clone());
+        let (db_path, candles, stop, logged, errors) = (
+            db_path.clone(),
+            candles.clone(),
+            stop.clone(),
+            logged.clone(),
+            trader_errors.clone(),
+        );
         std::thread::spawn(move || trader_loop(&db_path, &candles, &stop, &logged, &errors))
     };
 
     // Every job, repeatedly, as processes.
     let jobs = vec![
-        JobSpec { name: "settle", bin: "polyperf-settle", args: vec![], pause: Duration::from_millis(300) },
-        JobSpec { name: "reflect", bin: "polyperf-reflect", args: vec![], pause: Duration::from_millis(700) },
-        JobSpec { name: "adjust", bin: "polyperf-adjust", args: vec![], pause: Duration::from_millis(700) },
-        JobSpec { name: "telegram", bin: "polyperf-telegram", args: vec!["--once".into()], pause: Duration::from_millis(300) },
-        JobSpec { name: "archive", bin: "polyperf-archive", args: vec!["--older-than".into(), "10".into()], pause: Duration::from_millis(1500) },
-        JobSpec { name: "cleanup", bin: "polyperf-cleanup", args: vec![], pause: Duration::from_millis(2000) },
+        JobSpec {
+            name: "settle",
+            bin: "polyperf-settle",
+            args: vec![],
+            pause: Duration::from_millis(300),
+        },
+        JobSpec {
+            name: "reflect",
+            bin: "polyperf-reflect",
+            args: vec![],
+            pause: Duration::from_millis(700),
+        },
+        JobSpec {
+            name: "adjust",
+            bin: "polyperf-adjust",
+            args: vec![],
+            pause: Duration::from_millis(700),
+        },
+        JobSpec {
+            name: "telegram",
+            bin: "polyperf-telegram",
+            args: vec!["--once".into()],
+            pause: Duration::from_millis(300),
+        },
+        JobSpec {
+            name: "archive",
+            bin: "polyperf-archive",
+            args: vec!["--older-than".into(), "10".into()],
+            pause: Duration::from_millis(1500),
+        },
+        JobSpec {
+            name: "cleanup",
+            bin: "polyperf-cleanup",
+            args: vec![],
+            pause: Duration::from_millis(2000),
+        },
     ];
     let exit_codes: Arc<Mutex<HashMap<(&'static str, Option<i32>), u64>>> = Arc::default();
     let mut handles = Vec::new();
     for job in jobs {
-        let (env, stop, running, exit_codes) = (env.clone(), stop.clone(), running.clone(), exit_codes.clone());
+        let (env, stop, running, exit_codes) = (
+            env.clone(),
+            stop.clone(),
+            running.clone(),
+            exit_codes.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let code = run_process(job.bin, &job.args, &env, Some((&running, job.name)));
-                *exit_codes.lock().unwrap().entry((job.name, code)).or_default() += 1;
+                *exit_codes
+                    .lock()
+                    .unwrap()
+                    .entry((job.name, code))
+                    .or_default() += 1;
                 std::thread::sleep(job.pause);
             }
         }));
@@ -159,7 +224,12 @@ async fn soak(seconds: u64, checks: &mut Checks) {
             let mut rng = sim::Rng::new(77);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(rng.range(200, 1200) as u64));
-                let victims: Vec<(u32, &'static str)> = running.lock().unwrap().iter().map(|(p, n)| (*p, *n)).collect();
+                let victims: Vec<(u32, &'static str)> = running
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(p, n)| (*p, *n))
+                    .collect();
                 if victims.is_empty() {
                     continue;
                 }
@@ -184,9 +254,17 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     }
     let n_kills: u64 = kills.lock().unwrap().values().sum();
     let telegram_kills = kills.lock().unwrap().get("telegram").copied().unwrap_or(0);
-    println!("soak: {seconds} s, {} decisions logged, {n_kills} SIGKILLs {:?}", logged.lock().unwrap().len(), kills.lock().unwrap());
+    println!(
+        "soak: {seconds} s, {} decisions logged, {n_kills} SIGKILLs {:?}",
+        logged.lock().unwrap().len(),
+        kills.lock().unwrap()
+    );
     println!("soak: job exits {:?}", exit_codes.lock().unwrap());
-    println!("soak: fake API requests {}, faults injected {}", fakes.counters.requests.load(Ordering::Relaxed), fakes.counters.faults.load(Ordering::Relaxed));
+    println!(
+        "soak: fake API requests {}, faults injected {}",
+        fakes.counters.requests.load(Ordering::Relaxed),
+        fakes.counters.faults.load(Ordering::Relaxed)
+    );
 
     // Recovery: the next runs finish the work (faults still on, so allow a few rounds).
     let mut env_final: Vec<(String, String)> = env.iter().cloned().collect();
@@ -202,25 +280,53 @@ async fn soak(seconds: u64, checks: &mut Checks) {
         }
     }
     for _ in 0..5 {
-        if run_process("polyperf-archive", &["--older-than".into(), "10".into()], &env_final, None) == Some(0) {
+        if run_process(
+            "polyperf-archive",
+            &["--older-than".into(), "10".into()],
+            &env_final,
+            None,
+        ) == Some(0)
+        {
             break;
         }
     }
     for _ in 0..40 {
         run_process("polyperf-telegram", &["--once".into()], &env_final, None);
-        if count(&db_path, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 0 {
+        if count(
+            &db_path,
+            "SELECT count(*) FROM outbox WHERE status = 'pending'",
+        ) == 0
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    check_invariants(checks, &db_path, &archive_dir, &env_final, &candles, &logged.lock().unwrap(), &trader_errors.lock().unwrap(), &fakes, telegram_kills);
+    check_invariants(
+        checks,
+        &db_path,
+        &archive_dir,
+        &env_final,
+        &candles,
+        &logged.lock().unwrap(),
+        &trader_errors.lock().unwrap(),
+        &fakes,
+        telegram_kills,
+    );
 }
 
 /// Runs a binary to completion; registers it for the chaos loop while it runs.
-fn run_process(bin: &str, args: &[String], env: &[(String, String)], chaos: Option<(&Running, &'static str)>) -> Option<i32> {
+fn run_process(
+    bin: &str,
+    args: &[String],
+    env: &[(String, String)],
+    chaos: Option<(&Running, &'static str)>,
+) -> Option<i32> {
     let mut cmd = Command::new(common::bin_path(bin));
-    cmd.args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = cmd.spawn().expect("spawn job");
     let pid = child.id();
     if let Some((running, name)) = chaos {
@@ -234,12 +340,21 @@ fn run_process(bin: &str, args: &[String], env: &[(String, String)], chaos: Opti
 }
 
 fn count(db: &Path, sql: &str) -> i64 {
-    polyperf::db::open(db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+    polyperf::db::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 /// Logs decisions one at a time (each its own transaction), ~400/s, cycling through
 /// simulated traders (seeds) over the same markets so ids stay unique.
-fn trader_loop(db: &Path, candles: &[Candle], stop: &AtomicBool, logged: &Mutex<Vec<String>>, errors: &Mutex<Vec<String>>) {
+fn trader_loop(
+    db: &Path,
+    candles: &[Candle],
+    stop: &AtomicBool,
+    logged: &Mutex<Vec<String>>,
+    errors: &Mutex<Vec<String>>,
+) {
     let mut tracker = polyperf::Tracker::open(db).unwrap();
     let mut seed = 1;
     let started = Instant::now();
@@ -267,14 +382,18 @@ fn trader_loop(db: &Path, candles: &[Candle], stop: &AtomicBool, logged: &Mutex<
 /// Every row of every archive file of `table`.
 fn archived_rows(archive_dir: &Path, table: &str) -> Vec<serde_json::Value> {
     let mut rows = Vec::new();
-    let Ok(entries) = std::fs::read_dir(archive_dir) else { return rows };
+    let Ok(entries) = std::fs::read_dir(archive_dir) else {
+        return rows;
+    };
     for entry in entries {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if !name.starts_with(&format!("{table}-")) || !name.ends_with(".jsonl.gz") {
             continue;
         }
-        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()));
+        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(&path).unwrap(),
+        ));
         for (i, line) in reader.lines().enumerate() {
             let value: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
             if i > 0 {
@@ -286,7 +405,9 @@ fn archived_rows(archive_dir: &Path, table: &str) -> Vec<serde_json::Value> {
 }
 
 fn dec(v: &serde_json::Value) -> Option<Decimal> {
-    v.as_str().and_then(|s| Decimal::from_str(s).ok()).or_else(|| v.as_f64().and_then(Decimal::from_f64_retain))
+    v.as_str()
+        .and_then(|s| Decimal::from_str(s).ok())
+        .or_else(|| v.as_f64().and_then(Decimal::from_f64_retain))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -306,14 +427,19 @@ fn check_invariants(
         let mut stmt = conn
             .prepare("SELECT json_object('decision_id', decision_id, 'action', action, 'position_size', position_size, 'executed_price', executed_price, 'market_slug', market_slug, 'settlement_status', settlement_status, 'actual_outcome', actual_outcome, 'profit_loss', profit_loss, 'is_win', is_win, 'unsettleable_reason', unsettleable_reason, 'market_end', market_end, 'fee', fee) FROM trades")
             .unwrap();
-        stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(|s| serde_json::from_str(&s.unwrap()).unwrap()).collect()
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|s| serde_json::from_str(&s.unwrap()).unwrap())
+            .collect()
     };
     let archived = archived_rows(archive_dir, "trades");
 
     // 1. Decisions logged = decisions in the database + in archives, each exactly once.
     let mut seen: HashMap<String, u32> = HashMap::new();
     for row in trade_rows.iter().chain(archived.iter()) {
-        *seen.entry(row["decision_id"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        *seen
+            .entry(row["decision_id"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
     }
     let logged_set: HashSet<&String> = logged.iter().collect();
     let missing = logged.iter().filter(|id| !seen.contains_key(*id)).count();
@@ -330,20 +456,41 @@ fn check_invariants(
     let all_rows: Vec<&serde_json::Value> = trade_rows.iter().chain(archived.iter()).collect();
     let unfinished = all_rows
         .iter()
-        .filter(|r| r["market_end"].as_str().is_some_and(|e| e <= horizon.as_str()))
-        .filter(|r| !(r["settlement_status"] == "settled" || (r["settlement_status"] == "unsettleable" && r["unsettleable_reason"].is_string())))
+        .filter(|r| {
+            r["market_end"]
+                .as_str()
+                .is_some_and(|e| e <= horizon.as_str())
+        })
+        .filter(|r| {
+            !(r["settlement_status"] == "settled"
+                || (r["settlement_status"] == "unsettleable"
+                    && r["unsettleable_reason"].is_string()))
+        })
         .count();
-    checks.check("every due decision settled or unsettleable with a reason", unfinished == 0, format!("{unfinished} unfinished"));
+    checks.check(
+        "every due decision settled or unsettleable with a reason",
+        unfinished == 0,
+        format!("{unfinished} unfinished"),
+    );
 
     // 3. Each settled outcome and P&L equals an independent recomputation.
     let mut wrong = Vec::new();
     let mut n_checked = 0;
-    for r in all_rows.iter().filter(|r| r["settlement_status"] == "settled") {
+    for r in all_rows
+        .iter()
+        .filter(|r| r["settlement_status"] == "settled")
+    {
         let slug = r["market_slug"].as_str().unwrap_or_default();
-        let Some((start, end)) = polyperf::market::window_from_slug(slug) else { continue };
-        let expected = fakes::official_outcome(candles, start.timestamp(), (end - start).num_seconds());
+        let Some((start, end)) = polyperf::market::window_from_slug(slug) else {
+            continue;
+        };
+        let expected =
+            fakes::official_outcome(candles, start.timestamp(), (end - start).num_seconds());
         if r["actual_outcome"].as_str() != expected {
-            wrong.push(format!("{}: outcome {:?} != {expected:?}", r["decision_id"], r["actual_outcome"]));
+            wrong.push(format!(
+                "{}: outcome {:?} != {expected:?}",
+                r["decision_id"], r["actual_outcome"]
+            ));
             continue;
         }
         let action = r["action"].as_str().unwrap_or_default();
@@ -364,18 +511,33 @@ fn check_invariants(
         let stored = dec(&r["profit_loss"]).unwrap_or(Decimal::MAX);
         let is_win = r["is_win"].as_i64();
         if (stored - profit).abs() > Decimal::new(1, 6) || is_win != Some(won as i64) {
-            wrong.push(format!("{}: stored {stored} win {is_win:?}, expected {} win {won}", r["decision_id"], profit.round_dp(6)));
+            wrong.push(format!(
+                "{}: stored {stored} win {is_win:?}, expected {} win {won}",
+                r["decision_id"],
+                profit.round_dp(6)
+            ));
         }
         n_checked += 1;
     }
-    checks.check("settled outcome and P&L equal an independent recomputation", wrong.is_empty() && n_checked > 0, format!("{n_checked} checked; {}", wrong.iter().take(3).cloned().collect::<Vec<_>>().join("; ")));
+    checks.check(
+        "settled outcome and P&L equal an independent recomputation",
+        wrong.is_empty() && n_checked > 0,
+        format!(
+            "{n_checked} checked; {}",
+            wrong.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        ),
+    );
 
     // 4. Every parameters change has one parameter_history row (the chain is unbroken).
     let mut broken = Vec::new();
     let params = polyperf::params::list(&conn).unwrap();
     for p in &params {
         let mut stmt = conn.prepare("SELECT old_value, new_value FROM parameter_history WHERE parameter_name = ?1 ORDER BY id").unwrap();
-        let chain: Vec<(String, String)> = stmt.query_map([&p.name], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        let chain: Vec<(String, String)> = stmt
+            .query_map([&p.name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         for pair in chain.windows(2) {
             if Decimal::from_str(&pair[0].1).ok() != Decimal::from_str(&pair[1].0).ok() {
                 broken.push(format!("{}: {} then {}", p.name, pair[0].1, pair[1].0));
@@ -383,27 +545,49 @@ fn check_invariants(
         }
         if let Some(last) = chain.last() {
             if Decimal::from_str(&last.1).ok() != Some(p.value) {
-                broken.push(format!("{} is {} but its last history row says {}", p.name, p.value, last.1));
+                broken.push(format!(
+                    "{} is {} but its last history row says {}",
+                    p.name, p.value, last.1
+                ));
             }
         }
     }
     let n_history = count(db_path, "SELECT count(*) FROM parameter_history");
-    checks.check("every parameter change has exactly one history row", broken.is_empty(), format!("{n_history} history rows; {}", broken.join("; ")));
+    checks.check(
+        "every parameter change has exactly one history row",
+        broken.is_empty(),
+        format!("{n_history} history rows; {}", broken.join("; ")),
+    );
 
     // 5. Every outbox row delivered exactly once or marked failed; none lost.
     let state = fakes.telegram_state.lock().unwrap();
     let delivered_ids: HashSet<i64> = state.deliveries.iter().map(|d| d.message_id).collect();
     let mut outbox: Vec<(String, Option<i64>)> = {
-        let mut stmt = conn.prepare("SELECT status, message_id FROM outbox").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        let mut stmt = conn
+            .prepare("SELECT status, message_id FROM outbox")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     for row in archived_rows(archive_dir, "outbox") {
-        outbox.push((row["status"].as_str().unwrap_or_default().to_string(), row["message_id"].as_i64()));
+        outbox.push((
+            row["status"].as_str().unwrap_or_default().to_string(),
+            row["message_id"].as_i64(),
+        ));
     }
     let pending = outbox.iter().filter(|(s, _)| s == "pending").count();
-    let lost = outbox.iter().filter(|(s, id)| s == "sent" && !id.is_some_and(|id| delivered_ids.contains(&id))).count();
+    let lost = outbox
+        .iter()
+        .filter(|(s, id)| s == "sent" && !id.is_some_and(|id| delivered_ids.contains(&id)))
+        .count();
     let referenced: HashSet<i64> = outbox.iter().filter_map(|(_, id)| *id).collect();
-    let unreferenced = state.deliveries.iter().filter(|d| !referenced.contains(&d.message_id)).count();
+    let unreferenced = state
+        .deliveries
+        .iter()
+        .filter(|d| !referenced.contains(&d.message_id))
+        .count();
     let failed = outbox.iter().filter(|(s, _)| s == "failed").count();
     checks.check(
         "every outbox row delivered once or marked failed, none lost",
@@ -418,33 +602,79 @@ fn check_invariants(
     drop(state);
 
     // 6. Every archive file verifies.
-    let out = Command::new(common::bin_path("polyperf")).args(["archive", "verify"]).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().unwrap();
-    let n_files = std::fs::read_dir(archive_dir).map(|d| d.count()).unwrap_or(0);
-    checks.check("every archive file verifies", out.status.success() && n_files > 0, format!("{n_files} files; {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")));
+    let out = Command::new(common::bin_path("polyperf"))
+        .args(["archive", "verify"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    let n_files = std::fs::read_dir(archive_dir)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    checks.check(
+        "every archive file verifies",
+        out.status.success() && n_files > 0,
+        format!(
+            "{n_files} files; {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+    );
 
     // 7. The trader never saw "database is locked".
-    let locked = trader_errors.iter().filter(|e| e.contains("locked") || e.contains("busy")).count();
-    checks.check("the trader never saw \"database is locked\"", locked == 0 && trader_errors.is_empty(), format!("{} errors, {locked} locked: {:?}", trader_errors.len(), trader_errors.iter().take(2).collect::<Vec<_>>()));
+    let locked = trader_errors
+        .iter()
+        .filter(|e| e.contains("locked") || e.contains("busy"))
+        .count();
+    checks.check(
+        "the trader never saw \"database is locked\"",
+        locked == 0 && trader_errors.is_empty(),
+        format!(
+            "{} errors, {locked} locked: {:?}",
+            trader_errors.len(),
+            trader_errors.iter().take(2).collect::<Vec<_>>()
+        ),
+    );
 
     // 8. polyperf status agrees with the data.
-    let out = Command::new(common::bin_path("polyperf")).args(["status", "--json"]).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().unwrap();
+    let out = Command::new(common::bin_path("polyperf"))
+        .args(["status", "--json"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let db_counts = (
         count(db_path, "SELECT count(*) FROM trades"),
-        count(db_path, "SELECT count(*) FROM trades WHERE settlement_status = 'settled'"),
-        count(db_path, "SELECT count(*) FROM trades WHERE settlement_status = 'pending'"),
+        count(
+            db_path,
+            "SELECT count(*) FROM trades WHERE settlement_status = 'settled'",
+        ),
+        count(
+            db_path,
+            "SELECT count(*) FROM trades WHERE settlement_status = 'pending'",
+        ),
         count(db_path, "SELECT paused FROM trading_control"),
     );
     let status_counts = (
         status["trades"]["total"].as_i64().unwrap_or(-1),
         status["trades"]["settled"].as_i64().unwrap_or(-1),
         status["trades"]["pending"].as_i64().unwrap_or(-1),
-        status["trading_paused"].as_bool().map(i64::from).unwrap_or(-1),
+        status["trading_paused"]
+            .as_bool()
+            .map(i64::from)
+            .unwrap_or(-1),
     );
-    checks.check("polyperf status agrees with the data", db_counts == status_counts, format!("status {status_counts:?} vs data {db_counts:?}"));
+    checks.check(
+        "polyperf status agrees with the data",
+        db_counts == status_counts,
+        format!("status {status_counts:?} vs data {db_counts:?}"),
+    );
 
     // 9. The database is intact.
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     checks.check("PRAGMA integrity_check", integrity == "ok", integrity);
 }
 
@@ -454,7 +684,10 @@ fn disk_full(checks: &mut Checks) {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("small");
     std::fs::create_dir(&mount).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"]).arg(&mount).output();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mount)
+        .output();
     if !matches!(&mounted, Ok(o) if o.status.success()) {
         let why = match mounted {
             Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
@@ -496,7 +729,11 @@ fn disk_full(checks: &mut Checks) {
             [],
         );
     }
-    let fresh = sim::decisions(&sim::candles(sim::days_before(Utc::now(), 3), 3 * 24 * 60, 6), 3, 6);
+    let fresh = sim::decisions(
+        &sim::candles(sim::days_before(Utc::now(), 3), 3 * 24 * 60, 6),
+        3,
+        6,
+    );
     for d in fresh.iter().cycle().take(200_000) {
         let mut d = d.clone();
         d.decision_id = Some(format!("fresh-{}", committed.len()));
@@ -510,7 +747,11 @@ fn disk_full(checks: &mut Checks) {
     }
     drop(tracker);
     let err = full_error.unwrap_or_default();
-    checks.check("disk full: the trader's write fails cleanly with an actionable error", err.contains("full") || err.contains("disk"), err.clone());
+    checks.check(
+        "disk full: the trader's write fails cleanly with an actionable error",
+        err.contains("full") || err.contains("disk"),
+        err.clone(),
+    );
 
     let free_before = free_bytes(&mount);
     let out = Command::new(common::bin_path("polyperf-cleanup"))
@@ -526,27 +767,48 @@ fn disk_full(checks: &mut Checks) {
     checks.check(
         "disk full: cleanup recovers space",
         free_after > free_before && free_after >= 1_000_000,
-        format!("free {free_before} -> {free_after} bytes; exit {:?}; {}", out.status.code(), String::from_utf8_lossy(&out.stdout).trim()),
+        format!(
+            "free {free_before} -> {free_after} bytes; exit {:?}; {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
     );
 
     let conn = polyperf::db::open(&db_path).unwrap();
     let mut present: HashSet<String> = {
         let mut stmt = conn.prepare("SELECT decision_id FROM trades").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     for row in archived_rows(&archive_dir, "trades") {
         present.insert(row["decision_id"].as_str().unwrap_or_default().to_string());
     }
     let lost = committed.iter().filter(|id| !present.contains(*id)).count();
-    checks.check("disk full: nothing committed was lost", lost == 0, format!("{} committed, {lost} lost", committed.len()));
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    checks.check("disk full: PRAGMA integrity_check", integrity == "ok", integrity);
+    checks.check(
+        "disk full: nothing committed was lost",
+        lost == 0,
+        format!("{} committed, {lost} lost", committed.len()),
+    );
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    checks.check(
+        "disk full: PRAGMA integrity_check",
+        integrity == "ok",
+        integrity,
+    );
     // And the trader can write again.
     let mut tracker = polyperf::Tracker::from_connection(conn);
     let mut d = fresh[0].clone();
     d.decision_id = Some("after-cleanup".into());
     let ok = tracker.log_decision(&d);
-    checks.check("disk full: the trader writes again after cleanup", ok.is_ok(), format!("{ok:?}"));
+    checks.check(
+        "disk full: the trader writes again after cleanup",
+        ok.is_ok(),
+        format!("{ok:?}"),
+    );
 }
 
 fn free_bytes(path: &Path) -> u64 {
