@@ -92,6 +92,9 @@ impl Checks {
 /// Child processes currently running, by pid, with their job name, for the chaos loop.
 type Running = Arc<Mutex<HashMap<u32, &'static str>>>;
 
+/// How often each job exited with each code.
+type ExitCounts = HashMap<(&'static str, Option<i32>), u64>;
+
 struct JobSpec {
     name: &'static str,
     bin: &'static str,
@@ -195,7 +198,7 @@ async fn soak(seconds: u64, checks: &mut Checks) {
             pause: Duration::from_millis(2000),
         },
     ];
-    let exit_codes: Arc<Mutex<HashMap<(&'static str, Option<i32>), u64>>> = Arc::default();
+    let exit_codes: Arc<Mutex<ExitCounts>> = Arc::default();
     let mut handles = Vec::new();
     for job in jobs {
         let (env, stop, running, exit_codes) = (
