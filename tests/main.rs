@@ -4,3 +4,5 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
+mod metrics;
