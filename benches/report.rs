@@ -20,7 +20,13 @@ fn main() -> anyhow::Result<()> {
     let mut conn = polyperf::db::open(&path)?;
     let now = polyperf::time::parse_rfc3339("2026-02-11T12:00:00Z")?;
     let span_secs = 365 * 24 * 3600;
-    let signals = ["STRONG_BULLISH", "BULLISH", "NEUTRAL", "BEARISH", "STRONG_BEARISH"];
+    let signals = [
+        "STRONG_BULLISH",
+        "BULLISH",
+        "NEUTRAL",
+        "BEARISH",
+        "STRONG_BEARISH",
+    ];
     let mut rng = Rng::new(42);
 
     let started = Instant::now();
@@ -44,7 +50,15 @@ fn main() -> anyhow::Result<()> {
                 ("HOLD", "0", None, None, None, None, Some(win))
             } else {
                 let pl = if win { "4.42" } else { "-5.00" };
-                (if i % 2 == 0 { "YES" } else { "NO" }, "5.00", Some("0.52"), Some(win), Some(pl), Some("0.0873"), None)
+                (
+                    if i % 2 == 0 { "YES" } else { "NO" },
+                    "5.00",
+                    Some("0.52"),
+                    Some(win),
+                    Some(pl),
+                    Some("0.0873"),
+                    None,
+                )
             };
             stmt.execute(params![
                 format!("bench-{i}"),
@@ -64,7 +78,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     tx.commit()?;
-    println!("inserted {n} settled decisions in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "inserted {n} settled decisions in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 
     for (label, window) in [("7 days", Window::Days(7)), ("all time", Window::All)] {
         let mut best = f64::MAX;
@@ -75,12 +92,18 @@ fn main() -> anyhow::Result<()> {
             best = best.min(started.elapsed().as_secs_f64());
             settled = m.settled + m.holds;
         }
-        println!("report {label:>8}: {settled:>8} settled decisions, best of 3 {:.3}s", best);
+        println!(
+            "report {label:>8}: {settled:>8} settled decisions, best of 3 {:.3}s",
+            best
+        );
     }
     let started = Instant::now();
     let m = metrics::compute(&conn, &Window::Days(7), now)?;
     let _ = polyperf::report::render_table(&m, false);
     let _ = polyperf::report::html_page(&m, None);
-    println!("7-day compute + table + html: {:.3}s", started.elapsed().as_secs_f64());
+    println!(
+        "7-day compute + table + html: {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

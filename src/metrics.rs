@@ -451,10 +451,18 @@ impl Accumulator {
         let signal = signal_key(Some(&row.signal_type));
         let is_hold = row.action == "HOLD";
         self.coverage.rollup_decisions += row.n;
-        if self.rollup_first.as_deref().map_or(true, |d| row.day.as_str() < d) {
+        if self
+            .rollup_first
+            .as_deref()
+            .map_or(true, |d| row.day.as_str() < d)
+        {
             self.rollup_first = Some(row.day.clone());
         }
-        if self.rollup_last.as_deref().map_or(true, |d| row.day.as_str() > d) {
+        if self
+            .rollup_last
+            .as_deref()
+            .map_or(true, |d| row.day.as_str() > d)
+        {
             self.rollup_last = Some(row.day.clone());
         }
         if is_hold {
@@ -476,7 +484,14 @@ impl Accumulator {
 
     pub fn finish(self, window: WindowInfo) -> Metrics {
         let total = self.total.finish();
-        let labels = [(0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0)];
+        let labels = [
+            (0.0, 0.5),
+            (0.5, 0.6),
+            (0.6, 0.7),
+            (0.7, 0.8),
+            (0.8, 0.9),
+            (0.9, 1.0),
+        ];
         let calibration = self
             .buckets
             .iter()
@@ -563,7 +578,9 @@ fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decim
     Ok(match row.get_ref(idx)? {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(Decimal::from(i)),
-        ValueRef::Real(f) => Some(Decimal::from_f64_retain(f).ok_or_else(|| bad("not finite".into()))?),
+        ValueRef::Real(f) => {
+            Some(Decimal::from_f64_retain(f).ok_or_else(|| bad("not finite".into()))?)
+        }
         ValueRef::Text(t) => {
             let text = std::str::from_utf8(t).map_err(|e| bad(e.into()))?;
             Some(Decimal::from_str(text.trim()).map_err(|e| bad(e.into()))?)
@@ -576,7 +593,9 @@ fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decim
 pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result<Metrics> {
     let (from, to) = window.bounds(now);
     let from_text = from.map(to_db).unwrap_or_default();
-    let to_text = to.map(to_db).unwrap_or_else(|| "9999-12-31 23:59:59".into());
+    let to_text = to
+        .map(to_db)
+        .unwrap_or_else(|| "9999-12-31 23:59:59".into());
     let mut acc = Accumulator::new();
 
     let mut stmt = conn.prepare_cached(LIVE_SQL)?;
@@ -603,7 +622,9 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
     drop(rows);
 
     // Day granularity: the rollup has no time of day, so a partial first or last day counts whole.
-    let from_day = from.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    let from_day = from
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
     let to_day = to
         .map(|t| (t - Duration::seconds(1)).format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "9999-12-31".into());
@@ -670,13 +691,15 @@ pub fn latest_insights(conn: &Connection) -> Result<Option<LatestInsights>> {
         )
         .optional()
         .context("reading the latest reflection")?;
-    Ok(row.map(|(id, timestamp, trigger_type, text)| LatestInsights {
-        reflection_id: id,
-        timestamp,
-        trigger_type,
-        // Stored by the reflect job as JSON; anything else is shown as plain text.
-        insights: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    }))
+    Ok(
+        row.map(|(id, timestamp, trigger_type, text)| LatestInsights {
+            reflection_id: id,
+            timestamp,
+            trigger_type,
+            // Stored by the reflect job as JSON; anything else is shown as plain text.
+            insights: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        }),
+    )
 }
 
 #[cfg(test)]

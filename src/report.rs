@@ -54,7 +54,10 @@ pub fn cli(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     let now = args.now.unwrap_or_else(Utc::now);
     let started = std::time::Instant::now();
     let m = metrics::compute(&conn, &window, now)?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "metrics computed");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "metrics computed"
+    );
     if let Some(path) = &args.chart {
         std::fs::write(path, chart_svg(&m, true))
             .with_context(|| format!("writing chart {}", path.display()))?;
@@ -120,7 +123,9 @@ fn table(out: &mut String, title: &str, rows: &[(String, &Group)], color: bool) 
     if rows.is_empty() {
         return;
     }
-    let headers = ["trades", "W", "L", "win%", "95% CI", "P&L", "avg", "ROI", "holds", "missed"];
+    let headers = [
+        "trades", "W", "L", "win%", "95% CI", "P&L", "avg", "ROI", "holds", "missed",
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|(_, g)| {
@@ -164,8 +169,18 @@ fn table(out: &mut String, title: &str, rows: &[(String, &Group)], color: bool) 
         for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
             let padded = format!("{cell:>w$}");
             let coloured = match i {
-                5 | 6 => signed(padded, g.total_profit < Decimal::ZERO, g.total_profit > Decimal::ZERO, color),
-                7 => signed(padded, g.roi.is_some_and(|r| r < 0.0), g.roi.is_some_and(|r| r > 0.0), color),
+                5 | 6 => signed(
+                    padded,
+                    g.total_profit < Decimal::ZERO,
+                    g.total_profit > Decimal::ZERO,
+                    color,
+                ),
+                7 => signed(
+                    padded,
+                    g.roi.is_some_and(|r| r < 0.0),
+                    g.roi.is_some_and(|r| r > 0.0),
+                    color,
+                ),
                 _ => padded,
             };
             let _ = write!(out, "  {coloured}");
@@ -182,7 +197,10 @@ pub fn render_table(m: &Metrics, color: bool) -> String {
         out,
         "{}",
         paint(
-            &format!("polyperf report: {}  (now {} UTC)", m.window.label, m.window.now),
+            &format!(
+                "polyperf report: {}  (now {} UTC)",
+                m.window.label, m.window.now
+            ),
             "1",
             color
         )
@@ -216,7 +234,12 @@ pub fn render_table(m: &Metrics, color: bool) -> String {
             "P&L",
             format!(
                 "{}  avg {}  fees {:.2}  staked {:.2}  ROI {}",
-                signed(money(m.total_profit), m.total_profit < Decimal::ZERO, m.total_profit > Decimal::ZERO, color),
+                signed(
+                    money(m.total_profit),
+                    m.total_profit < Decimal::ZERO,
+                    m.total_profit > Decimal::ZERO,
+                    color
+                ),
                 m.avg_profit.map(money).unwrap_or_else(|| "-".into()),
                 m.fees.round_dp(2),
                 m.staked.round_dp(2),
@@ -353,7 +376,7 @@ pub fn summary_from(m: &Metrics) -> String {
         let _ = writeln!(out, "Brier score: {b:.3}");
     }
     let mut signals: Vec<_> = m.by_signal.iter().filter(|(_, g)| g.settled > 0).collect();
-    signals.sort_by(|a, b| b.1.total_profit.cmp(&a.1.total_profit));
+    signals.sort_by_key(|(_, g)| std::cmp::Reverse(g.total_profit));
     if !signals.is_empty() {
         out.push_str("By signal:\n");
         for (name, g) in signals.iter().take(8) {
@@ -366,7 +389,11 @@ pub fn summary_from(m: &Metrics) -> String {
             );
         }
     }
-    let _ = write!(out, "Missed opportunities: {}", m.missed_opportunities.count);
+    let _ = write!(
+        out,
+        "Missed opportunities: {}",
+        m.missed_opportunities.count
+    );
     if out.chars().count() > 1500 {
         out = out.chars().take(1497).collect::<String>() + "...";
     }
@@ -587,22 +614,66 @@ pub fn html_page(m: &Metrics, insights: Option<&LatestInsights>) -> String {
         }
     };
     let headline: Vec<(&str, String, &str)> = vec![
-        ("trades", format!("{} ({} settled, {} pending)", m.trades, m.settled, m.pending), ""),
+        (
+            "trades",
+            format!(
+                "{} ({} settled, {} pending)",
+                m.trades, m.settled, m.pending
+            ),
+            "",
+        ),
         ("wins / losses", format!("{} / {}", m.wins, m.losses), ""),
-        ("win rate (95% CI)", format!("{} ({})", pct(m.win_rate), ci(m.win_rate_ci)), ""),
+        (
+            "win rate (95% CI)",
+            format!("{} ({})", pct(m.win_rate), ci(m.win_rate_ci)),
+            "",
+        ),
         ("total P&L", money(m.total_profit), cls(m.total_profit)),
-        ("average P&L", m.avg_profit.map(money).unwrap_or_else(|| "-".into()), ""),
+        (
+            "average P&L",
+            m.avg_profit.map(money).unwrap_or_else(|| "-".into()),
+            "",
+        ),
         ("fees", format!("{:.2}", m.fees.round_dp(2)), ""),
         ("ROI", signed_pct(m.roi), ""),
-        ("profit factor", m.profit_factor.map(|p| format!("{p:.2}")).unwrap_or_else(|| "-".into()), ""),
-        ("max drawdown", format!("{:.2}", m.max_drawdown.round_dp(2)), ""),
-        ("losing streak (current / longest)", format!("{} / {}", m.current_losing_streak, m.longest_losing_streak), ""),
-        ("Brier score", m.brier.map(|b| format!("{b:.4}")).unwrap_or_else(|| "-".into()), ""),
-        ("holds / missed opportunities", format!("{} / {}", m.holds, m.missed_opportunities.count), ""),
+        (
+            "profit factor",
+            m.profit_factor
+                .map(|p| format!("{p:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            "",
+        ),
+        (
+            "max drawdown",
+            format!("{:.2}", m.max_drawdown.round_dp(2)),
+            "",
+        ),
+        (
+            "losing streak (current / longest)",
+            format!("{} / {}", m.current_losing_streak, m.longest_losing_streak),
+            "",
+        ),
+        (
+            "Brier score",
+            m.brier
+                .map(|b| format!("{b:.4}"))
+                .unwrap_or_else(|| "-".into()),
+            "",
+        ),
+        (
+            "holds / missed opportunities",
+            format!("{} / {}", m.holds, m.missed_opportunities.count),
+            "",
+        ),
     ];
     h.push_str("<table id=\"summary\">");
     for (k, v, c) in headline {
-        let _ = write!(h, "<tr><td>{}</td><td class=\"{c}\">{}</td></tr>", escape(k), escape(&v));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"{c}\">{}</td></tr>",
+            escape(k),
+            escape(&v)
+        );
     }
     h.push_str("</table>\n<div id=\"chart\">");
     h.push_str(&chart_svg(m, false));

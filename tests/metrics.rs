@@ -117,7 +117,10 @@ fn seed_fixture_figures_by_hand() {
     assert_eq!((m.wins, m.losses), (5, 3));
     assert_eq!(m.win_rate, Some(0.625));
     let [low, high] = m.win_rate_ci.unwrap();
-    assert!((low - 0.3057).abs() < 1e-3 && (high - 0.8632).abs() < 1e-3, "{low} {high}");
+    assert!(
+        (low - 0.3057).abs() < 1e-3 && (high - 0.8632).abs() < 1e-3,
+        "{low} {high}"
+    );
     assert_eq!(m.total_profit, d("5.0")); // 5 × 4 − 3 × 5
     assert_eq!(m.fees, d("0.80"));
     assert_eq!(m.staked, d("40"));
@@ -181,14 +184,17 @@ fn holds_and_unsettleable_rows_stay_out_of_the_win_rate() {
         &[
             Row::trade(at, true),
             Row::trade(at, false),
-            hold(true, 0.3),   // YES favoured at 0.40: (1 − 0.4) / 0.4 = 1.5
-            hold(true, -0.2),  // NO favoured at 0.25: 3
+            hold(true, 0.3),  // YES favoured at 0.40: (1 − 0.4) / 0.4 = 1.5
+            hold(true, -0.2), // NO favoured at 0.25: 3
             hold(false, 0.1),
             unsettleable,
         ],
     );
     let m = metrics::compute(&db.conn(), &Window::All, at).unwrap();
-    assert_eq!((m.trades, m.settled, m.wins, m.losses, m.holds), (2, 2, 1, 1, 3));
+    assert_eq!(
+        (m.trades, m.settled, m.wins, m.losses, m.holds),
+        (2, 2, 1, 1, 3)
+    );
     assert_eq!(m.win_rate, Some(0.5));
     assert_eq!(m.total_profit, d("-1.0"));
     assert_eq!(m.missed_opportunities.count, 2);
@@ -269,11 +275,16 @@ fn rollup_plus_live_equals_the_figures_before_archival() {
     // The window from Jan 10 00:00 starts on a day boundary, so day granularity is exact.
     let week_window = Window::Since(t("2026-01-10T00:00:00Z"));
     let before_window = metrics::compute(&conn, &week_window, now).unwrap();
-    assert!(before.settled > 100 && before.holds > 10, "fixture too small");
+    assert!(
+        before.settled > 100 && before.holds > 10,
+        "fixture too small"
+    );
 
     simulate_archival(&mut conn, "2026-01-15 00:00:00");
     let archived: i64 = conn
-        .query_row("SELECT coalesce(sum(n), 0) FROM daily_rollup", [], |r| r.get(0))
+        .query_row("SELECT coalesce(sum(n), 0) FROM daily_rollup", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert!(archived > 50, "nothing archived");
     let after = metrics::compute(&conn, &Window::All, now).unwrap();
@@ -295,10 +306,16 @@ fn rollup_plus_live_equals_the_figures_before_archival() {
         assert_eq!(a.by_signal, b.by_signal);
         assert_eq!(a.by_action, b.by_action);
         assert_eq!(a.by_end_phase, b.by_end_phase);
-        assert_eq!(a.coverage.live_decisions + a.coverage.rollup_decisions, b.coverage.live_decisions);
+        assert_eq!(
+            a.coverage.live_decisions + a.coverage.rollup_decisions,
+            b.coverage.live_decisions
+        );
     }
     assert_eq!(after.coverage.rollup_decisions as i64, archived);
-    assert_eq!(after.coverage.rollup_days.as_ref().unwrap()[0], "2026-01-01");
+    assert_eq!(
+        after.coverage.rollup_days.as_ref().unwrap()[0],
+        "2026-01-01"
+    );
     assert!(after.coverage.live_only.contains(&"max_drawdown"));
 }
 
@@ -311,7 +328,10 @@ fn summary_text_is_short_plain_text() {
     load(&db, &seed_fixture(t("2026-02-10T00:00:00Z")));
     let text = polyperf::report::summary_text(&db.conn(), Some(7), now).unwrap();
     assert!(text.contains("62.5%") && text.contains("+5.00"), "{text}");
-    assert!(text.chars().count() <= 1500 && !text.contains('<'), "{text}");
+    assert!(
+        text.chars().count() <= 1500 && !text.contains('<'),
+        "{text}"
+    );
 }
 
 #[test]
@@ -338,19 +358,46 @@ fn report_binary_json_html_and_chart() {
     let chart = db.dir.path().join("chart.svg");
     let out = db
         .cmd("polyperf")
-        .args(["report", "--json", "--now", "2026-02-11T00:00:00Z", "--html"])
+        .args([
+            "report",
+            "--json",
+            "--now",
+            "2026-02-11T00:00:00Z",
+            "--html",
+        ])
         .arg(&html)
         .arg("--chart")
         .arg(&chart)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = stdout_json(&out);
     for field in [
-        "trades", "settled", "wins", "losses", "win_rate", "win_rate_ci", "total_profit", "fees",
-        "profit_factor", "max_drawdown", "brier", "by_signal", "calibration",
-        "missed_opportunities", "by_action", "by_end_phase", "by_hour", "avg_profit", "roi",
-        "longest_losing_streak", "current_losing_streak",
+        "trades",
+        "settled",
+        "wins",
+        "losses",
+        "win_rate",
+        "win_rate_ci",
+        "total_profit",
+        "fees",
+        "profit_factor",
+        "max_drawdown",
+        "brier",
+        "by_signal",
+        "calibration",
+        "missed_opportunities",
+        "by_action",
+        "by_end_phase",
+        "by_hour",
+        "avg_profit",
+        "roi",
+        "longest_losing_streak",
+        "current_losing_streak",
     ] {
         assert!(v.get(field).is_some(), "missing {field} in {v}");
     }
@@ -360,12 +407,22 @@ fn report_binary_json_html_and_chart() {
     assert_eq!(v["win_rate_ci"].as_array().unwrap().len(), 2);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("id=\"equity\""));
-    assert!(page.contains("Bullish &lt;signals&gt; work"), "insights escaped and shown");
-    assert!(!page.contains("http://") || !page.contains("src=\"http"), "no network");
+    assert!(
+        page.contains("Bullish &lt;signals&gt; work"),
+        "insights escaped and shown"
+    );
+    assert!(
+        !page.contains("http://") || !page.contains("src=\"http"),
+        "no network"
+    );
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(svg.starts_with("<?xml") && svg.contains("<polyline"));
 
     // Bad input: exit 2.
-    let out = db.cmd("polyperf").args(["report", "--days", "0"]).output().unwrap();
+    let out = db
+        .cmd("polyperf")
+        .args(["report", "--days", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
