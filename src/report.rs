@@ -473,6 +473,10 @@ pub fn chart_svg(m: &Metrics, standalone: bool) -> String {
         LEFT + plot_w
     );
     for (v, y) in [(hi, top), (lo, bottom), (0.0, zero)] {
+        // Keep the 0 label readable: skip an extreme that sits on top of it.
+        if v != 0.0 && (y - zero).abs() < 14.0 {
+            continue;
+        }
         let _ = writeln!(
             s,
             "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>",
@@ -547,7 +551,8 @@ pub fn chart_svg(m: &Metrics, standalone: bool) -> String {
                 s,
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.0}%</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} (n={})</text>",
                 x + slot * 0.35,
-                bottom - h - 4.0,
+                // Inside a tall bar (white), above a short one.
+                if h > 20.0 { bottom - h + 15.0 } else { bottom - h - 4.0 },
                 rate * 100.0,
                 x + slot * 0.35,
                 bottom + 16.0,
