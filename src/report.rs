@@ -20,7 +20,8 @@ pub const EMPTY_MESSAGE: &str = "no settled trades in this window";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// Only the last N days
+    /// Only the last N days: decisions from exactly now - N days up to now (archived days in
+    /// daily_rollup count whole days). Without --days/--since: all time
     #[arg(long, conflicts_with = "since")]
     pub days: Option<u32>,
     /// Only decisions at or after this time (RFC 3339)
@@ -32,6 +33,7 @@ pub struct ReportArgs {
     /// Write an SVG chart (equity curve, win rate by signal) here
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
+    /// The report's idea of "now" (RFC 3339), for reruns and tests
     #[arg(long, value_name = "RFC3339", value_parser = crate::time::parse_now_arg)]
     pub now: Option<DateTime<Utc>>,
 }
