@@ -8,3 +8,5 @@ mod foundation;
 mod deploy;
 // polyperf-settle against local Gamma and Binance servers (issue: settlement).
 mod settle;
+// Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
+mod metrics;
