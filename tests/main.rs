@@ -4,3 +4,5 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// Archival, restore and verify; crash safety and damaged files (issue: archive).
+mod archive;
