@@ -1023,7 +1023,7 @@ pub struct FileSummary {
 
 /// One parsed line: the values in header column order.
 fn parse_line(reader: &ArchiveReader, line: &str, columns: &[String]) -> Result<Vec<SqlValue>> {
-    let object: Vec<(String, serde_json::Value)> = serde_json::from_str::<JsonObject>(line)
+    let object = serde_json::from_str::<JsonObject>(line)
         .map_err(|e| reader.error(format_args!("not a JSON object ({e})")))?
         .0;
     if object.len() != columns.len() {
@@ -1036,57 +1036,71 @@ fn parse_line(reader: &ArchiveReader, line: &str, columns: &[String]) -> Result<
     let in_order = object.iter().zip(columns).all(|((k, _), c)| k == c);
     let mut values = Vec::with_capacity(columns.len());
     for (i, column) in columns.iter().enumerate() {
-        let value = if in_order {
-            &object[i].1
+        let raw = if in_order {
+            object[i].1
         } else {
-            &object
+            object
                 .iter()
                 .find(|(k, _)| k == column)
                 .ok_or_else(|| reader.error(format_args!("missing column {column}")))?
                 .1
         };
-        values.push(match value {
-            serde_json::Value::Null => SqlValue::Null,
-            serde_json::Value::String(s) => SqlValue::Text(s.clone()),
-            serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => SqlValue::Integer(i),
-                (None, Some(f)) if !n.is_u64() => SqlValue::Real(f),
-                _ => return Err(reader.error(format_args!("column {column}: number out of range"))),
-            },
-            other => {
-                return Err(reader.error(format_args!(
-                    "column {column}: {} is not a column value",
-                    other
-                )))
-            }
-        });
+        values.push(
+            sql_value(raw.get())
+                .map_err(|why| reader.error(format_args!("column {column}: {why}")))?,
+        );
     }
     Ok(values)
 }
 
-/// A JSON object as its fields in order (no map: archive lines are wide and many).
-struct JsonObject(Vec<(String, serde_json::Value)>);
+/// A JSON value (already checked to be valid JSON) as the SQL value the archive wrote it from:
+/// strings are TEXT, numbers with a fraction or exponent REAL (Rust's parse is correctly
+/// rounded, so ryu's output comes back bit for bit), other numbers INTEGER, null NULL.
+fn sql_value(raw: &str) -> std::result::Result<SqlValue, String> {
+    match raw.as_bytes().first() {
+        Some(b'n') => Ok(SqlValue::Null),
+        Some(b'"') if !raw.contains('\\') => Ok(SqlValue::Text(raw[1..raw.len() - 1].to_string())),
+        Some(b'"') => serde_json::from_str::<String>(raw)
+            .map(SqlValue::Text)
+            .map_err(|e| e.to_string()),
+        Some(b'-' | b'0'..=b'9') if raw.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => raw
+            .parse::<f64>()
+            .map(SqlValue::Real)
+            .map_err(|e| format!("{raw}: {e}")),
+        Some(b'-' | b'0'..=b'9') => raw
+            .parse::<i64>()
+            .map(SqlValue::Integer)
+            .map_err(|_| format!("{raw} is out of range")),
+        _ => Err(format!("{raw} is not a column value")),
+    }
+}
 
-impl<'de> Deserialize<'de> for JsonObject {
+/// A JSON object as its fields in order, borrowed from the line (no map, no copies: archive
+/// lines are wide and many). Keys with escapes are rejected; column names have none.
+struct JsonObject<'a>(Vec<(&'a str, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonObject<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = JsonObject;
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = JsonObject<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<JsonObject, A::Error> {
+            ) -> std::result::Result<JsonObject<'a>, A::Error> {
                 let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(48));
-                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                while let Some(entry) =
+                    map.next_entry::<&'de str, &'de serde_json::value::RawValue>()?
+                {
                     fields.push(entry);
                 }
                 Ok(JsonObject(fields))
             }
         }
-        d.deserialize_map(Visitor)
+        d.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -1584,6 +1598,27 @@ mod tests {
                 (label, start),
                 "{time}"
             );
+        }
+    }
+
+    #[test]
+    fn json_values_come_back_as_written() {
+        let cases: [(&str, Option<SqlValue>); 9] = [
+            ("null", Some(SqlValue::Null)),
+            ("\"4.30\"", Some(SqlValue::Text("4.30".into()))),
+            ("\"a\\\"b\"", Some(SqlValue::Text("a\"b".into()))),
+            ("-12", Some(SqlValue::Integer(-12))),
+            ("1.0", Some(SqlValue::Real(1.0))),
+            (
+                "-1.8646994730721254",
+                Some(SqlValue::Real(-1.8646994730721254)),
+            ),
+            ("1e300", Some(SqlValue::Real(1e300))),
+            ("99999999999999999999", None),
+            ("true", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(sql_value(raw).ok(), want, "{raw}");
         }
     }
 
