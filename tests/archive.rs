@@ -592,6 +592,15 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
     let planned = stdout_json(&dry);
     assert!(planned["rows_archived"]["trades"].as_u64().unwrap() > 0);
     assert!(archive_files(&db).is_empty(), "a dry run wrote files");
+    // --older-than overrides the retention: nothing is 60 days old on 2026-03-30.
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW, "--json", "--older-than", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout_json(&out)["files_written"], 0);
+    assert!(archive_files(&db).is_empty());
     let first = run_archive(&db);
     assert_eq!(first["rows_archived"], planned["rows_archived"]);
     // More finished rows in a week that already has a file.
