@@ -10,3 +10,5 @@ mod deploy;
 mod settle;
 // Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
 mod metrics;
+// Archival, restore and verify; crash safety and damaged files (issue: archive).
+mod archive;
