@@ -4,3 +4,5 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).
+mod adjust;
