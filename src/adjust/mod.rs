@@ -323,15 +323,15 @@ fn supersede(conn: &Connection, id: i64, name: &str, why: &str, now: DateTime<Ut
     Ok(())
 }
 
-/// The adjuster's verdict on a pending proposal.
-enum Verdict0 {
+/// The adjuster's assessment of a pending proposal.
+enum Assessment {
     Reject(String),
     Supersede(String),
     Accept {
         tier: Tier,
         value: Decimal,
         why: String,
-        evidence: replay::Evidence,
+        evidence: Box<replay::Evidence>,
     },
 }
 
@@ -342,22 +342,22 @@ fn evaluate(
     settings: &Settings,
     p: &Proposal,
     now: DateTime<Utc>,
-) -> Result<Verdict0> {
+) -> Result<Assessment> {
     let name = p.parameter_name.as_str();
     let (Some(bounds), Some(live)) = (
         settings.adjust.parameters.get(name),
         params::get(conn, name)?,
     ) else {
-        return Ok(Verdict0::Reject(format!("unknown parameter {name:?}")));
+        return Ok(Assessment::Reject(format!("unknown parameter {name:?}")));
     };
     let Ok(current) = params::parse_value(name, &p.current_value) else {
-        return Ok(Verdict0::Reject(format!(
+        return Ok(Assessment::Reject(format!(
             "{name}: current value {:?} is not a decimal number",
             p.current_value
         )));
     };
     if current != live.value {
-        return Ok(Verdict0::Supersede(format!(
+        return Ok(Assessment::Supersede(format!(
             "{name} is now {} but the proposal was made against {current}",
             live.value
         )));
@@ -369,7 +369,7 @@ fn evaluate(
     };
     let value = match tiers::validate_value(name, &p.proposed_value, &live_bounds) {
         Ok(v) => v,
-        Err(why) => return Ok(Verdict0::Reject(why)),
+        Err(why) => return Ok(Assessment::Reject(why)),
     };
     let evidence = evidence(conn, settings, name, current, value, now)?;
     let limits = tiers::Limits {
@@ -383,7 +383,7 @@ fn evaluate(
     };
     let tier = tiers::classify(current, value, limits, gate);
     if let Tier::Rejected(why) = tier {
-        return Ok(Verdict0::Reject(why));
+        return Ok(Assessment::Reject(why));
     }
     let change = tiers::relative_change(current, value).unwrap_or_default();
     let why = match tier {
@@ -394,11 +394,11 @@ fn evaluate(
         ),
         _ => format!("tier 2: {}", tiers::tier2_reason(change, limits, gate)),
     };
-    Ok(Verdict0::Accept {
+    Ok(Assessment::Accept {
         tier,
         value,
         why,
-        evidence,
+        evidence: Box::new(evidence),
     })
 }
 
@@ -462,7 +462,7 @@ fn process(
     }
     let name = p.parameter_name.clone();
     let status = match evaluate(&tx, settings, &p, now)? {
-        Verdict0::Reject(why) => {
+        Assessment::Reject(why) => {
             tx.execute(
                 "UPDATE proposals SET status = 'rejected', status_reason = ?1, decided_at = ?2, decided_by = 'adjust' WHERE id = ?3",
                 params![why, to_db(now), id],
@@ -476,11 +476,11 @@ fn process(
             info!(proposal_id = id, parameter = %name, why = %why, "proposal rejected");
             "rejected"
         }
-        Verdict0::Supersede(why) => {
+        Assessment::Supersede(why) => {
             supersede(&tx, id, &name, &why, now)?;
             "superseded"
         }
-        Verdict0::Accept {
+        Assessment::Accept {
             tier,
             value,
             why,
