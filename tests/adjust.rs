@@ -897,3 +897,34 @@ fn job_process_pauses_and_status_sees_it_from_a_new_process() {
         1
     );
 }
+
+#[test]
+fn dry_run_reports_and_writes_nothing() {
+    let db = TestDb::new();
+    let s = db.settings();
+    let mut conn = db.conn();
+    for i in 0..5 {
+        trade(
+            &conn,
+            &format!("l{i}"),
+            t(NOW) - Duration::hours(5 - i),
+            0.8,
+            false,
+            "-1",
+        );
+    }
+    propose(&conn, CONF, "0.75", "0.76");
+    propose(&conn, CONF, "0.75", "0.85");
+    let stats = adjust::run_sync(&mut conn, &s, t(NOW), true).unwrap();
+    assert!(
+        stats.paused && stats.applied == 1 && stats.awaiting_approval == 1,
+        "{stats:?}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM proposals WHERE status = 'pending'"),
+        2
+    );
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
+    assert_eq!(db.count("SELECT paused FROM trading_control"), 0);
+    assert_eq!(value(&conn, CONF), "0.75");
+}
