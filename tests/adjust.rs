@@ -916,10 +916,8 @@ fn dry_run_reports_and_writes_nothing() {
     propose(&conn, CONF, "0.75", "0.76");
     propose(&conn, CONF, "0.75", "0.85");
     let stats = adjust::run_sync(&mut conn, &s, t(NOW), true).unwrap();
-    assert!(
-        stats.paused && stats.applied == 1 && stats.awaiting_approval == 1,
-        "{stats:?}"
-    );
+    // The five losses make the replay negative, so even the small change needs approval.
+    assert!(stats.paused && stats.awaiting_approval == 2, "{stats:?}");
     assert_eq!(
         db.count("SELECT count(*) FROM proposals WHERE status = 'pending'"),
         2
