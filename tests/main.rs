@@ -12,3 +12,5 @@ mod settle;
 mod metrics;
 // Archival, restore and verify; crash safety and damaged files (issue: archive).
 mod archive;
+// The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).
+mod adjust;
