@@ -4,3 +4,5 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// The Bot API client: outbox delivery, commands, approvals (issue 7).
+mod telegram;
