@@ -15,7 +15,7 @@ use crate::error::bad_input;
 /// What a secret is replaced with wherever settings are shown.
 pub const REDACTED: &str = "<redacted>";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub general: General,
@@ -185,22 +185,6 @@ fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
         Either::Text(s) => s,
         Either::Integer(i) => i.to_string(),
     }))
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            general: General::default(),
-            apis: Apis::default(),
-            settlement: Settlement::default(),
-            reflect: Reflect::default(),
-            llm: Llm::default(),
-            adjust: Adjust::default(),
-            telegram: Telegram::default(),
-            archive: Archive::default(),
-            cleanup: Cleanup::default(),
-        }
-    }
 }
 
 impl Default for General {

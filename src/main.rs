@@ -81,6 +81,18 @@ enum Command {
     Demo(polyperf::demo::DemoArgs),
     /// Run every job in-process on its timer cadence (for machines without systemd or cron)
     Schedule(polyperf::schedule::ScheduleArgs),
+    /// Queue a failure alert for a unit (systemd OnFailure=); prints it if the database fails
+    Alert {
+        /// The failed unit, e.g. polyperf-settle.service
+        #[arg(long)]
+        unit: String,
+        /// Its result (default: $MONITOR_SERVICE_RESULT, set by systemd for OnFailure= units)
+        #[arg(long, env = "MONITOR_SERVICE_RESULT")]
+        result: Option<String>,
+        /// Its exit status (default: $MONITOR_EXIT_STATUS)
+        #[arg(long, env = "MONITOR_EXIT_STATUS")]
+        exit_status: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,9 +143,9 @@ fn run(cli: Cli) -> Result<u8> {
     let json = global.json;
     match cli.command {
         Command::Init => {
-            let (settings, mut conn) = open(global)?;
+            let (settings, conn) = open(global)?;
             params::sync_bounds(&conn, &settings)?;
-            let version = polyperf::db::schema_version(&mut conn)?;
+            let version = polyperf::db::schema_version(&conn)?;
             let out = serde_json::json!({"db": settings.general.db, "schema_version": version});
             print(json, &out, |_| {
                 format!(
@@ -255,6 +267,30 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Demo(args) => polyperf::demo::cli(global, args)?,
         Command::Schedule(args) => polyperf::schedule::cli(global, args)?,
+        Command::Alert {
+            unit,
+            result,
+            exit_status,
+        } => {
+            let payload = serde_json::json!({"unit": unit, "result": result, "exit_status": exit_status, "host": std::env::var("HOSTNAME").ok()});
+            // The alert must get out even when the database is the problem: print it first.
+            eprintln!(
+                "polyperf alert: {unit} failed (result {}, exit status {})",
+                result.as_deref().unwrap_or("?"),
+                exit_status.as_deref().unwrap_or("?")
+            );
+            let (_, conn) = open(global)?;
+            let now = Utc::now();
+            let key = format!("job_failure:{unit}:{}", now.timestamp());
+            polyperf::outbox::enqueue(
+                &conn,
+                polyperf::outbox::kind::JOB_FAILURE,
+                &payload,
+                Some(&key),
+                now,
+            )?;
+            print(json, &payload, |_| format!("alert queued for {unit}"));
+        }
     }
     Ok(0)
 }

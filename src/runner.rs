@@ -172,7 +172,7 @@ where
 {
     let secrets = settings.secrets();
     let scrub = |text: &str| crate::config::scrub_secrets(text, &secrets);
-    let span = tracing::info_span!("job", name);
+    let span = tracing::info_span!("job", job = name);
     let _enter = span.enter();
     let conn = match crate::db::open(&settings.general.db) {
         Ok(c) => c,

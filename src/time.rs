@@ -8,7 +8,20 @@ pub const DB_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Formats a time for storage.
 pub fn to_db(t: DateTime<Utc>) -> String {
-    t.format(DB_FORMAT).to_string()
+    // Hand-rolled: chrono's strftime interpretation is a visible cost when logging 100k rows/s.
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format(DB_FORMAT).to_string();
+    }
+    format!(
+        "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Parses a stored time (also accepts RFC 3339, for values that came from elsewhere).
@@ -53,6 +66,10 @@ mod tests {
     fn round_trips_and_accepts_common_forms() {
         let t = parse_rfc3339("2026-02-11T10:30:00Z").unwrap();
         assert_eq!(to_db(t), "2026-02-11 10:30:00");
+        assert_eq!(
+            to_db(parse_rfc3339("0999-01-02T03:04:05Z").unwrap()),
+            "0999-01-02 03:04:05"
+        );
         assert_eq!(from_db("2026-02-11 10:30:00").unwrap(), t);
         assert_eq!(parse_rfc3339("2026-02-11T11:30:00+01:00").unwrap(), t);
         assert_eq!(parse_rfc3339("2026-02-11T10:30:00").unwrap(), t);

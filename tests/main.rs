@@ -6,3 +6,7 @@ mod common;
 mod foundation;
 // The Bot API client: outbox delivery, commands, approvals (issue 7).
 mod telegram;
+// systemd units, crontab and operator queries (issue: running it for real).
+mod deploy;
+// polyperf-settle against local Gamma and Binance servers (issue: settlement).
+mod settle;

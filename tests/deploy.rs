@@ -1,0 +1,215 @@
+//! Deployment files: the systemd units verify, and the crontab schedules every job validly.
+
+use std::path::Path;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `systemd-analyze verify` on every unit, with ExecStart pointed at the built binaries.
+/// Skipped (with a printed reason) where systemd-analyze is not installed.
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    let Ok(version) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped: systemd-analyze is not installed (Debian package `systemd`)");
+        return;
+    };
+    assert!(version.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = crate::common::bin_path("polyperf")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut units = Vec::new();
+    for entry in std::fs::read_dir(repo().join("systemd")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".service") {
+            for hardening in [
+                "ProtectSystem=strict",
+                "NoNewPrivileges=yes",
+                "CapabilityBoundingSet=",
+                "UMask=0077",
+                "User=polyperf",
+            ] {
+                assert!(text.contains(hardening), "{name} lacks {hardening}");
+            }
+            if !name.starts_with("polyperf-failure@") {
+                assert!(
+                    text.contains("OnFailure=polyperf-failure@"),
+                    "{name} names no OnFailure= unit"
+                );
+            }
+        }
+        std::fs::write(
+            dir.path().join(&name),
+            text.replace("/usr/local/bin/", &format!("{}/", bin_dir.display())),
+        )
+        .unwrap();
+        units.push(name);
+    }
+    for job in polyperf::JOBS.iter().filter(|j| **j != "telegram") {
+        assert!(
+            units.contains(&format!("polyperf-{job}.timer")),
+            "no timer for {job}"
+        );
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .current_dir(dir.path())
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .args(["verify", "--man=no"])
+        .args(&units)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+}
+
+fn field_ok(field: &str, lo: u32, hi: u32) -> bool {
+    field.split(',').all(|part| {
+        let (range, step) = part
+            .split_once('/')
+            .map_or((part, None), |(r, s)| (r, Some(s)));
+        if let Some(step) = step {
+            if step.parse::<u32>().map_or(true, |s| s == 0) {
+                return false;
+            }
+        }
+        if range == "*" {
+            return true;
+        }
+        let bounds: Vec<_> = range.split('-').map(|n| n.parse::<u32>()).collect();
+        bounds.len() <= 2
+            && bounds
+                .iter()
+                .all(|b| matches!(b, Ok(n) if (lo..=hi).contains(n)))
+    })
+}
+
+#[test]
+fn crontab_lines_are_valid_and_schedule_every_job_with_flock_and_logger() {
+    let text = std::fs::read_to_string(repo().join("crontab")).unwrap();
+    let mut scheduled = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if let Some((name, _)) = line.split_once('=') {
+            if !name.contains(' ') {
+                continue; // an environment line
+            }
+        }
+        let fields: Vec<_> = line.split_whitespace().collect();
+        assert!(fields.len() > 5, "too few fields: {line}");
+        let limits = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+        for (field, (lo, hi)) in fields.iter().zip(limits) {
+            assert!(field_ok(field, lo, hi), "bad field {field:?} in: {line}");
+        }
+        assert!(line.contains("flock -n"), "no flock: {line}");
+        assert!(line.contains("| logger -t polyperf-"), "no logger: {line}");
+        let job = polyperf::JOBS.iter().find(|j| {
+            line.contains(&format!("polyperf-{j} ")) || line.contains(&format!("polyperf-{j}\t"))
+        });
+        scheduled.push(
+            job.copied()
+                .unwrap_or_else(|| panic!("no job binary in: {line}")),
+        );
+    }
+    for job in polyperf::JOBS {
+        assert!(scheduled.contains(&job), "{job} is not scheduled");
+    }
+}
+
+#[test]
+fn operator_queries_run_as_they_are() {
+    let db = crate::common::TestDb::new();
+    let conn = db.conn();
+    for entry in std::fs::read_dir(repo().join("sql/queries")).unwrap() {
+        let path = entry.unwrap().path();
+        // sqlite3's dot-commands are for the shell; the SQL itself must run here.
+        let sql: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('.'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for statement in sql.split(';').map(str::trim).filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
+        }) {
+            let mut stmt = conn
+                .prepare(statement)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut rows = stmt.query([]).unwrap();
+            while rows.next().unwrap().is_some() {}
+        }
+    }
+}
+
+#[test]
+fn schedule_once_runs_the_selected_jobs_through_the_runner() {
+    let db = crate::common::TestDb::new();
+    let out = db
+        .cmd("polyperf")
+        .args(["schedule", "--once", "--only", "settle,cleanup"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.count("SELECT count(*) FROM job_runs WHERE job IN ('polyperf-settle', 'polyperf-cleanup') AND status = 'ok'"), 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM job_runs"),
+        2,
+        "only the selected jobs ran"
+    );
+    let out = db
+        .cmd("polyperf")
+        .args(["schedule", "--only", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schedule_stops_cleanly_on_sigterm() {
+    let db = crate::common::TestDb::new();
+    let mut child = std::process::Command::new(crate::common::bin_path("polyperf"))
+        .env("POLYPERF_DB", &db.path)
+        .env("POLYPERF_LOG_FORMAT", "json")
+        .arg("schedule")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "schedule did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("scheduled") && stderr.contains("stopped"),
+        "{stderr}"
+    );
+}
