@@ -629,3 +629,72 @@ async fn conflict_on_get_updates_is_a_clear_tempfail() {
         String::from_utf8_lossy(&out.stderr).contains("another process is polling this bot token")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_delivers_as_rows_arrive_and_stops_on_sigterm() {
+    let db = TestDb::new();
+    let server = bot_server().await;
+    mount_updates(
+        &server,
+        json!([message_update(4001, CHAT, ALLOWED_USER, "/help")]),
+    )
+    .await;
+    queue_texts(&db, 1);
+    let mut child = std::process::Command::new(crate::common::bin_path("polyperf-telegram"))
+        .env_clear()
+        .env("POLYPERF_DB", &db.path)
+        .env("POLYPERF_LOG_FORMAT", "json")
+        .env("TELEGRAM_ENABLED", "true")
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_CHAT_ID", CHAT.to_string())
+        .env("TELEGRAM_API_BASE", server.uri())
+        .env("POLYPERF_TELEGRAM_POLL_TIMEOUT_SECS", "1")
+        .args(["--watch", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |sql: &str, want: i64| {
+        for _ in 0..100 {
+            if db.count(sql) == want {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(wait_for(
+        "SELECT count(*) FROM outbox WHERE status = 'sent'",
+        1
+    ));
+    // A row queued while it runs goes out too.
+    polyperf::outbox::enqueue(&db.conn(), "text", &json!({"text": "late"}), None, now()).unwrap();
+    assert!(wait_for(
+        "SELECT count(*) FROM outbox WHERE status = 'sent'",
+        2
+    ));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("--watch did not stop on SIGTERM")
+    });
+    assert!(status.success(), "{status:?}");
+    let out = child.wait_with_output().unwrap();
+    let stats = stdout_json(&out);
+    assert_eq!(stats["sent"], 2);
+    assert_eq!(stats["commands"], 1);
+    let texts = sent_texts(&server).await;
+    assert!(
+        texts.iter().any(|t| t.starts_with("Commands:")),
+        "{texts:?}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM job_locks"), 0);
+}
