@@ -1,5 +1,6 @@
 //! Delivering the outbox: oldest first, each row marked sent right after its HTTP call in its
 //! own small transaction (a crash in between costs at most one duplicate, never a loss).
+//! Tests simulate that crash with `POLYPERF_FAULT_TELEGRAM_CRASH_AFTER_SEND=1` (abort after send).
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
