@@ -4,6 +4,8 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// The Bot API client: outbox delivery, commands, approvals (issue 7).
+mod telegram;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // polyperf-settle against local Gamma and Binance servers (issue: settlement).
