@@ -105,13 +105,9 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     run("adjust", now);
     heading("5. polyperf-telegram: disabled, so messages stay queued");
     run("telegram", now);
-    heading("6. polyperf-archive, a month later: old rows to compressed JSON");
-    run("archive", now + Duration::days(31));
-    restore_one(&settings)?;
-    heading("7. polyperf-cleanup: disk check and housekeeping");
-    run("cleanup", now);
+    show_queued_messages(&db_path)?;
 
-    heading("8. polyperf report");
+    heading("6. polyperf report");
     let html = args.dir.join("report.html");
     let chart = args.dir.join("chart.svg");
     let report_args = crate::report::ReportArgs {
@@ -126,11 +122,33 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
         json: global.json,
     };
     crate::report::cli(&report_global, report_args)?;
+    let before = crate::metrics::compute(
+        &crate::db::open(&db_path)?,
+        &crate::metrics::Window::All,
+        now,
+    )?;
 
-    heading("status");
+    heading("status (before the month passes)");
     let conn = crate::db::open(&db_path)?;
     let status = crate::status::collect(&conn, &settings, now)?;
     print!("{}", crate::status::render(&status));
+
+    heading("7. polyperf-archive, a month later: old rows to compressed JSON");
+    run("archive", now + Duration::days(31));
+    let after = crate::metrics::compute(
+        &crate::db::open(&db_path)?,
+        &crate::metrics::Window::All,
+        now + Duration::days(31),
+    )?;
+    println!(
+        "all-time P&L before archival {} / after {} (the daily rollup keeps all-time figures)",
+        before.total_profit, after.total_profit
+    );
+    restore_one(&settings, &args.dir)?;
+
+    heading("8. polyperf-cleanup: disk check and housekeeping");
+    run("cleanup", now + Duration::days(31));
+
     println!(
         "\ndemo finished in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -176,7 +194,73 @@ pub fn cache_candles(
     Ok(())
 }
 
-/// Restores the first archive file back into the database, to show the round trip.
-fn restore_one(_settings: &Settings) -> Result<()> {
+/// Restores the first trades archive file into a fresh database, to show the round trip.
+fn restore_one(settings: &Settings, dir: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&settings.archive.dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("trades-"))
+    });
+    files.sort();
+    let Some(file) = files.first() else {
+        println!("no archive file to restore");
+        return Ok(());
+    };
+    let restored_db = dir.join("restored.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = restored_db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    let mut conn = crate::db::open(&restored_db)?;
+    let report = crate::archive::restore(&mut conn, file, false, false)?;
+    println!(
+        "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
+        file.display(),
+        restored_db.display(),
+        report.inserted,
+        report.skipped
+    );
     Ok(())
+}
+
+/// Prints, as text, one queued message of each kind: what Telegram would show.
+fn show_queued_messages(db: &Path) -> Result<()> {
+    let conn = crate::db::open(db)?;
+    let mut stmt = conn.prepare(
+        "SELECT kind, count(*), (SELECT payload FROM outbox o2 WHERE o2.kind = o.kind AND o2.status = 'pending' ORDER BY id DESC LIMIT 1)
+         FROM outbox o WHERE status = 'pending' GROUP BY kind ORDER BY min(id)",
+    )?;
+    let rows: Vec<(String, i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (kind, n, payload) in rows {
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+        let text = strip_tags(&crate::telegram::render::render(&kind, &payload));
+        println!(
+            "[{kind}: {n} queued] {}",
+            text.lines().take(4).collect::<Vec<_>>().join(" | ")
+        );
+    }
+    Ok(())
+}
+
+/// HTML message text as plain terminal text.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }

@@ -213,3 +213,56 @@ fn schedule_stops_cleanly_on_sigterm() {
         "{stderr}"
     );
 }
+
+/// `polyperf demo` on embedded defaults: no network, no keys; every job runs and the report,
+/// chart and a restored archive exist.
+#[test]
+fn the_demo_runs_every_job_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = crate::common::bin_cmd("polyperf")
+        .current_dir(dir.path())
+        .args(["demo", "--days", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "polyperf-settle: done",
+        "polyperf-reflect: done",
+        "polyperf-adjust: done",
+        "polyperf-telegram: done",
+        "polyperf-archive: done",
+        "polyperf-cleanup: done",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    for file in ["performance.db", "report.html", "chart.svg", "restored.db"] {
+        assert!(demo.join(file).exists(), "demo/{file} missing");
+    }
+    assert!(
+        std::fs::read_dir(demo.join("archive")).unwrap().count() > 0,
+        "no archive files"
+    );
+    // The daily rollup keeps all-time P&L identical across archival.
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("all-time P&L before archival"))
+        .expect("rollup line");
+    let figures: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.parse::<f64>().is_ok())
+        .collect();
+    assert_eq!(figures.len(), 2, "{line}");
+    assert_eq!(figures[0], figures[1], "{line}");
+    // Nothing settled by the demo went through the network.
+    let requests = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("http_requests"))
+        .expect("settle stats");
+    assert_eq!(requests.split_whitespace().nth(1), Some("0"), "{requests}");
+}
