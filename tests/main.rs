@@ -16,3 +16,7 @@ mod metrics;
 mod archive;
 // The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).
 mod adjust;
+// Local Gamma, Binance, OpenAI and Telegram servers with fault injection (shared with the soak).
+mod fakes;
+// A simulated week through every job binary, end to end (issue: running it for real).
+mod e2e;
