@@ -1,0 +1,390 @@
+//! What a reflection analyses: figures for the last 7 days and for the trades it covers, the
+//! live parameters with their bounds, the fate of earlier recommendations, and a summary of the
+//! trader's free text. Reads only. The figures are the small subset the prompt and rules need
+//! until `metrics::compute` is wired in.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::time::to_db;
+
+/// One settled decision, as the figures need it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub action: String,
+    pub confidence: f64,
+    pub signal_type: Option<String>,
+    pub executed_price: Option<Decimal>,
+    pub is_win: Option<bool>,
+    pub profit_loss: Option<Decimal>,
+    pub is_missed_opportunity: Option<bool>,
+}
+
+/// Win/loss figures of a group of YES/NO decisions.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Group {
+    pub n: u64,
+    pub wins: u64,
+    pub losses: u64,
+    pub win_rate: Option<f64>,
+    /// 95% Wilson score interval of the win rate.
+    pub win_rate_ci: Option<[f64; 2]>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub profit_loss: Decimal,
+    /// Average price paid: the win rate needed to break even (before fees).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub avg_price: Option<Decimal>,
+    #[serde(skip)]
+    price_sum: Decimal,
+    #[serde(skip)]
+    n_priced: u64,
+}
+
+impl Group {
+    fn add(&mut self, row: &Row) {
+        let Some(win) = row.is_win else { return };
+        self.n += 1;
+        if win {
+            self.wins += 1;
+        } else {
+            self.losses += 1;
+        }
+        self.profit_loss += row.profit_loss.unwrap_or_default();
+        if let Some(p) = row.executed_price {
+            self.price_sum += p;
+            self.n_priced += 1;
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.n > 0 {
+            self.win_rate = Some(round4(self.wins as f64 / self.n as f64));
+            let (lo, hi) = wilson(self.wins, self.n);
+            self.win_rate_ci = Some([round4(lo), round4(hi)]);
+        }
+        if self.n_priced > 0 {
+            self.avg_price = Some((self.price_sum / Decimal::from(self.n_priced)).round_dp(4));
+        }
+    }
+}
+
+/// A confidence bucket of the calibration table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Bucket {
+    pub confidence_from: f64,
+    pub confidence_to: f64,
+    pub mean_confidence: f64,
+    #[serde(flatten)]
+    pub group: Group,
+}
+
+/// The figures of one window.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Figures {
+    pub decisions: u64,
+    pub holds: u64,
+    pub missed_opportunities: u64,
+    pub overall: Group,
+    pub by_signal: BTreeMap<String, Group>,
+    pub calibration: Vec<Bucket>,
+}
+
+/// Computes the figures of `rows` (pure).
+pub fn figures(rows: &[Row]) -> Figures {
+    let mut f = Figures::default();
+    let edges = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0000001];
+    let mut buckets: Vec<(Group, f64)> = vec![(Group::default(), 0.0); edges.len() - 1];
+    for row in rows {
+        f.decisions += 1;
+        if row.action == "HOLD" {
+            f.holds += 1;
+            if row.is_missed_opportunity == Some(true) {
+                f.missed_opportunities += 1;
+            }
+            continue;
+        }
+        f.overall.add(row);
+        let signal = row.signal_type.clone().unwrap_or_else(|| "(none)".into());
+        f.by_signal.entry(signal).or_default().add(row);
+        if row.is_win.is_some() {
+            let i = edges
+                .windows(2)
+                .position(|w| row.confidence >= w[0] && row.confidence < w[1])
+                .unwrap_or(0);
+            buckets[i].0.add(row);
+            buckets[i].1 += row.confidence;
+        }
+    }
+    f.overall.finish();
+    f.by_signal.values_mut().for_each(Group::finish);
+    for (i, (mut group, sum)) in buckets.into_iter().enumerate() {
+        if group.n == 0 {
+            continue;
+        }
+        group.finish();
+        f.calibration.push(Bucket {
+            confidence_from: edges[i],
+            confidence_to: edges[i + 1].min(1.0),
+            mean_confidence: round4(sum / group.n as f64),
+            group,
+        });
+    }
+    f
+}
+
+/// 95% Wilson score interval for `wins` out of `n`.
+pub fn wilson(wins: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n_f = n as f64;
+    let p = wins as f64 / n_f;
+    let denom = 1.0 + z * z / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / denom;
+    let half = z * ((p * (1.0 - p) / n_f) + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// A live parameter with its bounds and step.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ParamView {
+    pub name: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub value: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub min: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub max: Decimal,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub step: Option<Decimal>,
+    pub description: Option<String>,
+}
+
+/// An earlier reflection and what became of its recommendations.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Past {
+    pub id: i64,
+    pub timestamp: String,
+    pub trigger: String,
+    pub engine: Option<String>,
+    pub status: String,
+    pub proposals: Vec<PastProposal>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PastProposal {
+    pub parameter: String,
+    pub current: String,
+    pub proposed: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+}
+
+/// Everything one reflection looks at.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReflectionInput {
+    pub now: String,
+    pub triggered: Vec<String>,
+    pub last_7_days: Figures,
+    /// The settled decisions this reflection covers (new since the last reflection).
+    pub since_last: Figures,
+    pub parameters: Vec<ParamView>,
+    pub history: Vec<Past>,
+    /// The most common reasoning phrases of the covered decisions, with counts. Data only.
+    #[serde(skip)]
+    pub reasoning: Vec<(String, u64)>,
+}
+
+const ROW_COLUMNS: &str = "action, confidence, signal_type, executed_price, is_win, profit_loss, \
+                           is_missed_opportunity, reasoning";
+
+fn dec(text: Option<String>) -> Option<Decimal> {
+    text.and_then(|t| Decimal::from_str(t.trim()).ok())
+}
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, Option<String>)> {
+    Ok((
+        Row {
+            action: r.get(0)?,
+            confidence: r.get(1)?,
+            signal_type: r.get(2)?,
+            executed_price: dec(r.get(3)?),
+            is_win: r.get(4)?,
+            profit_loss: dec(r.get(5)?),
+            is_missed_opportunity: r.get(6)?,
+        },
+        r.get(7)?,
+    ))
+}
+
+/// Reads everything a reflection over the decisions `covered` looks at.
+pub fn load(
+    conn: &Connection,
+    settings: &Settings,
+    triggered: &[&str],
+    covered: &[i64],
+    now: DateTime<Utc>,
+) -> Result<ReflectionInput> {
+    let since = to_db(now - Duration::days(7));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM trades
+         WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp <= ?2"
+    ))?;
+    let week: Vec<Row> = stmt
+        .query_map(params![since, to_db(now)], read_row)?
+        .map(|r| r.map(|(row, _)| row))
+        .collect::<rusqlite::Result<_>>()?;
+
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM trades WHERE id = ?1"))?;
+    let mut new_rows = Vec::with_capacity(covered.len());
+    let mut phrases: BTreeMap<String, u64> = BTreeMap::new();
+    for id in covered {
+        let (row, reasoning) = stmt.query_row([id], read_row)?;
+        if let Some(text) = reasoning {
+            let phrase = normalise_phrase(&text);
+            if !phrase.is_empty() {
+                *phrases.entry(phrase).or_default() += 1;
+            }
+        }
+        new_rows.push(row);
+    }
+    let mut reasoning: Vec<(String, u64)> = phrases.into_iter().collect();
+    reasoning.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    reasoning.truncate(10);
+
+    Ok(ReflectionInput {
+        now: to_db(now),
+        triggered: triggered.iter().map(|s| s.to_string()).collect(),
+        last_7_days: figures(&week),
+        since_last: figures(&new_rows),
+        parameters: parameters(conn, settings)?,
+        history: history(conn, settings.reflect.history)?,
+        reasoning,
+    })
+}
+
+/// Lower case, whitespace collapsed, at most 80 characters: phrases that repeat are counted.
+fn normalise_phrase(text: &str) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect()
+}
+
+fn parameters(conn: &Connection, settings: &Settings) -> Result<Vec<ParamView>> {
+    Ok(crate::params::list(conn)?
+        .into_iter()
+        .map(|p| ParamView {
+            step: settings.adjust.parameters.get(&p.name).map(|b| b.step),
+            name: p.name,
+            value: p.value,
+            min: p.min,
+            max: p.max,
+            description: p.description,
+        })
+        .collect())
+}
+
+fn history(conn: &Connection, limit: u32) -> Result<Vec<Past>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, timestamp, trigger_type, engine, status FROM reflections
+         ORDER BY timestamp DESC, id DESC LIMIT ?1",
+    )?;
+    let mut past: Vec<Past> = stmt
+        .query_map([limit], |r| {
+            Ok(Past {
+                id: r.get(0)?,
+                timestamp: r.get(1)?,
+                trigger: r.get(2)?,
+                engine: r.get(3)?,
+                status: r.get(4)?,
+                proposals: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT parameter_name, current_value, proposed_value, status, status_reason
+         FROM proposals WHERE reflection_id = ?1 ORDER BY id",
+    )?;
+    for p in &mut past {
+        p.proposals = stmt
+            .query_map([p.id], |r| {
+                Ok(PastProposal {
+                    parameter: r.get(0)?,
+                    current: r.get(1)?,
+                    proposed: r.get(2)?,
+                    status: r.get(3)?,
+                    status_reason: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(past)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(action: &str, conf: f64, signal: &str, price: &str, win: Option<bool>, pl: &str) -> Row {
+        Row {
+            action: action.into(),
+            confidence: conf,
+            signal_type: Some(signal.into()),
+            executed_price: Decimal::from_str(price).ok(),
+            is_win: win,
+            profit_loss: Decimal::from_str(pl).ok(),
+            is_missed_opportunity: None,
+        }
+    }
+
+    #[test]
+    fn wilson_matches_known_values() {
+        let check = |w, n, lo: f64, hi: f64| {
+            let (l, h) = wilson(w, n);
+            assert!(
+                (l - lo).abs() < 1e-3 && (h - hi).abs() < 1e-3,
+                "{w}/{n}: {l} {h}"
+            );
+        };
+        check(5, 10, 0.2366, 0.7634);
+        check(0, 10, 0.0, 0.2775);
+        check(10, 10, 0.7225, 1.0);
+        check(60, 100, 0.5020, 0.6906);
+    }
+
+    #[test]
+    fn figures_group_and_bucket() {
+        let rows = vec![
+            row("YES", 0.95, "BULLISH", "0.50", Some(true), "4.50"),
+            row("NO", 0.92, "BULLISH", "0.60", Some(false), "-5.00"),
+            row("YES", 0.55, "BEARISH", "0.40", Some(false), "-5.00"),
+            row("HOLD", 0.30, "NEUTRAL", "", None, ""),
+        ];
+        let f = figures(&rows);
+        assert_eq!((f.decisions, f.holds, f.overall.n), (4, 1, 3));
+        assert_eq!(f.overall.profit_loss, Decimal::from_str("-5.50").unwrap());
+        assert_eq!(f.overall.avg_price, Decimal::from_str("0.5").ok());
+        assert_eq!(f.by_signal["BULLISH"].wins, 1);
+        assert_eq!(f.calibration.len(), 2);
+        assert_eq!(f.calibration[1].confidence_from, 0.9);
+        assert_eq!(f.calibration[1].group.n, 2);
+        assert_eq!(f.calibration[1].mean_confidence, 0.935);
+    }
+}
