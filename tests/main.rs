@@ -6,3 +6,5 @@ mod common;
 mod foundation;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
+// Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
+mod reflect;

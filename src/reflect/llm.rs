@@ -1,7 +1,8 @@
 //! The OpenAI-compatible chat-completions call: async-openai's config (base URL, key headers)
-//! and its request/response types, sent through our own [`Http`] so retries (429, 5xx,
-//! timeouts, with backoff and `Retry-After`) follow `llm.max_attempts` and stay fast in tests.
-//! Never logs the key, the prompt or the answer.
+//! and its request/response types, sent by our own retry loop (429, 5xx, timeouts, with
+//! backoff and `Retry-After`) so attempts follow `llm.max_attempts` and stay fast in tests;
+//! async-openai's client would retry 429 internally for minutes and cannot tell 5xx from 401.
+//! Never logs the key, the prompt or the answer; server error text is scrubbed of secrets.
 
 use std::time::Duration;
 
@@ -15,8 +16,8 @@ use async_openai::types::{
 
 use super::prompt::Prompt;
 use crate::config::Settings;
-use crate::error::bad_input;
-use crate::http::{short, Http, HttpError};
+use crate::error::{bad_input, temp_fail};
+use crate::http::{describe, short};
 
 /// What the model said, before validation.
 #[derive(Debug, Clone)]
@@ -73,29 +74,23 @@ pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
     let url = config.url("/chat/completions");
     let headers = config.headers();
     let body = request(settings, prompt)?;
-    let http = Http::new(
-        Duration::from_secs(llm.timeout_secs.max(1)),
-        llm.max_attempts,
-        Duration::from_millis(settings.apis.http_backoff_ms),
-    )?;
-    let response = http
-        .send("chat completion", || {
-            http.client
-                .post(url.as_str())
-                .headers(headers.clone())
-                .json(&body)
-        })
-        .await
-        .map_err(|e| match e {
-            HttpError::Unavailable { .. } => e.into_anyhow(),
-            HttpError::Rejected { .. } => anyhow!(e),
-        })?;
-    let text = response.text().await.map_err(|e| {
-        crate::error::temp_fail(format!(
-            "chat completion: reading the body: {}",
-            crate::http::describe(&e)
-        ))
-    })?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(llm.timeout_secs.max(1)))
+        .connect_timeout(Duration::from_secs(llm.timeout_secs.clamp(1, 5)))
+        .user_agent(concat!("polyperf/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let policy = Retry {
+        max_attempts: llm.max_attempts.max(1),
+        backoff: Duration::from_millis(settings.apis.http_backoff_ms),
+        max_retry_after: Duration::from_secs(llm.timeout_secs.max(30)),
+    };
+    let (text, attempts) = send(&policy, settings, || {
+        client
+            .post(url.as_str())
+            .headers(headers.clone())
+            .json(&body)
+    })
+    .await?;
     let completion: CreateChatCompletionResponse = serde_json::from_str(&text)
         .with_context(|| format!("chat completion: not a chat completion: {}", short(&text)))?;
     let choice = completion
@@ -108,7 +103,7 @@ pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
         model = %completion.model,
         prompt_tokens = usage.as_ref().map(|u| u.prompt_tokens),
         completion_tokens = usage.as_ref().map(|u| u.completion_tokens),
-        attempts = http.requests(),
+        attempts,
         "model answered"
     );
     Ok(Reply {
@@ -118,4 +113,69 @@ pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
         prompt_tokens: usage.as_ref().map(|u| u.prompt_tokens),
         completion_tokens: usage.as_ref().map(|u| u.completion_tokens),
     })
+}
+
+/// The retry policy of one call.
+#[derive(Debug, Clone)]
+struct Retry {
+    max_attempts: u32,
+    backoff: Duration,
+    /// A `Retry-After` longer than this ends the run (exit 75) instead of waiting.
+    max_retry_after: Duration,
+}
+
+/// Sends until a success, a permanent failure, or `max_attempts`; returns the body text and
+/// the number of attempts. Every error text is scrubbed of secrets before it is logged.
+async fn send(
+    policy: &Retry,
+    settings: &Settings,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(String, u32)> {
+    let mut delay = policy.backoff;
+    let mut last = String::new();
+    for attempt in 1..=policy.max_attempts {
+        match build().send().await {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match response.text().await {
+                    Ok(body) if status.is_success() => return Ok((body, attempt)),
+                    Ok(body) => {
+                        let detail = settings.scrub(&short(&body));
+                        let code = status.as_u16();
+                        if !(code == 429 || code == 408 || status.is_server_error()) {
+                            return Err(anyhow!("chat completion: HTTP {code}: {detail}"));
+                        }
+                        last = format!("HTTP {code}: {detail}");
+                        if let Some(wait) = retry_after {
+                            if wait > policy.max_retry_after {
+                                return Err(temp_fail(format!(
+                                    "chat completion: unavailable after {attempt} attempts: {last} (retry after {}s)",
+                                    wait.as_secs()
+                                )));
+                            }
+                            delay = delay.max(wait);
+                        }
+                    }
+                    // A timeout while the body streams in is retried like any other.
+                    Err(e) => last = format!("reading the body: {}", settings.scrub(&describe(&e))),
+                }
+            }
+            Err(e) => last = settings.scrub(&describe(&e)),
+        }
+        if attempt < policy.max_attempts {
+            tracing::warn!(attempt, error = %last, delay_ms = delay.as_millis() as u64, "chat completion failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+    Err(temp_fail(format!(
+        "chat completion: unavailable after {} attempts: {last}",
+        policy.max_attempts
+    )))
 }

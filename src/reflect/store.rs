@@ -43,7 +43,11 @@ pub fn save(
 ) -> Result<Saved> {
     let tx = crate::db::write_tx(conn)?;
     let (status, insights, error) = match record.answer {
-        Ok(answer) => ("ok", Some(serde_json::to_string(answer)?), None),
+        Ok(answer) => (
+            "ok",
+            Some(settings.scrub(&serde_json::to_string(answer)?)),
+            None,
+        ),
         Err(why) => ("invalid_answer", None, Some(settings.scrub(why))),
     };
     let trigger_type = record.triggered.join(",");
