@@ -36,7 +36,7 @@ pub struct Stats {
     pub triggered: Vec<&'static str>,
     pub reflection_id: Option<i64>,
     pub engine: String,
-    /// `ok`, `invalid_answer`, `skipped` (no trigger fired), or `dry_run`.
+    /// `ok`, `invalid_answer`, or `skipped` (no trigger fired, or `--print-prompt`).
     pub status: &'static str,
     pub proposals: usize,
     pub prompt_tokens: u32,
