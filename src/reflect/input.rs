@@ -3,7 +3,7 @@
 //! trader's free text. Reads only. The figures are the small subset the prompt and rules need
 //! until `metrics::compute` is wired in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use anyhow::Result;
@@ -214,18 +214,19 @@ fn dec(text: Option<String>) -> Option<Decimal> {
     text.and_then(|t| Decimal::from_str(t.trim()).ok())
 }
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, Option<String>)> {
+/// Reads a row of `ROW_COLUMNS` starting at column `at`.
+fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Row, Option<String>)> {
     Ok((
         Row {
-            action: r.get(0)?,
-            confidence: r.get(1)?,
-            signal_type: r.get(2)?,
-            executed_price: dec(r.get(3)?),
-            is_win: r.get(4)?,
-            profit_loss: dec(r.get(5)?),
-            is_missed_opportunity: r.get(6)?,
+            action: r.get(at)?,
+            confidence: r.get(at + 1)?,
+            signal_type: r.get(at + 2)?,
+            executed_price: dec(r.get(at + 3)?),
+            is_win: r.get(at + 4)?,
+            profit_loss: dec(r.get(at + 5)?),
+            is_missed_opportunity: r.get(at + 6)?,
         },
-        r.get(7)?,
+        r.get(at + 7)?,
     ))
 }
 
@@ -243,16 +244,26 @@ pub fn load(
          WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp <= ?2"
     ))?;
     let week: Vec<Row> = stmt
-        .query_map(params![since, to_db(now)], read_row)?
+        .query_map(params![since, to_db(now)], |r| read_row(r, 0))?
         .map(|r| r.map(|(row, _)| row))
         .collect::<rusqlite::Result<_>>()?;
 
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM trades WHERE id = ?1"))?;
+    // One pass over the settled decisions no reflection covers yet, kept if in `covered`
+    // (a decision settled since the triggers were read waits for the next reflection).
+    let wanted: HashSet<i64> = covered.iter().copied().collect();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, {ROW_COLUMNS} FROM trades t
+         WHERE t.settlement_status = 'settled'
+           AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)"
+    ))?;
     let mut new_rows = Vec::with_capacity(covered.len());
     let mut phrases: BTreeMap<String, u64> = BTreeMap::new();
-    for id in covered {
-        let (row, reasoning) = stmt.query_row([id], read_row)?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        if !wanted.contains(&r.get::<_, i64>(0)?) {
+            continue;
+        }
+        let (row, reasoning) = read_row(r, 1)?;
         if let Some(text) = reasoning {
             let phrase = normalise_phrase(&text);
             if !phrase.is_empty() {
