@@ -10,7 +10,7 @@ use anyhow::Result;
 use reqwest::{Response, StatusCode};
 
 use crate::config::Apis;
-use crate::error::{bad_input, temp_fail};
+use crate::error::temp_fail;
 
 /// A client with the retry policy of the settings.
 #[derive(Debug, Clone)]
@@ -138,7 +138,8 @@ impl Http {
     }
 
     /// Sends and parses a JSON body; a body that is not the expected JSON is a clear error
-    /// (exit 1), not a retry.
+    /// (exit 1, so `OnFailure=` alerts fire), not a retry and not exit 2 (the operator's input
+    /// was fine).
     pub async fn json<T: serde::de::DeserializeOwned>(
         &self,
         what: &str,
@@ -153,7 +154,7 @@ impl Http {
             .await
             .map_err(|e| temp_fail(format!("{what}: reading the body: {}", describe(&e))))?;
         serde_json::from_str(&body).map_err(|e| {
-            bad_input(format!(
+            anyhow::anyhow!(format!(
                 "{what}: malformed response ({e}): {}",
                 short(&body)
             ))

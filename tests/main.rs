@@ -6,5 +6,7 @@ mod common;
 mod foundation;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
+// polyperf-settle against local Gamma and Binance servers (issue: settlement).
+mod settle;
 // Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
 mod reflect;

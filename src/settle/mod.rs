@@ -1,0 +1,1121 @@
+//! Settlement (polyperf-settle): decides the outcome and fee-aware P&L of every decision whose
+//! window has ended, from Gamma's official resolution or, as a fallback, Binance candles.
+//! Pure math lives in [`pnl`]; the APIs in [`gamma`] and [`binance`]; this module does the SQL.
+//! Never holds a transaction across an HTTP call; every write is compare-and-set.
+
+pub mod binance;
+pub mod gamma;
+pub mod pnl;
+mod verify;
+
+pub use verify::{verify, VerifyReport};
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use self::binance::{Candle, MINUTE_MS};
+use self::gamma::MarketInfo;
+use self::pnl::{FeeModel, Outcome, TieRule};
+use crate::error::bad_input;
+use crate::http::Http;
+use crate::outbox;
+use crate::runner::JobContext;
+use crate::time::{from_db, to_db};
+
+/// Where outcomes may come from (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// Official first; the price fallback only after `official_wait_minutes` (or without Gamma).
+    Auto,
+    /// Official results only.
+    Gamma,
+    /// Prices only.
+    Price,
+}
+
+impl Source {
+    fn parse(s: &str) -> Result<Source> {
+        match s {
+            "auto" => Ok(Source::Auto),
+            "gamma" => Ok(Source::Gamma),
+            "price" => Ok(Source::Price),
+            other => Err(bad_input(format!(
+                "settlement source {other:?} is not auto, gamma or price"
+            ))),
+        }
+    }
+}
+
+/// Flags of polyperf-settle beyond the common ones; `None` keeps the setting.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub source: Option<Source>,
+    pub batch_size: Option<u32>,
+}
+
+/// The `--json` object of a run.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct Stats {
+    pub settled: u64,
+    pub wins: u64,
+    pub losses: u64,
+    pub holds_scored: u64,
+    pub missed_opportunities: u64,
+    /// Due decisions looked at and left pending (no result yet, or waiting for the official one).
+    pub pending: u64,
+    pub unsettleable: u64,
+    pub disagreements: u64,
+    pub corrected: u64,
+    pub http_requests: u64,
+    /// Sum of `profit_loss` of the decisions settled by this run (USDC).
+    pub profit: Decimal,
+}
+
+/// Settles with the settings' source and batch size.
+pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
+    run_with(ctx, &Options::default()).await
+}
+
+/// How far back price-settled rows are re-checked against the official result.
+const CORRECTION_HORIZON_HOURS: i64 = 48;
+/// Largest results listed in the settlement summary message.
+const SUMMARY_TOP: usize = 5;
+
+/// Everything a run decides once.
+struct Plan {
+    source: Source,
+    gamma: bool,
+    tie: TieRule,
+    default_fee: FeeModel,
+    default_exponent: u32,
+    now: DateTime<Utc>,
+    official_wait: Duration,
+    dry_run: bool,
+    http: Http,
+    gamma_base: String,
+    binance_base: String,
+    symbol: String,
+}
+
+/// Run-wide memory: markets already asked about, candles fetched (kept only in a dry run, where
+/// the cache table is not written).
+#[derive(Default)]
+struct Memory {
+    markets: HashMap<String, MarketInfo>,
+    asked: HashSet<String>,
+    candles: HashMap<i64, (Decimal, Decimal)>,
+    results: Vec<(Decimal, serde_json::Value)>,
+    /// The first remote outage of the run: the affected markets stay pending, the others are
+    /// settled, and the run ends with this error (exit 75). After it the API is not asked again.
+    outage: Option<anyhow::Error>,
+    gamma_down: bool,
+    binance_down: bool,
+}
+
+/// Keeps a remote outage for the end of the run (`Ok(None)`); other errors, such as a malformed
+/// answer, go up at once.
+fn tolerate<T>(memory: &mut Memory, result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if crate::error::kind_of(&e) == Some(crate::error::Kind::TempFail) => {
+            tracing::warn!(error = %crate::error::one_line(&e), "remote API unavailable: its markets stay pending");
+            memory.outage.get_or_insert(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> {
+    let s = &ctx.settings.settlement;
+    let source = match options.source {
+        Some(source) => source,
+        None => Source::parse(&s.source)?,
+    };
+    if source == Source::Gamma && !s.gamma_enabled {
+        return Err(bad_input("--source gamma needs settlement.gamma_enabled"));
+    }
+    let batch_size = options.batch_size.unwrap_or(s.batch_size).max(1);
+    let model = FeeModel::new(s.fee_rate, s.fee_exponent)
+        .map_err(|e| bad_input(format!("settlement fee model: {e:#}")))?;
+    let plan = Plan {
+        source,
+        gamma: s.gamma_enabled && source != Source::Price,
+        tie: TieRule::parse(&s.tie_rule).map_err(|e| bad_input(format!("{e:#}")))?,
+        default_fee: if s.fees_enabled {
+            model
+        } else {
+            FeeModel::NONE
+        },
+        default_exponent: model.exponent,
+        now: ctx.now,
+        official_wait: Duration::minutes(s.official_wait_minutes as i64),
+        dry_run: ctx.dry_run,
+        http: Http::from_settings(&ctx.settings.apis)?,
+        gamma_base: ctx.settings.apis.gamma_api_base.clone(),
+        binance_base: ctx.settings.apis.binance_api_base.clone(),
+        symbol: s.price_symbol.clone(),
+    };
+    let cutoff = ctx.now - Duration::seconds(s.grace_seconds as i64);
+    let lag_cutoff = ctx.now - Duration::hours(s.alert_lag_hours as i64);
+    let mut stats = Stats::default();
+    let mut memory = Memory::default();
+
+    fill_windows(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
+
+    let mut cursor = (String::new(), 0i64);
+    loop {
+        let rows = select_due(&ctx.conn, cutoff, &cursor, batch_size)?;
+        let Some(last) = rows.last() else { break };
+        cursor = (last.end_text.clone().unwrap_or_default(), last.id);
+        settle_batch(&mut ctx.conn, &plan, &mut memory, &rows, &mut stats).await?;
+    }
+
+    if plan.gamma {
+        correct_price_results(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
+    }
+    if !plan.dry_run {
+        alert_lagging(&mut ctx.conn, lag_cutoff, ctx.now)?;
+        if stats.settled > 0 || stats.corrected > 0 {
+            queue_summary(&mut ctx.conn, &stats, &mut memory, ctx.now)?;
+        }
+    }
+    stats.http_requests = plan.http.requests();
+    stats.profit = stats.profit.normalize();
+    if let Some(outage) = memory.outage.take() {
+        tracing::warn!(
+            n_settled = stats.settled,
+            n_pending = stats.pending,
+            "a remote API was unavailable: work left for the next run"
+        );
+        return Err(outage);
+    }
+    tracing::info!(
+        n_settled = stats.settled,
+        n_pending = stats.pending,
+        n_unsettleable = stats.unsettleable,
+        n_corrected = stats.corrected,
+        http_requests = stats.http_requests,
+        profit = %stats.profit,
+        "settlement finished"
+    );
+    Ok(stats)
+}
+
+/// A decision as settlement reads it.
+#[derive(Debug, Clone)]
+struct Row {
+    id: i64,
+    decision_id: String,
+    timestamp: DateTime<Utc>,
+    slug: String,
+    action: String,
+    position_size: String,
+    executed_price: Option<String>,
+    price_to_beat: Option<String>,
+    final_score: Option<f64>,
+    fee_rate: Option<String>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    actual_outcome: Option<String>,
+    /// `market_end` as stored, for the batch cursor.
+    end_text: Option<String>,
+}
+
+const ROW_COLUMNS: &str = "id, decision_id, timestamp, market_slug, action, position_size,
+    executed_price, price_to_beat, final_score, fee_rate, market_start, market_end, actual_outcome";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let text: Option<String> = r.get(i)?;
+        Ok(text.and_then(|t| from_db(&t).ok()))
+    };
+    Ok(Row {
+        id: r.get(0)?,
+        decision_id: r.get(1)?,
+        timestamp: time(2)?.unwrap_or(DateTime::<Utc>::MIN_UTC),
+        slug: r.get(3)?,
+        action: r.get(4)?,
+        position_size: r.get(5)?,
+        executed_price: r.get(6)?,
+        price_to_beat: r.get(7)?,
+        final_score: r.get(8)?,
+        fee_rate: r.get(9)?,
+        start: time(10)?,
+        end: time(11)?,
+        actual_outcome: r.get(12)?,
+        end_text: r.get(11)?,
+    })
+}
+
+/// The next batch of due decisions, in window-end order, after `cursor` (end, id): one query
+/// on `idx_trades_pending`.
+fn select_due(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    cursor: &(String, i64),
+    limit: u32,
+) -> Result<Vec<Row>> {
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM trades
+         WHERE settlement_status = 'pending' AND market_end <= ?1 AND (market_end, id) > (?2, ?3)
+         ORDER BY market_end, id LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![to_db(cutoff), cursor.0, cursor.1, limit], read_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Pending decisions without a window: Gamma's `eventStartTime`/`endDate` fill it; those it
+/// cannot fill are marked 'no window' once Gamma had `official_wait_minutes` to know them.
+async fn fill_windows(
+    conn: &mut Connection,
+    plan: &Plan,
+    memory: &mut Memory,
+    stats: &mut Stats,
+) -> Result<()> {
+    let rows: Vec<Row> = {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM trades WHERE settlement_status = 'pending' AND market_end IS NULL");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([], read_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let slugs: Vec<String> = rows
+        .iter()
+        .map(|r| r.slug.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut windows: HashMap<String, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    if plan.gamma {
+        for slug in &slugs {
+            if let Some(w) = cached_market(conn, slug)?.and_then(|m| m.window) {
+                windows.insert(slug.clone(), w);
+                continue;
+            }
+            if memory.gamma_down {
+                continue;
+            }
+            // The single-market endpoint also knows markets that are still open.
+            let answer = gamma::fetch_one(&plan.http, &plan.gamma_base, slug).await;
+            let Some(answer) = tolerate(memory, answer)? else {
+                memory.gamma_down = true;
+                continue;
+            };
+            if let Some(info) = answer {
+                if let Some(w) = info.window {
+                    windows.insert(slug.clone(), w);
+                }
+                memory.asked.insert(slug.clone());
+                memory.markets.insert(slug.clone(), info);
+            }
+        }
+    }
+    if plan.dry_run {
+        return Ok(());
+    }
+    let tx = crate::db::write_tx(conn)?;
+    for info in memory.markets.values() {
+        upsert_market(&tx, info, plan.now)?;
+    }
+    for row in &rows {
+        if let Some((start, end)) = windows.get(&row.slug) {
+            tx.execute(
+                "UPDATE trades SET market_start = ?1, market_end = ?2
+                 WHERE id = ?3 AND settlement_status = 'pending' AND market_end IS NULL",
+                params![to_db(*start), to_db(*end), row.id],
+            )?;
+        } else if row.timestamp <= plan.now - plan.official_wait && !memory.gamma_down {
+            if mark_unsettleable(&tx, row.id, "no window", plan.now)? {
+                stats.unsettleable += 1;
+                tracing::warn!(decision_id = %row.decision_id, slug = %row.slug, "no market window: unsettleable");
+            }
+        } else {
+            stats.pending += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn cached_market(conn: &Connection, slug: &str) -> Result<Option<MarketInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT market_id, window_start, window_end, closed, resolution_status, outcome, fee_rate,
+                fee_exponent, fees_enabled FROM markets WHERE slug = ?1",
+    )?;
+    let row = stmt
+        .query_row(params![slug], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<bool>>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((market_id, ws, we, closed, status, outcome, rate, exponent, fees_enabled)) = row
+    else {
+        return Ok(None);
+    };
+    let time = |t: Option<String>| t.and_then(|t| from_db(&t).ok());
+    let window = time(ws).zip(time(we));
+    let fee = match (fees_enabled, rate, exponent) {
+        (Some(false), _, _) => Some(FeeModel::NONE),
+        (_, Some(rate), Some(exponent)) => {
+            let rate =
+                Decimal::from_str(&rate).with_context(|| format!("markets.fee_rate of {slug}"))?;
+            let exponent = Decimal::from_str(&exponent)
+                .with_context(|| format!("markets.fee_exponent of {slug}"))?;
+            Some(FeeModel::new(rate, exponent)?)
+        }
+        _ => None,
+    };
+    Ok(Some(MarketInfo {
+        slug: slug.to_string(),
+        market_id,
+        window,
+        closed,
+        resolution_status: status,
+        outcome: outcome.as_deref().and_then(Outcome::parse),
+        fee,
+        fees_enabled,
+    }))
+}
+
+fn upsert_market(conn: &Connection, m: &MarketInfo, now: DateTime<Utc>) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO markets (slug, market_id, window_start, window_end, closed, resolution_status,
+                              outcome, fee_rate, fee_exponent, fees_enabled, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (slug) DO UPDATE SET market_id = excluded.market_id,
+             window_start = excluded.window_start, window_end = excluded.window_end,
+             closed = excluded.closed, resolution_status = excluded.resolution_status,
+             outcome = excluded.outcome, fee_rate = excluded.fee_rate,
+             fee_exponent = excluded.fee_exponent, fees_enabled = excluded.fees_enabled,
+             fetched_at = excluded.fetched_at",
+    )?;
+    stmt.execute(params![
+        m.slug,
+        m.market_id,
+        m.window.map(|w| to_db(w.0)),
+        m.window.map(|w| to_db(w.1)),
+        m.closed,
+        m.resolution_status,
+        m.outcome.map(Outcome::as_str),
+        m.fee.map(|f| f.rate.to_string()),
+        m.fee.map(|f| f.exponent.to_string()),
+        m.fees_enabled,
+        to_db(now),
+    ])?;
+    Ok(())
+}
+
+/// Official information for `slugs`: from this run's memory, the `markets` cache, then Gamma
+/// (several slugs per request) for those not resolved yet and not asked yet this run.
+async fn official(
+    conn: &Connection,
+    plan: &Plan,
+    memory: &mut Memory,
+    slugs: &[&str],
+) -> Result<Vec<MarketInfo>> {
+    let mut to_ask = Vec::new();
+    for slug in slugs {
+        if !memory.markets.contains_key(*slug) {
+            if let Some(info) = cached_market(conn, slug)? {
+                memory.markets.insert(slug.to_string(), info);
+            }
+        }
+        let resolved = memory
+            .markets
+            .get(*slug)
+            .is_some_and(|m| m.outcome.is_some());
+        if plan.gamma && !memory.gamma_down && !resolved && !memory.asked.contains(*slug) {
+            to_ask.push(slug.to_string());
+        }
+    }
+    let mut fresh = Vec::new();
+    for chunk in to_ask.chunks(gamma::SLUGS_PER_REQUEST) {
+        let answer = gamma::fetch_closed(&plan.http, &plan.gamma_base, chunk).await;
+        let Some(markets) = tolerate(memory, answer)? else {
+            memory.gamma_down = true;
+            break;
+        };
+        for info in markets {
+            memory.markets.insert(info.slug.clone(), info.clone());
+            fresh.push(info);
+        }
+        memory.asked.extend(chunk.iter().cloned());
+    }
+    Ok(fresh)
+}
+
+/// Candles of the given minutes: from memory and the `prices` cache; when `fetch`, the missing
+/// ones from Binance (1,000 minutes a request). Returns the newly fetched candles to cache.
+async fn candles_for(
+    conn: &Connection,
+    plan: &Plan,
+    memory: &mut Memory,
+    minutes: &[i64],
+    fetch: &HashSet<i64>,
+    found: &mut HashMap<i64, (Decimal, Decimal)>,
+) -> Result<Vec<Candle>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT open, close FROM prices WHERE symbol = ?1 AND open_time_ms = ?2")?;
+    let mut missing = Vec::new();
+    for &minute in minutes {
+        if let Some(c) = memory.candles.get(&minute) {
+            found.insert(minute, *c);
+            continue;
+        }
+        let row: Option<(String, String)> = stmt
+            .query_row(params![plan.symbol, minute], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((open, close)) => {
+                let open =
+                    Decimal::from_str(&open).with_context(|| format!("prices.open at {minute}"))?;
+                let close = Decimal::from_str(&close)
+                    .with_context(|| format!("prices.close at {minute}"))?;
+                found.insert(minute, (open, close));
+            }
+            None if fetch.contains(&minute) => missing.push(minute),
+            None => {}
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    let mut fetched = Vec::new();
+    for start in binance::plan_requests(&missing) {
+        if memory.binance_down {
+            break;
+        }
+        let answer = binance::fetch(&plan.http, &plan.binance_base, &plan.symbol, start).await;
+        let Some(candles) = tolerate(memory, answer)? else {
+            memory.binance_down = true;
+            break;
+        };
+        for c in candles {
+            // Only whole minutes that have closed are final.
+            if c.open_time_ms + MINUTE_MS > plan.now.timestamp_millis() {
+                continue;
+            }
+            found.insert(c.open_time_ms, (c.open, c.close));
+            if plan.dry_run {
+                memory.candles.insert(c.open_time_ms, (c.open, c.close));
+            }
+            fetched.push(c);
+        }
+    }
+    Ok(fetched)
+}
+
+/// The write for one row.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Settled(Box<Settlement>),
+    Unsettleable(i64, &'static str),
+}
+
+#[derive(Debug, Clone)]
+struct Settlement {
+    id: i64,
+    decision_id: String,
+    slug: String,
+    action: String,
+    outcome: Outcome,
+    source: &'static str,
+    is_win: Option<bool>,
+    missed: Option<bool>,
+    money: Option<pnl::Settled>,
+    fee: Option<FeeModel>,
+    end_price: Option<Decimal>,
+    start_price: Option<Decimal>,
+}
+
+/// The fee model of a row: the rate the trader logged, else the market's schedule, else the
+/// settings.
+fn fee_model(
+    plan: &Plan,
+    row: &Row,
+    market: Option<&MarketInfo>,
+) -> Result<FeeModel, &'static str> {
+    let market_fee = market.and_then(|m| m.fee);
+    if let Some(rate) = &row.fee_rate {
+        let rate = Decimal::from_str(rate).map_err(|_| "fee_rate is not a decimal")?;
+        let exponent = market_fee
+            .filter(|f| f.rate > Decimal::ZERO)
+            .map_or(plan.default_exponent, |f| f.exponent);
+        return FeeModel::new(rate, Decimal::from(exponent)).map_err(|_| "fee_rate outside [0, 1]");
+    }
+    Ok(market_fee.unwrap_or(plan.default_fee))
+}
+
+/// The price outcome of a row: end = close of the window's last minute, start = price_to_beat
+/// or the open of its first minute.
+fn price_evidence(
+    row: &Row,
+    candles: &HashMap<i64, (Decimal, Decimal)>,
+) -> Option<(Decimal, Decimal)> {
+    let end_minute = row.end?.timestamp_millis() - MINUTE_MS;
+    let end = candles.get(&end_minute)?.1;
+    let start = match row
+        .price_to_beat
+        .as_deref()
+        .and_then(|p| Decimal::from_str(p).ok())
+    {
+        Some(p) if p > Decimal::ZERO => p,
+        _ => candles.get(&row.start?.timestamp_millis())?.0,
+    };
+    Some((start, end))
+}
+
+/// Settles one row given what is known of its market. `None` leaves it pending.
+fn decide(
+    plan: &Plan,
+    row: &Row,
+    market: Option<&MarketInfo>,
+    official: Option<Outcome>,
+    prices: Option<(Decimal, Decimal)>,
+) -> Option<Verdict> {
+    let (outcome, source) = match (official, prices) {
+        (Some(o), _) => (o, "gamma"),
+        (None, Some((start, end))) => (pnl::outcome_from_prices(start, end, plan.tie), "price"),
+        (None, None) => return None,
+    };
+    let (end_price, start_price) = match prices {
+        Some((start, end)) => (Some(end), Some(start)),
+        None => (None, None),
+    };
+    let mut s = Settlement {
+        id: row.id,
+        decision_id: row.decision_id.clone(),
+        slug: row.slug.clone(),
+        action: row.action.clone(),
+        outcome,
+        source,
+        is_win: None,
+        missed: None,
+        money: None,
+        fee: None,
+        end_price,
+        start_price,
+    };
+    match row.action.as_str() {
+        "HOLD" => s.missed = Some(pnl::missed_opportunity(row.final_score, outcome)),
+        action @ ("YES" | "NO") => {
+            let Some(price) = row
+                .executed_price
+                .as_deref()
+                .and_then(|p| Decimal::from_str(p).ok())
+            else {
+                return Some(Verdict::Unsettleable(
+                    row.id,
+                    pnl::Unsettleable::BadPrice.reason(),
+                ));
+            };
+            let Ok(size) = Decimal::from_str(&row.position_size) else {
+                return Some(Verdict::Unsettleable(
+                    row.id,
+                    "position_size is not a decimal",
+                ));
+            };
+            let model = match fee_model(plan, row, market) {
+                Ok(m) => m,
+                Err(reason) => return Some(Verdict::Unsettleable(row.id, reason)),
+            };
+            let won = pnl::side_wins(action == "YES", outcome);
+            match pnl::settle_position(size, price, won, model) {
+                Ok(money) => {
+                    s.is_win = Some(won);
+                    s.money = Some(money);
+                    s.fee = Some(model);
+                }
+                Err(why) => return Some(Verdict::Unsettleable(row.id, why.reason())),
+            }
+        }
+        _ => return Some(Verdict::Unsettleable(row.id, "unknown action")),
+    }
+    Some(Verdict::Settled(Box::new(s)))
+}
+
+/// A disagreement between the official and the price outcome of a market.
+struct Disagreement {
+    slug: String,
+    official: Outcome,
+    price: Outcome,
+    start: Decimal,
+    end: Decimal,
+    corrected: u64,
+}
+
+async fn settle_batch(
+    conn: &mut Connection,
+    plan: &Plan,
+    memory: &mut Memory,
+    rows: &[Row],
+    stats: &mut Stats,
+) -> Result<()> {
+    let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    let mut verdicts = Vec::new();
+    for row in rows {
+        if row.end.is_some() {
+            by_market.entry(row.slug.as_str()).or_default().push(row);
+        } else {
+            verdicts.push(Verdict::Unsettleable(
+                row.id,
+                "market_end is not a timestamp",
+            ));
+        }
+    }
+    let slugs: Vec<&str> = by_market.keys().copied().collect();
+    let fresh = official(conn, plan, memory, &slugs).await?;
+
+    // Minutes whose candles we want: fetched for markets that may settle by price, only read
+    // from the cache for markets settled officially (to notice disagreements for free).
+    let mut minutes = Vec::new();
+    let mut fetch = HashSet::new();
+    for (slug, market_rows) in &by_market {
+        let official = memory.markets.get(*slug).and_then(|m| m.outcome);
+        // Rows without a parsable end were set aside above.
+        let end = market_rows[0].end.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let price_allowed = match plan.source {
+            Source::Price => true,
+            Source::Gamma => false,
+            Source::Auto => !plan.gamma || end <= plan.now - plan.official_wait,
+        };
+        let mut wanted = vec![end.timestamp_millis() - MINUTE_MS];
+        if let Some(start) = market_rows[0].start {
+            wanted.push(start.timestamp_millis());
+        }
+        if official.is_none() && price_allowed {
+            fetch.insert(wanted[0]);
+            if market_rows.iter().any(|r| r.price_to_beat.is_none()) && wanted.len() > 1 {
+                fetch.insert(wanted[1]);
+            }
+        }
+        if official.is_some() || price_allowed {
+            minutes.extend(wanted);
+        }
+    }
+    let mut candles = HashMap::new();
+    let fetched = candles_for(conn, plan, memory, &minutes, &fetch, &mut candles).await?;
+
+    let mut disagreements = Vec::new();
+    for (slug, market_rows) in &by_market {
+        let market = memory.markets.get(*slug);
+        let official = market.and_then(|m| m.outcome);
+        // Rows without a parsable end were set aside above.
+        let end = market_rows[0].end.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let price_allowed = match plan.source {
+            Source::Price => true,
+            Source::Gamma => false,
+            Source::Auto => !plan.gamma || end <= plan.now - plan.official_wait,
+        };
+        for row in market_rows {
+            let prices = price_evidence(row, &candles);
+            let usable_prices = if official.is_some() || price_allowed {
+                prices
+            } else {
+                None
+            };
+            match decide(plan, row, market, official, usable_prices) {
+                Some(v) => verdicts.push(v),
+                None => stats.pending += 1,
+            }
+        }
+        if let (Some(official), Some((start, end))) =
+            (official, price_evidence(market_rows[0], &candles))
+        {
+            let price = pnl::outcome_from_prices(start, end, plan.tie);
+            if price != official {
+                disagreements.push(Disagreement {
+                    slug: slug.to_string(),
+                    official,
+                    price,
+                    start,
+                    end,
+                    corrected: 0,
+                });
+            }
+        }
+    }
+
+    if plan.dry_run {
+        for v in &verdicts {
+            count(stats, memory, v);
+        }
+        stats.disagreements += disagreements.len() as u64;
+        return Ok(());
+    }
+    let tx = crate::db::write_tx(conn)?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO prices (symbol, open_time_ms, open, high, low, close, source, fetched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'binance', ?7)",
+        )?;
+        for c in &fetched {
+            insert.execute(params![
+                plan.symbol,
+                c.open_time_ms,
+                c.open.to_string(),
+                c.high.to_string(),
+                c.low.to_string(),
+                c.close.to_string(),
+                to_db(plan.now)
+            ])?;
+        }
+    }
+    for info in &fresh {
+        upsert_market(&tx, info, plan.now)?;
+    }
+    for v in &verdicts {
+        let written = match v {
+            Verdict::Settled(s) => write_settlement(&tx, s, plan.now, None)?,
+            Verdict::Unsettleable(id, reason) => {
+                let written = mark_unsettleable(&tx, *id, reason, plan.now)?;
+                if written {
+                    tracing::warn!(trade_id = id, reason, "decision cannot be settled");
+                }
+                written
+            }
+        };
+        if written {
+            count(stats, memory, v);
+        }
+    }
+    for d in &disagreements {
+        if record_disagreement(&tx, d, plan.now)? {
+            stats.disagreements += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
+    match v {
+        Verdict::Unsettleable(..) => stats.unsettleable += 1,
+        Verdict::Settled(s) => {
+            stats.settled += 1;
+            match (s.is_win, &s.money) {
+                (Some(true), Some(m)) => {
+                    stats.wins += 1;
+                    stats.profit += m.profit_loss;
+                }
+                (Some(false), Some(m)) => {
+                    stats.losses += 1;
+                    stats.profit += m.profit_loss;
+                }
+                _ => {
+                    stats.holds_scored += 1;
+                    if s.missed == Some(true) {
+                        stats.missed_opportunities += 1;
+                    }
+                }
+            }
+            if let Some(m) = &s.money {
+                memory.results.push((
+                    m.profit_loss,
+                    serde_json::json!({"decision_id": s.decision_id, "market_slug": s.slug,
+                        "action": s.action, "outcome": s.outcome.as_str(), "profit_loss": m.profit_loss}),
+                ));
+                // Keep only the largest results in memory.
+                if memory.results.len() > 4 * SUMMARY_TOP {
+                    memory.results.sort_by_key(|r| std::cmp::Reverse(r.0.abs()));
+                    memory.results.truncate(SUMMARY_TOP);
+                }
+            }
+        }
+    }
+}
+
+/// Writes a settlement. Without `expect_outcome`: only if the row is still pending. With it
+/// (a correction): only if the row is still price-settled with that outcome.
+fn write_settlement(
+    conn: &Connection,
+    s: &Settlement,
+    now: DateTime<Utc>,
+    expect_outcome: Option<&str>,
+) -> Result<bool> {
+    let money = s.money.as_ref();
+    let values = params![
+        s.outcome.as_str(),
+        s.is_win,
+        s.missed,
+        money.map(|m| m.profit_loss.to_string()),
+        money.map(|m| m.fee.to_string()),
+        s.fee
+            .filter(|_| money.is_some())
+            .map(|f| f.rate.to_string()),
+        s.fee
+            .filter(|_| money.is_some())
+            .map(|f| f.exponent.to_string()),
+        money.map(|m| m.payout.to_string()),
+        s.source,
+        s.end_price.map(|d| d.to_string()),
+        s.start_price.map(|d| d.to_string()),
+        to_db(now),
+        s.id,
+        expect_outcome,
+    ];
+    let n = if expect_outcome.is_none() {
+        conn.prepare_cached(
+            "UPDATE trades SET settlement_status = 'settled', actual_outcome = ?1, is_win = ?2,
+                is_missed_opportunity = ?3, profit_loss = ?4, fee = ?5, fee_rate_used = ?6,
+                fee_exponent_used = ?7, payout = ?8, settlement_source = ?9, end_price = ?10,
+                start_price = ?11, settled_at = ?12, unsettleable_reason = NULL
+             WHERE id = ?13 AND settlement_status = 'pending' AND ?14 IS NULL",
+        )?
+        .execute(values)?
+    } else {
+        conn.prepare_cached(
+            "UPDATE trades SET actual_outcome = ?1, is_win = ?2, is_missed_opportunity = ?3,
+                profit_loss = ?4, fee = ?5, fee_rate_used = ?6, fee_exponent_used = ?7, payout = ?8,
+                settlement_source = ?9, end_price = ?10, start_price = ?11, settled_at = ?12
+             WHERE id = ?13 AND settlement_status = 'settled' AND settlement_source = 'price'
+               AND actual_outcome = ?14",
+        )?
+        .execute(values)?
+    };
+    Ok(n == 1)
+}
+
+fn mark_unsettleable(conn: &Connection, id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    let n = conn.prepare_cached(
+        "UPDATE trades SET settlement_status = 'unsettleable', unsettleable_reason = ?1, settled_at = ?2,
+            is_win = NULL, profit_loss = NULL
+         WHERE id = ?3 AND settlement_status = 'pending'",
+    )?
+    .execute(params![reason, to_db(now), id])?;
+    Ok(n == 1)
+}
+
+/// Records a market's disagreement once and queues one notification for it. Returns whether it
+/// was new. Corrections found later add to `trades_corrected`.
+fn record_disagreement(conn: &Connection, d: &Disagreement, now: DateTime<Utc>) -> Result<bool> {
+    let new = conn.execute(
+        "INSERT INTO settlement_disagreements (market_slug, official_outcome, price_outcome, end_price,
+             start_price, trades_corrected, detected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (market_slug) DO NOTHING",
+        params![d.slug, d.official.as_str(), d.price.as_str(), d.end.to_string(), d.start.to_string(), d.corrected, to_db(now)],
+    )? == 1;
+    if !new && d.corrected > 0 {
+        conn.execute(
+            "UPDATE settlement_disagreements SET trades_corrected = trades_corrected + ?1 WHERE market_slug = ?2",
+            params![d.corrected, d.slug],
+        )?;
+    }
+    let payload = serde_json::json!({
+        "market_slug": d.slug, "official_outcome": d.official.as_str(), "price_outcome": d.price.as_str(),
+        "start_price": d.start, "end_price": d.end, "trades_corrected": d.corrected,
+    });
+    outbox::enqueue(
+        conn,
+        outbox::kind::DISAGREEMENT,
+        &payload,
+        Some(&format!("disagreement:{}", d.slug)),
+        now,
+    )?;
+    if new {
+        tracing::warn!(slug = %d.slug, official = d.official.as_str(), price = d.price.as_str(), "official and price outcomes disagree");
+    }
+    Ok(new)
+}
+
+/// Price-settled decisions of the last two days whose market now has an official result that
+/// differs: the official one wins and the row is corrected.
+async fn correct_price_results(
+    conn: &mut Connection,
+    plan: &Plan,
+    memory: &mut Memory,
+    stats: &mut Stats,
+) -> Result<()> {
+    let since = plan.now - Duration::hours(CORRECTION_HORIZON_HOURS);
+    let rows: Vec<Row> = {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM trades WHERE settlement_status = 'settled' AND settled_at >= ?1
+               AND settlement_source = 'price'"
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map(params![to_db(since)], read_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    for row in &rows {
+        by_market.entry(row.slug.as_str()).or_default().push(row);
+    }
+    let slugs: Vec<&str> = by_market.keys().copied().collect();
+    let fresh = official(conn, plan, memory, &slugs).await?;
+    let mut changes = Vec::new();
+    for (slug, market_rows) in &by_market {
+        let market = memory.markets.get(*slug);
+        let Some(official) = market.and_then(|m| m.outcome) else {
+            continue;
+        };
+        let mut corrections = Vec::new();
+        let mut evidence = None;
+        for row in market_rows {
+            let old = row.actual_outcome.as_deref().and_then(Outcome::parse);
+            if old == Some(official) {
+                continue;
+            }
+            let candles = HashMap::new();
+            let prices = price_evidence(row, &candles);
+            if let Some(Verdict::Settled(mut s)) = decide(plan, row, market, Some(official), prices)
+            {
+                // Keep the stored price evidence: it is what the fallback saw.
+                let (start, end) = stored_prices(conn, row.id)?;
+                s.start_price = start;
+                s.end_price = end;
+                evidence = evidence.or(start.zip(end));
+                corrections.push((s, row.actual_outcome.clone().unwrap_or_default()));
+            }
+        }
+        if !corrections.is_empty() {
+            let (start, end) = evidence.unwrap_or_default();
+            let price = if official == Outcome::Up {
+                Outcome::Down
+            } else {
+                Outcome::Up
+            };
+            changes.push((
+                Disagreement {
+                    slug: slug.to_string(),
+                    official,
+                    price,
+                    start,
+                    end,
+                    corrected: 0,
+                },
+                corrections,
+            ));
+        }
+    }
+    if plan.dry_run {
+        for (_, corrections) in &changes {
+            stats.corrected += corrections.len() as u64;
+        }
+        return Ok(());
+    }
+    let tx = crate::db::write_tx(conn)?;
+    for info in &fresh {
+        upsert_market(&tx, info, plan.now)?;
+    }
+    for (mut disagreement, corrections) in changes {
+        for (s, old) in &corrections {
+            if write_settlement(&tx, s, plan.now, Some(old))? {
+                disagreement.corrected += 1;
+                tracing::warn!(decision_id = %s.decision_id, slug = %s.slug, from = %old, to = s.outcome.as_str(), "corrected to the official outcome");
+            }
+        }
+        if disagreement.corrected > 0 {
+            stats.corrected += disagreement.corrected;
+            if record_disagreement(&tx, &disagreement, plan.now)? {
+                stats.disagreements += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn stored_prices(conn: &Connection, id: i64) -> Result<(Option<Decimal>, Option<Decimal>)> {
+    let (start, end): (Option<String>, Option<String>) = conn.query_row(
+        "SELECT start_price, end_price FROM trades WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let dec = |s: Option<String>| s.and_then(|s| Decimal::from_str(&s).ok());
+    Ok((dec(start), dec(end)))
+}
+
+/// One `settlement_lag` message per decision still pending `alert_lag_hours` after its window.
+fn alert_lagging(
+    conn: &mut Connection,
+    lag_cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let tx = crate::db::write_tx(conn)?;
+    let rows: Vec<(i64, String, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, decision_id, market_slug, market_end FROM trades
+             WHERE settlement_status = 'pending' AND market_end <= ?1 AND lag_alerted_at IS NULL",
+        )?;
+        let rows = stmt
+            .query_map(params![to_db(lag_cutoff)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    for (id, decision_id, slug, end) in &rows {
+        let payload = serde_json::json!({"trade_id": id, "decision_id": decision_id, "market_slug": slug, "market_end": end});
+        outbox::enqueue(
+            &tx,
+            outbox::kind::SETTLEMENT_LAG,
+            &payload,
+            Some(&format!("settlement_lag:{decision_id}")),
+            now,
+        )?;
+        tx.execute(
+            "UPDATE trades SET lag_alerted_at = ?1 WHERE id = ?2",
+            params![to_db(now), id],
+        )?;
+    }
+    tx.commit()?;
+    if !rows.is_empty() {
+        tracing::warn!(
+            n_lagging = rows.len(),
+            "decisions still unsettled long after their window"
+        );
+    }
+    Ok(())
+}
+
+fn queue_summary(
+    conn: &mut Connection,
+    stats: &Stats,
+    memory: &mut Memory,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    memory.results.sort_by_key(|r| std::cmp::Reverse(r.0.abs()));
+    let largest: Vec<&serde_json::Value> = memory
+        .results
+        .iter()
+        .take(SUMMARY_TOP)
+        .map(|(_, v)| v)
+        .collect();
+    let payload = serde_json::json!({
+        "settled": stats.settled, "wins": stats.wins, "losses": stats.losses,
+        "holds_scored": stats.holds_scored, "missed_opportunities": stats.missed_opportunities,
+        "unsettleable": stats.unsettleable, "corrected": stats.corrected,
+        "disagreements": stats.disagreements, "profit": stats.profit, "largest": largest,
+    });
+    let tx = crate::db::write_tx(conn)?;
+    outbox::enqueue(&tx, outbox::kind::SETTLEMENT, &payload, None, now)?;
+    tx.commit()?;
+    Ok(())
+}

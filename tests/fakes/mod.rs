@@ -1,0 +1,481 @@
+//! Local stand-ins for the four remote APIs, speaking their real wire formats (WIRE.md), with
+//! injectable faults: 429s, 500s, slow answers past the client timeout, malformed bodies, and
+//! (through [`drop_proxy`]) dropped connections. Shared by the end-to-end test and the soak.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polyperf::sim::{self, Candle};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// How often, and how, a fake misbehaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Probability that a request gets a fault instead of its answer.
+    pub rate: f64,
+    /// How long a "timeout" fault stalls (set above the client's timeout).
+    pub stall: Duration,
+}
+
+/// A tiny thread-safe PRNG for fault decisions.
+#[derive(Debug)]
+struct Dice(Mutex<sim::Rng>);
+
+impl Dice {
+    fn new(seed: u64) -> Dice {
+        Dice(Mutex::new(sim::Rng::new(seed)))
+    }
+    fn roll(&self) -> f64 {
+        self.0.lock().unwrap().next_f64()
+    }
+}
+
+/// A fault answer, or None to answer normally. `rate_limited` is the API's own 429 shape.
+fn fault(
+    faults: &Faults,
+    dice: &Dice,
+    rate_limited: impl Fn() -> ResponseTemplate,
+) -> Option<ResponseTemplate> {
+    if faults.rate <= 0.0 || dice.roll() >= faults.rate {
+        return None;
+    }
+    Some(match (dice.roll() * 4.0) as u32 {
+        0 => rate_limited(),
+        1 => ResponseTemplate::new(500).set_body_string("internal error"),
+        2 => ResponseTemplate::new(200)
+            .set_body_string("{\"truncated\": [1, 2")
+            .set_delay(faults.stall),
+        _ => ResponseTemplate::new(200).set_body_string("<html>bad gateway</html>"),
+    })
+}
+
+/// Counts of what the fakes answered.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub faults: AtomicU64,
+}
+
+// ---------------------------------------------------------------- Binance
+
+struct Klines {
+    candles: Arc<Vec<Candle>>,
+    faults: Faults,
+    dice: Dice,
+    counters: Arc<Counters>,
+}
+
+impl Respond for Klines {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = fault(&self.faults, &self.dice, || {
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(serde_json::json!({"code": -1003, "msg": "Too many requests"}))
+        }) {
+            self.counters.faults.fetch_add(1, Ordering::Relaxed);
+            return f;
+        }
+        let q: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        if q.get("symbol").map(String::as_str) != Some("BTCUSDT")
+            || q.get("interval").map(String::as_str) != Some("1m")
+        {
+            return ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"code": -1121, "msg": "Invalid symbol."}));
+        }
+        let start: i64 = q.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let end: i64 = q
+            .get("endTime")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MAX);
+        let limit: usize = q
+            .get("limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500)
+            .min(1000);
+        let rows: Vec<Candle> = self
+            .candles
+            .iter()
+            .filter(|c| c.open_time_ms >= start && c.open_time_ms <= end)
+            .take(limit)
+            .cloned()
+            .collect();
+        ResponseTemplate::new(200).set_body_json(sim::klines_json(&rows))
+    }
+}
+
+// ---------------------------------------------------------------- Gamma
+
+/// The official result of the market starting at `start_secs`, from the candles (Up when the
+/// window's last close >= its first open, as the real rule says), or None if not covered.
+pub fn official_outcome(
+    candles: &[Candle],
+    start_secs: i64,
+    length_secs: i64,
+) -> Option<&'static str> {
+    let first = candles
+        .iter()
+        .find(|c| c.open_time_ms == start_secs * 1000)?;
+    let last = candles
+        .iter()
+        .find(|c| c.open_time_ms == (start_secs + length_secs - 60) * 1000)?;
+    Some(if last.close >= first.open {
+        "UP"
+    } else {
+        "DOWN"
+    })
+}
+
+struct Gamma {
+    candles: Arc<Vec<Candle>>,
+    /// Markets whose window ended after this (Unix seconds) are not resolved yet.
+    resolved_before: Arc<AtomicI64>,
+    faults: Faults,
+    dice: Dice,
+    counters: Arc<Counters>,
+}
+
+fn gamma_market(candles: &[Candle], slug: &str, resolved_before: i64) -> Option<serde_json::Value> {
+    let (start, end) = polyperf::market::window_from_slug(slug)?;
+    let length = (end - start).num_seconds();
+    let outcome = official_outcome(candles, start.timestamp(), length)?;
+    let closed = end.timestamp() + 30 <= resolved_before;
+    let prices = match (closed, outcome) {
+        (false, _) => "[\"0.585\", \"0.415\"]",
+        (true, "UP") => "[\"1\", \"0\"]",
+        (true, _) => "[\"0\", \"1\"]",
+    };
+    Some(serde_json::json!({
+        "id": format!("{}", 1_000_000 + start.timestamp() / 900 % 1_000_000), "slug": slug,
+        "question": "Bitcoin Up or Down", "eventStartTime": start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "endDate": end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "closed": closed,
+        "umaResolutionStatus": if closed { "resolved" } else { "pending" },
+        "outcomes": "[\"Up\", \"Down\"]", "outcomePrices": prices, "clobTokenIds": "[\"9226\", \"9336\"]",
+        "feesEnabled": true, "feeType": "crypto_fees_v2",
+        "feeSchedule": {"exponent": 1, "rate": 0.07, "takerOnly": true, "rebateRate": 0.2}
+    }))
+}
+
+impl Respond for Gamma {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = fault(&self.faults, &self.dice, || {
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_string("rate limited")
+        }) {
+            self.counters.faults.fetch_add(1, Ordering::Relaxed);
+            return f;
+        }
+        let resolved_before = self.resolved_before.load(Ordering::Relaxed);
+        let path = request.url.path();
+        if let Some(slug) = path.strip_prefix("/markets/slug/") {
+            return match gamma_market(&self.candles, slug, resolved_before) {
+                Some(m) => ResponseTemplate::new(200).set_body_json(m),
+                None => ResponseTemplate::new(404).set_body_json(
+                    serde_json::json!({"type": "not found", "error": "market not found"}),
+                ),
+            };
+        }
+        let slugs: Vec<String> = request
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == "slug")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        let markets: Vec<_> = slugs
+            .iter()
+            .filter_map(|s| gamma_market(&self.candles, s, resolved_before))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(markets)
+    }
+}
+
+// ---------------------------------------------------------------- OpenAI
+
+/// What the fake model answers: a valid recommendation moving `bot_confidence_threshold`
+/// from its current value by `step` (the live value is read by the caller and given here).
+pub struct OpenAi {
+    pub answer: Mutex<serde_json::Value>,
+    faults: Faults,
+    dice: Dice,
+    pub counters: Arc<Counters>,
+}
+
+impl Respond for OpenAi {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = fault(&self.faults, &self.dice, || {
+            ResponseTemplate::new(429).insert_header("retry-after", "1").set_body_json(serde_json::json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}))
+        }) {
+            self.counters.faults.fetch_add(1, Ordering::Relaxed);
+            return f;
+        }
+        let content = self.answer.lock().unwrap().to_string();
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "chatcmpl-123", "object": "chat.completion", "created": 1771684200, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 812, "completion_tokens": 240, "total_tokens": 1052}
+        }))
+    }
+}
+
+pub fn model_answer(parameter: &str, current: &str, recommended: &str) -> serde_json::Value {
+    serde_json::json!({
+        "insights": ["Win rate holds up above the break-even line", "End-phase entries <b>underperform</b> & cost fees"],
+        "patterns": {"winning": ["STRONG_BULLISH"], "losing": ["NEUTRAL"]},
+        "recommendations": [{"parameter": parameter, "current": current.parse::<f64>().unwrap(), "recommended": recommended.parse::<f64>().unwrap(),
+            "reason": "fewer low-confidence entries", "tier": 1, "expected_impact": "+2% win rate"}]
+    })
+}
+
+// ---------------------------------------------------------------- Telegram
+
+/// One message the fake Bot API accepted.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: i64,
+    pub chat_id: String,
+    pub text: String,
+    pub reply_markup: Option<serde_json::Value>,
+}
+
+#[derive(Default)]
+pub struct TelegramState {
+    pub deliveries: Vec<Delivery>,
+    pub updates: Vec<serde_json::Value>,
+    pub callback_answers: Vec<serde_json::Value>,
+    pub edits: Vec<serde_json::Value>,
+    next_message_id: i64,
+    next_update_id: i64,
+}
+
+pub struct Telegram {
+    pub state: Arc<Mutex<TelegramState>>,
+    pub token: String,
+    faults: Faults,
+    dice: Dice,
+    pub counters: Arc<Counters>,
+}
+
+fn tg_ok(result: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true, "result": result}))
+}
+
+impl Respond for Telegram {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("/bot{}/", self.token);
+        let Some(method) = request.url.path().strip_prefix(&prefix) else {
+            return ResponseTemplate::new(401).set_body_json(
+                serde_json::json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+            );
+        };
+        if method != "getUpdates" {
+            if let Some(f) = fault(&self.faults, &self.dice, || {
+                ResponseTemplate::new(429).set_body_json(serde_json::json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}))
+            }) {
+                self.counters.faults.fetch_add(1, Ordering::Relaxed);
+                return f;
+            }
+        }
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let mut state = self.state.lock().unwrap();
+        match method {
+            "sendMessage" => {
+                state.next_message_id += 1;
+                let message_id = state.next_message_id;
+                let chat_id = body["chat_id"].to_string().trim_matches('"').to_string();
+                let text = body["text"].as_str().unwrap_or_default().to_string();
+                state.deliveries.push(Delivery {
+                    message_id,
+                    chat_id: chat_id.clone(),
+                    text: text.clone(),
+                    reply_markup: body.get("reply_markup").cloned(),
+                });
+                tg_ok(
+                    serde_json::json!({"message_id": message_id, "chat": {"id": chat_id.parse::<i64>().unwrap_or(0), "type": "supergroup"}, "date": 1771684300, "text": text}),
+                )
+            }
+            "getUpdates" => {
+                let offset = body["offset"].as_i64().unwrap_or(0);
+                let pending: Vec<_> = state
+                    .updates
+                    .iter()
+                    .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                    .cloned()
+                    .collect();
+                tg_ok(serde_json::Value::Array(pending))
+            }
+            "answerCallbackQuery" => {
+                state.callback_answers.push(body);
+                tg_ok(serde_json::json!(true))
+            }
+            "editMessageText" => {
+                state.edits.push(body.clone());
+                tg_ok(
+                    serde_json::json!({"message_id": body["message_id"], "chat": {"id": body["chat_id"], "type": "supergroup"}, "date": 1771684300, "text": body["text"]}),
+                )
+            }
+            _ => tg_ok(serde_json::json!(true)),
+        }
+    }
+}
+
+impl TelegramState {
+    /// Queues an update the bot will see at its next getUpdates.
+    pub fn push_update(&mut self, mut update: serde_json::Value) -> i64 {
+        self.next_update_id += 1;
+        let id = 1000 + self.next_update_id;
+        update["update_id"] = serde_json::json!(id);
+        self.updates.push(update);
+        id
+    }
+
+    pub fn push_command(&mut self, chat_id: i64, user_id: i64, text: &str) -> i64 {
+        self.push_update(serde_json::json!({"message": {"message_id": 40 + self.next_update_id, "from": {"id": user_id, "is_bot": false, "first_name": "Ann"},
+            "chat": {"id": chat_id, "type": "supergroup"}, "date": 1771684300, "text": text}}))
+    }
+
+    pub fn push_button(&mut self, chat_id: i64, user_id: i64, message_id: i64, data: &str) -> i64 {
+        self.push_update(serde_json::json!({"callback_query": {"id": format!("cb{}", self.next_update_id), "from": {"id": user_id, "is_bot": false, "first_name": "Ann"},
+            "message": {"message_id": message_id, "chat": {"id": chat_id, "type": "supergroup"}, "date": 1771684300}, "data": data}}))
+    }
+}
+
+// ---------------------------------------------------------------- all four
+
+pub struct Fakes {
+    pub binance: MockServer,
+    pub gamma: MockServer,
+    pub openai: MockServer,
+    pub telegram: MockServer,
+    pub telegram_state: Arc<Mutex<TelegramState>>,
+    pub openai_answer: Arc<OpenAi>,
+    pub resolved_before: Arc<AtomicI64>,
+    pub counters: Arc<Counters>,
+    pub token: String,
+}
+
+struct Shared<T>(Arc<T>);
+impl<T: Respond> Respond for Shared<T> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.respond(request)
+    }
+}
+
+impl Fakes {
+    pub async fn start(candles: Arc<Vec<Candle>>, faults: Faults, token: &str) -> Fakes {
+        let counters = Arc::new(Counters::default());
+        let resolved_before = Arc::new(AtomicI64::new(i64::MAX));
+        let binance = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v3/klines"))
+            .respond_with(Klines {
+                candles: candles.clone(),
+                faults,
+                dice: Dice::new(1),
+                counters: counters.clone(),
+            })
+            .mount(&binance)
+            .await;
+        let gamma = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/markets"))
+            .respond_with(Gamma {
+                candles,
+                resolved_before: resolved_before.clone(),
+                faults,
+                dice: Dice::new(2),
+                counters: counters.clone(),
+            })
+            .mount(&gamma)
+            .await;
+        let openai_answer = Arc::new(OpenAi {
+            answer: Mutex::new(model_answer("bot_confidence_threshold", "0.75", "0.76")),
+            faults,
+            dice: Dice::new(3),
+            counters: counters.clone(),
+        });
+        let openai = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(Shared(openai_answer.clone()))
+            .mount(&openai)
+            .await;
+        let telegram_state = Arc::new(Mutex::new(TelegramState::default()));
+        let telegram = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(Telegram {
+                state: telegram_state.clone(),
+                token: token.to_string(),
+                faults,
+                dice: Dice::new(4),
+                counters: counters.clone(),
+            })
+            .mount(&telegram)
+            .await;
+        Fakes {
+            binance,
+            gamma,
+            openai,
+            telegram,
+            telegram_state,
+            openai_answer,
+            resolved_before,
+            counters,
+            token: token.to_string(),
+        }
+    }
+
+    /// Environment for a polyperf process using these fakes.
+    pub fn env(&self, chat_id: i64, allowed_user: i64) -> Vec<(String, String)> {
+        vec![
+            ("BINANCE_API_BASE".into(), self.binance.uri()),
+            ("GAMMA_API_BASE".into(), self.gamma.uri()),
+            (
+                "OPENAI_BASE_URL".into(),
+                format!("{}/v1", self.openai.uri()),
+            ),
+            ("OPENAI_API_KEY".into(), "sk-fake-e2e-key-0123456789".into()),
+            ("TELEGRAM_API_BASE".into(), self.telegram.uri()),
+            ("TELEGRAM_ENABLED".into(), "true".into()),
+            ("TELEGRAM_BOT_TOKEN".into(), self.token.clone()),
+            ("TELEGRAM_CHAT_ID".into(), chat_id.to_string()),
+            ("TELEGRAM_ALLOWED_USER_IDS".into(), allowed_user.to_string()),
+            ("POLYPERF_APIS_HTTP_TIMEOUT_SECS".into(), "2".into()),
+            ("POLYPERF_APIS_HTTP_BACKOFF_MS".into(), "20".into()),
+            ("POLYPERF_LLM_TIMEOUT_SECS".into(), "2".into()),
+        ]
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `target` (host:port) that drops a share of the
+/// connections (accepts, then closes without a byte). Returns its base URL.
+pub async fn drop_proxy(target: std::net::SocketAddr, drop_rate: f64, seed: u64) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dice = Arc::new(Dice::new(seed));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if dice.roll() < drop_rate {
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
