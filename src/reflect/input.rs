@@ -9,6 +9,7 @@ use std::str::FromStr;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -202,6 +203,9 @@ pub struct ReflectionInput {
     pub since_last: Figures,
     pub parameters: Vec<ParamView>,
     pub history: Vec<Past>,
+    /// Last 7 days, YES/NO decisions whose confidence is within [`NEAR_BAND`] above the live
+    /// confidence threshold: the trades a threshold step would add or remove.
+    pub near_threshold: Group,
     /// The most common reasoning phrases of the covered decisions, with counts. Data only.
     #[serde(skip)]
     pub reasoning: Vec<(String, u64)>,
@@ -276,15 +280,41 @@ pub fn load(
     reasoning.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     reasoning.truncate(10);
 
+    let parameters = parameters(conn, settings)?;
+    let threshold = parameters
+        .iter()
+        .find(|p| p.name == THRESHOLD)
+        .and_then(|p| p.value.to_f64());
     Ok(ReflectionInput {
         now: to_db(now),
         triggered: triggered.iter().map(|s| s.to_string()).collect(),
         last_7_days: figures(&week),
         since_last: figures(&new_rows),
-        parameters: parameters(conn, settings)?,
+        near_threshold: threshold.map(|t| near(&week, t)).unwrap_or_default(),
+        parameters,
         history: history(conn, settings.reflect.history)?,
         reasoning,
     })
+}
+
+/// The trader's confidence threshold parameter.
+pub const THRESHOLD: &str = "bot_confidence_threshold";
+/// Width of the confidence band just above the threshold that `near_threshold` covers.
+pub const NEAR_BAND: f64 = 0.10;
+
+/// YES/NO decisions with confidence in [threshold, threshold + NEAR_BAND) (pure).
+pub fn near(rows: &[Row], threshold: f64) -> Group {
+    let mut g = Group::default();
+    for row in rows {
+        if row.action != "HOLD"
+            && row.confidence >= threshold
+            && row.confidence < threshold + NEAR_BAND
+        {
+            g.add(row);
+        }
+    }
+    g.finish();
+    g
 }
 
 /// Lower case, whitespace collapsed, at most 80 characters: phrases that repeat are counted.

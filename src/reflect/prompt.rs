@@ -48,6 +48,7 @@ Answer with one JSON object and nothing else, exactly in this shape:\n\
         "triggered_by": input.triggered,
         "last_7_days": input.last_7_days,
         "since_last_reflection": input.since_last,
+        "last_7_days_confidence_just_above_threshold": input.near_threshold,
     });
     let parameters = json!(input.parameters);
     let history = json!(input.history);

@@ -6,10 +6,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::answer::{Answer, Recommendation};
+pub use super::input::THRESHOLD;
 use super::input::{Group, ReflectionInput};
-
-/// The parameter the rules engine may move.
-pub const THRESHOLD: &str = "bot_confidence_threshold";
 
 /// Analyses `input`. `min_sample` is the smallest sample a recommendation may rest on.
 pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
@@ -111,37 +109,51 @@ fn verdict(g: &Group) -> Option<Verdict> {
     }
 }
 
-/// One step up the confidence threshold when the week is clearly losing, one step down when it
-/// is clearly winning; nothing on a small sample or at a bound.
+/// One step of the confidence threshold, on a sample of at least `min_sample`:
+/// up when the week is clearly losing, or when the trades just above the threshold are;
+/// down only when the week and the trades just above the threshold are both clearly winning
+/// (then slightly less confident trades plausibly win too). Nothing at a bound.
 fn threshold_change(input: &ReflectionInput, min_sample: u32) -> Option<Recommendation> {
     let o = &input.last_7_days.overall;
-    if o.n < u64::from(min_sample) || min_sample == 0 {
-        return None;
-    }
+    let near = &input.near_threshold;
+    let enough = |g: &Group| min_sample > 0 && g.n >= u64::from(min_sample);
     let p = input.parameters.iter().find(|p| p.name == THRESHOLD)?;
     let step = p.step.filter(|s| *s > Decimal::ZERO)?;
-    let (direction, why) = match verdict(o)? {
-        Verdict::Losing => (Decimal::ONE, "losing"),
-        Verdict::Winning => (Decimal::NEGATIVE_ONE, "winning"),
+    let (direction, group, why) = match (
+        enough(o).then(|| verdict(o)).flatten(),
+        enough(near).then(|| verdict(near)).flatten(),
+    ) {
+        (Some(Verdict::Losing), _) => (Decimal::ONE, o, "the last 7 days are clearly losing"),
+        (_, Some(Verdict::Losing)) => (
+            Decimal::ONE,
+            near,
+            "trades just above the confidence threshold are clearly losing",
+        ),
+        (Some(Verdict::Winning), Some(Verdict::Winning)) => (
+            Decimal::NEGATIVE_ONE,
+            near,
+            "the last 7 days, and the trades just above the confidence threshold, are clearly winning",
+        ),
+        _ => return None,
     };
     let proposed = (p.value + direction * step).clamp(p.min, p.max).normalize();
     if proposed == p.value.normalize() {
         return None;
     }
-    let [lo, hi] = o.win_rate_ci?;
+    let [lo, hi] = group.win_rate_ci?;
     Some(Recommendation {
         parameter: THRESHOLD.into(),
         current: p.value,
         recommended: proposed,
         reason: format!(
-            "the last 7 days are clearly {why}: win rate 95% CI {}–{} over {} trades against a break-even of about {}",
+            "{why}: win rate 95% CI {}–{} over {} trades against a break-even of about {}",
             pct(lo),
             pct(hi),
-            o.n,
-            o.avg_price.map(pct_dec).unwrap_or_default()
+            group.n,
+            group.avg_price.map(pct_dec).unwrap_or_default()
         ),
         tier: Some(1),
-        expected_impact: Some(if why == "losing" {
+        expected_impact: Some(if direction > Decimal::ZERO {
             "fewer, more confident trades".into()
         } else {
             "more trades at a win rate that has been profitable".into()
@@ -160,7 +172,7 @@ fn pct_dec(p: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reflect::input::{figures, ParamView, Row};
+    use crate::reflect::input::{figures, near, ParamView, Row};
     use std::str::FromStr;
 
     fn input(wins: usize, losses: usize, conf: f64, price: &str) -> ReflectionInput {
@@ -181,7 +193,9 @@ mod tests {
             });
         }
         let f = figures(&rows);
+        let near_threshold = near(&rows, 0.75);
         ReflectionInput {
+            near_threshold,
             now: "2026-02-11 12:00:00".into(),
             triggered: vec!["manual".into()],
             last_7_days: f.clone(),
@@ -205,7 +219,10 @@ mod tests {
         let cases = [
             (10, 30, 0.9, "0.55", 30, Some("0.76"), true),
             (10, 30, 0.9, "0.55", 50, None, true),
-            (30, 10, 0.6, "0.50", 30, Some("0.74"), false),
+            (30, 10, 0.8, "0.50", 30, Some("0.74"), false),
+            // Winning, but none of it just above the threshold: no step down.
+            (30, 10, 0.6, "0.50", 30, None, false),
+            (30, 10, 0.9, "0.50", 30, None, true),
             (20, 20, 0.6, "0.50", 30, None, false),
             (1, 4, 0.9, "0.55", 3, None, true),
         ];
