@@ -673,3 +673,13 @@ async fn the_api_key_never_leaks() {
     assert!(!stored.contains(KEY), "key stored: {stored}");
     assert_eq!(db.count("SELECT count(*) FROM job_runs"), 3);
 }
+
+#[test]
+fn the_openai_engine_without_a_key_is_bad_usage() {
+    let db = TestDb::new();
+    settle_all(&db, 0, "LLL");
+    let out = reflect(&db, None, &["--engine", "openai"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("OPENAI_API_KEY"), "{}", stderr(&out));
+    assert_eq!(db.count("SELECT count(*) FROM reflections"), 0);
+}
