@@ -1,8 +1,10 @@
 //! polyperf-archive: see `polyperf::archive`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyperf::archive::Options;
 use polyperf::runner::{self, JobArgs};
 
 #[derive(Parser)]
@@ -10,11 +12,21 @@ use polyperf::runner::{self, JobArgs};
 struct Args {
     #[command(flatten)]
     job: JobArgs,
+    /// Archive finished rows older than DAYS [default: archive.retention_days, 30]
+    #[arg(long, value_name = "DAYS")]
+    older_than: Option<u32>,
+    /// Archive directory [default: archive.dir, `archive`]
+    #[arg(long, value_name = "PATH")]
+    archive_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-archive", args.job, |ctx| {
-        Box::pin(polyperf::archive::run(ctx))
+    let options = Options {
+        older_than_days: args.older_than,
+        archive_dir: args.archive_dir,
+    };
+    runner::main("polyperf-archive", args.job, move |ctx| {
+        Box::pin(async move { polyperf::archive::run_with(ctx, &options).await })
     })
 }

@@ -136,6 +136,8 @@ pub struct ParamBounds {
 pub struct Telegram {
     pub enabled: bool,
     pub bot_token: Option<String>,
+    /// The one chat the bot talks to: a numeric id (`-1001234`, as a number or text) or `@name`.
+    #[serde(deserialize_with = "string_or_integer")]
     pub chat_id: Option<String>,
     /// Users allowed to change things (pause, resume, approvals). Empty: anyone in the chat.
     pub allowed_user_ids: Vec<i64>,
@@ -152,6 +154,9 @@ pub struct Telegram {
 pub struct Archive {
     pub dir: PathBuf,
     pub retention_days: u32,
+    /// Test hook (`POLYPERF_ARCHIVE_CRASH_AFTER_STEP`): abort the archive job right after step K
+    /// of its first file (1-7, see `archive`), to prove a crash there loses nothing.
+    pub crash_after_step: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -169,6 +174,20 @@ pub struct Cleanup {
     pub prices_retention_days: u32,
     /// Checkpoint with TRUNCATE when the WAL is larger than this.
     pub wal_checkpoint_bytes: u64,
+}
+
+/// Accepts text or an integer (a Telegram chat id from the environment or TOML) as text.
+fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(Option::<Either>::deserialize(d)?.map(|v| match v {
+        Either::Text(s) => s,
+        Either::Integer(i) => i.to_string(),
+    }))
 }
 
 impl Default for General {
@@ -289,6 +308,7 @@ impl Default for Archive {
         Archive {
             dir: PathBuf::from("archive"),
             retention_days: 30,
+            crash_after_step: None,
         }
     }
 }

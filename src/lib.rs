@@ -24,6 +24,7 @@
 //! - [`adjust`]: tiered autonomy, replay evidence, rollback, emergency pause (polyperf-adjust).
 //! - [`telegram`]: the only Bot API client: outbox delivery, commands, approvals.
 //! - [`archive`]: crash-safe archival to compressed JSON Lines, verify, restore.
+//! - [`rollup`]: the per-day rollup of archived trades (`daily_rollup`).
 //! - [`cleanup`]: disk-space guard and emergency sequence.
 //! - [`sim`]: deterministic synthetic prices and decisions (demo, tests, benchmarks).
 //! - [`demo`] and [`schedule`]: the offline demo and the in-process scheduler.
@@ -45,6 +46,7 @@ pub mod outbox;
 pub mod params;
 pub mod reflect;
 pub mod report;
+pub mod rollup;
 pub mod runner;
 pub mod schedule;
 pub mod settle;

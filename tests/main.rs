@@ -4,9 +4,17 @@
 mod common;
 // The database, decision log, job runner and CLI (issue: foundation).
 mod foundation;
+// The Bot API client: outbox delivery, commands, approvals (issue 7).
+mod telegram;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // polyperf-settle against local Gamma and Binance servers (issue: settlement).
 mod settle;
+// Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
+mod metrics;
+// Archival, restore and verify; crash safety and damaged files (issue: archive).
+mod archive;
+// The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).
+mod adjust;
 // Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
 mod reflect;

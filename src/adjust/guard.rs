@@ -1,0 +1,343 @@
+//! The tier-3 guard: four loss rules over settled trades that pause trading (via
+//! `control::pause`) at every autonomy level, and the optional auto-resume. Never resumes
+//! unless `auto_resume_after_hours` is set.
+
+use std::str::FromStr;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::config::{Adjust, Settings};
+use crate::control;
+use crate::time::to_db;
+
+/// The figures the rules look at (only trades decided after the last resume count, so a
+/// human's resume is not undone by the same losses on the next run).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Figures {
+    pub consecutive_losses: u32,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub loss_24h: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub drawdown: Decimal,
+    pub recent_n: u32,
+    pub recent_wins: u32,
+    pub counted_since: Option<String>,
+}
+
+/// A rule that fired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trip {
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+/// What the guard reports: trading is paused (now or before), and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct PauseInfo {
+    pub rule: Option<String>,
+    pub reason: String,
+    /// This call paused trading (false: it already was).
+    pub fired_now: bool,
+    pub figures: Option<serde_json::Value>,
+}
+
+/// Which rule fires for `f`, in order: consecutive losses, 24 h loss, drawdown, win rate. A
+/// limit of zero disables its rule. Each fires at its threshold (≥), the win rate strictly
+/// below its floor and only over a full window.
+pub fn check(f: &Figures, a: &Adjust) -> Option<Trip> {
+    if a.max_consecutive_losses > 0 && f.consecutive_losses >= a.max_consecutive_losses {
+        return Some(Trip {
+            rule: "consecutive_losses",
+            reason: format!(
+                "{} consecutive losses (limit {})",
+                f.consecutive_losses, a.max_consecutive_losses
+            ),
+        });
+    }
+    if a.daily_loss_limit > Decimal::ZERO && f.loss_24h >= a.daily_loss_limit {
+        return Some(Trip {
+            rule: "daily_loss",
+            reason: format!(
+                "lost {} over the last 24 h (limit {})",
+                f.loss_24h, a.daily_loss_limit
+            ),
+        });
+    }
+    if a.max_drawdown > Decimal::ZERO && f.drawdown >= a.max_drawdown {
+        return Some(Trip {
+            rule: "drawdown",
+            reason: format!(
+                "drawdown of {} over the last {} days (limit {})",
+                f.drawdown, a.drawdown_lookback_days, a.max_drawdown
+            ),
+        });
+    }
+    if a.win_rate_window > 0 && f.recent_n >= a.win_rate_window {
+        let rate = Decimal::from(f.recent_wins) / Decimal::from(f.recent_n);
+        if rate < a.win_rate_floor {
+            return Some(Trip {
+                rule: "win_rate",
+                reason: format!(
+                    "won {} of the last {} ({}), below the floor of {}",
+                    f.recent_wins,
+                    f.recent_n,
+                    rate.round_dp(4).normalize(),
+                    a.win_rate_floor
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// Largest peak-to-trough fall of the running P&L (starting at 0) over `pnls` in time order.
+pub fn max_drawdown(pnls: &[Decimal]) -> Decimal {
+    let (mut running, mut peak, mut worst) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for p in pnls {
+        running += *p;
+        peak = peak.max(running);
+        worst = worst.max(peak - running);
+    }
+    worst
+}
+
+const SETTLED_TRADES: &str =
+    "settlement_status = 'settled' AND action IN ('YES', 'NO') AND is_win IS NOT NULL";
+
+/// Reads the figures at `now`.
+pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figures> {
+    let since: Option<String> = conn
+        .query_row(
+            "SELECT max(timestamp) FROM control_events WHERE action = 'resume' AND timestamp <= ?1",
+            [to_db(now)],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let floor = since.clone().unwrap_or_default();
+    let now_db = to_db(now);
+    let recent = |limit: u32| -> Result<Vec<bool>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
+             ORDER BY timestamp DESC, id DESC LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![floor, now_db, limit], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|w| w != 0))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    };
+    let streak = recent(a.max_consecutive_losses.max(1))?;
+    let consecutive_losses = streak.iter().take_while(|w| !**w).count() as u32;
+    let window = recent(a.win_rate_window)?;
+    let recent_wins = window.iter().filter(|w| **w).count() as u32;
+
+    let after = |t: DateTime<Utc>| to_db(t).max(floor.clone());
+    let day_pnl: String = conn.query_row(
+        &format!(
+            "SELECT dec_sum(profit_loss) FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2"
+        ),
+        params![after(now - Duration::hours(24)), now_db],
+        |r| r.get(0),
+    )?;
+    let day_pnl = Decimal::from_str(&day_pnl).unwrap_or_default();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT profit_loss FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
+         ORDER BY timestamp, id"
+    ))?;
+    let pnls = stmt
+        .query_map(
+            params![
+                after(now - Duration::days(i64::from(a.drawdown_lookback_days))),
+                now_db
+            ],
+            |r| r.get::<_, Option<String>>(0),
+        )?
+        .filter_map(|r| r.ok().flatten())
+        .filter_map(|s| Decimal::from_str(s.trim()).ok())
+        .collect::<Vec<_>>();
+    Ok(Figures {
+        consecutive_losses,
+        loss_24h: (-day_pnl).max(Decimal::ZERO),
+        drawdown: max_drawdown(&pnls),
+        recent_n: window.len() as u32,
+        recent_wins,
+        counted_since: since,
+    })
+}
+
+/// Runs the guard: auto-resumes an expired pause when configured, then checks the rules and
+/// pauses when one fires (unless already paused). Returns the pause in force afterwards.
+/// With `dry_run`, writes nothing and reports what it would do.
+pub fn run(
+    conn: &mut Connection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Option<PauseInfo>> {
+    let a = &settings.adjust;
+    let tx = crate::db::write_tx(conn)?;
+    let mut state = control::state(&tx)?;
+    if state.paused {
+        let due = state
+            .auto_resume_at
+            .as_deref()
+            .and_then(|t| crate::time::from_db(t).ok())
+            .is_some_and(|t| t <= now);
+        if !due {
+            return Ok(Some(PauseInfo {
+                rule: state.rule,
+                reason: state.reason.unwrap_or_default(),
+                fired_now: false,
+                figures: state.figures,
+            }));
+        }
+        if dry_run {
+            return Ok(None);
+        }
+        let reason = format!(
+            "auto-resume after {} h",
+            a.auto_resume_after_hours.unwrap_or_default()
+        );
+        control::resume(&tx, "adjust", &reason, now)?;
+        tracing::info!(%reason, "trading resumed automatically");
+        state = control::state(&tx)?;
+        debug_assert!(!state.paused);
+    }
+    let figures = figures(&tx, a, now)?;
+    let Some(trip) = check(&figures, a) else {
+        // Keeps an auto-resume made above.
+        tx.commit()?;
+        return Ok(None);
+    };
+    let figures_json = serde_json::to_value(&figures)?;
+    if !dry_run {
+        let auto_resume_at = a
+            .auto_resume_after_hours
+            .map(|h| now + Duration::hours(i64::from(h)));
+        let reason = format!("emergency pause: {}", trip.reason);
+        control::pause(
+            &tx,
+            &control::Pause {
+                reason: &reason,
+                by: "adjust",
+                rule: Some(trip.rule),
+                figures: Some(figures_json.clone()),
+                auto_resume_at,
+            },
+            now,
+        )?;
+        tx.commit()?;
+        tracing::warn!(rule = trip.rule, reason = %trip.reason, "trading paused by the tier-3 guard");
+    }
+    Ok(Some(PauseInfo {
+        rule: Some(trip.rule.to_string()),
+        reason: format!("emergency pause: {}", trip.reason),
+        fired_now: true,
+        figures: Some(figures_json),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn drawdown_is_peak_to_trough() {
+        let cases: [(&[&str], &str); 4] = [
+            (&[], "0"),
+            (&["5", "-3", "-4", "10"], "7"),
+            (&["-2", "-3"], "5"),
+            (&["1", "2", "3"], "0"),
+        ];
+        for (pnls, want) in cases {
+            let v: Vec<Decimal> = pnls.iter().map(|s| d(s)).collect();
+            assert_eq!(max_drawdown(&v), d(want), "{pnls:?}");
+        }
+    }
+
+    #[test]
+    fn each_rule_fires_at_its_threshold_and_not_below() {
+        let a = Adjust::default();
+        let base = Figures::default();
+        let cases = [
+            (
+                Figures {
+                    consecutive_losses: 4,
+                    ..base.clone()
+                },
+                None,
+            ),
+            (
+                Figures {
+                    consecutive_losses: 5,
+                    ..base.clone()
+                },
+                Some("consecutive_losses"),
+            ),
+            (
+                Figures {
+                    loss_24h: d("49.99"),
+                    ..base.clone()
+                },
+                None,
+            ),
+            (
+                Figures {
+                    loss_24h: d("50"),
+                    ..base.clone()
+                },
+                Some("daily_loss"),
+            ),
+            (
+                Figures {
+                    drawdown: d("99.99"),
+                    ..base.clone()
+                },
+                None,
+            ),
+            (
+                Figures {
+                    drawdown: d("100"),
+                    ..base.clone()
+                },
+                Some("drawdown"),
+            ),
+            (
+                Figures {
+                    recent_n: 20,
+                    recent_wins: 7,
+                    ..base.clone()
+                },
+                None,
+            ),
+            (
+                Figures {
+                    recent_n: 20,
+                    recent_wins: 6,
+                    ..base.clone()
+                },
+                Some("win_rate"),
+            ),
+            (
+                Figures {
+                    recent_n: 19,
+                    recent_wins: 0,
+                    ..base.clone()
+                },
+                None,
+            ),
+        ];
+        for (f, want) in cases {
+            assert_eq!(check(&f, &a).map(|t| t.rule), want, "{f:?}");
+        }
+    }
+}

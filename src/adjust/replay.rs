@@ -1,0 +1,375 @@
+//! Evidence for a proposal: a replay of the settled decisions of the last N days under the
+//! proposed value, against what actually happened. Reads `trades`; the replay itself is pure.
+
+use std::str::FromStr;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::time::to_db;
+
+pub const CONFIDENCE_THRESHOLD: &str = "bot_confidence_threshold";
+pub const MAX_POSITION: &str = "bot_max_position_dollars";
+
+/// One settled decision, as the replay needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `YES`, `NO` or `HOLD`.
+    pub action: String,
+    pub confidence: Decimal,
+    pub yes_price: Option<Decimal>,
+    pub no_price: Option<Decimal>,
+    pub final_score: Option<f64>,
+    /// `UP` or `DOWN`.
+    pub outcome: Option<String>,
+    /// Recorded P&L of a YES/NO decision.
+    pub profit_loss: Option<Decimal>,
+    pub is_win: Option<bool>,
+}
+
+/// The fee model (SPEC §3): `C × rate × (p(1−p))^exponent`, taken in shares on a buy.
+#[derive(Debug, Clone, Copy)]
+pub struct FeeModel {
+    pub rate: Decimal,
+    /// Whole-number exponents only; others are truncated (the real markets use 1).
+    pub exponent: u32,
+}
+
+impl FeeModel {
+    pub fn from_settings(settings: &Settings) -> FeeModel {
+        let s = &settings.settlement;
+        FeeModel {
+            rate: if s.fees_enabled {
+                s.fee_rate
+            } else {
+                Decimal::ZERO
+            },
+            exponent: s.fee_exponent.trunc().try_into().unwrap_or(1),
+        }
+    }
+}
+
+/// Profit of buying `position` dollars of a side at price `p` that wins (`won`) or not.
+/// Local copy of the settlement rule (the settle module's own is not merged yet): fee rounded
+/// to 5 dp, a win pays `C − fee/p`, a loss costs the position.
+pub fn trade_profit(position: Decimal, p: Decimal, won: bool, fee: FeeModel) -> Option<Decimal> {
+    if p <= Decimal::ZERO || p >= Decimal::ONE || position <= Decimal::ZERO {
+        return None;
+    }
+    if !won {
+        return Some(-position);
+    }
+    let shares = position.checked_div(p)?;
+    let mut curve = Decimal::ONE;
+    for _ in 0..fee.exponent {
+        curve = curve.checked_mul(p * (Decimal::ONE - p))?;
+    }
+    let fee_usdc = (shares * fee.rate * curve).round_dp(5);
+    let payout = shares - fee_usdc.checked_div(p)?;
+    Some(payout - position)
+}
+
+/// Counts and money of one side of the comparison.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Side {
+    pub n: u64,
+    pub wins: u64,
+    pub win_rate: Option<f64>,
+    pub win_rate_ci: Option<[f64; 2]>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub pnl: Decimal,
+}
+
+impl Side {
+    fn add(&mut self, won: bool, pnl: Decimal) {
+        self.n += 1;
+        self.wins += u64::from(won);
+        self.pnl += pnl;
+    }
+
+    fn finish(mut self) -> Side {
+        self.pnl = self.pnl.round_dp(5).normalize();
+        if self.n > 0 {
+            self.win_rate = Some(round4(self.wins as f64 / self.n as f64));
+            self.win_rate_ci = wilson(self.wins, self.n).map(|(lo, hi)| [round4(lo), round4(hi)]);
+        }
+        self
+    }
+}
+
+/// The replay's result, stored with the proposal and shown in the approval message.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    pub parameter: String,
+    pub current: String,
+    pub proposed: String,
+    pub days: u32,
+    pub since: String,
+    /// `threshold`, `position_scale`, or `none` (the replay cannot judge this parameter).
+    pub method: &'static str,
+    pub judgeable: bool,
+    pub actual: Side,
+    pub replayed: Side,
+    /// HOLDs the new value would have turned into trades.
+    pub added: u64,
+    /// Trades the new value would have skipped.
+    pub dropped: u64,
+    /// HOLDs that would have been taken but lack a favoured side, a price or an outcome.
+    pub unreplayable: u64,
+    /// The replay says the new value would have lost money: replayed P&L below zero or below
+    /// the actual P&L. Not judgeable counts as saying so (no tier 1 without evidence).
+    pub says_loses_money: bool,
+    pub summary: String,
+}
+
+/// Settled decisions of the last `days` days before `now`.
+pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
+    let since = now - Duration::days(i64::from(days));
+    let mut stmt = conn.prepare_cached(
+        "SELECT action, CAST(confidence AS TEXT), yes_price, no_price, final_score, actual_outcome,
+                profit_loss, is_win
+         FROM trades
+         WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp < ?2
+         ORDER BY timestamp, id",
+    )?;
+    let dec = |s: Option<String>| s.and_then(|t| Decimal::from_str(t.trim()).ok());
+    let rows = stmt
+        .query_map(params![to_db(since), to_db(now)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<f64>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+            ))
+        })?
+        .filter_map(|r| r.ok())
+        .filter_map(|(action, conf, yes, no, score, outcome, pnl, win)| {
+            // A confidence that is not a number cannot be replayed; skip the row.
+            let confidence = conf.and_then(|c| {
+                Decimal::from_str(&c)
+                    .or_else(|_| Decimal::from_scientific(&c))
+                    .ok()
+            })?;
+            Some(Row {
+                action,
+                confidence,
+                yes_price: dec(yes),
+                no_price: dec(no),
+                final_score: score,
+                outcome,
+                profit_loss: dec(pnl),
+                is_win: win.map(|w| w != 0),
+            })
+        })
+        .collect();
+    Ok(rows)
+}
+
+/// Inputs of a replay besides the rows.
+#[derive(Debug, Clone)]
+pub struct Setup<'a> {
+    pub parameter: &'a str,
+    pub current: Decimal,
+    pub proposed: Decimal,
+    pub days: u32,
+    pub since: String,
+    /// The live `bot_max_position_dollars`: the size of a replayed HOLD.
+    pub position: Decimal,
+    pub fee: FeeModel,
+}
+
+/// Replays `rows` under the proposed value.
+///
+/// `bot_confidence_threshold` T: a decision is taken when its confidence ≥ T. Taken YES/NO
+/// decisions keep their recorded P&L and drop out when their confidence is below the new T.
+/// A HOLD is added when the new T is at or below its confidence but the current T was above
+/// it (a HOLD at or above the current T was held for another reason, which a new threshold
+/// does not change): it buys the side `final_score` favoured at the recorded price with
+/// `position` dollars. `bot_max_position_dollars`: each trade's P&L scales with the cap (P&L
+/// is linear in the stake, fee included). Other parameters: not judgeable.
+pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
+    let mut actual = Side::default();
+    let mut replayed = Side::default();
+    let (mut added, mut dropped, mut unreplayable) = (0, 0, 0);
+    let method = match setup.parameter {
+        CONFIDENCE_THRESHOLD => "threshold",
+        MAX_POSITION if !setup.current.is_zero() => "position_scale",
+        _ => "none",
+    };
+    for row in rows {
+        let taken = row.action == "YES" || row.action == "NO";
+        if taken {
+            let (Some(pnl), Some(won)) = (row.profit_loss, row.is_win) else {
+                continue;
+            };
+            actual.add(won, pnl);
+            match method {
+                "threshold" => {
+                    if row.confidence >= setup.proposed {
+                        replayed.add(won, pnl);
+                    } else {
+                        dropped += 1;
+                    }
+                }
+                "position_scale" => replayed.add(won, pnl * setup.proposed / setup.current),
+                _ => {}
+            }
+        } else if method == "threshold"
+            && row.confidence >= setup.proposed
+            && row.confidence < setup.current
+        {
+            match replay_hold(row, setup) {
+                Some((won, pnl)) => {
+                    added += 1;
+                    replayed.add(won, pnl);
+                }
+                None => unreplayable += 1,
+            }
+        }
+    }
+    let actual = actual.finish();
+    let replayed = replayed.finish();
+    let judgeable = method != "none";
+    let says_loses_money = !judgeable || replayed.pnl < Decimal::ZERO || replayed.pnl < actual.pnl;
+    let summary = summarize(setup, method, &actual, &replayed, added, dropped);
+    Evidence {
+        parameter: setup.parameter.to_string(),
+        current: setup.current.to_string(),
+        proposed: setup.proposed.to_string(),
+        days: setup.days,
+        since: setup.since.clone(),
+        method,
+        judgeable,
+        actual,
+        replayed,
+        added,
+        dropped,
+        unreplayable,
+        says_loses_money,
+        summary,
+    }
+}
+
+/// The favoured side of a HOLD, bought at its recorded price: (won, profit).
+fn replay_hold(row: &Row, setup: &Setup<'_>) -> Option<(bool, Decimal)> {
+    let score = row.final_score?;
+    let outcome = row.outcome.as_deref()?;
+    let (price, won) = if score > 0.0 {
+        (row.yes_price?, outcome == "UP")
+    } else if score < 0.0 {
+        (row.no_price?, outcome == "DOWN")
+    } else {
+        return None;
+    };
+    let pnl = trade_profit(setup.position, price, won, setup.fee)?;
+    Some((won, pnl))
+}
+
+fn summarize(
+    setup: &Setup<'_>,
+    method: &str,
+    actual: &Side,
+    replayed: &Side,
+    added: u64,
+    dropped: u64,
+) -> String {
+    let rate = |s: &Side| {
+        s.win_rate
+            .map(|w| format!("{:.1}% won", w * 100.0))
+            .unwrap_or_else(|| "no trades".into())
+    };
+    let head = format!(
+        "last {} days: actual {} trades, {}, P&L {}",
+        setup.days,
+        actual.n,
+        rate(actual),
+        actual.pnl
+    );
+    match method {
+        "threshold" => format!(
+            "{head}; with {} = {}: {} trades (+{added} HOLDs taken, -{dropped} skipped), {}, P&L {}",
+            setup.parameter,
+            setup.proposed,
+            replayed.n,
+            rate(replayed),
+            replayed.pnl
+        ),
+        "position_scale" => format!(
+            "{head}; with {} = {}: P&L {}",
+            setup.parameter, setup.proposed, replayed.pnl
+        ),
+        _ => format!(
+            "{head}; the replay cannot judge {} (n/a), so it is never applied without approval",
+            setup.parameter
+        ),
+    }
+}
+
+/// Wilson score interval (95%) of `wins` out of `n`.
+pub fn wilson(wins: u64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n_f = n as f64;
+    let p = wins as f64 / n_f;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n_f;
+    let centre = (p + z2 / (2.0 * n_f)) / denom;
+    let half = z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    const FEE: FeeModel = FeeModel {
+        rate: Decimal::from_parts(7, 0, 0, false, 2),
+        exponent: 1,
+    };
+
+    #[test]
+    fn trade_profit_matches_hand_figures() {
+        // 10 USDC at 0.50: C = 20 shares, fee = 20 × 0.07 × 0.25 = 0.35 USDC = 0.7 shares.
+        assert_eq!(trade_profit(d("10"), d("0.50"), true, FEE), Some(d("9.3")));
+        assert_eq!(trade_profit(d("10"), d("0.50"), false, FEE), Some(d("-10")));
+        // 5 at 0.25: C = 20, fee = 20 × 0.07 × 0.1875 = 0.2625; win pays 20 − 1.05 = 18.95.
+        assert_eq!(trade_profit(d("5"), d("0.25"), true, FEE), Some(d("13.95")));
+        let free = FeeModel {
+            rate: Decimal::ZERO,
+            exponent: 1,
+        };
+        assert_eq!(trade_profit(d("5"), d("0.25"), true, free), Some(d("15")));
+        assert_eq!(trade_profit(d("5"), d("1"), true, FEE), None);
+        assert_eq!(trade_profit(d("5"), d("0"), true, FEE), None);
+    }
+
+    #[test]
+    fn wilson_interval_known_values() {
+        let (lo, hi) = wilson(10, 20).unwrap();
+        assert!(
+            (lo - 0.2993).abs() < 1e-3 && (hi - 0.7007).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson(0, 10).unwrap();
+        assert!(lo == 0.0 && (hi - 0.2775).abs() < 1e-3, "{lo} {hi}");
+        assert_eq!(wilson(0, 0), None);
+    }
+}

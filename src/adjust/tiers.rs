@@ -1,0 +1,291 @@
+//! Pure rules of the adjuster: validating a proposed value (parse, sign, bounds, step) and
+//! deciding its tier from the size of the change. No I/O.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::config::ParamBounds;
+
+/// What the adjuster decided a proposal is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tier {
+    /// Small enough to apply without a human.
+    One,
+    /// Needs a human's approval.
+    Two,
+    /// Not acceptable at all; the reason is stored with the proposal.
+    Rejected(String),
+}
+
+impl Tier {
+    pub fn number(&self) -> Option<i64> {
+        match self {
+            Tier::One => Some(1),
+            Tier::Two => Some(2),
+            Tier::Rejected(_) => None,
+        }
+    }
+}
+
+/// Parses a proposed value as exact decimal text: NaN, infinities, junk, negatives and
+/// values outside the bounds are refused with a reason; the result is rounded to the step.
+pub fn validate_value(name: &str, text: &str, bounds: &ParamBounds) -> Result<Decimal, String> {
+    let t = text.trim();
+    let parsed = if t.contains(['e', 'E']) && !t.to_ascii_lowercase().contains("inf") {
+        Decimal::from_scientific(t)
+    } else {
+        Decimal::from_str_exact(t)
+    };
+    let value =
+        parsed.map_err(|_| format!("{name}: proposed value {t:?} is not a decimal number"))?;
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(format!("{name}: proposed value {value} is negative"));
+    }
+    if value < bounds.min || value > bounds.max {
+        return Err(format!(
+            "{name}: proposed value {value} is outside its bounds [{}, {}]",
+            bounds.min, bounds.max
+        ));
+    }
+    let rounded = round_to_step(value, bounds.step);
+    // Rounding can only cross a bound that is not itself a multiple of the step.
+    if rounded < bounds.min || rounded > bounds.max {
+        return Err(format!(
+            "{name}: proposed value {value} rounds to {rounded} (step {}), outside [{}, {}]",
+            bounds.step, bounds.min, bounds.max
+        ));
+    }
+    Ok(rounded)
+}
+
+/// Rounds `value` to the nearest multiple of `step` (halves away from zero), keeping the
+/// step's number of decimal places.
+pub fn round_to_step(value: Decimal, step: Decimal) -> Decimal {
+    if step <= Decimal::ZERO {
+        return value;
+    }
+    let units = (value / step).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    let mut out = units * step;
+    out.rescale(step.scale());
+    out
+}
+
+/// |new − old| / |old|; None when `old` is zero (a relative change is undefined).
+pub fn relative_change(old: Decimal, new: Decimal) -> Option<Decimal> {
+    if old.is_zero() {
+        return None;
+    }
+    Some(((new - old) / old).abs())
+}
+
+/// Inputs of the tier decision besides the values.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub tier1_max_change: Decimal,
+    pub tier2_max_change: Decimal,
+}
+
+/// What else tier 1 needs beyond a small change.
+#[derive(Debug, Clone, Copy)]
+pub struct Tier1Gate {
+    /// The parameter's tier-1 cooldown has passed.
+    pub cooldown_passed: bool,
+    /// The replay does not say the new value would have lost money.
+    pub evidence_ok: bool,
+    /// Rollback proposals always go to a human.
+    pub is_rollback: bool,
+}
+
+/// The tier of a change from `old` to `new` (both already validated): tier 1 when the relative
+/// change is at most `tier1_max_change` and the gate is open, tier 2 when it is at most
+/// `tier2_max_change` (or small but gated), rejected when larger or when nothing changes.
+pub fn classify(old: Decimal, new: Decimal, limits: Limits, gate: Tier1Gate) -> Tier {
+    if new == old {
+        return Tier::Rejected(format!("proposed value {new} equals the current value"));
+    }
+    let Some(change) = relative_change(old, new) else {
+        return Tier::Rejected("the current value is 0: a relative change is undefined".into());
+    };
+    if change > limits.tier2_max_change {
+        return Tier::Rejected(format!(
+            "change of {} from {old} to {new} exceeds the tier-2 limit of {}",
+            percent(change),
+            percent(limits.tier2_max_change)
+        ));
+    }
+    if change <= limits.tier1_max_change
+        && gate.cooldown_passed
+        && gate.evidence_ok
+        && !gate.is_rollback
+    {
+        Tier::One
+    } else {
+        Tier::Two
+    }
+}
+
+/// Why a small change still went to tier 2, for the stored reason.
+pub fn tier2_reason(change: Decimal, limits: Limits, gate: Tier1Gate) -> String {
+    if gate.is_rollback {
+        "rollback proposals always need a human".into()
+    } else if change > limits.tier1_max_change {
+        format!(
+            "change of {} is above the tier-1 limit of {}",
+            percent(change),
+            percent(limits.tier1_max_change)
+        )
+    } else if !gate.cooldown_passed {
+        "the parameter's tier-1 cooldown has not passed".into()
+    } else if !gate.evidence_ok {
+        "the replay does not show the new value would not have lost money".into()
+    } else {
+        "needs approval".into()
+    }
+}
+
+/// A fraction as a percent with up to two decimals: 0.05 → "5%".
+pub fn percent(fraction: Decimal) -> String {
+    format!(
+        "{}%",
+        (fraction * Decimal::ONE_HUNDRED).round_dp(2).normalize()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            tier1_max_change: d("0.05"),
+            tier2_max_change: d("0.20"),
+        }
+    }
+
+    const OPEN: Tier1Gate = Tier1Gate {
+        cooldown_passed: true,
+        evidence_ok: true,
+        is_rollback: false,
+    };
+
+    #[test]
+    fn tiers_at_and_around_each_boundary() {
+        // (old, new, expected tier number or None for rejected)
+        let cases = [
+            ("1.00", "1.04", Some(1)),
+            ("1.00", "1.0499", Some(1)),
+            ("1.00", "1.05", Some(1)), // exactly 5%: tier 1
+            ("1.00", "0.95", Some(1)), // exactly -5%: tier 1
+            ("1.00", "1.0501", Some(2)),
+            ("1.00", "0.9499", Some(2)),
+            ("1.00", "1.19", Some(2)),
+            ("1.00", "1.20", Some(2)), // exactly 20%: tier 2
+            ("1.00", "0.80", Some(2)),
+            ("1.00", "1.2001", None),
+            ("1.00", "0.7999", None),
+            ("0.75", "0.78", Some(1)), // 4%
+            ("0.75", "0.79", Some(2)), // 5.33%
+            ("0.75", "0.90", Some(2)), // exactly 20%
+            ("0.75", "0.91", None),    // 21.3%
+            ("10", "10.50", Some(1)),
+            ("10", "10.51", Some(2)),
+            ("10", "12", Some(2)),
+            ("10", "12.01", None),
+            ("1.00", "1.00", None), // no change
+            ("0", "0.5", None),     // undefined relative change
+        ];
+        for (old, new, expected) in cases {
+            let tier = classify(d(old), d(new), limits(), OPEN);
+            assert_eq!(tier.number(), expected, "{old} -> {new}: {tier:?}");
+        }
+    }
+
+    #[test]
+    fn a_closed_gate_sends_small_changes_to_tier_two() {
+        let closed = [
+            Tier1Gate {
+                cooldown_passed: false,
+                ..OPEN
+            },
+            Tier1Gate {
+                evidence_ok: false,
+                ..OPEN
+            },
+            Tier1Gate {
+                is_rollback: true,
+                ..OPEN
+            },
+        ];
+        for gate in closed {
+            assert_eq!(classify(d("1"), d("1.01"), limits(), gate), Tier::Two);
+            // Too large stays rejected whatever the gate.
+            assert!(matches!(
+                classify(d("1"), d("1.5"), limits(), gate),
+                Tier::Rejected(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn values_are_validated_and_rounded() {
+        let b = ParamBounds {
+            min: d("0.50"),
+            max: d("0.95"),
+            step: d("0.01"),
+        };
+        let ok = [
+            ("0.78", "0.78"),
+            ("0.784", "0.78"),
+            ("0.785", "0.79"),
+            (" 0.8 ", "0.80"),
+            ("0.50", "0.50"),
+            ("0.95", "0.95"),
+            ("7.8e-1", "0.78"),
+        ];
+        for (text, want) in ok {
+            let v = validate_value("p", text, &b).unwrap();
+            assert_eq!(v.to_string(), want, "{text}");
+        }
+        let bad = [
+            ("NaN", "not a decimal"),
+            ("nan", "not a decimal"),
+            ("inf", "not a decimal"),
+            ("-inf", "not a decimal"),
+            ("Infinity", "not a decimal"),
+            ("", "not a decimal"),
+            ("0.8abc", "not a decimal"),
+            ("1e400", "not a decimal"),
+            ("-0.8", "negative"),
+            ("0.96", "outside its bounds"),
+            ("0.49", "outside its bounds"),
+            ("0.4999", "outside its bounds"),
+        ];
+        for (text, why) in bad {
+            let err = validate_value("p", text, &b).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn rounding_to_step() {
+        let cases = [
+            ("12.345", "0.01", "12.35"),
+            ("12.344", "0.01", "12.34"),
+            ("7", "0.5", "7.0"),
+            ("7.26", "0.5", "7.5"),
+            ("7.24", "0.5", "7.0"),
+            ("3", "1", "3"),
+        ];
+        for (v, step, want) in cases {
+            assert_eq!(
+                round_to_step(d(v), d(step)).to_string(),
+                want,
+                "{v} by {step}"
+            );
+        }
+    }
+}

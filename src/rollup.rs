@@ -1,0 +1,308 @@
+//! The per-day rollup of archived trades (`daily_rollup`): what metrics add to the live `trades`
+//! table so all-time figures survive archival. Holds ONLY rows that have left `trades`; the
+//! archive job adds them in the transaction that deletes them, restore subtracts them.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use anyhow::{anyhow, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
+
+/// One `daily_rollup` row's key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    /// 'YYYY-MM-DD' (UTC) of the decision.
+    pub day: String,
+    /// '' when the decision had no signal type.
+    pub signal_type: String,
+    pub action: String,
+    /// 0 when unknown.
+    pub is_end_phase: i64,
+}
+
+/// The figures of one `daily_rollup` row (or of a change to it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Settled decisions.
+    pub n: i64,
+    /// Settled YES/NO that won / lost.
+    pub wins: i64,
+    pub losses: i64,
+    /// Settled HOLDs that were missed opportunities.
+    pub missed: i64,
+    pub profit_loss: Decimal,
+    pub fees: Decimal,
+    /// position_size of settled YES/NO.
+    pub staked: Decimal,
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals, sign: i64) {
+        let s = Decimal::from(sign);
+        self.n += sign * other.n;
+        self.wins += sign * other.wins;
+        self.losses += sign * other.losses;
+        self.missed += sign * other.missed;
+        self.profit_loss += s * other.profit_loss;
+        self.fees += s * other.fees;
+        self.staked += s * other.staked;
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == Totals::default()
+    }
+}
+
+/// The columns of a trade the rollup needs, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct TradeFacts<'a> {
+    pub timestamp: &'a str,
+    pub signal_type: Option<&'a str>,
+    pub action: &'a str,
+    pub is_end_phase: Option<i64>,
+    pub settlement_status: &'a str,
+    pub is_win: Option<i64>,
+    pub is_missed_opportunity: Option<i64>,
+    pub profit_loss: Option<&'a str>,
+    pub fee: Option<&'a str>,
+    pub position_size: &'a str,
+}
+
+/// Rollup changes accumulated in memory (bounded by days × signals × actions), then applied.
+#[derive(Debug, Default)]
+pub struct Delta {
+    rows: BTreeMap<Key, Totals>,
+}
+
+fn decimal(column: &str, text: Option<&str>) -> Result<Decimal> {
+    match text {
+        None => Ok(Decimal::ZERO),
+        Some(t) => Decimal::from_str(t.trim())
+            .or_else(|_| Decimal::from_scientific(t.trim()))
+            .map_err(|_| anyhow!("trade column {column} is not a decimal: {t:?}")),
+    }
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds one trade. Only settled decisions count; unsettleable (and pending) ones are ignored.
+    pub fn add_trade(&mut self, t: &TradeFacts<'_>) -> Result<()> {
+        if t.settlement_status != "settled" {
+            return Ok(());
+        }
+        let day = t.timestamp.get(..10).unwrap_or(t.timestamp).to_string();
+        let key = Key {
+            day,
+            signal_type: t.signal_type.unwrap_or("").to_string(),
+            action: t.action.to_string(),
+            is_end_phase: t.is_end_phase.unwrap_or(0),
+        };
+        let traded = t.action == "YES" || t.action == "NO";
+        let mut row = Totals {
+            n: 1,
+            profit_loss: decimal("profit_loss", t.profit_loss)?,
+            fees: decimal("fee", t.fee)?,
+            ..Totals::default()
+        };
+        if traded {
+            match t.is_win {
+                Some(1) => row.wins = 1,
+                Some(0) => row.losses = 1,
+                _ => {}
+            }
+            row.staked = decimal("position_size", Some(t.position_size))?;
+        } else if t.is_missed_opportunity == Some(1) {
+            row.missed = 1;
+        }
+        self.rows.entry(key).or_default().add(&row, 1);
+        Ok(())
+    }
+
+    /// Adds (`sign` = 1) or subtracts (`sign` = -1) the accumulated changes to `daily_rollup`.
+    /// Part of the caller's transaction. A row that reaches all zeros is removed.
+    pub fn apply(&self, conn: &Connection, sign: i64) -> Result<()> {
+        let mut select = conn.prepare_cached(
+            "SELECT n, wins, losses, missed, profit_loss, fees, staked FROM daily_rollup
+             WHERE day = ?1 AND signal_type = ?2 AND action = ?3 AND is_end_phase = ?4",
+        )?;
+        let mut upsert = conn.prepare_cached(
+            "INSERT OR REPLACE INTO daily_rollup
+               (day, signal_type, action, is_end_phase, n, wins, losses, missed, profit_loss, fees, staked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut delete = conn.prepare_cached(
+            "DELETE FROM daily_rollup
+             WHERE day = ?1 AND signal_type = ?2 AND action = ?3 AND is_end_phase = ?4",
+        )?;
+        for (key, change) in &self.rows {
+            let k = params![key.day, key.signal_type, key.action, key.is_end_phase];
+            let current = select
+                .query_row(k, |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .optional()?;
+            let mut totals = match current {
+                None => Totals::default(),
+                Some((n, wins, losses, missed, pl, fees, staked)) => Totals {
+                    n,
+                    wins,
+                    losses,
+                    missed,
+                    profit_loss: decimal("daily_rollup.profit_loss", Some(&pl))?,
+                    fees: decimal("daily_rollup.fees", Some(&fees))?,
+                    staked: decimal("daily_rollup.staked", Some(&staked))?,
+                },
+            };
+            totals.add(change, sign);
+            if totals.is_zero() {
+                delete.execute(k)?;
+            } else {
+                upsert.execute(params![
+                    key.day,
+                    key.signal_type,
+                    key.action,
+                    key.is_end_phase,
+                    totals.n,
+                    totals.wins,
+                    totals.losses,
+                    totals.missed,
+                    totals.profit_loss.normalize().to_string(),
+                    totals.fees.normalize().to_string(),
+                    totals.staked.normalize().to_string(),
+                ])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trade<'a>(
+        action: &'a str,
+        status: &'a str,
+        is_win: Option<i64>,
+        missed: Option<i64>,
+        pl: Option<&'a str>,
+    ) -> TradeFacts<'a> {
+        TradeFacts {
+            timestamp: "2026-02-11 10:30:00",
+            signal_type: None,
+            action,
+            is_end_phase: None,
+            settlement_status: status,
+            is_win,
+            is_missed_opportunity: missed,
+            profit_loss: pl,
+            fee: Some("0.01"),
+            position_size: "5.00",
+        }
+    }
+
+    #[test]
+    fn counts_each_kind_of_trade() {
+        // (trade, expected n, wins, losses, missed, staked)
+        let cases = [
+            (
+                trade("YES", "settled", Some(1), None, Some("4.5")),
+                1,
+                1,
+                0,
+                0,
+                "5.00",
+            ),
+            (
+                trade("NO", "settled", Some(0), None, Some("-5")),
+                1,
+                0,
+                1,
+                0,
+                "5.00",
+            ),
+            (
+                trade("HOLD", "settled", None, Some(1), None),
+                1,
+                0,
+                0,
+                1,
+                "0",
+            ),
+            (
+                trade("HOLD", "settled", None, Some(0), None),
+                1,
+                0,
+                0,
+                0,
+                "0",
+            ),
+            (
+                trade("YES", "unsettleable", None, None, None),
+                0,
+                0,
+                0,
+                0,
+                "0",
+            ),
+        ];
+        for (t, n, wins, losses, missed, staked) in cases {
+            let mut delta = Delta::default();
+            delta.add_trade(&t).unwrap();
+            let got = delta.rows.values().next().cloned().unwrap_or_default();
+            assert_eq!(
+                (got.n, got.wins, got.losses, got.missed),
+                (n, wins, losses, missed),
+                "{t:?}"
+            );
+            assert_eq!(got.staked, Decimal::from_str(staked).unwrap(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn apply_then_subtract_leaves_nothing_and_sums_exactly() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE daily_rollup (day TEXT NOT NULL, signal_type TEXT NOT NULL DEFAULT '',
+              action TEXT NOT NULL, is_end_phase INTEGER NOT NULL DEFAULT 0,
+              n INTEGER NOT NULL DEFAULT 0, wins INTEGER NOT NULL DEFAULT 0,
+              losses INTEGER NOT NULL DEFAULT 0, missed INTEGER NOT NULL DEFAULT 0,
+              profit_loss TEXT NOT NULL DEFAULT '0', fees TEXT NOT NULL DEFAULT '0',
+              staked TEXT NOT NULL DEFAULT '0', PRIMARY KEY (day, signal_type, action, is_end_phase))",
+        )
+        .unwrap();
+        let mut delta = Delta::default();
+        delta
+            .add_trade(&trade("YES", "settled", Some(1), None, Some("0.1")))
+            .unwrap();
+        delta
+            .add_trade(&trade("YES", "settled", Some(1), None, Some("0.2")))
+            .unwrap();
+        delta.apply(&conn, 1).unwrap();
+        delta.apply(&conn, 1).unwrap();
+        let (n, pl, fees): (i64, String, String) = conn
+            .query_row("SELECT n, profit_loss, fees FROM daily_rollup", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((n, pl.as_str(), fees.as_str()), (4, "0.6", "0.04"));
+        delta.apply(&conn, -1).unwrap();
+        delta.apply(&conn, -1).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM daily_rollup", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+}

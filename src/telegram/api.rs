@@ -1,0 +1,172 @@
+//! The Bot API client: one POST per call, the `{"ok":…}` envelope decoded into a result or a
+//! classified error. Never retries on its own (the callers decide) and never shows the URL.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::http::{describe, short, Http};
+
+/// Why a call failed, as the caller must react to it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// 429: wait this many seconds.
+    RetryAfter(u64, String),
+    /// 409 on getUpdates: another process polls this token.
+    Conflict(String),
+    /// 5xx, timeout, connection: try again later.
+    Transient(String),
+    /// 400 and friends: this request will never succeed as it is.
+    Permanent(u16, String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::RetryAfter(secs, d) => write!(f, "rate limited (retry after {secs}s): {d}"),
+            ApiError::Conflict(d) => write!(f, "conflict: {d}"),
+            ApiError::Transient(d) => write!(f, "unavailable: {d}"),
+            ApiError::Permanent(code, d) => write!(f, "rejected ({code}): {d}"),
+        }
+    }
+}
+
+/// A bot: its API base, token and chat.
+pub struct Bot {
+    http: Http,
+    base: String,
+    token: String,
+}
+
+impl Bot {
+    /// `timeout` must exceed the long-polling timeout of `getUpdates`.
+    pub fn new(base: &str, token: &str, timeout: Duration) -> anyhow::Result<Bot> {
+        Ok(Bot {
+            http: Http::new(timeout, 1, Duration::from_millis(0))?,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    /// Calls `method` with a JSON body; returns the envelope's `result`.
+    pub async fn call(&self, method: &str, body: &Value) -> Result<Value, ApiError> {
+        let url = format!("{}/bot{}/{}", self.base, self.token, method);
+        let response = self
+            .http
+            .client
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transient(format!("{method}: {}", describe(&e))))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ApiError::Transient(format!("{method}: {}", describe(&e))))?;
+        let envelope: Option<Value> = serde_json::from_str(&text).ok();
+        let ok = envelope
+            .as_ref()
+            .and_then(|v| v.get("ok"))
+            .and_then(Value::as_bool);
+        if ok == Some(true) && (200..300).contains(&status) {
+            return Ok(envelope
+                .and_then(|mut v| v.get_mut("result").map(Value::take))
+                .unwrap_or(Value::Null));
+        }
+        let code = envelope
+            .as_ref()
+            .and_then(|v| v.get("error_code"))
+            .and_then(Value::as_u64)
+            .map(|c| c as u16)
+            .unwrap_or(status);
+        let description = envelope
+            .as_ref()
+            .and_then(|v| v.get("description"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| short(&text));
+        let detail = format!("{method}: {description}");
+        match code {
+            429 => {
+                let secs = envelope
+                    .as_ref()
+                    .and_then(|v| v.pointer("/parameters/retry_after"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(5);
+                Err(ApiError::RetryAfter(secs, detail))
+            }
+            409 => Err(ApiError::Conflict(detail)),
+            c if c >= 500 || c == 408 => Err(ApiError::Transient(format!("HTTP {c}: {detail}"))),
+            c if (200..300).contains(&c) => {
+                Err(ApiError::Transient(format!("malformed answer: {detail}")))
+            }
+            c => Err(ApiError::Permanent(c, detail)),
+        }
+    }
+
+    pub async fn send_message(
+        &self,
+        chat_id: &str,
+        text: &str,
+        reply_markup: Option<Value>,
+    ) -> Result<i64, ApiError> {
+        let mut body =
+            json!({"chat_id": chat_id_value(chat_id), "text": text, "parse_mode": "HTML"});
+        if let Some(markup) = reply_markup {
+            body["reply_markup"] = markup;
+        }
+        let result = self.call("sendMessage", &body).await?;
+        result
+            .get("message_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| ApiError::Transient("sendMessage: answer without message_id".into()))
+    }
+
+    pub async fn get_updates(
+        &self,
+        offset: i64,
+        timeout_secs: u32,
+    ) -> Result<Vec<Value>, ApiError> {
+        let body = json!({"offset": offset, "timeout": timeout_secs,
+                          "allowed_updates": ["message", "callback_query"]});
+        match self.call("getUpdates", &body).await? {
+            Value::Array(updates) => Ok(updates),
+            _ => Err(ApiError::Transient(
+                "getUpdates: result is not an array".into(),
+            )),
+        }
+    }
+
+    pub async fn answer_callback(&self, id: &str, text: &str) -> Result<(), ApiError> {
+        self.call(
+            "answerCallbackQuery",
+            &json!({"callback_query_id": id, "text": text}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn edit_message(
+        &self,
+        chat_id: &Value,
+        message_id: i64,
+        text: &str,
+    ) -> Result<(), ApiError> {
+        self.call(
+            "editMessageText",
+            &json!({"chat_id": chat_id, "message_id": message_id, "text": text, "parse_mode": "HTML"}),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// A chat id as Telegram expects it: a number when it is one, else the `@channel` name.
+pub fn chat_id_value(chat_id: &str) -> Value {
+    chat_id
+        .trim()
+        .parse::<i64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(chat_id.trim()))
+}

@@ -1,0 +1,357 @@
+//! Reading updates: commands and approval button presses from the configured chat only,
+//! changes only from allowed users. The offset is saved after each update, so an update is
+//! handled again only after a crash mid-update (and the handlers are idempotent).
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use super::api::{chat_id_value, ApiError, Bot};
+use super::render::esc;
+use super::Stats;
+use crate::adjust::{self, Verdict};
+use crate::config::Settings;
+use crate::error::temp_fail;
+
+const OFFSET_KEY: &str = "update_offset";
+
+pub fn load_offset(conn: &Connection) -> Result<i64> {
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM telegram_state WHERE key = ?1",
+            [OFFSET_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn save_offset(conn: &Connection, offset: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO telegram_state (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![OFFSET_KEY, offset.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Fetches and handles one batch of updates. `timeout_secs` is the long-polling timeout.
+pub async fn poll(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+    now: DateTime<Utc>,
+    timeout_secs: u32,
+    stats: &mut Stats,
+) -> Result<()> {
+    let offset = load_offset(conn)?;
+    let updates = match bot.get_updates(offset, timeout_secs).await {
+        Ok(u) => u,
+        Err(ApiError::Conflict(_)) => {
+            return Err(temp_fail(
+                "another process is polling this bot token (getUpdates answered 409 Conflict); run only one polyperf-telegram",
+            ))
+        }
+        Err(e) => return Err(temp_fail(settings.scrub(&format!("reading updates: {e}")))),
+    };
+    for update in updates {
+        let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
+            continue;
+        };
+        if update_id < offset {
+            continue;
+        }
+        stats.updates += 1;
+        if let Err(e) = handle(conn, settings, bot, now, &update, stats).await {
+            tracing::warn!(update_id, error = %settings.scrub(&format!("{e:#}")), "handling an update failed");
+        }
+        save_offset(conn, update_id + 1)?;
+    }
+    Ok(())
+}
+
+fn same_chat(settings: &Settings, chat: Option<&Value>) -> bool {
+    let expected = chat_id_value(settings.telegram.chat_id.as_deref().unwrap_or(""));
+    chat.is_some_and(|c| *c == expected)
+}
+
+fn allowed(settings: &Settings, user_id: Option<i64>) -> bool {
+    let list = &settings.telegram.allowed_user_ids;
+    list.is_empty() || user_id.is_some_and(|u| list.contains(&u))
+}
+
+async fn handle(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+    now: DateTime<Utc>,
+    update: &Value,
+    stats: &mut Stats,
+) -> Result<()> {
+    if let Some(query) = update.get("callback_query") {
+        return handle_button(conn, settings, bot, now, query, stats).await;
+    }
+    let Some(message) = update.get("message") else {
+        return Ok(());
+    };
+    if !same_chat(settings, message.pointer("/chat/id")) {
+        stats.rejected_unauthorized += 1;
+        tracing::warn!(chat = %message.pointer("/chat/id").cloned().unwrap_or_default(), "update from another chat ignored");
+        return Ok(());
+    }
+    let Some(text) = message.get("text").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if !text.starts_with('/') {
+        return Ok(());
+    }
+    stats.commands += 1;
+    let user_id = message.pointer("/from/id").and_then(Value::as_i64);
+    let reply = command(conn, settings, now, text, user_id, stats);
+    let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
+    if let Err(e) = bot.send_message(&chat_id, &reply, None).await {
+        tracing::warn!(error = %settings.scrub(&e.to_string()), "could not answer a command");
+    }
+    Ok(())
+}
+
+/// Runs a command and returns the HTML reply.
+fn command(
+    conn: &mut Connection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    text: &str,
+    user_id: Option<i64>,
+    stats: &mut Stats,
+) -> String {
+    let mut words = text.split_whitespace();
+    let head = words.next().unwrap_or("");
+    // `/status@polyperf_bot` in groups.
+    let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
+    let rest: Vec<&str> = words.collect();
+    let changes = matches!(name.as_str(), "/pause" | "/resume" | "/approve" | "/reject");
+    if changes && !allowed(settings, user_id) {
+        stats.rejected_unauthorized += 1;
+        tracing::warn!(user_id, command = %name, "command from a user not allowed to change things");
+        return "Not authorised: your user id is not in TELEGRAM_ALLOWED_USER_IDS.".into();
+    }
+    let by = format!("telegram:{}", user_id.unwrap_or(0));
+    let result: Result<String> = (|| match name.as_str() {
+        "/status" => {
+            let s = crate::status::collect(conn, settings, now)?;
+            Ok(format!(
+                "<b>Status</b>\ntrading: {}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
+                if s.trading_paused {
+                    format!("PAUSED ({})", esc(s.control.reason.as_deref().unwrap_or("")))
+                } else {
+                    "active".into()
+                },
+                s.trades.total, s.trades.pending, s.trades.due,
+                s.pending_approvals, s.outbox.pending, s.outbox.failed
+            ))
+        }
+        "/report" => {
+            let days = match rest.first() {
+                Some(d) => Some(
+                    d.parse::<u32>()
+                        .map_err(|_| anyhow::anyhow!("days must be a whole number, got {d:?}"))?,
+                ),
+                None => None,
+            };
+            match crate::report::summary_text(conn, days, now) {
+                Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
+                Err(e) => Ok(format!("report unavailable: {}", esc(&format!("{e:#}")))),
+            }
+        }
+        "/params" => {
+            let list = crate::params::list(conn)?;
+            let mut out = String::from("<b>Parameters</b>");
+            for p in list {
+                out.push_str(&format!(
+                    "\n<code>{}</code> = {} [{}, {}]",
+                    esc(&p.name),
+                    p.value,
+                    p.min,
+                    p.max
+                ));
+            }
+            Ok(out)
+        }
+        "/pause" => {
+            let reason = if rest.is_empty() {
+                "paused from Telegram".to_string()
+            } else {
+                rest.join(" ")
+            };
+            let tx = crate::db::write_tx(conn)?;
+            let done = crate::control::pause(
+                &tx,
+                &crate::control::Pause {
+                    reason: &reason,
+                    by: &by,
+                    rule: None,
+                    figures: None,
+                    auto_resume_at: None,
+                },
+                now,
+            )?;
+            tx.commit()?;
+            Ok(if done {
+                format!("Trading paused: {}", esc(&reason))
+            } else {
+                "Trading was already paused.".into()
+            })
+        }
+        "/resume" => {
+            let tx = crate::db::write_tx(conn)?;
+            let done = crate::control::resume(&tx, &by, "resumed from Telegram", now)?;
+            tx.commit()?;
+            Ok(if done {
+                "Trading resumed.".into()
+            } else {
+                "Trading was not paused.".into()
+            })
+        }
+        "/approve" | "/reject" => {
+            let Some(id) = rest
+                .first()
+                .and_then(|w| w.trim_start_matches('#').parse::<i64>().ok())
+            else {
+                return Ok(format!("Usage: {name} ID"));
+            };
+            let verdict = if name == "/approve" {
+                Verdict::Approve
+            } else {
+                Verdict::Reject
+            };
+            let outcome = adjust::decide(
+                conn,
+                settings,
+                id,
+                None,
+                verdict,
+                &by,
+                crate::params::Method::Telegram,
+                now,
+            )?;
+            if outcome.changed {
+                stats.approvals += 1;
+            }
+            Ok(esc(&outcome.message))
+        }
+        "/help" | "/start" => Ok(HELP.into()),
+        _ => Ok(format!("Unknown command {}. {HELP}", esc(&name))),
+    })();
+    result.unwrap_or_else(|e| format!("Error: {}", esc(&settings.scrub(&format!("{e:#}")))))
+}
+
+const HELP: &str = "Commands: /status, /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
+
+async fn handle_button(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+    now: DateTime<Utc>,
+    query: &Value,
+    stats: &mut Stats,
+) -> Result<()> {
+    let query_id = query.get("id").and_then(Value::as_str).unwrap_or("");
+    let message = query.get("message");
+    if !same_chat(settings, message.and_then(|m| m.pointer("/chat/id"))) {
+        stats.rejected_unauthorized += 1;
+        tracing::warn!("button press from another chat ignored");
+        return Ok(());
+    }
+    let user_id = query.pointer("/from/id").and_then(Value::as_i64);
+    if !allowed(settings, user_id) {
+        stats.rejected_unauthorized += 1;
+        tracing::warn!(user_id, "button press from a user not allowed to decide");
+        let _ = bot.answer_callback(query_id, "Not authorised").await;
+        return Ok(());
+    }
+    let data = query.get("data").and_then(Value::as_str).unwrap_or("");
+    let Some((verdict, id, nonce)) = parse_callback(data) else {
+        let _ = bot.answer_callback(query_id, "Unknown button").await;
+        return Ok(());
+    };
+    let by = format!("telegram:{}", user_id.unwrap_or(0));
+    let outcome = adjust::decide(
+        conn,
+        settings,
+        id,
+        Some(nonce),
+        verdict,
+        &by,
+        crate::params::Method::Telegram,
+        now,
+    );
+    let (answer, changed) = match &outcome {
+        Ok(o) => (o.message.clone(), o.changed),
+        Err(e) => (
+            format!("Error: {}", settings.scrub(&format!("{e:#}"))),
+            false,
+        ),
+    };
+    if changed {
+        stats.approvals += 1;
+    }
+    let short: String = answer.chars().take(190).collect();
+    if let Err(e) = bot.answer_callback(query_id, &short).await {
+        tracing::warn!(error = %settings.scrub(&e.to_string()), "answerCallbackQuery failed");
+    }
+    if changed {
+        if let (Some(chat), Some(message_id)) = (
+            message.and_then(|m| m.pointer("/chat/id")),
+            message
+                .and_then(|m| m.get("message_id"))
+                .and_then(Value::as_i64),
+        ) {
+            let original = message
+                .and_then(|m| m.get("text"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let text = super::render::truncate_html(
+                &format!("{}\n\n<b>{}</b>", esc(original), esc(&answer)),
+                super::render::MAX_CHARS,
+            );
+            if let Err(e) = bot.edit_message(chat, message_id, &text).await {
+                tracing::warn!(error = %settings.scrub(&e.to_string()), "editMessageText failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `approve:12:9f3a` → (Approve, 12, "9f3a").
+pub fn parse_callback(data: &str) -> Option<(Verdict, i64, &str)> {
+    let mut parts = data.splitn(3, ':');
+    let verdict = match parts.next()? {
+        "approve" => Verdict::Approve,
+        "reject" => Verdict::Reject,
+        _ => return None,
+    };
+    let id = parts.next()?.parse().ok()?;
+    let nonce = parts.next().filter(|n| !n.is_empty())?;
+    Some((verdict, id, nonce))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_callback_data() {
+        assert_eq!(
+            parse_callback("approve:12:9f3a"),
+            Some((Verdict::Approve, 12, "9f3a"))
+        );
+        assert_eq!(
+            parse_callback("reject:7:ab:c"),
+            Some((Verdict::Reject, 7, "ab:c"))
+        );
+        for bad in ["approve:12:", "approve:x:1", "maybe:1:2", "", "approve"] {
+            assert_eq!(parse_callback(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! polyperf-telegram, the only code that talks to the Bot API: delivers the outbox, reads
+//! commands and approval button presses. Producers never send; they queue in `outbox`.
+//!
+//! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
+//!   [`inbox`]: updates, commands, buttons.
+
+pub mod api;
+pub mod drain;
+pub mod inbox;
+pub mod render;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::error::temp_fail;
+use crate::runner::JobContext;
+
+/// What a run did (the `--json` object).
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Whether Telegram is enabled; when not, rows stay queued.
+    pub enabled: bool,
+    pub sent: u64,
+    pub failed: u64,
+    /// Rows still pending at the end of the run.
+    pub pending: i64,
+    pub updates: u64,
+    pub commands: u64,
+    pub approvals: u64,
+    pub rejected_unauthorized: u64,
+}
+
+/// Options of the job binary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Keep going (drain + long polling) until SIGTERM / SIGINT.
+    pub watch: bool,
+}
+
+/// One pass (`--once`): deliver what is due, then handle waiting updates.
+pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
+    run_with(ctx, Options::default()).await
+}
+
+pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
+    let mut stats = Stats {
+        enabled: ctx.settings.telegram.enabled,
+        ..Stats::default()
+    };
+    let settings = ctx.settings.clone();
+    if !settings.telegram.enabled || ctx.dry_run {
+        stats.pending = crate::outbox::counts(&ctx.conn)?.0;
+        if !settings.telegram.enabled {
+            tracing::info!(
+                pending = stats.pending,
+                "telegram is disabled (TELEGRAM_ENABLED=false): messages stay queued"
+            );
+        } else {
+            tracing::info!(pending = stats.pending, "dry run: nothing sent");
+        }
+        return Ok(stats);
+    }
+    // validate() guarantees both when enabled.
+    let token = settings.telegram.bot_token.clone().unwrap_or_default();
+    let poll_secs = if options.watch {
+        settings.telegram.poll_timeout_secs
+    } else {
+        0
+    };
+    let timeout = Duration::from_secs(settings.apis.http_timeout_secs + poll_secs as u64);
+    let bot = api::Bot::new(&settings.telegram.api_base, &token, timeout)?;
+
+    if !options.watch {
+        let outcome = drain::drain(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;
+        inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats).await?;
+        stats.pending = crate::outbox::counts(&ctx.conn)?.0;
+        if let drain::Outcome::Deferred(why) = outcome {
+            return Err(temp_fail(format!(
+                "telegram unavailable, {} messages left for the next run: {why}",
+                stats.pending
+            )));
+        }
+        return Ok(stats);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let notify = Arc::new(tokio::sync::Notify::new());
+    spawn_signal_watcher(stop.clone(), notify.clone());
+    let started = std::time::Instant::now();
+    tracing::info!(
+        poll_secs,
+        "watching: drain and long polling until SIGTERM/SIGINT"
+    );
+    while !stop.load(Ordering::SeqCst) {
+        // "now" moves on from the job's start, so --now still steers a watch in tests.
+        let now = ctx.now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        if let drain::Outcome::Deferred(why) =
+            drain::drain(&mut ctx.conn, &settings, &bot, now, &mut stats).await?
+        {
+            tracing::warn!(error = %why, "delivery deferred");
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let conn = &mut ctx.conn;
+        tokio::select! {
+            result = inbox::poll(conn, &settings, &bot, now, poll_secs, &mut stats) => {
+                match result {
+                    Ok(()) => {}
+                    Err(e) if crate::error::kind_of(&e) == Some(crate::error::Kind::TempFail)
+                        && !format!("{e}").contains("another process") => {
+                        tracing::warn!(error = %e, "reading updates failed; retrying shortly");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Waiting for updates changes nothing, so it may be cut short.
+            _ = notify.notified() => break,
+        }
+    }
+    tracing::info!("stopping on signal");
+    stats.pending = crate::outbox::counts(&ctx.conn)?.0;
+    Ok(stats)
+}
+
+fn spawn_signal_watcher(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        stop.store(true, Ordering::SeqCst);
+        notify.notify_one();
+    });
+}

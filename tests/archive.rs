@@ -1,0 +1,671 @@
+//! polyperf-archive and `polyperf archive {list,verify,restore}` as processes against real
+//! SQLite files: round trip, crash safety (abort after each step, real SIGKILLs), damaged files.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use polyperf::time::parse_rfc3339;
+use rusqlite::types::Value;
+use rusqlite::Connection;
+
+use crate::common::{stdout_json, TestDb};
+
+const NOW: &str = "2026-03-30T00:00:00Z";
+const TABLES: [&str; 3] = ["trades", "outbox", "job_runs"];
+
+type Rows = BTreeMap<i64, Vec<Value>>;
+
+/// Three weeks of simulated decisions from 2026-02-02; those before 2026-02-20 settled (every
+/// 11th unsettleable), the rest pending; their trade alerts sent / failed / pending; old job runs.
+fn seed(db: &TestDb, per_market: usize) {
+    let start = parse_rfc3339("2026-02-02T00:00:00Z").unwrap();
+    let candles = polyperf::sim::candles(start, 21 * 1440, 7);
+    let decisions = polyperf::sim::decisions(&candles, per_market, 7);
+    let mut conn = db.conn();
+    let tx = polyperf::db::write_tx(&mut conn).unwrap();
+    for d in &decisions {
+        polyperf::decision::insert(&tx, d).unwrap();
+    }
+    tx.execute_batch(
+        "UPDATE trades SET
+           settlement_status = CASE WHEN id % 11 = 0 THEN 'unsettleable' ELSE 'settled' END,
+           unsettleable_reason = CASE WHEN id % 11 = 0 THEN 'no price' END,
+           actual_outcome = CASE WHEN id % 11 = 0 THEN NULL WHEN id % 2 = 0 THEN 'UP' ELSE 'DOWN' END,
+           is_win = CASE WHEN id % 11 = 0 OR action = 'HOLD' THEN NULL ELSE (id % 3 != 0) END,
+           is_missed_opportunity = CASE WHEN action = 'HOLD' AND id % 11 != 0 THEN id % 2 END,
+           profit_loss = CASE WHEN id % 11 = 0 THEN NULL WHEN action = 'HOLD' THEN '0'
+                              WHEN id % 3 != 0 THEN '4.3' || (id % 10) ELSE '-' || position_size END,
+           fee = CASE WHEN action = 'HOLD' OR id % 11 = 0 THEN NULL ELSE '0.0' || (id % 97) END,
+           settled_at = datetime(timestamp, '+20 minutes')
+         WHERE timestamp < '2026-02-20';
+         UPDATE outbox SET
+           created_at = (SELECT timestamp FROM trades WHERE 'trade:' || trades.decision_id = outbox.dedup_key),
+           status = CASE WHEN id % 5 = 0 THEN 'failed' WHEN id % 7 = 0 THEN 'pending' ELSE 'sent' END,
+           attempts = id % 4, message_id = CASE WHEN id % 5 != 0 THEN id * 10 END;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60)
+         INSERT INTO job_runs (job, started_at, finished_at, status, exit_code, now, stats)
+         SELECT 'polyperf-settle', datetime('2026-02-02', '+' || (i * 8) || ' hours'),
+                datetime('2026-02-02', '+' || (i * 8) || ' hours', '+3 seconds'),
+                CASE WHEN i % 13 = 0 THEN 'failed' ELSE 'ok' END, 0, NULL,
+                '{\"settled\":' || i || '}' FROM n;",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+}
+
+fn rows(conn: &Connection, table: &str) -> Rows {
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+        .unwrap();
+    let n = stmt.column_count();
+    let mut out = Rows::new();
+    let mut cursor = stmt.query([]).unwrap();
+    while let Some(row) = cursor.next().unwrap() {
+        let values: Vec<Value> = (0..n).map(|i| row.get::<_, Value>(i).unwrap()).collect();
+        let Value::Integer(id) = values[0] else {
+            panic!("id")
+        };
+        out.insert(id, values);
+    }
+    out
+}
+
+fn snapshot(conn: &Connection) -> BTreeMap<&'static str, Rows> {
+    TABLES.iter().map(|t| (*t, rows(conn, t))).collect()
+}
+
+/// Every row of an archive file, converted back the way restore does (JSON → SQL values).
+fn file_rows(path: &Path) -> (String, Rows) {
+    let mut text = String::new();
+    GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let columns: Vec<String> = serde_json::from_value(header["columns"].clone()).unwrap();
+    let mut out = Rows::new();
+    for line in lines {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap();
+        let values: Vec<Value> = columns
+            .iter()
+            .map(|c| match &object[c] {
+                serde_json::Value::Null => Value::Null,
+                serde_json::Value::String(s) => Value::Text(s.clone()),
+                serde_json::Value::Number(n) if n.is_i64() => Value::Integer(n.as_i64().unwrap()),
+                serde_json::Value::Number(n) => Value::Real(n.as_f64().unwrap()),
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        let Value::Integer(id) = values[0] else {
+            panic!("id")
+        };
+        assert!(
+            out.insert(id, values).is_none(),
+            "id {id} twice in {}",
+            path.display()
+        );
+    }
+    (header["table"].as_str().unwrap().to_string(), out)
+}
+
+fn archive_dir(db: &TestDb) -> PathBuf {
+    db.dir.path().join("archive")
+}
+
+fn archive_files(db: &TestDb) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(archive_dir(db))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.to_string_lossy().ends_with(".jsonl.gz"));
+    files.sort();
+    files
+}
+
+/// Checks that every original row is in the database or in an archive file, unchanged. With
+/// `exact`, also that no row is in both or in two files, every file is in the manifest with its
+/// rows deleted, and no temp file is left.
+fn check_invariant(db: &TestDb, original: &BTreeMap<&'static str, Rows>, exact: bool) {
+    let conn = db.conn();
+    let now = snapshot(&conn);
+    let mut archived: BTreeMap<String, Rows> = BTreeMap::new();
+    for file in archive_files(db) {
+        let (table, rows) = file_rows(&file);
+        let into = archived.entry(table).or_default();
+        for (id, row) in rows {
+            if into.insert(id, row).is_some() && exact {
+                panic!("{} row {id} is in two archive files", file.display());
+            }
+        }
+    }
+    for (table, original_rows) in original {
+        let empty = Rows::new();
+        let files = archived.get(*table).unwrap_or(&empty);
+        for (id, row) in original_rows {
+            let in_db = now[table].get(id);
+            let in_file = files.get(id);
+            assert!(
+                in_db.is_some() || in_file.is_some(),
+                "{table} row {id} was lost"
+            );
+            if let Some(r) = in_file {
+                assert_eq!(r, row, "{table} row {id} differs in its archive file");
+            }
+            if exact {
+                assert!(
+                    !(in_db.is_some() && in_file.is_some()),
+                    "{table} row {id} is both in the database and in an archive file"
+                );
+            }
+        }
+    }
+    if exact {
+        let pending: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM archives WHERE deleted_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 0, "manifest rows whose rows were not deleted");
+        let listed: i64 = conn
+            .query_row("SELECT count(*) FROM archives", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(listed as usize, archive_files(db).len());
+        let leftovers = std::fs::read_dir(archive_dir(db))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "temp files left");
+        // The rollup holds exactly the archived settled trades.
+        let archived_trades = archived.get("trades").cloned().unwrap_or_default();
+        let settled = archived_trades
+            .values()
+            .filter(|r| r[31] == Value::Text("settled".into()))
+            .count() as i64;
+        let n: i64 = conn
+            .query_row("SELECT coalesce(sum(n), 0) FROM daily_rollup", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, settled, "rollup n vs archived settled trades");
+    }
+}
+
+/// A killed run's lease would expire on its own after `lock_lease_secs`; make it so now.
+fn expire_lease(db: &TestDb) {
+    db.conn()
+        .execute(
+            "UPDATE job_locks SET expires_at = '2000-01-01 00:00:00'",
+            [],
+        )
+        .unwrap();
+}
+
+fn run_archive(db: &TestDb) -> serde_json::Value {
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "archive failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)
+}
+
+/// A seeded database, built once per size and copied for each test that needs one.
+fn seeded(per_market: usize) -> TestDb {
+    let db = TestDb::new();
+    seed(&db, per_market);
+    db
+}
+
+#[test]
+fn round_trip_restores_every_row_exactly_and_rollup_follows() {
+    let db = seeded(2);
+    let original = snapshot(&db.conn());
+    let stats = run_archive(&db);
+    let archived_trades = stats["rows_archived"]["trades"].as_u64().unwrap();
+    assert!(archived_trades > 1000, "{stats}");
+    assert!(
+        stats["rows_archived"]["outbox"].as_u64().unwrap() > 100,
+        "{stats}"
+    );
+    assert_eq!(stats["rows_archived"]["job_runs"], 60, "{stats}");
+    assert!(stats["files_written"].as_u64().unwrap() >= 7, "{stats}");
+    assert!(stats["bytes_written"].as_u64().unwrap() > 0);
+    assert!(stats["freed_bytes"].as_u64().is_some());
+    let total = archived_trades
+        + stats["rows_archived"]["outbox"].as_u64().unwrap()
+        + stats["rows_archived"]["job_runs"].as_u64().unwrap();
+    assert_eq!(stats["rows_deleted"].as_u64().unwrap(), total);
+    check_invariant(&db, &original, true);
+    // Pending trades stay; nothing finished and old is left.
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades WHERE settlement_status != 'pending' AND timestamp < '2026-02-28'"),
+        0
+    );
+    assert!(db.count("SELECT count(*) FROM trades WHERE settlement_status = 'pending'") > 0);
+    // The rollup's money is the exact sum of the archived settled trades.
+    let (files_pl, files_fees): (rust_decimal::Decimal, rust_decimal::Decimal) = {
+        let mut pl = rust_decimal::Decimal::ZERO;
+        let mut fees = rust_decimal::Decimal::ZERO;
+        for f in archive_files(&db) {
+            let (table, rows) = file_rows(&f);
+            if table != "trades" {
+                continue;
+            }
+            for r in rows
+                .values()
+                .filter(|r| r[31] == Value::Text("settled".into()))
+            {
+                if let Value::Text(p) = &r[24] {
+                    pl += p.parse::<rust_decimal::Decimal>().unwrap();
+                }
+                if let Value::Text(p) = &r[35] {
+                    fees += p.parse::<rust_decimal::Decimal>().unwrap();
+                }
+            }
+        }
+        (pl, fees)
+    };
+    let (rollup_pl, rollup_fees): (String, String) = db
+        .conn()
+        .query_row(
+            "SELECT dec_sum(profit_loss), dec_sum(fees) FROM daily_rollup",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        rollup_pl.parse::<rust_decimal::Decimal>().unwrap(),
+        files_pl
+    );
+    assert_eq!(
+        rollup_fees.parse::<rust_decimal::Decimal>().unwrap(),
+        files_fees
+    );
+
+    // A second run has nothing to do.
+    let again = run_archive(&db);
+    assert_eq!(again["files_written"], 0, "{again}");
+    assert_eq!(again["rows_deleted"], 0, "{again}");
+
+    // Restore every file into a fresh database: every archived row, column by column.
+    let fresh = TestDb::new();
+    let mut expected: BTreeMap<&str, Rows> = BTreeMap::new();
+    for file in archive_files(&db) {
+        let out = fresh
+            .cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = stdout_json(&out);
+        let (table, rows) = file_rows(&file);
+        assert_eq!(
+            report["inserted"].as_u64().unwrap() as usize,
+            rows.len(),
+            "{report}"
+        );
+        assert_eq!(report["skipped"], 0);
+        let table = TABLES.iter().find(|t| **t == table).unwrap();
+        expected.entry(table).or_default().extend(rows);
+    }
+    let restored = snapshot(&fresh.conn());
+    for table in TABLES {
+        let want: Rows = original[table]
+            .iter()
+            .filter(|(id, _)| expected.get(table).is_some_and(|e| e.contains_key(id)))
+            .map(|(id, r)| (*id, r.clone()))
+            .collect();
+        assert_eq!(restored[table], want, "{table} differs after restore");
+    }
+    // The fresh database never archived these rows: its rollup is untouched.
+    assert_eq!(fresh.count("SELECT count(*) FROM daily_rollup"), 0);
+    // No trade alerts for restored rows.
+    assert_eq!(
+        fresh.count("SELECT count(*) FROM outbox WHERE status = 'pending'"),
+        0
+    );
+
+    // Restoring into the source database puts every row back and empties the rollup; twice
+    // inserts nothing.
+    for pass in 0..2 {
+        for file in archive_files(&db) {
+            let out = db
+                .cmd("polyperf")
+                .args(["archive", "restore", "--json"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report = stdout_json(&out);
+            if pass == 1 {
+                assert_eq!(report["inserted"], 0, "{report}");
+            }
+        }
+    }
+    let back = snapshot(&db.conn());
+    assert_eq!(back["trades"], original["trades"]);
+    assert_eq!(back["outbox"], original["outbox"]);
+    assert_eq!(db.count("SELECT count(*) FROM daily_rollup"), 0);
+}
+
+#[test]
+fn crash_after_each_step_then_rerun_loses_and_duplicates_nothing() {
+    let template = seeded(1);
+    for step in 1..=7 {
+        let db = TestDb::new();
+        std::fs::copy(&template.path, &db.path).unwrap();
+        let original = snapshot(&db.conn());
+        let out = db
+            .cmd("polyperf-archive")
+            .args(["--now", NOW, "--json"])
+            .env("POLYPERF_ARCHIVE_CRASH_AFTER_STEP", step.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            None,
+            "step {step}: the crash hook did not fire: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        expire_lease(&db);
+        check_invariant(&db, &original, false);
+        run_archive(&db);
+        check_invariant(&db, &original, true);
+    }
+}
+
+#[test]
+fn sigkill_at_random_times_then_rerun_loses_and_duplicates_nothing() {
+    let template = seeded(3);
+    let copy = || {
+        let db = TestDb::new();
+        std::fs::copy(&template.path, &db.path).unwrap();
+        db
+    };
+    // How long a whole run takes here, so the kills land anywhere inside one.
+    let timing = copy();
+    let started = std::time::Instant::now();
+    run_archive(&timing);
+    let full_ms = started.elapsed().as_millis().max(20) as i64;
+    let mut rng = polyperf::sim::Rng::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    let mut killed = 0;
+    for _ in 0..6 {
+        let db = copy();
+        let original = snapshot(&db.conn());
+        let mut child = std::process::Command::new(crate::common::bin_path("polyperf-archive"))
+            .args(["--now", NOW])
+            .env("POLYPERF_DB", &db.path)
+            .env("POLYPERF_ARCHIVE_DIR", archive_dir(&db))
+            .env("POLYPERF_LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            rng.range(1, full_ms) as u64
+        ));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        // SAFETY: SIGKILL to our own child's pid, which we have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().unwrap();
+        check_invariant(&db, &original, false);
+        expire_lease(&db);
+        run_archive(&db);
+        check_invariant(&db, &original, true);
+    }
+    eprintln!("a full run took {full_ms} ms; killed {killed} of 6 runs mid-way");
+    assert!(killed >= 1, "no run was killed mid-way");
+}
+
+/// Writes `text` gzipped to `path`.
+fn gzip(path: &Path, text: &[u8]) {
+    let mut gz = GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(text).unwrap();
+    gz.finish().unwrap();
+}
+
+fn gunzip(path: &Path) -> Vec<String> {
+    BufReader::new(GzDecoder::new(std::fs::File::open(path).unwrap()))
+        .lines()
+        .map(|l| l.unwrap())
+        .collect()
+}
+
+#[test]
+fn damaged_files_are_rejected_and_change_nothing() {
+    let db = seeded(1);
+    run_archive(&db);
+    let files = archive_files(&db);
+    let trades_file = files
+        .iter()
+        .find(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("trades-")
+        })
+        .unwrap()
+        .clone();
+    let outbox_file = files
+        .iter()
+        .find(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("outbox-")
+        })
+        .unwrap()
+        .clone();
+    let bytes = std::fs::read(&trades_file).unwrap();
+    let lines = gunzip(&trades_file);
+    let outbox_header = gunzip(&outbox_file)[0].clone();
+    let bad = db.dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+
+    let mut cases: Vec<(&str, PathBuf)> = Vec::new();
+    let truncated = bad.join("trades-2026-W06.jsonl.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    cases.push(("truncated gzip", truncated));
+    let dir2 = bad.join("flip");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let flipped = dir2.join("trades-2026-W06.jsonl.gz");
+    let mut b = bytes.clone();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x55;
+    std::fs::write(&flipped, &b).unwrap();
+    cases.push(("flipped byte", flipped));
+    let dir3 = bad.join("trailer");
+    std::fs::create_dir_all(&dir3).unwrap();
+    let crc = dir3.join("trades-2026-W06.jsonl.gz");
+    let mut b = bytes.clone();
+    let at = b.len() - 6;
+    b[at] ^= 0x01;
+    std::fs::write(&crc, &b).unwrap();
+    cases.push(("bad CRC in the trailer", crc));
+    let no_header = bad.join("no-header.jsonl.gz");
+    gzip(&no_header, (lines[1..].join("\n") + "\n").as_bytes());
+    cases.push(("missing header", no_header));
+    let other = bad.join("other-table.jsonl.gz");
+    let mut l = lines.clone();
+    l[0] = outbox_header;
+    gzip(&other, (l.join("\n") + "\n").as_bytes());
+    cases.push(("header of another table", other));
+    let renamed = bad.join("outbox-2026-W06.jsonl.gz");
+    std::fs::copy(&trades_file, &renamed).unwrap();
+    cases.push(("file name of another table", renamed));
+    let not_json = bad.join("not-json.jsonl.gz");
+    let mut l = lines.clone();
+    let last = l.len() - 1;
+    l[last] = "{\"id\": 999999, this is not json".into();
+    gzip(&not_json, (l.join("\n") + "\n").as_bytes());
+    cases.push(("a line that is not JSON", not_json));
+    let short = bad.join("short.jsonl.gz");
+    gzip(
+        &short,
+        (lines[..lines.len() - 1].join("\n") + "\n").as_bytes(),
+    );
+    cases.push(("a row missing", short));
+
+    let before = snapshot(&db.conn());
+    for (what, path) in cases {
+        for dry in [false, true] {
+            let mut cmd = db.cmd("polyperf");
+            cmd.args(["archive", "restore"]).arg(&path);
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let out = cmd.output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{what}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(path.file_name().unwrap().to_str().unwrap()),
+                "{what}: {stderr}"
+            );
+        }
+        assert_eq!(snapshot(&db.conn()), before, "{what}: the database changed");
+    }
+    // The intact file restores.
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore", "--dry-run", "--json"])
+        .arg(&trades_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(stdout_json(&out)["inserted"].as_u64().unwrap() > 0);
+    assert_eq!(
+        snapshot(&db.conn()),
+        before,
+        "a dry run changed the database"
+    );
+}
+
+#[test]
+fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
+    let db = seeded(1);
+    let dry = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW, "--json", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(dry.status.success());
+    let planned = stdout_json(&dry);
+    assert!(planned["rows_archived"]["trades"].as_u64().unwrap() > 0);
+    assert!(archive_files(&db).is_empty(), "a dry run wrote files");
+    // --older-than overrides the retention: nothing is 60 days old on 2026-03-30.
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW, "--json", "--older-than", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout_json(&out)["files_written"], 0);
+    assert!(archive_files(&db).is_empty());
+    let first = run_archive(&db);
+    assert_eq!(first["rows_archived"], planned["rows_archived"]);
+    // More finished rows in a week that already has a file.
+    db.conn()
+        .execute_batch(
+            "UPDATE trades SET settlement_status = 'unsettleable', unsettleable_reason = 'late'
+             WHERE timestamp >= '2026-02-20' AND timestamp < '2026-02-21'",
+        )
+        .unwrap();
+    let second = run_archive(&db);
+    assert_eq!(second["files_written"], 1, "{second}");
+    assert!(archive_dir(&db).join("trades-2026-W08.2.jsonl.gz").exists());
+    assert!(archive_dir(&db).join("trades-2026-W08.jsonl.gz").exists());
+
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(stdout_json(&out)["mismatches"], 0);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed = stdout_json(&out);
+    assert_eq!(
+        listed["files"].as_array().unwrap().len(),
+        archive_files(&db).len()
+    );
+    assert!(listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["status"] == "ok"));
+
+    // Replace a file with another valid gzip of the same rows: intact, but not what was recorded.
+    let victim = archive_dir(&db).join("trades-2026-W08.2.jsonl.gz");
+    let lines = gunzip(&victim);
+    gzip(&victim, (lines.join("\n") + "\n").as_bytes());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify"])
+        .arg(&victim)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sha256"));
+    std::fs::remove_file(archive_dir(&db).join("trades-2026-W08.jsonl.gz")).unwrap();
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["mismatches"], 2);
+}
