@@ -1,7 +1,7 @@
-//! What a reflection analyses: figures for the last 7 days and for the trades it covers, the
-//! live parameters with their bounds, the fate of earlier recommendations, and a summary of the
-//! trader's free text. Reads only. The figures are the small subset the prompt and rules need
-//! until `metrics::compute` is wired in.
+//! What a reflection analyses: [`metrics::compute`] for the last 7 days and since the last
+//! reflection, break-even figures (average price paid) the rules engine needs, the live
+//! parameters with their bounds, the fate of earlier recommendations, and a summary of the
+//! trader's free text. Reads only.
 
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::metrics::{self, Metrics, Window};
 use crate::time::to_db;
 
 /// One settled decision, as the figures need it.
@@ -140,18 +141,12 @@ pub fn figures(rows: &[Row]) -> Figures {
     f
 }
 
-/// 95% Wilson score interval for `wins` out of `n`.
+/// 95% Wilson score interval for `wins` out of `n` ([`metrics::wilson`]).
 pub fn wilson(wins: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
+    match metrics::wilson(wins, n, 1.959_963_984_540_054) {
+        Some([lo, hi]) => (lo, hi),
+        None => (0.0, 1.0),
     }
-    let z = 1.959_963_984_540_054_f64;
-    let n_f = n as f64;
-    let p = wins as f64 / n_f;
-    let denom = 1.0 + z * z / n_f;
-    let centre = (p + z * z / (2.0 * n_f)) / denom;
-    let half = z * ((p * (1.0 - p) / n_f) + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 fn round4(x: f64) -> f64 {
@@ -198,6 +193,12 @@ pub struct PastProposal {
 pub struct ReflectionInput {
     pub now: String,
     pub triggered: Vec<String>,
+    /// The team's metrics, last 7 days (what the prompt shows).
+    pub metrics_7_days: Metrics,
+    /// The team's metrics since the last reflection (all time when there is none).
+    pub metrics_since_last: Metrics,
+    /// Win/loss by signal and confidence with the average price paid (break-even), last 7
+    /// days: what the rules engine judges on.
     pub last_7_days: Figures,
     /// The settled decisions this reflection covers (new since the last reflection).
     pub since_last: Figures,
@@ -285,9 +286,17 @@ pub fn load(
         .iter()
         .find(|p| p.name == THRESHOLD)
         .and_then(|p| p.value.to_f64());
+    let last: Option<String> =
+        conn.query_row("SELECT max(timestamp) FROM reflections", [], |r| r.get(0))?;
+    let since_window = match last {
+        Some(t) => Window::Since(crate::time::from_db(&t)?),
+        None => Window::All,
+    };
     Ok(ReflectionInput {
         now: to_db(now),
         triggered: triggered.iter().map(|s| s.to_string()).collect(),
+        metrics_7_days: metrics::compute(conn, &Window::Days(7), now)?,
+        metrics_since_last: metrics::compute(conn, &since_window, now)?,
         last_7_days: figures(&week),
         since_last: figures(&new_rows),
         near_threshold: threshold.map(|t| near(&week, t)).unwrap_or_default(),

@@ -46,9 +46,13 @@ Answer with one JSON object and nothing else, exactly in this shape:\n\
     let figures = json!({
         "now_utc": input.now,
         "triggered_by": input.triggered,
-        "last_7_days": input.last_7_days,
-        "since_last_reflection": input.since_last,
-        "last_7_days_confidence_just_above_threshold": input.near_threshold,
+        "last_7_days": input.metrics_7_days,
+        "since_last_reflection": input.metrics_since_last,
+        "break_even_last_7_days": {
+            "note": "avg_price is the average price paid: roughly the win rate needed to break even before fees",
+            "by_signal": input.last_7_days.by_signal,
+            "confidence_just_above_threshold": input.near_threshold,
+        },
     });
     let parameters = json!(input.parameters);
     let history = json!(input.history);

@@ -194,7 +194,17 @@ mod tests {
         }
         let f = figures(&rows);
         let near_threshold = near(&rows, 0.75);
+        let empty = || {
+            crate::metrics::Accumulator::new().finish(crate::metrics::WindowInfo {
+                label: "last 7 days".into(),
+                from: None,
+                to: None,
+                now: "2026-02-11 12:00:00".into(),
+            })
+        };
         ReflectionInput {
+            metrics_7_days: empty(),
+            metrics_since_last: empty(),
             near_threshold,
             now: "2026-02-11 12:00:00".into(),
             triggered: vec!["manual".into()],
