@@ -173,13 +173,13 @@ async fn a_good_answer_stores_the_reflection_its_proposal_and_insights() {
     for needle in [
         "\"last_7_days\"",
         "\"since_last_reflection\"",
-        "\"losses\": 3",
+        "\"losses\":3",
         "\"win_rate_ci\"",
         "\"calibration\"",
         "\"brier\"",
         "\"profit_factor\"",
         "\"break_even_last_7_days\"",
-        "\"avg_price\": \"0.52\"",
+        "\"avg_price\":\"0.52\"",
         "\"BULLISH\"",
         "\"value\": \"0.75\"",
         "TRADER_REASONING_DATA",
@@ -686,4 +686,8 @@ fn the_openai_engine_without_a_key_is_bad_usage() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("OPENAI_API_KEY"), "{}", stderr(&out));
     assert_eq!(db.count("SELECT count(*) FROM reflections"), 0);
+    // Showing the prompt needs no key.
+    let out = reflect(&db, None, &["--engine", "openai", "--print-prompt"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("### user"));
 }

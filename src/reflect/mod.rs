@@ -60,14 +60,13 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
         }
         None => settings.effective_engine().to_string(),
     };
-    if engine == "openai"
-        && settings
-            .llm
-            .api_key
-            .as_deref()
-            .filter(|k| !k.is_empty())
-            .is_none()
-    {
+    let has_key = settings
+        .llm
+        .api_key
+        .as_deref()
+        .is_some_and(|k| !k.is_empty());
+    // Showing the prompt needs no key.
+    if engine == "openai" && !has_key && !opts.print_prompt {
         return Err(bad_input(
             "engine openai needs OPENAI_API_KEY (or use --engine rules)",
         ));
