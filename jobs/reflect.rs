@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyperf::reflect::{self, Options, Requested};
 use polyperf::runner::{self, JobArgs};
 
 #[derive(Parser)]
@@ -10,11 +11,27 @@ use polyperf::runner::{self, JobArgs};
 struct Args {
     #[command(flatten)]
     job: JobArgs,
+    /// Fire a trigger by hand: end_of_day (once per UTC day) or manual (always)
+    #[arg(long, value_enum)]
+    trigger: Option<Requested>,
+    /// Analysis engine [default: openai when OPENAI_API_KEY is set, else rules]
+    #[arg(long, value_parser = ["openai", "rules"])]
+    engine: Option<String>,
+    /// Print the prompt and exit, writing nothing
+    #[arg(long)]
+    print_prompt: bool,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    runner::main("polyperf-reflect", args.job, |ctx| {
-        Box::pin(polyperf::reflect::run(ctx))
+    let mut args = Args::parse();
+    let opts = Options {
+        trigger: args.trigger,
+        engine: args.engine,
+        print_prompt: args.print_prompt,
+    };
+    // Printing the prompt writes nothing: not even a run record.
+    args.job.dry_run |= opts.print_prompt;
+    runner::main("polyperf-reflect", args.job, move |ctx| {
+        Box::pin(async move { reflect::run_with(ctx, &opts).await })
     })
 }

@@ -20,3 +20,5 @@ mod adjust;
 mod fakes;
 // A simulated week through every job binary, end to end (issue: running it for real).
 mod e2e;
+// Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
+mod reflect;

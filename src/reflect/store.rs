@@ -1,0 +1,140 @@
+//! Storing a reflection: the `reflections` row, the trades it covered, one `proposals` row per
+//! usable recommendation and the insights message in the outbox, all in one transaction.
+//! Never decides tiers or bounds (the adjuster does).
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use serde_json::json;
+
+use super::answer::Answer;
+use crate::config::Settings;
+use crate::outbox;
+use crate::time::to_db;
+
+/// A finished analysis, valid or not.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub triggered: &'a [&'a str],
+    pub covered: &'a [i64],
+    pub engine: &'a str,
+    pub model: Option<&'a str>,
+    /// `Ok` with the validated answer, or `Err` with why the answer was unusable.
+    pub answer: std::result::Result<&'a Answer, &'a str>,
+    pub prompt: &'a str,
+    pub raw_answer: Option<&'a str>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+}
+
+/// What was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    pub reflection_id: i64,
+    pub n_proposals: usize,
+}
+
+/// Stores `record` in one transaction. Secrets are scrubbed from every stored text.
+pub fn save(
+    conn: &mut Connection,
+    settings: &Settings,
+    record: &Record<'_>,
+    now: DateTime<Utc>,
+) -> Result<Saved> {
+    let tx = crate::db::write_tx(conn)?;
+    let (status, insights, error) = match record.answer {
+        Ok(answer) => (
+            "ok",
+            Some(settings.scrub(&serde_json::to_string(answer)?)),
+            None,
+        ),
+        Err(why) => ("invalid_answer", None, Some(settings.scrub(why))),
+    };
+    let trigger_type = record.triggered.join(",");
+    tx.execute(
+        "INSERT INTO reflections (timestamp, trigger_type, trades_analyzed, insights,
+             adjustments_made, engine, model, status, prompt, raw_answer, error,
+             prompt_tokens, completion_tokens)
+         VALUES (?1, ?2, ?3, ?4, '[]', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            to_db(now),
+            trigger_type,
+            record.covered.len() as i64,
+            insights,
+            record.engine,
+            record.model,
+            status,
+            settings.scrub(record.prompt),
+            record.raw_answer.map(|a| settings.scrub(a)),
+            error,
+            record.prompt_tokens,
+            record.completion_tokens,
+        ],
+    )?;
+    let reflection_id = tx.last_insert_rowid();
+    {
+        let mut cover = tx.prepare_cached(
+            "INSERT OR IGNORE INTO reflection_trades (reflection_id, trade_id) VALUES (?1, ?2)",
+        )?;
+        for trade_id in record.covered {
+            cover.execute(params![reflection_id, trade_id])?;
+        }
+    }
+    let mut proposal_ids = Vec::new();
+    if let Ok(answer) = record.answer {
+        for rec in &answer.recommendations {
+            // Proposals carry the live value: the adjuster compares against what is in force.
+            let Some(live) = crate::params::get(&tx, &rec.parameter)? else {
+                tracing::warn!(parameter = %rec.parameter, "recommendation for a parameter that no longer exists; skipped");
+                continue;
+            };
+            let proposed = rec.recommended.normalize();
+            if proposed == live.value.normalize() {
+                tracing::info!(parameter = %rec.parameter, "recommendation equals the live value; no proposal");
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO proposals (created_at, reflection_id, parameter_name, current_value,
+                     proposed_value, reason, expected_impact, suggested_tier, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+                params![
+                    to_db(now),
+                    reflection_id,
+                    rec.parameter,
+                    live.value.to_string(),
+                    proposed.to_string(),
+                    settings.scrub(&rec.reason),
+                    rec.expected_impact.as_deref().map(|t| settings.scrub(t)),
+                    rec.tier,
+                ],
+            )?;
+            proposal_ids.push(tx.last_insert_rowid());
+        }
+        tx.execute(
+            "UPDATE reflections SET adjustments_made = ?1 WHERE id = ?2",
+            params![json!(proposal_ids).to_string(), reflection_id],
+        )?;
+        let payload = json!({
+            "reflection_id": reflection_id,
+            "trigger": trigger_type,
+            "engine": record.engine,
+            "insights": answer.insights,
+            "recommendations": answer.recommendations,
+            "proposal_ids": proposal_ids,
+        });
+        let payload: serde_json::Value =
+            serde_json::from_str(&settings.scrub(&payload.to_string()))?;
+        outbox::enqueue(
+            &tx,
+            outbox::kind::INSIGHTS,
+            &payload,
+            Some(&format!("insights:{reflection_id}")),
+            now,
+        )?;
+    }
+    tx.commit()?;
+    Ok(Saved {
+        reflection_id,
+        n_proposals: proposal_ids.len(),
+    })
+}

@@ -1,0 +1,166 @@
+//! Reflection triggers, found in the database at each run: `3_losses`, `10_trades`,
+//! `end_of_day` (once per UTC day), `manual`. Reads only; coverage is written by the store.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use crate::config::Settings;
+
+pub const LOSSES: &str = "3_losses";
+pub const TRADES: &str = "10_trades";
+pub const END_OF_DAY: &str = "end_of_day";
+pub const MANUAL: &str = "manual";
+
+/// A trigger asked for on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Requested {
+    /// From the daily timer: fires once per UTC day.
+    #[value(name = "end_of_day")]
+    EndOfDay,
+    /// Always fires.
+    Manual,
+}
+
+/// What the database says now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evaluation {
+    /// Triggers that fired, in a fixed order.
+    pub fired: Vec<&'static str>,
+    /// Settled decisions (YES, NO and HOLD) no reflection has covered yet, by (settled_at, id):
+    /// what a reflection made now covers.
+    pub uncovered: Vec<i64>,
+}
+
+/// The facts the triggers are decided on (pure, so it is tested by table).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The last settled YES/NO decisions, newest first: (lost, already covered).
+    pub last_decisions: Vec<(bool, bool)>,
+    pub n_uncovered: usize,
+    pub end_of_day_done_today: bool,
+}
+
+/// Which triggers fire on `facts`.
+pub fn decide(
+    facts: &Facts,
+    losses_trigger: u32,
+    trades_trigger: u32,
+    requested: Option<Requested>,
+) -> Vec<&'static str> {
+    let mut fired = Vec::new();
+    let n = losses_trigger as usize;
+    if n > 0 && facts.last_decisions.len() >= n {
+        let last = &facts.last_decisions[..n];
+        if last.iter().all(|(lost, _)| *lost) && !last.iter().all(|(_, covered)| *covered) {
+            fired.push(LOSSES);
+        }
+    }
+    if trades_trigger > 0 && facts.n_uncovered >= trades_trigger as usize {
+        fired.push(TRADES);
+    }
+    match requested {
+        Some(Requested::EndOfDay) if !facts.end_of_day_done_today => fired.push(END_OF_DAY),
+        Some(Requested::Manual) => fired.push(MANUAL),
+        _ => {}
+    }
+    fired
+}
+
+/// Reads the facts and decides.
+pub fn evaluate(
+    conn: &Connection,
+    settings: &Settings,
+    requested: Option<Requested>,
+    now: DateTime<Utc>,
+) -> Result<Evaluation> {
+    let losses_trigger = settings.reflect.losses_trigger;
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.is_win = 0,
+                EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
+         FROM trades t
+         WHERE t.settlement_status = 'settled' AND t.action IN ('YES', 'NO')
+         ORDER BY t.settled_at DESC, t.id DESC
+         LIMIT ?1",
+    )?;
+    let last_decisions = stmt
+        .query_map([losses_trigger.max(1)], |r| {
+            Ok((r.get::<_, Option<bool>>(0)?.unwrap_or(false), r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<(bool, bool)>>>()?;
+    let uncovered = uncovered(conn)?;
+    let end_of_day_done_today: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM reflections
+                        WHERE instr(trigger_type, 'end_of_day') > 0
+                          AND date(timestamp) = date(?1))",
+        params![crate::time::to_db(now)],
+        |r| r.get(0),
+    )?;
+    let facts = Facts {
+        last_decisions,
+        n_uncovered: uncovered.len(),
+        end_of_day_done_today,
+    };
+    let fired = decide(
+        &facts,
+        losses_trigger,
+        settings.reflect.trades_trigger,
+        requested,
+    );
+    Ok(Evaluation { fired, uncovered })
+}
+
+/// Settled decisions no reflection has covered, by (settled_at, id).
+pub fn uncovered(conn: &Connection) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.id FROM trades t
+         WHERE t.settlement_status = 'settled'
+           AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
+         ORDER BY t.settled_at, t.id",
+    )?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        last: &[(bool, bool)],
+        n_uncovered: usize,
+        done: bool,
+        req: Option<Requested>,
+        want: &[&str],
+    ) {
+        let facts = Facts {
+            last_decisions: last.to_vec(),
+            n_uncovered,
+            end_of_day_done_today: done,
+        };
+        assert_eq!(
+            decide(&facts, 3, 10, req),
+            want,
+            "{last:?} {n_uncovered} {done} {req:?}"
+        );
+    }
+
+    #[test]
+    fn triggers_fire_on_their_facts() {
+        const L: (bool, bool) = (true, false);
+        const LC: (bool, bool) = (true, true);
+        const W: (bool, bool) = (false, false);
+        check(&[L, L, L], 3, false, None, &[LOSSES]);
+        check(&[L, L, W], 3, false, None, &[]);
+        check(&[L, L], 2, false, None, &[]);
+        check(&[LC, LC, LC], 0, false, None, &[]);
+        check(&[L, LC, LC], 1, false, None, &[LOSSES]);
+        check(&[W, L, L], 10, false, None, &[TRADES]);
+        check(&[L, L, L], 12, false, None, &[LOSSES, TRADES]);
+        check(&[], 0, false, Some(Requested::EndOfDay), &[END_OF_DAY]);
+        check(&[], 0, true, Some(Requested::EndOfDay), &[]);
+        check(&[], 0, true, Some(Requested::Manual), &[MANUAL]);
+    }
+}
