@@ -73,9 +73,19 @@ pub async fn run_job(
             .await
         }
         "reflect-daily" => {
-            runner::run("polyperf-reflect", settings, false, now, false, |ctx| {
-                Box::pin(crate::reflect::run(ctx))
-            })
+            let options = crate::reflect::Options {
+                trigger: Some(crate::reflect::Requested::EndOfDay),
+                engine: None,
+                print_prompt: false,
+            };
+            runner::run(
+                "polyperf-reflect",
+                settings,
+                false,
+                now,
+                false,
+                move |ctx| Box::pin(async move { crate::reflect::run_with(ctx, &options).await }),
+            )
             .await
         }
         "adjust" => {

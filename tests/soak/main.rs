@@ -509,7 +509,8 @@ fn check_invariants(
         // Independent of polyperf's code: C = size/p shares, fee = C*0.07*p*(1-p) USDC rounded
         // to 5 dp and taken in shares; a win pays (C - fee/p) dollars.
         let shares = size / p;
-        let fee = (shares * Decimal::new(7, 2) * p * (Decimal::ONE - p)).round_dp(5);
+        let fee = (shares * Decimal::new(7, 2) * p * (Decimal::ONE - p))
+            .round_dp_with_strategy(5, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         let profit = if won { shares - fee / p - size } else { -size };
         let stored = dec(&r["profit_loss"]).unwrap_or(Decimal::MAX);
         let is_win = r["is_win"].as_i64();
