@@ -213,6 +213,11 @@ where
                 }
                 return EXIT_TEMPFAIL;
             }
+            // A full disk must not stop the job that frees space (cleanup), and the other jobs
+            // then fail on their own writes with a clear error; so run without a lease.
+            Err(e) if is_disk_full(&e) => {
+                tracing::warn!("the disk is full: running without a lease or a job_runs record");
+            }
             Err(e) => {
                 eprintln!(
                     "{name}: error: taking the job lease: {}",
@@ -223,6 +228,7 @@ where
         }
         match start_run(&ctx.conn, name, now) {
             Ok(id) => run_id = Some(id),
+            Err(e) if is_disk_full(&e) => {}
             Err(e) => {
                 let _ = release_lease(&ctx.conn, name, &holder);
                 eprintln!("{name}: error: recording the run: {}", scrub(&one_line(&e)));
@@ -429,4 +435,14 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
 /// Fails with exit 75 (the work stays for the next run).
 pub fn retry_later(message: impl Into<String>) -> anyhow::Error {
     temp_fail(message)
+}
+
+/// Whether SQLite failed because the disk (or the database's size limit) is full.
+pub fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    })
 }

@@ -14,12 +14,14 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// How often, and how, a fake misbehaves.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Probability that a request gets a fault instead of its answer.
     pub rate: f64,
     /// How long a "timeout" fault stalls (set above the client's timeout).
     pub stall: Duration,
+    /// When set, no faults at all (the soak's recovery phase).
+    pub calm: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A tiny thread-safe PRNG for fault decisions.
@@ -41,7 +43,7 @@ fn fault(
     dice: &Dice,
     rate_limited: impl Fn() -> ResponseTemplate,
 ) -> Option<ResponseTemplate> {
-    if faults.rate <= 0.0 || dice.roll() >= faults.rate {
+    if faults.rate <= 0.0 || faults.calm.load(Ordering::Relaxed) || dice.roll() >= faults.rate {
         return None;
     }
     Some(match (dice.roll() * 4.0) as u32 {
@@ -378,7 +380,7 @@ impl Fakes {
             .and(path("/api/v3/klines"))
             .respond_with(Klines {
                 candles: candles.clone(),
-                faults,
+                faults: faults.clone(),
                 dice: Dice::new(1),
                 counters: counters.clone(),
             })
@@ -390,7 +392,7 @@ impl Fakes {
             .respond_with(Gamma {
                 candles,
                 resolved_before: resolved_before.clone(),
-                faults,
+                faults: faults.clone(),
                 dice: Dice::new(2),
                 counters: counters.clone(),
             })
@@ -398,7 +400,7 @@ impl Fakes {
             .await;
         let openai_answer = Arc::new(OpenAi {
             answer: Mutex::new(model_answer("bot_confidence_threshold", "0.75", "0.76")),
-            faults,
+            faults: faults.clone(),
             dice: Dice::new(3),
             counters: counters.clone(),
         });
@@ -414,7 +416,7 @@ impl Fakes {
             .respond_with(Telegram {
                 state: telegram_state.clone(),
                 token: token.to_string(),
-                faults,
+                faults: faults.clone(),
                 dice: Dice::new(4),
                 counters: counters.clone(),
             })

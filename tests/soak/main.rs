@@ -116,7 +116,9 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     let faults = fakes::Faults {
         rate: 0.08,
         stall: Duration::from_secs(3),
+        ..Default::default()
     };
+    let calm = faults.calm.clone();
     let fakes = fakes::Fakes::start(candles.clone(), faults, TOKEN).await;
     // Dropped connections in front of Binance and Telegram.
     let binance_proxy = fakes::drop_proxy(*fakes.binance.address(), 0.05, 9).await;
@@ -269,7 +271,8 @@ async fn soak(seconds: u64, checks: &mut Checks) {
         fakes.counters.faults.load(Ordering::Relaxed)
     );
 
-    // Recovery: the next runs finish the work (faults still on, so allow a few rounds).
+    // Recovery: the chaos is over, the APIs behave again, and the next runs finish the work.
+    calm.store(true, Ordering::Relaxed);
     let mut env_final: Vec<(String, String)> = env.iter().cloned().collect();
     env_final.retain(|(k, _)| k != "POLYPERF_GENERAL_LOCK_LEASE_SECS");
     env_final.push(("POLYPERF_GENERAL_LOCK_LEASE_SECS".into(), "600".into()));
@@ -293,8 +296,15 @@ async fn soak(seconds: u64, checks: &mut Checks) {
             break;
         }
     }
+    // Telegram retries back off across runs (up to an hour): let that time pass.
+    let later = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     for _ in 0..40 {
-        run_process("polyperf-telegram", &["--once".into()], &env_final, None);
+        run_process(
+            "polyperf-telegram",
+            &["--once".into(), "--now".into(), later.clone()],
+            &env_final,
+            None,
+        );
         if count(
             &db_path,
             "SELECT count(*) FROM outbox WHERE status = 'pending'",
