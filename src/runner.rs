@@ -196,12 +196,11 @@ where
     let holder = uuid::Uuid::new_v4().to_string();
     let mut run_id = None;
     if !dry_run {
-        match acquire_lease(&ctx.conn, name, &holder, lease_secs) {
-            Ok(true) => {}
-            Ok(false) => {
+        match begin_run(&ctx.conn, name, &holder, lease_secs, now) {
+            Ok(Some(id)) => run_id = Some(id),
+            Ok(None) => {
                 let message =
                     format!("another {name} run holds the lock; leaving the work for the next run");
-                let _ = record_locked(&ctx.conn, name, now, &message);
                 tracing::warn!("{message}");
                 if json {
                     println!(
@@ -223,15 +222,6 @@ where
                     "{name}: error: taking the job lease: {}",
                     scrub(&one_line(&e))
                 );
-                return exit_code_for(&e);
-            }
-        }
-        match start_run(&ctx.conn, name, now) {
-            Ok(id) => run_id = Some(id),
-            Err(e) if is_disk_full(&e) => {}
-            Err(e) => {
-                let _ = release_lease(&ctx.conn, name, &holder);
-                eprintln!("{name}: error: recording the run: {}", scrub(&one_line(&e)));
                 return exit_code_for(&e);
             }
         }
@@ -265,10 +255,9 @@ where
         ),
     };
     if let Some(id) = run_id {
-        if let Err(e) = finish_run(&ctx.conn, id, code, &stats, error.as_deref()) {
+        if let Err(e) = end_run(&ctx.conn, id, code, &stats, error.as_deref(), name, &holder) {
             tracing::error!(error = %scrub(&one_line(&e)), "could not record the end of the run");
         }
-        let _ = release_lease(&ctx.conn, name, &holder);
     }
     match (&result, error) {
         (Ok(_), _) => {
@@ -318,6 +307,49 @@ pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
             println!("  {key:<width$}  {shown}");
         }
     }
+}
+
+/// Takes the lease and records the start of the run, in one transaction (one fsync: cron
+/// starts some jobs every minute, so start-up cost matters). `None`: a live holder has the
+/// lease; the refused run is recorded as `locked`.
+fn begin_run(
+    conn: &Connection,
+    job: &str,
+    holder: &str,
+    lease_secs: u64,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let tx = conn.unchecked_transaction()?;
+    let id = if acquire_lease(&tx, job, holder, lease_secs)? {
+        Some(start_run(&tx, job, now)?)
+    } else {
+        record_locked(
+            &tx,
+            job,
+            now,
+            &format!("another {job} run holds the lock; leaving the work for the next run"),
+        )?;
+        None
+    };
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Records the end of the run and releases the lease, in one transaction.
+fn end_run(
+    conn: &Connection,
+    id: i64,
+    code: u8,
+    stats: &serde_json::Value,
+    error: Option<&str>,
+    job: &str,
+    holder: &str,
+) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    finish_run(&tx, id, code, stats, error)?;
+    release_lease(&tx, job, holder)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Takes the job's lease unless a live holder has it. The lease uses the real clock, not
