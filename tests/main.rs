@@ -16,3 +16,5 @@ mod metrics;
 mod archive;
 // The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).
 mod adjust;
+// The disk-space guard: routine prune, emergency sequence on a tmpfs, offload (issue 9).
+mod cleanup;
