@@ -54,6 +54,8 @@ pub struct Stats {
     pub archive_bytes: u64,
     /// Rows pruned per table.
     pub pruned: Pruned,
+    /// Steps that failed, with why (`"archive: ..."`); the sequence goes on after a failure.
+    pub step_errors: Vec<String>,
 }
 
 /// Rows pruned per table.
@@ -68,13 +70,6 @@ pub struct Pruned {
 impl Pruned {
     fn total(&self) -> u64 {
         self.outbox + self.job_runs + self.prices + self.markets
-    }
-
-    fn add(&mut self, other: &Pruned) {
-        self.outbox += other.outbox;
-        self.job_runs += other.job_runs;
-        self.prices += other.prices;
-        self.markets += other.markets;
     }
 }
 
@@ -246,16 +241,12 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         return Ok(stats);
     }
 
-    // Routine, every run.
-    let pruned = prune(conn, &retention_cutoffs(c, now))?;
-    stats.pruned.add(&pruned);
-    let (_, wal) = crate::db::file_sizes(&guard.db);
-    if wal > c.wal_checkpoint_bytes {
-        checkpoint(conn)?;
-    }
-    incremental_vacuum(conn)?;
-    if pruned.total() > 0 {
-        checkpoint(conn)?;
+    // Routine, every run. A failure here (a full disk can refuse even a DELETE) is reported and
+    // the emergency sequence still gets its chance.
+    if let Err(e) = routine(conn, &guard, now, &mut stats) {
+        let message = crate::error::one_line(&e);
+        tracing::warn!(error = %message, "routine cleanup failed");
+        stats.step_errors.push(format!("routine: {message}"));
     }
 
     let mut current = guard.measure()?;
@@ -271,33 +262,14 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
             if current.level == Level::Ok {
                 break;
             }
-            match step {
-                "checkpoint" => checkpoint(conn)?,
-                "prune" => {
-                    let p = prune(conn, &aggressive_cutoffs(now))?;
-                    stats.pruned.add(&p);
-                    incremental_vacuum(conn)?;
-                    checkpoint(conn)?;
-                }
-                "archive" => {
-                    let cutoff = now - Duration::days(i64::from(c.emergency_retention_days));
-                    let a =
-                        crate::archive::archive_older_than(conn, &settings, cutoff, now, false)?;
-                    stats.archived_rows += a.rows_deleted;
-                    checkpoint(conn)?;
-                }
-                "vacuum" => {
-                    incremental_vacuum(conn)?;
-                    checkpoint(conn)?;
-                    full_vacuum_if_room(conn, &guard)?;
-                }
-                "offload" => {
-                    let Some(to) = &c.archive_offload_dir else {
-                        continue;
-                    };
-                    stats.offloaded_files += offload(conn, &guard, to, now)?;
-                }
-                _ => unreachable!("unknown step"),
+            if step == "offload" && c.archive_offload_dir.is_none() {
+                continue;
+            }
+            // A failed step is reported and the next one still runs.
+            if let Err(e) = emergency_step(conn, &guard, step, now, &mut stats) {
+                let message = crate::error::one_line(&e);
+                tracing::warn!(step, error = %message, "emergency step failed");
+                stats.step_errors.push(format!("{step}: {message}"));
             }
             stats.steps.push(step.to_string());
             current = guard.measure()?;
@@ -318,7 +290,13 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         .below_threshold
         .then(|| taking_space(conn, &guard, &stats, c));
     if stats.emergency || stats.warning {
-        notify(conn, &stats, failure.as_deref(), now)?;
+        if let Err(e) = notify(conn, &stats, failure.as_deref(), now) {
+            let message = crate::error::one_line(&e);
+            tracing::error!(error = %message, "could not queue the disk notification");
+            if failure.is_none() {
+                return Err(e.context("queuing the disk notification"));
+            }
+        }
     }
     if let Some(message) = failure {
         return Err(anyhow!(message));
@@ -332,6 +310,60 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         "cleanup finished"
     );
     Ok(stats)
+}
+
+/// Prune past retention, checkpoint a large WAL, give free pages back.
+fn routine(
+    conn: &mut Connection,
+    guard: &Guard<'_>,
+    now: DateTime<Utc>,
+    stats: &mut Stats,
+) -> Result<()> {
+    let c = &guard.settings.cleanup;
+    prune(conn, &retention_cutoffs(c, now), &mut stats.pruned)?;
+    let (_, wal) = crate::db::file_sizes(&guard.db);
+    if wal > c.wal_checkpoint_bytes || stats.pruned.total() > 0 {
+        checkpoint(conn)?;
+    }
+    incremental_vacuum(conn)?;
+    Ok(())
+}
+
+/// One step of the emergency sequence (see [`STEPS`]).
+fn emergency_step(
+    conn: &mut Connection,
+    guard: &Guard<'_>,
+    step: &str,
+    now: DateTime<Utc>,
+    stats: &mut Stats,
+) -> Result<()> {
+    let c = &guard.settings.cleanup;
+    match step {
+        "checkpoint" => checkpoint(conn)?,
+        "prune" => {
+            prune(conn, &aggressive_cutoffs(now), &mut stats.pruned)?;
+            incremental_vacuum(conn)?;
+            checkpoint(conn)?;
+        }
+        "archive" => {
+            let cutoff = now - Duration::days(i64::from(c.emergency_retention_days));
+            let a = crate::archive::archive_older_than(conn, guard.settings, cutoff, now, false)?;
+            stats.archived_rows += a.rows_deleted;
+            checkpoint(conn)?;
+        }
+        "vacuum" => {
+            incremental_vacuum(conn)?;
+            checkpoint(conn)?;
+            full_vacuum_if_room(conn, guard)?;
+        }
+        "offload" => {
+            if let Some(to) = &c.archive_offload_dir {
+                stats.offloaded_files += offload(conn, guard, to, now)?;
+            }
+        }
+        other => unreachable!("unknown step {other}"),
+    }
+    Ok(())
 }
 
 fn fill_sizes(guard: &Guard<'_>, stats: &mut Stats) {
@@ -405,39 +437,39 @@ fn count_prunable(conn: &Connection, cut: &Cutoffs) -> Result<Pruned> {
     })
 }
 
-/// Deletes prunable rows in batches of [`BATCH`], one transaction each.
-fn prune(conn: &mut Connection, cut: &Cutoffs) -> Result<Pruned> {
-    Ok(Pruned {
-        outbox: delete_batches(
-            conn,
-            &format!(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {OUTBOX_WHERE} LIMIT ?2)"
-            ),
-            &cut.outbox,
-        )?,
-        job_runs: delete_batches(
-            conn,
-            &format!(
-                "DELETE FROM job_runs WHERE id IN (SELECT id FROM job_runs WHERE {JOB_RUNS_WHERE} LIMIT ?2)"
-            ),
-            &cut.job_runs,
-        )?,
-        prices: delete_batches(
-            conn,
-            &format!(
-                "DELETE FROM prices WHERE (symbol, open_time_ms) IN
-                   (SELECT symbol, open_time_ms FROM prices WHERE {PRICES_WHERE} LIMIT ?2)"
-            ),
-            &cut.prices_ms,
-        )?,
-        markets: delete_batches(
-            conn,
-            &format!(
-                "DELETE FROM markets WHERE slug IN (SELECT slug FROM markets WHERE {MARKETS_WHERE} LIMIT ?2)"
-            ),
-            &cut.markets,
-        )?,
-    })
+/// Deletes prunable rows in batches of [`BATCH`], one transaction each; counts into `pruned`
+/// as it goes (so a failure half-way still reports what was done).
+fn prune(conn: &mut Connection, cut: &Cutoffs, pruned: &mut Pruned) -> Result<()> {
+    pruned.outbox += delete_batches(
+        conn,
+        &format!(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {OUTBOX_WHERE} LIMIT ?2)"
+        ),
+        &cut.outbox,
+    )?;
+    pruned.job_runs += delete_batches(
+        conn,
+        &format!(
+            "DELETE FROM job_runs WHERE id IN (SELECT id FROM job_runs WHERE {JOB_RUNS_WHERE} LIMIT ?2)"
+        ),
+        &cut.job_runs,
+    )?;
+    pruned.prices += delete_batches(
+        conn,
+        &format!(
+            "DELETE FROM prices WHERE (symbol, open_time_ms) IN
+               (SELECT symbol, open_time_ms FROM prices WHERE {PRICES_WHERE} LIMIT ?2)"
+        ),
+        &cut.prices_ms,
+    )?;
+    pruned.markets += delete_batches(
+        conn,
+        &format!(
+            "DELETE FROM markets WHERE slug IN (SELECT slug FROM markets WHERE {MARKETS_WHERE} LIMIT ?2)"
+        ),
+        &cut.markets,
+    )?;
+    Ok(())
 }
 
 fn delete_batches(conn: &mut Connection, sql: &str, cutoff: &dyn rusqlite::ToSql) -> Result<u64> {
@@ -650,7 +682,7 @@ fn taking_space(
             Some((*t, n))
         })
         .collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let tables = counts
         .iter()
         .take(4)
@@ -659,7 +691,7 @@ fn taking_space(
         .join(", ");
     format!(
         "free space still under the threshold after {}: {} bytes free (minimum {} bytes / {}%); \
-         taking the space: database {} bytes, WAL {} bytes, archive {} bytes ({}); biggest tables: {tables}",
+         taking the space: database {} bytes, WAL {} bytes, archive {} bytes ({}); biggest tables: {tables}{}",
         if stats.steps.is_empty() {
             "no step".to_string()
         } else {
@@ -672,6 +704,11 @@ fn taking_space(
         stats.wal_bytes,
         stats.archive_bytes,
         guard.archive_dir.display(),
+        if stats.step_errors.is_empty() {
+            String::new()
+        } else {
+            format!("; failed: {}", stats.step_errors.join("; "))
+        },
     )
 }
 
@@ -713,6 +750,7 @@ fn notify(
         "db_bytes": stats.db_bytes,
         "wal_bytes": stats.wal_bytes,
         "archive_bytes": stats.archive_bytes,
+        "step_errors": stats.step_errors,
     });
     // An emergency is reported every run; a mere warning once a day.
     let key = if stats.emergency {
@@ -720,10 +758,11 @@ fn notify(
     } else {
         format!("disk-warning:{}", now.format("%Y-%m-%d"))
     };
+    // stderr first (the journal): on a full disk the outbox insert itself may fail.
+    eprintln!("polyperf-cleanup: disk {level}: {summary}");
     let tx = crate::db::write_tx(conn)?;
     crate::outbox::enqueue(&tx, crate::outbox::kind::DISK, &payload, Some(&key), now)?;
     tx.commit()?;
-    eprintln!("polyperf-cleanup: disk {level}: {summary}");
     Ok(())
 }
 
