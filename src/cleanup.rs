@@ -503,9 +503,16 @@ fn checkpoint(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Gives every free page back to the filesystem (at the next checkpoint, in WAL mode).
+/// The pragma frees ONE page per `sqlite3_step` (it returns an empty row per page), so it must
+/// be stepped to the end; `execute_batch` steps once and would free a single page.
 fn incremental_vacuum(conn: &Connection) -> Result<()> {
-    conn.execute_batch("PRAGMA incremental_vacuum")
-        .context("incremental vacuum")
+    let mut stmt = conn
+        .prepare("PRAGMA incremental_vacuum")
+        .context("incremental vacuum")?;
+    let mut rows = stmt.query([]).context("incremental vacuum")?;
+    while rows.next().context("incremental vacuum")?.is_some() {}
+    Ok(())
 }
 
 /// A full VACUUM rewrites the whole database through the WAL, so it needs about twice its size

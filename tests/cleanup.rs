@@ -298,6 +298,83 @@ fn emergency_runs_every_step_in_order_then_fails_saying_what_takes_the_space() {
 }
 
 #[test]
+fn emergency_stops_after_the_prune_when_that_frees_enough() {
+    let fs = SmallFs::new(16);
+    if fs.mount.is_none() {
+        eprintln!("skipped: needs a small filesystem to measure what the prune gives back");
+        return;
+    }
+    {
+        let conn = fs.db.conn();
+        seed_keepers(&conn, 20);
+        // Settled decisions the archive step would move: it must not get that far.
+        seed_settled(&conn, 50, 10);
+        // ~5 MiB of job runs two days old: past the emergency prune's one day, within the
+        // routine's 30 days.
+        let blob = "y".repeat(4000);
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 0..1300 {
+            conn.execute(
+                "INSERT INTO job_runs (job, started_at, finished_at, status, stats)
+                 VALUES ('polyperf-settle', datetime('2026-03-28 00:00:00', ?1), '2026-03-28 01:00:00', 'ok', ?2)",
+                params![format!("+{i} seconds"), blob],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
+    let keep = keepers(&fs.db.conn());
+    let free = fs.free();
+    let min = free + (2 << 20);
+    let out = fs
+        .cmd()
+        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
+        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stats = stdout_json(&out);
+    assert_eq!(stats["emergency"], true, "{stats}");
+    assert_eq!(
+        stats["steps"],
+        serde_json::json!(["checkpoint", "prune"]),
+        "{stats}"
+    );
+    assert_eq!(stats["pruned_rows"], 1299, "the latest run stays: {stats}");
+    assert_eq!(stats["archived_rows"], 0, "{stats}");
+    assert!(
+        stats["free_bytes_after"].as_u64().unwrap() >= min,
+        "{stats}"
+    );
+    let conn = fs.db.conn();
+    assert_eq!(keepers(&conn), keep);
+    let settled: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM trades WHERE settlement_status = 'settled'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(settled, 50, "the archive step never ran");
+    drop(conn);
+
+    // Right after, with space back: nothing to do.
+    let out = fs
+        .cmd()
+        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
+        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let again = stdout_json(&out);
+    assert_eq!(again["emergency"], false, "{again}");
+    assert_eq!(again["pruned_rows"], 0, "{again}");
+}
+
+#[test]
 fn routine_prunes_only_past_retention_rows_and_a_second_run_does_nothing() {
     let db = TestDb::new();
     let conn = db.conn();
@@ -414,6 +491,7 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
         seed_keepers(&conn, 3);
         seed_settled(&conn, 100, 40);
         seed_settled(&conn, 100, 50);
+        seed_settled(&conn, 100, 60);
     }
     let out = db
         .cmd("polyperf-archive")
@@ -443,12 +521,19 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
         let rows = stmt.query_map([], |r| r.get(0)).unwrap();
         rows.map(Result::unwrap).collect()
     };
-    assert_eq!(files.len(), 2, "{files:?}");
-    // The oldest file is not verified: it must stay where it is.
+    assert_eq!(files.len(), 3, "{files:?}");
+    // The oldest file was verified but is damaged now; the next is not verified. Both must stay
+    // where they are; only the third moves.
+    let mut damaged = std::fs::OpenOptions::new()
+        .append(true)
+        .open(archive.join(&files[0]))
+        .unwrap();
+    std::io::Write::write_all(&mut damaged, b"garbage").unwrap();
+    drop(damaged);
     db.conn()
         .execute(
             "UPDATE archives SET verified_at = NULL WHERE file_name = ?1",
-            [&files[0]],
+            [&files[1]],
         )
         .unwrap();
     let keep = keepers(&db.conn());
@@ -477,20 +562,22 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
         serde_json::json!(["checkpoint", "prune", "archive", "vacuum", "offload"])
     );
     assert_eq!(payload["offloaded_files"], 1, "{payload}");
-    assert!(archive.join(&files[0]).exists(), "unverified file kept");
+    assert!(archive.join(&files[0]).exists(), "damaged file kept");
+    assert!(archive.join(&files[1]).exists(), "unverified file kept");
     assert!(!offload.join(&files[0]).exists());
-    assert!(!archive.join(&files[1]).exists(), "verified file moved");
-    assert!(offload.join(&files[1]).exists());
+    assert!(!offload.join(&files[1]).exists());
+    assert!(!archive.join(&files[2]).exists(), "verified file moved");
+    assert!(offload.join(&files[2]).exists());
     let to: Option<String> = conn
         .query_row(
             "SELECT offloaded_to FROM archives WHERE file_name = ?1",
-            [&files[1]],
+            [&files[2]],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(
         to.map(PathBuf::from),
-        Some(offload.join(&files[1])),
+        Some(offload.join(&files[2])),
         "manifest records where it went"
     );
     assert_eq!(keepers(&conn), keep);
@@ -499,6 +586,7 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
     let out = db
         .cmd("polyperf")
         .args(["archive", "verify", "--json"])
+        .arg(offload.join(&files[2]))
         .output()
         .unwrap();
     assert!(
@@ -513,7 +601,7 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
     let out = db
         .cmd("polyperf")
         .args(["archive", "restore", "--json"])
-        .arg(offload.join(&files[1]))
+        .arg(offload.join(&files[2]))
         .output()
         .unwrap();
     assert!(
