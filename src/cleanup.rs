@@ -506,7 +506,7 @@ fn checkpoint(conn: &Connection) -> Result<()> {
 /// Gives every free page back to the filesystem (at the next checkpoint, in WAL mode).
 /// The pragma frees ONE page per `sqlite3_step` (it returns an empty row per page), so it must
 /// be stepped to the end; `execute_batch` steps once and would free a single page.
-fn incremental_vacuum(conn: &Connection) -> Result<()> {
+pub fn incremental_vacuum(conn: &Connection) -> Result<()> {
     let mut stmt = conn
         .prepare("PRAGMA incremental_vacuum")
         .context("incremental vacuum")?;
