@@ -609,8 +609,18 @@ fn finish_offloads(conn: &Connection, guard: &Guard<'_>) -> Result<()> {
         let src = guard.archive_dir.join(&name);
         let to = PathBuf::from(to);
         let copy = if to.is_dir() { to.join(&name) } else { to };
-        if src.exists() && copy != src && copy.exists() && sha256_of(&copy)? == sha {
+        if !src.exists() || copy == src {
+            continue;
+        }
+        if copy.exists() && sha256_of(&copy)? == sha {
             remove_and_sync(&src)?;
+        } else if sha256_of(&src)? == sha {
+            // The recorded copy is gone or damaged: the original is the file again.
+            tracing::warn!(file = %name, copy = %copy.display(), "offloaded copy missing or damaged; keeping the original");
+            conn.execute(
+                "UPDATE archives SET offloaded_to = NULL WHERE file_name = ?1",
+                params![name],
+            )?;
         }
     }
     Ok(())
@@ -621,12 +631,18 @@ fn finish_offloads(conn: &Connection, guard: &Guard<'_>) -> Result<()> {
 fn copy_verified(src: &Path, dest: &Path, sha: &str) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dest.with_extension("offload-tmp");
-    {
+    let copied = (|| -> Result<()> {
         let mut from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
         let mut out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         std::io::copy(&mut from, &mut out).context("copying")?;
         out.flush()?;
         out.sync_all().context("fsync of the copy")?;
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        // A half-written copy (a full offload disk) must not stay behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     if dest.exists() {
         // A copy from an earlier attempt: keep it only if it is intact.

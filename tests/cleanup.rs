@@ -615,3 +615,95 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
         .unwrap();
     assert_eq!(after, before + 100);
 }
+
+#[test]
+fn offload_finishes_after_a_crash_and_never_trusts_a_damaged_copy() {
+    let db = TestDb::new();
+    let archive = db.dir.path().join("archive");
+    let offload = db.dir.path().join("offload");
+    {
+        let conn = db.conn();
+        seed_settled(&conn, 50, 40);
+        seed_settled(&conn, 50, 50);
+    }
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db
+        .cmd("polyperf")
+        .args(["archive", "verify"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let files: Vec<String> = {
+        let conn = db.conn();
+        let mut stmt = conn
+            .prepare("SELECT file_name FROM archives ORDER BY id")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(files.len(), 2);
+    // As if a run died after recording each copy but before deleting the originals: the first
+    // copy is intact, the second damaged.
+    std::fs::create_dir_all(&offload).unwrap();
+    for (i, f) in files.iter().enumerate() {
+        let mut bytes = std::fs::read(archive.join(f)).unwrap();
+        if i == 1 {
+            bytes.truncate(bytes.len() / 2);
+        }
+        std::fs::write(offload.join(f), bytes).unwrap();
+        db.conn()
+            .execute(
+                "UPDATE archives SET offloaded_to = ?1 WHERE file_name = ?2",
+                params![offload.join(f).to_string_lossy(), f],
+            )
+            .unwrap();
+    }
+    // Only the offload step can free space here, and it must not be enough: every step runs.
+    let min = statvfs(db.dir.path()).unwrap().free_bytes * 2;
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--now", NOW, "--json"])
+        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
+        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .env("POLYPERF_CLEANUP_ARCHIVE_OFFLOAD_DIR", &offload)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !archive.join(&files[0]).exists(),
+        "intact copy: original removed"
+    );
+    assert!(offload.join(&files[0]).exists());
+    // The damaged copy is replaced by a fresh verified one before the original goes.
+    let copy = std::fs::read(offload.join(&files[1])).unwrap();
+    let sha: String = db
+        .conn()
+        .query_row(
+            "SELECT sha256 FROM archives WHERE file_name = ?1",
+            [&files[1]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    use sha2::Digest;
+    assert_eq!(format!("{:x}", sha2::Sha256::digest(&copy)), sha);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
