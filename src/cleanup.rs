@@ -37,6 +37,9 @@ pub struct Stats {
     /// Free bytes on the fullest of the watched filesystems (database, archive) at the start.
     pub free_bytes_before: u64,
     pub free_bytes_after: u64,
+    /// Free space as a percentage of its filesystem (the same filesystem as the bytes).
+    pub free_percent_before: f64,
+    pub free_percent_after: f64,
     /// Whether the emergency sequence ran (free space was under a threshold).
     pub emergency: bool,
     /// Emergency steps that ran, in order (empty outside an emergency).
@@ -153,6 +156,7 @@ struct Measure {
     level: Level,
     /// Free bytes of the filesystem nearest to (or furthest under) its threshold.
     free_bytes: u64,
+    free_percent: f64,
 }
 
 struct Guard<'a> {
@@ -176,6 +180,7 @@ impl Guard<'_> {
             let m = Measure {
                 level: lvl,
                 free_bytes: space.free_bytes,
+                free_percent: (space.free_percent() * 100.0).round() / 100.0,
             };
             out = Some(match out {
                 Some(o) if (o.level, o.free_bytes) <= (m.level, m.free_bytes) => o,
@@ -221,6 +226,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
 
     let start = guard.measure()?;
     stats.free_bytes_before = start.free_bytes;
+    stats.free_percent_before = start.free_percent;
     stats.warning = start.level < Level::Ok;
 
     if ctx.dry_run {
@@ -236,6 +242,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
                 .collect();
         }
         stats.free_bytes_after = start.free_bytes;
+        stats.free_percent_after = start.free_percent;
         stats.below_threshold = stats.emergency;
         fill_sizes(&guard, &mut stats);
         return Ok(stats);
@@ -283,6 +290,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     }
     stats.pruned_rows = stats.pruned.total();
     stats.free_bytes_after = current.free_bytes;
+    stats.free_percent_after = current.free_percent;
     stats.below_threshold = current.level == Level::Below;
     fill_sizes(&guard, &mut stats);
 
@@ -725,7 +733,7 @@ fn taking_space(
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "free space still under the threshold after {}: {} bytes free (minimum {} bytes / {}%); \
+        "free space still under the threshold after {}: {} bytes ({}%) free (minimum {} bytes and {}%); \
          taking the space: database {} bytes, WAL {} bytes, archive {} bytes ({}); biggest tables: {tables}{}",
         if stats.steps.is_empty() {
             "no step".to_string()
@@ -733,6 +741,7 @@ fn taking_space(
             stats.steps.join(", ")
         },
         stats.free_bytes_after,
+        stats.free_percent_after,
         c.min_free_bytes,
         c.min_free_percent,
         stats.db_bytes,
@@ -778,6 +787,8 @@ fn notify(
         "summary": summary,
         "free_bytes_before": stats.free_bytes_before,
         "free_bytes_after": stats.free_bytes_after,
+        "free_percent_before": stats.free_percent_before,
+        "free_percent_after": stats.free_percent_after,
         "steps": stats.steps,
         "pruned_rows": stats.pruned_rows,
         "archived_rows": stats.archived_rows,
