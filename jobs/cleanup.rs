@@ -1,20 +1,32 @@
 //! polyperf-cleanup: see `polyperf::cleanup`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyperf::cleanup::Options;
 use polyperf::runner::{self, JobArgs};
 
 #[derive(Parser)]
-#[command(name = "polyperf-cleanup", version, about = "polyperf cleanup job")]
+#[command(
+    name = "polyperf-cleanup",
+    version,
+    about = "polyperf cleanup job: disk-space guard"
+)]
 struct Args {
     #[command(flatten)]
     job: JobArgs,
+    /// Archive directory (watched, and where the emergency archive writes) [default: archive]
+    #[arg(long, env = "POLYPERF_ARCHIVE_DIR", value_name = "DIR")]
+    archive_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-cleanup", args.job, |ctx| {
-        Box::pin(polyperf::cleanup::run(ctx))
+    let options = Options {
+        archive_dir: args.archive_dir,
+    };
+    runner::main("polyperf-cleanup", args.job, move |ctx| {
+        Box::pin(async move { polyperf::cleanup::run_with(ctx, &options).await })
     })
 }

@@ -22,3 +22,5 @@ mod fakes;
 mod e2e;
 // Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
 mod reflect;
+// The disk-space guard: routine prune, emergency sequence on a tmpfs, offload (issue 9).
+mod cleanup;
