@@ -29,7 +29,14 @@ use crate::time::to_db;
 const BATCH: i64 = 2000;
 
 /// Emergency steps, in the order they run.
-pub const STEPS: [&str; 5] = ["checkpoint", "prune", "archive", "vacuum", "offload"];
+pub const STEPS: [&str; 6] = [
+    "reserve",
+    "checkpoint",
+    "prune",
+    "archive",
+    "vacuum",
+    "offload",
+];
 
 /// What a run did: the `--json` object of polyperf-cleanup.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -265,11 +272,33 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
             min_free_percent = c.min_free_percent,
             "free space under the threshold: running the emergency sequence"
         );
+        // Space taken from the reserve file is owed: the sequence goes on until the reserve
+        // could be re-created, not just until the freed ballast lifts the level.
+        let mut owed = 0;
         for step in STEPS {
-            if current.level == Level::Ok {
+            let repaid =
+                current.free_bytes >= owed + (c.min_free_bytes as f64 * c.warning_factor) as u64;
+            if current.level == Level::Ok && repaid {
                 break;
             }
             if step == "offload" && c.archive_offload_dir.is_none() {
+                continue;
+            }
+            if step == "reserve" {
+                match release_reserve(&guard.db) {
+                    Ok(0) => continue,
+                    Ok(n) => owed = n,
+                    Err(e) => stats
+                        .step_errors
+                        .push(format!("reserve: {}", crate::error::one_line(&e))),
+                }
+                stats.steps.push(step.to_string());
+                current = guard.measure()?;
+                tracing::info!(
+                    step,
+                    free_bytes = current.free_bytes,
+                    "emergency step done: reserve file released"
+                );
                 continue;
             }
             // A failed step is reported and the next one still runs.
@@ -288,6 +317,10 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
             );
         }
     }
+    if let Err(e) = ensure_reserve(&guard) {
+        tracing::warn!(error = %crate::error::one_line(&e), "could not create the reserve file");
+    }
+    let current = guard.measure()?;
     stats.pruned_rows = stats.pruned.total();
     stats.free_bytes_after = current.free_bytes;
     stats.free_percent_after = current.free_percent;
@@ -335,6 +368,69 @@ fn routine(
     if wal > c.wal_checkpoint_bytes || stats.pruned.total() > 0 {
         checkpoint(conn)?;
     }
+    Ok(())
+}
+
+/// The ballast file beside the database (see `cleanup.reserve_bytes`).
+pub fn reserve_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".reserve");
+    PathBuf::from(p)
+}
+
+/// Deletes the reserve file; returns how many bytes it held (0 when there was none).
+fn release_reserve(db: &Path) -> Result<u64> {
+    let path = reserve_path(db);
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(0);
+    };
+    remove_and_sync(&path)?;
+    tracing::warn!(
+        bytes = meta.len(),
+        "released the reserve file to give SQLite room"
+    );
+    Ok(meta.len())
+}
+
+/// Creates the reserve file (really allocated, not sparse) when it is missing and the space
+/// allows it without coming near the warning level.
+fn ensure_reserve(guard: &Guard<'_>) -> Result<()> {
+    let c = &guard.settings.cleanup;
+    let path = reserve_path(&guard.db);
+    if c.reserve_bytes == 0 || path.exists() {
+        return Ok(());
+    }
+    let space = statvfs(&guard.db)?;
+    let after = Space {
+        free_bytes: space.free_bytes.saturating_sub(c.reserve_bytes),
+        ..space
+    };
+    if level(
+        after,
+        c.min_free_bytes,
+        c.min_free_percent,
+        c.warning_factor,
+    ) != Level::Ok
+    {
+        return Ok(());
+    }
+    let tmp = path.with_extension("reserve.tmp");
+    let file = std::fs::File::create(&tmp)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open file descriptor; posix_fallocate only allocates blocks for it.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, c.reserve_bytes as libc::off_t) };
+    if rc != 0 {
+        drop(file);
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!(
+            "allocating {} bytes for {}: error {rc}",
+            c.reserve_bytes,
+            path.display()
+        );
+    }
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    tracing::info!(bytes = c.reserve_bytes, path = %path.display(), "created the reserve file");
     Ok(())
 }
 

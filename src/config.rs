@@ -174,6 +174,10 @@ pub struct Cleanup {
     pub prices_retention_days: u32,
     /// Checkpoint with TRUNCATE when the WAL is larger than this.
     pub wal_checkpoint_bytes: u64,
+    /// Size of the ballast file `<db>.reserve` that cleanup keeps while space is plentiful and
+    /// deletes first in an emergency: on a completely full disk SQLite cannot even delete
+    /// (a DELETE grows the WAL, a checkpoint grows the database), so it needs this room. 0: off.
+    pub reserve_bytes: u64,
 }
 
 /// Accepts text or an integer (a Telegram chat id from the environment or TOML) as text.
@@ -325,6 +329,7 @@ impl Default for Cleanup {
             job_runs_retention_days: 30,
             prices_retention_days: 14,
             wal_checkpoint_bytes: 64 << 20,
+            reserve_bytes: 64 << 20,
         }
     }
 }

@@ -692,14 +692,14 @@ fn check_invariants(
     checks.check("PRAGMA integrity_check", integrity == "ok", integrity);
 }
 
-/// The database on an 8 MiB tmpfs that fills up: the trader's writes fail cleanly with an
+/// The database on a 16 MiB tmpfs that fills up: the trader's writes fail cleanly with an
 /// error it can act on, cleanup recovers space, nothing committed is lost, integrity holds.
 fn disk_full(checks: &mut Checks) {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("small");
     std::fs::create_dir(&mount).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
         .arg(&mount)
         .output();
     if !matches!(&mounted, Ok(o) if o.status.success()) {
@@ -736,13 +736,40 @@ fn disk_full(checks: &mut Checks) {
         }
     }
     {
+        // The old decisions were settled and their alerts delivered long ago (this run is about
+        // disk space, not settlement), so they are finished rows that may be archived.
         let conn = tracker.connection();
-        // Settle the old decisions so they are finished (this run is about disk space).
-        let _ = conn.execute(
-            "UPDATE trades SET settlement_status = 'settled', actual_outcome = 'UP', is_win = (action = 'YES'), profit_loss = '0', settled_at = datetime('now') WHERE settlement_status = 'pending'",
-            [],
-        );
+        conn.execute_batch(
+            "UPDATE trades SET settlement_status = 'settled', actual_outcome = 'UP', is_win = (action = 'YES'),
+                 profit_loss = '0', settled_at = timestamp WHERE settlement_status = 'pending';
+             UPDATE outbox SET status = 'sent', message_id = id, created_at = datetime('now', '-50 days'),
+                 sent_at = datetime('now', '-50 days') WHERE status = 'pending';",
+        )
+        .expect("settling the old decisions before the disk fills");
     }
+    // The hourly cleanup ran while space was plentiful: it keeps a 3 MB reserve file.
+    let cleanup = |db: &Path| {
+        Command::new(common::bin_path("polyperf-cleanup"))
+            .args(["--json"])
+            .env("POLYPERF_DB", db)
+            .env("POLYPERF_ARCHIVE_DIR", &archive_dir)
+            .env("POLYPERF_MIN_FREE_BYTES", "2000000")
+            .env("POLYPERF_MIN_FREE_PERCENT", "10")
+            .env("POLYPERF_CLEANUP_RESERVE_BYTES", "3000000")
+            .env("POLYPERF_LOG_FORMAT", "json")
+            .output()
+            .unwrap()
+    };
+    let first = cleanup(&db_path);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        polyperf::cleanup::reserve_path(&db_path).exists(),
+        "cleanup keeps a reserve file"
+    );
     let fresh = sim::decisions(
         &sim::candles(sim::days_before(Utc::now(), 3), 3 * 24 * 60, 6),
         3,
@@ -768,15 +795,7 @@ fn disk_full(checks: &mut Checks) {
     );
 
     let free_before = free_bytes(&mount);
-    let out = Command::new(common::bin_path("polyperf-cleanup"))
-        .args(["--json"])
-        .env("POLYPERF_DB", &db_path)
-        .env("POLYPERF_ARCHIVE_DIR", &archive_dir)
-        .env("POLYPERF_MIN_FREE_BYTES", "2000000")
-        .env("POLYPERF_MIN_FREE_PERCENT", "10")
-        .env("POLYPERF_LOG_FORMAT", "json")
-        .output()
-        .unwrap();
+    let out = cleanup(&db_path);
     let free_after = free_bytes(&mount);
     checks.check(
         "disk full: cleanup recovers space",
