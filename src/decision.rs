@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -462,23 +462,43 @@ pub struct LogReport {
     pub errors: Vec<String>,
 }
 
-const INSERT_SQL: &str = "INSERT INTO trades (
+const INSERT_COLUMNS: &str = "INSERT INTO trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, created_at)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-          ?20, ?21, ?22, ?23, ?24, ?25, ?26, datetime('now'))
-  ON CONFLICT (decision_id) DO NOTHING";
+    executed_price, market_start, market_end, fee_rate, created_at) VALUES ";
 
-/// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
-pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
+/// Parameters bound per decision (`created_at` is `datetime('now')`).
+const PARAMS_PER_ROW: usize = 26;
+
+/// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
+/// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
+const BATCH: usize = 64;
+
+/// `INSERT ... VALUES (...), ... ON CONFLICT (decision_id) DO NOTHING` for `rows` decisions.
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({}datetime('now'))", "?, ".repeat(PARAMS_PER_ROW));
+    format!(
+        "{INSERT_COLUMNS}{} ON CONFLICT (decision_id) DO NOTHING",
+        vec![one; rows].join(", ")
+    )
+}
+
+thread_local! {
+    static INSERT_ONE: String = insert_sql(1);
+    static INSERT_BATCH: String = insert_sql(BATCH);
+}
+
+/// Binds one decision's parameters at `base + 1 ..= base + 26`. `text` is scratch space for the
+/// decimals (SQLite copies bound text, so it is reused for the next row).
+fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    base: usize,
+    d: &Decision,
+    text: &mut String,
+) -> Result<()> {
     use std::fmt::Write as _;
-    let mut stmt = conn.prepare_cached(INSERT_SQL)?;
-    let window = d.window();
-    // Every decimal is written once into one buffer and bound as a slice of it (SQLite copies
-    // bound text), instead of one String per column.
-    let mut text = String::with_capacity(96);
+    text.clear();
     let mut put = |v: Option<Decimal>| {
         v.map(|v| {
             let start = text.len();
@@ -495,44 +515,81 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
         put(d.executed_price),
         put(d.fee_rate),
     ];
+    let text = text.as_str();
     let dec = |i: usize| decimals[i].clone().map(|r| &text[r]);
     let key = match &d.decision_id {
         Some(id) => Cow::Borrowed(id.as_str()),
         None => Cow::Owned(d.key()),
     };
-    let n = stmt.execute(params![
-        key,
-        to_db(d.timestamp),
-        d.market_slug,
-        d.market_id,
-        d.action.as_str(),
-        d.confidence,
-        dec(0),
-        d.reasoning,
-        dec(1),
-        dec(2),
-        d.time_remaining_seconds,
-        d.is_end_phase,
-        d.social_score,
-        d.market_score,
-        d.final_score,
-        d.final_confidence,
-        d.signal_type,
-        d.rsi,
-        d.macd,
-        d.trend,
-        dec(3),
-        dec(4),
-        dec(5),
-        window.map(|w| to_db(w.0)),
-        window.map(|w| to_db(w.1)),
-        dec(6),
-    ])?;
+    let window = d.window();
+    let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
+        &key,
+        &to_db(d.timestamp),
+        &d.market_slug,
+        &d.market_id,
+        &d.action.as_str(),
+        &d.confidence,
+        &dec(0),
+        &d.reasoning,
+        &dec(1),
+        &dec(2),
+        &d.time_remaining_seconds,
+        &d.is_end_phase,
+        &d.social_score,
+        &d.market_score,
+        &d.final_score,
+        &d.final_confidence,
+        &d.signal_type,
+        &d.rsi,
+        &d.macd,
+        &d.trend,
+        &dec(3),
+        &dec(4),
+        &dec(5),
+        &window.map(|w| to_db(w.0)),
+        &window.map(|w| to_db(w.1)),
+        &dec(6),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(base + i + 1, v)?;
+    }
+    Ok(())
+}
+
+/// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
+pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
+    let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
+    let mut text = String::with_capacity(96);
+    bind(&mut stmt, 0, d, &mut text)?;
+    let n = stmt.raw_execute()?;
     Ok(if n == 1 {
         Logged::Stored(conn.last_insert_rowid())
     } else {
         Logged::Duplicate
     })
+}
+
+/// Inserts decisions in multi-row statements (same rules as [`insert`]); returns how many were
+/// stored (the rest were duplicates). Part of the caller's transaction.
+pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
+    let mut text = String::with_capacity(96);
+    let mut stored = 0;
+    let mut chunks = decisions.chunks_exact(BATCH);
+    if chunks.len() > 0 {
+        let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
+        for chunk in &mut chunks {
+            for (i, d) in chunk.iter().enumerate() {
+                bind(&mut stmt, i * PARAMS_PER_ROW, d, &mut text)?;
+            }
+            stored += stmt.raw_execute()? as u64;
+        }
+    }
+    for d in chunks.remainder() {
+        if let Logged::Stored(_) = insert(conn, d)? {
+            stored += 1;
+        }
+    }
+    Ok(stored)
 }
 
 /// The trader's handle on the store.
@@ -589,17 +646,28 @@ impl Tracker {
                 report.errors.push(format!("line {line}: {e}"));
             }
         };
+        let mut pending: Vec<Decision> = Vec::with_capacity(BATCH);
+        let flush = |report: &mut LogReport, pending: &mut Vec<Decision>| -> Result<()> {
+            let stored = insert_many(&tx, pending)?;
+            report.stored += stored;
+            report.duplicates += pending.len() as u64 - stored;
+            pending.clear();
+            Ok(())
+        };
         for_each_document(input, |line_no, text| {
             match Decision::from_json(text) {
-                Ok(d) if report.invalid == 0 || skip_invalid => match insert(&tx, &d)? {
-                    Logged::Stored(_) => report.stored += 1,
-                    Logged::Duplicate => report.duplicates += 1,
-                },
+                Ok(d) if report.invalid == 0 || skip_invalid => {
+                    pending.push(d);
+                    if pending.len() == BATCH {
+                        flush(&mut report, &mut pending)?;
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => note(&mut report, line_no, &e),
             }
             Ok(())
         })?;
+        flush(&mut report, &mut pending)?;
         if report.invalid > 0 && !skip_invalid {
             drop(tx); // rolls back: a batch with a bad line stores nothing
             report.stored = 0;
@@ -727,6 +795,35 @@ mod tests {
         rejects(("market_slug", "<remove>"), "market_slug");
         rejects(("position_size", "\"five\""), "position_size");
         rejects(("market_slug", "42"), "market_slug");
+    }
+
+    #[test]
+    fn multi_row_inserts_store_each_decision_once() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::open(&dir.path().join("t.db")).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+        let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
+            .into_iter()
+            .take(200)
+            .collect();
+        let tx = crate::db::write_tx(&mut conn).unwrap();
+        assert_eq!(insert_many(&tx, &all[..100]).unwrap(), 100);
+        // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
+        let mut again = all.clone();
+        again.insert(150, all[149].clone());
+        assert_eq!(insert_many(&tx, &again).unwrap(), 100);
+        tx.commit().unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 200);
+        let stored: String = conn
+            .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored, all[6].position_size.to_string());
     }
 
     #[test]
