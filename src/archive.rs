@@ -30,7 +30,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -1173,7 +1173,7 @@ pub fn scan_file(conn: &Connection, path: &Path) -> Result<FileSummary> {
 fn scan(
     conn: &Connection,
     path: &Path,
-    mut each: impl FnMut(&ArchiveReader, &[SqlValue]) -> Result<()>,
+    mut each: impl FnMut(&ArchiveReader, Vec<SqlValue>) -> Result<()>,
 ) -> Result<FileSummary> {
     let mut reader = ArchiveReader::open(path)?;
     let header = reader.header()?;
@@ -1206,7 +1206,7 @@ fn scan(
         min_id = min_id.or(Some(id));
         max_id = Some(id);
         rows += 1;
-        each(&reader, &values)?;
+        each(&reader, values)?;
     }
     let (sha256, size_bytes) = reader.finish()?;
     if rows != header.rows || min_id != header.min_id || max_id != header.max_id {
@@ -1227,6 +1227,9 @@ fn scan(
         size_bytes,
     })
 }
+
+/// Rows per multi-row INSERT on restore (x columns stays under SQLite's 32766 parameters).
+const RESTORE_BATCH: usize = 32;
 
 /// What `polyperf archive restore` did.
 #[derive(Debug, Clone, Serialize)]
@@ -1266,24 +1269,57 @@ pub fn restore(
         .then(|| TradeColumns::new(&header.columns))
         .transpose()?;
     let tx = crate::db::write_tx(conn)?;
-    let mut insert = tx.prepare(&format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
-        t.name,
-        column_list(&header.columns),
-        vec!["?"; header.columns.len()].join(", ")
-    ))?;
+    // Rows go in RESTORE_BATCH at a time, one multi-row INSERT each (per-statement work once
+    // per batch); RETURNING names the rows inserted (not already present) for the rollup.
+    let insert_sql = |n: usize| {
+        let one = format!("({})", vec!["?"; header.columns.len()].join(", "));
+        format!(
+            "INSERT INTO {} ({}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+            t.name,
+            column_list(&header.columns),
+            vec![one; n].join(", ")
+        )
+    };
+    let mut insert = tx.prepare(&insert_sql(RESTORE_BATCH))?;
     let mut rollup = Delta::default();
     let (mut inserted, mut done) = (0u64, 0u64);
+    let mut batch: Vec<Vec<SqlValue>> = Vec::with_capacity(RESTORE_BATCH);
+    let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
+    let mut flush = |batch: &mut Vec<Vec<SqlValue>>| -> Result<u64> {
+        let mut short;
+        let stmt = if batch.len() == RESTORE_BATCH {
+            &mut insert
+        } else {
+            short = tx.prepare(&insert_sql(batch.len()))?;
+            &mut short
+        };
+        let mut at = 1;
+        for value in batch.iter().flatten() {
+            stmt.raw_bind_parameter(at, value)?;
+            at += 1;
+        }
+        ids.clear();
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            ids.push(row.get(0)?);
+        }
+        drop(rows);
+        if let Some(facts) = &facts {
+            for values in batch.iter() {
+                if matches!(values[0], SqlValue::Integer(id) if ids.contains(&id)) {
+                    rollup.add_trade(&facts.of_values(values))?;
+                }
+            }
+        }
+        batch.clear();
+        Ok(ids.len() as u64)
+    };
     let show = progress && header.rows >= 100_000;
     let summary = scan(&tx, path, |reader, values| {
-        let n = insert
-            .execute(params_from_iter(values.iter()))
-            .map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
-        if n == 1 {
-            inserted += 1;
-            if let Some(facts) = &facts {
-                rollup.add_trade(&facts.of_values(values))?;
-            }
+        batch.push(values);
+        if batch.len() == RESTORE_BATCH {
+            inserted +=
+                flush(&mut batch).map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
         }
         done += 1;
         if show && done % 50_000 == 0 {
@@ -1295,6 +1331,12 @@ pub fn restore(
         }
         Ok(())
     })?;
+    if !batch.is_empty() {
+        inserted += flush(&mut batch)
+            .map_err(|e| bad_input(format!("{}: cannot insert: {e}", path.display())))?;
+    }
+    drop(flush);
+    drop(insert);
     if show {
         eprintln!(
             "\rrestoring {}: {done}/{} rows",
@@ -1305,7 +1347,6 @@ pub fn restore(
     if summary.sha256 != sha256 {
         bail!("{}: the file changed while it was restored", path.display());
     }
-    drop(insert);
     rollup.apply(&tx, -1)?;
     if dry_run {
         tx.rollback()?;
