@@ -1293,10 +1293,8 @@ pub fn restore(
             short = tx.prepare(&insert_sql(batch.len()))?;
             &mut short
         };
-        let mut at = 1;
-        for value in batch.iter().flatten() {
+        for (at, value) in (1..).zip(batch.iter().flatten()) {
             stmt.raw_bind_parameter(at, value)?;
-            at += 1;
         }
         ids.clear();
         let mut rows = stmt.raw_query();
@@ -1335,7 +1333,6 @@ pub fn restore(
         inserted += flush(&mut batch)
             .map_err(|e| bad_input(format!("{}: cannot insert: {e}", path.display())))?;
     }
-    drop(flush);
     drop(insert);
     if show {
         eprintln!(
