@@ -30,7 +30,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -756,32 +756,90 @@ fn delete_archived(
     let facts = (t.name == "trades")
         .then(|| TradeColumns::new(&columns))
         .transpose()?;
+    // The file's ids ascend, and so does a cursor over the table: one merge walk compares each
+    // row with its line, and runs of consecutive matching rows leave in one range DELETE each
+    // (no lookup per row). A row missing from the file or changed ends a run, so a range never
+    // covers a row that must stay.
     let mut select = tx.prepare(&format!(
-        "SELECT {} FROM {} WHERE id = ?1",
+        "SELECT {} FROM {} WHERE id >= ?1 ORDER BY id",
         column_list(&columns),
         t.name
     ))?;
-    let mut delete = tx.prepare(&format!("DELETE FROM {} WHERE id = ?1", t.name))?;
+    let mut delete = tx.prepare(&format!(
+        "DELETE FROM {} WHERE id BETWEEN ?1 AND ?2",
+        t.name
+    ))?;
     let mut rollup = Delta::default();
     let (mut deleted, mut changed) = (0u64, 0u64);
     let mut line = String::new();
     let mut current = Vec::new();
-    while reader.next_line(&mut line)? {
-        let id = line_id(&line).ok_or_else(|| reader.error("no id"))?;
-        let mut rows = select.query([id])?;
-        let Some(row) = rows.next()? else { continue };
-        current.clear();
-        write_row(&mut current, &keys, row)?;
-        if current != line.as_bytes() {
-            changed += 1;
-            continue;
+    // (first id, last id, rows) of each run of matching rows still to delete.
+    let mut runs: Vec<(i64, i64, usize)> = Vec::new();
+    const MAX_RUNS: usize = 10_000;
+    let mut file_id: Option<i64> = None;
+    let mut next_file_id = |reader: &mut ArchiveReader, line: &mut String| -> Result<Option<i64>> {
+        if !reader.next_line(line)? {
+            return Ok(None);
         }
-        if let Some(facts) = &facts {
-            rollup.add_trade(&facts.of(row)?)?;
+        let id = line_id(line).ok_or_else(|| reader.error("no id"))?;
+        if file_id.is_some_and(|prev| id <= prev) {
+            return Err(reader.error("ids are not ascending; rows kept"));
         }
+        file_id = Some(id);
+        Ok(Some(id))
+    };
+    let mut at = next_file_id(&mut reader, &mut line)?;
+    while let Some(start) = at {
+        let mut run: Option<(i64, i64, usize)> = None;
+        let mut rows = select.query([start])?;
+        let mut table_done = true;
+        while let Some(row) = rows.next()? {
+            let db_id: i64 = row.get(0)?;
+            // Lines whose rows are already gone: no row between them, so the run goes on.
+            while at.is_some_and(|id| id < db_id) {
+                at = next_file_id(&mut reader, &mut line)?;
+            }
+            let Some(id) = at else {
+                table_done = false;
+                break;
+            };
+            if id > db_id {
+                // A row the file does not hold stays, and ends the run.
+                runs.extend(run.take());
+                continue;
+            }
+            current.clear();
+            write_row(&mut current, &keys, row)?;
+            if current == line.as_bytes() {
+                if let Some(facts) = &facts {
+                    rollup.add_trade(&facts.of(row)?)?;
+                }
+                run = Some(run.map_or((id, id, 1), |(first, _, n)| (first, id, n + 1)));
+                deleted += 1;
+            } else {
+                changed += 1;
+                runs.extend(run.take());
+            }
+            at = next_file_id(&mut reader, &mut line)?;
+            if at.is_none() || runs.len() >= MAX_RUNS {
+                // Done, or delete what is pending and go on from the next line.
+                table_done = false;
+                break;
+            }
+        }
+        runs.extend(run.take());
         drop(rows);
-        delete.execute([id])?;
-        deleted += 1;
+        if table_done {
+            // The table has no more rows: the remaining lines' rows are gone already.
+            while next_file_id(&mut reader, &mut line)?.is_some() {}
+            at = None;
+        }
+        for (first, last, n) in runs.drain(..) {
+            let removed = delete.execute([first, last])?;
+            if removed != n {
+                bail!("{file_name}: ids {first}..={last} held {removed} rows, not {n}; rows kept");
+            }
+        }
     }
     let (actual_sha, _) = reader.finish()?;
     if actual_sha != sha256 {
@@ -1115,7 +1173,7 @@ pub fn scan_file(conn: &Connection, path: &Path) -> Result<FileSummary> {
 fn scan(
     conn: &Connection,
     path: &Path,
-    mut each: impl FnMut(&ArchiveReader, &[SqlValue]) -> Result<()>,
+    mut each: impl FnMut(&ArchiveReader, Vec<SqlValue>) -> Result<()>,
 ) -> Result<FileSummary> {
     let mut reader = ArchiveReader::open(path)?;
     let header = reader.header()?;
@@ -1148,7 +1206,7 @@ fn scan(
         min_id = min_id.or(Some(id));
         max_id = Some(id);
         rows += 1;
-        each(&reader, &values)?;
+        each(&reader, values)?;
     }
     let (sha256, size_bytes) = reader.finish()?;
     if rows != header.rows || min_id != header.min_id || max_id != header.max_id {
@@ -1170,6 +1228,9 @@ fn scan(
     })
 }
 
+/// Rows per multi-row INSERT on restore (x columns stays under SQLite's 32766 parameters).
+const RESTORE_BATCH: usize = 32;
+
 /// What `polyperf archive restore` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
@@ -1190,59 +1251,99 @@ pub fn restore(
     dry_run: bool,
     progress: bool,
 ) -> Result<RestoreReport> {
-    let summary = scan_file(conn, path)?;
-    let header = &summary.header;
+    // One pass: the file is checked line by line while its rows go in, in one transaction that
+    // rolls back on the first bad line (or a wrong count at the end), so a bad file stores
+    // nothing. The raw bytes are hashed first, only to know whether this database archived it.
+    let sha256 = file_sha256(path)?;
+    let mut reader = ArchiveReader::open(path)?;
+    let header = reader.header()?;
+    drop(reader);
     let t = table(&header.table).ok_or_else(|| anyhow!("unknown table"))?;
     // The rollup holds these rows only if this database deleted them after archiving this file.
     let archived_here: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM archives WHERE sha256 = ?1 AND deleted_at IS NOT NULL)",
-        [&summary.sha256],
+        [&sha256],
         |r| r.get(0),
     )?;
     let facts = (t.name == "trades" && archived_here)
         .then(|| TradeColumns::new(&header.columns))
         .transpose()?;
     let tx = crate::db::write_tx(conn)?;
-    let mut insert = tx.prepare(&format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
-        t.name,
-        column_list(&header.columns),
-        vec!["?"; header.columns.len()].join(", ")
-    ))?;
+    // Rows go in RESTORE_BATCH at a time, one multi-row INSERT each (per-statement work once
+    // per batch); RETURNING names the rows inserted (not already present) for the rollup.
+    let insert_sql = |n: usize| {
+        let one = format!("({})", vec!["?"; header.columns.len()].join(", "));
+        format!(
+            "INSERT INTO {} ({}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+            t.name,
+            column_list(&header.columns),
+            vec![one; n].join(", ")
+        )
+    };
+    let mut insert = tx.prepare(&insert_sql(RESTORE_BATCH))?;
     let mut rollup = Delta::default();
     let (mut inserted, mut done) = (0u64, 0u64);
-    let show = progress && summary.rows >= 100_000;
-    let again = scan(&tx, path, |reader, values| {
-        let n = insert
-            .execute(params_from_iter(values.iter()))
-            .map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
-        if n == 1 {
-            inserted += 1;
-            if let Some(facts) = &facts {
-                rollup.add_trade(&facts.of_values(values))?;
+    let mut batch: Vec<Vec<SqlValue>> = Vec::with_capacity(RESTORE_BATCH);
+    let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
+    let mut flush = |batch: &mut Vec<Vec<SqlValue>>| -> Result<u64> {
+        let mut short;
+        let stmt = if batch.len() == RESTORE_BATCH {
+            &mut insert
+        } else {
+            short = tx.prepare(&insert_sql(batch.len()))?;
+            &mut short
+        };
+        for (at, value) in (1..).zip(batch.iter().flatten()) {
+            stmt.raw_bind_parameter(at, value)?;
+        }
+        ids.clear();
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            ids.push(row.get(0)?);
+        }
+        drop(rows);
+        if let Some(facts) = &facts {
+            for values in batch.iter() {
+                if matches!(values[0], SqlValue::Integer(id) if ids.contains(&id)) {
+                    rollup.add_trade(&facts.of_values(values))?;
+                }
             }
+        }
+        batch.clear();
+        Ok(ids.len() as u64)
+    };
+    let show = progress && header.rows >= 100_000;
+    let summary = scan(&tx, path, |reader, values| {
+        batch.push(values);
+        if batch.len() == RESTORE_BATCH {
+            inserted +=
+                flush(&mut batch).map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
         }
         done += 1;
         if show && done % 50_000 == 0 {
             eprint!(
                 "\rrestoring {}: {done}/{} rows",
                 path.display(),
-                summary.rows
+                header.rows
             );
         }
         Ok(())
     })?;
+    if !batch.is_empty() {
+        inserted += flush(&mut batch)
+            .map_err(|e| bad_input(format!("{}: cannot insert: {e}", path.display())))?;
+    }
+    drop(insert);
     if show {
         eprintln!(
             "\rrestoring {}: {done}/{} rows",
             path.display(),
-            summary.rows
+            header.rows
         );
     }
-    if again.sha256 != summary.sha256 {
+    if summary.sha256 != sha256 {
         bail!("{}: the file changed while it was restored", path.display());
     }
-    drop(insert);
     rollup.apply(&tx, -1)?;
     if dry_run {
         tx.rollback()?;
@@ -1257,6 +1358,14 @@ pub fn restore(
         skipped: summary.rows - inserted,
         dry_run,
     })
+}
+
+/// SHA-256 of a file's bytes, as the manifest records it.
+fn file_sha256(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex(&hasher.finalize()))
 }
 
 /// One line of `polyperf archive list` / `verify`.
@@ -1555,6 +1664,72 @@ pub fn cli(global: &GlobalArgs, cmd: ArchiveCmd) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Step 6's merge walk: a row changed after it was written stays, rows already gone or
+    /// not in the file are skipped, every other row of the file leaves, the rollup counts
+    /// exactly the rows deleted.
+    #[test]
+    fn delete_keeps_changed_rows_and_deletes_the_rest() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.general.db = dir.path().join("t.db");
+        settings.archive.dir = dir.path().join("archive");
+        let mut conn = crate::db::open(&settings.general.db).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+        let candles = crate::sim::candles(start, 600, 1);
+        let tx = crate::db::write_tx(&mut conn).unwrap();
+        for d in crate::sim::decisions(&candles, 10, 3).iter().take(300) {
+            crate::decision::insert(&tx, d).unwrap();
+        }
+        tx.commit().unwrap();
+        conn.execute_batch(
+            "UPDATE trades SET settlement_status = 'settled', is_win = id % 2, profit_loss = '1.5',
+                               settled_at = timestamp;
+             UPDATE trades SET settlement_status = 'pending' WHERE id = 120;",
+        )
+        .unwrap();
+        let now = start + Duration::days(60);
+        let stats = archive_older_than(&mut conn, &settings, now, now, false).unwrap();
+        assert_eq!(stats.rows_deleted, 299);
+        let rollup_n = |c: &Connection| -> i64 {
+            c.query_row("SELECT coalesce(sum(n), 0) FROM daily_rollup", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(rollup_n(&conn), 299);
+        let file = std::fs::read_dir(&settings.archive.dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        restore(&mut conn, &file, false, false).unwrap();
+        assert_eq!(rollup_n(&conn), 0);
+        // Rows 1, 150 and 300 change; row 151 is gone already; row 120 (pending) is not in
+        // the file but inside its id range.
+        conn.execute_batch(
+            "UPDATE trades SET profit_loss = '2.5' WHERE id IN (1, 150, 300);
+             DELETE FROM trades WHERE id = 151;
+             UPDATE archives SET deleted_at = NULL;",
+        )
+        .unwrap();
+        let manifest_id: i64 = conn
+            .query_row("SELECT id FROM archives", [], |r| r.get(0))
+            .unwrap();
+        let deleted = delete_archived(&mut conn, &settings.archive.dir, manifest_id, now).unwrap();
+        assert_eq!(deleted, 295);
+        let left: Vec<i64> = conn
+            .prepare("SELECT id FROM trades ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, vec![1, 120, 150, 300]);
+        assert_eq!(rollup_n(&conn), 295);
+    }
 
     #[test]
     fn file_names_round_trip() {

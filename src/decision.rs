@@ -1,14 +1,14 @@
 //! The trader's decisions (SPEC §2): parsing and validating the JSON form, and storing them
 //! idempotently (`Tracker`). Never settles or interprets them.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -103,50 +103,120 @@ fn field_err(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-type Fields<'a> = BTreeMap<String, &'a RawValue>;
+/// A field's JSON text, borrowed from the line (`None` when absent or null).
+type Raw<'a> = Option<&'a RawValue>;
+
+/// The known fields of one decision object, borrowed from its text: one parse pass, no map and
+/// no copies. Unknown fields are skipped; values are read by the `*_value` functions below.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow, default)]
+    decision_id: Raw<'a>,
+    #[serde(borrow, default)]
+    timestamp: Raw<'a>,
+    #[serde(borrow, default)]
+    market_slug: Raw<'a>,
+    #[serde(borrow, default)]
+    market_id: Raw<'a>,
+    #[serde(borrow, default)]
+    action: Raw<'a>,
+    #[serde(borrow, default)]
+    confidence: Raw<'a>,
+    #[serde(borrow, default)]
+    position_size: Raw<'a>,
+    #[serde(borrow, default)]
+    reasoning: Raw<'a>,
+    #[serde(borrow, default)]
+    btc_price: Raw<'a>,
+    #[serde(borrow, default)]
+    price_to_beat: Raw<'a>,
+    #[serde(borrow, default)]
+    time_remaining_seconds: Raw<'a>,
+    #[serde(borrow, default)]
+    is_end_phase: Raw<'a>,
+    #[serde(borrow, default)]
+    social_score: Raw<'a>,
+    #[serde(borrow, default)]
+    market_score: Raw<'a>,
+    #[serde(borrow, default)]
+    final_score: Raw<'a>,
+    #[serde(borrow, default)]
+    final_confidence: Raw<'a>,
+    #[serde(borrow, default)]
+    signal_type: Raw<'a>,
+    #[serde(borrow, default)]
+    rsi: Raw<'a>,
+    #[serde(borrow, default)]
+    macd: Raw<'a>,
+    #[serde(borrow, default)]
+    trend: Raw<'a>,
+    #[serde(borrow, default)]
+    yes_price: Raw<'a>,
+    #[serde(borrow, default)]
+    no_price: Raw<'a>,
+    #[serde(borrow, default)]
+    executed_price: Raw<'a>,
+    #[serde(borrow, default)]
+    market_start: Raw<'a>,
+    #[serde(borrow, default)]
+    market_end: Raw<'a>,
+    #[serde(borrow, default)]
+    fee_rate: Raw<'a>,
+}
 
 impl Decision {
     /// Parses and validates one JSON object. Amounts may be JSON numbers or strings; they are
     /// read from the JSON text itself, so no digit goes through floating point.
     pub fn from_json(text: &str) -> std::result::Result<Decision, FieldError> {
-        let fields: Fields = serde_json::from_str(text)
+        // A derived struct would also accept an array of values; only an object is a decision.
+        if !text.trim_start().starts_with('{') {
+            let e = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                .err()
+                .map_or_else(|| "expected an object".to_string(), |e| e.to_string());
+            return Err(field_err("", format!("not a JSON object: {e}")));
+        }
+        let f: Fields = serde_json::from_str(text)
             .map_err(|e| field_err("", format!("not a JSON object: {e}")))?;
-        let action_text = req_string(&fields, "action")?;
+        let action_text = req(f.action, "action", string_value)?;
         let action = Action::parse(&action_text.to_ascii_uppercase()).ok_or_else(|| {
             field_err("action", format!("{action_text:?} is not YES, NO or HOLD"))
         })?;
         let decision = Decision {
-            decision_id: opt_string(&fields, "decision_id")?,
-            timestamp: req(&fields, "timestamp", time_value)?,
-            market_slug: req_string(&fields, "market_slug")?,
-            market_id: opt(&fields, "market_id", int_value)?,
+            decision_id: opt(f.decision_id, "decision_id", string_value)?,
+            timestamp: req(f.timestamp, "timestamp", time_value)?,
+            market_slug: req(f.market_slug, "market_slug", string_value)?,
+            market_id: opt(f.market_id, "market_id", int_value)?,
             action,
-            confidence: req(&fields, "confidence", float_value)?,
+            confidence: req(f.confidence, "confidence", float_value)?,
             position_size: match action {
                 Action::Hold => {
-                    opt(&fields, "position_size", decimal_value)?.unwrap_or(Decimal::ZERO)
+                    opt(f.position_size, "position_size", decimal_value)?.unwrap_or(Decimal::ZERO)
                 }
-                _ => req(&fields, "position_size", decimal_value)?,
+                _ => req(f.position_size, "position_size", decimal_value)?,
             },
-            reasoning: opt_string(&fields, "reasoning")?,
-            btc_price: req(&fields, "btc_price", decimal_value)?,
-            price_to_beat: opt(&fields, "price_to_beat", decimal_value)?,
-            time_remaining_seconds: opt(&fields, "time_remaining_seconds", int_value)?,
-            is_end_phase: opt(&fields, "is_end_phase", bool_value)?,
-            social_score: opt(&fields, "social_score", float_value)?,
-            market_score: opt(&fields, "market_score", float_value)?,
-            final_score: opt(&fields, "final_score", float_value)?,
-            final_confidence: opt(&fields, "final_confidence", float_value)?,
-            signal_type: opt_string(&fields, "signal_type")?,
-            rsi: opt(&fields, "rsi", float_value)?,
-            macd: opt(&fields, "macd", float_value)?,
-            trend: opt_string(&fields, "trend")?,
-            yes_price: opt(&fields, "yes_price", decimal_value)?,
-            no_price: opt(&fields, "no_price", decimal_value)?,
-            executed_price: opt(&fields, "executed_price", decimal_value)?,
-            market_start: opt(&fields, "market_start", time_value)?,
-            market_end: opt(&fields, "market_end", time_value)?,
-            fee_rate: opt(&fields, "fee_rate", decimal_value)?,
+            reasoning: opt(f.reasoning, "reasoning", string_value)?,
+            btc_price: req(f.btc_price, "btc_price", decimal_value)?,
+            price_to_beat: opt(f.price_to_beat, "price_to_beat", decimal_value)?,
+            time_remaining_seconds: opt(
+                f.time_remaining_seconds,
+                "time_remaining_seconds",
+                int_value,
+            )?,
+            is_end_phase: opt(f.is_end_phase, "is_end_phase", bool_value)?,
+            social_score: opt(f.social_score, "social_score", float_value)?,
+            market_score: opt(f.market_score, "market_score", float_value)?,
+            final_score: opt(f.final_score, "final_score", float_value)?,
+            final_confidence: opt(f.final_confidence, "final_confidence", float_value)?,
+            signal_type: opt(f.signal_type, "signal_type", string_value)?,
+            rsi: opt(f.rsi, "rsi", float_value)?,
+            macd: opt(f.macd, "macd", float_value)?,
+            trend: opt(f.trend, "trend", string_value)?,
+            yes_price: opt(f.yes_price, "yes_price", decimal_value)?,
+            no_price: opt(f.no_price, "no_price", decimal_value)?,
+            executed_price: opt(f.executed_price, "executed_price", decimal_value)?,
+            market_start: opt(f.market_start, "market_start", time_value)?,
+            market_end: opt(f.market_end, "market_end", time_value)?,
+            fee_rate: opt(f.fee_rate, "fee_rate", decimal_value)?,
         };
         decision.validate()?;
         Ok(decision)
@@ -269,50 +339,49 @@ impl Decision {
     }
 }
 
-fn raw<'a>(fields: &'a Fields, name: &str) -> Option<&'a RawValue> {
-    fields.get(name).copied().filter(|r| r.get() != "null")
-}
-
 fn req<T>(
-    fields: &Fields,
+    value: Raw,
     name: &str,
     parse: fn(&RawValue) -> std::result::Result<T, String>,
 ) -> std::result::Result<T, FieldError> {
-    let value = raw(fields, name).ok_or_else(|| field_err(name, "is required"))?;
+    let value = value.ok_or_else(|| field_err(name, "is required"))?;
     parse(value).map_err(|m| field_err(name, m))
 }
 
 fn opt<T>(
-    fields: &Fields,
+    value: Raw,
     name: &str,
     parse: fn(&RawValue) -> std::result::Result<T, String>,
 ) -> std::result::Result<Option<T>, FieldError> {
-    raw(fields, name)
+    value
         .map(|v| parse(v).map_err(|m| field_err(name, m)))
         .transpose()
 }
 
-fn req_string(fields: &Fields, name: &str) -> std::result::Result<String, FieldError> {
-    req(fields, name, string_value)
-}
-
-fn opt_string(fields: &Fields, name: &str) -> std::result::Result<Option<String>, FieldError> {
-    opt(fields, name, string_value)
+/// The contents of a JSON string without escapes, borrowed; `None` for anything else.
+fn plain_str(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
 }
 
 fn string_value(raw: &RawValue) -> std::result::Result<String, String> {
+    if let Some(s) = plain_str(raw.get()) {
+        return Ok(s.to_string());
+    }
     serde_json::from_str::<String>(raw.get())
         .map_err(|_| format!("expected a string, got {}", preview(raw.get())))
 }
 
-/// A number or a numeric string, as text.
-fn numeric_text(raw: &RawValue) -> std::result::Result<String, String> {
+/// A number or a numeric string, as text (borrowed unless the string has escapes).
+fn numeric_text(raw: &RawValue) -> std::result::Result<Cow<'_, str>, String> {
     let text = raw.get();
-    if text.starts_with('"') {
+    if let Some(s) = plain_str(text) {
+        Ok(Cow::Borrowed(s.trim()))
+    } else if text.starts_with('"') {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        Ok(s.trim().to_string())
+        Ok(Cow::Owned(s.trim().to_string()))
     } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Ok(text.to_string())
+        Ok(Cow::Borrowed(text))
     } else {
         Err(format!("expected a number, got {}", preview(text)))
     }
@@ -352,7 +421,9 @@ fn bool_value(raw: &RawValue) -> std::result::Result<bool, String> {
 
 fn time_value(raw: &RawValue) -> std::result::Result<DateTime<Utc>, String> {
     let text = raw.get();
-    if text.starts_with('"') {
+    if let Some(s) = plain_str(text) {
+        parse_rfc3339(s).map_err(|e| e.to_string())
+    } else if text.starts_with('"') {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
         parse_rfc3339(&s).map_err(|e| e.to_string())
     } else {
@@ -391,53 +462,134 @@ pub struct LogReport {
     pub errors: Vec<String>,
 }
 
-const INSERT_SQL: &str = "INSERT INTO trades (
+const INSERT_COLUMNS: &str = "INSERT INTO trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, created_at)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-          ?20, ?21, ?22, ?23, ?24, ?25, ?26, datetime('now'))
-  ON CONFLICT (decision_id) DO NOTHING";
+    executed_price, market_start, market_end, fee_rate, created_at) VALUES ";
+
+/// Parameters bound per decision (`created_at` is `datetime('now')`).
+const PARAMS_PER_ROW: usize = 26;
+
+/// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
+/// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
+const BATCH: usize = 64;
+
+/// `INSERT ... VALUES (...), ... ON CONFLICT (decision_id) DO NOTHING` for `rows` decisions.
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({}datetime('now'))", "?, ".repeat(PARAMS_PER_ROW));
+    format!(
+        "{INSERT_COLUMNS}{} ON CONFLICT (decision_id) DO NOTHING",
+        vec![one; rows].join(", ")
+    )
+}
+
+thread_local! {
+    static INSERT_ONE: String = insert_sql(1);
+    static INSERT_BATCH: String = insert_sql(BATCH);
+}
+
+/// Binds one decision's parameters at `base + 1 ..= base + 26`. `text` is scratch space for the
+/// decimals (SQLite copies bound text, so it is reused for the next row).
+fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    base: usize,
+    d: &Decision,
+    text: &mut String,
+) -> Result<()> {
+    use std::fmt::Write as _;
+    text.clear();
+    let mut put = |v: Option<Decimal>| {
+        v.map(|v| {
+            let start = text.len();
+            let _ = write!(text, "{v}");
+            start..text.len()
+        })
+    };
+    let decimals = [
+        put(Some(d.position_size)),
+        put(Some(d.btc_price)),
+        put(d.price_to_beat),
+        put(d.yes_price),
+        put(d.no_price),
+        put(d.executed_price),
+        put(d.fee_rate),
+    ];
+    let text = text.as_str();
+    let dec = |i: usize| decimals[i].clone().map(|r| &text[r]);
+    let key = match &d.decision_id {
+        Some(id) => Cow::Borrowed(id.as_str()),
+        None => Cow::Owned(d.key()),
+    };
+    let window = d.window();
+    let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
+        &key,
+        &to_db(d.timestamp),
+        &d.market_slug,
+        &d.market_id,
+        &d.action.as_str(),
+        &d.confidence,
+        &dec(0),
+        &d.reasoning,
+        &dec(1),
+        &dec(2),
+        &d.time_remaining_seconds,
+        &d.is_end_phase,
+        &d.social_score,
+        &d.market_score,
+        &d.final_score,
+        &d.final_confidence,
+        &d.signal_type,
+        &d.rsi,
+        &d.macd,
+        &d.trend,
+        &dec(3),
+        &dec(4),
+        &dec(5),
+        &window.map(|w| to_db(w.0)),
+        &window.map(|w| to_db(w.1)),
+        &dec(6),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(base + i + 1, v)?;
+    }
+    Ok(())
+}
 
 /// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
 pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
-    let mut stmt = conn.prepare_cached(INSERT_SQL)?;
-    let window = d.window();
-    let dec = |v: Option<Decimal>| v.map(|d| d.to_string());
-    let n = stmt.execute(params![
-        d.key(),
-        to_db(d.timestamp),
-        d.market_slug,
-        d.market_id,
-        d.action.as_str(),
-        d.confidence,
-        d.position_size.to_string(),
-        d.reasoning,
-        d.btc_price.to_string(),
-        dec(d.price_to_beat),
-        d.time_remaining_seconds,
-        d.is_end_phase,
-        d.social_score,
-        d.market_score,
-        d.final_score,
-        d.final_confidence,
-        d.signal_type,
-        d.rsi,
-        d.macd,
-        d.trend,
-        dec(d.yes_price),
-        dec(d.no_price),
-        dec(d.executed_price),
-        window.map(|w| to_db(w.0)),
-        window.map(|w| to_db(w.1)),
-        dec(d.fee_rate),
-    ])?;
+    let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
+    let mut text = String::with_capacity(96);
+    bind(&mut stmt, 0, d, &mut text)?;
+    let n = stmt.raw_execute()?;
     Ok(if n == 1 {
         Logged::Stored(conn.last_insert_rowid())
     } else {
         Logged::Duplicate
     })
+}
+
+/// Inserts decisions in multi-row statements (same rules as [`insert`]); returns how many were
+/// stored (the rest were duplicates). Part of the caller's transaction.
+pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
+    let mut text = String::with_capacity(96);
+    let mut stored = 0;
+    let mut chunks = decisions.chunks_exact(BATCH);
+    if chunks.len() > 0 {
+        let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
+        for chunk in &mut chunks {
+            for (i, d) in chunk.iter().enumerate() {
+                bind(&mut stmt, i * PARAMS_PER_ROW, d, &mut text)?;
+            }
+            stored += stmt.raw_execute()? as u64;
+        }
+    }
+    for d in chunks.remainder() {
+        if let Logged::Stored(_) = insert(conn, d)? {
+            stored += 1;
+        }
+    }
+    Ok(stored)
 }
 
 /// The trader's handle on the store.
@@ -494,17 +646,28 @@ impl Tracker {
                 report.errors.push(format!("line {line}: {e}"));
             }
         };
+        let mut pending: Vec<Decision> = Vec::with_capacity(BATCH);
+        let flush = |report: &mut LogReport, pending: &mut Vec<Decision>| -> Result<()> {
+            let stored = insert_many(&tx, pending)?;
+            report.stored += stored;
+            report.duplicates += pending.len() as u64 - stored;
+            pending.clear();
+            Ok(())
+        };
         for_each_document(input, |line_no, text| {
             match Decision::from_json(text) {
-                Ok(d) if report.invalid == 0 || skip_invalid => match insert(&tx, &d)? {
-                    Logged::Stored(_) => report.stored += 1,
-                    Logged::Duplicate => report.duplicates += 1,
-                },
+                Ok(d) if report.invalid == 0 || skip_invalid => {
+                    pending.push(d);
+                    if pending.len() == BATCH {
+                        flush(&mut report, &mut pending)?;
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => note(&mut report, line_no, &e),
             }
             Ok(())
         })?;
+        flush(&mut report, &mut pending)?;
         if report.invalid > 0 && !skip_invalid {
             drop(tx); // rolls back: a batch with a bad line stores nothing
             report.stored = 0;
@@ -632,6 +795,35 @@ mod tests {
         rejects(("market_slug", "<remove>"), "market_slug");
         rejects(("position_size", "\"five\""), "position_size");
         rejects(("market_slug", "42"), "market_slug");
+    }
+
+    #[test]
+    fn multi_row_inserts_store_each_decision_once() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::open(&dir.path().join("t.db")).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+        let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
+            .into_iter()
+            .take(200)
+            .collect();
+        let tx = crate::db::write_tx(&mut conn).unwrap();
+        assert_eq!(insert_many(&tx, &all[..100]).unwrap(), 100);
+        // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
+        let mut again = all.clone();
+        again.insert(150, all[149].clone());
+        assert_eq!(insert_many(&tx, &again).unwrap(), 100);
+        tx.commit().unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 200);
+        let stored: String = conn
+            .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored, all[6].position_size.to_string());
     }
 
     #[test]

@@ -59,7 +59,6 @@ CREATE TABLE trades (
 CREATE INDEX idx_trades_timestamp   ON trades (timestamp);
 CREATE INDEX idx_trades_signal_type ON trades (signal_type);
 CREATE INDEX idx_trades_is_win      ON trades (is_win);
-CREATE INDEX idx_trades_market_slug ON trades (market_slug);
 -- The settlement job's work queue: only pending rows, ordered by when they become due.
 CREATE INDEX idx_trades_pending     ON trades (market_end) WHERE settlement_status = 'pending';
 CREATE INDEX idx_trades_settled_at  ON trades (settled_at) WHERE settlement_status = 'settled';
