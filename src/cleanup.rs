@@ -608,28 +608,7 @@ fn checkpoint(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Gives every free page back to the filesystem (at the next checkpoint, in WAL mode), 1,000
-/// pages (4 MB) per transaction with the trader let in between. The pragma frees ONE page per
-/// `sqlite3_step` (it returns an empty row per page), so each call is stepped to the end;
-/// `execute_batch` steps once and would free a single page.
-pub fn incremental_vacuum(conn: &Connection) -> Result<()> {
-    let mut before = i64::MAX;
-    loop {
-        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        // Nothing left, or nothing moves (a database without auto_vacuum = INCREMENTAL).
-        if free == 0 || free >= before {
-            return Ok(());
-        }
-        before = free;
-        let mut stmt = conn
-            .prepare("PRAGMA incremental_vacuum(1000)")
-            .context("incremental vacuum")?;
-        let mut rows = stmt.query([]).context("incremental vacuum")?;
-        while rows.next().context("incremental vacuum")?.is_some() {}
-        drop(rows);
-        crate::db::yield_to_writers();
-    }
-}
+pub use crate::db::incremental_vacuum;
 
 /// A full VACUUM rewrites the whole database through the WAL, so it needs about twice its size
 /// free; with less it would fail and could fill the disk, so it is skipped.
