@@ -11,7 +11,7 @@ use polyperf::time::parse_rfc3339;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{ok_json, stdout_json, TestDb};
 
 const NOW: &str = "2026-03-30T00:00:00Z";
 const TABLES: [&str; 3] = ["trades", "outbox", "job_runs"];
@@ -307,18 +307,12 @@ fn round_trip_restores_every_row_exactly_and_rollup_follows() {
     let fresh = TestDb::new();
     let mut expected: BTreeMap<&str, Rows> = BTreeMap::new();
     for file in archive_files(&db) {
-        let out = fresh
-            .cmd("polyperf")
-            .args(["archive", "restore", "--json"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let report = ok_json(
+            fresh
+                .cmd("polyperf")
+                .args(["archive", "restore", "--json"])
+                .arg(&file),
         );
-        let report = stdout_json(&out);
         let (table, rows) = file_rows(&file);
         assert_eq!(
             report["inserted"].as_u64().unwrap() as usize,
@@ -350,18 +344,11 @@ fn round_trip_restores_every_row_exactly_and_rollup_follows() {
     // inserts nothing.
     for pass in 0..2 {
         for file in archive_files(&db) {
-            let out = db
-                .cmd("polyperf")
-                .args(["archive", "restore", "--json"])
-                .arg(&file)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            let report = ok_json(
+                db.cmd("polyperf")
+                    .args(["archive", "restore", "--json"])
+                    .arg(&file),
             );
-            let report = stdout_json(&out);
             if pass == 1 {
                 assert_eq!(report["inserted"], 0, "{report}");
             }

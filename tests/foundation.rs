@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin_cmd, bin_path, decision_json, stdout_json, write_jsonl, TestDb};
+use crate::common::{bin_cmd, bin_path, decision_json, ok_json, stdout_json, write_jsonl, TestDb};
 
 #[test]
 fn fresh_database_has_the_seed_tables_columns_and_indexes() {
@@ -129,18 +129,7 @@ fn logging_ten_thousand_decisions_twice_stores_them_once() {
     let db = TestDb::new();
     let lines: Vec<_> = (0..10_000).map(decision_json).collect();
     let file = write_jsonl(db.dir.path(), "d.jsonl", &lines);
-    let out = db
-        .cmd("polyperf")
-        .args(["--json", "log"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = stdout_json(&out);
+    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
     assert_eq!(report["stored"], 10_000);
     assert_eq!(report["duplicates"], 0);
     let out = db

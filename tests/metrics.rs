@@ -8,7 +8,7 @@ use polyperf::metrics::{self, Window};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{ok_json, TestDb};
 
 fn t(s: &str) -> DateTime<Utc> {
     polyperf::time::parse_rfc3339(s).unwrap()
@@ -356,26 +356,19 @@ fn report_binary_json_html_and_chart() {
         .unwrap();
     let html = db.dir.path().join("report.html");
     let chart = db.dir.path().join("chart.svg");
-    let out = db
-        .cmd("polyperf")
-        .args([
-            "report",
-            "--json",
-            "--now",
-            "2026-02-11T00:00:00Z",
-            "--html",
-        ])
-        .arg(&html)
-        .arg("--chart")
-        .arg(&chart)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = ok_json(
+        db.cmd("polyperf")
+            .args([
+                "report",
+                "--json",
+                "--now",
+                "2026-02-11T00:00:00Z",
+                "--html",
+            ])
+            .arg(&html)
+            .arg("--chart")
+            .arg(&chart),
     );
-    let v = stdout_json(&out);
     for field in [
         "trades",
         "settled",

@@ -123,3 +123,15 @@ pub fn decision_json(i: usize) -> serde_json::Value {
         "executed_price": if i % 3 == 0 { serde_json::Value::Null } else { serde_json::json!("0.52") },
     })
 }
+
+/// Runs a command, insists it exited 0 (showing its stderr if not) and parses stdout as JSON.
+pub fn ok_json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)
+}
