@@ -9,7 +9,6 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::config::Settings;
 use crate::time::to_db;
 
 pub const CONFIDENCE_THRESHOLD: &str = "bot_confidence_threshold";
@@ -31,46 +30,15 @@ pub struct Row {
     pub is_win: Option<bool>,
 }
 
-/// The fee model (SPEC §3): `C × rate × (p(1−p))^exponent`, taken in shares on a buy.
-#[derive(Debug, Clone, Copy)]
-pub struct FeeModel {
-    pub rate: Decimal,
-    /// Whole-number exponents only; others are truncated (the real markets use 1).
-    pub exponent: u32,
-}
+pub use crate::settle::pnl::FeeModel;
 
-impl FeeModel {
-    pub fn from_settings(settings: &Settings) -> FeeModel {
-        let s = &settings.settlement;
-        FeeModel {
-            rate: if s.fees_enabled {
-                s.fee_rate
-            } else {
-                Decimal::ZERO
-            },
-            exponent: s.fee_exponent.trunc().try_into().unwrap_or(1),
-        }
-    }
-}
-
-/// Profit of buying `position` dollars of a side at price `p` that wins (`won`) or not.
-/// Local copy of the settlement rule (the settle module's own is not merged yet): fee rounded
-/// to 5 dp, a win pays `C − fee/p`, a loss costs the position.
+/// Profit of buying `position` dollars of a side at price `p` that wins (`won`) or not:
+/// settlement's own rule ([`crate::settle::pnl::settle_position`], fee and rounding included),
+/// so a replay counts money exactly as settlement records it. `None` for a price outside (0, 1).
 pub fn trade_profit(position: Decimal, p: Decimal, won: bool, fee: FeeModel) -> Option<Decimal> {
-    if p <= Decimal::ZERO || p >= Decimal::ONE || position <= Decimal::ZERO {
-        return None;
-    }
-    if !won {
-        return Some(-position);
-    }
-    let shares = position.checked_div(p)?;
-    let mut curve = Decimal::ONE;
-    for _ in 0..fee.exponent {
-        curve = curve.checked_mul(p * (Decimal::ONE - p))?;
-    }
-    let fee_usdc = (shares * fee.rate * curve).round_dp(5);
-    let payout = shares - fee_usdc.checked_div(p)?;
-    Some(payout - position)
+    crate::settle::pnl::settle_position(position, p, won, fee)
+        .ok()
+        .map(|settled| settled.profit_loss)
 }
 
 /// Counts and money of one side of the comparison.
@@ -313,19 +281,9 @@ fn summarize(
     }
 }
 
-/// Wilson score interval (95%) of `wins` out of `n`.
+/// Wilson score interval (95%) of `wins` out of `n` ([`crate::metrics::wilson`]).
 pub fn wilson(wins: u64, n: u64) -> Option<(f64, f64)> {
-    if n == 0 {
-        return None;
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let n_f = n as f64;
-    let p = wins as f64 / n_f;
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n_f;
-    let centre = (p + z2 / (2.0 * n_f)) / denom;
-    let half = z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
-    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+    crate::metrics::wilson(wins, n, crate::metrics::Z95).map(|[lo, hi]| (lo, hi))
 }
 
 fn round4(x: f64) -> f64 {

@@ -143,7 +143,7 @@ pub fn figures(rows: &[Row]) -> Figures {
 
 /// 95% Wilson score interval for `wins` out of `n` ([`metrics::wilson`]).
 pub fn wilson(wins: u64, n: u64) -> (f64, f64) {
-    match metrics::wilson(wins, n, 1.959_963_984_540_054) {
+    match metrics::wilson(wins, n, metrics::Z95) {
         Some([lo, hi]) => (lo, hi),
         None => (0.0, 1.0),
     }

@@ -80,6 +80,17 @@ impl FeeModel {
     };
 
     /// A model from a rate and a decimal exponent; only whole exponents 0..=4 are accepted.
+    /// The configured default: `fee_rate` and `fee_exponent`, or no fee when `fees_enabled`
+    /// is off. (A market's own `feeSchedule` or a logged `fee_rate` overrides it when settling.)
+    pub fn from_settings(s: &crate::config::Settlement) -> Result<FeeModel> {
+        let model = FeeModel::new(s.fee_rate, s.fee_exponent)?;
+        Ok(if s.fees_enabled {
+            model
+        } else {
+            FeeModel::NONE
+        })
+    }
+
     pub fn new(rate: Decimal, exponent: Decimal) -> Result<FeeModel> {
         if rate < Decimal::ZERO || rate > Decimal::ONE {
             bail!("fee rate {rate} is outside [0, 1]");
