@@ -43,10 +43,6 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, HttpError::Rejected { .. })
-    }
-
     /// As an error whose exit code follows its kind (75 for unavailable).
     pub fn into_anyhow(self) -> anyhow::Error {
         match self {

@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::error::{exit_code_for, one_line, temp_fail, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
+use crate::error::{exit_code_for, one_line, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
 use crate::time::{parse_now_arg, to_db};
 
 /// The future a job function returns, boxed so it may borrow the context:
@@ -462,11 +462,6 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
         map.insert(job.to_string(), row.unwrap_or(serde_json::Value::Null));
     }
     Ok(map)
-}
-
-/// Fails with exit 75 (the work stays for the next run).
-pub fn retry_later(message: impl Into<String>) -> anyhow::Error {
-    temp_fail(message)
 }
 
 /// Whether SQLite failed because the disk (or the database's size limit) is full.
