@@ -7,12 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::params;
 
 use crate::config::Settings;
 use crate::runner::GlobalArgs;
 use crate::sim;
-use crate::time::to_db;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
@@ -174,22 +172,7 @@ pub fn cache_candles(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let tx = crate::db::write_tx(conn)?;
-    {
-        let mut stmt = tx.prepare(
-            "INSERT OR IGNORE INTO prices (symbol, open_time_ms, open, high, low, close, source, fetched_at)
-             VALUES ('BTCUSDT', ?1, ?2, ?3, ?4, ?5, 'demo', ?6)",
-        )?;
-        for c in candles {
-            stmt.execute(params![
-                c.open_time_ms,
-                c.open.to_string(),
-                c.high.to_string(),
-                c.low.to_string(),
-                c.close.to_string(),
-                to_db(now)
-            ])?;
-        }
-    }
+    crate::settle::binance::store_candles(&tx, "BTCUSDT", candles, "demo", now)?;
     tx.commit()?;
     Ok(())
 }

@@ -40,15 +40,8 @@ impl Rng {
     }
 }
 
-/// One 1-minute candle, prices exact to the cent as Binance gives them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candle {
-    pub open_time_ms: i64,
-    pub open: Decimal,
-    pub high: Decimal,
-    pub low: Decimal,
-    pub close: Decimal,
-}
+/// One 1-minute candle, as settlement reads them from Binance or the price cache.
+pub use crate::settle::binance::Candle;
 
 /// A random-walk price path of `minutes` candles from `start` (aligned to the minute).
 pub fn candles(start: DateTime<Utc>, minutes: usize, seed: u64) -> Vec<Candle> {

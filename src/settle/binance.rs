@@ -4,6 +4,8 @@
 use std::str::FromStr;
 
 use anyhow::{anyhow, Result};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
 use crate::http::Http;
@@ -11,6 +13,36 @@ use crate::http::Http;
 /// Most candles one klines request returns.
 pub const MAX_LIMIT: i64 = 1000;
 pub const MINUTE_MS: i64 = 60_000;
+
+/// Stores candles in the `prices` cache, which settlement reads before asking Binance, in the
+/// caller's transaction. `source` says where they came from (`binance`, or `demo` for
+/// generated ones). Candles already cached are kept.
+pub fn store_candles(
+    conn: &Connection,
+    symbol: &str,
+    candles: &[Candle],
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO prices (symbol, open_time_ms, open, high, low, close, source, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let fetched_at = crate::time::to_db(now);
+    for c in candles {
+        insert.execute(params![
+            symbol,
+            c.open_time_ms,
+            c.open.to_string(),
+            c.high.to_string(),
+            c.low.to_string(),
+            c.close.to_string(),
+            source,
+            fetched_at
+        ])?;
+    }
+    Ok(())
+}
 
 /// One 1-minute candle.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -766,23 +766,7 @@ async fn settle_batch(
         return Ok(());
     }
     let tx = crate::db::write_tx(conn)?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO prices (symbol, open_time_ms, open, high, low, close, source, fetched_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'binance', ?7)",
-        )?;
-        for c in &fetched {
-            insert.execute(params![
-                plan.symbol,
-                c.open_time_ms,
-                c.open.to_string(),
-                c.high.to_string(),
-                c.low.to_string(),
-                c.close.to_string(),
-                to_db(plan.now)
-            ])?;
-        }
-    }
+    binance::store_candles(&tx, &plan.symbol, &fetched, "binance", plan.now)?;
     for info in &fresh {
         upsert_market(&tx, info, plan.now)?;
     }
