@@ -2,7 +2,7 @@
 //! `polyperf archive {list,verify,restore}`. A row leaves the database only after its file is
 //! written, fsynced, read back, renamed into place and recorded in `archives`; never otherwise.
 //!
-//! The steps of one file (numbered for `POLYPERF_ARCHIVE_CRASH_AFTER_STEP`, a test hook that
+//! The steps of one file (numbered for `POLYPERF_FAULT_ARCHIVE_CRASH_AFTER_STEP`, a test hook that
 //! aborts the process right after step K):
 //! 1. stream the week's rows from one read snapshot into a temp file in the archive directory,
 //!    flush and fsync it;
@@ -177,10 +177,6 @@ pub fn archive_older_than(
 ) -> Result<Stats> {
     let dir = settings.archive.dir.as_path();
     let cutoff = to_db(cutoff);
-    CRASH_AFTER_STEP.store(
-        settings.archive.crash_after_step.unwrap_or(0),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     let mut stats = Stats::default();
     if dry_run {
         for t in &TABLES {
@@ -218,15 +214,15 @@ fn page_count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA page_count", [], |r| r.get(0))?)
 }
 
-/// The step after which to abort (0: never), from `archive.crash_after_step`.
-static CRASH_AFTER_STEP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// The test hook: `POLYPERF_ARCHIVE_CRASH_AFTER_STEP=K` aborts the process after step K.
+/// The test hook: `POLYPERF_FAULT_ARCHIVE_CRASH_AFTER_STEP=K` aborts the process after step K.
+/// Fault points use the `POLYPERF_FAULT_` prefix, which no setting claims, so they never need
+/// to be settings.
 fn crash_point(step: u32) {
-    if CRASH_AFTER_STEP.load(std::sync::atomic::Ordering::Relaxed) == step {
-        eprintln!(
-            "polyperf-archive: crashing after step {step} (POLYPERF_ARCHIVE_CRASH_AFTER_STEP)"
-        );
+    let target = std::env::var("POLYPERF_FAULT_ARCHIVE_CRASH_AFTER_STEP")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    if target == Some(step) {
+        eprintln!("polyperf-archive: crashing after step {step} (POLYPERF_FAULT_ARCHIVE_CRASH_AFTER_STEP)");
         std::process::abort();
     }
 }

@@ -154,9 +154,6 @@ pub struct Telegram {
 pub struct Archive {
     pub dir: PathBuf,
     pub retention_days: u32,
-    /// Test hook (`POLYPERF_ARCHIVE_CRASH_AFTER_STEP`): abort the archive job right after step K
-    /// of its first file (1-7, see `archive`), to prove a crash there loses nothing.
-    pub crash_after_step: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -312,7 +309,6 @@ impl Default for Archive {
         Archive {
             dir: PathBuf::from("archive"),
             retention_days: 30,
-            crash_after_step: None,
         }
     }
 }

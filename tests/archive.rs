@@ -370,7 +370,7 @@ fn crash_after_each_step_then_rerun_loses_and_duplicates_nothing() {
         let out = db
             .cmd("polyperf-archive")
             .args(["--now", NOW, "--json"])
-            .env("POLYPERF_ARCHIVE_CRASH_AFTER_STEP", step.to_string())
+            .env("POLYPERF_FAULT_ARCHIVE_CRASH_AFTER_STEP", step.to_string())
             .output()
             .unwrap();
         assert_eq!(
