@@ -22,7 +22,7 @@ fn main() {
     let n_proposals = arg(2, "ADJUST_BENCH_PROPOSALS", 20);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bench.db");
-    let mut conn = polyperf::db::open(&path).expect("open");
+    let mut conn = polyperf::db::create(&path).expect("open");
     let now = polyperf::time::parse_rfc3339("2026-03-01T12:00:00Z").unwrap();
     let mut settings = Settings::default();
     settings.general.db = path.clone();

@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     let mut settings = polyperf::config::Settings::default();
     settings.general.db = dir.path().join("source.db");
     settings.archive.dir = dir.path().join("archive");
-    let mut conn = polyperf::db::open(&settings.general.db)?;
+    let mut conn = polyperf::db::create(&settings.general.db)?;
 
     // Seed day by day (100 decisions per 15-minute market), so seeding memory stays small.
     let started = Instant::now();
@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     assert_eq!(stats.rows_archived.trades as usize, n);
     drop(conn);
 
-    let mut fresh = polyperf::db::open(&dir.path().join("restored.db"))?;
+    let mut fresh = polyperf::db::create(&dir.path().join("restored.db"))?;
     let mut files: Vec<_> = std::fs::read_dir(&settings.archive.dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;

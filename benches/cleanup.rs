@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     settings.archive.dir = dir.path().join("archive");
     settings.cleanup.min_free_bytes = 0;
     settings.cleanup.min_free_percent = 0.0;
-    let conn = polyperf::db::open(&settings.general.db)?;
+    let conn = polyperf::db::create(&settings.general.db)?;
     let now = Utc.with_ymd_and_hms(2026, 3, 30, 0, 0, 0).unwrap();
 
     let started = Instant::now();
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         let path = settings.general.db.clone();
         let stop = stop.clone();
         std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
-            let conn = polyperf::db::open(&path)?;
+            let conn = polyperf::db::create(&path)?;
             let mut latencies = Vec::new();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {

@@ -20,7 +20,7 @@ fn main() {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("performance.db");
-    let mut conn = polyperf::db::open(&path).expect("open db");
+    let mut conn = polyperf::db::create(&path).expect("open db");
     let now = Utc.with_ymd_and_hms(2026, 2, 11, 12, 0, 0).unwrap();
     let signals = [
         "BULLISH",

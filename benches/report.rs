@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");
-    let mut conn = polyperf::db::open(&path)?;
+    let mut conn = polyperf::db::create(&path)?;
     let now = polyperf::time::parse_rfc3339("2026-02-11T12:00:00Z")?;
     let span_secs = 365 * 24 * 3600;
     let signals = [

@@ -129,7 +129,7 @@ async fn main() {
         settings.general.db = db.clone();
         settings.apis.binance_api_base = binance.uri();
         settings.apis.gamma_api_base = gamma.uri();
-        let conn = polyperf::db::open(&db).expect("open db");
+        let conn = polyperf::db::create(&db).expect("open db");
         let mut ctx = JobContext::new("polyperf-settle", settings, conn, now, false);
         reset_peak();
         let rss_before = vm_kib("VmRSS:");

@@ -58,7 +58,7 @@ fn main() {
             .await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bench.db");
-        let mut conn = polyperf::db::open(&path).unwrap();
+        let mut conn = polyperf::db::create(&path).unwrap();
         let now = chrono::Utc::now();
         {
             let tx = polyperf::db::write_tx(&mut conn).unwrap();

@@ -1671,7 +1671,7 @@ mod tests {
         let mut settings = Settings::default();
         settings.general.db = dir.path().join("t.db");
         settings.archive.dir = dir.path().join("archive");
-        let mut conn = crate::db::open(&settings.general.db).unwrap();
+        let mut conn = crate::db::create(&settings.general.db).unwrap();
         let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
         let candles = crate::sim::candles(start, 600, 1);
         let tx = crate::db::write_tx(&mut conn).unwrap();

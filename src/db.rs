@@ -25,27 +25,62 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// practice; it is long so that the trader's writes never fail because a job is running.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens (creating if needed) the database at `path`, sets the per-connection PRAGMAs and
-/// brings the schema up to date.
-pub fn open(path: &Path) -> Result<Connection> {
+/// Creates (or, when it exists, migrates) the database at `path`, with its directory. Only
+/// `polyperf init`, the demo and tests call this: everything else uses [`open`], which refuses a
+/// missing database instead of answering from an empty one.
+pub fn create(path: &Path) -> Result<Connection> {
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() && !parent.exists() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating database directory {}", parent.display()))?;
         }
     }
-    let mut conn = open_raw(path)?;
+    let mut conn = open_with(path, OpenFlags::SQLITE_OPEN_CREATE)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
 
-/// Opens without migrating (for read-only inspection, e.g. `status` on a newer database).
-pub fn open_raw(path: &Path) -> Result<Connection> {
+/// Opens an existing polyperf database, sets the per-connection PRAGMAs and brings the schema
+/// up to date. A missing file (or one `polyperf init` never set up) is bad input naming the
+/// path: a mistyped `--db` must not answer "not paused" from a fresh, empty database.
+pub fn open(path: &Path) -> Result<Connection> {
+    let mut conn = open_existing(path)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens an existing polyperf database without migrating (read-only inspection, e.g. `status`
+/// on a newer database). Refuses a missing or uninitialised file like [`open`].
+pub fn open_existing(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(missing(path, "does not exist"));
+    }
+    let conn = open_with(path, OpenFlags::empty())?;
+    let n_tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )
+        .with_context(|| format!("reading database {}", path.display()))?;
+    if n_tables == 0 && schema_version(&conn)? == 0 {
+        return Err(missing(path, "is empty (not a polyperf database yet)"));
+    }
+    Ok(conn)
+}
+
+fn missing(path: &Path, what: &str) -> anyhow::Error {
+    bad_input(format!(
+        "database {} {what}: run `polyperf init` to create it, or fix --db / POLYPERF_DB",
+        path.display()
+    ))
+}
+
+/// Opens with `extra` flags (CREATE or none) and the per-connection settings.
+fn open_with(path: &Path, extra: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra,
     )
     .with_context(|| format!("opening database {}", path.display()))?;
     conn.busy_handler(Some(wait_for_writer))?;

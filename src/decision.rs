@@ -598,7 +598,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Opens (and migrates) the database at `path`.
+    /// Opens (and migrates) the existing database at `path`; a missing one is refused (bad
+    /// input naming the path): `polyperf init` creates it.
     pub fn open(path: &Path) -> Result<Tracker> {
         Ok(Tracker {
             conn: crate::db::open(path)?,
@@ -801,7 +802,7 @@ mod tests {
     fn multi_row_inserts_store_each_decision_once() {
         use chrono::TimeZone;
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::db::open(&dir.path().join("t.db")).unwrap();
+        let mut conn = crate::db::create(&dir.path().join("t.db")).unwrap();
         let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
         let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
             .into_iter()

@@ -73,7 +73,7 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     let minutes = (now - start).num_minutes().max(0) as usize;
     let candles = sim::candles(start, minutes, args.seed);
     let decisions = sim::decisions(&candles, 3, args.seed);
-    let mut tracker = crate::Tracker::open(&db_path)?;
+    let mut tracker = crate::Tracker::from_connection(crate::db::create(&db_path)?);
     let report = tracker.log_batch(&decisions)?;
     let conn = tracker.connection();
     cache_candles(conn, &candles, now)?;
@@ -197,7 +197,7 @@ fn restore_one(settings: &Settings, dir: &Path) -> Result<()> {
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    let mut conn = crate::db::open(&restored_db)?;
+    let mut conn = crate::db::create(&restored_db)?;
     let report = crate::archive::restore(&mut conn, file, false, false)?;
     println!(
         "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",

@@ -143,7 +143,9 @@ fn run(cli: Cli) -> Result<u8> {
     let json = global.json;
     match cli.command {
         Command::Init => {
-            let (settings, conn) = open(global)?;
+            let settings = global.settings()?;
+            polyperf::runner::init_tracing(&settings.general.log_format);
+            let conn = polyperf::db::create(&settings.general.db)?;
             params::sync_bounds(&conn, &settings)?;
             let version = polyperf::db::schema_version(&conn)?;
             let out = serde_json::json!({"db": settings.general.db, "schema_version": version});

@@ -386,7 +386,7 @@ fn spawn_heartbeat(
         let period = std::time::Duration::from_secs((lease_secs / 3).max(1));
         loop {
             tokio::time::sleep(period).await;
-            let Ok(conn) = crate::db::open_raw(&db) else {
+            let Ok(conn) = crate::db::open_existing(&db) else {
                 continue;
             };
             let expires = to_db(Utc::now() + Duration::seconds(lease_secs as i64));

@@ -59,7 +59,7 @@ impl SmallFs {
             }
         };
         let path = fs.join("performance.db");
-        polyperf::db::open(&path).unwrap();
+        polyperf::db::create(&path).unwrap();
         let archive = fs.join("archive");
         SmallFs {
             mount,

@@ -18,7 +18,7 @@ impl TestDb {
     pub fn new() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("performance.db");
-        polyperf::db::open(&path).expect("open db");
+        polyperf::db::create(&path).expect("open db");
         TestDb { dir, path }
     }
 

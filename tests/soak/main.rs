@@ -106,7 +106,7 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("performance.db");
     let archive_dir = dir.path().join("archive");
-    polyperf::db::open(&db_path).unwrap();
+    polyperf::db::create(&db_path).unwrap();
 
     // 20 days of prices ending 2 minutes ago: every window is closed and resolved.
     let end = Utc::now() - chrono::Duration::minutes(2);
