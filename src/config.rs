@@ -397,6 +397,11 @@ impl Settings {
             let Some((section, key)) = env_target(name) else {
                 continue;
             };
+            // `KEY=` in an environment file means "not set": the default (or the TOML file)
+            // applies. Otherwise an empty OPENAI_API_KEY would select the OpenAI engine.
+            if value.trim().is_empty() {
+                continue;
+            }
             let parsed = env_value(&section, &key, value, &tree);
             let table = tree
                 .as_table_mut()
@@ -726,6 +731,25 @@ mod tests {
         assert_eq!(s.adjust.tier1_max_change, Decimal::new(4, 2));
         assert_eq!(s.effective_engine(), "openai");
         assert!(!s.redacted_toml().contains("sk-test-secret"));
+    }
+
+    #[test]
+    fn empty_environment_values_are_not_set() {
+        // The shipped environment file has `OPENAI_API_KEY=` and `TELEGRAM_CHAT_ID=`: they must
+        // not select the OpenAI engine with an empty key or name an empty chat.
+        let s = Settings::load_with_env(
+            None,
+            &env(&[
+                ("OPENAI_API_KEY", ""),
+                ("TELEGRAM_BOT_TOKEN", " "),
+                ("TELEGRAM_CHAT_ID", ""),
+                ("TELEGRAM_ALLOWED_USER_IDS", ""),
+                ("POLYPERF_ARCHIVE_RETENTION_DAYS", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.effective_engine(), "rules");
     }
 
     #[test]

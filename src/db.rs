@@ -35,7 +35,8 @@ pub fn create(path: &Path) -> Result<Connection> {
                 .with_context(|| format!("creating database directory {}", parent.display()))?;
         }
     }
-    let mut conn = open_with(path, OpenFlags::SQLITE_OPEN_CREATE)?;
+    let conn = connect(path, OpenFlags::SQLITE_OPEN_CREATE)?;
+    let mut conn = configure(conn, path)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
@@ -55,7 +56,8 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(missing(path, "does not exist"));
     }
-    let conn = open_with(path, OpenFlags::empty())?;
+    let conn = connect(path, OpenFlags::empty())?;
+    // Looked at before `configure`, which would turn an empty file into a WAL database.
     let n_tables: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
@@ -66,7 +68,7 @@ pub fn open_existing(path: &Path) -> Result<Connection> {
     if n_tables == 0 && schema_version(&conn)? == 0 {
         return Err(missing(path, "is empty (not a polyperf database yet)"));
     }
-    Ok(conn)
+    configure(conn, path)
 }
 
 fn missing(path: &Path, what: &str) -> anyhow::Error {
@@ -76,14 +78,19 @@ fn missing(path: &Path, what: &str) -> anyhow::Error {
     ))
 }
 
-/// Opens with `extra` flags (CREATE or none) and the per-connection settings.
-fn open_with(path: &Path, extra: OpenFlags) -> Result<Connection> {
+/// Opens the file with `extra` flags (CREATE or none) and the busy handler; writes nothing.
+fn connect(path: &Path, extra: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra,
     )
     .with_context(|| format!("opening database {}", path.display()))?;
     conn.busy_handler(Some(wait_for_writer))?;
+    Ok(conn)
+}
+
+/// The per-connection settings: WAL (on a new file), PRAGMAs, SQL functions.
+fn configure(conn: Connection, path: &Path) -> Result<Connection> {
     // Changing the journal mode or auto_vacuum needs an exclusive lock, and SQLite reports
     // SQLITE_BUSY at once (without the busy handler) when another connection is writing. So
     // only a new or not-yet-WAL file gets them; an existing WAL database is opened without

@@ -8,6 +8,8 @@ mod foundation;
 mod telegram;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
+// README's install carried out in a temporary root; a missing database is refused (issue 15).
+mod install;
 // polyperf-settle against local Gamma and Binance servers (issue: settlement).
 mod settle;
 // Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
