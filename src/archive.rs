@@ -152,7 +152,8 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let days = options
         .older_than_days
         .unwrap_or(ctx.settings.archive.retention_days);
-    let cutoff = ctx.now - Duration::days(i64::from(days));
+    crate::time::check_days(days, 0).map_err(|e| bad_input(format!("--older-than: {e}")))?;
+    let cutoff = crate::time::sub(ctx.now, Duration::days(i64::from(days)))?;
     let stats = archive_older_than(&mut ctx.conn, &ctx.settings, cutoff, ctx.now, ctx.dry_run)?;
     tracing::info!(
         files_written = stats.files_written,

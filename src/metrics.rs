@@ -47,13 +47,14 @@ pub enum Window {
 
 impl Window {
     /// `[from, to)` as instants; `None` is unbounded. "Up to and including now" is `now + 1 s`
-    /// because stored times have whole seconds.
+    /// because stored times have whole seconds. Never panics: a start before the first
+    /// representable date is no bound at all (it would include everything anyway).
     pub fn bounds(&self, now: DateTime<Utc>) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let end = now + Duration::seconds(1);
+        let end = now.checked_add_signed(Duration::seconds(1));
         match *self {
             Window::All => (None, None),
-            Window::Days(n) => (Some(now - Duration::days(n as i64)), Some(end)),
-            Window::Since(t) => (Some(t), Some(end)),
+            Window::Days(n) => (now.checked_sub_signed(Duration::days(i64::from(n))), end),
+            Window::Since(t) => (Some(t), end),
             Window::Between(a, b) => (Some(a), Some(b)),
         }
     }
@@ -626,7 +627,8 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let to_day = to
-        .map(|t| (t - Duration::seconds(1)).format("%Y-%m-%d").to_string())
+        .and_then(|t| t.checked_sub_signed(Duration::seconds(1)))
+        .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "9999-12-31".into());
     let mut stmt = conn.prepare_cached(ROLLUP_SQL)?;
     let mut rows = stmt.query(params![from_day, to_day])?;
@@ -841,5 +843,11 @@ mod tests {
         assert_eq!(to_db(from.unwrap()), "2026-02-04 10:30:00");
         assert_eq!(to_db(to.unwrap()), "2026-02-11 10:30:01");
         assert_eq!(Window::All.bounds(now), (None, None));
+        // Far more days than there are dates: everything, not a panic.
+        let (from, to) = Window::Days(u32::MAX).bounds(now);
+        assert_eq!(
+            (from, to.map(to_db)),
+            (None, Some("2026-02-11 10:30:01".into()))
+        );
     }
 }

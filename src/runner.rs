@@ -352,11 +352,17 @@ fn end_run(
     Ok(())
 }
 
+/// The lease as a duration (settings keep `lock_lease_secs` within a week; clamped anyway so a
+/// value from anywhere cannot overflow).
+fn lease_duration(lease_secs: u64) -> Duration {
+    Duration::seconds(lease_secs.min(i64::MAX as u64 / 1000) as i64)
+}
+
 /// Takes the job's lease unless a live holder has it. The lease uses the real clock, not
 /// `--now`: it guards real processes.
 pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64) -> Result<bool> {
     let now = Utc::now();
-    let expires = now + Duration::seconds(lease_secs as i64);
+    let expires = crate::time::add(now, lease_duration(lease_secs))?;
     let n = conn.execute(
         "INSERT INTO job_locks (job, holder, pid, acquired_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,
@@ -389,7 +395,10 @@ fn spawn_heartbeat(
             let Ok(conn) = crate::db::open_existing(&db) else {
                 continue;
             };
-            let expires = to_db(Utc::now() + Duration::seconds(lease_secs as i64));
+            let Ok(expires) = crate::time::add(Utc::now(), lease_duration(lease_secs)) else {
+                continue;
+            };
+            let expires = to_db(expires);
             let _ = conn.execute(
                 "UPDATE job_locks SET expires_at = ?1 WHERE job = ?2 AND holder = ?3",
                 params![expires, job, holder],

@@ -141,7 +141,7 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
         &format!(
             "SELECT dec_sum(profit_loss) FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2"
         ),
-        params![after(now - Duration::hours(24)), now_db],
+        params![after(crate::time::sub(now, Duration::hours(24))?), now_db],
         |r| r.get(0),
     )?;
     let day_pnl = Decimal::from_str(&day_pnl).unwrap_or_default();
@@ -152,7 +152,10 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let pnls = stmt
         .query_map(
             params![
-                after(now - Duration::days(i64::from(a.drawdown_lookback_days))),
+                after(crate::time::sub(
+                    now,
+                    Duration::days(i64::from(a.drawdown_lookback_days))
+                )?),
                 now_db
             ],
             |r| r.get::<_, Option<String>>(0),
@@ -218,7 +221,8 @@ pub fn run(
     if !dry_run {
         let auto_resume_at = a
             .auto_resume_after_hours
-            .map(|h| now + Duration::hours(i64::from(h)));
+            .map(|h| crate::time::add(now, Duration::hours(i64::from(h))))
+            .transpose()?;
         let reason = format!("emergency pause: {}", trip.reason);
         control::pause(
             &tx,

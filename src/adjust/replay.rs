@@ -96,7 +96,7 @@ pub struct Evidence {
 
 /// Settled decisions of the last `days` days before `now`.
 pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
-    let since = now - Duration::days(i64::from(days));
+    let since = crate::time::sub(now, Duration::days(i64::from(days)))?;
     let mut stmt = conn.prepare_cached(
         "SELECT action, CAST(confidence AS TEXT), yes_price, no_price, final_score, actual_outcome,
                 profit_loss, is_win

@@ -243,7 +243,7 @@ pub fn load(
     covered: &[i64],
     now: DateTime<Utc>,
 ) -> Result<ReflectionInput> {
-    let since = to_db(now - Duration::days(7));
+    let since = to_db(crate::time::sub(now, Duration::days(7))?);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
          WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp <= ?2"

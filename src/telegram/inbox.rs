@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::api::{chat_id_value, ApiError, Bot};
+use super::command::{parse as parse_command, Command, CommandError, HELP};
 use super::render::esc;
 use super::Stats;
 use crate::adjust::{self, Verdict};
@@ -108,7 +109,15 @@ async fn handle(
     }
     stats.commands += 1;
     let user_id = message.pointer("/from/id").and_then(Value::as_i64);
-    let reply = command(conn, settings, now, text, user_id, stats);
+    // Defence in depth: should a command ever panic, the update is still answered and consumed
+    // (the offset is saved by the caller), so one message cannot stop the bot for good.
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        command(conn, settings, now, text, user_id, stats)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!(update = %text.chars().take(64).collect::<String>(), "a command panicked");
+        "Error: this command failed inside polyperf (logged); the bot goes on.".into()
+    });
     let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
     if let Err(e) = bot.send_message(&chat_id, &reply, None).await {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "could not answer a command");
@@ -125,20 +134,29 @@ fn command(
     user_id: Option<i64>,
     stats: &mut Stats,
 ) -> String {
-    let mut words = text.split_whitespace();
-    let head = words.next().unwrap_or("");
-    // `/status@polyperf_bot` in groups.
-    let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
-    let rest: Vec<&str> = words.collect();
-    let changes = matches!(name.as_str(), "/pause" | "/resume" | "/approve" | "/reject");
-    if changes && !allowed(settings, user_id) {
+    let parsed = match parse_command(text) {
+        Ok(parsed) => parsed,
+        Err(CommandError::Unknown(name)) => {
+            return format!("Unknown command {}. {HELP}", esc(&name))
+        }
+        Err(CommandError::Usage { usage, problem }) => {
+            return format!("Usage: {} ({})", esc(usage), esc(&problem))
+        }
+        Err(CommandError::NotACommand) => return HELP.into(),
+    };
+    if parsed.changes() && !allowed(settings, user_id) {
         stats.rejected_unauthorized += 1;
-        tracing::warn!(user_id, command = %name, "command from a user not allowed to change things");
+        tracing::warn!(user_id, command = ?parsed, "command from a user not allowed to change things");
         return "Not authorised: your user id is not in TELEGRAM_ALLOWED_USER_IDS.".into();
     }
     let by = format!("telegram:{}", user_id.unwrap_or(0));
-    let result: Result<String> = (|| match name.as_str() {
-        "/status" => {
+    let verdict = if matches!(parsed, Command::Approve { .. }) {
+        Verdict::Approve
+    } else {
+        Verdict::Reject
+    };
+    let result: Result<String> = (|| match parsed {
+        Command::Status => {
             let s = crate::status::collect(conn, settings, now)?;
             Ok(format!(
                 "<b>Status</b>\ntrading: {}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
@@ -151,20 +169,11 @@ fn command(
                 s.pending_approvals, s.outbox.pending, s.outbox.failed
             ))
         }
-        "/report" => {
-            let days = match rest.first() {
-                Some(d) => Some(
-                    d.parse::<u32>()
-                        .map_err(|_| anyhow::anyhow!("days must be a whole number, got {d:?}"))?,
-                ),
-                None => None,
-            };
-            match crate::report::summary_text(conn, days, now) {
-                Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
-                Err(e) => Ok(format!("report unavailable: {}", esc(&format!("{e:#}")))),
-            }
-        }
-        "/params" => {
+        Command::Report { days } => match crate::report::summary_text(conn, days, now) {
+            Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
+            Err(e) => Ok(format!("report unavailable: {}", esc(&format!("{e:#}")))),
+        },
+        Command::Params => {
             let list = crate::params::list(conn)?;
             let mut out = String::from("<b>Parameters</b>");
             for p in list {
@@ -178,12 +187,8 @@ fn command(
             }
             Ok(out)
         }
-        "/pause" => {
-            let reason = if rest.is_empty() {
-                "paused from Telegram".to_string()
-            } else {
-                rest.join(" ")
-            };
+        Command::Pause { reason } => {
+            let reason = reason.unwrap_or_else(|| "paused from Telegram".to_string());
             let tx = crate::db::write_tx(conn)?;
             let done = crate::control::pause(
                 &tx,
@@ -203,7 +208,7 @@ fn command(
                 "Trading was already paused.".into()
             })
         }
-        "/resume" => {
+        Command::Resume => {
             let tx = crate::db::write_tx(conn)?;
             let done = crate::control::resume(&tx, &by, "resumed from Telegram", now)?;
             tx.commit()?;
@@ -213,18 +218,7 @@ fn command(
                 "Trading was not paused.".into()
             })
         }
-        "/approve" | "/reject" => {
-            let Some(id) = rest
-                .first()
-                .and_then(|w| w.trim_start_matches('#').parse::<i64>().ok())
-            else {
-                return Ok(format!("Usage: {name} ID"));
-            };
-            let verdict = if name == "/approve" {
-                Verdict::Approve
-            } else {
-                Verdict::Reject
-            };
+        Command::Approve { id } | Command::Reject { id } => {
             let outcome = adjust::decide(
                 conn,
                 settings,
@@ -240,13 +234,10 @@ fn command(
             }
             Ok(esc(&outcome.message))
         }
-        "/help" | "/start" => Ok(HELP.into()),
-        _ => Ok(format!("Unknown command {}. {HELP}", esc(&name))),
+        Command::Help => Ok(HELP.into()),
     })();
     result.unwrap_or_else(|e| format!("Error: {}", esc(&settings.scrub(&format!("{e:#}")))))
 }
-
-const HELP: &str = "Commands: /status, /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
 
 async fn handle_button(
     conn: &mut Connection,
