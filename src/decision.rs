@@ -6,7 +6,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rust_decimal::Decimal;
@@ -16,6 +16,16 @@ use sha2::{Digest, Sha256};
 
 use crate::market;
 use crate::time::{parse_rfc3339, to_db};
+
+mod conflict;
+mod input;
+#[cfg(test)]
+mod proptests;
+mod rules;
+
+pub use conflict::Conflict;
+use input::for_each_document;
+use rules::{is_json_number, text_len, time_in_range};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
@@ -45,6 +55,19 @@ impl Action {
         }
     }
 }
+
+/// Largest `position_size` (USDC) of one decision.
+pub const MAX_POSITION_SIZE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+/// Largest `btc_price` / `price_to_beat` (USD).
+pub const MAX_BTC_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
+/// Largest `time_remaining_seconds`: a week, the longest window.
+pub const MAX_TIME_REMAINING_SECS: i64 = 604_800;
+/// Longest `decision_id` and `market_slug`, in characters.
+pub const MAX_ID_CHARS: usize = 200;
+/// Longest `signal_type` and `trend`, in characters.
+pub const MAX_LABEL_CHARS: usize = 64;
+/// Longest `reasoning`, in characters.
+pub const MAX_REASONING_CHARS: usize = 10_000;
 
 /// One decision of the trader, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,26 +245,50 @@ impl Decision {
         Ok(decision)
     }
 
-    /// The rules of SPEC §2 that types alone don't enforce.
+    /// The rules of SPEC §2 that types alone don't enforce: ranges of every amount, price, score
+    /// and time, lengths of every text. Whatever passes settles without overflow.
     pub fn validate(&self) -> std::result::Result<(), FieldError> {
-        if self.market_slug.trim().is_empty() {
-            return Err(field_err("market_slug", "must not be empty"));
-        }
-        if let Some(id) = &self.decision_id {
-            if id.trim().is_empty() || id.len() > 200 {
-                return Err(field_err("decision_id", "must be 1 to 200 characters"));
+        text_len("decision_id", self.decision_id.as_deref(), 1, MAX_ID_CHARS)?;
+        text_len("market_slug", Some(&self.market_slug), 1, MAX_ID_CHARS)?;
+        text_len(
+            "signal_type",
+            self.signal_type.as_deref(),
+            0,
+            MAX_LABEL_CHARS,
+        )?;
+        text_len("trend", self.trend.as_deref(), 0, MAX_LABEL_CHARS)?;
+        text_len(
+            "reasoning",
+            self.reasoning.as_deref(),
+            0,
+            MAX_REASONING_CHARS,
+        )?;
+        time_in_range("timestamp", Some(self.timestamp))?;
+        time_in_range("market_start", self.market_start)?;
+        time_in_range("market_end", self.market_end)?;
+        for (field, value) in [
+            ("social_score", self.social_score),
+            ("market_score", self.market_score),
+            ("final_score", self.final_score),
+            ("rsi", self.rsi),
+            ("macd", self.macd),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(field_err(field, "must be a finite number"));
             }
         }
-        if !(0.0..=1.0).contains(&self.confidence) {
-            return Err(field_err(
-                "confidence",
-                format!("{} is outside [0, 1]", self.confidence),
-            ));
+        for (field, value) in [
+            ("confidence", Some(self.confidence)),
+            ("final_confidence", self.final_confidence),
+        ] {
+            if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                return Err(field_err(field, format!("{v} is outside [0, 1]")));
+            }
         }
-        if self.position_size < Decimal::ZERO {
+        if self.position_size < Decimal::ZERO || self.position_size > MAX_POSITION_SIZE {
             return Err(field_err(
                 "position_size",
-                format!("{} is negative", self.position_size),
+                format!("{} is outside 0 to {MAX_POSITION_SIZE}", self.position_size),
             ));
         }
         if self.action == Action::Hold && !self.position_size.is_zero() {
@@ -250,19 +297,25 @@ impl Decision {
                 format!("{} must be 0 for HOLD", self.position_size),
             ));
         }
-        if self.btc_price <= Decimal::ZERO {
-            return Err(field_err(
-                "btc_price",
-                format!("{} must be greater than 0", self.btc_price),
-            ));
-        }
-        if let Some(p) = self.price_to_beat {
-            if p <= Decimal::ZERO {
+        for (field, value) in [
+            ("btc_price", Some(self.btc_price)),
+            ("price_to_beat", self.price_to_beat),
+        ] {
+            if let Some(v) = value.filter(|v| *v <= Decimal::ZERO || *v > MAX_BTC_PRICE) {
                 return Err(field_err(
-                    "price_to_beat",
-                    format!("{p} must be greater than 0"),
+                    field,
+                    format!("{v} is outside (0, {MAX_BTC_PRICE}]"),
                 ));
             }
+        }
+        if let Some(t) = self
+            .time_remaining_seconds
+            .filter(|t| !(0..=MAX_TIME_REMAINING_SECS).contains(t))
+        {
+            return Err(field_err(
+                "time_remaining_seconds",
+                format!("{t} is outside 0 to {MAX_TIME_REMAINING_SECS}"),
+            ));
         }
         let unit =
             |field: &str, v: Option<Decimal>, open: bool| -> std::result::Result<(), FieldError> {
@@ -288,14 +341,6 @@ impl Decision {
                 "executed_price",
                 format!("is required for {}", self.action.as_str()),
             ));
-        }
-        if let Some(c) = self.final_confidence {
-            if !(0.0..=1.0).contains(&c) {
-                return Err(field_err(
-                    "final_confidence",
-                    format!("{c} is outside [0, 1]"),
-                ));
-            }
         }
         if let (Some(start), Some(end)) = (self.market_start, self.market_end) {
             if end <= start {
@@ -372,16 +417,21 @@ fn string_value(raw: &RawValue) -> std::result::Result<String, String> {
         .map_err(|_| format!("expected a string, got {}", preview(raw.get())))
 }
 
-/// A number or a numeric string, as text (borrowed unless the string has escapes).
+/// A number or a numeric string, as text (borrowed unless the string has escapes). Only JSON's
+/// number grammar passes (`-12.5`, `1e-3`): no `1_000`, `+5`, `.5`, `5.`, `NaN` or `inf`,
+/// whatever the decimal or float parsers would tolerate.
 fn numeric_text(raw: &RawValue) -> std::result::Result<Cow<'_, str>, String> {
     let text = raw.get();
-    if let Some(s) = plain_str(text) {
-        Ok(Cow::Borrowed(s.trim()))
+    let number = if let Some(s) = plain_str(text) {
+        Cow::Borrowed(s.trim())
     } else if text.starts_with('"') {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        Ok(Cow::Owned(s.trim().to_string()))
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Ok(Cow::Borrowed(text))
+        Cow::Owned(s.trim().to_string())
+    } else {
+        Cow::Borrowed(text)
+    };
+    if is_json_number(&number) {
+        Ok(number)
     } else {
         Err(format!("expected a number, got {}", preview(text)))
     }
@@ -427,12 +477,11 @@ fn time_value(raw: &RawValue) -> std::result::Result<DateTime<Utc>, String> {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
         parse_rfc3339(&s).map_err(|e| e.to_string())
     } else {
-        // Unix seconds (or milliseconds, when the number is that large).
+        // Unix seconds, or milliseconds: whichever lands in 2020..2100 (never both), else refused.
         let n: i64 = text
             .parse()
             .map_err(|_| format!("expected an RFC 3339 timestamp, got {}", preview(text)))?;
-        let secs = if n > 100_000_000_000 { n / 1000 } else { n };
-        DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{n} is not a valid time"))
+        rules::unix_time(n)
     }
 }
 
@@ -556,40 +605,74 @@ fn bind(
     Ok(())
 }
 
-/// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
+/// Inserts one decision with the connection's cached statement. Part of the caller's
+/// transaction; the caller has validated it. Its id already stored with the same content is a
+/// duplicate; with other content a [`Conflict`] error (bad input: exit 2).
 pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
+    try_insert(conn, d)?.map_err(conflict_error)
+}
+
+/// As [`insert`], with a conflict as a value.
+fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
     let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
     let mut text = String::with_capacity(96);
     bind(&mut stmt, 0, d, &mut text)?;
-    let n = stmt.raw_execute()?;
-    Ok(if n == 1 {
-        Logged::Stored(conn.last_insert_rowid())
-    } else {
-        Logged::Duplicate
+    if stmt.raw_execute()? == 1 {
+        return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
+    }
+    Ok(match conflict::find(conn, d)? {
+        Some(conflict) => Err(conflict),
+        None => Ok(Logged::Duplicate),
     })
 }
 
-/// Inserts decisions in multi-row statements (same rules as [`insert`]); returns how many were
-/// stored (the rest were duplicates). Part of the caller's transaction.
-pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
+fn conflict_error(conflict: Conflict) -> anyhow::Error {
+    anyhow::Error::new(conflict)
+}
+
+/// What [`insert_many`] did: how many decisions it stored, and which (by index) it refused as
+/// conflicts. The rest were duplicates.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    pub stored: u64,
+    pub conflicts: Vec<(usize, Conflict)>,
+}
+
+/// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
+/// transaction. A statement that stored every row of its chunk needs no further look; only a
+/// chunk with rows not stored compares those with the stored rows (duplicate or conflict).
+pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
     let mut text = String::with_capacity(96);
-    let mut stored = 0;
+    let mut done = Inserted::default();
     let mut chunks = decisions.chunks_exact(BATCH);
     if chunks.len() > 0 {
         let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
-        for chunk in &mut chunks {
+        for (n, chunk) in (&mut chunks).enumerate() {
             for (i, d) in chunk.iter().enumerate() {
                 bind(&mut stmt, i * PARAMS_PER_ROW, d, &mut text)?;
             }
-            stored += stmt.raw_execute()? as u64;
+            let stored = stmt.raw_execute()?;
+            done.stored += stored as u64;
+            if stored < chunk.len() {
+                // Rows stored just now compare equal to themselves; a repeated id inside the
+                // chunk compares with its first occurrence.
+                for (i, d) in chunk.iter().enumerate() {
+                    if let Some(conflict) = conflict::find(conn, d)? {
+                        done.conflicts.push((n * BATCH + i, conflict));
+                    }
+                }
+            }
         }
     }
-    for d in chunks.remainder() {
-        if let Logged::Stored(_) = insert(conn, d)? {
-            stored += 1;
+    let base = decisions.len() - chunks.remainder().len();
+    for (i, d) in chunks.remainder().iter().enumerate() {
+        match try_insert(conn, d)? {
+            Ok(Logged::Stored(_)) => done.stored += 1,
+            Ok(Logged::Duplicate) => {}
+            Err(conflict) => done.conflicts.push((base + i, conflict)),
         }
     }
-    Ok(stored)
+    Ok(done)
 }
 
 /// The trader's handle on the store.
@@ -610,7 +693,9 @@ impl Tracker {
         Tracker { conn }
     }
 
-    /// Stores one decision in its own transaction. Logging the same decision twice stores it once.
+    /// Stores one decision in its own transaction. Logging the same decision twice stores it
+    /// once; its id with other content is a [`Conflict`] error (exit 2), nothing stored:
+    /// `err.downcast_ref::<polyperf::decision::Conflict>()` tells it apart.
     pub fn log_decision(&mut self, decision: &Decision) -> Result<Logged> {
         decision
             .validate()
@@ -621,8 +706,13 @@ impl Tracker {
         Ok(logged)
     }
 
-    /// Stores many decisions in one transaction.
+    /// Stores many decisions in one transaction: all of them, or (an invalid decision, a
+    /// conflict) none.
     pub fn log_batch(&mut self, decisions: &[Decision]) -> Result<LogReport> {
+        for (i, d) in decisions.iter().enumerate() {
+            d.validate()
+                .map_err(|e| crate::error::bad_input(format!("decision {}: {e}", i + 1)))?;
+        }
         let mut report = LogReport::default();
         let tx = crate::db::write_tx(&mut self.conn)?;
         for d in decisions {
@@ -636,31 +726,41 @@ impl Tracker {
     }
 
     /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
-    /// `input` and stores them in one transaction. Any bad line stores nothing unless
-    /// `skip_invalid`; the report names each bad line and field.
+    /// `input` and stores them in one transaction. Any bad line (invalid, not UTF-8, or a
+    /// conflict with a stored decision) stores nothing unless `skip_invalid`; the report names
+    /// each bad line and field.
     pub fn log_reader(&mut self, input: impl BufRead, skip_invalid: bool) -> Result<LogReport> {
         let mut report = LogReport::default();
         let tx = crate::db::write_tx(&mut self.conn)?;
-        let note = |report: &mut LogReport, line: usize, e: &FieldError| {
+        let note = |report: &mut LogReport, line: usize, e: &dyn std::fmt::Display| {
             report.invalid += 1;
             if report.errors.len() < 100 {
                 report.errors.push(format!("line {line}: {e}"));
             }
         };
         let mut pending: Vec<Decision> = Vec::with_capacity(BATCH);
-        let flush = |report: &mut LogReport, pending: &mut Vec<Decision>| -> Result<()> {
-            let stored = insert_many(&tx, pending)?;
-            report.stored += stored;
-            report.duplicates += pending.len() as u64 - stored;
+        let mut pending_lines: Vec<usize> = Vec::with_capacity(BATCH);
+        let flush = |report: &mut LogReport,
+                     pending: &mut Vec<Decision>,
+                     lines: &mut Vec<usize>|
+         -> Result<()> {
+            let done = insert_many(&tx, pending)?;
+            report.stored += done.stored;
+            report.duplicates += (pending.len() - done.conflicts.len()) as u64 - done.stored;
+            for (i, conflict) in &done.conflicts {
+                note(report, lines[*i], conflict);
+            }
             pending.clear();
+            lines.clear();
             Ok(())
         };
-        for_each_document(input, |line_no, text| {
-            match Decision::from_json(text) {
+        for_each_document(input, |line_no, document| {
+            match document.and_then(Decision::from_json) {
                 Ok(d) if report.invalid == 0 || skip_invalid => {
                     pending.push(d);
+                    pending_lines.push(line_no);
                     if pending.len() == BATCH {
-                        flush(&mut report, &mut pending)?;
+                        flush(&mut report, &mut pending, &mut pending_lines)?;
                     }
                 }
                 Ok(_) => {}
@@ -668,7 +768,7 @@ impl Tracker {
             }
             Ok(())
         })?;
-        flush(&mut report, &mut pending)?;
+        flush(&mut report, &mut pending, &mut pending_lines)?;
         if report.invalid > 0 && !skip_invalid {
             drop(tx); // rolls back: a batch with a bad line stores nothing
             report.stored = 0;
@@ -681,62 +781,6 @@ impl Tracker {
 
     pub fn connection(&mut self) -> &mut Connection {
         &mut self.conn
-    }
-}
-
-/// Calls `each(line_number, text)` for every JSON document in `input`: JSON Lines, a single
-/// (possibly multi-line) object, or a JSON array of objects. Blank lines are skipped.
-fn for_each_document(
-    mut input: impl BufRead,
-    mut each: impl FnMut(usize, &str) -> Result<()>,
-) -> Result<()> {
-    let mut first = String::new();
-    let mut line_no = 0usize;
-    // Skip leading blank lines, then look at the first one.
-    loop {
-        first.clear();
-        if input.read_line(&mut first).context("reading decisions")? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if !first.trim().is_empty() {
-            break;
-        }
-    }
-    let trimmed = first.trim();
-    let complete_line =
-        trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed).is_ok();
-    if !complete_line && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        // A pretty-printed object or an array: read the whole document.
-        let start_line = line_no;
-        let mut whole = first.clone();
-        input
-            .read_to_string(&mut whole)
-            .context("reading decisions")?;
-        if trimmed.starts_with('[') {
-            let items: Vec<&RawValue> = match serde_json::from_str(&whole) {
-                Ok(items) => items,
-                Err(e) => return each(start_line, &format!("<invalid JSON array: {e}>")),
-            };
-            for (i, item) in items.iter().enumerate() {
-                each(i + 1, item.get())?;
-            }
-            return Ok(());
-        }
-        return each(start_line, &whole);
-    }
-    each(line_no, trimmed)?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if input.read_line(&mut line).context("reading decisions")? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let text = line.trim();
-        if !text.is_empty() {
-            each(line_no, text)?;
-        }
     }
 }
 
@@ -799,6 +843,104 @@ mod tests {
     }
 
     #[test]
+    fn rejects_values_out_of_bounds_naming_them() {
+        let long = |n: usize| format!("\"{}\"", "x".repeat(n));
+        for (field, value) in [
+            ("position_size", "\"1000000.01\""),
+            ("position_size", "\"79228162514264337593543950335\""),
+            ("executed_price", "\"1e-29\""),
+            ("executed_price", "0"),
+            ("yes_price", "1.01"),
+            ("no_price", "-0.01"),
+            ("btc_price", "\"10000000.5\""),
+            ("price_to_beat", "0"),
+            ("fee_rate", "1.5"),
+            ("time_remaining_seconds", "-1"),
+            ("time_remaining_seconds", "604801"),
+            ("timestamp", "\"2019-12-31T23:59:59Z\""),
+            ("timestamp", "\"2100-01-01T00:00:01Z\""),
+            ("timestamp", "253402300800"),
+            ("timestamp", "0"),
+            ("market_start", "\"1999-01-01T00:00:00Z\""),
+            ("market_end", "\"2200-01-01T00:00:00Z\""),
+            ("decision_id", &long(201)),
+            ("decision_id", "\" \""),
+            ("market_slug", &long(201)),
+            ("signal_type", &long(65)),
+            ("trend", &long(65)),
+            ("reasoning", &long(10_001)),
+            ("position_size", "\"1_000\""),
+            ("position_size", "\"+5\""),
+            ("position_size", "\".5\""),
+            ("btc_price", "\"NaN\""),
+            ("rsi", "\"inf\""),
+            ("rsi", "\"1e999\""),
+            ("final_confidence", "1.5"),
+        ] {
+            rejects((field, value), field);
+        }
+    }
+
+    #[test]
+    fn accepts_values_at_the_bounds() {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v["position_size"] = "1000000".into();
+        v["btc_price"] = "10000000".into();
+        v["time_remaining_seconds"] = 604_800.into();
+        v["reasoning"] = "é".repeat(10_000).into();
+        v["decision_id"] = "é".repeat(200).into();
+        v["timestamp"] = 1_770_805_800_000i64.into();
+        let d = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(to_db(d.timestamp), "2026-02-11 10:30:00");
+        // A library caller that builds a decision by hand is held to the same rules.
+        let mut bad = d.clone();
+        bad.macd = Some(f64::NAN);
+        assert_eq!(bad.validate().unwrap_err().field, "macd");
+        bad = d;
+        bad.position_size = MAX_POSITION_SIZE + Decimal::ONE;
+        assert_eq!(bad.validate().unwrap_err().field, "position_size");
+    }
+
+    #[test]
+    fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tracker =
+            Tracker::from_connection(crate::db::create(&dir.path().join("t.db")).unwrap());
+        let first = Decision::from_json(GOOD).unwrap();
+        assert!(matches!(
+            tracker.log_decision(&first).unwrap(),
+            Logged::Stored(_)
+        ));
+        // The same content written differently: 5.0 for "5.00", a number for a string.
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v["position_size"] = serde_json::json!(5.0);
+        v["executed_price"] = serde_json::json!(0.520);
+        let same = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(tracker.log_decision(&same).unwrap(), Logged::Duplicate);
+        // Other content under the same id: refused, typed, exit 2, both versions named.
+        v["action"] = "YES".into();
+        v["position_size"] = "500".into();
+        let other = Decision::from_json(&v.to_string()).unwrap();
+        let err = tracker.log_decision(&other).unwrap_err();
+        let conflict = err.downcast_ref::<Conflict>().expect("a typed conflict");
+        assert_eq!(conflict.fields, ["action", "position_size"]);
+        assert_eq!(
+            err.to_string(),
+            "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500 @ 0.52 (differs in action, position_size)"
+        );
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        let stored: String = tracker
+            .connection()
+            .query_row(
+                "SELECT action || ' ' || position_size FROM trades",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, "NO 5.00");
+    }
+
+    #[test]
     fn multi_row_inserts_store_each_decision_once() {
         use chrono::TimeZone;
         let dir = tempfile::tempdir().unwrap();
@@ -809,16 +951,26 @@ mod tests {
             .take(200)
             .collect();
         let tx = crate::db::write_tx(&mut conn).unwrap();
-        assert_eq!(insert_many(&tx, &all[..100]).unwrap(), 100);
+        assert_eq!(insert_many(&tx, &all[..100]).unwrap().stored, 100);
         // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
         let mut again = all.clone();
         again.insert(150, all[149].clone());
-        assert_eq!(insert_many(&tx, &again).unwrap(), 100);
+        let again = insert_many(&tx, &again).unwrap();
+        assert_eq!((again.stored, again.conflicts.len()), (100, 0));
+        // The same id twice in one chunk with other content: the second is a conflict.
+        let mut twice = all[..3].to_vec();
+        twice[1].decision_id = Some("new-1".into());
+        twice[2].decision_id = Some("new-1".into());
+        twice[2].position_size += Decimal::ONE;
+        let done = insert_many(&tx, &twice).unwrap();
+        assert_eq!(done.stored, 1);
+        assert_eq!(done.conflicts.len(), 1);
+        assert_eq!(done.conflicts[0].0, 2);
         tx.commit().unwrap();
         let n: i64 = conn
             .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(n, 200);
+        assert_eq!(n, 201);
         let stored: String = conn
             .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
                 r.get(0)

@@ -6,6 +6,7 @@
 pub mod binance;
 pub mod gamma;
 pub mod pnl;
+mod reasons;
 mod verify;
 
 pub use verify::{verify, VerifyReport};
@@ -26,7 +27,7 @@ use crate::error::bad_input;
 use crate::http::Http;
 use crate::outbox;
 use crate::runner::JobContext;
-use crate::time::{from_db, to_db};
+use crate::time::{from_db, sub, to_db};
 
 /// Where outcomes may come from (`--source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +85,9 @@ pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
 
 /// How far back price-settled rows are re-checked against the official result.
 const CORRECTION_HORIZON_HOURS: i64 = 48;
+/// How long after its timestamp a decision whose window neither its slug nor Gamma gives stays
+/// pending before it is set aside as unsettleable.
+const NO_WINDOW_WAIT_HOURS: i64 = 24;
 /// Largest results listed in the settlement summary message.
 const SUMMARY_TOP: usize = 5;
 
@@ -95,7 +99,10 @@ struct Plan {
     default_fee: FeeModel,
     default_exponent: u32,
     now: DateTime<Utc>,
-    official_wait: Duration,
+    /// Windows that ended before this had `official_wait_minutes` to get their official result.
+    official_before: DateTime<Utc>,
+    /// Decisions logged before this without a window are set aside ([`NO_WINDOW_WAIT_HOURS`]).
+    no_window_before: DateTime<Utc>,
     dry_run: bool,
     http: Http,
     gamma_base: String,
@@ -155,15 +162,19 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         },
         default_exponent: model.exponent,
         now: ctx.now,
-        official_wait: Duration::minutes(s.official_wait_minutes as i64),
+        official_before: sub(
+            ctx.now,
+            Duration::minutes(i64::from(s.official_wait_minutes)),
+        )?,
+        no_window_before: sub(ctx.now, Duration::hours(NO_WINDOW_WAIT_HOURS))?,
         dry_run: ctx.dry_run,
         http: Http::from_settings(&ctx.settings.apis)?,
         gamma_base: ctx.settings.apis.gamma_api_base.clone(),
         binance_base: ctx.settings.apis.binance_api_base.clone(),
         symbol: s.price_symbol.clone(),
     };
-    let cutoff = ctx.now - Duration::seconds(s.grace_seconds as i64);
-    let lag_cutoff = ctx.now - Duration::hours(s.alert_lag_hours as i64);
+    let cutoff = sub(ctx.now, Duration::seconds(i64::from(s.grace_seconds)))?;
+    let lag_cutoff = sub(ctx.now, Duration::hours(i64::from(s.alert_lag_hours)))?;
     let mut stats = Stats::default();
     let mut memory = Memory::default();
 
@@ -275,7 +286,8 @@ fn select_due(
 }
 
 /// Pending decisions without a window: Gamma's `eventStartTime`/`endDate` fill it; those it
-/// cannot fill are marked 'no window' once Gamma had `official_wait_minutes` to know them.
+/// cannot fill are set aside ("no market window: ...") [`NO_WINDOW_WAIT_HOURS`] after they
+/// were logged, never counted as losses.
 async fn fill_windows(
     conn: &mut Connection,
     plan: &Plan,
@@ -338,8 +350,9 @@ async fn fill_windows(
                  WHERE id = ?3 AND settlement_status = 'pending' AND market_end IS NULL",
                 params![to_db(*start), to_db(*end), row.id],
             )?;
-        } else if row.timestamp <= plan.now - plan.official_wait && !memory.gamma_down {
-            if mark_unsettleable(&tx, row.id, "no window", plan.now)? {
+        } else if row.timestamp <= plan.no_window_before && !memory.gamma_down {
+            let reason = reasons::no_window(plan.gamma, memory.markets.contains_key(&row.slug));
+            if mark_unsettleable(&tx, row.id, reason, plan.now)? {
                 stats.unsettleable += 1;
                 tracing::warn!(decision_id = %row.decision_id, slug = %row.slug, "no market window: unsettleable");
             }
@@ -531,7 +544,7 @@ async fn candles_for(
 #[derive(Debug, Clone)]
 enum Verdict {
     Settled(Box<Settlement>),
-    Unsettleable(i64, &'static str),
+    Unsettleable(i64, String),
 }
 
 #[derive(Debug, Clone)]
@@ -621,25 +634,20 @@ fn decide(
     match row.action.as_str() {
         "HOLD" => s.missed = Some(pnl::missed_opportunity(row.final_score, outcome)),
         action @ ("YES" | "NO") => {
-            let Some(price) = row
-                .executed_price
-                .as_deref()
-                .and_then(|p| Decimal::from_str(p).ok())
-            else {
-                return Some(Verdict::Unsettleable(
-                    row.id,
-                    pnl::Unsettleable::BadPrice.reason(),
-                ));
-            };
-            let Ok(size) = Decimal::from_str(&row.position_size) else {
-                return Some(Verdict::Unsettleable(
-                    row.id,
-                    "position_size is not a decimal",
-                ));
+            let inputs = pnl::stored_decimal("executed_price", row.executed_price.as_deref())
+                .and_then(|p| {
+                    Ok((
+                        p,
+                        pnl::stored_decimal("position_size", Some(&row.position_size))?,
+                    ))
+                });
+            let (price, size) = match inputs {
+                Ok(inputs) => inputs,
+                Err(why) => return Some(Verdict::Unsettleable(row.id, why.reason())),
             };
             let model = match fee_model(plan, row, market) {
                 Ok(m) => m,
-                Err(reason) => return Some(Verdict::Unsettleable(row.id, reason)),
+                Err(reason) => return Some(Verdict::Unsettleable(row.id, reason.into())),
             };
             let won = pnl::side_wins(action == "YES", outcome);
             match pnl::settle_position(size, price, won, model) {
@@ -651,7 +659,7 @@ fn decide(
                 Err(why) => return Some(Verdict::Unsettleable(row.id, why.reason())),
             }
         }
-        _ => return Some(Verdict::Unsettleable(row.id, "unknown action")),
+        _ => return Some(Verdict::Unsettleable(row.id, "unknown action".into())),
     }
     Some(Verdict::Settled(Box::new(s)))
 }
@@ -676,13 +684,11 @@ async fn settle_batch(
     let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     let mut verdicts = Vec::new();
     for row in rows {
-        if row.end.is_some() {
+        if row.end.is_some_and(crate::market::plausible_end) {
             by_market.entry(row.slug.as_str()).or_default().push(row);
         } else {
-            verdicts.push(Verdict::Unsettleable(
-                row.id,
-                "market_end is not a timestamp",
-            ));
+            let reason = reasons::unusable_end(row.end_text.as_deref());
+            verdicts.push(Verdict::Unsettleable(row.id, reason));
         }
     }
     let slugs: Vec<&str> = by_market.keys().copied().collect();
@@ -699,7 +705,7 @@ async fn settle_batch(
         let price_allowed = match plan.source {
             Source::Price => true,
             Source::Gamma => false,
-            Source::Auto => !plan.gamma || end <= plan.now - plan.official_wait,
+            Source::Auto => !plan.gamma || end <= plan.official_before,
         };
         let mut wanted = vec![end.timestamp_millis() - MINUTE_MS];
         if let Some(start) = market_rows[0].start {
@@ -727,7 +733,7 @@ async fn settle_batch(
         let price_allowed = match plan.source {
             Source::Price => true,
             Source::Gamma => false,
-            Source::Auto => !plan.gamma || end <= plan.now - plan.official_wait,
+            Source::Auto => !plan.gamma || end <= plan.official_before,
         };
         for row in market_rows {
             let prices = price_evidence(row, &candles);
@@ -776,7 +782,7 @@ async fn settle_batch(
             Verdict::Unsettleable(id, reason) => {
                 let written = mark_unsettleable(&tx, *id, reason, plan.now)?;
                 if written {
-                    tracing::warn!(trade_id = id, reason, "decision cannot be settled");
+                    tracing::warn!(trade_id = id, %reason, "decision cannot be settled");
                 }
                 written
             }
@@ -802,11 +808,11 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
             match (s.is_win, &s.money) {
                 (Some(true), Some(m)) => {
                     stats.wins += 1;
-                    stats.profit += m.profit_loss;
+                    stats.profit = stats.profit.saturating_add(m.profit_loss);
                 }
                 (Some(false), Some(m)) => {
                     stats.losses += 1;
-                    stats.profit += m.profit_loss;
+                    stats.profit = stats.profit.saturating_add(m.profit_loss);
                 }
                 _ => {
                     stats.holds_scored += 1;
@@ -932,7 +938,7 @@ async fn correct_price_results(
     memory: &mut Memory,
     stats: &mut Stats,
 ) -> Result<()> {
-    let since = plan.now - Duration::hours(CORRECTION_HORIZON_HOURS);
+    let since = sub(plan.now, Duration::hours(CORRECTION_HORIZON_HOURS))?;
     let rows: Vec<Row> = {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM trades WHERE settlement_status = 'settled' AND settled_at >= ?1

@@ -4,6 +4,11 @@
 //! Rounding: the fee is rounded to 5 decimals (Polymarket's rule, WIRE.md); stored money
 //! (`payout`, `profit_loss`) is rounded to 6 decimals, the precision of USDC. Both round half
 //! away from zero.
+//!
+//! Every operation is checked: whatever a row holds (even one written by hand, bypassing the
+//! log's validation), the answer is a settlement or an [`Unsettleable`] reason, never a panic.
+
+use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use rust_decimal::prelude::ToPrimitive;
@@ -13,6 +18,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 pub const FEE_DP: u32 = 5;
 /// Decimal places of stored money: USDC has 6.
 pub const MONEY_DP: u32 = 6;
+/// Most shares one position may buy (10^12): beyond it the price is not a real fill (a
+/// 10^-28 price), and sums of such results could overflow.
+pub const MAX_SHARES: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
 /// Which side won a market.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,33 +116,66 @@ impl FeeModel {
 }
 
 /// Taker fee in USDC for `shares` bought at `price`: `C × rate × (p(1−p))^exponent`, rounded to
-/// 5 decimals.
-pub fn fee(shares: Decimal, price: Decimal, model: FeeModel) -> Decimal {
-    let base = price * (Decimal::ONE - price);
+/// 5 decimals. `None` when the arithmetic overflows.
+pub fn fee(shares: Decimal, price: Decimal, model: FeeModel) -> Option<Decimal> {
+    let base = price.checked_mul(Decimal::ONE.checked_sub(price)?)?;
     let mut factor = Decimal::ONE;
     for _ in 0..model.exponent {
-        factor *= base;
+        factor = factor.checked_mul(base)?;
     }
-    (shares * model.rate * factor)
-        .round_dp_with_strategy(FEE_DP, RoundingStrategy::MidpointAwayFromZero)
+    let fee = shares.checked_mul(model.rate)?.checked_mul(factor)?;
+    Some(fee.round_dp_with_strategy(FEE_DP, RoundingStrategy::MidpointAwayFromZero))
 }
 
-/// Why a position cannot be settled.
+/// Why a position cannot be settled; [`Unsettleable::reason`] names the field and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unsettleable {
-    /// `executed_price` missing or outside (0, 1).
-    BadPrice,
+    /// A required column is NULL.
+    Missing(&'static str),
+    /// A column's text is not a decimal number.
+    NotADecimal { field: &'static str, text: String },
+    /// `executed_price` outside (0, 1).
+    BadPrice(Decimal),
     /// `position_size` negative.
-    BadSize,
+    NegativeSize(Decimal),
+    /// `position_size` above [`crate::decision::MAX_POSITION_SIZE`].
+    SizeTooLarge(Decimal),
+    /// The price is so small that the position would be more than [`MAX_SHARES`] shares (or
+    /// the arithmetic would overflow).
+    TooManyShares { price: Decimal, size: Decimal },
 }
 
 impl Unsettleable {
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> String {
         match self {
-            Unsettleable::BadPrice => "executed_price missing or outside (0,1)",
-            Unsettleable::BadSize => "position_size negative",
+            Unsettleable::Missing(field) => format!("{field} is missing"),
+            Unsettleable::NotADecimal { field, text } => {
+                let shown: String = text.chars().take(40).collect();
+                format!("{field} {shown:?} is not a decimal number")
+            }
+            Unsettleable::BadPrice(p) => format!("executed_price {p} is outside (0, 1)"),
+            Unsettleable::NegativeSize(s) => format!("position_size {s} is negative"),
+            Unsettleable::SizeTooLarge(s) => format!(
+                "position_size {s} is over {}",
+                crate::decision::MAX_POSITION_SIZE
+            ),
+            Unsettleable::TooManyShares { price, size } => format!(
+                "executed_price {price} is too small: position_size {size} would buy more than {MAX_SHARES} shares"
+            ),
         }
     }
+}
+
+/// A money or price column as stored (`field` names it in the reason): plain decimal text, or
+/// scientific notation written by some other tool.
+pub fn stored_decimal(field: &'static str, text: Option<&str>) -> Result<Decimal, Unsettleable> {
+    let text = text.ok_or(Unsettleable::Missing(field))?.trim();
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| Unsettleable::NotADecimal {
+            field,
+            text: text.to_string(),
+        })
 }
 
 /// The settled money of one YES/NO position.
@@ -159,26 +200,45 @@ pub fn settle_position(
     model: FeeModel,
 ) -> Result<Settled, Unsettleable> {
     if executed_price <= Decimal::ZERO || executed_price >= Decimal::ONE {
-        return Err(Unsettleable::BadPrice);
+        return Err(Unsettleable::BadPrice(executed_price));
     }
     if position_size < Decimal::ZERO {
-        return Err(Unsettleable::BadSize);
+        return Err(Unsettleable::NegativeSize(position_size));
     }
-    let shares = position_size / executed_price;
-    let fee = fee(shares, executed_price, model);
+    if position_size > crate::decision::MAX_POSITION_SIZE {
+        return Err(Unsettleable::SizeTooLarge(position_size));
+    }
+    let too_many = || Unsettleable::TooManyShares {
+        price: executed_price,
+        size: position_size,
+    };
+    let shares = position_size
+        .checked_div(executed_price)
+        .filter(|shares| *shares <= MAX_SHARES)
+        .ok_or_else(too_many)?;
+    // With at most 10^12 shares at a price in (0, 1) and a rate in [0, 1], none of what follows
+    // can overflow; checked all the same, so that no future change can make it panic.
+    let fee = fee(shares, executed_price, model).ok_or_else(too_many)?;
     let money =
         |d: Decimal| d.round_dp_with_strategy(MONEY_DP, RoundingStrategy::MidpointAwayFromZero);
     let payout = if won {
-        money((shares - fee / executed_price).max(Decimal::ZERO))
+        let fee_in_shares = fee.checked_div(executed_price).ok_or_else(too_many)?;
+        money(
+            shares
+                .checked_sub(fee_in_shares)
+                .ok_or_else(too_many)?
+                .max(Decimal::ZERO),
+        )
     } else {
         Decimal::ZERO
     };
+    let profit_loss = payout.checked_sub(position_size).ok_or_else(too_many)?;
     // Normalized so stored text carries no trailing zeros ("9.3", not "9.300").
     Ok(Settled {
         is_win: won,
         fee: fee.normalize(),
         payout: payout.normalize(),
-        profit_loss: money(payout - position_size).normalize(),
+        profit_loss: money(profit_loss).normalize(),
     })
 }
 
@@ -200,7 +260,7 @@ pub fn missed_opportunity(final_score: Option<f64>, outcome: Outcome) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
+    use proptest::prelude::*;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
@@ -239,7 +299,7 @@ mod tests {
         for (shares, price, model, expected) in cases {
             assert_eq!(
                 fee(d(shares), d(price), model),
-                d(expected),
+                Some(d(expected)),
                 "{shares} @ {price}"
             );
         }
@@ -297,13 +357,36 @@ mod tests {
         for price in ["0", "1", "1.2", "-0.1"] {
             assert_eq!(
                 settle_position(d("5"), d(price), true, m),
-                Err(Unsettleable::BadPrice)
+                Err(Unsettleable::BadPrice(d(price)))
             );
         }
         assert_eq!(
             settle_position(d("-5"), d("0.5"), true, m),
-            Err(Unsettleable::BadSize)
+            Err(Unsettleable::NegativeSize(d("-5")))
         );
+    }
+
+    #[test]
+    fn poison_values_are_unsettleable_with_a_reason_naming_the_field() {
+        let m = FeeModel::new(d("0.07"), d("1")).unwrap();
+        // The examples of issue 14: the largest Decimal as a size, 10^-28 as a price.
+        let huge = settle_position(d("79228162514264337593543950335"), d("0.5"), true, m);
+        let reason = huge.unwrap_err().reason();
+        assert!(
+            reason.starts_with("position_size 79228162514264337593543950335"),
+            "{reason}"
+        );
+        for won in [true, false] {
+            let tiny = settle_position(d("5"), d("1e-28"), won, m);
+            let reason = tiny.unwrap_err().reason();
+            assert!(
+                reason.starts_with("executed_price 0.0000000000000000000000000001"),
+                "{reason}"
+            );
+        }
+        // The largest size at a real price settles.
+        let max = settle_position(d("1000000"), d("0.001"), true, m).unwrap();
+        assert_eq!(max.profit_loss, d("929070000"));
     }
 
     #[test]
@@ -325,6 +408,61 @@ mod tests {
                 missed,
                 "{score:?} {outcome:?}"
             );
+        }
+    }
+
+    /// Any Decimal from its 96-bit mantissa, sign and scale (all of them, not only "nice" ones).
+    fn any_decimal() -> impl Strategy<Value = Decimal> {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28,
+        )
+            .prop_map(|(lo, mid, hi, negative, scale)| {
+                Decimal::from_parts(lo, mid, hi, negative, scale)
+            })
+    }
+
+    fn any_model() -> impl Strategy<Value = FeeModel> {
+        (any_decimal(), 0u32..=4).prop_map(|(rate, exponent)| FeeModel {
+            rate: rate.abs().min(Decimal::ONE),
+            exponent,
+        })
+    }
+
+    proptest! {
+        /// Arbitrary sizes, prices and fee models: a settlement within the bounds, or a reason.
+        #[test]
+        fn any_position_settles_or_has_a_reason(
+            size in any_decimal(),
+            price in any_decimal(),
+            won in any::<bool>(),
+            model in any_model(),
+        ) {
+            match settle_position(size, price, won, model) {
+                Ok(s) => {
+                    prop_assert!(size >= Decimal::ZERO && size <= crate::decision::MAX_POSITION_SIZE);
+                    prop_assert!(price > Decimal::ZERO && price < Decimal::ONE);
+                    prop_assert!(s.profit_loss >= -size);
+                    prop_assert!(s.payout <= MAX_SHARES);
+                    prop_assert_eq!(s.is_win, won);
+                }
+                Err(why) => {
+                    let reason = why.reason();
+                    prop_assert!(
+                        reason.starts_with("executed_price") || reason.starts_with("position_size"),
+                        "{}", reason
+                    );
+                }
+            }
+        }
+
+        /// The fee never panics, whatever the operands.
+        #[test]
+        fn fee_never_panics(shares in any_decimal(), price in any_decimal(), model in any_model()) {
+            let _ = fee(shares, price, model);
         }
     }
 }
