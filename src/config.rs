@@ -55,9 +55,9 @@ pub struct Apis {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settlement {
-    pub interval_minutes: u32,
     pub batch_size: u32,
-    /// A decision still unsettled this long after its window gets one alert.
+    /// A decision still unsettled this long after its window gets one alert (official results
+    /// normally arrive within minutes).
     pub alert_lag_hours: u32,
     /// Wait after the window's end before settling.
     pub grace_seconds: u32,
@@ -139,7 +139,7 @@ pub struct Telegram {
     /// The one chat the bot talks to: a numeric id (`-1001234`, as a number or text) or `@name`.
     #[serde(deserialize_with = "string_or_integer")]
     pub chat_id: Option<String>,
-    /// Users allowed to change things (pause, resume, approvals). Empty: anyone in the chat.
+    /// Users allowed to change things (pause, resume, approvals).
     pub allowed_user_ids: Vec<i64>,
     pub api_base: String,
     pub max_attempts: u32,
@@ -216,9 +216,8 @@ impl Default for Apis {
 impl Default for Settlement {
     fn default() -> Self {
         Settlement {
-            interval_minutes: 10,
             batch_size: 500,
-            alert_lag_hours: 6,
+            alert_lag_hours: 1,
             grace_seconds: 120,
             source: "auto".into(),
             official_wait_minutes: 60,
@@ -336,11 +335,6 @@ const ENV_ALIASES: &[(&str, &str, &str)] = &[
     ("POLYPERF_LOG_FORMAT", "general", "log_format"),
     ("BINANCE_API_BASE", "apis", "binance_api_base"),
     ("GAMMA_API_BASE", "apis", "gamma_api_base"),
-    (
-        "SETTLEMENT_INTERVAL_MINUTES",
-        "settlement",
-        "interval_minutes",
-    ),
     ("SETTLEMENT_BATCH_SIZE", "settlement", "batch_size"),
     (
         "SETTLEMENT_ALERT_LAG_HOURS",
@@ -387,8 +381,14 @@ impl Settings {
             let file: toml::Value = toml::from_str(&text).map_err(|e| {
                 bad_input(format!("config file {}: {}", path.display(), e.message()))
             })?;
+            // Deserialize now so that an error names the file (and the key), not the environment.
+            if let Some((key, why)) = bad_file_key(&file) {
+                return Err(bad_input(format!(
+                    "config file {}: {key}: {why}",
+                    path.display()
+                )));
+            }
             merge(&mut tree, file);
-            // Deserialize now so that an error names the file, not the environment.
             Settings::deserialize(tree.clone()).map_err(|e| {
                 bad_input(format!("config file {}: {}", path.display(), e.message()))
             })?;
@@ -423,8 +423,13 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Checks values that types alone don't: enums, ranges, consistency. Names the key.
+    /// Checks values that types alone don't: enums, ranges, consistency. Names the key. Every
+    /// count of days, hours, minutes or seconds is bounded (at most 100 years), so no date
+    /// arithmetic on a setting can overflow; zero is refused where it would make no sense (a
+    /// batch of nothing, a timeout of nothing) and kept where it means "off".
     pub fn validate(&self) -> Result<()> {
+        use crate::time::MAX_DAYS;
+        let max_hours = MAX_DAYS * 24;
         let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
         one_of(
             "general.log_format",
@@ -451,70 +456,200 @@ impl Settings {
             &self.adjust.autonomy,
             &["observe", "tier1", "full"],
         )?;
-        if self.settlement.batch_size == 0 {
-            return fail("settlement.batch_size", "must be at least 1".into());
-        }
-        if self.settlement.fee_rate < Decimal::ZERO || self.settlement.fee_rate > Decimal::ONE {
-            return fail(
-                "settlement.fee_rate",
-                format!("{} is outside [0, 1]", self.settlement.fee_rate),
-            );
-        }
-        if self.settlement.fee_exponent < Decimal::ZERO
-            || self.settlement.fee_exponent > Decimal::from(4)
+
+        let g = &self.general;
+        within("general.lock_lease_secs", g.lock_lease_secs, 30, 604_800)?;
+        not_empty("general.db", &g.db.to_string_lossy())?;
+
+        let a = &self.apis;
+        within("apis.http_timeout_secs", a.http_timeout_secs, 1, 3_600)?;
+        within("apis.http_max_attempts", a.http_max_attempts, 1, 100)?;
+        within("apis.http_backoff_ms", a.http_backoff_ms, 0, 60_000)?;
+
+        let st = &self.settlement;
+        within("settlement.batch_size", st.batch_size, 1, 100_000)?;
+        within(
+            "settlement.alert_lag_hours",
+            st.alert_lag_hours,
+            1,
+            max_hours,
+        )?;
+        within("settlement.grace_seconds", st.grace_seconds, 0, 86_400)?;
+        within(
+            "settlement.official_wait_minutes",
+            st.official_wait_minutes,
+            0,
+            max_hours * 60,
+        )?;
+        within(
+            "settlement.fee_rate",
+            st.fee_rate,
+            Decimal::ZERO,
+            Decimal::ONE,
+        )?;
+        if st.fee_exponent.fract() != Decimal::ZERO
+            || !(Decimal::ZERO..=Decimal::from(4)).contains(&st.fee_exponent)
         {
             return fail(
                 "settlement.fee_exponent",
-                format!("{} is outside [0, 4]", self.settlement.fee_exponent),
+                format!("{} is not a whole number from 0 to 4", st.fee_exponent),
             );
         }
-        if !(0.0..=2.0).contains(&self.llm.temperature) {
+        if st.price_symbol.is_empty()
+            || st.price_symbol.len() > 20
+            || !st.price_symbol.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return fail(
+                "settlement.price_symbol",
+                format!("{:?} is not a symbol like BTCUSDT", st.price_symbol),
+            );
+        }
+
+        within("reflect.history", self.reflect.history, 0, 1_000)?;
+
+        let l = &self.llm;
+        not_empty("llm.model", &l.model)?;
+        within("llm.timeout_secs", l.timeout_secs, 1, 3_600)?;
+        within("llm.max_tokens", l.max_tokens, 1, 1_000_000)?;
+        within("llm.max_attempts", l.max_attempts, 1, 100)?;
+        if !(0.0..=2.0).contains(&l.temperature) {
             return fail(
                 "llm.temperature",
-                format!("{} is outside [0, 2]", self.llm.temperature),
+                format!("{} is outside [0, 2]", l.temperature),
             );
         }
-        let (t1, t2) = (self.adjust.tier1_max_change, self.adjust.tier2_max_change);
-        if t1 <= Decimal::ZERO || t2 < t1 {
+
+        let ad = &self.adjust;
+        let (t1, t2) = (ad.tier1_max_change, ad.tier2_max_change);
+        if t1 <= Decimal::ZERO || t2 < t1 || t2 > Decimal::ONE {
             return fail(
                 "adjust.tier1_max_change",
-                format!("need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2})"),
+                format!(
+                    "need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2}) <= 1 (fractions of the current value)"
+                ),
             );
         }
-        for (name, b) in &self.adjust.parameters {
-            if b.min > b.max || b.step <= Decimal::ZERO {
+        within(
+            "adjust.tier1_cooldown_hours",
+            ad.tier1_cooldown_hours,
+            0,
+            max_hours,
+        )?;
+        within(
+            "adjust.approval_ttl_hours",
+            ad.approval_ttl_hours,
+            1,
+            max_hours,
+        )?;
+        within("adjust.replay_days", ad.replay_days, 1, MAX_DAYS)?;
+        within(
+            "adjust.drawdown_lookback_days",
+            ad.drawdown_lookback_days,
+            1,
+            MAX_DAYS,
+        )?;
+        if let Some(h) = ad.auto_resume_after_hours {
+            within("adjust.auto_resume_after_hours", h, 1, max_hours)?;
+        }
+        // Zero switches a guard rule off; a negative limit would trip it forever.
+        for (key, limit) in [
+            ("adjust.daily_loss_limit", ad.daily_loss_limit),
+            ("adjust.max_drawdown", ad.max_drawdown),
+        ] {
+            if limit < Decimal::ZERO {
+                return fail(
+                    key,
+                    format!("{limit} is negative (0 switches the rule off)"),
+                );
+            }
+        }
+        within(
+            "adjust.win_rate_floor",
+            ad.win_rate_floor,
+            Decimal::ZERO,
+            Decimal::ONE,
+        )?;
+        let largest = Decimal::from(1_000_000_000_000i64);
+        for (name, b) in &ad.parameters {
+            let steps = b.max.checked_div(b.step.max(Decimal::new(1, 28)));
+            if b.min < Decimal::ZERO
+                || b.min > b.max
+                || b.max > largest
+                || b.step <= Decimal::ZERO
+                || steps.map_or(true, |n| n > largest)
+            {
                 return fail(
                     &format!("adjust.parameters.{name}"),
                     format!(
-                        "need min <= max and step > 0 (min {}, max {}, step {})",
+                        "need 0 <= min <= max <= 10^12, step > 0 and at most 10^12 steps (min {}, max {}, step {})",
                         b.min, b.max, b.step
                     ),
                 );
             }
         }
-        if !(0.0..100.0).contains(&self.cleanup.min_free_percent) {
-            return fail(
-                "cleanup.min_free_percent",
-                format!("{} is outside [0, 100)", self.cleanup.min_free_percent),
-            );
-        }
-        if self.cleanup.warning_factor < 1.0 {
-            return fail("cleanup.warning_factor", "must be at least 1".into());
-        }
-        if self.telegram.enabled
-            && (self.telegram.bot_token.is_none() || self.telegram.chat_id.is_none())
-        {
+
+        let tg = &self.telegram;
+        within("telegram.max_attempts", tg.max_attempts, 1, 1_000)?;
+        within("telegram.poll_timeout_secs", tg.poll_timeout_secs, 0, 600)?;
+        if tg.enabled && (tg.bot_token.is_none() || tg.chat_id.is_none()) {
             return fail(
                 "telegram.enabled",
                 "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled"
                     .into(),
             );
         }
+
+        not_empty("archive.dir", &self.archive.dir.to_string_lossy())?;
+        within(
+            "archive.retention_days",
+            self.archive.retention_days,
+            0,
+            MAX_DAYS,
+        )?;
+
+        let c = &self.cleanup;
+        if !(0.0..100.0).contains(&c.min_free_percent) {
+            return fail(
+                "cleanup.min_free_percent",
+                format!("{} is outside [0, 100)", c.min_free_percent),
+            );
+        }
+        if !(1.0..=100.0).contains(&c.warning_factor) {
+            return fail(
+                "cleanup.warning_factor",
+                format!("{} is outside [1, 100]", c.warning_factor),
+            );
+        }
+        within(
+            "cleanup.emergency_retention_days",
+            c.emergency_retention_days,
+            0,
+            MAX_DAYS,
+        )?;
+        within(
+            "cleanup.outbox_retention_days",
+            c.outbox_retention_days,
+            1,
+            MAX_DAYS,
+        )?;
+        within(
+            "cleanup.job_runs_retention_days",
+            c.job_runs_retention_days,
+            1,
+            MAX_DAYS,
+        )?;
+        within(
+            "cleanup.prices_retention_days",
+            c.prices_retention_days,
+            1,
+            MAX_DAYS,
+        )?;
+
         for (key, url) in [
             ("apis.binance_api_base", &self.apis.binance_api_base),
             ("apis.gamma_api_base", &self.apis.gamma_api_base),
             ("llm.base_url", &self.llm.base_url),
-            ("telegram.api_base", &self.telegram.api_base),
+            ("telegram.api_base", &tg.api_base),
         ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return fail(key, format!("{url:?} is not an http(s) URL"));
@@ -581,6 +716,25 @@ pub fn scrub_secrets(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// `value` within `min..=max` (NaN never is), or bad input naming the key.
+fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<()> {
+    if value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(bad_input(format!(
+            "setting {key}: {value} is outside {min} to {max}"
+        )))
+    }
+}
+
+fn not_empty(key: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        Err(bad_input(format!("setting {key}: must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
 fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&value) {
         Ok(())
@@ -590,6 +744,46 @@ fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
             allowed.join(", ")
         )))
     }
+}
+
+/// The first key of a config file whose value the settings refuse (an unknown key, a string
+/// where a number belongs, ...) as `section.key`, with serde's complaint. serde's TOML errors
+/// say what was wrong but not where, so each key is tried alone on top of the defaults.
+fn bad_file_key(file: &toml::Value) -> Option<(String, String)> {
+    let defaults = toml::Value::try_from(Settings::default()).ok()?;
+    let refused = |probe: toml::Value| {
+        Settings::deserialize(probe)
+            .err()
+            .map(|e| e.message().to_string())
+    };
+    for (section, value) in file.as_table()? {
+        let mut probe = defaults.clone();
+        let Some(entries) = value.as_table() else {
+            probe.as_table_mut()?.insert(section.clone(), value.clone());
+            if let Some(why) = refused(probe) {
+                return Some((section.clone(), why));
+            }
+            continue;
+        };
+        for (key, value) in entries {
+            let mut probe = defaults.clone();
+            let table = probe.as_table_mut()?;
+            match table.get_mut(section).and_then(toml::Value::as_table_mut) {
+                Some(existing) => {
+                    existing.insert(key.clone(), value.clone());
+                }
+                None => {
+                    let mut only = toml::map::Map::new();
+                    only.insert(key.clone(), value.clone());
+                    table.insert(section.clone(), toml::Value::Table(only));
+                }
+            }
+            if let Some(why) = refused(probe) {
+                return Some((format!("{section}.{key}"), why));
+            }
+        }
+    }
+    None
 }
 
 /// Recursively overlays `top` onto `base` (tables merge, other values replace).
