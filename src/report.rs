@@ -22,7 +22,12 @@ pub const EMPTY_MESSAGE: &str = "no settled trades in this window";
 pub struct ReportArgs {
     /// Only the last N days (1 to 36500): decisions from exactly now - N days up to now
     /// (archived days in daily_rollup count whole days). Without --days/--since: all time
-    #[arg(long, conflicts_with = "since", value_parser = crate::time::parse_days_arg)]
+    #[arg(
+        long,
+        conflicts_with = "since",
+        allow_hyphen_values = true,
+        value_parser = crate::time::parse_days_arg
+    )]
     pub days: Option<u32>,
     /// Only decisions at or after this time (RFC 3339)
     #[arg(long, value_parser = crate::time::parse_now_arg)]

@@ -26,3 +26,5 @@ mod e2e;
 mod reflect;
 // The disk-space guard: routine prune, emergency sequence on a tmpfs, offload (issue 9).
 mod cleanup;
+// Hostile and careless input: day counts, bounds, poison rows, slugs, conflicts (issue 14).
+mod inputs;

@@ -541,11 +541,18 @@ async fn unsettleable_decisions_get_a_reason_and_do_not_stop_the_batch() {
         (no["settlement_status"].clone(), no["is_win"].clone()),
         (json!("unsettleable"), Value::Null)
     );
-    assert_eq!(no["unsettleable_reason"], "executed_price 1.2 is outside (0, 1)");
+    assert_eq!(
+        no["unsettleable_reason"],
+        "executed_price 1.2 is outside (0, 1)"
+    );
     // Without a window, Gamma gets a day to learn the market before the row is set aside.
     assert_eq!(row(&db, "hourly")["settlement_status"], "pending");
     let (code, stats) = settle(&db, &gamma.uri(), DEAD, "2026-02-22T14:31:00Z", &[]);
-    assert_eq!((code, stats["unsettleable"].as_u64()), (0, Some(1)), "{stats}");
+    assert_eq!(
+        (code, stats["unsettleable"].as_u64()),
+        (0, Some(1)),
+        "{stats}"
+    );
     assert_eq!(
         row(&db, "hourly")["unsettleable_reason"],
         "no market window: the slug gives none and Gamma does not know the market"
