@@ -246,7 +246,11 @@ impl Week {
         Week {
             label: format!("{}-W{:02}", iso.year(), iso.week()),
             start: to_db(monday),
-            end: to_db(monday + Duration::days(7)),
+            end: to_db(
+                monday
+                    .checked_add_signed(Duration::days(7))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ),
         }
     }
 

@@ -411,7 +411,7 @@ impl Settings {
             table.insert(key.clone(), parsed);
             Settings::deserialize(tree.clone()).map_err(|e| {
                 bad_input(format!(
-                    "{name}={}: invalid value for [{section}] {key}: {}",
+                    "{name}={}: invalid value for {section}.{key}: {}",
                     shown(&section, &key, value),
                     e.message()
                 ))
@@ -944,6 +944,226 @@ mod tests {
         .unwrap();
         assert_eq!(s, Settings::default());
         assert_eq!(s.effective_engine(), "rules");
+    }
+
+    #[test]
+    fn values_that_make_no_sense_are_refused_naming_the_key() {
+        for (name, value, key) in [
+            (
+                "POLYPERF_SETTLEMENT_FEE_EXPONENT",
+                "1.5",
+                "settlement.fee_exponent",
+            ),
+            (
+                "POLYPERF_SETTLEMENT_FEE_EXPONENT",
+                "5",
+                "settlement.fee_exponent",
+            ),
+            (
+                "POLYPERF_GENERAL_LOCK_LEASE_SECS",
+                "0",
+                "general.lock_lease_secs",
+            ),
+            (
+                "POLYPERF_GENERAL_LOCK_LEASE_SECS",
+                "29",
+                "general.lock_lease_secs",
+            ),
+            (
+                "POLYPERF_ADJUST_WIN_RATE_FLOOR",
+                "5",
+                "adjust.win_rate_floor",
+            ),
+            (
+                "POLYPERF_ADJUST_WIN_RATE_FLOOR",
+                "-0.1",
+                "adjust.win_rate_floor",
+            ),
+            (
+                "POLYPERF_ADJUST_DAILY_LOSS_LIMIT",
+                "-1",
+                "adjust.daily_loss_limit",
+            ),
+            ("POLYPERF_ADJUST_MAX_DRAWDOWN", "-1", "adjust.max_drawdown"),
+            (
+                "POLYPERF_ADJUST_TIER2_MAX_CHANGE",
+                "3",
+                "adjust.tier1_max_change",
+            ),
+            ("POLYPERF_ADJUST_REPLAY_DAYS", "0", "adjust.replay_days"),
+            ("POLYPERF_ADJUST_REPLAY_DAYS", "36501", "adjust.replay_days"),
+            (
+                "POLYPERF_ADJUST_APPROVAL_TTL_HOURS",
+                "0",
+                "adjust.approval_ttl_hours",
+            ),
+            (
+                "POLYPERF_ADJUST_TIER1_COOLDOWN_HOURS",
+                "4294967295",
+                "adjust.tier1_cooldown_hours",
+            ),
+            (
+                "POLYPERF_ADJUST_DRAWDOWN_LOOKBACK_DAYS",
+                "0",
+                "adjust.drawdown_lookback_days",
+            ),
+            (
+                "POLYPERF_ADJUST_AUTO_RESUME_AFTER_HOURS",
+                "0",
+                "adjust.auto_resume_after_hours",
+            ),
+            ("SETTLEMENT_BATCH_SIZE", "0", "settlement.batch_size"),
+            (
+                "SETTLEMENT_ALERT_LAG_HOURS",
+                "4294967295",
+                "settlement.alert_lag_hours",
+            ),
+            (
+                "POLYPERF_SETTLEMENT_GRACE_SECONDS",
+                "4294967295",
+                "settlement.grace_seconds",
+            ),
+            (
+                "POLYPERF_SETTLEMENT_PRICE_SYMBOL",
+                "BTC&x=1",
+                "settlement.price_symbol",
+            ),
+            (
+                "POLYPERF_APIS_HTTP_TIMEOUT_SECS",
+                "0",
+                "apis.http_timeout_secs",
+            ),
+            (
+                "POLYPERF_APIS_HTTP_MAX_ATTEMPTS",
+                "0",
+                "apis.http_max_attempts",
+            ),
+            (
+                "POLYPERF_APIS_HTTP_BACKOFF_MS",
+                "9223372036854775807",
+                "apis.http_backoff_ms",
+            ),
+            ("POLYPERF_LLM_TIMEOUT_SECS", "0", "llm.timeout_secs"),
+            ("POLYPERF_LLM_MAX_TOKENS", "0", "llm.max_tokens"),
+            ("POLYPERF_LLM_MAX_ATTEMPTS", "0", "llm.max_attempts"),
+            ("POLYPERF_LLM_TEMPERATURE", "NaN", "llm.temperature"),
+            (
+                "POLYPERF_TELEGRAM_MAX_ATTEMPTS",
+                "0",
+                "telegram.max_attempts",
+            ),
+            (
+                "POLYPERF_TELEGRAM_POLL_TIMEOUT_SECS",
+                "86400",
+                "telegram.poll_timeout_secs",
+            ),
+            (
+                "POLYPERF_ARCHIVE_RETENTION_DAYS",
+                "4294967295",
+                "archive.retention_days",
+            ),
+            (
+                "POLYPERF_MIN_FREE_PERCENT",
+                "100",
+                "cleanup.min_free_percent",
+            ),
+            (
+                "POLYPERF_MIN_FREE_PERCENT",
+                "-1",
+                "cleanup.min_free_percent",
+            ),
+            (
+                "POLYPERF_CLEANUP_WARNING_FACTOR",
+                "0.9",
+                "cleanup.warning_factor",
+            ),
+            (
+                "POLYPERF_CLEANUP_WARNING_FACTOR",
+                "inf",
+                "cleanup.warning_factor",
+            ),
+            (
+                "POLYPERF_CLEANUP_OUTBOX_RETENTION_DAYS",
+                "0",
+                "cleanup.outbox_retention_days",
+            ),
+            (
+                "POLYPERF_CLEANUP_PRICES_RETENTION_DAYS",
+                "0",
+                "cleanup.prices_retention_days",
+            ),
+            (
+                "POLYPERF_CLEANUP_EMERGENCY_RETENTION_DAYS",
+                "99999",
+                "cleanup.emergency_retention_days",
+            ),
+        ] {
+            let err = Settings::load_with_env(None, &env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{name}={value}: {err}");
+            assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        }
+        // Zero keeps meaning "off" where it does.
+        Settings::load_with_env(
+            None,
+            &env(&[
+                ("POLYPERF_ADJUST_MAX_CONSECUTIVE_LOSSES", "0"),
+                ("POLYPERF_ADJUST_WIN_RATE_WINDOW", "0"),
+                ("POLYPERF_ADJUST_DAILY_LOSS_LIMIT", "0"),
+                ("POLYPERF_ADJUST_MAX_DRAWDOWN", "0"),
+                ("POLYPERF_TELEGRAM_MERGE_THRESHOLD", "0"),
+                ("POLYPERF_ARCHIVE_RETENTION_DAYS", "0"),
+                ("POLYPERF_SETTLEMENT_FEE_EXPONENT", "2.00"),
+            ]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn parameter_bounds_are_checked() {
+        let mut s = Settings::default();
+        let b = s
+            .adjust
+            .parameters
+            .get_mut("bot_confidence_threshold")
+            .unwrap();
+        b.step = Decimal::new(1, 28);
+        let err = s.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("adjust.parameters.bot_confidence_threshold"),
+            "{err}"
+        );
+        let mut s = Settings::default();
+        s.adjust
+            .parameters
+            .get_mut("bot_max_position_dollars")
+            .unwrap()
+            .min = Decimal::NEGATIVE_ONE;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn a_config_file_key_of_the_wrong_type_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        for (text, key) in [
+            (
+                "[settlement]\nbatch_size = \"many\"\n",
+                "settlement.batch_size",
+            ),
+            (
+                "[general]\nlock_lease_secs = -5\n",
+                "general.lock_lease_secs",
+            ),
+            ("[adjust.parameters.x]\nmin = \"0\"\n", "adjust.parameters"),
+            ("[nonsense]\nkey = 1\n", "nonsense"),
+            ("title = \"x\"\n", "title"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+            assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        }
     }
 
     #[test]

@@ -15,6 +15,10 @@ use serde::Serialize;
 
 use crate::time::to_db;
 
+/// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
+/// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
+const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+
 /// z for a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
@@ -133,7 +137,8 @@ pub struct Coverage {
     pub rollup_days: Option<[String; 2]>,
     /// Fields computed from live rows only.
     pub live_only: Vec<&'static str>,
-    /// Settled YES/NO rows skipped because is_win or profit_loss was missing.
+    /// Settled YES/NO rows skipped because is_win or profit_loss was missing, or their money was
+    /// beyond anything settlement writes (over 10^15 USDC).
     pub inconsistent_rows: u64,
 }
 
@@ -398,9 +403,13 @@ impl Accumulator {
                     Some(s) if s < 0.0 => row.no_price,
                     _ => None,
                 };
-                if let Some(p) = price.filter(|p| *p > Decimal::ZERO && *p < Decimal::ONE) {
+                let per_dollar = price
+                    .filter(|p| *p > Decimal::ZERO && *p < Decimal::ONE)
+                    .and_then(|p| (Decimal::ONE - p).checked_div(p))
+                    .and_then(|x| self.missed.profit_per_dollar.checked_add(x));
+                if let Some(sum) = per_dollar {
                     self.missed.priced += 1;
-                    self.missed.profit_per_dollar += (Decimal::ONE - p) / p;
+                    self.missed.profit_per_dollar = sum;
                 }
             }
             return;
@@ -409,8 +418,17 @@ impl Accumulator {
             self.coverage.inconsistent_rows += 1;
             return;
         };
-        self.coverage.live_decisions += 1;
+        // Money no settlement writes (a row edited by hand): counted as inconsistent rather than
+        // summed into an overflow.
         let fee = row.fee.unwrap_or_default();
+        if [pl, fee, row.position_size]
+            .iter()
+            .any(|m| m.abs() > MAX_ROW_MONEY)
+        {
+            self.coverage.inconsistent_rows += 1;
+            return;
+        }
+        self.coverage.live_decisions += 1;
         for g in self.groups_mut(signal, &row.action, row.is_end_phase, hour) {
             if is_win {
                 g.wins += 1;

@@ -339,11 +339,26 @@ async fn poison_rows_already_stored_are_set_aside_and_the_rest_settle() {
     // The next run has nothing left to do and does not fail either.
     let (code, stats, _) = settle(&db, &gamma.uri(), "2026-02-11T11:10:00Z");
     assert_eq!((code, stats["settled"].as_u64()), (0, Some(0)));
-    // And the figures over the settled rows can be computed.
-    ok_json(
-        db.cmd("polyperf")
-            .args(["report", "--json", "--now", "2026-02-11T12:00:00Z"]),
-    );
+    // Settled rows with impossible money (written by hand) are left out of the figures,
+    // counted as inconsistent, instead of overflowing the sums.
+    for id in ["poison-pl-1", "poison-pl-2"] {
+        db.conn()
+            .execute(
+                "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence, position_size,
+                    btc_price, executed_price, settlement_status, is_win, profit_loss, fee, yes_price)
+                 VALUES (?1, '2026-02-11 10:31:00', ?2, 'YES', 0.8, '5', '66940', '0.5', 'settled', 1,
+                    '79228162514264337593543950335', '0', '0.0000000000000000000000000001')",
+                rusqlite::params![id, slug],
+            )
+            .unwrap();
+    }
+    let report =
+        ok_json(
+            db.cmd("polyperf")
+                .args(["report", "--json", "--now", "2026-02-11T12:00:00Z"]),
+        );
+    assert_eq!(report["coverage"]["inconsistent_rows"], 2, "{report}");
+    assert_eq!(report["settled"], 4);
 }
 
 // ---------------------------------------------------------------- item 3: slugs
