@@ -11,11 +11,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{decision_json, ok_json, stdout_json, write_jsonl, TestDb};
 
-const TOKEN: &str = "123456:SECRET-token-ABCdef";
-const CHAT: i64 = -1001234;
-
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `cmd`, insists on exit 2 (bad input) with `named` on stderr, and returns the stderr.
+fn refused(cmd: &mut assert_cmd::Command, named: &str) -> String {
+    let out = cmd.output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(named), "{named}: {err}");
+    err
 }
 
 /// Runs `polyperf log --json` on `input` (stdin); returns (exit code, report, stderr).
@@ -35,164 +41,30 @@ fn log_stdin(db: &TestDb, input: &[u8], extra: &[&str]) -> (i32, Value, String) 
 #[test]
 fn day_counts_beyond_100_years_are_bad_input_naming_the_flag() {
     let db = TestDb::new();
+    let now = ["--now", "2026-02-11T12:00:00Z"];
     for days in ["100000000", "36501", "4294967296", "-1", "seven", "0"] {
-        let out = db
-            .cmd("polyperf")
-            .args([
-                "report",
-                "--json",
-                "--now",
-                "2026-02-11T12:00:00Z",
-                "--days",
-                days,
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "--days {days}: {}",
-            stderr(&out)
-        );
-        assert!(stderr(&out).contains("--days"), "{days}: {}", stderr(&out));
+        let mut report = db.cmd("polyperf");
+        report
+            .args(["report", "--json"])
+            .args(now)
+            .args(["--days", days]);
+        refused(&mut report, "--days");
     }
-    let report = ok_json(db.cmd("polyperf").args([
-        "report",
-        "--json",
-        "--now",
-        "2026-02-11T12:00:00Z",
-        "--days",
-        "36500",
-    ]));
-    assert_eq!(report["settled"], 0);
+    let mut report = db.cmd("polyperf");
+    report
+        .args(["report", "--json"])
+        .args(now)
+        .args(["--days", "36500"]);
+    assert_eq!(ok_json(&mut report)["settled"], 0);
     for days in ["4294967295", "36501", "-5"] {
-        let out = db
-            .cmd("polyperf-archive")
-            .args([
-                "--json",
-                "--now",
-                "2026-02-11T12:00:00Z",
-                "--older-than",
-                days,
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "--older-than {days}: {}",
-            stderr(&out)
-        );
-        assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+        let mut archive = db.cmd("polyperf-archive");
+        archive.arg("--json").args(now).args(["--older-than", days]);
+        refused(&mut archive, "--older-than");
     }
     assert_eq!(db.count("SELECT count(*) FROM job_locks"), 0);
     // A `--now` beyond the dates chrono can offset is refused too.
-    let out = db
-        .cmd("polyperf-settle")
-        .args(["--now", "+262143-12-31T23:59:59Z"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-}
-
-/// The Bot API fake: `sendMessage` answers a real Message; `getUpdates` hands `updates` out
-/// once, then nothing.
-async fn bot_with_updates(updates: Value) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(format!("/bot{TOKEN}/sendMessage")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
-            "message_id": 7, "date": 1771684300, "chat": {"id": CHAT, "type": "supergroup"}, "text": "ok"}})))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("/bot{TOKEN}/getUpdates")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": updates})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("/bot{TOKEN}/getUpdates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": []})))
-        .with_priority(10)
-        .mount(&server)
-        .await;
-    server
-}
-
-fn command_update(update_id: i64, text: &str) -> Value {
-    json!({"update_id": update_id, "message": {"message_id": update_id, "from": {"id": 111, "is_bot": false, "first_name": "Ann"},
-        "chat": {"id": CHAT, "type": "supergroup"}, "date": 1771684300, "text": text}})
-}
-
-async fn replies(server: &MockServer) -> Vec<String> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path().ends_with("/sendMessage"))
-        .map(|r| {
-            serde_json::from_slice::<Value>(&r.body).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn telegram_report_with_a_huge_day_count_is_answered_and_the_bot_goes_on() {
-    let db = TestDb::new();
-    let server = bot_with_updates(json!([
-        command_update(500, "/report 100000000"),
-        command_update(501, "/report -3"),
-        command_update(502, "/status"),
-    ]))
-    .await;
-    let run = || {
-        db.cmd("polyperf-telegram")
-            .env("TELEGRAM_ENABLED", "true")
-            .env("TELEGRAM_BOT_TOKEN", TOKEN)
-            .env("TELEGRAM_CHAT_ID", CHAT.to_string())
-            .env("TELEGRAM_API_BASE", server.uri())
-            .args(["--json", "--once", "--now", "2026-02-11T12:00:00Z"])
-            .output()
-            .unwrap()
-    };
-    let out = run();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout_json(&out)["updates"], 3);
-    let texts = replies(&server).await;
-    assert_eq!(texts.len(), 3, "{texts:?}");
-    for text in &texts[..2] {
-        assert!(
-            text.starts_with("Usage: /report [days]") && text.contains("from 1 to 36500"),
-            "{text}"
-        );
-    }
-    assert!(texts[2].contains("Status"), "{}", texts[2]);
-    let offset: String = db
-        .conn()
-        .query_row(
-            "SELECT value FROM telegram_state WHERE key = 'update_offset'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(offset, "503");
-    assert_eq!(
-        db.count("SELECT count(*) FROM job_locks"),
-        0,
-        "lease released"
-    );
-    // The next run starts after those updates: nothing is handled twice.
-    let out = run();
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout_json(&out)["updates"], 0);
+    let mut settle = db.cmd("polyperf-settle");
+    refused(settle.args(["--now", "+262143-12-31T23:59:59Z"]), "--now");
 }
 
 // ---------------------------------------------------------------- item 2: decision bounds
@@ -528,19 +400,12 @@ fn conflicts_are_found_in_bulk_batches_too() {
     let mut again = lines.clone();
     again[130]["confidence"] = json!(0.55);
     let file = write_jsonl(db.dir.path(), "again.jsonl", &again);
-    let out = db
-        .cmd("polyperf")
-        .args(["--json", "log"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("line 131: decision_id d-130 already stored")
-            && stderr(&out).contains("differs in confidence"),
-        "{}",
-        stderr(&out)
+    let mut log = db.cmd("polyperf");
+    let err = refused(
+        log.args(["--json", "log"]).arg(&file),
+        "line 131: decision_id d-130 already stored",
     );
+    assert!(err.contains("differs in confidence"), "{err}");
     // Unchanged, all 300 are duplicates.
     let file = write_jsonl(db.dir.path(), "same.jsonl", &lines);
     let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
@@ -602,29 +467,13 @@ fn nonsense_settings_are_refused_by_config_and_every_job_naming_the_key() {
             if bin == "polyperf" {
                 cmd.arg("config");
             }
-            let out = cmd.output().unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(2),
-                "{bin} {key}={value}: {}",
-                stderr(&out)
-            );
-            assert!(
-                stderr(&out).contains(named),
-                "{bin} {key}: {}",
-                stderr(&out)
-            );
+            refused(&mut cmd, named);
         }
         // The environment route.
         let env = format!("POLYPERF_{}_{}", section.to_uppercase(), key.to_uppercase());
-        let out = db
-            .cmd("polyperf")
-            .arg("config")
-            .env(&env, value.trim_matches('"'))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{env}: {}", stderr(&out));
-        assert!(stderr(&out).contains(named), "{env}: {}", stderr(&out));
+        let mut config = db.cmd("polyperf");
+        config.arg("config").env(&env, value.trim_matches('"'));
+        refused(&mut config, named);
     }
     assert_eq!(db.count("SELECT count(*) FROM job_runs"), 0, "no job ran");
 }
@@ -655,15 +504,8 @@ fn wrong_types_name_the_key_in_toml_and_env() {
         ),
     ] {
         let file = config_file(&db, "wrong.toml", text);
-        let out = db
-            .cmd("polyperf")
-            .arg("--config")
-            .arg(&file)
-            .arg("config")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{text}");
-        assert!(stderr(&out).contains(named), "{text}: {}", stderr(&out));
+        let mut config = db.cmd("polyperf");
+        refused(config.arg("--config").arg(&file).arg("config"), named);
     }
     for (env, value, named) in [
         ("POLYPERF_SETTLEMENT_BATCH_SIZE", "many", "batch_size"),
@@ -674,9 +516,7 @@ fn wrong_types_name_the_key_in_toml_and_env() {
             "cleanup.warning_factor",
         ),
     ] {
-        let out = db.cmd("polyperf-cleanup").env(env, value).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{env}");
-        assert!(stderr(&out).contains(named), "{env}: {}", stderr(&out));
+        refused(db.cmd("polyperf-cleanup").env(env, value), named);
     }
     // settlement.interval_minutes did nothing and is gone.
     let shown = ok_json(db.cmd("polyperf").args(["config", "--json"]));
@@ -747,23 +587,12 @@ fn lenient_numbers_and_ambiguous_timestamps_are_refused() {
 #[test]
 fn params_set_refuses_a_value_off_the_step() {
     let db = TestDb::new();
-    let out = db
-        .cmd("polyperf")
-        .args([
-            "params",
-            "set",
-            "bot_confidence_threshold",
-            "0.755",
-            "--reason",
-            "test",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not a multiple of its step 0.01 (nearest allowed: 0.75 or 0.76)"),
-        "{}",
-        stderr(&out)
+    let mut set = db.cmd("polyperf");
+    set.args(["params", "set", "bot_confidence_threshold", "0.755"])
+        .args(["--reason", "test"]);
+    refused(
+        &mut set,
+        "not a multiple of its step 0.01 (nearest allowed: 0.75 or 0.76)",
     );
     assert_eq!(db.count("SELECT count(*) FROM parameter_history"), 0);
     let set = ok_json(db.cmd("polyperf").args([

@@ -24,12 +24,7 @@ pub fn for_each_document(
     let mut line_no = 0usize;
     // Skip a byte order mark and leading blank lines, then look at the first line.
     loop {
-        line.clear();
-        if input
-            .read_until(b'\n', &mut line)
-            .context("reading decisions")?
-            == 0
-        {
+        if !next_line(&mut input, &mut line)? {
             return Ok(());
         }
         line_no += 1;
@@ -73,12 +68,7 @@ pub fn for_each_document(
     }
     each(line_no, utf8(&line))?;
     loop {
-        line.clear();
-        if input
-            .read_until(b'\n', &mut line)
-            .context("reading decisions")?
-            == 0
-        {
+        if !next_line(&mut input, &mut line)? {
             return Ok(());
         }
         line_no += 1;
@@ -86,6 +76,13 @@ pub fn for_each_document(
             each(line_no, utf8(&line))?;
         }
     }
+}
+
+/// Reads the next line's bytes into `line` (replacing what it held); false at the end.
+fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool> {
+    line.clear();
+    let n = input.read_until(b'\n', line).context("reading decisions")?;
+    Ok(n > 0)
 }
 
 /// A line as trimmed text, or the error naming where its UTF-8 breaks.
