@@ -18,10 +18,13 @@ use crate::market;
 use crate::time::{parse_rfc3339, to_db};
 
 mod conflict;
+mod fingerprint;
 mod input;
 #[cfg(test)]
 mod proptests;
 mod rules;
+#[cfg(test)]
+mod tests;
 
 pub use conflict::Conflict;
 use input::for_each_document;
@@ -515,30 +518,34 @@ const INSERT_COLUMNS: &str = "INSERT INTO trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, created_at) VALUES ";
+    executed_price, market_start, market_end, fee_rate, content_hash, created_at) VALUES ";
 
 /// Parameters bound per decision (`created_at` is `datetime('now')`).
-const PARAMS_PER_ROW: usize = 26;
+const PARAMS_PER_ROW: usize = 27;
 
 /// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
 /// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
 const BATCH: usize = 64;
 
-/// `INSERT ... VALUES (...), ... ON CONFLICT (decision_id) DO NOTHING` for `rows` decisions.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT ... VALUES (...), ... <upsert>` for `rows` decisions.
+fn insert_sql(rows: usize, upsert: &str) -> String {
     let one = format!("({}datetime('now'))", "?, ".repeat(PARAMS_PER_ROW));
-    format!(
-        "{INSERT_COLUMNS}{} ON CONFLICT (decision_id) DO NOTHING",
-        vec![one; rows].join(", ")
-    )
+    format!("{INSERT_COLUMNS}{} {upsert}", vec![one; rows].join(", "))
 }
 
 thread_local! {
-    static INSERT_ONE: String = insert_sql(1);
-    static INSERT_BATCH: String = insert_sql(BATCH);
+    /// Any id already stored: nothing (then [`conflict::find`] tells a duplicate from a conflict).
+    static INSERT_ONE: String = insert_sql(1, "ON CONFLICT (decision_id) DO NOTHING");
+    /// The bulk statement skips an id stored with the same [`fingerprint`] (a plain re-log, seen
+    /// in the index `idx_trades_decision_content` without reading the row). An id stored with
+    /// another fingerprint (other content, or a row older than the column) violates
+    /// `decision_id`'s UNIQUE constraint: the statement stores nothing and [`insert_many`] redoes
+    /// the chunk row by row, where [`conflict::find`] decides canonically (5.0 = "5.00").
+    static INSERT_BATCH: String =
+        insert_sql(BATCH, "ON CONFLICT (decision_id, content_hash) DO NOTHING");
 }
 
-/// Binds one decision's parameters at `base + 1 ..= base + 26`. `text` is scratch space for the
+/// Binds one decision's parameters at `base + 1 ..= base + 27`. `text` is scratch space for the
 /// decimals (SQLite copies bound text, so it is reused for the next row).
 fn bind(
     stmt: &mut rusqlite::Statement<'_>,
@@ -571,9 +578,41 @@ fn bind(
         None => Cow::Owned(d.key()),
     };
     let window = d.window();
+    let timestamp = to_db(d.timestamp);
+    let start = window.map(|w| to_db(w.0));
+    let end = window.map(|w| to_db(w.1));
+    let content_hash = {
+        let mut f = fingerprint::Fingerprint::new();
+        f.text(Some(&timestamp));
+        f.text(Some(&d.market_slug));
+        f.int(d.market_id);
+        f.text(Some(d.action.as_str()));
+        f.real(Some(d.confidence));
+        f.text(d.reasoning.as_deref());
+        f.int(d.time_remaining_seconds);
+        f.int(d.is_end_phase.map(i64::from));
+        for score in [
+            d.social_score,
+            d.market_score,
+            d.final_score,
+            d.final_confidence,
+            d.rsi,
+            d.macd,
+        ] {
+            f.real(score);
+        }
+        f.text(d.signal_type.as_deref());
+        f.text(d.trend.as_deref());
+        for i in 0..decimals.len() {
+            f.text(dec(i));
+        }
+        f.text(start.as_deref());
+        f.text(end.as_deref());
+        f.finish()
+    };
     let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
         &key,
-        &to_db(d.timestamp),
+        &timestamp,
         &d.market_slug,
         &d.market_id,
         &d.action.as_str(),
@@ -595,9 +634,10 @@ fn bind(
         &dec(3),
         &dec(4),
         &dec(5),
-        &window.map(|w| to_db(w.0)),
-        &window.map(|w| to_db(w.1)),
+        &start,
+        &end,
         &dec(6),
+        &content_hash,
     ];
     for (i, v) in values.iter().enumerate() {
         stmt.raw_bind_parameter(base + i + 1, v)?;
@@ -639,8 +679,8 @@ pub struct Inserted {
 }
 
 /// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
-/// transaction. A statement that stored every row of its chunk needs no further look; only a
-/// chunk with rows not stored compares those with the stored rows (duplicate or conflict).
+/// transaction. New rows and exact re-logs take one statement per chunk; a chunk holding an id
+/// stored with other values is redone row by row to tell duplicates from conflicts.
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
     let mut text = String::with_capacity(96);
     let mut done = Inserted::default();
@@ -651,28 +691,36 @@ pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted
             for (i, d) in chunk.iter().enumerate() {
                 bind(&mut stmt, i * PARAMS_PER_ROW, d, &mut text)?;
             }
-            let stored = stmt.raw_execute()?;
-            done.stored += stored as u64;
-            if stored < chunk.len() {
-                // Rows stored just now compare equal to themselves; a repeated id inside the
-                // chunk compares with its first occurrence.
-                for (i, d) in chunk.iter().enumerate() {
-                    if let Some(conflict) = conflict::find(conn, d)? {
-                        done.conflicts.push((n * BATCH + i, conflict));
+            match stmt.raw_execute() {
+                Ok(stored) => done.stored += stored as u64,
+                // An id stored with another fingerprint (see INSERT_BATCH); the statement
+                // stored nothing. Row by row, each gets its precise verdict.
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    for (i, d) in chunk.iter().enumerate() {
+                        done.add(n * BATCH + i, try_insert(conn, d)?);
                     }
                 }
+                Err(e) => return Err(e.into()),
             }
         }
     }
     let base = decisions.len() - chunks.remainder().len();
     for (i, d) in chunks.remainder().iter().enumerate() {
-        match try_insert(conn, d)? {
-            Ok(Logged::Stored(_)) => done.stored += 1,
-            Ok(Logged::Duplicate) => {}
-            Err(conflict) => done.conflicts.push((base + i, conflict)),
-        }
+        done.add(base + i, try_insert(conn, d)?);
     }
     Ok(done)
+}
+
+impl Inserted {
+    fn add(&mut self, index: usize, logged: std::result::Result<Logged, Conflict>) {
+        match logged {
+            Ok(Logged::Stored(_)) => self.stored += 1,
+            Ok(Logged::Duplicate) => {}
+            Err(conflict) => self.conflicts.push((index, conflict)),
+        }
+    }
 }
 
 /// The trader's handle on the store.
@@ -788,204 +836,5 @@ impl FromStr for Decision {
     type Err = FieldError;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         Decision::from_json(s)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
- "market_slug": "btc-updown-15m-1770828300", "market_id": 1362391,
- "action": "NO", "confidence": 1.0, "position_size": "5.00", "reasoning": "Bearish signals aligned",
- "btc_price": 66940.0, "price_to_beat": "66826.14", "time_remaining_seconds": 480, "is_end_phase": false,
- "social_score": -0.10, "market_score": -0.21, "final_score": -0.17, "final_confidence": 1.0,
- "signal_type": "STRONG_BEARISH", "rsi": 60.1, "macd": 1.74, "trend": "BULLISH",
- "yes_price": "0.51", "no_price": 0.50, "executed_price": "0.52"}"#;
-
-    #[test]
-    fn parses_the_spec_example_exactly() {
-        let d = Decision::from_json(GOOD).unwrap();
-        assert_eq!(d.action, Action::No);
-        assert_eq!(d.position_size.to_string(), "5.00");
-        assert_eq!(d.btc_price.to_string(), "66940.0");
-        assert_eq!(d.price_to_beat.unwrap().to_string(), "66826.14");
-        assert_eq!(d.no_price.unwrap().to_string(), "0.50");
-        assert_eq!(d.key(), "9b2f");
-        let (start, end) = d.window().unwrap();
-        assert_eq!(to_db(start), "2026-02-11 16:45:00");
-        assert_eq!((end - start).num_minutes(), 15);
-    }
-
-    fn rejects(change: (&str, &str), field: &str) {
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        if change.1 == "<remove>" {
-            v.as_object_mut().unwrap().remove(change.0);
-        } else {
-            v[change.0] = serde_json::from_str(change.1).unwrap();
-        }
-        let err = Decision::from_json(&v.to_string()).unwrap_err();
-        assert_eq!(err.field, field, "{change:?} gave {err}");
-    }
-
-    #[test]
-    fn rejects_bad_fields_naming_them() {
-        rejects(("confidence", "1.5"), "confidence");
-        rejects(("action", "\"BUY\""), "action");
-        rejects(("position_size", "-1"), "position_size");
-        rejects(("btc_price", "0"), "btc_price");
-        rejects(("executed_price", "1.0"), "executed_price");
-        rejects(("executed_price", "<remove>"), "executed_price");
-        rejects(("timestamp", "\"yesterday\""), "timestamp");
-        rejects(("market_slug", "<remove>"), "market_slug");
-        rejects(("position_size", "\"five\""), "position_size");
-        rejects(("market_slug", "42"), "market_slug");
-    }
-
-    #[test]
-    fn rejects_values_out_of_bounds_naming_them() {
-        let long = |n: usize| format!("\"{}\"", "x".repeat(n));
-        for (field, value) in [
-            ("position_size", "\"1000000.01\""),
-            ("position_size", "\"79228162514264337593543950335\""),
-            ("executed_price", "\"1e-29\""),
-            ("executed_price", "0"),
-            ("yes_price", "1.01"),
-            ("no_price", "-0.01"),
-            ("btc_price", "\"10000000.5\""),
-            ("price_to_beat", "0"),
-            ("fee_rate", "1.5"),
-            ("time_remaining_seconds", "-1"),
-            ("time_remaining_seconds", "604801"),
-            ("timestamp", "\"2019-12-31T23:59:59Z\""),
-            ("timestamp", "\"2100-01-01T00:00:01Z\""),
-            ("timestamp", "253402300800"),
-            ("timestamp", "0"),
-            ("market_start", "\"1999-01-01T00:00:00Z\""),
-            ("market_end", "\"2200-01-01T00:00:00Z\""),
-            ("decision_id", &long(201)),
-            ("decision_id", "\" \""),
-            ("market_slug", &long(201)),
-            ("signal_type", &long(65)),
-            ("trend", &long(65)),
-            ("reasoning", &long(10_001)),
-            ("position_size", "\"1_000\""),
-            ("position_size", "\"+5\""),
-            ("position_size", "\".5\""),
-            ("btc_price", "\"NaN\""),
-            ("rsi", "\"inf\""),
-            ("rsi", "\"1e999\""),
-            ("final_confidence", "1.5"),
-        ] {
-            rejects((field, value), field);
-        }
-    }
-
-    #[test]
-    fn accepts_values_at_the_bounds() {
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        v["position_size"] = "1000000".into();
-        v["btc_price"] = "10000000".into();
-        v["time_remaining_seconds"] = 604_800.into();
-        v["reasoning"] = "é".repeat(10_000).into();
-        v["decision_id"] = "é".repeat(200).into();
-        v["timestamp"] = 1_770_805_800_000i64.into();
-        let d = Decision::from_json(&v.to_string()).unwrap();
-        assert_eq!(to_db(d.timestamp), "2026-02-11 10:30:00");
-        // A library caller that builds a decision by hand is held to the same rules.
-        let mut bad = d.clone();
-        bad.macd = Some(f64::NAN);
-        assert_eq!(bad.validate().unwrap_err().field, "macd");
-        bad = d;
-        bad.position_size = MAX_POSITION_SIZE + Decimal::ONE;
-        assert_eq!(bad.validate().unwrap_err().field, "position_size");
-    }
-
-    #[test]
-    fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut tracker =
-            Tracker::from_connection(crate::db::create(&dir.path().join("t.db")).unwrap());
-        let first = Decision::from_json(GOOD).unwrap();
-        assert!(matches!(
-            tracker.log_decision(&first).unwrap(),
-            Logged::Stored(_)
-        ));
-        // The same content written differently: 5.0 for "5.00", a number for a string.
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        v["position_size"] = serde_json::json!(5.0);
-        v["executed_price"] = serde_json::json!(0.520);
-        let same = Decision::from_json(&v.to_string()).unwrap();
-        assert_eq!(tracker.log_decision(&same).unwrap(), Logged::Duplicate);
-        // Other content under the same id: refused, typed, exit 2, both versions named.
-        v["action"] = "YES".into();
-        v["position_size"] = "500".into();
-        let other = Decision::from_json(&v.to_string()).unwrap();
-        let err = tracker.log_decision(&other).unwrap_err();
-        let conflict = err.downcast_ref::<Conflict>().expect("a typed conflict");
-        assert_eq!(conflict.fields, ["action", "position_size"]);
-        assert_eq!(
-            err.to_string(),
-            "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500 @ 0.52 (differs in action, position_size)"
-        );
-        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
-        let stored: String = tracker
-            .connection()
-            .query_row(
-                "SELECT action || ' ' || position_size FROM trades",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(stored, "NO 5.00");
-    }
-
-    #[test]
-    fn multi_row_inserts_store_each_decision_once() {
-        use chrono::TimeZone;
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::db::create(&dir.path().join("t.db")).unwrap();
-        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-        let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
-            .into_iter()
-            .take(200)
-            .collect();
-        let tx = crate::db::write_tx(&mut conn).unwrap();
-        assert_eq!(insert_many(&tx, &all[..100]).unwrap().stored, 100);
-        // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
-        let mut again = all.clone();
-        again.insert(150, all[149].clone());
-        let again = insert_many(&tx, &again).unwrap();
-        assert_eq!((again.stored, again.conflicts.len()), (100, 0));
-        // The same id twice in one chunk with other content: the second is a conflict.
-        let mut twice = all[..3].to_vec();
-        twice[1].decision_id = Some("new-1".into());
-        twice[2].decision_id = Some("new-1".into());
-        twice[2].position_size += Decimal::ONE;
-        let done = insert_many(&tx, &twice).unwrap();
-        assert_eq!(done.stored, 1);
-        assert_eq!(done.conflicts.len(), 1);
-        assert_eq!(done.conflicts[0].0, 2);
-        tx.commit().unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 201);
-        let stored: String = conn
-            .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(stored, all[6].position_size.to_string());
-    }
-
-    #[test]
-    fn derived_key_is_stable() {
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        v.as_object_mut().unwrap().remove("decision_id");
-        let a = Decision::from_json(&v.to_string()).unwrap();
-        let b = Decision::from_json(&v.to_string()).unwrap();
-        assert!(a.key().starts_with("auto-"));
-        assert_eq!(a.key(), b.key());
     }
 }

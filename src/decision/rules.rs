@@ -15,13 +15,16 @@ pub(super) fn text_len(
     max: usize,
 ) -> std::result::Result<(), FieldError> {
     let Some(text) = text else { return Ok(()) };
-    let chars = text.chars().count();
-    if (min > 0 && text.trim().is_empty()) || chars > max {
+    // No more bytes than the limit means no more characters either (the common case, counted
+    // without walking the text).
+    let too_long = text.len() > max && text.chars().count() > max;
+    if too_long || (min > 0 && text.trim().is_empty()) {
         let range = if min > 0 {
             format!("{min} to {max} characters")
         } else {
             format!("at most {max} characters")
         };
+        let chars = text.chars().count();
         return Err(field_err(field, format!("must be {range} (has {chars})")));
     }
     Ok(())
