@@ -11,7 +11,7 @@ use polyperf::time::parse_rfc3339;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::common::{ok_json, stdout_json, TestDb};
+use crate::common::{money_sum, ok_json, stdout_json, TestDb};
 
 const NOW: &str = "2026-03-30T00:00:00Z";
 const TABLES: [&str; 3] = ["trades", "outbox", "job_runs"];
@@ -271,32 +271,23 @@ fn round_trip_restores_every_row_exactly_and_rollup_follows() {
                 .values()
                 .filter(|r| r[31] == Value::Text("settled".into()))
             {
-                if let Value::Text(p) = &r[24] {
-                    pl += p.parse::<rust_decimal::Decimal>().unwrap();
-                }
-                if let Value::Text(p) = &r[35] {
-                    fees += p.parse::<rust_decimal::Decimal>().unwrap();
-                }
+                // Money is written as JSON numbers (REAL columns), read as polyperf reads it.
+                let money = |v: &Value| {
+                    polyperf::db::Money::from_value(rusqlite::types::ValueRef::from(v))
+                        .unwrap()
+                        .unwrap_or_default()
+                };
+                pl += money(&r[24]);
+                fees += money(&r[35]);
             }
         }
         (pl, fees)
     };
-    let (rollup_pl, rollup_fees): (String, String) = db
-        .conn()
-        .query_row(
-            "SELECT dec_sum(profit_loss), dec_sum(fees) FROM daily_rollup",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        rollup_pl.parse::<rust_decimal::Decimal>().unwrap(),
-        files_pl
-    );
-    assert_eq!(
-        rollup_fees.parse::<rust_decimal::Decimal>().unwrap(),
-        files_fees
-    );
+    let conn = db.conn();
+    let rollup_pl = money_sum(&conn, "SELECT profit_loss FROM daily_rollup");
+    let rollup_fees = money_sum(&conn, "SELECT fees FROM daily_rollup");
+    assert_eq!(rollup_pl, files_pl);
+    assert_eq!(rollup_fees, files_fees);
 
     // A second run has nothing to do.
     let again = run_archive(&db);

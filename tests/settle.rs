@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{money_sum, stdout_json, TestDb};
+use polyperf::db::Money;
 
 /// 2026-02-21 14:30 UTC: the window [14:30, 14:45).
 const START: i64 = 1771684200;
@@ -140,7 +141,7 @@ fn settle(db: &TestDb, gamma: &str, binance: &str, now: &str, extra: &[&str]) ->
 fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
     let conn = db.conn();
     let mut stmt = conn
-        .prepare("SELECT settlement_status, actual_outcome, is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, payout, settlement_source, unsettleable_reason FROM trades WHERE decision_id = ?1")
+        .prepare("SELECT settlement_status, actual_outcome, is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, payout, settlement_source, unsettleable_reason, fee_asset, typeof(profit_loss) AS profit_loss_type FROM trades WHERE decision_id = ?1")
         .unwrap();
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     stmt.query_row([decision_id], |r| {
@@ -153,6 +154,11 @@ fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
                     rusqlite::types::Value::Null => Value::Null,
                     rusqlite::types::Value::Integer(i) => json!(i),
                     rusqlite::types::Value::Text(t) => json!(t),
+                    // Money is REAL at 6 decimals: shown as the exact decimal polyperf reads.
+                    rusqlite::types::Value::Real(f) => {
+                        let money = Money::from_value(rusqlite::types::ValueRef::Real(f));
+                        json!(money.unwrap().unwrap().to_string())
+                    }
                     other => json!(format!("{other:?}")),
                 };
                 (n.clone(), v)
@@ -646,11 +652,7 @@ async fn two_concurrent_runs_settle_each_row_once() {
 }
 
 fn expected_profit(db: &TestDb) -> rust_decimal::Decimal {
-    let text: String = db
-        .conn()
-        .query_row("SELECT dec_sum(profit_loss) FROM trades", [], |r| r.get(0))
-        .unwrap();
-    text.parse().unwrap()
+    money_sum(&db.conn(), "SELECT profit_loss FROM trades")
 }
 
 /// Two processes at once: one may find the lease taken (exit 75); rows are settled once.
