@@ -339,3 +339,132 @@ fn decimal_at(value: ValueRef<'_>, dp: u32) -> FromSqlResult<Decimal> {
         .round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven)
         .normalize())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (money REAL, btc REAL, text TEXT)")
+            .unwrap();
+        conn
+    }
+
+    /// Writes `money` and `btc` through the conversion and reads them back.
+    fn round_trip(conn: &Connection, money: Decimal, btc: Decimal) -> (Decimal, Decimal, String) {
+        conn.execute("DELETE FROM t", []).unwrap();
+        conn.execute(
+            "INSERT INTO t (money, btc) VALUES (?1, ?2)",
+            rusqlite::params![Money(money), BtcPrice(btc)],
+        )
+        .unwrap();
+        conn.query_row("SELECT money, btc, typeof(money) FROM t", [], |r| {
+            Ok((
+                r.get::<_, Money>(0)?.0,
+                r.get::<_, BtcPrice>(1)?.0,
+                r.get(2)?,
+            ))
+        })
+        .unwrap()
+    }
+
+    proptest! {
+        /// Any value with at most 6 (money) or 8 (BTC) places below the limit reads back
+        /// identical, stored as a REAL.
+        #[test]
+        fn values_at_their_places_read_back_identical(
+            money in -999_999_999_999_999i64..=999_999_999_999_999,
+            money_dp in 0u32..=6,
+            btc in 0i64..=999_999_999_999_999,
+            btc_dp in 0u32..=8,
+        ) {
+            let conn = conn();
+            // Scale so the value stays below 10^(15 - DP): 15 significant digits at most.
+            let money = Decimal::new(money, 6).round_dp(money_dp);
+            let btc = Decimal::new(btc, 8).round_dp(btc_dp);
+            prop_assert!(Money::fits(money) && BtcPrice::fits(btc));
+            let (m, b, typ) = round_trip(&conn, money, btc);
+            prop_assert_eq!(m, money);
+            prop_assert_eq!(b, btc);
+            prop_assert_eq!(typ, "real");
+        }
+
+        /// Reading never panics, whatever a hand edit put in the column.
+        #[test]
+        fn any_text_reads_as_a_decimal_or_an_error(text in "\\PC{0,30}") {
+            let value = ValueRef::Text(text.as_bytes());
+            let _ = Money::from_value(value);
+            let _ = BtcPrice::from_value(value);
+        }
+
+        /// Any finite REAL reads back within half a unit of the last place kept.
+        #[test]
+        fn any_real_rounds_to_its_places(f in -1e12f64..1e12) {
+            let read = Money::from_value(ValueRef::Real(f)).unwrap().unwrap();
+            prop_assert!(read.scale() <= 6);
+            let exact = Decimal::from_f64_retain(f).unwrap();
+            prop_assert!((read - exact).abs() <= Decimal::new(5, 7));
+        }
+    }
+
+    #[test]
+    fn stored_money_compares_as_numbers_in_sql() {
+        let conn = conn();
+        for v in ["9.997049", "19.954806", "-5", "4.3", "0.000001"] {
+            conn.execute(
+                "INSERT INTO t (money) VALUES (?1)",
+                [Money(v.parse().unwrap())],
+            )
+            .unwrap();
+        }
+        let max: f64 = conn
+            .query_row("SELECT max(money) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(max, 19.954806);
+        let above_5: i64 = conn
+            .query_row("SELECT count(*) FROM t WHERE money > 5", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(above_5, 2);
+        let sum: f64 = conn
+            .query_row("SELECT sum(money) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert!((sum - 29.251856).abs() < 1e-6, "{sum}");
+    }
+
+    #[test]
+    fn legacy_text_integers_and_nulls_read_too() {
+        let read = |v: ValueRef<'_>| Money::from_value(v).unwrap();
+        let d = |s: &str| Some(s.parse::<Decimal>().unwrap());
+        assert_eq!(read(ValueRef::Text(b"5.00")), d("5"));
+        assert_eq!(read(ValueRef::Text(b" -4.9731 ")), d("-4.9731"));
+        assert_eq!(read(ValueRef::Text(b"1e-3")), d("0.001"));
+        assert_eq!(read(ValueRef::Text(b"0.1234565")), d("0.123456"));
+        assert_eq!(read(ValueRef::Integer(10)), d("10"));
+        assert_eq!(read(ValueRef::Real(9.65)), d("9.65"));
+        assert_eq!(read(ValueRef::Null), None);
+        assert!(Money::from_value(ValueRef::Text(b"ten")).is_err());
+        assert!(Money::from_value(ValueRef::Blob(b"1")).is_err());
+        assert!(Money::from_value(ValueRef::Real(f64::INFINITY)).is_err());
+        // 8 places for BTC prices (Chainlink's precision).
+        let btc = BtcPrice::from_value(ValueRef::Real(66940.12345678)).unwrap();
+        assert_eq!(btc, d("66940.12345678"));
+    }
+
+    #[test]
+    fn limits_follow_fifteen_significant_digits() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert!(Money::fits(d("999999999.999999")));
+        assert!(!Money::fits(d("1000000000")));
+        assert!(!Money::fits(d("0.1234567")));
+        assert!(Money::fits(d("0.1234560")));
+        assert!(BtcPrice::fits(d("9999999.99999999")));
+        assert!(!BtcPrice::fits(d("10000000")));
+        assert!(!BtcPrice::fits(d("66940.123456789")));
+        // Written beyond the limit, a value is still the nearest f64, never an error.
+        let conn = conn();
+        let (m, _, _) = round_trip(&conn, d("12345678901.25"), Decimal::ONE);
+        assert_eq!(m, d("12345678901.25"));
+    }
+}

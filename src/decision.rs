@@ -834,6 +834,92 @@ mod tests {
         rejects(("market_slug", "<remove>"), "market_slug");
         rejects(("position_size", "\"five\""), "position_size");
         rejects(("market_slug", "42"), "market_slug");
+        rejects(("liquidity", "\"both\""), "liquidity");
+        rejects(("liquidity", "1"), "liquidity");
+        rejects(("fee_paid", "-0.01"), "fee_paid");
+        rejects(("fee_paid", "\"a lot\""), "fee_paid");
+    }
+
+    #[test]
+    fn fill_facts_are_read_and_default_to_a_taker_without_a_logged_fee() {
+        let d = Decision::from_json(GOOD).unwrap();
+        assert_eq!((d.liquidity, d.fee_paid), (Liquidity::Taker, None));
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v["liquidity"] = "Maker".into();
+        v["fee_paid"] = serde_json::json!(0.17472);
+        let d = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(d.liquidity, Liquidity::Maker);
+        assert_eq!(d.fee_paid, Some(Decimal::new(17472, 5)));
+        v["fee_paid"] = "0".into();
+        v["liquidity"] = serde_json::Value::Null;
+        let d = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(
+            (d.liquidity, d.fee_paid),
+            (Liquidity::Taker, Some(Decimal::ZERO))
+        );
+    }
+
+    #[test]
+    fn more_places_than_a_column_keeps_are_refused_not_rounded() {
+        // (field, value, accepted): money and share prices keep 6 places, BTC prices 8.
+        let cases = [
+            ("position_size", "\"5.123456\"", true),
+            ("position_size", "\"5.1234567\"", false),
+            ("position_size", "\"5.1234560\"", true),
+            ("position_size", "999999999.999999", true),
+            ("position_size", "1000000000", false),
+            ("executed_price", "0.5234567", false),
+            ("yes_price", "\"0.1234567\"", false),
+            ("no_price", "0.123456", true),
+            ("fee_paid", "0.0000001", false),
+            ("fee_rate", "0.0725", true),
+            ("btc_price", "\"66940.12345678\"", true),
+            ("btc_price", "\"66940.123456789\"", false),
+            ("btc_price", "10000000", false),
+            ("price_to_beat", "66826.000000001", false),
+        ];
+        for (field, value, accepted) in cases {
+            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            v[field] = serde_json::from_str(value).unwrap();
+            match Decision::from_json(&v.to_string()) {
+                Ok(_) => assert!(accepted, "{field} = {value} was accepted"),
+                Err(e) => {
+                    assert!(!accepted, "{field} = {value}: {e}");
+                    assert_eq!(e.field, field, "{e}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the fill fields hold, parsing answers (a decision or an error naming the
+        /// field), never panics; valid ones come back exactly.
+        #[test]
+        fn fill_fields_parse_or_name_the_field(
+            liquidity in proptest::prop_oneof![
+                proptest::strategy::Just("taker".to_string()),
+                proptest::strategy::Just("maker".to_string()),
+                "\\PC{0,12}",
+            ],
+            fee_units in -1_000_000_000i64..1_000_000_000_000,
+            fee_dp in 0u32..9,
+        ) {
+            let fee = Decimal::new(fee_units, fee_dp);
+            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            v["liquidity"] = liquidity.clone().into();
+            v["fee_paid"] = fee.to_string().into();
+            match Decision::from_json(&v.to_string()) {
+                Ok(d) => {
+                    proptest::prop_assert_eq!(d.liquidity.as_str(), liquidity.to_ascii_lowercase());
+                    proptest::prop_assert_eq!(d.fee_paid, Some(fee));
+                    proptest::prop_assert!(Money::fits(fee) && fee >= Decimal::ZERO);
+                }
+                Err(e) => proptest::prop_assert!(
+                    e.field == "liquidity" || e.field == "fee_paid",
+                    "{}", e
+                ),
+            }
+        }
     }
 
     #[test]
