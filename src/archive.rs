@@ -31,14 +31,12 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
-use crate::db::Money;
 use crate::error::bad_input;
-use crate::rollup::{Delta, TradeFacts};
+use crate::rollup::{Delta, TradeColumns};
 use crate::runner::{GlobalArgs, JobContext};
 use crate::time::{from_db, to_db};
 
@@ -859,87 +857,6 @@ fn delete_archived(
     tx.commit()?;
     tracing::info!(file = %file_name, deleted, "archived rows deleted");
     Ok(deleted)
-}
-
-/// Where the rollup's columns are in a trades row.
-struct TradeColumns([usize; 10]);
-
-impl TradeColumns {
-    const NAMES: [&'static str; 10] = [
-        "timestamp",
-        "signal_type",
-        "action",
-        "is_end_phase",
-        "settlement_status",
-        "is_win",
-        "is_missed_opportunity",
-        "profit_loss",
-        "fee",
-        "position_size",
-    ];
-
-    fn new(columns: &[String]) -> Result<TradeColumns> {
-        let mut at = [0; 10];
-        for (slot, name) in at.iter_mut().zip(Self::NAMES) {
-            *slot = columns
-                .iter()
-                .position(|c| c == name)
-                .ok_or_else(|| anyhow!("trades has no column {name}"))?;
-        }
-        Ok(TradeColumns(at))
-    }
-
-    fn of<'a>(&self, row: &'a rusqlite::Row<'_>) -> Result<TradeFacts<'a>> {
-        let text =
-            |i: usize| -> Result<Option<&'a str>> { Ok(row.get_ref(self.0[i])?.as_str_or_null()?) };
-        let int =
-            |i: usize| -> Result<Option<i64>> { Ok(row.get_ref(self.0[i])?.as_i64_or_null()?) };
-        let money = |i: usize| -> Result<Option<Decimal>> {
-            Money::from_value(row.get_ref(self.0[i])?)
-                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
-        };
-        Ok(TradeFacts {
-            timestamp: text(0)?.unwrap_or_default(),
-            signal_type: text(1)?,
-            action: text(2)?.unwrap_or_default(),
-            is_end_phase: int(3)?,
-            settlement_status: text(4)?.unwrap_or_default(),
-            is_win: int(5)?,
-            is_missed_opportunity: int(6)?,
-            profit_loss: money(7)?,
-            fee: money(8)?,
-            position_size: money(9)?,
-        })
-    }
-
-    /// The same facts from a parsed archive line (for restore): money as numbers (files written
-    /// since migration 0002) or as exact decimal strings (files written before it).
-    fn of_values<'a>(&self, values: &'a [SqlValue]) -> Result<TradeFacts<'a>> {
-        let text = |i: usize| match &values[self.0[i]] {
-            SqlValue::Text(s) => Some(s.as_str()),
-            _ => None,
-        };
-        let int = |i: usize| match &values[self.0[i]] {
-            SqlValue::Integer(v) => Some(*v),
-            _ => None,
-        };
-        let money = |i: usize| -> Result<Option<Decimal>> {
-            Money::from_value(ValueRef::from(&values[self.0[i]]))
-                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
-        };
-        Ok(TradeFacts {
-            timestamp: text(0).unwrap_or_default(),
-            signal_type: text(1),
-            action: text(2).unwrap_or_default(),
-            is_end_phase: int(3),
-            settlement_status: text(4).unwrap_or_default(),
-            is_win: int(5),
-            is_missed_opportunity: int(6),
-            profit_loss: money(7)?,
-            fee: money(8)?,
-            position_size: money(9)?,
-        })
-    }
 }
 
 /// Finishes what a crashed run left: removes dead temp files; for manifest rows whose rows were

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
@@ -68,6 +69,88 @@ pub struct TradeFacts<'a> {
     pub profit_loss: Option<Decimal>,
     pub fee: Option<Decimal>,
     pub position_size: Option<Decimal>,
+}
+
+/// Where the rollup's columns are in a trades row (as the archive reads it from the table or
+/// from a file's header).
+pub struct TradeColumns([usize; 10]);
+
+impl TradeColumns {
+    const NAMES: [&'static str; 10] = [
+        "timestamp",
+        "signal_type",
+        "action",
+        "is_end_phase",
+        "settlement_status",
+        "is_win",
+        "is_missed_opportunity",
+        "profit_loss",
+        "fee",
+        "position_size",
+    ];
+
+    pub fn new(columns: &[String]) -> Result<TradeColumns> {
+        let mut at = [0; 10];
+        for (slot, name) in at.iter_mut().zip(Self::NAMES) {
+            *slot = columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| anyhow!("trades has no column {name}"))?;
+        }
+        Ok(TradeColumns(at))
+    }
+
+    pub fn of<'a>(&self, row: &'a rusqlite::Row<'_>) -> Result<TradeFacts<'a>> {
+        let text =
+            |i: usize| -> Result<Option<&'a str>> { Ok(row.get_ref(self.0[i])?.as_str_or_null()?) };
+        let int =
+            |i: usize| -> Result<Option<i64>> { Ok(row.get_ref(self.0[i])?.as_i64_or_null()?) };
+        let money = |i: usize| -> Result<Option<Decimal>> {
+            Money::from_value(row.get_ref(self.0[i])?)
+                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
+        };
+        Ok(TradeFacts {
+            timestamp: text(0)?.unwrap_or_default(),
+            signal_type: text(1)?,
+            action: text(2)?.unwrap_or_default(),
+            is_end_phase: int(3)?,
+            settlement_status: text(4)?.unwrap_or_default(),
+            is_win: int(5)?,
+            is_missed_opportunity: int(6)?,
+            profit_loss: money(7)?,
+            fee: money(8)?,
+            position_size: money(9)?,
+        })
+    }
+
+    /// The same facts from a parsed archive line (for restore): money as numbers (files written
+    /// since migration 0002) or as exact decimal strings (files written before it).
+    pub fn of_values<'a>(&self, values: &'a [SqlValue]) -> Result<TradeFacts<'a>> {
+        let text = |i: usize| match &values[self.0[i]] {
+            SqlValue::Text(s) => Some(s.as_str()),
+            _ => None,
+        };
+        let int = |i: usize| match &values[self.0[i]] {
+            SqlValue::Integer(v) => Some(*v),
+            _ => None,
+        };
+        let money = |i: usize| -> Result<Option<Decimal>> {
+            Money::from_value(ValueRef::from(&values[self.0[i]]))
+                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
+        };
+        Ok(TradeFacts {
+            timestamp: text(0).unwrap_or_default(),
+            signal_type: text(1),
+            action: text(2).unwrap_or_default(),
+            is_end_phase: int(3),
+            settlement_status: text(4).unwrap_or_default(),
+            is_win: int(5),
+            is_missed_opportunity: int(6),
+            profit_loss: money(7)?,
+            fee: money(8)?,
+            position_size: money(9)?,
+        })
+    }
 }
 
 /// Rollup changes accumulated in memory (bounded by days × signals × actions), then applied.

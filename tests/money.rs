@@ -10,7 +10,7 @@ use polyperf::db::{BtcPrice, Money};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
-use crate::common::{decision_json, money_sum, write_jsonl, TestDb};
+use crate::common::{decision_json, money_sum, sql_statements as statements, write_jsonl, TestDb};
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -226,24 +226,6 @@ fn ready_queries_show_numeric_money() {
             assert!(first.contains("19.954806"), "{text}");
         }
     }
-}
-
-/// The SQL statements of a query file (sqlite3's dot-commands are for the shell).
-fn statements(path: &Path) -> Vec<String> {
-    let sql: String = std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('.'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    sql.split(';')
-        .map(str::trim)
-        .filter(|s| {
-            s.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 /// The rows of a query file's first statement, each value as text.

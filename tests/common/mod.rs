@@ -149,3 +149,22 @@ pub fn money_sum(conn: &Connection, sql: &str) -> Decimal {
         .expect(sql);
     values.into_iter().flatten().sum()
 }
+
+/// The SQL statements of an operator query file (`sql/queries/`), without sqlite3's
+/// dot-commands (they are for the shell) and comment-only pieces.
+pub fn sql_statements(path: &Path) -> Vec<String> {
+    let sql: String = std::fs::read_to_string(path)
+        .expect("query file")
+        .lines()
+        .filter(|l| !l.starts_with('.'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    sql.split(';')
+        .map(str::trim)
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
+        })
+        .map(str::to_string)
+        .collect()
+}
