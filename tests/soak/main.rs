@@ -730,6 +730,7 @@ fn disk_full(checks: &mut Checks) {
     let _unmount = Unmount(mount.clone());
     let db_path = mount.join("performance.db");
     let archive_dir = dir.path().join("archive"); // on the big disk
+    polyperf::db::create(&db_path).unwrap();
     let mut tracker = polyperf::Tracker::open(&db_path).unwrap();
     // Old, finished decisions (archivable), then fresh ones until the disk is full.
     let old_start = sim::days_before(Utc::now(), 60);
