@@ -39,6 +39,9 @@ fn seed(db: &TestDb, per_market: usize) {
            profit_loss = CASE WHEN id % 11 = 0 THEN NULL WHEN action = 'HOLD' THEN '0'
                               WHEN id % 3 != 0 THEN '4.3' || (id % 10) ELSE '-' || position_size END,
            fee = CASE WHEN action = 'HOLD' OR id % 11 = 0 THEN NULL ELSE '0.0' || (id % 97) END,
+           fee_asset = CASE WHEN action != 'HOLD' AND id % 11 != 0 THEN 'shares' END,
+           liquidity = CASE WHEN id % 4 = 0 THEN 'maker' ELSE 'taker' END,
+           fee_paid = CASE WHEN id % 5 = 0 THEN 0.012345 END,
            settled_at = datetime(timestamp, '+20 minutes')
          WHERE timestamp < '2026-02-20';
          UPDATE outbox SET
