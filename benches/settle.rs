@@ -119,6 +119,7 @@ async fn main() {
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("performance.db");
+        polyperf::db::create(&db).expect("create db");
         let mut tracker = Tracker::open(&db).expect("open db");
         let logged = Instant::now();
         tracker.log_batch(&decisions).expect("log decisions");

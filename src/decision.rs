@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::db::{BtcPrice, Money};
 use crate::market;
+pub use crate::settle::fees::Liquidity;
 use crate::time::{parse_rfc3339, to_db};
 
 mod conflict;
@@ -61,7 +63,7 @@ impl Action {
 
 /// Largest `position_size` (USDC) of one decision.
 pub const MAX_POSITION_SIZE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
-/// Largest `btc_price` / `price_to_beat` (USD).
+/// `btc_price` / `price_to_beat` (USD) stay below this (what a BTC price column stores exactly).
 pub const MAX_BTC_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 /// Largest `time_remaining_seconds`: a week, the longest window.
 pub const MAX_TIME_REMAINING_SECS: i64 = 604_800;
@@ -103,6 +105,12 @@ pub struct Decision {
     pub market_end: Option<DateTime<Utc>>,
     /// A fee rate the trader logged; overrides the configured fee model.
     pub fee_rate: Option<Decimal>,
+    /// Which side of the book the fill took (`taker` unless logged as `maker`).
+    #[serde(default)]
+    pub liquidity: Liquidity,
+    /// USDC the fill was really charged, from the trader's fill report; beats any formula.
+    #[serde(default)]
+    pub fee_paid: Option<Decimal>,
 }
 
 /// A field that failed validation.
@@ -188,6 +196,10 @@ struct Fields<'a> {
     market_end: Raw<'a>,
     #[serde(borrow, default)]
     fee_rate: Raw<'a>,
+    #[serde(borrow, default)]
+    liquidity: Raw<'a>,
+    #[serde(borrow, default)]
+    fee_paid: Raw<'a>,
 }
 
 impl Decision {
@@ -243,6 +255,8 @@ impl Decision {
             market_start: opt(f.market_start, "market_start", time_value)?,
             market_end: opt(f.market_end, "market_end", time_value)?,
             fee_rate: opt(f.fee_rate, "fee_rate", decimal_value)?,
+            liquidity: opt(f.liquidity, "liquidity", liquidity_value)?.unwrap_or_default(),
+            fee_paid: opt(f.fee_paid, "fee_paid", decimal_value)?,
         };
         decision.validate()?;
         Ok(decision)
@@ -304,10 +318,10 @@ impl Decision {
             ("btc_price", Some(self.btc_price)),
             ("price_to_beat", self.price_to_beat),
         ] {
-            if let Some(v) = value.filter(|v| *v <= Decimal::ZERO || *v > MAX_BTC_PRICE) {
+            if let Some(v) = value.filter(|v| *v <= Decimal::ZERO || *v >= MAX_BTC_PRICE) {
                 return Err(field_err(
                     field,
-                    format!("{v} is outside (0, {MAX_BTC_PRICE}]"),
+                    format!("{v} is outside (0, {MAX_BTC_PRICE})"),
                 ));
             }
         }
@@ -339,6 +353,12 @@ impl Decision {
         unit("no_price", self.no_price, false)?;
         unit("executed_price", self.executed_price, true)?;
         unit("fee_rate", self.fee_rate, false)?;
+        if let Some(fee) = self.fee_paid {
+            if fee < Decimal::ZERO {
+                return Err(field_err("fee_paid", format!("{fee} is negative")));
+            }
+        }
+        self.check_stored_exactly()?;
         if self.action != Action::Hold && self.executed_price.is_none() {
             return Err(field_err(
                 "executed_price",
@@ -348,6 +368,43 @@ impl Decision {
         if let (Some(start), Some(end)) = (self.market_start, self.market_end) {
             if end <= start {
                 return Err(field_err("market_end", "must be after market_start"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Money and prices are stored as numbers rounded to a fixed number of places (SPEC §4):
+    /// a value with more places than its column keeps, or too large to store exactly, is
+    /// refused rather than silently rounded.
+    fn check_stored_exactly(&self) -> std::result::Result<(), FieldError> {
+        // (field, value, places kept, magnitude limit)
+        let money = |field, v| (field, v, Money::DP, Money::limit());
+        let btc = |field, v| (field, v, BtcPrice::DP, BtcPrice::limit());
+        let columns = [
+            money("position_size", Some(self.position_size)),
+            btc("btc_price", Some(self.btc_price)),
+            btc("price_to_beat", self.price_to_beat),
+            money("yes_price", self.yes_price),
+            money("no_price", self.no_price),
+            money("executed_price", self.executed_price),
+            money("fee_rate", self.fee_rate),
+            money("fee_paid", self.fee_paid),
+        ];
+        for (field, value, dp, limit) in columns {
+            match value {
+                Some(v) if v.normalize().scale() > dp => {
+                    return Err(field_err(
+                        field,
+                        format!("{v} has more than {dp} decimal places"),
+                    ))
+                }
+                Some(v) if v.abs() >= limit => {
+                    return Err(field_err(
+                        field,
+                        format!("{v} is too large (below {limit})"),
+                    ))
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -450,6 +507,12 @@ fn decimal_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
     parsed.map_err(|_| format!("{} is not a decimal number", preview(&text)))
 }
 
+fn liquidity_value(raw: &RawValue) -> std::result::Result<Liquidity, String> {
+    let text = string_value(raw)?;
+    Liquidity::parse(&text.to_ascii_lowercase())
+        .ok_or_else(|| format!("{} is not taker or maker", preview(&text)))
+}
+
 fn float_value(raw: &RawValue) -> std::result::Result<f64, String> {
     let text = numeric_text(raw)?;
     match text.parse::<f64>() {
@@ -518,10 +581,11 @@ const INSERT_COLUMNS: &str = "INSERT INTO trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, content_hash, created_at) VALUES ";
+    executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, content_hash,
+    created_at) VALUES ";
 
 /// Parameters bound per decision (`created_at` is `datetime('now')`).
-const PARAMS_PER_ROW: usize = 27;
+const PARAMS_PER_ROW: usize = 29;
 
 /// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
 /// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
@@ -536,7 +600,7 @@ fn insert_sql(rows: usize, upsert: &str) -> String {
 thread_local! {
     /// Any id already stored: nothing (then [`conflict::find`] tells a duplicate from a conflict).
     static INSERT_ONE: String = insert_sql(1, "ON CONFLICT (decision_id) DO NOTHING");
-    /// The bulk statement skips an id stored with the same [`fingerprint`] (a plain re-log, seen
+    /// The bulk statement skips an id stored with the same fingerprint (a plain re-log, seen
     /// in the index `idx_trades_decision_content` without reading the row). An id stored with
     /// another fingerprint (other content, or a row older than the column) violates
     /// `decision_id`'s UNIQUE constraint: the statement stores nothing and [`insert_many`] redoes
@@ -545,71 +609,57 @@ thread_local! {
         insert_sql(BATCH, "ON CONFLICT (decision_id, content_hash) DO NOTHING");
 }
 
-/// Binds one decision's parameters at `base + 1 ..= base + 27`. `text` is scratch space for the
-/// decimals (SQLite copies bound text, so it is reused for the next row).
-fn bind(
-    stmt: &mut rusqlite::Statement<'_>,
-    base: usize,
-    d: &Decision,
-    text: &mut String,
-) -> Result<()> {
-    use std::fmt::Write as _;
-    text.clear();
-    let mut put = |v: Option<Decimal>| {
-        v.map(|v| {
-            let start = text.len();
-            let _ = write!(text, "{v}");
-            start..text.len()
-        })
-    };
-    let decimals = [
-        put(Some(d.position_size)),
-        put(Some(d.btc_price)),
-        put(d.price_to_beat),
-        put(d.yes_price),
-        put(d.no_price),
-        put(d.executed_price),
-        put(d.fee_rate),
-    ];
-    let text = text.as_str();
-    let dec = |i: usize| decimals[i].clone().map(|r| &text[r]);
+/// The fingerprint of what [`bind`] writes for `d` (its content, not its id).
+fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
+    let mut f = fingerprint::Fingerprint::new();
+    f.text(Some(timestamp));
+    f.text(Some(&d.market_slug));
+    f.int(d.market_id);
+    f.text(Some(d.action.as_str()));
+    f.real(Some(d.confidence));
+    f.text(d.reasoning.as_deref());
+    f.int(d.time_remaining_seconds);
+    f.int(d.is_end_phase.map(i64::from));
+    for score in [
+        d.social_score,
+        d.market_score,
+        d.final_score,
+        d.final_confidence,
+        d.rsi,
+        d.macd,
+    ] {
+        f.real(score);
+    }
+    f.text(d.signal_type.as_deref());
+    f.text(d.trend.as_deref());
+    for amount in [
+        Some(d.position_size),
+        Some(d.btc_price),
+        d.price_to_beat,
+        d.yes_price,
+        d.no_price,
+        d.executed_price,
+        d.fee_rate,
+        d.fee_paid,
+    ] {
+        f.decimal(amount);
+    }
+    f.text(window.map(|w| w.0.as_str()));
+    f.text(window.map(|w| w.1.as_str()));
+    f.text(Some(d.liquidity.as_str()));
+    f.finish()
+}
+
+/// Binds one decision's parameters at `base + 1 ..= base + 29`. Money and prices go in as
+/// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
+fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision) -> Result<()> {
     let key = match &d.decision_id {
         Some(id) => Cow::Borrowed(id.as_str()),
         None => Cow::Owned(d.key()),
     };
-    let window = d.window();
     let timestamp = to_db(d.timestamp);
-    let start = window.map(|w| to_db(w.0));
-    let end = window.map(|w| to_db(w.1));
-    let content_hash = {
-        let mut f = fingerprint::Fingerprint::new();
-        f.text(Some(&timestamp));
-        f.text(Some(&d.market_slug));
-        f.int(d.market_id);
-        f.text(Some(d.action.as_str()));
-        f.real(Some(d.confidence));
-        f.text(d.reasoning.as_deref());
-        f.int(d.time_remaining_seconds);
-        f.int(d.is_end_phase.map(i64::from));
-        for score in [
-            d.social_score,
-            d.market_score,
-            d.final_score,
-            d.final_confidence,
-            d.rsi,
-            d.macd,
-        ] {
-            f.real(score);
-        }
-        f.text(d.signal_type.as_deref());
-        f.text(d.trend.as_deref());
-        for i in 0..decimals.len() {
-            f.text(dec(i));
-        }
-        f.text(start.as_deref());
-        f.text(end.as_deref());
-        f.finish()
-    };
+    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
+    let content_hash = content_hash(d, &timestamp, window.as_ref());
     let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
         &key,
         &timestamp,
@@ -617,10 +667,10 @@ fn bind(
         &d.market_id,
         &d.action.as_str(),
         &d.confidence,
-        &dec(0),
+        &Money(d.position_size),
         &d.reasoning,
-        &dec(1),
-        &dec(2),
+        &BtcPrice(d.btc_price),
+        &d.price_to_beat.map(BtcPrice),
         &d.time_remaining_seconds,
         &d.is_end_phase,
         &d.social_score,
@@ -631,12 +681,14 @@ fn bind(
         &d.rsi,
         &d.macd,
         &d.trend,
-        &dec(3),
-        &dec(4),
-        &dec(5),
-        &start,
-        &end,
-        &dec(6),
+        &d.yes_price.map(Money),
+        &d.no_price.map(Money),
+        &d.executed_price.map(Money),
+        &window.as_ref().map(|w| w.0.as_str()),
+        &window.as_ref().map(|w| w.1.as_str()),
+        &d.fee_rate.map(Money),
+        &d.liquidity.as_str(),
+        &d.fee_paid.map(Money),
         &content_hash,
     ];
     for (i, v) in values.iter().enumerate() {
@@ -655,8 +707,7 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
 /// As [`insert`], with a conflict as a value.
 fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
     let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
-    let mut text = String::with_capacity(96);
-    bind(&mut stmt, 0, d, &mut text)?;
+    bind(&mut stmt, 0, d)?;
     if stmt.raw_execute()? == 1 {
         return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
     }
@@ -678,18 +729,27 @@ pub struct Inserted {
     pub conflicts: Vec<(usize, Conflict)>,
 }
 
+impl Inserted {
+    fn add(&mut self, index: usize, logged: std::result::Result<Logged, Conflict>) {
+        match logged {
+            Ok(Logged::Stored(_)) => self.stored += 1,
+            Ok(Logged::Duplicate) => {}
+            Err(conflict) => self.conflicts.push((index, conflict)),
+        }
+    }
+}
+
 /// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
 /// transaction. New rows and exact re-logs take one statement per chunk; a chunk holding an id
 /// stored with other values is redone row by row to tell duplicates from conflicts.
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
-    let mut text = String::with_capacity(96);
     let mut done = Inserted::default();
     let mut chunks = decisions.chunks_exact(BATCH);
     if chunks.len() > 0 {
         let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
         for (n, chunk) in (&mut chunks).enumerate() {
             for (i, d) in chunk.iter().enumerate() {
-                bind(&mut stmt, i * PARAMS_PER_ROW, d, &mut text)?;
+                bind(&mut stmt, i * PARAMS_PER_ROW, d)?;
             }
             match stmt.raw_execute() {
                 Ok(stored) => done.stored += stored as u64,
@@ -711,16 +771,6 @@ pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted
         done.add(base + i, try_insert(conn, d)?);
     }
     Ok(done)
-}
-
-impl Inserted {
-    fn add(&mut self, index: usize, logged: std::result::Result<Logged, Conflict>) {
-        match logged {
-            Ok(Logged::Stored(_)) => self.stored += 1,
-            Ok(Logged::Duplicate) => {}
-            Err(conflict) => self.conflicts.push((index, conflict)),
-        }
-    }
 }
 
 /// The trader's handle on the store.

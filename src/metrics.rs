@@ -3,16 +3,17 @@
 //! (that is [`crate::report`]) and never writes.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::db::Money;
+use crate::settle::fees::FeeAsset;
+use crate::settle::pnl::{self, Charge};
 use crate::time::to_db;
 
 /// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
@@ -24,7 +25,8 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 
 /// Figures that need one row per decision, so they cover live rows only: archived days
 /// survive only as per-day sums in `daily_rollup`.
-pub const LIVE_ONLY: [&str; 9] = [
+pub const LIVE_ONLY: [&str; 10] = [
+    "fees_by_asset",
     "gross_profit",
     "gross_loss",
     "profit_factor",
@@ -125,6 +127,14 @@ pub struct Missed {
     pub basis: &'static str,
 }
 
+/// Fees by the asset they were charged in: taken from the shares bought (before the CLOB V2
+/// cut-over) or charged in collateral on top of the stake (since).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FeesByAsset {
+    pub shares: Decimal,
+    pub collateral: Decimal,
+}
+
 /// Where the figures come from.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Coverage {
@@ -173,6 +183,8 @@ pub struct Metrics {
     pub total_profit: Decimal,
     pub avg_profit: Option<Decimal>,
     pub fees: Decimal,
+    /// The fees split by the asset they were charged in (live rows).
+    pub fees_by_asset: FeesByAsset,
     pub staked: Decimal,
     pub roi: Option<f64>,
     /// Sum of the winning P&Ls (live rows).
@@ -239,6 +251,8 @@ pub struct LiveRow {
     pub is_win: Option<bool>,
     pub profit_loss: Option<Decimal>,
     pub fee: Option<Decimal>,
+    /// The asset the fee was charged in (as stored; see [`FeeAsset::stored`]).
+    pub fee_asset: FeeAsset,
     pub position_size: Decimal,
     pub final_score: Option<f64>,
     pub is_missed_opportunity: bool,
@@ -335,6 +349,7 @@ pub struct Accumulator {
     by_action: BTreeMap<String, GroupAcc>,
     by_end_phase: BTreeMap<String, GroupAcc>,
     by_hour: BTreeMap<String, GroupAcc>,
+    fees_by_asset: FeesByAsset,
     gross_profit: Decimal,
     gross_loss: Decimal,
     cumulative: Decimal,
@@ -403,13 +418,19 @@ impl Accumulator {
                     Some(s) if s < 0.0 => row.no_price,
                     _ => None,
                 };
-                let per_dollar = price
-                    .filter(|p| *p > Decimal::ZERO && *p < Decimal::ONE)
-                    .and_then(|p| (Decimal::ONE - p).checked_div(p))
-                    .and_then(|x| self.missed.profit_per_dollar.checked_add(x));
-                if let Some(sum) = per_dollar {
-                    self.missed.priced += 1;
-                    self.missed.profit_per_dollar = sum;
+                // A $1 win at the recorded price with no fee, by settlement's own rule.
+                let no_fee = Charge {
+                    fee: Decimal::ZERO,
+                    asset: FeeAsset::Shares,
+                };
+                if let Some(p) = price {
+                    let won = pnl::settle_position(Decimal::ONE, p, true, no_fee).ok();
+                    let sum =
+                        won.and_then(|w| self.missed.profit_per_dollar.checked_add(w.profit_loss));
+                    if let Some(sum) = sum {
+                        self.missed.priced += 1;
+                        self.missed.profit_per_dollar = sum;
+                    }
                 }
             }
             return;
@@ -429,6 +450,10 @@ impl Accumulator {
             return;
         }
         self.coverage.live_decisions += 1;
+        match row.fee_asset {
+            FeeAsset::Shares => self.fees_by_asset.shares += fee,
+            FeeAsset::Collateral => self.fees_by_asset.collateral += fee,
+        }
         for g in self.groups_mut(signal, &row.action, row.is_end_phase, hour) {
             if is_win {
                 g.wins += 1;
@@ -551,6 +576,10 @@ impl Accumulator {
             total_profit: total.total_profit,
             avg_profit: total.avg_profit,
             fees: total.fees,
+            fees_by_asset: FeesByAsset {
+                shares: self.fees_by_asset.shares.normalize(),
+                collateral: self.fees_by_asset.collateral.normalize(),
+            },
             staked: total.staked,
             roi: total.roi,
             gross_profit: self.gross_profit.normalize(),
@@ -577,7 +606,7 @@ impl Accumulator {
 /// rows come in time order without a sort.
 const LIVE_SQL: &str = "SELECT timestamp, action, confidence, signal_type, is_end_phase,
         settlement_status = 'settled', is_win, profit_loss, fee, position_size, final_score,
-        is_missed_opportunity, yes_price, no_price
+        is_missed_opportunity, yes_price, no_price, fee_asset
    FROM trades
   WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
   ORDER BY timestamp, id";
@@ -588,24 +617,15 @@ const ROLLUP_SQL: &str = "SELECT day, signal_type, action, is_end_phase, n, wins
    FROM daily_rollup
   WHERE day >= ?1 AND day <= ?2";
 
-/// A money column: exact decimal text (also accepts integers and, defensively, reals written
-/// by hand with sqlite3).
+/// A money column (REAL at 6 decimals, or the decimal text of an older database).
 fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
-    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e)
-    };
-    Ok(match row.get_ref(idx)? {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(Decimal::from(i)),
-        ValueRef::Real(f) => {
-            Some(Decimal::from_f64_retain(f).ok_or_else(|| bad("not finite".into()))?)
-        }
-        ValueRef::Text(t) => {
-            let text = std::str::from_utf8(t).map_err(|e| bad(e.into()))?;
-            Some(Decimal::from_str(text.trim()).map_err(|e| bad(e.into()))?)
-        }
-        ValueRef::Blob(_) => return Err(bad("blob in a money column".into())),
-    })
+    Money::get(row, idx)
+}
+
+/// A live row's money column; a value no money column can hold (a hand edit beyond Decimal's
+/// range) reads as missing, so the row counts as inconsistent instead of failing the report.
+fn live_money(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
+    Ok(Money::from_value(row.get_ref(idx)?).ok().flatten())
 }
 
 /// Computes every figure for `window` as of `now`.
@@ -628,13 +648,14 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
             is_end_phase: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
             settled: r.get(5)?,
             is_win: r.get::<_, Option<i64>>(6)?.map(|w| w != 0),
-            profit_loss: dec_col(r, 7)?,
-            fee: dec_col(r, 8)?,
-            position_size: dec_col(r, 9)?.unwrap_or_default(),
+            profit_loss: live_money(r, 7)?,
+            fee: live_money(r, 8)?,
+            position_size: live_money(r, 9)?.unwrap_or_default(),
             final_score: r.get(10)?,
             is_missed_opportunity: r.get::<_, Option<i64>>(11)?.unwrap_or(0) != 0,
-            yes_price: dec_col(r, 12)?,
-            no_price: dec_col(r, 13)?,
+            yes_price: live_money(r, 12)?,
+            no_price: live_money(r, 13)?,
+            fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(14)?.as_deref()),
         };
         acc.add_live(&row);
     }
@@ -725,6 +746,7 @@ pub fn latest_insights(conn: &Connection) -> Result<Option<LatestInsights>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

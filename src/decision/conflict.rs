@@ -4,14 +4,14 @@
 //! times compare at the stored precision (whole seconds).
 
 use std::fmt;
-use std::str::FromStr;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
-use super::{Action, Decision};
+use super::{Action, Decision, Liquidity};
+use crate::db::{BtcPrice, Money};
 use crate::time::{from_db, to_db};
 
 /// An existing `decision_id` logged with other content.
@@ -45,7 +45,7 @@ impl std::error::Error for Conflict {}
 const SELECT: &str = "SELECT timestamp, market_slug, market_id, action, confidence, position_size,
     reasoning, btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score,
     market_score, final_score, final_confidence, signal_type, rsi, macd, trend, yes_price,
-    no_price, executed_price, market_start, market_end, fee_rate
+    no_price, executed_price, market_start, market_end, fee_rate, liquidity, fee_paid
     FROM trades WHERE decision_id = ?1";
 
 /// The conflict between `new` and the row stored under its key, if their content differs.
@@ -75,11 +75,15 @@ pub(super) fn find(conn: &Connection, new: &Decision) -> Result<Option<Conflict>
     })
 }
 
-/// `NO 5.00 @ 0.52`, or `HOLD`.
+/// `NO 5.00 @ 0.52`, or `HOLD`: the same amount reads the same, however it was written.
 fn short(d: &Decision) -> String {
     match d.executed_price {
         Some(p) if d.action != Action::Hold => {
-            format!("{} {} @ {p}", d.action.as_str(), d.position_size)
+            let mut usdc = d.position_size.normalize();
+            if usdc.scale() < 2 {
+                usdc.rescale(2);
+            }
+            format!("{} {usdc} @ {}", d.action.as_str(), p.normalize())
         }
         _ => d.action.as_str().to_string(),
     }
@@ -127,6 +131,8 @@ fn differences(new: &Decision, stored: &Decision) -> Vec<&'static str> {
             new.executed_price == stored.executed_price,
         ),
         ("fee_rate", new.fee_rate == stored.fee_rate),
+        ("liquidity", new.liquidity == stored.liquidity),
+        ("fee_paid", new.fee_paid == stored.fee_paid),
         (
             "market_window",
             new_window.is_none() || new_window == window(stored),
@@ -147,6 +153,7 @@ type Column<T> = std::result::Result<T, String>;
 
 fn stored_decision(r: &rusqlite::Row<'_>) -> Column<Decision> {
     let action: String = col(r, 3, "action")?;
+    let liquidity: Option<String> = col(r, 25, "liquidity")?;
     Ok(Decision {
         decision_id: None,
         timestamp: required(time_col(r, 0, "timestamp")?, "timestamp")?,
@@ -154,10 +161,10 @@ fn stored_decision(r: &rusqlite::Row<'_>) -> Column<Decision> {
         market_id: col(r, 2, "market_id")?,
         action: Action::parse(&action).ok_or_else(|| format!("action {action:?}"))?,
         confidence: col(r, 4, "confidence")?,
-        position_size: required(dec_col(r, 5, "position_size")?, "position_size")?,
+        position_size: required(money(r, 5, "position_size")?, "position_size")?,
         reasoning: col(r, 6, "reasoning")?,
-        btc_price: required(dec_col(r, 7, "btc_price")?, "btc_price")?,
-        price_to_beat: dec_col(r, 8, "price_to_beat")?,
+        btc_price: required(btc(r, 7, "btc_price")?, "btc_price")?,
+        price_to_beat: btc(r, 8, "price_to_beat")?,
         time_remaining_seconds: col(r, 9, "time_remaining_seconds")?,
         is_end_phase: col(r, 10, "is_end_phase")?,
         social_score: col(r, 11, "social_score")?,
@@ -168,12 +175,18 @@ fn stored_decision(r: &rusqlite::Row<'_>) -> Column<Decision> {
         rsi: col(r, 16, "rsi")?,
         macd: col(r, 17, "macd")?,
         trend: col(r, 18, "trend")?,
-        yes_price: dec_col(r, 19, "yes_price")?,
-        no_price: dec_col(r, 20, "no_price")?,
-        executed_price: dec_col(r, 21, "executed_price")?,
+        yes_price: money(r, 19, "yes_price")?,
+        no_price: money(r, 20, "no_price")?,
+        executed_price: money(r, 21, "executed_price")?,
         market_start: time_col(r, 22, "market_start")?,
         market_end: time_col(r, 23, "market_end")?,
-        fee_rate: dec_col(r, 24, "fee_rate")?,
+        fee_rate: money(r, 24, "fee_rate")?,
+        liquidity: liquidity
+            .as_deref()
+            .map(|l| Liquidity::parse(l).ok_or_else(|| format!("liquidity {l:?}")))
+            .transpose()?
+            .unwrap_or_default(),
+        fee_paid: money(r, 26, "fee_paid")?,
     })
 }
 
@@ -181,10 +194,15 @@ fn col<T: rusqlite::types::FromSql>(r: &rusqlite::Row<'_>, i: usize, name: &str)
     r.get(i).map_err(|e| format!("{name}: {e}"))
 }
 
-fn dec_col(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<Decimal>> {
-    col::<Option<String>>(r, i, name)?
-        .map(|t| Decimal::from_str(&t).map_err(|_| format!("{name} {t:?}")))
-        .transpose()
+/// A money column as stored (a number; exact decimal text in older rows).
+fn money(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<Decimal>> {
+    let value = r.get_ref(i).map_err(|e| format!("{name}: {e}"))?;
+    Money::from_value(value).map_err(|e| format!("{name}: {e}"))
+}
+
+fn btc(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<Decimal>> {
+    let value = r.get_ref(i).map_err(|e| format!("{name}: {e}"))?;
+    BtcPrice::from_value(value).map_err(|e| format!("{name}: {e}"))
 }
 
 fn time_col(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<DateTime<Utc>>> {

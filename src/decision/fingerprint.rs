@@ -44,6 +44,17 @@ impl Fingerprint {
         }
     }
 
+    /// A decimal by its value (normalized: 5.0 and 5.00 are one amount).
+    pub fn decimal(&mut self, value: Option<rust_decimal::Decimal>) {
+        match value {
+            None => self.bytes(&[0]),
+            Some(d) => {
+                self.bytes(&[4]);
+                self.bytes(&d.normalize().serialize());
+            }
+        }
+    }
+
     pub fn real(&mut self, value: Option<f64>) {
         match value {
             None => self.bytes(&[0]),

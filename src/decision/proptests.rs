@@ -8,7 +8,7 @@ use super::*;
 use crate::settle::pnl;
 
 /// Every field the parser reads.
-const FIELDS: [&str; 26] = [
+const FIELDS: [&str; 28] = [
     "decision_id",
     "timestamp",
     "market_slug",
@@ -35,6 +35,8 @@ const FIELDS: [&str; 26] = [
     "market_start",
     "market_end",
     "fee_rate",
+    "liquidity",
+    "fee_paid",
 ];
 
 fn valid() -> Value {
@@ -97,9 +99,20 @@ fn check(text: &str) -> std::result::Result<(), TestCaseError> {
         Ok(d) => {
             prop_assert!(d.validate().is_ok(), "accepted but invalid: {text}");
             if let Some(price) = d.executed_price {
-                let model = pnl::FeeModel::new(Decimal::new(7, 2), Decimal::ONE).unwrap();
-                // Settles or is set aside with a reason; never panics.
-                let _ = pnl::settle_position(d.position_size, price, true, model);
+                let rules = pnl::FeeRules {
+                    model: pnl::FeeModel::new(Decimal::new(7, 2), Decimal::ONE).unwrap(),
+                    asset: crate::settle::fees::FeeAssetRule::Auto,
+                };
+                let fill = pnl::Fill {
+                    size: d.position_size,
+                    price,
+                    time: d.timestamp,
+                    liquidity: d.liquidity,
+                    fee_paid: d.fee_paid,
+                };
+                // A valid decision settles; never a panic.
+                let settled = pnl::settle_fill(&fill, &rules, true);
+                prop_assert!(settled.is_ok(), "{text}: {settled:?}");
             }
             let _ = d.window();
             let _ = d.key();

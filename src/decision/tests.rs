@@ -1,6 +1,7 @@
 //! Unit tests of the decision format and the store.
 
 use super::*;
+use crate::db::Money;
 
 const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
  "market_slug": "btc-updown-15m-1770828300", "market_id": 1362391,
@@ -47,6 +48,92 @@ fn rejects_bad_fields_naming_them() {
     rejects(("market_slug", "<remove>"), "market_slug");
     rejects(("position_size", "\"five\""), "position_size");
     rejects(("market_slug", "42"), "market_slug");
+    rejects(("liquidity", "\"both\""), "liquidity");
+    rejects(("liquidity", "1"), "liquidity");
+    rejects(("fee_paid", "-0.01"), "fee_paid");
+    rejects(("fee_paid", "\"a lot\""), "fee_paid");
+}
+
+#[test]
+fn fill_facts_are_read_and_default_to_a_taker_without_a_logged_fee() {
+    let d = Decision::from_json(GOOD).unwrap();
+    assert_eq!((d.liquidity, d.fee_paid), (Liquidity::Taker, None));
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    v["liquidity"] = "Maker".into();
+    v["fee_paid"] = serde_json::json!(0.17472);
+    let d = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(d.liquidity, Liquidity::Maker);
+    assert_eq!(d.fee_paid, Some(Decimal::new(17472, 5)));
+    v["fee_paid"] = "0".into();
+    v["liquidity"] = serde_json::Value::Null;
+    let d = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        (d.liquidity, d.fee_paid),
+        (Liquidity::Taker, Some(Decimal::ZERO))
+    );
+}
+
+#[test]
+fn more_places_than_a_column_keeps_are_refused_not_rounded() {
+    // (field, value, accepted): money and share prices keep 6 places, BTC prices 8.
+    let cases = [
+        ("position_size", "\"5.123456\"", true),
+        ("position_size", "\"5.1234567\"", false),
+        ("position_size", "\"5.1234560\"", true),
+        ("position_size", "999999.999999", true),
+        ("position_size", "1000000000", false),
+        ("executed_price", "0.5234567", false),
+        ("yes_price", "\"0.1234567\"", false),
+        ("no_price", "0.123456", true),
+        ("fee_paid", "0.0000001", false),
+        ("fee_rate", "0.0725", true),
+        ("btc_price", "\"66940.12345678\"", true),
+        ("btc_price", "\"66940.123456789\"", false),
+        ("btc_price", "10000000", false),
+        ("price_to_beat", "66826.000000001", false),
+    ];
+    for (field, value, accepted) in cases {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v[field] = serde_json::from_str(value).unwrap();
+        match Decision::from_json(&v.to_string()) {
+            Ok(_) => assert!(accepted, "{field} = {value} was accepted"),
+            Err(e) => {
+                assert!(!accepted, "{field} = {value}: {e}");
+                assert_eq!(e.field, field, "{e}");
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Whatever the fill fields hold, parsing answers (a decision or an error naming the
+    /// field), never panics; valid ones come back exactly.
+    #[test]
+    fn fill_fields_parse_or_name_the_field(
+        liquidity in proptest::prop_oneof![
+            proptest::strategy::Just("taker".to_string()),
+            proptest::strategy::Just("maker".to_string()),
+            "\\PC{0,12}",
+        ],
+        fee_units in -1_000_000_000i64..1_000_000_000_000,
+        fee_dp in 0u32..9,
+    ) {
+        let fee = Decimal::new(fee_units, fee_dp);
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v["liquidity"] = liquidity.clone().into();
+        v["fee_paid"] = fee.to_string().into();
+        match Decision::from_json(&v.to_string()) {
+            Ok(d) => {
+                proptest::prop_assert_eq!(d.liquidity.as_str(), liquidity.to_ascii_lowercase());
+                proptest::prop_assert_eq!(d.fee_paid, Some(fee));
+                proptest::prop_assert!(Money::fits(fee) && fee >= Decimal::ZERO);
+            }
+            Err(e) => proptest::prop_assert!(
+                e.field == "liquidity" || e.field == "fee_paid",
+                "{}", e
+            ),
+        }
+    }
 }
 
 #[test]
@@ -92,7 +179,7 @@ fn rejects_values_out_of_bounds_naming_them() {
 fn accepts_values_at_the_bounds() {
     let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
     v["position_size"] = "1000000".into();
-    v["btc_price"] = "10000000".into();
+    v["btc_price"] = "9999999.99999999".into();
     v["time_remaining_seconds"] = 604_800.into();
     v["reasoning"] = "é".repeat(10_000).into();
     v["decision_id"] = "é".repeat(200).into();
@@ -133,7 +220,7 @@ fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
     assert_eq!(conflict.fields, ["action", "position_size"]);
     assert_eq!(
         err.to_string(),
-        "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500 @ 0.52 (differs in action, position_size)"
+        "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500.00 @ 0.52 (differs in action, position_size)"
     );
     assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
     let stored: String = tracker
@@ -144,7 +231,7 @@ fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(stored, "NO 5.00");
+    assert_eq!(stored, "NO 5.0", "the stored decision is unchanged");
 }
 
 #[test]
@@ -178,12 +265,12 @@ fn multi_row_inserts_store_each_decision_once() {
         .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 201);
-    let stored: String = conn
+    let stored: crate::db::Money = conn
         .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(stored, all[6].position_size.to_string());
+    assert_eq!(stored.0, all[6].position_size);
 }
 
 #[test]

@@ -1,25 +1,24 @@
-//! Settlement arithmetic with no I/O: outcome from prices (tie rule), the taker fee, and the
-//! P&L of one position. Exact `rust_decimal` throughout; never touches f64 for money.
+//! Settlement arithmetic with no I/O: outcome from prices (tie rule), the P&L of one position
+//! given its fee ([`super::fees`]), and the break-even win rate that follows. Exact
+//! `rust_decimal` throughout; never touches f64 for money.
 //!
-//! Rounding: the fee is rounded to 5 decimals (Polymarket's rule, WIRE.md); stored money
-//! (`payout`, `profit_loss`) is rounded to 6 decimals, the precision of USDC. Both round half
-//! away from zero.
+//! Rounding: the fee is rounded down to 5 decimals (Polymarket's rule, WIRE.md); stored money
+//! (`payout`, `profit_loss`) is rounded to 6 decimals, the precision of USDC, half away from
+//! zero.
 //!
 //! Every operation is checked: whatever a row holds (even one written by hand, bypassing the
-//! log's validation), the answer is a settlement or an [`Unsettleable`] reason, never a panic.
-
-use std::str::FromStr;
+//! log's validation), the answer is a settlement or an [`Unsettleable`] reason naming the field,
+//! never a panic.
 
 use anyhow::{bail, Result};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// Decimal places of the taker fee (Polymarket rounds fees to 5).
-pub const FEE_DP: u32 = 5;
+pub use super::fees::{Charge, FeeAsset, FeeModel, FeeRules, Fill};
+
 /// Decimal places of stored money: USDC has 6.
 pub const MONEY_DP: u32 = 6;
 /// Most shares one position may buy (10^12): beyond it the price is not a real fill (a
-/// 10^-28 price), and sums of such results could overflow.
+/// 10^-28 price written by hand), and sums of such results could overflow.
 pub const MAX_SHARES: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
 /// Which side won a market.
@@ -73,73 +72,17 @@ pub fn outcome_from_prices(start: Decimal, end: Decimal, tie: TieRule) -> Outcom
     }
 }
 
-/// The taker fee model applied to one position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FeeModel {
-    pub rate: Decimal,
-    /// Whole-number exponent of `p(1−p)`.
-    pub exponent: u32,
-}
-
-impl FeeModel {
-    pub const NONE: FeeModel = FeeModel {
-        rate: Decimal::ZERO,
-        exponent: 1,
-    };
-
-    /// A model from a rate and a decimal exponent; only whole exponents 0..=4 are accepted.
-    /// The configured default: `fee_rate` and `fee_exponent`, or no fee when `fees_enabled`
-    /// is off. (A market's own `feeSchedule` or a logged `fee_rate` overrides it when settling.)
-    pub fn from_settings(s: &crate::config::Settlement) -> Result<FeeModel> {
-        let model = FeeModel::new(s.fee_rate, s.fee_exponent)?;
-        Ok(if s.fees_enabled {
-            model
-        } else {
-            FeeModel::NONE
-        })
-    }
-
-    pub fn new(rate: Decimal, exponent: Decimal) -> Result<FeeModel> {
-        if rate < Decimal::ZERO || rate > Decimal::ONE {
-            bail!("fee rate {rate} is outside [0, 1]");
-        }
-        if exponent.fract() != Decimal::ZERO
-            || exponent < Decimal::ZERO
-            || exponent > Decimal::from(4)
-        {
-            bail!("fee exponent {exponent} is not a whole number in 0..=4");
-        }
-        // Cannot fail: checked to be a whole number in 0..=4 just above.
-        let exponent = exponent.to_u32().expect("small whole exponent");
-        Ok(FeeModel { rate, exponent })
-    }
-}
-
-/// Taker fee in USDC for `shares` bought at `price`: `C × rate × (p(1−p))^exponent`, rounded to
-/// 5 decimals. `None` when the arithmetic overflows.
-pub fn fee(shares: Decimal, price: Decimal, model: FeeModel) -> Option<Decimal> {
-    let base = price.checked_mul(Decimal::ONE.checked_sub(price)?)?;
-    let mut factor = Decimal::ONE;
-    for _ in 0..model.exponent {
-        factor = factor.checked_mul(base)?;
-    }
-    let fee = shares.checked_mul(model.rate)?.checked_mul(factor)?;
-    Some(fee.round_dp_with_strategy(FEE_DP, RoundingStrategy::MidpointAwayFromZero))
-}
-
 /// Why a position cannot be settled; [`Unsettleable::reason`] names the field and its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsettleable {
-    /// A required column is NULL.
-    Missing(&'static str),
-    /// A column's text is not a decimal number.
-    NotADecimal { field: &'static str, text: String },
     /// `executed_price` outside (0, 1).
     BadPrice(Decimal),
     /// `position_size` negative.
     NegativeSize(Decimal),
     /// `position_size` above [`crate::decision::MAX_POSITION_SIZE`].
     SizeTooLarge(Decimal),
+    /// The fee (logged `fee_paid`) negative.
+    BadFee(Decimal),
     /// The price is so small that the position would be more than [`MAX_SHARES`] shares (or
     /// the arithmetic would overflow).
     TooManyShares { price: Decimal, size: Decimal },
@@ -148,17 +91,13 @@ pub enum Unsettleable {
 impl Unsettleable {
     pub fn reason(&self) -> String {
         match self {
-            Unsettleable::Missing(field) => format!("{field} is missing"),
-            Unsettleable::NotADecimal { field, text } => {
-                let shown: String = text.chars().take(40).collect();
-                format!("{field} {shown:?} is not a decimal number")
-            }
             Unsettleable::BadPrice(p) => format!("executed_price {p} is outside (0, 1)"),
             Unsettleable::NegativeSize(s) => format!("position_size {s} is negative"),
             Unsettleable::SizeTooLarge(s) => format!(
                 "position_size {s} is over {}",
                 crate::decision::MAX_POSITION_SIZE
             ),
+            Unsettleable::BadFee(f) => format!("fee_paid {f} is negative"),
             Unsettleable::TooManyShares { price, size } => format!(
                 "executed_price {price} is too small: position_size {size} would buy more than {MAX_SHARES} shares"
             ),
@@ -166,39 +105,36 @@ impl Unsettleable {
     }
 }
 
-/// A money or price column as stored (`field` names it in the reason): plain decimal text, or
-/// scientific notation written by some other tool.
-pub fn stored_decimal(field: &'static str, text: Option<&str>) -> Result<Decimal, Unsettleable> {
-    let text = text.ok_or(Unsettleable::Missing(field))?.trim();
-    Decimal::from_str(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| Unsettleable::NotADecimal {
-            field,
-            text: text.to_string(),
-        })
-}
-
 /// The settled money of one YES/NO position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub is_win: bool,
-    /// Taker fee in USDC (5 decimals).
+    /// Fee in USDC: logged, 0 for a maker, or the taker formula (5 decimals).
     pub fee: Decimal,
-    /// USDC paid at resolution: `(C − fee/p) × $1` on a win, 0 on a loss (6 decimals).
+    /// The asset the fee was charged in.
+    pub asset: FeeAsset,
+    /// USDC paid at resolution, 0 on a loss (6 decimals). A win pays `C − fee/p` when the fee
+    /// is taken in shares, `C` when it is charged in collateral.
     pub payout: Decimal,
-    /// `payout − position_size` (6 decimals).
+    /// `payout − position_size`, less the fee when charged in collateral (6 decimals).
     pub profit_loss: Decimal,
 }
 
-/// Settles a position of `position_size` USDC bought at `executed_price` on the side that wins
-/// when the market resolves `won` (true = the bought side won). `C = position_size / p` shares;
-/// the fee is taken in shares, so a win pays `C − fee/p`; a loss is `−position_size`.
-pub fn settle_position(
-    position_size: Decimal,
-    executed_price: Decimal,
-    won: bool,
-    model: FeeModel,
-) -> Result<Settled, Unsettleable> {
+/// Settles a fill: its fee ([`Charge::of`]: logged, maker, or the taker formula) and asset
+/// (by its time and the rule), then the money ([`settle_position`]).
+pub fn settle_fill(fill: &Fill, rules: &FeeRules, won: bool) -> Result<Settled, Unsettleable> {
+    let shares = check_inputs(fill.size, fill.price)?;
+    let charge = Charge::of(fill, rules).ok_or(too_many(fill.size, fill.price))?;
+    debug_assert!(shares <= MAX_SHARES);
+    settle_position(fill.size, fill.price, won, charge)
+}
+
+fn too_many(size: Decimal, price: Decimal) -> Unsettleable {
+    Unsettleable::TooManyShares { price, size }
+}
+
+/// The bounds every position must meet; returns its share count `size / price`.
+fn check_inputs(position_size: Decimal, executed_price: Decimal) -> Result<Decimal, Unsettleable> {
     if executed_price <= Decimal::ZERO || executed_price >= Decimal::ONE {
         return Err(Unsettleable::BadPrice(executed_price));
     }
@@ -208,38 +144,98 @@ pub fn settle_position(
     if position_size > crate::decision::MAX_POSITION_SIZE {
         return Err(Unsettleable::SizeTooLarge(position_size));
     }
-    let too_many = || Unsettleable::TooManyShares {
-        price: executed_price,
-        size: position_size,
-    };
-    let shares = position_size
+    position_size
         .checked_div(executed_price)
         .filter(|shares| *shares <= MAX_SHARES)
-        .ok_or_else(too_many)?;
-    // With at most 10^12 shares at a price in (0, 1) and a rate in [0, 1], none of what follows
-    // can overflow; checked all the same, so that no future change can make it panic.
-    let fee = fee(shares, executed_price, model).ok_or_else(too_many)?;
+        .ok_or(too_many(position_size, executed_price))
+}
+
+/// The money rule. A position of `position_size` USDC bought at `executed_price` holds
+/// `C = position_size / p` shares; `won` says whether the bought side won; `charge` is the fee
+/// and its asset. Fee in shares (before the CLOB V2 cut-over): a win pays `(C − fee/p) × $1`,
+/// profit = payout − position_size; a loss is −position_size. Fee in collateral (since): a win
+/// pays `C`, profit = C − position_size − fee; a loss is −position_size − fee.
+pub fn settle_position(
+    position_size: Decimal,
+    executed_price: Decimal,
+    won: bool,
+    charge: Charge,
+) -> Result<Settled, Unsettleable> {
+    let shares = check_inputs(position_size, executed_price)?;
+    if charge.fee < Decimal::ZERO {
+        return Err(Unsettleable::BadFee(charge.fee));
+    }
     let money =
         |d: Decimal| d.round_dp_with_strategy(MONEY_DP, RoundingStrategy::MidpointAwayFromZero);
-    let payout = if won {
-        let fee_in_shares = fee.checked_div(executed_price).ok_or_else(too_many)?;
-        money(
-            shares
-                .checked_sub(fee_in_shares)
-                .ok_or_else(too_many)?
-                .max(Decimal::ZERO),
-        )
-    } else {
-        Decimal::ZERO
+    // With at most 10^12 shares at a price in (0, 1), what follows cannot overflow for any fee
+    // the formula gives; a logged fee_paid can be anything, so every step is checked.
+    let too_large = too_many(position_size, executed_price);
+    let (payout, cost) = match charge.asset {
+        FeeAsset::Shares => {
+            let fee_shares = charge.fee.checked_div(executed_price).ok_or(too_large)?;
+            let received = shares
+                .checked_sub(fee_shares)
+                .ok_or(too_large)?
+                .max(Decimal::ZERO);
+            (
+                if won { money(received) } else { Decimal::ZERO },
+                position_size,
+            )
+        }
+        FeeAsset::Collateral => {
+            let cost = position_size.checked_add(charge.fee).ok_or(too_large)?;
+            (if won { money(shares) } else { Decimal::ZERO }, cost)
+        }
     };
-    let profit_loss = payout.checked_sub(position_size).ok_or_else(too_many)?;
-    // Normalized so stored text carries no trailing zeros ("9.3", not "9.300").
+    let profit_loss = payout.checked_sub(cost).ok_or(too_large)?;
+    // Normalized so figures carry no trailing zeros ("9.3", not "9.300").
     Ok(Settled {
         is_win: won,
-        fee: fee.normalize(),
+        fee: charge.fee.normalize(),
+        asset: charge.asset,
         payout: payout.normalize(),
         profit_loss: money(profit_loss).normalize(),
     })
+}
+
+/// The break-even win rate of a set of positions, fees included: the win rate at which their
+/// P&L would be zero if each won or lost with it, `Σ loss / Σ (win − loss)` with each
+/// position's win and loss from [`settle_position`] (its own price, size, fee and fee asset).
+/// With no fee it is `Σ size / Σ shares`, the size-weighted harmonic mean of the prices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreakEven {
+    /// Σ of what each position loses when it loses.
+    at_risk: Decimal,
+    /// Σ of (profit when it wins − P&L when it loses).
+    swing: Decimal,
+}
+
+impl BreakEven {
+    /// Adds one position; one that cannot be settled is left out (returns false).
+    pub fn add(&mut self, position_size: Decimal, executed_price: Decimal, charge: Charge) -> bool {
+        let outcome = |won| settle_position(position_size, executed_price, won, charge);
+        let (Ok(win), Ok(loss)) = (outcome(true), outcome(false)) else {
+            return false;
+        };
+        let swing = win.profit_loss - loss.profit_loss;
+        match (
+            self.at_risk.checked_sub(loss.profit_loss),
+            self.swing.checked_add(swing),
+        ) {
+            (Some(at_risk), Some(total)) => {
+                self.at_risk = at_risk;
+                self.swing = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The break-even win rate (4 decimals); `None` with no position, or none that can win
+    /// more than it loses.
+    pub fn rate(&self) -> Option<Decimal> {
+        (self.swing > Decimal::ZERO).then(|| (self.at_risk / self.swing).round_dp(4).normalize())
+    }
 }
 
 /// Whether a YES (Up) or NO (Down) position won under `outcome`.
@@ -259,8 +255,9 @@ pub fn missed_opportunity(final_score: Option<f64>, outcome: Outcome) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fees::{FeeAssetRule, Liquidity};
     use super::*;
-    use proptest::prelude::*;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
@@ -283,30 +280,65 @@ mod tests {
         check("66826.14", "66826.15", TieRule::Down, Outcome::Up);
     }
 
-    #[test]
-    fn fees() {
-        let m = |rate: &str, exp: &str| FeeModel::new(d(rate), d(exp)).unwrap();
-        // (shares, price, model, fee)
-        let cases = [
-            ("100", "0.5", m("0.07", "1"), "1.75"),
-            ("100", "0.5", m("0.25", "2"), "1.5625"),
-            ("10", "0.52", m("0.07", "1"), "0.17472"),
-            ("30.5641025641", "0.39", m("0.07", "1"), "0.50898"),
-            ("100", "0.5", m("0", "1"), "0"),
-            ("100", "0.5", m("0.07", "0"), "7"),
-            ("0", "0.5", m("0.07", "1"), "0"),
-        ];
-        for (shares, price, model, expected) in cases {
-            assert_eq!(
-                fee(d(shares), d(price), model),
-                Some(d(expected)),
-                "{shares} @ {price}"
-            );
+    fn rules(asset: FeeAssetRule) -> FeeRules {
+        FeeRules {
+            model: FeeModel::new(d("0.07"), d("1")).unwrap(),
+            asset,
         }
-        assert!(FeeModel::new(d("0.07"), d("1.5")).is_err());
-        assert!(FeeModel::new(d("0.07"), d("5")).is_err());
-        assert!(FeeModel::new(d("1.5"), d("1")).is_err());
-        assert_eq!(FeeModel::new(d("0.07"), d("2.00")).unwrap().exponent, 2);
+    }
+
+    fn fill(time: &str, liquidity: Liquidity, fee_paid: Option<&str>) -> Fill {
+        Fill {
+            size: d("10"),
+            price: d("0.50"),
+            time: crate::time::parse_rfc3339(time).unwrap(),
+            liquidity,
+            fee_paid: fee_paid.map(d),
+        }
+    }
+
+    #[test]
+    fn the_issue_examples_by_era_side_and_logged_fee() {
+        // feeSchedule 0.07 / 1, YES at 0.50 for 10 USDC: 20 shares, taker fee 0.35.
+        // (fill time, liquidity, fee_paid, won, profit_loss, fee, asset)
+        let before = "2026-04-28T10:59:59Z";
+        let after = "2026-04-28T11:00:00Z";
+        let (taker, maker) = (Liquidity::Taker, Liquidity::Maker);
+        let (shares, collateral) = (FeeAsset::Shares, FeeAsset::Collateral);
+        let cases = [
+            (before, taker, None, true, "9.30", "0.35", shares),
+            (before, taker, None, false, "-10", "0.35", shares),
+            (before, maker, None, true, "10", "0", shares),
+            (before, taker, Some("0.2"), true, "9.60", "0.2", shares),
+            (after, taker, None, true, "9.65", "0.35", collateral),
+            (after, taker, None, false, "-10.35", "0.35", collateral),
+            (after, maker, None, true, "10", "0", collateral),
+            (after, taker, Some("0.2"), true, "9.80", "0.2", collateral),
+        ];
+        for (time, liquidity, paid, won, profit, fee, asset) in cases {
+            let s = settle_fill(
+                &fill(time, liquidity, paid),
+                &rules(FeeAssetRule::Auto),
+                won,
+            );
+            let s = s.unwrap();
+            let case = format!("{time} {liquidity:?} fee_paid {paid:?} won {won}");
+            assert_eq!(s.profit_loss, d(profit), "{case}");
+            assert_eq!((s.fee, s.asset, s.is_win), (d(fee), asset, won), "{case}");
+        }
+        // The setting overrides the era either way.
+        let forced = settle_fill(
+            &fill(after, taker, None),
+            &rules(FeeAssetRule::Shares),
+            true,
+        );
+        assert_eq!(forced.unwrap().profit_loss, d("9.3"));
+        let forced = settle_fill(
+            &fill(before, taker, None),
+            &rules(FeeAssetRule::Collateral),
+            false,
+        );
+        assert_eq!(forced.unwrap().profit_loss, d("-10.35"));
     }
 
     #[test]
@@ -319,74 +351,237 @@ mod tests {
             ("11.92", "0.39", false, "-11.92"),
             ("5.00", "0.11", false, "-5.00"),
         ];
-        for (size, price, won, profit) in cases {
-            let s = settle_position(d(size), d(price), won, FeeModel::NONE).unwrap();
-            assert_eq!(s.profit_loss.round_dp(2), d(profit), "{size} @ {price}");
-            assert_eq!(s.is_win, won);
-            assert_eq!(s.fee, Decimal::ZERO);
+        for asset in [FeeAsset::Shares, FeeAsset::Collateral] {
+            let free = Charge {
+                fee: Decimal::ZERO,
+                asset,
+            };
+            for (size, price, won, profit) in cases {
+                let s = settle_position(d(size), d(price), won, free).unwrap();
+                assert_eq!(s.profit_loss.round_dp(2), d(profit), "{size} @ {price}");
+                assert_eq!(s.is_win, won);
+                assert_eq!(s.fee, Decimal::ZERO);
+            }
         }
     }
 
     #[test]
     fn positions_with_fees() {
-        let model = FeeModel::new(d("0.07"), d("1")).unwrap();
-        // 10 USDC at 0.5: 20 shares, fee 20*0.07*0.25 = 0.35, paid in shares 0.7 → 19.3.
-        let s = settle_position(d("10"), d("0.5"), true, model).unwrap();
-        assert_eq!(
-            (s.fee, s.payout, s.profit_loss),
-            (d("0.35"), d("19.3"), d("9.3"))
+        let charge = |fee: &str, asset| Charge { fee: d(fee), asset };
+        // 10 USDC at 0.5: 20 shares, fee 0.35 paid in shares (0.7 of them) → 19.3.
+        let s = settle_position(d("10"), d("0.5"), true, charge("0.35", FeeAsset::Shares));
+        let s = s.unwrap();
+        assert_eq!((s.payout, s.profit_loss), (d("19.3"), d("9.3")));
+        // In collateral the win pays all 20 shares and the fee comes on top of the stake.
+        let s = settle_position(
+            d("10"),
+            d("0.5"),
+            true,
+            charge("0.35", FeeAsset::Collateral),
         );
-        let s = settle_position(d("10"), d("0.5"), false, model).unwrap();
-        assert_eq!(
-            (s.fee, s.payout, s.profit_loss),
-            (d("0.35"), d("0"), d("-10"))
+        let s = s.unwrap();
+        assert_eq!((s.payout, s.profit_loss), (d("20"), d("9.65")));
+        let s = settle_position(
+            d("10"),
+            d("0.5"),
+            false,
+            charge("0.35", FeeAsset::Collateral),
         );
-        // 11.92 at 0.39: C = 30.564102564..., fee 0.50896, payout C - fee/p rounded to 6.
-        let s = settle_position(d("11.92"), d("0.39"), true, model).unwrap();
-        assert_eq!(s.fee, d("0.50898"));
+        let s = s.unwrap();
+        assert_eq!((s.payout, s.profit_loss), (d("0"), d("-10.35")));
+        // 11.92 at 0.39: C = 30.564102564..., fee 0.50898, payout C - fee/p rounded to 6.
+        let s = settle_position(
+            d("11.92"),
+            d("0.39"),
+            true,
+            charge("0.50898", FeeAsset::Shares),
+        );
+        let s = s.unwrap();
         assert_eq!(s.payout, d("29.259026"));
         assert_eq!(s.profit_loss, d("17.339026"));
         // Zero-size position: nothing won or lost.
-        let s = settle_position(d("0"), d("0.5"), true, model).unwrap();
-        assert_eq!(s.profit_loss, Decimal::ZERO);
+        let s = settle_position(d("0"), d("0.5"), true, charge("0", FeeAsset::Shares));
+        assert_eq!(s.unwrap().profit_loss, Decimal::ZERO);
+    }
+
+    #[test]
+    fn break_even_counts_fees_and_their_asset() {
+        let be = |rows: &[(&str, &str, &str, FeeAsset)]| {
+            let mut b = BreakEven::default();
+            for (size, price, fee, asset) in rows {
+                let charge = Charge {
+                    fee: d(fee),
+                    asset: *asset,
+                };
+                assert!(b.add(d(size), d(price), charge));
+            }
+            b.rate()
+        };
+        use FeeAsset::{Collateral, Shares};
+        // No fee: the price (size-weighted average of prices).
+        assert_eq!(be(&[("10", "0.5", "0", Shares)]), Some(d("0.5")));
+        assert_eq!(
+            be(&[("10", "0.4", "0", Shares), ("10", "0.6", "0", Shares)]),
+            Some(d("0.48"))
+        );
+        // Fee in shares: win +9.3, loss -10 → 10 / 19.3.
+        assert_eq!(be(&[("10", "0.5", "0.35", Shares)]), Some(d("0.5181")));
+        // Fee in collateral: win +9.65, loss -10.35 → 10.35 / 20.
+        assert_eq!(be(&[("10", "0.5", "0.35", Collateral)]), Some(d("0.5175")));
+        assert_eq!(be(&[]), None);
+        let mut b = BreakEven::default();
+        assert!(!b.add(
+            d("10"),
+            d("1"),
+            Charge {
+                fee: Decimal::ZERO,
+                asset: Shares
+            }
+        ));
     }
 
     #[test]
     fn unsettleable_positions() {
-        let m = FeeModel::NONE;
+        let free = Charge {
+            fee: Decimal::ZERO,
+            asset: FeeAsset::Shares,
+        };
         for price in ["0", "1", "1.2", "-0.1"] {
             assert_eq!(
-                settle_position(d("5"), d(price), true, m),
+                settle_position(d("5"), d(price), true, free),
                 Err(Unsettleable::BadPrice(d(price)))
             );
         }
         assert_eq!(
-            settle_position(d("-5"), d("0.5"), true, m),
+            settle_position(d("-5"), d("0.5"), true, free),
             Err(Unsettleable::NegativeSize(d("-5")))
+        );
+        let negative = Charge {
+            fee: d("-0.1"),
+            asset: FeeAsset::Collateral,
+        };
+        assert_eq!(
+            settle_position(d("5"), d("0.5"), true, negative),
+            Err(Unsettleable::BadFee(d("-0.1")))
+        );
+        // Figures beyond Decimal's range are refused, not a panic.
+        assert_eq!(
+            settle_position(Decimal::MAX, d("0.000001"), true, free),
+            Err(Unsettleable::SizeTooLarge(Decimal::MAX))
+        );
+        let huge = Fill {
+            size: Decimal::MAX,
+            price: d("0.000001"),
+            time: crate::time::parse_rfc3339("2026-05-01T00:00:00Z").unwrap(),
+            liquidity: Liquidity::Taker,
+            fee_paid: None,
+        };
+        assert_eq!(
+            settle_fill(&huge, &rules(FeeAssetRule::Auto), true),
+            Err(Unsettleable::SizeTooLarge(Decimal::MAX))
         );
     }
 
     #[test]
     fn poison_values_are_unsettleable_with_a_reason_naming_the_field() {
-        let m = FeeModel::new(d("0.07"), d("1")).unwrap();
+        let free = Charge {
+            fee: Decimal::ZERO,
+            asset: FeeAsset::Shares,
+        };
         // The examples of issue 14: the largest Decimal as a size, 10^-28 as a price.
-        let huge = settle_position(d("79228162514264337593543950335"), d("0.5"), true, m);
+        let huge = settle_position(d("79228162514264337593543950335"), d("0.5"), true, free);
         let reason = huge.unwrap_err().reason();
         assert!(
-            reason.starts_with("position_size 79228162514264337593543950335"),
+            reason.starts_with("position_size 79228162514264337593543950335 is over"),
             "{reason}"
         );
         for won in [true, false] {
-            let tiny = settle_position(d("5"), d("1e-28"), won, m);
+            let tiny = settle_position(d("5"), d("1e-28"), won, free);
             let reason = tiny.unwrap_err().reason();
             assert!(
-                reason.starts_with("executed_price 0.0000000000000000000000000001"),
+                reason.starts_with("executed_price 0.0000000000000000000000000001 is too small"),
                 "{reason}"
             );
         }
+        // A logged fee beyond reason is a reason too, not an overflow.
+        let fee = Charge {
+            fee: Decimal::MAX,
+            asset: FeeAsset::Shares,
+        };
+        assert!(settle_position(d("5"), d("0.000001"), true, fee).is_err());
         // The largest size at a real price settles.
-        let max = settle_position(d("1000000"), d("0.001"), true, m).unwrap();
-        assert_eq!(max.profit_loss, d("929070000"));
+        let max = settle_position(d("1000000"), d("0.001"), true, free).unwrap();
+        assert_eq!(max.profit_loss, d("999000000"));
+    }
+
+    /// Any Decimal from its 96-bit mantissa, sign and scale (all of them, not only "nice" ones).
+    fn any_decimal() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28,
+        )
+            .prop_map(|(lo, mid, hi, negative, scale)| {
+                Decimal::from_parts(lo, mid, hi, negative, scale)
+            })
+    }
+
+    proptest::proptest! {
+        /// Arbitrary sizes, prices and fees: a settlement within the bounds, or a reason naming
+        /// a field; never a panic.
+        #[test]
+        fn any_position_settles_or_has_a_reason(
+            size in any_decimal(),
+            price in any_decimal(),
+            fee in any_decimal(),
+            won in proptest::prelude::any::<bool>(),
+            collateral in proptest::prelude::any::<bool>(),
+        ) {
+            let asset = if collateral { FeeAsset::Collateral } else { FeeAsset::Shares };
+            match settle_position(size, price, won, Charge { fee, asset }) {
+                Ok(s) => {
+                    proptest::prop_assert!(size >= Decimal::ZERO && size <= crate::decision::MAX_POSITION_SIZE);
+                    proptest::prop_assert!(price > Decimal::ZERO && price < Decimal::ONE);
+                    proptest::prop_assert!(s.payout <= MAX_SHARES);
+                    proptest::prop_assert_eq!(s.is_win, won);
+                }
+                Err(why) => {
+                    let reason = why.reason();
+                    proptest::prop_assert!(
+                        ["executed_price", "position_size", "fee_paid"].iter().any(|f| reason.starts_with(f)),
+                        "{}", reason
+                    );
+                }
+            }
+        }
+
+        /// The whole fill path (fee model, era, logged fee): no panic.
+        #[test]
+        fn any_fill_settles_or_has_a_reason(
+            size in any_decimal(),
+            price in any_decimal(),
+            paid in proptest::option::of(any_decimal()),
+            rate in any_decimal(),
+            exponent in 0u32..=4,
+            secs in 1_577_836_800i64..4_102_444_800,
+            maker in proptest::prelude::any::<bool>(),
+        ) {
+            let fill = Fill {
+                size,
+                price,
+                time: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+                liquidity: if maker { Liquidity::Maker } else { Liquidity::Taker },
+                fee_paid: paid,
+            };
+            let rules = FeeRules {
+                model: FeeModel { rate: rate.abs().min(Decimal::ONE), exponent },
+                asset: FeeAssetRule::Auto,
+            };
+            let _ = settle_fill(&fill, &rules, true);
+        }
     }
 
     #[test]
@@ -408,61 +603,6 @@ mod tests {
                 missed,
                 "{score:?} {outcome:?}"
             );
-        }
-    }
-
-    /// Any Decimal from its 96-bit mantissa, sign and scale (all of them, not only "nice" ones).
-    fn any_decimal() -> impl Strategy<Value = Decimal> {
-        (
-            any::<u32>(),
-            any::<u32>(),
-            any::<u32>(),
-            any::<bool>(),
-            0u32..=28,
-        )
-            .prop_map(|(lo, mid, hi, negative, scale)| {
-                Decimal::from_parts(lo, mid, hi, negative, scale)
-            })
-    }
-
-    fn any_model() -> impl Strategy<Value = FeeModel> {
-        (any_decimal(), 0u32..=4).prop_map(|(rate, exponent)| FeeModel {
-            rate: rate.abs().min(Decimal::ONE),
-            exponent,
-        })
-    }
-
-    proptest! {
-        /// Arbitrary sizes, prices and fee models: a settlement within the bounds, or a reason.
-        #[test]
-        fn any_position_settles_or_has_a_reason(
-            size in any_decimal(),
-            price in any_decimal(),
-            won in any::<bool>(),
-            model in any_model(),
-        ) {
-            match settle_position(size, price, won, model) {
-                Ok(s) => {
-                    prop_assert!(size >= Decimal::ZERO && size <= crate::decision::MAX_POSITION_SIZE);
-                    prop_assert!(price > Decimal::ZERO && price < Decimal::ONE);
-                    prop_assert!(s.profit_loss >= -size);
-                    prop_assert!(s.payout <= MAX_SHARES);
-                    prop_assert_eq!(s.is_win, won);
-                }
-                Err(why) => {
-                    let reason = why.reason();
-                    prop_assert!(
-                        reason.starts_with("executed_price") || reason.starts_with("position_size"),
-                        "{}", reason
-                    );
-                }
-            }
-        }
-
-        /// The fee never panics, whatever the operands.
-        #[test]
-        fn fee_never_panics(shares in any_decimal(), price in any_decimal(), model in any_model()) {
-            let _ = fee(shares, price, model);
         }
     }
 }
