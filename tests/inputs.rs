@@ -397,13 +397,33 @@ fn conflicts_are_found_in_bulk_batches_too() {
         "line 131: decision_id d-130 already stored",
     );
     assert!(err.contains("differs in confidence"), "{err}");
-    // Unchanged, all 300 are duplicates.
+    // Unchanged, all 300 are duplicates; so are they with amounts written another way
+    // (5.0 for "5.00"), and rows stored before the fingerprint column existed.
     let file = write_jsonl(db.dir.path(), "same.jsonl", &lines);
-    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
-    assert_eq!(
-        (report["stored"].as_u64(), report["duplicates"].as_u64()),
-        (Some(0), Some(300))
-    );
+    let written_otherwise: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            l["position_size"] =
+                json!(l["position_size"].as_str().unwrap().parse::<f64>().unwrap());
+            l
+        })
+        .collect();
+    let otherwise = write_jsonl(db.dir.path(), "otherwise.jsonl", &written_otherwise);
+    for (file, legacy) in [(&file, false), (&otherwise, false), (&file, true)] {
+        if legacy {
+            db.conn()
+                .execute("UPDATE trades SET content_hash = NULL", [])
+                .unwrap();
+        }
+        let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(file));
+        assert_eq!(
+            (report["stored"].as_u64(), report["duplicates"].as_u64()),
+            (Some(0), Some(300)),
+            "{} legacy {legacy}",
+            file.display()
+        );
+    }
 }
 
 // ---------------------------------------------------------------- item 7: settings
