@@ -951,7 +951,9 @@ pub fn reconcile(
                 .rsplit('.')
                 .next()
                 .and_then(|p| p.parse().ok());
-            if pid.map_or(true, |p| !process_alive(p)) {
+            if pid.map_or(true, |p| {
+                p == std::process::id() as i32 || !crate::process::alive(i64::from(p))
+            }) {
                 tracing::warn!(file = %name, "removing a temp file left by a crashed run");
                 std::fs::remove_file(entry.path())?;
             }
@@ -1053,15 +1055,6 @@ fn set_aside(path: &Path) {
             tracing::warn!(file = %path.display(), error = %e, "could not set the file aside");
         }
     }
-}
-
-fn process_alive(pid: i32) -> bool {
-    if pid == std::process::id() as i32 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// What a full check of a file found.

@@ -14,8 +14,13 @@ use crate::error::bad_input;
 
 /// Migrations, applied in order; the schema version is the number applied (`PRAGMA user_version`).
 /// Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../sql/migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../sql/migrations/0001_init.sql")),
+    (
+        "0003_trust",
+        include_str!("../sql/migrations/0003_trust.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
