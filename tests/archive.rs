@@ -630,10 +630,32 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
         .iter()
         .all(|f| f["status"] == "ok"));
 
-    // Replace a file with another valid gzip of the same rows: intact, but not what was recorded.
+    // Replace a file with another valid gzip of the same rows: other bytes, the same rows, so
+    // verify says ok (and restore accepts it, as it would the original).
     let victim = archive_dir(&db).join("trades-2026-W08.2.jsonl.gz");
     let lines = gunzip(&victim);
     gzip(&victim, (lines.join("\n") + "\n").as_bytes());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify"])
+        .arg(&victim)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // One value changed in place: verify and restore both refuse it.
+    let mut edited = lines.clone();
+    edited[1] = edited[1].replacen(
+        "\"settlement_status\":\"unsettleable\"",
+        "\"settlement_status\":\"settled\"",
+        1,
+    );
+    assert_ne!(edited[1], lines[1]);
+    gzip(&victim, (edited.join("\n") + "\n").as_bytes());
     let out = db
         .cmd("polyperf")
         .args(["archive", "verify"])
@@ -646,7 +668,17 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sha256"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rows differ"));
+    let before = snapshot(&db.conn());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&victim)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trades-2026-W08.2.jsonl.gz"));
+    assert_eq!(snapshot(&db.conn()), before);
     std::fs::remove_file(archive_dir(&db).join("trades-2026-W08.jsonl.gz")).unwrap();
     let out = db
         .cmd("polyperf")
@@ -655,4 +687,309 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout_json(&out)["mismatches"], 2);
+}
+
+/// Writes `lines` gzipped (a valid gzip) as `<db dir>/<sub>/<name>`.
+fn gzip_copy(db: &TestDb, sub: &str, name: &str, lines: &[String]) -> PathBuf {
+    let dir = db.dir.path().join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    gzip(&path, (lines.join("\n") + "\n").as_bytes());
+    path
+}
+
+/// Replaces the value of `field` in one archive line (a JSON object) with `value`.
+fn set_field(line: &str, field: &str, value: serde_json::Value) -> String {
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(line).unwrap();
+    assert!(object.contains_key(field), "no field {field}");
+    object.insert(field.to_string(), value);
+    serde_json::to_string(&object).unwrap()
+}
+
+/// Everything a refused restore must leave alone.
+fn state(db: &TestDb) -> (BTreeMap<&'static str, Rows>, Rows, Rows) {
+    let conn = db.conn();
+    let rollup = {
+        let mut stmt = conn
+            .prepare("SELECT * FROM daily_rollup ORDER BY 1, 2, 3, 4")
+            .unwrap();
+        let n = stmt.column_count();
+        let mut out = Rows::new();
+        let mut cursor = stmt.query([]).unwrap();
+        let mut i = 0;
+        while let Some(row) = cursor.next().unwrap() {
+            i += 1;
+            out.insert(i, (0..n).map(|c| row.get::<_, Value>(c).unwrap()).collect());
+        }
+        out
+    };
+    (snapshot(&conn), rollup, rows(&conn, "archives"))
+}
+
+/// Issue 14 item 4: a valid gzip whose rows are not what this database archived (or, for rows
+/// it never had, whose values a logged decision could not hold) is refused with exit 2 naming
+/// the file, the line and the field, and writes nothing: no row, no rollup change, no outbox
+/// message, no manifest change. `archive verify` of the same file fails too.
+#[test]
+fn restore_refuses_altered_copies_naming_line_and_field_and_writes_nothing() {
+    let db = seeded(1);
+    run_archive(&db);
+    let original = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    let lines = gunzip(&original);
+    let name = "trades-2026-W07.jsonl.gz";
+    let header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let n = lines.len() - 1;
+    // Rows on lines 5 and 6 (1-based; line 1 is the header), a settled YES/NO and any row.
+    let traded = (4..lines.len())
+        .find(|&i| {
+            let row: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+            row["settlement_status"] == "settled" && row["action"] != "HOLD"
+        })
+        .unwrap();
+
+    let mut cases: Vec<(&str, PathBuf, String, &str)> = Vec::new();
+    let mut edit = |sub: &'static str,
+                    what: &'static str,
+                    at: usize,
+                    changed: Vec<String>,
+                    field: &'static str| {
+        cases.push((
+            what,
+            gzip_copy(&db, sub, name, &changed),
+            format!("line {}", at + 1),
+            field,
+        ));
+    };
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "profit_loss", serde_json::json!("999.99"));
+    edit("pl", "an edited P&L", traded, l, "profit_loss");
+    let mut l = lines.clone();
+    l.remove(3);
+    let mut h = header.clone();
+    h["rows"] = serde_json::json!(n - 1);
+    l[0] = h.to_string();
+    edit(
+        "dropped",
+        "a dropped row, the header's count fixed",
+        3,
+        l,
+        "id",
+    );
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "is_win", serde_json::json!(5));
+    edit("win", "is_win = 5", traded, l, "is_win");
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "position_size", serde_json::json!("NaN"));
+    edit("nan", "size NaN", traded, l, "position_size");
+    let mut l = lines.clone();
+    let cut = l[n].len() / 2;
+    l[n].truncate(cut);
+    edit("cut", "truncated in a line, re-gzipped", n, l, "line");
+    let mut l = lines.clone();
+    l.truncate(n - 2);
+    edit("short", "truncated at a line, re-gzipped", 0, l, "rows");
+    let mut l = lines.clone();
+    let mut h = header.clone();
+    h["iso_week"] = serde_json::json!("2026-W06");
+    l[0] = h.to_string();
+    edit("week", "a header naming another week", 0, l, "iso_week");
+    let mut l = lines.clone();
+    let mut h = header.clone();
+    h["table"] = serde_json::json!("outbox");
+    l[0] = h.to_string();
+    edit("table", "a header naming another table", 0, l, "table");
+    let mut l = lines.clone();
+    let mut h = header.clone();
+    h["iso_week"] = serde_json::json!("2026-W06");
+    l[0] = h.to_string();
+    cases.push((
+        "a header and name of another week",
+        gzip_copy(&db, "renamed", "trades-2026-W06.jsonl.gz", &l),
+        "line 2".into(),
+        "timestamp",
+    ));
+
+    let before = state(&db);
+    for (what, path, line, field) in &cases {
+        for dry in [false, true] {
+            let mut cmd = db.cmd("polyperf");
+            cmd.args(["archive", "restore"]).arg(path);
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+            let file_name = path.file_name().unwrap().to_str().unwrap();
+            assert!(stderr.contains(file_name), "{what}: no file name: {stderr}");
+            assert!(
+                stderr.contains(line.as_str()),
+                "{what}: no {line}: {stderr}"
+            );
+            assert!(stderr.contains(field), "{what}: no field {field}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        }
+        assert_eq!(state(&db), before, "{what}: the database changed");
+        let out = db
+            .cmd("polyperf")
+            .args(["archive", "verify"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: verify and restore disagree: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE status = 'pending'"),
+        before.0["outbox"]
+            .values()
+            .filter(|r| r[5] == Value::Text("pending".into()))
+            .count() as i64
+    );
+
+    // The same file edited in place: this database wrote it, and its rows changed since.
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "profit_loss", serde_json::json!("999.99"));
+    let saved = std::fs::read(&original).unwrap();
+    gzip(&original, (l.join("\n") + "\n").as_bytes());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&original)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(name) && stderr.contains("line") && stderr.contains("changed since"),
+        "{stderr}"
+    );
+    assert_eq!(state(&db), before);
+    std::fs::write(&original, saved).unwrap();
+
+    // Into a database that never had these rows, the valid edit is just data; the invalid
+    // values are refused all the same.
+    let fresh = TestDb::new();
+    for (what, path, _, field) in &cases {
+        if !["is_win", "position_size"].contains(field) {
+            continue;
+        }
+        let out = fresh
+            .cmd("polyperf")
+            .args(["archive", "restore"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(field), "{what}: {stderr}");
+        assert_eq!(fresh.count("SELECT count(*) FROM trades"), 0);
+    }
+    let report = ok_json(
+        fresh
+            .cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&cases[0].1),
+    );
+    assert_eq!(report["origin"], "foreign", "{report}");
+    assert_eq!(report["inserted"].as_u64().unwrap() as usize, n);
+}
+
+/// The all-time figures of `polyperf report --json` that survive archival (the report lists
+/// the live-only ones in `coverage.live_only`; they cover rows still in the database).
+fn report(db: &TestDb) -> serde_json::Value {
+    let mut report = ok_json(db.cmd("polyperf").args(["report", "--json", "--now", NOW]));
+    let live_only: Vec<String> =
+        serde_json::from_value(report["coverage"]["live_only"].clone()).unwrap();
+    let object = report.as_object_mut().unwrap();
+    for key in live_only.iter().map(String::as_str).chain(["coverage"]) {
+        object.remove(key);
+    }
+    let missed = object["missed_opportunities"]["count"].clone();
+    object.insert("missed_opportunities".into(), missed);
+    report
+}
+
+/// Issue 14 item 5: whether rows were archived here is decided by the rows, not the file's
+/// bytes: restoring any copy of archived rows (the original, a re-compressed copy, a copy
+/// elsewhere) never counts them twice, so the report's all-time figures stay exactly what they
+/// were before archival. A copy with its rows reordered is refused, clearly.
+#[test]
+fn restoring_any_copy_of_archived_rows_never_counts_them_twice() {
+    let db = seeded(1);
+    let before = report(&db);
+    assert!(before["trades"].as_i64().unwrap() > 100, "{before}");
+    run_archive(&db);
+    assert_eq!(report(&db), before, "archival changed the figures");
+    let original = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    let lines = gunzip(&original);
+
+    // A re-compressed copy elsewhere: other bytes, the same rows.
+    let copy = gzip_copy(&db, "copies", "week7-copy.jsonl.gz", &lines);
+    assert_ne!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&original).unwrap()
+    );
+    let restored = ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&copy),
+    );
+    assert_eq!(restored["origin"], "archived here", "{restored}");
+    assert_eq!(
+        restored["inserted"].as_u64().unwrap() as usize,
+        lines.len() - 1
+    );
+    assert_eq!(
+        report(&db),
+        before,
+        "a re-compressed copy was counted twice"
+    );
+    // The original (and the copy again) now insert nothing and change nothing.
+    for file in [&original, &copy] {
+        let again = ok_json(
+            db.cmd("polyperf")
+                .args(["archive", "restore", "--json"])
+                .arg(file),
+        );
+        assert_eq!(again["inserted"], 0, "{again}");
+        assert_eq!(report(&db), before);
+    }
+
+    // Archived again (a second part of the week), then a re-compressed copy of the FIRST part
+    // in place of it: still the same rows, still never counted twice.
+    run_archive(&db);
+    assert_eq!(report(&db), before);
+    gzip(&original, (lines.join("\n") + "\n").as_bytes());
+    ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&original),
+    );
+    assert_eq!(report(&db), before);
+
+    // Rows in another order: refused, saying why, nothing written.
+    let mut shuffled = lines.clone();
+    shuffled.swap(2, 5);
+    let path = gzip_copy(&db, "shuffled", "trades-2026-W07.jsonl.gz", &shuffled);
+    let state_before = state(&db);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 4") && stderr.contains("ascending id"),
+        "{stderr}"
+    );
+    assert_eq!(state(&db), state_before);
+    assert_eq!(report(&db), before);
 }
