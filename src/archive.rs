@@ -41,6 +41,8 @@ use crate::runner::{GlobalArgs, JobContext};
 use crate::time::{from_db, to_db};
 
 mod check;
+#[cfg(test)]
+mod proptests;
 mod restore;
 mod trust;
 
@@ -1011,7 +1013,15 @@ pub fn reconcile(
                 std::fs::remove_file(entry.path())?;
             }
         } else if parse_file_name(&name).is_some() {
-            finals.push(name);
+            // The job writes regular files only: a link named like an archive file is not its
+            // own, and following it could adopt (and delete rows for) a file anywhere.
+            let file_type = entry.file_type()?;
+            if file_type.is_symlink() {
+                tracing::warn!(file = %name, "archive file is a symbolic link, which the archive job never writes; set aside, not followed");
+                set_aside(&entry.path());
+            } else if file_type.is_file() {
+                finals.push(name);
+            }
         }
     }
 
@@ -1025,16 +1035,18 @@ pub fn reconcile(
     };
     for (id, name, sha256) in pending {
         let path = dir.join(&name);
-        let check = scan_file(conn, &path).and_then(|s| {
-            if s.sha256 == sha256 {
-                Ok(())
-            } else {
-                Err(anyhow!(
-                    "sha256 {} differs from the manifest's {sha256}",
-                    s.sha256
-                ))
-            }
-        });
+        let check = regular_file(&path)
+            .and_then(|()| scan_file(conn, &path))
+            .and_then(|s| {
+                if s.sha256 == sha256 {
+                    Ok(())
+                } else {
+                    Err(anyhow!(
+                        "sha256 {} differs from the manifest's {sha256}",
+                        s.sha256
+                    ))
+                }
+            });
         match check {
             Ok(()) => {
                 tracing::warn!(file = %name, "finishing an archive file a crashed run left");
@@ -1062,13 +1074,16 @@ pub fn reconcile(
         let Some((table_name, week, part)) = parse_file_name(&name) else {
             continue;
         };
+        // scan_file refuses a header for another table or week than the name says, and rows
+        // outside that week.
         match scan_file(conn, &path) {
-            Ok(s) if s.header.table == table_name => {
+            Ok(s) => {
                 tracing::warn!(file = %name, "adopting an archive file a crashed run left");
                 conn.execute(
                     "INSERT INTO archives (table_name, iso_week, part, file_name, rows, min_id,
-                                           max_id, sha256, size_bytes, created_at, verified_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                           max_id, sha256, size_bytes, created_at, verified_at,
+                                           content_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         table_name,
                         week,
@@ -1080,18 +1095,15 @@ pub fn reconcile(
                         s.sha256,
                         s.size_bytes,
                         s.header.created_at,
-                        to_db(now)
+                        to_db(now),
+                        s.content_sha256
                     ],
                 )?;
                 let id = conn.last_insert_rowid();
                 stats.rows_deleted += delete_archived(conn, dir, id, now)?;
             }
-            Ok(_) => {
-                tracing::warn!(file = %name, "archive file's header names another table; set aside");
-                set_aside(&path);
-            }
             Err(e) => {
-                tracing::warn!(file = %name, error = %crate::error::one_line(&e), "damaged archive file without manifest row; set aside");
+                tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file without manifest row is damaged or not for the table and week it is named for; set aside");
                 set_aside(&path);
             }
         }
@@ -1099,9 +1111,19 @@ pub fn reconcile(
     Ok(())
 }
 
-/// Renames a damaged file to `<name>.rejected` (kept for a human, out of the archive's way).
+/// A regular file (not a link, which could lead out of the archive directory).
+fn regular_file(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => bail!("{} is not a regular file", path.display()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Renames a damaged file (or a link, never its target) to `<name>.rejected`: kept for a human,
+/// out of the archive's way.
 fn set_aside(path: &Path) {
-    if path.exists() {
+    if std::fs::symlink_metadata(path).is_ok() {
         let mut target = path.as_os_str().to_owned();
         target.push(".rejected");
         if let Err(e) = std::fs::rename(path, &target) {

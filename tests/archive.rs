@@ -993,3 +993,100 @@ fn restoring_any_copy_of_archived_rows_never_counts_them_twice() {
     assert_eq!(state(&db), state_before);
     assert_eq!(report(&db), before);
 }
+
+/// Issue 14 item 12 (archive): the archive job never follows a symbolic link named like an
+/// archive file (it could lead anywhere), and never adopts a file whose header is for another
+/// week than its name: both are set aside with a warning, and no row leaves the database.
+#[test]
+fn the_job_sets_aside_links_and_files_whose_header_names_another_week() {
+    let db = seeded(1);
+    run_archive(&db);
+    let week7 = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    // The week's rows come back from a copy outside the archive directory.
+    let outside = db.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let copy = outside.join("trades-2026-W07.jsonl.gz");
+    std::fs::copy(&week7, &copy).unwrap();
+    ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&copy),
+    );
+    let trades = db.count("SELECT count(*) FROM trades");
+    let manifest = db.count("SELECT count(*) FROM archives");
+    let link = archive_dir(&db).join("trades-2026-W05.jsonl.gz");
+    std::os::unix::fs::symlink(&copy, &link).unwrap();
+    let renamed = archive_dir(&db).join("trades-2026-W04.jsonl.gz");
+    std::fs::copy(&week7, &renamed).unwrap();
+
+    // Nothing is old enough to archive: only the leftovers are looked at.
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW, "--json", "--older-than", "3650"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["rows_deleted"], 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades"),
+        trades,
+        "rows left the database"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM archives"),
+        manifest,
+        "a file was adopted"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert!(stderr.contains("trades-2026-W04.jsonl.gz"), "{stderr}");
+    let set_aside = |p: &Path| {
+        let mut name = p.as_os_str().to_owned();
+        name.push(".rejected");
+        PathBuf::from(name)
+    };
+    assert!(std::fs::symlink_metadata(set_aside(&link))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(set_aside(&renamed).is_file());
+    assert!(std::fs::symlink_metadata(&link).is_err() && !renamed.exists());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&week7).unwrap(),
+        "the link's target was touched"
+    );
+}
+
+/// Issue 14 item 12 (restore): the header is checked before any SQL is built from it, so a
+/// column the table lacks is a clear error naming the file, line 1 and the column (exit 2),
+/// not a raw SQL error.
+#[test]
+fn restore_checks_the_header_before_building_its_insert() {
+    let db = seeded(1);
+    run_archive(&db);
+    let lines = gunzip(&archive_dir(&db).join("trades-2026-W07.jsonl.gz"));
+    let mut l = lines.clone();
+    let mut header: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
+    header["columns"][3] = serde_json::json!("no_such_column");
+    l[0] = header.to_string();
+    let path = gzip_copy(&db, "columns", "trades-2026-W07.jsonl.gz", &l);
+    let before = state(&db);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("trades-2026-W07.jsonl.gz: line 1: field `columns`: table trades has no column no_such_column"),
+        "{stderr}"
+    );
+    assert_eq!(state(&db), before);
+}

@@ -197,17 +197,18 @@ fn trade(row: &RowValues<'_>, line: &str) -> Result<(), FieldError> {
     // Settlement (SPEC §3): archives hold finished rows only; a settled trade has its outcome,
     // a settled YES/NO its win flag and P&L; nothing else has a win flag.
     let status = row.required_text("settlement_status")?;
-    let settled =
-        match status {
-            "settled" => true,
-            "unsettleable" => false,
-            other => return Err(field_err(
+    let settled = match status {
+        "settled" => true,
+        "unsettleable" => false,
+        other => {
+            return Err(field_err(
                 "settlement_status",
                 format!(
                     "{other:?} is not settled or unsettleable (archives hold finished rows only)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let outcome = row.text("actual_outcome")?;
     if !matches!(outcome, None | Some("UP" | "DOWN")) || (settled && outcome.is_none()) {
         return Err(field_err(

@@ -164,6 +164,12 @@ fn finish(
     deleted: bool,
 ) -> Result<RestoreReport> {
     if deleted {
+        if let Some(why) = &pass.no_rollup {
+            return Err(bad_input(format!(
+                "{}: its rows cannot leave the daily rollup: {why}",
+                target.path.display()
+            )));
+        }
         pass.rollup.apply(&tx, -1)?;
     }
     close(tx, request, target, pass, "archived here")
@@ -217,6 +223,9 @@ struct Pass {
     inserted: u64,
     /// The inserted trades, to take out of the rollup if the rows are this database's.
     rollup: Delta,
+    /// Why the rollup changes could not be gathered (a trades file without a column the
+    /// rollup needs).
+    no_rollup: Option<String>,
     /// The first row that failed the value checks (bad input naming file, line and field);
     /// nothing after it was inserted.
     invalid: Option<String>,
@@ -229,9 +238,13 @@ impl Target<'_> {
     /// every row first and stops inserting at the first bad one (reading on, for the digests).
     fn insert(&self, tx: &Transaction<'_>, validate: bool) -> Result<Pass> {
         let (header, t) = (self.header, self.t);
-        let facts = (t.kind == TableKind::Trades)
-            .then(|| TradeColumns::new(&header.columns))
-            .transpose()?;
+        let (facts, no_rollup) = match t.kind {
+            TableKind::Trades => match TradeColumns::new(&header.columns) {
+                Ok(facts) => (Some(facts), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            TableKind::Outbox | TableKind::JobRuns => (None, None),
+        };
         // One multi-row INSERT per batch (per-statement work once per batch); RETURNING names
         // the rows inserted (not already present).
         let insert_sql = |n: usize| {
@@ -325,6 +338,7 @@ impl Target<'_> {
             summary,
             inserted,
             rollup,
+            no_rollup,
             invalid,
             conflict,
         })
