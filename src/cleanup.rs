@@ -64,6 +64,8 @@ pub struct Stats {
     pub archive_bytes: u64,
     /// Rows pruned per table.
     pub pruned: Pruned,
+    /// Waiting outbox messages dropped to keep at most 1,000 waiting (see `outbox`).
+    pub outbox_dropped: u64,
     /// Steps that failed, with why (`"archive: ..."`); the sequence goes on after a failure.
     pub step_errors: Vec<String>,
 }
@@ -361,6 +363,9 @@ fn routine(
     stats: &mut Stats,
 ) -> Result<()> {
     let c = &guard.settings.cleanup;
+    let tx = crate::db::write_tx(conn)?;
+    stats.outbox_dropped += crate::outbox::enforce_bound(&tx)?;
+    tx.commit()?;
     prune(conn, &retention_cutoffs(c, now), &mut stats.pruned)?;
     incremental_vacuum(conn)?;
     // In WAL mode the file only shrinks when the vacuum's pages are checkpointed.

@@ -570,7 +570,8 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
 }
 
 /// Inserts decisions in multi-row statements (same rules as [`insert`]); returns how many were
-/// stored (the rest were duplicates). Part of the caller's transaction.
+/// stored (the rest were duplicates). Part of the caller's transaction, which it leaves with
+/// the outbox within its bound (each stored YES/NO queues a trade alert).
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
     let mut text = String::with_capacity(96);
     let mut stored = 0;
@@ -589,6 +590,7 @@ pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
             stored += 1;
         }
     }
+    crate::outbox::enforce_bound(conn)?;
     Ok(stored)
 }
 
@@ -617,6 +619,7 @@ impl Tracker {
             .map_err(|e| crate::error::bad_input(e.to_string()))?;
         let tx = crate::db::write_tx(&mut self.conn)?;
         let logged = insert(&tx, decision)?;
+        crate::outbox::enforce_bound(&tx)?;
         tx.commit()?;
         Ok(logged)
     }
@@ -631,6 +634,7 @@ impl Tracker {
                 Logged::Duplicate => report.duplicates += 1,
             }
         }
+        crate::outbox::enforce_bound(&tx)?;
         tx.commit()?;
         Ok(report)
     }

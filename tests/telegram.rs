@@ -833,3 +833,120 @@ async fn a_long_pause_reason_never_makes_a_message_too_long() {
         assert_eq!(telegram_text_problem(text), None);
     }
 }
+
+fn pending_outbox(db: &TestDb) -> i64 {
+    let out = db
+        .cmd("polyperf")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    stdout_json(&out)["outbox"]["pending"].as_i64().unwrap()
+}
+
+/// Issue 14 item 11: while Telegram is off (the default) the outbox never holds more than 1,000
+/// waiting rows: past that the oldest trade alerts are dropped and counted (approvals and
+/// pauses never are), cleanup enforces the same bound on a database that holds more, and the
+/// first message once Telegram is on says how many alerts were not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_stays_bounded_while_telegram_is_off() {
+    let db = TestDb::new();
+    let conn = db.conn();
+    polyperf::outbox::enqueue(
+        &conn,
+        "approval",
+        &json!({"proposal_id": 1}),
+        Some("a1"),
+        now(),
+    )
+    .unwrap();
+    polyperf::outbox::enqueue(
+        &conn,
+        "pause",
+        &json!({"reason": "test", "by": "x"}),
+        Some("p1"),
+        now(),
+    )
+    .unwrap();
+    drop(conn);
+    // 2,400 decisions, 1,600 of them YES/NO, each queuing a trade alert.
+    let lines: Vec<Value> = (0..2400).map(crate::common::decision_json).collect();
+    let file = crate::common::write_jsonl(db.dir.path(), "d.jsonl", &lines);
+    let out = db
+        .cmd("polyperf")
+        .args(["log", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pending_outbox(&db), 1000);
+    let dropped = |db: &TestDb| -> Value {
+        let payload: String = db
+            .conn()
+            .query_row(
+                "SELECT payload FROM outbox WHERE kind = 'dropped' AND status = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&payload).unwrap()
+    };
+    // 1,600 alerts + approval + pause + the summary row = 1,603: 603 alerts made room.
+    assert_eq!(dropped(&db), json!({"trade": 603}));
+    assert_eq!(db.count("SELECT count(*) FROM outbox WHERE kind IN ('approval', 'pause') AND status = 'pending'"), 2);
+    // One more decision through the library: still bounded, the count goes on.
+    let mut tracker = polyperf::Tracker::open(&db.path).unwrap();
+    let d: polyperf::Decision = crate::common::decision_json(5000)
+        .to_string()
+        .parse()
+        .unwrap();
+    tracker.log_decision(&d).unwrap();
+    assert_eq!(pending_outbox(&db), 1000);
+    assert_eq!(dropped(&db), json!({"trade": 604}));
+
+    // A database that already holds more (written before the bound, or by hand): cleanup
+    // brings it back under.
+    db.conn()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO outbox (kind, payload) SELECT 'settlement', '{\"settled\": 1}' FROM n;",
+        )
+        .unwrap();
+    assert_eq!(pending_outbox(&db), 1300);
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json"])
+        .env("POLYPERF_MIN_FREE_BYTES", "0")
+        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["outbox_dropped"], 300);
+    assert_eq!(pending_outbox(&db), 1000);
+    assert_eq!(dropped(&db), json!({"trade": 904}));
+
+    // Telegram comes on: the approval and pause come first (they are older), then the note of
+    // what was dropped, before the trade alerts that were kept.
+    let server = bot_server().await;
+    mount_updates(&server, json!([])).await;
+    let mut s = settings(&db, &server);
+    s.telegram.merge_threshold = 5;
+    run(&db, s, now()).await.unwrap();
+    let sent = sent_texts(&server).await;
+    assert!(sent[0].contains("Approval needed"), "{}", sent[0]);
+    assert!(sent[1].contains("Trading paused"), "{}", sent[1]);
+    assert!(
+        sent[2].starts_with("<b>904 older trade alerts were not sent</b>"),
+        "{}",
+        sent[2]
+    );
+    assert_eq!(pending_outbox(&db), 0);
+}

@@ -117,6 +117,7 @@ pub fn render(kind: &str, payload: &Value) -> String {
                 .unwrap_or_default()
         ),
         "resume" => format!("<b>Trading resumed</b>\nby {} ({})", f("by"), f("reason")),
+        "dropped" => dropped(payload),
         "text" => f("text"),
         "insights" => {
             let mut s = String::from("<b>Reflection</b>");
@@ -147,6 +148,52 @@ pub fn render(kind: &str, payload: &Value) -> String {
         }
     };
     truncate_html(&text, MAX_CHARS)
+}
+
+/// The outbox's note of messages it dropped to stay bounded (`{"trade": 1234, ...}`).
+fn dropped(payload: &Value) -> String {
+    let parts: Vec<String> = payload
+        .as_object()
+        .map(|counts| {
+            counts
+                .iter()
+                .filter_map(|(kind, n)| {
+                    let what = match kind.as_str() {
+                        "trade" => "trade alerts".to_string(),
+                        "settlement" => "settlement summaries".to_string(),
+                        "insights" => "reflection insights".to_string(),
+                        "text" => "notices".to_string(),
+                        "applied" => "parameter change notices".to_string(),
+                        "rollback" => "rollback notices".to_string(),
+                        other => format!("{} messages", esc_short(other, 64)),
+                    };
+                    Some(format!("{} older {what}", thousands(n.as_u64()?)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let list = match parts.split_last() {
+        None => "Older messages".to_string(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    format!(
+        "<b>{list} were not sent</b>\nThe outbox keeps at most {} waiting messages (Telegram was off or unreachable); the oldest alerts of little value made room.",
+        thousands(crate::outbox::MAX_PENDING as u64)
+    )
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `key: value` lines for every field of an object except `skip`.
@@ -354,6 +401,24 @@ mod tests {
         let cut = truncate_html(&format!("<b>x</b><pre>{}", "😀".repeat(3000)), 100);
         assert!(visible_len(&cut) <= 100, "{}", visible_len(&cut));
         assert!(cut.ends_with("…</pre>"));
+    }
+
+    #[test]
+    fn dropped_messages_are_counted_in_words() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1234567), "1,234,567");
+        let text = render("dropped", &json!({"trade": 1234}));
+        assert!(
+            text.starts_with("<b>1,234 older trade alerts were not sent</b>"),
+            "{text}"
+        );
+        let text = render("dropped", &json!({"trade": 2, "settlement": 3}));
+        assert!(
+            text.contains("3 older settlement summaries and 2 older trade alerts were not sent"),
+            "{text}"
+        );
     }
 
     #[test]
