@@ -342,7 +342,8 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         }
     }
     if let Some(message) = failure {
-        return Err(anyhow!(message));
+        // The runner prints the error once, with these figures under --json.
+        return Err(crate::runner::failed_with(message, &stats));
     }
     tracing::info!(
         free_bytes_before = stats.free_bytes_before,
@@ -884,8 +885,11 @@ fn notify(
     } else {
         format!("disk-warning:{}", now.format("%Y-%m-%d"))
     };
-    // stderr first (the journal): on a full disk the outbox insert itself may fail.
-    eprintln!("polyperf-cleanup: disk {level}: {summary}");
+    // stderr first (the journal): on a full disk the outbox insert itself may fail. A failure
+    // is said by the runner, once.
+    if failure.is_none() {
+        eprintln!("polyperf-cleanup: disk {level}: {summary}");
+    }
     let tx = crate::db::write_tx(conn)?;
     crate::outbox::enqueue(&tx, crate::outbox::kind::DISK, &payload, Some(&key), now)?;
     tx.commit()?;

@@ -58,6 +58,31 @@ impl GlobalArgs {
     }
 }
 
+/// A job that failed with figures worth keeping (what it did before it failed): `--json` prints
+/// them with the error, and `job_runs.stats` records them. Make one with [`failed_with`].
+#[derive(Debug)]
+pub struct FailedWith {
+    pub message: String,
+    pub stats: serde_json::Value,
+}
+
+impl std::fmt::Display for FailedWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FailedWith {}
+
+/// A plain failure (exit 1) that carries the job's figures, e.g. cleanup's steps when free
+/// space stayed under the threshold.
+pub fn failed_with(message: impl Into<String>, stats: &impl Serialize) -> anyhow::Error {
+    anyhow::Error::new(FailedWith {
+        message: message.into(),
+        stats: serde_json::to_value(stats).unwrap_or_default(),
+    })
+}
+
 /// Everything a job function gets.
 pub struct JobContext {
     pub name: &'static str,
@@ -250,7 +275,9 @@ where
         ),
         Err(e) => (
             exit_code_for(e),
-            serde_json::Value::Null,
+            e.chain()
+                .find_map(|cause| cause.downcast_ref::<FailedWith>())
+                .map_or(serde_json::Value::Null, |f| f.stats.clone()),
             Some(scrub(&one_line(e))),
         ),
     };
@@ -277,10 +304,14 @@ where
                     Some(Kind::BadInput) => "bad_input",
                     None => "failed",
                 };
-                println!(
-                    "{}",
-                    serde_json::json!({"status": status, "error": message})
-                );
+                // The figures gathered before the failure, then the verdict.
+                let mut out = match &stats {
+                    serde_json::Value::Object(figures) => figures.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                out.insert("status".into(), status.into());
+                out.insert("error".into(), message.clone().into());
+                println!("{}", scrub(&serde_json::Value::Object(out).to_string()));
             }
             eprintln!("{name}: error: {message}");
         }
