@@ -46,7 +46,7 @@ mod proptests;
 mod restore;
 mod trust;
 
-pub use restore::{restore, RestoreReport, RestoreRequest};
+pub use restore::{restore, Origin, RestoreReport, RestoreRequest};
 
 /// The `format` field of every archive header.
 pub const FORMAT: &str = "polyperf-archive";

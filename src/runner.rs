@@ -354,7 +354,7 @@ fn begin_run(
     // IMMEDIATE: the lease row is read, then written; no other writer may come in between.
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let id = match acquire_lease(&tx, job, holder, lease_secs)? {
-        Some(previous) => {
+        Lease::Taken { previous } => {
             let id = start_run(&tx, job, now)?;
             tx.execute(
                 "UPDATE job_locks SET run_id = ?1 WHERE job = ?2 AND holder = ?3",
@@ -363,7 +363,7 @@ fn begin_run(
             close_crashed_runs(&tx, job, id, previous.as_ref())?;
             Some(id)
         }
-        None => {
+        Lease::Held => {
             record_locked(
                 &tx,
                 job,
@@ -417,16 +417,19 @@ impl LeaseHolder {
     }
 }
 
-/// Takes the job's lease unless a live holder has it: `Some(previous holder)` when taken (the
-/// previous one expired or died on this host), `None` when refused. The lease uses the real
-/// clock, not `--now`: it guards real processes. Part of the caller's transaction, which should
-/// be IMMEDIATE (the row is read, then written).
-pub fn acquire_lease(
-    conn: &Connection,
-    job: &str,
-    holder: &str,
-    lease_secs: u64,
-) -> Result<Option<Option<LeaseHolder>>> {
+/// What [`acquire_lease`] found.
+#[derive(Debug)]
+pub enum Lease {
+    /// The lease is ours; `previous` is the holder it was taken from (expired, or dead here).
+    Taken { previous: Option<LeaseHolder> },
+    /// A live holder has it.
+    Held,
+}
+
+/// Takes the job's lease unless a live holder has it. The lease uses the real clock, not
+/// `--now`: it guards real processes. Part of the caller's transaction, which should be
+/// IMMEDIATE (the row is read, then written).
+pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64) -> Result<Lease> {
     let now = Utc::now();
     let me = crate::process::current();
     let previous = conn
@@ -448,7 +451,7 @@ pub fn acquire_lease(
     if let Some(p) = &previous {
         let expired = p.expires_at.as_str() <= to_db(now).as_str();
         if !expired && !p.died_here(&me.host) {
-            return Ok(None);
+            return Ok(Lease::Held);
         }
         if !expired {
             tracing::warn!(
@@ -464,7 +467,7 @@ pub fn acquire_lease(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![job, holder, me.pid, to_db(now), to_db(expires), me.host, me.start],
     )?;
-    Ok(Some(previous))
+    Ok(Lease::Taken { previous })
 }
 
 /// Closes the runs of `job` left `running` by processes that died (a lease holder that was

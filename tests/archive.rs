@@ -940,7 +940,7 @@ fn restoring_any_copy_of_archived_rows_never_counts_them_twice() {
             .args(["archive", "restore", "--json"])
             .arg(&copy),
     );
-    assert_eq!(restored["origin"], "archived here", "{restored}");
+    assert_eq!(restored["origin"], "archived_here", "{restored}");
     assert_eq!(
         restored["inserted"].as_u64().unwrap() as usize,
         lines.len() - 1

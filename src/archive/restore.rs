@@ -63,8 +63,17 @@ pub struct RestoreReport {
     pub inserted: u64,
     pub skipped: u64,
     pub dry_run: bool,
-    /// `archived here` (rows this database archived), or `foreign` (rows it never had).
-    pub origin: &'static str,
+    pub origin: Origin,
+}
+
+/// Whose rows a restored file held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Rows this database archived (a manifest entry's rows, exactly).
+    ArchivedHere,
+    /// Rows this database never archived (checked value by value).
+    Foreign,
 }
 
 /// Puts a file's rows back, skipping rows already present (same id, or same decision_id /
@@ -113,7 +122,7 @@ pub fn restore(conn: &mut Connection, request: &RestoreRequest<'_>) -> Result<Re
         drop(tx);
         return Err(bad_input(why));
     }
-    finish_foreign(tx, request, &target, pass)
+    close(tx, request, &target, pass, Origin::Foreign)
 }
 
 /// Why a file whose rows are not exactly a manifest entry's is refused; None for a foreign file
@@ -172,25 +181,16 @@ fn finish(
         }
         pass.rollup.apply(&tx, -1)?;
     }
-    close(tx, request, target, pass, "archived here")
+    close(tx, request, target, pass, Origin::ArchivedHere)
 }
 
-/// Commits (or rolls back) the rows of a foreign file: the rollup never held them.
-fn finish_foreign(
-    tx: Transaction<'_>,
-    request: &RestoreRequest<'_>,
-    target: &Target<'_>,
-    pass: Pass,
-) -> Result<RestoreReport> {
-    close(tx, request, target, pass, "foreign")
-}
-
+/// Commits (or, in a dry run, rolls back) and reports.
 fn close(
     tx: Transaction<'_>,
     request: &RestoreRequest<'_>,
     target: &Target<'_>,
     pass: Pass,
-    origin: &'static str,
+    origin: Origin,
 ) -> Result<RestoreReport> {
     if request.dry_run {
         tx.rollback()?;
