@@ -720,7 +720,8 @@ fn disk_full(checks: &mut Checks) {
     let _unmount = Unmount(mount.clone());
     let db_path = mount.join("performance.db");
     let archive_dir = dir.path().join("archive"); // on the big disk
-    let mut tracker = polyperf::Tracker::open(&db_path).unwrap();
+                                                  // Only `create` makes a database (`Tracker::open` refuses a missing one).
+    let mut tracker = polyperf::Tracker::from_connection(polyperf::db::create(&db_path).unwrap());
     // Old, finished decisions (archivable), then fresh ones until the disk is full.
     let old_start = sim::days_before(Utc::now(), 60);
     let old = sim::decisions(&sim::candles(old_start, 20 * 24 * 60, 5), 3, 5);
