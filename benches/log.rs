@@ -39,7 +39,7 @@ fn main() {
 
     // 1. Library: Tracker::log_reader over the file (one transaction).
     let db = dir.path().join("lib.db");
-    let mut tracker = Tracker::open(&db).unwrap();
+    let mut tracker = Tracker::from_connection(polyperf::db::create(&db).unwrap());
     let t = Instant::now();
     let report = tracker
         .log_reader(
@@ -74,7 +74,7 @@ fn main() {
 
     // 3. The process, as the trader or an operator runs it: `polyperf log FILE`.
     let db2 = dir.path().join("proc.db");
-    Tracker::open(&db2).unwrap();
+    polyperf::db::create(&db2).unwrap();
     let t = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_polyperf"))
         .env("POLYPERF_DB", &db2)
@@ -98,7 +98,7 @@ fn main() {
 
     // 4. Single decisions, each its own durable transaction (synchronous=FULL).
     let db3 = dir.path().join("single.db");
-    let mut tracker = Tracker::open(&db3).unwrap();
+    let mut tracker = Tracker::from_connection(polyperf::db::create(&db3).unwrap());
     let mut latencies: Vec<f64> = decisions
         .iter()
         .take(n_single)

@@ -5,13 +5,14 @@
 //! one place that knows how columns are stored (decimal text today; REAL money columns would
 //! change only its `money`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use rusqlite::types::Value as SqlValue;
 use rust_decimal::Decimal;
 
 use super::{Header, Table, TableKind, Week};
 use crate::decision::{Action, Decision, FieldError};
-use crate::time::{from_db, to_db};
 
 /// Largest amount of money (USDC) or price a restored row may hold, either sign.
 const MAX_MONEY: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 10^12
@@ -142,20 +143,38 @@ pub(super) fn show(value: &SqlValue) -> String {
     short
 }
 
-/// Checks one row of a file this database did not write: every value a logged decision and its
-/// settlement may hold (trades), or a finished outbox row / job run. `line` is the row's JSON
-/// text (a trade is parsed as a decision from it, so the decision log's own rules apply).
-pub(super) fn foreign_row(
-    t: &Table,
-    columns: &[String],
-    values: &[SqlValue],
-    line: &str,
-) -> Result<(), FieldError> {
-    let row = RowValues { columns, values };
-    match t.kind {
-        TableKind::Trades => trade(&row, line),
-        TableKind::Outbox => outbox_row(&row),
-        TableKind::JobRuns => job_run(&row),
+/// The checks of the rows of a file this database did not write: every value a logged decision
+/// and its settlement may hold (trades), or a finished outbox row / job run. Built once per file
+/// (it knows where each column is).
+pub(super) struct ForeignRows {
+    kind: TableKind,
+    at: HashMap<String, usize>,
+}
+
+impl ForeignRows {
+    pub(super) fn new(t: &Table, columns: &[String]) -> ForeignRows {
+        ForeignRows {
+            kind: t.kind,
+            at: columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i))
+                .collect(),
+        }
+    }
+
+    /// Checks one row. `line` is its JSON text (a trade is parsed as a decision from it, so the
+    /// decision log's own rules apply).
+    pub(super) fn check(&self, values: &[SqlValue], line: &str) -> Result<(), FieldError> {
+        let row = RowValues {
+            at: &self.at,
+            values,
+        };
+        match self.kind {
+            TableKind::Trades => trade(&row, line),
+            TableKind::Outbox => outbox_row(&row),
+            TableKind::JobRuns => job_run(&row),
+        }
     }
 }
 
@@ -312,19 +331,40 @@ fn job_run(row: &RowValues<'_>) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Exactly `YYYY-MM-DD HH:MM:SS` (what `time::to_db` writes), read without chrono's format
+/// parser: restore checks several per row.
+fn stored_time(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let shape = b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    let n = |range: std::ops::Range<usize>| text[range].parse::<u32>().ok();
+    let date = NaiveDate::from_ymd_opt(i32::try_from(n(0..4)?).ok()?, n(5..7)?, n(8..10)?)?;
+    Some(
+        date.and_hms_opt(n(11..13)?, n(14..16)?, n(17..19)?)?
+            .and_utc(),
+    )
+}
+
 /// The values of one row by column name, read as the archive stores them. A column the file
 /// does not have reads as null.
 struct RowValues<'a> {
-    columns: &'a [String],
+    at: &'a HashMap<String, usize>,
     values: &'a [SqlValue],
 }
 
 impl RowValues<'_> {
     fn get(&self, name: &str) -> &SqlValue {
-        self.columns
-            .iter()
-            .position(|c| c == name)
-            .and_then(|i| self.values.get(i))
+        self.at
+            .get(name)
+            .and_then(|i| self.values.get(*i))
             .unwrap_or(&SqlValue::Null)
     }
 
@@ -401,8 +441,8 @@ impl RowValues<'_> {
         let Some(text) = self.text(name)? else {
             return Ok(None);
         };
-        match from_db(text) {
-            Ok(t) if to_db(t) == text && YEARS.contains(&t.year()) => Ok(Some(t)),
+        match stored_time(text) {
+            Some(t) if YEARS.contains(&t.year()) => Ok(Some(t)),
             _ => Err(field_err(
                 name,
                 format!("{text:?} is not a time YYYY-MM-DD HH:MM:SS between 2020 and 2100"),
@@ -414,6 +454,31 @@ impl RowValues<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_times_are_exactly_the_stored_form() {
+        for good in [
+            "2026-02-11 10:30:00",
+            "2020-01-01 00:00:00",
+            "2100-12-31 23:59:59",
+        ] {
+            assert_eq!(
+                stored_time(good).map(crate::time::to_db).as_deref(),
+                Some(good)
+            );
+        }
+        for bad in [
+            "2026-02-11T10:30:00",
+            "2026-02-11 10:30",
+            "2026-02-30 10:30:00",
+            "2026-02-11 24:00:00",
+            "2026-02-11 10:30:00Z",
+            "２026-02-11 10:30:00",
+            "",
+        ] {
+            assert!(stored_time(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn max_money_is_ten_to_the_twelfth() {
@@ -433,10 +498,10 @@ mod tests {
     }
 
     fn money(text: SqlValue) -> Result<Option<Decimal>, FieldError> {
-        let columns = vec!["m".to_string()];
+        let at = HashMap::from([("m".to_string(), 0)]);
         let values = vec![text];
         RowValues {
-            columns: &columns,
+            at: &at,
             values: &values,
         }
         .money("m")

@@ -297,13 +297,14 @@ impl Target<'_> {
             batch.clear();
             Ok(ids.len() as u64)
         };
+        let foreign = check::ForeignRows::new(t, &header.columns);
         let show = self.progress && header.rows >= 100_000;
         let summary = scan(tx, self.path, |reader, line, values| {
             if invalid.is_some() {
                 return Ok(());
             }
             if validate {
-                if let Err(e) = check::foreign_row(t, &header.columns, &values, line) {
+                if let Err(e) = foreign.check(&values, line) {
                     invalid = Some(crate::error::one_line(&reader.error(e)));
                     return Ok(());
                 }
