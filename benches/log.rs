@@ -39,7 +39,8 @@ fn main() {
 
     // 1. Library: Tracker::log_reader over the file (one transaction).
     let db = dir.path().join("lib.db");
-    let mut tracker = Tracker::from_connection(polyperf::db::create(&db).unwrap());
+    polyperf::db::create(&db).unwrap();
+    let mut tracker = Tracker::open(&db).unwrap();
     let t = Instant::now();
     let report = tracker
         .log_reader(
@@ -98,7 +99,8 @@ fn main() {
 
     // 4. Single decisions, each its own durable transaction (synchronous=FULL).
     let db3 = dir.path().join("single.db");
-    let mut tracker = Tracker::from_connection(polyperf::db::create(&db3).unwrap());
+    polyperf::db::create(&db3).unwrap();
+    let mut tracker = Tracker::open(&db3).unwrap();
     let mut latencies: Vec<f64> = decisions
         .iter()
         .take(n_single)

@@ -119,7 +119,8 @@ async fn main() {
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("performance.db");
-        let mut tracker = Tracker::from_connection(polyperf::db::create(&db).expect("create db"));
+        polyperf::db::create(&db).expect("create db");
+        let mut tracker = Tracker::open(&db).expect("open db");
         let logged = Instant::now();
         tracker.log_batch(&decisions).expect("log decisions");
         let log_secs = logged.elapsed().as_secs_f64();

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::error::bad_input;
-use crate::rollup::{Delta, TradeFacts};
+use crate::rollup::{Delta, TradeColumns};
 use crate::runner::{GlobalArgs, JobContext};
 use crate::time::{from_db, to_db};
 
@@ -558,8 +558,10 @@ fn line_id(line: &str) -> Option<i64> {
     row.get("id")?.as_i64()
 }
 
-/// Appends one row as a JSON object: TEXT as strings (money stays exact), INTEGER and REAL as
-/// numbers (serde_json writes the shortest f64 that round-trips), NULL as null.
+/// Appends one row as a JSON object: TEXT as strings, INTEGER and REAL as numbers (serde_json
+/// writes the shortest f64 that round-trips, so money stored at 6 decimals is written as
+/// `9.65`, and read back bit for bit), NULL as null. Files written before migration 0002 hold
+/// money as exact decimal strings; restore puts them into the REAL columns as numbers.
 fn write_row(out: &mut Vec<u8>, keys: &[Vec<u8>], row: &rusqlite::Row<'_>) -> Result<()> {
     out.push(b'{');
     for (i, key) in keys.iter().enumerate() {
@@ -912,78 +914,6 @@ fn delete_archived(
     Ok(deleted)
 }
 
-/// Where the rollup's columns are in a trades row.
-struct TradeColumns([usize; 10]);
-
-impl TradeColumns {
-    const NAMES: [&'static str; 10] = [
-        "timestamp",
-        "signal_type",
-        "action",
-        "is_end_phase",
-        "settlement_status",
-        "is_win",
-        "is_missed_opportunity",
-        "profit_loss",
-        "fee",
-        "position_size",
-    ];
-
-    fn new(columns: &[String]) -> Result<TradeColumns> {
-        let mut at = [0; 10];
-        for (slot, name) in at.iter_mut().zip(Self::NAMES) {
-            *slot = columns
-                .iter()
-                .position(|c| c == name)
-                .ok_or_else(|| anyhow!("trades has no column {name}"))?;
-        }
-        Ok(TradeColumns(at))
-    }
-
-    fn of<'a>(&self, row: &'a rusqlite::Row<'_>) -> Result<TradeFacts<'a>> {
-        let text =
-            |i: usize| -> Result<Option<&'a str>> { Ok(row.get_ref(self.0[i])?.as_str_or_null()?) };
-        let int =
-            |i: usize| -> Result<Option<i64>> { Ok(row.get_ref(self.0[i])?.as_i64_or_null()?) };
-        Ok(TradeFacts {
-            timestamp: text(0)?.unwrap_or_default(),
-            signal_type: text(1)?,
-            action: text(2)?.unwrap_or_default(),
-            is_end_phase: int(3)?,
-            settlement_status: text(4)?.unwrap_or_default(),
-            is_win: int(5)?,
-            is_missed_opportunity: int(6)?,
-            profit_loss: text(7)?,
-            fee: text(8)?,
-            position_size: text(9)?.unwrap_or_default(),
-        })
-    }
-
-    /// The same facts from a parsed archive line (for restore).
-    fn of_values<'a>(&self, values: &'a [SqlValue]) -> TradeFacts<'a> {
-        let text = |i: usize| match &values[self.0[i]] {
-            SqlValue::Text(s) => Some(s.as_str()),
-            _ => None,
-        };
-        let int = |i: usize| match &values[self.0[i]] {
-            SqlValue::Integer(v) => Some(*v),
-            _ => None,
-        };
-        TradeFacts {
-            timestamp: text(0).unwrap_or_default(),
-            signal_type: text(1),
-            action: text(2).unwrap_or_default(),
-            is_end_phase: int(3),
-            settlement_status: text(4).unwrap_or_default(),
-            is_win: int(5),
-            is_missed_opportunity: int(6),
-            profit_loss: text(7),
-            fee: text(8),
-            position_size: text(9).unwrap_or_default(),
-        }
-    }
-}
-
 /// Finishes what a crashed run left: removes dead temp files; for manifest rows whose rows were
 /// not deleted yet, checks the file and deletes them (or drops the manifest row when the file is
 /// missing or damaged: its rows are all still in the database); adopts a checked final file that
@@ -1038,13 +968,13 @@ pub fn reconcile(
         let check = regular_file(&path)
             .and_then(|()| scan_file(conn, &path))
             .and_then(|s| {
-                if s.sha256 == sha256 {
-                    Ok(())
-                } else {
+                if s.sha256 != sha256 {
                     Err(anyhow!(
                         "sha256 {} differs from the manifest's {sha256}",
                         s.sha256
                     ))
+                } else {
+                    same_columns(conn, &s.header)
                 }
             });
         match check {
@@ -1076,7 +1006,7 @@ pub fn reconcile(
         };
         // scan_file refuses a header for another table or week than the name says, and rows
         // outside that week.
-        match scan_file(conn, &path) {
+        match scan_file(conn, &path).and_then(|s| same_columns(conn, &s.header).map(|()| s)) {
             Ok(s) => {
                 tracing::warn!(file = %name, "adopting an archive file a crashed run left");
                 conn.execute(
@@ -1117,6 +1047,20 @@ fn regular_file(path: &Path) -> Result<()> {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => bail!("{} is not a regular file", path.display()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A file whose rows are still to be deleted must have the table's current columns (the
+/// delete compares each row with its line). One written before a migration changed the table
+/// cannot be finished: its rows are all still in the database and are archived again.
+fn same_columns(conn: &Connection, header: &Header) -> Result<()> {
+    if table_columns(conn, &header.table)? == header.columns {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "written before the table {} changed (a migration)",
+            header.table
+        ))
     }
 }
 

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::bad_input;
+pub use crate::settle::fees::FeeAssetRule;
 
 /// What a secret is replaced with wherever settings are shown.
 pub const REDACTED: &str = "<redacted>";
@@ -71,6 +72,9 @@ pub struct Settlement {
     pub fees_enabled: bool,
     pub fee_rate: Decimal,
     pub fee_exponent: Decimal,
+    /// The asset fees are charged in: `auto` (shares before the CLOB V2 cut-over of
+    /// 2026-04-28 11:00 UTC, collateral after it, by the fill time), `shares` or `collateral`.
+    pub fee_asset: FeeAssetRule,
     /// Binance symbol of the price fallback.
     pub price_symbol: String,
 }
@@ -229,6 +233,7 @@ impl Default for Settlement {
             fees_enabled: true,
             fee_rate: Decimal::new(7, 2),
             fee_exponent: Decimal::ONE,
+            fee_asset: FeeAssetRule::Auto,
             price_symbol: "BTCUSDT".into(),
         }
     }

@@ -1,14 +1,13 @@
-//! The one place connections are opened: PRAGMAs, migrations, and the SQL functions polyperf
-//! registers (`dec_sum`). Never runs business logic.
+//! The one place connections are opened: PRAGMAs, migrations, and the typed conversion of money
+//! and prices to and from SQLite ([`Fixed`]). Never runs business logic.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use rusqlite::functions::{Aggregate, Context as FnContext, FunctionFlags};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::error::bad_input;
 
@@ -16,6 +15,10 @@ use crate::error::bad_input;
 /// Never edit one that has shipped: add the next.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../sql/migrations/0001_init.sql")),
+    (
+        "0002_money_as_numbers",
+        include_str!("../sql/migrations/0002_money_as_numbers.sql"),
+    ),
     (
         "0003_trust",
         include_str!("../sql/migrations/0003_trust.sql"),
@@ -121,7 +124,6 @@ fn configure(conn: Connection, path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    register_functions(&conn)?;
     Ok(conn)
 }
 
@@ -133,13 +135,25 @@ pub fn schema_version(conn: &Connection) -> Result<i64> {
 /// Applies pending migrations in one IMMEDIATE transaction. Refuses a database newer than this
 /// binary: it would write rows the newer schema may not expect.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// The names of the migrations, in order (version = position + 1): tests find a migration by
+/// name, so they survive renumbering.
+pub fn migration_names() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|(name, _)| *name)
+}
+
+/// Applies the migrations up to `target` only (tests build databases as older binaries left
+/// them). [`migrate`] is `migrate_to(SCHEMA_VERSION)`.
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
     let current = schema_version(conn)?;
     if current > SCHEMA_VERSION {
         return Err(bad_input(format!(
             "database schema version {current} is newer than this binary supports ({SCHEMA_VERSION}); upgrade polyperf"
         )));
     }
-    if current == SCHEMA_VERSION {
+    if current >= target {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -147,7 +161,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current = schema_version(&tx)?;
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
-        if version <= current {
+        if version <= current || version > target {
             continue;
         }
         tx.execute_batch(sql)
@@ -157,53 +171,6 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
-}
-
-/// Registers `dec_sum(x)`: an exact decimal sum of text money columns (SQL's `sum()` goes
-/// through floating point). Returns decimal text, '0' for no rows. NULLs are skipped.
-fn register_functions(conn: &Connection) -> Result<()> {
-    conn.create_aggregate_function(
-        "dec_sum",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        DecSum,
-    )?;
-    Ok(())
-}
-
-struct DecSum;
-
-impl Aggregate<Decimal, String> for DecSum {
-    fn init(&self, _: &mut FnContext<'_>) -> rusqlite::Result<Decimal> {
-        Ok(Decimal::ZERO)
-    }
-
-    fn step(&self, ctx: &mut FnContext<'_>, sum: &mut Decimal) -> rusqlite::Result<()> {
-        use rusqlite::types::ValueRef;
-        let value = match ctx.get_raw(0) {
-            ValueRef::Null => return Ok(()),
-            ValueRef::Integer(i) => Decimal::from(i),
-            ValueRef::Real(f) => Decimal::from_f64_retain(f).unwrap_or_default(),
-            ValueRef::Text(t) => {
-                let text = std::str::from_utf8(t)
-                    .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-                Decimal::from_str(text).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?
-            }
-            ValueRef::Blob(_) => {
-                return Err(rusqlite::Error::UserFunctionError(
-                    "dec_sum of a blob".into(),
-                ))
-            }
-        };
-        *sum = sum
-            .checked_add(value)
-            .ok_or_else(|| rusqlite::Error::UserFunctionError("dec_sum overflow".into()))?;
-        Ok(())
-    }
-
-    fn finalize(&self, _: &mut FnContext<'_>, sum: Option<Decimal>) -> rusqlite::Result<String> {
-        Ok(sum.unwrap_or_default().normalize().to_string())
-    }
 }
 
 /// Begins an IMMEDIATE transaction: takes the write lock up front, so a transaction that will
@@ -267,4 +234,248 @@ pub fn file_sizes(path: &Path) -> (u64, u64) {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     (size(path), size(Path::new(&wal)))
+}
+
+/// Money and prices as SQLite stores them: a REAL holding the value rounded to a fixed number
+/// of places (`DP`), so plain sqlite3 compares, sorts and sums them as numbers (`max`,
+/// `ORDER BY`, `>`, `sum`), and rounded to `DP` places again on read, so Rust gets back the
+/// exact decimal it wrote. f64 is only the storage type here, never arithmetic: a decimal with
+/// at most [`SIGNIFICANT_DIGITS`] significant digits survives decimal → f64 → decimal unchanged,
+/// which is why `fits` bounds the magnitude. Reads also accept INTEGER and the exact decimal
+/// TEXT of databases before migration 0002 (and of values written by hand).
+///
+/// Every reader and writer of a money or price column goes through [`Money`] or [`BtcPrice`]:
+/// bind `Money(d)`, read `Money::get(row, i)`.
+macro_rules! fixed_decimal {
+    ($(#[$doc:meta])* $name:ident, $dp:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name(pub Decimal);
+
+        impl $name {
+            /// Decimal places kept.
+            pub const DP: u32 = $dp;
+
+            /// Whether `value` is stored exactly: at most `DP` decimal places and below
+            /// [`Self::limit`] in magnitude.
+            pub fn fits(value: Decimal) -> bool {
+                value.normalize().scale() <= Self::DP && value.abs() < Self::limit()
+            }
+
+            /// 10^(15 − DP): the magnitude below which values are stored exactly.
+            pub fn limit() -> Decimal {
+                Decimal::from(10i64.pow(SIGNIFICANT_DIGITS - Self::DP))
+            }
+
+            /// A column of `row` (NULL is `None`).
+            pub fn get(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
+                Ok(row.get::<_, Option<Self>>(idx)?.map(|f| f.0))
+            }
+
+            /// A value as read: from REAL, INTEGER or decimal TEXT, rounded to `DP` places.
+            pub fn from_value(value: ValueRef<'_>) -> FromSqlResult<Option<Decimal>> {
+                Ok(Option::<Self>::column_result(value)?.map(|f| f.0))
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                real_at(self.0, Self::DP).map(|f| ToSqlOutput::Owned(Value::Real(f)))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                decimal_at(value, Self::DP).map($name)
+            }
+        }
+    };
+}
+
+/// Significant digits that always survive decimal → f64 → decimal (f64 guarantees 15).
+pub const SIGNIFICANT_DIGITS: u32 = 15;
+
+fixed_decimal!(
+    /// USDC amounts, share prices and fee rates: 6 decimals, the precision of USDC (Polymarket's
+    /// prices and fees have fewer). Exact below 1,000,000,000.
+    Money,
+    6
+);
+
+fixed_decimal!(
+    /// BTC prices (`btc_price`, `price_to_beat`, candles, start/end prices): 8 decimals, the
+    /// precision of Chainlink's BTC/USD feed that resolves the markets (Binance quotes 2).
+    /// Exact below 10,000,000 USD.
+    BtcPrice,
+    8
+);
+
+/// `value` rounded to `dp` places as the nearest f64. The integer mantissa and the power of ten
+/// are both exact in f64 while the mantissa is below 2^53, so one IEEE division rounds
+/// correctly; larger values go through Rust's (correctly rounded) decimal parser.
+fn real_at(value: Decimal, dp: u32) -> rusqlite::Result<f64> {
+    let mut d = value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+    d.rescale(dp);
+    let mantissa = d.mantissa();
+    let f = if mantissa.unsigned_abs() < 1 << 53 {
+        mantissa as f64 / 10f64.powi(dp as i32)
+    } else {
+        d.to_string().parse().unwrap_or(f64::NAN)
+    };
+    if !f.is_finite() {
+        return Err(rusqlite::Error::ToSqlConversionFailure(
+            format!("{value} cannot be stored as a number").into(),
+        ));
+    }
+    Ok(f)
+}
+
+/// A stored value as a decimal rounded to `dp` places (no trailing zeros).
+fn decimal_at(value: ValueRef<'_>, dp: u32) -> FromSqlResult<Decimal> {
+    let exact = match value {
+        ValueRef::Real(f) => Decimal::from_f64_retain(f)
+            .ok_or_else(|| FromSqlError::Other(format!("{f} is not a decimal").into()))?,
+        ValueRef::Integer(i) => Decimal::from(i),
+        ValueRef::Text(t) => {
+            let text = std::str::from_utf8(t)
+                .map_err(|e| FromSqlError::Other(e.into()))?
+                .trim();
+            Decimal::from_str_exact(text)
+                .or_else(|_| Decimal::from_scientific(text))
+                .map_err(|_| FromSqlError::Other(format!("{text:?} is not a decimal").into()))?
+        }
+        ValueRef::Null | ValueRef::Blob(_) => return Err(FromSqlError::InvalidType),
+    };
+    Ok(exact
+        .round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven)
+        .normalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (money REAL, btc REAL, text TEXT)")
+            .unwrap();
+        conn
+    }
+
+    /// Writes `money` and `btc` through the conversion and reads them back.
+    fn round_trip(conn: &Connection, money: Decimal, btc: Decimal) -> (Decimal, Decimal, String) {
+        conn.execute("DELETE FROM t", []).unwrap();
+        conn.execute(
+            "INSERT INTO t (money, btc) VALUES (?1, ?2)",
+            rusqlite::params![Money(money), BtcPrice(btc)],
+        )
+        .unwrap();
+        conn.query_row("SELECT money, btc, typeof(money) FROM t", [], |r| {
+            Ok((
+                r.get::<_, Money>(0)?.0,
+                r.get::<_, BtcPrice>(1)?.0,
+                r.get(2)?,
+            ))
+        })
+        .unwrap()
+    }
+
+    proptest! {
+        /// Any value with at most 6 (money) or 8 (BTC) places below the limit reads back
+        /// identical, stored as a REAL.
+        #[test]
+        fn values_at_their_places_read_back_identical(
+            money in -999_999_999_999_999i64..=999_999_999_999_999,
+            money_dp in 0u32..=6,
+            btc in 0i64..=999_999_999_999_999,
+            btc_dp in 0u32..=8,
+        ) {
+            let conn = conn();
+            // Scale so the value stays below 10^(15 - DP): 15 significant digits at most.
+            let money = Decimal::new(money, 6).round_dp(money_dp);
+            let btc = Decimal::new(btc, 8).round_dp(btc_dp);
+            prop_assert!(Money::fits(money) && BtcPrice::fits(btc));
+            let (m, b, typ) = round_trip(&conn, money, btc);
+            prop_assert_eq!(m, money);
+            prop_assert_eq!(b, btc);
+            prop_assert_eq!(typ, "real");
+        }
+
+        /// Reading never panics, whatever a hand edit put in the column.
+        #[test]
+        fn any_text_reads_as_a_decimal_or_an_error(text in "\\PC{0,30}") {
+            let value = ValueRef::Text(text.as_bytes());
+            let _ = Money::from_value(value);
+            let _ = BtcPrice::from_value(value);
+        }
+
+        /// Any finite REAL reads back within half a unit of the last place kept.
+        #[test]
+        fn any_real_rounds_to_its_places(f in -1e12f64..1e12) {
+            let read = Money::from_value(ValueRef::Real(f)).unwrap().unwrap();
+            prop_assert!(read.scale() <= 6);
+            let exact = Decimal::from_f64_retain(f).unwrap();
+            prop_assert!((read - exact).abs() <= Decimal::new(5, 7));
+        }
+    }
+
+    #[test]
+    fn stored_money_compares_as_numbers_in_sql() {
+        let conn = conn();
+        for v in ["9.997049", "19.954806", "-5", "4.3", "0.000001"] {
+            conn.execute(
+                "INSERT INTO t (money) VALUES (?1)",
+                [Money(v.parse().unwrap())],
+            )
+            .unwrap();
+        }
+        let max: f64 = conn
+            .query_row("SELECT max(money) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(max, 19.954806);
+        let above_5: i64 = conn
+            .query_row("SELECT count(*) FROM t WHERE money > 5", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(above_5, 2);
+        let sum: f64 = conn
+            .query_row("SELECT sum(money) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert!((sum - 29.251856).abs() < 1e-6, "{sum}");
+    }
+
+    #[test]
+    fn legacy_text_integers_and_nulls_read_too() {
+        let read = |v: ValueRef<'_>| Money::from_value(v).unwrap();
+        let d = |s: &str| Some(s.parse::<Decimal>().unwrap());
+        assert_eq!(read(ValueRef::Text(b"5.00")), d("5"));
+        assert_eq!(read(ValueRef::Text(b" -4.9731 ")), d("-4.9731"));
+        assert_eq!(read(ValueRef::Text(b"1e-3")), d("0.001"));
+        assert_eq!(read(ValueRef::Text(b"0.1234565")), d("0.123456"));
+        assert_eq!(read(ValueRef::Integer(10)), d("10"));
+        assert_eq!(read(ValueRef::Real(9.65)), d("9.65"));
+        assert_eq!(read(ValueRef::Null), None);
+        assert!(Money::from_value(ValueRef::Text(b"ten")).is_err());
+        assert!(Money::from_value(ValueRef::Blob(b"1")).is_err());
+        assert!(Money::from_value(ValueRef::Real(f64::INFINITY)).is_err());
+        // 8 places for BTC prices (Chainlink's precision).
+        let btc = BtcPrice::from_value(ValueRef::Real(66940.12345678)).unwrap();
+        assert_eq!(btc, d("66940.12345678"));
+    }
+
+    #[test]
+    fn limits_follow_fifteen_significant_digits() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert!(Money::fits(d("999999999.999999")));
+        assert!(!Money::fits(d("1000000000")));
+        assert!(!Money::fits(d("0.1234567")));
+        assert!(Money::fits(d("0.1234560")));
+        assert!(BtcPrice::fits(d("9999999.99999999")));
+        assert!(!BtcPrice::fits(d("10000000")));
+        assert!(!BtcPrice::fits(d("66940.123456789")));
+        // Written beyond the limit, a value is still the nearest f64, never an error.
+        let conn = conn();
+        let (m, _, _) = round_trip(&conn, d("12345678901.25"), Decimal::ONE);
+        assert_eq!(m, d("12345678901.25"));
+    }
 }

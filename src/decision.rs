@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::db::{BtcPrice, Money};
 use crate::market;
+pub use crate::settle::fees::Liquidity;
 use crate::time::{parse_rfc3339, to_db};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +79,12 @@ pub struct Decision {
     pub market_end: Option<DateTime<Utc>>,
     /// A fee rate the trader logged; overrides the configured fee model.
     pub fee_rate: Option<Decimal>,
+    /// Which side of the book the fill took (`taker` unless logged as `maker`).
+    #[serde(default)]
+    pub liquidity: Liquidity,
+    /// USDC the fill was really charged, from the trader's fill report; beats any formula.
+    #[serde(default)]
+    pub fee_paid: Option<Decimal>,
 }
 
 /// A field that failed validation.
@@ -162,6 +170,10 @@ struct Fields<'a> {
     market_end: Raw<'a>,
     #[serde(borrow, default)]
     fee_rate: Raw<'a>,
+    #[serde(borrow, default)]
+    liquidity: Raw<'a>,
+    #[serde(borrow, default)]
+    fee_paid: Raw<'a>,
 }
 
 impl Decision {
@@ -217,6 +229,8 @@ impl Decision {
             market_start: opt(f.market_start, "market_start", time_value)?,
             market_end: opt(f.market_end, "market_end", time_value)?,
             fee_rate: opt(f.fee_rate, "fee_rate", decimal_value)?,
+            liquidity: opt(f.liquidity, "liquidity", liquidity_value)?.unwrap_or_default(),
+            fee_paid: opt(f.fee_paid, "fee_paid", decimal_value)?,
         };
         decision.validate()?;
         Ok(decision)
@@ -283,6 +297,12 @@ impl Decision {
         unit("no_price", self.no_price, false)?;
         unit("executed_price", self.executed_price, true)?;
         unit("fee_rate", self.fee_rate, false)?;
+        if let Some(fee) = self.fee_paid {
+            if fee < Decimal::ZERO {
+                return Err(field_err("fee_paid", format!("{fee} is negative")));
+            }
+        }
+        self.check_stored_exactly()?;
         if self.action != Action::Hold && self.executed_price.is_none() {
             return Err(field_err(
                 "executed_price",
@@ -300,6 +320,43 @@ impl Decision {
         if let (Some(start), Some(end)) = (self.market_start, self.market_end) {
             if end <= start {
                 return Err(field_err("market_end", "must be after market_start"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Money and prices are stored as numbers rounded to a fixed number of places (SPEC §4):
+    /// a value with more places than its column keeps, or too large to store exactly, is
+    /// refused rather than silently rounded.
+    fn check_stored_exactly(&self) -> std::result::Result<(), FieldError> {
+        // (field, value, places kept, magnitude limit)
+        let money = |field, v| (field, v, Money::DP, Money::limit());
+        let btc = |field, v| (field, v, BtcPrice::DP, BtcPrice::limit());
+        let columns = [
+            money("position_size", Some(self.position_size)),
+            btc("btc_price", Some(self.btc_price)),
+            btc("price_to_beat", self.price_to_beat),
+            money("yes_price", self.yes_price),
+            money("no_price", self.no_price),
+            money("executed_price", self.executed_price),
+            money("fee_rate", self.fee_rate),
+            money("fee_paid", self.fee_paid),
+        ];
+        for (field, value, dp, limit) in columns {
+            match value {
+                Some(v) if v.normalize().scale() > dp => {
+                    return Err(field_err(
+                        field,
+                        format!("{v} has more than {dp} decimal places"),
+                    ))
+                }
+                Some(v) if v.abs() >= limit => {
+                    return Err(field_err(
+                        field,
+                        format!("{v} is too large (below {limit})"),
+                    ))
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -397,6 +454,12 @@ fn decimal_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
     parsed.map_err(|_| format!("{} is not a decimal number", preview(&text)))
 }
 
+fn liquidity_value(raw: &RawValue) -> std::result::Result<Liquidity, String> {
+    let text = string_value(raw)?;
+    Liquidity::parse(&text.to_ascii_lowercase())
+        .ok_or_else(|| format!("{} is not taker or maker", preview(&text)))
+}
+
 fn float_value(raw: &RawValue) -> std::result::Result<f64, String> {
     let text = numeric_text(raw)?;
     match text.parse::<f64>() {
@@ -466,10 +529,10 @@ const INSERT_COLUMNS: &str = "INSERT INTO trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, created_at) VALUES ";
+    executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, created_at) VALUES ";
 
 /// Parameters bound per decision (`created_at` is `datetime('now')`).
-const PARAMS_PER_ROW: usize = 26;
+const PARAMS_PER_ROW: usize = 28;
 
 /// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
 /// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
@@ -489,34 +552,9 @@ thread_local! {
     static INSERT_BATCH: String = insert_sql(BATCH);
 }
 
-/// Binds one decision's parameters at `base + 1 ..= base + 26`. `text` is scratch space for the
-/// decimals (SQLite copies bound text, so it is reused for the next row).
-fn bind(
-    stmt: &mut rusqlite::Statement<'_>,
-    base: usize,
-    d: &Decision,
-    text: &mut String,
-) -> Result<()> {
-    use std::fmt::Write as _;
-    text.clear();
-    let mut put = |v: Option<Decimal>| {
-        v.map(|v| {
-            let start = text.len();
-            let _ = write!(text, "{v}");
-            start..text.len()
-        })
-    };
-    let decimals = [
-        put(Some(d.position_size)),
-        put(Some(d.btc_price)),
-        put(d.price_to_beat),
-        put(d.yes_price),
-        put(d.no_price),
-        put(d.executed_price),
-        put(d.fee_rate),
-    ];
-    let text = text.as_str();
-    let dec = |i: usize| decimals[i].clone().map(|r| &text[r]);
+/// Binds one decision's parameters at `base + 1 ..= base + 28`. Money and prices go in as
+/// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
+fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision) -> Result<()> {
     let key = match &d.decision_id {
         Some(id) => Cow::Borrowed(id.as_str()),
         None => Cow::Owned(d.key()),
@@ -529,10 +567,10 @@ fn bind(
         &d.market_id,
         &d.action.as_str(),
         &d.confidence,
-        &dec(0),
+        &Money(d.position_size),
         &d.reasoning,
-        &dec(1),
-        &dec(2),
+        &BtcPrice(d.btc_price),
+        &d.price_to_beat.map(BtcPrice),
         &d.time_remaining_seconds,
         &d.is_end_phase,
         &d.social_score,
@@ -543,12 +581,14 @@ fn bind(
         &d.rsi,
         &d.macd,
         &d.trend,
-        &dec(3),
-        &dec(4),
-        &dec(5),
+        &d.yes_price.map(Money),
+        &d.no_price.map(Money),
+        &d.executed_price.map(Money),
         &window.map(|w| to_db(w.0)),
         &window.map(|w| to_db(w.1)),
-        &dec(6),
+        &d.fee_rate.map(Money),
+        &d.liquidity.as_str(),
+        &d.fee_paid.map(Money),
     ];
     for (i, v) in values.iter().enumerate() {
         stmt.raw_bind_parameter(base + i + 1, v)?;
@@ -559,8 +599,7 @@ fn bind(
 /// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
 pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
     let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
-    let mut text = String::with_capacity(96);
-    bind(&mut stmt, 0, d, &mut text)?;
+    bind(&mut stmt, 0, d)?;
     let n = stmt.raw_execute()?;
     Ok(if n == 1 {
         Logged::Stored(conn.last_insert_rowid())
@@ -573,14 +612,13 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
 /// stored (the rest were duplicates). Part of the caller's transaction, which it leaves with
 /// the outbox within its bound (each stored YES/NO queues a trade alert).
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
-    let mut text = String::with_capacity(96);
     let mut stored = 0;
     let mut chunks = decisions.chunks_exact(BATCH);
     if chunks.len() > 0 {
         let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
         for chunk in &mut chunks {
             for (i, d) in chunk.iter().enumerate() {
-                bind(&mut stmt, i * PARAMS_PER_ROW, d, &mut text)?;
+                bind(&mut stmt, i * PARAMS_PER_ROW, d)?;
             }
             stored += stmt.raw_execute()? as u64;
         }
@@ -800,6 +838,92 @@ mod tests {
         rejects(("market_slug", "<remove>"), "market_slug");
         rejects(("position_size", "\"five\""), "position_size");
         rejects(("market_slug", "42"), "market_slug");
+        rejects(("liquidity", "\"both\""), "liquidity");
+        rejects(("liquidity", "1"), "liquidity");
+        rejects(("fee_paid", "-0.01"), "fee_paid");
+        rejects(("fee_paid", "\"a lot\""), "fee_paid");
+    }
+
+    #[test]
+    fn fill_facts_are_read_and_default_to_a_taker_without_a_logged_fee() {
+        let d = Decision::from_json(GOOD).unwrap();
+        assert_eq!((d.liquidity, d.fee_paid), (Liquidity::Taker, None));
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v["liquidity"] = "Maker".into();
+        v["fee_paid"] = serde_json::json!(0.17472);
+        let d = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(d.liquidity, Liquidity::Maker);
+        assert_eq!(d.fee_paid, Some(Decimal::new(17472, 5)));
+        v["fee_paid"] = "0".into();
+        v["liquidity"] = serde_json::Value::Null;
+        let d = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(
+            (d.liquidity, d.fee_paid),
+            (Liquidity::Taker, Some(Decimal::ZERO))
+        );
+    }
+
+    #[test]
+    fn more_places_than_a_column_keeps_are_refused_not_rounded() {
+        // (field, value, accepted): money and share prices keep 6 places, BTC prices 8.
+        let cases = [
+            ("position_size", "\"5.123456\"", true),
+            ("position_size", "\"5.1234567\"", false),
+            ("position_size", "\"5.1234560\"", true),
+            ("position_size", "999999999.999999", true),
+            ("position_size", "1000000000", false),
+            ("executed_price", "0.5234567", false),
+            ("yes_price", "\"0.1234567\"", false),
+            ("no_price", "0.123456", true),
+            ("fee_paid", "0.0000001", false),
+            ("fee_rate", "0.0725", true),
+            ("btc_price", "\"66940.12345678\"", true),
+            ("btc_price", "\"66940.123456789\"", false),
+            ("btc_price", "10000000", false),
+            ("price_to_beat", "66826.000000001", false),
+        ];
+        for (field, value, accepted) in cases {
+            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            v[field] = serde_json::from_str(value).unwrap();
+            match Decision::from_json(&v.to_string()) {
+                Ok(_) => assert!(accepted, "{field} = {value} was accepted"),
+                Err(e) => {
+                    assert!(!accepted, "{field} = {value}: {e}");
+                    assert_eq!(e.field, field, "{e}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the fill fields hold, parsing answers (a decision or an error naming the
+        /// field), never panics; valid ones come back exactly.
+        #[test]
+        fn fill_fields_parse_or_name_the_field(
+            liquidity in proptest::prop_oneof![
+                proptest::strategy::Just("taker".to_string()),
+                proptest::strategy::Just("maker".to_string()),
+                "\\PC{0,12}",
+            ],
+            fee_units in -1_000_000_000i64..1_000_000_000_000,
+            fee_dp in 0u32..9,
+        ) {
+            let fee = Decimal::new(fee_units, fee_dp);
+            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            v["liquidity"] = liquidity.clone().into();
+            v["fee_paid"] = fee.to_string().into();
+            match Decision::from_json(&v.to_string()) {
+                Ok(d) => {
+                    proptest::prop_assert_eq!(d.liquidity.as_str(), liquidity.to_ascii_lowercase());
+                    proptest::prop_assert_eq!(d.fee_paid, Some(fee));
+                    proptest::prop_assert!(Money::fits(fee) && fee >= Decimal::ZERO);
+                }
+                Err(e) => proptest::prop_assert!(
+                    e.field == "liquidity" || e.field == "fee_paid",
+                    "{}", e
+                ),
+            }
+        }
     }
 
     #[test]
@@ -823,12 +947,12 @@ mod tests {
             .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 200);
-        let stored: String = conn
+        let stored: Money = conn
             .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(stored, all[6].position_size.to_string());
+        assert_eq!(stored.0, all[6].position_size);
     }
 
     #[test]

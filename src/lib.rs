@@ -7,7 +7,8 @@
 //! Each binary is a thin wrapper around one function of this library.
 //!
 //! - [`config`]: settings (defaults, TOML file, environment), validated once.
-//! - [`db`]: the one place connections are opened; PRAGMAs, migrations, `dec_sum()`.
+//! - [`db`]: the one place connections are opened; PRAGMAs, migrations, and money as stored
+//!   ([`db::Money`], [`db::BtcPrice`]: REAL at 6 / 8 places, read back exactly).
 //! - [`time`]: timestamps as stored (`YYYY-MM-DD HH:MM:SS` UTC).
 //! - [`error`]: failure kinds and the exit codes 0 / 1 / 2 / 75.
 //! - [`runner`]: what every job shares: flags, tracing, lease, `job_runs`, output.
@@ -19,7 +20,8 @@
 //! - [`control`]: the pause switch and its audit trail.
 //! - [`params`]: live parameters, bounded changes and their history.
 //! - [`status`]: the read-only overview behind `polyperf status`.
-//! - [`settle`]: outcomes and fee-aware P&L (polyperf-settle).
+//! - [`settle`]: outcomes and fee-aware P&L (polyperf-settle); [`settle::fees`] is the one
+//!   implementation of fees (logged, maker, taker formula; shares or collateral by era).
 //! - [`metrics`] and [`report`]: performance figures and their rendering (polyperf report).
 //! - [`reflect`]: triggers, the LLM / rules analysis, insights and proposals (polyperf-reflect).
 //! - [`adjust`]: tiered autonomy, replay evidence, rollback, emergency pause (polyperf-adjust).

@@ -3,16 +3,17 @@
 //! (that is [`crate::report`]) and never writes.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::db::Money;
+use crate::settle::fees::FeeAsset;
+use crate::settle::pnl::{self, Charge};
 use crate::time::to_db;
 
 /// z for a two-sided 95% interval.
@@ -20,7 +21,8 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 
 /// Figures that need one row per decision, so they cover live rows only: archived days
 /// survive only as per-day sums in `daily_rollup`.
-pub const LIVE_ONLY: [&str; 9] = [
+pub const LIVE_ONLY: [&str; 10] = [
+    "fees_by_asset",
     "gross_profit",
     "gross_loss",
     "profit_factor",
@@ -120,6 +122,14 @@ pub struct Missed {
     pub basis: &'static str,
 }
 
+/// Fees by the asset they were charged in: taken from the shares bought (before the CLOB V2
+/// cut-over) or charged in collateral on top of the stake (since).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FeesByAsset {
+    pub shares: Decimal,
+    pub collateral: Decimal,
+}
+
 /// Where the figures come from.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Coverage {
@@ -167,6 +177,8 @@ pub struct Metrics {
     pub total_profit: Decimal,
     pub avg_profit: Option<Decimal>,
     pub fees: Decimal,
+    /// The fees split by the asset they were charged in (live rows).
+    pub fees_by_asset: FeesByAsset,
     pub staked: Decimal,
     pub roi: Option<f64>,
     /// Sum of the winning P&Ls (live rows).
@@ -233,6 +245,8 @@ pub struct LiveRow {
     pub is_win: Option<bool>,
     pub profit_loss: Option<Decimal>,
     pub fee: Option<Decimal>,
+    /// The asset the fee was charged in (as stored; see [`FeeAsset::stored`]).
+    pub fee_asset: FeeAsset,
     pub position_size: Decimal,
     pub final_score: Option<f64>,
     pub is_missed_opportunity: bool,
@@ -329,6 +343,7 @@ pub struct Accumulator {
     by_action: BTreeMap<String, GroupAcc>,
     by_end_phase: BTreeMap<String, GroupAcc>,
     by_hour: BTreeMap<String, GroupAcc>,
+    fees_by_asset: FeesByAsset,
     gross_profit: Decimal,
     gross_loss: Decimal,
     cumulative: Decimal,
@@ -397,9 +412,16 @@ impl Accumulator {
                     Some(s) if s < 0.0 => row.no_price,
                     _ => None,
                 };
-                if let Some(p) = price.filter(|p| *p > Decimal::ZERO && *p < Decimal::ONE) {
-                    self.missed.priced += 1;
-                    self.missed.profit_per_dollar += (Decimal::ONE - p) / p;
+                // A $1 win at the recorded price with no fee, by settlement's own rule.
+                let no_fee = Charge {
+                    fee: Decimal::ZERO,
+                    asset: FeeAsset::Shares,
+                };
+                if let Some(p) = price {
+                    if let Ok(win) = pnl::settle_position(Decimal::ONE, p, true, no_fee) {
+                        self.missed.priced += 1;
+                        self.missed.profit_per_dollar += win.profit_loss;
+                    }
                 }
             }
             return;
@@ -410,6 +432,10 @@ impl Accumulator {
         };
         self.coverage.live_decisions += 1;
         let fee = row.fee.unwrap_or_default();
+        match row.fee_asset {
+            FeeAsset::Shares => self.fees_by_asset.shares += fee,
+            FeeAsset::Collateral => self.fees_by_asset.collateral += fee,
+        }
         for g in self.groups_mut(signal, &row.action, row.is_end_phase, hour) {
             if is_win {
                 g.wins += 1;
@@ -532,6 +558,10 @@ impl Accumulator {
             total_profit: total.total_profit,
             avg_profit: total.avg_profit,
             fees: total.fees,
+            fees_by_asset: FeesByAsset {
+                shares: self.fees_by_asset.shares.normalize(),
+                collateral: self.fees_by_asset.collateral.normalize(),
+            },
             staked: total.staked,
             roi: total.roi,
             gross_profit: self.gross_profit.normalize(),
@@ -558,7 +588,7 @@ impl Accumulator {
 /// rows come in time order without a sort.
 const LIVE_SQL: &str = "SELECT timestamp, action, confidence, signal_type, is_end_phase,
         settlement_status = 'settled', is_win, profit_loss, fee, position_size, final_score,
-        is_missed_opportunity, yes_price, no_price
+        is_missed_opportunity, yes_price, no_price, fee_asset
    FROM trades
   WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
   ORDER BY timestamp, id";
@@ -569,24 +599,9 @@ const ROLLUP_SQL: &str = "SELECT day, signal_type, action, is_end_phase, n, wins
    FROM daily_rollup
   WHERE day >= ?1 AND day <= ?2";
 
-/// A money column: exact decimal text (also accepts integers and, defensively, reals written
-/// by hand with sqlite3).
+/// A money column (REAL at 6 decimals, or the decimal text of an older database).
 fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
-    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e)
-    };
-    Ok(match row.get_ref(idx)? {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(Decimal::from(i)),
-        ValueRef::Real(f) => {
-            Some(Decimal::from_f64_retain(f).ok_or_else(|| bad("not finite".into()))?)
-        }
-        ValueRef::Text(t) => {
-            let text = std::str::from_utf8(t).map_err(|e| bad(e.into()))?;
-            Some(Decimal::from_str(text.trim()).map_err(|e| bad(e.into()))?)
-        }
-        ValueRef::Blob(_) => return Err(bad("blob in a money column".into())),
-    })
+    Money::get(row, idx)
 }
 
 /// Computes every figure for `window` as of `now`.
@@ -616,6 +631,7 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
             is_missed_opportunity: r.get::<_, Option<i64>>(11)?.unwrap_or(0) != 0,
             yes_price: dec_col(r, 12)?,
             no_price: dec_col(r, 13)?,
+            fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(14)?.as_deref()),
         };
         acc.add_live(&row);
     }
@@ -705,6 +721,7 @@ pub fn latest_insights(conn: &Connection) -> Result<Option<LatestInsights>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

@@ -192,6 +192,23 @@ fn table(out: &mut String, title: &str, rows: &[(String, &Group)], color: bool) 
     out.push('\n');
 }
 
+/// The fees with the asset they were charged in, when any: "0.70 (in shares 0.35, in
+/// collateral 0.35)". Rows settled before the CLOB V2 cut-over paid in shares, since then in
+/// collateral on top of the stake.
+fn fees_text(m: &Metrics) -> String {
+    let split = &m.fees_by_asset;
+    let parts: Vec<String> = [("shares", split.shares), ("collateral", split.collateral)]
+        .iter()
+        .filter(|(_, fee)| !fee.is_zero())
+        .map(|(asset, fee)| format!("in {asset} {:.2}", fee.round_dp(2)))
+        .collect();
+    if parts.is_empty() {
+        format!("{:.2}", m.fees.round_dp(2))
+    } else {
+        format!("{:.2} ({})", m.fees.round_dp(2), parts.join(", "))
+    }
+}
+
 /// The terminal form: headline figures, then one table per breakdown.
 pub fn render_table(m: &Metrics, color: bool) -> String {
     let mut out = String::new();
@@ -235,7 +252,7 @@ pub fn render_table(m: &Metrics, color: bool) -> String {
         (
             "P&L",
             format!(
-                "{}  avg {}  fees {:.2}  staked {:.2}  ROI {}",
+                "{}  avg {}  fees {}  staked {:.2}  ROI {}",
                 signed(
                     money(m.total_profit),
                     m.total_profit < Decimal::ZERO,
@@ -243,7 +260,7 @@ pub fn render_table(m: &Metrics, color: bool) -> String {
                     color
                 ),
                 m.avg_profit.map(money).unwrap_or_else(|| "-".into()),
-                m.fees.round_dp(2),
+                fees_text(m),
                 m.staked.round_dp(2),
                 signed_pct(m.roi)
             ),
@@ -356,9 +373,9 @@ pub fn summary_from(m: &Metrics) -> String {
     );
     let _ = writeln!(
         out,
-        "P&L: {} USDC, fees {:.2}, ROI {}",
+        "P&L: {} USDC, fees {}, ROI {}",
         money(m.total_profit),
-        m.fees.round_dp(2),
+        fees_text(m),
         signed_pct(m.roi)
     );
     let _ = writeln!(
@@ -641,7 +658,7 @@ pub fn html_page(m: &Metrics, insights: Option<&LatestInsights>) -> String {
             m.avg_profit.map(money).unwrap_or_else(|| "-".into()),
             "",
         ),
-        ("fees", format!("{:.2}", m.fees.round_dp(2)), ""),
+        ("fees", fees_text(m), ""),
         ("ROI", signed_pct(m.roi), ""),
         (
             "profit factor",

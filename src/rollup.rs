@@ -3,11 +3,13 @@
 //! archive job adds them in the transaction that deletes them, restore subtracts them.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use anyhow::{anyhow, Result};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
+
+use crate::db::Money;
 
 /// One `daily_rollup` row's key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,7 +56,7 @@ impl Totals {
     }
 }
 
-/// The columns of a trade the rollup needs, as stored.
+/// The columns of a trade the rollup needs, as stored (money read through [`Money`]).
 #[derive(Debug, Clone, Default)]
 pub struct TradeFacts<'a> {
     pub timestamp: &'a str,
@@ -64,24 +66,97 @@ pub struct TradeFacts<'a> {
     pub settlement_status: &'a str,
     pub is_win: Option<i64>,
     pub is_missed_opportunity: Option<i64>,
-    pub profit_loss: Option<&'a str>,
-    pub fee: Option<&'a str>,
-    pub position_size: &'a str,
+    pub profit_loss: Option<Decimal>,
+    pub fee: Option<Decimal>,
+    pub position_size: Option<Decimal>,
+}
+
+/// Where the rollup's columns are in a trades row (as the archive reads it from the table or
+/// from a file's header).
+pub struct TradeColumns([usize; 10]);
+
+impl TradeColumns {
+    const NAMES: [&'static str; 10] = [
+        "timestamp",
+        "signal_type",
+        "action",
+        "is_end_phase",
+        "settlement_status",
+        "is_win",
+        "is_missed_opportunity",
+        "profit_loss",
+        "fee",
+        "position_size",
+    ];
+
+    pub fn new(columns: &[String]) -> Result<TradeColumns> {
+        let mut at = [0; 10];
+        for (slot, name) in at.iter_mut().zip(Self::NAMES) {
+            *slot = columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| anyhow!("trades has no column {name}"))?;
+        }
+        Ok(TradeColumns(at))
+    }
+
+    pub fn of<'a>(&self, row: &'a rusqlite::Row<'_>) -> Result<TradeFacts<'a>> {
+        let text =
+            |i: usize| -> Result<Option<&'a str>> { Ok(row.get_ref(self.0[i])?.as_str_or_null()?) };
+        let int =
+            |i: usize| -> Result<Option<i64>> { Ok(row.get_ref(self.0[i])?.as_i64_or_null()?) };
+        let money = |i: usize| -> Result<Option<Decimal>> {
+            Money::from_value(row.get_ref(self.0[i])?)
+                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
+        };
+        Ok(TradeFacts {
+            timestamp: text(0)?.unwrap_or_default(),
+            signal_type: text(1)?,
+            action: text(2)?.unwrap_or_default(),
+            is_end_phase: int(3)?,
+            settlement_status: text(4)?.unwrap_or_default(),
+            is_win: int(5)?,
+            is_missed_opportunity: int(6)?,
+            profit_loss: money(7)?,
+            fee: money(8)?,
+            position_size: money(9)?,
+        })
+    }
+
+    /// The same facts from a parsed archive line (for restore): money as numbers (files written
+    /// since migration 0002) or as exact decimal strings (files written before it).
+    pub fn of_values<'a>(&self, values: &'a [SqlValue]) -> Result<TradeFacts<'a>> {
+        let text = |i: usize| match &values[self.0[i]] {
+            SqlValue::Text(s) => Some(s.as_str()),
+            _ => None,
+        };
+        let int = |i: usize| match &values[self.0[i]] {
+            SqlValue::Integer(v) => Some(*v),
+            _ => None,
+        };
+        let money = |i: usize| -> Result<Option<Decimal>> {
+            Money::from_value(ValueRef::from(&values[self.0[i]]))
+                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
+        };
+        Ok(TradeFacts {
+            timestamp: text(0).unwrap_or_default(),
+            signal_type: text(1),
+            action: text(2).unwrap_or_default(),
+            is_end_phase: int(3),
+            settlement_status: text(4).unwrap_or_default(),
+            is_win: int(5),
+            is_missed_opportunity: int(6),
+            profit_loss: money(7)?,
+            fee: money(8)?,
+            position_size: money(9)?,
+        })
+    }
 }
 
 /// Rollup changes accumulated in memory (bounded by days × signals × actions), then applied.
 #[derive(Debug, Default)]
 pub struct Delta {
     rows: BTreeMap<Key, Totals>,
-}
-
-fn decimal(column: &str, text: Option<&str>) -> Result<Decimal> {
-    match text {
-        None => Ok(Decimal::ZERO),
-        Some(t) => Decimal::from_str(t.trim())
-            .or_else(|_| Decimal::from_scientific(t.trim()))
-            .map_err(|_| anyhow!("trade column {column} is not a decimal: {t:?}")),
-    }
 }
 
 impl Delta {
@@ -104,8 +179,8 @@ impl Delta {
         let traded = t.action == "YES" || t.action == "NO";
         let mut row = Totals {
             n: 1,
-            profit_loss: decimal("profit_loss", t.profit_loss)?,
-            fees: decimal("fee", t.fee)?,
+            profit_loss: t.profit_loss.unwrap_or_default(),
+            fees: t.fee.unwrap_or_default(),
             ..Totals::default()
         };
         if traded {
@@ -114,7 +189,7 @@ impl Delta {
                 Some(0) => row.losses = 1,
                 _ => {}
             }
-            row.staked = decimal("position_size", Some(t.position_size))?;
+            row.staked = t.position_size.unwrap_or_default();
         } else if t.is_missed_opportunity == Some(1) {
             row.missed = 1;
         }
@@ -147,9 +222,9 @@ impl Delta {
                         r.get::<_, i64>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
+                        Money::get(r, 4)?.unwrap_or_default(),
+                        Money::get(r, 5)?.unwrap_or_default(),
+                        Money::get(r, 6)?.unwrap_or_default(),
                     ))
                 })
                 .optional()?;
@@ -160,9 +235,9 @@ impl Delta {
                     wins,
                     losses,
                     missed,
-                    profit_loss: decimal("daily_rollup.profit_loss", Some(&pl))?,
-                    fees: decimal("daily_rollup.fees", Some(&fees))?,
-                    staked: decimal("daily_rollup.staked", Some(&staked))?,
+                    profit_loss: pl,
+                    fees,
+                    staked,
                 },
             };
             totals.add(change, sign);
@@ -178,9 +253,9 @@ impl Delta {
                     totals.wins,
                     totals.losses,
                     totals.missed,
-                    totals.profit_loss.normalize().to_string(),
-                    totals.fees.normalize().to_string(),
-                    totals.staked.normalize().to_string(),
+                    Money(totals.profit_loss),
+                    Money(totals.fees),
+                    Money(totals.staked),
                 ])?;
             }
         }
@@ -191,6 +266,7 @@ impl Delta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn trade<'a>(
         action: &'a str,
@@ -207,9 +283,9 @@ mod tests {
             settlement_status: status,
             is_win,
             is_missed_opportunity: missed,
-            profit_loss: pl,
-            fee: Some("0.01"),
-            position_size: "5.00",
+            profit_loss: pl.map(|p| Decimal::from_str(p).unwrap()),
+            fee: Some(Decimal::new(1, 2)),
+            position_size: Some(Decimal::new(500, 2)),
         }
     }
 
@@ -273,16 +349,8 @@ mod tests {
 
     #[test]
     fn apply_then_subtract_leaves_nothing_and_sums_exactly() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE daily_rollup (day TEXT NOT NULL, signal_type TEXT NOT NULL DEFAULT '',
-              action TEXT NOT NULL, is_end_phase INTEGER NOT NULL DEFAULT 0,
-              n INTEGER NOT NULL DEFAULT 0, wins INTEGER NOT NULL DEFAULT 0,
-              losses INTEGER NOT NULL DEFAULT 0, missed INTEGER NOT NULL DEFAULT 0,
-              profit_loss TEXT NOT NULL DEFAULT '0', fees TEXT NOT NULL DEFAULT '0',
-              staked TEXT NOT NULL DEFAULT '0', PRIMARY KEY (day, signal_type, action, is_end_phase))",
-        )
-        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::create(&dir.path().join("rollup.db")).unwrap();
         let mut delta = Delta::default();
         delta
             .add_trade(&trade("YES", "settled", Some(1), None, Some("0.1")))
@@ -292,12 +360,19 @@ mod tests {
             .unwrap();
         delta.apply(&conn, 1).unwrap();
         delta.apply(&conn, 1).unwrap();
-        let (n, pl, fees): (i64, String, String) = conn
-            .query_row("SELECT n, profit_loss, fees FROM daily_rollup", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        // 0.1 + 0.2 + 0.1 + 0.2 is 0.6000000000000001 in f64; stored and read back it is 0.6.
+        let (n, pl, fees, typ): (i64, Money, Money, String) = conn
+            .query_row(
+                "SELECT n, profit_loss, fees, typeof(profit_loss) FROM daily_rollup",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .unwrap();
-        assert_eq!((n, pl.as_str(), fees.as_str()), (4, "0.6", "0.04"));
+        assert_eq!(
+            (n, pl.0, fees.0),
+            (4, Decimal::new(6, 1), Decimal::new(4, 2))
+        );
+        assert_eq!((pl.0.to_string(), typ.as_str()), ("0.6".into(), "real"));
         delta.apply(&conn, -1).unwrap();
         delta.apply(&conn, -1).unwrap();
         let rows: i64 = conn

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
-use crate::decision::{Action, Decision};
+use crate::decision::{Action, Decision, Liquidity};
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -184,6 +184,8 @@ pub fn decisions(candles: &[Candle], per_market: usize, seed: u64) -> Vec<Decisi
                 market_start: None,
                 market_end: None,
                 fee_rate: None,
+                liquidity: Liquidity::Taker,
+                fee_paid: None,
             });
         }
         window += 900;

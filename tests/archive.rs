@@ -11,7 +11,7 @@ use polyperf::time::parse_rfc3339;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::common::{ok_json, stdout_json, TestDb};
+use crate::common::{money_sum, ok_json, stdout_json, TestDb};
 
 const NOW: &str = "2026-03-30T00:00:00Z";
 const TABLES: [&str; 3] = ["trades", "outbox", "job_runs"];
@@ -39,6 +39,9 @@ fn seed(db: &TestDb, per_market: usize) {
            profit_loss = CASE WHEN id % 11 = 0 THEN NULL WHEN action = 'HOLD' THEN '0'
                               WHEN id % 3 != 0 THEN '4.3' || (id % 10) ELSE '-' || position_size END,
            fee = CASE WHEN action = 'HOLD' OR id % 11 = 0 THEN NULL ELSE '0.0' || (id % 97) END,
+           fee_asset = CASE WHEN action != 'HOLD' AND id % 11 != 0 THEN 'shares' END,
+           liquidity = CASE WHEN id % 4 = 0 THEN 'maker' ELSE 'taker' END,
+           fee_paid = CASE WHEN id % 5 = 0 THEN 0.012345 END,
            settled_at = datetime(timestamp, '+20 minutes')
          WHERE timestamp < '2026-02-20';
          UPDATE outbox SET
@@ -271,32 +274,23 @@ fn round_trip_restores_every_row_exactly_and_rollup_follows() {
                 .values()
                 .filter(|r| r[31] == Value::Text("settled".into()))
             {
-                if let Value::Text(p) = &r[24] {
-                    pl += p.parse::<rust_decimal::Decimal>().unwrap();
-                }
-                if let Value::Text(p) = &r[35] {
-                    fees += p.parse::<rust_decimal::Decimal>().unwrap();
-                }
+                // Money is written as JSON numbers (REAL columns), read as polyperf reads it.
+                let money = |v: &Value| {
+                    polyperf::db::Money::from_value(rusqlite::types::ValueRef::from(v))
+                        .unwrap()
+                        .unwrap_or_default()
+                };
+                pl += money(&r[24]);
+                fees += money(&r[35]);
             }
         }
         (pl, fees)
     };
-    let (rollup_pl, rollup_fees): (String, String) = db
-        .conn()
-        .query_row(
-            "SELECT dec_sum(profit_loss), dec_sum(fees) FROM daily_rollup",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        rollup_pl.parse::<rust_decimal::Decimal>().unwrap(),
-        files_pl
-    );
-    assert_eq!(
-        rollup_fees.parse::<rust_decimal::Decimal>().unwrap(),
-        files_fees
-    );
+    let conn = db.conn();
+    let rollup_pl = money_sum(&conn, "SELECT profit_loss FROM daily_rollup");
+    let rollup_fees = money_sum(&conn, "SELECT fees FROM daily_rollup");
+    assert_eq!(rollup_pl, files_pl);
+    assert_eq!(rollup_fees, files_fees);
 
     // A second run has nothing to do.
     let again = run_archive(&db);
@@ -687,6 +681,169 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout_json(&out)["mismatches"], 2);
+}
+
+/// A temp directory holding a database as a version-1 binary left it: money as exact text.
+/// Returns the directory (as a `TestDb`, which migrates on `conn()`) and a raw connection that
+/// does not migrate.
+fn version_1_with_settled_trades() -> (TestDb, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("performance.db");
+    let mut conn = Connection::open(&path).unwrap();
+    polyperf::db::migrate_to(&mut conn, 1).unwrap();
+    // Today's archive code stands in for the version-1 binary; it records each file's rows
+    // digest, a later column (see `as_version_1`).
+    conn.execute_batch("ALTER TABLE archives ADD COLUMN content_sha256 TEXT")
+        .unwrap();
+    conn.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+         INSERT INTO trades (timestamp, market_slug, action, confidence, position_size, btc_price,
+                             price_to_beat, executed_price, actual_outcome, profit_loss, is_win,
+                             decision_id, market_end, settlement_status, settled_at, fee,
+                             fee_rate_used, fee_exponent_used, payout)
+         SELECT datetime('2026-02-10 10:00:00', '+' || (i * 3) || ' hours'),
+                'btc-updown-15m-1770717600', CASE WHEN i % 2 = 0 THEN 'YES' ELSE 'NO' END, 0.8,
+                (i % 9 + 1) || '.50', '66940.12', '66826.14', '0.52', 'UP',
+                CASE WHEN i % 2 = 0 THEN '9.9970' || (i % 10) ELSE '-' || (i % 9 + 1) || '.50' END,
+                i % 2 = 0, 'old-' || i, datetime('2026-02-10 10:15:00', '+' || (i * 3) || ' hours'),
+                'settled', datetime('2026-02-10 10:20:00', '+' || (i * 3) || ' hours'),
+                '0.17472', '0.07', '1', CASE WHEN i % 2 = 0 THEN '19.99' ELSE '0' END
+         FROM n;",
+    )
+    .unwrap();
+    (TestDb { dir, path }, conn)
+}
+
+/// The manifest as a version-1 binary left it: without rows digests (the newer binary judges
+/// those files by their bytes, and fills the digest in when it verifies them).
+fn as_version_1(conn: Connection) {
+    conn.execute_batch("ALTER TABLE archives DROP COLUMN content_sha256")
+        .unwrap();
+}
+
+#[test]
+fn an_archive_written_before_money_became_real_still_verifies_and_restores() {
+    let (db, mut old) = version_1_with_settled_trades();
+    let original = rows(&old, "trades");
+    // The archive job of a version-1 database: money goes into the file as strings.
+    let mut settings = db.settings();
+    settings.archive.dir = archive_dir(&db);
+    let now = parse_rfc3339(NOW).unwrap();
+    let cutoff = parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+    polyperf::archive::archive_older_than(&mut old, &settings, cutoff, now, false).unwrap();
+    as_version_1(old);
+    let files = archive_files(&db);
+    assert!(!files.is_empty());
+    let (_, rows_in_file) = file_rows(&files[0]);
+    assert!(
+        rows_in_file
+            .values()
+            .all(|r| matches!(&r[24], Value::Text(_))),
+        "a version-1 file holds money as strings"
+    );
+    let sha_before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+
+    // The new binary migrates the database; the old files verify unchanged ...
+    let verified = ok_json(db.cmd("polyperf").args(["archive", "verify", "--json"]));
+    assert_eq!(verified["mismatches"], 0, "{verified}");
+    let conn = db.conn();
+    let rollup_before: i64 = db.count("SELECT sum(n) FROM daily_rollup");
+    assert_eq!(rollup_before, 40);
+    // ... and restore into REAL columns, every value as it was.
+    for file in &files {
+        ok_json(
+            db.cmd("polyperf")
+                .args(["archive", "restore", "--json"])
+                .arg(file),
+        );
+    }
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 40);
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades WHERE typeof(profit_loss) = 'real' AND typeof(position_size) = 'real' AND typeof(btc_price) = 'real' AND typeof(fee_exponent_used) = 'integer'"),
+        40
+    );
+    assert_eq!(db.count("SELECT count(*) FROM daily_rollup"), 0);
+    let restored = rows(&conn, "trades");
+    let money =
+        |v: &Value| polyperf::db::Money::from_value(rusqlite::types::ValueRef::from(v)).unwrap();
+    for (id, before) in &original {
+        let after = &restored[id];
+        // position_size, btc_price, executed_price, profit_loss, fee, payout.
+        for column in [6, 8, 22, 24, 35, 38] {
+            assert_eq!(
+                money(&after[column]),
+                money(&before[column]),
+                "row {id} column {column}"
+            );
+        }
+    }
+    // sqlite3 now answers with numbers: the largest P&L is 9.99708, not a string's maximum.
+    let max: f64 = conn
+        .query_row("SELECT max(profit_loss) FROM trades", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(max, 9.99708);
+    for (file, bytes) in files.iter().zip(sha_before) {
+        assert_eq!(
+            std::fs::read(file).unwrap(),
+            bytes,
+            "restore changed {}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_file_left_half_done_by_a_version_1_run_is_set_aside_and_its_rows_archived_again() {
+    let (db, mut old) = version_1_with_settled_trades();
+    let mut settings = db.settings();
+    settings.archive.dir = archive_dir(&db);
+    let now = parse_rfc3339(NOW).unwrap();
+    let cutoff = parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+    polyperf::archive::archive_older_than(&mut old, &settings, cutoff, now, false).unwrap();
+    // As if that run died between recording its file and deleting the rows: the rows are back,
+    // the manifest row waits to be finished.
+    for file in archive_files(&db) {
+        let request = polyperf::archive::RestoreRequest {
+            file: &file,
+            archive_dir: &settings.archive.dir,
+            dry_run: false,
+            progress: false,
+        };
+        polyperf::archive::restore(&mut old, &request).unwrap();
+    }
+    old.execute("UPDATE archives SET deleted_at = NULL", [])
+        .unwrap();
+    as_version_1(old);
+    let old_files = archive_files(&db);
+
+    // A newer binary cannot finish it (the table changed under it): the file is set aside, the
+    // rows are archived again into a file of the new format, and nothing is lost or doubled.
+    let stats = run_archive(&db);
+    assert_eq!(stats["rows_archived"]["trades"], 40, "{stats}");
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
+    for file in &old_files {
+        let mut rejected = file.as_os_str().to_owned();
+        rejected.push(".rejected");
+        assert!(
+            Path::new(&rejected).exists(),
+            "{} not set aside",
+            file.display()
+        );
+    }
+    let mut archived = Rows::new();
+    for file in archive_files(&db) {
+        let (_, rows) = file_rows(&file);
+        for (id, row) in rows {
+            assert!(
+                matches!(row[24], Value::Real(_)),
+                "money is a JSON number now"
+            );
+            assert!(archived.insert(id, row).is_none(), "row {id} twice");
+        }
+    }
+    assert_eq!(archived.len(), 40);
+    let verified = ok_json(db.cmd("polyperf").args(["archive", "verify", "--json"]));
+    assert_eq!(verified["mismatches"], 0, "{verified}");
 }
 
 /// Writes `lines` gzipped (a valid gzip) as `<db dir>/<sub>/<name>`.

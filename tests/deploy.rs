@@ -135,18 +135,9 @@ fn operator_queries_run_as_they_are() {
     for entry in std::fs::read_dir(repo().join("sql/queries")).unwrap() {
         let path = entry.unwrap().path();
         // sqlite3's dot-commands are for the shell; the SQL itself must run here.
-        let sql: String = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with('.'))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for statement in sql.split(';').map(str::trim).filter(|s| {
-            s.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
-        }) {
+        for statement in crate::common::sql_statements(&path) {
             let mut stmt = conn
-                .prepare(statement)
+                .prepare(&statement)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let mut rows = stmt.query([]).unwrap();
             while rows.next().unwrap().is_some() {}

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use polyperf::db::Money;
 use polyperf::decision::{Action, Decision};
 use polyperf::sim;
 use rust_decimal::Decimal;
@@ -232,10 +233,10 @@ async fn a_simulated_week_end_to_end() {
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
+                Money::get(r, 3)?,
+                Money::get(r, 4)?,
                 r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
+                Money::get(r, 6)?,
                 r.get::<_, Option<i64>>(7)?,
                 r.get::<_, String>(8)?,
             ))
@@ -255,16 +256,15 @@ async fn a_simulated_week_end_to_end() {
         if action == "HOLD" {
             continue;
         }
-        let (size, p) = (
-            Decimal::from_str(&size).unwrap(),
-            Decimal::from_str(&price.unwrap()).unwrap(),
-        );
+        let (size, p) = (size.unwrap(), price.unwrap());
         let won = (action == "YES") == (expected == "UP");
         let shares = size / p;
+        // February 2026, before the CLOB V2 cut-over: the taker fee, rounded down to 5
+        // decimals, is taken in shares.
         let fee = (shares * Decimal::new(7, 2) * p * (Decimal::ONE - p))
-            .round_dp_with_strategy(5, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            .round_dp_with_strategy(5, rust_decimal::RoundingStrategy::ToZero);
         let profit = if won { shares - fee / p - size } else { -size };
-        let stored = Decimal::from_str(pnl.as_deref().unwrap()).unwrap();
+        let stored = pnl.unwrap();
         assert!(
             (stored - profit).abs() <= Decimal::new(1, 6),
             "{id}: P&L {stored} != {profit} ({action} {size} @ {p})"

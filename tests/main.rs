@@ -26,3 +26,5 @@ mod e2e;
 mod reflect;
 // The disk-space guard: routine prune, emergency sequence on a tmpfs, offload (issue 9).
 mod cleanup;
+// Money that sqlite3 reads as numbers: operator SQL, migration of v1 databases (issue 16).
+mod money;

@@ -247,9 +247,9 @@ fn simulate_archival(conn: &mut Connection, cutoff: &str) {
                 coalesce(sum(action != 'HOLD' AND is_win = 1), 0),
                 coalesce(sum(action != 'HOLD' AND is_win = 0), 0),
                 coalesce(sum(action = 'HOLD' AND is_missed_opportunity = 1), 0),
-                dec_sum(CASE WHEN action != 'HOLD' THEN profit_loss END),
-                dec_sum(CASE WHEN action != 'HOLD' THEN fee END),
-                dec_sum(CASE WHEN action != 'HOLD' THEN position_size END)
+                coalesce(round(sum(CASE WHEN action != 'HOLD' THEN profit_loss END), 6), 0),
+                coalesce(round(sum(CASE WHEN action != 'HOLD' THEN fee END), 6), 0),
+                coalesce(round(sum(CASE WHEN action != 'HOLD' THEN position_size END), 6), 0)
            FROM trades
           WHERE settlement_status = 'settled' AND timestamp < ?1
           GROUP BY 1, 2, 3, 4",

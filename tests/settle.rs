@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{money_sum, stdout_json, TestDb};
+use polyperf::db::Money;
 
 /// 2026-02-21 14:30 UTC: the window [14:30, 14:45).
 const START: i64 = 1771684200;
@@ -140,7 +141,7 @@ fn settle(db: &TestDb, gamma: &str, binance: &str, now: &str, extra: &[&str]) ->
 fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
     let conn = db.conn();
     let mut stmt = conn
-        .prepare("SELECT settlement_status, actual_outcome, is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, payout, settlement_source, unsettleable_reason FROM trades WHERE decision_id = ?1")
+        .prepare("SELECT settlement_status, actual_outcome, is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, payout, settlement_source, unsettleable_reason, fee_asset, typeof(profit_loss) AS profit_loss_type FROM trades WHERE decision_id = ?1")
         .unwrap();
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     stmt.query_row([decision_id], |r| {
@@ -153,6 +154,11 @@ fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
                     rusqlite::types::Value::Null => Value::Null,
                     rusqlite::types::Value::Integer(i) => json!(i),
                     rusqlite::types::Value::Text(t) => json!(t),
+                    // Money is REAL at 6 decimals: shown as the exact decimal polyperf reads.
+                    rusqlite::types::Value::Real(f) => {
+                        let money = Money::from_value(rusqlite::types::ValueRef::Real(f));
+                        json!(money.unwrap().unwrap().to_string())
+                    }
                     other => json!(format!("{other:?}")),
                 };
                 (n.clone(), v)
@@ -646,11 +652,7 @@ async fn two_concurrent_runs_settle_each_row_once() {
 }
 
 fn expected_profit(db: &TestDb) -> rust_decimal::Decimal {
-    let text: String = db
-        .conn()
-        .query_row("SELECT dec_sum(profit_loss) FROM trades", [], |r| r.get(0))
-        .unwrap();
-    text.parse().unwrap()
+    money_sum(&db.conn(), "SELECT profit_loss FROM trades")
 }
 
 /// Two processes at once: one may find the lease taken (exit 75); rows are settled once.
@@ -900,4 +902,163 @@ async fn cached_candles_settle_offline_and_dry_run_writes_nothing() {
         .output()
         .unwrap();
     assert_eq!(stdout_json(&check)["mismatches"], json!([]));
+}
+
+/// The window [10:45, 11:00) UTC of 2026-04-28, just before the CLOB V2 cut-over at 11:00.
+const BEFORE_V2: i64 = 1777373100;
+/// The window [11:00, 11:15): fills in it pay fees in collateral.
+const AFTER_V2: i64 = 1777374000;
+
+/// A decision of the fee-era test: YES/NO at 0.50 for 10 USDC, filled a minute into the window.
+fn fill(id: &str, start: i64, action: &str, fill: &[(&str, Value)]) -> Value {
+    let mut d = decision(
+        id,
+        &format!("btc-updown-15m-{start}"),
+        action,
+        "10",
+        Some("0.50"),
+        0.4,
+    );
+    d["timestamp"] = chrono::DateTime::from_timestamp(start + 60, 0)
+        .unwrap()
+        .to_rfc3339()
+        .into();
+    for (k, v) in fill {
+        d[*k] = v.clone();
+    }
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fees_by_era_liquidity_and_logged_fee_through_polyperf_settle() {
+    let db = TestDb::new();
+    let maker = [("liquidity", json!("maker"))];
+    let paid = [("fee_paid", json!("0.2"))];
+    let mut decisions = Vec::new();
+    for (era, start) in [("before", BEFORE_V2), ("after", AFTER_V2)] {
+        decisions.push(fill(&format!("{era}-taker-win"), start, "YES", &[]));
+        decisions.push(fill(&format!("{era}-taker-loss"), start, "NO", &[]));
+        decisions.push(fill(&format!("{era}-maker-win"), start, "YES", &maker));
+        decisions.push(fill(&format!("{era}-paid-win"), start, "YES", &paid));
+    }
+    // January 2026's 0.25 / exponent-2 schedule: 100 shares at 50¢ pay $0.78 (the docs).
+    let january = 1767618000; // 2026-01-05 13:00 UTC
+    decisions.push(fill(
+        "quadratic-win",
+        january,
+        "YES",
+        &[("position_size", json!("50"))],
+    ));
+    log(&db, &decisions);
+    let gamma = MockServer::start().await;
+    let mut quadratic = gamma_market(&format!("btc-updown-15m-{january}"), january, UP);
+    quadratic["feeSchedule"] = json!({"exponent": 2, "rate": 0.25, "takerOnly": true});
+    gamma_returns(
+        &gamma,
+        json!([
+            gamma_market(&format!("btc-updown-15m-{BEFORE_V2}"), BEFORE_V2, UP),
+            gamma_market(&format!("btc-updown-15m-{AFTER_V2}"), AFTER_V2, UP),
+            quadratic
+        ]),
+    )
+    .await;
+
+    let (code, stats) = settle(&db, &gamma.uri(), DEAD, "2026-04-28T11:20:00Z", &[]);
+    assert_eq!(code, 0, "{stats}");
+    assert_eq!(stats["settled"], 9);
+    // (decision, profit_loss, fee, fee_asset): the examples, feeSchedule 0.07 / 1.
+    let expected = [
+        ("before-taker-win", "9.3", "0.35", "shares"),
+        ("before-taker-loss", "-10", "0.35", "shares"),
+        ("before-maker-win", "10", "0", "shares"),
+        ("before-paid-win", "9.6", "0.2", "shares"),
+        ("after-taker-win", "9.65", "0.35", "collateral"),
+        ("after-taker-loss", "-10.35", "0.35", "collateral"),
+        ("after-maker-win", "10", "0", "collateral"),
+        ("after-paid-win", "9.8", "0.2", "collateral"),
+        // 100 shares: fee 0.78125 USDC = 1.5625 shares; payout 98.4375.
+        ("quadratic-win", "48.4375", "0.78125", "shares"),
+    ];
+    for (id, profit, fee, asset) in expected {
+        let r = row(&db, id);
+        assert_eq!(
+            (&r["profit_loss"], &r["fee"], &r["fee_asset"]),
+            (&json!(profit), &json!(fee), &json!(asset)),
+            "{id}"
+        );
+        assert_eq!(r["profit_loss_type"], "real", "{id}");
+    }
+    let check = crate::common::ok_json(db.cmd("polyperf").args(["settle-check", "--json"]));
+    assert_eq!(check["checked"], 9);
+    assert_eq!(check["mismatches"], json!([]));
+    // The report says in which asset the fees were charged.
+    let report = crate::common::ok_json(db.cmd("polyperf").args([
+        "report",
+        "--json",
+        "--now",
+        "2026-04-28T12:00:00Z",
+    ]));
+    assert_eq!(report["fees"], "2.58125");
+    assert_eq!(
+        report["fees_by_asset"],
+        json!({"shares": "1.68125", "collateral": "0.9"})
+    );
+    let text = db
+        .cmd("polyperf")
+        .args(["report", "--now", "2026-04-28T12:00:00Z"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("fees 2.58 (in shares 1.68, in collateral 0.90)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fee_asset_setting_overrides_the_era() {
+    let db = TestDb::new();
+    log(
+        &db,
+        &[
+            fill("before-win", BEFORE_V2, "YES", &[]),
+            fill("after-win", AFTER_V2, "YES", &[]),
+        ],
+    );
+    let gamma = MockServer::start().await;
+    gamma_returns(
+        &gamma,
+        json!([
+            gamma_market(&format!("btc-updown-15m-{BEFORE_V2}"), BEFORE_V2, UP),
+            gamma_market(&format!("btc-updown-15m-{AFTER_V2}"), AFTER_V2, UP),
+        ]),
+    )
+    .await;
+    let output = db
+        .cmd("polyperf-settle")
+        .env("GAMMA_API_BASE", gamma.uri())
+        .env("BINANCE_API_BASE", DEAD)
+        .env("POLYPERF_SETTLEMENT_FEE_ASSET", "collateral")
+        .args(["--json", "--now", "2026-04-28T11:20:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    for id in ["before-win", "after-win"] {
+        let r = row(&db, id);
+        assert_eq!(
+            (&r["profit_loss"], &r["fee_asset"]),
+            (&json!("9.65"), &json!("collateral")),
+            "{id}"
+        );
+    }
+    // A value that is not one of the three is bad configuration naming the key.
+    let output = db
+        .cmd("polyperf-settle")
+        .env("POLYPERF_SETTLEMENT_FEE_ASSET", "usdc")
+        .args(["--json", "--now", "2026-04-28T11:20:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("fee_asset"), "{stderr}");
 }

@@ -2,8 +2,6 @@
 //! `control::pause`) at every autonomy level, and the optional auto-resume. Never resumes
 //! unless `auto_resume_after_hours` is set.
 
-use std::str::FromStr;
-
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -12,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Adjust, Settings};
 use crate::control;
+use crate::db::Money;
 use crate::time::to_db;
 
 /// The figures the rules look at (only trades decided after the last resume count, so a
@@ -137,29 +136,24 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let recent_wins = window.iter().filter(|w| **w).count() as u32;
 
     let after = |t: DateTime<Utc>| to_db(t).max(floor.clone());
-    let day_pnl: String = conn.query_row(
-        &format!(
-            "SELECT dec_sum(profit_loss) FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2"
-        ),
-        params![after(now - Duration::hours(24)), now_db],
-        |r| r.get(0),
-    )?;
-    let day_pnl = Decimal::from_str(&day_pnl).unwrap_or_default();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT profit_loss FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
-         ORDER BY timestamp, id"
+    // Exact sums in Rust: SQL's sum() of REAL goes through floating point.
+    let pnls_since = |since: String| -> Result<Vec<Decimal>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT profit_loss FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
+             ORDER BY timestamp, id"
+        ))?;
+        let pnls = stmt
+            // A P&L that is not a number (a hand edit) is left out, as a missing one is.
+            .query_map(params![since, now_db], |r| {
+                Ok(Money::from_value(r.get_ref(0)?).ok().flatten())
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(pnls.into_iter().flatten().collect())
+    };
+    let day_pnl: Decimal = pnls_since(after(now - Duration::hours(24)))?.iter().sum();
+    let pnls = pnls_since(after(
+        now - Duration::days(i64::from(a.drawdown_lookback_days)),
     ))?;
-    let pnls = stmt
-        .query_map(
-            params![
-                after(now - Duration::days(i64::from(a.drawdown_lookback_days))),
-                now_db
-            ],
-            |r| r.get::<_, Option<String>>(0),
-        )?
-        .filter_map(|r| r.ok().flatten())
-        .filter_map(|s| Decimal::from_str(s.trim()).ok())
-        .collect::<Vec<_>>();
     Ok(Figures {
         consecutive_losses,
         loss_24h: (-day_pnl).max(Decimal::ZERO),
@@ -245,6 +239,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

@@ -423,7 +423,7 @@ pub fn evidence(
         days,
         since: to_db(now - Duration::days(i64::from(days))),
         position,
-        fee: replay::FeeModel::from_settings(&settings.settlement)?,
+        fees: crate::settle::fees::FeeRules::from_settings(&settings.settlement)?,
     };
     Ok(replay::replay(&rows, &setup))
 }

@@ -9,7 +9,9 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::time::to_db;
+use crate::db::Money;
+use crate::settle::fees::{FeeRules, Fill, Liquidity};
+use crate::time::{from_db, to_db};
 
 pub const CONFIDENCE_THRESHOLD: &str = "bot_confidence_threshold";
 pub const MAX_POSITION: &str = "bot_max_position_dollars";
@@ -17,6 +19,8 @@ pub const MAX_POSITION: &str = "bot_max_position_dollars";
 /// One settled decision, as the replay needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// When the decision was made: a replayed fill's time, which picks its fee asset.
+    pub timestamp: DateTime<Utc>,
     /// `YES`, `NO` or `HOLD`.
     pub action: String,
     pub confidence: Decimal,
@@ -32,11 +36,25 @@ pub struct Row {
 
 pub use crate::settle::pnl::FeeModel;
 
-/// Profit of buying `position` dollars of a side at price `p` that wins (`won`) or not:
-/// settlement's own rule ([`crate::settle::pnl::settle_position`], fee and rounding included),
-/// so a replay counts money exactly as settlement records it. `None` for a price outside (0, 1).
-pub fn trade_profit(position: Decimal, p: Decimal, won: bool, fee: FeeModel) -> Option<Decimal> {
-    crate::settle::pnl::settle_position(position, p, won, fee)
+/// Profit of buying `position` dollars of a side at price `p` at `time` as a taker, which wins
+/// (`won`) or not: settlement's own rule ([`crate::settle::pnl::settle_fill`]: the taker fee,
+/// its asset by era, rounding), so a replay counts money exactly as settlement records it.
+/// `None` for a price outside (0, 1).
+pub fn trade_profit(
+    position: Decimal,
+    p: Decimal,
+    won: bool,
+    time: DateTime<Utc>,
+    fees: &FeeRules,
+) -> Option<Decimal> {
+    let fill = Fill {
+        size: position,
+        price: p,
+        time,
+        liquidity: Liquidity::Taker,
+        fee_paid: None,
+    };
+    crate::settle::pnl::settle_fill(&fill, fees, won)
         .ok()
         .map(|settled| settled.profit_loss)
 }
@@ -99,44 +117,50 @@ pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec
     let since = now - Duration::days(i64::from(days));
     let mut stmt = conn.prepare_cached(
         "SELECT action, CAST(confidence AS TEXT), yes_price, no_price, final_score, actual_outcome,
-                profit_loss, is_win
+                profit_loss, is_win, timestamp
          FROM trades
          WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp < ?2
          ORDER BY timestamp, id",
     )?;
-    let dec = |s: Option<String>| s.and_then(|t| Decimal::from_str(t.trim()).ok());
+    // A money column that is not a number (a hand edit) reads as missing.
+    let dec = |r: &rusqlite::Row<'_>, i| -> rusqlite::Result<Option<Decimal>> {
+        Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+    };
     let rows = stmt
         .query_map(params![to_db(since), to_db(now)], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
+                (dec(r, 2)?, dec(r, 3)?),
                 r.get::<_, Option<f64>>(4)?,
                 r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
+                dec(r, 6)?,
                 r.get::<_, Option<i64>>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })?
         .filter_map(|r| r.ok())
-        .filter_map(|(action, conf, yes, no, score, outcome, pnl, win)| {
-            // A confidence that is not a number cannot be replayed; skip the row.
-            let confidence = conf.and_then(|c| {
-                Decimal::from_str(&c)
-                    .or_else(|_| Decimal::from_scientific(&c))
-                    .ok()
-            })?;
-            Some(Row {
-                action,
-                confidence,
-                yes_price: dec(yes),
-                no_price: dec(no),
-                final_score: score,
-                outcome,
-                profit_loss: dec(pnl),
-                is_win: win.map(|w| w != 0),
-            })
-        })
+        .filter_map(
+            |(action, conf, (yes, no), score, outcome, pnl, win, time)| {
+                // A confidence that is not a number cannot be replayed; skip the row.
+                let confidence = conf.and_then(|c| {
+                    Decimal::from_str(&c)
+                        .or_else(|_| Decimal::from_scientific(&c))
+                        .ok()
+                })?;
+                Some(Row {
+                    timestamp: from_db(&time).ok()?,
+                    action,
+                    confidence,
+                    yes_price: yes,
+                    no_price: no,
+                    final_score: score,
+                    outcome,
+                    profit_loss: pnl,
+                    is_win: win.map(|w| w != 0),
+                })
+            },
+        )
         .collect();
     Ok(rows)
 }
@@ -151,7 +175,8 @@ pub struct Setup<'a> {
     pub since: String,
     /// The live `bot_max_position_dollars`: the size of a replayed HOLD.
     pub position: Decimal,
-    pub fee: FeeModel,
+    /// Settlement's fee model and asset rule, for replayed HOLDs.
+    pub fees: FeeRules,
 }
 
 /// Replays `rows` under the proposed value.
@@ -237,7 +262,7 @@ fn replay_hold(row: &Row, setup: &Setup<'_>) -> Option<(bool, Decimal)> {
     } else {
         return None;
     };
-    let pnl = trade_profit(setup.position, price, won, setup.fee)?;
+    let pnl = trade_profit(setup.position, price, won, row.timestamp, &setup.fees)?;
     Some((won, pnl))
 }
 
@@ -298,25 +323,34 @@ mod tests {
         Decimal::from_str(s).unwrap()
     }
 
-    const FEE: FeeModel = FeeModel {
-        rate: Decimal::from_parts(7, 0, 0, false, 2),
-        exponent: 1,
-    };
+    fn fees(rate: &str) -> FeeRules {
+        FeeRules {
+            model: FeeModel::new(d(rate), Decimal::ONE).unwrap(),
+            asset: crate::settle::fees::FeeAssetRule::Auto,
+        }
+    }
 
     #[test]
-    fn trade_profit_matches_hand_figures() {
-        // 10 USDC at 0.50: C = 20 shares, fee = 20 × 0.07 × 0.25 = 0.35 USDC = 0.7 shares.
-        assert_eq!(trade_profit(d("10"), d("0.50"), true, FEE), Some(d("9.3")));
-        assert_eq!(trade_profit(d("10"), d("0.50"), false, FEE), Some(d("-10")));
+    fn trade_profit_matches_hand_figures_in_both_fee_eras() {
+        let before = crate::time::parse_rfc3339("2026-02-11T10:00:00Z").unwrap();
+        let after = crate::time::parse_rfc3339("2026-05-11T10:00:00Z").unwrap();
+        let fee = fees("0.07");
+        // 10 USDC at 0.50: C = 20 shares, fee = 20 × 0.07 × 0.25 = 0.35 USDC: in shares
+        // (0.7 of them) before the CLOB V2 cut-over, on top of the stake after it.
+        let profit = |size, p, won, time| trade_profit(d(size), d(p), won, time, &fee);
+        assert_eq!(profit("10", "0.50", true, before), Some(d("9.3")));
+        assert_eq!(profit("10", "0.50", false, before), Some(d("-10")));
+        assert_eq!(profit("10", "0.50", true, after), Some(d("9.65")));
+        assert_eq!(profit("10", "0.50", false, after), Some(d("-10.35")));
         // 5 at 0.25: C = 20, fee = 20 × 0.07 × 0.1875 = 0.2625; win pays 20 − 1.05 = 18.95.
-        assert_eq!(trade_profit(d("5"), d("0.25"), true, FEE), Some(d("13.95")));
-        let free = FeeModel {
-            rate: Decimal::ZERO,
-            exponent: 1,
-        };
-        assert_eq!(trade_profit(d("5"), d("0.25"), true, free), Some(d("15")));
-        assert_eq!(trade_profit(d("5"), d("1"), true, FEE), None);
-        assert_eq!(trade_profit(d("5"), d("0"), true, FEE), None);
+        assert_eq!(profit("5", "0.25", true, before), Some(d("13.95")));
+        let free = fees("0");
+        assert_eq!(
+            trade_profit(d("5"), d("0.25"), true, before, &free),
+            Some(d("15"))
+        );
+        assert_eq!(profit("5", "1", true, before), None);
+        assert_eq!(profit("5", "0", true, before), None);
     }
 
     #[test]

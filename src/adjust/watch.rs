@@ -1,8 +1,6 @@
 //! The rollback watch: once N settled trades have happened under a changed value, compare them
 //! with the N before; when clearly worse, revert a tier-1 change and propose reverting others.
 
-use std::str::FromStr;
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -10,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::replay::wilson;
+use crate::db::Money;
 use crate::time::to_db;
 
 /// Trades on one side of a change.
@@ -71,10 +70,10 @@ fn sample(conn: &Connection, sql: &str, at: &str, now: &str, n: u32) -> Result<S
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
         .query_map(params![at, now, n], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))
+            Ok((Money::get(r, 0)?, r.get::<_, i64>(1)? != 0))
         })?
         .filter_map(|r| r.ok())
-        .filter_map(|(p, w)| Decimal::from_str(p.trim()).ok().map(|p| (p, w)))
+        .filter_map(|(p, w)| p.map(|p| (p, w)))
         .collect::<Vec<_>>();
     Ok(Sample::from_rows(&rows))
 }

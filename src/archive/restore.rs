@@ -22,10 +22,10 @@ use serde::Serialize;
 use super::trust::Manifest;
 use super::{
     check, check_header, column_list, file_sha256, scan, table, ArchiveReader, FileSummary, Header,
-    Table, TableKind, TradeColumns,
+    Table, TableKind,
 };
 use crate::error::bad_input;
-use crate::rollup::Delta;
+use crate::rollup::{Delta, TradeColumns};
 
 /// Rows per multi-row INSERT on restore (x columns stays under SQLite's 32766 parameters).
 const RESTORE_BATCH: usize = 32;
@@ -291,7 +291,7 @@ impl Target<'_> {
                     conflict = Some((*line, id));
                 }
                 if let Some(facts) = &facts {
-                    rollup.add_trade(&facts.of_values(values))?;
+                    rollup.add_trade(&facts.of_values(values)?)?;
                 }
             }
             batch.clear();

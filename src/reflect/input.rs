@@ -1,10 +1,9 @@
 //! What a reflection analyses: [`metrics::compute`] for the last 7 days and since the last
-//! reflection, break-even figures (average price paid) the rules engine needs, the live
+//! reflection, the break-even win rates (fees included) the rules engine needs, the live
 //! parameters with their bounds, the fate of earlier recommendations, and a summary of the
 //! trader's free text. Reads only.
 
 use std::collections::{BTreeMap, HashSet};
-use std::str::FromStr;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +13,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::db::Money;
 use crate::metrics::{self, Metrics, Window};
+use crate::settle::fees::{Charge, FeeAsset};
+use crate::settle::pnl::BreakEven;
 use crate::time::to_db;
 
 /// One settled decision, as the figures need it.
@@ -24,6 +26,10 @@ pub struct Row {
     pub confidence: f64,
     pub signal_type: Option<String>,
     pub executed_price: Option<Decimal>,
+    pub position_size: Option<Decimal>,
+    /// The fee settlement charged and the asset it was charged in.
+    pub fee: Option<Decimal>,
+    pub fee_asset: FeeAsset,
     pub is_win: Option<bool>,
     pub profit_loss: Option<Decimal>,
     pub is_missed_opportunity: Option<bool>,
@@ -40,13 +46,19 @@ pub struct Group {
     pub win_rate_ci: Option<[f64; 2]>,
     #[serde(with = "rust_decimal::serde::str")]
     pub profit_loss: Decimal,
-    /// Average price paid: the win rate needed to break even (before fees).
+    /// Average price paid (before fees).
     #[serde(with = "rust_decimal::serde::str_option")]
     pub avg_price: Option<Decimal>,
+    /// The win rate at which these trades would break even, fees included: each trade's own
+    /// price, size, fee and fee asset, through settlement's money rule ([`BreakEven`]).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub break_even: Option<Decimal>,
     #[serde(skip)]
     price_sum: Decimal,
     #[serde(skip)]
     n_priced: u64,
+    #[serde(skip)]
+    break_even_acc: BreakEven,
 }
 
 impl Group {
@@ -62,6 +74,13 @@ impl Group {
         if let Some(p) = row.executed_price {
             self.price_sum += p;
             self.n_priced += 1;
+            if let Some(size) = row.position_size {
+                let charge = Charge {
+                    fee: row.fee.unwrap_or_default(),
+                    asset: row.fee_asset,
+                };
+                self.break_even_acc.add(size, p, charge);
+            }
         }
     }
 
@@ -74,6 +93,7 @@ impl Group {
         if self.n_priced > 0 {
             self.avg_price = Some((self.price_sum / Decimal::from(self.n_priced)).round_dp(4));
         }
+        self.break_even = self.break_even_acc.rate();
     }
 }
 
@@ -197,7 +217,7 @@ pub struct ReflectionInput {
     pub metrics_7_days: Metrics,
     /// The team's metrics since the last reflection (all time when there is none).
     pub metrics_since_last: Metrics,
-    /// Win/loss by signal and confidence with the average price paid (break-even), last 7
+    /// Win/loss by signal and confidence with the break-even win rate (fees included), last 7
     /// days: what the rules engine judges on.
     pub last_7_days: Figures,
     /// The settled decisions this reflection covers (new since the last reflection).
@@ -213,22 +233,25 @@ pub struct ReflectionInput {
 }
 
 const ROW_COLUMNS: &str = "action, confidence, signal_type, executed_price, is_win, profit_loss, \
-                           is_missed_opportunity, reasoning";
+                           is_missed_opportunity, reasoning, position_size, fee, fee_asset";
 
-fn dec(text: Option<String>) -> Option<Decimal> {
-    text.and_then(|t| Decimal::from_str(t.trim()).ok())
-}
-
-/// Reads a row of `ROW_COLUMNS` starting at column `at`.
+/// Reads a row of `ROW_COLUMNS` starting at column `at`. A money column that is not a number
+/// (a hand edit) reads as missing.
 fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Row, Option<String>)> {
+    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
+        Ok(Money::from_value(r.get_ref(at + i)?).ok().flatten())
+    };
     Ok((
         Row {
             action: r.get(at)?,
             confidence: r.get(at + 1)?,
             signal_type: r.get(at + 2)?,
-            executed_price: dec(r.get(at + 3)?),
+            executed_price: dec(3)?,
+            position_size: dec(8)?,
+            fee: dec(9)?,
+            fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(at + 10)?.as_deref()),
             is_win: r.get(at + 4)?,
-            profit_loss: dec(r.get(at + 5)?),
+            profit_loss: dec(5)?,
             is_missed_opportunity: r.get(at + 6)?,
         },
         r.get(at + 7)?,
@@ -391,6 +414,7 @@ fn history(conn: &Connection, limit: u32) -> Result<Vec<Past>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn row(action: &str, conf: f64, signal: &str, price: &str, win: Option<bool>, pl: &str) -> Row {
         Row {
@@ -398,6 +422,9 @@ mod tests {
             confidence: conf,
             signal_type: Some(signal.into()),
             executed_price: Decimal::from_str(price).ok(),
+            position_size: Some(Decimal::from(5)),
+            fee: Some(Decimal::ZERO),
+            fee_asset: FeeAsset::Shares,
             is_win: win,
             profit_loss: Decimal::from_str(pl).ok(),
             is_missed_opportunity: None,
@@ -431,6 +458,9 @@ mod tests {
         assert_eq!((f.decisions, f.holds, f.overall.n), (4, 1, 3));
         assert_eq!(f.overall.profit_loss, Decimal::from_str("-5.50").unwrap());
         assert_eq!(f.overall.avg_price, Decimal::from_str("0.5").ok());
+        // No fees: break-even is Σ size / Σ shares = 15 / (10 + 8.333333 + 12.5), below the
+        // average price (winning cheap shares pays more).
+        assert_eq!(f.overall.break_even, Decimal::from_str("0.4865").ok());
         assert_eq!(f.by_signal["BULLISH"].wins, 1);
         assert_eq!(f.calibration.len(), 2);
         assert_eq!(f.calibration[1].confidence_from, 0.9);

@@ -29,7 +29,8 @@ pub fn build(input: &ReflectionInput) -> Prompt {
     let system = format!(
         "You analyse the performance of an automated trading bot on Polymarket's 15-minute \
 \"Bitcoin Up or Down\" markets (YES = bought Up, NO = bought Down, HOLD = no trade). \
-A win pays $1 per share, so the break-even win rate at an average price p is about p plus fees.\n\
+A win pays $1 per share, so the break-even win rate at an average price p is p plus fees; \
+break_even gives it with each trade's fee.\n\
 Judge only by the figures given. Respect sample sizes: a win rate on a small sample, or whose 95% \
 Wilson interval contains the break-even rate, is not evidence. Recommend a parameter change only \
 when the figures support it, one small step at a time, within the parameter's bounds.\n\
@@ -49,7 +50,7 @@ Answer with one JSON object and nothing else, exactly in this shape:\n\
         "last_7_days": trimmed(&input.metrics_7_days),
         "since_last_reflection": trimmed(&input.metrics_since_last),
         "break_even_last_7_days": {
-            "note": "avg_price is the average price paid: roughly the win rate needed to break even before fees",
+            "note": "break_even is the win rate these trades need to break even, fees included (each trade's own price, size, fee and fee asset); avg_price is the average price paid",
             "by_signal": input.last_7_days.by_signal,
             "confidence_just_above_threshold": input.near_threshold,
         },

@@ -22,11 +22,8 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
             pct(lo),
             pct(hi),
             o.profit_loss,
-            o.avg_price
-                .map(|p| format!(
-                    ", break-even about {} at the average price paid",
-                    pct_dec(p)
-                ))
+            o.break_even
+                .map(|p| format!(", break-even win rate {} (fees included)", pct_dec(p)))
                 .unwrap_or_default()
         ),
         _ => "last 7 days: no settled trades".to_string(),
@@ -43,11 +40,11 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
         match verdict(g) {
             Some(Verdict::Losing) => {
                 let text = format!(
-                    "signal {signal}: win rate {} over {} trades, 95% CI upper bound {} is below the break-even {} at the average price paid",
+                    "signal {signal}: win rate {} over {} trades, 95% CI upper bound {} is below the break-even {} (fees included)",
                     pct(g.win_rate.unwrap_or(0.0)),
                     g.n,
                     pct(g.win_rate_ci.map(|c| c[1]).unwrap_or(1.0)),
-                    g.avg_price.map(pct_dec).unwrap_or_default(),
+                    g.break_even.map(pct_dec).unwrap_or_default(),
                 );
                 answer.insights.push(text.clone());
                 answer.patterns.losing.push(text);
@@ -57,7 +54,7 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
                 pct(g.win_rate.unwrap_or(0.0)),
                 g.n,
                 pct(g.win_rate_ci.map(|c| c[0]).unwrap_or(0.0)),
-                g.avg_price.map(pct_dec).unwrap_or_default(),
+                g.break_even.map(pct_dec).unwrap_or_default(),
             )),
             None => {}
         }
@@ -96,10 +93,11 @@ enum Verdict {
     Losing,
 }
 
-/// Whether a group's 95% interval lies wholly above or below its break-even win rate.
+/// Whether a group's 95% interval lies wholly above or below its break-even win rate (fees
+/// included, [`Group::break_even`]).
 fn verdict(g: &Group) -> Option<Verdict> {
     let [lo, hi] = g.win_rate_ci?;
-    let break_even = g.avg_price?.to_f64()?;
+    let break_even = g.break_even?.to_f64()?;
     if hi < break_even {
         Some(Verdict::Losing)
     } else if lo > break_even {
@@ -146,11 +144,11 @@ fn threshold_change(input: &ReflectionInput, min_sample: u32) -> Option<Recommen
         current: p.value,
         recommended: proposed,
         reason: format!(
-            "{why}: win rate 95% CI {}–{} over {} trades against a break-even of about {}",
+            "{why}: win rate 95% CI {}–{} over {} trades against a break-even of {} (fees included)",
             pct(lo),
             pct(hi),
             group.n,
-            group.avg_price.map(pct_dec).unwrap_or_default()
+            group.break_even.map(pct_dec).unwrap_or_default()
         ),
         tier: Some(1),
         expected_impact: Some(if direction > Decimal::ZERO {
@@ -173,9 +171,21 @@ fn pct_dec(p: Decimal) -> String {
 mod tests {
     use super::*;
     use crate::reflect::input::{figures, near, ParamView, Row};
+    use crate::settle::fees::FeeAsset;
     use std::str::FromStr;
 
     fn input(wins: usize, losses: usize, conf: f64, price: &str) -> ReflectionInput {
+        input_with_fee(wins, losses, conf, price, "0", FeeAsset::Shares)
+    }
+
+    fn input_with_fee(
+        wins: usize,
+        losses: usize,
+        conf: f64,
+        price: &str,
+        fee: &str,
+        fee_asset: FeeAsset,
+    ) -> ReflectionInput {
         let mut rows = Vec::new();
         for i in 0..wins + losses {
             rows.push(Row {
@@ -183,6 +193,9 @@ mod tests {
                 confidence: conf,
                 signal_type: Some("BULLISH".into()),
                 executed_price: Decimal::from_str(price).ok(),
+                position_size: Some(Decimal::from(10)),
+                fee: Decimal::from_str(fee).ok(),
+                fee_asset,
                 is_win: Some(i < wins),
                 profit_loss: Some(if i < wins {
                     Decimal::new(4, 0)
@@ -242,6 +255,32 @@ mod tests {
             assert_eq!(got.as_deref(), want, "{w}/{l} at {price}, min {min}: {a:?}");
             let has_over = a.insights.iter().any(|i| i.starts_with("over-confident"));
             assert_eq!(has_over, over, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn break_even_includes_fees_and_their_era() {
+        // 60 of 100 won at 0.50: 95% CI 50.2%–69.1%. Before fees the week is clearly winning;
+        // with the taker fee (0.35 on 10 USDC) in shares the break-even is 51.81%, in
+        // collateral 51.75%: no longer clearly winning, so no step down.
+        let free = input(60, 40, 0.8, "0.50");
+        assert_eq!(
+            free.last_7_days.overall.break_even,
+            Decimal::from_str("0.5").ok()
+        );
+        assert_eq!(verdict(&free.last_7_days.overall), Some(Verdict::Winning));
+        for (asset, break_even) in [
+            (FeeAsset::Shares, "0.5181"),
+            (FeeAsset::Collateral, "0.5175"),
+        ] {
+            let i = input_with_fee(60, 40, 0.8, "0.50", "0.35", asset);
+            let overall = &i.last_7_days.overall;
+            assert_eq!(
+                overall.break_even,
+                Decimal::from_str(break_even).ok(),
+                "{asset:?}"
+            );
+            assert_eq!(verdict(overall), None, "{asset:?}");
         }
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
+use crate::db::BtcPrice;
 use crate::http::Http;
 
 /// Most candles one klines request returns.
@@ -33,10 +34,10 @@ pub fn store_candles(
         insert.execute(params![
             symbol,
             c.open_time_ms,
-            c.open.to_string(),
-            c.high.to_string(),
-            c.low.to_string(),
-            c.close.to_string(),
+            BtcPrice(c.open),
+            BtcPrice(c.high),
+            BtcPrice(c.low),
+            BtcPrice(c.close),
             source,
             fetched_at
         ])?;

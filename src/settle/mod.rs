@@ -4,6 +4,8 @@
 //! Never holds a transaction across an HTTP call; every write is compare-and-set.
 
 pub mod binance;
+mod decide;
+pub mod fees;
 pub mod gamma;
 pub mod pnl;
 mod verify;
@@ -11,7 +13,6 @@ mod verify;
 pub use verify::{verify, VerifyReport};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -20,8 +21,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use self::binance::{Candle, MINUTE_MS};
+use self::decide::{decide, price_evidence, read_row, Row, Settlement, Verdict, ROW_COLUMNS};
+use self::fees::{FeeAssetRule, FeeModel};
 use self::gamma::MarketInfo;
-use self::pnl::{FeeModel, Outcome, TieRule};
+use self::pnl::{Outcome, TieRule};
+use crate::db::{BtcPrice, Money};
 use crate::error::bad_input;
 use crate::http::Http;
 use crate::outbox;
@@ -94,6 +98,7 @@ struct Plan {
     tie: TieRule,
     default_fee: FeeModel,
     default_exponent: u32,
+    fee_asset: FeeAssetRule,
     now: DateTime<Utc>,
     official_wait: Duration,
     dry_run: bool,
@@ -154,6 +159,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
             FeeModel::NONE
         },
         default_exponent: model.exponent,
+        fee_asset: s.fee_asset,
         now: ctx.now,
         official_wait: Duration::minutes(s.official_wait_minutes as i64),
         dry_run: ctx.dry_run,
@@ -206,52 +212,6 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         "settlement finished"
     );
     Ok(stats)
-}
-
-/// A decision as settlement reads it.
-#[derive(Debug, Clone)]
-struct Row {
-    id: i64,
-    decision_id: String,
-    timestamp: DateTime<Utc>,
-    slug: String,
-    action: String,
-    position_size: String,
-    executed_price: Option<String>,
-    price_to_beat: Option<String>,
-    final_score: Option<f64>,
-    fee_rate: Option<String>,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    actual_outcome: Option<String>,
-    /// `market_end` as stored, for the batch cursor.
-    end_text: Option<String>,
-}
-
-const ROW_COLUMNS: &str = "id, decision_id, timestamp, market_slug, action, position_size,
-    executed_price, price_to_beat, final_score, fee_rate, market_start, market_end, actual_outcome";
-
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        let text: Option<String> = r.get(i)?;
-        Ok(text.and_then(|t| from_db(&t).ok()))
-    };
-    Ok(Row {
-        id: r.get(0)?,
-        decision_id: r.get(1)?,
-        timestamp: time(2)?.unwrap_or(DateTime::<Utc>::MIN_UTC),
-        slug: r.get(3)?,
-        action: r.get(4)?,
-        position_size: r.get(5)?,
-        executed_price: r.get(6)?,
-        price_to_beat: r.get(7)?,
-        final_score: r.get(8)?,
-        fee_rate: r.get(9)?,
-        start: time(10)?,
-        end: time(11)?,
-        actual_outcome: r.get(12)?,
-        end_text: r.get(11)?,
-    })
 }
 
 /// The next batch of due decisions, in window-end order, after `cursor` (end, id): one query
@@ -365,8 +325,8 @@ fn cached_market(conn: &Connection, slug: &str) -> Result<Option<MarketInfo>> {
                 r.get::<_, bool>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
+                Money::get(r, 6)?,
+                r.get::<_, Option<i64>>(7)?,
                 r.get::<_, Option<bool>>(8)?,
             ))
         })
@@ -379,13 +339,10 @@ fn cached_market(conn: &Connection, slug: &str) -> Result<Option<MarketInfo>> {
     let window = time(ws).zip(time(we));
     let fee = match (fees_enabled, rate, exponent) {
         (Some(false), _, _) => Some(FeeModel::NONE),
-        (_, Some(rate), Some(exponent)) => {
-            let rate =
-                Decimal::from_str(&rate).with_context(|| format!("markets.fee_rate of {slug}"))?;
-            let exponent = Decimal::from_str(&exponent)
-                .with_context(|| format!("markets.fee_exponent of {slug}"))?;
-            Some(FeeModel::new(rate, exponent)?)
-        }
+        (_, Some(rate), Some(exponent)) => Some(
+            FeeModel::new(rate, Decimal::from(exponent))
+                .with_context(|| format!("markets fee schedule of {slug}"))?,
+        ),
         _ => None,
     };
     Ok(Some(MarketInfo {
@@ -420,8 +377,8 @@ fn upsert_market(conn: &Connection, m: &MarketInfo, now: DateTime<Utc>) -> Resul
         m.closed,
         m.resolution_status,
         m.outcome.map(Outcome::as_str),
-        m.fee.map(|f| f.rate.to_string()),
-        m.fee.map(|f| f.exponent.to_string()),
+        m.fee.map(|f| Money(f.rate)),
+        m.fee.map(|f| f.exponent),
         m.fees_enabled,
         to_db(now),
     ])?;
@@ -485,16 +442,13 @@ async fn candles_for(
             found.insert(minute, *c);
             continue;
         }
-        let row: Option<(String, String)> = stmt
+        let row: Option<(BtcPrice, BtcPrice)> = stmt
             .query_row(params![plan.symbol, minute], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+            .optional()
+            .with_context(|| format!("prices at {minute}"))?;
         match row {
             Some((open, close)) => {
-                let open =
-                    Decimal::from_str(&open).with_context(|| format!("prices.open at {minute}"))?;
-                let close = Decimal::from_str(&close)
-                    .with_context(|| format!("prices.close at {minute}"))?;
-                found.insert(minute, (open, close));
+                found.insert(minute, (open.0, close.0));
             }
             None if fetch.contains(&minute) => missing.push(minute),
             None => {}
@@ -525,135 +479,6 @@ async fn candles_for(
         }
     }
     Ok(fetched)
-}
-
-/// The write for one row.
-#[derive(Debug, Clone)]
-enum Verdict {
-    Settled(Box<Settlement>),
-    Unsettleable(i64, &'static str),
-}
-
-#[derive(Debug, Clone)]
-struct Settlement {
-    id: i64,
-    decision_id: String,
-    slug: String,
-    action: String,
-    outcome: Outcome,
-    source: &'static str,
-    is_win: Option<bool>,
-    missed: Option<bool>,
-    money: Option<pnl::Settled>,
-    fee: Option<FeeModel>,
-    end_price: Option<Decimal>,
-    start_price: Option<Decimal>,
-}
-
-/// The fee model of a row: the rate the trader logged, else the market's schedule, else the
-/// settings.
-fn fee_model(
-    plan: &Plan,
-    row: &Row,
-    market: Option<&MarketInfo>,
-) -> Result<FeeModel, &'static str> {
-    let market_fee = market.and_then(|m| m.fee);
-    if let Some(rate) = &row.fee_rate {
-        let rate = Decimal::from_str(rate).map_err(|_| "fee_rate is not a decimal")?;
-        let exponent = market_fee
-            .filter(|f| f.rate > Decimal::ZERO)
-            .map_or(plan.default_exponent, |f| f.exponent);
-        return FeeModel::new(rate, Decimal::from(exponent)).map_err(|_| "fee_rate outside [0, 1]");
-    }
-    Ok(market_fee.unwrap_or(plan.default_fee))
-}
-
-/// The price outcome of a row: end = close of the window's last minute, start = price_to_beat
-/// or the open of its first minute.
-fn price_evidence(
-    row: &Row,
-    candles: &HashMap<i64, (Decimal, Decimal)>,
-) -> Option<(Decimal, Decimal)> {
-    let end_minute = row.end?.timestamp_millis() - MINUTE_MS;
-    let end = candles.get(&end_minute)?.1;
-    let start = match row
-        .price_to_beat
-        .as_deref()
-        .and_then(|p| Decimal::from_str(p).ok())
-    {
-        Some(p) if p > Decimal::ZERO => p,
-        _ => candles.get(&row.start?.timestamp_millis())?.0,
-    };
-    Some((start, end))
-}
-
-/// Settles one row given what is known of its market. `None` leaves it pending.
-fn decide(
-    plan: &Plan,
-    row: &Row,
-    market: Option<&MarketInfo>,
-    official: Option<Outcome>,
-    prices: Option<(Decimal, Decimal)>,
-) -> Option<Verdict> {
-    let (outcome, source) = match (official, prices) {
-        (Some(o), _) => (o, "gamma"),
-        (None, Some((start, end))) => (pnl::outcome_from_prices(start, end, plan.tie), "price"),
-        (None, None) => return None,
-    };
-    let (end_price, start_price) = match prices {
-        Some((start, end)) => (Some(end), Some(start)),
-        None => (None, None),
-    };
-    let mut s = Settlement {
-        id: row.id,
-        decision_id: row.decision_id.clone(),
-        slug: row.slug.clone(),
-        action: row.action.clone(),
-        outcome,
-        source,
-        is_win: None,
-        missed: None,
-        money: None,
-        fee: None,
-        end_price,
-        start_price,
-    };
-    match row.action.as_str() {
-        "HOLD" => s.missed = Some(pnl::missed_opportunity(row.final_score, outcome)),
-        action @ ("YES" | "NO") => {
-            let Some(price) = row
-                .executed_price
-                .as_deref()
-                .and_then(|p| Decimal::from_str(p).ok())
-            else {
-                return Some(Verdict::Unsettleable(
-                    row.id,
-                    pnl::Unsettleable::BadPrice.reason(),
-                ));
-            };
-            let Ok(size) = Decimal::from_str(&row.position_size) else {
-                return Some(Verdict::Unsettleable(
-                    row.id,
-                    "position_size is not a decimal",
-                ));
-            };
-            let model = match fee_model(plan, row, market) {
-                Ok(m) => m,
-                Err(reason) => return Some(Verdict::Unsettleable(row.id, reason)),
-            };
-            let won = pnl::side_wins(action == "YES", outcome);
-            match pnl::settle_position(size, price, won, model) {
-                Ok(money) => {
-                    s.is_win = Some(won);
-                    s.money = Some(money);
-                    s.fee = Some(model);
-                }
-                Err(why) => return Some(Verdict::Unsettleable(row.id, why.reason())),
-            }
-        }
-        _ => return Some(Verdict::Unsettleable(row.id, "unknown action")),
-    }
-    Some(Verdict::Settled(Box::new(s)))
 }
 
 /// A disagreement between the official and the price outcome of a market.
@@ -844,28 +669,25 @@ fn write_settlement(
         s.outcome.as_str(),
         s.is_win,
         s.missed,
-        money.map(|m| m.profit_loss.to_string()),
-        money.map(|m| m.fee.to_string()),
-        s.fee
-            .filter(|_| money.is_some())
-            .map(|f| f.rate.to_string()),
-        s.fee
-            .filter(|_| money.is_some())
-            .map(|f| f.exponent.to_string()),
-        money.map(|m| m.payout.to_string()),
+        money.map(|m| Money(m.profit_loss)),
+        money.map(|m| Money(m.fee)),
+        s.fee.filter(|_| money.is_some()).map(|f| Money(f.rate)),
+        s.fee.filter(|_| money.is_some()).map(|f| f.exponent),
+        money.map(|m| Money(m.payout)),
         s.source,
-        s.end_price.map(|d| d.to_string()),
-        s.start_price.map(|d| d.to_string()),
+        s.end_price.map(BtcPrice),
+        s.start_price.map(BtcPrice),
         to_db(now),
         s.id,
         expect_outcome,
+        money.map(|m| m.asset.as_str()),
     ];
     let n = if expect_outcome.is_none() {
         conn.prepare_cached(
             "UPDATE trades SET settlement_status = 'settled', actual_outcome = ?1, is_win = ?2,
                 is_missed_opportunity = ?3, profit_loss = ?4, fee = ?5, fee_rate_used = ?6,
                 fee_exponent_used = ?7, payout = ?8, settlement_source = ?9, end_price = ?10,
-                start_price = ?11, settled_at = ?12, unsettleable_reason = NULL
+                start_price = ?11, settled_at = ?12, unsettleable_reason = NULL, fee_asset = ?15
              WHERE id = ?13 AND settlement_status = 'pending' AND ?14 IS NULL",
         )?
         .execute(values)?
@@ -873,7 +695,8 @@ fn write_settlement(
         conn.prepare_cached(
             "UPDATE trades SET actual_outcome = ?1, is_win = ?2, is_missed_opportunity = ?3,
                 profit_loss = ?4, fee = ?5, fee_rate_used = ?6, fee_exponent_used = ?7, payout = ?8,
-                settlement_source = ?9, end_price = ?10, start_price = ?11, settled_at = ?12
+                settlement_source = ?9, end_price = ?10, start_price = ?11, settled_at = ?12,
+                fee_asset = ?15
              WHERE id = ?13 AND settlement_status = 'settled' AND settlement_source = 'price'
                AND actual_outcome = ?14",
         )?
@@ -899,7 +722,7 @@ fn record_disagreement(conn: &Connection, d: &Disagreement, now: DateTime<Utc>) 
         "INSERT INTO settlement_disagreements (market_slug, official_outcome, price_outcome, end_price,
              start_price, trades_corrected, detected_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (market_slug) DO NOTHING",
-        params![d.slug, d.official.as_str(), d.price.as_str(), d.end.to_string(), d.start.to_string(), d.corrected, to_db(now)],
+        params![d.slug, d.official.as_str(), d.price.as_str(), BtcPrice(d.end), BtcPrice(d.start), d.corrected, to_db(now)],
     )? == 1;
     if !new && d.corrected > 0 {
         conn.execute(
@@ -1027,13 +850,15 @@ async fn correct_price_results(
 }
 
 fn stored_prices(conn: &Connection, id: i64) -> Result<(Option<Decimal>, Option<Decimal>)> {
-    let (start, end): (Option<String>, Option<String>) = conn.query_row(
+    // Unreadable evidence (a hand edit) is as good as none.
+    let price = |r: &rusqlite::Row<'_>, i| -> rusqlite::Result<Option<Decimal>> {
+        Ok(BtcPrice::from_value(r.get_ref(i)?).ok().flatten())
+    };
+    Ok(conn.query_row(
         "SELECT start_price, end_price FROM trades WHERE id = ?1",
         params![id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let dec = |s: Option<String>| s.and_then(|s| Decimal::from_str(&s).ok());
-    Ok((dec(start), dec(end)))
+        |r| Ok((price(r, 0)?, price(r, 1)?)),
+    )?)
 }
 
 /// One `settlement_lag` message per decision still pending `alert_lag_hours` after its window.

@@ -1,16 +1,16 @@
-//! Settlement arithmetic with no I/O: outcome from prices (tie rule), the taker fee, and the
-//! P&L of one position. Exact `rust_decimal` throughout; never touches f64 for money.
+//! Settlement arithmetic with no I/O: outcome from prices (tie rule), the P&L of one position
+//! given its fee ([`super::fees`]), and the break-even win rate that follows. Exact
+//! `rust_decimal` throughout; never touches f64 for money.
 //!
-//! Rounding: the fee is rounded to 5 decimals (Polymarket's rule, WIRE.md); stored money
-//! (`payout`, `profit_loss`) is rounded to 6 decimals, the precision of USDC. Both round half
-//! away from zero.
+//! Rounding: the fee is rounded down to 5 decimals (Polymarket's rule, WIRE.md); stored money
+//! (`payout`, `profit_loss`) is rounded to 6 decimals, the precision of USDC, half away from
+//! zero.
 
 use anyhow::{bail, Result};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// Decimal places of the taker fee (Polymarket rounds fees to 5).
-pub const FEE_DP: u32 = 5;
+pub use super::fees::{Charge, FeeAsset, FeeModel, FeeRules, Fill};
+
 /// Decimal places of stored money: USDC has 6.
 pub const MONEY_DP: u32 = 6;
 
@@ -65,67 +65,17 @@ pub fn outcome_from_prices(start: Decimal, end: Decimal, tie: TieRule) -> Outcom
     }
 }
 
-/// The taker fee model applied to one position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FeeModel {
-    pub rate: Decimal,
-    /// Whole-number exponent of `p(1−p)`.
-    pub exponent: u32,
-}
-
-impl FeeModel {
-    pub const NONE: FeeModel = FeeModel {
-        rate: Decimal::ZERO,
-        exponent: 1,
-    };
-
-    /// A model from a rate and a decimal exponent; only whole exponents 0..=4 are accepted.
-    /// The configured default: `fee_rate` and `fee_exponent`, or no fee when `fees_enabled`
-    /// is off. (A market's own `feeSchedule` or a logged `fee_rate` overrides it when settling.)
-    pub fn from_settings(s: &crate::config::Settlement) -> Result<FeeModel> {
-        let model = FeeModel::new(s.fee_rate, s.fee_exponent)?;
-        Ok(if s.fees_enabled {
-            model
-        } else {
-            FeeModel::NONE
-        })
-    }
-
-    pub fn new(rate: Decimal, exponent: Decimal) -> Result<FeeModel> {
-        if rate < Decimal::ZERO || rate > Decimal::ONE {
-            bail!("fee rate {rate} is outside [0, 1]");
-        }
-        if exponent.fract() != Decimal::ZERO
-            || exponent < Decimal::ZERO
-            || exponent > Decimal::from(4)
-        {
-            bail!("fee exponent {exponent} is not a whole number in 0..=4");
-        }
-        // Cannot fail: checked to be a whole number in 0..=4 just above.
-        let exponent = exponent.to_u32().expect("small whole exponent");
-        Ok(FeeModel { rate, exponent })
-    }
-}
-
-/// Taker fee in USDC for `shares` bought at `price`: `C × rate × (p(1−p))^exponent`, rounded to
-/// 5 decimals.
-pub fn fee(shares: Decimal, price: Decimal, model: FeeModel) -> Decimal {
-    let base = price * (Decimal::ONE - price);
-    let mut factor = Decimal::ONE;
-    for _ in 0..model.exponent {
-        factor *= base;
-    }
-    (shares * model.rate * factor)
-        .round_dp_with_strategy(FEE_DP, RoundingStrategy::MidpointAwayFromZero)
-}
-
 /// Why a position cannot be settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsettleable {
     /// `executed_price` missing or outside (0, 1).
     BadPrice,
     /// `position_size` negative.
     BadSize,
+    /// `fee_paid` negative.
+    BadFee,
+    /// Figures too large to compute exactly.
+    TooLarge,
 }
 
 impl Unsettleable {
@@ -133,6 +83,8 @@ impl Unsettleable {
         match self {
             Unsettleable::BadPrice => "executed_price missing or outside (0,1)",
             Unsettleable::BadSize => "position_size negative",
+            Unsettleable::BadFee => "fee_paid negative",
+            Unsettleable::TooLarge => "position_size too large to settle exactly",
         }
     }
 }
@@ -141,45 +93,117 @@ impl Unsettleable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub is_win: bool,
-    /// Taker fee in USDC (5 decimals).
+    /// Fee in USDC: logged, 0 for a maker, or the taker formula (5 decimals).
     pub fee: Decimal,
-    /// USDC paid at resolution: `(C − fee/p) × $1` on a win, 0 on a loss (6 decimals).
+    /// The asset the fee was charged in.
+    pub asset: FeeAsset,
+    /// USDC paid at resolution, 0 on a loss (6 decimals). A win pays `C − fee/p` when the fee
+    /// is taken in shares, `C` when it is charged in collateral.
     pub payout: Decimal,
-    /// `payout − position_size` (6 decimals).
+    /// `payout − position_size`, less the fee when charged in collateral (6 decimals).
     pub profit_loss: Decimal,
 }
 
-/// Settles a position of `position_size` USDC bought at `executed_price` on the side that wins
-/// when the market resolves `won` (true = the bought side won). `C = position_size / p` shares;
-/// the fee is taken in shares, so a win pays `C − fee/p`; a loss is `−position_size`.
-pub fn settle_position(
-    position_size: Decimal,
-    executed_price: Decimal,
-    won: bool,
-    model: FeeModel,
-) -> Result<Settled, Unsettleable> {
+/// Settles a fill: its fee ([`Charge::of`]: logged, maker, or the taker formula) and asset
+/// (by its time and the rule), then the money ([`settle_position`]).
+pub fn settle_fill(fill: &Fill, rules: &FeeRules, won: bool) -> Result<Settled, Unsettleable> {
+    check_inputs(fill.size, fill.price)?;
+    let charge = Charge::of(fill, rules).ok_or(Unsettleable::TooLarge)?;
+    settle_position(fill.size, fill.price, won, charge)
+}
+
+fn check_inputs(position_size: Decimal, executed_price: Decimal) -> Result<(), Unsettleable> {
     if executed_price <= Decimal::ZERO || executed_price >= Decimal::ONE {
         return Err(Unsettleable::BadPrice);
     }
     if position_size < Decimal::ZERO {
         return Err(Unsettleable::BadSize);
     }
-    let shares = position_size / executed_price;
-    let fee = fee(shares, executed_price, model);
+    Ok(())
+}
+
+/// The money rule. A position of `position_size` USDC bought at `executed_price` holds
+/// `C = position_size / p` shares; `won` says whether the bought side won; `charge` is the fee
+/// and its asset. Fee in shares (before the CLOB V2 cut-over): a win pays `(C − fee/p) × $1`,
+/// profit = payout − position_size; a loss is −position_size. Fee in collateral (since): a win
+/// pays `C`, profit = C − position_size − fee; a loss is −position_size − fee.
+pub fn settle_position(
+    position_size: Decimal,
+    executed_price: Decimal,
+    won: bool,
+    charge: Charge,
+) -> Result<Settled, Unsettleable> {
+    check_inputs(position_size, executed_price)?;
+    if charge.fee < Decimal::ZERO {
+        return Err(Unsettleable::BadFee);
+    }
     let money =
         |d: Decimal| d.round_dp_with_strategy(MONEY_DP, RoundingStrategy::MidpointAwayFromZero);
-    let payout = if won {
-        money((shares - fee / executed_price).max(Decimal::ZERO))
-    } else {
-        Decimal::ZERO
+    let too_large = Unsettleable::TooLarge;
+    let shares = position_size.checked_div(executed_price).ok_or(too_large)?;
+    let (payout, cost) = match charge.asset {
+        FeeAsset::Shares => {
+            let fee_shares = charge.fee.checked_div(executed_price).ok_or(too_large)?;
+            let received = (shares - fee_shares).max(Decimal::ZERO);
+            (
+                if won { money(received) } else { Decimal::ZERO },
+                position_size,
+            )
+        }
+        FeeAsset::Collateral => {
+            let cost = position_size.checked_add(charge.fee).ok_or(too_large)?;
+            (if won { money(shares) } else { Decimal::ZERO }, cost)
+        }
     };
-    // Normalized so stored text carries no trailing zeros ("9.3", not "9.300").
+    let profit_loss = payout.checked_sub(cost).ok_or(too_large)?;
+    // Normalized so figures carry no trailing zeros ("9.3", not "9.300").
     Ok(Settled {
         is_win: won,
-        fee: fee.normalize(),
+        fee: charge.fee.normalize(),
+        asset: charge.asset,
         payout: payout.normalize(),
-        profit_loss: money(payout - position_size).normalize(),
+        profit_loss: money(profit_loss).normalize(),
     })
+}
+
+/// The break-even win rate of a set of positions, fees included: the win rate at which their
+/// P&L would be zero if each won or lost with it, `Σ loss / Σ (win − loss)` with each
+/// position's win and loss from [`settle_position`] (its own price, size, fee and fee asset).
+/// With no fee it is `Σ size / Σ shares`, the size-weighted harmonic mean of the prices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreakEven {
+    /// Σ of what each position loses when it loses.
+    at_risk: Decimal,
+    /// Σ of (profit when it wins − P&L when it loses).
+    swing: Decimal,
+}
+
+impl BreakEven {
+    /// Adds one position; one that cannot be settled is left out (returns false).
+    pub fn add(&mut self, position_size: Decimal, executed_price: Decimal, charge: Charge) -> bool {
+        let outcome = |won| settle_position(position_size, executed_price, won, charge);
+        let (Ok(win), Ok(loss)) = (outcome(true), outcome(false)) else {
+            return false;
+        };
+        let swing = win.profit_loss - loss.profit_loss;
+        match (
+            self.at_risk.checked_sub(loss.profit_loss),
+            self.swing.checked_add(swing),
+        ) {
+            (Some(at_risk), Some(total)) => {
+                self.at_risk = at_risk;
+                self.swing = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The break-even win rate (4 decimals); `None` with no position, or none that can win
+    /// more than it loses.
+    pub fn rate(&self) -> Option<Decimal> {
+        (self.swing > Decimal::ZERO).then(|| (self.at_risk / self.swing).round_dp(4).normalize())
+    }
 }
 
 /// Whether a YES (Up) or NO (Down) position won under `outcome`.
@@ -199,6 +223,7 @@ pub fn missed_opportunity(final_score: Option<f64>, outcome: Outcome) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fees::{FeeAssetRule, Liquidity};
     use super::*;
     use std::str::FromStr;
 
@@ -223,30 +248,65 @@ mod tests {
         check("66826.14", "66826.15", TieRule::Down, Outcome::Up);
     }
 
-    #[test]
-    fn fees() {
-        let m = |rate: &str, exp: &str| FeeModel::new(d(rate), d(exp)).unwrap();
-        // (shares, price, model, fee)
-        let cases = [
-            ("100", "0.5", m("0.07", "1"), "1.75"),
-            ("100", "0.5", m("0.25", "2"), "1.5625"),
-            ("10", "0.52", m("0.07", "1"), "0.17472"),
-            ("30.5641025641", "0.39", m("0.07", "1"), "0.50898"),
-            ("100", "0.5", m("0", "1"), "0"),
-            ("100", "0.5", m("0.07", "0"), "7"),
-            ("0", "0.5", m("0.07", "1"), "0"),
-        ];
-        for (shares, price, model, expected) in cases {
-            assert_eq!(
-                fee(d(shares), d(price), model),
-                d(expected),
-                "{shares} @ {price}"
-            );
+    fn rules(asset: FeeAssetRule) -> FeeRules {
+        FeeRules {
+            model: FeeModel::new(d("0.07"), d("1")).unwrap(),
+            asset,
         }
-        assert!(FeeModel::new(d("0.07"), d("1.5")).is_err());
-        assert!(FeeModel::new(d("0.07"), d("5")).is_err());
-        assert!(FeeModel::new(d("1.5"), d("1")).is_err());
-        assert_eq!(FeeModel::new(d("0.07"), d("2.00")).unwrap().exponent, 2);
+    }
+
+    fn fill(time: &str, liquidity: Liquidity, fee_paid: Option<&str>) -> Fill {
+        Fill {
+            size: d("10"),
+            price: d("0.50"),
+            time: crate::time::parse_rfc3339(time).unwrap(),
+            liquidity,
+            fee_paid: fee_paid.map(d),
+        }
+    }
+
+    #[test]
+    fn the_issue_examples_by_era_side_and_logged_fee() {
+        // feeSchedule 0.07 / 1, YES at 0.50 for 10 USDC: 20 shares, taker fee 0.35.
+        // (fill time, liquidity, fee_paid, won, profit_loss, fee, asset)
+        let before = "2026-04-28T10:59:59Z";
+        let after = "2026-04-28T11:00:00Z";
+        let (taker, maker) = (Liquidity::Taker, Liquidity::Maker);
+        let (shares, collateral) = (FeeAsset::Shares, FeeAsset::Collateral);
+        let cases = [
+            (before, taker, None, true, "9.30", "0.35", shares),
+            (before, taker, None, false, "-10", "0.35", shares),
+            (before, maker, None, true, "10", "0", shares),
+            (before, taker, Some("0.2"), true, "9.60", "0.2", shares),
+            (after, taker, None, true, "9.65", "0.35", collateral),
+            (after, taker, None, false, "-10.35", "0.35", collateral),
+            (after, maker, None, true, "10", "0", collateral),
+            (after, taker, Some("0.2"), true, "9.80", "0.2", collateral),
+        ];
+        for (time, liquidity, paid, won, profit, fee, asset) in cases {
+            let s = settle_fill(
+                &fill(time, liquidity, paid),
+                &rules(FeeAssetRule::Auto),
+                won,
+            );
+            let s = s.unwrap();
+            let case = format!("{time} {liquidity:?} fee_paid {paid:?} won {won}");
+            assert_eq!(s.profit_loss, d(profit), "{case}");
+            assert_eq!((s.fee, s.asset, s.is_win), (d(fee), asset, won), "{case}");
+        }
+        // The setting overrides the era either way.
+        let forced = settle_fill(
+            &fill(after, taker, None),
+            &rules(FeeAssetRule::Shares),
+            true,
+        );
+        assert_eq!(forced.unwrap().profit_loss, d("9.3"));
+        let forced = settle_fill(
+            &fill(before, taker, None),
+            &rules(FeeAssetRule::Collateral),
+            false,
+        );
+        assert_eq!(forced.unwrap().profit_loss, d("-10.35"));
     }
 
     #[test]
@@ -259,50 +319,134 @@ mod tests {
             ("11.92", "0.39", false, "-11.92"),
             ("5.00", "0.11", false, "-5.00"),
         ];
-        for (size, price, won, profit) in cases {
-            let s = settle_position(d(size), d(price), won, FeeModel::NONE).unwrap();
-            assert_eq!(s.profit_loss.round_dp(2), d(profit), "{size} @ {price}");
-            assert_eq!(s.is_win, won);
-            assert_eq!(s.fee, Decimal::ZERO);
+        for asset in [FeeAsset::Shares, FeeAsset::Collateral] {
+            let free = Charge {
+                fee: Decimal::ZERO,
+                asset,
+            };
+            for (size, price, won, profit) in cases {
+                let s = settle_position(d(size), d(price), won, free).unwrap();
+                assert_eq!(s.profit_loss.round_dp(2), d(profit), "{size} @ {price}");
+                assert_eq!(s.is_win, won);
+                assert_eq!(s.fee, Decimal::ZERO);
+            }
         }
     }
 
     #[test]
     fn positions_with_fees() {
-        let model = FeeModel::new(d("0.07"), d("1")).unwrap();
-        // 10 USDC at 0.5: 20 shares, fee 20*0.07*0.25 = 0.35, paid in shares 0.7 → 19.3.
-        let s = settle_position(d("10"), d("0.5"), true, model).unwrap();
-        assert_eq!(
-            (s.fee, s.payout, s.profit_loss),
-            (d("0.35"), d("19.3"), d("9.3"))
+        let charge = |fee: &str, asset| Charge { fee: d(fee), asset };
+        // 10 USDC at 0.5: 20 shares, fee 0.35 paid in shares (0.7 of them) → 19.3.
+        let s = settle_position(d("10"), d("0.5"), true, charge("0.35", FeeAsset::Shares));
+        let s = s.unwrap();
+        assert_eq!((s.payout, s.profit_loss), (d("19.3"), d("9.3")));
+        // In collateral the win pays all 20 shares and the fee comes on top of the stake.
+        let s = settle_position(
+            d("10"),
+            d("0.5"),
+            true,
+            charge("0.35", FeeAsset::Collateral),
         );
-        let s = settle_position(d("10"), d("0.5"), false, model).unwrap();
-        assert_eq!(
-            (s.fee, s.payout, s.profit_loss),
-            (d("0.35"), d("0"), d("-10"))
+        let s = s.unwrap();
+        assert_eq!((s.payout, s.profit_loss), (d("20"), d("9.65")));
+        let s = settle_position(
+            d("10"),
+            d("0.5"),
+            false,
+            charge("0.35", FeeAsset::Collateral),
         );
-        // 11.92 at 0.39: C = 30.564102564..., fee 0.50896, payout C - fee/p rounded to 6.
-        let s = settle_position(d("11.92"), d("0.39"), true, model).unwrap();
-        assert_eq!(s.fee, d("0.50898"));
+        let s = s.unwrap();
+        assert_eq!((s.payout, s.profit_loss), (d("0"), d("-10.35")));
+        // 11.92 at 0.39: C = 30.564102564..., fee 0.50898, payout C - fee/p rounded to 6.
+        let s = settle_position(
+            d("11.92"),
+            d("0.39"),
+            true,
+            charge("0.50898", FeeAsset::Shares),
+        );
+        let s = s.unwrap();
         assert_eq!(s.payout, d("29.259026"));
         assert_eq!(s.profit_loss, d("17.339026"));
         // Zero-size position: nothing won or lost.
-        let s = settle_position(d("0"), d("0.5"), true, model).unwrap();
-        assert_eq!(s.profit_loss, Decimal::ZERO);
+        let s = settle_position(d("0"), d("0.5"), true, charge("0", FeeAsset::Shares));
+        assert_eq!(s.unwrap().profit_loss, Decimal::ZERO);
+    }
+
+    #[test]
+    fn break_even_counts_fees_and_their_asset() {
+        let be = |rows: &[(&str, &str, &str, FeeAsset)]| {
+            let mut b = BreakEven::default();
+            for (size, price, fee, asset) in rows {
+                let charge = Charge {
+                    fee: d(fee),
+                    asset: *asset,
+                };
+                assert!(b.add(d(size), d(price), charge));
+            }
+            b.rate()
+        };
+        use FeeAsset::{Collateral, Shares};
+        // No fee: the price (size-weighted average of prices).
+        assert_eq!(be(&[("10", "0.5", "0", Shares)]), Some(d("0.5")));
+        assert_eq!(
+            be(&[("10", "0.4", "0", Shares), ("10", "0.6", "0", Shares)]),
+            Some(d("0.48"))
+        );
+        // Fee in shares: win +9.3, loss -10 → 10 / 19.3.
+        assert_eq!(be(&[("10", "0.5", "0.35", Shares)]), Some(d("0.5181")));
+        // Fee in collateral: win +9.65, loss -10.35 → 10.35 / 20.
+        assert_eq!(be(&[("10", "0.5", "0.35", Collateral)]), Some(d("0.5175")));
+        assert_eq!(be(&[]), None);
+        let mut b = BreakEven::default();
+        assert!(!b.add(
+            d("10"),
+            d("1"),
+            Charge {
+                fee: Decimal::ZERO,
+                asset: Shares
+            }
+        ));
     }
 
     #[test]
     fn unsettleable_positions() {
-        let m = FeeModel::NONE;
+        let free = Charge {
+            fee: Decimal::ZERO,
+            asset: FeeAsset::Shares,
+        };
         for price in ["0", "1", "1.2", "-0.1"] {
             assert_eq!(
-                settle_position(d("5"), d(price), true, m),
+                settle_position(d("5"), d(price), true, free),
                 Err(Unsettleable::BadPrice)
             );
         }
         assert_eq!(
-            settle_position(d("-5"), d("0.5"), true, m),
+            settle_position(d("-5"), d("0.5"), true, free),
             Err(Unsettleable::BadSize)
+        );
+        let negative = Charge {
+            fee: d("-0.1"),
+            asset: FeeAsset::Collateral,
+        };
+        assert_eq!(
+            settle_position(d("5"), d("0.5"), true, negative),
+            Err(Unsettleable::BadFee)
+        );
+        // Figures beyond Decimal's range are refused, not a panic.
+        assert_eq!(
+            settle_position(Decimal::MAX, d("0.000001"), true, free),
+            Err(Unsettleable::TooLarge)
+        );
+        let huge = Fill {
+            size: Decimal::MAX,
+            price: d("0.000001"),
+            time: crate::time::parse_rfc3339("2026-05-01T00:00:00Z").unwrap(),
+            liquidity: Liquidity::Taker,
+            fee_paid: None,
+        };
+        assert_eq!(
+            settle_fill(&huge, &rules(FeeAssetRule::Auto), true),
+            Err(Unsettleable::TooLarge)
         );
     }
 

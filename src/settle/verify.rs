@@ -1,15 +1,16 @@
 //! `polyperf settle-check`: recomputes every settled decision from its stored inputs with the
 //! pure functions of [`super::pnl`]. Reads only; never corrects anything.
 
-use std::str::FromStr;
-
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::fees::{FeeAsset, FeeAssetRule, FeeRules, Fill, Liquidity};
 use super::pnl::{self, FeeModel, Outcome, TieRule};
 use crate::config::Settings;
+use crate::db::{BtcPrice, Money};
 use crate::error::bad_input;
 
 /// Result of `polyperf settle-check`.
@@ -27,7 +28,7 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
     let mut stmt = conn.prepare(
         "SELECT id, decision_id, action, position_size, executed_price, final_score, actual_outcome,
                 is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, fee_exponent_used,
-                payout, settlement_source, end_price, start_price
+                payout, settlement_source, end_price, start_price, liquidity, fee_paid, fee_asset
          FROM trades WHERE settlement_status = 'settled' ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
@@ -37,8 +38,12 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
         let id: i64 = r.get(0)?;
         let decision_id: String = r.get(1)?;
         let text = |i: usize| r.get::<_, Option<String>>(i);
+        // A column that is not a number reads as missing, and is reported as such.
         let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-            Ok(text(i)?.and_then(|s| Decimal::from_str(&s).ok()))
+            Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+        };
+        let btc = |i: usize| -> rusqlite::Result<Option<Decimal>> {
+            Ok(BtcPrice::from_value(r.get_ref(i)?).ok().flatten())
         };
         let mut problems = Vec::new();
         let outcome = text(6)?.as_deref().and_then(Outcome::parse);
@@ -49,7 +54,7 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
             continue;
         };
         if text(14)?.as_deref() == Some("price") {
-            if let (Some(end), Some(start)) = (dec(15)?, dec(16)?) {
+            if let (Some(end), Some(start)) = (btc(15)?, btc(16)?) {
                 let again = pnl::outcome_from_prices(start, end, tie);
                 if again != outcome {
                     problems.push(format!(
@@ -70,27 +75,41 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
                         "is_missed_opportunity stored {missed:?} recomputed {expected}"
                     ));
                 }
-                if is_win.is_some() || text(9)?.is_some() {
+                if is_win.is_some() || r.get_ref(9)? != rusqlite::types::ValueRef::Null {
                     problems.push("a HOLD has is_win or profit_loss".into());
                 }
             }
             action => {
-                let inputs = (dec(3)?, dec(4)?, dec(11)?, dec(12)?);
+                let inputs = (dec(3)?, dec(4)?, dec(11)?, r.get::<_, Option<i64>>(12)?);
                 let (Some(size), Some(price), Some(rate), Some(exponent)) = inputs else {
                     report.mismatches.push(format!(
                         "trade {id} ({decision_id}): missing size, price or fee model"
                     ));
                     continue;
                 };
-                let recomputed = FeeModel::new(rate, exponent).ok().and_then(|model| {
-                    pnl::settle_position(
-                        size,
-                        price,
-                        pnl::side_wins(action == "YES", outcome),
-                        model,
-                    )
-                    .ok()
-                });
+                let fill = Fill {
+                    size,
+                    price,
+                    // The asset settlement used is stored; the fill time is not needed.
+                    time: DateTime::<Utc>::MIN_UTC,
+                    liquidity: text(17)?
+                        .as_deref()
+                        .and_then(Liquidity::parse)
+                        .unwrap_or_default(),
+                    fee_paid: dec(18)?,
+                };
+                let asset = FeeAsset::stored(text(19)?.as_deref());
+                let won = pnl::side_wins(action == "YES", outcome);
+                let recomputed =
+                    FeeModel::new(rate, Decimal::from(exponent))
+                        .ok()
+                        .and_then(|model| {
+                            let rules = FeeRules {
+                                model,
+                                asset: FeeAssetRule::from(asset),
+                            };
+                            pnl::settle_fill(&fill, &rules, won).ok()
+                        });
                 let Some(m) = recomputed else {
                     report.mismatches.push(format!(
                         "trade {id} ({decision_id}): inputs cannot be settled"

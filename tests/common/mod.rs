@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use polyperf::config::Settings;
+use polyperf::db::Money;
 use rusqlite::Connection;
+use rust_decimal::Decimal;
 
 /// A temp directory holding a migrated database.
 pub struct TestDb {
@@ -134,4 +136,35 @@ pub fn ok_json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout_json(&out)
+}
+
+/// The exact sum of the money column a query returns (NULLs skipped), read as polyperf reads
+/// money: SQL's `sum()` of REAL is only right within 1e-6.
+pub fn money_sum(conn: &Connection, sql: &str) -> Decimal {
+    let mut stmt = conn.prepare(sql).expect(sql);
+    let values = stmt
+        .query_map([], |r| Money::get(r, 0))
+        .expect(sql)
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .expect(sql);
+    values.into_iter().flatten().sum()
+}
+
+/// The SQL statements of an operator query file (`sql/queries/`), without sqlite3's
+/// dot-commands (they are for the shell) and comment-only pieces.
+pub fn sql_statements(path: &Path) -> Vec<String> {
+    let sql: String = std::fs::read_to_string(path)
+        .expect("query file")
+        .lines()
+        .filter(|l| !l.starts_with('.'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    sql.split(';')
+        .map(str::trim)
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
+        })
+        .map(str::to_string)
+        .collect()
 }

@@ -417,10 +417,13 @@ fn archived_rows(archive_dir: &Path, table: &str) -> Vec<serde_json::Value> {
     rows
 }
 
+/// Money from a JSON value: a string (archives written before money became REAL) or a number
+/// (the database and newer archives), at USDC's 6 decimals.
 fn dec(v: &serde_json::Value) -> Option<Decimal> {
     v.as_str()
         .and_then(|s| Decimal::from_str(s).ok())
         .or_else(|| v.as_f64().and_then(Decimal::from_f64_retain))
+        .map(|d| d.round_dp(6))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -438,7 +441,7 @@ fn check_invariants(
     let conn = polyperf::db::open(db_path).unwrap();
     let trade_rows: Vec<serde_json::Value> = {
         let mut stmt = conn
-            .prepare("SELECT json_object('decision_id', decision_id, 'action', action, 'position_size', position_size, 'executed_price', executed_price, 'market_slug', market_slug, 'settlement_status', settlement_status, 'actual_outcome', actual_outcome, 'profit_loss', profit_loss, 'is_win', is_win, 'unsettleable_reason', unsettleable_reason, 'market_end', market_end, 'fee', fee) FROM trades")
+            .prepare("SELECT json_object('decision_id', decision_id, 'action', action, 'position_size', position_size, 'executed_price', executed_price, 'market_slug', market_slug, 'settlement_status', settlement_status, 'actual_outcome', actual_outcome, 'profit_loss', profit_loss, 'is_win', is_win, 'unsettleable_reason', unsettleable_reason, 'market_end', market_end, 'fee', fee, 'timestamp', timestamp) FROM trades")
             .unwrap();
         stmt.query_map([], |r| r.get::<_, String>(0))
             .unwrap()
@@ -517,11 +520,18 @@ fn check_invariants(
         };
         let won = (action == "YES") == (expected == Some("UP"));
         // Independent of polyperf's code: C = size/p shares, fee = C*0.07*p*(1-p) USDC rounded
-        // to 5 dp and taken in shares; a win pays (C - fee/p) dollars.
+        // down to 5 dp. Before the CLOB V2 cut-over (2026-04-28 11:00 UTC) it is taken in
+        // shares (a win pays C - fee/p dollars); from it on it is charged on top of the stake.
         let shares = size / p;
         let fee = (shares * Decimal::new(7, 2) * p * (Decimal::ONE - p))
-            .round_dp_with_strategy(5, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        let profit = if won { shares - fee / p - size } else { -size };
+            .round_dp_with_strategy(5, rust_decimal::RoundingStrategy::ToZero);
+        let in_shares = r["timestamp"].as_str().unwrap_or_default() < "2026-04-28 11:00:00";
+        let profit = match (won, in_shares) {
+            (true, true) => shares - fee / p - size,
+            (false, true) => -size,
+            (true, false) => shares - size - fee,
+            (false, false) => -size - fee,
+        };
         let stored = dec(&r["profit_loss"]).unwrap_or(Decimal::MAX);
         let is_win = r["is_win"].as_i64();
         if (stored - profit).abs() > Decimal::new(1, 6) || is_win != Some(won as i64) {
@@ -720,8 +730,8 @@ fn disk_full(checks: &mut Checks) {
     let _unmount = Unmount(mount.clone());
     let db_path = mount.join("performance.db");
     let archive_dir = dir.path().join("archive"); // on the big disk
-                                                  // Only `create` makes a database (`Tracker::open` refuses a missing one).
-    let mut tracker = polyperf::Tracker::from_connection(polyperf::db::create(&db_path).unwrap());
+    polyperf::db::create(&db_path).unwrap();
+    let mut tracker = polyperf::Tracker::open(&db_path).unwrap();
     // Old, finished decisions (archivable), then fresh ones until the disk is full.
     let old_start = sim::days_before(Utc::now(), 60);
     let old = sim::decisions(&sim::candles(old_start, 20 * 24 * 60, 5), 3, 5);
