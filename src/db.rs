@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_money_as_numbers",
         include_str!("../sql/migrations/0002_money_as_numbers.sql"),
     ),
+    (
+        "0003_trust",
+        include_str!("../sql/migrations/0003_trust.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

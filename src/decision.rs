@@ -609,7 +609,8 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
 }
 
 /// Inserts decisions in multi-row statements (same rules as [`insert`]); returns how many were
-/// stored (the rest were duplicates). Part of the caller's transaction.
+/// stored (the rest were duplicates). Part of the caller's transaction, which it leaves with
+/// the outbox within its bound (each stored YES/NO queues a trade alert).
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
     let mut stored = 0;
     let mut chunks = decisions.chunks_exact(BATCH);
@@ -627,6 +628,7 @@ pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
             stored += 1;
         }
     }
+    crate::outbox::enforce_bound(conn)?;
     Ok(stored)
 }
 
@@ -655,6 +657,7 @@ impl Tracker {
             .map_err(|e| crate::error::bad_input(e.to_string()))?;
         let tx = crate::db::write_tx(&mut self.conn)?;
         let logged = insert(&tx, decision)?;
+        crate::outbox::enforce_bound(&tx)?;
         tx.commit()?;
         Ok(logged)
     }
@@ -669,6 +672,7 @@ impl Tracker {
                 Logged::Duplicate => report.duplicates += 1,
             }
         }
+        crate::outbox::enforce_bound(&tx)?;
         tx.commit()?;
         Ok(report)
     }

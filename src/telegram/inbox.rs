@@ -1,5 +1,5 @@
 //! Reading updates: commands and approval button presses from the configured chat only,
-//! changes only from allowed users. The offset is saved after each update, so an update is
+//! changes only from authorised users ([`super::auth`]). The offset is saved after each update, so an update is
 //! handled again only after a crash mid-update (and the handlers are idempotent).
 
 use anyhow::Result;
@@ -8,7 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::api::{chat_id_value, ApiError, Bot};
-use super::render::esc;
+use super::auth::{self, Sender};
+use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::Stats;
 use crate::adjust::{self, Verdict};
 use crate::config::Settings;
@@ -76,11 +77,6 @@ fn same_chat(settings: &Settings, chat: Option<&Value>) -> bool {
     chat.is_some_and(|c| *c == expected)
 }
 
-fn allowed(settings: &Settings, user_id: Option<i64>) -> bool {
-    let list = &settings.telegram.allowed_user_ids;
-    list.is_empty() || user_id.is_some_and(|u| list.contains(&u))
-}
-
 async fn handle(
     conn: &mut Connection,
     settings: &Settings,
@@ -107,8 +103,14 @@ async fn handle(
         return Ok(());
     }
     stats.commands += 1;
-    let user_id = message.pointer("/from/id").and_then(Value::as_i64);
-    let reply = command(conn, settings, now, text, user_id, stats);
+    let reply = command(
+        conn,
+        settings,
+        now,
+        text,
+        &Sender::of_message(message),
+        stats,
+    );
     let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
     if let Err(e) = bot.send_message(&chat_id, &reply, None).await {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "could not answer a command");
@@ -122,7 +124,7 @@ fn command(
     settings: &Settings,
     now: DateTime<Utc>,
     text: &str,
-    user_id: Option<i64>,
+    sender: &Sender,
     stats: &mut Stats,
 ) -> String {
     let mut words = text.split_whitespace();
@@ -131,19 +133,24 @@ fn command(
     let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
     let rest: Vec<&str> = words.collect();
     let changes = matches!(name.as_str(), "/pause" | "/resume" | "/approve" | "/reject");
-    if changes && !allowed(settings, user_id) {
-        stats.rejected_unauthorized += 1;
-        tracing::warn!(user_id, command = %name, "command from a user not allowed to change things");
-        return "Not authorised: your user id is not in TELEGRAM_ALLOWED_USER_IDS.".into();
-    }
-    let by = format!("telegram:{}", user_id.unwrap_or(0));
+    let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, sender) {
+        Ok(user) => user,
+        Err(refusal) if changes => {
+            stats.rejected_unauthorized += 1;
+            tracing::warn!(user_id = sender.user_id, command = %name, ?refusal, "command from a sender not allowed to change things");
+            return esc(&refusal.reply());
+        }
+        // Read-only commands: anyone in the chat.
+        Err(_) => sender.user_id.unwrap_or(0),
+    };
+    let by = format!("telegram:{user_id}");
     let result: Result<String> = (|| match name.as_str() {
         "/status" => {
             let s = crate::status::collect(conn, settings, now)?;
             Ok(format!(
                 "<b>Status</b>\ntrading: {}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
                 if s.trading_paused {
-                    format!("PAUSED ({})", esc(s.control.reason.as_deref().unwrap_or("")))
+                    format!("PAUSED ({})", esc_short(s.control.reason.as_deref().unwrap_or(""), 200))
                 } else {
                     "active".into()
                 },
@@ -161,7 +168,10 @@ fn command(
             };
             match crate::report::summary_text(conn, days, now) {
                 Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
-                Err(e) => Ok(format!("report unavailable: {}", esc(&format!("{e:#}")))),
+                Err(e) => Ok(format!(
+                    "report unavailable: {}",
+                    esc_short(&format!("{e:#}"), MAX_FIELD_CHARS)
+                )),
             }
         }
         "/params" => {
@@ -170,7 +180,7 @@ fn command(
             for p in list {
                 out.push_str(&format!(
                     "\n<code>{}</code> = {} [{}, {}]",
-                    esc(&p.name),
+                    esc_short(&p.name, 64),
                     p.value,
                     p.min,
                     p.max
@@ -198,7 +208,7 @@ fn command(
             )?;
             tx.commit()?;
             Ok(if done {
-                format!("Trading paused: {}", esc(&reason))
+                format!("Trading paused: {}", esc_short(&reason, MAX_FIELD_CHARS))
             } else {
                 "Trading was already paused.".into()
             })
@@ -238,12 +248,17 @@ fn command(
             if outcome.changed {
                 stats.approvals += 1;
             }
-            Ok(esc(&outcome.message))
+            Ok(esc_short(&outcome.message, MAX_FIELD_CHARS))
         }
         "/help" | "/start" => Ok(HELP.into()),
-        _ => Ok(format!("Unknown command {}. {HELP}", esc(&name))),
+        _ => Ok(format!("Unknown command {}. {HELP}", esc_short(&name, 64))),
     })();
-    result.unwrap_or_else(|e| format!("Error: {}", esc(&settings.scrub(&format!("{e:#}")))))
+    result.unwrap_or_else(|e| {
+        format!(
+            "Error: {}",
+            esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
+        )
+    })
 }
 
 const HELP: &str = "Commands: /status, /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
@@ -263,19 +278,26 @@ async fn handle_button(
         tracing::warn!("button press from another chat ignored");
         return Ok(());
     }
-    let user_id = query.pointer("/from/id").and_then(Value::as_i64);
-    if !allowed(settings, user_id) {
-        stats.rejected_unauthorized += 1;
-        tracing::warn!(user_id, "button press from a user not allowed to decide");
-        let _ = bot.answer_callback(query_id, "Not authorised").await;
-        return Ok(());
-    }
+    let sender = Sender::of_callback(query);
+    let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, &sender) {
+        Ok(user) => user,
+        Err(refusal) => {
+            stats.rejected_unauthorized += 1;
+            tracing::warn!(
+                user_id = sender.user_id,
+                ?refusal,
+                "button press from a sender not allowed to decide"
+            );
+            let _ = bot.answer_callback(query_id, refusal.button()).await;
+            return Ok(());
+        }
+    };
     let data = query.get("data").and_then(Value::as_str).unwrap_or("");
     let Some((verdict, id, nonce)) = parse_callback(data) else {
         let _ = bot.answer_callback(query_id, "Unknown button").await;
         return Ok(());
     };
-    let by = format!("telegram:{}", user_id.unwrap_or(0));
+    let by = format!("telegram:{user_id}");
     let outcome = adjust::decide(
         conn,
         settings,
@@ -312,7 +334,11 @@ async fn handle_button(
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let text = super::render::truncate_html(
-                &format!("{}\n\n<b>{}</b>", esc(original), esc(&answer)),
+                &format!(
+                    "{}\n\n<b>{}</b>",
+                    esc(original),
+                    esc_short(&answer, MAX_FIELD_CHARS)
+                ),
                 super::render::MAX_CHARS,
             );
             if let Err(e) = bot.edit_message(chat, message_id, &text).await {

@@ -2,9 +2,10 @@
 //! commands and approval button presses. Producers never send; they queue in `outbox`.
 //!
 //! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
-//!   [`inbox`]: updates, commands, buttons.
+//!   [`inbox`]: updates, commands, buttons. [`auth`]: who may change things.
 
 pub mod api;
+pub mod auth;
 pub mod drain;
 pub mod inbox;
 pub mod render;
