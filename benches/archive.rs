@@ -99,7 +99,13 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut inserted = 0;
     for file in &files {
-        inserted += polyperf::archive::restore(&mut fresh, file, false, false)?.inserted;
+        let request = polyperf::archive::RestoreRequest {
+            file,
+            archive_dir: &settings.archive.dir,
+            dry_run: false,
+            progress: false,
+        };
+        inserted += polyperf::archive::restore(&mut fresh, &request)?.inserted;
     }
     let secs = started.elapsed().as_secs_f64();
     println!(

@@ -40,31 +40,51 @@ use crate::rollup::{Delta, TradeColumns};
 use crate::runner::{GlobalArgs, JobContext};
 use crate::time::{from_db, to_db};
 
+mod check;
+#[cfg(test)]
+mod proptests;
+mod restore;
+mod trust;
+
+pub use restore::{restore, Origin, RestoreReport, RestoreRequest};
+
 /// The `format` field of every archive header.
 pub const FORMAT: &str = "polyperf-archive";
 pub const VERSION: u32 = 1;
 
 /// An archivable table: its time column and what "finished" means (`?1` is the cutoff).
 struct Table {
+    kind: TableKind,
     name: &'static str,
     time_col: &'static str,
     finished: &'static str,
+}
+
+/// The archivable tables, for what differs between them beyond their SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableKind {
+    Trades,
+    Outbox,
+    JobRuns,
 }
 
 /// Only finished rows: settled or unsettleable trades, sent or failed outbox rows, job runs that
 /// ended. The SQL is constant; values are bound.
 const TABLES: [Table; 3] = [
     Table {
+        kind: TableKind::Trades,
         name: "trades",
         time_col: "timestamp",
         finished: "settlement_status IN ('settled', 'unsettleable') AND timestamp < ?1",
     },
     Table {
+        kind: TableKind::Outbox,
         name: "outbox",
         time_col: "created_at",
         finished: "status IN ('sent', 'failed') AND created_at < ?1",
     },
     Table {
+        kind: TableKind::JobRuns,
         name: "job_runs",
         time_col: "started_at",
         finished: "status != 'running' AND started_at < ?1",
@@ -94,6 +114,9 @@ pub enum ArchiveCmd {
         /// Check the file and count what would be inserted; change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Where this database's archive files are (to compare a copy with its original)
+        #[arg(long, env = "POLYPERF_ARCHIVE_DIR")]
+        archive_dir: Option<PathBuf>,
     },
 }
 
@@ -419,11 +442,33 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An archive file opened for streaming: gunzipped lines, with the compressed bytes hashed.
+/// An archive file opened for streaming: gunzipped lines, with the compressed bytes hashed and
+/// the row lines (every line after the header) digested.
 struct ArchiveReader {
     lines: BufReader<GzDecoder<HashingReader<BufReader<File>>>>,
     name: String,
     line_no: u64,
+    /// SHA-256 of the row lines, each with its newline: the file's content, whatever the
+    /// compression (see [`RowDigest`]).
+    rows: RowDigest,
+}
+
+/// The content digest of an archive file: SHA-256 of its row lines (after the header), each
+/// followed by a newline, as the archive writes them. A re-compressed copy of a file has the
+/// same digest; an edited, dropped or added row changes it. `archives.content_sha256`.
+#[derive(Default, Clone)]
+struct RowDigest(Sha256);
+
+impl RowDigest {
+    fn push(&mut self, line: &[u8]) {
+        self.0.update(line);
+        if line.last() != Some(&b'\n') {
+            self.0.update(b"\n");
+        }
+    }
+    fn finish(self) -> String {
+        hex(&self.0.finalize())
+    }
 }
 
 impl ArchiveReader {
@@ -438,6 +483,7 @@ impl ArchiveReader {
             lines: BufReader::with_capacity(1 << 16, GzDecoder::new(hashing)),
             name: path.display().to_string(),
             line_no: 0,
+            rows: RowDigest::default(),
         })
     }
 
@@ -457,6 +503,9 @@ impl ArchiveReader {
         self.line_no += 1;
         if line.ends_with('\n') {
             line.pop();
+        }
+        if self.line_no > 1 {
+            self.rows.push(line.as_bytes());
         }
         Ok(true)
     }
@@ -494,11 +543,13 @@ impl ArchiveReader {
         Ok(header)
     }
 
-    /// Reads to the real end of the file (past the gzip trailer) and returns (sha256, size).
-    fn finish(self) -> Result<(String, u64)> {
+    /// Reads to the real end of the file (past the gzip trailer) and returns the digests:
+    /// (sha256 of the bytes, size, content digest of the rows).
+    fn finish(self) -> Result<(String, u64, String)> {
+        let rows = self.rows.finish();
         let mut hashing = self.lines.into_inner().into_inner();
         std::io::copy(&mut hashing, &mut std::io::sink())?;
-        Ok((hex(&hashing.hasher.finalize()), hashing.bytes))
+        Ok((hex(&hashing.hasher.finalize()), hashing.bytes, rows))
     }
 }
 
@@ -598,6 +649,7 @@ fn write_week(
     line.push(b'\n');
     gz.write_all(&line)?;
     let mut ids = IdDigest::default();
+    let mut content = RowDigest::default();
     let mut written = 0u64;
     {
         let keys = json_keys(columns);
@@ -610,6 +662,7 @@ fn write_week(
                 .with_context(|| format!("{} row {:?}", t.name, row.get_ref(0)))?;
             line.push(b'\n');
             gz.write_all(&line)?;
+            content.push(&line);
             ids.push(row.get(0)?);
             written += 1;
         }
@@ -632,7 +685,8 @@ fn write_week(
 
     // Step 2: what is on disk is what we meant to write.
     let back = read_back(&temp)?;
-    let expected = (rows, ids.finish(), sha256.clone());
+    let content_sha256 = content.finish();
+    let expected = (rows, ids.finish(), sha256.clone(), content_sha256.clone());
     if back != expected {
         let _ = std::fs::remove_file(&temp);
         bail!(
@@ -663,8 +717,8 @@ fn write_week(
     let tx = crate::db::write_tx(conn)?;
     tx.execute(
         "INSERT INTO archives (table_name, iso_week, part, file_name, rows, min_id, max_id,
-                               sha256, size_bytes, created_at, verified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                               sha256, size_bytes, created_at, verified_at, content_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
         params![
             t.name,
             week.label,
@@ -675,7 +729,8 @@ fn write_week(
             max_id,
             sha256,
             size_bytes,
-            to_db(now)
+            to_db(now),
+            content_sha256
         ],
     )?;
     let manifest_id = tx.last_insert_rowid();
@@ -716,8 +771,8 @@ fn next_part(conn: &Connection, dir: &Path, table: &str, week: &str) -> Result<i
     Ok(part + 1)
 }
 
-/// Step 2: gunzip (checking the CRC), count rows, digest the ids, hash the bytes.
-fn read_back(path: &Path) -> Result<(u64, String, String)> {
+/// Step 2: gunzip (checking the CRC), count rows, digest the ids, hash the bytes and the rows.
+fn read_back(path: &Path) -> Result<(u64, String, String, String)> {
     let mut reader = ArchiveReader::open(path)?;
     reader.header()?;
     let mut line = String::new();
@@ -728,8 +783,8 @@ fn read_back(path: &Path) -> Result<(u64, String, String)> {
         ids.push(id);
         rows += 1;
     }
-    let (sha256, _) = reader.finish()?;
-    Ok((rows, ids.finish(), sha256))
+    let (sha256, _, content) = reader.finish()?;
+    Ok((rows, ids.finish(), sha256, content))
 }
 
 /// Step 6 for a manifest row: in one transaction, deletes each row of the file that is still
@@ -844,7 +899,7 @@ fn delete_archived(
             }
         }
     }
-    let (actual_sha, _) = reader.finish()?;
+    let (actual_sha, _, _) = reader.finish()?;
     if actual_sha != sha256 {
         bail!("{file_name}: sha256 {actual_sha} differs from the manifest's {sha256}; rows kept");
     }
@@ -886,12 +941,22 @@ pub fn reconcile(
                 .rsplit('.')
                 .next()
                 .and_then(|p| p.parse().ok());
-            if pid.map_or(true, |p| !process_alive(p)) {
+            if pid.map_or(true, |p| {
+                p == std::process::id() as i32 || !crate::process::alive(i64::from(p))
+            }) {
                 tracing::warn!(file = %name, "removing a temp file left by a crashed run");
                 std::fs::remove_file(entry.path())?;
             }
         } else if parse_file_name(&name).is_some() {
-            finals.push(name);
+            // The job writes regular files only: a link named like an archive file is not its
+            // own, and following it could adopt (and delete rows for) a file anywhere.
+            let file_type = entry.file_type()?;
+            if file_type.is_symlink() {
+                tracing::warn!(file = %name, "archive file is a symbolic link, which the archive job never writes; set aside, not followed");
+                set_aside(&entry.path());
+            } else if file_type.is_file() {
+                finals.push(name);
+            }
         }
     }
 
@@ -905,16 +970,18 @@ pub fn reconcile(
     };
     for (id, name, sha256) in pending {
         let path = dir.join(&name);
-        let check = scan_file(conn, &path).and_then(|s| {
-            if s.sha256 != sha256 {
-                Err(anyhow!(
-                    "sha256 {} differs from the manifest's {sha256}",
-                    s.sha256
-                ))
-            } else {
-                same_columns(conn, &s.header)
-            }
-        });
+        let check = regular_file(&path)
+            .and_then(|()| scan_file(conn, &path))
+            .and_then(|s| {
+                if s.sha256 != sha256 {
+                    Err(anyhow!(
+                        "sha256 {} differs from the manifest's {sha256}",
+                        s.sha256
+                    ))
+                } else {
+                    same_columns(conn, &s.header)
+                }
+            });
         match check {
             Ok(()) => {
                 tracing::warn!(file = %name, "finishing an archive file a crashed run left");
@@ -942,13 +1009,16 @@ pub fn reconcile(
         let Some((table_name, week, part)) = parse_file_name(&name) else {
             continue;
         };
+        // scan_file refuses a header for another table or week than the name says, and rows
+        // outside that week.
         match scan_file(conn, &path).and_then(|s| same_columns(conn, &s.header).map(|()| s)) {
-            Ok(s) if s.header.table == table_name => {
+            Ok(s) => {
                 tracing::warn!(file = %name, "adopting an archive file a crashed run left");
                 conn.execute(
                     "INSERT INTO archives (table_name, iso_week, part, file_name, rows, min_id,
-                                           max_id, sha256, size_bytes, created_at, verified_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                           max_id, sha256, size_bytes, created_at, verified_at,
+                                           content_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         table_name,
                         week,
@@ -960,23 +1030,29 @@ pub fn reconcile(
                         s.sha256,
                         s.size_bytes,
                         s.header.created_at,
-                        to_db(now)
+                        to_db(now),
+                        s.content_sha256
                     ],
                 )?;
                 let id = conn.last_insert_rowid();
                 stats.rows_deleted += delete_archived(conn, dir, id, now)?;
             }
-            Ok(_) => {
-                tracing::warn!(file = %name, "archive file's header names another table; set aside");
-                set_aside(&path);
-            }
             Err(e) => {
-                tracing::warn!(file = %name, error = %crate::error::one_line(&e), "damaged archive file without manifest row; set aside");
+                tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file without manifest row is damaged or not for the table and week it is named for; set aside");
                 set_aside(&path);
             }
         }
     }
     Ok(())
+}
+
+/// A regular file (not a link, which could lead out of the archive directory).
+fn regular_file(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => bail!("{} is not a regular file", path.display()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// A file whose rows are still to be deleted must have the table's current columns (the
@@ -993,24 +1069,16 @@ fn same_columns(conn: &Connection, header: &Header) -> Result<()> {
     }
 }
 
-/// Renames a damaged file to `<name>.rejected` (kept for a human, out of the archive's way).
+/// Renames a damaged file (or a link, never its target) to `<name>.rejected`: kept for a human,
+/// out of the archive's way.
 fn set_aside(path: &Path) {
-    if path.exists() {
+    if std::fs::symlink_metadata(path).is_ok() {
         let mut target = path.as_os_str().to_owned();
         target.push(".rejected");
         if let Err(e) = std::fs::rename(path, &target) {
             tracing::warn!(file = %path.display(), error = %e, "could not set the file aside");
         }
     }
-}
-
-fn process_alive(pid: i32) -> bool {
-    if pid == std::process::id() as i32 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// What a full check of a file found.
@@ -1022,6 +1090,8 @@ pub struct FileSummary {
     pub max_id: Option<i64>,
     pub sha256: String,
     pub size_bytes: u64,
+    /// SHA-256 of the row lines (see [`RowDigest`]): the same for any compression of the rows.
+    pub content_sha256: String,
 }
 
 /// One parsed line: the values in header column order.
@@ -1112,55 +1182,43 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonObject<'a> {
 /// object with exactly the header's columns, ids increasing, count and id range as the header
 /// says. Every failure is bad input naming the file and line.
 pub fn scan_file(conn: &Connection, path: &Path) -> Result<FileSummary> {
-    scan(conn, path, |_, _| Ok(()))
+    scan(conn, path, |_, _, _| Ok(()))
 }
 
 fn scan(
     conn: &Connection,
     path: &Path,
-    mut each: impl FnMut(&ArchiveReader, Vec<SqlValue>) -> Result<()>,
+    mut each: impl FnMut(&ArchiveReader, &str, Vec<SqlValue>) -> Result<()>,
 ) -> Result<FileSummary> {
     let mut reader = ArchiveReader::open(path)?;
     let header = reader.header()?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    if let Some((table_name, _, _)) = parse_file_name(name) {
-        if table_name != header.table {
-            return Err(reader.error(format_args!(
-                "header is for table {}, the file name says {table_name}",
-                header.table
-            )));
-        }
-    }
-    let here = table_columns(conn, &header.table)?;
-    if let Some(c) = header.columns.iter().find(|c| !here.contains(c)) {
-        return Err(reader.error(format_args!("table {} has no column {c}", header.table)));
-    }
+    let (_, bounds) = check_header(conn, path, &reader, &header)?;
     let (mut rows, mut min_id, mut max_id) = (0u64, None, None::<i64>);
     let mut line = String::new();
     while reader.next_line(&mut line)? {
         let values = parse_line(&reader, &line, &header.columns)?;
         let SqlValue::Integer(id) = values[0] else {
-            return Err(reader.error("id is not an integer"));
+            return Err(reader.error("field `id`: not an integer"));
         };
-        if max_id.is_some_and(|m| id <= m) {
-            return Err(reader.error(format_args!("id {id} is not above the previous id")));
+        if let Some(previous) = max_id.filter(|m| id <= *m) {
+            return Err(reader.error(format_args!(
+                "field `id`: {id} follows {previous}; archive files list rows by ascending id"
+            )));
         }
+        bounds.check(&values).map_err(|e| reader.error(e))?;
         min_id = min_id.or(Some(id));
         max_id = Some(id);
         rows += 1;
-        each(&reader, values)?;
+        each(&reader, &line, values)?;
     }
-    let (sha256, size_bytes) = reader.finish()?;
+    let (sha256, size_bytes, content_sha256) = reader.finish()?;
     if rows != header.rows || min_id != header.min_id || max_id != header.max_id {
         return Err(bad_input(format!(
-            "{}: holds {rows} rows (ids {min_id:?}..{max_id:?}), the header says {} ({:?}..{:?})",
+            "{}: line 1: field `rows`: the file holds {rows} rows ({}), the header says {} ({})",
             path.display(),
+            id_range(min_id, max_id),
             header.rows,
-            header.min_id,
-            header.max_id
+            id_range(header.min_id, header.max_id)
         )));
     }
     Ok(FileSummary {
@@ -1170,139 +1228,44 @@ fn scan(
         max_id,
         sha256,
         size_bytes,
+        content_sha256,
     })
 }
 
-/// Rows per multi-row INSERT on restore (x columns stays under SQLite's 32766 parameters).
-const RESTORE_BATCH: usize = 32;
-
-/// What `polyperf archive restore` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct RestoreReport {
-    pub file: String,
-    pub table: String,
-    pub rows: u64,
-    pub inserted: u64,
-    pub skipped: u64,
-    pub dry_run: bool,
+/// `ids 3..17`, or `no ids`.
+fn id_range(min_id: Option<i64>, max_id: Option<i64>) -> String {
+    match (min_id, max_id) {
+        (Some(lo), Some(hi)) => format!("ids {lo}..{hi}"),
+        _ => "no ids".into(),
+    }
 }
 
-/// Puts a file's rows back: checks the whole file first, then inserts in one transaction,
-/// skipping rows already present (same id, or same decision_id / dedup_key). Trades restored
-/// from a file this database archived leave `daily_rollup` in the same transaction.
-pub fn restore(
-    conn: &mut Connection,
+/// Checks a header before anything is read or built from it: the table and week the file name
+/// gives (when it follows the archive's naming) and the table's columns here. Returns the table
+/// and where its rows must lie. Bad input naming the file, line 1 and the field.
+fn check_header(
+    conn: &Connection,
     path: &Path,
-    dry_run: bool,
-    progress: bool,
-) -> Result<RestoreReport> {
-    // One pass: the file is checked line by line while its rows go in, in one transaction that
-    // rolls back on the first bad line (or a wrong count at the end), so a bad file stores
-    // nothing. The raw bytes are hashed first, only to know whether this database archived it.
-    let sha256 = file_sha256(path)?;
-    let mut reader = ArchiveReader::open(path)?;
-    let header = reader.header()?;
-    drop(reader);
-    let t = table(&header.table).ok_or_else(|| anyhow!("unknown table"))?;
-    // The rollup holds these rows only if this database deleted them after archiving this file.
-    let archived_here: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM archives WHERE sha256 = ?1 AND deleted_at IS NOT NULL)",
-        [&sha256],
-        |r| r.get(0),
-    )?;
-    let facts = (t.name == "trades" && archived_here)
-        .then(|| TradeColumns::new(&header.columns))
-        .transpose()?;
-    let tx = crate::db::write_tx(conn)?;
-    // Rows go in RESTORE_BATCH at a time, one multi-row INSERT each (per-statement work once
-    // per batch); RETURNING names the rows inserted (not already present) for the rollup.
-    let insert_sql = |n: usize| {
-        let one = format!("({})", vec!["?"; header.columns.len()].join(", "));
-        format!(
-            "INSERT INTO {} ({}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-            t.name,
-            column_list(&header.columns),
-            vec![one; n].join(", ")
-        )
-    };
-    let mut insert = tx.prepare(&insert_sql(RESTORE_BATCH))?;
-    let mut rollup = Delta::default();
-    let (mut inserted, mut done) = (0u64, 0u64);
-    let mut batch: Vec<Vec<SqlValue>> = Vec::with_capacity(RESTORE_BATCH);
-    let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
-    let mut flush = |batch: &mut Vec<Vec<SqlValue>>| -> Result<u64> {
-        let mut short;
-        let stmt = if batch.len() == RESTORE_BATCH {
-            &mut insert
-        } else {
-            short = tx.prepare(&insert_sql(batch.len()))?;
-            &mut short
-        };
-        for (at, value) in (1..).zip(batch.iter().flatten()) {
-            stmt.raw_bind_parameter(at, value)?;
-        }
-        ids.clear();
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next()? {
-            ids.push(row.get(0)?);
-        }
-        drop(rows);
-        if let Some(facts) = &facts {
-            for values in batch.iter() {
-                if matches!(values[0], SqlValue::Integer(id) if ids.contains(&id)) {
-                    rollup.add_trade(&facts.of_values(values)?)?;
-                }
-            }
-        }
-        batch.clear();
-        Ok(ids.len() as u64)
-    };
-    let show = progress && header.rows >= 100_000;
-    let summary = scan(&tx, path, |reader, values| {
-        batch.push(values);
-        if batch.len() == RESTORE_BATCH {
-            inserted +=
-                flush(&mut batch).map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
-        }
-        done += 1;
-        if show && done % 50_000 == 0 {
-            eprint!(
-                "\rrestoring {}: {done}/{} rows",
-                path.display(),
-                header.rows
-            );
-        }
-        Ok(())
-    })?;
-    if !batch.is_empty() {
-        inserted += flush(&mut batch)
-            .map_err(|e| bad_input(format!("{}: cannot insert: {e}", path.display())))?;
-    }
-    drop(insert);
-    if show {
-        eprintln!(
-            "\rrestoring {}: {done}/{} rows",
-            path.display(),
-            header.rows
-        );
-    }
-    if summary.sha256 != sha256 {
-        bail!("{}: the file changed while it was restored", path.display());
-    }
-    rollup.apply(&tx, -1)?;
-    if dry_run {
-        tx.rollback()?;
-    } else {
-        tx.commit()?;
-    }
-    Ok(RestoreReport {
-        file: path.display().to_string(),
-        table: t.name.into(),
-        rows: summary.rows,
-        inserted,
-        skipped: summary.rows - inserted,
-        dry_run,
-    })
+    reader: &ArchiveReader,
+    header: &Header,
+) -> Result<(&'static Table, check::RowBounds)> {
+    let t = table(&header.table)
+        .ok_or_else(|| reader.error(format_args!("unknown table {:?}", header.table)))?;
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_file_name);
+    let here = table_columns(conn, t.name)?;
+    let bounds = check::header_bounds(
+        header,
+        t,
+        named
+            .as_ref()
+            .map(|(table, week, _)| (*table, week.as_str())),
+        &here,
+    )
+    .map_err(|e| reader.error(e))?;
+    Ok((t, bounds))
 }
 
 /// SHA-256 of a file's bytes, as the manifest records it.
@@ -1338,6 +1301,8 @@ struct ManifestRow {
     min_id: Option<i64>,
     max_id: Option<i64>,
     sha256: String,
+    /// The rows digest (see [`RowDigest`]); None for files archived before it was recorded.
+    content_sha256: Option<String>,
     size_bytes: u64,
     deleted: bool,
     verified_at: Option<String>,
@@ -1347,7 +1312,7 @@ struct ManifestRow {
 fn manifest(conn: &Connection) -> Result<Vec<ManifestRow>> {
     let mut stmt = conn.prepare(
         "SELECT file_name, table_name, iso_week, part, rows, min_id, max_id, sha256, size_bytes,
-                deleted_at IS NOT NULL, verified_at, offloaded_to
+                deleted_at IS NOT NULL, verified_at, offloaded_to, content_sha256
          FROM archives ORDER BY table_name, iso_week, part",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -1364,6 +1329,7 @@ fn manifest(conn: &Connection) -> Result<Vec<ManifestRow>> {
             deleted: r.get(9)?,
             verified_at: r.get(10)?,
             offloaded_to: r.get(11)?,
+            content_sha256: r.get(12)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -1448,10 +1414,13 @@ pub fn list(conn: &Connection, dir: &Path) -> Result<Vec<FileStatus>> {
 }
 
 /// `polyperf archive verify [FILE]`: re-reads each file (or the one given) in full and compares
-/// it with its manifest row; sets `verified_at` on a match. Returns every file's status; any
-/// status other than `ok` is a mismatch.
+/// its rows with its manifest row (by the rows digest, so a re-compressed copy of the same rows
+/// is `ok`, as restore accepts it); sets `verified_at` on a match (and records the rows digest
+/// of a file archived before it existed). A FILE the manifest does not name is `ok` when it
+/// holds exactly the rows of a manifest entry, else its status says what restore would do with
+/// it. Returns every file's status; any status other than `ok` is a mismatch.
 pub fn verify(
-    conn: &Connection,
+    conn: &mut Connection,
     dir: &Path,
     file: Option<&Path>,
     now: DateTime<Utc>,
@@ -1479,29 +1448,18 @@ pub fn verify(
         }
         let status = match scan_file(conn, &path) {
             Err(e) => crate::error::one_line(&e),
-            Ok(s) if s.sha256 != row.sha256 => {
-                format!(
-                    "sha256 {} differs from the manifest's {}",
-                    s.sha256, row.sha256
-                )
-            }
-            Ok(s)
-                if s.rows as i64 != row.rows
-                    || s.min_id != row.min_id
-                    || s.max_id != row.max_id =>
-            {
-                format!(
-                    "holds {} rows (ids {:?}..{:?}), the manifest says {} ({:?}..{:?})",
-                    s.rows, s.min_id, s.max_id, row.rows, row.min_id, row.max_id
-                )
-            }
-            Ok(_) => {
-                conn.execute(
-                    "UPDATE archives SET verified_at = ?1 WHERE file_name = ?2",
-                    params![to_db(now), row.file],
-                )?;
-                "ok".into()
-            }
+            Ok(s) => match row.mismatch(&s) {
+                Some(why) => why,
+                None => {
+                    conn.execute(
+                        "UPDATE archives SET verified_at = ?1,
+                                content_sha256 = coalesce(content_sha256, ?2)
+                         WHERE file_name = ?3",
+                        params![to_db(now), s.content_sha256, row.file],
+                    )?;
+                    "ok".into()
+                }
+            },
         };
         let mut st = row.status(status);
         if st.status == "ok" {
@@ -1512,8 +1470,23 @@ pub fn verify(
     match (&wanted, file) {
         (Some(w), Some(f)) if !names.contains(w) => {
             let status = match scan_file(conn, f) {
-                Ok(_) => "intact, but not in manifest".to_string(),
                 Err(e) => crate::error::one_line(&e),
+                Ok(s) => {
+                    let known = trust::Manifest::load(conn, &s.header.table, dir)?;
+                    match known.same_rows(&s) {
+                        Some(_) => "ok".to_string(),
+                        None => match restore(conn, &RestoreRequest::dry_run(f, dir)) {
+                            Ok(r) => format!(
+                                "intact, but not in manifest: restore would insert {} rows and skip {}",
+                                r.inserted, r.skipped
+                            ),
+                            Err(e) => format!(
+                                "not in manifest, and restore would refuse it: {}",
+                                crate::error::one_line(&e)
+                            ),
+                        },
+                    }
+                }
             };
             out.push(FileStatus {
                 file: w.clone(),
@@ -1576,7 +1549,12 @@ pub fn cli(global: &GlobalArgs, cmd: ArchiveCmd) -> Result<u8> {
             if let Some(dir) = archive_dir {
                 settings.archive.dir = dir;
             }
-            let files = verify(&conn, &settings.archive.dir, file.as_deref(), Utc::now())?;
+            let files = verify(
+                &mut conn,
+                &settings.archive.dir,
+                file.as_deref(),
+                Utc::now(),
+            )?;
             let mismatches = files.iter().filter(|f| f.status != "ok").count();
             crate::cli::print(
                 global.json,
@@ -1589,8 +1567,18 @@ pub fn cli(global: &GlobalArgs, cmd: ArchiveCmd) -> Result<u8> {
                 crate::error::EXIT_OK
             })
         }
-        ArchiveCmd::Restore { file, dry_run } => {
-            let report = restore(&mut conn, &file, dry_run, std::io::stderr().is_terminal())?;
+        ArchiveCmd::Restore {
+            file,
+            dry_run,
+            archive_dir,
+        } => {
+            let request = RestoreRequest {
+                file: &file,
+                archive_dir: archive_dir.as_deref().unwrap_or(&settings.archive.dir),
+                dry_run,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let report = restore(&mut conn, &request)?;
             crate::cli::print(global.json, &report, |r| {
                 format!(
                     "{}{}: {} rows, inserted {}, skipped {} (already present)",
@@ -1650,7 +1638,13 @@ mod tests {
             .unwrap()
             .unwrap()
             .path();
-        restore(&mut conn, &file, false, false).unwrap();
+        let request = RestoreRequest {
+            file: &file,
+            archive_dir: &settings.archive.dir,
+            dry_run: false,
+            progress: false,
+        };
+        restore(&mut conn, &request).unwrap();
         assert_eq!(rollup_n(&conn), 0);
         // Rows 1, 150 and 300 change; row 151 is gone already; row 120 (pending) is not in
         // the file but inside its id range.

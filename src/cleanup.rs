@@ -64,6 +64,8 @@ pub struct Stats {
     pub archive_bytes: u64,
     /// Rows pruned per table.
     pub pruned: Pruned,
+    /// Waiting outbox messages dropped to keep at most 1,000 waiting (see `outbox`).
+    pub outbox_dropped: u64,
     /// Steps that failed, with why (`"archive: ..."`); the sequence goes on after a failure.
     pub step_errors: Vec<String>,
 }
@@ -340,7 +342,8 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         }
     }
     if let Some(message) = failure {
-        return Err(anyhow!(message));
+        // The runner prints the error once, with these figures under --json.
+        return Err(crate::runner::failed_with(message, &stats));
     }
     tracing::info!(
         free_bytes_before = stats.free_bytes_before,
@@ -361,6 +364,9 @@ fn routine(
     stats: &mut Stats,
 ) -> Result<()> {
     let c = &guard.settings.cleanup;
+    let tx = crate::db::write_tx(conn)?;
+    stats.outbox_dropped += crate::outbox::enforce_bound(&tx)?;
+    tx.commit()?;
     prune(conn, &retention_cutoffs(c, now), &mut stats.pruned)?;
     incremental_vacuum(conn)?;
     // In WAL mode the file only shrinks when the vacuum's pages are checkpointed.
@@ -884,8 +890,11 @@ fn notify(
     } else {
         format!("disk-warning:{}", now.format("%Y-%m-%d"))
     };
-    // stderr first (the journal): on a full disk the outbox insert itself may fail.
-    eprintln!("polyperf-cleanup: disk {level}: {summary}");
+    // stderr first (the journal): on a full disk the outbox insert itself may fail. A failure
+    // is said by the runner, once.
+    if failure.is_none() {
+        eprintln!("polyperf-cleanup: disk {level}: {summary}");
+    }
     let tx = crate::db::write_tx(conn)?;
     crate::outbox::enqueue(&tx, crate::outbox::kind::DISK, &payload, Some(&key), now)?;
     tx.commit()?;

@@ -143,7 +143,9 @@ pub struct Telegram {
     /// The one chat the bot talks to: a numeric id (`-1001234`, as a number or text) or `@name`.
     #[serde(deserialize_with = "string_or_integer")]
     pub chat_id: Option<String>,
-    /// Users allowed to change things (pause, resume, approvals).
+    /// Users allowed to change things (pause, resume, approvals). Empty: only the owner of a
+    /// private chat with the bot (chat id = user id); in a group nobody, until ids are listed.
+    /// Read-only commands (/status, /report, /params, /help) answer anyone in the chat.
     pub allowed_user_ids: Vec<i64>,
     pub api_base: String,
     pub max_attempts: u32,

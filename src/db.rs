@@ -20,6 +20,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/migrations/0002_money_as_numbers.sql"),
     ),
     (
+        "0003_trust",
+        include_str!("../sql/migrations/0003_trust.sql"),
+    ),
+    (
         "0004_decision_fingerprint",
         include_str!("../sql/migrations/0004_decision_fingerprint.sql"),
     ),

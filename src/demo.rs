@@ -198,7 +198,13 @@ fn restore_one(settings: &Settings, dir: &Path) -> Result<()> {
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
     let mut conn = crate::db::create(&restored_db)?;
-    let report = crate::archive::restore(&mut conn, file, false, false)?;
+    let request = crate::archive::RestoreRequest {
+        file,
+        archive_dir: &settings.archive.dir,
+        dry_run: false,
+        progress: false,
+    };
+    let report = crate::archive::restore(&mut conn, &request)?;
     println!(
         "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
         file.display(),

@@ -12,6 +12,7 @@
 //! - [`time`]: timestamps as stored (`YYYY-MM-DD HH:MM:SS` UTC).
 //! - [`error`]: failure kinds and the exit codes 0 / 1 / 2 / 75.
 //! - [`runner`]: what every job shares: flags, tracing, lease, `job_runs`, output.
+//! - [`process`]: this host's name and whether a pid still runs the process that recorded it.
 //! - [`http`]: the retrying HTTP client; knows no API.
 //! - [`market`]: facts that follow from a market's slug (its window).
 //! - [`decision`]: the decision format and the trader's [`decision::Tracker`].
@@ -46,6 +47,7 @@ pub mod market;
 pub mod metrics;
 pub mod outbox;
 pub mod params;
+pub mod process;
 pub mod reflect;
 pub mod report;
 pub mod rollup;

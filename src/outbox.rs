@@ -1,9 +1,16 @@
 //! The outbox: producers queue Telegram messages here in their own transaction; only
 //! `polyperf-telegram` reads it and talks to the Bot API. Never sends anything itself.
+//!
+//! It is bounded: at most [`MAX_PENDING`] rows wait at any time, also while Telegram is off
+//! (the default), when nothing ever leaves. Past the bound the oldest low-value rows are dropped
+//! (trade alerts first; approvals, pauses and alerts never) and counted in one waiting `dropped`
+//! row, so the first message after Telegram comes on says "N older trade alerts were not sent".
+//! Every producer's transaction ends with [`enforce_bound`] (the trade-alert trigger's rows:
+//! the decision log's), and cleanup calls it too.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::time::to_db;
 
@@ -22,7 +29,23 @@ pub mod kind {
     pub const DISK: &str = "disk";
     pub const JOB_FAILURE: &str = "job_failure";
     pub const TEXT: &str = "text";
+    /// How many older messages were dropped to keep the outbox bounded.
+    pub const DROPPED: &str = "dropped";
 }
+
+/// At most this many rows wait in the outbox (`status = 'pending'`), the summary row included.
+pub const MAX_PENDING: i64 = 1000;
+
+/// Kinds that may be dropped past the bound, least valuable first. Approvals, pauses and
+/// resumes, and alerts (disk, job failures, settlement lag and disagreements) never are.
+const DROPPABLE: [&str; 6] = [
+    kind::TRADE,
+    kind::SETTLEMENT,
+    kind::INSIGHTS,
+    kind::TEXT,
+    kind::APPLIED,
+    kind::ROLLBACK,
+];
 
 /// Queues a message. With a `dedup_key`, queuing the same key again does nothing (returns
 /// false), so a rerun never sends twice. Runs inside the caller's transaction.
@@ -38,7 +61,92 @@ pub fn enqueue(
          ON CONFLICT (dedup_key) DO NOTHING",
         params![to_db(now), kind, payload.to_string(), dedup_key],
     )?;
+    enforce_bound(conn)?;
     Ok(n == 1)
+}
+
+/// Keeps at most [`MAX_PENDING`] rows waiting: past it, deletes the oldest waiting rows of the
+/// [`DROPPABLE`] kinds (least valuable kind first) and adds their number, per kind, to the one
+/// waiting `dropped` row (created where the first dropped row was, so it is sent before the
+/// newer ones). Returns how many rows were dropped. Part of the caller's transaction. Like the
+/// trade-alert trigger, the summary row is stamped with SQLite's clock (`datetime('now')`).
+pub fn enforce_bound(conn: &Connection) -> Result<u64> {
+    let pending: i64 = conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))?;
+    if pending <= MAX_PENDING {
+        return Ok(0);
+    }
+    let summary: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT id, payload FROM outbox WHERE status = 'pending' AND kind = ?1 ORDER BY id LIMIT 1",
+        )?
+        .query_row([kind::DROPPED], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    // A new summary row needs a place of its own.
+    let mut over = pending - MAX_PENDING + i64::from(summary.is_none());
+    let mut counts: serde_json::Map<String, serde_json::Value> = summary
+        .as_ref()
+        .and_then(|(_, payload)| serde_json::from_str(payload).ok())
+        .unwrap_or_default();
+    let mut first_dropped: Option<i64> = None;
+    let mut dropped = 0u64;
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM outbox WHERE id IN
+           (SELECT id FROM outbox WHERE status = 'pending' AND kind = ?1 ORDER BY id LIMIT ?2)
+         RETURNING id",
+    )?;
+    for kind in DROPPABLE {
+        if over <= 0 {
+            break;
+        }
+        let ids = delete
+            .query_map(params![kind, over], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        if ids.is_empty() {
+            continue;
+        }
+        let n = ids.len() as i64;
+        over -= n;
+        dropped += n as u64;
+        let lowest = ids.iter().min().copied();
+        first_dropped = match (first_dropped, lowest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let before = counts
+            .get(kind)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        counts.insert(kind.to_string(), (before + n).into());
+    }
+    if dropped == 0 {
+        tracing::warn!(
+            pending,
+            "the outbox is over its bound but holds only messages that are never dropped"
+        );
+        return Ok(0);
+    }
+    let payload = serde_json::Value::Object(counts).to_string();
+    match summary {
+        Some((id, _)) => {
+            conn.execute(
+                "UPDATE outbox SET payload = ?1 WHERE id = ?2",
+                params![payload, id],
+            )?;
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO outbox (id, created_at, kind, payload) VALUES (?1, datetime('now'), ?2, ?3)",
+                params![first_dropped, kind::DROPPED, payload],
+            )?;
+        }
+    }
+    tracing::warn!(
+        dropped,
+        "the outbox is full ({MAX_PENDING} waiting messages): dropped the oldest low-value ones"
+    );
+    Ok(dropped)
 }
 
 /// Counts by status, for `status`.

@@ -58,6 +58,31 @@ impl GlobalArgs {
     }
 }
 
+/// A job that failed with figures worth keeping (what it did before it failed): `--json` prints
+/// them with the error, and `job_runs.stats` records them. Make one with [`failed_with`].
+#[derive(Debug)]
+pub struct FailedWith {
+    pub message: String,
+    pub stats: serde_json::Value,
+}
+
+impl std::fmt::Display for FailedWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FailedWith {}
+
+/// A plain failure (exit 1) that carries the job's figures, e.g. cleanup's steps when free
+/// space stayed under the threshold.
+pub fn failed_with(message: impl Into<String>, stats: &impl Serialize) -> anyhow::Error {
+    anyhow::Error::new(FailedWith {
+        message: message.into(),
+        stats: serde_json::to_value(stats).unwrap_or_default(),
+    })
+}
+
 /// Everything a job function gets.
 pub struct JobContext {
     pub name: &'static str,
@@ -250,7 +275,9 @@ where
         ),
         Err(e) => (
             exit_code_for(e),
-            serde_json::Value::Null,
+            e.chain()
+                .find_map(|cause| cause.downcast_ref::<FailedWith>())
+                .map_or(serde_json::Value::Null, |f| f.stats.clone()),
             Some(scrub(&one_line(e))),
         ),
     };
@@ -277,10 +304,14 @@ where
                     Some(Kind::BadInput) => "bad_input",
                     None => "failed",
                 };
-                println!(
-                    "{}",
-                    serde_json::json!({"status": status, "error": message})
-                );
+                // The figures gathered before the failure, then the verdict.
+                let mut out = match &stats {
+                    serde_json::Value::Object(figures) => figures.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                out.insert("status".into(), status.into());
+                out.insert("error".into(), message.clone().into());
+                println!("{}", scrub(&serde_json::Value::Object(out).to_string()));
             }
             eprintln!("{name}: error: {message}");
         }
@@ -311,7 +342,8 @@ pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
 
 /// Takes the lease and records the start of the run, in one transaction (one fsync: cron
 /// starts some jobs every minute, so start-up cost matters). `None`: a live holder has the
-/// lease; the refused run is recorded as `locked`.
+/// lease; the refused run is recorded as `locked`. Taking over from a holder that died closes
+/// its run as `crashed`.
 fn begin_run(
     conn: &Connection,
     job: &str,
@@ -319,17 +351,27 @@ fn begin_run(
     lease_secs: u64,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>> {
-    let tx = conn.unchecked_transaction()?;
-    let id = if acquire_lease(&tx, job, holder, lease_secs)? {
-        Some(start_run(&tx, job, now)?)
-    } else {
-        record_locked(
-            &tx,
-            job,
-            now,
-            &format!("another {job} run holds the lock; leaving the work for the next run"),
-        )?;
-        None
+    // IMMEDIATE: the lease row is read, then written; no other writer may come in between.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let id = match acquire_lease(&tx, job, holder, lease_secs)? {
+        Lease::Taken { previous } => {
+            let id = start_run(&tx, job, now)?;
+            tx.execute(
+                "UPDATE job_locks SET run_id = ?1 WHERE job = ?2 AND holder = ?3",
+                params![id, job, holder],
+            )?;
+            close_crashed_runs(&tx, job, id, previous.as_ref())?;
+            Some(id)
+        }
+        Lease::Held => {
+            record_locked(
+                &tx,
+                job,
+                now,
+                &format!("another {job} run holds the lock; leaving the work for the next run"),
+            )?;
+            None
+        }
     };
     tx.commit()?;
     Ok(id)
@@ -358,19 +400,110 @@ fn lease_duration(lease_secs: u64) -> Duration {
     Duration::seconds(lease_secs.min(i64::MAX as u64 / 1000) as i64)
 }
 
+/// The lease row of a job, as its holder recorded it.
+#[derive(Debug, Clone)]
+pub struct LeaseHolder {
+    pub holder: String,
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    pub pid_start: Option<String>,
+    pub run_id: Option<i64>,
+    pub expires_at: String,
+}
+
+impl LeaseHolder {
+    /// Whether the holder's process is known to be gone: recorded on this host, and its pid no
+    /// longer runs the process that took the lease. A lease from another host (or one without a
+    /// host) can only expire.
+    fn died_here(&self, host: &str) -> bool {
+        self.host.as_deref() == Some(host)
+            && self
+                .pid
+                .is_some_and(|pid| !crate::process::still_running(pid, self.pid_start.as_deref()))
+    }
+}
+
+/// What [`acquire_lease`] found.
+#[derive(Debug)]
+pub enum Lease {
+    /// The lease is ours; `previous` is the holder it was taken from (expired, or dead here).
+    Taken { previous: Option<LeaseHolder> },
+    /// A live holder has it.
+    Held,
+}
+
 /// Takes the job's lease unless a live holder has it. The lease uses the real clock, not
-/// `--now`: it guards real processes.
-pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64) -> Result<bool> {
+/// `--now`: it guards real processes. Part of the caller's transaction, which should be
+/// IMMEDIATE (the row is read, then written).
+pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64) -> Result<Lease> {
     let now = Utc::now();
+    let me = crate::process::current();
+    let previous = conn
+        .query_row(
+            "SELECT holder, pid, host, pid_start, run_id, expires_at FROM job_locks WHERE job = ?1",
+            [job],
+            |r| {
+                Ok(LeaseHolder {
+                    holder: r.get(0)?,
+                    pid: r.get(1)?,
+                    host: r.get(2)?,
+                    pid_start: r.get(3)?,
+                    run_id: r.get(4)?,
+                    expires_at: r.get(5)?,
+                })
+            },
+        )
+        .optional()?;
+    if let Some(p) = &previous {
+        let expired = p.expires_at.as_str() <= to_db(now).as_str();
+        if !expired && !p.died_here(&me.host) {
+            return Ok(Lease::Held);
+        }
+        if !expired {
+            tracing::warn!(
+                previous_pid = p.pid,
+                host = %me.host,
+                "the lease holder's process is gone: taking over its lease at once"
+            );
+        }
+    }
     let expires = crate::time::add(now, lease_duration(lease_secs))?;
-    let n = conn.execute(
-        "INSERT INTO job_locks (job, holder, pid, acquired_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,
-             acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-         WHERE job_locks.expires_at <= excluded.acquired_at",
-        params![job, holder, std::process::id(), to_db(now), to_db(expires)],
+    conn.execute(
+        "INSERT OR REPLACE INTO job_locks (job, holder, pid, acquired_at, expires_at, host, pid_start)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![job, holder, me.pid, to_db(now), to_db(expires), me.host, me.start],
     )?;
-    Ok(n == 1)
+    Ok(Lease::Taken { previous })
+}
+
+/// Closes the runs of `job` left `running` by processes that died (a lease holder that was
+/// taken over, or runs older than leases with a holder) as `crashed`, with why. The caller holds
+/// the lease, so no other run of the job is alive (one whose lease expired while it hung
+/// records its own end over this when it finishes).
+fn close_crashed_runs(
+    conn: &Connection,
+    job: &str,
+    current_run: i64,
+    previous: Option<&LeaseHolder>,
+) -> Result<()> {
+    let why = match previous {
+        Some(p) if p.expires_at.as_str() > to_db(Utc::now()).as_str() => format!(
+            "crashed: its process (pid {} on {}) died without recording its end; the next run took over its lease",
+            p.pid.unwrap_or(0),
+            p.host.as_deref().unwrap_or("?")
+        ),
+        _ => "crashed: its process died or hung without recording its end (its lease expired)"
+            .to_string(),
+    };
+    let n = conn.execute(
+        "UPDATE job_runs SET status = 'crashed', finished_at = ?1, error = ?2
+         WHERE job = ?3 AND status = 'running' AND id != ?4",
+        params![to_db(Utc::now()), why, job, current_run],
+    )?;
+    if n > 0 {
+        tracing::warn!(runs = n, "closed runs whose process died as crashed");
+    }
+    Ok(())
 }
 
 pub fn release_lease(conn: &Connection, job: &str, holder: &str) -> Result<()> {

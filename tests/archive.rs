@@ -624,10 +624,32 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
         .iter()
         .all(|f| f["status"] == "ok"));
 
-    // Replace a file with another valid gzip of the same rows: intact, but not what was recorded.
+    // Replace a file with another valid gzip of the same rows: other bytes, the same rows, so
+    // verify says ok (and restore accepts it, as it would the original).
     let victim = archive_dir(&db).join("trades-2026-W08.2.jsonl.gz");
     let lines = gunzip(&victim);
     gzip(&victim, (lines.join("\n") + "\n").as_bytes());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify"])
+        .arg(&victim)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // One value changed in place: verify and restore both refuse it.
+    let mut edited = lines.clone();
+    edited[1] = edited[1].replacen(
+        "\"settlement_status\":\"unsettleable\"",
+        "\"settlement_status\":\"settled\"",
+        1,
+    );
+    assert_ne!(edited[1], lines[1]);
+    gzip(&victim, (edited.join("\n") + "\n").as_bytes());
     let out = db
         .cmd("polyperf")
         .args(["archive", "verify"])
@@ -640,7 +662,17 @@ fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sha256"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rows differ"));
+    let before = snapshot(&db.conn());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&victim)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trades-2026-W08.2.jsonl.gz"));
+    assert_eq!(snapshot(&db.conn()), before);
     std::fs::remove_file(archive_dir(&db).join("trades-2026-W08.jsonl.gz")).unwrap();
     let out = db
         .cmd("polyperf")
@@ -659,6 +691,10 @@ fn version_1_with_settled_trades() -> (TestDb, Connection) {
     let path = dir.path().join("performance.db");
     let mut conn = Connection::open(&path).unwrap();
     polyperf::db::migrate_to(&mut conn, 1).unwrap();
+    // Today's archive code stands in for the version-1 binary; it records each file's rows
+    // digest, a later column (see `as_version_1`).
+    conn.execute_batch("ALTER TABLE archives ADD COLUMN content_sha256 TEXT")
+        .unwrap();
     conn.execute_batch(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
          INSERT INTO trades (timestamp, market_slug, action, confidence, position_size, btc_price,
@@ -678,6 +714,13 @@ fn version_1_with_settled_trades() -> (TestDb, Connection) {
     (TestDb { dir, path }, conn)
 }
 
+/// The manifest as a version-1 binary left it: without rows digests (the newer binary judges
+/// those files by their bytes, and fills the digest in when it verifies them).
+fn as_version_1(conn: Connection) {
+    conn.execute_batch("ALTER TABLE archives DROP COLUMN content_sha256")
+        .unwrap();
+}
+
 #[test]
 fn an_archive_written_before_money_became_real_still_verifies_and_restores() {
     let (db, mut old) = version_1_with_settled_trades();
@@ -688,7 +731,7 @@ fn an_archive_written_before_money_became_real_still_verifies_and_restores() {
     let now = parse_rfc3339(NOW).unwrap();
     let cutoff = parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
     polyperf::archive::archive_older_than(&mut old, &settings, cutoff, now, false).unwrap();
-    drop(old);
+    as_version_1(old);
     let files = archive_files(&db);
     assert!(!files.is_empty());
     let (_, rows_in_file) = file_rows(&files[0]);
@@ -760,11 +803,17 @@ fn a_file_left_half_done_by_a_version_1_run_is_set_aside_and_its_rows_archived_a
     // As if that run died between recording its file and deleting the rows: the rows are back,
     // the manifest row waits to be finished.
     for file in archive_files(&db) {
-        polyperf::archive::restore(&mut old, &file, false, false).unwrap();
+        let request = polyperf::archive::RestoreRequest {
+            file: &file,
+            archive_dir: &settings.archive.dir,
+            dry_run: false,
+            progress: false,
+        };
+        polyperf::archive::restore(&mut old, &request).unwrap();
     }
     old.execute("UPDATE archives SET deleted_at = NULL", [])
         .unwrap();
-    drop(old);
+    as_version_1(old);
     let old_files = archive_files(&db);
 
     // A newer binary cannot finish it (the table changed under it): the file is set aside, the
@@ -795,4 +844,406 @@ fn a_file_left_half_done_by_a_version_1_run_is_set_aside_and_its_rows_archived_a
     assert_eq!(archived.len(), 40);
     let verified = ok_json(db.cmd("polyperf").args(["archive", "verify", "--json"]));
     assert_eq!(verified["mismatches"], 0, "{verified}");
+}
+
+/// Writes `lines` gzipped (a valid gzip) as `<db dir>/<sub>/<name>`.
+fn gzip_copy(db: &TestDb, sub: &str, name: &str, lines: &[String]) -> PathBuf {
+    let dir = db.dir.path().join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    gzip(&path, (lines.join("\n") + "\n").as_bytes());
+    path
+}
+
+/// Replaces the value of `field` in one archive line (a JSON object) with `value`.
+fn set_field(line: &str, field: &str, value: serde_json::Value) -> String {
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(line).unwrap();
+    assert!(object.contains_key(field), "no field {field}");
+    object.insert(field.to_string(), value);
+    serde_json::to_string(&object).unwrap()
+}
+
+/// Everything a refused restore must leave alone.
+fn state(db: &TestDb) -> (BTreeMap<&'static str, Rows>, Rows, Rows) {
+    let conn = db.conn();
+    let rollup = {
+        let mut stmt = conn
+            .prepare("SELECT * FROM daily_rollup ORDER BY 1, 2, 3, 4")
+            .unwrap();
+        let n = stmt.column_count();
+        let mut out = Rows::new();
+        let mut cursor = stmt.query([]).unwrap();
+        let mut i = 0;
+        while let Some(row) = cursor.next().unwrap() {
+            i += 1;
+            out.insert(i, (0..n).map(|c| row.get::<_, Value>(c).unwrap()).collect());
+        }
+        out
+    };
+    (snapshot(&conn), rollup, rows(&conn, "archives"))
+}
+
+/// Issue 14 item 4: a valid gzip whose rows are not what this database archived (or, for rows
+/// it never had, whose values a logged decision could not hold) is refused with exit 2 naming
+/// the file, the line and the field, and writes nothing: no row, no rollup change, no outbox
+/// message, no manifest change. `archive verify` of the same file fails too.
+#[test]
+fn restore_refuses_altered_copies_naming_line_and_field_and_writes_nothing() {
+    let db = seeded(1);
+    run_archive(&db);
+    let original = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    let lines = gunzip(&original);
+    let name = "trades-2026-W07.jsonl.gz";
+    let header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let n = lines.len() - 1;
+    // Rows on lines 5 and 6 (1-based; line 1 is the header), a settled YES/NO and any row.
+    let traded = (4..lines.len())
+        .find(|&i| {
+            let row: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+            row["settlement_status"] == "settled" && row["action"] != "HOLD"
+        })
+        .unwrap();
+
+    let mut cases: Vec<(&str, PathBuf, String, &str)> = Vec::new();
+    let mut edit = |sub: &'static str,
+                    what: &'static str,
+                    at: usize,
+                    changed: Vec<String>,
+                    field: &'static str| {
+        cases.push((
+            what,
+            gzip_copy(&db, sub, name, &changed),
+            format!("line {}", at + 1),
+            field,
+        ));
+    };
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "profit_loss", serde_json::json!("999.99"));
+    edit("pl", "an edited P&L", traded, l, "profit_loss");
+    let mut l = lines.clone();
+    l.remove(3);
+    let mut h = header.clone();
+    h["rows"] = serde_json::json!(n - 1);
+    l[0] = h.to_string();
+    edit(
+        "dropped",
+        "a dropped row, the header's count fixed",
+        3,
+        l,
+        "id",
+    );
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "is_win", serde_json::json!(5));
+    edit("win", "is_win = 5", traded, l, "is_win");
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "position_size", serde_json::json!("NaN"));
+    edit("nan", "size NaN", traded, l, "position_size");
+    let mut l = lines.clone();
+    let cut = l[n].len() / 2;
+    l[n].truncate(cut);
+    edit("cut", "truncated in a line, re-gzipped", n, l, "line");
+    let mut l = lines.clone();
+    l.truncate(n - 2);
+    edit("short", "truncated at a line, re-gzipped", 0, l, "rows");
+    let mut l = lines.clone();
+    let mut h = header.clone();
+    h["iso_week"] = serde_json::json!("2026-W06");
+    l[0] = h.to_string();
+    edit("week", "a header naming another week", 0, l, "iso_week");
+    let mut l = lines.clone();
+    let mut h = header.clone();
+    h["table"] = serde_json::json!("outbox");
+    l[0] = h.to_string();
+    edit("table", "a header naming another table", 0, l, "table");
+    let mut l = lines.clone();
+    let mut h = header.clone();
+    h["iso_week"] = serde_json::json!("2026-W06");
+    l[0] = h.to_string();
+    cases.push((
+        "a header and name of another week",
+        gzip_copy(&db, "renamed", "trades-2026-W06.jsonl.gz", &l),
+        "line 2".into(),
+        "timestamp",
+    ));
+
+    let before = state(&db);
+    for (what, path, line, field) in &cases {
+        for dry in [false, true] {
+            let mut cmd = db.cmd("polyperf");
+            cmd.args(["archive", "restore"]).arg(path);
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+            let file_name = path.file_name().unwrap().to_str().unwrap();
+            assert!(stderr.contains(file_name), "{what}: no file name: {stderr}");
+            assert!(
+                stderr.contains(line.as_str()),
+                "{what}: no {line}: {stderr}"
+            );
+            assert!(stderr.contains(field), "{what}: no field {field}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        }
+        assert_eq!(state(&db), before, "{what}: the database changed");
+        let out = db
+            .cmd("polyperf")
+            .args(["archive", "verify"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: verify and restore disagree: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE status = 'pending'"),
+        before.0["outbox"]
+            .values()
+            .filter(|r| r[5] == Value::Text("pending".into()))
+            .count() as i64
+    );
+
+    // The same file edited in place: this database wrote it, and its rows changed since.
+    let mut l = lines.clone();
+    l[traded] = set_field(&l[traded], "profit_loss", serde_json::json!("999.99"));
+    let saved = std::fs::read(&original).unwrap();
+    gzip(&original, (l.join("\n") + "\n").as_bytes());
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&original)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(name) && stderr.contains("line") && stderr.contains("changed since"),
+        "{stderr}"
+    );
+    assert_eq!(state(&db), before);
+    std::fs::write(&original, saved).unwrap();
+
+    // Into a database that never had these rows, the valid edit is just data; the invalid
+    // values are refused all the same.
+    let fresh = TestDb::new();
+    for (what, path, _, field) in &cases {
+        if !["is_win", "position_size"].contains(field) {
+            continue;
+        }
+        let out = fresh
+            .cmd("polyperf")
+            .args(["archive", "restore"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(field), "{what}: {stderr}");
+        assert_eq!(fresh.count("SELECT count(*) FROM trades"), 0);
+    }
+    let report = ok_json(
+        fresh
+            .cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&cases[0].1),
+    );
+    assert_eq!(report["origin"], "foreign", "{report}");
+    assert_eq!(report["inserted"].as_u64().unwrap() as usize, n);
+}
+
+/// The all-time figures of `polyperf report --json` that survive archival (the report lists
+/// the live-only ones in `coverage.live_only`; they cover rows still in the database).
+fn report(db: &TestDb) -> serde_json::Value {
+    let mut report = ok_json(db.cmd("polyperf").args(["report", "--json", "--now", NOW]));
+    let live_only: Vec<String> =
+        serde_json::from_value(report["coverage"]["live_only"].clone()).unwrap();
+    let object = report.as_object_mut().unwrap();
+    for key in live_only.iter().map(String::as_str).chain(["coverage"]) {
+        object.remove(key);
+    }
+    let missed = object["missed_opportunities"]["count"].clone();
+    object.insert("missed_opportunities".into(), missed);
+    report
+}
+
+/// Issue 14 item 5: whether rows were archived here is decided by the rows, not the file's
+/// bytes: restoring any copy of archived rows (the original, a re-compressed copy, a copy
+/// elsewhere) never counts them twice, so the report's all-time figures stay exactly what they
+/// were before archival. A copy with its rows reordered is refused, clearly.
+#[test]
+fn restoring_any_copy_of_archived_rows_never_counts_them_twice() {
+    let db = seeded(1);
+    let before = report(&db);
+    assert!(before["trades"].as_i64().unwrap() > 100, "{before}");
+    run_archive(&db);
+    assert_eq!(report(&db), before, "archival changed the figures");
+    let original = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    let lines = gunzip(&original);
+
+    // A re-compressed copy elsewhere: other bytes, the same rows.
+    let copy = gzip_copy(&db, "copies", "week7-copy.jsonl.gz", &lines);
+    assert_ne!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&original).unwrap()
+    );
+    let restored = ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&copy),
+    );
+    assert_eq!(
+        restored["inserted"].as_u64().unwrap() as usize,
+        lines.len() - 1
+    );
+    assert_eq!(
+        report(&db),
+        before,
+        "a re-compressed copy was counted twice"
+    );
+    assert_eq!(restored["origin"], "archived_here", "{restored}");
+    // The original (and the copy again) now insert nothing and change nothing.
+    for file in [&original, &copy] {
+        let again = ok_json(
+            db.cmd("polyperf")
+                .args(["archive", "restore", "--json"])
+                .arg(file),
+        );
+        assert_eq!(again["inserted"], 0, "{again}");
+        assert_eq!(report(&db), before);
+    }
+
+    // Archived again (a second part of the week), then a re-compressed copy of the FIRST part
+    // in place of it: still the same rows, still never counted twice.
+    run_archive(&db);
+    assert_eq!(report(&db), before);
+    gzip(&original, (lines.join("\n") + "\n").as_bytes());
+    ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&original),
+    );
+    assert_eq!(report(&db), before);
+
+    // Rows in another order: refused, saying why, nothing written.
+    let mut shuffled = lines.clone();
+    shuffled.swap(2, 5);
+    let path = gzip_copy(&db, "shuffled", "trades-2026-W07.jsonl.gz", &shuffled);
+    let state_before = state(&db);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 4") && stderr.contains("ascending id"),
+        "{stderr}"
+    );
+    assert_eq!(state(&db), state_before);
+    assert_eq!(report(&db), before);
+}
+
+/// Issue 14 item 12 (archive): the archive job never follows a symbolic link named like an
+/// archive file (it could lead anywhere), and never adopts a file whose header is for another
+/// week than its name: both are set aside with a warning, and no row leaves the database.
+#[test]
+fn the_job_sets_aside_links_and_files_whose_header_names_another_week() {
+    let db = seeded(1);
+    run_archive(&db);
+    let week7 = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    // The week's rows come back from a copy outside the archive directory.
+    let outside = db.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let copy = outside.join("trades-2026-W07.jsonl.gz");
+    std::fs::copy(&week7, &copy).unwrap();
+    ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&copy),
+    );
+    let trades = db.count("SELECT count(*) FROM trades");
+    let manifest = db.count("SELECT count(*) FROM archives");
+    let link = archive_dir(&db).join("trades-2026-W05.jsonl.gz");
+    std::os::unix::fs::symlink(&copy, &link).unwrap();
+    let renamed = archive_dir(&db).join("trades-2026-W04.jsonl.gz");
+    std::fs::copy(&week7, &renamed).unwrap();
+
+    // Nothing is old enough to archive: only the leftovers are looked at.
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--now", NOW, "--json", "--older-than", "3650"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["rows_deleted"], 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades"),
+        trades,
+        "rows left the database"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM archives"),
+        manifest,
+        "a file was adopted"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert!(stderr.contains("trades-2026-W04.jsonl.gz"), "{stderr}");
+    let set_aside = |p: &Path| {
+        let mut name = p.as_os_str().to_owned();
+        name.push(".rejected");
+        PathBuf::from(name)
+    };
+    assert!(std::fs::symlink_metadata(set_aside(&link))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(set_aside(&renamed).is_file());
+    assert!(std::fs::symlink_metadata(&link).is_err() && !renamed.exists());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&week7).unwrap(),
+        "the link's target was touched"
+    );
+}
+
+/// Issue 14 item 12 (restore): the header is checked before any SQL is built from it, so a
+/// column the table lacks is a clear error naming the file, line 1 and the column (exit 2),
+/// not a raw SQL error.
+#[test]
+fn restore_checks_the_header_before_building_its_insert() {
+    let db = seeded(1);
+    run_archive(&db);
+    let lines = gunzip(&archive_dir(&db).join("trades-2026-W07.jsonl.gz"));
+    let mut l = lines.clone();
+    let mut header: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
+    header["columns"][3] = serde_json::json!("no_such_column");
+    l[0] = header.to_string();
+    let path = gzip_copy(&db, "columns", "trades-2026-W07.jsonl.gz", &l);
+    let before = state(&db);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("trades-2026-W07.jsonl.gz: line 1: field `columns`: table trades has no column no_such_column"),
+        "{stderr}"
+    );
+    assert_eq!(state(&db), before);
 }

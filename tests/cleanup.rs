@@ -240,6 +240,24 @@ fn emergency_runs_every_step_in_order_then_fails_saying_what_takes_the_space() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("taking the space"), "{stderr}");
     assert!(stderr.contains("biggest tables"), "{stderr}");
+    // Issue 14 item 12: the error is said once on stderr (besides the JSON log line), and
+    // --json prints the steps and figures gathered along with it.
+    let said = stderr
+        .lines()
+        .filter(|l| l.starts_with("polyperf-cleanup:") && l.contains("taking the space"))
+        .count();
+    assert_eq!(said, 1, "{stderr}");
+    let json = stdout_json(&out);
+    assert_eq!(json["status"], "failed", "{json}");
+    assert!(json["error"].as_str().unwrap().contains("taking the space"));
+    assert_eq!(
+        json["steps"],
+        serde_json::json!(["checkpoint", "prune", "archive", "vacuum"]),
+        "{json}"
+    );
+    assert_eq!(json["archived_rows"], 200, "{json}");
+    assert_eq!(json["below_threshold"], true);
+    assert!(json["free_bytes_after"].as_u64().is_some(), "{json}");
     let conn = fs.db.conn();
     assert_eq!(
         keepers(&conn),
@@ -295,6 +313,14 @@ fn emergency_runs_every_step_in_order_then_fails_saying_what_takes_the_space() {
         .unwrap();
     assert_eq!(run.0, "failed");
     assert!(run.1.unwrap().contains("taking the space"));
+    let recorded: String = conn
+        .query_row(
+            "SELECT stats FROM job_runs WHERE job = 'polyperf-cleanup'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(recorded.contains("\"archived_rows\":200"), "{recorded}");
 }
 
 #[test]

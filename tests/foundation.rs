@@ -144,11 +144,16 @@ fn logging_ten_thousand_decisions_twice_stores_them_once() {
     assert_eq!(report["duplicates"], 10_000);
     assert_eq!(db.count("SELECT count(*) FROM trades"), 10_000);
     // Amounts are numbers sqlite3 compares as such, and the trade alert trigger queued one
-    // alert per YES/NO.
+    // alert per YES/NO, of which the outbox keeps the newest (at most 1,000 rows wait) and
+    // counts the rest.
     assert_eq!(db.count("SELECT count(*) FROM trades WHERE price_to_beat = 66826.14 AND btc_price = 66940 AND position_size IN (0, 5)"), 10_000);
     assert_eq!(
         db.count("SELECT count(*) FROM outbox WHERE kind = 'trade'"),
-        6_666
+        999
+    );
+    assert_eq!(
+        db.count("SELECT json_extract(payload, '$.trade') FROM outbox WHERE kind = 'dropped'"),
+        6_666 - 999
     );
 }
 
@@ -314,6 +319,154 @@ fn a_held_lease_makes_the_job_exit_75_and_a_dead_holders_lease_is_taken_over() {
         .assert()
         .success();
     assert_eq!(db.count("SELECT count(*) FROM job_runs"), runs_before);
+}
+
+/// Issue 14 item 10: a job killed with SIGKILL while it holds its lease does not block the
+/// next run for the lease's 10 minutes: the holder's pid is dead on this host, so the next run
+/// takes over at once and closes the dead run's record as crashed.
+#[test]
+fn a_run_killed_while_holding_its_lease_is_taken_over_at_once_and_closed_as_crashed() {
+    let db = TestDb::new();
+    db.conn()
+        .execute(
+            "INSERT INTO outbox (kind, payload) VALUES ('text', '{\"text\": \"hello\"}')",
+            [],
+        )
+        .unwrap();
+    // A Bot API that accepts connections and never answers keeps the job inside its run.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut child = std::process::Command::new(bin_path("polyperf-telegram"))
+        .args(["--once"])
+        .env("POLYPERF_DB", &db.path)
+        .env("POLYPERF_LOG_FORMAT", "json")
+        .env("TELEGRAM_ENABLED", "true")
+        .env("TELEGRAM_BOT_TOKEN", "123:abc")
+        .env("TELEGRAM_CHAT_ID", "-100")
+        .env(
+            "TELEGRAM_API_BASE",
+            format!("http://{}", silent.local_addr().unwrap()),
+        )
+        .env("POLYPERF_APIS_HTTP_TIMEOUT_SECS", "120")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.count("SELECT count(*) FROM job_runs WHERE status = 'running'") == 0 {
+        assert!(Instant::now() < deadline, "the job never started its run");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(db.count("SELECT count(*) FROM job_locks"), 1);
+    // SAFETY: SIGKILL to our own child, not reaped yet.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    let started = Instant::now();
+    let out = db
+        .cmd("polyperf-telegram")
+        .args(["--once", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the rerun did not take over: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (status, finished, error): (String, Option<String>, String) = db
+        .conn()
+        .query_row(
+            "SELECT status, finished_at, error FROM job_runs WHERE job = 'polyperf-telegram' ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "crashed", "{error}");
+    assert!(finished.is_some());
+    assert!(error.contains("died"), "{error}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM job_runs WHERE status = 'running'"),
+        0
+    );
+    assert_eq!(db.count("SELECT count(*) FROM job_locks"), 0);
+
+    // A live holder's lease, or one from another host, still waits for expiry.
+    let conn = db.conn();
+    conn.execute(
+        "INSERT INTO job_locks (job, holder, pid, host, acquired_at, expires_at)
+         VALUES ('polyperf-settle', 'elsewhere', 999999999, 'another-host', datetime('now'), datetime('now', '+10 minutes'))",
+        [],
+    )
+    .unwrap();
+    let out = db.cmd("polyperf-settle").output().unwrap();
+    assert_eq!(out.status.code(), Some(75), "a lease from another host");
+    let me = polyperf::process::current();
+    conn.execute(
+        "UPDATE job_locks SET host = ?1, pid = ?2, pid_start = ?3",
+        rusqlite::params![me.host, me.pid, me.start],
+    )
+    .unwrap();
+    let out = db.cmd("polyperf-settle").output().unwrap();
+    assert_eq!(out.status.code(), Some(75), "a live holder on this host");
+    // The same pid, but another process (a reused pid): dead.
+    conn.execute("UPDATE job_locks SET pid_start = 'old-boot:1'", [])
+        .unwrap();
+    let out = db.cmd("polyperf-settle").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The migration that rebuilds job_runs keeps every row and its AUTOINCREMENT counter (ids of
+/// archived runs are never reused), and the new status 'crashed' is allowed.
+#[test]
+fn migrating_an_old_database_keeps_job_runs_and_their_id_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let v1 = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/migrations/0001_init.sql"),
+        )
+        .unwrap();
+        conn.execute_batch(&v1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO job_runs (id, job, started_at, status) VALUES (500, 'polyperf-settle', '2026-01-01 00:00:00', 'ok');
+             INSERT INTO job_runs (id, job, started_at, status) VALUES (7, 'polyperf-adjust', '2026-01-01 00:00:00', 'running');
+             DELETE FROM job_runs WHERE id = 500;",
+        )
+        .unwrap();
+    }
+    let conn = polyperf::db::open(&path).unwrap();
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT id, status FROM job_runs")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, vec![(7, "running".to_string())]);
+    conn.execute(
+        "INSERT INTO job_runs (job, started_at, status) VALUES ('x', '2026-01-02 00:00:00', 'crashed')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        conn.last_insert_rowid(),
+        501,
+        "an archived run's id was reused"
+    );
+    assert!(conn
+        .execute(
+            "INSERT INTO job_runs (job, started_at, status) VALUES ('x', '2026-01-02 00:00:00', 'bogus')",
+            [],
+        )
+        .is_err());
 }
 
 #[test]

@@ -14,6 +14,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{stdout_json, TestDb};
+use crate::fakes::{telegram_text_problem, tg_bad_request};
 
 const TOKEN: &str = "123456:SECRET-token-ABCdef";
 const CHAT: i64 = -1001234;
@@ -23,12 +24,16 @@ fn now() -> DateTime<Utc> {
     polyperf::time::parse_rfc3339("2026-02-11T12:00:00Z").unwrap()
 }
 
-/// `sendMessage` answering with a real Message and increasing message ids.
+/// `sendMessage` answering with a real Message and increasing message ids, and refusing what
+/// the real Bot API refuses (entities it cannot parse, texts over 4,096 characters).
 struct SendOk(Arc<AtomicI64>);
 
 impl Respond for SendOk {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if let Some(problem) = telegram_text_problem(body["text"].as_str().unwrap_or_default()) {
+            return tg_bad_request(&problem);
+        }
         let id = self.0.fetch_add(1, Ordering::SeqCst);
         ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
             "message_id": id, "date": 1771684300,
@@ -745,4 +750,254 @@ async fn watch_delivers_as_rows_arrive_and_stops_on_sigterm() {
         "{texts:?}"
     );
     assert_eq!(db.count("SELECT count(*) FROM job_locks"), 0);
+}
+
+/// Issue 14 item 8: with TELEGRAM_ALLOWED_USER_IDS empty nobody may change anything from a
+/// group (the bot says so and how to fix it), a message without a user sender never acts,
+/// read-only commands still answer, a refused button press is answered and changes nothing;
+/// only the owner of a private chat with the bot may act.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_allow_list_fails_closed() {
+    let db = TestDb::new();
+    let server = bot_server().await;
+    let id = awaiting(&db, "0.80", now() + Duration::hours(5));
+    let mut no_sender = message_update(4003, CHAT, ALLOWED_USER, "/pause no sender");
+    no_sender["message"].as_object_mut().unwrap().remove("from");
+    let mut on_behalf = message_update(4004, CHAT, 1087968824, "/resume");
+    on_behalf["message"]["sender_chat"] =
+        json!({"id": CHAT, "type": "supergroup", "title": "desk"});
+    mount_updates(
+        &server,
+        json!([
+            message_update(4001, CHAT, ALLOWED_USER, "/pause from the group"),
+            message_update(4002, CHAT, ALLOWED_USER, "/status"),
+            no_sender,
+            on_behalf,
+            press(4005, CHAT, ALLOWED_USER, &format!("approve:{id}:goodnonce")),
+            message_update(4006, CHAT, 222, "/approve 1"),
+        ]),
+    )
+    .await;
+    let s = settings(&db, &server);
+    assert!(s.telegram.allowed_user_ids.is_empty());
+    let stats = run(&db, s, now()).await.unwrap();
+    assert_eq!(stats.rejected_unauthorized, 5, "{stats:?}");
+    assert_eq!(stats.approvals, 0);
+    assert!(!polyperf::control::state(&db.conn()).unwrap().paused);
+    assert_eq!(threshold(&db), "0.75");
+    assert_eq!(
+        db.count("SELECT count(*) FROM proposals WHERE status = 'awaiting_approval'"),
+        1
+    );
+    let replies = sent_texts(&server).await;
+    assert_eq!(replies.len(), 5, "{replies:?}");
+    assert!(
+        replies[0].starts_with("Not authorised")
+            && replies[0].contains("set TELEGRAM_ALLOWED_USER_IDS"),
+        "{}",
+        replies[0]
+    );
+    assert!(replies[1].contains("Status") && replies[1].contains("active"));
+    assert!(replies[2].starts_with("Not authorised") && replies[3].starts_with("Not authorised"));
+    let answers = calls(&server, "answerCallbackQuery").await;
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Not authorised"));
+    assert!(calls(&server, "editMessageText").await.is_empty());
+
+    // The owner of a private chat with the bot may act there.
+    let owner: i64 = 555;
+    let private = bot_server().await;
+    let mut pause = message_update(5001, owner, owner, "/pause owner");
+    pause["message"]["chat"]["type"] = json!("private");
+    mount_updates(&private, json!([pause])).await;
+    let mut s = settings(&db, &private);
+    s.telegram.chat_id = Some(owner.to_string());
+    let stats = run(&db, s, now()).await.unwrap();
+    assert_eq!(stats.rejected_unauthorized, 0);
+    let control = polyperf::control::state(&db.conn()).unwrap();
+    assert!(control.paused);
+    assert_eq!(control.by.as_deref(), Some("telegram:555"));
+}
+
+/// Issue 14 item 9: a 4,200-character pause reason (with characters that grow when escaped,
+/// and emoji that count twice) still gets a working /pause confirmation and /status, and the
+/// queued pause message goes out: nothing sent is over Telegram's limit, which the fake Bot
+/// API enforces like the real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_pause_reason_never_makes_a_message_too_long() {
+    let db = TestDb::new();
+    let server = bot_server().await;
+    // The fake refuses what the real Bot API refuses.
+    let too_long = reqwest::Client::new()
+        .post(format!(
+            "{}/bot{TOKEN}/sendMessage",
+            bot_server().await.uri()
+        ))
+        .json(&json!({"chat_id": CHAT, "text": "x".repeat(4097), "parse_mode": "HTML"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status().as_u16(), 400);
+    let body: Value = too_long.json().await.unwrap();
+    assert_eq!(body["description"], "Bad Request: message is too long");
+    assert_eq!(
+        telegram_text_problem(&format!("{}😀", "x".repeat(4095))).as_deref(),
+        Some("Bad Request: message is too long")
+    );
+    assert_eq!(telegram_text_problem(&"&amp;".repeat(4096)), None);
+
+    let reason: String = "R&D <risk> 😀 ".repeat(400).chars().take(4200).collect();
+    assert_eq!(reason.chars().count(), 4200);
+    mount_updates(
+        &server,
+        json!([
+            message_update(6001, CHAT, ALLOWED_USER, &format!("/pause {reason}")),
+            message_update(6002, CHAT, ALLOWED_USER, "/status"),
+        ]),
+    )
+    .await;
+    let mut s = settings(&db, &server);
+    s.telegram.allowed_user_ids = vec![ALLOWED_USER];
+    run(&db, s.clone(), now()).await.unwrap();
+    let control = polyperf::control::state(&db.conn()).unwrap();
+    assert!(control.paused);
+    let replies = sent_texts(&server).await;
+    assert_eq!(replies.len(), 2);
+    for reply in &replies {
+        assert_eq!(telegram_text_problem(reply), None, "a reply was refused");
+    }
+    assert!(
+        replies[0].starts_with("Trading paused: R&amp;D &lt;risk&gt;"),
+        "{}",
+        &replies[0][..60]
+    );
+    assert!(replies[1].contains("PAUSED (R&amp;D"), "{}", replies[1]);
+    // The pause notification queued by /pause goes out on the next run.
+    let again = run(&db, s, now()).await.unwrap();
+    assert_eq!((again.sent, again.failed), (1, 0), "{again:?}");
+    let sent = sent_texts(&server).await;
+    assert!(sent[2].contains("Trading paused"), "{}", sent[2]);
+    for text in &sent {
+        assert_eq!(telegram_text_problem(text), None);
+    }
+}
+
+fn pending_outbox(db: &TestDb) -> i64 {
+    let out = db
+        .cmd("polyperf")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    stdout_json(&out)["outbox"]["pending"].as_i64().unwrap()
+}
+
+/// Issue 14 item 11: while Telegram is off (the default) the outbox never holds more than 1,000
+/// waiting rows: past that the oldest trade alerts are dropped and counted (approvals and
+/// pauses never are), cleanup enforces the same bound on a database that holds more, and the
+/// first message once Telegram is on says how many alerts were not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_stays_bounded_while_telegram_is_off() {
+    let db = TestDb::new();
+    let conn = db.conn();
+    polyperf::outbox::enqueue(
+        &conn,
+        "approval",
+        &json!({"proposal_id": 1}),
+        Some("a1"),
+        now(),
+    )
+    .unwrap();
+    polyperf::outbox::enqueue(
+        &conn,
+        "pause",
+        &json!({"reason": "test", "by": "x"}),
+        Some("p1"),
+        now(),
+    )
+    .unwrap();
+    drop(conn);
+    // 2,400 decisions, 1,600 of them YES/NO, each queuing a trade alert.
+    let lines: Vec<Value> = (0..2400).map(crate::common::decision_json).collect();
+    let file = crate::common::write_jsonl(db.dir.path(), "d.jsonl", &lines);
+    let out = db
+        .cmd("polyperf")
+        .args(["log", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pending_outbox(&db), 1000);
+    let dropped = |db: &TestDb| -> Value {
+        let payload: String = db
+            .conn()
+            .query_row(
+                "SELECT payload FROM outbox WHERE kind = 'dropped' AND status = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&payload).unwrap()
+    };
+    // 1,600 alerts + approval + pause + the summary row = 1,603: 603 alerts made room.
+    assert_eq!(dropped(&db), json!({"trade": 603}));
+    assert_eq!(db.count("SELECT count(*) FROM outbox WHERE kind IN ('approval', 'pause') AND status = 'pending'"), 2);
+    // One more decision through the library: still bounded, the count goes on.
+    let mut tracker = polyperf::Tracker::open(&db.path).unwrap();
+    let d: polyperf::Decision = crate::common::decision_json(5000)
+        .to_string()
+        .parse()
+        .unwrap();
+    tracker.log_decision(&d).unwrap();
+    assert_eq!(pending_outbox(&db), 1000);
+    assert_eq!(dropped(&db), json!({"trade": 604}));
+
+    // A database that already holds more (written before the bound, or by hand): cleanup
+    // brings it back under.
+    db.conn()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO outbox (kind, payload) SELECT 'settlement', '{\"settled\": 1}' FROM n;",
+        )
+        .unwrap();
+    assert_eq!(pending_outbox(&db), 1300);
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json"])
+        .env("POLYPERF_MIN_FREE_BYTES", "0")
+        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["outbox_dropped"], 300);
+    assert_eq!(pending_outbox(&db), 1000);
+    assert_eq!(dropped(&db), json!({"trade": 904}));
+
+    // Telegram comes on: the approval and pause come first (they are older), then the note of
+    // what was dropped, before the trade alerts that were kept.
+    let server = bot_server().await;
+    mount_updates(&server, json!([])).await;
+    let mut s = settings(&db, &server);
+    s.telegram.merge_threshold = 5;
+    run(&db, s, now()).await.unwrap();
+    let sent = sent_texts(&server).await;
+    assert!(sent[0].contains("Approval needed"), "{}", sent[0]);
+    assert!(sent[1].contains("Trading paused"), "{}", sent[1]);
+    assert!(
+        sent[2].starts_with("<b>904 older trade alerts were not sent</b>"),
+        "{}",
+        sent[2]
+    );
+    assert_eq!(pending_outbox(&db), 0);
 }

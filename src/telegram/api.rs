@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::render;
 use crate::http::{describe, short, Http};
 
 /// Why a call failed, as the caller must react to it.
@@ -105,12 +106,15 @@ impl Bot {
         }
     }
 
+    /// Sends an HTML message, cut to Telegram's limit ([`render::MAX_CHARS`] as Telegram counts
+    /// it) wherever it came from: nothing over the limit is ever sent.
     pub async fn send_message(
         &self,
         chat_id: &str,
         text: &str,
         reply_markup: Option<Value>,
     ) -> Result<i64, ApiError> {
+        let text = render::truncate_html(text, render::MAX_CHARS);
         let mut body =
             json!({"chat_id": chat_id_value(chat_id), "text": text, "parse_mode": "HTML"});
         if let Some(markup) = reply_markup {
@@ -153,6 +157,7 @@ impl Bot {
         message_id: i64,
         text: &str,
     ) -> Result<(), ApiError> {
+        let text = render::truncate_html(text, render::MAX_CHARS);
         self.call(
             "editMessageText",
             &json!({"chat_id": chat_id, "message_id": message_id, "text": text, "parse_mode": "HTML"}),

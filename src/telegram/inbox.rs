@@ -1,5 +1,5 @@
 //! Reading updates: commands and approval button presses from the configured chat only,
-//! changes only from allowed users. The offset is saved after each update, so an update is
+//! changes only from authorised users ([`super::auth`]). The offset is saved after each update, so an update is
 //! handled again only after a crash mid-update (and the handlers are idempotent).
 
 use anyhow::Result;
@@ -8,8 +8,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::api::{chat_id_value, ApiError, Bot};
+use super::auth::{self, Sender};
 use super::command::{parse as parse_command, Command, CommandError, HELP};
-use super::render::esc;
+use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::Stats;
 use crate::adjust::{self, Verdict};
 use crate::config::Settings;
@@ -77,11 +78,6 @@ fn same_chat(settings: &Settings, chat: Option<&Value>) -> bool {
     chat.is_some_and(|c| *c == expected)
 }
 
-fn allowed(settings: &Settings, user_id: Option<i64>) -> bool {
-    let list = &settings.telegram.allowed_user_ids;
-    list.is_empty() || user_id.is_some_and(|u| list.contains(&u))
-}
-
 async fn handle(
     conn: &mut Connection,
     settings: &Settings,
@@ -108,11 +104,11 @@ async fn handle(
         return Ok(());
     }
     stats.commands += 1;
-    let user_id = message.pointer("/from/id").and_then(Value::as_i64);
+    let sender = Sender::of_message(message);
     // Defence in depth: should a command ever panic, the update is still answered and consumed
     // (the offset is saved by the caller), so one message cannot stop the bot for good.
     let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        command(conn, settings, now, text, user_id, stats)
+        command(conn, settings, now, text, &sender, stats)
     }))
     .unwrap_or_else(|_| {
         tracing::error!(update = %text.chars().take(64).collect::<String>(), "a command panicked");
@@ -131,25 +127,34 @@ fn command(
     settings: &Settings,
     now: DateTime<Utc>,
     text: &str,
-    user_id: Option<i64>,
+    sender: &Sender,
     stats: &mut Stats,
 ) -> String {
     let parsed = match parse_command(text) {
         Ok(parsed) => parsed,
         Err(CommandError::Unknown(name)) => {
-            return format!("Unknown command {}. {HELP}", esc(&name))
+            return format!("Unknown command {}. {HELP}", esc_short(&name, 64))
         }
         Err(CommandError::Usage { usage, problem }) => {
-            return format!("Usage: {} ({})", esc(usage), esc(&problem))
+            return format!(
+                "Usage: {} ({})",
+                esc(usage),
+                esc_short(&problem, MAX_FIELD_CHARS)
+            )
         }
         Err(CommandError::NotACommand) => return HELP.into(),
     };
-    if parsed.changes() && !allowed(settings, user_id) {
-        stats.rejected_unauthorized += 1;
-        tracing::warn!(user_id, command = ?parsed, "command from a user not allowed to change things");
-        return "Not authorised: your user id is not in TELEGRAM_ALLOWED_USER_IDS.".into();
-    }
-    let by = format!("telegram:{}", user_id.unwrap_or(0));
+    let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, sender) {
+        Ok(user) => user,
+        Err(refusal) if parsed.changes() => {
+            stats.rejected_unauthorized += 1;
+            tracing::warn!(user_id = sender.user_id, command = ?parsed, ?refusal, "command from a sender not allowed to change things");
+            return esc(&refusal.reply());
+        }
+        // Read-only commands: anyone in the chat.
+        Err(_) => sender.user_id.unwrap_or(0),
+    };
+    let by = format!("telegram:{user_id}");
     let verdict = if matches!(parsed, Command::Approve { .. }) {
         Verdict::Approve
     } else {
@@ -161,7 +166,7 @@ fn command(
             Ok(format!(
                 "<b>Status</b>\ntrading: {}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
                 if s.trading_paused {
-                    format!("PAUSED ({})", esc(s.control.reason.as_deref().unwrap_or("")))
+                    format!("PAUSED ({})", esc_short(s.control.reason.as_deref().unwrap_or(""), 200))
                 } else {
                     "active".into()
                 },
@@ -171,7 +176,10 @@ fn command(
         }
         Command::Report { days } => match crate::report::summary_text(conn, days, now) {
             Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
-            Err(e) => Ok(format!("report unavailable: {}", esc(&format!("{e:#}")))),
+            Err(e) => Ok(format!(
+                "report unavailable: {}",
+                esc_short(&format!("{e:#}"), MAX_FIELD_CHARS)
+            )),
         },
         Command::Params => {
             let list = crate::params::list(conn)?;
@@ -179,7 +187,7 @@ fn command(
             for p in list {
                 out.push_str(&format!(
                     "\n<code>{}</code> = {} [{}, {}]",
-                    esc(&p.name),
+                    esc_short(&p.name, 64),
                     p.value,
                     p.min,
                     p.max
@@ -203,7 +211,7 @@ fn command(
             )?;
             tx.commit()?;
             Ok(if done {
-                format!("Trading paused: {}", esc(&reason))
+                format!("Trading paused: {}", esc_short(&reason, MAX_FIELD_CHARS))
             } else {
                 "Trading was already paused.".into()
             })
@@ -232,11 +240,16 @@ fn command(
             if outcome.changed {
                 stats.approvals += 1;
             }
-            Ok(esc(&outcome.message))
+            Ok(esc_short(&outcome.message, MAX_FIELD_CHARS))
         }
         Command::Help => Ok(HELP.into()),
     })();
-    result.unwrap_or_else(|e| format!("Error: {}", esc(&settings.scrub(&format!("{e:#}")))))
+    result.unwrap_or_else(|e| {
+        format!(
+            "Error: {}",
+            esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
+        )
+    })
 }
 
 async fn handle_button(
@@ -254,19 +267,26 @@ async fn handle_button(
         tracing::warn!("button press from another chat ignored");
         return Ok(());
     }
-    let user_id = query.pointer("/from/id").and_then(Value::as_i64);
-    if !allowed(settings, user_id) {
-        stats.rejected_unauthorized += 1;
-        tracing::warn!(user_id, "button press from a user not allowed to decide");
-        let _ = bot.answer_callback(query_id, "Not authorised").await;
-        return Ok(());
-    }
+    let sender = Sender::of_callback(query);
+    let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, &sender) {
+        Ok(user) => user,
+        Err(refusal) => {
+            stats.rejected_unauthorized += 1;
+            tracing::warn!(
+                user_id = sender.user_id,
+                ?refusal,
+                "button press from a sender not allowed to decide"
+            );
+            let _ = bot.answer_callback(query_id, refusal.button()).await;
+            return Ok(());
+        }
+    };
     let data = query.get("data").and_then(Value::as_str).unwrap_or("");
     let Some((verdict, id, nonce)) = parse_callback(data) else {
         let _ = bot.answer_callback(query_id, "Unknown button").await;
         return Ok(());
     };
-    let by = format!("telegram:{}", user_id.unwrap_or(0));
+    let by = format!("telegram:{user_id}");
     let outcome = adjust::decide(
         conn,
         settings,
@@ -303,7 +323,11 @@ async fn handle_button(
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let text = super::render::truncate_html(
-                &format!("{}\n\n<b>{}</b>", esc(original), esc(&answer)),
+                &format!(
+                    "{}\n\n<b>{}</b>",
+                    esc(original),
+                    esc_short(&answer, MAX_FIELD_CHARS)
+                ),
                 super::render::MAX_CHARS,
             );
             if let Err(e) = bot.edit_message(chat, message_id, &text).await {

@@ -3,8 +3,10 @@
 //!
 //! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
 //!   [`inbox`]: updates, commands, buttons. [`command`]: command text parsed (pure).
+//!   [`auth`]: who may change things.
 
 pub mod api;
+pub mod auth;
 pub mod command;
 pub mod drain;
 pub mod inbox;

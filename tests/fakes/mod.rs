@@ -269,6 +269,97 @@ fn tg_ok(result: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true, "result": result}))
 }
 
+/// The Bot API's 400 answer.
+pub fn tg_bad_request(description: &str) -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(
+        serde_json::json!({"ok": false, "error_code": 400, "description": description}),
+    )
+}
+
+/// What the real Bot API says of a message text in `parse_mode: "HTML"`: None when it takes it,
+/// else the description of its 400. It parses the entities (only the tags Telegram knows,
+/// balanced; `&` only as an entity), then counts the text left, in UTF-16 code units, against
+/// 1..=4096 ("message is too long").
+pub fn telegram_text_problem(text: &str) -> Option<String> {
+    const TAGS: [&str; 14] = [
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "tg-spoiler",
+        "blockquote",
+    ];
+    let mut open: Vec<String> = Vec::new();
+    let mut visible = 0usize;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                let Some(end) = rest.find('>') else {
+                    return Some("Bad Request: can't parse entities: unclosed start tag".into());
+                };
+                let tag = &rest[1..end];
+                if let Some(name) = tag.strip_prefix('/') {
+                    if open.pop().as_deref() != Some(name.trim()) {
+                        return Some(format!(
+                            "Bad Request: can't parse entities: unmatched end tag \"{name}\""
+                        ));
+                    }
+                } else {
+                    let name = tag.split_whitespace().next().unwrap_or("");
+                    if !TAGS.contains(&name) {
+                        return Some(format!(
+                            "Bad Request: can't parse entities: unsupported start tag \"{name}\""
+                        ));
+                    }
+                    open.push(name.to_string());
+                }
+                rest = &rest[end + 1..];
+            }
+            '&' => {
+                let end = rest.find(';').filter(|e| *e <= 10);
+                let name = end.map(|e| &rest[1..e]).unwrap_or("");
+                let known = matches!(name, "lt" | "gt" | "amp" | "quot")
+                    || name
+                        .strip_prefix("#x")
+                        .is_some_and(|h| u32::from_str_radix(h, 16).is_ok())
+                    || name
+                        .strip_prefix('#')
+                        .is_some_and(|d| d.parse::<u32>().is_ok());
+                let (Some(end), true) = (end, known) else {
+                    return Some("Bad Request: can't parse entities: character '&' is reserved and must be escaped".into());
+                };
+                visible += 1;
+                rest = &rest[end + 1..];
+            }
+            '>' => {
+                return Some("Bad Request: can't parse entities: character '>' is reserved and must be escaped".into());
+            }
+            c => {
+                visible += c.len_utf16();
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    if let Some(name) = open.pop() {
+        return Some(format!(
+            "Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{name}\""
+        ));
+    }
+    if visible == 0 {
+        return Some("Bad Request: message text is empty".into());
+    }
+    (visible > 4096).then(|| "Bad Request: message is too long".into())
+}
+
 impl Respond for Telegram {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -287,6 +378,12 @@ impl Respond for Telegram {
             }
         }
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        if matches!(method, "sendMessage" | "editMessageText") {
+            if let Some(problem) = telegram_text_problem(body["text"].as_str().unwrap_or_default())
+            {
+                return tg_bad_request(&problem);
+            }
+        }
         let mut state = self.state.lock().unwrap();
         match method {
             "sendMessage" => {

@@ -1,0 +1,347 @@
+//! `polyperf archive restore FILE`: puts a file's rows back in one transaction, or refuses the
+//! file and writes nothing at all (no rows, no rollup change, no outbox message, no manifest
+//! change).
+//!
+//! Whom the rows belong to decides what a restore may do (see [`super::trust`]):
+//! - rows this database archived, exactly (any copy: the original, a re-compressed one): rows
+//!   not present go back in and leave `daily_rollup` in the same transaction, so all-time
+//!   figures stay what they were before archival;
+//! - rows this database archived, but different (an edited P&L, a dropped row): refused, naming
+//!   the line and field that differ;
+//! - rows it never archived (a file from another machine): every value must pass the decision
+//!   log's validation and the settlement rules ([`super::check`]), and no row may be one the
+//!   rollup already counts.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Result};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, Transaction};
+use serde::Serialize;
+
+use super::trust::Manifest;
+use super::{
+    check, check_header, column_list, file_sha256, scan, table, ArchiveReader, FileSummary, Header,
+    Table, TableKind,
+};
+use crate::error::bad_input;
+use crate::rollup::{Delta, TradeColumns};
+
+/// Rows per multi-row INSERT on restore (x columns stays under SQLite's 32766 parameters).
+const RESTORE_BATCH: usize = 32;
+
+/// What to restore, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreRequest<'a> {
+    pub file: &'a Path,
+    /// Where this database's archive files are (a copy is compared with its original there).
+    pub archive_dir: &'a Path,
+    /// Check everything and count what would be inserted; change nothing.
+    pub dry_run: bool,
+    /// Draw progress on stderr (large files).
+    pub progress: bool,
+}
+
+impl<'a> RestoreRequest<'a> {
+    /// A dry run without progress output (verify asks what a restore would do).
+    pub fn dry_run(file: &'a Path, archive_dir: &'a Path) -> RestoreRequest<'a> {
+        RestoreRequest {
+            file,
+            archive_dir,
+            dry_run: true,
+            progress: false,
+        }
+    }
+}
+
+/// What `polyperf archive restore` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub file: String,
+    pub table: String,
+    pub rows: u64,
+    pub inserted: u64,
+    pub skipped: u64,
+    pub dry_run: bool,
+    pub origin: Origin,
+}
+
+/// Whose rows a restored file held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Rows this database archived (a manifest entry's rows, exactly).
+    ArchivedHere,
+    /// Rows this database never archived (checked value by value).
+    Foreign,
+}
+
+/// Puts a file's rows back, skipping rows already present (same id, or same decision_id /
+/// dedup_key), or refuses it (bad input naming the file, line and field; nothing written).
+pub fn restore(conn: &mut Connection, request: &RestoreRequest<'_>) -> Result<RestoreReport> {
+    let path = request.file;
+    // The header first: a file for another table or week, or with columns this table lacks,
+    // is refused before any SQL is built from it.
+    let header = {
+        let mut reader = ArchiveReader::open(path)?;
+        let header = reader.header()?;
+        check_header(conn, path, &reader, &header)?;
+        header
+    };
+    let t = table(&header.table).ok_or_else(|| anyhow!("unknown table"))?;
+    let manifest = Manifest::load(conn, t.name, request.archive_dir)?;
+    // An unchanged file this database wrote needs no value checks; any other file is checked
+    // row by row while it goes in (one pass), and the verdict comes at its end.
+    let sha256 = file_sha256(path)?;
+    let trusted = manifest.same_bytes(&sha256).is_some();
+    let target = Target {
+        path,
+        header: &header,
+        t,
+        manifest: &manifest,
+        progress: request.progress,
+    };
+    let tx = crate::db::write_tx(conn)?;
+    let pass = target.insert(&tx, !trusted)?;
+    if pass.summary.sha256 != sha256 {
+        bail!("{}: the file changed while it was restored", path.display());
+    }
+    if let Some(entry) = manifest.same_rows(&pass.summary) {
+        let deleted = entry.deleted;
+        if pass.invalid.is_none() {
+            return finish(tx, request, &target, pass, deleted);
+        }
+        // This database's own rows, written before today's rules: they go back as they were
+        // archived. The first pass stopped inserting at the row the rules refused.
+        drop(tx);
+        let tx = crate::db::write_tx(conn)?;
+        let pass = target.insert(&tx, false)?;
+        return finish(tx, request, &target, pass, deleted);
+    }
+    if let Some(why) = refusal(&target, &pass) {
+        drop(tx);
+        return Err(bad_input(why));
+    }
+    close(tx, request, &target, pass, Origin::Foreign)
+}
+
+/// Why a file whose rows are not exactly a manifest entry's is refused; None for a foreign file
+/// that may go in.
+fn refusal(target: &Target<'_>, pass: &Pass) -> Option<String> {
+    let path = target.path;
+    if let Some(entry) = target.manifest.at_path(path) {
+        // The very file this database wrote, changed since.
+        let why = match (&pass.invalid, &pass.conflict) {
+            (Some(invalid), _) => invalid.clone(),
+            (None, Some((line, id))) => format!(
+                "{}: {}",
+                path.display(),
+                target.manifest.explain(entry, path, *line, *id)
+            ),
+            (None, None) => format!(
+                "{}: {}",
+                path.display(),
+                entry
+                    .mismatch(&pass.summary)
+                    .unwrap_or_else(|| "differs from the manifest".into())
+            ),
+        };
+        return Some(format!(
+            "{why} (this database wrote {} and its rows changed since)",
+            entry.file
+        ));
+    }
+    if let Some(invalid) = &pass.invalid {
+        return Some(invalid.clone());
+    }
+    let (line, id) = pass.conflict?;
+    let entry = target.manifest.archived_holding(id)?;
+    Some(format!(
+        "{}: {}",
+        path.display(),
+        target.manifest.explain(entry, path, line, id)
+    ))
+}
+
+/// Commits (or, in a dry run, rolls back) the rows of a file this database archived; the rows
+/// that went back in leave the rollup when the archive had deleted them.
+fn finish(
+    tx: Transaction<'_>,
+    request: &RestoreRequest<'_>,
+    target: &Target<'_>,
+    pass: Pass,
+    deleted: bool,
+) -> Result<RestoreReport> {
+    if deleted {
+        if let Some(why) = &pass.no_rollup {
+            return Err(bad_input(format!(
+                "{}: its rows cannot leave the daily rollup: {why}",
+                target.path.display()
+            )));
+        }
+        pass.rollup.apply(&tx, -1)?;
+    }
+    close(tx, request, target, pass, Origin::ArchivedHere)
+}
+
+/// Commits (or, in a dry run, rolls back) and reports.
+fn close(
+    tx: Transaction<'_>,
+    request: &RestoreRequest<'_>,
+    target: &Target<'_>,
+    pass: Pass,
+    origin: Origin,
+) -> Result<RestoreReport> {
+    if request.dry_run {
+        tx.rollback()?;
+    } else {
+        tx.commit()?;
+    }
+    Ok(RestoreReport {
+        file: target.path.display().to_string(),
+        table: target.t.name.into(),
+        rows: pass.summary.rows,
+        inserted: pass.inserted,
+        skipped: pass.summary.rows - pass.inserted,
+        dry_run: request.dry_run,
+        origin,
+    })
+}
+
+/// The file being restored.
+struct Target<'a> {
+    path: &'a Path,
+    header: &'a Header,
+    t: &'static Table,
+    manifest: &'a Manifest,
+    progress: bool,
+}
+
+/// What one pass over the file did inside its transaction.
+struct Pass {
+    summary: FileSummary,
+    inserted: u64,
+    /// The inserted trades, to take out of the rollup if the rows are this database's.
+    rollup: Delta,
+    /// Why the rollup changes could not be gathered (a trades file without a column the
+    /// rollup needs).
+    no_rollup: Option<String>,
+    /// The first row that failed the value checks (bad input naming file, line and field);
+    /// nothing after it was inserted.
+    invalid: Option<String>,
+    /// The first inserted row (line, id) whose id lies in rows this database archived.
+    conflict: Option<(u64, i64)>,
+}
+
+impl Target<'_> {
+    /// Reads the whole file, inserting its rows RESTORE_BATCH at a time; with `validate`, checks
+    /// every row first and stops inserting at the first bad one (reading on, for the digests).
+    fn insert(&self, tx: &Transaction<'_>, validate: bool) -> Result<Pass> {
+        let (header, t) = (self.header, self.t);
+        let (facts, no_rollup) = match t.kind {
+            TableKind::Trades => match TradeColumns::new(&header.columns) {
+                Ok(facts) => (Some(facts), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            TableKind::Outbox | TableKind::JobRuns => (None, None),
+        };
+        // One multi-row INSERT per batch (per-statement work once per batch); RETURNING names
+        // the rows inserted (not already present).
+        let insert_sql = |n: usize| {
+            let one = format!("({})", vec!["?"; header.columns.len()].join(", "));
+            format!(
+                "INSERT INTO {} ({}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                t.name,
+                column_list(&header.columns),
+                vec![one; n].join(", ")
+            )
+        };
+        let mut full = tx.prepare(&insert_sql(RESTORE_BATCH))?;
+        let mut rollup = Delta::default();
+        let (mut inserted, mut done) = (0u64, 0u64);
+        let mut invalid: Option<String> = None;
+        let mut conflict: Option<(u64, i64)> = None;
+        let mut batch: Vec<(u64, Vec<SqlValue>)> = Vec::with_capacity(RESTORE_BATCH);
+        let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
+        let mut flush = |batch: &mut Vec<(u64, Vec<SqlValue>)>| -> Result<u64> {
+            let mut short;
+            let stmt = if batch.len() == RESTORE_BATCH {
+                &mut full
+            } else {
+                short = tx.prepare(&insert_sql(batch.len()))?;
+                &mut short
+            };
+            for (at, value) in (1..).zip(batch.iter().flat_map(|(_, values)| values)) {
+                stmt.raw_bind_parameter(at, value)?;
+            }
+            ids.clear();
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next()? {
+                ids.push(row.get(0)?);
+            }
+            drop(rows);
+            for (line, values) in batch.iter() {
+                let SqlValue::Integer(id) = values[0] else {
+                    continue;
+                };
+                if !ids.contains(&id) {
+                    continue;
+                }
+                if conflict.is_none() && self.manifest.archived_holding(id).is_some() {
+                    conflict = Some((*line, id));
+                }
+                if let Some(facts) = &facts {
+                    rollup.add_trade(&facts.of_values(values)?)?;
+                }
+            }
+            batch.clear();
+            Ok(ids.len() as u64)
+        };
+        let foreign = check::ForeignRows::new(t, &header.columns);
+        let show = self.progress && header.rows >= 100_000;
+        let summary = scan(tx, self.path, |reader, line, values| {
+            if invalid.is_some() {
+                return Ok(());
+            }
+            if validate {
+                if let Err(e) = foreign.check(&values, line) {
+                    invalid = Some(crate::error::one_line(&reader.error(e)));
+                    return Ok(());
+                }
+            }
+            batch.push((reader.line_no, values));
+            if batch.len() == RESTORE_BATCH {
+                inserted += flush(&mut batch)
+                    .map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
+            }
+            done += 1;
+            if show && done % 50_000 == 0 {
+                eprint!(
+                    "\rrestoring {}: {done}/{} rows",
+                    self.path.display(),
+                    header.rows
+                );
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() && invalid.is_none() {
+            inserted += flush(&mut batch)
+                .map_err(|e| bad_input(format!("{}: cannot insert: {e}", self.path.display())))?;
+        }
+        if show {
+            eprintln!(
+                "\rrestoring {}: {done}/{} rows",
+                self.path.display(),
+                header.rows
+            );
+        }
+        Ok(Pass {
+            summary,
+            inserted,
+            rollup,
+            no_rollup,
+            invalid,
+            conflict,
+        })
+    }
+}
