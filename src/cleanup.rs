@@ -457,8 +457,7 @@ fn emergency_step(
             checkpoint(conn)?;
         }
         "archive" => {
-            let retention = Duration::days(i64::from(c.emergency_retention_days));
-            let cutoff = crate::time::sub(now, retention)?;
+            let cutoff = crate::time::days_before(now, c.emergency_retention_days)?;
             let a = crate::archive::archive_older_than(conn, guard.settings, cutoff, now, false)?;
             stats.archived_rows += a.rows_deleted;
             checkpoint(conn)?;
@@ -494,11 +493,7 @@ struct Cutoffs {
 }
 
 fn retention_cutoffs(c: &crate::config::Cleanup, now: DateTime<Utc>) -> Cutoffs {
-    // A retention reaching before the first representable date keeps everything.
-    let days = |d: u32| {
-        now.checked_sub_signed(Duration::days(i64::from(d)))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
-    };
+    let days = |d: u32| crate::time::days_before(now, d).unwrap_or(DateTime::<Utc>::MIN_UTC);
     Cutoffs {
         outbox: to_db(days(c.outbox_retention_days)),
         job_runs: to_db(days(c.job_runs_retention_days)),

@@ -60,6 +60,16 @@ pub fn sub(t: DateTime<Utc>, delta: TimeDelta) -> Result<DateTime<Utc>> {
         .ok_or_else(|| bad_input(format!("{t} - {delta} is outside the representable dates")))
 }
 
+/// `t` less `days` whole days (a count from settings or flags), checked like [`sub`].
+pub fn days_before(t: DateTime<Utc>, days: u32) -> Result<DateTime<Utc>> {
+    sub(t, TimeDelta::days(i64::from(days)))
+}
+
+/// `t` plus `hours` (a count from settings), checked like [`add`].
+pub fn hours_after(t: DateTime<Utc>, hours: u32) -> Result<DateTime<Utc>> {
+    add(t, TimeDelta::hours(i64::from(hours)))
+}
+
 /// Formats a time for storage.
 pub fn to_db(t: DateTime<Utc>) -> String {
     // Hand-rolled: chrono's strftime interpretation is a visible cost when logging 100k rows/s.

@@ -153,8 +153,10 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let day_pnl: Decimal = pnls_since(after(crate::time::sub(now, Duration::hours(24))?))?
         .iter()
         .sum();
-    let lookback = Duration::days(i64::from(a.drawdown_lookback_days));
-    let pnls = pnls_since(after(crate::time::sub(now, lookback)?))?;
+    let pnls = pnls_since(after(crate::time::days_before(
+        now,
+        a.drawdown_lookback_days,
+    )?))?;
     Ok(Figures {
         consecutive_losses,
         loss_24h: (-day_pnl).max(Decimal::ZERO),
@@ -213,7 +215,7 @@ pub fn run(
     if !dry_run {
         let auto_resume_at = a
             .auto_resume_after_hours
-            .map(|h| crate::time::add(now, Duration::hours(i64::from(h))))
+            .map(|h| crate::time::hours_after(now, h))
             .transpose()?;
         let reason = format!("emergency pause: {}", trip.reason);
         control::pause(

@@ -12,7 +12,7 @@ pub mod tiers;
 pub mod watch;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -421,7 +421,7 @@ pub fn evidence(
         current,
         proposed,
         days,
-        since: to_db(crate::time::sub(now, Duration::days(i64::from(days)))?),
+        since: to_db(crate::time::days_before(now, days)?),
         position,
         fees: crate::settle::fees::FeeRules::from_settings(&settings.settlement)?,
     };
@@ -442,8 +442,7 @@ fn cooldown_passed(
     )?;
     let Some(last) = last else { return Ok(true) };
     let last = from_db(&last)?;
-    let cooldown = Duration::hours(i64::from(settings.adjust.tier1_cooldown_hours));
-    Ok(crate::time::add(last, cooldown)? <= now)
+    Ok(crate::time::hours_after(last, settings.adjust.tier1_cooldown_hours)? <= now)
 }
 
 /// Processes one pending proposal in its own transaction. Returns its new status.
@@ -533,8 +532,7 @@ fn process(
                 "applied"
             } else {
                 let nonce: String = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-                let ttl = Duration::hours(i64::from(settings.adjust.approval_ttl_hours));
-                let expires_at = crate::time::add(now, ttl)?;
+                let expires_at = crate::time::hours_after(now, settings.adjust.approval_ttl_hours)?;
                 tx.execute(
                     "UPDATE proposals SET status = 'awaiting_approval', nonce = ?1, expires_at = ?2 WHERE id = ?3",
                     params![nonce, to_db(expires_at), id],

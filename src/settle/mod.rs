@@ -7,6 +7,7 @@ pub mod binance;
 mod decide;
 pub mod fees;
 pub mod gamma;
+mod lag;
 pub mod pnl;
 mod reasons;
 mod verify;
@@ -198,7 +199,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         correct_price_results(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
     }
     if !plan.dry_run {
-        alert_lagging(&mut ctx.conn, lag_cutoff, ctx.now)?;
+        lag::alert_lagging(&mut ctx.conn, lag_cutoff, ctx.now)?;
         if stats.settled > 0 || stats.corrected > 0 {
             queue_summary(&mut ctx.conn, &stats, &mut memory, ctx.now)?;
         }
@@ -870,49 +871,6 @@ fn stored_prices(conn: &Connection, id: i64) -> Result<(Option<Decimal>, Option<
         params![id],
         |r| Ok((price(r, 0)?, price(r, 1)?)),
     )?)
-}
-
-/// One `settlement_lag` message per decision still pending `alert_lag_hours` after its window.
-fn alert_lagging(
-    conn: &mut Connection,
-    lag_cutoff: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let tx = crate::db::write_tx(conn)?;
-    let rows: Vec<(i64, String, String, String)> = {
-        let mut stmt = tx.prepare(
-            "SELECT id, decision_id, market_slug, market_end FROM trades
-             WHERE settlement_status = 'pending' AND market_end <= ?1 AND lag_alerted_at IS NULL",
-        )?;
-        let rows = stmt
-            .query_map(params![to_db(lag_cutoff)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows
-    };
-    for (id, decision_id, slug, end) in &rows {
-        let payload = serde_json::json!({"trade_id": id, "decision_id": decision_id, "market_slug": slug, "market_end": end});
-        outbox::enqueue(
-            &tx,
-            outbox::kind::SETTLEMENT_LAG,
-            &payload,
-            Some(&format!("settlement_lag:{decision_id}")),
-            now,
-        )?;
-        tx.execute(
-            "UPDATE trades SET lag_alerted_at = ?1 WHERE id = ?2",
-            params![to_db(now), id],
-        )?;
-    }
-    tx.commit()?;
-    if !rows.is_empty() {
-        tracing::warn!(
-            n_lagging = rows.len(),
-            "decisions still unsettled long after their window"
-        );
-    }
-    Ok(())
 }
 
 fn queue_summary(
