@@ -30,7 +30,8 @@ mod tests;
 
 pub use conflict::Conflict;
 use input::for_each_document;
-use rules::{is_json_number, text_len, time_in_range};
+pub(crate) use rules::is_json_number;
+use rules::{text_len, time_in_range};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {

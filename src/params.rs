@@ -106,9 +106,12 @@ pub fn check_step(settings: &Settings, name: &str, value: Decimal) -> Result<()>
 }
 
 /// Parses a parameter value given as text, rejecting NaN, infinities and non-numbers.
+/// Only JSON's number grammar passes (`1_000` and `+5` are refused, as in a decision).
 pub fn parse_value(name: &str, text: &str) -> Result<Decimal> {
     let t = text.trim();
-    let parsed = if t.contains(['e', 'E']) {
+    let parsed = if !crate::decision::is_json_number(t) {
+        Err(rust_decimal::Error::ConversionTo("decimal".into()))
+    } else if t.contains(['e', 'E']) {
         Decimal::from_scientific(t)
     } else {
         Decimal::from_str_exact(t)

@@ -605,6 +605,11 @@ fn params_set_refuses_a_value_off_the_step() {
         &mut set,
         "not a multiple of its step 0.01 (nearest allowed: 0.75 or 0.76)",
     );
+    let mut lenient = db.cmd("polyperf");
+    lenient
+        .args(["params", "set", "bot_max_position_dollars", "1_0"])
+        .args(["--reason", "test"]);
+    refused(&mut lenient, "is not a decimal number");
     assert_eq!(db.count("SELECT count(*) FROM parameter_history"), 0);
     let set = ok_json(db.cmd("polyperf").args([
         "--json",

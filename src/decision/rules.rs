@@ -45,7 +45,7 @@ pub(super) fn time_in_range(
 }
 
 /// JSON's number grammar: `-? digits (. digits)? ([eE] [+-]? digits)?` (leading zeros allowed).
-pub(super) fn is_json_number(text: &str) -> bool {
+pub(crate) fn is_json_number(text: &str) -> bool {
     fn digits(b: &[u8]) -> usize {
         b.iter().take_while(|c| c.is_ascii_digit()).count()
     }
