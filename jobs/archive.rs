@@ -12,8 +12,13 @@ use polyperf::runner::{self, JobArgs};
 struct Args {
     #[command(flatten)]
     job: JobArgs,
-    /// Archive finished rows older than DAYS [default: archive.retention_days, 30]
-    #[arg(long, value_name = "DAYS")]
+    /// Archive finished rows older than DAYS, 0 to 36500 [default: archive.retention_days, 30]
+    #[arg(
+        long,
+        value_name = "DAYS",
+        allow_hyphen_values = true,
+        value_parser = polyperf::time::parse_days_or_zero_arg
+    )]
     older_than: Option<u32>,
     /// Archive directory [default: archive.dir, `archive`]
     #[arg(long, value_name = "PATH")]

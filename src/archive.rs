@@ -25,7 +25,7 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -175,7 +175,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let days = options
         .older_than_days
         .unwrap_or(ctx.settings.archive.retention_days);
-    let cutoff = ctx.now - Duration::days(i64::from(days));
+    let cutoff = crate::time::days_before(ctx.now, days)?;
     let stats = archive_older_than(&mut ctx.conn, &ctx.settings, cutoff, ctx.now, ctx.dry_run)?;
     tracing::info!(
         files_written = stats.files_written,
@@ -268,7 +268,7 @@ impl Week {
         Week {
             label: format!("{}-W{:02}", iso.year(), iso.week()),
             start: to_db(monday),
-            end: to_db(monday + Duration::days(7)),
+            end: to_db(monday.checked_add_days(Days::new(7)).unwrap_or(monday)),
         }
     }
 
@@ -1617,7 +1617,7 @@ mod tests {
              UPDATE trades SET settlement_status = 'pending' WHERE id = 120;",
         )
         .unwrap();
-        let now = start + Duration::days(60);
+        let now = start + chrono::Duration::days(60);
         let stats = archive_older_than(&mut conn, &settings, now, now, false).unwrap();
         assert_eq!(stats.rows_deleted, 299);
         let rollup_n = |c: &Connection| -> i64 {

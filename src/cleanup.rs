@@ -457,7 +457,7 @@ fn emergency_step(
             checkpoint(conn)?;
         }
         "archive" => {
-            let cutoff = now - Duration::days(i64::from(c.emergency_retention_days));
+            let cutoff = crate::time::days_before(now, c.emergency_retention_days)?;
             let a = crate::archive::archive_older_than(conn, guard.settings, cutoff, now, false)?;
             stats.archived_rows += a.rows_deleted;
             checkpoint(conn)?;
@@ -493,7 +493,7 @@ struct Cutoffs {
 }
 
 fn retention_cutoffs(c: &crate::config::Cleanup, now: DateTime<Utc>) -> Cutoffs {
-    let days = |d: u32| now - Duration::days(i64::from(d));
+    let days = |d: u32| crate::time::days_before(now, d).unwrap_or(DateTime::<Utc>::MIN_UTC);
     Cutoffs {
         outbox: to_db(days(c.outbox_retention_days)),
         job_runs: to_db(days(c.job_runs_retention_days)),

@@ -11,7 +11,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::bad_input;
+
+mod checks;
 pub use crate::settle::fees::FeeAssetRule;
+use checks::bad_file_key;
 
 /// What a secret is replaced with wherever settings are shown.
 pub const REDACTED: &str = "<redacted>";
@@ -56,9 +59,9 @@ pub struct Apis {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settlement {
-    pub interval_minutes: u32,
     pub batch_size: u32,
-    /// A decision still unsettled this long after its window gets one alert.
+    /// A decision still unsettled this long after its window gets one alert (official results
+    /// normally arrive within minutes).
     pub alert_lag_hours: u32,
     /// Wait after the window's end before settling.
     pub grace_seconds: u32,
@@ -222,9 +225,8 @@ impl Default for Apis {
 impl Default for Settlement {
     fn default() -> Self {
         Settlement {
-            interval_minutes: 10,
             batch_size: 500,
-            alert_lag_hours: 6,
+            alert_lag_hours: 1,
             grace_seconds: 120,
             source: "auto".into(),
             official_wait_minutes: 60,
@@ -343,11 +345,6 @@ const ENV_ALIASES: &[(&str, &str, &str)] = &[
     ("POLYPERF_LOG_FORMAT", "general", "log_format"),
     ("BINANCE_API_BASE", "apis", "binance_api_base"),
     ("GAMMA_API_BASE", "apis", "gamma_api_base"),
-    (
-        "SETTLEMENT_INTERVAL_MINUTES",
-        "settlement",
-        "interval_minutes",
-    ),
     ("SETTLEMENT_BATCH_SIZE", "settlement", "batch_size"),
     (
         "SETTLEMENT_ALERT_LAG_HOURS",
@@ -394,8 +391,14 @@ impl Settings {
             let file: toml::Value = toml::from_str(&text).map_err(|e| {
                 bad_input(format!("config file {}: {}", path.display(), e.message()))
             })?;
+            // Deserialize now so that an error names the file (and the key), not the environment.
+            if let Some((key, why)) = bad_file_key(&file) {
+                return Err(bad_input(format!(
+                    "config file {}: {key}: {why}",
+                    path.display()
+                )));
+            }
             merge(&mut tree, file);
-            // Deserialize now so that an error names the file, not the environment.
             Settings::deserialize(tree.clone()).map_err(|e| {
                 bad_input(format!("config file {}: {}", path.display(), e.message()))
             })?;
@@ -418,7 +421,7 @@ impl Settings {
             table.insert(key.clone(), parsed);
             Settings::deserialize(tree.clone()).map_err(|e| {
                 bad_input(format!(
-                    "{name}={}: invalid value for [{section}] {key}: {}",
+                    "{name}={}: invalid value for {section}.{key}: {}",
                     shown(&section, &key, value),
                     e.message()
                 ))
@@ -428,106 +431,6 @@ impl Settings {
             .map_err(|e| bad_input(format!("settings: {}", e.message())))?;
         settings.validate()?;
         Ok(settings)
-    }
-
-    /// Checks values that types alone don't: enums, ranges, consistency. Names the key.
-    pub fn validate(&self) -> Result<()> {
-        let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
-        one_of(
-            "general.log_format",
-            &self.general.log_format,
-            &["auto", "human", "json"],
-        )?;
-        one_of(
-            "settlement.source",
-            &self.settlement.source,
-            &["auto", "gamma", "price"],
-        )?;
-        one_of(
-            "settlement.tie_rule",
-            &self.settlement.tie_rule,
-            &["up", "down"],
-        )?;
-        one_of(
-            "reflect.engine",
-            &self.reflect.engine,
-            &["auto", "openai", "rules"],
-        )?;
-        one_of(
-            "adjust.autonomy",
-            &self.adjust.autonomy,
-            &["observe", "tier1", "full"],
-        )?;
-        if self.settlement.batch_size == 0 {
-            return fail("settlement.batch_size", "must be at least 1".into());
-        }
-        if self.settlement.fee_rate < Decimal::ZERO || self.settlement.fee_rate > Decimal::ONE {
-            return fail(
-                "settlement.fee_rate",
-                format!("{} is outside [0, 1]", self.settlement.fee_rate),
-            );
-        }
-        if self.settlement.fee_exponent < Decimal::ZERO
-            || self.settlement.fee_exponent > Decimal::from(4)
-        {
-            return fail(
-                "settlement.fee_exponent",
-                format!("{} is outside [0, 4]", self.settlement.fee_exponent),
-            );
-        }
-        if !(0.0..=2.0).contains(&self.llm.temperature) {
-            return fail(
-                "llm.temperature",
-                format!("{} is outside [0, 2]", self.llm.temperature),
-            );
-        }
-        let (t1, t2) = (self.adjust.tier1_max_change, self.adjust.tier2_max_change);
-        if t1 <= Decimal::ZERO || t2 < t1 {
-            return fail(
-                "adjust.tier1_max_change",
-                format!("need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2})"),
-            );
-        }
-        for (name, b) in &self.adjust.parameters {
-            if b.min > b.max || b.step <= Decimal::ZERO {
-                return fail(
-                    &format!("adjust.parameters.{name}"),
-                    format!(
-                        "need min <= max and step > 0 (min {}, max {}, step {})",
-                        b.min, b.max, b.step
-                    ),
-                );
-            }
-        }
-        if !(0.0..100.0).contains(&self.cleanup.min_free_percent) {
-            return fail(
-                "cleanup.min_free_percent",
-                format!("{} is outside [0, 100)", self.cleanup.min_free_percent),
-            );
-        }
-        if self.cleanup.warning_factor < 1.0 {
-            return fail("cleanup.warning_factor", "must be at least 1".into());
-        }
-        if self.telegram.enabled
-            && (self.telegram.bot_token.is_none() || self.telegram.chat_id.is_none())
-        {
-            return fail(
-                "telegram.enabled",
-                "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled"
-                    .into(),
-            );
-        }
-        for (key, url) in [
-            ("apis.binance_api_base", &self.apis.binance_api_base),
-            ("apis.gamma_api_base", &self.apis.gamma_api_base),
-            ("llm.base_url", &self.llm.base_url),
-            ("telegram.api_base", &self.telegram.api_base),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return fail(key, format!("{url:?} is not an http(s) URL"));
-            }
-        }
-        Ok(())
     }
 
     /// The reflection engine to use: `openai` only when asked for or when a key is configured.
@@ -586,17 +489,6 @@ pub fn scrub_secrets(text: &str, secrets: &[String]) -> String {
         }
     }
     out
-}
-
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(bad_input(format!(
-            "setting {key}: {value:?} is not one of {}",
-            allowed.join(", ")
-        )))
-    }
 }
 
 /// Recursively overlays `top` onto `base` (tables merge, other values replace).
@@ -698,7 +590,8 @@ fn shown(section: &str, key: &str, value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// An environment for [`Settings::load_with_env`] (the checks' tests use it too).
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

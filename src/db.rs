@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_trust",
         include_str!("../sql/migrations/0003_trust.sql"),
     ),
+    (
+        "0004_decision_fingerprint",
+        include_str!("../sql/migrations/0004_decision_fingerprint.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -6,7 +6,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rust_decimal::Decimal;
@@ -18,6 +18,20 @@ use crate::db::{BtcPrice, Money};
 use crate::market;
 pub use crate::settle::fees::Liquidity;
 use crate::time::{parse_rfc3339, to_db};
+
+mod conflict;
+mod fingerprint;
+mod input;
+#[cfg(test)]
+mod proptests;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use conflict::Conflict;
+use input::for_each_document;
+pub(crate) use rules::is_json_number;
+use rules::{text_len, time_in_range};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
@@ -47,6 +61,19 @@ impl Action {
         }
     }
 }
+
+/// Largest `position_size` (USDC) of one decision.
+pub const MAX_POSITION_SIZE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+/// `btc_price` / `price_to_beat` (USD) stay below this (what a BTC price column stores exactly).
+pub const MAX_BTC_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
+/// Largest `time_remaining_seconds`: a week, the longest window.
+pub const MAX_TIME_REMAINING_SECS: i64 = 604_800;
+/// Longest `decision_id` and `market_slug`, in characters.
+pub const MAX_ID_CHARS: usize = 200;
+/// Longest `signal_type` and `trend`, in characters.
+pub const MAX_LABEL_CHARS: usize = 64;
+/// Longest `reasoning`, in characters.
+pub const MAX_REASONING_CHARS: usize = 10_000;
 
 /// One decision of the trader, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,26 +263,50 @@ impl Decision {
         Ok(decision)
     }
 
-    /// The rules of SPEC §2 that types alone don't enforce.
+    /// The rules of SPEC §2 that types alone don't enforce: ranges of every amount, price, score
+    /// and time, lengths of every text. Whatever passes settles without overflow.
     pub fn validate(&self) -> std::result::Result<(), FieldError> {
-        if self.market_slug.trim().is_empty() {
-            return Err(field_err("market_slug", "must not be empty"));
-        }
-        if let Some(id) = &self.decision_id {
-            if id.trim().is_empty() || id.len() > 200 {
-                return Err(field_err("decision_id", "must be 1 to 200 characters"));
+        text_len("decision_id", self.decision_id.as_deref(), 1, MAX_ID_CHARS)?;
+        text_len("market_slug", Some(&self.market_slug), 1, MAX_ID_CHARS)?;
+        text_len(
+            "signal_type",
+            self.signal_type.as_deref(),
+            0,
+            MAX_LABEL_CHARS,
+        )?;
+        text_len("trend", self.trend.as_deref(), 0, MAX_LABEL_CHARS)?;
+        text_len(
+            "reasoning",
+            self.reasoning.as_deref(),
+            0,
+            MAX_REASONING_CHARS,
+        )?;
+        time_in_range("timestamp", Some(self.timestamp))?;
+        time_in_range("market_start", self.market_start)?;
+        time_in_range("market_end", self.market_end)?;
+        for (field, value) in [
+            ("social_score", self.social_score),
+            ("market_score", self.market_score),
+            ("final_score", self.final_score),
+            ("rsi", self.rsi),
+            ("macd", self.macd),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(field_err(field, "must be a finite number"));
             }
         }
-        if !(0.0..=1.0).contains(&self.confidence) {
-            return Err(field_err(
-                "confidence",
-                format!("{} is outside [0, 1]", self.confidence),
-            ));
+        for (field, value) in [
+            ("confidence", Some(self.confidence)),
+            ("final_confidence", self.final_confidence),
+        ] {
+            if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                return Err(field_err(field, format!("{v} is outside [0, 1]")));
+            }
         }
-        if self.position_size < Decimal::ZERO {
+        if self.position_size < Decimal::ZERO || self.position_size > MAX_POSITION_SIZE {
             return Err(field_err(
                 "position_size",
-                format!("{} is negative", self.position_size),
+                format!("{} is outside 0 to {MAX_POSITION_SIZE}", self.position_size),
             ));
         }
         if self.action == Action::Hold && !self.position_size.is_zero() {
@@ -264,19 +315,25 @@ impl Decision {
                 format!("{} must be 0 for HOLD", self.position_size),
             ));
         }
-        if self.btc_price <= Decimal::ZERO {
-            return Err(field_err(
-                "btc_price",
-                format!("{} must be greater than 0", self.btc_price),
-            ));
-        }
-        if let Some(p) = self.price_to_beat {
-            if p <= Decimal::ZERO {
+        for (field, value) in [
+            ("btc_price", Some(self.btc_price)),
+            ("price_to_beat", self.price_to_beat),
+        ] {
+            if let Some(v) = value.filter(|v| *v <= Decimal::ZERO || *v >= MAX_BTC_PRICE) {
                 return Err(field_err(
-                    "price_to_beat",
-                    format!("{p} must be greater than 0"),
+                    field,
+                    format!("{v} is outside (0, {MAX_BTC_PRICE})"),
                 ));
             }
+        }
+        if let Some(t) = self
+            .time_remaining_seconds
+            .filter(|t| !(0..=MAX_TIME_REMAINING_SECS).contains(t))
+        {
+            return Err(field_err(
+                "time_remaining_seconds",
+                format!("{t} is outside 0 to {MAX_TIME_REMAINING_SECS}"),
+            ));
         }
         let unit =
             |field: &str, v: Option<Decimal>, open: bool| -> std::result::Result<(), FieldError> {
@@ -308,14 +365,6 @@ impl Decision {
                 "executed_price",
                 format!("is required for {}", self.action.as_str()),
             ));
-        }
-        if let Some(c) = self.final_confidence {
-            if !(0.0..=1.0).contains(&c) {
-                return Err(field_err(
-                    "final_confidence",
-                    format!("{c} is outside [0, 1]"),
-                ));
-            }
         }
         if let (Some(start), Some(end)) = (self.market_start, self.market_end) {
             if end <= start {
@@ -429,16 +478,21 @@ fn string_value(raw: &RawValue) -> std::result::Result<String, String> {
         .map_err(|_| format!("expected a string, got {}", preview(raw.get())))
 }
 
-/// A number or a numeric string, as text (borrowed unless the string has escapes).
+/// A number or a numeric string, as text (borrowed unless the string has escapes). Only JSON's
+/// number grammar passes (`-12.5`, `1e-3`): no `1_000`, `+5`, `.5`, `5.`, `NaN` or `inf`,
+/// whatever the decimal or float parsers would tolerate.
 fn numeric_text(raw: &RawValue) -> std::result::Result<Cow<'_, str>, String> {
     let text = raw.get();
-    if let Some(s) = plain_str(text) {
-        Ok(Cow::Borrowed(s.trim()))
+    let number = if let Some(s) = plain_str(text) {
+        Cow::Borrowed(s.trim())
     } else if text.starts_with('"') {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        Ok(Cow::Owned(s.trim().to_string()))
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Ok(Cow::Borrowed(text))
+        Cow::Owned(s.trim().to_string())
+    } else {
+        Cow::Borrowed(text)
+    };
+    if is_json_number(&number) {
+        Ok(number)
     } else {
         Err(format!("expected a number, got {}", preview(text)))
     }
@@ -490,12 +544,11 @@ fn time_value(raw: &RawValue) -> std::result::Result<DateTime<Utc>, String> {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
         parse_rfc3339(&s).map_err(|e| e.to_string())
     } else {
-        // Unix seconds (or milliseconds, when the number is that large).
+        // Unix seconds, or milliseconds: whichever lands in 2020..2100 (never both), else refused.
         let n: i64 = text
             .parse()
             .map_err(|_| format!("expected an RFC 3339 timestamp, got {}", preview(text)))?;
-        let secs = if n > 100_000_000_000 { n / 1000 } else { n };
-        DateTime::from_timestamp(secs, 0).ok_or_else(|| format!("{n} is not a valid time"))
+        rules::unix_time(n)
     }
 }
 
@@ -529,40 +582,88 @@ const INSERT_COLUMNS: &str = "INSERT INTO trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, created_at) VALUES ";
+    executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, content_hash,
+    created_at) VALUES ";
 
 /// Parameters bound per decision (`created_at` is `datetime('now')`).
-const PARAMS_PER_ROW: usize = 28;
+const PARAMS_PER_ROW: usize = 29;
 
 /// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
 /// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
 const BATCH: usize = 64;
 
-/// `INSERT ... VALUES (...), ... ON CONFLICT (decision_id) DO NOTHING` for `rows` decisions.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT ... VALUES (...), ... <upsert>` for `rows` decisions.
+fn insert_sql(rows: usize, upsert: &str) -> String {
     let one = format!("({}datetime('now'))", "?, ".repeat(PARAMS_PER_ROW));
-    format!(
-        "{INSERT_COLUMNS}{} ON CONFLICT (decision_id) DO NOTHING",
-        vec![one; rows].join(", ")
-    )
+    format!("{INSERT_COLUMNS}{} {upsert}", vec![one; rows].join(", "))
 }
 
 thread_local! {
-    static INSERT_ONE: String = insert_sql(1);
-    static INSERT_BATCH: String = insert_sql(BATCH);
+    /// Any id already stored: nothing (then [`conflict::find`] tells a duplicate from a conflict).
+    static INSERT_ONE: String = insert_sql(1, "ON CONFLICT (decision_id) DO NOTHING");
+    /// The bulk statement skips an id stored with the same fingerprint (a plain re-log, seen
+    /// in the index `idx_trades_decision_content` without reading the row). An id stored with
+    /// another fingerprint (other content, or a row older than the column) violates
+    /// `decision_id`'s UNIQUE constraint: the statement stores nothing and [`insert_many`] redoes
+    /// the chunk row by row, where [`conflict::find`] decides canonically (5.0 = "5.00").
+    static INSERT_BATCH: String =
+        insert_sql(BATCH, "ON CONFLICT (decision_id, content_hash) DO NOTHING");
 }
 
-/// Binds one decision's parameters at `base + 1 ..= base + 28`. Money and prices go in as
+/// The fingerprint of what [`bind`] writes for `d` (its content, not its id).
+fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
+    let mut f = fingerprint::Fingerprint::new();
+    f.text(Some(timestamp));
+    f.text(Some(&d.market_slug));
+    f.int(d.market_id);
+    f.text(Some(d.action.as_str()));
+    f.real(Some(d.confidence));
+    f.text(d.reasoning.as_deref());
+    f.int(d.time_remaining_seconds);
+    f.int(d.is_end_phase.map(i64::from));
+    for score in [
+        d.social_score,
+        d.market_score,
+        d.final_score,
+        d.final_confidence,
+        d.rsi,
+        d.macd,
+    ] {
+        f.real(score);
+    }
+    f.text(d.signal_type.as_deref());
+    f.text(d.trend.as_deref());
+    for amount in [
+        Some(d.position_size),
+        Some(d.btc_price),
+        d.price_to_beat,
+        d.yes_price,
+        d.no_price,
+        d.executed_price,
+        d.fee_rate,
+        d.fee_paid,
+    ] {
+        f.decimal(amount);
+    }
+    f.text(window.map(|w| w.0.as_str()));
+    f.text(window.map(|w| w.1.as_str()));
+    f.text(Some(d.liquidity.as_str()));
+    f.finish()
+}
+
+/// Binds one decision's parameters at `base + 1 ..= base + 29`. Money and prices go in as
 /// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
 fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision) -> Result<()> {
     let key = match &d.decision_id {
         Some(id) => Cow::Borrowed(id.as_str()),
         None => Cow::Owned(d.key()),
     };
-    let window = d.window();
+    let timestamp = to_db(d.timestamp);
+    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
+    let content_hash = content_hash(d, &timestamp, window.as_ref());
     let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
         &key,
-        &to_db(d.timestamp),
+        &timestamp,
         &d.market_slug,
         &d.market_id,
         &d.action.as_str(),
@@ -584,11 +685,12 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision) -> Result
         &d.yes_price.map(Money),
         &d.no_price.map(Money),
         &d.executed_price.map(Money),
-        &window.map(|w| to_db(w.0)),
-        &window.map(|w| to_db(w.1)),
+        &window.as_ref().map(|w| w.0.as_str()),
+        &window.as_ref().map(|w| w.1.as_str()),
         &d.fee_rate.map(Money),
         &d.liquidity.as_str(),
         &d.fee_paid.map(Money),
+        &content_hash,
     ];
     for (i, v) in values.iter().enumerate() {
         stmt.raw_bind_parameter(base + i + 1, v)?;
@@ -596,40 +698,82 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision) -> Result
     Ok(())
 }
 
-/// Inserts one decision with the connection's cached statement. Part of the caller's transaction.
+/// Inserts one decision with the connection's cached statement. Part of the caller's
+/// transaction; the caller has validated it. Its id already stored with the same content is a
+/// duplicate; with other content a [`Conflict`] error (bad input: exit 2).
 pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
+    try_insert(conn, d)?.map_err(conflict_error)
+}
+
+/// As [`insert`], with a conflict as a value.
+fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
     let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
     bind(&mut stmt, 0, d)?;
-    let n = stmt.raw_execute()?;
-    Ok(if n == 1 {
-        Logged::Stored(conn.last_insert_rowid())
-    } else {
-        Logged::Duplicate
+    if stmt.raw_execute()? == 1 {
+        return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
+    }
+    Ok(match conflict::find(conn, d)? {
+        Some(conflict) => Err(conflict),
+        None => Ok(Logged::Duplicate),
     })
 }
 
-/// Inserts decisions in multi-row statements (same rules as [`insert`]); returns how many were
-/// stored (the rest were duplicates). Part of the caller's transaction, which it leaves with
-/// the outbox within its bound (each stored YES/NO queues a trade alert).
-pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<u64> {
-    let mut stored = 0;
+fn conflict_error(conflict: Conflict) -> anyhow::Error {
+    anyhow::Error::new(conflict)
+}
+
+/// What [`insert_many`] did: how many decisions it stored, and which (by index) it refused as
+/// conflicts. The rest were duplicates.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    pub stored: u64,
+    pub conflicts: Vec<(usize, Conflict)>,
+}
+
+impl Inserted {
+    fn add(&mut self, index: usize, logged: std::result::Result<Logged, Conflict>) {
+        match logged {
+            Ok(Logged::Stored(_)) => self.stored += 1,
+            Ok(Logged::Duplicate) => {}
+            Err(conflict) => self.conflicts.push((index, conflict)),
+        }
+    }
+}
+
+/// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
+/// transaction. New rows and exact re-logs take one statement per chunk; a chunk holding an id
+/// stored with other values is redone row by row to tell duplicates from conflicts. Leaves the
+/// outbox within its bound (each stored YES/NO queues a trade alert).
+pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
+    let mut done = Inserted::default();
     let mut chunks = decisions.chunks_exact(BATCH);
     if chunks.len() > 0 {
         let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
-        for chunk in &mut chunks {
+        for (n, chunk) in (&mut chunks).enumerate() {
             for (i, d) in chunk.iter().enumerate() {
                 bind(&mut stmt, i * PARAMS_PER_ROW, d)?;
             }
-            stored += stmt.raw_execute()? as u64;
+            match stmt.raw_execute() {
+                Ok(stored) => done.stored += stored as u64,
+                // An id stored with another fingerprint (see INSERT_BATCH); the statement
+                // stored nothing. Row by row, each gets its precise verdict.
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    for (i, d) in chunk.iter().enumerate() {
+                        done.add(n * BATCH + i, try_insert(conn, d)?);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
-    for d in chunks.remainder() {
-        if let Logged::Stored(_) = insert(conn, d)? {
-            stored += 1;
-        }
+    let base = decisions.len() - chunks.remainder().len();
+    for (i, d) in chunks.remainder().iter().enumerate() {
+        done.add(base + i, try_insert(conn, d)?);
     }
     crate::outbox::enforce_bound(conn)?;
-    Ok(stored)
+    Ok(done)
 }
 
 /// The trader's handle on the store.
@@ -650,7 +794,9 @@ impl Tracker {
         Tracker { conn }
     }
 
-    /// Stores one decision in its own transaction. Logging the same decision twice stores it once.
+    /// Stores one decision in its own transaction. Logging the same decision twice stores it
+    /// once; its id with other content is a [`Conflict`] error (exit 2), nothing stored:
+    /// `err.downcast_ref::<polyperf::decision::Conflict>()` tells it apart.
     pub fn log_decision(&mut self, decision: &Decision) -> Result<Logged> {
         decision
             .validate()
@@ -662,8 +808,13 @@ impl Tracker {
         Ok(logged)
     }
 
-    /// Stores many decisions in one transaction.
+    /// Stores many decisions in one transaction: all of them, or (an invalid decision, a
+    /// conflict) none.
     pub fn log_batch(&mut self, decisions: &[Decision]) -> Result<LogReport> {
+        for (i, d) in decisions.iter().enumerate() {
+            d.validate()
+                .map_err(|e| crate::error::bad_input(format!("decision {}: {e}", i + 1)))?;
+        }
         let mut report = LogReport::default();
         let tx = crate::db::write_tx(&mut self.conn)?;
         for d in decisions {
@@ -678,31 +829,41 @@ impl Tracker {
     }
 
     /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
-    /// `input` and stores them in one transaction. Any bad line stores nothing unless
-    /// `skip_invalid`; the report names each bad line and field.
+    /// `input` and stores them in one transaction. Any bad line (invalid, not UTF-8, or a
+    /// conflict with a stored decision) stores nothing unless `skip_invalid`; the report names
+    /// each bad line and field.
     pub fn log_reader(&mut self, input: impl BufRead, skip_invalid: bool) -> Result<LogReport> {
         let mut report = LogReport::default();
         let tx = crate::db::write_tx(&mut self.conn)?;
-        let note = |report: &mut LogReport, line: usize, e: &FieldError| {
+        let note = |report: &mut LogReport, line: usize, e: &dyn std::fmt::Display| {
             report.invalid += 1;
             if report.errors.len() < 100 {
                 report.errors.push(format!("line {line}: {e}"));
             }
         };
         let mut pending: Vec<Decision> = Vec::with_capacity(BATCH);
-        let flush = |report: &mut LogReport, pending: &mut Vec<Decision>| -> Result<()> {
-            let stored = insert_many(&tx, pending)?;
-            report.stored += stored;
-            report.duplicates += pending.len() as u64 - stored;
+        let mut pending_lines: Vec<usize> = Vec::with_capacity(BATCH);
+        let flush = |report: &mut LogReport,
+                     pending: &mut Vec<Decision>,
+                     lines: &mut Vec<usize>|
+         -> Result<()> {
+            let done = insert_many(&tx, pending)?;
+            report.stored += done.stored;
+            report.duplicates += (pending.len() - done.conflicts.len()) as u64 - done.stored;
+            for (i, conflict) in &done.conflicts {
+                note(report, lines[*i], conflict);
+            }
             pending.clear();
+            lines.clear();
             Ok(())
         };
-        for_each_document(input, |line_no, text| {
-            match Decision::from_json(text) {
+        for_each_document(input, |line_no, document| {
+            match document.and_then(Decision::from_json) {
                 Ok(d) if report.invalid == 0 || skip_invalid => {
                     pending.push(d);
+                    pending_lines.push(line_no);
                     if pending.len() == BATCH {
-                        flush(&mut report, &mut pending)?;
+                        flush(&mut report, &mut pending, &mut pending_lines)?;
                     }
                 }
                 Ok(_) => {}
@@ -710,7 +871,7 @@ impl Tracker {
             }
             Ok(())
         })?;
-        flush(&mut report, &mut pending)?;
+        flush(&mut report, &mut pending, &mut pending_lines)?;
         if report.invalid > 0 && !skip_invalid {
             drop(tx); // rolls back: a batch with a bad line stores nothing
             report.stored = 0;
@@ -726,242 +887,9 @@ impl Tracker {
     }
 }
 
-/// Calls `each(line_number, text)` for every JSON document in `input`: JSON Lines, a single
-/// (possibly multi-line) object, or a JSON array of objects. Blank lines are skipped.
-fn for_each_document(
-    mut input: impl BufRead,
-    mut each: impl FnMut(usize, &str) -> Result<()>,
-) -> Result<()> {
-    let mut first = String::new();
-    let mut line_no = 0usize;
-    // Skip leading blank lines, then look at the first one.
-    loop {
-        first.clear();
-        if input.read_line(&mut first).context("reading decisions")? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if !first.trim().is_empty() {
-            break;
-        }
-    }
-    let trimmed = first.trim();
-    let complete_line =
-        trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed).is_ok();
-    if !complete_line && (trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        // A pretty-printed object or an array: read the whole document.
-        let start_line = line_no;
-        let mut whole = first.clone();
-        input
-            .read_to_string(&mut whole)
-            .context("reading decisions")?;
-        if trimmed.starts_with('[') {
-            let items: Vec<&RawValue> = match serde_json::from_str(&whole) {
-                Ok(items) => items,
-                Err(e) => return each(start_line, &format!("<invalid JSON array: {e}>")),
-            };
-            for (i, item) in items.iter().enumerate() {
-                each(i + 1, item.get())?;
-            }
-            return Ok(());
-        }
-        return each(start_line, &whole);
-    }
-    each(line_no, trimmed)?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if input.read_line(&mut line).context("reading decisions")? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let text = line.trim();
-        if !text.is_empty() {
-            each(line_no, text)?;
-        }
-    }
-}
-
 impl FromStr for Decision {
     type Err = FieldError;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         Decision::from_json(s)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
- "market_slug": "btc-updown-15m-1770828300", "market_id": 1362391,
- "action": "NO", "confidence": 1.0, "position_size": "5.00", "reasoning": "Bearish signals aligned",
- "btc_price": 66940.0, "price_to_beat": "66826.14", "time_remaining_seconds": 480, "is_end_phase": false,
- "social_score": -0.10, "market_score": -0.21, "final_score": -0.17, "final_confidence": 1.0,
- "signal_type": "STRONG_BEARISH", "rsi": 60.1, "macd": 1.74, "trend": "BULLISH",
- "yes_price": "0.51", "no_price": 0.50, "executed_price": "0.52"}"#;
-
-    #[test]
-    fn parses_the_spec_example_exactly() {
-        let d = Decision::from_json(GOOD).unwrap();
-        assert_eq!(d.action, Action::No);
-        assert_eq!(d.position_size.to_string(), "5.00");
-        assert_eq!(d.btc_price.to_string(), "66940.0");
-        assert_eq!(d.price_to_beat.unwrap().to_string(), "66826.14");
-        assert_eq!(d.no_price.unwrap().to_string(), "0.50");
-        assert_eq!(d.key(), "9b2f");
-        let (start, end) = d.window().unwrap();
-        assert_eq!(to_db(start), "2026-02-11 16:45:00");
-        assert_eq!((end - start).num_minutes(), 15);
-    }
-
-    fn rejects(change: (&str, &str), field: &str) {
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        if change.1 == "<remove>" {
-            v.as_object_mut().unwrap().remove(change.0);
-        } else {
-            v[change.0] = serde_json::from_str(change.1).unwrap();
-        }
-        let err = Decision::from_json(&v.to_string()).unwrap_err();
-        assert_eq!(err.field, field, "{change:?} gave {err}");
-    }
-
-    #[test]
-    fn rejects_bad_fields_naming_them() {
-        rejects(("confidence", "1.5"), "confidence");
-        rejects(("action", "\"BUY\""), "action");
-        rejects(("position_size", "-1"), "position_size");
-        rejects(("btc_price", "0"), "btc_price");
-        rejects(("executed_price", "1.0"), "executed_price");
-        rejects(("executed_price", "<remove>"), "executed_price");
-        rejects(("timestamp", "\"yesterday\""), "timestamp");
-        rejects(("market_slug", "<remove>"), "market_slug");
-        rejects(("position_size", "\"five\""), "position_size");
-        rejects(("market_slug", "42"), "market_slug");
-        rejects(("liquidity", "\"both\""), "liquidity");
-        rejects(("liquidity", "1"), "liquidity");
-        rejects(("fee_paid", "-0.01"), "fee_paid");
-        rejects(("fee_paid", "\"a lot\""), "fee_paid");
-    }
-
-    #[test]
-    fn fill_facts_are_read_and_default_to_a_taker_without_a_logged_fee() {
-        let d = Decision::from_json(GOOD).unwrap();
-        assert_eq!((d.liquidity, d.fee_paid), (Liquidity::Taker, None));
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        v["liquidity"] = "Maker".into();
-        v["fee_paid"] = serde_json::json!(0.17472);
-        let d = Decision::from_json(&v.to_string()).unwrap();
-        assert_eq!(d.liquidity, Liquidity::Maker);
-        assert_eq!(d.fee_paid, Some(Decimal::new(17472, 5)));
-        v["fee_paid"] = "0".into();
-        v["liquidity"] = serde_json::Value::Null;
-        let d = Decision::from_json(&v.to_string()).unwrap();
-        assert_eq!(
-            (d.liquidity, d.fee_paid),
-            (Liquidity::Taker, Some(Decimal::ZERO))
-        );
-    }
-
-    #[test]
-    fn more_places_than_a_column_keeps_are_refused_not_rounded() {
-        // (field, value, accepted): money and share prices keep 6 places, BTC prices 8.
-        let cases = [
-            ("position_size", "\"5.123456\"", true),
-            ("position_size", "\"5.1234567\"", false),
-            ("position_size", "\"5.1234560\"", true),
-            ("position_size", "999999999.999999", true),
-            ("position_size", "1000000000", false),
-            ("executed_price", "0.5234567", false),
-            ("yes_price", "\"0.1234567\"", false),
-            ("no_price", "0.123456", true),
-            ("fee_paid", "0.0000001", false),
-            ("fee_rate", "0.0725", true),
-            ("btc_price", "\"66940.12345678\"", true),
-            ("btc_price", "\"66940.123456789\"", false),
-            ("btc_price", "10000000", false),
-            ("price_to_beat", "66826.000000001", false),
-        ];
-        for (field, value, accepted) in cases {
-            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-            v[field] = serde_json::from_str(value).unwrap();
-            match Decision::from_json(&v.to_string()) {
-                Ok(_) => assert!(accepted, "{field} = {value} was accepted"),
-                Err(e) => {
-                    assert!(!accepted, "{field} = {value}: {e}");
-                    assert_eq!(e.field, field, "{e}");
-                }
-            }
-        }
-    }
-
-    proptest::proptest! {
-        /// Whatever the fill fields hold, parsing answers (a decision or an error naming the
-        /// field), never panics; valid ones come back exactly.
-        #[test]
-        fn fill_fields_parse_or_name_the_field(
-            liquidity in proptest::prop_oneof![
-                proptest::strategy::Just("taker".to_string()),
-                proptest::strategy::Just("maker".to_string()),
-                "\\PC{0,12}",
-            ],
-            fee_units in -1_000_000_000i64..1_000_000_000_000,
-            fee_dp in 0u32..9,
-        ) {
-            let fee = Decimal::new(fee_units, fee_dp);
-            let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-            v["liquidity"] = liquidity.clone().into();
-            v["fee_paid"] = fee.to_string().into();
-            match Decision::from_json(&v.to_string()) {
-                Ok(d) => {
-                    proptest::prop_assert_eq!(d.liquidity.as_str(), liquidity.to_ascii_lowercase());
-                    proptest::prop_assert_eq!(d.fee_paid, Some(fee));
-                    proptest::prop_assert!(Money::fits(fee) && fee >= Decimal::ZERO);
-                }
-                Err(e) => proptest::prop_assert!(
-                    e.field == "liquidity" || e.field == "fee_paid",
-                    "{}", e
-                ),
-            }
-        }
-    }
-
-    #[test]
-    fn multi_row_inserts_store_each_decision_once() {
-        use chrono::TimeZone;
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::db::create(&dir.path().join("t.db")).unwrap();
-        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-        let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
-            .into_iter()
-            .take(200)
-            .collect();
-        let tx = crate::db::write_tx(&mut conn).unwrap();
-        assert_eq!(insert_many(&tx, &all[..100]).unwrap(), 100);
-        // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
-        let mut again = all.clone();
-        again.insert(150, all[149].clone());
-        assert_eq!(insert_many(&tx, &again).unwrap(), 100);
-        tx.commit().unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 200);
-        let stored: Money = conn
-            .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(stored.0, all[6].position_size);
-    }
-
-    #[test]
-    fn derived_key_is_stable() {
-        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-        v.as_object_mut().unwrap().remove("decision_id");
-        let a = Decision::from_json(&v.to_string()).unwrap();
-        let b = Decision::from_json(&v.to_string()).unwrap();
-        assert!(a.key().starts_with("auto-"));
-        assert_eq!(a.key(), b.key());
     }
 }

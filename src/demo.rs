@@ -17,8 +17,8 @@ pub struct DemoArgs {
     /// Directory for the demo's database, archive and report
     #[arg(long, default_value = "demo")]
     pub dir: PathBuf,
-    /// Days of simulated trading
-    #[arg(long, default_value_t = 7)]
+    /// Days of simulated trading (1 to 366)
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=366))]
     pub days: i64,
     /// Seed of the synthetic data
     #[arg(long, default_value_t = 7)]

@@ -47,10 +47,15 @@ pub fn temp_fail(message: impl Into<String>) -> anyhow::Error {
     })
 }
 
-/// The kind of an error, looking through `.context(..)` layers.
+/// The kind of an error, looking through `.context(..)` layers. A decision conflicting with a
+/// stored one (a typed error callers match on) is bad input.
 pub fn kind_of(err: &anyhow::Error) -> Option<Kind> {
-    err.chain()
-        .find_map(|cause| cause.downcast_ref::<Classified>().map(|c| c.kind))
+    err.chain().find_map(|cause| {
+        if cause.is::<crate::decision::Conflict>() {
+            return Some(Kind::BadInput);
+        }
+        cause.downcast_ref::<Classified>().map(|c| c.kind)
+    })
 }
 
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {

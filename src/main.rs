@@ -37,10 +37,15 @@ enum Command {
     /// Print the effective settings (secrets redacted)
     Config,
     /// Log decisions: one JSON object, a JSON array or JSON Lines, from FILE or stdin
+    ///
+    /// A bad line (invalid field, not UTF-8, or a decision_id already stored with other
+    /// content) is named on stderr and in --json `errors`; then nothing is stored and the exit
+    /// code is 2. Re-logging a stored decision unchanged is a harmless duplicate.
     Log {
         /// Input file; `-` or nothing reads stdin
         file: Option<PathBuf>,
-        /// Store the valid lines and report the bad ones, instead of storing nothing
+        /// Store the good lines and report the bad ones, instead of storing nothing; exits 0
+        /// when at least one line was good (2 when none was)
         #[arg(long)]
         skip_invalid: bool,
     },
@@ -101,7 +106,7 @@ enum ParamsCmd {
     List,
     /// Print one parameter's value
     Get { name: String },
-    /// Set a parameter (bounds enforced, history written, approval_method cli)
+    /// Set a parameter (bounds and step enforced, history written, approval_method cli)
     Set {
         name: String,
         value: String,
@@ -184,10 +189,12 @@ fn run(cli: Cli) -> Result<u8> {
                     r.stored, r.duplicates, r.invalid
                 )
             });
-            if report.invalid > 0 {
-                if !skip_invalid {
-                    eprintln!("polyperf log: nothing stored because of {} invalid line(s); fix them or pass --skip-invalid", report.invalid);
-                }
+            if report.invalid > 0 && !skip_invalid {
+                eprintln!("polyperf log: nothing stored because of {} invalid line(s); fix them or pass --skip-invalid", report.invalid);
+                return Ok(EXIT_USAGE);
+            }
+            if report.invalid > 0 && report.stored + report.duplicates == 0 {
+                eprintln!("polyperf log: no line was valid");
                 return Ok(EXIT_USAGE);
             }
         }
@@ -329,6 +336,7 @@ fn params_cmd(global: &GlobalArgs, cmd: ParamsCmd) -> Result<u8> {
         } => {
             params::sync_bounds(&conn, &settings)?;
             let new_value = params::parse_value(&name, &value)?;
+            params::check_step(&settings, &name, new_value)?;
             let by = user(None);
             let tx = polyperf::db::write_tx(&mut conn)?;
             let change = params::Change {

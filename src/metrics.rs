@@ -16,6 +16,10 @@ use crate::settle::fees::FeeAsset;
 use crate::settle::pnl::{self, Charge};
 use crate::time::to_db;
 
+/// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
+/// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
+const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+
 /// z for a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
@@ -49,13 +53,14 @@ pub enum Window {
 
 impl Window {
     /// `[from, to)` as instants; `None` is unbounded. "Up to and including now" is `now + 1 s`
-    /// because stored times have whole seconds.
+    /// because stored times have whole seconds. Never panics: a start before the first
+    /// representable date is no bound at all (it would include everything anyway).
     pub fn bounds(&self, now: DateTime<Utc>) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let end = now + Duration::seconds(1);
+        let end = now.checked_add_signed(Duration::seconds(1));
         match *self {
             Window::All => (None, None),
-            Window::Days(n) => (Some(now - Duration::days(n as i64)), Some(end)),
-            Window::Since(t) => (Some(t), Some(end)),
+            Window::Days(n) => (now.checked_sub_signed(Duration::days(i64::from(n))), end),
+            Window::Since(t) => (Some(t), end),
             Window::Between(a, b) => (Some(a), Some(b)),
         }
     }
@@ -142,7 +147,8 @@ pub struct Coverage {
     pub rollup_days: Option<[String; 2]>,
     /// Fields computed from live rows only.
     pub live_only: Vec<&'static str>,
-    /// Settled YES/NO rows skipped because is_win or profit_loss was missing.
+    /// Settled YES/NO rows skipped because is_win or profit_loss was missing, or their money was
+    /// beyond anything settlement writes (over 10^15 USDC).
     pub inconsistent_rows: u64,
 }
 
@@ -418,9 +424,12 @@ impl Accumulator {
                     asset: FeeAsset::Shares,
                 };
                 if let Some(p) = price {
-                    if let Ok(win) = pnl::settle_position(Decimal::ONE, p, true, no_fee) {
+                    let won = pnl::settle_position(Decimal::ONE, p, true, no_fee).ok();
+                    let sum =
+                        won.and_then(|w| self.missed.profit_per_dollar.checked_add(w.profit_loss));
+                    if let Some(sum) = sum {
                         self.missed.priced += 1;
-                        self.missed.profit_per_dollar += win.profit_loss;
+                        self.missed.profit_per_dollar = sum;
                     }
                 }
             }
@@ -430,8 +439,17 @@ impl Accumulator {
             self.coverage.inconsistent_rows += 1;
             return;
         };
-        self.coverage.live_decisions += 1;
+        // Money no settlement writes (a row edited by hand): counted as inconsistent rather than
+        // summed into an overflow.
         let fee = row.fee.unwrap_or_default();
+        if [pl, fee, row.position_size]
+            .iter()
+            .any(|m| m.abs() > MAX_ROW_MONEY)
+        {
+            self.coverage.inconsistent_rows += 1;
+            return;
+        }
+        self.coverage.live_decisions += 1;
         match row.fee_asset {
             FeeAsset::Shares => self.fees_by_asset.shares += fee,
             FeeAsset::Collateral => self.fees_by_asset.collateral += fee,
@@ -604,6 +622,12 @@ fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decim
     Money::get(row, idx)
 }
 
+/// A live row's money column; a value no money column can hold (a hand edit beyond Decimal's
+/// range) reads as missing, so the row counts as inconsistent instead of failing the report.
+fn live_money(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
+    Ok(Money::from_value(row.get_ref(idx)?).ok().flatten())
+}
+
 /// Computes every figure for `window` as of `now`.
 pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result<Metrics> {
     let (from, to) = window.bounds(now);
@@ -624,13 +648,13 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
             is_end_phase: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
             settled: r.get(5)?,
             is_win: r.get::<_, Option<i64>>(6)?.map(|w| w != 0),
-            profit_loss: dec_col(r, 7)?,
-            fee: dec_col(r, 8)?,
-            position_size: dec_col(r, 9)?.unwrap_or_default(),
+            profit_loss: live_money(r, 7)?,
+            fee: live_money(r, 8)?,
+            position_size: live_money(r, 9)?.unwrap_or_default(),
             final_score: r.get(10)?,
             is_missed_opportunity: r.get::<_, Option<i64>>(11)?.unwrap_or(0) != 0,
-            yes_price: dec_col(r, 12)?,
-            no_price: dec_col(r, 13)?,
+            yes_price: live_money(r, 12)?,
+            no_price: live_money(r, 13)?,
             fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(14)?.as_deref()),
         };
         acc.add_live(&row);
@@ -642,7 +666,8 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let to_day = to
-        .map(|t| (t - Duration::seconds(1)).format("%Y-%m-%d").to_string())
+        .and_then(|t| t.checked_sub_signed(Duration::seconds(1)))
+        .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "9999-12-31".into());
     let mut stmt = conn.prepare_cached(ROLLUP_SQL)?;
     let mut rows = stmt.query(params![from_day, to_day])?;
@@ -858,5 +883,11 @@ mod tests {
         assert_eq!(to_db(from.unwrap()), "2026-02-04 10:30:00");
         assert_eq!(to_db(to.unwrap()), "2026-02-11 10:30:01");
         assert_eq!(Window::All.bounds(now), (None, None));
+        // Far more days than there are dates: everything, not a panic.
+        let (from, to) = Window::Days(u32::MAX).bounds(now);
+        assert_eq!(
+            (from, to.map(to_db)),
+            (None, Some("2026-02-11 10:30:01".into()))
+        );
     }
 }

@@ -83,10 +83,35 @@ pub fn check_value(p: &Parameter, value: Decimal) -> std::result::Result<(), Str
     Ok(())
 }
 
+/// Refuses a value off the parameter's configured step (an operator's `params set`: 0.755
+/// where the step is 0.01), naming the step and the nearest allowed values. The adjuster's own
+/// values are rounded to the step instead (`adjust::tiers`). Unknown names pass: the bounds
+/// check names them.
+pub fn check_step(settings: &Settings, name: &str, value: Decimal) -> Result<()> {
+    let Some(step) = settings.adjust.parameters.get(name).map(|b| b.step) else {
+        return Ok(());
+    };
+    let remainder = value.checked_rem(step);
+    if remainder.is_some_and(|r| r.is_zero()) {
+        return Ok(());
+    }
+    let lower = remainder.and_then(|r| value.checked_sub(r));
+    let nearest = lower
+        .zip(lower.and_then(|l| l.checked_add(step)))
+        .map(|(l, u)| format!(" (nearest allowed: {} or {})", l.normalize(), u.normalize()))
+        .unwrap_or_default();
+    Err(bad_input(format!(
+        "{name} = {value} is not a multiple of its step {step}{nearest}"
+    )))
+}
+
 /// Parses a parameter value given as text, rejecting NaN, infinities and non-numbers.
+/// Only JSON's number grammar passes (`1_000` and `+5` are refused, as in a decision).
 pub fn parse_value(name: &str, text: &str) -> Result<Decimal> {
     let t = text.trim();
-    let parsed = if t.contains(['e', 'E']) {
+    let parsed = if !crate::decision::is_json_number(t) {
+        Err(rust_decimal::Error::ConversionTo("decimal".into()))
+    } else if t.contains(['e', 'E']) {
         Decimal::from_scientific(t)
     } else {
         Decimal::from_str_exact(t)

@@ -20,9 +20,14 @@ pub const EMPTY_MESSAGE: &str = "no settled trades in this window";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// Only the last N days: decisions from exactly now - N days up to now (archived days in
-    /// daily_rollup count whole days). Without --days/--since: all time
-    #[arg(long, conflicts_with = "since")]
+    /// Only the last N days (1 to 36500): decisions from exactly now - N days up to now
+    /// (archived days in daily_rollup count whole days). Without --days/--since: all time
+    #[arg(
+        long,
+        conflicts_with = "since",
+        allow_hyphen_values = true,
+        value_parser = crate::time::parse_days_arg
+    )]
     pub days: Option<u32>,
     /// Only decisions at or after this time (RFC 3339)
     #[arg(long, value_parser = crate::time::parse_now_arg)]
@@ -42,8 +47,9 @@ impl ReportArgs {
     /// The window the flags select (all time without `--days` / `--since`).
     pub fn window(&self) -> Result<Window> {
         match (self.days, self.since) {
-            (Some(0), _) => Err(bad_input("--days must be at least 1")),
-            (Some(n), _) => Ok(Window::Days(n)),
+            (Some(n), _) => Ok(Window::Days(
+                crate::time::check_days(n, 1).map_err(|e| bad_input(format!("--days: {e}")))?,
+            )),
             (None, Some(t)) => Ok(Window::Since(t)),
             (None, None) => Ok(Window::All),
         }
@@ -342,8 +348,7 @@ pub fn summary_text(
     now: DateTime<Utc>,
 ) -> Result<String> {
     let window = match days {
-        Some(0) => return Err(bad_input("days must be at least 1")),
-        Some(n) => Window::Days(n),
+        Some(n) => Window::Days(crate::time::check_days(n, 1).map_err(bad_input)?),
         None => Window::All,
     };
     let m = metrics::compute(conn, &window, now)?;

@@ -394,6 +394,12 @@ fn end_run(
     Ok(())
 }
 
+/// The lease as a duration (settings keep `lock_lease_secs` within a week; clamped anyway so a
+/// value from anywhere cannot overflow).
+fn lease_duration(lease_secs: u64) -> Duration {
+    Duration::seconds(lease_secs.min(i64::MAX as u64 / 1000) as i64)
+}
+
 /// The lease row of a job, as its holder recorded it.
 #[derive(Debug, Clone)]
 pub struct LeaseHolder {
@@ -461,7 +467,7 @@ pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64
             );
         }
     }
-    let expires = now + Duration::seconds(i64::try_from(lease_secs).unwrap_or(i64::MAX / 2));
+    let expires = crate::time::add(now, lease_duration(lease_secs))?;
     conn.execute(
         "INSERT OR REPLACE INTO job_locks (job, holder, pid, acquired_at, expires_at, host, pid_start)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -522,7 +528,10 @@ fn spawn_heartbeat(
             let Ok(conn) = crate::db::open_existing(&db) else {
                 continue;
             };
-            let expires = to_db(Utc::now() + Duration::seconds(lease_secs as i64));
+            let Ok(expires) = crate::time::add(Utc::now(), lease_duration(lease_secs)) else {
+                continue;
+            };
+            let expires = to_db(expires);
             let _ = conn.execute(
                 "UPDATE job_locks SET expires_at = ?1 WHERE job = ?2 AND holder = ?3",
                 params![expires, job, holder],

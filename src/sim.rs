@@ -200,5 +200,8 @@ pub fn days_before(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
         .and_hms_opt(0, 0, 0)
         .map(|n| n.and_utc())
         .unwrap_or(now);
-    midnight - Duration::days(days)
+    // Days far beyond the calendar give its first day, not a panic.
+    Duration::try_days(days)
+        .and_then(|d| midnight.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

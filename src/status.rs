@@ -52,9 +52,8 @@ pub fn collect(
     settings: &Settings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Status> {
-    let due_before = crate::time::to_db(
-        now - chrono::Duration::seconds(settings.settlement.grace_seconds as i64),
-    );
+    let grace = chrono::Duration::seconds(i64::from(settings.settlement.grace_seconds));
+    let due_before = crate::time::to_db(crate::time::sub(now, grace)?);
     let trades = conn.query_row(
         "SELECT count(*),
                 coalesce(sum(settlement_status = 'pending'), 0),

@@ -2,9 +2,73 @@
 //! `datetime()` produces, so string comparison is time comparison.
 
 use anyhow::{anyhow, Result};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, TimeZone, Utc};
+
+use crate::error::bad_input;
 
 pub const DB_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// The largest count of days a user may give (`report --days`, `--older-than`, `/report N`,
+/// retention settings): 100 years. A larger count is bad input, never a date overflow.
+pub const MAX_DAYS: u32 = 36_500;
+
+/// A day count typed by a user: a whole number in `min..=MAX_DAYS`. The error says what is
+/// allowed and what was given.
+pub fn parse_days(text: &str, min: u32) -> std::result::Result<u32, String> {
+    let text = text.trim();
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u32>() {
+        Ok(n) if digits => check_days(n, min),
+        _ => Err(format!(
+            "days must be a whole number from {min} to {MAX_DAYS}, got {:?}",
+            text.chars().take(40).collect::<String>()
+        )),
+    }
+}
+
+/// A day count that came in as a number: `n` itself when it is in `min..=MAX_DAYS`.
+pub fn check_days(n: u32, min: u32) -> std::result::Result<u32, String> {
+    if (min..=MAX_DAYS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "days must be a whole number from {min} to {MAX_DAYS}, got {n}"
+        ))
+    }
+}
+
+/// For clap: a day count of at least 1 (`report --days`).
+pub fn parse_days_arg(s: &str) -> std::result::Result<u32, String> {
+    parse_days(s, 1)
+}
+
+/// For clap: a day count that may be 0 (`--older-than`).
+pub fn parse_days_or_zero_arg(s: &str) -> std::result::Result<u32, String> {
+    parse_days(s, 0)
+}
+
+/// `t + delta`, or bad input when the result is outside the dates chrono can represent (never
+/// a panic, whatever the operands came from).
+pub fn add(t: DateTime<Utc>, delta: TimeDelta) -> Result<DateTime<Utc>> {
+    t.checked_add_signed(delta)
+        .ok_or_else(|| bad_input(format!("{t} + {delta} is outside the representable dates")))
+}
+
+/// `t - delta`, or bad input when the result is outside the dates chrono can represent.
+pub fn sub(t: DateTime<Utc>, delta: TimeDelta) -> Result<DateTime<Utc>> {
+    t.checked_sub_signed(delta)
+        .ok_or_else(|| bad_input(format!("{t} - {delta} is outside the representable dates")))
+}
+
+/// `t` less `days` whole days (a count from settings or flags), checked like [`sub`].
+pub fn days_before(t: DateTime<Utc>, days: u32) -> Result<DateTime<Utc>> {
+    sub(t, TimeDelta::days(i64::from(days)))
+}
+
+/// `t` plus `hours` (a count from settings), checked like [`add`].
+pub fn hours_after(t: DateTime<Utc>, hours: u32) -> Result<DateTime<Utc>> {
+    add(t, TimeDelta::hours(i64::from(hours)))
+}
 
 /// Formats a time for storage.
 pub fn to_db(t: DateTime<Utc>) -> String {
@@ -53,9 +117,14 @@ pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>> {
     Err(anyhow!("not an RFC 3339 timestamp: {s:?}"))
 }
 
-/// For clap: `--now 2026-02-11T10:30:00Z`.
+/// For clap: `--now 2026-02-11T10:30:00Z` (also `--since`). Years 1970 to 9999 only, so that
+/// every offset polyperf applies to it (at most [`MAX_DAYS`]) stays a valid date.
 pub fn parse_now_arg(s: &str) -> std::result::Result<DateTime<Utc>, String> {
-    parse_rfc3339(s).map_err(|e| e.to_string())
+    let t = parse_rfc3339(s).map_err(|e| e.to_string())?;
+    if !(1970..=9999).contains(&t.year()) {
+        return Err(format!("{s:?} is outside the years 1970 to 9999"));
+    }
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -74,5 +143,37 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-02-11T11:30:00+01:00").unwrap(), t);
         assert_eq!(parse_rfc3339("2026-02-11T10:30:00").unwrap(), t);
         assert!(parse_rfc3339("yesterday").is_err());
+        assert!(parse_now_arg("+262143-12-31T23:59:59Z").is_err());
+        assert!(parse_now_arg("2026-02-11T10:30:00Z").is_ok());
+    }
+
+    #[test]
+    fn day_counts_are_bounded() {
+        assert_eq!(parse_days("7", 1), Ok(7));
+        assert_eq!(parse_days(" 36500 ", 1), Ok(36_500));
+        assert_eq!(parse_days("0", 0), Ok(0));
+        for bad in [
+            "0",
+            "36501",
+            "100000000",
+            "4294967296",
+            "-1",
+            "+7",
+            "7d",
+            "",
+            "1_0",
+            "x",
+        ] {
+            let err = parse_days(bad, 1).unwrap_err();
+            assert!(err.contains("from 1 to 36500"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn offsets_never_panic() {
+        let t = parse_rfc3339("2026-02-11T10:30:00Z").unwrap();
+        assert!(sub(t, TimeDelta::days(i64::from(u32::MAX))).is_err());
+        assert!(add(DateTime::<Utc>::MAX_UTC, TimeDelta::seconds(1)).is_err());
+        assert_eq!(sub(t, TimeDelta::days(1)).unwrap(), t - TimeDelta::days(1));
     }
 }

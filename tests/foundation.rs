@@ -179,20 +179,33 @@ fn a_batch_with_one_bad_line_stores_nothing_and_names_the_line() {
     assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
     assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
 
-    // With --skip-invalid the other nine are stored and the bad one reported.
+    // With --skip-invalid the other nine are stored, the bad one still reported (stderr and
+    // --json), and the run succeeds: it did what was asked.
     let out = db
         .cmd("polyperf")
         .args(["--json", "log", "--skip-invalid"])
         .arg(&file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 5: field `confidence`"), "{stderr}");
     let report = stdout_json(&out);
     assert_eq!(
         (report["stored"].as_u64(), report["invalid"].as_u64()),
         (Some(9), Some(1))
     );
+    assert!(report["errors"][0].as_str().unwrap().starts_with("line 5"));
     assert_eq!(db.count("SELECT count(*) FROM trades"), 9);
+    // Nothing good at all is still bad input.
+    let only_bad = write_jsonl(db.dir.path(), "only-bad.jsonl", &lines[4..5]);
+    let out = db
+        .cmd("polyperf")
+        .args(["--json", "log", "--skip-invalid"])
+        .arg(&only_bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

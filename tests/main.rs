@@ -28,3 +28,5 @@ mod reflect;
 mod cleanup;
 // Money that sqlite3 reads as numbers: operator SQL, migration of v1 databases (issue 16).
 mod money;
+// Hostile and careless input: day counts, bounds, poison rows, slugs, conflicts (issue 14).
+mod inputs;

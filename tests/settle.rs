@@ -540,14 +540,29 @@ async fn unsettleable_decisions_get_a_reason_and_do_not_stop_the_batch() {
     assert_eq!(code, 0, "{stats}");
     assert_eq!(
         (stats["settled"].as_u64(), stats["unsettleable"].as_u64()),
-        (Some(3), Some(2))
+        (Some(3), Some(1))
     );
     let no = row(&db, "no");
     assert_eq!(
         (no["settlement_status"].clone(), no["is_win"].clone()),
         (json!("unsettleable"), Value::Null)
     );
-    assert_eq!(row(&db, "hourly")["unsettleable_reason"], "no window");
+    assert_eq!(
+        no["unsettleable_reason"],
+        "executed_price 1.2 is outside (0, 1)"
+    );
+    // Without a window, Gamma gets a day to learn the market before the row is set aside.
+    assert_eq!(row(&db, "hourly")["settlement_status"], "pending");
+    let (code, stats) = settle(&db, &gamma.uri(), DEAD, "2026-02-22T14:31:00Z", &[]);
+    assert_eq!(
+        (code, stats["unsettleable"].as_u64()),
+        (0, Some(1)),
+        "{stats}"
+    );
+    assert_eq!(
+        row(&db, "hourly")["unsettleable_reason"],
+        "no market window: the slug gives none and Gamma does not know the market"
+    );
     assert_eq!(
         stats["losses"], 0,
         "unsettleable decisions are never losses"

@@ -520,6 +520,54 @@ async fn commands_authorisation_and_offset() {
     );
 }
 
+/// Issue 14: `/report 100000000` used to panic the job before it saved the offset, so the same
+/// update stopped every later run. Now it is a usage reply, the update is consumed, and the
+/// rest of the batch is handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_day_count_is_answered_and_the_bot_goes_on() {
+    let db = TestDb::new();
+    let server = bot_server().await;
+    mount_updates(
+        &server,
+        json!([
+            message_update(500, CHAT, ALLOWED_USER, "/report 100000000"),
+            message_update(501, CHAT, ALLOWED_USER, "/report -3"),
+            message_update(502, CHAT, ALLOWED_USER, "/status"),
+        ]),
+    )
+    .await;
+    let out = process(&db, &server).arg("--once").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["updates"], 3);
+    let texts = sent_texts(&server).await;
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    for text in &texts[..2] {
+        assert!(
+            text.starts_with("Usage: /report [days]") && text.contains("from 1 to 36500"),
+            "{text}"
+        );
+    }
+    assert!(texts[2].contains("Status"), "{}", texts[2]);
+    assert_eq!(
+        db.count("SELECT CAST(value AS INTEGER) FROM telegram_state WHERE key = 'update_offset'"),
+        503
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM job_locks"),
+        0,
+        "lease released"
+    );
+    // The next run starts after those updates: nothing is handled twice.
+    let out = process(&db, &server).arg("--once").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_json(&out)["updates"], 0);
+}
+
 /// A proposal awaiting approval, as the adjuster leaves it.
 fn awaiting(db: &TestDb, proposed: &str, expires_at: DateTime<Utc>) -> i64 {
     let conn = db.conn();

@@ -150,10 +150,13 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(pnls.into_iter().flatten().collect())
     };
-    let day_pnl: Decimal = pnls_since(after(now - Duration::hours(24)))?.iter().sum();
-    let pnls = pnls_since(after(
-        now - Duration::days(i64::from(a.drawdown_lookback_days)),
-    ))?;
+    let day_pnl: Decimal = pnls_since(after(crate::time::sub(now, Duration::hours(24))?))?
+        .iter()
+        .sum();
+    let pnls = pnls_since(after(crate::time::days_before(
+        now,
+        a.drawdown_lookback_days,
+    )?))?;
     Ok(Figures {
         consecutive_losses,
         loss_24h: (-day_pnl).max(Decimal::ZERO),
@@ -212,7 +215,8 @@ pub fn run(
     if !dry_run {
         let auto_resume_at = a
             .auto_resume_after_hours
-            .map(|h| now + Duration::hours(i64::from(h)));
+            .map(|h| crate::time::hours_after(now, h))
+            .transpose()?;
         let reason = format!("emergency pause: {}", trip.reason);
         control::pause(
             &tx,

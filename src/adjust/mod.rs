@@ -12,7 +12,7 @@ pub mod tiers;
 pub mod watch;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -421,7 +421,7 @@ pub fn evidence(
         current,
         proposed,
         days,
-        since: to_db(now - Duration::days(i64::from(days))),
+        since: to_db(crate::time::days_before(now, days)?),
         position,
         fees: crate::settle::fees::FeeRules::from_settings(&settings.settlement)?,
     };
@@ -442,7 +442,7 @@ fn cooldown_passed(
     )?;
     let Some(last) = last else { return Ok(true) };
     let last = from_db(&last)?;
-    Ok(last + Duration::hours(i64::from(settings.adjust.tier1_cooldown_hours)) <= now)
+    Ok(crate::time::hours_after(last, settings.adjust.tier1_cooldown_hours)? <= now)
 }
 
 /// Processes one pending proposal in its own transaction. Returns its new status.
@@ -532,8 +532,7 @@ fn process(
                 "applied"
             } else {
                 let nonce: String = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-                let expires_at =
-                    now + Duration::hours(i64::from(settings.adjust.approval_ttl_hours));
+                let expires_at = crate::time::hours_after(now, settings.adjust.approval_ttl_hours)?;
                 tx.execute(
                     "UPDATE proposals SET status = 'awaiting_approval', nonce = ?1, expires_at = ?2 WHERE id = ?3",
                     params![nonce, to_db(expires_at), id],

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use anyhow::Result;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -114,7 +114,7 @@ pub struct Evidence {
 
 /// Settled decisions of the last `days` days before `now`.
 pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
-    let since = now - Duration::days(i64::from(days));
+    let since = crate::time::days_before(now, days)?;
     let mut stmt = conn.prepare_cached(
         "SELECT action, CAST(confidence AS TEXT), yes_price, no_price, final_score, actual_outcome,
                 profit_loss, is_win, timestamp

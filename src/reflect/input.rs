@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Result;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -266,7 +266,7 @@ pub fn load(
     covered: &[i64],
     now: DateTime<Utc>,
 ) -> Result<ReflectionInput> {
-    let since = to_db(now - Duration::days(7));
+    let since = to_db(crate::time::days_before(now, 7)?);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
          WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp <= ?2"

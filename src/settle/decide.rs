@@ -56,7 +56,7 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         }))
     };
     let position_size = money(5, "position_size is not a number")?;
-    let executed_price = money(6, pnl::Unsettleable::BadPrice.reason())?;
+    let executed_price = money(6, "executed_price is not a number")?;
     let fee_rate = money(9, "fee_rate is not a number")?;
     let fee_paid = money(11, "fee_paid is not a number")?;
     let liquidity: Option<String> = r.get(10)?;
@@ -89,7 +89,7 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 #[derive(Debug, Clone)]
 pub(super) enum Verdict {
     Settled(Box<Settlement>),
-    Unsettleable(i64, &'static str),
+    Unsettleable(i64, String),
 }
 
 #[derive(Debug, Clone)]
@@ -174,21 +174,19 @@ pub(super) fn decide(
     match row.action.as_str() {
         "HOLD" => s.missed = Some(pnl::missed_opportunity(row.final_score, outcome)),
         action @ ("YES" | "NO") => {
+            let unsettleable = |reason: &str| Some(Verdict::Unsettleable(row.id, reason.into()));
             if let Some(reason) = row.unreadable {
-                return Some(Verdict::Unsettleable(row.id, reason));
+                return unsettleable(reason);
             }
             let Some(price) = row.executed_price else {
-                return Some(Verdict::Unsettleable(
-                    row.id,
-                    pnl::Unsettleable::BadPrice.reason(),
-                ));
+                return unsettleable("executed_price is missing");
             };
             let Some(size) = row.position_size else {
-                return Some(Verdict::Unsettleable(row.id, "position_size is missing"));
+                return unsettleable("position_size is missing");
             };
             let model = match fee_model(plan, row, market) {
                 Ok(m) => m,
-                Err(reason) => return Some(Verdict::Unsettleable(row.id, reason)),
+                Err(reason) => return unsettleable(reason),
             };
             let fill = Fill {
                 size,
@@ -211,7 +209,7 @@ pub(super) fn decide(
                 Err(why) => return Some(Verdict::Unsettleable(row.id, why.reason())),
             }
         }
-        _ => return Some(Verdict::Unsettleable(row.id, "unknown action")),
+        _ => return Some(Verdict::Unsettleable(row.id, "unknown action".into())),
     }
     Some(Verdict::Settled(Box::new(s)))
 }

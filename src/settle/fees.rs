@@ -183,7 +183,7 @@ impl FeeModel {
 /// for a schedule whose formula gives shares), rounded down to [`FEE_DP`] decimals as the venue
 /// does. `None` when the figures overflow.
 pub fn taker_fee(shares: Decimal, price: Decimal, model: FeeModel) -> Option<Decimal> {
-    let base = price.checked_mul(Decimal::ONE - price)?;
+    let base = price.checked_mul(Decimal::ONE.checked_sub(price)?)?;
     let mut factor = Decimal::ONE;
     for _ in 0..model.exponent {
         factor = factor.checked_mul(base)?;

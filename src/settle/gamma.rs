@@ -66,8 +66,9 @@ pub fn parse_market(value: &serde_json::Value) -> Result<MarketInfo> {
     };
     let start = time(&raw.event_start_time, "eventStartTime")?;
     let end = time(&raw.end_date, "endDate")?;
+    // A window outside 2020..2100 is no window (the same rule as for slugs).
     let window = match (start, end) {
-        (Some(s), Some(e)) if s < e => Some((s, e)),
+        (Some(s), Some(e)) if crate::market::plausible_window(s, e) => Some((s, e)),
         _ => None,
     };
     let outcome = if raw.closed
@@ -170,12 +171,28 @@ pub async fn fetch_closed(http: &Http, base: &str, slugs: &[String]) -> Result<V
     Ok(out)
 }
 
-/// One market by slug, open or closed; `None` when Gamma does not know it (404).
+/// One market by slug, open or closed; `None` when Gamma does not know it (404, or it refuses
+/// the slug as malformed: 400 / 422). The slug is one percent-encoded path segment, so a
+/// decision's slug (whatever the trader logged) can only ever ask about itself.
 pub async fn fetch_one(http: &Http, base: &str, slug: &str) -> Result<Option<MarketInfo>> {
-    let url = format!("{}/markets/slug/{}", base.trim_end_matches('/'), slug);
-    let response = match http.send("gamma market", || http.client.get(&url)).await {
+    if slug.is_empty() || slug == "." || slug == ".." {
+        return Ok(None);
+    }
+    let mut url = reqwest::Url::parse(base)
+        .map_err(|e| crate::error::bad_input(format!("gamma API base: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|_| crate::error::bad_input("gamma API base cannot take a path"))?
+        .pop_if_empty()
+        .extend(["markets", "slug", slug]);
+    let response = match http
+        .send("gamma market", || http.client.get(url.clone()))
+        .await
+    {
         Ok(r) => r,
-        Err(HttpError::Rejected { status: 404, .. }) => return Ok(None),
+        Err(HttpError::Rejected {
+            status: 400 | 404 | 422,
+            ..
+        }) => return Ok(None),
         Err(e) => return Err(e.into_anyhow()),
     };
     let body = response.text().await.map_err(|e| {
@@ -190,9 +207,10 @@ pub async fn fetch_one(http: &Http, base: &str, slug: &str) -> Result<Option<Mar
             crate::http::short(&body)
         ))
     })?;
-    parse_market(&value)
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!(format!("gamma market: malformed response: {e:#}")))
+    let info = parse_market(&value)
+        .map_err(|e| anyhow::anyhow!(format!("gamma market: malformed response: {e:#}")))?;
+    // An answer about another market is no answer about this one.
+    Ok((info.slug == slug).then_some(info))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ pub mod binance;
 mod decide;
 pub mod fees;
 pub mod gamma;
+mod lag;
 pub mod pnl;
+mod reasons;
 mod verify;
 
 pub use verify::{verify, VerifyReport};
@@ -30,7 +32,7 @@ use crate::error::bad_input;
 use crate::http::Http;
 use crate::outbox;
 use crate::runner::JobContext;
-use crate::time::{from_db, to_db};
+use crate::time::{from_db, sub, to_db};
 
 /// Where outcomes may come from (`--source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +90,9 @@ pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
 
 /// How far back price-settled rows are re-checked against the official result.
 const CORRECTION_HORIZON_HOURS: i64 = 48;
+/// How long after its timestamp a decision whose window neither its slug nor Gamma gives stays
+/// pending before it is set aside as unsettleable.
+const NO_WINDOW_WAIT_HOURS: i64 = 24;
 /// Largest results listed in the settlement summary message.
 const SUMMARY_TOP: usize = 5;
 
@@ -100,7 +105,10 @@ struct Plan {
     default_exponent: u32,
     fee_asset: FeeAssetRule,
     now: DateTime<Utc>,
-    official_wait: Duration,
+    /// Windows that ended before this had `official_wait_minutes` to get their official result.
+    official_before: DateTime<Utc>,
+    /// Decisions logged before this without a window are set aside ([`NO_WINDOW_WAIT_HOURS`]).
+    no_window_before: DateTime<Utc>,
     dry_run: bool,
     http: Http,
     gamma_base: String,
@@ -161,15 +169,19 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         default_exponent: model.exponent,
         fee_asset: s.fee_asset,
         now: ctx.now,
-        official_wait: Duration::minutes(s.official_wait_minutes as i64),
+        official_before: sub(
+            ctx.now,
+            Duration::minutes(i64::from(s.official_wait_minutes)),
+        )?,
+        no_window_before: sub(ctx.now, Duration::hours(NO_WINDOW_WAIT_HOURS))?,
         dry_run: ctx.dry_run,
         http: Http::from_settings(&ctx.settings.apis)?,
         gamma_base: ctx.settings.apis.gamma_api_base.clone(),
         binance_base: ctx.settings.apis.binance_api_base.clone(),
         symbol: s.price_symbol.clone(),
     };
-    let cutoff = ctx.now - Duration::seconds(s.grace_seconds as i64);
-    let lag_cutoff = ctx.now - Duration::hours(s.alert_lag_hours as i64);
+    let cutoff = sub(ctx.now, Duration::seconds(i64::from(s.grace_seconds)))?;
+    let lag_cutoff = sub(ctx.now, Duration::hours(i64::from(s.alert_lag_hours)))?;
     let mut stats = Stats::default();
     let mut memory = Memory::default();
 
@@ -187,7 +199,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         correct_price_results(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
     }
     if !plan.dry_run {
-        alert_lagging(&mut ctx.conn, lag_cutoff, ctx.now)?;
+        lag::alert_lagging(&mut ctx.conn, lag_cutoff, ctx.now)?;
         if stats.settled > 0 || stats.corrected > 0 {
             queue_summary(&mut ctx.conn, &stats, &mut memory, ctx.now)?;
         }
@@ -235,7 +247,8 @@ fn select_due(
 }
 
 /// Pending decisions without a window: Gamma's `eventStartTime`/`endDate` fill it; those it
-/// cannot fill are marked 'no window' once Gamma had `official_wait_minutes` to know them.
+/// cannot fill are set aside ("no market window: ...") [`NO_WINDOW_WAIT_HOURS`] after they
+/// were logged, never counted as losses.
 async fn fill_windows(
     conn: &mut Connection,
     plan: &Plan,
@@ -298,8 +311,9 @@ async fn fill_windows(
                  WHERE id = ?3 AND settlement_status = 'pending' AND market_end IS NULL",
                 params![to_db(*start), to_db(*end), row.id],
             )?;
-        } else if row.timestamp <= plan.now - plan.official_wait && !memory.gamma_down {
-            if mark_unsettleable(&tx, row.id, "no window", plan.now)? {
+        } else if row.timestamp <= plan.no_window_before && !memory.gamma_down {
+            let reason = reasons::no_window(plan.gamma, memory.markets.contains_key(&row.slug));
+            if mark_unsettleable(&tx, row.id, reason, plan.now)? {
                 stats.unsettleable += 1;
                 tracing::warn!(decision_id = %row.decision_id, slug = %row.slug, "no market window: unsettleable");
             }
@@ -501,13 +515,11 @@ async fn settle_batch(
     let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     let mut verdicts = Vec::new();
     for row in rows {
-        if row.end.is_some() {
+        if row.end.is_some_and(crate::market::plausible_end) {
             by_market.entry(row.slug.as_str()).or_default().push(row);
         } else {
-            verdicts.push(Verdict::Unsettleable(
-                row.id,
-                "market_end is not a timestamp",
-            ));
+            let reason = reasons::unusable_end(row.end_text.as_deref());
+            verdicts.push(Verdict::Unsettleable(row.id, reason));
         }
     }
     let slugs: Vec<&str> = by_market.keys().copied().collect();
@@ -524,7 +536,7 @@ async fn settle_batch(
         let price_allowed = match plan.source {
             Source::Price => true,
             Source::Gamma => false,
-            Source::Auto => !plan.gamma || end <= plan.now - plan.official_wait,
+            Source::Auto => !plan.gamma || end <= plan.official_before,
         };
         let mut wanted = vec![end.timestamp_millis() - MINUTE_MS];
         if let Some(start) = market_rows[0].start {
@@ -552,7 +564,7 @@ async fn settle_batch(
         let price_allowed = match plan.source {
             Source::Price => true,
             Source::Gamma => false,
-            Source::Auto => !plan.gamma || end <= plan.now - plan.official_wait,
+            Source::Auto => !plan.gamma || end <= plan.official_before,
         };
         for row in market_rows {
             let prices = price_evidence(row, &candles);
@@ -601,7 +613,7 @@ async fn settle_batch(
             Verdict::Unsettleable(id, reason) => {
                 let written = mark_unsettleable(&tx, *id, reason, plan.now)?;
                 if written {
-                    tracing::warn!(trade_id = id, reason, "decision cannot be settled");
+                    tracing::warn!(trade_id = id, %reason, "decision cannot be settled");
                 }
                 written
             }
@@ -627,11 +639,11 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
             match (s.is_win, &s.money) {
                 (Some(true), Some(m)) => {
                     stats.wins += 1;
-                    stats.profit += m.profit_loss;
+                    stats.profit = stats.profit.saturating_add(m.profit_loss);
                 }
                 (Some(false), Some(m)) => {
                     stats.losses += 1;
-                    stats.profit += m.profit_loss;
+                    stats.profit = stats.profit.saturating_add(m.profit_loss);
                 }
                 _ => {
                     stats.holds_scored += 1;
@@ -755,7 +767,7 @@ async fn correct_price_results(
     memory: &mut Memory,
     stats: &mut Stats,
 ) -> Result<()> {
-    let since = plan.now - Duration::hours(CORRECTION_HORIZON_HOURS);
+    let since = sub(plan.now, Duration::hours(CORRECTION_HORIZON_HOURS))?;
     let rows: Vec<Row> = {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM trades WHERE settlement_status = 'settled' AND settled_at >= ?1
@@ -859,49 +871,6 @@ fn stored_prices(conn: &Connection, id: i64) -> Result<(Option<Decimal>, Option<
         params![id],
         |r| Ok((price(r, 0)?, price(r, 1)?)),
     )?)
-}
-
-/// One `settlement_lag` message per decision still pending `alert_lag_hours` after its window.
-fn alert_lagging(
-    conn: &mut Connection,
-    lag_cutoff: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let tx = crate::db::write_tx(conn)?;
-    let rows: Vec<(i64, String, String, String)> = {
-        let mut stmt = tx.prepare(
-            "SELECT id, decision_id, market_slug, market_end FROM trades
-             WHERE settlement_status = 'pending' AND market_end <= ?1 AND lag_alerted_at IS NULL",
-        )?;
-        let rows = stmt
-            .query_map(params![to_db(lag_cutoff)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows
-    };
-    for (id, decision_id, slug, end) in &rows {
-        let payload = serde_json::json!({"trade_id": id, "decision_id": decision_id, "market_slug": slug, "market_end": end});
-        outbox::enqueue(
-            &tx,
-            outbox::kind::SETTLEMENT_LAG,
-            &payload,
-            Some(&format!("settlement_lag:{decision_id}")),
-            now,
-        )?;
-        tx.execute(
-            "UPDATE trades SET lag_alerted_at = ?1 WHERE id = ?2",
-            params![to_db(now), id],
-        )?;
-    }
-    tx.commit()?;
-    if !rows.is_empty() {
-        tracing::warn!(
-            n_lagging = rows.len(),
-            "decisions still unsettled long after their window"
-        );
-    }
-    Ok(())
 }
 
 fn queue_summary(

@@ -5,6 +5,10 @@
 //! Rounding: the fee is rounded down to 5 decimals (Polymarket's rule, WIRE.md); stored money
 //! (`payout`, `profit_loss`) is rounded to 6 decimals, the precision of USDC, half away from
 //! zero.
+//!
+//! Every operation is checked: whatever a row holds (even one written by hand, bypassing the
+//! log's validation), the answer is a settlement or an [`Unsettleable`] reason naming the field,
+//! never a panic.
 
 use anyhow::{bail, Result};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -13,6 +17,9 @@ pub use super::fees::{Charge, FeeAsset, FeeModel, FeeRules, Fill};
 
 /// Decimal places of stored money: USDC has 6.
 pub const MONEY_DP: u32 = 6;
+/// Most shares one position may buy (10^12): beyond it the price is not a real fill (a
+/// 10^-28 price written by hand), and sums of such results could overflow.
+pub const MAX_SHARES: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
 /// Which side won a market.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,26 +72,35 @@ pub fn outcome_from_prices(start: Decimal, end: Decimal, tie: TieRule) -> Outcom
     }
 }
 
-/// Why a position cannot be settled.
+/// Why a position cannot be settled; [`Unsettleable::reason`] names the field and its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsettleable {
-    /// `executed_price` missing or outside (0, 1).
-    BadPrice,
+    /// `executed_price` outside (0, 1).
+    BadPrice(Decimal),
     /// `position_size` negative.
-    BadSize,
-    /// `fee_paid` negative.
-    BadFee,
-    /// Figures too large to compute exactly.
-    TooLarge,
+    NegativeSize(Decimal),
+    /// `position_size` above [`crate::decision::MAX_POSITION_SIZE`].
+    SizeTooLarge(Decimal),
+    /// The fee (logged `fee_paid`) negative.
+    BadFee(Decimal),
+    /// The price is so small that the position would be more than [`MAX_SHARES`] shares (or
+    /// the arithmetic would overflow).
+    TooManyShares { price: Decimal, size: Decimal },
 }
 
 impl Unsettleable {
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> String {
         match self {
-            Unsettleable::BadPrice => "executed_price missing or outside (0,1)",
-            Unsettleable::BadSize => "position_size negative",
-            Unsettleable::BadFee => "fee_paid negative",
-            Unsettleable::TooLarge => "position_size too large to settle exactly",
+            Unsettleable::BadPrice(p) => format!("executed_price {p} is outside (0, 1)"),
+            Unsettleable::NegativeSize(s) => format!("position_size {s} is negative"),
+            Unsettleable::SizeTooLarge(s) => format!(
+                "position_size {s} is over {}",
+                crate::decision::MAX_POSITION_SIZE
+            ),
+            Unsettleable::BadFee(f) => format!("fee_paid {f} is negative"),
+            Unsettleable::TooManyShares { price, size } => format!(
+                "executed_price {price} is too small: position_size {size} would buy more than {MAX_SHARES} shares"
+            ),
         }
     }
 }
@@ -107,19 +123,31 @@ pub struct Settled {
 /// Settles a fill: its fee ([`Charge::of`]: logged, maker, or the taker formula) and asset
 /// (by its time and the rule), then the money ([`settle_position`]).
 pub fn settle_fill(fill: &Fill, rules: &FeeRules, won: bool) -> Result<Settled, Unsettleable> {
-    check_inputs(fill.size, fill.price)?;
-    let charge = Charge::of(fill, rules).ok_or(Unsettleable::TooLarge)?;
+    let shares = check_inputs(fill.size, fill.price)?;
+    let charge = Charge::of(fill, rules).ok_or(too_many(fill.size, fill.price))?;
+    debug_assert!(shares <= MAX_SHARES);
     settle_position(fill.size, fill.price, won, charge)
 }
 
-fn check_inputs(position_size: Decimal, executed_price: Decimal) -> Result<(), Unsettleable> {
+fn too_many(size: Decimal, price: Decimal) -> Unsettleable {
+    Unsettleable::TooManyShares { price, size }
+}
+
+/// The bounds every position must meet; returns its share count `size / price`.
+fn check_inputs(position_size: Decimal, executed_price: Decimal) -> Result<Decimal, Unsettleable> {
     if executed_price <= Decimal::ZERO || executed_price >= Decimal::ONE {
-        return Err(Unsettleable::BadPrice);
+        return Err(Unsettleable::BadPrice(executed_price));
     }
     if position_size < Decimal::ZERO {
-        return Err(Unsettleable::BadSize);
+        return Err(Unsettleable::NegativeSize(position_size));
     }
-    Ok(())
+    if position_size > crate::decision::MAX_POSITION_SIZE {
+        return Err(Unsettleable::SizeTooLarge(position_size));
+    }
+    position_size
+        .checked_div(executed_price)
+        .filter(|shares| *shares <= MAX_SHARES)
+        .ok_or(too_many(position_size, executed_price))
 }
 
 /// The money rule. A position of `position_size` USDC bought at `executed_price` holds
@@ -133,18 +161,22 @@ pub fn settle_position(
     won: bool,
     charge: Charge,
 ) -> Result<Settled, Unsettleable> {
-    check_inputs(position_size, executed_price)?;
+    let shares = check_inputs(position_size, executed_price)?;
     if charge.fee < Decimal::ZERO {
-        return Err(Unsettleable::BadFee);
+        return Err(Unsettleable::BadFee(charge.fee));
     }
     let money =
         |d: Decimal| d.round_dp_with_strategy(MONEY_DP, RoundingStrategy::MidpointAwayFromZero);
-    let too_large = Unsettleable::TooLarge;
-    let shares = position_size.checked_div(executed_price).ok_or(too_large)?;
+    // With at most 10^12 shares at a price in (0, 1), what follows cannot overflow for any fee
+    // the formula gives; a logged fee_paid can be anything, so every step is checked.
+    let too_large = too_many(position_size, executed_price);
     let (payout, cost) = match charge.asset {
         FeeAsset::Shares => {
             let fee_shares = charge.fee.checked_div(executed_price).ok_or(too_large)?;
-            let received = (shares - fee_shares).max(Decimal::ZERO);
+            let received = shares
+                .checked_sub(fee_shares)
+                .ok_or(too_large)?
+                .max(Decimal::ZERO);
             (
                 if won { money(received) } else { Decimal::ZERO },
                 position_size,
@@ -417,12 +449,12 @@ mod tests {
         for price in ["0", "1", "1.2", "-0.1"] {
             assert_eq!(
                 settle_position(d("5"), d(price), true, free),
-                Err(Unsettleable::BadPrice)
+                Err(Unsettleable::BadPrice(d(price)))
             );
         }
         assert_eq!(
             settle_position(d("-5"), d("0.5"), true, free),
-            Err(Unsettleable::BadSize)
+            Err(Unsettleable::NegativeSize(d("-5")))
         );
         let negative = Charge {
             fee: d("-0.1"),
@@ -430,12 +462,12 @@ mod tests {
         };
         assert_eq!(
             settle_position(d("5"), d("0.5"), true, negative),
-            Err(Unsettleable::BadFee)
+            Err(Unsettleable::BadFee(d("-0.1")))
         );
         // Figures beyond Decimal's range are refused, not a panic.
         assert_eq!(
             settle_position(Decimal::MAX, d("0.000001"), true, free),
-            Err(Unsettleable::TooLarge)
+            Err(Unsettleable::SizeTooLarge(Decimal::MAX))
         );
         let huge = Fill {
             size: Decimal::MAX,
@@ -446,8 +478,110 @@ mod tests {
         };
         assert_eq!(
             settle_fill(&huge, &rules(FeeAssetRule::Auto), true),
-            Err(Unsettleable::TooLarge)
+            Err(Unsettleable::SizeTooLarge(Decimal::MAX))
         );
+    }
+
+    #[test]
+    fn poison_values_are_unsettleable_with_a_reason_naming_the_field() {
+        let free = Charge {
+            fee: Decimal::ZERO,
+            asset: FeeAsset::Shares,
+        };
+        // The examples of issue 14: the largest Decimal as a size, 10^-28 as a price.
+        let huge = settle_position(d("79228162514264337593543950335"), d("0.5"), true, free);
+        let reason = huge.unwrap_err().reason();
+        assert!(
+            reason.starts_with("position_size 79228162514264337593543950335 is over"),
+            "{reason}"
+        );
+        for won in [true, false] {
+            let tiny = settle_position(d("5"), d("1e-28"), won, free);
+            let reason = tiny.unwrap_err().reason();
+            assert!(
+                reason.starts_with("executed_price 0.0000000000000000000000000001 is too small"),
+                "{reason}"
+            );
+        }
+        // A logged fee beyond reason is a reason too, not an overflow.
+        let fee = Charge {
+            fee: Decimal::MAX,
+            asset: FeeAsset::Shares,
+        };
+        assert!(settle_position(d("5"), d("0.000001"), true, fee).is_err());
+        // The largest size at a real price settles.
+        let max = settle_position(d("1000000"), d("0.001"), true, free).unwrap();
+        assert_eq!(max.profit_loss, d("999000000"));
+    }
+
+    /// Any Decimal from its 96-bit mantissa, sign and scale (all of them, not only "nice" ones).
+    fn any_decimal() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28,
+        )
+            .prop_map(|(lo, mid, hi, negative, scale)| {
+                Decimal::from_parts(lo, mid, hi, negative, scale)
+            })
+    }
+
+    proptest::proptest! {
+        /// Arbitrary sizes, prices and fees: a settlement within the bounds, or a reason naming
+        /// a field; never a panic.
+        #[test]
+        fn any_position_settles_or_has_a_reason(
+            size in any_decimal(),
+            price in any_decimal(),
+            fee in any_decimal(),
+            won in proptest::prelude::any::<bool>(),
+            collateral in proptest::prelude::any::<bool>(),
+        ) {
+            let asset = if collateral { FeeAsset::Collateral } else { FeeAsset::Shares };
+            match settle_position(size, price, won, Charge { fee, asset }) {
+                Ok(s) => {
+                    proptest::prop_assert!(size >= Decimal::ZERO && size <= crate::decision::MAX_POSITION_SIZE);
+                    proptest::prop_assert!(price > Decimal::ZERO && price < Decimal::ONE);
+                    proptest::prop_assert!(s.payout <= MAX_SHARES);
+                    proptest::prop_assert_eq!(s.is_win, won);
+                }
+                Err(why) => {
+                    let reason = why.reason();
+                    proptest::prop_assert!(
+                        ["executed_price", "position_size", "fee_paid"].iter().any(|f| reason.starts_with(f)),
+                        "{}", reason
+                    );
+                }
+            }
+        }
+
+        /// The whole fill path (fee model, era, logged fee): no panic.
+        #[test]
+        fn any_fill_settles_or_has_a_reason(
+            size in any_decimal(),
+            price in any_decimal(),
+            paid in proptest::option::of(any_decimal()),
+            rate in any_decimal(),
+            exponent in 0u32..=4,
+            secs in 1_577_836_800i64..4_102_444_800,
+            maker in proptest::prelude::any::<bool>(),
+        ) {
+            let fill = Fill {
+                size,
+                price,
+                time: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+                liquidity: if maker { Liquidity::Maker } else { Liquidity::Taker },
+                fee_paid: paid,
+            };
+            let rules = FeeRules {
+                model: FeeModel { rate: rate.abs().min(Decimal::ONE), exponent },
+                asset: FeeAssetRule::Auto,
+            };
+            let _ = settle_fill(&fill, &rules, true);
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::time::to_db;
 
 /// A 429 asking for at most this long is waited out within the run.
 const MAX_WAIT_SECS: u64 = 10;
+/// Longest deferral a `retry_after` may ask for (a day); larger answers are capped.
+const MAX_DEFER_SECS: u64 = 86_400;
 
 struct Row {
     id: i64,
@@ -173,7 +175,9 @@ pub async fn drain(
                         waited = true;
                         continue;
                     }
-                    let when = now + Duration::seconds(secs as i64);
+                    // `secs` is the server's word: bounded before any date arithmetic.
+                    let wait = Duration::seconds(secs.min(MAX_DEFER_SECS) as i64);
+                    let when = crate::time::add(now, wait)?;
                     defer(conn, &unit.ids, &detail, when)?;
                     return Ok(Outcome::Deferred(settings.scrub(&detail)));
                 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::api::{chat_id_value, ApiError, Bot};
 use super::auth::{self, Sender};
+use super::command::{parse as parse_command, Command, CommandError, HELP};
 use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::Stats;
 use crate::adjust::{self, Verdict};
@@ -103,14 +104,16 @@ async fn handle(
         return Ok(());
     }
     stats.commands += 1;
-    let reply = command(
-        conn,
-        settings,
-        now,
-        text,
-        &Sender::of_message(message),
-        stats,
-    );
+    let sender = Sender::of_message(message);
+    // Defence in depth: should a command ever panic, the update is still answered and consumed
+    // (the offset is saved by the caller), so one message cannot stop the bot for good.
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        command(conn, settings, now, text, &sender, stats)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!(update = %text.chars().take(64).collect::<String>(), "a command panicked");
+        "Error: this command failed inside polyperf (logged); the bot goes on.".into()
+    });
     let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
     if let Err(e) = bot.send_message(&chat_id, &reply, None).await {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "could not answer a command");
@@ -127,25 +130,38 @@ fn command(
     sender: &Sender,
     stats: &mut Stats,
 ) -> String {
-    let mut words = text.split_whitespace();
-    let head = words.next().unwrap_or("");
-    // `/status@polyperf_bot` in groups.
-    let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
-    let rest: Vec<&str> = words.collect();
-    let changes = matches!(name.as_str(), "/pause" | "/resume" | "/approve" | "/reject");
+    let parsed = match parse_command(text) {
+        Ok(parsed) => parsed,
+        Err(CommandError::Unknown(name)) => {
+            return format!("Unknown command {}. {HELP}", esc_short(&name, 64))
+        }
+        Err(CommandError::Usage { usage, problem }) => {
+            return format!(
+                "Usage: {} ({})",
+                esc(usage),
+                esc_short(&problem, MAX_FIELD_CHARS)
+            )
+        }
+        Err(CommandError::NotACommand) => return HELP.into(),
+    };
     let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, sender) {
         Ok(user) => user,
-        Err(refusal) if changes => {
+        Err(refusal) if parsed.changes() => {
             stats.rejected_unauthorized += 1;
-            tracing::warn!(user_id = sender.user_id, command = %name, ?refusal, "command from a sender not allowed to change things");
+            tracing::warn!(user_id = sender.user_id, command = ?parsed, ?refusal, "command from a sender not allowed to change things");
             return esc(&refusal.reply());
         }
         // Read-only commands: anyone in the chat.
         Err(_) => sender.user_id.unwrap_or(0),
     };
     let by = format!("telegram:{user_id}");
-    let result: Result<String> = (|| match name.as_str() {
-        "/status" => {
+    let verdict = if matches!(parsed, Command::Approve { .. }) {
+        Verdict::Approve
+    } else {
+        Verdict::Reject
+    };
+    let result: Result<String> = (|| match parsed {
+        Command::Status => {
             let s = crate::status::collect(conn, settings, now)?;
             Ok(format!(
                 "<b>Status</b>\ntrading: {}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
@@ -158,23 +174,14 @@ fn command(
                 s.pending_approvals, s.outbox.pending, s.outbox.failed
             ))
         }
-        "/report" => {
-            let days = match rest.first() {
-                Some(d) => Some(
-                    d.parse::<u32>()
-                        .map_err(|_| anyhow::anyhow!("days must be a whole number, got {d:?}"))?,
-                ),
-                None => None,
-            };
-            match crate::report::summary_text(conn, days, now) {
-                Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
-                Err(e) => Ok(format!(
-                    "report unavailable: {}",
-                    esc_short(&format!("{e:#}"), MAX_FIELD_CHARS)
-                )),
-            }
-        }
-        "/params" => {
+        Command::Report { days } => match crate::report::summary_text(conn, days, now) {
+            Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
+            Err(e) => Ok(format!(
+                "report unavailable: {}",
+                esc_short(&format!("{e:#}"), MAX_FIELD_CHARS)
+            )),
+        },
+        Command::Params => {
             let list = crate::params::list(conn)?;
             let mut out = String::from("<b>Parameters</b>");
             for p in list {
@@ -188,12 +195,8 @@ fn command(
             }
             Ok(out)
         }
-        "/pause" => {
-            let reason = if rest.is_empty() {
-                "paused from Telegram".to_string()
-            } else {
-                rest.join(" ")
-            };
+        Command::Pause { reason } => {
+            let reason = reason.unwrap_or_else(|| "paused from Telegram".to_string());
             let tx = crate::db::write_tx(conn)?;
             let done = crate::control::pause(
                 &tx,
@@ -213,7 +216,7 @@ fn command(
                 "Trading was already paused.".into()
             })
         }
-        "/resume" => {
+        Command::Resume => {
             let tx = crate::db::write_tx(conn)?;
             let done = crate::control::resume(&tx, &by, "resumed from Telegram", now)?;
             tx.commit()?;
@@ -223,18 +226,7 @@ fn command(
                 "Trading was not paused.".into()
             })
         }
-        "/approve" | "/reject" => {
-            let Some(id) = rest
-                .first()
-                .and_then(|w| w.trim_start_matches('#').parse::<i64>().ok())
-            else {
-                return Ok(format!("Usage: {name} ID"));
-            };
-            let verdict = if name == "/approve" {
-                Verdict::Approve
-            } else {
-                Verdict::Reject
-            };
+        Command::Approve { id } | Command::Reject { id } => {
             let outcome = adjust::decide(
                 conn,
                 settings,
@@ -250,8 +242,7 @@ fn command(
             }
             Ok(esc_short(&outcome.message, MAX_FIELD_CHARS))
         }
-        "/help" | "/start" => Ok(HELP.into()),
-        _ => Ok(format!("Unknown command {}. {HELP}", esc_short(&name, 64))),
+        Command::Help => Ok(HELP.into()),
     })();
     result.unwrap_or_else(|e| {
         format!(
@@ -260,8 +251,6 @@ fn command(
         )
     })
 }
-
-const HELP: &str = "Commands: /status, /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
 
 async fn handle_button(
     conn: &mut Connection,

@@ -2,10 +2,12 @@
 //! commands and approval button presses. Producers never send; they queue in `outbox`.
 //!
 //! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
-//!   [`inbox`]: updates, commands, buttons. [`auth`]: who may change things.
+//!   [`inbox`]: updates, commands, buttons. [`command`]: command text parsed (pure).
+//!   [`auth`]: who may change things.
 
 pub mod api;
 pub mod auth;
+pub mod command;
 pub mod drain;
 pub mod inbox;
 pub mod render;

@@ -139,8 +139,9 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     ));
     env.push(("POLYPERF_LOG_FORMAT".into(), "json".into()));
     env.push(("RUST_LOG".into(), "warn".into()));
-    // Short leases so a SIGKILLed holder's lease expires within the run.
-    env.push(("POLYPERF_GENERAL_LOCK_LEASE_SECS".into(), "5".into()));
+    // The shortest lease settings allow: a SIGKILLed holder's lease is taken over at once on
+    // this host anyway; a hung one expires within the run.
+    env.push(("POLYPERF_GENERAL_LOCK_LEASE_SECS".into(), "30".into()));
     let env = Arc::new(env);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -276,8 +277,8 @@ async fn soak(seconds: u64, checks: &mut Checks) {
     let mut env_final: Vec<(String, String)> = env.iter().cloned().collect();
     env_final.retain(|(k, _)| k != "POLYPERF_GENERAL_LOCK_LEASE_SECS");
     env_final.push(("POLYPERF_GENERAL_LOCK_LEASE_SECS".into(), "600".into()));
-    // Leases of killed processes: wait out their 5 s lease.
-    std::thread::sleep(Duration::from_secs(6));
+    // Leases of killed processes need no wait: their holders are gone from this host, so the
+    // next run takes them over at once.
     for _ in 0..30 {
         let settled = run_process("polyperf-settle", &[], &env_final, None);
         let due = count(&db_path, "SELECT count(*) FROM trades WHERE settlement_status = 'pending' AND market_end <= datetime('now', '-5 minutes')");

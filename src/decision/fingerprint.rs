@@ -1,0 +1,114 @@
+//! A 64-bit fingerprint of the values a decision writes (each value tagged, strings
+//! length-prefixed, mixed a 64-bit word at a time), stored in `trades.content_hash`. A bulk
+//! re-log compares it in an index instead of reading back the whole row: equal fingerprints are
+//! a plain duplicate; anything else (a different decision, or a row older than the column) goes
+//! to the canonical comparison in [`super::conflict`]. The function is part of the stored data:
+//! change it and old rows only take that slower path, never a wrong answer.
+
+/// Odd 64-bit constants (from splitmix64 / murmur3's finaliser).
+const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+const MULTIPLIER: u64 = 0xBF58_476D_1CE4_E5B9;
+
+/// Accumulates values in the order they are written.
+pub struct Fingerprint(u64);
+
+impl Fingerprint {
+    pub fn new() -> Fingerprint {
+        Fingerprint(SEED)
+    }
+
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(MULTIPLIER).rotate_left(29);
+    }
+
+    /// Text (or NULL), length-prefixed so that adjacent values cannot run together.
+    pub fn text(&mut self, value: Option<&str>) {
+        let Some(s) = value else {
+            return self.word(0);
+        };
+        self.word(1 | (s.len() as u64) << 8);
+        let mut chunks = s.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(w));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.word(u64::from_le_bytes(tail));
+    }
+
+    pub fn int(&mut self, value: Option<i64>) {
+        match value {
+            None => self.word(0),
+            Some(i) => {
+                self.word(2);
+                self.word(i as u64);
+            }
+        }
+    }
+
+    /// A decimal as parsed (its digits and scale: "5.0" and "5.00" differ here, and the
+    /// canonical comparison then finds them equal).
+    pub fn decimal(&mut self, value: Option<rust_decimal::Decimal>) {
+        match value {
+            None => self.word(0),
+            Some(d) => {
+                let b = d.serialize();
+                self.word(3);
+                self.word(u64::from_le_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]));
+                self.word(u64::from_le_bytes([
+                    b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15],
+                ]));
+            }
+        }
+    }
+
+    pub fn real(&mut self, value: Option<f64>) {
+        match value {
+            None => self.word(0),
+            Some(f) => {
+                self.word(4);
+                self.word(f.to_bits());
+            }
+        }
+    }
+
+    /// The value stored (SQLite integers are signed), after a final avalanche.
+    pub fn finish(&self) -> i64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^= h >> 33;
+        h as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(values: &[Option<&str>]) -> i64 {
+        let mut f = Fingerprint::new();
+        for v in values {
+            f.text(*v);
+        }
+        f.finish()
+    }
+
+    #[test]
+    fn values_do_not_run_together() {
+        assert_ne!(of(&[Some("ab"), Some("c")]), of(&[Some("a"), Some("bc")]));
+        assert_ne!(of(&[None, Some("")]), of(&[Some(""), None]));
+        assert_eq!(of(&[Some("a"), None]), of(&[Some("a"), None]));
+        let mut int = Fingerprint::new();
+        int.int(Some(0));
+        let mut real = Fingerprint::new();
+        real.real(Some(0.0));
+        assert_ne!(int.finish(), real.finish());
+    }
+}

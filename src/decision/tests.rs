@@ -1,0 +1,284 @@
+//! Unit tests of the decision format and the store.
+
+use super::*;
+use crate::db::Money;
+
+const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
+ "market_slug": "btc-updown-15m-1770828300", "market_id": 1362391,
+ "action": "NO", "confidence": 1.0, "position_size": "5.00", "reasoning": "Bearish signals aligned",
+ "btc_price": 66940.0, "price_to_beat": "66826.14", "time_remaining_seconds": 480, "is_end_phase": false,
+ "social_score": -0.10, "market_score": -0.21, "final_score": -0.17, "final_confidence": 1.0,
+ "signal_type": "STRONG_BEARISH", "rsi": 60.1, "macd": 1.74, "trend": "BULLISH",
+ "yes_price": "0.51", "no_price": 0.50, "executed_price": "0.52"}"#;
+
+#[test]
+fn parses_the_spec_example_exactly() {
+    let d = Decision::from_json(GOOD).unwrap();
+    assert_eq!(d.action, Action::No);
+    assert_eq!(d.position_size.to_string(), "5.00");
+    assert_eq!(d.btc_price.to_string(), "66940.0");
+    assert_eq!(d.price_to_beat.unwrap().to_string(), "66826.14");
+    assert_eq!(d.no_price.unwrap().to_string(), "0.50");
+    assert_eq!(d.key(), "9b2f");
+    let (start, end) = d.window().unwrap();
+    assert_eq!(to_db(start), "2026-02-11 16:45:00");
+    assert_eq!((end - start).num_minutes(), 15);
+}
+
+fn rejects(change: (&str, &str), field: &str) {
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    if change.1 == "<remove>" {
+        v.as_object_mut().unwrap().remove(change.0);
+    } else {
+        v[change.0] = serde_json::from_str(change.1).unwrap();
+    }
+    let err = Decision::from_json(&v.to_string()).unwrap_err();
+    assert_eq!(err.field, field, "{change:?} gave {err}");
+}
+
+#[test]
+fn rejects_bad_fields_naming_them() {
+    rejects(("confidence", "1.5"), "confidence");
+    rejects(("action", "\"BUY\""), "action");
+    rejects(("position_size", "-1"), "position_size");
+    rejects(("btc_price", "0"), "btc_price");
+    rejects(("executed_price", "1.0"), "executed_price");
+    rejects(("executed_price", "<remove>"), "executed_price");
+    rejects(("timestamp", "\"yesterday\""), "timestamp");
+    rejects(("market_slug", "<remove>"), "market_slug");
+    rejects(("position_size", "\"five\""), "position_size");
+    rejects(("market_slug", "42"), "market_slug");
+    rejects(("liquidity", "\"both\""), "liquidity");
+    rejects(("liquidity", "1"), "liquidity");
+    rejects(("fee_paid", "-0.01"), "fee_paid");
+    rejects(("fee_paid", "\"a lot\""), "fee_paid");
+}
+
+#[test]
+fn fill_facts_are_read_and_default_to_a_taker_without_a_logged_fee() {
+    let d = Decision::from_json(GOOD).unwrap();
+    assert_eq!((d.liquidity, d.fee_paid), (Liquidity::Taker, None));
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    v["liquidity"] = "Maker".into();
+    v["fee_paid"] = serde_json::json!(0.17472);
+    let d = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(d.liquidity, Liquidity::Maker);
+    assert_eq!(d.fee_paid, Some(Decimal::new(17472, 5)));
+    v["fee_paid"] = "0".into();
+    v["liquidity"] = serde_json::Value::Null;
+    let d = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        (d.liquidity, d.fee_paid),
+        (Liquidity::Taker, Some(Decimal::ZERO))
+    );
+}
+
+#[test]
+fn more_places_than_a_column_keeps_are_refused_not_rounded() {
+    // (field, value, accepted): money and share prices keep 6 places, BTC prices 8.
+    let cases = [
+        ("position_size", "\"5.123456\"", true),
+        ("position_size", "\"5.1234567\"", false),
+        ("position_size", "\"5.1234560\"", true),
+        ("position_size", "999999.999999", true),
+        ("position_size", "1000000000", false),
+        ("executed_price", "0.5234567", false),
+        ("yes_price", "\"0.1234567\"", false),
+        ("no_price", "0.123456", true),
+        ("fee_paid", "0.0000001", false),
+        ("fee_rate", "0.0725", true),
+        ("btc_price", "\"66940.12345678\"", true),
+        ("btc_price", "\"66940.123456789\"", false),
+        ("btc_price", "10000000", false),
+        ("price_to_beat", "66826.000000001", false),
+    ];
+    for (field, value, accepted) in cases {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v[field] = serde_json::from_str(value).unwrap();
+        match Decision::from_json(&v.to_string()) {
+            Ok(_) => assert!(accepted, "{field} = {value} was accepted"),
+            Err(e) => {
+                assert!(!accepted, "{field} = {value}: {e}");
+                assert_eq!(e.field, field, "{e}");
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Whatever the fill fields hold, parsing answers (a decision or an error naming the
+    /// field), never panics; valid ones come back exactly.
+    #[test]
+    fn fill_fields_parse_or_name_the_field(
+        liquidity in proptest::prop_oneof![
+            proptest::strategy::Just("taker".to_string()),
+            proptest::strategy::Just("maker".to_string()),
+            "\\PC{0,12}",
+        ],
+        fee_units in -1_000_000_000i64..1_000_000_000_000,
+        fee_dp in 0u32..9,
+    ) {
+        let fee = Decimal::new(fee_units, fee_dp);
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v["liquidity"] = liquidity.clone().into();
+        v["fee_paid"] = fee.to_string().into();
+        match Decision::from_json(&v.to_string()) {
+            Ok(d) => {
+                proptest::prop_assert_eq!(d.liquidity.as_str(), liquidity.to_ascii_lowercase());
+                proptest::prop_assert_eq!(d.fee_paid, Some(fee));
+                proptest::prop_assert!(Money::fits(fee) && fee >= Decimal::ZERO);
+            }
+            Err(e) => proptest::prop_assert!(
+                e.field == "liquidity" || e.field == "fee_paid",
+                "{}", e
+            ),
+        }
+    }
+}
+
+#[test]
+fn rejects_values_out_of_bounds_naming_them() {
+    let long = |n: usize| format!("\"{}\"", "x".repeat(n));
+    for (field, value) in [
+        ("position_size", "\"1000000.01\""),
+        ("position_size", "\"79228162514264337593543950335\""),
+        ("executed_price", "\"1e-29\""),
+        ("executed_price", "0"),
+        ("yes_price", "1.01"),
+        ("no_price", "-0.01"),
+        ("btc_price", "\"10000000.5\""),
+        ("price_to_beat", "0"),
+        ("fee_rate", "1.5"),
+        ("time_remaining_seconds", "-1"),
+        ("time_remaining_seconds", "604801"),
+        ("timestamp", "\"2019-12-31T23:59:59Z\""),
+        ("timestamp", "\"2100-01-01T00:00:01Z\""),
+        ("timestamp", "253402300800"),
+        ("timestamp", "0"),
+        ("market_start", "\"1999-01-01T00:00:00Z\""),
+        ("market_end", "\"2200-01-01T00:00:00Z\""),
+        ("decision_id", &long(201)),
+        ("decision_id", "\" \""),
+        ("market_slug", &long(201)),
+        ("signal_type", &long(65)),
+        ("trend", &long(65)),
+        ("reasoning", &long(10_001)),
+        ("position_size", "\"1_000\""),
+        ("position_size", "\"+5\""),
+        ("position_size", "\".5\""),
+        ("btc_price", "\"NaN\""),
+        ("rsi", "\"inf\""),
+        ("rsi", "\"1e999\""),
+        ("final_confidence", "1.5"),
+    ] {
+        rejects((field, value), field);
+    }
+}
+
+#[test]
+fn accepts_values_at_the_bounds() {
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    v["position_size"] = "1000000".into();
+    v["btc_price"] = "9999999.99999999".into();
+    v["time_remaining_seconds"] = 604_800.into();
+    v["reasoning"] = "é".repeat(10_000).into();
+    v["decision_id"] = "é".repeat(200).into();
+    v["timestamp"] = 1_770_805_800_000i64.into();
+    let d = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(to_db(d.timestamp), "2026-02-11 10:30:00");
+    // A library caller that builds a decision by hand is held to the same rules.
+    let mut bad = d.clone();
+    bad.macd = Some(f64::NAN);
+    assert_eq!(bad.validate().unwrap_err().field, "macd");
+    bad = d;
+    bad.position_size = MAX_POSITION_SIZE + Decimal::ONE;
+    assert_eq!(bad.validate().unwrap_err().field, "position_size");
+}
+
+#[test]
+fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tracker =
+        Tracker::from_connection(crate::db::create(&dir.path().join("t.db")).unwrap());
+    let first = Decision::from_json(GOOD).unwrap();
+    assert!(matches!(
+        tracker.log_decision(&first).unwrap(),
+        Logged::Stored(_)
+    ));
+    // The same content written differently: 5.0 for "5.00", a number for a string.
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    v["position_size"] = serde_json::json!(5.0);
+    v["executed_price"] = serde_json::json!(0.520);
+    let same = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(tracker.log_decision(&same).unwrap(), Logged::Duplicate);
+    // Other content under the same id: refused, typed, exit 2, both versions named.
+    v["action"] = "YES".into();
+    v["position_size"] = "500".into();
+    let other = Decision::from_json(&v.to_string()).unwrap();
+    let err = tracker.log_decision(&other).unwrap_err();
+    let conflict = err.downcast_ref::<Conflict>().expect("a typed conflict");
+    assert_eq!(conflict.fields, ["action", "position_size"]);
+    assert_eq!(
+        err.to_string(),
+        "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500.00 @ 0.52 (differs in action, position_size)"
+    );
+    assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+    let stored: String = tracker
+        .connection()
+        .query_row(
+            "SELECT action || ' ' || position_size FROM trades",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, "NO 5.0", "the stored decision is unchanged");
+}
+
+#[test]
+fn multi_row_inserts_store_each_decision_once() {
+    use chrono::TimeZone;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = crate::db::create(&dir.path().join("t.db")).unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
+        .into_iter()
+        .take(200)
+        .collect();
+    let tx = crate::db::write_tx(&mut conn).unwrap();
+    assert_eq!(insert_many(&tx, &all[..100]).unwrap().stored, 100);
+    // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
+    let mut again = all.clone();
+    again.insert(150, all[149].clone());
+    let again = insert_many(&tx, &again).unwrap();
+    assert_eq!((again.stored, again.conflicts.len()), (100, 0));
+    // The same id twice in one chunk with other content: the second is a conflict.
+    let mut twice = all[..3].to_vec();
+    twice[1].decision_id = Some("new-1".into());
+    twice[2].decision_id = Some("new-1".into());
+    twice[2].position_size += Decimal::ONE;
+    let done = insert_many(&tx, &twice).unwrap();
+    assert_eq!(done.stored, 1);
+    assert_eq!(done.conflicts.len(), 1);
+    assert_eq!(done.conflicts[0].0, 2);
+    tx.commit().unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 201);
+    let stored: crate::db::Money = conn
+        .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored.0, all[6].position_size);
+}
+
+#[test]
+fn derived_key_is_stable() {
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    v.as_object_mut().unwrap().remove("decision_id");
+    let a = Decision::from_json(&v.to_string()).unwrap();
+    let b = Decision::from_json(&v.to_string()).unwrap();
+    assert!(a.key().starts_with("auto-"));
+    assert_eq!(a.key(), b.key());
+}

@@ -1,0 +1,224 @@
+//! A chat message's text as a typed [`Command`]: pure, no I/O, never panics whatever the text.
+//! What each command does lives in [`super::inbox`].
+
+use std::fmt;
+
+/// One command the bot understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Status,
+    /// `/report [days]`: all time without a day count.
+    Report {
+        days: Option<u32>,
+    },
+    Params,
+    /// `/pause [reason]`.
+    Pause {
+        reason: Option<String>,
+    },
+    Resume,
+    /// `/approve ID` (`#12` works too).
+    Approve {
+        id: i64,
+    },
+    Reject {
+        id: i64,
+    },
+    Help,
+}
+
+impl Command {
+    /// Whether the command changes something (only allowed users may send those).
+    pub fn changes(&self) -> bool {
+        matches!(
+            self,
+            Command::Pause { .. }
+                | Command::Resume
+                | Command::Approve { .. }
+                | Command::Reject { .. }
+        )
+    }
+}
+
+/// Why a text is not a command to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// Ordinary chat (no leading `/`): ignored, no reply.
+    NotACommand,
+    /// A `/word` the bot does not know (lowercased, without `@botname`).
+    Unknown(String),
+    /// A known command with arguments it cannot take.
+    Usage {
+        usage: &'static str,
+        problem: String,
+    },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::NotACommand => f.write_str("not a command"),
+            CommandError::Unknown(name) => write!(f, "unknown command {name}"),
+            CommandError::Usage { usage, problem } => write!(f, "usage: {usage} ({problem})"),
+        }
+    }
+}
+
+/// The help line the bot answers `/help` and unknown commands with.
+pub const HELP: &str = "Commands: /status, /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
+
+/// Longest command name echoed back in an "unknown command" reply.
+const MAX_NAME_CHARS: usize = 64;
+
+/// Parses a message text: `/name[@bot] [arguments]`.
+pub fn parse(text: &str) -> Result<Command, CommandError> {
+    if !text.starts_with('/') {
+        return Err(CommandError::NotACommand);
+    }
+    let mut words = text.split_whitespace();
+    let head = words.next().unwrap_or_default();
+    // `/status@polyperf_bot` in groups.
+    let name = head.split('@').next().unwrap_or_default().to_lowercase();
+    let rest: Vec<&str> = words.collect();
+    let no_arguments = |command: Command, usage: &'static str| {
+        if rest.is_empty() {
+            Ok(command)
+        } else {
+            Err(CommandError::Usage {
+                usage,
+                problem: "it takes no arguments".into(),
+            })
+        }
+    };
+    match name.as_str() {
+        "/status" => no_arguments(Command::Status, "/status"),
+        "/params" => no_arguments(Command::Params, "/params"),
+        "/resume" => no_arguments(Command::Resume, "/resume"),
+        "/help" | "/start" => Ok(Command::Help),
+        "/report" => {
+            let usage = "/report [days]";
+            match rest.as_slice() {
+                [] => Ok(Command::Report { days: None }),
+                [days] => crate::time::parse_days(days, 1)
+                    .map(|days| Command::Report { days: Some(days) })
+                    .map_err(|problem| CommandError::Usage { usage, problem }),
+                _ => Err(CommandError::Usage {
+                    usage,
+                    problem: "it takes at most one number of days".into(),
+                }),
+            }
+        }
+        "/pause" => Ok(Command::Pause {
+            reason: (!rest.is_empty()).then(|| rest.join(" ")),
+        }),
+        "/approve" | "/reject" => {
+            let (usage, approve) = if name == "/approve" {
+                ("/approve ID", true)
+            } else {
+                ("/reject ID", false)
+            };
+            let id = match rest.as_slice() {
+                [id] => id.trim_start_matches('#').parse::<i64>().ok(),
+                _ => None,
+            };
+            match id {
+                Some(id) if approve => Ok(Command::Approve { id }),
+                Some(id) => Ok(Command::Reject { id }),
+                None => Err(CommandError::Usage {
+                    usage,
+                    problem: "ID is the proposal's number".into(),
+                }),
+            }
+        }
+        _ => Err(CommandError::Unknown(
+            name.chars().take(MAX_NAME_CHARS).collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_commands_and_their_arguments() {
+        let cases = [
+            ("/status", Ok(Command::Status)),
+            ("/status@polyperf_bot", Ok(Command::Status)),
+            ("/REPORT 7", Ok(Command::Report { days: Some(7) })),
+            ("/report", Ok(Command::Report { days: None })),
+            ("/params", Ok(Command::Params)),
+            (
+                "/pause lunch  <break>",
+                Ok(Command::Pause {
+                    reason: Some("lunch <break>".into()),
+                }),
+            ),
+            ("/pause", Ok(Command::Pause { reason: None })),
+            ("/approve #12", Ok(Command::Approve { id: 12 })),
+            ("/reject 7", Ok(Command::Reject { id: 7 })),
+            ("/start", Ok(Command::Help)),
+            ("hello", Err(CommandError::NotACommand)),
+            ("/nope", Err(CommandError::Unknown("/nope".into()))),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn day_counts_out_of_range_are_usage_errors() {
+        for text in [
+            "/report 100000000",
+            "/report 36501",
+            "/report 0",
+            "/report -1",
+            "/report seven",
+            "/report 99999999999999999999999",
+            "/report 7 8",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    CommandError::Usage {
+                        usage: "/report [days]",
+                        ..
+                    }
+                ),
+                "{text}: {err}"
+            );
+        }
+        assert_eq!(
+            parse("/report 36500"),
+            Ok(Command::Report { days: Some(36_500) })
+        );
+        let err = parse("/report 100000000").unwrap_err().to_string();
+        assert!(err.contains("from 1 to 36500"), "{err}");
+    }
+
+    proptest! {
+        /// Any text: no panic, and either a command or an error that says something.
+        #[test]
+        fn any_text_is_a_command_or_a_clear_error(text in any::<String>()) {
+            match parse(&text) {
+                Ok(command) => prop_assert!(text.starts_with('/'), "{command:?}"),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        /// Command-shaped text with arbitrary arguments: a known name never becomes Unknown.
+        #[test]
+        fn known_names_with_any_arguments(
+            name in prop::sample::select(vec!["/status", "/report", "/params", "/pause", "/resume", "/approve", "/reject", "/help"]),
+            args in "[ -~]{0,40}",
+        ) {
+            let text = format!("{name} {args}");
+            match parse(&text) {
+                Ok(_) | Err(CommandError::Usage { .. }) => {}
+                Err(other) => prop_assert!(false, "{text:?} gave {other:?}"),
+            }
+        }
+    }
+}
