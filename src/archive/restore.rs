@@ -19,11 +19,11 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
+use super::check;
+use super::format::{file_sha256, ArchiveReader, Header};
+use super::scan::{check_header, scan, FileSummary};
+use super::tables::{column_list, table, Table, TableKind};
 use super::trust::Manifest;
-use super::{
-    check, check_header, column_list, file_sha256, scan, table, ArchiveReader, FileSummary, Header,
-    Table, TableKind,
-};
 use crate::error::bad_input;
 use crate::rollup::{Delta, TradeColumns};
 
