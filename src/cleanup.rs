@@ -644,16 +644,8 @@ fn offload(conn: &mut Connection, guard: &Guard<'_>, to: &Path, now: DateTime<Ut
     let mut moved = 0;
     // A previous run may have recorded a copy and died before deleting the original.
     finish_offloads(conn, guard)?;
-    let candidates: Vec<(String, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT file_name, sha256 FROM archives
-             WHERE verified_at IS NOT NULL AND offloaded_to IS NULL
-             ORDER BY created_at, id",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (name, sha) in candidates {
+    for candidate in crate::archive::offload_candidates(conn)? {
+        let (name, sha) = (candidate.file_name, candidate.sha256);
         if guard.measure()?.level == Level::Ok {
             break;
         }
@@ -673,10 +665,7 @@ fn offload(conn: &mut Connection, guard: &Guard<'_>, to: &Path, now: DateTime<Ut
         }
         let dest_text = dest.to_string_lossy().into_owned();
         let tx = crate::db::write_tx(conn)?;
-        tx.execute(
-            "UPDATE archives SET offloaded_to = ?1 WHERE file_name = ?2",
-            params![dest_text, name],
-        )?;
+        crate::archive::record_offload(&tx, &name, &dest_text)?;
         tx.commit()?;
         remove_and_sync(&src)?;
         tracing::info!(file = %name, to = %dest_text, at = %to_db(now), "archive file offloaded");
@@ -687,16 +676,9 @@ fn offload(conn: &mut Connection, guard: &Guard<'_>, to: &Path, now: DateTime<Ut
 
 /// Deletes originals whose offloaded copy was recorded (and still verifies).
 fn finish_offloads(conn: &Connection, guard: &Guard<'_>) -> Result<()> {
-    let rows: Vec<(String, String, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT file_name, sha256, offloaded_to FROM archives WHERE offloaded_to IS NOT NULL",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (name, sha, to) in rows {
+    for (file, to) in crate::archive::offloaded(conn)? {
+        let (name, sha) = (file.file_name, file.sha256);
         let src = guard.archive_dir.join(&name);
-        let to = PathBuf::from(to);
         let copy = if to.is_dir() { to.join(&name) } else { to };
         if !src.exists() || copy == src {
             continue;
@@ -706,10 +688,7 @@ fn finish_offloads(conn: &Connection, guard: &Guard<'_>) -> Result<()> {
         } else if sha256_of(&src)? == sha {
             // The recorded copy is gone or damaged: the original is the file again.
             tracing::warn!(file = %name, copy = %copy.display(), "offloaded copy missing or damaged; keeping the original");
-            conn.execute(
-                "UPDATE archives SET offloaded_to = NULL WHERE file_name = ?1",
-                params![name],
-            )?;
+            crate::archive::clear_offload(conn, &name)?;
         }
     }
     Ok(())

@@ -36,15 +36,9 @@ pub struct Status {
     pub control: ControlState,
     pub pending_approvals: i64,
     pub outbox: OutboxCounts,
-    pub archives: ArchiveCounts,
+    pub archives: crate::archive::Totals,
     pub jobs: serde_json::Map<String, serde_json::Value>,
     pub now: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ArchiveCounts {
-    pub files: i64,
-    pub rows: i64,
 }
 
 pub fn collect(
@@ -70,16 +64,7 @@ pub fn collect(
         [],
         |r| r.get(0),
     )?;
-    let archives = conn.query_row(
-        "SELECT count(*), coalesce(sum(rows), 0) FROM archives WHERE deleted_at IS NOT NULL",
-        [],
-        |r| {
-            Ok(ArchiveCounts {
-                files: r.get(0)?,
-                rows: r.get(1)?,
-            })
-        },
-    )?;
+    let archives = crate::archive::totals(conn)?;
     let control = control::state(conn)?;
     let (db_bytes, wal_bytes) = crate::db::file_sizes(&settings.general.db);
     Ok(Status {

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::format::{json_keys, line_id, write_row, ArchiveReader};
+use super::manifest;
 use super::tables::{column_list, table, table_columns};
 use crate::rollup::{Delta, TradeColumns};
-use crate::time::to_db;
 
 /// Step 6 for a manifest row: in one transaction, deletes each row of the file that is still
 /// exactly what the file holds, adds the deleted trades to the rollup, sets `deleted_at`.
@@ -21,11 +21,12 @@ pub(super) fn delete_archived(
     manifest_id: i64,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let (table_name, file_name, sha256): (String, String, String) = conn.query_row(
-        "SELECT table_name, file_name, sha256 FROM archives WHERE id = ?1",
-        [manifest_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let manifest::Recorded {
+        table: table_name,
+        file: file_name,
+        sha256,
+        ..
+    } = manifest::recorded(conn, manifest_id)?;
     let t = table(&table_name).ok_or_else(|| anyhow!("manifest names table {table_name:?}"))?;
     let path = dir.join(&file_name);
     let tx = crate::db::write_tx(conn)?;
@@ -135,10 +136,7 @@ pub(super) fn delete_archived(
     // The rollup changes in the same transaction as the DELETE (and before it commits), so the
     // figures never miss or double count a row, whatever the moment of a crash.
     rollup.apply(&tx, 1)?;
-    tx.execute(
-        "UPDATE archives SET deleted_at = ?1 WHERE id = ?2",
-        params![to_db(now), manifest_id],
-    )?;
+    manifest::mark_deleted(&tx, manifest_id, now)?;
     tx.commit()?;
     tracing::info!(file = %file_name, deleted, "archived rows deleted");
     Ok(deleted)

@@ -52,13 +52,16 @@ mod write;
 
 pub use cmd::{cli, ArchiveCmd};
 pub use format::{Header, FORMAT, VERSION};
+pub use manifest::{
+    clear_offload, offload_candidates, offloaded, record_offload, totals, OffloadFile, Totals,
+};
 pub use reconcile::reconcile;
 pub use restore::{restore, Origin, RestoreReport, RestoreRequest};
 pub use scan::{scan_file, FileSummary};
 pub use verify::{list, verify, FileStatus};
 
 use tables::{for_each_week, table_columns, week_sql, TABLES};
-use write::write_week;
+use write::WeekWriter;
 
 /// Rows moved out per table.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -159,9 +162,15 @@ pub fn archive_older_than(
     let pages_before = page_count(conn)?;
     reconcile(conn, dir, now, &mut stats)?;
     for t in &TABLES {
-        let columns = table_columns(conn, t.name)?;
+        let writer = WeekWriter {
+            dir,
+            table: t,
+            columns: table_columns(conn, t.name)?,
+            cutoff: &cutoff,
+            now,
+        };
         for_each_week(conn, t, &cutoff, |conn, week| {
-            write_week(conn, dir, t, &columns, week, &cutoff, now, &mut stats)
+            writer.write(conn, week, &mut stats)
         })?;
     }
     // Page by page to the end: one step of the pragma frees only one page.

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::delete::delete_archived;
 use super::format::{parse_file_name, Header};
+use super::manifest;
 use super::scan::scan_file;
 use super::tables::table_columns;
 use super::Stats;
@@ -24,6 +25,21 @@ pub fn reconcile(
     now: DateTime<Utc>,
     stats: &mut Stats,
 ) -> Result<()> {
+    let finals = sweep(dir)?;
+    for recorded in manifest::not_deleted(conn)? {
+        stats.rows_deleted += finish_recorded(conn, dir, &recorded, now)?;
+    }
+    for name in finals {
+        if !manifest::knows(conn, &name)? {
+            stats.rows_deleted += adopt(conn, dir, &name, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes temp files no live process writes and sets links aside; returns the names of the
+/// regular files named like archive files.
+fn sweep(dir: &Path) -> Result<Vec<String>> {
     let mut finals = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -54,91 +70,84 @@ pub fn reconcile(
             }
         }
     }
+    Ok(finals)
+}
 
-    let pending: Vec<(i64, String, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT id, file_name, sha256 FROM archives
-             WHERE deleted_at IS NULL AND offloaded_to IS NULL ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
+/// A recorded file whose rows were not deleted yet: deletes them if the file checks, else drops
+/// the manifest row. Returns the rows deleted.
+fn finish_recorded(
+    conn: &mut Connection,
+    dir: &Path,
+    recorded: &manifest::Recorded,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let name = &recorded.file;
+    let path = dir.join(name);
+    let check = regular_file(&path)
+        .and_then(|()| scan_file(conn, &path))
+        .and_then(|s| {
+            if s.sha256 != recorded.sha256 {
+                Err(anyhow!(
+                    "sha256 {} differs from the manifest's {}",
+                    s.sha256,
+                    recorded.sha256
+                ))
+            } else {
+                same_columns(conn, &s.header)
+            }
+        });
+    match check {
+        Ok(()) => {
+            tracing::warn!(file = %name, "finishing an archive file a crashed run left");
+            delete_archived(conn, dir, recorded.id, now)
+        }
+        Err(e) => {
+            // deleted_at is set in the transaction that deletes, so every row is still here.
+            tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file unusable; its rows stay in the database");
+            set_aside(&path);
+            manifest::forget(conn, recorded.id)?;
+            Ok(0)
+        }
+    }
+}
+
+/// A final file without a manifest row (a crash between rename and record): recorded and its
+/// rows deleted if it checks, else set aside. Returns the rows deleted.
+fn adopt(conn: &mut Connection, dir: &Path, name: &str, now: DateTime<Utc>) -> Result<u64> {
+    let path = dir.join(name);
+    let Some((table_name, week, part)) = parse_file_name(name) else {
+        return Ok(0);
     };
-    for (id, name, sha256) in pending {
-        let path = dir.join(&name);
-        let check = regular_file(&path)
-            .and_then(|()| scan_file(conn, &path))
-            .and_then(|s| {
-                if s.sha256 != sha256 {
-                    Err(anyhow!(
-                        "sha256 {} differs from the manifest's {sha256}",
-                        s.sha256
-                    ))
-                } else {
-                    same_columns(conn, &s.header)
-                }
-            });
-        match check {
-            Ok(()) => {
-                tracing::warn!(file = %name, "finishing an archive file a crashed run left");
-                stats.rows_deleted += delete_archived(conn, dir, id, now)?;
-            }
-            Err(e) => {
-                // deleted_at is set in the transaction that deletes, so every row is still here.
-                tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file unusable; its rows stay in the database");
-                set_aside(&path);
-                conn.execute("DELETE FROM archives WHERE id = ?1", [id])?;
-            }
+    // scan_file refuses a header for another table or week than the name says, and rows
+    // outside that week.
+    match scan_file(conn, &path).and_then(|s| same_columns(conn, &s.header).map(|()| s)) {
+        Ok(s) => {
+            tracing::warn!(file = %name, "adopting an archive file a crashed run left");
+            let id = manifest::insert(
+                conn,
+                &manifest::NewEntry {
+                    table: table_name,
+                    week: &week,
+                    part,
+                    file: name,
+                    rows: s.rows,
+                    min_id: s.min_id,
+                    max_id: s.max_id,
+                    sha256: &s.sha256,
+                    size_bytes: s.size_bytes,
+                    content_sha256: &s.content_sha256,
+                    created_at: s.header.created_at.clone(),
+                    verified_at: to_db(now),
+                },
+            )?;
+            delete_archived(conn, dir, id, now)
+        }
+        Err(e) => {
+            tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file without manifest row is damaged or not for the table and week it is named for; set aside");
+            set_aside(&path);
+            Ok(0)
         }
     }
-
-    for name in finals {
-        let known: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM archives WHERE file_name = ?1)",
-            [&name],
-            |r| r.get(0),
-        )?;
-        if known {
-            continue;
-        }
-        let path = dir.join(&name);
-        let Some((table_name, week, part)) = parse_file_name(&name) else {
-            continue;
-        };
-        // scan_file refuses a header for another table or week than the name says, and rows
-        // outside that week.
-        match scan_file(conn, &path).and_then(|s| same_columns(conn, &s.header).map(|()| s)) {
-            Ok(s) => {
-                tracing::warn!(file = %name, "adopting an archive file a crashed run left");
-                conn.execute(
-                    "INSERT INTO archives (table_name, iso_week, part, file_name, rows, min_id,
-                                           max_id, sha256, size_bytes, created_at, verified_at,
-                                           content_sha256)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        table_name,
-                        week,
-                        part,
-                        name,
-                        s.rows,
-                        s.min_id,
-                        s.max_id,
-                        s.sha256,
-                        s.size_bytes,
-                        s.header.created_at,
-                        to_db(now),
-                        s.content_sha256
-                    ],
-                )?;
-                let id = conn.last_insert_rowid();
-                stats.rows_deleted += delete_archived(conn, dir, id, now)?;
-            }
-            Err(e) => {
-                tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file without manifest row is damaged or not for the table and week it is named for; set aside");
-                set_aside(&path);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A regular file (not a link, which could lead out of the archive directory).

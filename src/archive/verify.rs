@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use super::format::parse_file_name;
-use super::manifest::manifest;
+use super::manifest::{self, manifest};
 use super::restore::{restore, RestoreRequest};
 use super::scan::scan_file;
 use super::trust;
@@ -121,12 +121,7 @@ pub fn verify(
             Ok(s) => match row.mismatch(&s) {
                 Some(why) => why,
                 None => {
-                    conn.execute(
-                        "UPDATE archives SET verified_at = ?1,
-                                content_sha256 = coalesce(content_sha256, ?2)
-                         WHERE file_name = ?3",
-                        params![to_db(now), s.content_sha256, row.file],
-                    )?;
+                    manifest::mark_verified(conn, &row.file, &s.content_sha256, now)?;
                     "ok".into()
                 }
             },
