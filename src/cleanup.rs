@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
@@ -28,15 +28,57 @@ use crate::time::to_db;
 /// Rows deleted per write transaction; the trader's writes get in between two batches.
 const BATCH: i64 = 2000;
 
-/// Emergency steps, in the order they run.
-pub const STEPS: [&str; 6] = [
-    "reserve",
-    "checkpoint",
-    "prune",
-    "archive",
-    "vacuum",
-    "offload",
-];
+/// A step of the emergency sequence, printed by its name (`reserve`, `checkpoint`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Delete the reserve file, so SQLite has room to work.
+    Reserve,
+    /// `wal_checkpoint(TRUNCATE)`.
+    Checkpoint,
+    /// Housekeeping rows older than a day.
+    Prune,
+    /// Archive with `cleanup.emergency_retention_days`.
+    Archive,
+    /// Incremental, then (with room for it) full VACUUM.
+    Vacuum,
+    /// Move verified archive files to `cleanup.archive_offload_dir` (only when it is set).
+    Offload,
+}
+
+impl Step {
+    /// The steps, in the order they run.
+    pub const ALL: [Step; 6] = [
+        Step::Reserve,
+        Step::Checkpoint,
+        Step::Prune,
+        Step::Archive,
+        Step::Vacuum,
+        Step::Offload,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Reserve => "reserve",
+            Step::Checkpoint => "checkpoint",
+            Step::Prune => "prune",
+            Step::Archive => "archive",
+            Step::Vacuum => "vacuum",
+            Step::Offload => "offload",
+        }
+    }
+
+    /// Whether the step runs with these settings (offload needs somewhere to offload to).
+    fn enabled(self, c: &crate::config::Cleanup) -> bool {
+        self != Step::Offload || c.archive_offload_dir.is_some()
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What a run did: the `--json` object of polyperf-cleanup.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -50,7 +92,7 @@ pub struct Stats {
     /// Whether the emergency sequence ran (free space was under a threshold).
     pub emergency: bool,
     /// Emergency steps that ran, in order (empty outside an emergency).
-    pub steps: Vec<String>,
+    pub steps: Vec<Step>,
     pub pruned_rows: u64,
     pub archived_rows: u64,
     pub offloaded_files: u64,
@@ -244,11 +286,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         stats.pruned_rows = stats.pruned.total();
         stats.emergency = start.level == Level::Below;
         if stats.emergency {
-            stats.steps = STEPS
-                .iter()
-                .filter(|s| **s != "offload" || c.archive_offload_dir.is_some())
-                .map(|s| s.to_string())
-                .collect();
+            stats.steps = Step::ALL.into_iter().filter(|s| s.enabled(c)).collect();
         }
         stats.free_bytes_after = start.free_bytes;
         stats.free_percent_after = start.free_percent;
@@ -277,16 +315,16 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         // Space taken from the reserve file is owed: the sequence goes on until the reserve
         // could be re-created, not just until the freed ballast lifts the level.
         let mut owed = 0;
-        for step in STEPS {
+        for step in Step::ALL {
             let repaid =
                 current.free_bytes >= owed + (c.min_free_bytes as f64 * c.warning_factor) as u64;
             if current.level == Level::Ok && repaid {
                 break;
             }
-            if step == "offload" && c.archive_offload_dir.is_none() {
+            if !step.enabled(c) {
                 continue;
             }
-            if step == "reserve" {
+            if step == Step::Reserve {
                 match release_reserve(&guard.db) {
                     Ok(0) => continue,
                     Ok(n) => owed = n,
@@ -294,10 +332,10 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
                         .step_errors
                         .push(format!("reserve: {}", crate::error::one_line(&e))),
                 }
-                stats.steps.push(step.to_string());
+                stats.steps.push(step);
                 current = guard.measure()?;
                 tracing::info!(
-                    step,
+                    step = step.as_str(),
                     free_bytes = current.free_bytes,
                     "emergency step done: reserve file released"
                 );
@@ -306,13 +344,13 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
             // A failed step is reported and the next one still runs.
             if let Err(e) = emergency_step(conn, &guard, step, now, &mut stats) {
                 let message = crate::error::one_line(&e);
-                tracing::warn!(step, error = %message, "emergency step failed");
+                tracing::warn!(step = step.as_str(), error = %message, "emergency step failed");
                 stats.step_errors.push(format!("{step}: {message}"));
             }
-            stats.steps.push(step.to_string());
+            stats.steps.push(step);
             current = guard.measure()?;
             tracing::info!(
-                step,
+                step = step.as_str(),
                 free_bytes = current.free_bytes,
                 level = ?current.level,
                 "emergency step done"
@@ -440,39 +478,40 @@ fn ensure_reserve(guard: &Guard<'_>) -> Result<()> {
     Ok(())
 }
 
-/// One step of the emergency sequence (see [`STEPS`]).
+/// One step of the emergency sequence after the reserve (see [`Step`]).
 fn emergency_step(
     conn: &mut Connection,
     guard: &Guard<'_>,
-    step: &str,
+    step: Step,
     now: DateTime<Utc>,
     stats: &mut Stats,
 ) -> Result<()> {
     let c = &guard.settings.cleanup;
     match step {
-        "checkpoint" => checkpoint(conn)?,
-        "prune" => {
+        // The reserve is released by the sequence itself (it needs no database).
+        Step::Reserve => {}
+        Step::Checkpoint => checkpoint(conn)?,
+        Step::Prune => {
             prune(conn, &aggressive_cutoffs(now), &mut stats.pruned)?;
             incremental_vacuum(conn)?;
             checkpoint(conn)?;
         }
-        "archive" => {
+        Step::Archive => {
             let cutoff = crate::time::days_before(now, c.emergency_retention_days)?;
             let a = crate::archive::archive_older_than(conn, guard.settings, cutoff, now, false)?;
             stats.archived_rows += a.rows_deleted;
             checkpoint(conn)?;
         }
-        "vacuum" => {
+        Step::Vacuum => {
             incremental_vacuum(conn)?;
             checkpoint(conn)?;
             full_vacuum_if_room(conn, guard)?;
         }
-        "offload" => {
+        Step::Offload => {
             if let Some(to) = &c.archive_offload_dir {
                 stats.offloaded_files += offload(conn, guard, to, now)?;
             }
         }
-        other => unreachable!("unknown step {other}"),
     }
     Ok(())
 }
@@ -798,7 +837,7 @@ fn taking_space(
         if stats.steps.is_empty() {
             "no step".to_string()
         } else {
-            stats.steps.join(", ")
+            step_names(&stats.steps)
         },
         stats.free_bytes_after,
         stats.free_percent_after,
@@ -814,6 +853,15 @@ fn taking_space(
             format!("; failed: {}", stats.step_errors.join("; "))
         },
     )
+}
+
+/// `reserve, checkpoint, prune`.
+fn step_names(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Queues the disk notification in its own committed transaction, and says it on stderr.
@@ -834,7 +882,7 @@ fn notify(
         (Some(f), _) => f.to_string(),
         (None, true) => format!(
             "free space was under the threshold; after {} it is back to {} bytes",
-            stats.steps.join(", "),
+            step_names(&stats.steps),
             stats.free_bytes_after
         ),
         (None, false) => format!(
