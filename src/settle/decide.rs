@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::binance::MINUTE_MS;
 use super::gamma::MarketInfo;
 use super::pnl::{self, FeeModel, FeeRules, Fill, Outcome};
-use super::Plan;
+use super::{Plan, Source};
 use crate::db::{BtcPrice, Money};
 use crate::decision::Liquidity;
 use crate::time::from_db;
@@ -123,6 +123,17 @@ fn fee_model(
         return FeeModel::new(rate, Decimal::from(exponent)).map_err(|_| "fee_rate outside [0, 1]");
     }
     Ok(market_fee.unwrap_or(plan.default_fee))
+}
+
+/// Whether price evidence may settle a market whose window ended at `end`: always with
+/// `--source price`, never with `gamma`, and with `auto` once the official result had
+/// `official_wait_minutes` to come (or without Gamma at all).
+pub(super) fn price_allowed(plan: &Plan, end: DateTime<Utc>) -> bool {
+    match plan.source {
+        Source::Price => true,
+        Source::Gamma => false,
+        Source::Auto => !plan.gamma || end <= plan.official_before,
+    }
 }
 
 /// The price outcome of a row: end = close of the window's last minute, start = price_to_beat
