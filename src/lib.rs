@@ -19,6 +19,7 @@
 //! - [`outbox`]: queued Telegram messages (producers only insert).
 //! - [`control`]: the pause switch and its audit trail.
 //! - [`params`]: live parameters, bounded changes and their history.
+//! - [`proposals`]: proposed parameter changes and their [`proposals::Status`] (the table's owner).
 //! - [`status`]: the read-only overview behind `polyperf status`.
 //! - [`settle`]: outcomes and fee-aware P&L (polyperf-settle); [`settle::fees`] is the one
 //!   implementation of fees (logged, maker, taker formula; shares or collateral by era).
@@ -48,6 +49,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod params;
 pub mod process;
+pub mod proposals;
 pub mod reflect;
 pub mod report;
 pub mod rollup;

@@ -59,11 +59,8 @@ pub fn collect(
         |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
     )?;
     let (pending, sent, failed) = crate::outbox::counts(conn)?;
-    let pending_approvals = conn.query_row(
-        "SELECT count(*) FROM proposals WHERE status = 'awaiting_approval'",
-        [],
-        |r| r.get(0),
-    )?;
+    let pending_approvals =
+        crate::proposals::count(conn, crate::proposals::Status::AwaitingApproval)?;
     let archives = crate::archive::totals(conn)?;
     let control = control::state(conn)?;
     let (db_bytes, wal_bytes) = crate::db::file_sizes(&settings.general.db);

@@ -204,7 +204,7 @@ pub struct PastProposal {
     pub parameter: String,
     pub current: String,
     pub proposed: String,
-    pub status: String,
+    pub status: crate::proposals::Status,
     pub status_reason: Option<String>,
 }
 
@@ -391,22 +391,17 @@ fn history(conn: &Connection, limit: u32) -> Result<Vec<Past>> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT parameter_name, current_value, proposed_value, status, status_reason
-         FROM proposals WHERE reflection_id = ?1 ORDER BY id",
-    )?;
     for p in &mut past {
-        p.proposals = stmt
-            .query_map([p.id], |r| {
-                Ok(PastProposal {
-                    parameter: r.get(0)?,
-                    current: r.get(1)?,
-                    proposed: r.get(2)?,
-                    status: r.get(3)?,
-                    status_reason: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        p.proposals = crate::proposals::of_reflection(conn, p.id)?
+            .into_iter()
+            .map(|q| PastProposal {
+                parameter: q.parameter_name,
+                current: q.current_value,
+                proposed: q.proposed_value,
+                status: q.status,
+                status_reason: q.status_reason,
+            })
+            .collect();
     }
     Ok(past)
 }
