@@ -16,6 +16,7 @@
 //! - [`http`]: the retrying HTTP client; knows no API.
 //! - [`market`]: facts that follow from a market's slug (its window).
 //! - [`decision`]: the decision format and the trader's [`decision::Tracker`].
+//! - [`trades`]: what a settled trade is, in SQL, for every reader of `trades`.
 //! - [`outbox`]: queued Telegram messages (producers only insert).
 //! - [`control`]: the pause switch and its audit trail.
 //! - [`params`]: live parameters, bounded changes and their history.
@@ -60,6 +61,7 @@ pub mod sim;
 pub mod status;
 pub mod telegram;
 pub mod time;
+pub mod trades;
 
 pub use decision::{Action, Decision, Tracker};
 

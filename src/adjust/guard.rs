@@ -12,6 +12,7 @@ use crate::config::{Adjust, Settings};
 use crate::control;
 use crate::db::Money;
 use crate::time::to_db;
+use crate::trades::settled_position;
 
 /// The figures the rules look at (only trades decided after the last resume count, so a
 /// human's resume is not undone by the same losses on the next run).
@@ -104,9 +105,6 @@ pub fn max_drawdown(pnls: &[Decimal]) -> Decimal {
     worst
 }
 
-const SETTLED_TRADES: &str =
-    "settlement_status = 'settled' AND action IN ('YES', 'NO') AND is_win IS NOT NULL";
-
 /// Reads the figures at `now`.
 pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figures> {
     let since: Option<String> = conn
@@ -120,9 +118,10 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let floor = since.clone().unwrap_or_default();
     let now_db = to_db(now);
     let recent = |limit: u32| -> Result<Vec<bool>> {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
-             ORDER BY timestamp DESC, id DESC LIMIT ?3"
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT is_win FROM trades WHERE ",
+            settled_position!(),
+            " AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
         ))?;
         let rows = stmt
             .query_map(params![floor, now_db, limit], |r| r.get::<_, i64>(0))?
@@ -138,9 +137,10 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let after = |t: DateTime<Utc>| to_db(t).max(floor.clone());
     // Exact sums in Rust: SQL's sum() of REAL goes through floating point.
     let pnls_since = |since: String| -> Result<Vec<Decimal>> {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT profit_loss FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
-             ORDER BY timestamp, id"
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT profit_loss FROM trades WHERE ",
+            settled_position!(),
+            " AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp, id"
         ))?;
         let pnls = stmt
             // A P&L that is not a number (a hand edit) is left out, as a missing one is.

@@ -14,6 +14,7 @@ use crate::db::Money;
 use crate::params;
 use crate::proposals;
 use crate::time::to_db;
+use crate::trades::settled_position_with_pnl;
 
 /// Trades on one side of a change.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -67,9 +68,6 @@ pub struct Finding {
     pub after: Sample,
 }
 
-const SETTLED_TRADES: &str =
-    "settlement_status = 'settled' AND action IN ('YES', 'NO') AND is_win IS NOT NULL AND profit_loss IS NOT NULL";
-
 fn sample(conn: &Connection, sql: &str, at: &str, now: &str, n: u32) -> Result<Sample> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
@@ -117,7 +115,11 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
         }
         let after = sample(
             conn,
-            &format!("SELECT profit_loss, is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp >= ?1 AND timestamp <= ?2 ORDER BY timestamp, id LIMIT ?3"),
+            concat!(
+                "SELECT profit_loss, is_win FROM trades WHERE ",
+                settled_position_with_pnl!(),
+                " AND timestamp >= ?1 AND timestamp <= ?2 ORDER BY timestamp, id LIMIT ?3"
+            ),
             &at,
             &now_db,
             n,
@@ -127,7 +129,11 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
         }
         let before = sample(
             conn,
-            &format!("SELECT profit_loss, is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp < ?1 AND ?2 = ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"),
+            concat!(
+                "SELECT profit_loss, is_win FROM trades WHERE ",
+                settled_position_with_pnl!(),
+                " AND timestamp < ?1 AND ?2 = ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
+            ),
             &at,
             &now_db,
             n,

@@ -18,6 +18,7 @@ use crate::metrics::{self, Metrics, Window};
 use crate::settle::fees::{Charge, FeeAsset};
 use crate::settle::pnl::BreakEven;
 use crate::time::to_db;
+use crate::trades::SETTLED;
 
 /// One settled decision, as the figures need it.
 #[derive(Debug, Clone)]
@@ -269,7 +270,7 @@ pub fn load(
     let since = to_db(crate::time::days_before(now, 7)?);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
-         WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp <= ?2"
+         WHERE {SETTLED} AND timestamp >= ?1 AND timestamp <= ?2"
     ))?;
     let week: Vec<Row> = stmt
         .query_map(params![since, to_db(now)], |r| read_row(r, 0))?
@@ -281,7 +282,7 @@ pub fn load(
     let wanted: HashSet<i64> = covered.iter().copied().collect();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, {ROW_COLUMNS} FROM trades t
-         WHERE t.settlement_status = 'settled'
+         WHERE {SETTLED}
            AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)"
     ))?;
     let mut new_rows = Vec::with_capacity(covered.len());

@@ -11,6 +11,7 @@ use super::pnl::Outcome;
 use crate::db::{BtcPrice, Money};
 use crate::outbox;
 use crate::time::to_db;
+use crate::trades::SETTLED;
 
 /// The next batch of due decisions, in window-end order, after `cursor` (end, id): one query
 /// on `idx_trades_pending`.
@@ -202,7 +203,7 @@ pub(super) fn select_price_settled_since(
     since: DateTime<Utc>,
 ) -> Result<Vec<Row>> {
     let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM trades WHERE settlement_status = 'settled' AND settled_at >= ?1
+        "SELECT {ROW_COLUMNS} FROM trades WHERE {SETTLED} AND settled_at >= ?1
            AND settlement_source = 'price'"
     );
     let mut stmt = conn.prepare(&sql)?;
