@@ -110,7 +110,7 @@ fn group_by_market<'a>(
                 slug,
                 start: rows[0].start,
                 end,
-                price_allowed: price_allowed(plan, end),
+                price_allowed: price_allowed(&plan.rules, end),
                 rows,
             }
         })
@@ -160,7 +160,7 @@ fn judge_market(
         } else {
             None
         };
-        match decide(plan, row, info, official, usable_prices) {
+        match decide(&plan.rules, row, info, official, usable_prices) {
             Some(v) => decided.verdicts.push(v),
             None => n_pending += 1,
         }
@@ -168,7 +168,7 @@ fn judge_market(
     if let (Some(official), Some((start, end))) =
         (official, price_evidence(market.rows[0], candles))
     {
-        let price = pnl::outcome_from_prices(start, end, plan.tie);
+        let price = pnl::outcome_from_prices(start, end, plan.rules.tie);
         if price != official {
             decided.disagreements.push(Disagreement {
                 slug: market.slug.to_string(),

@@ -150,7 +150,7 @@ pub(super) async fn official(
             .markets
             .get(*slug)
             .is_some_and(|m| m.outcome.is_some());
-        if plan.gamma && !memory.gamma_down && !resolved && !memory.asked.contains(*slug) {
+        if plan.rules.gamma && !memory.gamma_down && !resolved && !memory.asked.contains(*slug) {
             to_ask.push(slug.to_string());
         }
     }

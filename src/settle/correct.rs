@@ -96,7 +96,9 @@ fn market_corrections(
         }
         let candles = HashMap::new();
         let prices = price_evidence(row, &candles);
-        if let Some(Verdict::Settled(mut s)) = decide(plan, row, market, Some(official), prices) {
+        if let Some(Verdict::Settled(mut s)) =
+            decide(&plan.rules, row, market, Some(official), prices)
+        {
             // Keep the stored price evidence: it is what the fallback saw.
             let (start, end) = stored_prices(conn, row.id)?;
             s.start_price = start;

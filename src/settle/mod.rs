@@ -31,7 +31,8 @@ use serde::Serialize;
 use self::batch::settle_batch;
 use self::cache::Memory;
 use self::correct::correct_price_results;
-use self::fees::{FeeAssetRule, FeeModel};
+use self::decide::Rules;
+use self::fees::FeeModel;
 use self::pnl::TieRule;
 use self::store::select_due;
 use self::windows::fill_windows;
@@ -100,17 +101,10 @@ const NO_WINDOW_WAIT_HOURS: i64 = 24;
 /// Largest results listed in the settlement summary message.
 const SUMMARY_TOP: usize = 5;
 
-/// Everything a run decides once.
+/// Everything a run decides once: the rules of a verdict, and where and how to ask.
 struct Plan {
-    source: Source,
-    gamma: bool,
-    tie: TieRule,
-    default_fee: FeeModel,
-    default_exponent: u32,
-    fee_asset: FeeAssetRule,
+    rules: Rules,
     now: DateTime<Utc>,
-    /// Windows that ended before this had `official_wait_minutes` to get their official result.
-    official_before: DateTime<Utc>,
     /// Decisions logged before this without a window are set aside ([`NO_WINDOW_WAIT_HOURS`]).
     no_window_before: DateTime<Utc>,
     dry_run: bool,
@@ -132,7 +126,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let batch_size = options.batch_size.unwrap_or(s.batch_size).max(1);
     let model = FeeModel::new(s.fee_rate, s.fee_exponent)
         .map_err(|e| bad_input(format!("settlement fee model: {e:#}")))?;
-    let plan = Plan {
+    let rules = Rules {
         source,
         gamma: s.gamma_enabled && source != Source::Price,
         tie: TieRule::parse(&s.tie_rule).map_err(|e| bad_input(format!("{e:#}")))?,
@@ -143,11 +137,14 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         },
         default_exponent: model.exponent,
         fee_asset: s.fee_asset,
-        now: ctx.now,
         official_before: sub(
             ctx.now,
             Duration::minutes(i64::from(s.official_wait_minutes)),
         )?,
+    };
+    let plan = Plan {
+        rules,
+        now: ctx.now,
         no_window_before: sub(ctx.now, Duration::hours(NO_WINDOW_WAIT_HOURS))?,
         dry_run: ctx.dry_run,
         http: Http::from_settings(&ctx.settings.apis)?,
@@ -170,7 +167,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         settle_batch(&mut ctx.conn, &plan, &mut memory, &rows, &mut stats).await?;
     }
 
-    if plan.gamma {
+    if plan.rules.gamma {
         correct_price_results(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
     }
     if !plan.dry_run {
@@ -189,15 +186,9 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         );
         return Err(outage);
     }
-    tracing::info!(
-        n_settled = stats.settled,
-        n_pending = stats.pending,
-        n_unsettleable = stats.unsettleable,
-        n_corrected = stats.corrected,
-        http_requests = stats.http_requests,
-        profit = %stats.profit,
-        "settlement finished"
-    );
+    // Every figure is in the runner's "job finished" line; these are the headlines.
+    let (n_settled, n_pending) = (stats.settled, stats.pending);
+    tracing::info!(n_settled, n_pending, "settlement finished");
     Ok(stats)
 }
 

@@ -27,7 +27,7 @@ pub(super) async fn fill_windows(
     if rows.is_empty() {
         return Ok(());
     }
-    let windows = if plan.gamma {
+    let windows = if plan.rules.gamma {
         ask_windows(conn, plan, memory, &rows).await?
     } else {
         HashMap::new()
@@ -43,7 +43,8 @@ pub(super) async fn fill_windows(
         if let Some(window) = windows.get(&row.slug) {
             set_window(&tx, row.id, *window)?;
         } else if row.timestamp <= plan.no_window_before && !memory.gamma_down {
-            let reason = reasons::no_window(plan.gamma, memory.markets.contains_key(&row.slug));
+            let reason =
+                reasons::no_window(plan.rules.gamma, memory.markets.contains_key(&row.slug));
             if mark_unsettleable(&tx, row.id, reason, plan.now)? {
                 stats.unsettleable += 1;
                 tracing::warn!(decision_id = %row.decision_id, slug = %row.slug, "no market window: unsettleable");
