@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::approve::{decide, Request, Verdict};
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
 use crate::params::Method;
-use crate::proposals::{self, Status};
+use crate::proposals::{self, Proposal, Status};
 use crate::runner::GlobalArgs;
 
 #[derive(clap::Subcommand, Debug, Clone)]
@@ -20,6 +20,20 @@ pub enum ProposalsCmd {
     Approve { id: i64 },
     /// Reject a proposal
     Reject { id: i64 },
+}
+
+/// What both listings print of a proposal: id, created, parameter, current and proposed value,
+/// tier (`-` before the adjuster decided it) and status.
+fn fields(p: &Proposal) -> [String; 7] {
+    [
+        p.id.to_string(),
+        p.created_at.clone(),
+        p.parameter_name.clone(),
+        p.current_value.clone(),
+        p.proposed_value.clone(),
+        p.tier.map_or_else(|| "-".into(), |t| t.to_string()),
+        p.status.to_string(),
+    ]
 }
 
 /// `polyperf proposals list|show|approve|reject`.
@@ -36,15 +50,9 @@ pub fn proposals_cli(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
                     "id", "created", "parameter", "current", "proposed", "tier", "status"
                 );
                 for p in &list {
+                    let [id, created, parameter, current, proposed, tier, status] = fields(p);
                     s.push_str(&format!(
-                        "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
-                        p.id,
-                        p.created_at,
-                        p.parameter_name,
-                        p.current_value,
-                        p.proposed_value,
-                        p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                        p.status
+                        "{id:>5}  {created:<19}  {parameter:<26} {current:>10} {proposed:>10}  {tier:>4}  {status}\n"
                     ));
                 }
                 if list.is_empty() {
@@ -58,15 +66,9 @@ pub fn proposals_cli(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
             let p = proposals::get(&conn, id)?
                 .ok_or_else(|| bad_input(format!("there is no proposal #{id}")))?;
             print(json, &p, |p| {
+                let [id, created, parameter, current, proposed, tier, status] = fields(p);
                 let mut s = format!(
-                    "proposal #{} ({}): {} {} -> {}  tier {}  [{}]\n",
-                    p.id,
-                    p.created_at,
-                    p.parameter_name,
-                    p.current_value,
-                    p.proposed_value,
-                    p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                    p.status
+                    "proposal #{id} ({created}): {parameter} {current} -> {proposed}  tier {tier}  [{status}]\n"
                 );
                 for (label, v) in [
                     ("reason", &p.reason),
