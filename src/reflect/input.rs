@@ -174,17 +174,14 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// A live parameter with its bounds and step.
+/// A live parameter with its bounds and step. Decimals serialize as their exact text (as
+/// rust_decimal always does without its `serde-float` feature), e.g. `"value": "0.75"`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ParamView {
     pub name: String,
-    #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
     pub min: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
     pub max: Decimal,
-    #[serde(with = "rust_decimal::serde::str_option")]
     pub step: Option<Decimal>,
     pub description: Option<String>,
 }
@@ -425,6 +422,25 @@ mod tests {
             profit_loss: Decimal::from_str(pl).ok(),
             is_missed_opportunity: None,
         }
+    }
+
+    /// The prompt shows parameters with exact decimal text, as it did with explicit
+    /// `rust_decimal::serde::str` attributes.
+    #[test]
+    fn parameters_serialize_decimals_as_exact_text() {
+        let view = ParamView {
+            name: "bot_confidence_threshold".into(),
+            value: Decimal::from_str("0.750").unwrap(),
+            min: Decimal::from_str("0.5").unwrap(),
+            max: Decimal::from_str("0.95").unwrap(),
+            step: None,
+            description: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&view).unwrap(),
+            serde_json::json!({"name": "bot_confidence_threshold", "value": "0.750", "min": "0.5",
+                               "max": "0.95", "step": null, "description": null})
+        );
     }
 
     #[test]
