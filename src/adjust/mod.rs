@@ -99,16 +99,11 @@ pub fn run_sync(
         stats.paused = true;
         stats.pause_reason = Some(p.reason);
     }
-    info!(
-        applied = stats.applied,
-        awaiting_approval = stats.awaiting_approval,
-        rejected = stats.rejected,
-        expired = stats.expired,
-        superseded = stats.superseded,
-        rolled_back = stats.rolled_back,
-        paused = stats.paused,
-        "adjust finished"
-    );
+    // Every figure is in the runner's "job finished" line; these are the headlines.
+    let Stats {
+        applied, paused, ..
+    } = stats;
+    info!(applied, paused, "adjust finished");
     Ok(stats)
 }
 
