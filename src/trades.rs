@@ -39,11 +39,11 @@ macro_rules! settled_position_with_pnl {
 
 pub(crate) use {settled, settled_position, settled_position_with_pnl};
 
-/// [`settled!`] as a constant.
+/// `settled!()` as a constant.
 pub const SETTLED: &str = settled!();
-/// [`settled_position!`] as a constant.
+/// `settled_position!()` as a constant.
 pub const SETTLED_POSITION: &str = settled_position!();
-/// [`settled_position_with_pnl!`] as a constant.
+/// `settled_position_with_pnl!()` as a constant.
 pub const SETTLED_POSITION_WITH_PNL: &str = settled_position_with_pnl!();
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ const RULES: [Rule; 4] = [
     ("win_rate", win_rate),
 ];
 
-/// The first rule of [`RULES`] that fires for `f`.
+/// The first rule (of `RULES`, in order) that fires for `f`.
 pub fn check(f: &Figures, a: &Adjust) -> Option<Trip> {
     RULES
         .iter()

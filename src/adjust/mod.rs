@@ -5,6 +5,11 @@
 //! Autonomy: `observe` applies nothing (proposals become `reported`); `tier1` and `full`
 //! apply tier 1 and send tier 2 for approval (tier 2 always needs a human, so they behave the
 //! same today); the guard pauses at every level.
+//!
+//! Files: `assess.rs` (the checks against the live parameter, evidence, tier), `process.rs`
+//! (what the adjuster does on its own), `approve.rs` (a human's verdict), [`watch`] (rollback
+//! watch), [`mod@guard`] (tier 3), [`tiers`] and [`replay`] (pure), `cmd.rs` (the operator's
+//! `proposals` subcommands). The `proposals` table itself is [`crate::proposals`]'s.
 
 mod approve;
 mod assess;

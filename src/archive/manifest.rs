@@ -20,7 +20,7 @@ pub(super) struct ManifestRow {
     pub(super) min_id: Option<i64>,
     pub(super) max_id: Option<i64>,
     pub(super) sha256: String,
-    /// The rows digest (see [`super::format::RowDigest`]); None for files archived before it was recorded.
+    /// The rows digest (see `RowDigest` in format.rs); None for files archived before it was recorded.
     pub(super) content_sha256: Option<String>,
     pub(super) size_bytes: u64,
     pub(super) deleted: bool,
@@ -137,36 +137,29 @@ pub(super) struct Recorded {
     pub(super) sha256: String,
 }
 
+const SELECT_RECORDED: &str = "SELECT id, table_name, file_name, sha256 FROM archives";
+
+fn recorded_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Recorded> {
+    Ok(Recorded {
+        id: r.get(0)?,
+        table: r.get(1)?,
+        file: r.get(2)?,
+        sha256: r.get(3)?,
+    })
+}
+
 /// The manifest row `id`.
 pub(super) fn recorded(conn: &Connection, id: i64) -> Result<Recorded> {
-    Ok(conn.query_row(
-        "SELECT id, table_name, file_name, sha256 FROM archives WHERE id = ?1",
-        [id],
-        |r| {
-            Ok(Recorded {
-                id: r.get(0)?,
-                table: r.get(1)?,
-                file: r.get(2)?,
-                sha256: r.get(3)?,
-            })
-        },
-    )?)
+    let sql = format!("{SELECT_RECORDED} WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id], recorded_row)?)
 }
 
 /// Files recorded whose rows were not deleted yet (and that were not offloaded), oldest first.
 pub(super) fn not_deleted(conn: &Connection) -> Result<Vec<Recorded>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, table_name, file_name, sha256 FROM archives
-         WHERE deleted_at IS NULL AND offloaded_to IS NULL ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Recorded {
-            id: r.get(0)?,
-            table: r.get(1)?,
-            file: r.get(2)?,
-            sha256: r.get(3)?,
-        })
-    })?;
+    let sql =
+        format!("{SELECT_RECORDED} WHERE deleted_at IS NULL AND offloaded_to IS NULL ORDER BY id");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], recorded_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

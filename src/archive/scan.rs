@@ -23,7 +23,7 @@ pub struct FileSummary {
     pub max_id: Option<i64>,
     pub sha256: String,
     pub size_bytes: u64,
-    /// SHA-256 of the row lines (see [`super::format::RowDigest`]): the same for any compression of the rows.
+    /// SHA-256 of the row lines (see `RowDigest` in format.rs): the same for any compression of the rows.
     pub content_sha256: String,
 }
 

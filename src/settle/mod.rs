@@ -1,10 +1,12 @@
 //! Settlement (polyperf-settle): decides the outcome and fee-aware P&L of every decision whose
 //! window has ended, from Gamma's official resolution or, as a fallback, Binance candles.
-//! Pure math lives in [`pnl`] and `decide.rs` (a row's verdict); the APIs in [`gamma`] and
-//! [`binance`]; `batch.rs` settles one batch of due rows; `cache.rs` remembers markets and candles, `store.rs` holds the SQL on `trades`,
-//! `windows.rs` fills missing market windows and `correct.rs` corrects price results once the
-//! official one is known. Never holds a transaction across an HTTP call; every write is
-//! compare-and-set.
+//! Never holds a transaction across an HTTP call; every write is compare-and-set.
+//!
+//! Files: [`pnl`] and `decide.rs` are the pure part (outcome and money; a row's verdict from
+//! `Rules`); [`gamma`] and [`binance`] the APIs; `batch.rs` settles one batch of due
+//! rows; `cache.rs` remembers markets and candles; `store.rs` holds the SQL on `trades`;
+//! `windows.rs` fills missing market windows; `correct.rs` corrects price results once the
+//! official one is known.
 
 mod batch;
 pub mod binance;
