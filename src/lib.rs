@@ -16,9 +16,11 @@
 //! - [`http`]: the retrying HTTP client; knows no API.
 //! - [`market`]: facts that follow from a market's slug (its window).
 //! - [`decision`]: the decision format and the trader's [`decision::Tracker`].
+//! - [`trades`]: what a settled trade is, in SQL, for every reader of `trades`.
 //! - [`outbox`]: queued Telegram messages (producers only insert).
 //! - [`control`]: the pause switch and its audit trail.
 //! - [`params`]: live parameters, bounded changes and their history.
+//! - [`proposals`]: proposed parameter changes and their [`proposals::Status`] (the table's owner).
 //! - [`status`]: the read-only overview behind `polyperf status`.
 //! - [`settle`]: outcomes and fee-aware P&L (polyperf-settle); [`settle::fees`] is the one
 //!   implementation of fees (logged, maker, taker formula; shares or collateral by era).
@@ -48,6 +50,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod params;
 pub mod process;
+pub mod proposals;
 pub mod reflect;
 pub mod report;
 pub mod rollup;
@@ -58,6 +61,7 @@ pub mod sim;
 pub mod status;
 pub mod telegram;
 pub mod time;
+pub mod trades;
 
 pub use decision::{Action, Decision, Tracker};
 

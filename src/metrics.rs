@@ -15,6 +15,7 @@ use crate::db::Money;
 use crate::settle::fees::FeeAsset;
 use crate::settle::pnl::{self, Charge};
 use crate::time::to_db;
+use crate::trades::settled;
 
 /// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
 /// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
@@ -604,12 +605,15 @@ impl Accumulator {
 /// Live rows in the window: settled and pending, never unsettleable. Both bounds are always
 /// bound (open ends become '' and '9999'), so the range uses `idx_trades_timestamp` and the
 /// rows come in time order without a sort.
-const LIVE_SQL: &str = "SELECT timestamp, action, confidence, signal_type, is_end_phase,
-        settlement_status = 'settled', is_win, profit_loss, fee, position_size, final_score,
+const LIVE_SQL: &str = concat!(
+    "SELECT timestamp, action, confidence, signal_type, is_end_phase, ",
+    settled!(),
+    ", is_win, profit_loss, fee, position_size, final_score,
         is_missed_opportunity, yes_price, no_price, fee_asset
    FROM trades
   WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
-  ORDER BY timestamp, id";
+  ORDER BY timestamp, id"
+);
 
 /// Rollup days that overlap the window (whole days).
 const ROLLUP_SQL: &str = "SELECT day, signal_type, action, is_end_phase, n, wins, losses, missed,

@@ -288,7 +288,7 @@ where
     }
     match (&result, error) {
         (Ok(_), _) => {
-            tracing::info!(elapsed_ms, dry_run, "job finished");
+            tracing::info!(elapsed_ms, dry_run, stats = %scrub(&stats.to_string()), "job finished");
             if json {
                 println!("{}", scrub(&stats.to_string()));
             } else {

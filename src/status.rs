@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::control::{self, ControlState};
+use crate::trades::settled;
 
 #[derive(Debug, Serialize)]
 pub struct TradeCounts {
@@ -36,15 +37,9 @@ pub struct Status {
     pub control: ControlState,
     pub pending_approvals: i64,
     pub outbox: OutboxCounts,
-    pub archives: ArchiveCounts,
+    pub archives: crate::archive::Totals,
     pub jobs: serde_json::Map<String, serde_json::Value>,
     pub now: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ArchiveCounts {
-    pub files: i64,
-    pub rows: i64,
 }
 
 pub fn collect(
@@ -55,31 +50,23 @@ pub fn collect(
     let grace = chrono::Duration::seconds(i64::from(settings.settlement.grace_seconds));
     let due_before = crate::time::to_db(crate::time::sub(now, grace)?);
     let trades = conn.query_row(
-        "SELECT count(*),
+        concat!(
+            "SELECT count(*),
                 coalesce(sum(settlement_status = 'pending'), 0),
-                coalesce(sum(settlement_status = 'settled'), 0),
+                coalesce(sum(",
+            settled!(),
+            "), 0),
                 coalesce(sum(settlement_status = 'unsettleable'), 0),
                 (SELECT count(*) FROM trades WHERE settlement_status = 'pending' AND market_end <= ?1)
-         FROM trades",
+         FROM trades"
+        ),
         [&due_before],
         |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
     )?;
     let (pending, sent, failed) = crate::outbox::counts(conn)?;
-    let pending_approvals = conn.query_row(
-        "SELECT count(*) FROM proposals WHERE status = 'awaiting_approval'",
-        [],
-        |r| r.get(0),
-    )?;
-    let archives = conn.query_row(
-        "SELECT count(*), coalesce(sum(rows), 0) FROM archives WHERE deleted_at IS NOT NULL",
-        [],
-        |r| {
-            Ok(ArchiveCounts {
-                files: r.get(0)?,
-                rows: r.get(1)?,
-            })
-        },
-    )?;
+    let pending_approvals =
+        crate::proposals::count(conn, crate::proposals::Status::AwaitingApproval)?;
+    let archives = crate::archive::totals(conn)?;
     let control = control::state(conn)?;
     let (db_bytes, wal_bytes) = crate::db::file_sizes(&settings.general.db);
     Ok(Status {

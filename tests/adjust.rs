@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use polyperf::adjust::{self, Verdict};
 use polyperf::config::Settings;
 use polyperf::params::Method;
+use polyperf::proposals::Status;
 use rusqlite::{params, Connection};
 
 use crate::common::{stdout_json, TestDb};
@@ -234,11 +235,13 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     let wrong = adjust::decide(
         &mut conn,
         &s,
-        id,
-        Some("deadbeef"),
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: id,
+            nonce: Some("deadbeef"),
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         now,
     )
     .unwrap();
@@ -247,11 +250,13 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     let unknown = adjust::decide(
         &mut conn,
         &s,
-        999,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: 999,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         now,
     )
     .unwrap();
@@ -260,24 +265,28 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     let ok = adjust::decide(
         &mut conn,
         &s,
-        id,
-        Some(&nonce),
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: id,
+            nonce: Some(&nonce),
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         now,
     )
     .unwrap();
-    assert!(ok.changed && ok.status == "applied", "{ok:?}");
+    assert!(ok.changed && ok.status == Some(Status::Applied), "{ok:?}");
     assert_eq!(value(&conn, CONF), "0.85");
     let again = adjust::decide(
         &mut conn,
         &s,
-        id,
-        Some(&nonce),
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: id,
+            nonce: Some(&nonce),
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         now,
     )
     .unwrap();
@@ -288,11 +297,13 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     let reject_after = adjust::decide(
         &mut conn,
         &s,
-        id,
-        None,
-        Verdict::Reject,
-        "bob",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: id,
+            nonce: None,
+            verdict: Verdict::Reject,
+            by: "bob",
+            method: Method::Telegram,
+        },
         now,
     )
     .unwrap();
@@ -337,24 +348,28 @@ fn superseded_when_the_live_value_moved() {
     let out = adjust::decide(
         &mut conn,
         &s,
-        waiting,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: waiting,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         t(NOW),
     )
     .unwrap();
-    assert_eq!(out.status, "superseded", "{out:?}");
+    assert_eq!(out.status, Some(Status::Superseded), "{out:?}");
     assert_eq!(value(&conn, CONF), "0.80");
     let out = adjust::decide(
         &mut conn,
         &s,
-        waiting,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: waiting,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         t(NOW),
     )
     .unwrap();
@@ -379,11 +394,13 @@ fn approval_requests_expire() {
     let out = adjust::decide(
         &mut conn,
         &s,
-        id,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: id,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         t("2026-03-01T18:01:00Z"),
     )
     .unwrap();
@@ -395,15 +412,17 @@ fn approval_requests_expire() {
     let out = adjust::decide(
         &mut conn,
         &s,
-        id2,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: id2,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         t("2026-03-02T07:00:00Z"),
     )
     .unwrap();
-    assert_eq!(out.status, "expired");
+    assert_eq!(out.status, Some(Status::Expired));
     assert_eq!(value(&conn, CONF), "0.75");
 }
 
@@ -600,15 +619,17 @@ fn rollback_watch_proposes_undoing_a_worse_tier_two_change() {
     let out = adjust::decide(
         &mut conn,
         &s,
-        id,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Cli,
+        &adjust::Request {
+            proposal_id: id,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Cli,
+        },
         t("2026-03-01T00:00:00Z"),
     )
     .unwrap();
-    assert_eq!(out.status, "applied");
+    assert_eq!(out.status, Some(Status::Applied));
     before_and_after(&conn, t("2026-03-01T00:00:00Z"), 3);
     let stats = run(&db, &s, "2026-03-02T00:00:00Z");
     assert_eq!(
@@ -629,15 +650,17 @@ fn rollback_watch_proposes_undoing_a_worse_tier_two_change() {
     let out = adjust::decide(
         &mut conn,
         &s,
-        rid,
-        None,
-        Verdict::Approve,
-        "alice",
-        Method::Telegram,
+        &adjust::Request {
+            proposal_id: rid,
+            nonce: None,
+            verdict: Verdict::Approve,
+            by: "alice",
+            method: Method::Telegram,
+        },
         t("2026-03-02T01:00:00Z"),
     )
     .unwrap();
-    assert_eq!(out.status, "applied");
+    assert_eq!(out.status, Some(Status::Applied));
     assert_eq!(value(&conn, CONF), "0.75");
     assert_eq!(
         db.count("SELECT count(*) FROM parameter_history WHERE reverts_history_id IS NOT NULL"),

@@ -12,6 +12,7 @@ use crate::config::{Adjust, Settings};
 use crate::control;
 use crate::db::Money;
 use crate::time::to_db;
+use crate::trades::settled_position;
 
 /// The figures the rules look at (only trades decided after the last resume count, so a
 /// human's resume is not undone by the same losses on the next run).
@@ -44,53 +45,65 @@ pub struct PauseInfo {
     pub figures: Option<serde_json::Value>,
 }
 
-/// Which rule fires for `f`, in order: consecutive losses, 24 h loss, drawdown, win rate. A
-/// limit of zero disables its rule. Each fires at its threshold (≥), the win rate strictly
-/// below its floor and only over a full window.
+/// A rule: its name (`trading_control.rule`) and why it fires for the figures, if it does.
+type Rule = (&'static str, fn(&Figures, &Adjust) -> Option<String>);
+
+/// The rules, in the order they are checked. A limit of zero disables its rule. Each fires at
+/// its threshold (≥), the win rate strictly below its floor and only over a full window.
+const RULES: [Rule; 4] = [
+    ("consecutive_losses", consecutive_losses),
+    ("daily_loss", daily_loss),
+    ("drawdown", drawdown),
+    ("win_rate", win_rate),
+];
+
+/// The first rule (of `RULES`, in order) that fires for `f`.
 pub fn check(f: &Figures, a: &Adjust) -> Option<Trip> {
-    if a.max_consecutive_losses > 0 && f.consecutive_losses >= a.max_consecutive_losses {
-        return Some(Trip {
-            rule: "consecutive_losses",
-            reason: format!(
-                "{} consecutive losses (limit {})",
-                f.consecutive_losses, a.max_consecutive_losses
-            ),
-        });
+    RULES
+        .iter()
+        .find_map(|(rule, fires)| fires(f, a).map(|reason| Trip { rule, reason }))
+}
+
+fn consecutive_losses(f: &Figures, a: &Adjust) -> Option<String> {
+    let limit = a.max_consecutive_losses;
+    (limit > 0 && f.consecutive_losses >= limit).then(|| {
+        format!(
+            "{} consecutive losses (limit {limit})",
+            f.consecutive_losses
+        )
+    })
+}
+
+fn daily_loss(f: &Figures, a: &Adjust) -> Option<String> {
+    let limit = a.daily_loss_limit;
+    (limit > Decimal::ZERO && f.loss_24h >= limit)
+        .then(|| format!("lost {} over the last 24 h (limit {limit})", f.loss_24h))
+}
+
+fn drawdown(f: &Figures, a: &Adjust) -> Option<String> {
+    let (limit, days) = (a.max_drawdown, a.drawdown_lookback_days);
+    (limit > Decimal::ZERO && f.drawdown >= limit).then(|| {
+        format!(
+            "drawdown of {} over the last {days} days (limit {limit})",
+            f.drawdown
+        )
+    })
+}
+
+fn win_rate(f: &Figures, a: &Adjust) -> Option<String> {
+    if a.win_rate_window == 0 || f.recent_n < a.win_rate_window {
+        return None;
     }
-    if a.daily_loss_limit > Decimal::ZERO && f.loss_24h >= a.daily_loss_limit {
-        return Some(Trip {
-            rule: "daily_loss",
-            reason: format!(
-                "lost {} over the last 24 h (limit {})",
-                f.loss_24h, a.daily_loss_limit
-            ),
-        });
-    }
-    if a.max_drawdown > Decimal::ZERO && f.drawdown >= a.max_drawdown {
-        return Some(Trip {
-            rule: "drawdown",
-            reason: format!(
-                "drawdown of {} over the last {} days (limit {})",
-                f.drawdown, a.drawdown_lookback_days, a.max_drawdown
-            ),
-        });
-    }
-    if a.win_rate_window > 0 && f.recent_n >= a.win_rate_window {
-        let rate = Decimal::from(f.recent_wins) / Decimal::from(f.recent_n);
-        if rate < a.win_rate_floor {
-            return Some(Trip {
-                rule: "win_rate",
-                reason: format!(
-                    "won {} of the last {} ({}), below the floor of {}",
-                    f.recent_wins,
-                    f.recent_n,
-                    rate.round_dp(4).normalize(),
-                    a.win_rate_floor
-                ),
-            });
-        }
-    }
-    None
+    let rate = Decimal::from(f.recent_wins) / Decimal::from(f.recent_n);
+    (rate < a.win_rate_floor).then(|| {
+        format!(
+            "won {} of the last {} ({}), below the floor of {}",
+            f.recent_wins,
+            f.recent_n,
+            rate.round_dp(4).normalize(),
+            a.win_rate_floor
+        )
+    })
 }
 
 /// Largest peak-to-trough fall of the running P&L (starting at 0) over `pnls` in time order.
@@ -103,9 +116,6 @@ pub fn max_drawdown(pnls: &[Decimal]) -> Decimal {
     }
     worst
 }
-
-const SETTLED_TRADES: &str =
-    "settlement_status = 'settled' AND action IN ('YES', 'NO') AND is_win IS NOT NULL";
 
 /// Reads the figures at `now`.
 pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figures> {
@@ -120,9 +130,10 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let floor = since.clone().unwrap_or_default();
     let now_db = to_db(now);
     let recent = |limit: u32| -> Result<Vec<bool>> {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
-             ORDER BY timestamp DESC, id DESC LIMIT ?3"
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT is_win FROM trades WHERE ",
+            settled_position!(),
+            " AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
         ))?;
         let rows = stmt
             .query_map(params![floor, now_db, limit], |r| r.get::<_, i64>(0))?
@@ -138,9 +149,10 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
     let after = |t: DateTime<Utc>| to_db(t).max(floor.clone());
     // Exact sums in Rust: SQL's sum() of REAL goes through floating point.
     let pnls_since = |since: String| -> Result<Vec<Decimal>> {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT profit_loss FROM trades WHERE {SETTLED_TRADES} AND timestamp > ?1 AND timestamp <= ?2
-             ORDER BY timestamp, id"
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT profit_loss FROM trades WHERE ",
+            settled_position!(),
+            " AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp, id"
         ))?;
         let pnls = stmt
             // A P&L that is not a number (a hand edit) is left out, as a missing one is.

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::db::Money;
 use crate::settle::fees::{FeeRules, Fill, Liquidity};
 use crate::time::{from_db, to_db};
+use crate::trades::settled;
 
 pub const CONFIDENCE_THRESHOLD: &str = "bot_confidence_threshold";
 pub const MAX_POSITION: &str = "bot_max_position_dollars";
@@ -115,13 +116,14 @@ pub struct Evidence {
 /// Settled decisions of the last `days` days before `now`.
 pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
     let since = crate::time::days_before(now, days)?;
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(concat!(
         "SELECT action, CAST(confidence AS TEXT), yes_price, no_price, final_score, actual_outcome,
                 profit_loss, is_win, timestamp
          FROM trades
-         WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp < ?2
-         ORDER BY timestamp, id",
-    )?;
+         WHERE ",
+        settled!(),
+        " AND timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id"
+    ))?;
     // A money column that is not a number (a hand edit) reads as missing.
     let dec = |r: &rusqlite::Row<'_>, i| -> rusqlite::Result<Option<Decimal>> {
         Ok(Money::from_value(r.get_ref(i)?).ok().flatten())

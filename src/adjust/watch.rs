@@ -6,10 +6,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use tracing::{info, warn};
 
 use super::replay::wilson;
+use crate::config::Settings;
 use crate::db::Money;
+use crate::params;
+use crate::proposals;
 use crate::time::to_db;
+use crate::trades::settled_position_with_pnl;
 
 /// Trades on one side of a change.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -63,9 +68,6 @@ pub struct Finding {
     pub after: Sample,
 }
 
-const SETTLED_TRADES: &str =
-    "settlement_status = 'settled' AND action IN ('YES', 'NO') AND is_win IS NOT NULL AND profit_loss IS NOT NULL";
-
 fn sample(conn: &Connection, sql: &str, at: &str, now: &str, n: u32) -> Result<Sample> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
@@ -86,14 +88,12 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare(
-        "SELECT h.id, h.timestamp, h.parameter_name, h.old_value, h.new_value, p.tier
+        "SELECT h.id, h.timestamp, h.parameter_name, h.old_value, h.new_value, h.proposal_id
          FROM parameter_history h
          JOIN parameters par ON par.name = h.parameter_name AND par.value = h.new_value
-         LEFT JOIN proposals p ON p.id = h.proposal_id
          WHERE h.proposal_id IS NOT NULL AND h.reverts_history_id IS NULL
            AND h.approval_method IN ('auto', 'telegram', 'cli')
-           AND h.id = (SELECT max(id) FROM parameter_history x WHERE x.parameter_name = h.parameter_name)
-           AND NOT EXISTS (SELECT 1 FROM proposals r WHERE r.rollback_of = h.id)",
+           AND h.id = (SELECT max(id) FROM parameter_history x WHERE x.parameter_name = h.parameter_name)",
     )?;
     let changes = stmt
         .query_map([], |r| {
@@ -103,16 +103,23 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
-                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, i64>(5)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let now_db = to_db(now);
     let mut out = Vec::new();
-    for (history_id, at, parameter, old_value, new_value, tier) in changes {
+    for (history_id, at, parameter, old_value, new_value, proposal_id) in changes {
+        if proposals::rollback_proposed(conn, history_id)? {
+            continue;
+        }
         let after = sample(
             conn,
-            &format!("SELECT profit_loss, is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp >= ?1 AND timestamp <= ?2 ORDER BY timestamp, id LIMIT ?3"),
+            concat!(
+                "SELECT profit_loss, is_win FROM trades WHERE ",
+                settled_position_with_pnl!(),
+                " AND timestamp >= ?1 AND timestamp <= ?2 ORDER BY timestamp, id LIMIT ?3"
+            ),
             &at,
             &now_db,
             n,
@@ -122,7 +129,11 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
         }
         let before = sample(
             conn,
-            &format!("SELECT profit_loss, is_win FROM trades WHERE {SETTLED_TRADES} AND timestamp < ?1 AND ?2 = ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"),
+            concat!(
+                "SELECT profit_loss, is_win FROM trades WHERE ",
+                settled_position_with_pnl!(),
+                " AND timestamp < ?1 AND ?2 = ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
+            ),
             &at,
             &now_db,
             n,
@@ -130,6 +141,7 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
         if before.n < u64::from(n) || !clearly_worse(&before, &after) {
             continue;
         }
+        let tier = proposals::get(conn, proposal_id)?.and_then(|p| p.tier);
         out.push(Finding {
             history_id,
             parameter,
@@ -141,6 +153,63 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
         });
     }
     Ok(out)
+}
+
+/// Runs the rollback watch: reverts clearly worse tier-1 changes and proposes reverting the
+/// others. Returns (changes reverted, rollback proposals created).
+pub(super) fn rollback_watch(
+    conn: &mut Connection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<(u64, u64)> {
+    let found = findings(conn, settings.adjust.rollback_watch_trades, now)?;
+    let (mut reverted, mut proposed) = (0, 0);
+    for f in found {
+        let reason = format!(
+            "rollback watch: after the change {} of {} trades won, P&L {}; before {} of {}, P&L {}",
+            f.after.wins, f.after.n, f.after.pnl, f.before.wins, f.before.n, f.before.pnl
+        );
+        let auto = f.tier == Some(1) && settings.adjust.autonomy != "observe";
+        if dry_run {
+            if auto {
+                reverted += 1;
+            } else {
+                proposed += 1;
+            }
+            continue;
+        }
+        if auto {
+            match params::rollback(conn, f.history_id, &reason, "adjust", now) {
+                Ok(r) => {
+                    reverted += 1;
+                    warn!(history_id = f.history_id, rollback_id = r.history_id, parameter = %f.parameter, "tier-1 change rolled back automatically");
+                }
+                Err(e) => {
+                    warn!(history_id = f.history_id, error = %format!("{e:#}"), "could not roll back")
+                }
+            }
+        } else {
+            let tx = crate::db::write_tx(conn)?;
+            let evidence =
+                serde_json::json!({"rollback_watch": {"before": f.before, "after": f.after}});
+            let proposal = proposals::New {
+                parameter: &f.parameter,
+                current_value: f.new_value.clone(),
+                proposed_value: f.old_value.clone(),
+                reason: Some(reason),
+                expected_impact: Some("undo a change that did clearly worse".into()),
+                evidence: Some(evidence),
+                rollback_of: Some(f.history_id),
+                ..Default::default()
+            };
+            proposals::insert(&tx, &proposal, now)?;
+            tx.commit()?;
+            proposed += 1;
+            info!(history_id = f.history_id, parameter = %f.parameter, "rollback proposed");
+        }
+    }
+    Ok((reverted, proposed))
 }
 
 #[cfg(test)]

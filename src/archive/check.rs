@@ -11,7 +11,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use rusqlite::types::Value as SqlValue;
 use rust_decimal::Decimal;
 
-use super::{Header, Table, TableKind, Week};
+use super::format::Header;
+use super::tables::{Table, TableKind, Week};
 use crate::decision::{Action, Decision, FieldError};
 
 /// Largest amount of money (USDC) or price a restored row may hold, either sign.

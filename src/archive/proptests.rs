@@ -8,7 +8,8 @@ use std::path::Path;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::{line_id, restore, scan_file, sql_value, RestoreRequest};
+use super::format::{line_id, sql_value};
+use super::{restore, scan_file, RestoreRequest};
 
 /// A JSON value of any shape, a few levels deep.
 fn json_value() -> impl Strategy<Value = Value> {

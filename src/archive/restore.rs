@@ -19,11 +19,11 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
+use super::check;
+use super::format::{file_sha256, ArchiveReader, Header};
+use super::scan::{check_header, scan, FileSummary};
+use super::tables::{column_list, table, Table, TableKind};
 use super::trust::Manifest;
-use super::{
-    check, check_header, column_list, file_sha256, scan, table, ArchiveReader, FileSummary, Header,
-    Table, TableKind,
-};
 use crate::error::bad_input;
 use crate::rollup::{Delta, TradeColumns};
 
@@ -108,15 +108,20 @@ pub fn restore(conn: &mut Connection, request: &RestoreRequest<'_>) -> Result<Re
     }
     if let Some(entry) = manifest.same_rows(&pass.summary) {
         let deleted = entry.deleted;
-        if pass.invalid.is_none() {
-            return finish(tx, request, &target, pass, deleted);
+        let (tx, pass) = if pass.invalid.is_none() {
+            (tx, pass)
+        } else {
+            // This database's own rows, written before today's rules: they go back as they
+            // were archived. The first pass stopped inserting at the row the rules refused.
+            drop(tx);
+            let tx = crate::db::write_tx(conn)?;
+            let pass = target.insert(&tx, false)?;
+            (tx, pass)
+        };
+        if deleted {
+            leave_rollup(&tx, target.path, &pass)?;
         }
-        // This database's own rows, written before today's rules: they go back as they were
-        // archived. The first pass stopped inserting at the row the rules refused.
-        drop(tx);
-        let tx = crate::db::write_tx(conn)?;
-        let pass = target.insert(&tx, false)?;
-        return finish(tx, request, &target, pass, deleted);
+        return close(tx, request, &target, pass, Origin::ArchivedHere);
     }
     if let Some(why) = refusal(&target, &pass) {
         drop(tx);
@@ -163,25 +168,16 @@ fn refusal(target: &Target<'_>, pass: &Pass) -> Option<String> {
     ))
 }
 
-/// Commits (or, in a dry run, rolls back) the rows of a file this database archived; the rows
-/// that went back in leave the rollup when the archive had deleted them.
-fn finish(
-    tx: Transaction<'_>,
-    request: &RestoreRequest<'_>,
-    target: &Target<'_>,
-    pass: Pass,
-    deleted: bool,
-) -> Result<RestoreReport> {
-    if deleted {
-        if let Some(why) = &pass.no_rollup {
-            return Err(bad_input(format!(
-                "{}: its rows cannot leave the daily rollup: {why}",
-                target.path.display()
-            )));
-        }
-        pass.rollup.apply(&tx, -1)?;
+/// The rows of a file this database archived (and deleted) went back in: they leave the
+/// rollup, in the same transaction.
+fn leave_rollup(tx: &Transaction<'_>, path: &Path, pass: &Pass) -> Result<()> {
+    if let Some(why) = &pass.no_rollup {
+        return Err(bad_input(format!(
+            "{}: its rows cannot leave the daily rollup: {why}",
+            path.display()
+        )));
     }
-    close(tx, request, target, pass, Origin::ArchivedHere)
+    pass.rollup.apply(tx, -1)
 }
 
 /// Commits (or, in a dry run, rolls back) and reports.

@@ -10,7 +10,9 @@ use anyhow::Result;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
-use super::{manifest, parse_line, ArchiveReader, FileSummary, ManifestRow};
+use super::format::{file_sha256, line_id, parse_line, ArchiveReader};
+use super::manifest::{manifest, ManifestRow};
+use super::scan::{id_range, FileSummary};
 
 /// The manifest entries of one table.
 pub(super) struct Manifest {
@@ -61,7 +63,7 @@ impl Manifest {
     pub(super) fn explain(&self, entry: &ManifestRow, file: &Path, line: u64, id: i64) -> String {
         let original = entry.path(&self.dir);
         let same_file = std::fs::canonicalize(&original).ok() == std::fs::canonicalize(file).ok();
-        if !same_file && super::file_sha256(&original).is_ok_and(|sha| sha == entry.sha256) {
+        if !same_file && file_sha256(&original).is_ok_and(|sha| sha == entry.sha256) {
             match first_difference(&original, file) {
                 Ok(Some(difference)) => return difference,
                 Ok(None) => {
@@ -107,9 +109,9 @@ impl ManifestRow {
             return Some(format!(
                 "holds {} rows ({}), the manifest says {} ({})",
                 file.rows,
-                super::id_range(file.min_id, file.max_id),
+                id_range(file.min_id, file.max_id),
                 self.rows,
-                super::id_range(self.min_id, self.max_id)
+                id_range(self.min_id, self.max_id)
             ));
         }
         Some(match &self.content_sha256 {
@@ -146,13 +148,13 @@ fn first_difference(original: &Path, file: &Path) -> Result<Option<String>> {
             (true, false) => {
                 return Ok(Some(format!(
                     "line {line}: field `id`: the file ends, the archived original {name} has a row with id {} here",
-                    super::line_id(&la).unwrap_or(0)
+                    line_id(&la).unwrap_or(0)
                 )))
             }
             (false, true) => {
                 return Ok(Some(format!(
                     "line {line}: field `id`: row {} is not in the archived original {name}, which ends before it",
-                    super::line_id(&lb).unwrap_or(0)
+                    line_id(&lb).unwrap_or(0)
                 )))
             }
             (true, true) => {}

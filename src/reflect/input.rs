@@ -18,6 +18,7 @@ use crate::metrics::{self, Metrics, Window};
 use crate::settle::fees::{Charge, FeeAsset};
 use crate::settle::pnl::BreakEven;
 use crate::time::to_db;
+use crate::trades::SETTLED;
 
 /// One settled decision, as the figures need it.
 #[derive(Debug, Clone)]
@@ -173,17 +174,14 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// A live parameter with its bounds and step.
+/// A live parameter with its bounds and step. Decimals serialize as their exact text (as
+/// rust_decimal always does without its `serde-float` feature), e.g. `"value": "0.75"`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ParamView {
     pub name: String,
-    #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
     pub min: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
     pub max: Decimal,
-    #[serde(with = "rust_decimal::serde::str_option")]
     pub step: Option<Decimal>,
     pub description: Option<String>,
 }
@@ -204,7 +202,7 @@ pub struct PastProposal {
     pub parameter: String,
     pub current: String,
     pub proposed: String,
-    pub status: String,
+    pub status: crate::proposals::Status,
     pub status_reason: Option<String>,
 }
 
@@ -269,7 +267,7 @@ pub fn load(
     let since = to_db(crate::time::days_before(now, 7)?);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
-         WHERE settlement_status = 'settled' AND timestamp >= ?1 AND timestamp <= ?2"
+         WHERE {SETTLED} AND timestamp >= ?1 AND timestamp <= ?2"
     ))?;
     let week: Vec<Row> = stmt
         .query_map(params![since, to_db(now)], |r| read_row(r, 0))?
@@ -281,7 +279,7 @@ pub fn load(
     let wanted: HashSet<i64> = covered.iter().copied().collect();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, {ROW_COLUMNS} FROM trades t
-         WHERE t.settlement_status = 'settled'
+         WHERE {SETTLED}
            AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)"
     ))?;
     let mut new_rows = Vec::with_capacity(covered.len());
@@ -391,22 +389,17 @@ fn history(conn: &Connection, limit: u32) -> Result<Vec<Past>> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT parameter_name, current_value, proposed_value, status, status_reason
-         FROM proposals WHERE reflection_id = ?1 ORDER BY id",
-    )?;
     for p in &mut past {
-        p.proposals = stmt
-            .query_map([p.id], |r| {
-                Ok(PastProposal {
-                    parameter: r.get(0)?,
-                    current: r.get(1)?,
-                    proposed: r.get(2)?,
-                    status: r.get(3)?,
-                    status_reason: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        p.proposals = crate::proposals::of_reflection(conn, p.id)?
+            .into_iter()
+            .map(|q| PastProposal {
+                parameter: q.parameter_name,
+                current: q.current_value,
+                proposed: q.proposed_value,
+                status: q.status,
+                status_reason: q.status_reason,
+            })
+            .collect();
     }
     Ok(past)
 }
@@ -429,6 +422,25 @@ mod tests {
             profit_loss: Decimal::from_str(pl).ok(),
             is_missed_opportunity: None,
         }
+    }
+
+    /// The prompt shows parameters with exact decimal text, as it did with explicit
+    /// `rust_decimal::serde::str` attributes.
+    #[test]
+    fn parameters_serialize_decimals_as_exact_text() {
+        let view = ParamView {
+            name: "bot_confidence_threshold".into(),
+            value: Decimal::from_str("0.750").unwrap(),
+            min: Decimal::from_str("0.5").unwrap(),
+            max: Decimal::from_str("0.95").unwrap(),
+            step: None,
+            description: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&view).unwrap(),
+            serde_json::json!({"name": "bot_confidence_threshold", "value": "0.750", "min": "0.5",
+                               "max": "0.95", "step": null, "description": null})
+        );
     }
 
     #[test]

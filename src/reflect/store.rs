@@ -93,22 +93,17 @@ pub fn save(
                 tracing::info!(parameter = %rec.parameter, "recommendation equals the live value; no proposal");
                 continue;
             }
-            tx.execute(
-                "INSERT INTO proposals (created_at, reflection_id, parameter_name, current_value,
-                     proposed_value, reason, expected_impact, suggested_tier, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
-                params![
-                    to_db(now),
-                    reflection_id,
-                    rec.parameter,
-                    live.value.to_string(),
-                    proposed.to_string(),
-                    settings.scrub(&rec.reason),
-                    rec.expected_impact.as_deref().map(|t| settings.scrub(t)),
-                    rec.tier,
-                ],
-            )?;
-            proposal_ids.push(tx.last_insert_rowid());
+            let proposal = crate::proposals::New {
+                reflection_id: Some(reflection_id),
+                parameter: &rec.parameter,
+                current_value: live.value.to_string(),
+                proposed_value: proposed.to_string(),
+                reason: Some(settings.scrub(&rec.reason)),
+                expected_impact: rec.expected_impact.as_deref().map(|t| settings.scrub(t)),
+                suggested_tier: rec.tier,
+                ..Default::default()
+            };
+            proposal_ids.push(crate::proposals::insert(&tx, &proposal, now)?);
         }
         tx.execute(
             "UPDATE reflections SET adjustments_made = ?1 WHERE id = ?2",

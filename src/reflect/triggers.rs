@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use crate::config::Settings;
+use crate::trades::{settled, settled_position};
 
 pub const LOSSES: &str = "3_losses";
 pub const TRADES: &str = "10_trades";
@@ -75,14 +76,14 @@ pub fn evaluate(
     now: DateTime<Utc>,
 ) -> Result<Evaluation> {
     let losses_trigger = settings.reflect.losses_trigger;
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(concat!(
         "SELECT t.is_win = 0,
                 EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
          FROM trades t
-         WHERE t.settlement_status = 'settled' AND t.action IN ('YES', 'NO')
-         ORDER BY t.settled_at DESC, t.id DESC
-         LIMIT ?1",
-    )?;
+         WHERE ",
+        settled_position!(),
+        " ORDER BY t.settled_at DESC, t.id DESC LIMIT ?1"
+    ))?;
     let last_decisions = stmt
         .query_map([losses_trigger.max(1)], |r| {
             Ok((r.get::<_, Option<bool>>(0)?.unwrap_or(false), r.get(1)?))
@@ -112,12 +113,12 @@ pub fn evaluate(
 
 /// Settled decisions no reflection has covered, by (settled_at, id).
 pub fn uncovered(conn: &Connection) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT t.id FROM trades t
-         WHERE t.settlement_status = 'settled'
-           AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
-         ORDER BY t.settled_at, t.id",
-    )?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT t.id FROM trades t WHERE ",
+        settled!(),
+        " AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
+         ORDER BY t.settled_at, t.id"
+    ))?;
     let ids = stmt
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;

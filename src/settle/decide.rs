@@ -7,12 +7,29 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::binance::MINUTE_MS;
+use super::fees::FeeAssetRule;
 use super::gamma::MarketInfo;
+use super::pnl::TieRule;
 use super::pnl::{self, FeeModel, FeeRules, Fill, Outcome};
-use super::Plan;
+use super::Source;
 use crate::db::{BtcPrice, Money};
 use crate::decision::Liquidity;
 use crate::time::from_db;
+
+/// What a verdict depends on besides the row and its market: the rules of a run, decided once
+/// from the settings and flags.
+pub(super) struct Rules {
+    pub source: Source,
+    /// Official results are looked up (`settlement.gamma_enabled`, and not `--source price`).
+    pub gamma: bool,
+    pub tie: TieRule,
+    /// The fee model without a logged rate or a market schedule (none with fees disabled).
+    pub default_fee: FeeModel,
+    pub default_exponent: u32,
+    pub fee_asset: FeeAssetRule,
+    /// Windows that ended before this had `official_wait_minutes` to get their official result.
+    pub official_before: DateTime<Utc>,
+}
 
 /// A decision as settlement reads it.
 #[derive(Debug, Clone)]
@@ -111,7 +128,7 @@ pub(super) struct Settlement {
 /// The fee model of a row: the rate the trader logged, else the market's schedule, else the
 /// settings.
 fn fee_model(
-    plan: &Plan,
+    rules: &Rules,
     row: &Row,
     market: Option<&MarketInfo>,
 ) -> Result<FeeModel, &'static str> {
@@ -119,10 +136,21 @@ fn fee_model(
     if let Some(rate) = row.fee_rate {
         let exponent = market_fee
             .filter(|f| f.rate > Decimal::ZERO)
-            .map_or(plan.default_exponent, |f| f.exponent);
+            .map_or(rules.default_exponent, |f| f.exponent);
         return FeeModel::new(rate, Decimal::from(exponent)).map_err(|_| "fee_rate outside [0, 1]");
     }
-    Ok(market_fee.unwrap_or(plan.default_fee))
+    Ok(market_fee.unwrap_or(rules.default_fee))
+}
+
+/// Whether price evidence may settle a market whose window ended at `end`: always with
+/// `--source price`, never with `gamma`, and with `auto` once the official result had
+/// `official_wait_minutes` to come (or without Gamma at all).
+pub(super) fn price_allowed(rules: &Rules, end: DateTime<Utc>) -> bool {
+    match rules.source {
+        Source::Price => true,
+        Source::Gamma => false,
+        Source::Auto => !rules.gamma || end <= rules.official_before,
+    }
 }
 
 /// The price outcome of a row: end = close of the window's last minute, start = price_to_beat
@@ -142,7 +170,7 @@ pub(super) fn price_evidence(
 
 /// Settles one row given what is known of its market. `None` leaves it pending.
 pub(super) fn decide(
-    plan: &Plan,
+    rules: &Rules,
     row: &Row,
     market: Option<&MarketInfo>,
     official: Option<Outcome>,
@@ -150,7 +178,7 @@ pub(super) fn decide(
 ) -> Option<Verdict> {
     let (outcome, source) = match (official, prices) {
         (Some(o), _) => (o, "gamma"),
-        (None, Some((start, end))) => (pnl::outcome_from_prices(start, end, plan.tie), "price"),
+        (None, Some((start, end))) => (pnl::outcome_from_prices(start, end, rules.tie), "price"),
         (None, None) => return None,
     };
     let (end_price, start_price) = match prices {
@@ -184,7 +212,7 @@ pub(super) fn decide(
             let Some(size) = row.position_size else {
                 return unsettleable("position_size is missing");
             };
-            let model = match fee_model(plan, row, market) {
+            let model = match fee_model(rules, row, market) {
                 Ok(m) => m,
                 Err(reason) => return unsettleable(reason),
             };
@@ -197,7 +225,7 @@ pub(super) fn decide(
             };
             let rules = FeeRules {
                 model,
-                asset: plan.fee_asset,
+                asset: rules.fee_asset,
             };
             let won = pnl::side_wins(action == "YES", outcome);
             match pnl::settle_fill(&fill, &rules, won) {

@@ -12,6 +12,7 @@ use super::pnl::{self, FeeModel, Outcome, TieRule};
 use crate::config::Settings;
 use crate::db::{BtcPrice, Money};
 use crate::error::bad_input;
+use crate::trades::settled;
 
 /// Result of `polyperf settle-check`.
 #[derive(Debug, Default, Serialize)]
@@ -25,12 +26,14 @@ pub struct VerifyReport {
 pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
     let tie =
         TieRule::parse(&settings.settlement.tie_rule).map_err(|e| bad_input(format!("{e:#}")))?;
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(concat!(
         "SELECT id, decision_id, action, position_size, executed_price, final_score, actual_outcome,
                 is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, fee_exponent_used,
                 payout, settlement_source, end_price, start_price, liquidity, fee_paid, fee_asset
-         FROM trades WHERE settlement_status = 'settled' ORDER BY id",
-    )?;
+         FROM trades WHERE ",
+        settled!(),
+        " ORDER BY id"
+    ))?;
     let mut rows = stmt.query([])?;
     let mut report = VerifyReport::default();
     while let Some(r) = rows.next()? {

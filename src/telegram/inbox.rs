@@ -227,16 +227,14 @@ fn command(
             })
         }
         Command::Approve { id } | Command::Reject { id } => {
-            let outcome = adjust::decide(
-                conn,
-                settings,
-                id,
-                None,
+            let request = adjust::Request {
+                proposal_id: id,
+                nonce: None,
                 verdict,
-                &by,
-                crate::params::Method::Telegram,
-                now,
-            )?;
+                by: &by,
+                method: crate::params::Method::Telegram,
+            };
+            let outcome = adjust::decide(conn, settings, &request, now)?;
             if outcome.changed {
                 stats.approvals += 1;
             }
@@ -287,16 +285,14 @@ async fn handle_button(
         return Ok(());
     };
     let by = format!("telegram:{user_id}");
-    let outcome = adjust::decide(
-        conn,
-        settings,
-        id,
-        Some(nonce),
+    let request = adjust::Request {
+        proposal_id: id,
+        nonce: Some(nonce),
         verdict,
-        &by,
-        crate::params::Method::Telegram,
-        now,
-    );
+        by: &by,
+        method: crate::params::Method::Telegram,
+    };
+    let outcome = adjust::decide(conn, settings, &request, now);
     let (answer, changed) = match &outcome {
         Ok(o) => (o.message.clone(), o.changed),
         Err(e) => (

@@ -1,0 +1,195 @@
+//! What the adjuster thinks of a proposal, reading only: the checks against the live parameter
+//! that every path acting on a proposal makes (the adjuster's run, a human's approval, the
+//! expiry of stale requests), the replay evidence and the tier.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+
+use super::replay;
+use super::tiers::{self, Tier};
+use crate::config::{ParamBounds, Settings};
+use crate::params::{self, Parameter};
+use crate::proposals::Proposal;
+use crate::time::{from_db, to_db};
+
+/// Where a proposal stands against the live parameter, checked in this order.
+pub(super) enum Check {
+    /// The `parameters` table no longer has the parameter.
+    Gone,
+    /// The proposal's `current_value` is not a decimal number.
+    BadCurrent { live: Decimal },
+    /// The live value is no longer the proposal's `current_value`.
+    Stale { live: Decimal },
+    /// The settings do not know the parameter.
+    Unknown,
+    /// The proposed value breaks the live bounds or the step (why).
+    Invalid(String),
+    /// Every check passed: the live parameter, the current value and the value to apply.
+    Valid {
+        live: Parameter,
+        current: Decimal,
+        value: Decimal,
+    },
+}
+
+impl Check {
+    /// Why the proposal no longer matches the live parameter, if it does not (it is then
+    /// superseded).
+    pub(super) fn stale_reason(&self, name: &str, current: &str) -> Option<String> {
+        match self {
+            Check::Gone => Some(format!("parameter {name:?} no longer exists")),
+            Check::BadCurrent { live } | Check::Stale { live } => Some(format!(
+                "{name} is now {live} but the proposal was made against {current}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a proposal against the live parameter and the settings' step.
+pub(super) fn check(conn: &Connection, settings: &Settings, p: &Proposal) -> Result<Check> {
+    let name = p.parameter_name.as_str();
+    let Some(live) = params::get(conn, name)? else {
+        return Ok(Check::Gone);
+    };
+    let Ok(current) = params::parse_value(name, &p.current_value) else {
+        return Ok(Check::BadCurrent { live: live.value });
+    };
+    if current != live.value {
+        return Ok(Check::Stale { live: live.value });
+    }
+    let Some(step) = settings.adjust.parameters.get(name).map(|b| b.step) else {
+        return Ok(Check::Unknown);
+    };
+    let bounds = ParamBounds {
+        min: live.min,
+        max: live.max,
+        step,
+    };
+    Ok(
+        match tiers::validate_value(name, &p.proposed_value, &bounds) {
+            Ok(value) => Check::Valid {
+                live,
+                current,
+                value,
+            },
+            Err(why) => Check::Invalid(why),
+        },
+    )
+}
+
+/// The adjuster's assessment of a pending proposal.
+pub(super) enum Assessment {
+    Reject(String),
+    Supersede(String),
+    Accept {
+        tier: Tier,
+        value: Decimal,
+        why: String,
+        evidence: Box<replay::Evidence>,
+    },
+}
+
+/// Validates a proposal against the live parameter and settings, replays it and decides its
+/// tier. Reads only.
+pub(super) fn evaluate(
+    conn: &Connection,
+    settings: &Settings,
+    p: &Proposal,
+    now: DateTime<Utc>,
+) -> Result<Assessment> {
+    let name = p.parameter_name.as_str();
+    let (current, value) = match check(conn, settings, p)? {
+        Check::Gone | Check::Unknown => {
+            return Ok(Assessment::Reject(format!("unknown parameter {name:?}")))
+        }
+        Check::BadCurrent { .. } => {
+            return Ok(Assessment::Reject(format!(
+                "{name}: current value {:?} is not a decimal number",
+                p.current_value
+            )))
+        }
+        stale @ Check::Stale { .. } => {
+            let why = stale
+                .stale_reason(name, &p.current_value)
+                .unwrap_or_default();
+            return Ok(Assessment::Supersede(why));
+        }
+        Check::Invalid(why) => return Ok(Assessment::Reject(why)),
+        Check::Valid { current, value, .. } => (current, value),
+    };
+    let evidence = evidence(conn, settings, name, current, value, now)?;
+    let limits = tiers::Limits {
+        tier1_max_change: settings.adjust.tier1_max_change,
+        tier2_max_change: settings.adjust.tier2_max_change,
+    };
+    let gate = tiers::Tier1Gate {
+        cooldown_passed: cooldown_passed(conn, settings, name, now)?,
+        evidence_ok: !evidence.says_loses_money,
+        is_rollback: p.rollback_of.is_some(),
+    };
+    let tier = tiers::classify(current, value, limits, gate);
+    if let Tier::Rejected(why) = tier {
+        return Ok(Assessment::Reject(why));
+    }
+    let change = tiers::relative_change(current, value).unwrap_or_default();
+    let why = match tier {
+        Tier::One => format!(
+            "tier 1: change of {} within {} and the replay does not show a loss",
+            tiers::percent(change),
+            tiers::percent(limits.tier1_max_change)
+        ),
+        _ => format!("tier 2: {}", tiers::tier2_reason(change, limits, gate)),
+    };
+    Ok(Assessment::Accept {
+        tier,
+        value,
+        why,
+        evidence: Box::new(evidence),
+    })
+}
+
+/// The replay evidence of changing `name` from `current` to `proposed` at `now`.
+pub fn evidence(
+    conn: &Connection,
+    settings: &Settings,
+    name: &str,
+    current: Decimal,
+    proposed: Decimal,
+    now: DateTime<Utc>,
+) -> Result<replay::Evidence> {
+    let days = settings.adjust.replay_days;
+    let rows = replay::load_rows(conn, now, days)?;
+    let position = params::get(conn, replay::MAX_POSITION)?
+        .map(|p| p.value)
+        .unwrap_or(Decimal::TEN);
+    let setup = replay::Setup {
+        parameter: name,
+        current,
+        proposed,
+        days,
+        since: to_db(crate::time::days_before(now, days)?),
+        position,
+        fees: crate::settle::fees::FeeRules::from_settings(&settings.settlement)?,
+    };
+    Ok(replay::replay(&rows, &setup))
+}
+
+/// Whether the parameter's last automatic change is at least `tier1_cooldown_hours` old.
+fn cooldown_passed(
+    conn: &Connection,
+    settings: &Settings,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let last: Option<String> = conn.query_row(
+        "SELECT max(timestamp) FROM parameter_history WHERE parameter_name = ?1 AND approval_method = 'auto'",
+        [name],
+        |r| r.get(0),
+    )?;
+    let Some(last) = last else { return Ok(true) };
+    let last = from_db(&last)?;
+    Ok(crate::time::hours_after(last, settings.adjust.tier1_cooldown_hours)? <= now)
+}

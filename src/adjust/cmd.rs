@@ -1,0 +1,122 @@
+//! `polyperf proposals list|show|approve|reject`: flags and printing; the work is the
+//! library's ([`crate::proposals`], [`super::decide`]).
+
+use anyhow::Result;
+use chrono::Utc;
+
+use super::approve::{decide, Request, Verdict};
+use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
+use crate::params::Method;
+use crate::proposals::{self, Proposal, Status};
+use crate::runner::GlobalArgs;
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ProposalsCmd {
+    /// List proposals (newest first)
+    List,
+    /// Show one proposal with its evidence
+    Show { id: i64 },
+    /// Approve and apply a proposal awaiting approval
+    Approve { id: i64 },
+    /// Reject a proposal
+    Reject { id: i64 },
+}
+
+/// What both listings print of a proposal: id, created, parameter, current and proposed value,
+/// tier (`-` before the adjuster decided it) and status.
+fn fields(p: &Proposal) -> [String; 7] {
+    [
+        p.id.to_string(),
+        p.created_at.clone(),
+        p.parameter_name.clone(),
+        p.current_value.clone(),
+        p.proposed_value.clone(),
+        p.tier.map_or_else(|| "-".into(), |t| t.to_string()),
+        p.status.to_string(),
+    ]
+}
+
+/// `polyperf proposals list|show|approve|reject`.
+pub fn proposals_cli(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
+    use crate::cli::print;
+    let json = global.json;
+    let (settings, mut conn) = crate::cli::open(global)?;
+    match cmd {
+        ProposalsCmd::List => {
+            let list = proposals::list(&conn, 100)?;
+            print(json, &serde_json::json!({ "proposals": list }), |_| {
+                let mut s = format!(
+                    "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
+                    "id", "created", "parameter", "current", "proposed", "tier", "status"
+                );
+                for p in &list {
+                    let [id, created, parameter, current, proposed, tier, status] = fields(p);
+                    s.push_str(&format!(
+                        "{id:>5}  {created:<19}  {parameter:<26} {current:>10} {proposed:>10}  {tier:>4}  {status}\n"
+                    ));
+                }
+                if list.is_empty() {
+                    s.push_str("no proposals yet\n");
+                }
+                s
+            });
+            Ok(EXIT_OK)
+        }
+        ProposalsCmd::Show { id } => {
+            let p = proposals::get(&conn, id)?
+                .ok_or_else(|| bad_input(format!("there is no proposal #{id}")))?;
+            print(json, &p, |p| {
+                let [id, created, parameter, current, proposed, tier, status] = fields(p);
+                let mut s = format!(
+                    "proposal #{id} ({created}): {parameter} {current} -> {proposed}  tier {tier}  [{status}]\n"
+                );
+                for (label, v) in [
+                    ("reason", &p.reason),
+                    ("expected impact", &p.expected_impact),
+                    ("status reason", &p.status_reason),
+                    ("expires", &p.expires_at),
+                ] {
+                    if let Some(v) = v {
+                        s.push_str(&format!("  {label}: {v}\n"));
+                    }
+                }
+                if let Some(summary) = p.evidence.as_ref().and_then(|e| e["summary"].as_str()) {
+                    s.push_str(&format!("  evidence: {summary}\n"));
+                }
+                s
+            });
+            Ok(EXIT_OK)
+        }
+        ProposalsCmd::Approve { id } | ProposalsCmd::Reject { id } => {
+            let verdict = if matches!(cmd, ProposalsCmd::Approve { .. }) {
+                Verdict::Approve
+            } else {
+                Verdict::Reject
+            };
+            let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+            let request = Request {
+                proposal_id: id,
+                nonce: None,
+                verdict,
+                by: &by,
+                method: Method::Cli,
+            };
+            let out = decide(&mut conn, &settings, &request, Utc::now())?;
+            print(json, &out, |o| o.message.clone());
+            let wanted = if verdict == Verdict::Approve {
+                Status::Applied
+            } else {
+                Status::Rejected
+            };
+            // Done now or before: success. Refused (expired, superseded, unknown…): exit 2.
+            if out.status == Some(wanted) {
+                Ok(EXIT_OK)
+            } else {
+                if !json {
+                    eprintln!("polyperf proposals: {}", out.message);
+                }
+                Ok(EXIT_USAGE)
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! What the adjuster does with proposals on its own: each pending one is assessed and rejected,
+//! superseded, reported (autonomy `observe`), applied (tier 1) or sent for approval (tier 2);
+//! approval requests past their time expire, and those whose parameter changed are superseded.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+use tracing::info;
+
+use super::assess::{self, Assessment};
+use super::replay::Evidence;
+use super::tiers::Tier;
+use crate::config::Settings;
+use crate::outbox;
+use crate::params::{self, Method};
+use crate::proposals::{self, Decided, Proposal, Status};
+use crate::time::to_db;
+
+/// Who the adjuster is in `decided_by` and in parameter history.
+const ADJUSTER: &str = "adjust";
+
+pub(super) fn notify_text(
+    conn: &Connection,
+    key: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    outbox::enqueue(
+        conn,
+        outbox::kind::TEXT,
+        &serde_json::json!({ "text": text }),
+        Some(key),
+        now,
+    )?;
+    Ok(())
+}
+
+/// Requests past their `expires_at` become `expired`, with a notification.
+pub(super) fn expire(conn: &mut Connection, now: DateTime<Utc>, dry_run: bool) -> Result<u64> {
+    let tx = crate::db::write_tx(conn)?;
+    let due = proposals::expired_requests(&tx, now)?;
+    for p in &due {
+        mark_expired(&tx, p.id, &p.parameter_name, now)?;
+    }
+    if !dry_run {
+        tx.commit()?;
+    }
+    Ok(due.len() as u64)
+}
+
+pub(super) fn mark_expired(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    proposals::set_status(
+        conn,
+        id,
+        Status::Expired,
+        "no decision before the approval expired",
+        now,
+    )?;
+    notify_text(
+        conn,
+        &format!("expired:{id}"),
+        &format!("Proposal #{id} ({name}) expired without a decision; nothing was changed."),
+        now,
+    )?;
+    info!(
+        proposal_id = id,
+        parameter = name,
+        "approval request expired"
+    );
+    Ok(())
+}
+
+/// Requests whose parameter changed since they were made become `superseded`.
+pub(super) fn supersede_stale(
+    conn: &mut Connection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<u64> {
+    let tx = crate::db::write_tx(conn)?;
+    let mut n = 0;
+    for p in proposals::with_status(&tx, Status::AwaitingApproval)? {
+        let check = assess::check(&tx, settings, &p)?;
+        if let Some(why) = check.stale_reason(&p.parameter_name, &p.current_value) {
+            supersede(&tx, p.id, &p.parameter_name, &why, now)?;
+            n += 1;
+        }
+    }
+    if !dry_run {
+        tx.commit()?;
+    }
+    Ok(n)
+}
+
+pub(super) fn supersede(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    proposals::set_status(conn, id, Status::Superseded, why, now)?;
+    notify_text(
+        conn,
+        &format!("superseded:{id}"),
+        &format!("Proposal #{id} ({name}) is superseded: {why}."),
+        now,
+    )?;
+    info!(
+        proposal_id = id,
+        parameter = name,
+        why,
+        "proposal superseded"
+    );
+    Ok(())
+}
+
+/// Processes one pending proposal in its own transaction. Returns its new status.
+pub(super) fn process(
+    conn: &mut Connection,
+    settings: &Settings,
+    id: i64,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Option<Status>> {
+    let tx = crate::db::write_tx(conn)?;
+    let Some(p) = proposals::get(&tx, id)? else {
+        return Ok(None);
+    };
+    if p.status != Status::Pending {
+        return Ok(None);
+    }
+    let status = match assess::evaluate(&tx, settings, &p, now)? {
+        Assessment::Reject(why) => reject(&tx, &p, &why, now)?,
+        Assessment::Supersede(why) => {
+            supersede(&tx, id, &p.parameter_name, &why, now)?;
+            Status::Superseded
+        }
+        Assessment::Accept {
+            tier,
+            value,
+            why,
+            evidence,
+        } => {
+            let accepted = Accepted {
+                p: &p,
+                value,
+                why: &why,
+                evidence: &evidence,
+            };
+            let evidence_json = serde_json::to_value(&evidence)?;
+            proposals::record_assessment(&tx, id, tier.number(), &evidence_json, &why)?;
+            if settings.adjust.autonomy == "observe" {
+                report_only(&tx, &accepted, now)?
+            } else if tier == Tier::One {
+                apply_tier1(&tx, &accepted, now)?
+            } else {
+                request_approval(&tx, settings, &accepted, &evidence_json, now)?
+            }
+        }
+    };
+    if !dry_run {
+        tx.commit()?;
+    }
+    Ok(Some(status))
+}
+
+/// A proposal the assessment accepted: the value to apply, why, and the replay evidence.
+struct Accepted<'a> {
+    p: &'a Proposal,
+    value: Decimal,
+    why: &'a str,
+    evidence: &'a Evidence,
+}
+
+fn reject(conn: &Connection, p: &Proposal, why: &str, now: DateTime<Utc>) -> Result<Status> {
+    let (id, name) = (p.id, &p.parameter_name);
+    let decided = Decided {
+        status: Status::Rejected,
+        reason: Some(why),
+        by: ADJUSTER,
+        history_id: None,
+    };
+    proposals::decide(conn, id, &decided, now)?;
+    notify_text(
+        conn,
+        &format!("rejected:{id}"),
+        &format!("Proposal #{id} ({name}) rejected: {why}."),
+        now,
+    )?;
+    info!(proposal_id = id, parameter = %name, why = %why, "proposal rejected");
+    Ok(Status::Rejected)
+}
+
+/// Autonomy `observe`: the assessment is reported, nothing applied.
+fn report_only(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Result<Status> {
+    let (id, name, why) = (a.p.id, &a.p.parameter_name, a.why);
+    proposals::set_status(
+        conn,
+        id,
+        Status::Reported,
+        &format!("autonomy observe: reported only ({why})"),
+        now,
+    )?;
+    notify_text(
+        conn,
+        &format!("reported:{id}"),
+        &format!(
+            "Proposal #{id}: {name} {} -> {} ({why}); autonomy is observe, nothing applied. {}",
+            a.p.current_value, a.value, a.evidence.summary
+        ),
+        now,
+    )?;
+    Ok(Status::Reported)
+}
+
+fn apply_tier1(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Result<Status> {
+    let (id, name, value) = (a.p.id, &a.p.parameter_name, a.value);
+    let reason = a.p.reason.clone().unwrap_or_else(|| a.why.to_string());
+    let history_id = params::apply_change(
+        conn,
+        &params::Change {
+            name,
+            new_value: value,
+            reason: &reason,
+            method: Method::Auto,
+            proposal_id: Some(id),
+            reverts_history_id: a.p.rollback_of,
+            by: ADJUSTER,
+        },
+        now,
+    )?;
+    let decided = Decided {
+        status: Status::Applied,
+        reason: None,
+        by: ADJUSTER,
+        history_id: Some(history_id),
+    };
+    proposals::decide(conn, id, &decided, now)?;
+    info!(proposal_id = id, parameter = %name, %value, history_id, "tier-1 change applied");
+    Ok(Status::Applied)
+}
+
+fn request_approval(
+    conn: &Connection,
+    settings: &Settings,
+    a: &Accepted<'_>,
+    evidence_json: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Status> {
+    let (id, name, value) = (a.p.id, &a.p.parameter_name, a.value);
+    let nonce: String = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let expires_at = crate::time::hours_after(now, settings.adjust.approval_ttl_hours)?;
+    proposals::request_approval(conn, id, &nonce, expires_at)?;
+    let payload = serde_json::json!({
+        "proposal_id": id, "nonce": nonce, "parameter": name,
+        "current": a.p.current_value, "proposed": value.to_string(),
+        "reason": a.p.reason, "expected_impact": a.p.expected_impact,
+        "tier": 2, "evidence": evidence_json, "expires_at": to_db(expires_at),
+        "rollback_of": a.p.rollback_of,
+    });
+    outbox::enqueue(
+        conn,
+        outbox::kind::APPROVAL,
+        &payload,
+        Some(&format!("approval:{id}")),
+        now,
+    )?;
+    info!(proposal_id = id, parameter = %name, %value, "approval requested");
+    Ok(Status::AwaitingApproval)
+}
