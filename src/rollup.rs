@@ -197,6 +197,24 @@ impl Delta {
         Ok(())
     }
 
+    /// The first bucket of these changes that `daily_rollup` already counts (with how many
+    /// archived decisions it holds). Rows that fall into such a bucket cannot be told apart from
+    /// rows this database archived: the rollup keeps no ids.
+    pub fn first_already_counted(&self, conn: &Connection) -> Result<Option<(&Key, i64)>> {
+        let mut select = conn.prepare_cached(
+            "SELECT n FROM daily_rollup
+             WHERE day = ?1 AND signal_type = ?2 AND action = ?3 AND is_end_phase = ?4",
+        )?;
+        for key in self.rows.keys() {
+            let k = params![key.day, key.signal_type, key.action, key.is_end_phase];
+            let n: Option<i64> = select.query_row(k, |r| r.get(0)).optional()?;
+            if let Some(n) = n.filter(|n| *n > 0) {
+                return Ok(Some((key, n)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Adds (`sign` = 1) or subtracts (`sign` = -1) the accumulated changes to `daily_rollup`.
     /// Part of the caller's transaction. A row that reaches all zeros is removed.
     pub fn apply(&self, conn: &Connection, sign: i64) -> Result<()> {

@@ -1247,3 +1247,69 @@ fn restore_checks_the_header_before_building_its_insert() {
     );
     assert_eq!(state(&db), before);
 }
+
+/// A foreign file (rows this database never archived) whose rows fall on a day, signal and
+/// action the rollup already counts is refused: the rollup keeps no ids, so such a row could be
+/// an archived trade under another id (and another decision id) and would be counted twice. A
+/// foreign file for days the rollup does not count goes in.
+#[test]
+fn a_foreign_file_on_days_the_rollup_counts_is_refused() {
+    let db = seeded(1);
+    let before = report(&db);
+    run_archive(&db);
+    let original = archive_dir(&db).join("trades-2026-W07.jsonl.gz");
+    let lines = gunzip(&original);
+    // The same trades under new ids and decision ids, as another machine might hold them.
+    let shift = 1_000_000;
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    for key in ["min_id", "max_id"] {
+        header[key] = (header[key].as_i64().unwrap() + shift).into();
+    }
+    let mut foreign = vec![header.to_string()];
+    for line in &lines[1..] {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = value["id"].as_i64().unwrap();
+        let moved = set_field(line, "id", (id + shift).into());
+        let decision_id = format!("other-{}", value["decision_id"].as_str().unwrap());
+        foreign.push(set_field(&moved, "decision_id", decision_id.into()));
+    }
+    let path = gzip_copy(&db, "foreign", "trades-2026-W07.jsonl.gz", &foreign);
+    let state_before = state(&db);
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already counts") && stderr.contains("2026-02-"),
+        "{stderr}"
+    );
+    assert_eq!(
+        state(&db),
+        state_before,
+        "a refused restore wrote something"
+    );
+    assert_eq!(report(&db), before, "the figures changed");
+
+    // The same foreign rows once this database's own rows are back (the rollup no longer counts
+    // those days): they are other trades and go in.
+    ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&original),
+    );
+    assert_eq!(report(&db), before);
+    let restored = ok_json(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(&path),
+    );
+    assert_eq!(restored["origin"], "foreign", "{restored}");
+    assert_eq!(
+        restored["inserted"].as_u64().unwrap() as usize,
+        foreign.len() - 1
+    );
+}

@@ -127,6 +127,20 @@ pub fn restore(conn: &mut Connection, request: &RestoreRequest<'_>) -> Result<Re
         drop(tx);
         return Err(bad_input(why));
     }
+    // A foreign file's rows must not be ones the rollup already counts. The rollup keeps no
+    // ids, so a row falling into a bucket (day, signal, action, end phase) that holds archived
+    // decisions could be one of them under another id: refused rather than maybe counted twice.
+    if let Some((key, n)) = pass.rollup.first_already_counted(&tx)? {
+        let why = format!(
+            "{}: this database archived none of these rows, but it already counts {n} archived {} decision(s) of {} (signal {:?}) in its figures, and a foreign row on that day cannot be told apart from them; restore this database's own archive files for that day instead",
+            target.path.display(),
+            key.action,
+            key.day,
+            key.signal_type,
+        );
+        drop(tx);
+        return Err(bad_input(why));
+    }
     close(tx, request, &target, pass, Origin::Foreign)
 }
 
