@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyperf::config::Engine;
 use polyperf::reflect::{self, Options, Requested};
 use polyperf::runner::{self, JobArgs};
 
@@ -15,8 +16,8 @@ struct Args {
     #[arg(long, value_enum)]
     trigger: Option<Requested>,
     /// Analysis engine [default: openai when OPENAI_API_KEY is set, else rules]
-    #[arg(long, value_parser = ["openai", "rules"])]
-    engine: Option<String>,
+    #[arg(long, value_enum)]
+    engine: Option<Engine>,
     /// Print the prompt and exit, writing nothing
     #[arg(long)]
     print_prompt: bool,

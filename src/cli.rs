@@ -11,7 +11,7 @@ use crate::runner::GlobalArgs;
 /// Loads settings, starts tracing and opens (migrating) the database.
 pub fn open(global: &GlobalArgs) -> Result<(Settings, Connection)> {
     let settings = global.settings()?;
-    crate::runner::init_tracing(&settings.general.log_format);
+    crate::runner::init_tracing(settings.general.log_format);
     let conn = crate::db::open(&settings.general.db)?;
     Ok((settings, conn))
 }

@@ -29,14 +29,14 @@ pub struct DemoArgs {
 pub fn demo_settings(dir: &Path) -> Settings {
     let mut s = Settings::default();
     s.general.db = dir.join("performance.db");
-    s.general.log_format = "human".into();
+    s.general.log_format = crate::config::LogFormat::Human;
     s.archive.dir = dir.join("archive");
     s.settlement.gamma_enabled = false;
-    s.settlement.source = "price".into();
+    s.settlement.source = crate::config::Source::Price;
     // Unroutable on purpose: every candle the demo needs is already in the price cache.
     s.apis.binance_api_base = "http://127.0.0.1:9".into();
     s.apis.http_max_attempts = 1;
-    s.reflect.engine = "rules".into();
+    s.reflect.engine = crate::config::Engine::Rules;
     s.telegram.enabled = false;
     s.llm.api_key = None;
     s
@@ -54,7 +54,7 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
         "RUST_LOG",
         std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
     );
-    crate::runner::init_tracing("human");
+    crate::runner::init_tracing(crate::config::LogFormat::Human);
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let settings = demo_settings(&args.dir);

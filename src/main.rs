@@ -149,7 +149,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Init => {
             let settings = global.settings()?;
-            polyperf::runner::init_tracing(&settings.general.log_format);
+            polyperf::runner::init_tracing(settings.general.log_format);
             let conn = polyperf::db::create(&settings.general.db)?;
             params::sync_bounds(&conn, &settings)?;
             let version = polyperf::db::schema_version(&conn)?;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::error::{exit_code_for, one_line, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
 use crate::time::{parse_now_arg, to_db};
 
@@ -116,13 +116,13 @@ impl JobContext {
 
 /// Starts tracing on stderr: human-readable on a terminal, JSON lines otherwise (journald), or
 /// as `log_format` / `POLYPERF_LOG_FORMAT` says. `RUST_LOG` filters; the default is `info`.
-pub fn init_tracing(log_format: &str) {
+pub fn init_tracing(log_format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match log_format {
-        "json" => true,
-        "human" => false,
-        _ => !std::io::stderr().is_terminal(),
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -153,7 +153,7 @@ where
         Ok(s) => s,
         Err(e) => return fail_early(name, &e),
     };
-    init_tracing(&settings.general.log_format);
+    init_tracing(settings.general.log_format);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -121,7 +121,7 @@ pub async fn run_job(
 
 pub fn cli(global: &GlobalArgs, args: ScheduleArgs) -> Result<()> {
     let settings = global.settings()?;
-    runner::init_tracing(&settings.general.log_format);
+    runner::init_tracing(settings.general.log_format);
     for name in &args.only {
         if !CADENCES.iter().any(|(job, _)| job == name) {
             return Err(crate::error::bad_input(format!(

@@ -782,7 +782,7 @@ fn auto_resume_after_the_configured_hours() {
 fn observe_applies_nothing() {
     let db = TestDb::new();
     let mut s = db.settings();
-    s.adjust.autonomy = "observe".into();
+    s.adjust.autonomy = polyperf::config::Autonomy::Observe;
     let conn = db.conn();
     let small = propose(&conn, CONF, "0.75", "0.76");
     let big = propose(&conn, CONF, "0.75", "0.85");

@@ -491,7 +491,7 @@ fn process(
                 "UPDATE proposals SET tier = ?1, evidence = ?2, status_reason = ?3 WHERE id = ?4",
                 params![tier.number(), evidence_json.to_string(), why, id],
             )?;
-            if settings.adjust.autonomy == "observe" {
+            if !settings.adjust.autonomy.applies_changes() {
                 set_status(
                     &tx,
                     id,
@@ -577,7 +577,7 @@ fn rollback_watch(
             "rollback watch: after the change {} of {} trades won, P&L {}; before {} of {}, P&L {}",
             f.after.wins, f.after.n, f.after.pnl, f.before.wins, f.before.n, f.before.pnl
         );
-        let auto = f.tier == Some(1) && settings.adjust.autonomy != "observe";
+        let auto = f.tier == Some(1) && settings.adjust.autonomy.applies_changes();
         if dry_run {
             if auto {
                 reverted += 1;
@@ -750,7 +750,7 @@ pub fn decide(
             ))
         }
         Verdict::Approve => {
-            if settings.adjust.autonomy == "observe" {
+            if !settings.adjust.autonomy.applies_changes() {
                 return Ok(outcome(
                     &p.status,
                     false,

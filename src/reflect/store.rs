@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::answer::Answer;
-use crate::config::Settings;
+use crate::config::{Engine, Settings};
 use crate::outbox;
 use crate::time::to_db;
 
@@ -17,7 +17,7 @@ use crate::time::to_db;
 pub struct Record<'a> {
     pub triggered: &'a [&'a str],
     pub covered: &'a [i64],
-    pub engine: &'a str,
+    pub engine: Engine,
     pub model: Option<&'a str>,
     /// `Ok` with the validated answer, or `Err` with why the answer was unusable.
     pub answer: std::result::Result<&'a Answer, &'a str>,
@@ -61,7 +61,7 @@ pub fn save(
             trigger_type,
             record.covered.len() as i64,
             insights,
-            record.engine,
+            record.engine.as_str(),
             record.model,
             status,
             settings.scrub(record.prompt),

@@ -34,29 +34,8 @@ use crate::outbox;
 use crate::runner::JobContext;
 use crate::time::{from_db, sub, to_db};
 
-/// Where outcomes may come from (`--source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Source {
-    /// Official first; the price fallback only after `official_wait_minutes` (or without Gamma).
-    Auto,
-    /// Official results only.
-    Gamma,
-    /// Prices only.
-    Price,
-}
-
-impl Source {
-    fn parse(s: &str) -> Result<Source> {
-        match s {
-            "auto" => Ok(Source::Auto),
-            "gamma" => Ok(Source::Gamma),
-            "price" => Ok(Source::Price),
-            other => Err(bad_input(format!(
-                "settlement source {other:?} is not auto, gamma or price"
-            ))),
-        }
-    }
-}
+/// Where outcomes may come from (`settlement.source`, `--source`).
+pub use crate::config::Source;
 
 /// Flags of polyperf-settle beyond the common ones; `None` keeps the setting.
 #[derive(Debug, Clone, Default)]
@@ -149,7 +128,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let s = &ctx.settings.settlement;
     let source = match options.source {
         Some(source) => source,
-        None => Source::parse(&s.source)?,
+        None => s.source,
     };
     if source == Source::Gamma && !s.gamma_enabled {
         return Err(bad_input("--source gamma needs settlement.gamma_enabled"));
@@ -160,7 +139,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let plan = Plan {
         source,
         gamma: s.gamma_enabled && source != Source::Price,
-        tie: TieRule::parse(&s.tie_rule).map_err(|e| bad_input(format!("{e:#}")))?,
+        tie: s.tie_rule,
         default_fee: if s.fees_enabled {
             model
         } else {
