@@ -14,9 +14,8 @@ use crate::error::bad_input;
 
 mod checks;
 mod vocab;
-pub use crate::settle::fees::FeeAssetRule;
 use checks::bad_file_key;
-pub use vocab::{from_word, Autonomy, Engine, LogFormat, Source, TieRule};
+pub use vocab::{from_word, Autonomy, Engine, FeeAssetRule, LogFormat, Source, TieRule};
 
 /// What a secret is replaced with wherever settings are shown.
 pub const REDACTED: &str = "<redacted>";

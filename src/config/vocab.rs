@@ -40,6 +40,17 @@ pub enum TieRule {
     Down,
 }
 
+/// `settlement.fee_asset`: `auto` follows the fill time (`settle::fees::FeeAsset::at`); the
+/// others force one asset (a venue that changes its rules again, or what-if reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FeeAssetRule {
+    #[default]
+    Auto,
+    Shares,
+    Collateral,
+}
+
 /// `reflect.engine` and polyperf-reflect's `--engine`: who analyses performance.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
