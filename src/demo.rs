@@ -227,7 +227,7 @@ fn show_queued_messages(db: &Path) -> Result<()> {
         .collect::<rusqlite::Result<_>>()?;
     for (kind, n, payload) in rows {
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-        let text = strip_tags(&crate::telegram::render::render(&kind, &payload));
+        let text = strip_tags(&crate::telegram::render::render_row(&kind, &payload));
         println!(
             "[{kind}: {n} queued] {}",
             text.lines().take(4).collect::<Vec<_>>().join(" | ")

@@ -281,7 +281,12 @@ fn run(cli: Cli) -> Result<u8> {
             result,
             exit_status,
         } => {
-            let payload = serde_json::json!({"unit": unit, "result": result, "exit_status": exit_status, "host": std::env::var("HOSTNAME").ok()});
+            let failure = polyperf::outbox::message::JobFailure {
+                unit: unit.clone(),
+                result: result.clone(),
+                exit_status: exit_status.clone(),
+                host: std::env::var("HOSTNAME").ok(),
+            };
             // The alert must get out even when the database is the problem: print it first.
             eprintln!(
                 "polyperf alert: {unit} failed (result {}, exit status {})",
@@ -291,14 +296,11 @@ fn run(cli: Cli) -> Result<u8> {
             let (_, conn) = open(global)?;
             let now = Utc::now();
             let key = format!("job_failure:{unit}:{}", now.timestamp());
-            polyperf::outbox::enqueue(
-                &conn,
-                polyperf::outbox::kind::JOB_FAILURE,
-                &payload,
-                Some(&key),
-                now,
-            )?;
-            print(json, &payload, |_| format!("alert queued for {unit}"));
+            let message = polyperf::outbox::Message::JobFailure(failure);
+            polyperf::outbox::enqueue(&conn, &message, Some(&key), now)?;
+            print(json, &message.payload(), |_| {
+                format!("alert queued for {unit}")
+            });
         }
     }
     Ok(0)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::bad_input;
-use crate::outbox;
+use crate::outbox::{self, message::ParameterChange, Message};
 use crate::time::to_db;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -194,20 +194,24 @@ pub fn apply_change(conn: &Connection, change: &Change<'_>, now: DateTime<Utc>) 
     )
     .context("writing parameter_history")?;
     let history_id = conn.last_insert_rowid();
-    let kind = if change.method == Method::Rollback {
-        outbox::kind::ROLLBACK
-    } else {
-        outbox::kind::APPLIED
+    let note = ParameterChange {
+        history_id,
+        parameter: change.name.to_string(),
+        old: p.value.to_string(),
+        new: change.new_value.to_string(),
+        reason: change.reason.to_string(),
+        method: Some(change.method),
+        proposal_id: change.proposal_id,
+        by: change.by.to_string(),
     };
-    let payload = serde_json::json!({
-        "history_id": history_id, "parameter": change.name, "old": p.value.to_string(),
-        "new": change.new_value.to_string(), "reason": change.reason, "method": change.method.as_str(),
-        "proposal_id": change.proposal_id, "by": change.by,
-    });
+    let message = if change.method == Method::Rollback {
+        Message::Rollback(note)
+    } else {
+        Message::Applied(note)
+    };
     outbox::enqueue(
         conn,
-        kind,
-        &payload,
+        &message,
         Some(&format!("param-change:{history_id}")),
         now,
     )?;

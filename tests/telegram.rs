@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use polyperf::config::Settings;
+use polyperf::outbox::Message;
 use polyperf::runner::JobContext;
 use polyperf::telegram::{self, Options, Stats};
 use serde_json::{json, Value};
@@ -120,8 +121,7 @@ fn queue_texts(db: &TestDb, n: usize) {
     for i in 0..n {
         polyperf::outbox::enqueue(
             &conn,
-            "text",
-            &json!({"text": format!("message {i}")}),
+            &message("text", json!({"text": format!("message {i}")})),
             Some(&format!("t{i}")),
             now(),
         )
@@ -165,12 +165,14 @@ async fn escapes_slugs_and_model_text() {
     let server = bot_server().await;
     mount_updates(&server, json!([])).await;
     let conn = db.conn();
-    polyperf::outbox::enqueue(&conn, "trade", &json!({"trade_id": 1, "market_slug": "btc_up<down>&*x*", "action": "YES",
-        "position_size": "5.00", "executed_price": "0.52", "confidence": 0.8, "signal_type": "STRONG_*BULL*"}), None, now()).unwrap();
+    polyperf::outbox::enqueue(&conn, &message("trade", json!({"trade_id": 1, "market_slug": "btc_up<down>&*x*", "action": "YES",
+        "position_size": "5.00", "executed_price": "0.52", "confidence": 0.8, "signal_type": "STRONG_*BULL*"})), None, now()).unwrap();
     polyperf::outbox::enqueue(
         &conn,
-        "insights",
-        &json!({"insights": ["wins <50% & losing_streak *bad*"], "recommendations": []}),
+        &message(
+            "insights",
+            json!({"insights": ["wins <50% & losing_streak *bad*"], "recommendations": []}),
+        ),
         None,
         now(),
     )
@@ -324,15 +326,14 @@ async fn merges_many_rows_of_one_kind_but_never_approvals() {
     for i in 0..6 {
         polyperf::outbox::enqueue(
             &conn,
-            "trade",
-            &json!({"trade_id": i, "market_slug": format!("btc-updown-15m-{i}"), "action": "NO"}),
+            &message("trade", json!({"trade_id": i, "market_slug": format!("btc-updown-15m-{i}"), "action": "NO"})),
             None,
             now(),
         )
         .unwrap();
     }
     for i in 0..6 {
-        polyperf::outbox::enqueue(&conn, "approval", &json!({"proposal_id": i, "nonce": format!("n{i}"), "parameter": "bot_confidence_threshold"}), None, now()).unwrap();
+        polyperf::outbox::enqueue(&conn, &message("approval", json!({"proposal_id": i, "nonce": format!("n{i}"), "parameter": "bot_confidence_threshold"})), None, now()).unwrap();
     }
     let stats = run(&db, settings(&db, &server), now()).await.unwrap();
     assert_eq!(stats.sent, 12);
@@ -721,7 +722,13 @@ async fn watch_delivers_as_rows_arrive_and_stops_on_sigterm() {
         1
     ));
     // A row queued while it runs goes out too.
-    polyperf::outbox::enqueue(&db.conn(), "text", &json!({"text": "late"}), None, now()).unwrap();
+    polyperf::outbox::enqueue(
+        &db.conn(),
+        &message("text", json!({"text": "late"})),
+        None,
+        now(),
+    )
+    .unwrap();
     assert!(wait_for(
         "SELECT count(*) FROM outbox WHERE status = 'sent'",
         2
@@ -905,16 +912,14 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     let conn = db.conn();
     polyperf::outbox::enqueue(
         &conn,
-        "approval",
-        &json!({"proposal_id": 1}),
+        &message("approval", json!({"proposal_id": 1})),
         Some("a1"),
         now(),
     )
     .unwrap();
     polyperf::outbox::enqueue(
         &conn,
-        "pause",
-        &json!({"reason": "test", "by": "x"}),
+        &message("pause", json!({"reason": "test", "by": "x"})),
         Some("p1"),
         now(),
     )
@@ -1000,4 +1005,9 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
         sent[2]
     );
     assert_eq!(pending_outbox(&db), 0);
+}
+
+/// A queued message as a row holds it (a partial payload reads with its other fields empty).
+fn message(kind: &str, payload: Value) -> Message {
+    Message::from_row(kind, &payload).expect("a message of a known kind")
 }

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
-use crate::outbox;
+use crate::outbox::{self, message::ApprovalRequest, Message};
 use crate::params::{self, Method};
 use crate::runner::{GlobalArgs, JobContext};
 use crate::time::{from_db, to_db};
@@ -223,13 +223,7 @@ fn set_status(
 }
 
 fn notify_text(conn: &Connection, key: &str, text: &str, now: DateTime<Utc>) -> Result<()> {
-    outbox::enqueue(
-        conn,
-        outbox::kind::TEXT,
-        &serde_json::json!({ "text": text }),
-        Some(key),
-        now,
-    )?;
+    outbox::enqueue(conn, &Message::text(text), Some(key), now)?;
     Ok(())
 }
 
@@ -537,17 +531,22 @@ fn process(
                     "UPDATE proposals SET status = 'awaiting_approval', nonce = ?1, expires_at = ?2 WHERE id = ?3",
                     params![nonce, to_db(expires_at), id],
                 )?;
-                let payload = serde_json::json!({
-                    "proposal_id": id, "nonce": nonce, "parameter": name,
-                    "current": p.current_value, "proposed": value.to_string(),
-                    "reason": p.reason, "expected_impact": p.expected_impact,
-                    "tier": 2, "evidence": evidence_json, "expires_at": to_db(expires_at),
-                    "rollback_of": p.rollback_of,
-                });
+                let request = ApprovalRequest {
+                    proposal_id: id,
+                    nonce,
+                    parameter: name.clone(),
+                    current: p.current_value.clone(),
+                    proposed: value.to_string(),
+                    reason: p.reason.clone(),
+                    expected_impact: p.expected_impact.clone(),
+                    tier: 2,
+                    evidence: evidence_json,
+                    expires_at: to_db(expires_at),
+                    rollback_of: p.rollback_of,
+                };
                 outbox::enqueue(
                     &tx,
-                    outbox::kind::APPROVAL,
-                    &payload,
+                    &Message::Approval(request),
                     Some(&format!("approval:{id}")),
                     now,
                 )?;

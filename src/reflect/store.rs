@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::answer::Answer;
 use crate::config::{Engine, Settings};
-use crate::outbox;
+use crate::outbox::{self, message::ReflectionNote, Message};
 use crate::time::to_db;
 
 /// A finished analysis, valid or not.
@@ -114,23 +114,17 @@ pub fn save(
             "UPDATE reflections SET adjustments_made = ?1 WHERE id = ?2",
             params![json!(proposal_ids).to_string(), reflection_id],
         )?;
-        let payload = json!({
-            "reflection_id": reflection_id,
-            "trigger": trigger_type,
-            "engine": record.engine,
-            "insights": answer.insights,
-            "recommendations": answer.recommendations,
-            "proposal_ids": proposal_ids,
+        let note = Message::Insights(ReflectionNote {
+            reflection_id,
+            trigger: trigger_type,
+            engine: record.engine,
+            insights: answer.insights.clone(),
+            recommendations: answer.recommendations.clone(),
+            proposal_ids: proposal_ids.clone(),
         });
-        let payload: serde_json::Value =
-            serde_json::from_str(&settings.scrub(&payload.to_string()))?;
-        outbox::enqueue(
-            &tx,
-            outbox::kind::INSIGHTS,
-            &payload,
-            Some(&format!("insights:{reflection_id}")),
-            now,
-        )?;
+        // Secrets are scrubbed from the whole message, as from every stored text.
+        let note: Message = serde_json::from_str(&settings.scrub(&serde_json::to_string(&note)?))?;
+        outbox::enqueue(&tx, &note, Some(&format!("insights:{reflection_id}")), now)?;
     }
     tx.commit()?;
     Ok(Saved {

@@ -30,7 +30,7 @@ use self::pnl::{Outcome, TieRule};
 use crate::db::{BtcPrice, Money};
 use crate::error::bad_input;
 use crate::http::Http;
-use crate::outbox;
+use crate::outbox::{self, message, Message};
 use crate::runner::JobContext;
 use crate::time::{from_db, sub, to_db};
 
@@ -102,7 +102,7 @@ struct Memory {
     markets: HashMap<String, MarketInfo>,
     asked: HashSet<String>,
     candles: HashMap<i64, (Decimal, Decimal)>,
-    results: Vec<(Decimal, serde_json::Value)>,
+    results: Vec<(Decimal, message::SettledResult)>,
     /// The first remote outage of the run: the affected markets stay pending, the others are
     /// settled, and the run ends with this error (exit 75). After it the API is not asked again.
     outage: Option<anyhow::Error>,
@@ -634,8 +634,13 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
             if let Some(m) = &s.money {
                 memory.results.push((
                     m.profit_loss,
-                    serde_json::json!({"decision_id": s.decision_id, "market_slug": s.slug,
-                        "action": s.action, "outcome": s.outcome.as_str(), "profit_loss": m.profit_loss}),
+                    message::SettledResult {
+                        decision_id: s.decision_id.clone(),
+                        market_slug: s.slug.clone(),
+                        action: s.action.clone(),
+                        outcome: s.outcome.as_str().to_string(),
+                        profit_loss: m.profit_loss,
+                    },
                 ));
                 // Keep only the largest results in memory.
                 if memory.results.len() > 4 * SUMMARY_TOP {
@@ -721,14 +726,17 @@ fn record_disagreement(conn: &Connection, d: &Disagreement, now: DateTime<Utc>) 
             params![d.corrected, d.slug],
         )?;
     }
-    let payload = serde_json::json!({
-        "market_slug": d.slug, "official_outcome": d.official.as_str(), "price_outcome": d.price.as_str(),
-        "start_price": d.start, "end_price": d.end, "trades_corrected": d.corrected,
-    });
+    let note = message::SourcesDisagree {
+        market_slug: d.slug.clone(),
+        official_outcome: d.official.as_str().to_string(),
+        price_outcome: d.price.as_str().to_string(),
+        start_price: d.start,
+        end_price: d.end,
+        trades_corrected: d.corrected,
+    };
     outbox::enqueue(
         conn,
-        outbox::kind::DISAGREEMENT,
-        &payload,
+        &Message::Disagreement(note),
         Some(&format!("disagreement:{}", d.slug)),
         now,
     )?;
@@ -859,20 +867,25 @@ fn queue_summary(
     now: DateTime<Utc>,
 ) -> Result<()> {
     memory.results.sort_by_key(|r| std::cmp::Reverse(r.0.abs()));
-    let largest: Vec<&serde_json::Value> = memory
-        .results
-        .iter()
-        .take(SUMMARY_TOP)
-        .map(|(_, v)| v)
-        .collect();
-    let payload = serde_json::json!({
-        "settled": stats.settled, "wins": stats.wins, "losses": stats.losses,
-        "holds_scored": stats.holds_scored, "missed_opportunities": stats.missed_opportunities,
-        "unsettleable": stats.unsettleable, "corrected": stats.corrected,
-        "disagreements": stats.disagreements, "profit": stats.profit, "largest": largest,
-    });
+    let summary = message::SettlementSummary {
+        settled: stats.settled,
+        wins: stats.wins,
+        losses: stats.losses,
+        holds_scored: stats.holds_scored,
+        missed_opportunities: stats.missed_opportunities,
+        unsettleable: stats.unsettleable,
+        corrected: stats.corrected,
+        disagreements: stats.disagreements,
+        profit: stats.profit,
+        largest: memory
+            .results
+            .iter()
+            .take(SUMMARY_TOP)
+            .map(|(_, r)| r.clone())
+            .collect(),
+    };
     let tx = crate::db::write_tx(conn)?;
-    outbox::enqueue(&tx, outbox::kind::SETTLEMENT, &payload, None, now)?;
+    outbox::enqueue(&tx, &Message::Settlement(summary), None, now)?;
     tx.commit()?;
     Ok(())
 }
