@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use polyperf::runner::{self, JobArgs};
+use polyperf::runner::{self, Job, JobArgs};
 
 #[derive(Parser)]
 #[command(name = "polyperf-adjust", version, about = "polyperf adjust job")]
@@ -14,7 +14,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-adjust", args.job, |ctx| {
+    runner::main(Job::Adjust, args.job, |ctx| {
         Box::pin(polyperf::adjust::run(ctx))
     })
 }

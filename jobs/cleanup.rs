@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use polyperf::cleanup::Options;
-use polyperf::runner::{self, JobArgs};
+use polyperf::runner::{self, Job, JobArgs};
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let options = Options {
         archive_dir: args.archive_dir,
     };
-    runner::main("polyperf-cleanup", args.job, move |ctx| {
+    runner::main(Job::Cleanup, args.job, move |ctx| {
         Box::pin(async move { polyperf::cleanup::run_with(ctx, &options).await })
     })
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use polyperf::config::Engine;
 use polyperf::reflect::{self, Options, Requested};
-use polyperf::runner::{self, JobArgs};
+use polyperf::runner::{self, Job, JobArgs};
 
 #[derive(Parser)]
 #[command(name = "polyperf-reflect", version, about = "polyperf reflect job")]
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     };
     // Printing the prompt writes nothing: not even a run record.
     args.job.dry_run |= opts.print_prompt;
-    runner::main("polyperf-reflect", args.job, move |ctx| {
+    runner::main(Job::Reflect, args.job, move |ctx| {
         Box::pin(async move { reflect::run_with(ctx, &opts).await })
     })
 }

@@ -90,19 +90,20 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let run = |job: &str, at: DateTime<Utc>| {
-        runtime.block_on(crate::schedule::run_job(job, settings.clone(), Some(at)))
+    let run = |job: &str, at: DateTime<Utc>| -> Result<u8> {
+        let job = crate::schedule::find(job)?;
+        Ok(runtime.block_on(crate::schedule::run_job(job, settings.clone(), Some(at))))
     };
 
     heading("2. polyperf-settle: outcomes and fee-aware P&L from the price history");
-    run("settle", now);
+    run("settle", now)?;
     heading("3. polyperf-reflect: triggers and the rules engine");
-    run("reflect", now);
-    run("reflect-daily", now);
+    run("reflect", now)?;
+    run("reflect-daily", now)?;
     heading("4. polyperf-adjust: tiers, approvals, the emergency-pause guard");
-    run("adjust", now);
+    run("adjust", now)?;
     heading("5. polyperf-telegram: disabled, so messages stay queued");
-    run("telegram", now);
+    run("telegram", now)?;
     show_queued_messages(&db_path)?;
 
     heading("6. polyperf report");
@@ -132,7 +133,7 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     print!("{}", crate::status::render(&status));
 
     heading("7. polyperf-archive, a month later: old rows to compressed JSON");
-    run("archive", now + Duration::days(31));
+    run("archive", now + Duration::days(31))?;
     let after = crate::metrics::compute(
         &crate::db::open(&db_path)?,
         &crate::metrics::Window::All,
@@ -145,7 +146,7 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     restore_one(&settings, &args.dir)?;
 
     heading("8. polyperf-cleanup: disk check and housekeeping");
-    run("cleanup", now + Duration::days(31));
+    run("cleanup", now + Duration::days(31))?;
 
     println!(
         "\ndemo finished in {:.1} s",

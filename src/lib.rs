@@ -60,8 +60,3 @@ pub mod telegram;
 pub mod time;
 
 pub use decision::{Action, Decision, Tracker};
-
-/// The six jobs, by their short names (binary `polyperf-<name>`).
-pub const JOBS: [&str; 6] = [
-    "settle", "reflect", "adjust", "telegram", "archive", "cleanup",
-];

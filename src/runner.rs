@@ -16,6 +16,47 @@ use crate::config::{LogFormat, Settings};
 use crate::error::{exit_code_for, one_line, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
 use crate::time::{parse_now_arg, to_db};
 
+/// The six job binaries. Their table of cadences and functions is `schedule::JOBS`; this is
+/// only their names, which the lease, `job_runs` and `status` go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    Settle,
+    Reflect,
+    Adjust,
+    Telegram,
+    Archive,
+    Cleanup,
+}
+
+impl Job {
+    pub const ALL: [Job; 6] = [
+        Job::Settle,
+        Job::Reflect,
+        Job::Adjust,
+        Job::Telegram,
+        Job::Archive,
+        Job::Cleanup,
+    ];
+
+    /// The binary, which is also the job's name in `job_locks` and `job_runs`.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Job::Settle => "polyperf-settle",
+            Job::Reflect => "polyperf-reflect",
+            Job::Adjust => "polyperf-adjust",
+            Job::Telegram => "polyperf-telegram",
+            Job::Archive => "polyperf-archive",
+            Job::Cleanup => "polyperf-cleanup",
+        }
+    }
+
+    /// The short name (`settle`), as `status` lists it.
+    pub fn name(self) -> &'static str {
+        let binary = self.binary();
+        binary.strip_prefix("polyperf-").unwrap_or(binary)
+    }
+}
+
 /// The future a job function returns, boxed so it may borrow the context:
 /// `|ctx| Box::pin(polyperf::settle::run(ctx))`.
 pub type JobFuture<'a, S> = std::pin::Pin<Box<dyn Future<Output = Result<S>> + 'a>>;
@@ -144,11 +185,12 @@ pub fn init_tracing(log_format: LogFormat) {
 }
 
 /// Runs a job binary from start to exit code. `job` is the library function.
-pub fn main<S, F>(name: &'static str, args: JobArgs, job: F) -> ExitCode
+pub fn main<S, F>(which: Job, args: JobArgs, job: F) -> ExitCode
 where
     S: Serialize,
     F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
 {
+    let name = which.binary();
     let settings = match args.global.settings() {
         Ok(s) => s,
         Err(e) => return fail_early(name, &e),
@@ -167,7 +209,7 @@ where
         }
     };
     let code = runtime.block_on(run(
-        name,
+        which,
         settings,
         args.dry_run,
         args.now,
@@ -184,7 +226,7 @@ fn fail_early(name: &str, err: &anyhow::Error) -> ExitCode {
 
 /// The body of [`main`]: open, lock, record, run, record, print. Returns the exit code.
 pub async fn run<S, F>(
-    name: &'static str,
+    which: Job,
     settings: Settings,
     dry_run: bool,
     now: Option<DateTime<Utc>>,
@@ -195,6 +237,7 @@ where
     S: Serialize,
     F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
 {
+    let name = which.binary();
     let secrets = settings.secrets();
     let scrub = |text: &str| crate::config::scrub_secrets(text, &secrets);
     let span = tracing::info_span!("job", job = name);
@@ -582,13 +625,12 @@ fn finish_run(
 /// The last finished run of each job, for `status`.
 pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut map = serde_json::Map::new();
-    for job in crate::JOBS {
-        let full = format!("polyperf-{job}");
+    for job in Job::ALL {
         let row = conn
             .query_row(
                 "SELECT started_at, finished_at, status, exit_code, stats, error FROM job_runs
                  WHERE job = ?1 ORDER BY id DESC LIMIT 1",
-                params![full],
+                params![job.binary()],
                 |r| {
                     Ok(serde_json::json!({
                         "started_at": r.get::<_, String>(0)?,
@@ -601,7 +643,10 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
                 },
             )
             .optional()?;
-        map.insert(job.to_string(), row.unwrap_or(serde_json::Value::Null));
+        map.insert(
+            job.name().to_string(),
+            row.unwrap_or(serde_json::Value::Null),
+        );
     }
     Ok(map)
 }

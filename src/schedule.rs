@@ -3,25 +3,100 @@
 //! (`runner::run`: lease, `job_runs` row, exit code); SIGTERM / SIGINT stop new runs and wait
 //! for the runs in flight.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 use crate::config::Settings;
-use crate::runner::{self, GlobalArgs};
+use crate::runner::{self, GlobalArgs, Job, JobContext, JobFuture};
 
-/// The cadences, as 6-field cron expressions (with seconds) in UTC: the same as systemd/*.timer.
-pub const CADENCES: &[(&str, &str)] = &[
-    ("settle", "0 2,17,32,47 * * * *"),
-    ("reflect", "0 5,20,35,50 * * * *"),
-    ("reflect-daily", "0 10 0 * * *"),
-    ("adjust", "0 7,22,37,52 * * * *"),
-    ("telegram", "0 * * * * *"),
-    ("archive", "0 30 3 * * Sun"),
-    ("cleanup", "0 45 * * * *"),
+/// A job's library function with its figures as JSON (what `runner::run` records and prints).
+pub type RunFn = for<'a> fn(&'a mut JobContext) -> JobFuture<'a, serde_json::Value>;
+
+/// One job the scheduler runs: the name `--only` takes, whose run it is (lease, `job_runs`),
+/// when (a 6-field cron expression with seconds, UTC), and the library function it calls.
+pub struct Scheduled {
+    pub name: &'static str,
+    pub job: Job,
+    pub cadence: &'static str,
+    pub run: RunFn,
+}
+
+/// Every job on the cadences of systemd/*.timer (and the crontab): the one list of them.
+pub const JOBS: [Scheduled; 7] = [
+    Scheduled {
+        name: "settle",
+        job: Job::Settle,
+        cadence: "0 2,17,32,47 * * * *",
+        run: |ctx| as_json(crate::settle::run(ctx)),
+    },
+    Scheduled {
+        name: "reflect",
+        job: Job::Reflect,
+        cadence: "0 5,20,35,50 * * * *",
+        run: |ctx| as_json(crate::reflect::run(ctx)),
+    },
+    Scheduled {
+        name: "reflect-daily",
+        job: Job::Reflect,
+        cadence: "0 10 0 * * *",
+        run: |ctx| as_json(reflect_daily(ctx)),
+    },
+    Scheduled {
+        name: "adjust",
+        job: Job::Adjust,
+        cadence: "0 7,22,37,52 * * * *",
+        run: |ctx| as_json(crate::adjust::run(ctx)),
+    },
+    Scheduled {
+        name: "telegram",
+        job: Job::Telegram,
+        cadence: "0 * * * * *",
+        run: |ctx| as_json(crate::telegram::run(ctx)),
+    },
+    Scheduled {
+        name: "archive",
+        job: Job::Archive,
+        cadence: "0 30 3 * * Sun",
+        run: |ctx| as_json(crate::archive::run(ctx)),
+    },
+    Scheduled {
+        name: "cleanup",
+        job: Job::Cleanup,
+        cadence: "0 45 * * * *",
+        run: |ctx| as_json(crate::cleanup::run(ctx)),
+    },
 ];
+
+/// The job `--only` (or the demo) names, or bad input listing the known names.
+pub fn find(name: &str) -> Result<&'static Scheduled> {
+    JOBS.iter().find(|s| s.name == name).ok_or_else(|| {
+        crate::error::bad_input(format!(
+            "--only: unknown job {name:?} (known: {})",
+            JOBS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// A job's future with its figures turned into JSON, so that every job fits one table.
+fn as_json<'a, S: serde::Serialize>(
+    run: impl Future<Output = Result<S>> + 'a,
+) -> JobFuture<'a, serde_json::Value> {
+    Box::pin(async move { Ok(serde_json::to_value(run.await?)?) })
+}
+
+/// The daily reflection: the end-of-day trigger fired by the timer.
+async fn reflect_daily(ctx: &mut JobContext) -> Result<crate::reflect::Stats> {
+    let options = crate::reflect::Options {
+        trigger: Some(crate::reflect::Requested::EndOfDay),
+        engine: None,
+        print_prompt: false,
+    };
+    crate::reflect::run_with(ctx, &options).await
+}
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ScheduleArgs {
@@ -33,10 +108,10 @@ pub struct ScheduleArgs {
     pub once: bool,
 }
 
-/// Runs one job by its short name, as its binary would, on a runtime of its own (the job's
-/// futures hold a SQLite connection and are not `Send`). Returns the exit code.
+/// Runs one job as its binary would, on a runtime of its own (the job's futures hold a SQLite
+/// connection and are not `Send`). Returns the exit code.
 pub fn run_job_blocking(
-    job: &str,
+    job: &Scheduled,
     settings: Settings,
     now: Option<chrono::DateTime<chrono::Utc>>,
 ) -> u8 {
@@ -46,98 +121,31 @@ pub fn run_job_blocking(
     {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!(job, error = %e, "cannot start a runtime");
+            tracing::error!(job = job.name, error = %e, "cannot start a runtime");
             return crate::error::EXIT_FAILED;
         }
     };
     runtime.block_on(run_job(job, settings, now))
 }
 
-/// Runs one job by its short name through the shared runner. Returns the exit code.
+/// Runs one job through the shared runner. Returns the exit code.
 pub async fn run_job(
-    job: &str,
+    job: &Scheduled,
     settings: Settings,
     now: Option<chrono::DateTime<chrono::Utc>>,
 ) -> u8 {
-    match job {
-        "settle" => {
-            runner::run("polyperf-settle", settings, false, now, false, |ctx| {
-                Box::pin(crate::settle::run(ctx))
-            })
-            .await
-        }
-        "reflect" => {
-            runner::run("polyperf-reflect", settings, false, now, false, |ctx| {
-                Box::pin(crate::reflect::run(ctx))
-            })
-            .await
-        }
-        "reflect-daily" => {
-            let options = crate::reflect::Options {
-                trigger: Some(crate::reflect::Requested::EndOfDay),
-                engine: None,
-                print_prompt: false,
-            };
-            runner::run(
-                "polyperf-reflect",
-                settings,
-                false,
-                now,
-                false,
-                move |ctx| Box::pin(async move { crate::reflect::run_with(ctx, &options).await }),
-            )
-            .await
-        }
-        "adjust" => {
-            runner::run("polyperf-adjust", settings, false, now, false, |ctx| {
-                Box::pin(crate::adjust::run(ctx))
-            })
-            .await
-        }
-        "telegram" => {
-            runner::run("polyperf-telegram", settings, false, now, false, |ctx| {
-                Box::pin(crate::telegram::run(ctx))
-            })
-            .await
-        }
-        "archive" => {
-            runner::run("polyperf-archive", settings, false, now, false, |ctx| {
-                Box::pin(crate::archive::run(ctx))
-            })
-            .await
-        }
-        "cleanup" => {
-            runner::run("polyperf-cleanup", settings, false, now, false, |ctx| {
-                Box::pin(crate::cleanup::run(ctx))
-            })
-            .await
-        }
-        other => {
-            tracing::error!(job = other, "unknown job");
-            crate::error::EXIT_USAGE
-        }
-    }
+    runner::run(job.job, settings, false, now, false, job.run).await
 }
 
 pub fn cli(global: &GlobalArgs, args: ScheduleArgs) -> Result<()> {
     let settings = global.settings()?;
     runner::init_tracing(settings.general.log_format);
     for name in &args.only {
-        if !CADENCES.iter().any(|(job, _)| job == name) {
-            return Err(crate::error::bad_input(format!(
-                "--only: unknown job {name:?} (known: {})",
-                CADENCES
-                    .iter()
-                    .map(|(j, _)| *j)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        find(name)?;
     }
-    let selected: Vec<(&str, &str)> = CADENCES
+    let selected: Vec<&'static Scheduled> = JOBS
         .iter()
-        .copied()
-        .filter(|(job, _)| args.only.is_empty() || args.only.iter().any(|o| o == job))
+        .filter(|job| args.only.is_empty() || args.only.iter().any(|o| o == job.name))
         .collect();
     crate::db::open(&settings.general.db)?; // migrate once, up front, and fail early
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -146,10 +154,10 @@ pub fn cli(global: &GlobalArgs, args: ScheduleArgs) -> Result<()> {
         .build()?;
     runtime.block_on(async move {
         if args.once {
-            for (job, _) in &selected {
-                let (job, settings) = (job.to_string(), settings.clone());
+            for job in selected {
+                let settings = settings.clone();
                 let code =
-                    tokio::task::spawn_blocking(move || run_job_blocking(&job, settings, None))
+                    tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None))
                         .await?;
                 tracing::info!(code, "scheduled run finished");
             }
@@ -159,14 +167,15 @@ pub fn cli(global: &GlobalArgs, args: ScheduleArgs) -> Result<()> {
     })
 }
 
-async fn serve(settings: Settings, selected: Vec<(&'static str, &'static str)>) -> Result<()> {
+async fn serve(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    for (job, cron) in &selected {
-        let (job, settings, in_flight) = (*job, settings.clone(), in_flight.clone());
-        let scheduled = Job::new_async(*cron, move |_, _| {
+    for job in selected {
+        let (settings, in_flight) = (settings.clone(), in_flight.clone());
+        let cron = job.cadence;
+        let scheduled = CronJob::new_async(cron, move |_, _| {
             let (settings, in_flight) = (settings.clone(), in_flight.clone());
             Box::pin(async move {
                 in_flight.fetch_add(1, Ordering::SeqCst);
@@ -174,16 +183,16 @@ async fn serve(settings: Settings, selected: Vec<(&'static str, &'static str)>) 
                     tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None))
                         .await
                         .unwrap_or(crate::error::EXIT_FAILED);
-                tracing::info!(job, code, "scheduled run finished");
+                tracing::info!(job = job.name, code, "scheduled run finished");
                 in_flight.fetch_sub(1, Ordering::SeqCst);
             })
         })
-        .with_context(|| format!("bad cron expression for {job}: {cron}"))?;
+        .with_context(|| format!("bad cron expression for {}: {cron}", job.name))?;
         scheduler
             .add(scheduled)
             .await
-            .with_context(|| format!("scheduling {job}"))?;
-        tracing::info!(job, cron, "scheduled");
+            .with_context(|| format!("scheduling {}", job.name))?;
+        tracing::info!(job = job.name, cron, "scheduled");
     }
     scheduler.start().await.context("starting the scheduler")?;
     wait_for_stop_signal().await?;
@@ -207,4 +216,26 @@ async fn wait_for_stop_signal() -> Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_job_binary_is_scheduled_once_under_its_name() {
+        for job in Job::ALL {
+            let entry = find(job.name()).unwrap();
+            assert_eq!(entry.job, job);
+        }
+        let mut names: Vec<&str> = JOBS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), JOBS.len(), "names are unique");
+        let Err(err) = find("setle") else {
+            panic!("an unknown name was found")
+        };
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        assert!(err.to_string().contains("reflect-daily"), "{err}");
+    }
 }

@@ -237,7 +237,7 @@ fn log_reads_one_object_from_stdin_and_generates_an_idempotent_id() {
 #[test]
 fn every_job_binary_records_its_run_and_exits_zero_on_an_empty_database() {
     let db = TestDb::new();
-    for job in polyperf::JOBS {
+    for job in crate::common::job_names() {
         let bin = format!("polyperf-{job}");
         let out = db
             .cmd(&bin)

@@ -82,6 +82,11 @@ pub fn bin_cmd(bin: &str) -> assert_cmd::Command {
     cmd
 }
 
+/// The short names of the six job binaries (`polyperf-<name>`).
+pub fn job_names() -> [&'static str; 6] {
+    polyperf::runner::Job::ALL.map(polyperf::runner::Job::name)
+}
+
 pub fn bin_path(bin: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(bin)
 }
