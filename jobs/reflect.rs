@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyperf::cli::{job, JobArgs};
 use polyperf::config::Engine;
 use polyperf::reflect::{self, Options, Requested};
-use polyperf::runner::{self, Job, JobArgs};
+use polyperf::runner::Job;
 
 #[derive(Parser)]
 #[command(name = "polyperf-reflect", version, about = "polyperf reflect job")]
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     };
     // Printing the prompt writes nothing: not even a run record.
     args.job.dry_run |= opts.print_prompt;
-    runner::main(Job::Reflect, args.job, move |ctx| {
+    job::main(Job::Reflect, args.job, move |ctx| {
         Box::pin(async move { reflect::run_with(ctx, &opts).await })
     })
 }

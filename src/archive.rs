@@ -34,10 +34,11 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cli::GlobalArgs;
 use crate::config::Settings;
 use crate::error::bad_input;
 use crate::rollup::{Delta, TradeColumns};
-use crate::runner::{GlobalArgs, JobContext};
+use crate::runner::JobContext;
 use crate::time::{from_db, to_db};
 
 mod check;

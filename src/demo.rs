@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 
+use crate::cli::GlobalArgs;
 use crate::config::Settings;
-use crate::runner::GlobalArgs;
 use crate::sim;
 
 #[derive(clap::Args, Debug, Clone)]

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use polyperf::cli::GlobalArgs;
 use polyperf::cli::{open, print};
 use polyperf::error::{bad_input, exit_code_for, one_line, EXIT_FAILED, EXIT_USAGE};
-use polyperf::runner::GlobalArgs;
 use polyperf::time::parse_now_arg;
 use polyperf::{control, params, status, Tracker};
 

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+use crate::cli::GlobalArgs;
 use crate::error::bad_input;
 use crate::metrics::{self, Group, LatestInsights, Metrics, Window};
-use crate::runner::GlobalArgs;
 
 /// What the terminal and the summary print when nothing settled.
 pub const EMPTY_MESSAGE: &str = "no settled trades in this window";

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{LogFormat, Settings};
 use crate::error::{exit_code_for, one_line, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
-use crate::time::{parse_now_arg, to_db};
+use crate::time::to_db;
 
 /// The six job binaries. Their table of cadences and functions is `schedule::JOBS`; this is
 /// only their names, which the lease, `job_runs` and `status` go by.
@@ -60,44 +59,6 @@ impl Job {
 /// The future a job function returns, boxed so it may borrow the context:
 /// `|ctx| Box::pin(polyperf::settle::run(ctx))`.
 pub type JobFuture<'a, S> = std::pin::Pin<Box<dyn Future<Output = Result<S>> + 'a>>;
-
-/// Flags every binary takes.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct GlobalArgs {
-    /// SQLite database file [default: data/performance.db]
-    #[arg(long, env = "POLYPERF_DB", value_name = "PATH", global = true)]
-    pub db: Option<PathBuf>,
-    /// TOML settings file (optional; environment variables override it)
-    #[arg(long, env = "POLYPERF_CONFIG", value_name = "PATH", global = true)]
-    pub config: Option<PathBuf>,
-    /// Print the result as one JSON object on stdout
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-/// Flags every job binary takes.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct JobArgs {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    /// Compute and print, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The job's idea of "now" (RFC 3339), for reruns and tests
-    #[arg(long, value_name = "RFC3339", value_parser = parse_now_arg)]
-    pub now: Option<DateTime<Utc>>,
-}
-
-impl GlobalArgs {
-    /// Settings from the config file and environment, with `--db` applied.
-    pub fn settings(&self) -> Result<Settings> {
-        let mut settings = Settings::load(self.config.as_deref())?;
-        if let Some(db) = &self.db {
-            settings.general.db = db.clone();
-        }
-        Ok(settings)
-    }
-}
 
 /// A job that failed with figures worth keeping (what it did before it failed): `--json` prints
 /// them with the error, and `job_runs.stats` records them. Make one with [`failed_with`].
@@ -184,47 +145,8 @@ pub fn init_tracing(log_format: LogFormat) {
     let _ = result;
 }
 
-/// Runs a job binary from start to exit code. `job` is the library function.
-pub fn main<S, F>(which: Job, args: JobArgs, job: F) -> ExitCode
-where
-    S: Serialize,
-    F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
-{
-    let name = which.binary();
-    let settings = match args.global.settings() {
-        Ok(s) => s,
-        Err(e) => return fail_early(name, &e),
-    };
-    init_tracing(settings.general.log_format);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return fail_early(
-                name,
-                &anyhow::Error::new(e).context("starting the async runtime"),
-            )
-        }
-    };
-    let code = runtime.block_on(run(
-        which,
-        settings,
-        args.dry_run,
-        args.now,
-        args.global.json,
-        job,
-    ));
-    ExitCode::from(code)
-}
-
-fn fail_early(name: &str, err: &anyhow::Error) -> ExitCode {
-    eprintln!("{name}: error: {}", one_line(err));
-    ExitCode::from(exit_code_for(err))
-}
-
-/// The body of [`main`]: open, lock, record, run, record, print. Returns the exit code.
+/// A job's run (the body of a job binary, `cli::job::main`, and of each scheduled run): open,
+/// lock, record, run, record, print. Returns the exit code.
 pub async fn run<S, F>(
     which: Job,
     settings: Settings,

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
+use crate::cli::GlobalArgs;
 use crate::config::Settings;
-use crate::runner::{self, GlobalArgs, Job, JobContext, JobFuture};
+use crate::runner::{self, Job, JobContext, JobFuture};
 
 /// A job's library function with its figures as JSON (what `runner::run` records and prints).
 pub type RunFn = for<'a> fn(&'a mut JobContext) -> JobFuture<'a, serde_json::Value>;

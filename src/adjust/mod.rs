@@ -18,11 +18,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::cli::GlobalArgs;
 use crate::config::Settings;
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
 use crate::outbox::{self, message::ApprovalRequest, Message};
 use crate::params::{self, Method};
-use crate::runner::{GlobalArgs, JobContext};
+use crate::runner::JobContext;
 use crate::time::{from_db, to_db};
 
 pub use guard::PauseInfo;

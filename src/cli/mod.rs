@@ -1,12 +1,16 @@
-//! Shared pieces of the operator CLI (`polyperf`): opening the database for a command and
-//! printing results as JSON or text. Subcommands live with the module they drive.
+//! The command-line layer: the operator CLI (`polyperf`), the flags every binary shares
+//! ([`args`]) and the body of the job binaries ([`job`]); opening the database for a command
+//! and printing results as JSON or text. Subcommands live with the module they drive.
+
+pub mod args;
+pub mod job;
 
 use anyhow::Result;
 use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::runner::GlobalArgs;
+pub use args::{GlobalArgs, JobArgs};
 
 /// Loads settings, starts tracing and opens (migrating) the database.
 pub fn open(global: &GlobalArgs) -> Result<(Settings, Connection)> {
