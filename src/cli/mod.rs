@@ -1,9 +1,18 @@
-//! The command-line layer: the operator CLI (`polyperf`), the flags every binary shares
-//! ([`args`]) and the body of the job binaries ([`job`]); opening the database for a command
-//! and printing results as JSON or text. Subcommands live with the module they drive.
+//! The command-line layer, in mini-redis's `src/cmd/` style: the operator CLI (`polyperf`) as
+//! [`Cli`], whose [`Command`] enum dispatches to one file per command (or group), the flags
+//! every binary shares ([`args`]) and the body of the job binaries ([`job`]). Commands parse,
+//! read the clock, call the library and print; the library does the work.
 
+pub mod alert;
 pub mod args;
+pub mod config;
+pub mod control;
+pub mod init;
 pub mod job;
+pub mod log;
+pub mod params;
+pub mod settle_check;
+pub mod status;
 
 use anyhow::Result;
 use rusqlite::Connection;
@@ -11,6 +20,90 @@ use serde::Serialize;
 
 use crate::config::Settings;
 pub use args::{GlobalArgs, JobArgs};
+
+#[derive(clap::Parser)]
+#[command(
+    name = "polyperf",
+    version,
+    about = "Operations back-end for a Polymarket BTC Up/Down trading bot",
+    long_about = "Operations back-end for a Polymarket BTC Up/Down trading bot.\n\n\
+    The trader logs decisions with `polyperf log`; the jobs polyperf-settle, -reflect, -adjust,\n\
+    -telegram, -archive and -cleanup run from systemd timers or cron; this CLI inspects and steers.\n\
+    Exit codes: 0 ok, 1 failed, 2 bad usage/config/input, 75 try again later."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create or migrate the database and print where it is
+    Init,
+    /// Print the effective settings (secrets redacted)
+    Config,
+    /// Log decisions: one JSON object, a JSON array or JSON Lines, from FILE or stdin
+    ///
+    /// A bad line (invalid field, not UTF-8, or a decision_id already stored with other
+    /// content) is named on stderr and in --json `errors`; then nothing is stored and the exit
+    /// code is 2. Re-logging a stored decision unchanged is a harmless duplicate.
+    Log(log::Log),
+    /// Overview: decisions, pause switch, approvals, outbox, each job's last run
+    Status(status::Status),
+    /// Performance report (terminal table, --json, --html, --chart)
+    Report(crate::report::ReportArgs),
+    /// Live trading parameters
+    #[command(subcommand)]
+    Params(params::ParamsCmd),
+    /// Parameter proposals from reflections
+    #[command(subcommand)]
+    Proposals(crate::adjust::ProposalsCmd),
+    /// Pause trading (the trader checks `status --json` / trading_control)
+    Pause(control::Pause),
+    /// Resume trading after a pause
+    Resume(control::Resume),
+    /// Archive files: list, verify, restore
+    #[command(subcommand)]
+    Archive(crate::archive::ArchiveCmd),
+    /// Recompute every settled decision from its stored inputs and report differences
+    SettleCheck,
+    /// Run the whole system offline on embedded defaults, in ./demo
+    Demo(crate::demo::DemoArgs),
+    /// Run every job in-process on its timer cadence (for machines without systemd or cron)
+    Schedule(crate::schedule::ScheduleArgs),
+    /// Queue a failure alert for a unit (systemd OnFailure=); prints it if the database fails
+    Alert(alert::Alert),
+}
+
+impl Command {
+    /// Runs the command; the exit code (a failure is an error, its code from `error`).
+    pub fn run(self, global: &GlobalArgs) -> Result<u8> {
+        match self {
+            Command::Init => init::run(global),
+            Command::Config => config::run(global),
+            Command::Log(log) => log.run(global),
+            Command::Status(status) => status.run(global),
+            Command::Report(args) => crate::report::cli(global, args).map(|()| 0),
+            Command::Params(cmd) => cmd.run(global),
+            Command::Proposals(cmd) => crate::adjust::proposals_cli(global, cmd),
+            Command::Pause(pause) => pause.run(global),
+            Command::Resume(resume) => resume.run(global),
+            Command::Archive(cmd) => crate::archive::cli(global, cmd),
+            Command::SettleCheck => settle_check::run(global),
+            Command::Demo(args) => crate::demo::cli(global, args).map(|()| 0),
+            Command::Schedule(args) => crate::schedule::cli(global, args).map(|()| 0),
+            Command::Alert(alert) => alert.run(global),
+        }
+    }
+}
+
+/// Who is acting: `--by`, else `$USER`, else `operator`.
+fn operator(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into())
+}
 
 /// Loads settings, starts tracing and opens (migrating) the database.
 pub fn open(global: &GlobalArgs) -> Result<(Settings, Connection)> {
