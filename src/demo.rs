@@ -109,7 +109,7 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
     heading("6. polyperf report");
     let html = args.dir.join("report.html");
     let chart = args.dir.join("chart.svg");
-    let report_args = crate::report::ReportArgs {
+    let report_args = crate::cli::report::ReportArgs {
         html: Some(html.clone()),
         chart: Some(chart.clone()),
         now: Some(now),
@@ -120,7 +120,7 @@ pub fn cli(global: &GlobalArgs, args: DemoArgs) -> Result<()> {
         config: None,
         json: global.json,
     };
-    crate::report::cli(&report_global, report_args)?;
+    crate::cli::report::run(&report_global, report_args)?;
     let before = crate::metrics::compute(
         &crate::db::open(&db_path)?,
         &crate::metrics::Window::All,

@@ -11,6 +11,7 @@ pub mod init;
 pub mod job;
 pub mod log;
 pub mod params;
+pub mod report;
 pub mod settle_check;
 pub mod status;
 
@@ -53,7 +54,7 @@ pub enum Command {
     /// Overview: decisions, pause switch, approvals, outbox, each job's last run
     Status(status::Status),
     /// Performance report (terminal table, --json, --html, --chart)
-    Report(crate::report::ReportArgs),
+    Report(report::ReportArgs),
     /// Live trading parameters
     #[command(subcommand)]
     Params(params::ParamsCmd),
@@ -85,7 +86,7 @@ impl Command {
             Command::Config => config::run(global),
             Command::Log(log) => log.run(global),
             Command::Status(status) => status.run(global),
-            Command::Report(args) => crate::report::cli(global, args).map(|()| 0),
+            Command::Report(args) => report::run(global, args),
             Command::Params(cmd) => cmd.run(global),
             Command::Proposals(cmd) => crate::adjust::proposals_cli(global, cmd),
             Command::Pause(pause) => pause.run(global),
