@@ -18,9 +18,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::cli::GlobalArgs;
 use crate::config::Settings;
-use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
 use crate::outbox::{self, message::ApprovalRequest, Message};
 use crate::params::{self, Method};
 use crate::runner::JobContext;
@@ -28,18 +26,6 @@ use crate::time::{from_db, to_db};
 
 pub use guard::PauseInfo;
 use tiers::Tier;
-
-#[derive(clap::Subcommand, Debug, Clone)]
-pub enum ProposalsCmd {
-    /// List proposals (newest first)
-    List,
-    /// Show one proposal with its evidence
-    Show { id: i64 },
-    /// Approve and apply a proposal awaiting approval
-    Approve { id: i64 },
-    /// Reject a proposal
-    Reject { id: i64 },
-}
 
 /// What a run did (the `--json` object).
 #[derive(Debug, Default, Serialize, PartialEq)]
@@ -823,105 +809,6 @@ pub fn decide(
                     live.value
                 ),
             ))
-        }
-    }
-}
-
-/// `polyperf proposals list|show|approve|reject`.
-pub fn proposals_cli(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
-    use crate::cli::print;
-    let json = global.json;
-    let (settings, mut conn) = crate::cli::open(global)?;
-    match cmd {
-        ProposalsCmd::List => {
-            let list = list_proposals(&conn, 100)?;
-            print(json, &serde_json::json!({ "proposals": list }), |_| {
-                let mut s = format!(
-                    "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
-                    "id", "created", "parameter", "current", "proposed", "tier", "status"
-                );
-                for p in &list {
-                    s.push_str(&format!(
-                        "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
-                        p.id,
-                        p.created_at,
-                        p.parameter_name,
-                        p.current_value,
-                        p.proposed_value,
-                        p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                        p.status
-                    ));
-                }
-                if list.is_empty() {
-                    s.push_str("no proposals yet\n");
-                }
-                s
-            });
-            Ok(EXIT_OK)
-        }
-        ProposalsCmd::Show { id } => {
-            let p = get_proposal(&conn, id)?
-                .ok_or_else(|| bad_input(format!("there is no proposal #{id}")))?;
-            print(json, &p, |p| {
-                let mut s = format!(
-                    "proposal #{} ({}): {} {} -> {}  tier {}  [{}]\n",
-                    p.id,
-                    p.created_at,
-                    p.parameter_name,
-                    p.current_value,
-                    p.proposed_value,
-                    p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                    p.status
-                );
-                for (label, v) in [
-                    ("reason", &p.reason),
-                    ("expected impact", &p.expected_impact),
-                    ("status reason", &p.status_reason),
-                    ("expires", &p.expires_at),
-                ] {
-                    if let Some(v) = v {
-                        s.push_str(&format!("  {label}: {v}\n"));
-                    }
-                }
-                if let Some(summary) = p.evidence.as_ref().and_then(|e| e["summary"].as_str()) {
-                    s.push_str(&format!("  evidence: {summary}\n"));
-                }
-                s
-            });
-            Ok(EXIT_OK)
-        }
-        ProposalsCmd::Approve { id } | ProposalsCmd::Reject { id } => {
-            let verdict = if matches!(cmd, ProposalsCmd::Approve { .. }) {
-                Verdict::Approve
-            } else {
-                Verdict::Reject
-            };
-            let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-            let out = decide(
-                &mut conn,
-                &settings,
-                id,
-                None,
-                verdict,
-                &by,
-                Method::Cli,
-                Utc::now(),
-            )?;
-            print(json, &out, |o| o.message.clone());
-            let wanted = if verdict == Verdict::Approve {
-                "applied"
-            } else {
-                "rejected"
-            };
-            // Done now or before: success. Refused (expired, superseded, unknown…): exit 2.
-            if out.status == wanted {
-                Ok(EXIT_OK)
-            } else {
-                if !json {
-                    eprintln!("polyperf proposals: {}", out.message);
-                }
-                Ok(EXIT_USAGE)
-            }
         }
     }
 }

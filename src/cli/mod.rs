@@ -11,6 +11,7 @@ pub mod init;
 pub mod job;
 pub mod log;
 pub mod params;
+pub mod proposals;
 pub mod report;
 pub mod settle_check;
 pub mod status;
@@ -60,7 +61,7 @@ pub enum Command {
     Params(params::ParamsCmd),
     /// Parameter proposals from reflections
     #[command(subcommand)]
-    Proposals(crate::adjust::ProposalsCmd),
+    Proposals(proposals::ProposalsCmd),
     /// Pause trading (the trader checks `status --json` / trading_control)
     Pause(control::Pause),
     /// Resume trading after a pause
@@ -88,7 +89,7 @@ impl Command {
             Command::Status(status) => status.run(global),
             Command::Report(args) => report::run(global, args),
             Command::Params(cmd) => cmd.run(global),
-            Command::Proposals(cmd) => crate::adjust::proposals_cli(global, cmd),
+            Command::Proposals(cmd) => cmd.run(global),
             Command::Pause(pause) => pause.run(global),
             Command::Resume(resume) => resume.run(global),
             Command::Archive(cmd) => crate::archive::cli(global, cmd),

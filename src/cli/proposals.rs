@@ -1,0 +1,123 @@
+//! `polyperf proposals {list,show,approve,reject}`: parameter proposals, and a human's
+//! verdict on one awaiting approval (`adjust::decide`).
+
+use anyhow::Result;
+use chrono::Utc;
+
+use super::{open, print, GlobalArgs};
+use crate::adjust::{decide, get_proposal, list_proposals, Verdict};
+use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
+use crate::params::Method;
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ProposalsCmd {
+    /// List proposals (newest first)
+    List,
+    /// Show one proposal with its evidence
+    Show { id: i64 },
+    /// Approve and apply a proposal awaiting approval
+    Approve { id: i64 },
+    /// Reject a proposal
+    Reject { id: i64 },
+}
+
+/// `polyperf proposals list|show|approve|reject`.
+impl ProposalsCmd {
+    pub fn run(self, global: &GlobalArgs) -> Result<u8> {
+        let json = global.json;
+        let (settings, mut conn) = open(global)?;
+        let cmd = self;
+        match cmd {
+            ProposalsCmd::List => {
+                let list = list_proposals(&conn, 100)?;
+                print(json, &serde_json::json!({ "proposals": list }), |_| {
+                    let mut s = format!(
+                        "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
+                        "id", "created", "parameter", "current", "proposed", "tier", "status"
+                    );
+                    for p in &list {
+                        s.push_str(&format!(
+                            "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
+                            p.id,
+                            p.created_at,
+                            p.parameter_name,
+                            p.current_value,
+                            p.proposed_value,
+                            p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                            p.status
+                        ));
+                    }
+                    if list.is_empty() {
+                        s.push_str("no proposals yet\n");
+                    }
+                    s
+                });
+                Ok(EXIT_OK)
+            }
+            ProposalsCmd::Show { id } => {
+                let p = get_proposal(&conn, id)?
+                    .ok_or_else(|| bad_input(format!("there is no proposal #{id}")))?;
+                print(json, &p, |p| {
+                    let mut s = format!(
+                        "proposal #{} ({}): {} {} -> {}  tier {}  [{}]\n",
+                        p.id,
+                        p.created_at,
+                        p.parameter_name,
+                        p.current_value,
+                        p.proposed_value,
+                        p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                        p.status
+                    );
+                    for (label, v) in [
+                        ("reason", &p.reason),
+                        ("expected impact", &p.expected_impact),
+                        ("status reason", &p.status_reason),
+                        ("expires", &p.expires_at),
+                    ] {
+                        if let Some(v) = v {
+                            s.push_str(&format!("  {label}: {v}\n"));
+                        }
+                    }
+                    if let Some(summary) = p.evidence.as_ref().and_then(|e| e["summary"].as_str()) {
+                        s.push_str(&format!("  evidence: {summary}\n"));
+                    }
+                    s
+                });
+                Ok(EXIT_OK)
+            }
+            ProposalsCmd::Approve { id } | ProposalsCmd::Reject { id } => {
+                let verdict = if matches!(cmd, ProposalsCmd::Approve { .. }) {
+                    Verdict::Approve
+                } else {
+                    Verdict::Reject
+                };
+                let by = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+                let out = decide(
+                    &mut conn,
+                    &settings,
+                    id,
+                    None,
+                    verdict,
+                    &by,
+                    Method::Cli,
+                    Utc::now(),
+                )?;
+                print(json, &out, |o| o.message.clone());
+                let wanted = if verdict == Verdict::Approve {
+                    "applied"
+                } else {
+                    "rejected"
+                };
+                // Done now or before: success. Refused (expired, superseded, unknown…): exit 2.
+                if out.status == wanted {
+                    Ok(EXIT_OK)
+                } else {
+                    if !json {
+                        eprintln!("polyperf proposals: {}", out.message);
+                    }
+                    Ok(EXIT_USAGE)
+                }
+            }
+        }
+    }
+}
