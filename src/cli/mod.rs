@@ -7,6 +7,7 @@ pub mod alert;
 pub mod args;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod init;
 pub mod job;
 pub mod log;
@@ -72,7 +73,7 @@ pub enum Command {
     /// Recompute every settled decision from its stored inputs and report differences
     SettleCheck,
     /// Run the whole system offline on embedded defaults, in ./demo
-    Demo(crate::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Run every job in-process on its timer cadence (for machines without systemd or cron)
     Schedule(crate::schedule::ScheduleArgs),
     /// Queue a failure alert for a unit (systemd OnFailure=); prints it if the database fails
@@ -94,7 +95,7 @@ impl Command {
             Command::Resume(resume) => resume.run(global),
             Command::Archive(cmd) => crate::archive::cli(global, cmd),
             Command::SettleCheck => settle_check::run(global),
-            Command::Demo(args) => crate::demo::cli(global, args).map(|()| 0),
+            Command::Demo(args) => demo::run(global, args),
             Command::Schedule(args) => crate::schedule::cli(global, args).map(|()| 0),
             Command::Alert(alert) => alert.run(global),
         }

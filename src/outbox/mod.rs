@@ -136,6 +136,22 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
     Ok(dropped)
 }
 
+/// Per kind of waiting message, oldest kind first: the kind, how many wait, and the newest's
+/// payload (the demo shows one of each).
+pub fn pending_by_kind(conn: &Connection) -> Result<Vec<(String, i64, serde_json::Value)>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, count(*), (SELECT payload FROM outbox o2 WHERE o2.kind = o.kind AND o2.status = 'pending' ORDER BY id DESC LIMIT 1)
+         FROM outbox o WHERE status = 'pending' GROUP BY kind ORDER BY min(id)",
+    )?;
+    let rows: Vec<(String, i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, n, payload)| (kind, n, serde_json::from_str(&payload).unwrap_or_default()))
+        .collect())
+}
+
 /// Counts by status, for `status`.
 pub fn counts(conn: &Connection) -> Result<(i64, i64, i64)> {
     Ok(conn.query_row(
