@@ -1,7 +1,8 @@
-//! `polyperf schedule`: every job in-process on the timers' cadences, for machines without
-//! systemd or cron (containers, a laptop). Each run is the same library call as the binary
-//! (`runner::run`: lease, `job_runs` row, exit code); SIGTERM / SIGINT stop new runs and wait
-//! for the runs in flight.
+//! The one table of jobs ([`JOBS`]: name, binary, cadence, library function) and the
+//! in-process scheduler behind `polyperf schedule`: every job on the timers' cadences, for
+//! machines without systemd or cron (containers, a laptop). Each run is the same library call
+//! as the binary (`runner::run`: lease, `job_runs` row, exit code); SIGTERM / SIGINT stop new
+//! runs and wait for the runs in flight.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
-use crate::cli::GlobalArgs;
 use crate::config::Settings;
 use crate::runner::{self, Job, JobContext, JobFuture};
 
@@ -99,16 +99,6 @@ async fn reflect_daily(ctx: &mut JobContext) -> Result<crate::reflect::Stats> {
     crate::reflect::run_with(ctx, &options).await
 }
 
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct ScheduleArgs {
-    /// Run only these jobs (comma-separated short names, e.g. settle,adjust)
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Run each selected job once now, then exit (a smoke test of the wiring)
-    #[arg(long)]
-    pub once: bool,
-}
-
 /// Runs one job as its binary would, on a runtime of its own (the job's futures hold a SQLite
 /// connection and are not `Send`). Returns the exit code.
 pub fn run_job_blocking(
@@ -138,37 +128,45 @@ pub async fn run_job(
     runner::run(job.job, settings, false, now, false, job.run).await
 }
 
-pub fn cli(global: &GlobalArgs, args: ScheduleArgs) -> Result<()> {
-    let settings = global.settings()?;
-    runner::init_tracing(settings.general.log_format);
-    for name in &args.only {
+/// The jobs `--only` names (all of them without), in the table's order; an unknown name is
+/// bad input naming the known ones.
+pub fn select(only: &[String]) -> Result<Vec<&'static Scheduled>> {
+    for name in only {
         find(name)?;
     }
-    let selected: Vec<&'static Scheduled> = JOBS
+    Ok(JOBS
         .iter()
-        .filter(|job| args.only.is_empty() || args.only.iter().any(|o| o == job.name))
-        .collect();
-    crate::db::open(&settings.general.db)?; // migrate once, up front, and fail early
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .filter(|job| only.is_empty() || only.iter().any(|o| o == job.name))
+        .collect())
+}
+
+/// The scheduler's runtime: runs go to blocking threads, so two workers are plenty.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        if args.once {
-            for job in selected {
-                let settings = settings.clone();
-                let code =
-                    tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None))
-                        .await?;
-                tracing::info!(code, "scheduled run finished");
-            }
-            return Ok(());
+        .build()?)
+}
+
+/// Runs each job once now, one after the other (`--once`, a smoke test of the wiring).
+pub fn run_once(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
+    runtime()?.block_on(async move {
+        for job in selected {
+            let settings = settings.clone();
+            let code =
+                tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None)).await?;
+            tracing::info!(code, "scheduled run finished");
         }
-        serve(settings, selected).await
+        Ok(())
     })
 }
 
-async fn serve(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
+/// Runs the jobs on their cadences until SIGTERM / SIGINT, then waits for the runs in flight.
+pub fn serve(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
+    runtime()?.block_on(serve_until_stopped(settings, selected))
+}
+
+async fn serve_until_stopped(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut scheduler = JobScheduler::new()
         .await

@@ -14,6 +14,7 @@ pub mod log;
 pub mod params;
 pub mod proposals;
 pub mod report;
+pub mod schedule;
 pub mod settle_check;
 pub mod status;
 
@@ -75,7 +76,7 @@ pub enum Command {
     /// Run the whole system offline on embedded defaults, in ./demo
     Demo(demo::DemoArgs),
     /// Run every job in-process on its timer cadence (for machines without systemd or cron)
-    Schedule(crate::schedule::ScheduleArgs),
+    Schedule(schedule::ScheduleArgs),
     /// Queue a failure alert for a unit (systemd OnFailure=); prints it if the database fails
     Alert(alert::Alert),
 }
@@ -96,7 +97,7 @@ impl Command {
             Command::Archive(cmd) => crate::archive::cli(global, cmd),
             Command::SettleCheck => settle_check::run(global),
             Command::Demo(args) => demo::run(global, args),
-            Command::Schedule(args) => crate::schedule::cli(global, args).map(|()| 0),
+            Command::Schedule(args) => schedule::run(global, args),
             Command::Alert(alert) => alert.run(global),
         }
     }
