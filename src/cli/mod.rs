@@ -4,6 +4,7 @@
 //! read the clock, call the library and print; the library does the work.
 
 pub mod alert;
+pub mod archive;
 pub mod args;
 pub mod config;
 pub mod control;
@@ -70,7 +71,7 @@ pub enum Command {
     Resume(control::Resume),
     /// Archive files: list, verify, restore
     #[command(subcommand)]
-    Archive(crate::archive::ArchiveCmd),
+    Archive(archive::ArchiveCmd),
     /// Recompute every settled decision from its stored inputs and report differences
     SettleCheck,
     /// Run the whole system offline on embedded defaults, in ./demo
@@ -94,7 +95,7 @@ impl Command {
             Command::Proposals(cmd) => cmd.run(global),
             Command::Pause(pause) => pause.run(global),
             Command::Resume(resume) => resume.run(global),
-            Command::Archive(cmd) => crate::archive::cli(global, cmd),
+            Command::Archive(cmd) => cmd.run(global),
             Command::SettleCheck => settle_check::run(global),
             Command::Demo(args) => demo::run(global, args),
             Command::Schedule(args) => schedule::run(global, args),
