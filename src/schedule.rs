@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 use crate::config::Settings;
@@ -100,12 +101,9 @@ async fn reflect_daily(ctx: &mut JobContext) -> Result<crate::reflect::Stats> {
 }
 
 /// Runs one job as its binary would, on a runtime of its own (the job's futures hold a SQLite
-/// connection and are not `Send`). Returns the exit code.
-pub fn run_job_blocking(
-    job: &Scheduled,
-    settings: Settings,
-    now: Option<chrono::DateTime<chrono::Utc>>,
-) -> u8 {
+/// connection and are not `Send`), at the clock's time: the scheduler's tick, the one place
+/// the library reads the clock. Returns the exit code.
+pub fn run_job_now(job: &Scheduled, settings: Settings) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,16 +114,19 @@ pub fn run_job_blocking(
             return crate::error::EXIT_FAILED;
         }
     };
-    runtime.block_on(run_job(job, settings, now))
+    runtime.block_on(run_job(job, settings, Utc::now()))
 }
 
-/// Runs one job through the shared runner. Returns the exit code.
-pub async fn run_job(
-    job: &Scheduled,
-    settings: Settings,
-    now: Option<chrono::DateTime<chrono::Utc>>,
-) -> u8 {
-    runner::run(job.job, settings, false, now, false, job.run).await
+/// Runs one job through the shared runner, as of `now` (its lease and `job_runs` times go by
+/// the clock). Returns the exit code.
+pub async fn run_job(job: &Scheduled, settings: Settings, now: DateTime<Utc>) -> u8 {
+    let run = runner::Run {
+        now,
+        clock: Utc::now,
+        dry_run: false,
+        json: false,
+    };
+    runner::run(job.job, settings, run, job.run).await
 }
 
 /// The jobs `--only` names (all of them without), in the table's order; an unknown name is
@@ -153,8 +154,7 @@ pub fn run_once(settings: Settings, selected: Vec<&'static Scheduled>) -> Result
     runtime()?.block_on(async move {
         for job in selected {
             let settings = settings.clone();
-            let code =
-                tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None)).await?;
+            let code = tokio::task::spawn_blocking(move || run_job_now(job, settings)).await?;
             tracing::info!(code, "scheduled run finished");
         }
         Ok(())
@@ -178,10 +178,9 @@ async fn serve_until_stopped(settings: Settings, selected: Vec<&'static Schedule
             let (settings, in_flight) = (settings.clone(), in_flight.clone());
             Box::pin(async move {
                 in_flight.fetch_add(1, Ordering::SeqCst);
-                let code =
-                    tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None))
-                        .await
-                        .unwrap_or(crate::error::EXIT_FAILED);
+                let code = tokio::task::spawn_blocking(move || run_job_now(job, settings))
+                    .await
+                    .unwrap_or(crate::error::EXIT_FAILED);
                 tracing::info!(job = job.name, code, "scheduled run finished");
                 in_flight.fetch_sub(1, Ordering::SeqCst);
             })

@@ -64,7 +64,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         .build()?;
     let run = |job: &str, at: DateTime<Utc>| -> Result<u8> {
         let job = crate::schedule::find(job)?;
-        Ok(runtime.block_on(crate::schedule::run_job(job, settings.clone(), Some(at))))
+        Ok(runtime.block_on(crate::schedule::run_job(job, settings.clone(), at)))
     };
 
     heading("2. polyperf-settle: outcomes and fee-aware P&L from the price history");

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use chrono::Utc;
 use serde::Serialize;
 
 use super::args::JobArgs;
@@ -33,14 +34,13 @@ where
             )
         }
     };
-    let code = runtime.block_on(runner::run(
-        which,
-        settings,
-        args.dry_run,
-        args.now,
-        args.global.json,
-        job,
-    ));
+    let run = runner::Run {
+        now: args.now.unwrap_or_else(Utc::now),
+        clock: Utc::now,
+        dry_run: args.dry_run,
+        json: args.global.json,
+    };
+    let code = runtime.block_on(runner::run(which, settings, run, job));
     ExitCode::from(code)
 }
 
