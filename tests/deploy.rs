@@ -1,5 +1,6 @@
 //! Deployment files: the systemd units verify, and the crontab schedules every job validly.
 
+use crate::common::succeeds;
 use std::path::Path;
 
 fn repo() -> &'static Path {
@@ -148,15 +149,9 @@ fn operator_queries_run_as_they_are() {
 #[test]
 fn schedule_once_runs_the_selected_jobs_through_the_runner() {
     let db = crate::common::TestDb::new();
-    let out = db
-        .cmd("polyperf")
-        .args(["schedule", "--once", "--only", "settle,cleanup"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        db.cmd("polyperf")
+            .args(["schedule", "--once", "--only", "settle,cleanup"]),
     );
     assert_eq!(db.count("SELECT count(*) FROM job_runs WHERE job IN ('polyperf-settle', 'polyperf-cleanup') AND status = 'ok'"), 2);
     assert_eq!(

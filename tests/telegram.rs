@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{stdout_json, succeeds, TestDb};
 use crate::fakes::{telegram_text_problem, tg_bad_request};
 
 const TOKEN: &str = "123456:SECRET-token-ABCdef";
@@ -361,8 +361,7 @@ async fn merges_many_rows_of_one_kind_but_never_approvals() {
 async fn disabled_leaves_rows_queued() {
     let db = TestDb::new();
     queue_texts(&db, 2);
-    let out = db.cmd("polyperf-telegram").arg("--json").output().unwrap();
-    assert!(out.status.success());
+    let out = succeeds(db.cmd("polyperf-telegram").arg("--json"));
     let stats = stdout_json(&out);
     assert_eq!(stats["enabled"], false);
     assert_eq!(stats["pending"], 2);
@@ -402,12 +401,7 @@ async fn crash_between_send_and_mark_costs_at_most_one_duplicate() {
     );
     // The crashed run's lease would hold for its lease time; a real restart comes later.
     db.conn().execute("DELETE FROM job_locks", []).unwrap();
-    let out = process(&db, &server).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(&mut process(&db, &server));
     assert_eq!(stdout_json(&out)["sent"], 3);
     let texts = sent_texts(&server).await;
     assert_eq!(texts, ["message 0", "message 0", "message 1", "message 2"]);
@@ -537,13 +531,7 @@ async fn a_huge_day_count_is_answered_and_the_bot_goes_on() {
         ]),
     )
     .await;
-    let out = process(&db, &server).arg("--once").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(process(&db, &server).arg("--once"));
     assert_eq!(stdout_json(&out)["updates"], 3);
     let texts = sent_texts(&server).await;
     assert_eq!(texts.len(), 3, "{texts:?}");
@@ -893,12 +881,7 @@ async fn a_long_pause_reason_never_makes_a_message_too_long() {
 }
 
 fn pending_outbox(db: &TestDb) -> i64 {
-    let out = db
-        .cmd("polyperf")
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(db.cmd("polyperf").args(["status", "--json"]));
     stdout_json(&out)["outbox"]["pending"].as_i64().unwrap()
 }
 
@@ -928,17 +911,7 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     // 2,400 decisions, 1,600 of them YES/NO, each queuing a trade alert.
     let lines: Vec<Value> = (0..2400).map(crate::common::decision_json).collect();
     let file = crate::common::write_jsonl(db.dir.path(), "d.jsonl", &lines);
-    let out = db
-        .cmd("polyperf")
-        .args(["log", "--json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(db.cmd("polyperf").args(["log", "--json"]).arg(&file));
     assert_eq!(pending_outbox(&db), 1000);
     let dropped = |db: &TestDb| -> Value {
         let payload: String = db
@@ -973,17 +946,11 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
         )
         .unwrap();
     assert_eq!(pending_outbox(&db), 1300);
-    let out = db
-        .cmd("polyperf-cleanup")
-        .args(["--json"])
-        .env("POLYPERF_MIN_FREE_BYTES", "0")
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        db.cmd("polyperf-cleanup")
+            .args(["--json"])
+            .env("POLYPERF_MIN_FREE_BYTES", "0")
+            .env("POLYPERF_MIN_FREE_PERCENT", "0"),
     );
     assert_eq!(stdout_json(&out)["outbox_dropped"], 300);
     assert_eq!(pending_outbox(&db), 1000);
