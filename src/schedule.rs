@@ -29,49 +29,38 @@ pub struct Scheduled {
 
 /// Every job on the cadences of systemd/*.timer (and the crontab): the one list of them.
 pub const JOBS: [Scheduled; 7] = [
-    Scheduled {
-        name: "settle",
-        job: Job::Settle,
-        cadence: "0 2,17,32,47 * * * *",
-        run: |ctx| as_json(crate::settle::run(ctx)),
-    },
-    Scheduled {
-        name: "reflect",
-        job: Job::Reflect,
-        cadence: "0 5,20,35,50 * * * *",
-        run: |ctx| as_json(crate::reflect::run(ctx)),
-    },
-    Scheduled {
-        name: "reflect-daily",
-        job: Job::Reflect,
-        cadence: "0 10 0 * * *",
-        run: |ctx| as_json(reflect_daily(ctx)),
-    },
-    Scheduled {
-        name: "adjust",
-        job: Job::Adjust,
-        cadence: "0 7,22,37,52 * * * *",
-        run: |ctx| as_json(crate::adjust::run(ctx)),
-    },
-    Scheduled {
-        name: "telegram",
-        job: Job::Telegram,
-        cadence: "0 * * * * *",
-        run: |ctx| as_json(crate::telegram::run(ctx)),
-    },
-    Scheduled {
-        name: "archive",
-        job: Job::Archive,
-        cadence: "0 30 3 * * Sun",
-        run: |ctx| as_json(crate::archive::run(ctx)),
-    },
-    Scheduled {
-        name: "cleanup",
-        job: Job::Cleanup,
-        cadence: "0 45 * * * *",
-        run: |ctx| as_json(crate::cleanup::run(ctx)),
-    },
+    job("settle", Job::Settle, "0 2,17,32,47 * * * *", |ctx| {
+        as_json(crate::settle::run(ctx))
+    }),
+    job("reflect", Job::Reflect, "0 5,20,35,50 * * * *", |ctx| {
+        as_json(crate::reflect::run(ctx))
+    }),
+    job("reflect-daily", Job::Reflect, "0 10 0 * * *", |ctx| {
+        as_json(reflect_daily(ctx))
+    }),
+    job("adjust", Job::Adjust, "0 7,22,37,52 * * * *", |ctx| {
+        as_json(crate::adjust::run(ctx))
+    }),
+    job("telegram", Job::Telegram, "0 * * * * *", |ctx| {
+        as_json(crate::telegram::run(ctx))
+    }),
+    job("archive", Job::Archive, "0 30 3 * * Sun", |ctx| {
+        as_json(crate::archive::run(ctx))
+    }),
+    job("cleanup", Job::Cleanup, "0 45 * * * *", |ctx| {
+        as_json(crate::cleanup::run(ctx))
+    }),
 ];
+
+/// One row of [`JOBS`].
+const fn job(name: &'static str, job: Job, cadence: &'static str, run: RunFn) -> Scheduled {
+    Scheduled {
+        name,
+        job,
+        cadence,
+        run,
+    }
+}
 
 /// The job `--only` (or the demo) names, or bad input listing the known names.
 pub fn find(name: &str) -> Result<&'static Scheduled> {

@@ -23,6 +23,23 @@ pub struct Resume {
     by: Option<String>,
 }
 
+/// Prints whether the switch moved and where it stands (`--json`), or one of two sentences.
+fn print_switch(
+    global: &GlobalArgs,
+    conn: &rusqlite::Connection,
+    changed: bool,
+    done: &str,
+    unchanged: &str,
+) -> Result<u8> {
+    let state = control::state(conn)?;
+    print(
+        global.json,
+        &serde_json::json!({"changed": changed, "state": state}),
+        |_| if changed { done } else { unchanged }.to_string(),
+    );
+    Ok(0)
+}
+
 impl Pause {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let Pause { reason, by } = self;
@@ -41,19 +58,8 @@ impl Pause {
             Utc::now(),
         )?;
         tx.commit()?;
-        let state = control::state(&conn)?;
-        print(
-            global.json,
-            &serde_json::json!({"changed": changed, "state": state}),
-            |_| {
-                if changed {
-                    format!("trading paused: {reason}")
-                } else {
-                    "trading was already paused".into()
-                }
-            },
-        );
-        Ok(0)
+        let done = format!("trading paused: {reason}");
+        print_switch(global, &conn, changed, &done, "trading was already paused")
     }
 }
 
@@ -65,18 +71,12 @@ impl Resume {
         let tx = crate::db::write_tx(&mut conn)?;
         let changed = control::resume(&tx, &by, &reason, Utc::now())?;
         tx.commit()?;
-        let state = control::state(&conn)?;
-        print(
-            global.json,
-            &serde_json::json!({"changed": changed, "state": state}),
-            |_| {
-                if changed {
-                    "trading resumed".into()
-                } else {
-                    "trading was not paused".into()
-                }
-            },
-        );
-        Ok(0)
+        print_switch(
+            global,
+            &conn,
+            changed,
+            "trading resumed",
+            "trading was not paused",
+        )
     }
 }

@@ -5,7 +5,7 @@ use anyhow::Result;
 use chrono::Utc;
 
 use super::{open, print, GlobalArgs};
-use crate::adjust::{decide, get_proposal, list_proposals, Verdict};
+use crate::adjust::{decide, get_proposal, list_proposals, Proposal, Verdict};
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
 use crate::params::Method;
 
@@ -22,6 +22,20 @@ pub enum ProposalsCmd {
 }
 
 /// `polyperf proposals list|show|approve|reject`.
+/// What both listings print of a proposal: id, created, parameter, current and proposed value,
+/// tier (`-` before the adjuster decided it) and status.
+fn fields(p: &Proposal) -> [String; 7] {
+    [
+        p.id.to_string(),
+        p.created_at.clone(),
+        p.parameter_name.clone(),
+        p.current_value.clone(),
+        p.proposed_value.clone(),
+        p.tier.map_or_else(|| "-".into(), |t| t.to_string()),
+        p.status.to_string(),
+    ]
+}
+
 impl ProposalsCmd {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let json = global.json;
@@ -36,15 +50,9 @@ impl ProposalsCmd {
                         "id", "created", "parameter", "current", "proposed", "tier", "status"
                     );
                     for p in &list {
+                        let [id, created, parameter, current, proposed, tier, status] = fields(p);
                         s.push_str(&format!(
-                            "{:>5}  {:<19}  {:<26} {:>10} {:>10}  {:>4}  {}\n",
-                            p.id,
-                            p.created_at,
-                            p.parameter_name,
-                            p.current_value,
-                            p.proposed_value,
-                            p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                            p.status
+                            "{id:>5}  {created:<19}  {parameter:<26} {current:>10} {proposed:>10}  {tier:>4}  {status}\n"
                         ));
                     }
                     if list.is_empty() {
@@ -58,15 +66,9 @@ impl ProposalsCmd {
                 let p = get_proposal(&conn, id)?
                     .ok_or_else(|| bad_input(format!("there is no proposal #{id}")))?;
                 print(json, &p, |p| {
+                    let [id, created, parameter, current, proposed, tier, status] = fields(p);
                     let mut s = format!(
-                        "proposal #{} ({}): {} {} -> {}  tier {}  [{}]\n",
-                        p.id,
-                        p.created_at,
-                        p.parameter_name,
-                        p.current_value,
-                        p.proposed_value,
-                        p.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                        p.status
+                        "proposal #{id} ({created}): {parameter} {current} -> {proposed}  tier {tier}  [{status}]\n"
                     );
                     for (label, v) in [
                         ("reason", &p.reason),
