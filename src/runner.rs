@@ -1,6 +1,7 @@
-//! What every job binary shares: common flags, settings, tracing, the lease in `job_locks`,
-//! the `job_runs` record, `--json` / human output and the exit code (SPEC §1).
-//! A job itself is one library function `async fn(&mut JobContext) -> Result<Stats>`.
+//! What every job's run shares, from a binary or the scheduler: tracing, the lease in
+//! `job_locks`, the `job_runs` record, `--json` / human output and the exit code (SPEC §1).
+//! A job itself is one library function `async fn(&mut JobContext) -> Result<Stats>`; the
+//! flags and the clock come from the caller (`cli::job`, `schedule`), never from here.
 
 use std::future::Future;
 use std::io::IsTerminal;
