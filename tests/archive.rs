@@ -46,6 +46,19 @@ fn seed(db: &TestDb, per_market: usize) {
     tx.commit().unwrap();
 }
 
+/// `polyperf archive restore FILE`, which must refuse the file (exit 2): its stderr.
+fn refused_restore(db: &TestDb, file: &Path) -> String {
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 fn rows(conn: &Connection, table: &str) -> Rows {
     let mut stmt = conn
         .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
@@ -987,14 +1000,7 @@ fn restore_refuses_altered_copies_naming_line_and_field_and_writes_nothing() {
     l[traded] = set_field(&l[traded], "profit_loss", serde_json::json!("999.99"));
     let saved = std::fs::read(&original).unwrap();
     gzip(&original, (l.join("\n") + "\n").as_bytes());
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore"])
-        .arg(&original)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_restore(&db, &original);
     assert!(
         stderr.contains(name) && stderr.contains("line") && stderr.contains("changed since"),
         "{stderr}"
@@ -1108,14 +1114,7 @@ fn restoring_any_copy_of_archived_rows_never_counts_them_twice() {
     shuffled.swap(2, 5);
     let path = gzip_copy(&db, "shuffled", "trades-2026-W07.jsonl.gz", &shuffled);
     let state_before = state(&db);
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_restore(&db, &path);
     assert!(
         stderr.contains("line 4") && stderr.contains("ascending id"),
         "{stderr}"
@@ -1201,14 +1200,7 @@ fn restore_checks_the_header_before_building_its_insert() {
     l[0] = header.to_string();
     let path = gzip_copy(&db, "columns", "trades-2026-W07.jsonl.gz", &l);
     let before = state(&db);
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_restore(&db, &path);
     assert!(
         stderr.contains("trades-2026-W07.jsonl.gz: line 1: field `columns`: table trades has no column no_such_column"),
         "{stderr}"
