@@ -6,7 +6,10 @@ use std::time::Instant;
 
 use chrono::Duration;
 use polyperf::config::Settings;
-use rusqlite::params;
+
+mod common;
+
+use common::fixtures::{insert_settled, Settled};
 
 fn arg(index: usize, env: &str, default: usize) -> usize {
     std::env::args()
@@ -42,22 +45,30 @@ fn main() {
             let hold = rng.next_f64() < 0.4;
             let won = rng.next_f64() < 0.55;
             let conf = 0.5 + rng.next_f64() * 0.5;
-            tx.execute(
-                "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence, position_size, btc_price,
-                                     executed_price, yes_price, no_price, final_score, settlement_status, actual_outcome, profit_loss, is_win)
-                 VALUES (?1, ?2, 'btc-updown-15m-1770805800', ?3, ?4, '5', '66000', '0.5', '0.50', '0.50', ?5, 'settled', ?6, ?7, ?8)",
-                params![
-                    format!("b{i}"),
-                    polyperf::time::to_db(at),
-                    if hold { "HOLD" } else if won { "YES" } else { "NO" },
-                    conf,
-                    if i % 2 == 0 { 0.3 } else { -0.3 },
-                    if won { "UP" } else { "DOWN" },
-                    if hold { None } else if won { Some("4.65") } else { Some("-5") },
-                    if hold { None } else { Some(won) },
-                ],
-            )
-            .unwrap();
+            let id = format!("b{i}");
+            let settled = Settled {
+                decision_id: &id,
+                at,
+                action: if hold {
+                    "HOLD"
+                } else if won {
+                    "YES"
+                } else {
+                    "NO"
+                },
+                confidence: conf,
+                final_score: if i % 2 == 0 { 0.3 } else { -0.3 },
+                outcome: if won { "UP" } else { "DOWN" },
+                profit_loss: if hold {
+                    None
+                } else if won {
+                    Some("4.65")
+                } else {
+                    Some("-5")
+                },
+                is_win: if hold { None } else { Some(won) },
+            };
+            insert_settled(&tx, &settled).unwrap();
         }
         tx.commit().unwrap();
     }

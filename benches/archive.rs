@@ -6,26 +6,18 @@ use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 
-fn vm_hwm_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+mod common;
 
-/// Resets the peak-RSS counter (Linux >= 4.0), so each phase reports its own peak.
-fn reset_hwm() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Peak resident memory so far, in MiB (NaN when unknown).
+fn vm_hwm_mb() -> f64 {
+    match common::vm_kib("VmHWM:") {
+        0 => f64::NAN,
+        kib => kib as f64 / 1024.0,
+    }
 }
 
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .or_else(|| std::env::var("POLYPERF_BENCH_ROWS").ok()?.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = common::rows(1_000_000);
     let dir = tempfile::tempdir()?;
     let mut settings = polyperf::config::Settings::default();
     settings.general.db = dir.path().join("source.db");
@@ -48,18 +40,8 @@ fn main() -> anyhow::Result<()> {
         tx.commit()?;
         day += 1;
     }
-    conn.execute_batch(
-        "UPDATE trades SET
-           settlement_status = CASE WHEN id % 11 = 0 THEN 'unsettleable' ELSE 'settled' END,
-           actual_outcome = CASE WHEN id % 11 = 0 THEN NULL WHEN id % 2 = 0 THEN 'UP' ELSE 'DOWN' END,
-           is_win = CASE WHEN id % 11 = 0 OR action = 'HOLD' THEN NULL ELSE (id % 3 != 0) END,
-           is_missed_opportunity = CASE WHEN action = 'HOLD' AND id % 11 != 0 THEN id % 2 END,
-           profit_loss = CASE WHEN id % 11 = 0 THEN NULL WHEN action = 'HOLD' THEN '0'
-                              WHEN id % 3 != 0 THEN '4.3' || (id % 10) ELSE '-' || position_size END,
-           fee = CASE WHEN action = 'HOLD' OR id % 11 = 0 THEN NULL ELSE '0.0' || (id % 97) END,
-           settled_at = datetime(timestamp, '+20 minutes');
-         PRAGMA wal_checkpoint(TRUNCATE);",
-    )?;
+    common::fixtures::settle_in_sql(&conn, "9999-12-31")?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     let db_bytes = std::fs::metadata(&settings.general.db)?.len();
     println!(
         "seeded {stored} decisions over {day} days in {:.1}s ({:.0} MB database)",
@@ -68,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let now = first_day + Duration::days(day + 60);
-    reset_hwm();
+    common::reset_peak();
     let started = Instant::now();
     let stats = polyperf::archive::archive_older_than(
         &mut conn,
@@ -95,7 +77,7 @@ fn main() -> anyhow::Result<()> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     files.sort();
-    reset_hwm();
+    common::reset_peak();
     let started = Instant::now();
     let mut inserted = 0;
     for file in &files {

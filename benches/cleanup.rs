@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use polyperf::runner::JobContext;
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .or_else(|| std::env::var("POLYPERF_BENCH_ROWS").ok()?.parse().ok())
-        .unwrap_or(500_000);
+    let n = common::rows(500_000);
     let dir = tempfile::tempdir()?;
     let mut settings = polyperf::config::Settings::default();
     settings.general.db = dir.path().join("bench.db");

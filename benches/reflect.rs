@@ -91,7 +91,7 @@ fn main() {
     let record = store::Record {
         triggered: &eval.fired,
         covered: &eval.uncovered,
-        engine: "rules",
+        engine: polyperf::config::Engine::Rules,
         model: None,
         answer: Ok(&answer),
         prompt: &p.text(),

@@ -9,12 +9,10 @@ use polyperf::metrics::{self, Window};
 use polyperf::sim::Rng;
 use rusqlite::params;
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .or_else(|| std::env::var("POLYPERF_BENCH_ROWS").ok()?.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = common::rows(1_000_000);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");
     let mut conn = polyperf::db::create(&path)?;

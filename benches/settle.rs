@@ -65,20 +65,9 @@ impl Respond for FakeGamma {
     }
 }
 
-fn vm_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
+mod common;
 
-fn reset_peak() {
-    // Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
+use common::{reset_peak, vm_kib};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

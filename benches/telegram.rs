@@ -27,7 +27,7 @@ fn main() {
     let started = Instant::now();
     let mut chars = 0usize;
     for p in &payloads {
-        chars += render::render("trade", p).len();
+        chars += render::render_row("trade", p).len();
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -63,7 +63,7 @@ fn main() {
         {
             let tx = polyperf::db::write_tx(&mut conn).unwrap();
             for i in 0..n_drain {
-                polyperf::outbox::enqueue(&tx, "text", &json!({"text": format!("message {i} <b>")}), None, now).unwrap();
+                polyperf::outbox::enqueue(&tx, &polyperf::outbox::Message::text(format!("message {i} <b>")), None, now).unwrap();
             }
             tx.commit().unwrap();
         }

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use polyperf::runner::{self, JobArgs};
+use polyperf::cli::{job, JobArgs};
+use polyperf::runner::Job;
 
 #[derive(Parser)]
 #[command(name = "polyperf-adjust", version, about = "polyperf adjust job")]
@@ -14,7 +15,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    runner::main("polyperf-adjust", args.job, |ctx| {
+    job::main(Job::Adjust, args.job, |ctx| {
         Box::pin(polyperf::adjust::run(ctx))
     })
 }

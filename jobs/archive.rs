@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use polyperf::archive::Options;
-use polyperf::runner::{self, JobArgs};
+use polyperf::cli::{job, JobArgs};
+use polyperf::runner::Job;
 
 #[derive(Parser)]
 #[command(name = "polyperf-archive", version, about = "polyperf archive job")]
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
         older_than_days: args.older_than,
         archive_dir: args.archive_dir,
     };
-    runner::main("polyperf-archive", args.job, move |ctx| {
+    job::main(Job::Archive, args.job, move |ctx| {
         Box::pin(async move { polyperf::archive::run_with(ctx, &options).await })
     })
 }

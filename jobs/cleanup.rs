@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use polyperf::cleanup::Options;
-use polyperf::runner::{self, JobArgs};
+use polyperf::cli::{job, JobArgs};
+use polyperf::runner::Job;
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     let options = Options {
         archive_dir: args.archive_dir,
     };
-    runner::main("polyperf-cleanup", args.job, move |ctx| {
+    job::main(Job::Cleanup, args.job, move |ctx| {
         Box::pin(async move { polyperf::cleanup::run_with(ctx, &options).await })
     })
 }

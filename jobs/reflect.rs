@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use polyperf::cli::{job, JobArgs};
+use polyperf::config::Engine;
 use polyperf::reflect::{self, Options, Requested};
-use polyperf::runner::{self, JobArgs};
+use polyperf::runner::Job;
 
 #[derive(Parser)]
 #[command(name = "polyperf-reflect", version, about = "polyperf reflect job")]
@@ -15,8 +17,8 @@ struct Args {
     #[arg(long, value_enum)]
     trigger: Option<Requested>,
     /// Analysis engine [default: openai when OPENAI_API_KEY is set, else rules]
-    #[arg(long, value_parser = ["openai", "rules"])]
-    engine: Option<String>,
+    #[arg(long, value_enum)]
+    engine: Option<Engine>,
     /// Print the prompt and exit, writing nothing
     #[arg(long)]
     print_prompt: bool,
@@ -31,7 +33,7 @@ fn main() -> ExitCode {
     };
     // Printing the prompt writes nothing: not even a run record.
     args.job.dry_run |= opts.print_prompt;
-    runner::main("polyperf-reflect", args.job, move |ctx| {
+    job::main(Job::Reflect, args.job, move |ctx| {
         Box::pin(async move { reflect::run_with(ctx, &opts).await })
     })
 }

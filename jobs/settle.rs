@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use polyperf::runner::{self, JobArgs};
+use polyperf::cli::{job, JobArgs};
+use polyperf::runner::Job;
 use polyperf::settle::{Options, Source};
 
 #[derive(Parser)]
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
         source: args.source,
         batch_size: args.batch_size,
     };
-    runner::main("polyperf-settle", args.job, move |ctx| {
+    job::main(Job::Settle, args.job, move |ctx| {
         Box::pin(async move { polyperf::settle::run_with(ctx, &options).await })
     })
 }

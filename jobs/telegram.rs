@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use polyperf::runner::{self, JobArgs};
+use polyperf::cli::{job, JobArgs};
+use polyperf::runner::Job;
 use polyperf::telegram::Options;
 
 #[derive(Parser)]
@@ -26,7 +27,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let options = Options { watch: args.watch };
-    runner::main("polyperf-telegram", args.job, move |ctx| {
+    job::main(Job::Telegram, args.job, move |ctx| {
         Box::pin(polyperf::telegram::run_with(ctx, options))
     })
 }

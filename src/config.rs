@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::bad_input;
 
 mod checks;
-pub use crate::settle::fees::FeeAssetRule;
+mod vocab;
 use checks::bad_file_key;
+pub use vocab::{from_word, Autonomy, Engine, FeeAssetRule, LogFormat, Source, TieRule};
 
 /// What a secret is replaced with wherever settings are shown.
 pub const REDACTED: &str = "<redacted>";
@@ -38,7 +39,7 @@ pub struct Settings {
 pub struct General {
     pub db: PathBuf,
     /// `human`, `json`, or `auto` (human on a terminal, JSON otherwise).
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// How long a job's lease in `job_locks` lasts before another run may take it over.
     pub lock_lease_secs: u64,
 }
@@ -66,12 +67,12 @@ pub struct Settlement {
     /// Wait after the window's end before settling.
     pub grace_seconds: u32,
     /// `auto` (official first, price fallback after `official_wait_minutes`), `gamma`, `price`.
-    pub source: String,
+    pub source: Source,
     pub official_wait_minutes: u32,
     /// Query Gamma for official results (off for offline use and the demo).
     pub gamma_enabled: bool,
     /// `up` (the real markets' rule: end >= start resolves Up) or `down`.
-    pub tie_rule: String,
+    pub tie_rule: TieRule,
     pub fees_enabled: bool,
     pub fee_rate: Decimal,
     pub fee_exponent: Decimal,
@@ -86,7 +87,7 @@ pub struct Settlement {
 #[serde(default, deny_unknown_fields)]
 pub struct Reflect {
     /// `auto` (openai when an API key is set, else rules), `openai`, `rules`.
-    pub engine: String,
+    pub engine: Engine,
     pub losses_trigger: u32,
     pub trades_trigger: u32,
     /// Smallest sample on which the rules engine suggests a parameter change.
@@ -111,7 +112,7 @@ pub struct Llm {
 #[serde(default, deny_unknown_fields)]
 pub struct Adjust {
     /// `observe`, `tier1` or `full`.
-    pub autonomy: String,
+    pub autonomy: Autonomy,
     pub tier1_max_change: Decimal,
     pub tier2_max_change: Decimal,
     pub tier1_cooldown_hours: u32,
@@ -204,7 +205,7 @@ impl Default for General {
     fn default() -> Self {
         General {
             db: PathBuf::from("data/performance.db"),
-            log_format: "auto".into(),
+            log_format: LogFormat::Auto,
             lock_lease_secs: 600,
         }
     }
@@ -228,10 +229,10 @@ impl Default for Settlement {
             batch_size: 500,
             alert_lag_hours: 1,
             grace_seconds: 120,
-            source: "auto".into(),
+            source: Source::Auto,
             official_wait_minutes: 60,
             gamma_enabled: true,
-            tie_rule: "up".into(),
+            tie_rule: TieRule::Up,
             fees_enabled: true,
             fee_rate: Decimal::new(7, 2),
             fee_exponent: Decimal::ONE,
@@ -244,7 +245,7 @@ impl Default for Settlement {
 impl Default for Reflect {
     fn default() -> Self {
         Reflect {
-            engine: "auto".into(),
+            engine: Engine::Auto,
             losses_trigger: 3,
             trades_trigger: 10,
             min_sample: 30,
@@ -279,7 +280,7 @@ impl Default for Adjust {
         parameters.insert("bot_max_position_dollars".into(), bounds(100, 5000, 1, 2));
         parameters.insert("bot_max_exposure_percent".into(), bounds(5, 80, 1, 2));
         Adjust {
-            autonomy: "tier1".into(),
+            autonomy: Autonomy::Tier1,
             tier1_max_change: Decimal::new(5, 2),
             tier2_max_change: Decimal::new(20, 2),
             tier1_cooldown_hours: 24,
@@ -434,12 +435,8 @@ impl Settings {
     }
 
     /// The reflection engine to use: `openai` only when asked for or when a key is configured.
-    pub fn effective_engine(&self) -> &str {
-        match self.reflect.engine.as_str() {
-            "auto" if self.llm.api_key.is_some() => "openai",
-            "auto" => "rules",
-            other => other,
-        }
+    pub fn effective_engine(&self) -> Engine {
+        self.reflect.engine.resolve(self.llm.api_key.is_some())
     }
 
     /// The settings as TOML with secrets replaced, for `polyperf config`.
@@ -602,7 +599,7 @@ mod tests {
     fn defaults_are_valid() {
         let s = Settings::load_with_env(None, &[]).unwrap();
         assert_eq!(s, Settings::default());
-        assert_eq!(s.effective_engine(), "rules");
+        assert_eq!(s.effective_engine(), Engine::Rules);
     }
 
     #[test]
@@ -629,7 +626,7 @@ mod tests {
         assert_eq!(s.telegram.merge_threshold, 9);
         assert_eq!(s.telegram.allowed_user_ids, vec![111, 222]);
         assert_eq!(s.adjust.tier1_max_change, Decimal::new(4, 2));
-        assert_eq!(s.effective_engine(), "openai");
+        assert_eq!(s.effective_engine(), Engine::Openai);
         assert!(!s.redacted_toml().contains("sk-test-secret"));
     }
 
@@ -649,7 +646,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s, Settings::default());
-        assert_eq!(s.effective_engine(), "rules");
+        assert_eq!(s.effective_engine(), Engine::Rules);
     }
 
     #[test]

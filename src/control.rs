@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use crate::outbox;
+use crate::outbox::message::{PauseNote, ResumeNote};
+use crate::outbox::{self, Message};
 use crate::time::to_db;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -64,11 +65,16 @@ pub fn pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<boo
         params![to_db(now), p.reason, p.rule, p.by],
     )?;
     let event_id = conn.last_insert_rowid();
-    let payload = serde_json::json!({"reason": p.reason, "rule": p.rule, "figures": p.figures, "by": p.by, "since": to_db(now)});
+    let note = PauseNote {
+        reason: p.reason.to_string(),
+        rule: p.rule.map(str::to_string),
+        figures: p.figures.clone(),
+        by: p.by.to_string(),
+        since: to_db(now),
+    };
     outbox::enqueue(
         conn,
-        outbox::kind::PAUSE,
-        &payload,
+        &Message::Pause(note),
         Some(&format!("pause:{event_id}")),
         now,
     )?;
@@ -91,11 +97,14 @@ pub fn resume(conn: &Connection, by: &str, reason: &str, now: DateTime<Utc>) -> 
         params![to_db(now), reason, by],
     )?;
     let event_id = conn.last_insert_rowid();
-    let payload = serde_json::json!({"by": by, "reason": reason, "at": to_db(now)});
+    let note = ResumeNote {
+        by: by.to_string(),
+        reason: reason.to_string(),
+        at: to_db(now),
+    };
     outbox::enqueue(
         conn,
-        outbox::kind::RESUME,
-        &payload,
+        &Message::Resume(note),
         Some(&format!("resume:{event_id}")),
         now,
     )?;

@@ -6,33 +6,47 @@
 //! started by systemd timers or cron, read and write the same database and nothing else.
 //! Each binary is a thin wrapper around one function of this library.
 //!
-//! - [`config`]: settings (defaults, TOML file, environment), validated once.
-//! - [`db`]: the one place connections are opened; PRAGMAs, migrations, and money as stored
-//!   ([`db::Money`], [`db::BtcPrice`]: REAL at 6 / 8 places, read back exactly).
-//! - [`time`]: timestamps as stored (`YYYY-MM-DD HH:MM:SS` UTC).
-//! - [`error`]: failure kinds and the exit codes 0 / 1 / 2 / 75.
-//! - [`runner`]: what every job shares: flags, tracing, lease, `job_runs`, output.
-//! - [`process`]: this host's name and whether a pid still runs the process that recorded it.
-//! - [`http`]: the retrying HTTP client; knows no API.
-//! - [`market`]: facts that follow from a market's slug (its window).
-//! - [`decision`]: the decision format and the trader's [`decision::Tracker`].
-//! - [`trades`]: what a settled trade is, in SQL, for every reader of `trades`.
-//! - [`outbox`]: queued Telegram messages (producers only insert).
-//! - [`control`]: the pause switch and its audit trail.
-//! - [`params`]: live parameters, bounded changes and their history.
-//! - [`proposals`]: proposed parameter changes and their [`proposals::Status`] (the table's owner).
-//! - [`status`]: the read-only overview behind `polyperf status`.
-//! - [`settle`]: outcomes and fee-aware P&L (polyperf-settle); [`settle::fees`] is the one
+//! Each module, as it is on disk (a folder holds a module of several files, `mod.rs` first):
+//!
+//! - `src/cli/`: the command-line layer: the operator CLI's `Cli` and its `Command` enum
+//!   (one file per command or group), the flags every binary shares (`args.rs`) and the job
+//!   binaries' body (`job.rs`). With the scheduler's tick, the only code that reads the clock.
+//! - `src/config.rs`: settings (defaults, TOML file, environment), validated once
+//!   (`src/config/checks.rs`); the words a key chooses from are enums (`src/config/vocab.rs`).
+//! - `src/db.rs`: the one place connections are opened; PRAGMAs, migrations, and money as
+//!   stored ([`db::Money`], [`db::BtcPrice`]: REAL at 6 / 8 places, read back exactly).
+//! - `src/time.rs`: timestamps as stored (`YYYY-MM-DD HH:MM:SS` UTC), checked date arithmetic.
+//! - `src/error.rs`: failure kinds and the exit codes 0 / 1 / 2 / 75.
+//! - `src/runner.rs`: what every job's run shares: the binaries' names, tracing, lease,
+//!   `job_runs`, output, exit code.
+//! - `src/schedule.rs`: the one table of jobs (name, binary, cadence, function) and the
+//!   in-process scheduler.
+//! - `src/process.rs`: this host's name and whether a pid still runs the process that
+//!   recorded it.
+//! - `src/http.rs`: the retrying HTTP client; knows no API.
+//! - `src/market.rs`: facts that follow from a market's slug (its window).
+//! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
+//!   [`decision::Tracker`].
+//! - `src/trades.rs`: what "a settled trade" means, in SQL, for every reader of `trades`.
+//! - `src/outbox/`: queued Telegram messages (producers only insert) and their one typed
+//!   [`outbox::Message`] enum, which `telegram` renders.
+//! - `src/control.rs`: the pause switch and its audit trail.
+//! - `src/params.rs`: live parameters, bounded changes and their history.
+//! - `src/proposals.rs`: the proposals table and its statuses.
+//! - `src/status.rs`: the read-only overview behind `polyperf status`.
+//! - `src/settle/`: outcomes and fee-aware P&L (polyperf-settle); `settle/fees.rs` is the one
 //!   implementation of fees (logged, maker, taker formula; shares or collateral by era).
-//! - [`metrics`] and [`report`]: performance figures and their rendering (polyperf report).
-//! - [`reflect`]: triggers, the LLM / rules analysis, insights and proposals (polyperf-reflect).
-//! - [`adjust`]: tiered autonomy, replay evidence, rollback, emergency pause (polyperf-adjust).
-//! - [`telegram`]: the only Bot API client: outbox delivery, commands, approvals.
-//! - [`archive`]: crash-safe archival to compressed JSON Lines, verify, restore.
-//! - [`rollup`]: the per-day rollup of archived trades (`daily_rollup`).
-//! - [`cleanup`]: disk-space guard and emergency sequence.
-//! - [`sim`]: deterministic synthetic prices and decisions (demo, tests, benchmarks).
-//! - [`demo`] and [`schedule`]: the offline demo and the in-process scheduler.
+//! - `src/metrics.rs` and `src/report.rs`: performance figures and their rendering.
+//! - `src/reflect/`: triggers, the LLM / rules analysis, insights and proposals
+//!   (polyperf-reflect).
+//! - `src/adjust/`: tiered autonomy, replay evidence, rollback, emergency pause
+//!   (polyperf-adjust).
+//! - `src/telegram/`: the only Bot API client: outbox delivery, commands, approvals.
+//! - `src/archive/`: crash-safe archival to compressed JSON Lines, verify, restore.
+//! - `src/rollup.rs`: the per-day rollup of archived trades (`daily_rollup`).
+//! - `src/cleanup/`: disk-space guard and emergency sequence.
+//! - `src/sim.rs`: deterministic synthetic prices and decisions (demo, tests, benchmarks).
+//! - `src/demo.rs`: the offline demo's pieces (`polyperf demo` runs them).
 
 pub mod adjust;
 pub mod archive;
@@ -64,8 +78,3 @@ pub mod time;
 pub mod trades;
 
 pub use decision::{Action, Decision, Tracker};
-
-/// The six jobs, by their short names (binary `polyperf-<name>`).
-pub const JOBS: [&str; 6] = [
-    "settle", "reflect", "adjust", "telegram", "archive", "cleanup",
-];

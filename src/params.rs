@@ -8,11 +8,11 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::bad_input;
-use crate::outbox;
+use crate::outbox::{self, message::ParameterChange, Message};
 use crate::time::to_db;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -119,13 +119,16 @@ pub fn parse_value(name: &str, text: &str) -> Result<Decimal> {
     parsed.map_err(|_| bad_input(format!("{name}: {t:?} is not a decimal number")))
 }
 
-/// How a change was approved (`parameter_history.approval_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a change was approved (`parameter_history.approval_method`, the column's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     Auto,
     Telegram,
     Cli,
     Rollback,
+    /// The parameters' first values (the column allows it; no change is made with it).
+    Init,
 }
 
 impl Method {
@@ -135,7 +138,21 @@ impl Method {
             Method::Telegram => "telegram",
             Method::Cli => "cli",
             Method::Rollback => "rollback",
+            Method::Init => "init",
         }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for Method {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        crate::config::from_word(value.as_str()?)
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -177,20 +194,24 @@ pub fn apply_change(conn: &Connection, change: &Change<'_>, now: DateTime<Utc>) 
     )
     .context("writing parameter_history")?;
     let history_id = conn.last_insert_rowid();
-    let kind = if change.method == Method::Rollback {
-        outbox::kind::ROLLBACK
-    } else {
-        outbox::kind::APPLIED
+    let note = ParameterChange {
+        history_id,
+        parameter: change.name.to_string(),
+        old: p.value.to_string(),
+        new: change.new_value.to_string(),
+        reason: change.reason.to_string(),
+        method: Some(change.method),
+        proposal_id: change.proposal_id,
+        by: change.by.to_string(),
     };
-    let payload = serde_json::json!({
-        "history_id": history_id, "parameter": change.name, "old": p.value.to_string(),
-        "new": change.new_value.to_string(), "reason": change.reason, "method": change.method.as_str(),
-        "proposal_id": change.proposal_id, "by": change.by,
-    });
+    let message = if change.method == Method::Rollback {
+        Message::Rollback(note)
+    } else {
+        Message::Applied(note)
+    };
     outbox::enqueue(
         conn,
-        kind,
-        &payload,
+        &message,
         Some(&format!("param-change:{history_id}")),
         now,
     )?;
@@ -206,7 +227,7 @@ pub struct HistoryRow {
     pub old_value: String,
     pub new_value: String,
     pub reason: String,
-    pub approval_method: String,
+    pub approval_method: Method,
     pub proposal_id: Option<i64>,
     pub reverts_history_id: Option<i64>,
 }

@@ -1,62 +1,65 @@
-//! What every job binary shares: common flags, settings, tracing, the lease in `job_locks`,
-//! the `job_runs` record, `--json` / human output and the exit code (SPEC §1).
-//! A job itself is one library function `async fn(&mut JobContext) -> Result<Stats>`.
+//! What every job's run shares, from a binary or the scheduler: tracing, the lease in
+//! `job_locks`, the `job_runs` record, `--json` / human output and the exit code (SPEC §1).
+//! A job itself is one library function `async fn(&mut JobContext) -> Result<Stats>`; the
+//! flags and the clock come from the caller (`cli::job`, `schedule`), never from here.
 
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::error::{exit_code_for, one_line, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
-use crate::time::{parse_now_arg, to_db};
+use crate::time::to_db;
+
+/// The six job binaries. Their table of cadences and functions is `schedule::JOBS`; this is
+/// only their names, which the lease, `job_runs` and `status` go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    Settle,
+    Reflect,
+    Adjust,
+    Telegram,
+    Archive,
+    Cleanup,
+}
+
+impl Job {
+    pub const ALL: [Job; 6] = [
+        Job::Settle,
+        Job::Reflect,
+        Job::Adjust,
+        Job::Telegram,
+        Job::Archive,
+        Job::Cleanup,
+    ];
+
+    /// The binary, which is also the job's name in `job_locks` and `job_runs`.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Job::Settle => "polyperf-settle",
+            Job::Reflect => "polyperf-reflect",
+            Job::Adjust => "polyperf-adjust",
+            Job::Telegram => "polyperf-telegram",
+            Job::Archive => "polyperf-archive",
+            Job::Cleanup => "polyperf-cleanup",
+        }
+    }
+
+    /// The short name (`settle`), as `status` lists it.
+    pub fn name(self) -> &'static str {
+        let binary = self.binary();
+        binary.strip_prefix("polyperf-").unwrap_or(binary)
+    }
+}
 
 /// The future a job function returns, boxed so it may borrow the context:
 /// `|ctx| Box::pin(polyperf::settle::run(ctx))`.
 pub type JobFuture<'a, S> = std::pin::Pin<Box<dyn Future<Output = Result<S>> + 'a>>;
-
-/// Flags every binary takes.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct GlobalArgs {
-    /// SQLite database file [default: data/performance.db]
-    #[arg(long, env = "POLYPERF_DB", value_name = "PATH", global = true)]
-    pub db: Option<PathBuf>,
-    /// TOML settings file (optional; environment variables override it)
-    #[arg(long, env = "POLYPERF_CONFIG", value_name = "PATH", global = true)]
-    pub config: Option<PathBuf>,
-    /// Print the result as one JSON object on stdout
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-/// Flags every job binary takes.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct JobArgs {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    /// Compute and print, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The job's idea of "now" (RFC 3339), for reruns and tests
-    #[arg(long, value_name = "RFC3339", value_parser = parse_now_arg)]
-    pub now: Option<DateTime<Utc>>,
-}
-
-impl GlobalArgs {
-    /// Settings from the config file and environment, with `--db` applied.
-    pub fn settings(&self) -> Result<Settings> {
-        let mut settings = Settings::load(self.config.as_deref())?;
-        if let Some(db) = &self.db {
-            settings.general.db = db.clone();
-        }
-        Ok(settings)
-    }
-}
 
 /// A job that failed with figures worth keeping (what it did before it failed): `--json` prints
 /// them with the error, and `job_runs.stats` records them. Make one with [`failed_with`].
@@ -116,13 +119,13 @@ impl JobContext {
 
 /// Starts tracing on stderr: human-readable on a terminal, JSON lines otherwise (journald), or
 /// as `log_format` / `POLYPERF_LOG_FORMAT` says. `RUST_LOG` filters; the default is `info`.
-pub fn init_tracing(log_format: &str) {
+pub fn init_tracing(log_format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match log_format {
-        "json" => true,
-        "human" => false,
-        _ => !std::io::stderr().is_terminal(),
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -143,58 +146,38 @@ pub fn init_tracing(log_format: &str) {
     let _ = result;
 }
 
-/// Runs a job binary from start to exit code. `job` is the library function.
-pub fn main<S, F>(name: &'static str, args: JobArgs, job: F) -> ExitCode
+/// A clock: the wall clock (`Utc::now`) in every binary, passed in so that no library code
+/// reads the time itself.
+pub type Clock = fn() -> DateTime<Utc>;
+
+/// How a run is asked for (by a job binary, `cli::job::main`, or by the scheduler's tick).
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// The job's idea of now: `--now`, else the clock when the run was asked for.
+    pub now: DateTime<Utc>,
+    /// The clock the lease and the `job_runs` times go by, never `--now`: the lease guards real
+    /// processes, whatever time a rerun pretends it is.
+    pub clock: Clock,
+    /// Compute and print, write nothing (not even the lease or the run record).
+    pub dry_run: bool,
+    /// Print the result as one JSON object.
+    pub json: bool,
+}
+
+/// A job's run (the body of a job binary, `cli::job::main`, and of each scheduled run): open,
+/// lock, record, run, record, print. Returns the exit code.
+pub async fn run<S, F>(which: Job, settings: Settings, run: Run, job: F) -> u8
 where
     S: Serialize,
     F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
 {
-    let settings = match args.global.settings() {
-        Ok(s) => s,
-        Err(e) => return fail_early(name, &e),
-    };
-    init_tracing(&settings.general.log_format);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return fail_early(
-                name,
-                &anyhow::Error::new(e).context("starting the async runtime"),
-            )
-        }
-    };
-    let code = runtime.block_on(run(
-        name,
-        settings,
-        args.dry_run,
-        args.now,
-        args.global.json,
-        job,
-    ));
-    ExitCode::from(code)
-}
-
-fn fail_early(name: &str, err: &anyhow::Error) -> ExitCode {
-    eprintln!("{name}: error: {}", one_line(err));
-    ExitCode::from(exit_code_for(err))
-}
-
-/// The body of [`main`]: open, lock, record, run, record, print. Returns the exit code.
-pub async fn run<S, F>(
-    name: &'static str,
-    settings: Settings,
-    dry_run: bool,
-    now: Option<DateTime<Utc>>,
-    json: bool,
-    job: F,
-) -> u8
-where
-    S: Serialize,
-    F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
-{
+    let name = which.binary();
+    let Run {
+        now,
+        clock,
+        dry_run,
+        json,
+    } = run;
     let secrets = settings.secrets();
     let scrub = |text: &str| crate::config::scrub_secrets(text, &secrets);
     let span = tracing::info_span!("job", job = name);
@@ -206,7 +189,6 @@ where
             return exit_code_for(&e);
         }
     };
-    let now = now.unwrap_or_else(Utc::now);
     let lease_secs = settings.general.lock_lease_secs;
     let mut ctx = JobContext {
         name,
@@ -221,7 +203,7 @@ where
     let holder = uuid::Uuid::new_v4().to_string();
     let mut run_id = None;
     if !dry_run {
-        match begin_run(&ctx.conn, name, &holder, lease_secs, now) {
+        match begin_run(&ctx.conn, name, &holder, lease_secs, now, clock()) {
             Ok(Some(id)) => run_id = Some(id),
             Ok(None) => {
                 let message =
@@ -258,6 +240,7 @@ where
             name,
             holder.clone(),
             lease_secs,
+            clock,
         )
     });
     let started = std::time::Instant::now();
@@ -282,7 +265,14 @@ where
         ),
     };
     if let Some(id) = run_id {
-        if let Err(e) = end_run(&ctx.conn, id, code, &stats, error.as_deref(), name, &holder) {
+        let ended = RunEnd {
+            id,
+            code,
+            stats: &stats,
+            error: error.as_deref(),
+            at: clock(),
+        };
+        if let Err(e) = end_run(&ctx.conn, &ended, name, &holder) {
             tracing::error!(error = %scrub(&one_line(&e)), "could not record the end of the run");
         }
     }
@@ -343,24 +333,25 @@ pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
 /// Takes the lease and records the start of the run, in one transaction (one fsync: cron
 /// starts some jobs every minute, so start-up cost matters). `None`: a live holder has the
 /// lease; the refused run is recorded as `locked`. Taking over from a holder that died closes
-/// its run as `crashed`.
+/// its run as `crashed`. `wall` is the clock's time (the lease's), `now` the job's.
 fn begin_run(
     conn: &Connection,
     job: &str,
     holder: &str,
     lease_secs: u64,
     now: DateTime<Utc>,
+    wall: DateTime<Utc>,
 ) -> Result<Option<i64>> {
     // IMMEDIATE: the lease row is read, then written; no other writer may come in between.
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let id = match acquire_lease(&tx, job, holder, lease_secs)? {
+    let id = match acquire_lease(&tx, job, holder, lease_secs, wall)? {
         Lease::Taken { previous } => {
-            let id = start_run(&tx, job, now)?;
+            let id = start_run(&tx, job, now, wall)?;
             tx.execute(
                 "UPDATE job_locks SET run_id = ?1 WHERE job = ?2 AND holder = ?3",
                 params![id, job, holder],
             )?;
-            close_crashed_runs(&tx, job, id, previous.as_ref())?;
+            close_crashed_runs(&tx, job, id, previous.as_ref(), wall)?;
             Some(id)
         }
         Lease::Held => {
@@ -368,6 +359,7 @@ fn begin_run(
                 &tx,
                 job,
                 now,
+                wall,
                 &format!("another {job} run holds the lock; leaving the work for the next run"),
             )?;
             None
@@ -378,17 +370,19 @@ fn begin_run(
 }
 
 /// Records the end of the run and releases the lease, in one transaction.
-fn end_run(
-    conn: &Connection,
+/// How a run ended, for its `job_runs` row.
+struct RunEnd<'a> {
     id: i64,
     code: u8,
-    stats: &serde_json::Value,
-    error: Option<&str>,
-    job: &str,
-    holder: &str,
-) -> Result<()> {
+    stats: &'a serde_json::Value,
+    error: Option<&'a str>,
+    /// The clock's time at the end.
+    at: DateTime<Utc>,
+}
+
+fn end_run(conn: &Connection, ended: &RunEnd<'_>, job: &str, holder: &str) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
-    finish_run(&tx, id, code, stats, error)?;
+    finish_run(&tx, ended)?;
     release_lease(&tx, job, holder)?;
     tx.commit()?;
     Ok(())
@@ -432,11 +426,16 @@ pub enum Lease {
     Held,
 }
 
-/// Takes the job's lease unless a live holder has it. The lease uses the real clock, not
-/// `--now`: it guards real processes. Part of the caller's transaction, which should be
-/// IMMEDIATE (the row is read, then written).
-pub fn acquire_lease(conn: &Connection, job: &str, holder: &str, lease_secs: u64) -> Result<Lease> {
-    let now = Utc::now();
+/// Takes the job's lease unless a live holder has it. The lease goes by the clock (`now` here
+/// is the clock's time), not `--now`: it guards real processes. Part of the caller's
+/// transaction, which should be IMMEDIATE (the row is read, then written).
+pub fn acquire_lease(
+    conn: &Connection,
+    job: &str,
+    holder: &str,
+    lease_secs: u64,
+    now: DateTime<Utc>,
+) -> Result<Lease> {
     let me = crate::process::current();
     let previous = conn
         .query_row(
@@ -485,9 +484,10 @@ fn close_crashed_runs(
     job: &str,
     current_run: i64,
     previous: Option<&LeaseHolder>,
+    wall: DateTime<Utc>,
 ) -> Result<()> {
     let why = match previous {
-        Some(p) if p.expires_at.as_str() > to_db(Utc::now()).as_str() => format!(
+        Some(p) if p.expires_at.as_str() > to_db(wall).as_str() => format!(
             "crashed: its process (pid {} on {}) died without recording its end; the next run took over its lease",
             p.pid.unwrap_or(0),
             p.host.as_deref().unwrap_or("?")
@@ -498,7 +498,7 @@ fn close_crashed_runs(
     let n = conn.execute(
         "UPDATE job_runs SET status = 'crashed', finished_at = ?1, error = ?2
          WHERE job = ?3 AND status = 'running' AND id != ?4",
-        params![to_db(Utc::now()), why, job, current_run],
+        params![to_db(wall), why, job, current_run],
     )?;
     if n > 0 {
         tracing::warn!(runs = n, "closed runs whose process died as crashed");
@@ -520,6 +520,7 @@ fn spawn_heartbeat(
     job: &'static str,
     holder: String,
     lease_secs: u64,
+    clock: Clock,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period = std::time::Duration::from_secs((lease_secs / 3).max(1));
@@ -528,7 +529,7 @@ fn spawn_heartbeat(
             let Ok(conn) = crate::db::open_existing(&db) else {
                 continue;
             };
-            let Ok(expires) = crate::time::add(Utc::now(), lease_duration(lease_secs)) else {
+            let Ok(expires) = crate::time::add(clock(), lease_duration(lease_secs)) else {
                 continue;
             };
             let expires = to_db(expires);
@@ -540,16 +541,22 @@ fn spawn_heartbeat(
     })
 }
 
-fn start_run(conn: &Connection, job: &str, now: DateTime<Utc>) -> Result<i64> {
+fn start_run(conn: &Connection, job: &str, now: DateTime<Utc>, wall: DateTime<Utc>) -> Result<i64> {
     conn.execute(
         "INSERT INTO job_runs (job, started_at, status, now) VALUES (?1, ?2, 'running', ?3)",
-        params![job, to_db(Utc::now()), to_db(now)],
+        params![job, to_db(wall), to_db(now)],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-fn record_locked(conn: &Connection, job: &str, now: DateTime<Utc>, message: &str) -> Result<()> {
-    let wall = to_db(Utc::now());
+fn record_locked(
+    conn: &Connection,
+    job: &str,
+    now: DateTime<Utc>,
+    wall: DateTime<Utc>,
+    message: &str,
+) -> Result<()> {
+    let wall = to_db(wall);
     conn.execute(
         "INSERT INTO job_runs (job, started_at, finished_at, status, exit_code, now, error)
          VALUES (?1, ?2, ?2, 'locked', 75, ?3, ?4)",
@@ -558,23 +565,17 @@ fn record_locked(conn: &Connection, job: &str, now: DateTime<Utc>, message: &str
     Ok(())
 }
 
-fn finish_run(
-    conn: &Connection,
-    id: i64,
-    code: u8,
-    stats: &serde_json::Value,
-    error: Option<&str>,
-) -> Result<()> {
-    let status = match code {
+fn finish_run(conn: &Connection, ended: &RunEnd<'_>) -> Result<()> {
+    let status = match ended.code {
         EXIT_OK => "ok",
         EXIT_USAGE => "bad_input",
         EXIT_TEMPFAIL => "tempfail",
         _ => "failed",
     };
-    let stats = (!stats.is_null()).then(|| stats.to_string());
+    let stats = (!ended.stats.is_null()).then(|| ended.stats.to_string());
     conn.execute(
         "UPDATE job_runs SET finished_at = ?1, status = ?2, exit_code = ?3, stats = ?4, error = ?5 WHERE id = ?6",
-        params![to_db(Utc::now()), status, code, stats, error, id],
+        params![to_db(ended.at), status, ended.code, stats, ended.error, ended.id],
     )?;
     Ok(())
 }
@@ -582,13 +583,12 @@ fn finish_run(
 /// The last finished run of each job, for `status`.
 pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut map = serde_json::Map::new();
-    for job in crate::JOBS {
-        let full = format!("polyperf-{job}");
+    for job in Job::ALL {
         let row = conn
             .query_row(
                 "SELECT started_at, finished_at, status, exit_code, stats, error FROM job_runs
                  WHERE job = ?1 ORDER BY id DESC LIMIT 1",
-                params![full],
+                params![job.binary()],
                 |r| {
                     Ok(serde_json::json!({
                         "started_at": r.get::<_, String>(0)?,
@@ -601,7 +601,10 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
                 },
             )
             .optional()?;
-        map.insert(job.to_string(), row.unwrap_or(serde_json::Value::Null));
+        map.insert(
+            job.name().to_string(),
+            row.unwrap_or(serde_json::Value::Null),
+        );
     }
     Ok(map)
 }

@@ -1,189 +1,185 @@
-//! `polyperf schedule`: every job in-process on the timers' cadences, for machines without
-//! systemd or cron (containers, a laptop). Each run is the same library call as the binary
-//! (`runner::run`: lease, `job_runs` row, exit code); SIGTERM / SIGINT stop new runs and wait
-//! for the runs in flight.
+//! The one table of jobs ([`JOBS`]: name, binary, cadence, library function) and the
+//! in-process scheduler behind `polyperf schedule`: every job on the timers' cadences, for
+//! machines without systemd or cron (containers, a laptop). Each run is the same library call
+//! as the binary (`runner::run`: lease, `job_runs` row, exit code); SIGTERM / SIGINT stop new
+//! runs and wait for the runs in flight.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio_cron_scheduler::{Job, JobScheduler};
+use chrono::{DateTime, Utc};
+use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 use crate::config::Settings;
-use crate::runner::{self, GlobalArgs};
+use crate::runner::{self, Job, JobContext, JobFuture};
 
-/// The cadences, as 6-field cron expressions (with seconds) in UTC: the same as systemd/*.timer.
-pub const CADENCES: &[(&str, &str)] = &[
-    ("settle", "0 2,17,32,47 * * * *"),
-    ("reflect", "0 5,20,35,50 * * * *"),
-    ("reflect-daily", "0 10 0 * * *"),
-    ("adjust", "0 7,22,37,52 * * * *"),
-    ("telegram", "0 * * * * *"),
-    ("archive", "0 30 3 * * Sun"),
-    ("cleanup", "0 45 * * * *"),
-];
+/// A job's library function with its figures as JSON (what `runner::run` records and prints).
+pub type RunFn = for<'a> fn(&'a mut JobContext) -> JobFuture<'a, serde_json::Value>;
 
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct ScheduleArgs {
-    /// Run only these jobs (comma-separated short names, e.g. settle,adjust)
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Run each selected job once now, then exit (a smoke test of the wiring)
-    #[arg(long)]
-    pub once: bool,
+/// One job the scheduler runs: the name `--only` takes, whose run it is (lease, `job_runs`),
+/// when (a 6-field cron expression with seconds, UTC), and the library function it calls.
+pub struct Scheduled {
+    pub name: &'static str,
+    pub job: Job,
+    pub cadence: &'static str,
+    pub run: RunFn,
 }
 
-/// Runs one job by its short name, as its binary would, on a runtime of its own (the job's
-/// futures hold a SQLite connection and are not `Send`). Returns the exit code.
-pub fn run_job_blocking(
-    job: &str,
-    settings: Settings,
-    now: Option<chrono::DateTime<chrono::Utc>>,
-) -> u8 {
+/// Every job on the cadences of systemd/*.timer (and the crontab): the one list of them.
+pub const JOBS: [Scheduled; 7] = [
+    job("settle", Job::Settle, "0 2,17,32,47 * * * *", |ctx| {
+        as_json(crate::settle::run(ctx))
+    }),
+    job("reflect", Job::Reflect, "0 5,20,35,50 * * * *", |ctx| {
+        as_json(crate::reflect::run(ctx))
+    }),
+    job("reflect-daily", Job::Reflect, "0 10 0 * * *", |ctx| {
+        as_json(reflect_daily(ctx))
+    }),
+    job("adjust", Job::Adjust, "0 7,22,37,52 * * * *", |ctx| {
+        as_json(crate::adjust::run(ctx))
+    }),
+    job("telegram", Job::Telegram, "0 * * * * *", |ctx| {
+        as_json(crate::telegram::run(ctx))
+    }),
+    job("archive", Job::Archive, "0 30 3 * * Sun", |ctx| {
+        as_json(crate::archive::run(ctx))
+    }),
+    job("cleanup", Job::Cleanup, "0 45 * * * *", |ctx| {
+        as_json(crate::cleanup::run(ctx))
+    }),
+];
+
+/// One row of [`JOBS`].
+const fn job(name: &'static str, job: Job, cadence: &'static str, run: RunFn) -> Scheduled {
+    Scheduled {
+        name,
+        job,
+        cadence,
+        run,
+    }
+}
+
+/// The job `--only` (or the demo) names, or bad input listing the known names.
+pub fn find(name: &str) -> Result<&'static Scheduled> {
+    JOBS.iter().find(|s| s.name == name).ok_or_else(|| {
+        crate::error::bad_input(format!(
+            "--only: unknown job {name:?} (known: {})",
+            JOBS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// A job's future with its figures turned into JSON, so that every job fits one table.
+fn as_json<'a, S: serde::Serialize>(
+    run: impl Future<Output = Result<S>> + 'a,
+) -> JobFuture<'a, serde_json::Value> {
+    Box::pin(async move { Ok(serde_json::to_value(run.await?)?) })
+}
+
+/// The daily reflection: the end-of-day trigger fired by the timer.
+async fn reflect_daily(ctx: &mut JobContext) -> Result<crate::reflect::Stats> {
+    let options = crate::reflect::Options {
+        trigger: Some(crate::reflect::Requested::EndOfDay),
+        engine: None,
+        print_prompt: false,
+    };
+    crate::reflect::run_with(ctx, &options).await
+}
+
+/// Runs one job as its binary would, on a runtime of its own (the job's futures hold a SQLite
+/// connection and are not `Send`), at the clock's time: the scheduler's tick, the one place
+/// the library reads the clock. Returns the exit code.
+pub fn run_job_now(job: &Scheduled, settings: Settings) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!(job, error = %e, "cannot start a runtime");
+            tracing::error!(job = job.name, error = %e, "cannot start a runtime");
             return crate::error::EXIT_FAILED;
         }
     };
-    runtime.block_on(run_job(job, settings, now))
+    runtime.block_on(run_job(job, settings, Utc::now()))
 }
 
-/// Runs one job by its short name through the shared runner. Returns the exit code.
-pub async fn run_job(
-    job: &str,
-    settings: Settings,
-    now: Option<chrono::DateTime<chrono::Utc>>,
-) -> u8 {
-    match job {
-        "settle" => {
-            runner::run("polyperf-settle", settings, false, now, false, |ctx| {
-                Box::pin(crate::settle::run(ctx))
-            })
-            .await
-        }
-        "reflect" => {
-            runner::run("polyperf-reflect", settings, false, now, false, |ctx| {
-                Box::pin(crate::reflect::run(ctx))
-            })
-            .await
-        }
-        "reflect-daily" => {
-            let options = crate::reflect::Options {
-                trigger: Some(crate::reflect::Requested::EndOfDay),
-                engine: None,
-                print_prompt: false,
-            };
-            runner::run(
-                "polyperf-reflect",
-                settings,
-                false,
-                now,
-                false,
-                move |ctx| Box::pin(async move { crate::reflect::run_with(ctx, &options).await }),
-            )
-            .await
-        }
-        "adjust" => {
-            runner::run("polyperf-adjust", settings, false, now, false, |ctx| {
-                Box::pin(crate::adjust::run(ctx))
-            })
-            .await
-        }
-        "telegram" => {
-            runner::run("polyperf-telegram", settings, false, now, false, |ctx| {
-                Box::pin(crate::telegram::run(ctx))
-            })
-            .await
-        }
-        "archive" => {
-            runner::run("polyperf-archive", settings, false, now, false, |ctx| {
-                Box::pin(crate::archive::run(ctx))
-            })
-            .await
-        }
-        "cleanup" => {
-            runner::run("polyperf-cleanup", settings, false, now, false, |ctx| {
-                Box::pin(crate::cleanup::run(ctx))
-            })
-            .await
-        }
-        other => {
-            tracing::error!(job = other, "unknown job");
-            crate::error::EXIT_USAGE
-        }
-    }
+/// Runs one job through the shared runner, as of `now` (its lease and `job_runs` times go by
+/// the clock). Returns the exit code.
+pub async fn run_job(job: &Scheduled, settings: Settings, now: DateTime<Utc>) -> u8 {
+    let run = runner::Run {
+        now,
+        clock: Utc::now,
+        dry_run: false,
+        json: false,
+    };
+    runner::run(job.job, settings, run, job.run).await
 }
 
-pub fn cli(global: &GlobalArgs, args: ScheduleArgs) -> Result<()> {
-    let settings = global.settings()?;
-    runner::init_tracing(&settings.general.log_format);
-    for name in &args.only {
-        if !CADENCES.iter().any(|(job, _)| job == name) {
-            return Err(crate::error::bad_input(format!(
-                "--only: unknown job {name:?} (known: {})",
-                CADENCES
-                    .iter()
-                    .map(|(j, _)| *j)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+/// The jobs `--only` names (all of them without), in the table's order; an unknown name is
+/// bad input naming the known ones.
+pub fn select(only: &[String]) -> Result<Vec<&'static Scheduled>> {
+    for name in only {
+        find(name)?;
     }
-    let selected: Vec<(&str, &str)> = CADENCES
+    Ok(JOBS
         .iter()
-        .copied()
-        .filter(|(job, _)| args.only.is_empty() || args.only.iter().any(|o| o == job))
-        .collect();
-    crate::db::open(&settings.general.db)?; // migrate once, up front, and fail early
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .filter(|job| only.is_empty() || only.iter().any(|o| o == job.name))
+        .collect())
+}
+
+/// The scheduler's runtime: runs go to blocking threads, so two workers are plenty.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        if args.once {
-            for (job, _) in &selected {
-                let (job, settings) = (job.to_string(), settings.clone());
-                let code =
-                    tokio::task::spawn_blocking(move || run_job_blocking(&job, settings, None))
-                        .await?;
-                tracing::info!(code, "scheduled run finished");
-            }
-            return Ok(());
+        .build()?)
+}
+
+/// Runs each job once now, one after the other (`--once`, a smoke test of the wiring).
+pub fn run_once(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
+    runtime()?.block_on(async move {
+        for job in selected {
+            let settings = settings.clone();
+            let code = tokio::task::spawn_blocking(move || run_job_now(job, settings)).await?;
+            tracing::info!(code, "scheduled run finished");
         }
-        serve(settings, selected).await
+        Ok(())
     })
 }
 
-async fn serve(settings: Settings, selected: Vec<(&'static str, &'static str)>) -> Result<()> {
+/// Runs the jobs on their cadences until SIGTERM / SIGINT, then waits for the runs in flight.
+pub fn serve(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
+    runtime()?.block_on(serve_until_stopped(settings, selected))
+}
+
+async fn serve_until_stopped(settings: Settings, selected: Vec<&'static Scheduled>) -> Result<()> {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    for (job, cron) in &selected {
-        let (job, settings, in_flight) = (*job, settings.clone(), in_flight.clone());
-        let scheduled = Job::new_async(*cron, move |_, _| {
+    for job in selected {
+        let (settings, in_flight) = (settings.clone(), in_flight.clone());
+        let cron = job.cadence;
+        let scheduled = CronJob::new_async(cron, move |_, _| {
             let (settings, in_flight) = (settings.clone(), in_flight.clone());
             Box::pin(async move {
                 in_flight.fetch_add(1, Ordering::SeqCst);
-                let code =
-                    tokio::task::spawn_blocking(move || run_job_blocking(job, settings, None))
-                        .await
-                        .unwrap_or(crate::error::EXIT_FAILED);
-                tracing::info!(job, code, "scheduled run finished");
+                let code = tokio::task::spawn_blocking(move || run_job_now(job, settings))
+                    .await
+                    .unwrap_or(crate::error::EXIT_FAILED);
+                tracing::info!(job = job.name, code, "scheduled run finished");
                 in_flight.fetch_sub(1, Ordering::SeqCst);
             })
         })
-        .with_context(|| format!("bad cron expression for {job}: {cron}"))?;
+        .with_context(|| format!("bad cron expression for {}: {cron}", job.name))?;
         scheduler
             .add(scheduled)
             .await
-            .with_context(|| format!("scheduling {job}"))?;
-        tracing::info!(job, cron, "scheduled");
+            .with_context(|| format!("scheduling {}", job.name))?;
+        tracing::info!(job = job.name, cron, "scheduled");
     }
     scheduler.start().await.context("starting the scheduler")?;
     wait_for_stop_signal().await?;
@@ -207,4 +203,26 @@ async fn wait_for_stop_signal() -> Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_job_binary_is_scheduled_once_under_its_name() {
+        for job in Job::ALL {
+            let entry = find(job.name()).unwrap();
+            assert_eq!(entry.job, job);
+        }
+        let mut names: Vec<&str> = JOBS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), JOBS.len(), "names are unique");
+        let Err(err) = find("setle") else {
+            panic!("an unknown name was found")
+        };
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        assert!(err.to_string().contains("reflect-daily"), "{err}");
+    }
 }

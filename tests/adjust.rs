@@ -8,7 +8,8 @@ use polyperf::params::Method;
 use polyperf::proposals::Status;
 use rusqlite::{params, Connection};
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::fixtures::{insert_settled, Settled};
+use crate::common::{stdout_json, succeeds, TestDb};
 
 fn t(s: &str) -> DateTime<Utc> {
     polyperf::time::parse_rfc3339(s).unwrap()
@@ -22,13 +23,32 @@ fn db_time(t: DateTime<Utc>) -> String {
 
 /// Inserts a settled YES trade (or a loss) at `at` with P&L `pnl` and confidence `conf`.
 fn trade(conn: &Connection, id: &str, at: DateTime<Utc>, conf: f64, win: bool, pnl: &str) {
-    conn.execute(
-        "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence, position_size, btc_price,
-                             executed_price, yes_price, no_price, final_score, settlement_status, actual_outcome, profit_loss, is_win)
-         VALUES (?1, ?2, 'btc-updown-15m-1770805800', ?3, ?4, '5', '66000', '0.50', '0.50', '0.50', 0.3, 'settled', ?5, ?6, ?7)",
-        params![id, db_time(at), if win { "YES" } else { "NO" }, conf, "UP", pnl, win],
-    )
-    .unwrap();
+    let settled = Settled {
+        decision_id: id,
+        at,
+        action: if win { "YES" } else { "NO" },
+        confidence: conf,
+        final_score: 0.3,
+        outcome: "UP",
+        profit_loss: Some(pnl),
+        is_win: Some(win),
+    };
+    insert_settled(conn, &settled).unwrap();
+}
+
+/// `n` losses of 1 USDC, one an hour, the last an hour before `now`: the guard's
+/// consecutive-losses rule fires at 5.
+fn losses(conn: &Connection, n: i64, now: DateTime<Utc>) {
+    for i in 0..n {
+        trade(
+            conn,
+            &format!("l{i}"),
+            now - Duration::hours(n - i),
+            0.8,
+            false,
+            "-1",
+        );
+    }
 }
 
 /// Inserts a settled HOLD.
@@ -746,16 +766,7 @@ fn a_pause_fires_once_and_a_human_resume_sticks() {
     let db = TestDb::new();
     let s = db.settings();
     let mut conn = db.conn();
-    for i in 0..5 {
-        trade(
-            &conn,
-            &format!("l{i}"),
-            t(NOW) - Duration::hours(5 - i),
-            0.8,
-            false,
-            "-1",
-        );
-    }
+    losses(&conn, 5, t(NOW));
     let stats = run(&db, &s, NOW);
     assert!(stats.paused && stats.pause_reason.unwrap().contains("5 consecutive losses"));
     run(&db, &s, NOW);
@@ -782,16 +793,7 @@ fn auto_resume_after_the_configured_hours() {
     let mut s = db.settings();
     s.adjust.auto_resume_after_hours = Some(2);
     let conn = db.conn();
-    for i in 0..5 {
-        trade(
-            &conn,
-            &format!("l{i}"),
-            t(NOW) - Duration::hours(5 - i),
-            0.8,
-            false,
-            "-1",
-        );
-    }
+    losses(&conn, 5, t(NOW));
     assert!(run(&db, &s, NOW).paused);
     assert!(run(&db, &s, "2026-03-01T13:59:59Z").paused);
     assert!(!run(&db, &s, "2026-03-01T14:00:00Z").paused);
@@ -805,7 +807,7 @@ fn auto_resume_after_the_configured_hours() {
 fn observe_applies_nothing() {
     let db = TestDb::new();
     let mut s = db.settings();
-    s.adjust.autonomy = "observe".into();
+    s.adjust.autonomy = polyperf::config::Autonomy::Observe;
     let conn = db.conn();
     let small = propose(&conn, CONF, "0.75", "0.76");
     let big = propose(&conn, CONF, "0.75", "0.85");
@@ -830,28 +832,12 @@ fn job_process_pauses_and_status_sees_it_from_a_new_process() {
     // `polyperf proposals approve` uses the real clock, so this test does too.
     let now = Utc::now();
     let now_arg = now.to_rfc3339();
-    for i in 0..5 {
-        trade(
-            &conn,
-            &format!("l{i}"),
-            now - Duration::hours(5 - i),
-            0.8,
-            false,
-            "-1",
-        );
-    }
+    losses(&conn, 5, now);
     let id = propose(&conn, CONF, "0.75", "0.85");
     drop(conn);
-    let out = db
-        .cmd("polyperf-adjust")
-        .args(["--json", "--now", &now_arg])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        db.cmd("polyperf-adjust")
+            .args(["--json", "--now", &now_arg]),
     );
     let json = stdout_json(&out);
     for key in [
@@ -885,17 +871,11 @@ fn job_process_pauses_and_status_sees_it_from_a_new_process() {
     assert_eq!(status["pending_approvals"], 1);
 
     // The CLI approves; a second approve says it was already applied (exit 0), reject refuses.
-    let out = db
-        .cmd("polyperf")
-        .args(["proposals", "approve", &id.to_string(), "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        succeeds(
+            db.cmd("polyperf")
+                .args(["proposals", "approve", &id.to_string(), "--json"]),
+        );
     assert_eq!(stdout_json(&out)["status"], "applied");
     let out = db
         .cmd("polyperf")
@@ -926,16 +906,7 @@ fn dry_run_reports_and_writes_nothing() {
     let db = TestDb::new();
     let s = db.settings();
     let mut conn = db.conn();
-    for i in 0..5 {
-        trade(
-            &conn,
-            &format!("l{i}"),
-            t(NOW) - Duration::hours(5 - i),
-            0.8,
-            false,
-            "-1",
-        );
-    }
+    losses(&conn, 5, t(NOW));
     propose(&conn, CONF, "0.75", "0.76");
     propose(&conn, CONF, "0.75", "0.85");
     let stats = adjust::run_sync(&mut conn, &s, t(NOW), true).unwrap();

@@ -11,7 +11,7 @@ use polyperf::time::parse_rfc3339;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::common::{money_sum, ok_json, stdout_json, TestDb};
+use crate::common::{money_sum, ok_json, stdout_json, succeeds, TestDb};
 
 const NOW: &str = "2026-03-30T00:00:00Z";
 const TABLES: [&str; 3] = ["trades", "outbox", "job_runs"];
@@ -29,22 +29,9 @@ fn seed(db: &TestDb, per_market: usize) {
     for d in &decisions {
         polyperf::decision::insert(&tx, d).unwrap();
     }
+    crate::common::fixtures::settle_in_sql(&tx, "2026-02-20").unwrap();
     tx.execute_batch(
-        "UPDATE trades SET
-           settlement_status = CASE WHEN id % 11 = 0 THEN 'unsettleable' ELSE 'settled' END,
-           unsettleable_reason = CASE WHEN id % 11 = 0 THEN 'no price' END,
-           actual_outcome = CASE WHEN id % 11 = 0 THEN NULL WHEN id % 2 = 0 THEN 'UP' ELSE 'DOWN' END,
-           is_win = CASE WHEN id % 11 = 0 OR action = 'HOLD' THEN NULL ELSE (id % 3 != 0) END,
-           is_missed_opportunity = CASE WHEN action = 'HOLD' AND id % 11 != 0 THEN id % 2 END,
-           profit_loss = CASE WHEN id % 11 = 0 THEN NULL WHEN action = 'HOLD' THEN '0'
-                              WHEN id % 3 != 0 THEN '4.3' || (id % 10) ELSE '-' || position_size END,
-           fee = CASE WHEN action = 'HOLD' OR id % 11 = 0 THEN NULL ELSE '0.0' || (id % 97) END,
-           fee_asset = CASE WHEN action != 'HOLD' AND id % 11 != 0 THEN 'shares' END,
-           liquidity = CASE WHEN id % 4 = 0 THEN 'maker' ELSE 'taker' END,
-           fee_paid = CASE WHEN id % 5 = 0 THEN 0.012345 END,
-           settled_at = datetime(timestamp, '+20 minutes')
-         WHERE timestamp < '2026-02-20';
-         UPDATE outbox SET
+        "UPDATE outbox SET
            created_at = (SELECT timestamp FROM trades WHERE 'trade:' || trades.decision_id = outbox.dedup_key),
            status = CASE WHEN id % 5 = 0 THEN 'failed' WHEN id % 7 = 0 THEN 'pending' ELSE 'sent' END,
            attempts = id % 4, message_id = CASE WHEN id % 5 != 0 THEN id * 10 END;
@@ -57,6 +44,19 @@ fn seed(db: &TestDb, per_market: usize) {
     )
     .unwrap();
     tx.commit().unwrap();
+}
+
+/// `polyperf archive restore FILE`, which must refuse the file (exit 2): its stderr.
+fn refused_restore(db: &TestDb, file: &Path) -> String {
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
 }
 
 fn rows(conn: &Connection, table: &str) -> Rows {
@@ -215,16 +215,7 @@ fn expire_lease(db: &TestDb) {
 }
 
 fn run_archive(db: &TestDb) -> serde_json::Value {
-    let out = db
-        .cmd("polyperf-archive")
-        .args(["--now", NOW, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "archive failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(db.cmd("polyperf-archive").args(["--now", NOW, "--json"]));
     stdout_json(&out)
 }
 
@@ -546,13 +537,11 @@ fn damaged_files_are_rejected_and_change_nothing() {
         assert_eq!(snapshot(&db.conn()), before, "{what}: the database changed");
     }
     // The intact file restores.
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore", "--dry-run", "--json"])
-        .arg(&trades_file)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--dry-run", "--json"])
+            .arg(&trades_file),
+    );
     assert!(stdout_json(&out)["inserted"].as_u64().unwrap() > 0);
     assert_eq!(
         snapshot(&db.conn()),
@@ -564,22 +553,19 @@ fn damaged_files_are_rejected_and_change_nothing() {
 #[test]
 fn a_week_archived_twice_gets_a_second_part_and_verify_catches_tampering() {
     let db = seeded(1);
-    let dry = db
-        .cmd("polyperf-archive")
-        .args(["--now", NOW, "--json", "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(dry.status.success());
+    let dry = succeeds(
+        db.cmd("polyperf-archive")
+            .args(["--now", NOW, "--json", "--dry-run"]),
+    );
     let planned = stdout_json(&dry);
     assert!(planned["rows_archived"]["trades"].as_u64().unwrap() > 0);
     assert!(archive_files(&db).is_empty(), "a dry run wrote files");
     // --older-than overrides the retention: nothing is 60 days old on 2026-03-30.
-    let out = db
-        .cmd("polyperf-archive")
-        .args(["--now", NOW, "--json", "--older-than", "60"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out =
+        succeeds(
+            db.cmd("polyperf-archive")
+                .args(["--now", NOW, "--json", "--older-than", "60"]),
+        );
     assert_eq!(stdout_json(&out)["files_written"], 0);
     assert!(archive_files(&db).is_empty());
     let first = run_archive(&db);
@@ -1014,14 +1000,7 @@ fn restore_refuses_altered_copies_naming_line_and_field_and_writes_nothing() {
     l[traded] = set_field(&l[traded], "profit_loss", serde_json::json!("999.99"));
     let saved = std::fs::read(&original).unwrap();
     gzip(&original, (l.join("\n") + "\n").as_bytes());
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore"])
-        .arg(&original)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_restore(&db, &original);
     assert!(
         stderr.contains(name) && stderr.contains("line") && stderr.contains("changed since"),
         "{stderr}"
@@ -1135,14 +1114,7 @@ fn restoring_any_copy_of_archived_rows_never_counts_them_twice() {
     shuffled.swap(2, 5);
     let path = gzip_copy(&db, "shuffled", "trades-2026-W07.jsonl.gz", &shuffled);
     let state_before = state(&db);
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_restore(&db, &path);
     assert!(
         stderr.contains("line 4") && stderr.contains("ascending id"),
         "{stderr}"
@@ -1177,16 +1149,11 @@ fn the_job_sets_aside_links_and_files_whose_header_names_another_week() {
     std::fs::copy(&week7, &renamed).unwrap();
 
     // Nothing is old enough to archive: only the leftovers are looked at.
-    let out = db
-        .cmd("polyperf-archive")
-        .args(["--now", NOW, "--json", "--older-than", "3650"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        succeeds(
+            db.cmd("polyperf-archive")
+                .args(["--now", NOW, "--json", "--older-than", "3650"]),
+        );
     assert_eq!(stdout_json(&out)["rows_deleted"], 0);
     assert_eq!(
         db.count("SELECT count(*) FROM trades"),
@@ -1233,14 +1200,7 @@ fn restore_checks_the_header_before_building_its_insert() {
     l[0] = header.to_string();
     let path = gzip_copy(&db, "columns", "trades-2026-W07.jsonl.gz", &l);
     let before = state(&db);
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_restore(&db, &path);
     assert!(
         stderr.contains("trades-2026-W07.jsonl.gz: line 1: field `columns`: table trades has no column no_such_column"),
         "{stderr}"

@@ -8,7 +8,7 @@ use std::process::Command;
 use polyperf::cleanup::statvfs;
 use rusqlite::{params, Connection};
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{ok_json, stdout_json, succeeds, TestDb};
 
 const NOW: &str = "2026-03-30T00:00:00Z";
 
@@ -68,16 +68,25 @@ impl SmallFs {
         }
     }
 
-    fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = self.db.cmd("polyperf-cleanup");
-        cmd.env("POLYPERF_ARCHIVE_DIR", &self.archive)
-            .args(["--now", NOW, "--json"]);
+    /// polyperf-cleanup on this filesystem, free space wanted: `min_free_bytes`.
+    fn cleanup(&self, min_free_bytes: u64) -> assert_cmd::Command {
+        let mut cmd = cleanup(&self.db, min_free_bytes);
+        cmd.env("POLYPERF_ARCHIVE_DIR", &self.archive);
         cmd
     }
 
     fn free(&self) -> u64 {
         statvfs(&self.db.path).unwrap().free_bytes
     }
+}
+
+/// polyperf-cleanup at [`NOW`] with `--json`, wanting `min_free_bytes` free (and no percentage).
+fn cleanup(db: &TestDb, min_free_bytes: u64) -> assert_cmd::Command {
+    let mut cmd = db.cmd("polyperf-cleanup");
+    cmd.args(["--now", NOW, "--json"])
+        .env("POLYPERF_MIN_FREE_BYTES", min_free_bytes.to_string())
+        .env("POLYPERF_MIN_FREE_PERCENT", "0");
+    cmd
 }
 
 /// Pending decisions (never to be touched), plus proposals, reflections and parameter history.
@@ -134,6 +143,22 @@ fn seed_settled(conn: &Connection, n: usize, days_ago: i64) {
     }
 }
 
+/// ~5 MiB of finished settle runs (1,300 of 4,000 bytes of `fill` each), a second apart from
+/// `start` and each finished an hour after `start`, in one transaction.
+fn five_mib_of_job_runs(conn: &Connection, start: &str, fill: char) {
+    let blob = fill.to_string().repeat(4000);
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 0..1300 {
+        conn.execute(
+            "INSERT INTO job_runs (job, started_at, finished_at, status, stats)
+             VALUES ('polyperf-settle', datetime(?1, ?2), datetime(?1, '+1 hour'), 'ok', ?3)",
+            params![start, format!("+{i} seconds"), blob],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+}
+
 #[test]
 fn emergency_stops_after_the_checkpoint_when_that_frees_enough() {
     let fs = SmallFs::new(16);
@@ -146,26 +171,14 @@ fn emergency_stops_after_the_checkpoint_when_that_frees_enough() {
     seed_keepers(&conn, 20);
     let keep = keepers(&conn);
     // ~5 MiB of recent job runs in one transaction: the WAL grows to that size and stays there.
-    let blob = "x".repeat(4000);
-    conn.execute_batch("BEGIN").unwrap();
-    for i in 0..1300 {
-        conn.execute(
-            "INSERT INTO job_runs (job, started_at, finished_at, status, stats)
-             VALUES ('polyperf-settle', datetime('2026-03-29 10:00:00', ?1), '2026-03-29 11:00:00', 'ok', ?2)",
-            params![format!("+{i} seconds"), blob],
-        )
-        .unwrap();
-    }
-    conn.execute_batch("COMMIT").unwrap();
+    five_mib_of_job_runs(&conn, "2026-03-29 10:00:00", 'x');
     let (_, wal) = polyperf::db::file_sizes(&fs.db.path);
     assert!(wal > 4 << 20, "WAL is {wal} bytes");
     let free = fs.free();
     // Under the threshold now; a truncated WAL puts it well above.
     let min = free + (1 << 20);
     let out = fs
-        .cmd()
-        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .cleanup(min)
         .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.2")
         .output()
         .unwrap();
@@ -230,12 +243,7 @@ fn emergency_runs_every_step_in_order_then_fails_saying_what_takes_the_space() {
         }
         None => fs.free() * 2,
     };
-    let out = fs
-        .cmd()
-        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
-        .output()
-        .unwrap();
+    let out = fs.cleanup(min).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("taking the space"), "{stderr}");
@@ -337,25 +345,13 @@ fn emergency_stops_after_the_prune_when_that_frees_enough() {
         seed_settled(&conn, 50, 10);
         // ~5 MiB of job runs two days old: past the emergency prune's one day, within the
         // routine's 30 days.
-        let blob = "y".repeat(4000);
-        conn.execute_batch("BEGIN").unwrap();
-        for i in 0..1300 {
-            conn.execute(
-                "INSERT INTO job_runs (job, started_at, finished_at, status, stats)
-                 VALUES ('polyperf-settle', datetime('2026-03-28 00:00:00', ?1), '2026-03-28 01:00:00', 'ok', ?2)",
-                params![format!("+{i} seconds"), blob],
-            )
-            .unwrap();
-        }
-        conn.execute_batch("COMMIT").unwrap();
+        five_mib_of_job_runs(&conn, "2026-03-28 00:00:00", 'y');
     }
     let keep = keepers(&fs.db.conn());
     let free = fs.free();
     let min = free + (2 << 20);
     let out = fs
-        .cmd()
-        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .cleanup(min)
         .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.0")
         .output()
         .unwrap();
@@ -387,14 +383,10 @@ fn emergency_stops_after_the_prune_when_that_frees_enough() {
     drop(conn);
 
     // Right after, with space back: nothing to do.
-    let out = fs
-        .cmd()
-        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
-        .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.0")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(
+        fs.cleanup(min)
+            .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.0"),
+    );
     let again = stdout_json(&out);
     assert_eq!(again["emergency"], false, "{again}");
     assert_eq!(again["pruned_rows"], 0, "{again}");
@@ -429,30 +421,9 @@ fn routine_prunes_only_past_retention_rows_and_a_second_run_does_nothing() {
            ('recent', '2026-03-29 00:00:00', '2026-03-29 00:15:00', 1, 'DOWN', '2026-03-29 00:20:00');",
     )
     .unwrap();
-    let run = || {
-        let out = db
-            .cmd("polyperf-cleanup")
-            .args(["--now", NOW, "--json"])
-            .env("POLYPERF_MIN_FREE_BYTES", "0")
-            .env("POLYPERF_MIN_FREE_PERCENT", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout_json(&out)
-    };
+    let run = || ok_json(&mut cleanup(&db, 0));
     // A dry run counts and changes nothing.
-    let out = db
-        .cmd("polyperf-cleanup")
-        .args(["--now", NOW, "--json", "--dry-run"])
-        .env("POLYPERF_MIN_FREE_BYTES", "0")
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(cleanup(&db, 0).arg("--dry-run"));
     assert_eq!(stdout_json(&out)["pruned_rows"], 4);
     assert_eq!(db.count("SELECT count(*) FROM outbox WHERE id = 101"), 1);
 
@@ -519,26 +490,8 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
         seed_settled(&conn, 100, 50);
         seed_settled(&conn, 100, 60);
     }
-    let out = db
-        .cmd("polyperf-archive")
-        .args(["--now", NOW, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "verify"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(db.cmd("polyperf-archive").args(["--now", NOW, "--json"]));
+    succeeds(db.cmd("polyperf").args(["archive", "verify"]));
     let files: Vec<String> = {
         let conn = db.conn();
         let mut stmt = conn
@@ -565,11 +518,7 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
     let keep = keepers(&db.conn());
 
     let min = statvfs(db.dir.path()).unwrap().free_bytes * 2;
-    let out = db
-        .cmd("polyperf-cleanup")
-        .args(["--now", NOW, "--json"])
-        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+    let out = cleanup(&db, min)
         .env("POLYPERF_CLEANUP_ARCHIVE_OFFLOAD_DIR", &offload)
         .output()
         .unwrap();
@@ -624,16 +573,10 @@ fn offload_moves_verified_archives_only_and_keeps_them_restorable() {
     let before: i64 = conn
         .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
         .unwrap();
-    let out = db
-        .cmd("polyperf")
-        .args(["archive", "restore", "--json"])
-        .arg(offload.join(&files[2]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        db.cmd("polyperf")
+            .args(["archive", "restore", "--json"])
+            .arg(offload.join(&files[2])),
     );
     assert_eq!(stdout_json(&out)["inserted"], 100);
     let after: i64 = conn
@@ -652,16 +595,7 @@ fn offload_finishes_after_a_crash_and_never_trusts_a_damaged_copy() {
         seed_settled(&conn, 50, 40);
         seed_settled(&conn, 50, 50);
     }
-    let out = db
-        .cmd("polyperf-archive")
-        .args(["--now", NOW])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(db.cmd("polyperf-archive").args(["--now", NOW]));
     assert!(db
         .cmd("polyperf")
         .args(["archive", "verify"])
@@ -696,11 +630,7 @@ fn offload_finishes_after_a_crash_and_never_trusts_a_damaged_copy() {
     }
     // Only the offload step can free space here, and it must not be enough: every step runs.
     let min = statvfs(db.dir.path()).unwrap().free_bytes * 2;
-    let out = db
-        .cmd("polyperf-cleanup")
-        .args(["--now", NOW, "--json"])
-        .env("POLYPERF_MIN_FREE_BYTES", min.to_string())
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+    let out = cleanup(&db, min)
         .env("POLYPERF_CLEANUP_ARCHIVE_OFFLOAD_DIR", &offload)
         .output()
         .unwrap();

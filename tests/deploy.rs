@@ -1,5 +1,6 @@
 //! Deployment files: the systemd units verify, and the crontab schedules every job validly.
 
+use crate::common::succeeds;
 use std::path::Path;
 
 fn repo() -> &'static Path {
@@ -52,7 +53,10 @@ fn systemd_units_pass_systemd_analyze_verify() {
         .unwrap();
         units.push(name);
     }
-    for job in polyperf::JOBS.iter().filter(|j| **j != "telegram") {
+    for job in crate::common::job_names()
+        .iter()
+        .filter(|j| **j != "telegram")
+    {
         assert!(
             units.contains(&format!("polyperf-{job}.timer")),
             "no timer for {job}"
@@ -115,15 +119,12 @@ fn crontab_lines_are_valid_and_schedule_every_job_with_flock_and_logger() {
         }
         assert!(line.contains("flock -n"), "no flock: {line}");
         assert!(line.contains("| logger -t polyperf-"), "no logger: {line}");
-        let job = polyperf::JOBS.iter().find(|j| {
+        let job = crate::common::job_names().into_iter().find(|j| {
             line.contains(&format!("polyperf-{j} ")) || line.contains(&format!("polyperf-{j}\t"))
         });
-        scheduled.push(
-            job.copied()
-                .unwrap_or_else(|| panic!("no job binary in: {line}")),
-        );
+        scheduled.push(job.unwrap_or_else(|| panic!("no job binary in: {line}")));
     }
-    for job in polyperf::JOBS {
+    for job in crate::common::job_names() {
         assert!(scheduled.contains(&job), "{job} is not scheduled");
     }
 }
@@ -148,15 +149,9 @@ fn operator_queries_run_as_they_are() {
 #[test]
 fn schedule_once_runs_the_selected_jobs_through_the_runner() {
     let db = crate::common::TestDb::new();
-    let out = db
-        .cmd("polyperf")
-        .args(["schedule", "--once", "--only", "settle,cleanup"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        db.cmd("polyperf")
+            .args(["schedule", "--once", "--only", "settle,cleanup"]),
     );
     assert_eq!(db.count("SELECT count(*) FROM job_runs WHERE job IN ('polyperf-settle', 'polyperf-cleanup') AND status = 'ok'"), 2);
     assert_eq!(

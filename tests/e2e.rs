@@ -15,7 +15,7 @@ use polyperf::decision::{Action, Decision};
 use polyperf::sim;
 use rust_decimal::Decimal;
 
-use crate::common::{bin_cmd, stdout_json, TestDb};
+use crate::common::{bin_cmd, stdout_json, succeeds, TestDb};
 use crate::fakes::{self, Fakes, Faults};
 
 const TOKEN: &str = "424242:E2E-secret-token";
@@ -431,16 +431,11 @@ async fn a_simulated_week_end_to_end() {
             .to_string_lossy()
             .starts_with("trades-")
         {
-            let out = bin_cmd("polyperf")
-                .env("POLYPERF_DB", &fresh.path)
-                .args(["--json", "archive", "restore"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            let out = succeeds(
+                bin_cmd("polyperf")
+                    .env("POLYPERF_DB", &fresh.path)
+                    .args(["--json", "archive", "restore"])
+                    .arg(&path),
             );
             restored += stdout_json(&out)["inserted"].as_i64().unwrap();
         }

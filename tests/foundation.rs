@@ -4,7 +4,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin_cmd, bin_path, decision_json, ok_json, stdout_json, write_jsonl, TestDb};
+use crate::common::{
+    bin_cmd, bin_path, decision_json, ok_json, stdout_json, succeeds, write_jsonl, TestDb,
+};
 
 #[test]
 fn fresh_database_has_the_seed_tables_columns_and_indexes() {
@@ -132,13 +134,7 @@ fn logging_ten_thousand_decisions_twice_stores_them_once() {
     let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
     assert_eq!(report["stored"], 10_000);
     assert_eq!(report["duplicates"], 0);
-    let out = db
-        .cmd("polyperf")
-        .args(["--json", "log"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
     let report = stdout_json(&out);
     assert_eq!(report["stored"], 0);
     assert_eq!(report["duplicates"], 10_000);
@@ -215,16 +211,10 @@ fn log_reads_one_object_from_stdin_and_generates_an_idempotent_id() {
     d.as_object_mut().unwrap().remove("decision_id");
     let pretty = serde_json::to_string_pretty(&d).unwrap();
     for expected_stored in [1, 0] {
-        let out = db
-            .cmd("polyperf")
-            .args(["--json", "log", "-"])
-            .write_stdin(pretty.clone())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeds(
+            db.cmd("polyperf")
+                .args(["--json", "log", "-"])
+                .write_stdin(pretty.clone()),
         );
         assert_eq!(stdout_json(&out)["stored"], expected_stored);
     }
@@ -237,7 +227,7 @@ fn log_reads_one_object_from_stdin_and_generates_an_idempotent_id() {
 #[test]
 fn every_job_binary_records_its_run_and_exits_zero_on_an_empty_database() {
     let db = TestDb::new();
-    for job in polyperf::JOBS {
+    for job in crate::common::job_names() {
         let bin = format!("polyperf-{job}");
         let out = db
             .cmd(&bin)
@@ -304,13 +294,7 @@ fn a_held_lease_makes_the_job_exit_75_and_a_dead_holders_lease_is_taken_over() {
 
     // The holder died: its lease expired.
     conn.execute("UPDATE job_locks SET expires_at = datetime('now', '-1 second') WHERE job = 'polyperf-settle'", []).unwrap();
-    let out = db.cmd("polyperf-settle").arg("--json").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(db.cmd("polyperf-settle").arg("--json"));
     assert_eq!(db.count("SELECT count(*) FROM job_locks"), 0);
     // A dry run takes no lease and records nothing.
     let runs_before = db.count("SELECT count(*) FROM job_runs");
@@ -412,13 +396,7 @@ fn a_run_killed_while_holding_its_lease_is_taken_over_at_once_and_closed_as_cras
     // The same pid, but another process (a reused pid): dead.
     conn.execute("UPDATE job_locks SET pid_start = 'old-boot:1'", [])
         .unwrap();
-    let out = db.cmd("polyperf-settle").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(&mut db.cmd("polyperf-settle"));
 }
 
 /// The migration that rebuilds job_runs keeps every row and its AUTOINCREMENT counter (ids of
@@ -491,14 +469,12 @@ fn bad_configuration_is_exit_2_naming_the_key_and_secrets_are_redacted() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("adjust.autonomy"));
 
-    let out = db
-        .cmd("polyperf")
-        .args(["config", "--json"])
-        .env("OPENAI_API_KEY", "sk-very-secret-key")
-        .env("TELEGRAM_BOT_TOKEN", "123:token-secret")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(
+        db.cmd("polyperf")
+            .args(["config", "--json"])
+            .env("OPENAI_API_KEY", "sk-very-secret-key")
+            .env("TELEGRAM_BOT_TOKEN", "123:token-secret"),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         !text.contains("sk-very-secret-key") && !text.contains("token-secret"),

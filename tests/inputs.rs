@@ -471,7 +471,8 @@ fn nonsense_settings_are_refused_by_config_and_every_job_naming_the_key() {
             &format!("c{i}.toml"),
             &format!("[{section}]\n{key} = {value}\n"),
         );
-        let job = format!("polyperf-{}", polyperf::JOBS[i % polyperf::JOBS.len()]);
+        let jobs = crate::common::job_names();
+        let job = format!("polyperf-{}", jobs[i % jobs.len()]);
         for bin in ["polyperf", job.as_str()] {
             let mut cmd = db.cmd(bin);
             cmd.arg("--config").arg(&file);

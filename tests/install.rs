@@ -231,7 +231,10 @@ fn the_documented_install_runs_every_unit_and_cron_line_on_one_database() {
     }
     // Every job recorded its run in that one database, and no other database exists.
     let conn = rusqlite::Connection::open(&database).unwrap();
-    for job in polyperf::JOBS.iter().filter(|j| **j != "telegram") {
+    for job in crate::common::job_names()
+        .iter()
+        .filter(|j| **j != "telegram")
+    {
         let n: i64 = conn
             .query_row(
                 "SELECT count(*) FROM job_runs WHERE job = ?1",
@@ -324,7 +327,7 @@ fn run_crontab(root: &Root) -> Vec<(String, BTreeMap<String, String>)> {
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&path, perms).unwrap();
     };
-    for job in polyperf::JOBS {
+    for job in crate::common::job_names() {
         script(
             &format!("polyperf-{job}"),
             &format!("env > '{}/polyperf-{job}-'$$.env", records.display()),
@@ -424,7 +427,7 @@ fn a_missing_database_is_refused_by_every_binary_and_nothing_is_created() {
         ("polyperf".into(), vec!["archive", "list"]),
         ("polyperf".into(), vec!["log", "-"]),
     ];
-    for job in polyperf::JOBS {
+    for job in crate::common::job_names() {
         runs.push((format!("polyperf-{job}"), vec!["--json"]));
     }
     for (bin, args) in &runs {

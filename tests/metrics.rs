@@ -8,7 +8,7 @@ use polyperf::metrics::{self, Window};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
-use crate::common::{ok_json, TestDb};
+use crate::common::{ok_json, succeeds, TestDb};
 
 fn t(s: &str) -> DateTime<Utc> {
     polyperf::time::parse_rfc3339(s).unwrap()
@@ -338,12 +338,13 @@ fn summary_text_is_short_plain_text() {
 fn report_binary_json_html_and_chart() {
     let db = TestDb::new();
     // Empty database: a clear message, exit 0.
-    let out = db
-        .cmd("polyperf")
-        .args(["report", "--days", "7", "--now", "2026-02-11T00:00:00Z"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(db.cmd("polyperf").args([
+        "report",
+        "--days",
+        "7",
+        "--now",
+        "2026-02-11T00:00:00Z",
+    ]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no settled trades in this window"));
 
     load(&db, &seed_fixture(t("2026-02-10T00:00:00Z")));

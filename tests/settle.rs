@@ -76,6 +76,11 @@ fn gamma_market(slug: &str, start: i64, prices: Option<&str>) -> Value {
 }
 
 const UP: Option<&str> = Some("[\"1\", \"0\"]");
+
+/// The market of the window starting at `start`, resolved Up.
+fn resolved_up(start: i64) -> Value {
+    gamma_market(&format!("btc-updown-15m-{start}"), start, UP)
+}
 const DOWN: Option<&str> = Some("[\"0\", \"1\"]");
 
 /// One kline row for minute `t` (seconds) with the given open and close.
@@ -121,6 +126,20 @@ async fn binance_returns(server: &MockServer, body: Value) {
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
         .mount(server)
         .await;
+}
+
+/// A local Gamma and a local Binance, answering nothing yet.
+async fn servers() -> (MockServer, MockServer) {
+    (MockServer::start().await, MockServer::start().await)
+}
+
+/// `polyperf settle-check --json` with `env`: (exit code, its object).
+fn settle_check(db: &TestDb, env: &[(&str, &str)]) -> (Option<i32>, Value) {
+    let mut cmd = db.cmd("polyperf");
+    cmd.envs(env.iter().copied())
+        .args(["settle-check", "--json"]);
+    let out = cmd.output().unwrap();
+    (out.status.code(), stdout_json(&out))
 }
 
 /// Runs polyperf-settle as a process; returns (exit code, --json object).
@@ -235,13 +254,9 @@ async fn official_result_settles_with_fees_and_a_rerun_does_nothing() {
         1
     );
 
-    let check = db
-        .cmd("polyperf")
-        .args(["settle-check", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(check.status.code(), Some(0));
-    assert_eq!(stdout_json(&check)["checked"], 4);
+    let (code, check) = settle_check(&db, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(check["checked"], 4);
     // A tampered row is reported and fails the check.
     db.conn()
         .execute(
@@ -249,24 +264,16 @@ async fn official_result_settles_with_fees_and_a_rerun_does_nothing() {
             [],
         )
         .unwrap();
-    let check = db
-        .cmd("polyperf")
-        .args(["settle-check", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(check.status.code(), Some(1));
-    assert_eq!(
-        stdout_json(&check)["mismatches"].as_array().unwrap().len(),
-        1
-    );
+    let (code, check) = settle_check(&db, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(check["mismatches"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unresolved_market_waits_then_falls_back_to_prices_with_ties_up() {
     let db = TestDb::new();
     four_decisions(&db);
-    let gamma = MockServer::start().await;
-    let binance = MockServer::start().await;
+    let (gamma, binance) = servers().await;
     // Not resolved yet: the closed listing does not contain it.
     gamma_returns(&gamma, json!([])).await;
     // The last minute closes exactly at price_to_beat: a tie, which resolves Up.
@@ -305,21 +312,15 @@ async fn unresolved_market_waits_then_falls_back_to_prices_with_ties_up() {
     assert!(db.count("SELECT count(*) FROM prices WHERE source = 'binance'") >= 15);
 
     // With the tie rule set to down, the same tie would be a loss for YES: settle-check notices.
-    let check = db
-        .cmd("polyperf")
-        .env("POLYPERF_SETTLEMENT_TIE_RULE", "down")
-        .args(["settle-check", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(check.status.code(), Some(1));
+    let (code, _) = settle_check(&db, &[("POLYPERF_SETTLEMENT_TIE_RULE", "down")]);
+    assert_eq!(code, Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_result_corrects_a_disagreeing_price_settlement() {
     let db = TestDb::new();
     four_decisions(&db);
-    let gamma = MockServer::start().await;
-    let binance = MockServer::start().await;
+    let (gamma, binance) = servers().await;
     gamma_returns(&gamma, json!([])).await;
     // Binance: down by a few dollars.
     binance_returns(&binance, window_klines("68497.00")).await;
@@ -382,8 +383,7 @@ async fn official_result_corrects_a_disagreeing_price_settlement() {
 async fn official_and_cached_prices_disagreeing_are_recorded() {
     let db = TestDb::new();
     four_decisions(&db);
-    let gamma = MockServer::start().await;
-    let binance = MockServer::start().await;
+    let (gamma, binance) = servers().await;
     binance_returns(&binance, window_klines("68497.00")).await;
     gamma_returns(&gamma, json!([gamma_market(SLUG, START, UP)])).await;
     // The candles are already cached (as the demo and earlier runs leave them).
@@ -460,8 +460,7 @@ async fn servers_down_exit_75_and_write_nothing() {
 async fn malformed_responses_are_clear_errors_and_write_nothing() {
     let db = TestDb::new();
     four_decisions(&db);
-    let gamma = MockServer::start().await;
-    let binance = MockServer::start().await;
+    let (gamma, binance) = servers().await;
     let mut broken = gamma_market(SLUG, START, UP);
     broken["outcomePrices"] = json!("[1, 0");
     gamma_returns(&gamma, json!([broken])).await;
@@ -808,12 +807,7 @@ async fn ten_thousand_decisions_take_few_requests() {
         requests * 1000 <= 3 * span_minutes,
         "{requests} requests for {span_minutes} minutes"
     );
-    let check = db
-        .cmd("polyperf")
-        .args(["settle-check", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(stdout_json(&check)["mismatches"], json!([]));
+    assert_eq!(settle_check(&db, &[]).1["mismatches"], json!([]));
 }
 
 /// Binance down while Gamma answers: the officially resolved market is settled, the one that
@@ -911,12 +905,7 @@ async fn cached_candles_settle_offline_and_dry_run_writes_nothing() {
         n
     );
     // The simulated trader's own view of each window agrees with the settlement.
-    let check = db
-        .cmd("polyperf")
-        .args(["settle-check", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(stdout_json(&check)["mismatches"], json!([]));
+    assert_eq!(settle_check(&db, &[]).1["mismatches"], json!([]));
 }
 
 /// The window [10:45, 11:00) UTC of 2026-04-28, just before the CLOB V2 cut-over at 11:00.
@@ -966,15 +955,11 @@ async fn fees_by_era_liquidity_and_logged_fee_through_polyperf_settle() {
     ));
     log(&db, &decisions);
     let gamma = MockServer::start().await;
-    let mut quadratic = gamma_market(&format!("btc-updown-15m-{january}"), january, UP);
+    let mut quadratic = resolved_up(january);
     quadratic["feeSchedule"] = json!({"exponent": 2, "rate": 0.25, "takerOnly": true});
     gamma_returns(
         &gamma,
-        json!([
-            gamma_market(&format!("btc-updown-15m-{BEFORE_V2}"), BEFORE_V2, UP),
-            gamma_market(&format!("btc-updown-15m-{AFTER_V2}"), AFTER_V2, UP),
-            quadratic
-        ]),
+        json!([resolved_up(BEFORE_V2), resolved_up(AFTER_V2), quadratic]),
     )
     .await;
 
@@ -1003,7 +988,8 @@ async fn fees_by_era_liquidity_and_logged_fee_through_polyperf_settle() {
         );
         assert_eq!(r["profit_loss_type"], "real", "{id}");
     }
-    let check = crate::common::ok_json(db.cmd("polyperf").args(["settle-check", "--json"]));
+    let (code, check) = settle_check(&db, &[]);
+    assert_eq!(code, Some(0));
     assert_eq!(check["checked"], 9);
     assert_eq!(check["mismatches"], json!([]));
     // The report says in which asset the fees were charged.
@@ -1043,10 +1029,7 @@ async fn the_fee_asset_setting_overrides_the_era() {
     let gamma = MockServer::start().await;
     gamma_returns(
         &gamma,
-        json!([
-            gamma_market(&format!("btc-updown-15m-{BEFORE_V2}"), BEFORE_V2, UP),
-            gamma_market(&format!("btc-updown-15m-{AFTER_V2}"), AFTER_V2, UP),
-        ]),
+        json!([resolved_up(BEFORE_V2), resolved_up(AFTER_V2),]),
     )
     .await;
     let output = db

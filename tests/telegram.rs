@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use polyperf::config::Settings;
+use polyperf::outbox::Message;
 use polyperf::runner::JobContext;
 use polyperf::telegram::{self, Options, Stats};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::common::{stdout_json, TestDb};
+use crate::common::{stdout_json, succeeds, TestDb};
 use crate::fakes::{telegram_text_problem, tg_bad_request};
 
 const TOKEN: &str = "123456:SECRET-token-ABCdef";
@@ -120,8 +121,7 @@ fn queue_texts(db: &TestDb, n: usize) {
     for i in 0..n {
         polyperf::outbox::enqueue(
             &conn,
-            "text",
-            &json!({"text": format!("message {i}")}),
+            &message("text", json!({"text": format!("message {i}")})),
             Some(&format!("t{i}")),
             now(),
         )
@@ -165,12 +165,14 @@ async fn escapes_slugs_and_model_text() {
     let server = bot_server().await;
     mount_updates(&server, json!([])).await;
     let conn = db.conn();
-    polyperf::outbox::enqueue(&conn, "trade", &json!({"trade_id": 1, "market_slug": "btc_up<down>&*x*", "action": "YES",
-        "position_size": "5.00", "executed_price": "0.52", "confidence": 0.8, "signal_type": "STRONG_*BULL*"}), None, now()).unwrap();
+    polyperf::outbox::enqueue(&conn, &message("trade", json!({"trade_id": 1, "market_slug": "btc_up<down>&*x*", "action": "YES",
+        "position_size": "5.00", "executed_price": "0.52", "confidence": 0.8, "signal_type": "STRONG_*BULL*"})), None, now()).unwrap();
     polyperf::outbox::enqueue(
         &conn,
-        "insights",
-        &json!({"insights": ["wins <50% & losing_streak *bad*"], "recommendations": []}),
+        &message(
+            "insights",
+            json!({"insights": ["wins <50% & losing_streak *bad*"], "recommendations": []}),
+        ),
         None,
         now(),
     )
@@ -324,15 +326,14 @@ async fn merges_many_rows_of_one_kind_but_never_approvals() {
     for i in 0..6 {
         polyperf::outbox::enqueue(
             &conn,
-            "trade",
-            &json!({"trade_id": i, "market_slug": format!("btc-updown-15m-{i}"), "action": "NO"}),
+            &message("trade", json!({"trade_id": i, "market_slug": format!("btc-updown-15m-{i}"), "action": "NO"})),
             None,
             now(),
         )
         .unwrap();
     }
     for i in 0..6 {
-        polyperf::outbox::enqueue(&conn, "approval", &json!({"proposal_id": i, "nonce": format!("n{i}"), "parameter": "bot_confidence_threshold"}), None, now()).unwrap();
+        polyperf::outbox::enqueue(&conn, &message("approval", json!({"proposal_id": i, "nonce": format!("n{i}"), "parameter": "bot_confidence_threshold"})), None, now()).unwrap();
     }
     let stats = run(&db, settings(&db, &server), now()).await.unwrap();
     assert_eq!(stats.sent, 12);
@@ -360,8 +361,7 @@ async fn merges_many_rows_of_one_kind_but_never_approvals() {
 async fn disabled_leaves_rows_queued() {
     let db = TestDb::new();
     queue_texts(&db, 2);
-    let out = db.cmd("polyperf-telegram").arg("--json").output().unwrap();
-    assert!(out.status.success());
+    let out = succeeds(db.cmd("polyperf-telegram").arg("--json"));
     let stats = stdout_json(&out);
     assert_eq!(stats["enabled"], false);
     assert_eq!(stats["pending"], 2);
@@ -401,12 +401,7 @@ async fn crash_between_send_and_mark_costs_at_most_one_duplicate() {
     );
     // The crashed run's lease would hold for its lease time; a real restart comes later.
     db.conn().execute("DELETE FROM job_locks", []).unwrap();
-    let out = process(&db, &server).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(&mut process(&db, &server));
     assert_eq!(stdout_json(&out)["sent"], 3);
     let texts = sent_texts(&server).await;
     assert_eq!(texts, ["message 0", "message 0", "message 1", "message 2"]);
@@ -536,13 +531,7 @@ async fn a_huge_day_count_is_answered_and_the_bot_goes_on() {
         ]),
     )
     .await;
-    let out = process(&db, &server).arg("--once").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(process(&db, &server).arg("--once"));
     assert_eq!(stdout_json(&out)["updates"], 3);
     let texts = sent_texts(&server).await;
     assert_eq!(texts.len(), 3, "{texts:?}");
@@ -721,7 +710,13 @@ async fn watch_delivers_as_rows_arrive_and_stops_on_sigterm() {
         1
     ));
     // A row queued while it runs goes out too.
-    polyperf::outbox::enqueue(&db.conn(), "text", &json!({"text": "late"}), None, now()).unwrap();
+    polyperf::outbox::enqueue(
+        &db.conn(),
+        &message("text", json!({"text": "late"})),
+        None,
+        now(),
+    )
+    .unwrap();
     assert!(wait_for(
         "SELECT count(*) FROM outbox WHERE status = 'sent'",
         2
@@ -886,12 +881,7 @@ async fn a_long_pause_reason_never_makes_a_message_too_long() {
 }
 
 fn pending_outbox(db: &TestDb) -> i64 {
-    let out = db
-        .cmd("polyperf")
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeds(db.cmd("polyperf").args(["status", "--json"]));
     stdout_json(&out)["outbox"]["pending"].as_i64().unwrap()
 }
 
@@ -905,16 +895,14 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     let conn = db.conn();
     polyperf::outbox::enqueue(
         &conn,
-        "approval",
-        &json!({"proposal_id": 1}),
+        &message("approval", json!({"proposal_id": 1})),
         Some("a1"),
         now(),
     )
     .unwrap();
     polyperf::outbox::enqueue(
         &conn,
-        "pause",
-        &json!({"reason": "test", "by": "x"}),
+        &message("pause", json!({"reason": "test", "by": "x"})),
         Some("p1"),
         now(),
     )
@@ -923,17 +911,7 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     // 2,400 decisions, 1,600 of them YES/NO, each queuing a trade alert.
     let lines: Vec<Value> = (0..2400).map(crate::common::decision_json).collect();
     let file = crate::common::write_jsonl(db.dir.path(), "d.jsonl", &lines);
-    let out = db
-        .cmd("polyperf")
-        .args(["log", "--json"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(db.cmd("polyperf").args(["log", "--json"]).arg(&file));
     assert_eq!(pending_outbox(&db), 1000);
     let dropped = |db: &TestDb| -> Value {
         let payload: String = db
@@ -968,17 +946,11 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
         )
         .unwrap();
     assert_eq!(pending_outbox(&db), 1300);
-    let out = db
-        .cmd("polyperf-cleanup")
-        .args(["--json"])
-        .env("POLYPERF_MIN_FREE_BYTES", "0")
-        .env("POLYPERF_MIN_FREE_PERCENT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        db.cmd("polyperf-cleanup")
+            .args(["--json"])
+            .env("POLYPERF_MIN_FREE_BYTES", "0")
+            .env("POLYPERF_MIN_FREE_PERCENT", "0"),
     );
     assert_eq!(stdout_json(&out)["outbox_dropped"], 300);
     assert_eq!(pending_outbox(&db), 1000);
@@ -1000,4 +972,9 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
         sent[2]
     );
     assert_eq!(pending_outbox(&db), 0);
+}
+
+/// A queued message as a row holds it (a partial payload reads with its other fields empty).
+fn message(kind: &str, payload: Value) -> Message {
+    Message::from_row(kind, &payload).expect("a message of a known kind")
 }

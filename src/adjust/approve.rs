@@ -180,7 +180,7 @@ fn approve(
 ) -> Result<DecideOutcome> {
     let (id, name, by) = (p.id, &p.parameter_name, request.by);
     let unchanged = |message: String| DecideOutcome::new(request, Some(p.status), false, message);
-    if settings.adjust.autonomy == "observe" {
+    if !settings.adjust.autonomy.applies_changes() {
         return Ok(unchanged(
             "autonomy is observe: nothing is applied, not even with approval".into(),
         ));

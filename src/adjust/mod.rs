@@ -8,12 +8,12 @@
 //!
 //! Files: `assess.rs` (the checks against the live parameter, evidence, tier), `process.rs`
 //! (what the adjuster does on its own), `approve.rs` (a human's verdict), [`watch`] (rollback
-//! watch), [`mod@guard`] (tier 3), [`tiers`] and [`replay`] (pure), `cmd.rs` (the operator's
-//! `proposals` subcommands). The `proposals` table itself is [`crate::proposals`]'s.
+//! watch), [`mod@guard`] (tier 3), [`tiers`] and [`replay`] (pure). The operator's
+//! `proposals` subcommands are `src/cli/proposals.rs`; the `proposals` table itself is
+//! [`crate::proposals`]'s.
 
 mod approve;
 mod assess;
-mod cmd;
 pub mod guard;
 mod process;
 pub mod replay;
@@ -33,7 +33,6 @@ use crate::runner::JobContext;
 
 pub use approve::{decide, DecideOutcome, Request, Verdict};
 pub use assess::evidence;
-pub use cmd::{proposals_cli, ProposalsCmd};
 pub use guard::PauseInfo;
 
 use process::{expire, process, supersede_stale};

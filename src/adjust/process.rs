@@ -26,13 +26,7 @@ pub(super) fn notify_text(
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    outbox::enqueue(
-        conn,
-        outbox::kind::TEXT,
-        &serde_json::json!({ "text": text }),
-        Some(key),
-        now,
-    )?;
+    outbox::enqueue(conn, &outbox::Message::text(text), Some(key), now)?;
     Ok(())
 }
 
@@ -156,7 +150,7 @@ pub(super) fn process(
             };
             let evidence_json = serde_json::to_value(&evidence)?;
             proposals::record_assessment(&tx, id, tier.number(), &evidence_json, &why)?;
-            if settings.adjust.autonomy == "observe" {
+            if !settings.adjust.autonomy.applies_changes() {
                 report_only(&tx, &accepted, now)?
             } else if tier == Tier::One {
                 apply_tier1(&tx, &accepted, now)?
@@ -258,17 +252,22 @@ fn request_approval(
     let nonce: String = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let expires_at = crate::time::hours_after(now, settings.adjust.approval_ttl_hours)?;
     proposals::request_approval(conn, id, &nonce, expires_at)?;
-    let payload = serde_json::json!({
-        "proposal_id": id, "nonce": nonce, "parameter": name,
-        "current": a.p.current_value, "proposed": value.to_string(),
-        "reason": a.p.reason, "expected_impact": a.p.expected_impact,
-        "tier": 2, "evidence": evidence_json, "expires_at": to_db(expires_at),
-        "rollback_of": a.p.rollback_of,
-    });
+    let request = outbox::message::ApprovalRequest {
+        proposal_id: id,
+        nonce,
+        parameter: name.clone(),
+        current: a.p.current_value.clone(),
+        proposed: value.to_string(),
+        reason: a.p.reason.clone(),
+        expected_impact: a.p.expected_impact.clone(),
+        tier: 2,
+        evidence: evidence_json.clone(),
+        expires_at: to_db(expires_at),
+        rollback_of: a.p.rollback_of,
+    };
     outbox::enqueue(
         conn,
-        outbox::kind::APPROVAL,
-        &payload,
+        &outbox::Message::Approval(request),
         Some(&format!("approval:{id}")),
         now,
     )?;

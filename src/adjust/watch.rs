@@ -170,7 +170,7 @@ pub(super) fn rollback_watch(
             "rollback watch: after the change {} of {} trades won, P&L {}; before {} of {}, P&L {}",
             f.after.wins, f.after.n, f.after.pnl, f.before.wins, f.before.n, f.before.pnl
         );
-        let auto = f.tier == Some(1) && settings.adjust.autonomy != "observe";
+        let auto = f.tier == Some(1) && settings.adjust.autonomy.applies_changes();
         if dry_run {
             if auto {
                 reverted += 1;

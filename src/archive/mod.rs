@@ -22,7 +22,7 @@
 //! Files: `tables` (what is archivable, ISO weeks), `format` (header, names, hashing reader
 //! and writer, lines), `write` (steps 1-5), `delete` (step 6), `reconcile` (after a crash),
 //! `manifest` (the `archives` table), `scan` and `check` (reading a file with every check),
-//! `trust` and `restore`, `verify` (list and verify), `cmd` (the operator subcommands).
+//! `trust` and `restore`, `verify` (list and verify); the operator subcommands are `src/cli/archive.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,6 @@ use crate::runner::JobContext;
 use crate::time::to_db;
 
 mod check;
-mod cmd;
 mod delete;
 mod format;
 mod manifest;
@@ -50,7 +49,6 @@ mod trust;
 mod verify;
 mod write;
 
-pub use cmd::{cli, ArchiveCmd};
 pub use format::{Header, FORMAT, VERSION};
 pub use manifest::{
     clear_offload, offload_candidates, offloaded, record_offload, totals, OffloadFile, Totals,

@@ -410,22 +410,22 @@ fn notify(
             stats.free_bytes_after
         ),
     };
-    let payload = serde_json::json!({
-        "level": level,
-        "summary": summary,
-        "free_bytes_before": stats.free_bytes_before,
-        "free_bytes_after": stats.free_bytes_after,
-        "free_percent_before": stats.free_percent_before,
-        "free_percent_after": stats.free_percent_after,
-        "steps": stats.steps,
-        "pruned_rows": stats.pruned_rows,
-        "archived_rows": stats.archived_rows,
-        "offloaded_files": stats.offloaded_files,
-        "db_bytes": stats.db_bytes,
-        "wal_bytes": stats.wal_bytes,
-        "archive_bytes": stats.archive_bytes,
-        "step_errors": stats.step_errors,
-    });
+    let report = crate::outbox::message::DiskReport {
+        level: level.to_string(),
+        summary: summary.clone(),
+        free_bytes_before: stats.free_bytes_before,
+        free_bytes_after: stats.free_bytes_after,
+        free_percent_before: stats.free_percent_before,
+        free_percent_after: stats.free_percent_after,
+        steps: stats.steps.iter().map(|s| s.as_str().to_string()).collect(),
+        pruned_rows: stats.pruned_rows,
+        archived_rows: stats.archived_rows,
+        offloaded_files: stats.offloaded_files,
+        db_bytes: stats.db_bytes,
+        wal_bytes: stats.wal_bytes,
+        archive_bytes: stats.archive_bytes,
+        step_errors: stats.step_errors.clone(),
+    };
     // An emergency is reported every run; a mere warning once a day.
     let key = if stats.emergency {
         format!("disk:{}", to_db(now))
@@ -438,7 +438,8 @@ fn notify(
         eprintln!("polyperf-cleanup: disk {level}: {summary}");
     }
     let tx = crate::db::write_tx(conn)?;
-    crate::outbox::enqueue(&tx, crate::outbox::kind::DISK, &payload, Some(&key), now)?;
+    let message = crate::outbox::Message::Disk(report);
+    crate::outbox::enqueue(&tx, &message, Some(&key), now)?;
     tx.commit()?;
     Ok(())
 }

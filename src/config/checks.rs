@@ -11,7 +11,8 @@ use super::Settings;
 use crate::error::bad_input;
 
 impl Settings {
-    /// Checks values that types alone don't: enums, ranges, consistency. Names the key. Every
+    /// Checks values that types alone don't: ranges, consistency (the words of a key are its
+    /// enum's, checked when the settings are read). Names the key. Every
     /// count of days, hours, minutes or seconds is bounded (at most 100 years), so no date
     /// arithmetic on a setting can overflow; zero is refused where it would make no sense (a
     /// batch of nothing, a timeout of nothing) and kept where it means "off".
@@ -19,32 +20,6 @@ impl Settings {
         use crate::time::MAX_DAYS;
         let max_hours = MAX_DAYS * 24;
         let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
-        one_of(
-            "general.log_format",
-            &self.general.log_format,
-            &["auto", "human", "json"],
-        )?;
-        one_of(
-            "settlement.source",
-            &self.settlement.source,
-            &["auto", "gamma", "price"],
-        )?;
-        one_of(
-            "settlement.tie_rule",
-            &self.settlement.tie_rule,
-            &["up", "down"],
-        )?;
-        one_of(
-            "reflect.engine",
-            &self.reflect.engine,
-            &["auto", "openai", "rules"],
-        )?;
-        one_of(
-            "adjust.autonomy",
-            &self.adjust.autonomy,
-            &["observe", "tier1", "full"],
-        )?;
-
         let g = &self.general;
         within("general.lock_lease_secs", g.lock_lease_secs, 30, 604_800)?;
         not_empty("general.db", &g.db.to_string_lossy())?;
@@ -263,17 +238,6 @@ fn not_empty(key: &str, value: &str) -> Result<()> {
         Err(bad_input(format!("setting {key}: must not be empty")))
     } else {
         Ok(())
-    }
-}
-
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(bad_input(format!(
-            "setting {key}: {value:?} is not one of {}",
-            allowed.join(", ")
-        )))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A validated answer (from the model or the rules engine).
@@ -21,7 +21,7 @@ pub struct Patterns {
     pub losing: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Recommendation {
     pub parameter: String,
     /// What the analysis believed the value is (information only: proposals use the live value).

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::Engine;
 use crate::error::bad_input;
 use crate::runner::JobContext;
 pub use triggers::Requested;
@@ -25,7 +26,7 @@ pub struct Options {
     /// `--trigger end_of_day|manual`.
     pub trigger: Option<Requested>,
     /// `--engine openai|rules`; `None` follows the settings (`reflect.engine`, `auto`).
-    pub engine: Option<String>,
+    pub engine: Option<Engine>,
     /// `--print-prompt`: print the prompt to stdout and write nothing.
     pub print_prompt: bool,
 }
@@ -35,7 +36,7 @@ pub struct Options {
 pub struct Stats {
     pub triggered: Vec<&'static str>,
     pub reflection_id: Option<i64>,
-    pub engine: String,
+    pub engine: Engine,
     /// `ok`, `invalid_answer`, or `skipped` (no trigger fired, or `--print-prompt`).
     pub status: &'static str,
     pub proposals: usize,
@@ -51,14 +52,9 @@ pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
 /// A run with command-line options (the daily timer passes `trigger: Some(EndOfDay)`).
 pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     let settings = ctx.settings.clone();
-    let engine = match opts.engine.as_deref() {
-        Some(e @ ("openai" | "rules")) => e.to_string(),
-        Some(other) => {
-            return Err(bad_input(format!(
-                "--engine {other}: expected openai or rules"
-            )))
-        }
-        None => settings.effective_engine().to_string(),
+    let engine = match opts.engine {
+        Some(chosen) => chosen.resolve(settings.llm.api_key.is_some()),
+        None => settings.effective_engine(),
     };
     let has_key = settings
         .llm
@@ -66,7 +62,7 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
         .as_deref()
         .is_some_and(|k| !k.is_empty());
     // Showing the prompt needs no key.
-    if engine == "openai" && !has_key && !opts.print_prompt {
+    if engine == Engine::Openai && !has_key && !opts.print_prompt {
         return Err(bad_input(
             "engine openai needs OPENAI_API_KEY (or use --engine rules)",
         ));
@@ -75,7 +71,7 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     let eval = triggers::evaluate(&ctx.conn, &settings, opts.trigger, now)?;
     let mut stats = Stats {
         triggered: eval.fired.clone(),
-        engine: engine.clone(),
+        engine,
         status: "skipped",
         ..Stats::default()
     };
@@ -92,7 +88,7 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     tracing::info!(triggered = ?eval.fired, covered = eval.uncovered.len(), engine = %engine, "reflecting");
 
     let known: BTreeSet<String> = input.parameters.iter().map(|p| p.name.clone()).collect();
-    let (answer, model, raw, prompt_tokens, completion_tokens) = if engine == "openai" {
+    let (answer, model, raw, prompt_tokens, completion_tokens) = if engine == Engine::Openai {
         // No transaction is open here: the network call happens between reads and one write.
         let reply = llm::complete(&settings, &prompt).await?;
         let answer = if reply.truncated {
@@ -132,7 +128,7 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     let record = store::Record {
         triggered: &eval.fired,
         covered: &eval.uncovered,
-        engine: &engine,
+        engine,
         model: model.as_deref(),
         answer: answer.as_ref().map_err(String::as_str),
         prompt: &prompt.text(),

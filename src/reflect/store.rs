@@ -8,8 +8,8 @@ use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::answer::Answer;
-use crate::config::Settings;
-use crate::outbox;
+use crate::config::{Engine, Settings};
+use crate::outbox::{self, message::ReflectionNote, Message};
 use crate::time::to_db;
 
 /// A finished analysis, valid or not.
@@ -17,7 +17,7 @@ use crate::time::to_db;
 pub struct Record<'a> {
     pub triggered: &'a [&'a str],
     pub covered: &'a [i64],
-    pub engine: &'a str,
+    pub engine: Engine,
     pub model: Option<&'a str>,
     /// `Ok` with the validated answer, or `Err` with why the answer was unusable.
     pub answer: std::result::Result<&'a Answer, &'a str>,
@@ -61,7 +61,7 @@ pub fn save(
             trigger_type,
             record.covered.len() as i64,
             insights,
-            record.engine,
+            record.engine.as_str(),
             record.model,
             status,
             settings.scrub(record.prompt),
@@ -109,23 +109,17 @@ pub fn save(
             "UPDATE reflections SET adjustments_made = ?1 WHERE id = ?2",
             params![json!(proposal_ids).to_string(), reflection_id],
         )?;
-        let payload = json!({
-            "reflection_id": reflection_id,
-            "trigger": trigger_type,
-            "engine": record.engine,
-            "insights": answer.insights,
-            "recommendations": answer.recommendations,
-            "proposal_ids": proposal_ids,
+        let note = Message::Insights(ReflectionNote {
+            reflection_id,
+            trigger: trigger_type,
+            engine: record.engine,
+            insights: answer.insights.clone(),
+            recommendations: answer.recommendations.clone(),
+            proposal_ids: proposal_ids.clone(),
         });
-        let payload: serde_json::Value =
-            serde_json::from_str(&settings.scrub(&payload.to_string()))?;
-        outbox::enqueue(
-            &tx,
-            outbox::kind::INSIGHTS,
-            &payload,
-            Some(&format!("insights:{reflection_id}")),
-            now,
-        )?;
+        // Secrets are scrubbed from the whole message, as from every stored text.
+        let note: Message = serde_json::from_str(&settings.scrub(&serde_json::to_string(&note)?))?;
+        outbox::enqueue(&tx, &note, Some(&format!("insights:{reflection_id}")), now)?;
     }
     tx.commit()?;
     Ok(Saved {

@@ -207,8 +207,13 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
             if let Some(m) = &s.money {
                 memory.results.push((
                     m.profit_loss,
-                    serde_json::json!({"decision_id": s.decision_id, "market_slug": s.slug,
-                        "action": s.action, "outcome": s.outcome.as_str(), "profit_loss": m.profit_loss}),
+                    crate::outbox::message::SettledResult {
+                        decision_id: s.decision_id.clone(),
+                        market_slug: s.slug.clone(),
+                        action: s.action.clone(),
+                        outcome: s.outcome.as_str().to_string(),
+                        profit_loss: m.profit_loss,
+                    },
                 ));
                 // Keep only the largest results in memory.
                 if memory.results.len() > 4 * SUMMARY_TOP {

@@ -23,7 +23,7 @@ pub(super) struct Memory {
     pub(super) markets: HashMap<String, MarketInfo>,
     pub(super) asked: HashSet<String>,
     pub(super) candles: HashMap<i64, (Decimal, Decimal)>,
-    pub(super) results: Vec<(Decimal, serde_json::Value)>,
+    pub(super) results: Vec<(Decimal, crate::outbox::message::SettledResult)>,
     /// The first remote outage of the run: the affected markets stay pending, the others are
     /// settled, and the run ends with this error (exit 75). After it the API is not asked again.
     pub(super) outage: Option<anyhow::Error>,

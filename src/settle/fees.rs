@@ -95,16 +95,8 @@ impl FeeAsset {
     }
 }
 
-/// The `settlement.fee_asset` setting: `auto` follows the fill time ([`FeeAsset::at`]); the
-/// others force one asset (a venue that changes its rules again, or what-if reports).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum FeeAssetRule {
-    #[default]
-    Auto,
-    Shares,
-    Collateral,
-}
+/// The `settlement.fee_asset` setting (one of the settings' words, see `config`).
+pub use crate::config::FeeAssetRule;
 
 impl FeeAssetRule {
     /// The asset of a fill at `time` under this rule.

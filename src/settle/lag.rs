@@ -6,7 +6,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use crate::outbox;
+use crate::outbox::{self, message::SettlementLag, Message};
 use crate::time::to_db;
 
 /// One `settlement_lag` message per decision still pending `alert_lag_hours` after its window.
@@ -29,11 +29,15 @@ pub(super) fn alert_lagging(
         rows
     };
     for (id, decision_id, slug, end) in &rows {
-        let payload = serde_json::json!({"trade_id": id, "decision_id": decision_id, "market_slug": slug, "market_end": end});
+        let lag = SettlementLag {
+            trade_id: *id,
+            decision_id: decision_id.clone(),
+            market_slug: slug.clone(),
+            market_end: end.clone(),
+        };
         outbox::enqueue(
             &tx,
-            outbox::kind::SETTLEMENT_LAG,
-            &payload,
+            &Message::SettlementLag(lag),
             Some(&format!("settlement_lag:{decision_id}")),
             now,
         )?;

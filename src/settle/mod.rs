@@ -35,38 +35,16 @@ use self::cache::Memory;
 use self::correct::correct_price_results;
 use self::decide::Rules;
 use self::fees::FeeModel;
-use self::pnl::TieRule;
 use self::store::select_due;
 use self::windows::fill_windows;
 use crate::error::bad_input;
 use crate::http::Http;
-use crate::outbox;
+use crate::outbox::{self, message, Message};
 use crate::runner::JobContext;
 use crate::time::sub;
 
-/// Where outcomes may come from (`--source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Source {
-    /// Official first; the price fallback only after `official_wait_minutes` (or without Gamma).
-    Auto,
-    /// Official results only.
-    Gamma,
-    /// Prices only.
-    Price,
-}
-
-impl Source {
-    fn parse(s: &str) -> Result<Source> {
-        match s {
-            "auto" => Ok(Source::Auto),
-            "gamma" => Ok(Source::Gamma),
-            "price" => Ok(Source::Price),
-            other => Err(bad_input(format!(
-                "settlement source {other:?} is not auto, gamma or price"
-            ))),
-        }
-    }
-}
+/// Where outcomes may come from (`settlement.source`, `--source`).
+pub use crate::config::Source;
 
 /// Flags of polyperf-settle beyond the common ones; `None` keeps the setting.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +98,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let s = &ctx.settings.settlement;
     let source = match options.source {
         Some(source) => source,
-        None => Source::parse(&s.source)?,
+        None => s.source,
     };
     if source == Source::Gamma && !s.gamma_enabled {
         return Err(bad_input("--source gamma needs settlement.gamma_enabled"));
@@ -131,7 +109,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     let rules = Rules {
         source,
         gamma: s.gamma_enabled && source != Source::Price,
-        tie: TieRule::parse(&s.tie_rule).map_err(|e| bad_input(format!("{e:#}")))?,
+        tie: s.tie_rule,
         default_fee: if s.fees_enabled {
             model
         } else {
@@ -201,20 +179,25 @@ fn queue_summary(
     now: DateTime<Utc>,
 ) -> Result<()> {
     memory.results.sort_by_key(|r| std::cmp::Reverse(r.0.abs()));
-    let largest: Vec<&serde_json::Value> = memory
-        .results
-        .iter()
-        .take(SUMMARY_TOP)
-        .map(|(_, v)| v)
-        .collect();
-    let payload = serde_json::json!({
-        "settled": stats.settled, "wins": stats.wins, "losses": stats.losses,
-        "holds_scored": stats.holds_scored, "missed_opportunities": stats.missed_opportunities,
-        "unsettleable": stats.unsettleable, "corrected": stats.corrected,
-        "disagreements": stats.disagreements, "profit": stats.profit, "largest": largest,
-    });
+    let summary = message::SettlementSummary {
+        settled: stats.settled,
+        wins: stats.wins,
+        losses: stats.losses,
+        holds_scored: stats.holds_scored,
+        missed_opportunities: stats.missed_opportunities,
+        unsettleable: stats.unsettleable,
+        corrected: stats.corrected,
+        disagreements: stats.disagreements,
+        profit: stats.profit,
+        largest: memory
+            .results
+            .iter()
+            .take(SUMMARY_TOP)
+            .map(|(_, r)| r.clone())
+            .collect(),
+    };
     let tx = crate::db::write_tx(conn)?;
-    outbox::enqueue(&tx, outbox::kind::SETTLEMENT, &payload, None, now)?;
+    outbox::enqueue(&tx, &Message::Settlement(summary), None, now)?;
     tx.commit()?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! log's validation), the answer is a settlement or an [`Unsettleable`] reason naming the field,
 //! never a panic.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 pub use super::fees::{Charge, FeeAsset, FeeModel, FeeRules, Fill};
@@ -45,23 +45,8 @@ impl Outcome {
     }
 }
 
-/// What an exact tie (end == start) resolves to. The real markets: Up ("greater than or equal").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TieRule {
-    Up,
-    Down,
-}
-
-impl TieRule {
-    /// From the `settlement.tie_rule` setting (`up` / `down`).
-    pub fn parse(s: &str) -> Result<TieRule> {
-        match s {
-            "up" => Ok(TieRule::Up),
-            "down" => Ok(TieRule::Down),
-            other => bail!("tie rule {other:?} is neither \"up\" nor \"down\""),
-        }
-    }
-}
+/// What an exact tie (end == start) resolves to (`settlement.tie_rule`).
+pub use crate::config::TieRule;
 
 /// The outcome a price source gives: Up when the end price beats the start price, ties per rule.
 pub fn outcome_from_prices(start: Decimal, end: Decimal, tie: TieRule) -> Outcome {

@@ -139,14 +139,17 @@ pub(super) fn record_disagreement(
             params![d.corrected, d.slug],
         )?;
     }
-    let payload = serde_json::json!({
-        "market_slug": d.slug, "official_outcome": d.official.as_str(), "price_outcome": d.price.as_str(),
-        "start_price": d.start, "end_price": d.end, "trades_corrected": d.corrected,
-    });
+    let note = crate::outbox::message::SourcesDisagree {
+        market_slug: d.slug.clone(),
+        official_outcome: d.official.as_str().to_string(),
+        price_outcome: d.price.as_str().to_string(),
+        start_price: d.start,
+        end_price: d.end,
+        trades_corrected: d.corrected,
+    };
     outbox::enqueue(
         conn,
-        outbox::kind::DISAGREEMENT,
-        &payload,
+        &crate::outbox::Message::Disagreement(note),
         Some(&format!("disagreement:{}", d.slug)),
         now,
     )?;

@@ -8,10 +8,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::fees::{FeeAsset, FeeAssetRule, FeeRules, Fill, Liquidity};
-use super::pnl::{self, FeeModel, Outcome, TieRule};
+use super::pnl::{self, FeeModel, Outcome};
 use crate::config::Settings;
 use crate::db::{BtcPrice, Money};
-use crate::error::bad_input;
 use crate::trades::settled;
 
 /// Result of `polyperf settle-check`.
@@ -24,8 +23,7 @@ pub struct VerifyReport {
 /// Recomputes every settled decision from its stored inputs (outcome, prices, size, price, fee
 /// model used) and lists the rows whose stored outcome or money differ.
 pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
-    let tie =
-        TieRule::parse(&settings.settlement.tie_rule).map_err(|e| bad_input(format!("{e:#}")))?;
+    let tie = settings.settlement.tie_rule;
     let mut stmt = conn.prepare(concat!(
         "SELECT id, decision_id, action, position_size, executed_price, final_score, actual_outcome,
                 is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, fee_exponent_used,

@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use super::api::{ApiError, Bot};
 use super::{render, Stats};
 use crate::config::Settings;
+use crate::outbox::message::ApprovalRequest;
+use crate::outbox::{Kind, Message};
 use crate::time::to_db;
 
 /// A 429 asking for at most this long is waited out within the run.
@@ -69,7 +71,8 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
     let mut units: Vec<Unit> = Vec::new();
     let mut merged_index = std::collections::HashMap::<String, (usize, Vec<Value>)>::new();
     for row in rows {
-        let merge = row.kind != crate::outbox::kind::APPROVAL
+        let kind = Kind::of_column(&row.kind);
+        let merge = kind != Some(Kind::Approval)
             && merge_threshold > 1
             && counts[&row.kind] >= merge_threshold;
         if merge {
@@ -88,13 +91,20 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
             });
             continue;
         }
-        let markup = (row.kind == crate::outbox::kind::APPROVAL)
-            .then(|| approval_buttons(&row.payload))
-            .flatten();
+        let (text, markup) = match Message::from_row(&row.kind, &row.payload) {
+            Ok(message) => {
+                let markup = match &message {
+                    Message::Approval(request) => approval_buttons(request),
+                    _ => None,
+                };
+                (render::render(&message), markup)
+            }
+            Err(_) => (render::render_row(&row.kind, &row.payload), None),
+        };
         units.push(Unit {
             ids: vec![row.id],
             attempts: row.attempts,
-            text: render::render(&row.kind, &row.payload),
+            text,
             markup,
         });
     }
@@ -105,10 +115,12 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
     units
 }
 
-/// The Approve / Reject keyboard of an approval payload (None without id and nonce).
-pub fn approval_buttons(payload: &Value) -> Option<Value> {
-    let id = payload.get("proposal_id")?.as_i64()?;
-    let nonce = payload.get("nonce")?.as_str()?;
+/// The Approve / Reject keyboard of an approval request (None without a nonce).
+pub fn approval_buttons(request: &ApprovalRequest) -> Option<Value> {
+    let (id, nonce) = (request.proposal_id, &request.nonce);
+    if nonce.is_empty() {
+        return None;
+    }
     let approve = format!("approve:{id}:{nonce}");
     let reject = format!("reject:{id}:{nonce}");
     if reject.len() > 64 || approve.len() > 64 {
@@ -279,7 +291,12 @@ mod tests {
 
     #[test]
     fn buttons_fit_callback_data() {
-        let b = approval_buttons(&json!({"proposal_id": 12, "nonce": "9f3a"})).unwrap();
+        let request = |proposal_id, nonce: &str| ApprovalRequest {
+            proposal_id,
+            nonce: nonce.to_string(),
+            ..ApprovalRequest::default()
+        };
+        let b = approval_buttons(&request(12, "9f3a")).unwrap();
         assert_eq!(
             b["inline_keyboard"][0][0]["callback_data"],
             "approve:12:9f3a"
@@ -288,6 +305,7 @@ mod tests {
             b["inline_keyboard"][0][1]["callback_data"],
             "reject:12:9f3a"
         );
-        assert!(approval_buttons(&json!({"proposal_id": 1, "nonce": "x".repeat(70)})).is_none());
+        assert!(approval_buttons(&request(1, &"x".repeat(70))).is_none());
+        assert!(approval_buttons(&request(1, "")).is_none());
     }
 }

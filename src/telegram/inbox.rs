@@ -38,7 +38,26 @@ fn save_offset(conn: &Connection, offset: i64) -> Result<()> {
     Ok(())
 }
 
+/// Why no updates could be read; either way the run's work waits (exit 75).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unread {
+    /// 409 Conflict: another process polls this bot token. A watch stops rather than fight it.
+    #[error("another process is polling this bot token (getUpdates answered 409 Conflict); run only one polyperf-telegram")]
+    Conflict,
+    /// The Bot API is unavailable for now (the text is scrubbed of secrets). A watch retries.
+    #[error("reading updates: {0}")]
+    Unavailable(String),
+}
+
+impl Unread {
+    /// As the run's error: try again later.
+    pub fn into_error(self) -> anyhow::Error {
+        temp_fail(self.to_string())
+    }
+}
+
 /// Fetches and handles one batch of updates. `timeout_secs` is the long-polling timeout.
+/// `Ok(Err(..))`: the Bot API gave no updates; `Err`: the database failed.
 pub async fn poll(
     conn: &mut Connection,
     settings: &Settings,
@@ -46,16 +65,12 @@ pub async fn poll(
     now: DateTime<Utc>,
     timeout_secs: u32,
     stats: &mut Stats,
-) -> Result<()> {
+) -> Result<std::result::Result<(), Unread>> {
     let offset = load_offset(conn)?;
     let updates = match bot.get_updates(offset, timeout_secs).await {
         Ok(u) => u,
-        Err(ApiError::Conflict(_)) => {
-            return Err(temp_fail(
-                "another process is polling this bot token (getUpdates answered 409 Conflict); run only one polyperf-telegram",
-            ))
-        }
-        Err(e) => return Err(temp_fail(settings.scrub(&format!("reading updates: {e}")))),
+        Err(ApiError::Conflict(_)) => return Ok(Err(Unread::Conflict)),
+        Err(e) => return Ok(Err(Unread::Unavailable(settings.scrub(&e.to_string())))),
     };
     for update in updates {
         let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
@@ -70,7 +85,7 @@ pub async fn poll(
         }
         save_offset(conn, update_id + 1)?;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 fn same_chat(settings: &Settings, chat: Option<&Value>) -> bool {

@@ -79,7 +79,9 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
 
     if !options.watch {
         let outcome = drain::drain(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;
-        inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats).await?;
+        inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats)
+            .await?
+            .map_err(inbox::Unread::into_error)?;
         stats.pending = crate::outbox::counts(&ctx.conn)?.0;
         if let drain::Outcome::Deferred(why) = outcome {
             return Err(temp_fail(format!(
@@ -112,14 +114,13 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
         let conn = &mut ctx.conn;
         tokio::select! {
             result = inbox::poll(conn, &settings, &bot, now, poll_secs, &mut stats) => {
-                match result {
+                match result? {
                     Ok(()) => {}
-                    Err(e) if crate::error::kind_of(&e) == Some(crate::error::Kind::TempFail)
-                        && !format!("{e}").contains("another process") => {
-                        tracing::warn!(error = %e, "reading updates failed; retrying shortly");
+                    Err(unread @ inbox::Unread::Unavailable(_)) => {
+                        tracing::warn!(error = %unread, "reading updates failed; retrying shortly");
                         tokio::time::sleep(Duration::from_secs(2)).await;
                     }
-                    Err(e) => return Err(e),
+                    Err(conflict @ inbox::Unread::Conflict) => return Err(conflict.into_error()),
                 }
             }
             // Waiting for updates changes nothing, so it may be cut short.

@@ -1,7 +1,12 @@
 //! Rendering outbox payloads as Telegram HTML. Pure functions: every piece of text that came
 //! from a user, a model or the database goes through [`esc`]; never does I/O.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::Value;
+
+use crate::outbox::{Kind, Message};
 
 /// Telegram's limit on a message's text: 4,096 characters of the text after entity parsing
 /// (tags removed, `&amp;` one character), counted in UTF-16 code units as Telegram counts
@@ -45,133 +50,142 @@ fn val(v: &Value) -> String {
     }
 }
 
-fn field(payload: &Value, key: &str) -> String {
-    val(payload.get(key).unwrap_or(&Value::Null))
+/// A field of a message as short escaped text, exactly as its JSON value reads ([`val`]).
+fn show<T: Serialize>(value: &T) -> String {
+    val(&serde_json::to_value(value).unwrap_or(Value::Null))
 }
 
-/// Renders one outbox row as an HTML message.
-pub fn render(kind: &str, payload: &Value) -> String {
-    let f = |k: &str| field(payload, k);
-    let text = match kind {
-        "trade" => format!(
-            "<b>Trade {}</b> {}\nmarket <code>{}</code>\nsize {} @ {} · confidence {}\nsignal {} · {}",
-            f("action"),
-            f("trade_id"),
-            f("market_slug"),
-            f("position_size"),
-            f("executed_price"),
-            f("confidence"),
-            f("signal_type"),
-            f("timestamp"),
+/// Renders one outbox row: its [`Message`] when the payload reads as one, else (a kind this
+/// version does not know, a payload it cannot read) every field as `key: value` under the kind.
+pub fn render_row(kind: &str, payload: &Value) -> String {
+    match Message::from_row(kind, payload) {
+        Ok(message) => render(&message),
+        Err(_) => truncate_html(
+            &format!(
+                "<b>{}</b>\n{}",
+                esc_short(kind, 64),
+                key_values(payload, &[])
+            ),
+            MAX_CHARS,
         ),
-        "settlement" => {
+    }
+}
+
+/// Renders one message as HTML.
+pub fn render(message: &Message) -> String {
+    let text = match message {
+        Message::Trade(t) => format!(
+            "<b>Trade {}</b> {}\nmarket <code>{}</code>\nsize {} @ {} · confidence {}\nsignal {} · {}",
+            show(&t.action),
+            show(&t.trade_id),
+            show(&t.market_slug),
+            show(&t.position_size),
+            show(&t.executed_price),
+            show(&t.confidence),
+            show(&t.signal_type),
+            show(&t.timestamp),
+        ),
+        Message::Settlement(summary) => {
             let mut s = String::from("<b>Settlement</b>\n");
-            s.push_str(&key_values(payload, &["largest", "results"]));
-            for key in ["largest", "results"] {
-                if let Some(items) = payload.get(key).and_then(Value::as_array) {
-                    for item in items.iter().take(10) {
-                        s.push_str(&format!("\n• {}", inline(item)));
-                    }
-                }
+            s.push_str(&key_values(&message.payload(), &["largest"]));
+            for item in summary.largest.iter().take(10) {
+                s.push_str(&format!("\n• {}", inline(&serde_json::to_value(item).unwrap_or_default())));
             }
             s
         }
-        "approval" => format!(
+        Message::Approval(a) => format!(
             "<b>Approval needed</b> (proposal #{})\n<code>{}</code>: {} → {}\nreason: {}\nexpected: {}\ntier {} · expires {}{}",
-            f("proposal_id"),
-            f("parameter"),
-            f("current"),
-            f("proposed"),
-            f("reason"),
-            f("expected_impact"),
-            f("tier"),
-            f("expires_at"),
-            payload
-                .get("evidence")
-                .filter(|e| !e.is_null())
-                .map(|e| format!("\nevidence: {}", inline(e)))
-                .unwrap_or_default(),
+            show(&a.proposal_id),
+            show(&a.parameter),
+            show(&a.current),
+            show(&a.proposed),
+            show(&a.reason),
+            show(&a.expected_impact),
+            show(&a.tier),
+            show(&a.expires_at),
+            if a.evidence.is_null() {
+                String::new()
+            } else {
+                format!("\nevidence: {}", inline(&a.evidence))
+            },
         ),
-        "applied" | "rollback" => format!(
+        Message::Applied(c) | Message::Rollback(c) => format!(
             "<b>{}</b> <code>{}</code>: {} → {}\nreason: {}\nby {} ({})",
-            if kind == "rollback" {
+            if matches!(message, Message::Rollback(_)) {
                 "Rolled back"
             } else {
                 "Parameter changed"
             },
-            f("parameter"),
-            f("old"),
-            f("new"),
-            f("reason"),
-            f("by"),
-            f("method"),
+            show(&c.parameter),
+            show(&c.old),
+            show(&c.new),
+            show(&c.reason),
+            show(&c.by),
+            show(&c.method),
         ),
-        "pause" => format!(
+        Message::Pause(p) => format!(
             "<b>Trading paused</b>\nreason: {}\nby {}{}",
-            f("reason"),
-            f("by"),
-            payload
-                .get("rule")
-                .filter(|r| !r.is_null())
-                .map(|r| format!("\nrule: {}", val(r)))
+            show(&p.reason),
+            show(&p.by),
+            p.rule
+                .as_ref()
+                .map(|rule| format!("\nrule: {}", show(rule)))
                 .unwrap_or_default()
         ),
-        "resume" => format!("<b>Trading resumed</b>\nby {} ({})", f("by"), f("reason")),
-        "dropped" => dropped(payload),
-        "text" => f("text"),
-        "insights" => {
+        Message::Resume(r) => format!(
+            "<b>Trading resumed</b>\nby {} ({})",
+            show(&r.by),
+            show(&r.reason)
+        ),
+        Message::Dropped(counts) => dropped(counts),
+        Message::Text(t) => show(&t.text),
+        Message::Insights(note) => {
             let mut s = String::from("<b>Reflection</b>");
-            for key in ["insights", "recommendations"] {
-                if let Some(items) = payload.get(key).and_then(Value::as_array) {
-                    s.push_str(&format!("\n<i>{key}</i>"));
-                    for item in items.iter().take(10) {
-                        s.push_str(&format!("\n• {}", inline(item)));
-                    }
-                }
+            s.push_str("\n<i>insights</i>");
+            for item in note.insights.iter().take(10) {
+                s.push_str(&format!("\n• {}", show(item)));
             }
-            let rest = key_values(payload, &["insights", "recommendations"]);
+            s.push_str("\n<i>recommendations</i>");
+            for item in note.recommendations.iter().take(10) {
+                s.push_str(&format!("\n• {}", inline(&serde_json::to_value(item).unwrap_or_default())));
+            }
+            let rest = key_values(&message.payload(), &["insights", "recommendations"]);
             if !rest.is_empty() {
                 s.push('\n');
                 s.push_str(&rest);
             }
             s
         }
-        other => {
-            let title = match other {
-                "settlement_lag" => "Settlement lagging".to_string(),
-                "disagreement" => "Settlement sources disagree".to_string(),
-                "disk" => "Disk space".to_string(),
-                "job_failure" => "Job failed".to_string(),
-                unknown => esc_short(unknown, 64),
-            };
-            format!("<b>{title}</b>\n{}", key_values(payload, &[]))
-        }
+        Message::SettlementLag(_) => titled("Settlement lagging", message),
+        Message::Disagreement(_) => titled("Settlement sources disagree", message),
+        Message::Disk(_) => titled("Disk space", message),
+        Message::JobFailure(_) => titled("Job failed", message),
     };
     truncate_html(&text, MAX_CHARS)
 }
 
+/// A title, then every field of the message as `key: value`.
+fn titled(title: &str, message: &Message) -> String {
+    format!("<b>{title}</b>\n{}", key_values(&message.payload(), &[]))
+}
+
 /// The outbox's note of messages it dropped to stay bounded (`{"trade": 1234, ...}`).
-fn dropped(payload: &Value) -> String {
-    let parts: Vec<String> = payload
-        .as_object()
-        .map(|counts| {
-            counts
-                .iter()
-                .filter_map(|(kind, n)| {
-                    let what = match kind.as_str() {
-                        "trade" => "trade alerts".to_string(),
-                        "settlement" => "settlement summaries".to_string(),
-                        "insights" => "reflection insights".to_string(),
-                        "text" => "notices".to_string(),
-                        "applied" => "parameter change notices".to_string(),
-                        "rollback" => "rollback notices".to_string(),
-                        other => format!("{} messages", esc_short(other, 64)),
-                    };
-                    Some(format!("{} older {what}", thousands(n.as_u64()?)))
-                })
-                .collect()
+fn dropped(counts: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(kind, n)| {
+            let what = match Kind::of_column(kind) {
+                Some(Kind::Trade) => "trade alerts".to_string(),
+                Some(Kind::Settlement) => "settlement summaries".to_string(),
+                Some(Kind::Insights) => "reflection insights".to_string(),
+                Some(Kind::Text) => "notices".to_string(),
+                Some(Kind::Applied) => "parameter change notices".to_string(),
+                Some(Kind::Rollback) => "rollback notices".to_string(),
+                _ => format!("{} messages", esc_short(kind, 64)),
+            };
+            format!("{} older {what}", thousands(*n))
         })
-        .unwrap_or_default();
+        .collect();
     let list = match parts.split_last() {
         None => "Older messages".to_string(),
         Some((last, [])) => last.clone(),
@@ -226,7 +240,7 @@ fn inline(v: &Value) -> String {
 pub fn render_merged(kind: &str, payloads: &[Value]) -> String {
     let mut text = format!("<b>{} {} messages</b>", payloads.len(), esc_short(kind, 64));
     for (i, payload) in payloads.iter().enumerate() {
-        let part = render(kind, payload);
+        let part = render_row(kind, payload);
         // Stop before the limit rather than cut a row in half.
         if visible_len(&text) + visible_len(&part) + 40 > MAX_CHARS {
             text.push_str(&format!("\n\n… and {} more", payloads.len() - i));
@@ -382,9 +396,111 @@ mod tests {
             ("mystery", json!({evil: evil})),
         ];
         for (kind, payload) in cases {
-            let text = render(kind, &payload);
+            let text = render_row(kind, &payload);
             assert!(text.contains("&lt;b&gt;&amp;_*"), "{kind}: {text}");
             assert!(!text.contains("<b>&_*"), "{kind}: {text}");
+        }
+    }
+
+    /// Rows of every kind, in the shapes their producers write (a trade alert's money as
+    /// numbers and, queued before migration 0002, as text), render exactly as they did when the
+    /// renderer read payloads by key.
+    #[test]
+    fn rows_render_as_they_always_did() {
+        let cases = [
+            (
+                "trade",
+                json!({"trade_id": 12, "decision_id": "d-12", "timestamp": "2026-02-11 10:30:00", "market_slug": "btc-updown-15m-1770805800", "action": "YES", "confidence": 1.0, "position_size": 5.0, "executed_price": 0.52, "signal_type": null}),
+                "<b>Trade YES</b> 12\nmarket <code>btc-updown-15m-1770805800</code>\nsize 5.0 @ 0.52 · confidence 1.0\nsignal - · 2026-02-11 10:30:00",
+            ),
+            (
+                "trade",
+                json!({"trade_id": 3, "decision_id": "d-3", "timestamp": "2026-02-11 10:30:00", "market_slug": "btc-updown-15m-1770805800", "action": "NO", "confidence": 0.8, "position_size": "5.00", "executed_price": "0.52", "signal_type": "STRONG_BEARISH"}),
+                "<b>Trade NO</b> 3\nmarket <code>btc-updown-15m-1770805800</code>\nsize 5.00 @ 0.52 · confidence 0.8\nsignal STRONG_BEARISH · 2026-02-11 10:30:00",
+            ),
+            (
+                "settlement",
+                json!({"settled": 3, "wins": 2, "losses": 1, "holds_scored": 0, "missed_opportunities": 1, "unsettleable": 0, "corrected": 0, "disagreements": 0, "profit": "4.123456", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "UP", "profit_loss": "-5.00"}]}),
+                "<b>Settlement</b>\ncorrected: 0\ndisagreements: 0\nholds_scored: 0\nlosses: 1\nmissed_opportunities: 1\nprofit: 4.123456\nsettled: 3\nunsettleable: 0\nwins: 2\n• action=YES decision_id=d-1 market_slug=btc-updown-15m-1 outcome=UP profit_loss=4.5\n• action=NO decision_id=d-2 market_slug=btc-updown-15m-2 outcome=UP profit_loss=-5.00",
+            ),
+            (
+                "settlement_lag",
+                json!({"trade_id": 4, "decision_id": "d-4", "market_slug": "btc-updown-15m-4", "market_end": "2026-02-11 10:45:00"}),
+                "<b>Settlement lagging</b>\ndecision_id: d-4\nmarket_end: 2026-02-11 10:45:00\nmarket_slug: btc-updown-15m-4\ntrade_id: 4",
+            ),
+            (
+                "disagreement",
+                json!({"market_slug": "btc-updown-15m-4", "official_outcome": "UP", "price_outcome": "DOWN", "start_price": "66826.14", "end_price": "66826.10", "trades_corrected": 2}),
+                "<b>Settlement sources disagree</b>\nend_price: 66826.10\nmarket_slug: btc-updown-15m-4\nofficial_outcome: UP\nprice_outcome: DOWN\nstart_price: 66826.14\ntrades_corrected: 2",
+            ),
+            (
+                "insights",
+                json!({"reflection_id": 9, "trigger": "losses,end_of_day", "engine": "rules", "insights": ["win rate 40% <50%", "b"], "recommendations": [{"parameter": "bot_confidence_threshold", "current": "0.60", "recommended": "0.65", "reason": "fewer & better", "tier": 1, "expected_impact": null}], "proposal_ids": [4, 5]}),
+                "<b>Reflection</b>\n<i>insights</i>\n• win rate 40% &lt;50%\n• b\n<i>recommendations</i>\n• current=0.60 expected_impact=- parameter=bot_confidence_threshold reason=fewer &amp; better recommended=0.65 tier=1\nengine: rules\nproposal_ids: 4, 5\nreflection_id: 9\ntrigger: losses,end_of_day",
+            ),
+            (
+                "approval",
+                json!({"proposal_id": 7, "nonce": "abc", "parameter": "bot_max_position_dollars", "current": "10", "proposed": "12", "reason": "more", "expected_impact": null, "tier": 2, "evidence": {"summary": "replay: +3", "n": 20}, "expires_at": "2026-02-11 16:30:00", "rollback_of": null}),
+                "<b>Approval needed</b> (proposal #7)\n<code>bot_max_position_dollars</code>: 10 → 12\nreason: more\nexpected: -\ntier 2 · expires 2026-02-11 16:30:00\nevidence: n=20 summary=replay: +3",
+            ),
+            (
+                "approval",
+                json!({"proposal_id": 8, "nonce": "abd", "parameter": "x", "current": "1", "proposed": "2", "reason": null, "expected_impact": "less", "tier": 2, "evidence": null, "expires_at": "2026-02-11 16:30:00", "rollback_of": 3}),
+                "<b>Approval needed</b> (proposal #8)\n<code>x</code>: 1 → 2\nreason: -\nexpected: less\ntier 2 · expires 2026-02-11 16:30:00",
+            ),
+            (
+                "applied",
+                json!({"history_id": 5, "parameter": "bot_confidence_threshold", "old": "0.60", "new": "0.62", "reason": "tier 1", "method": "auto", "proposal_id": 4, "by": "adjust"}),
+                "<b>Parameter changed</b> <code>bot_confidence_threshold</code>: 0.60 → 0.62\nreason: tier 1\nby adjust (auto)",
+            ),
+            (
+                "rollback",
+                json!({"history_id": 6, "parameter": "bot_confidence_threshold", "old": "0.62", "new": "0.60", "reason": "worse", "method": "rollback", "proposal_id": null, "by": "cli"}),
+                "<b>Rolled back</b> <code>bot_confidence_threshold</code>: 0.62 → 0.60\nreason: worse\nby cli (rollback)",
+            ),
+            (
+                "pause",
+                json!({"reason": "5 losses in a row", "rule": "max_consecutive_losses", "figures": {"losses": 5}, "by": "adjust", "since": "2026-02-11 10:30:00"}),
+                "<b>Trading paused</b>\nreason: 5 losses in a row\nby adjust\nrule: max_consecutive_losses",
+            ),
+            (
+                "pause",
+                json!({"reason": "manual", "rule": null, "figures": null, "by": "ops", "since": "2026-02-11 10:30:00"}),
+                "<b>Trading paused</b>\nreason: manual\nby ops",
+            ),
+            (
+                "resume",
+                json!({"by": "ops", "reason": "resumed by operator", "at": "2026-02-11 11:30:00"}),
+                "<b>Trading resumed</b>\nby ops (resumed by operator)",
+            ),
+            (
+                "disk",
+                json!({"level": "critical", "summary": "short", "free_bytes_before": 1000, "free_bytes_after": 2000, "free_percent_before": 0.5, "free_percent_after": 4.999, "steps": ["reserve", "checkpoint"], "pruned_rows": 3, "archived_rows": 0, "offloaded_files": 0, "db_bytes": 4096, "wal_bytes": 0, "archive_bytes": 10, "step_errors": ["archive: no"]}),
+                "<b>Disk space</b>\narchive_bytes: 10\narchived_rows: 0\ndb_bytes: 4096\nfree_bytes_after: 2000\nfree_bytes_before: 1000\nfree_percent_after: 4.999\nfree_percent_before: 0.5\nlevel: critical\noffloaded_files: 0\npruned_rows: 3\nstep_errors: archive: no\nsteps: reserve, checkpoint\nsummary: short\nwal_bytes: 0",
+            ),
+            (
+                "job_failure",
+                json!({"unit": "polyperf-settle.service", "result": "exit-code", "exit_status": "1", "host": null}),
+                "<b>Job failed</b>\nexit_status: 1\nhost: -\nresult: exit-code\nunit: polyperf-settle.service",
+            ),
+            (
+                "text",
+                json!({"text": "Proposal #3 (x) rejected: <why>."}),
+                "Proposal #3 (x) rejected: &lt;why&gt;.",
+            ),
+            (
+                "dropped",
+                json!({"trade": 1234, "settlement": 2, "mystery": 1}),
+                "<b>1 older mystery messages, 2 older settlement summaries and 1,234 older trade alerts were not sent</b>\nThe outbox keeps at most 1,000 waiting messages (Telegram was off or unreachable); the oldest alerts of little value made room.",
+            ),
+            (
+                "mystery",
+                json!({"a": 1, "b": "<x>"}),
+                "<b>mystery</b>\na: 1\nb: &lt;x&gt;",
+            ),
+        ];
+        for (kind, payload, expected) in cases {
+            assert_eq!(render_row(kind, &payload), expected, "{kind}: {payload}");
         }
     }
 
@@ -409,12 +525,12 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234), "1,234");
         assert_eq!(thousands(1234567), "1,234,567");
-        let text = render("dropped", &json!({"trade": 1234}));
+        let text = render_row("dropped", &json!({"trade": 1234}));
         assert!(
             text.starts_with("<b>1,234 older trade alerts were not sent</b>"),
             "{text}"
         );
-        let text = render("dropped", &json!({"trade": 2, "settlement": 3}));
+        let text = render_row("dropped", &json!({"trade": 2, "settlement": 3}));
         assert!(
             text.contains("3 older settlement summaries and 2 older trade alerts were not sent"),
             "{text}"
@@ -449,7 +565,7 @@ mod tests {
             "applied",
         ] {
             let payload = json!({"reason": long, "text": long, "insights": [long], "unit": long});
-            let text = render(kind, &payload);
+            let text = render_row(kind, &payload);
             assert!(visible_len(&text) <= MAX_CHARS, "{kind}");
             assert!(
                 !text.contains(&esc(&long[..MAX_FIELD_CHARS + 20])),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::path::{Path, PathBuf};
 
 use polyperf::config::Settings;
@@ -82,6 +84,11 @@ pub fn bin_cmd(bin: &str) -> assert_cmd::Command {
     cmd
 }
 
+/// The short names of the six job binaries (`polyperf-<name>`).
+pub fn job_names() -> [&'static str; 6] {
+    polyperf::runner::Job::ALL.map(polyperf::runner::Job::name)
+}
+
 pub fn bin_path(bin: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(bin)
 }
@@ -125,8 +132,8 @@ pub fn decision_json(i: usize) -> serde_json::Value {
     })
 }
 
-/// Runs a command, insists it exited 0 (showing its stderr if not) and parses stdout as JSON.
-pub fn ok_json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+/// Runs a command and insists it exited 0 (showing its exit code and stderr if not).
+pub fn succeeds(cmd: &mut assert_cmd::Command) -> std::process::Output {
     let out = cmd.output().expect("run the command");
     assert!(
         out.status.success(),
@@ -134,7 +141,12 @@ pub fn ok_json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout_json(&out)
+    out
+}
+
+/// Runs a command, insists it exited 0 (showing its stderr if not) and parses stdout as JSON.
+pub fn ok_json(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+    stdout_json(&succeeds(cmd))
 }
 
 /// The exact sum of the money column a query returns (NULLs skipped), read as polyperf reads

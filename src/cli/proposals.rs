@@ -1,14 +1,15 @@
-//! `polyperf proposals list|show|approve|reject`: flags and printing; the work is the
-//! library's ([`crate::proposals`], [`super::decide`]).
+//! `polyperf proposals {list,show,approve,reject}`: parameter proposals, and a human's
+//! verdict on one awaiting approval; the work is the library's ([`crate::proposals`],
+//! [`crate::adjust::decide`]).
 
 use anyhow::Result;
 use chrono::Utc;
 
-use super::approve::{decide, Request, Verdict};
+use super::{open, print, GlobalArgs};
+use crate::adjust::{decide, Request, Verdict};
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
 use crate::params::Method;
 use crate::proposals::{self, Proposal, Status};
-use crate::runner::GlobalArgs;
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum ProposalsCmd {
@@ -36,11 +37,16 @@ fn fields(p: &Proposal) -> [String; 7] {
     ]
 }
 
-/// `polyperf proposals list|show|approve|reject`.
-pub fn proposals_cli(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
-    use crate::cli::print;
+impl ProposalsCmd {
+    /// Runs the command; returns the exit code.
+    pub fn run(self, global: &GlobalArgs) -> Result<u8> {
+        proposals(global, self)
+    }
+}
+
+fn proposals(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
     let json = global.json;
-    let (settings, mut conn) = crate::cli::open(global)?;
+    let (settings, mut conn) = open(global)?;
     match cmd {
         ProposalsCmd::List => {
             let list = proposals::list(&conn, 100)?;

@@ -14,52 +14,41 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::time::to_db;
 
-/// Message kinds, so the sender can render and merge them.
-pub mod kind {
-    pub const TRADE: &str = "trade";
-    pub const SETTLEMENT: &str = "settlement";
-    pub const SETTLEMENT_LAG: &str = "settlement_lag";
-    pub const DISAGREEMENT: &str = "disagreement";
-    pub const INSIGHTS: &str = "insights";
-    pub const APPROVAL: &str = "approval";
-    pub const APPLIED: &str = "applied";
-    pub const ROLLBACK: &str = "rollback";
-    pub const PAUSE: &str = "pause";
-    pub const RESUME: &str = "resume";
-    pub const DISK: &str = "disk";
-    pub const JOB_FAILURE: &str = "job_failure";
-    pub const TEXT: &str = "text";
-    /// How many older messages were dropped to keep the outbox bounded.
-    pub const DROPPED: &str = "dropped";
-}
+pub mod message;
+
+pub use message::{Kind, Message};
 
 /// At most this many rows wait in the outbox (`status = 'pending'`), the summary row included.
 pub const MAX_PENDING: i64 = 1000;
 
 /// Kinds that may be dropped past the bound, least valuable first. Approvals, pauses and
 /// resumes, and alerts (disk, job failures, settlement lag and disagreements) never are.
-const DROPPABLE: [&str; 6] = [
-    kind::TRADE,
-    kind::SETTLEMENT,
-    kind::INSIGHTS,
-    kind::TEXT,
-    kind::APPLIED,
-    kind::ROLLBACK,
+const DROPPABLE: [Kind; 6] = [
+    Kind::Trade,
+    Kind::Settlement,
+    Kind::Insights,
+    Kind::Text,
+    Kind::Applied,
+    Kind::Rollback,
 ];
 
 /// Queues a message. With a `dedup_key`, queuing the same key again does nothing (returns
 /// false), so a rerun never sends twice. Runs inside the caller's transaction.
 pub fn enqueue(
     conn: &Connection,
-    kind: &str,
-    payload: &serde_json::Value,
+    message: &Message,
     dedup_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let n = conn.execute(
         "INSERT INTO outbox (created_at, kind, payload, dedup_key) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (dedup_key) DO NOTHING",
-        params![to_db(now), kind, payload.to_string(), dedup_key],
+        params![
+            to_db(now),
+            message.kind().as_str(),
+            message.payload().to_string(),
+            dedup_key
+        ],
     )?;
     enforce_bound(conn)?;
     Ok(n == 1)
@@ -81,14 +70,16 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
         .prepare_cached(
             "SELECT id, payload FROM outbox WHERE status = 'pending' AND kind = ?1 ORDER BY id LIMIT 1",
         )?
-        .query_row([kind::DROPPED], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([Kind::Dropped.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     // A new summary row needs a place of its own.
     let mut over = pending - MAX_PENDING + i64::from(summary.is_none());
-    let mut counts: serde_json::Map<String, serde_json::Value> = summary
-        .as_ref()
-        .and_then(|(_, payload)| serde_json::from_str(payload).ok())
-        .unwrap_or_default();
+    let mut counts = match summary.as_ref().map(|(_, payload)| {
+        Message::from_row(Kind::Dropped.as_str(), &serde_json::from_str(payload)?)
+    }) {
+        Some(Ok(Message::Dropped(counts))) => counts,
+        _ => Default::default(),
+    };
     let mut first_dropped: Option<i64> = None;
     let mut dropped = 0u64;
     let mut delete = conn.prepare_cached(
@@ -101,7 +92,7 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
             break;
         }
         let ids = delete
-            .query_map(params![kind, over], |r| r.get::<_, i64>(0))?
+            .query_map(params![kind.as_str(), over], |r| r.get::<_, i64>(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
         if ids.is_empty() {
             continue;
@@ -114,11 +105,7 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let before = counts
-            .get(kind)
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
-        counts.insert(kind.to_string(), (before + n).into());
+        *counts.entry(kind.as_str().to_string()).or_default() += n as u64;
     }
     if dropped == 0 {
         tracing::warn!(
@@ -127,7 +114,7 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
         );
         return Ok(0);
     }
-    let payload = serde_json::Value::Object(counts).to_string();
+    let payload = Message::Dropped(counts).payload().to_string();
     match summary {
         Some((id, _)) => {
             conn.execute(
@@ -138,7 +125,7 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
         None => {
             conn.execute(
                 "INSERT INTO outbox (id, created_at, kind, payload) VALUES (?1, datetime('now'), ?2, ?3)",
-                params![first_dropped, kind::DROPPED, payload],
+                params![first_dropped, Kind::Dropped.as_str(), payload],
             )?;
         }
     }
@@ -147,6 +134,22 @@ pub fn enforce_bound(conn: &Connection) -> Result<u64> {
         "the outbox is full ({MAX_PENDING} waiting messages): dropped the oldest low-value ones"
     );
     Ok(dropped)
+}
+
+/// Per kind of waiting message, oldest kind first: the kind, how many wait, and the newest's
+/// payload (the demo shows one of each).
+pub fn pending_by_kind(conn: &Connection) -> Result<Vec<(String, i64, serde_json::Value)>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, count(*), (SELECT payload FROM outbox o2 WHERE o2.kind = o.kind AND o2.status = 'pending' ORDER BY id DESC LIMIT 1)
+         FROM outbox o WHERE status = 'pending' GROUP BY kind ORDER BY min(id)",
+    )?;
+    let rows: Vec<(String, i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, n, payload)| (kind, n, serde_json::from_str(&payload).unwrap_or_default()))
+        .collect())
 }
 
 /// Counts by status, for `status`.

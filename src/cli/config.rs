@@ -1,0 +1,15 @@
+//! `polyperf config`: the effective settings, secrets redacted.
+
+use anyhow::Result;
+
+use super::GlobalArgs;
+
+pub fn run(global: &GlobalArgs) -> Result<u8> {
+    let settings = global.settings()?;
+    if global.json {
+        println!("{}", settings.redacted_json());
+    } else {
+        print!("{}", settings.redacted_toml());
+    }
+    Ok(0)
+}

@@ -1,0 +1,155 @@
+//! `polyperf demo`: the whole system offline on embedded defaults, in `./demo`: a week of
+//! synthetic BTC prices, a simulated trader, then every job in timer order (settle from the
+//! generated candles, reflect with the rules engine, adjust, telegram disabled, archive a month
+//! later, restore one file) and the report. No network, no keys; finishes in seconds.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+
+use super::report::ReportArgs;
+use super::GlobalArgs;
+use crate::demo;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Directory for the demo's database, archive and report
+    #[arg(long, default_value = "demo")]
+    pub dir: PathBuf,
+    /// Days of simulated trading (1 to 366)
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=366))]
+    pub days: i64,
+    /// Seed of the synthetic data
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+fn heading(text: &str) {
+    println!(
+        "\n── {text} {}",
+        "─".repeat(70usize.saturating_sub(text.len()))
+    );
+}
+
+pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
+    std::env::set_var(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+    );
+    crate::runner::init_tracing(crate::config::LogFormat::Human);
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let settings = demo::demo_settings(&args.dir);
+    let db_path = settings.general.db.clone();
+    demo::remove_database(&db_path);
+    let _ = std::fs::remove_dir_all(&settings.archive.dir);
+    let now = Utc::now();
+    let started = std::time::Instant::now();
+
+    heading("1. a simulated trader logs a week of decisions");
+    let trading = demo::simulate(&db_path, now, args.days, args.seed)?;
+    println!(
+        "{} decisions on {} markets logged to {} ({} BTC candles generated, {:.0} → {:.0} USD)",
+        trading.stored,
+        trading.markets,
+        db_path.display(),
+        trading.candles,
+        trading.first_open,
+        trading.last_close
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let run = |job: &str, at: DateTime<Utc>| -> Result<u8> {
+        let job = crate::schedule::find(job)?;
+        Ok(runtime.block_on(crate::schedule::run_job(job, settings.clone(), at)))
+    };
+
+    heading("2. polyperf-settle: outcomes and fee-aware P&L from the price history");
+    run("settle", now)?;
+    heading("3. polyperf-reflect: triggers and the rules engine");
+    run("reflect", now)?;
+    run("reflect-daily", now)?;
+    heading("4. polyperf-adjust: tiers, approvals, the emergency-pause guard");
+    run("adjust", now)?;
+    heading("5. polyperf-telegram: disabled, so messages stay queued");
+    run("telegram", now)?;
+    for queued in demo::queued_messages(&db_path)? {
+        println!(
+            "[{}: {} queued] {}",
+            queued.kind,
+            queued.n,
+            queued.text.lines().take(4).collect::<Vec<_>>().join(" | ")
+        );
+    }
+
+    heading("6. polyperf report");
+    let html = args.dir.join("report.html");
+    let chart = args.dir.join("chart.svg");
+    let report_args = ReportArgs {
+        html: Some(html.clone()),
+        chart: Some(chart.clone()),
+        now: Some(now),
+        ..Default::default()
+    };
+    let report_global = GlobalArgs {
+        db: Some(db_path.clone()),
+        config: None,
+        json: global.json,
+    };
+    super::report::run(&report_global, report_args)?;
+    let before = crate::metrics::compute(
+        &crate::db::open(&db_path)?,
+        &crate::metrics::Window::All,
+        now,
+    )?;
+
+    heading("status (before the month passes)");
+    let conn = crate::db::open(&db_path)?;
+    let status = crate::status::collect(&conn, &settings, now)?;
+    print!("{}", crate::status::render(&status));
+
+    heading("7. polyperf-archive, a month later: old rows to compressed JSON");
+    run("archive", now + Duration::days(31))?;
+    let after = crate::metrics::compute(
+        &crate::db::open(&db_path)?,
+        &crate::metrics::Window::All,
+        now + Duration::days(31),
+    )?;
+    println!(
+        "all-time P&L before archival {} / after {} (the daily rollup keeps all-time figures)",
+        before.total_profit, after.total_profit
+    );
+    match demo::restore_first(&settings, &args.dir)? {
+        Some(restored) => println!(
+            "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
+            restored.file.display(),
+            restored.into.display(),
+            restored.report.inserted,
+            restored.report.skipped
+        ),
+        None => println!("no archive file to restore"),
+    }
+
+    heading("8. polyperf-cleanup: disk check and housekeeping");
+    run("cleanup", now + Duration::days(31))?;
+
+    println!(
+        "\ndemo finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!("  database  {}", db_path.display());
+    println!("  archive   {}", settings.archive.dir.display());
+    println!(
+        "  report    {}  (chart {})",
+        html.display(),
+        chart.display()
+    );
+    println!(
+        "  try       sqlite3 {} < sql/queries/win_rate_by_signal.sql",
+        db_path.display()
+    );
+    Ok(0)
+}

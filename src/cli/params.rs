@@ -1,0 +1,126 @@
+//! `polyperf params {list,get,set,rollback,history}`: the live parameters (`crate::params`).
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+use super::{open, operator, print, GlobalArgs};
+use crate::error::bad_input;
+use crate::params;
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ParamsCmd {
+    /// List every parameter with its bounds
+    List,
+    /// Print one parameter's value
+    Get { name: String },
+    /// Set a parameter (bounds and step enforced, history written, approval_method cli)
+    Set {
+        name: String,
+        value: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Undo a change: a new history row restoring the old value
+    Rollback {
+        history_id: i64,
+        #[arg(long, default_value = "rolled back by operator")]
+        reason: String,
+    },
+    /// Show the change history
+    History {
+        name: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+impl ParamsCmd {
+    pub fn run(self, global: &GlobalArgs) -> Result<u8> {
+        let json = global.json;
+        let (settings, mut conn) = open(global)?;
+        match self {
+            ParamsCmd::List => {
+                let list = params::list(&conn)?;
+                print(json, &list, |list| {
+                    let mut s = format!(
+                        "{:<28} {:>10} {:>10} {:>10}  {}\n",
+                        "name", "value", "min", "max", "updated"
+                    );
+                    for p in list {
+                        s.push_str(&format!(
+                            "{:<28} {:>10} {:>10} {:>10}  {}\n",
+                            p.name, p.value, p.min, p.max, p.updated_at
+                        ));
+                    }
+                    s
+                });
+            }
+            ParamsCmd::Get { name } => {
+                let p = params::get(&conn, &name)?
+                    .ok_or_else(|| bad_input(format!("unknown parameter {name:?}")))?;
+                print(json, &p, |p| p.value.to_string());
+            }
+            ParamsCmd::Set {
+                name,
+                value,
+                reason,
+            } => {
+                params::sync_bounds(&conn, &settings)?;
+                let new_value = params::parse_value(&name, &value)?;
+                params::check_step(&settings, &name, new_value)?;
+                let by = operator(None);
+                let tx = crate::db::write_tx(&mut conn)?;
+                let change = params::Change {
+                    name: &name,
+                    new_value,
+                    reason: &reason,
+                    method: params::Method::Cli,
+                    proposal_id: None,
+                    reverts_history_id: None,
+                    by: &by,
+                };
+                let history_id = params::apply_change(&tx, &change, Utc::now())?;
+                tx.commit()?;
+                print(
+                    json,
+                    &serde_json::json!({"parameter": name, "value": new_value.to_string(), "history_id": history_id}),
+                    |_| format!("{name} = {new_value} (history #{history_id})"),
+                );
+            }
+            ParamsCmd::Rollback { history_id, reason } => {
+                let by = operator(None);
+                let r = params::rollback(&mut conn, history_id, &reason, &by, Utc::now())
+                    .context("rollback")?;
+                print(json, &r, |r| {
+                    format!(
+                        "{} back to {} (was {}; history #{} reverts #{})",
+                        r.parameter, r.to, r.from, r.history_id, r.reverts_history_id
+                    )
+                });
+            }
+            ParamsCmd::History { name, limit } => {
+                let rows = params::history(&conn, name.as_deref(), limit)?;
+                print(json, &rows, |rows| {
+                    let mut s = String::new();
+                    for h in rows {
+                        s.push_str(&format!(
+                            "#{:<5} {}  {:<26} {} -> {}  [{}]  {}\n",
+                            h.id,
+                            h.timestamp,
+                            h.parameter_name,
+                            h.old_value,
+                            h.new_value,
+                            h.approval_method,
+                            h.reason
+                        ));
+                    }
+                    if s.is_empty() {
+                        s.push_str("no parameter changes yet\n");
+                    }
+                    s
+                });
+            }
+        }
+        Ok(0)
+    }
+}
