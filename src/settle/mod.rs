@@ -22,7 +22,7 @@ mod store;
 mod verify;
 mod windows;
 
-pub use verify::{verify, VerifyReport};
+pub use verify::{resettle, verify, VerifyReport};
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
