@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use polyperf::config::Settings;
+use polyperf::config::{Notify, Settings};
 use polyperf::outbox::Message;
 use polyperf::runner::JobContext;
 use polyperf::telegram::{self, Options, Stats};
@@ -121,6 +121,7 @@ fn queue_texts(db: &TestDb, n: usize) {
     for i in 0..n {
         polyperf::outbox::enqueue(
             &conn,
+            &Notify::default(),
             &message("text", json!({"text": format!("message {i}")})),
             Some(&format!("t{i}")),
             now(),
@@ -165,10 +166,11 @@ async fn escapes_slugs_and_model_text() {
     let server = bot_server().await;
     mount_updates(&server, json!([])).await;
     let conn = db.conn();
-    polyperf::outbox::enqueue(&conn, &message("trade", json!({"trade_id": 1, "market_slug": "btc_up<down>&*x*", "action": "YES",
+    polyperf::outbox::enqueue(&conn,&Notify::default(), &message("trade", json!({"trade_id": 1, "market_slug": "btc_up<down>&*x*", "action": "YES",
         "position_size": "5.00", "executed_price": "0.52", "confidence": 0.8, "signal_type": "STRONG_*BULL*"})), None, now()).unwrap();
     polyperf::outbox::enqueue(
         &conn,
+        &Notify::default(),
         &message(
             "insights",
             json!({"insights": ["wins <50% & losing_streak *bad*"], "recommendations": []}),
@@ -326,6 +328,7 @@ async fn merges_many_rows_of_one_kind_but_never_approvals() {
     for i in 0..6 {
         polyperf::outbox::enqueue(
             &conn,
+            &Notify::default(),
             &message("trade", json!({"trade_id": i, "market_slug": format!("btc-updown-15m-{i}"), "action": "NO"})),
             None,
             now(),
@@ -333,7 +336,7 @@ async fn merges_many_rows_of_one_kind_but_never_approvals() {
         .unwrap();
     }
     for i in 0..6 {
-        polyperf::outbox::enqueue(&conn, &message("approval", json!({"proposal_id": i, "nonce": format!("n{i}"), "parameter": "bot_confidence_threshold"})), None, now()).unwrap();
+        polyperf::outbox::enqueue(&conn,&Notify::default(), &message("approval", json!({"proposal_id": i, "nonce": format!("n{i}"), "parameter": "bot_confidence_threshold"})), None, now()).unwrap();
     }
     let stats = run(&db, settings(&db, &server), now()).await.unwrap();
     assert_eq!(stats.sent, 12);
@@ -712,6 +715,7 @@ async fn watch_delivers_as_rows_arrive_and_stops_on_sigterm() {
     // A row queued while it runs goes out too.
     polyperf::outbox::enqueue(
         &db.conn(),
+        &Notify::default(),
         &message("text", json!({"text": "late"})),
         None,
         now(),
@@ -895,6 +899,7 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     let conn = db.conn();
     polyperf::outbox::enqueue(
         &conn,
+        &Notify::default(),
         &message("approval", json!({"proposal_id": 1})),
         Some("a1"),
         now(),
@@ -902,6 +907,7 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     .unwrap();
     polyperf::outbox::enqueue(
         &conn,
+        &Notify::default(),
         &message("pause", json!({"reason": "test", "by": "x"})),
         Some("p1"),
         now(),

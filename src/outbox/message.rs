@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::Engine;
+use crate::config::{Engine, Notice};
 use crate::params::Method;
 use crate::reflect::answer::Recommendation;
 
@@ -93,6 +93,25 @@ impl Kind {
             Kind::JobFailure => "job_failure",
             Kind::Text => "text",
             Kind::Dropped => "dropped",
+        }
+    }
+
+    /// The `[telegram.notify]` key that says whether (and how loudly) messages of this kind
+    /// go out.
+    pub fn notice(self) -> Notice {
+        match self {
+            Kind::Trade => Notice::Trade,
+            Kind::Settlement => Notice::Settlement,
+            Kind::Insights => Notice::Reflection,
+            Kind::Approval | Kind::Applied | Kind::Rollback => Notice::Approval,
+            Kind::SettlementLag
+            | Kind::Disagreement
+            | Kind::Pause
+            | Kind::Resume
+            | Kind::Disk
+            | Kind::JobFailure
+            | Kind::Text
+            | Kind::Dropped => Notice::Alert,
         }
     }
 

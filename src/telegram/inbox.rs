@@ -215,6 +215,7 @@ fn command(
             let tx = crate::db::write_tx(conn)?;
             let done = crate::control::pause(
                 &tx,
+                &settings.telegram.notify,
                 &crate::control::Pause {
                     reason: &reason,
                     by: &by,
@@ -233,7 +234,13 @@ fn command(
         }
         Command::Resume => {
             let tx = crate::db::write_tx(conn)?;
-            let done = crate::control::resume(&tx, &by, "resumed from Telegram", now)?;
+            let done = crate::control::resume(
+                &tx,
+                &settings.telegram.notify,
+                &by,
+                "resumed from Telegram",
+                now,
+            )?;
             tx.commit()?;
             Ok(if done {
                 "Trading resumed.".into()
