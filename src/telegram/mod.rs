@@ -9,8 +9,10 @@ pub mod api;
 pub mod auth;
 pub mod command;
 pub mod drain;
+pub mod html;
 pub mod inbox;
 pub mod render;
+pub mod words;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
