@@ -4,38 +4,27 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::Value;
 
-use super::api::{chat_id_value, ApiError, Bot};
+use super::api::{chat_id_value, ApiError, Bot, Outgoing};
 use super::auth::{self, Sender};
 use super::command::{parse as parse_command, Command, CommandError, HELP};
 use super::render::{esc, esc_short, MAX_FIELD_CHARS};
+use super::state::{self, Key};
 use super::Stats;
 use crate::adjust::{self, Verdict};
 use crate::config::Settings;
 use crate::error::temp_fail;
 
-const OFFSET_KEY: &str = "update_offset";
-
 pub fn load_offset(conn: &Connection) -> Result<i64> {
-    let value: Option<String> = conn
-        .query_row(
-            "SELECT value FROM telegram_state WHERE key = ?1",
-            [OFFSET_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    Ok(state::get(conn, Key::UpdateOffset)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
 
 fn save_offset(conn: &Connection, offset: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO telegram_state (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![OFFSET_KEY, offset.to_string()],
-    )?;
-    Ok(())
+    state::set(conn, Key::UpdateOffset, &offset.to_string())
 }
 
 /// Why no updates could be read; either way the run's work waits (exit 75).
@@ -130,7 +119,7 @@ async fn handle(
         "Error: this command failed inside polyperf (logged); the bot goes on.".into()
     });
     let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
-    if let Err(e) = bot.send_message(&chat_id, &reply, None).await {
+    if let Err(e) = bot.send_message(&chat_id, &Outgoing::text(&reply)).await {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "could not answer a command");
     }
     Ok(())

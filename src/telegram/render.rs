@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use super::html::{esc, esc_short, truncate_html, visible_len, MAX_CHARS, MAX_FIELD_CHARS};
+use super::notes;
+use super::words::count;
 use crate::outbox::{Kind, Message};
 
 /// A JSON value as short escaped text (strings without quotes), at most [`MAX_FIELD_CHARS`].
@@ -42,25 +44,8 @@ pub fn render_row(kind: &str, payload: &Value) -> String {
 /// Renders one message as HTML.
 pub fn render(message: &Message) -> String {
     let text = match message {
-        Message::Trade(t) => format!(
-            "<b>Trade {}</b> {}\nmarket <code>{}</code>\nsize {} @ {} · confidence {}\nsignal {} · {}",
-            show(&t.action),
-            show(&t.trade_id),
-            show(&t.market_slug),
-            show(&t.position_size),
-            show(&t.executed_price),
-            show(&t.confidence),
-            show(&t.signal_type),
-            show(&t.timestamp),
-        ),
-        Message::Settlement(summary) => {
-            let mut s = String::from("<b>Settlement</b>\n");
-            s.push_str(&key_values(&message.payload(), &["largest"]));
-            for item in summary.largest.iter().take(10) {
-                s.push_str(&format!("\n• {}", inline(&serde_json::to_value(item).unwrap_or_default())));
-            }
-            s
-        }
+        Message::Trade(t) => notes::legacy_trade(t),
+        Message::Settlement(summary) => notes::settlement(summary),
         Message::Approval(a) => format!(
             "<b>Approval needed</b> (proposal #{})\n<code>{}</code>: {} → {}\nreason: {}\nexpected: {}\ntier {} · expires {}{}",
             show(&a.proposal_id),
@@ -107,27 +92,11 @@ pub fn render(message: &Message) -> String {
         ),
         Message::Dropped(counts) => dropped(counts),
         Message::Text(t) => show(&t.text),
-        Message::Insights(note) => {
-            let mut s = String::from("<b>Reflection</b>");
-            s.push_str("\n<i>insights</i>");
-            for item in note.insights.iter().take(10) {
-                s.push_str(&format!("\n• {}", show(item)));
-            }
-            s.push_str("\n<i>recommendations</i>");
-            for item in note.recommendations.iter().take(10) {
-                s.push_str(&format!("\n• {}", inline(&serde_json::to_value(item).unwrap_or_default())));
-            }
-            let rest = key_values(&message.payload(), &["insights", "recommendations"]);
-            if !rest.is_empty() {
-                s.push('\n');
-                s.push_str(&rest);
-            }
-            s
-        }
+        Message::Insights(note) => notes::reflection(note),
         Message::SettlementLag(_) => titled("Settlement lagging", message),
         Message::Disagreement(_) => titled("Settlement sources disagree", message),
         Message::Disk(_) => titled("Disk space", message),
-        Message::JobFailure(_) => titled("Job failed", message),
+        Message::JobFailure(failure) => notes::job_failure(failure),
     };
     truncate_html(&text, MAX_CHARS)
 }
@@ -151,7 +120,7 @@ fn dropped(counts: &BTreeMap<String, u64>) -> String {
                 Some(Kind::Rollback) => "rollback notices".to_string(),
                 _ => format!("{} messages", esc_short(kind, 64)),
             };
-            format!("{} older {what}", thousands(*n))
+            format!("{} older {what}", count(*n))
         })
         .collect();
     let list = match parts.split_last() {
@@ -161,21 +130,8 @@ fn dropped(counts: &BTreeMap<String, u64>) -> String {
     };
     format!(
         "<b>{list} were not sent</b>\nThe outbox keeps at most {} waiting messages (Telegram was off or unreachable); the oldest alerts of little value made room.",
-        thousands(crate::outbox::MAX_PENDING as u64)
+        count(crate::outbox::MAX_PENDING as u64)
     )
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `key: value` lines for every field of an object except `skip`.
@@ -255,25 +211,26 @@ mod tests {
     }
 
     /// Rows of every kind, in the shapes their producers write (a trade alert's money as
-    /// numbers and, queued before migration 0002, as text), render exactly as they did when the
-    /// renderer read payloads by key.
+    /// numbers and, queued before migration 0002, as text), render exactly so: the kinds a
+    /// trader reads most in words (issue 17), the others as they did when the renderer read
+    /// payloads by key.
     #[test]
     fn rows_render_as_they_always_did() {
         let cases = [
             (
                 "trade",
                 json!({"trade_id": 12, "decision_id": "d-12", "timestamp": "2026-02-11 10:30:00", "market_slug": "btc-updown-15m-1770805800", "action": "YES", "confidence": 1.0, "position_size": 5.0, "executed_price": 0.52, "signal_type": null}),
-                "<b>Trade YES</b> 12\nmarket <code>btc-updown-15m-1770805800</code>\nsize 5.0 @ 0.52 · confidence 1.0\nsignal - · 2026-02-11 10:30:00",
+                "<b>Trade: Up · 10:30–10:45 UTC</b>\nYES @ 0.52 · 5.00 USDC · confidence 100%\n<code>btc-updown-15m-1770805800</code>",
             ),
             (
                 "trade",
                 json!({"trade_id": 3, "decision_id": "d-3", "timestamp": "2026-02-11 10:30:00", "market_slug": "btc-updown-15m-1770805800", "action": "NO", "confidence": 0.8, "position_size": "5.00", "executed_price": "0.52", "signal_type": "STRONG_BEARISH"}),
-                "<b>Trade NO</b> 3\nmarket <code>btc-updown-15m-1770805800</code>\nsize 5.00 @ 0.52 · confidence 0.8\nsignal STRONG_BEARISH · 2026-02-11 10:30:00",
+                "<b>Trade: Down · 10:30–10:45 UTC</b>\nNO @ 0.52 · 5.00 USDC · confidence 80%\nSignal: STRONG_BEARISH\n<code>btc-updown-15m-1770805800</code>",
             ),
             (
                 "settlement",
                 json!({"settled": 3, "wins": 2, "losses": 1, "holds_scored": 0, "missed_opportunities": 1, "unsettleable": 0, "corrected": 0, "disagreements": 0, "profit": "4.123456", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "UP", "profit_loss": "-5.00"}]}),
-                "<b>Settlement</b>\ncorrected: 0\ndisagreements: 0\nholds_scored: 0\nlosses: 1\nmissed_opportunities: 1\nprofit: 4.123456\nsettled: 3\nunsettleable: 0\nwins: 2\n• action=YES decision_id=d-1 market_slug=btc-updown-15m-1 outcome=UP profit_loss=4.5\n• action=NO decision_id=d-2 market_slug=btc-updown-15m-2 outcome=UP profit_loss=-5.00",
+                "<b>Settled 3 trades: 2 W / 1 L, +4.12 USDC</b>\nLargest:\nWIN +4.50 USDC · Up\nLOSS -5.00 USDC · Down",
             ),
             (
                 "settlement_lag",
@@ -288,7 +245,7 @@ mod tests {
             (
                 "insights",
                 json!({"reflection_id": 9, "trigger": "losses,end_of_day", "engine": "rules", "insights": ["win rate 40% <50%", "b"], "recommendations": [{"parameter": "bot_confidence_threshold", "current": "0.60", "recommended": "0.65", "reason": "fewer & better", "tier": 1, "expected_impact": null}], "proposal_ids": [4, 5]}),
-                "<b>Reflection</b>\n<i>insights</i>\n• win rate 40% &lt;50%\n• b\n<i>recommendations</i>\n• current=0.60 expected_impact=- parameter=bot_confidence_threshold reason=fewer &amp; better recommended=0.65 tier=1\nengine: rules\nproposal_ids: 4, 5\nreflection_id: 9\ntrigger: losses,end_of_day",
+                "<b>Reflection</b> (rules engine, after losses and the end of the day)\n• win rate 40% &lt;50%\n• b\n<i>Proposed</i>\n• Raise <code>bot_confidence_threshold</code> from 0.60 to 0.65: fewer &amp; better.\nThe adjuster checks each against its bounds and evidence; approvals come as their own messages.",
             ),
             (
                 "approval",
@@ -333,7 +290,7 @@ mod tests {
             (
                 "job_failure",
                 json!({"unit": "polyperf-settle.service", "result": "exit-code", "exit_status": "1", "host": null}),
-                "<b>Job failed</b>\nexit_status: 1\nhost: -\nresult: exit-code\nunit: polyperf-settle.service",
+                "<b>Job failed: polyperf-settle.service</b> (exit-code, exit status 1)\nNext: <code>journalctl -u polyperf-settle.service -n 50</code> says why; it runs again at its next timer, or now with <code>sudo systemctl start polyperf-settle.service</code>.",
             ),
             (
                 "text",
@@ -358,10 +315,6 @@ mod tests {
 
     #[test]
     fn dropped_messages_are_counted_in_words() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1234), "1,234");
-        assert_eq!(thousands(1234567), "1,234,567");
         let text = render_row("dropped", &json!({"trade": 1234}));
         assert!(
             text.starts_with("<b>1,234 older trade alerts were not sent</b>"),
