@@ -128,11 +128,15 @@ fn seed_fixture_figures_by_hand() {
     assert_eq!(m.avg_profit, Some(d("0.625")));
     assert!((m.profit_factor.unwrap() - 20.0 / 15.0).abs() < 1e-12);
     // Curve: −5, −1, 3, −2, 2, 6, 1, 5: every fall is 5.
-    assert_eq!(m.max_drawdown, d("5"));
-    assert_eq!((m.longest_losing_streak, m.current_losing_streak), (1, 0));
+    assert_eq!(m.max_drawdown, Some(d("5")));
+    assert_eq!(
+        (m.longest_losing_streak, m.current_losing_streak),
+        (Some(1), Some(0))
+    );
     // Every trade at confidence 0.8: Brier = (5 × 0.04 + 3 × 0.64) / 8.
     assert!((m.brier.unwrap() - (5.0 * 0.04 + 3.0 * 0.64) / 8.0).abs() < 1e-12);
-    let bucket = m.calibration.iter().find(|b| b.low == 0.8).unwrap();
+    let calibration = m.calibration.as_ref().unwrap();
+    let bucket = calibration.iter().find(|b| b.low == 0.8).unwrap();
     assert_eq!((bucket.trades, bucket.wins), (8, 5));
     assert_eq!(m.by_signal["BULLISH"].settled, 8);
     assert_eq!(m.by_action["YES"].total_profit, d("5.0"));
