@@ -631,12 +631,15 @@ mod tests {
 
     #[test]
     fn break_even_follows_the_fee_model() {
-        // p = 0.50, 10 USDC, collateral fee 0.35 (rate 0.07 on 20 shares × 0.25): the win rate
-        // at which P&L is zero is 10.35 / 20 = 51.75%.
+        // p = 0.50, 10 USDC: 20 shares, settlement's taker fee at rate 0.07 is 0.35 USDC in
+        // collateral, so P&L is zero at a win rate of 10.35 / 20 = 51.75%.
+        let model = crate::settle::fees::FeeModel::new(d("0.07"), d("1")).unwrap();
+        let fee = crate::settle::fees::taker_fee(d("20"), d("0.50"), model).unwrap();
+        assert_eq!(fee, d("0.35"));
         let mut row = trade("2026-05-02 10:00:00", false, "-10.35");
         row.position_size = d("10");
         row.executed_price = Some(d("0.50"));
-        row.fee = Some(d("0.35"));
+        row.fee = Some(fee);
         row.fee_asset = FeeAsset::Collateral;
         let mut acc = Accumulator::new();
         acc.add_live(&row);

@@ -346,11 +346,7 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
         .draw()
         .map_err(drawing)?;
     chart
-        .draw_series(AreaSeries::new(
-            drawdown,
-            0.0,
-            BELOW_COLOR.mix(0.35),
-        ))
+        .draw_series(AreaSeries::new(drawdown, 0.0, BELOW_COLOR.mix(0.35)))
         .map_err(drawing)?;
     Ok(())
 }
@@ -589,4 +585,25 @@ fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<(
             .map_err(drawing)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bar is green only at or above its own fee-aware break-even: 49% against 51.75% (a
+    /// 0.50 price at fee rate 0.07) is red, whatever 50% would say.
+    #[test]
+    fn bars_are_coloured_against_the_break_even() {
+        let group = |rate: f64, be: Option<f64>| Group {
+            settled: 100,
+            win_rate: Some(rate),
+            break_even: be,
+            ..Group::default()
+        };
+        assert_eq!(bar_color(&group(0.49, Some(0.5175))), BELOW_COLOR);
+        assert_eq!(bar_color(&group(0.51, Some(0.5175))), BELOW_COLOR);
+        assert_eq!(bar_color(&group(0.53, Some(0.5175))), ABOVE_COLOR);
+        assert_eq!(bar_color(&group(0.53, None)), UNKNOWN_COLOR);
+    }
 }
