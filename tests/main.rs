@@ -16,6 +16,8 @@ mod settle;
 mod metrics;
 // polyperf report for people: periods, PNG/SVG charts, the HTML page on a phone (issue 17).
 mod report;
+// Every --help argument of every binary has a description (issue 17).
+mod help;
 // Archival, restore and verify; crash safety and damaged files (issue: archive).
 mod archive;
 // The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).
