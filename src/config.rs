@@ -324,7 +324,7 @@ impl Default for Adjust {
         let mut parameters = BTreeMap::new();
         parameters.insert("bot_confidence_threshold".into(), bounds(50, 95, 1, 2));
         parameters.insert("bot_max_position_dollars".into(), bounds(100, 5000, 1, 2));
-        parameters.insert("bot_max_exposure_percent".into(), bounds(5, 80, 1, 2));
+        parameters.insert("bot_max_exposure_fraction".into(), bounds(5, 80, 1, 2));
         Adjust {
             autonomy: Autonomy::Tier1,
             tier1_max_change: Decimal::new(5, 2),

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/migrations/0004_decision_fingerprint.sql"),
     ),
     (
+        "0005_exposure_fraction",
+        include_str!("../sql/migrations/0005_exposure_fraction.sql"),
+    ),
+    (
         "0006_trade_feed",
         include_str!("../sql/migrations/0006_trade_feed.sql"),
     ),

@@ -513,7 +513,7 @@ fn replay_matches_a_hand_computed_fixture() {
     let ev = adjust::evidence(
         &conn,
         &s,
-        "bot_max_exposure_percent",
+        "bot_max_exposure_fraction",
         "0.50".parse().unwrap(),
         "0.51".parse().unwrap(),
         now,
@@ -523,7 +523,7 @@ fn replay_matches_a_hand_computed_fixture() {
 
     // The job stores the evidence; 0.72 (4%) is tier 1 and applied.
     let id = propose(&conn, CONF, "0.75", "0.72");
-    let exposure = propose(&conn, "bot_max_exposure_percent", "0.50", "0.51");
+    let exposure = propose(&conn, "bot_max_exposure_fraction", "0.50", "0.51");
     run(&db, &s, NOW);
     let (status, _, tier) = status_of(&conn, id);
     assert_eq!((status.as_str(), tier), ("applied", Some(1)));

@@ -14,6 +14,10 @@ mod install;
 mod settle;
 // Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
 mod metrics;
+// polyperf report for people: periods, PNG/SVG charts, the HTML page on a phone (issue 17).
+mod report;
+// Every --help argument of every binary has a description (issue 17).
+mod help;
 // Archival, restore and verify; crash safety and damaged files (issue: archive).
 mod archive;
 // The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).

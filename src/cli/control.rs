@@ -8,6 +8,7 @@ use crate::control;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Pause {
+    /// Why trading stops (kept in the audit trail and sent to Telegram)
     #[arg(long)]
     reason: String,
     /// Who is pausing (default: $USER)
@@ -17,8 +18,10 @@ pub struct Pause {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Resume {
+    /// Why trading resumes (kept in the audit trail)
     #[arg(long, default_value = "resumed by operator")]
     reason: String,
+    /// Who is resuming (default: $USER)
     #[arg(long)]
     by: Option<String>,
 }

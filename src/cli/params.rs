@@ -12,23 +12,33 @@ pub enum ParamsCmd {
     /// List every parameter with its bounds
     List,
     /// Print one parameter's value
-    Get { name: String },
+    Get {
+        /// The parameter's name (e.g. bot_confidence_threshold)
+        name: String,
+    },
     /// Set a parameter (bounds and step enforced, history written, approval_method cli)
     Set {
+        /// The parameter's name (e.g. bot_confidence_threshold)
         name: String,
+        /// The new value, exact (within the bounds, on the step)
         value: String,
+        /// Why it changes (kept in parameter_history)
         #[arg(long)]
         reason: String,
     },
     /// Undo a change: a new history row restoring the old value
     Rollback {
+        /// The parameter_history id of the change to undo (`params history` lists them)
         history_id: i64,
+        /// Why it is undone (kept in parameter_history)
         #[arg(long, default_value = "rolled back by operator")]
         reason: String,
     },
     /// Show the change history
     History {
+        /// Only this parameter's changes (default: every parameter)
         name: Option<String>,
+        /// At most this many changes, newest first
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
