@@ -890,34 +890,35 @@ fn pending_outbox(db: &TestDb) -> i64 {
 }
 
 /// Issue 14 item 11: while Telegram is off (the default) the outbox never holds more than 1,000
-/// waiting rows: past that the oldest trade alerts are dropped and counted (approvals and
+/// waiting rows: past that the oldest low-value rows are dropped and counted (approvals and
 /// pauses never are), cleanup enforces the same bound on a database that holds more, and the
-/// first message once Telegram is on says how many alerts were not sent.
+/// first message once Telegram is on says how many were not sent. Since issue 17 decisions
+/// queue nothing at all: the trades logged meanwhile come as one summary line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_stays_bounded_while_telegram_is_off() {
     let db = TestDb::new();
     let conn = db.conn();
-    polyperf::outbox::enqueue(
-        &conn,
-        &Notify::default(),
-        &message("approval", json!({"proposal_id": 1})),
-        Some("a1"),
-        now(),
-    )
-    .unwrap();
-    polyperf::outbox::enqueue(
-        &conn,
-        &Notify::default(),
-        &message("pause", json!({"reason": "test", "by": "x"})),
-        Some("p1"),
-        now(),
-    )
-    .unwrap();
-    drop(conn);
-    // 2,400 decisions, 1,600 of them YES/NO, each queuing a trade alert.
+    let queue = |kind: &str, payload: Value, key: Option<&str>| {
+        polyperf::outbox::enqueue(
+            &conn,
+            &Notify::default(),
+            &message(kind, payload),
+            key,
+            now(),
+        )
+        .unwrap();
+    };
+    queue("approval", json!({"proposal_id": 1}), Some("a1"));
+    queue("pause", json!({"reason": "test", "by": "x"}), Some("p1"));
+    // 2,400 decisions, 1,600 of them YES/NO: not one outbox row.
     let lines: Vec<Value> = (0..2400).map(crate::common::decision_json).collect();
     let file = crate::common::write_jsonl(db.dir.path(), "d.jsonl", &lines);
     succeeds(db.cmd("polyperf").args(["log", "--json"]).arg(&file));
+    assert_eq!(pending_outbox(&db), 2);
+    // 1,200 settlement summaries (a settle job every 10 minutes for over a week).
+    for i in 0..1200 {
+        queue("settlement", json!({"settled": i}), None);
+    }
     assert_eq!(pending_outbox(&db), 1000);
     let dropped = |db: &TestDb| -> Value {
         let payload: String = db
@@ -930,25 +931,17 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
             .unwrap();
         serde_json::from_str(&payload).unwrap()
     };
-    // 1,600 alerts + approval + pause + the summary row = 1,603: 603 alerts made room.
-    assert_eq!(dropped(&db), json!({"trade": 603}));
+    // 1,200 summaries + approval + pause + the summary row = 1,203: 203 made room.
+    assert_eq!(dropped(&db), json!({"settlement": 203}));
     assert_eq!(db.count("SELECT count(*) FROM outbox WHERE kind IN ('approval', 'pause') AND status = 'pending'"), 2);
-    // One more decision through the library: still bounded, the count goes on.
-    let mut tracker = polyperf::Tracker::open(&db.path).unwrap();
-    let d: polyperf::Decision = crate::common::decision_json(5000)
-        .to_string()
-        .parse()
-        .unwrap();
-    tracker.log_decision(&d).unwrap();
-    assert_eq!(pending_outbox(&db), 1000);
-    assert_eq!(dropped(&db), json!({"trade": 604}));
+    drop(conn);
 
     // A database that already holds more (written before the bound, or by hand): cleanup
     // brings it back under.
     db.conn()
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
-             INSERT INTO outbox (kind, payload) SELECT 'settlement', '{\"settled\": 1}' FROM n;",
+             INSERT INTO outbox (kind, payload) SELECT 'insights', '{}' FROM n;",
         )
         .unwrap();
     assert_eq!(pending_outbox(&db), 1300);
@@ -960,23 +953,31 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     );
     assert_eq!(stdout_json(&out)["outbox_dropped"], 300);
     assert_eq!(pending_outbox(&db), 1000);
-    assert_eq!(dropped(&db), json!({"trade": 904}));
+    assert_eq!(dropped(&db), json!({"settlement": 503}));
 
     // Telegram comes on: the approval and pause come first (they are older), then the note of
-    // what was dropped, before the trade alerts that were kept.
+    // what was dropped, the rows that were kept (merged by kind), and one line for the trades.
     let server = bot_server().await;
     mount_updates(&server, json!([])).await;
     let mut s = settings(&db, &server);
     s.telegram.merge_threshold = 5;
-    run(&db, s, now()).await.unwrap();
+    let stats = run(&db, s, now()).await.unwrap();
     let sent = sent_texts(&server).await;
     assert!(sent[0].contains("Approval needed"), "{}", sent[0]);
     assert!(sent[1].contains("Trading paused"), "{}", sent[1]);
     assert!(
-        sent[2].starts_with("<b>904 older trade alerts were not sent</b>"),
+        sent[2].starts_with("<b>503 older settlement summaries were not sent</b>"),
         "{}",
         sent[2]
     );
+    assert_eq!(
+        sent.last().unwrap(),
+        "<b>1,600 new trades since 10:30 UTC: 800 Up / 800 Down, 8,000.00 USDC staked</b>\nOne line instead of an alert each; their results follow as they settle."
+    );
+    // Approval, pause, the note, the kept summaries and reflections (one merged message per
+    // kind), the trades' line.
+    assert_eq!(sent.len(), 6, "{sent:#?}");
+    assert_eq!(stats.alerts_sent, 1600);
     assert_eq!(pending_outbox(&db), 0);
 }
 
