@@ -17,8 +17,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::common::{stdout_json, succeeds, TestDb};
 use crate::fakes::{telegram_text_problem, tg_bad_request};
 
-const TOKEN: &str = "123456:SECRET-token-ABCdef";
-const CHAT: i64 = -1001234;
+pub(crate) const TOKEN: &str = "123456:SECRET-token-ABCdef";
+pub(crate) const CHAT: i64 = -1001234;
 const ALLOWED_USER: i64 = 111;
 
 fn now() -> DateTime<Utc> {
@@ -42,7 +42,7 @@ impl Respond for SendOk {
     }
 }
 
-async fn bot_server() -> MockServer {
+pub(crate) async fn bot_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/bot{TOKEN}/sendMessage")))
@@ -63,7 +63,7 @@ async fn bot_server() -> MockServer {
     server
 }
 
-async fn mount_updates(server: &MockServer, updates: Value) {
+pub(crate) async fn mount_updates(server: &MockServer, updates: Value) {
     Mock::given(method("POST"))
         .and(path(format!("/bot{TOKEN}/getUpdates")))
         .respond_with(
@@ -81,7 +81,7 @@ async fn mount_updates(server: &MockServer, updates: Value) {
         .await;
 }
 
-fn settings(db: &TestDb, server: &MockServer) -> Settings {
+pub(crate) fn settings(db: &TestDb, server: &MockServer) -> Settings {
     let mut s = db.settings();
     s.telegram.enabled = true;
     s.telegram.bot_token = Some(TOKEN.into());
@@ -91,13 +91,17 @@ fn settings(db: &TestDb, server: &MockServer) -> Settings {
     s
 }
 
-async fn run(db: &TestDb, settings: Settings, at: DateTime<Utc>) -> anyhow::Result<Stats> {
+pub(crate) async fn run(
+    db: &TestDb,
+    settings: Settings,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Stats> {
     let mut ctx = JobContext::new("polyperf-telegram", settings, db.conn(), at, false);
     telegram::run_with(&mut ctx, Options::default()).await
 }
 
 /// Texts of every `method` call the server received, in order.
-async fn calls(server: &MockServer, name: &str) -> Vec<Value> {
+pub(crate) async fn calls(server: &MockServer, name: &str) -> Vec<Value> {
     server
         .received_requests()
         .await
@@ -108,7 +112,7 @@ async fn calls(server: &MockServer, name: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn sent_texts(server: &MockServer) -> Vec<String> {
+pub(crate) async fn sent_texts(server: &MockServer) -> Vec<String> {
     calls(server, "sendMessage")
         .await
         .into_iter()
