@@ -15,7 +15,9 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{stdout_json, succeeds, TestDb};
-use crate::fakes::{telegram_text_problem, tg_bad_request};
+use crate::fakes::{
+    telegram_commands_problem, telegram_photo, telegram_text_problem, tg_bad_request,
+};
 
 pub(crate) const TOKEN: &str = "123456:SECRET-token-ABCdef";
 pub(crate) const CHAT: i64 = -1001234;
@@ -42,11 +44,50 @@ impl Respond for SendOk {
     }
 }
 
+/// `sendPhoto` as the real Bot API takes it: multipart/form-data with a PNG or JPEG `photo`
+/// and a caption of at most 1,024 characters (else its 400).
+struct PhotoOk(Arc<AtomicI64>);
+
+impl Respond for PhotoOk {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        match telegram_photo(request) {
+            Ok(upload) => {
+                let id = self.0.fetch_add(1, Ordering::SeqCst);
+                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
+                    "message_id": id, "date": 1771684300,
+                    "chat": {"id": upload.chat_id.parse::<i64>().unwrap_or(0), "type": "supergroup"},
+                    "caption": upload.caption, "photo": [{"file_id": "p", "width": 900, "height": 450}]}}))
+            }
+            Err(problem) => tg_bad_request(&problem),
+        }
+    }
+}
+
 pub(crate) async fn bot_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/bot{TOKEN}/sendMessage")))
         .respond_with(SendOk(Arc::new(AtomicI64::new(100))))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/sendPhoto")))
+        .respond_with(PhotoOk(Arc::new(AtomicI64::new(500))))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/setMyCommands")))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            match telegram_commands_problem(&body) {
+                Some(problem) => tg_bad_request(&problem),
+                None => {
+                    ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true}))
+                }
+            }
+        })
         .with_priority(10)
         .mount(&server)
         .await;
@@ -490,17 +531,23 @@ async fn commands_authorisation_and_offset() {
     let replies = sent_texts(&server).await;
     assert_eq!(
         replies.len(),
-        5,
+        4,
         "the other chat gets no answer: {replies:?}"
     );
     assert!(replies[0].starts_with("Not authorised"));
     assert!(replies[1].contains("Status"));
     assert!(replies[2].contains("lunch &lt;break&gt;"));
     assert!(replies[3].contains("bot_confidence_threshold"));
-    assert!(
-        replies[4].starts_with("report unavailable") || replies[4].starts_with("<pre>"),
-        "{}",
-        replies[4]
+    // /report answers with a picture (read-only: anyone in the chat).
+    assert_eq!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/sendPhoto"))
+            .count(),
+        1
     );
     let offset: String = db
         .conn()
