@@ -283,6 +283,16 @@ pub fn tg_bad_request(description: &str) -> ResponseTemplate {
 /// balanced; `&` only as an entity), then counts the text left, in UTF-16 code units, against
 /// 1..=4096 ("message is too long").
 pub fn telegram_text_problem(text: &str) -> Option<String> {
+    match telegram_parse(text) {
+        Err(problem) => Some(problem),
+        Ok(0) => Some("Bad Request: message text is empty".into()),
+        Ok(visible) => (visible > 4096).then(|| "Bad Request: message is too long".into()),
+    }
+}
+
+/// An HTML text's length as Telegram counts it after parsing its entities (UTF-16 units), or
+/// the description of the 400 its entities get.
+pub fn telegram_parse(text: &str) -> Result<usize, String> {
     const TAGS: [&str; 14] = [
         "b",
         "strong",
@@ -306,19 +316,19 @@ pub fn telegram_text_problem(text: &str) -> Option<String> {
         match c {
             '<' => {
                 let Some(end) = rest.find('>') else {
-                    return Some("Bad Request: can't parse entities: unclosed start tag".into());
+                    return Err("Bad Request: can't parse entities: unclosed start tag".into());
                 };
                 let tag = &rest[1..end];
                 if let Some(name) = tag.strip_prefix('/') {
                     if open.pop().as_deref() != Some(name.trim()) {
-                        return Some(format!(
+                        return Err(format!(
                             "Bad Request: can't parse entities: unmatched end tag \"{name}\""
                         ));
                     }
                 } else {
                     let name = tag.split_whitespace().next().unwrap_or("");
                     if !TAGS.contains(&name) {
-                        return Some(format!(
+                        return Err(format!(
                             "Bad Request: can't parse entities: unsupported start tag \"{name}\""
                         ));
                     }
@@ -337,13 +347,13 @@ pub fn telegram_text_problem(text: &str) -> Option<String> {
                         .strip_prefix('#')
                         .is_some_and(|d| d.parse::<u32>().is_ok());
                 let (Some(end), true) = (end, known) else {
-                    return Some("Bad Request: can't parse entities: character '&' is reserved and must be escaped".into());
+                    return Err("Bad Request: can't parse entities: character '&' is reserved and must be escaped".into());
                 };
                 visible += 1;
                 rest = &rest[end + 1..];
             }
             '>' => {
-                return Some("Bad Request: can't parse entities: character '>' is reserved and must be escaped".into());
+                return Err("Bad Request: can't parse entities: character '>' is reserved and must be escaped".into());
             }
             c => {
                 visible += c.len_utf16();
@@ -352,14 +362,11 @@ pub fn telegram_text_problem(text: &str) -> Option<String> {
         }
     }
     if let Some(name) = open.pop() {
-        return Some(format!(
+        return Err(format!(
             "Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{name}\""
         ));
     }
-    if visible == 0 {
-        return Some("Bad Request: message text is empty".into());
-    }
-    (visible > 4096).then(|| "Bad Request: message is too long".into())
+    Ok(visible)
 }
 
 /// A `sendPhoto` upload as the fake Bot API read it from its `multipart/form-data` body.
@@ -441,17 +448,9 @@ pub fn telegram_photo(request: &Request) -> Result<PhotoUpload, String> {
         return Err("Bad Request: IMAGE_PROCESS_FAILED".into());
     }
     let caption = text("caption").unwrap_or_default();
-    if !caption.is_empty() {
-        match telegram_text_problem(&caption) {
-            Some(problem) if problem.ends_with("message is too long") => {}
-            Some(problem) => return Err(problem),
-            None => {}
-        }
-        // Counted as Telegram counts text, after entity parsing.
-        let visible = strip_entities(&caption);
-        if visible.encode_utf16().count() > 1024 {
-            return Err("Bad Request: message caption is too long".into());
-        }
+    // Counted as Telegram counts text, after entity parsing.
+    if telegram_parse(&caption)? > 1024 {
+        return Err("Bad Request: message caption is too long".into());
     }
     Ok(PhotoUpload {
         chat_id: text("chat_id").ok_or("Bad Request: chat_id is empty")?,
@@ -460,24 +459,6 @@ pub fn telegram_photo(request: &Request) -> Result<PhotoUpload, String> {
         caption,
         disable_notification: text("disable_notification").as_deref() == Some("true"),
     })
-}
-
-/// A parsed HTML text as Telegram shows it: tags dropped, the four entities decoded.
-fn strip_entities(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
 }
 
 /// What the Bot API says of a `setMyCommands` body: None when it takes it, else its 400
