@@ -415,6 +415,15 @@ fn fee_rules(settings: &Settings) -> FeeRules {
 /// Keeps trades that `polyperf archive restore` just put back out of the feed: those past
 /// either watermark go into `telegram_restored`. Part of the restore's transaction.
 pub fn hold_back_restored(conn: &Connection, ids: &[i64]) -> Result<()> {
+    // A database older than migration 0006 has no feed to hold them back from.
+    let feed: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'telegram_restored')",
+        [],
+        |r| r.get(0),
+    )?;
+    if ids.is_empty() || !feed {
+        return Ok(());
+    }
     let alerts = Stream::Alerts.load(conn)?;
     let results = Stream::Results.load(conn)?;
     for chunk in ids.chunks(500) {
