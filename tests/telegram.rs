@@ -1033,6 +1033,6 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
 }
 
 /// A queued message as a row holds it (a partial payload reads with its other fields empty).
-fn message(kind: &str, payload: Value) -> Message {
+pub(crate) fn message(kind: &str, payload: Value) -> Message {
     Message::from_row(kind, &payload).expect("a message of a known kind")
 }

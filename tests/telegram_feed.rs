@@ -299,3 +299,71 @@ async fn a_long_silence_becomes_one_summary_per_stream() {
         ]
     );
 }
+
+/// `[telegram.notify]` for the outbox's kinds, set through the environment of the job binary:
+/// `on` rings, `silent` sets `disable_notification`, `off` is never queued, and a row queued
+/// before its kind was turned off is dropped unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_settings_for_outbox_kinds() {
+    use polyperf::config::Notify;
+
+    let db = TestDb::new();
+    let server = server().await;
+    let conn = db.conn();
+    let at = t("2026-02-11T10:00:00Z");
+    let queue = |notify: &Notify, kind: &str, payload: Value| {
+        polyperf::outbox::enqueue(
+            &conn,
+            notify,
+            &crate::telegram::message(kind, payload),
+            None,
+            at,
+        )
+        .unwrap()
+    };
+    let off = Notify {
+        reflection: Notification::Off,
+        ..Notify::default()
+    };
+    assert!(!queue(&off, "insights", json!({"insights": []})));
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
+    assert!(queue(
+        &Notify::default(),
+        "approval",
+        json!({"proposal_id": 1})
+    ));
+    assert!(queue(
+        &Notify::default(),
+        "settlement",
+        json!({"settled": 3})
+    ));
+    assert!(queue(
+        &Notify::default(),
+        "pause",
+        json!({"reason": "streak", "by": "guard"})
+    ));
+    drop(conn);
+
+    let out = succeeds(
+        feed_process(&db, &server, "2026-02-11T10:01:00Z")
+            .env("POLYPERF_TELEGRAM_NOTIFY_SETTLEMENT", "off")
+            .env("POLYPERF_TELEGRAM_NOTIFY_ALERT", "silent"),
+    );
+    assert_eq!(stdout_json(&out)["sent"], 2);
+    let bodies = calls(&server, "sendMessage").await;
+    assert_eq!(bodies.len(), 2, "{bodies:#?}");
+    assert!(bodies[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Approval needed"));
+    assert!(bodies[1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Trading paused"));
+    // The approval rings (`on` by default); the pause arrives silently (alert = silent).
+    assert_eq!(disable_notification(&bodies), [false, true]);
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'settlement'"),
+        0
+    );
+}
