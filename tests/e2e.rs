@@ -348,15 +348,10 @@ async fn a_simulated_week_end_to_end() {
     );
     // Deliveries outside the outbox are the trade feed (read from `trades`, issue 17) and the
     // bot's direct replies to commands (/resume).
-    let is_result = |text: &str| text.starts_with("<b>WIN ") || text.starts_with("<b>LOSS ");
-    let is_feed = |text: &str| {
-        is_result(text)
-            || text.starts_with("<b>Trade: ")
-            || (text.starts_with("<b>") && text.contains(" new trades"))
-            || text.contains(" trades settled: ")
-            || text.contains(" trades since ")
-    };
-    let replies: Vec<&&fakes::Delivery> = extra.iter().filter(|d| !is_feed(&d.text)).collect();
+    let replies: Vec<&&fakes::Delivery> = extra
+        .iter()
+        .filter(|d| !fakes::is_feed_text(&d.text))
+        .collect();
     assert!(
         replies.len() <= 1
             && replies
@@ -368,7 +363,10 @@ async fn a_simulated_week_end_to_end() {
     // Every settled position's result came once (each run's few are sent one by one here: the
     // merge threshold is 1,000 and results wait minutes, not hours).
     assert_eq!(
-        extra.iter().filter(|d| is_result(&d.text)).count() as i64,
+        extra
+            .iter()
+            .filter(|d| fakes::is_result_text(&d.text))
+            .count() as i64,
         db.count("SELECT count(*) FROM trades WHERE settlement_status = 'settled' AND action IN ('YES', 'NO') AND is_win IS NOT NULL"),
     );
     let mut ids: Vec<i64> = state.deliveries.iter().map(|d| d.message_id).collect();

@@ -208,3 +208,31 @@ async fn set_my_commands_once_and_again_only_after_a_failure() {
     let stats = run(&db, settings(&db, &server), t(NOW)).await.unwrap();
     assert!(stats.commands_registered);
 }
+
+/// A picture Telegram refuses still leaves an answer: the summary as a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_picture_falls_back_to_the_summary() {
+    let db = TestDb::new();
+    fixture(&db);
+    let server = bot_server().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/sendPhoto")))
+        .respond_with(crate::fakes::tg_bad_request(
+            "Bad Request: IMAGE_PROCESS_FAILED",
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_updates(&server, json!([command(2001, "/report")])).await;
+    let mut s = settings(&db, &server);
+    s.telegram.notify.trade = Notification::Off;
+    s.telegram.notify.result = Notification::Off;
+    run(&db, s, t(NOW)).await.unwrap();
+    let replies = sent_texts(&server).await;
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0].starts_with("Performance, all time\nTrades: 5 settled (4 W / 1 L)"),
+        "{}",
+        replies[0]
+    );
+}

@@ -369,6 +369,25 @@ pub fn telegram_parse(text: &str) -> Result<usize, String> {
     Ok(visible)
 }
 
+/// Whether a delivered text is a settled trade's result line (`WIN +4.62 USDC · …`).
+pub fn is_result_text(text: &str) -> bool {
+    text.starts_with("<b>WIN ") || text.starts_with("<b>LOSS ")
+}
+
+/// Whether a delivered text comes from the trade feed (read from `trades`, not the outbox): an
+/// alert, a result, or their merged and summary forms.
+pub fn is_feed_text(text: &str) -> bool {
+    is_result_text(text)
+        || text.starts_with("<b>Trade: ")
+        || (text.starts_with("<b>")
+            && (text.contains(" new trades")
+                || text.contains(" new trade:")
+                || text.contains(" trades settled: ")
+                || text.contains(" trade settled: ")
+                || text.contains(" trades since ")
+                || text.contains(" trade since ")))
+}
+
 /// A `sendPhoto` upload as the fake Bot API read it from its `multipart/form-data` body.
 #[derive(Debug, Clone)]
 pub struct PhotoUpload {
