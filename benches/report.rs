@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let m = metrics::compute(&conn, &Window::Days(7), now)?;
     let _ = polyperf::report::render_table(&m, false);
-    let _ = polyperf::report::html_page(&m, None);
+    let _ = polyperf::report::html_page(&m, &polyperf::report::Extras::default());
     println!(
         "7-day compute + table + html: {:.3}s",
         started.elapsed().as_secs_f64()

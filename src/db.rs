@@ -27,6 +27,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_decision_fingerprint",
         include_str!("../sql/migrations/0004_decision_fingerprint.sql"),
     ),
+    (
+        "0005_exposure_fraction",
+        include_str!("../sql/migrations/0005_exposure_fraction.sql"),
+    ),
+    (
+        "0006_trade_feed",
+        include_str!("../sql/migrations/0006_trade_feed.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

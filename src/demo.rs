@@ -11,12 +11,18 @@ use crate::archive::RestoreReport;
 use crate::config::Settings;
 use crate::sim;
 
+/// Days of the demo's trading that stay in `trades`; older ones are archived.
+pub const LIVE_DAYS: u32 = 7;
+
 /// The demo's settings: everything local, nothing reaches the network.
 pub fn demo_settings(dir: &Path) -> Settings {
     let mut s = Settings::default();
     s.general.db = dir.join("performance.db");
     s.general.log_format = crate::config::LogFormat::Human;
     s.archive.dir = dir.join("archive");
+    // The last week stays live (reports, status and the ready queries show it); older days go
+    // to the archive and the daily rollup.
+    s.archive.retention_days = LIVE_DAYS;
     s.settlement.gamma_enabled = false;
     s.settlement.source = crate::config::Source::Price;
     // Unroutable on purpose: every candle the demo needs is already in the price cache.
@@ -130,6 +136,18 @@ pub fn queued_messages(db: &Path) -> Result<Vec<Queued>> {
             Queued { kind, n, text }
         })
         .collect())
+}
+
+/// The trade feed's waiting alerts and results (they are read from `trades`, not queued), with
+/// the newest result as plain text.
+pub fn feed_preview(
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<crate::telegram::feed::Preview> {
+    let mut conn = crate::db::open(&settings.general.db)?;
+    let mut preview = crate::telegram::feed::preview(&mut conn, settings, now)?;
+    preview.last_result = preview.last_result.as_deref().map(strip_tags);
+    Ok(preview)
 }
 
 /// HTML message text as plain terminal text.

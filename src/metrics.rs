@@ -7,26 +7,31 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::db::Money;
 use crate::settle::fees::FeeAsset;
-use crate::settle::pnl::{self, Charge};
 use crate::time::to_db;
 use crate::trades::settled;
 
-/// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
-/// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
-const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+mod accumulate;
+pub mod periods;
+
+pub use accumulate::{price_bucket, Accumulator, LiveRow, RollupRow};
+pub use periods::{periods, By, Period};
+
+/// The Brier score of always saying 50%: a forecast scoring above it is worse than a coin flip.
+pub const BRIER_COIN_FLIP: f64 = 0.25;
 
 /// z for a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
-/// Figures that need one row per decision, so they cover live rows only: archived days
-/// survive only as per-day sums in `daily_rollup`.
-pub const LIVE_ONLY: [&str; 10] = [
+/// Figures that need one row per decision: archived days survive only as per-day sums in
+/// `daily_rollup`. The scalar ones are null when the window holds archived positions (they
+/// cannot be computed for it); the breakdowns by hour and price cover the live rows
+/// (`coverage.live_rows`), and the break-even the live rows whose price is known.
+pub const LIVE_ONLY: [&str; 12] = [
     "fees_by_asset",
     "gross_profit",
     "gross_loss",
@@ -37,6 +42,8 @@ pub const LIVE_ONLY: [&str; 10] = [
     "brier",
     "calibration",
     "by_hour",
+    "by_price",
+    "break_even",
 ];
 
 /// Which decisions a report covers, by their `timestamp` (UTC).
@@ -89,6 +96,10 @@ pub struct Group {
     pub win_rate: Option<f64>,
     /// 95% Wilson score interval of the win rate.
     pub win_rate_ci: Option<[f64; 2]>,
+    /// The win rate at which these positions would break even, fees included (each one's own
+    /// price, size, fee and fee asset through settlement's money rule); live rows whose price
+    /// is known; null when none is.
+    pub break_even: Option<f64>,
     pub total_profit: Decimal,
     /// total_profit / settled, rounded to 6 places.
     pub avg_profit: Option<Decimal>,
@@ -112,7 +123,16 @@ pub struct Bucket {
     pub trades: u64,
     pub wins: u64,
     pub win_rate: Option<f64>,
+    /// 95% Wilson score interval of the bucket's win rate.
+    pub win_rate_ci: Option<[f64; 2]>,
     pub mean_confidence: Option<f64>,
+}
+
+/// A point of the equity curve: the cumulative P&L (USDC) at a time (seconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EquityPoint {
+    pub at: i64,
+    pub cumulative: Decimal,
 }
 
 /// HOLDs whose favoured side (final_score > 0 → YES, < 0 → NO) won.
@@ -146,6 +166,12 @@ pub struct Coverage {
     /// First and last rollup day included (whole days: a window that starts or ends inside an
     /// archived day includes that day entirely).
     pub rollup_days: Option<[String; 2]>,
+    /// First and last live settled position (`timestamp`): the range the per-row figures and
+    /// the breakdowns by hour and price cover.
+    pub live_rows: Option<[String; 2]>,
+    /// Whether the per-row figures cover the whole window (no archived position in it); when
+    /// false they are null.
+    pub per_row_complete: bool,
     /// Fields computed from live rows only.
     pub live_only: Vec<&'static str>,
     /// Settled YES/NO rows skipped because is_win or profit_loss was missing, or their money was
@@ -164,7 +190,8 @@ pub struct WindowInfo {
     pub now: String,
 }
 
-/// Every figure of a report; serialised as is by `polyperf report --json`.
+/// Every figure of a report; serialised as is by `polyperf report --json`. Money is USDC,
+/// exact (decimal strings); rates are fractions in [0, 1].
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Metrics {
     pub window: WindowInfo,
@@ -181,37 +208,53 @@ pub struct Metrics {
     pub win_rate: Option<f64>,
     /// 95% Wilson score interval `[low, high]` of the win rate.
     pub win_rate_ci: Option<[f64; 2]>,
+    /// The fee-aware break-even win rate of the live positions (see [`Group::break_even`]).
+    pub break_even: Option<f64>,
     pub total_profit: Decimal,
     pub avg_profit: Option<Decimal>,
     pub fees: Decimal,
-    /// The fees split by the asset they were charged in (live rows).
-    pub fees_by_asset: FeesByAsset,
+    /// The fees split by the asset they were charged in; null when archived positions are in
+    /// the window (the rollup keeps no asset).
+    pub fees_by_asset: Option<FeesByAsset>,
     pub staked: Decimal,
     pub roi: Option<f64>,
-    /// Sum of the winning P&Ls (live rows).
-    pub gross_profit: Decimal,
-    /// Sum of the losing P&Ls as a positive amount (live rows).
-    pub gross_loss: Decimal,
-    /// gross_profit / gross_loss; null when there is no loss (or no trade).
+    /// Sum of the winning P&Ls; null when it cannot be computed (see [`LIVE_ONLY`]).
+    pub gross_profit: Option<Decimal>,
+    /// Sum of the losing P&Ls as a positive amount; null likewise.
+    pub gross_loss: Option<Decimal>,
+    /// gross_profit / gross_loss; null when there is no loss, no trade, or no rows.
     pub profit_factor: Option<f64>,
-    /// Largest fall of the cumulative P&L from a previous peak (the curve starts at 0).
-    pub max_drawdown: Decimal,
-    pub longest_losing_streak: u64,
+    /// Largest fall of the cumulative P&L from a previous peak (the curve starts at 0); null
+    /// when it cannot be computed.
+    pub max_drawdown: Option<Decimal>,
+    pub longest_losing_streak: Option<u64>,
     /// Losses since the last win, at the end of the window.
-    pub current_losing_streak: u64,
-    /// Mean of (confidence − is_win)²; null when nothing settled.
+    pub current_losing_streak: Option<u64>,
+    /// Mean of (confidence − is_win)²; null when nothing settled or rows were archived.
     pub brier: Option<f64>,
-    pub calibration: Vec<Bucket>,
+    /// The Brier score of a coin flip (always 50%), for reference: lower is better.
+    pub brier_coin_flip: f64,
+    /// Claimed confidence against realised win rate; null when rows were archived.
+    pub calibration: Option<Vec<Bucket>>,
     pub missed_opportunities: Missed,
     pub by_signal: BTreeMap<String, Group>,
     pub by_action: BTreeMap<String, Group>,
     pub by_end_phase: BTreeMap<String, Group>,
-    /// Hour of day (UTC, "00".."23") of the decision.
+    /// Hour of day (UTC, "00".."23") of the decision; live rows.
     pub by_hour: BTreeMap<String, Group>,
+    /// Price paid per share, in 5-cent buckets ([`price_bucket`]); live rows.
+    pub by_price: BTreeMap<String, Group>,
+    /// P&L per UTC day, ISO week or month, newest first (`report --by`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periods: Option<Vec<Period>>,
     pub coverage: Coverage,
-    /// Cumulative P&L after each live settled YES/NO decision, in time order (for charts).
+    /// Settled positions per UTC day (`YYYY-MM-DD`), live and archived: what [`periods`]
+    /// groups.
     #[serde(skip)]
-    pub equity: Vec<Decimal>,
+    pub by_day: BTreeMap<String, Group>,
+    /// The cumulative P&L over time, archived days as one step each (for charts).
+    #[serde(skip)]
+    pub equity: Vec<EquityPoint>,
 }
 
 /// 95%-style Wilson score interval for `successes` out of `n` at normal quantile `z`;
@@ -240,368 +283,6 @@ pub fn bucket_index(confidence: f64) -> usize {
     }
 }
 
-/// One `trades` row as the metrics read it.
-#[derive(Debug, Clone, Default)]
-pub struct LiveRow {
-    pub timestamp: String,
-    pub action: String,
-    pub confidence: f64,
-    pub signal_type: Option<String>,
-    pub is_end_phase: bool,
-    pub settled: bool,
-    pub is_win: Option<bool>,
-    pub profit_loss: Option<Decimal>,
-    pub fee: Option<Decimal>,
-    /// The asset the fee was charged in (as stored; see [`FeeAsset::stored`]).
-    pub fee_asset: FeeAsset,
-    pub position_size: Decimal,
-    pub final_score: Option<f64>,
-    pub is_missed_opportunity: bool,
-    pub yes_price: Option<Decimal>,
-    pub no_price: Option<Decimal>,
-}
-
-/// One `daily_rollup` row (archived settled decisions of one day and slice).
-#[derive(Debug, Clone, Default)]
-pub struct RollupRow {
-    pub day: String,
-    pub signal_type: String,
-    pub action: String,
-    pub is_end_phase: bool,
-    pub n: u64,
-    pub wins: u64,
-    pub losses: u64,
-    pub missed: u64,
-    pub profit_loss: Decimal,
-    pub fees: Decimal,
-    pub staked: Decimal,
-}
-
-#[derive(Debug, Clone, Default)]
-struct GroupAcc {
-    wins: u64,
-    losses: u64,
-    profit: Decimal,
-    fees: Decimal,
-    staked: Decimal,
-    holds: u64,
-    missed: u64,
-}
-
-impl GroupAcc {
-    fn finish(&self) -> Group {
-        let settled = self.wins + self.losses;
-        Group {
-            settled,
-            wins: self.wins,
-            losses: self.losses,
-            win_rate: ratio(self.wins, settled),
-            win_rate_ci: wilson(self.wins, settled, Z95),
-            total_profit: self.profit.normalize(),
-            avg_profit: avg(self.profit, settled),
-            fees: self.fees.normalize(),
-            staked: self.staked.normalize(),
-            roi: dec_ratio(self.profit, self.staked),
-            holds: self.holds,
-            missed: self.missed,
-        }
-    }
-}
-
-fn ratio(a: u64, b: u64) -> Option<f64> {
-    (b > 0).then(|| a as f64 / b as f64)
-}
-
-fn dec_ratio(a: Decimal, b: Decimal) -> Option<f64> {
-    if b.is_zero() {
-        return None;
-    }
-    a.checked_div(b).and_then(|r| r.to_f64())
-}
-
-fn avg(total: Decimal, n: u64) -> Option<Decimal> {
-    (n > 0).then(|| (total / Decimal::from(n)).round_dp(6).normalize())
-}
-
-const NO_SIGNAL: &str = "(none)";
-
-fn signal_key(s: Option<&str>) -> String {
-    match s {
-        Some(s) if !s.is_empty() => s.to_string(),
-        _ => NO_SIGNAL.to_string(),
-    }
-}
-
-fn end_phase_key(b: bool) -> &'static str {
-    if b {
-        "end_phase"
-    } else {
-        "not_end_phase"
-    }
-}
-
-/// Folds rows into [`Metrics`]. Pure: the SQL lives in [`compute`]. Live rows must come in
-/// time order (drawdown and streaks depend on it).
-#[derive(Debug, Default)]
-pub struct Accumulator {
-    total: GroupAcc,
-    pending: u64,
-    by_signal: BTreeMap<String, GroupAcc>,
-    by_action: BTreeMap<String, GroupAcc>,
-    by_end_phase: BTreeMap<String, GroupAcc>,
-    by_hour: BTreeMap<String, GroupAcc>,
-    fees_by_asset: FeesByAsset,
-    gross_profit: Decimal,
-    gross_loss: Decimal,
-    cumulative: Decimal,
-    peak: Decimal,
-    max_drawdown: Decimal,
-    streak: u64,
-    longest_streak: u64,
-    brier_sum: f64,
-    brier_n: u64,
-    buckets: [(u64, u64, f64); 6],
-    missed: Missed,
-    coverage: Coverage,
-    rollup_first: Option<String>,
-    rollup_last: Option<String>,
-    equity: Vec<Decimal>,
-}
-
-impl Accumulator {
-    pub fn new() -> Accumulator {
-        Accumulator::default()
-    }
-
-    fn groups_mut<'a>(
-        &'a mut self,
-        signal: String,
-        action: &str,
-        end_phase: bool,
-        hour: Option<String>,
-    ) -> Vec<&'a mut GroupAcc> {
-        let mut out = vec![
-            &mut self.total,
-            self.by_signal.entry(signal).or_default(),
-            self.by_action.entry(action.to_string()).or_default(),
-            self.by_end_phase
-                .entry(end_phase_key(end_phase).to_string())
-                .or_default(),
-        ];
-        if let Some(hour) = hour {
-            out.push(self.by_hour.entry(hour).or_default());
-        }
-        out
-    }
-
-    /// Adds one live row (settled or pending; the caller never passes unsettleable ones).
-    pub fn add_live(&mut self, row: &LiveRow) {
-        let is_hold = row.action == "HOLD";
-        if !row.settled {
-            if !is_hold {
-                self.pending += 1;
-            }
-            return;
-        }
-        let hour = row.timestamp.get(11..13).map(str::to_string);
-        let signal = signal_key(row.signal_type.as_deref());
-        if is_hold {
-            self.coverage.live_decisions += 1;
-            let missed = row.is_missed_opportunity;
-            for g in self.groups_mut(signal, &row.action, row.is_end_phase, hour) {
-                g.holds += 1;
-                g.missed += missed as u64;
-            }
-            if missed {
-                self.missed.count += 1;
-                let price = match row.final_score {
-                    Some(s) if s > 0.0 => row.yes_price,
-                    Some(s) if s < 0.0 => row.no_price,
-                    _ => None,
-                };
-                // A $1 win at the recorded price with no fee, by settlement's own rule.
-                let no_fee = Charge {
-                    fee: Decimal::ZERO,
-                    asset: FeeAsset::Shares,
-                };
-                if let Some(p) = price {
-                    let won = pnl::settle_position(Decimal::ONE, p, true, no_fee).ok();
-                    let sum =
-                        won.and_then(|w| self.missed.profit_per_dollar.checked_add(w.profit_loss));
-                    if let Some(sum) = sum {
-                        self.missed.priced += 1;
-                        self.missed.profit_per_dollar = sum;
-                    }
-                }
-            }
-            return;
-        }
-        let (Some(is_win), Some(pl)) = (row.is_win, row.profit_loss) else {
-            self.coverage.inconsistent_rows += 1;
-            return;
-        };
-        // Money no settlement writes (a row edited by hand): counted as inconsistent rather than
-        // summed into an overflow.
-        let fee = row.fee.unwrap_or_default();
-        if [pl, fee, row.position_size]
-            .iter()
-            .any(|m| m.abs() > MAX_ROW_MONEY)
-        {
-            self.coverage.inconsistent_rows += 1;
-            return;
-        }
-        self.coverage.live_decisions += 1;
-        match row.fee_asset {
-            FeeAsset::Shares => self.fees_by_asset.shares += fee,
-            FeeAsset::Collateral => self.fees_by_asset.collateral += fee,
-        }
-        for g in self.groups_mut(signal, &row.action, row.is_end_phase, hour) {
-            if is_win {
-                g.wins += 1;
-            } else {
-                g.losses += 1;
-            }
-            g.profit += pl;
-            g.fees += fee;
-            g.staked += row.position_size;
-        }
-        if pl > Decimal::ZERO {
-            self.gross_profit += pl;
-        } else {
-            self.gross_loss -= pl;
-        }
-        self.cumulative += pl;
-        self.peak = self.peak.max(self.cumulative);
-        self.max_drawdown = self.max_drawdown.max(self.peak - self.cumulative);
-        self.equity.push(self.cumulative);
-        if is_win {
-            self.streak = 0;
-        } else {
-            self.streak += 1;
-            self.longest_streak = self.longest_streak.max(self.streak);
-        }
-        if (0.0..=1.0).contains(&row.confidence) {
-            let outcome = if is_win { 1.0 } else { 0.0 };
-            self.brier_sum += (row.confidence - outcome).powi(2);
-            self.brier_n += 1;
-            let bucket = &mut self.buckets[bucket_index(row.confidence)];
-            bucket.0 += 1;
-            bucket.1 += is_win as u64;
-            bucket.2 += row.confidence;
-        }
-    }
-
-    /// Adds one rollup row (archived decisions of a day and slice).
-    pub fn add_rollup(&mut self, row: &RollupRow) {
-        let signal = signal_key(Some(&row.signal_type));
-        let is_hold = row.action == "HOLD";
-        self.coverage.rollup_decisions += row.n;
-        if self
-            .rollup_first
-            .as_deref()
-            .map_or(true, |d| row.day.as_str() < d)
-        {
-            self.rollup_first = Some(row.day.clone());
-        }
-        if self
-            .rollup_last
-            .as_deref()
-            .map_or(true, |d| row.day.as_str() > d)
-        {
-            self.rollup_last = Some(row.day.clone());
-        }
-        if is_hold {
-            self.missed.count += row.missed;
-        }
-        for g in self.groups_mut(signal, &row.action, row.is_end_phase, None) {
-            if is_hold {
-                g.holds += row.n;
-                g.missed += row.missed;
-            } else {
-                g.wins += row.wins;
-                g.losses += row.losses;
-                g.profit += row.profit_loss;
-                g.fees += row.fees;
-                g.staked += row.staked;
-            }
-        }
-    }
-
-    pub fn finish(self, window: WindowInfo) -> Metrics {
-        let total = self.total.finish();
-        let labels = [
-            (0.0, 0.5),
-            (0.5, 0.6),
-            (0.6, 0.7),
-            (0.7, 0.8),
-            (0.8, 0.9),
-            (0.9, 1.0),
-        ];
-        let calibration = self
-            .buckets
-            .iter()
-            .zip(labels)
-            .enumerate()
-            // The bucket below 0.5 only appears when it holds trades.
-            .filter(|(i, (b, _))| *i > 0 || b.0 > 0)
-            .map(|(_, (&(n, wins, conf_sum), (low, high)))| Bucket {
-                low,
-                high,
-                trades: n,
-                wins,
-                win_rate: ratio(wins, n),
-                mean_confidence: (n > 0).then(|| conf_sum / n as f64),
-            })
-            .collect();
-        let finish_map = |m: BTreeMap<String, GroupAcc>| {
-            m.into_iter()
-                .map(|(k, g)| (k, g.finish()))
-                .collect::<BTreeMap<_, _>>()
-        };
-        let mut missed = self.missed;
-        missed.profit_per_dollar = missed.profit_per_dollar.round_dp(6).normalize();
-        missed.basis = "per $1 staked on the favoured side at the recorded yes_price/no_price, before fees; live rows only";
-        let mut coverage = self.coverage;
-        coverage.rollup_days = self.rollup_first.zip(self.rollup_last).map(|(a, b)| [a, b]);
-        coverage.live_only = LIVE_ONLY.to_vec();
-        Metrics {
-            window,
-            trades: total.settled + self.pending,
-            settled: total.settled,
-            pending: self.pending,
-            wins: total.wins,
-            losses: total.losses,
-            holds: total.holds,
-            win_rate: total.win_rate,
-            win_rate_ci: total.win_rate_ci,
-            total_profit: total.total_profit,
-            avg_profit: total.avg_profit,
-            fees: total.fees,
-            fees_by_asset: FeesByAsset {
-                shares: self.fees_by_asset.shares.normalize(),
-                collateral: self.fees_by_asset.collateral.normalize(),
-            },
-            staked: total.staked,
-            roi: total.roi,
-            gross_profit: self.gross_profit.normalize(),
-            gross_loss: self.gross_loss.normalize(),
-            profit_factor: dec_ratio(self.gross_profit, self.gross_loss),
-            max_drawdown: self.max_drawdown.normalize(),
-            longest_losing_streak: self.longest_streak,
-            current_losing_streak: self.streak,
-            brier: (self.brier_n > 0).then(|| self.brier_sum / self.brier_n as f64),
-            calibration,
-            missed_opportunities: missed,
-            by_signal: finish_map(self.by_signal),
-            by_action: finish_map(self.by_action),
-            by_end_phase: finish_map(self.by_end_phase),
-            by_hour: finish_map(self.by_hour),
-            coverage,
-            equity: self.equity,
-        }
-    }
-}
-
 /// Live rows in the window: settled and pending, never unsettleable. Both bounds are always
 /// bound (open ends become '' and '9999'), so the range uses `idx_trades_timestamp` and the
 /// rows come in time order without a sort.
@@ -609,7 +290,7 @@ const LIVE_SQL: &str = concat!(
     "SELECT timestamp, action, confidence, signal_type, is_end_phase, ",
     settled!(),
     ", is_win, profit_loss, fee, position_size, final_score,
-        is_missed_opportunity, yes_price, no_price, fee_asset
+        is_missed_opportunity, yes_price, no_price, fee_asset, executed_price
    FROM trades
   WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
   ORDER BY timestamp, id"
@@ -660,6 +341,7 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
             yes_price: live_money(r, 12)?,
             no_price: live_money(r, 13)?,
             fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(14)?.as_deref()),
+            executed_price: live_money(r, 15)?,
         };
         acc.add_live(&row);
     }
@@ -750,11 +432,6 @@ pub fn latest_insights(conn: &Connection) -> Result<Option<LatestInsights>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
-
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
 
     #[test]
     fn wilson_matches_known_values() {
@@ -790,94 +467,6 @@ mod tests {
         for (c, want) in cases {
             assert_eq!(bucket_index(c), want, "confidence {c}");
         }
-    }
-
-    fn trade(ts: &str, win: bool, pl: &str) -> LiveRow {
-        LiveRow {
-            timestamp: ts.into(),
-            action: "YES".into(),
-            confidence: 0.8,
-            signal_type: Some("BULLISH".into()),
-            settled: true,
-            is_win: Some(win),
-            profit_loss: Some(d(pl)),
-            position_size: d("5"),
-            ..LiveRow::default()
-        }
-    }
-
-    fn info() -> WindowInfo {
-        WindowInfo {
-            label: "test".into(),
-            from: None,
-            to: None,
-            now: String::new(),
-        }
-    }
-
-    #[test]
-    fn drawdown_streaks_and_profit_factor() {
-        // Curve: +4, -1, -6, -1, +3, +7 → peak 4, trough -6: drawdown 10.
-        let seq = [
-            (true, "4"),
-            (false, "-5"),
-            (false, "-5"),
-            (true, "5"),
-            (true, "4"),
-            (true, "4"),
-            (false, "-1"),
-        ];
-        let mut acc = Accumulator::new();
-        for (i, (w, pl)) in seq.iter().enumerate() {
-            acc.add_live(&trade(&format!("2026-02-11 10:{i:02}:00"), *w, pl));
-        }
-        let m = acc.finish(info());
-        assert_eq!(m.max_drawdown, d("10"));
-        assert_eq!(m.longest_losing_streak, 2);
-        assert_eq!(m.current_losing_streak, 1);
-        assert_eq!(m.total_profit, d("6"));
-        assert_eq!(m.gross_profit, d("17"));
-        assert_eq!(m.gross_loss, d("11"));
-        assert!((m.profit_factor.unwrap() - 17.0 / 11.0).abs() < 1e-12);
-        assert_eq!(m.equity.len(), 7);
-        assert_eq!(m.by_hour["10"].settled, 7);
-    }
-
-    #[test]
-    fn empty_gives_nulls_not_nan() {
-        let m = Accumulator::new().finish(info());
-        assert_eq!(m.win_rate, None);
-        assert_eq!(m.win_rate_ci, None);
-        assert_eq!(m.brier, None);
-        assert_eq!(m.profit_factor, None);
-        assert_eq!(m.calibration.len(), 5);
-        let json = serde_json::to_string(&m).unwrap();
-        assert!(!json.contains("NaN"), "{json}");
-    }
-
-    #[test]
-    fn missed_opportunity_pays_at_the_favoured_price() {
-        let mut acc = Accumulator::new();
-        let hold = |score: f64| LiveRow {
-            timestamp: "2026-02-11 10:00:00".into(),
-            action: "HOLD".into(),
-            settled: true,
-            final_score: Some(score),
-            is_missed_opportunity: true,
-            yes_price: Some(d("0.40")),
-            no_price: Some(d("0.25")),
-            ..LiveRow::default()
-        };
-        acc.add_live(&hold(0.3)); // YES at 0.40 → 0.6/0.4 = 1.5
-        acc.add_live(&hold(-0.3)); // NO at 0.25 → 0.75/0.25 = 3
-        acc.add_live(&hold(0.0)); // no favoured side: counted, not priced
-        let m = acc.finish(info());
-        assert_eq!(m.missed_opportunities.count, 3);
-        assert_eq!(m.missed_opportunities.priced, 2);
-        assert_eq!(m.missed_opportunities.profit_per_dollar, d("4.5"));
-        assert_eq!(m.holds, 3);
-        assert_eq!(m.settled, 0);
-        assert_eq!(m.win_rate, None);
     }
 
     #[test]

@@ -99,6 +99,27 @@ pub fn from_db(s: &str) -> Result<DateTime<Utc>> {
     parse_rfc3339(s)
 }
 
+/// Seconds since the epoch of a stored time, read digit by digit (metrics read one per settled
+/// row; chrono's format parser is a visible cost there). Other forms go through [`from_db`].
+pub fn epoch_secs(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b.get(from..to)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let fast = (b.len() == 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ')
+        .then(|| {
+            let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+            date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)
+        })
+        .flatten();
+    match fast {
+        Some(t) => Some(t.and_utc().timestamp()),
+        None => from_db(s).ok().map(|t| t.timestamp()),
+    }
+}
+
 /// Parses an RFC 3339 timestamp (`2026-02-11T10:30:00Z`, with offset or fraction) into UTC.
 /// A timestamp without an offset is taken as UTC.
 pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>> {

@@ -362,7 +362,7 @@ fn superseded_when_the_live_value_moved() {
             reverts_history_id: None,
             by: "op",
         };
-        polyperf::params::apply_change(&tx, &change, t(NOW)).unwrap();
+        polyperf::params::apply_change(&tx, &Default::default(), &change, t(NOW)).unwrap();
         tx.commit().unwrap();
     }
     let out = adjust::decide(
@@ -513,7 +513,7 @@ fn replay_matches_a_hand_computed_fixture() {
     let ev = adjust::evidence(
         &conn,
         &s,
-        "bot_max_exposure_percent",
+        "bot_max_exposure_fraction",
         "0.50".parse().unwrap(),
         "0.51".parse().unwrap(),
         now,
@@ -523,7 +523,7 @@ fn replay_matches_a_hand_computed_fixture() {
 
     // The job stores the evidence; 0.72 (4%) is tier 1 and applied.
     let id = propose(&conn, CONF, "0.75", "0.72");
-    let exposure = propose(&conn, "bot_max_exposure_percent", "0.50", "0.51");
+    let exposure = propose(&conn, "bot_max_exposure_fraction", "0.50", "0.51");
     run(&db, &s, NOW);
     let (status, _, tier) = status_of(&conn, id);
     assert_eq!((status.as_str(), tier), ("applied", Some(1)));
@@ -780,7 +780,14 @@ fn a_pause_fires_once_and_a_human_resume_sticks() {
     );
     {
         let tx = polyperf::db::write_tx(&mut conn).unwrap();
-        polyperf::control::resume(&tx, "op", "checked", t("2026-03-01T12:30:00Z")).unwrap();
+        polyperf::control::resume(
+            &tx,
+            &Default::default(),
+            "op",
+            "checked",
+            t("2026-03-01T12:30:00Z"),
+        )
+        .unwrap();
         tx.commit().unwrap();
     }
     let stats = run(&db, &s, "2026-03-01T13:00:00Z");

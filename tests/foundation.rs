@@ -114,7 +114,10 @@ fn migrations_rerun_cleanly_and_a_newer_database_is_refused() {
         polyperf::db::schema_version(&conn).unwrap(),
         polyperf::db::SCHEMA_VERSION
     );
-    assert_eq!(db.count("SELECT count(*) FROM telegram_state"), 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM telegram_state WHERE key = 'k' AND value = 'v'"),
+        1
+    );
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let err = polyperf::db::open(&db.path).unwrap_err();
@@ -139,18 +142,10 @@ fn logging_ten_thousand_decisions_twice_stores_them_once() {
     assert_eq!(report["stored"], 0);
     assert_eq!(report["duplicates"], 10_000);
     assert_eq!(db.count("SELECT count(*) FROM trades"), 10_000);
-    // Amounts are numbers sqlite3 compares as such, and the trade alert trigger queued one
-    // alert per YES/NO, of which the outbox keeps the newest (at most 1,000 rows wait) and
-    // counts the rest.
+    // Amounts are numbers sqlite3 compares as such, and a decision costs no outbox row:
+    // polyperf-telegram reads new trades from the table (issue 17).
     assert_eq!(db.count("SELECT count(*) FROM trades WHERE price_to_beat = 66826.14 AND btc_price = 66940 AND position_size IN (0, 5)"), 10_000);
-    assert_eq!(
-        db.count("SELECT count(*) FROM outbox WHERE kind = 'trade'"),
-        999
-    );
-    assert_eq!(
-        db.count("SELECT json_extract(payload, '$.trade') FROM outbox WHERE kind = 'dropped'"),
-        6_666 - 999
-    );
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
 }
 
 #[test]
@@ -667,4 +662,60 @@ fn the_trader_never_sees_database_is_locked_while_a_job_writes() {
     );
     assert!(logged >= 20, "only {logged} decisions in 10 s");
     assert_eq!(db.count("SELECT count(*) FROM trades"), logged as i64);
+}
+
+/// Migration 0005: the exposure parameter always held a fraction and is now named so; its
+/// value, bounds and the proposals still to decide follow it, while parameter_history and decided
+/// proposals keep the name they were written under.
+#[test]
+fn the_exposure_parameter_is_renamed_a_fraction_and_keeps_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("performance.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let before = polyperf::db::migration_names()
+        .position(|n| n == "0005_exposure_fraction")
+        .unwrap() as i64;
+    polyperf::db::migrate_to(&mut conn, before).unwrap();
+    conn.execute_batch(
+        "UPDATE parameters SET value = '0.40' WHERE name = 'bot_max_exposure_percent';
+         INSERT INTO parameter_history (timestamp, parameter_name, old_value, new_value, reason,
+                                        approval_method)
+         VALUES ('2026-02-10 10:00:00', 'bot_max_exposure_percent', '0.50', '0.40', 'by hand', 'cli');
+         INSERT INTO proposals (created_at, parameter_name, current_value, proposed_value, status)
+         VALUES ('2026-02-10 11:00:00', 'bot_max_exposure_percent', '0.40', '0.42', 'pending'),
+                ('2026-02-10 09:00:00', 'bot_max_exposure_percent', '0.50', '0.60', 'rejected');",
+    )
+    .unwrap();
+    polyperf::db::migrate(&mut conn).unwrap();
+    let param: (String, String, String) = conn
+        .query_row(
+            "SELECT value, min, max FROM parameters WHERE name = 'bot_max_exposure_fraction'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(param, ("0.40".into(), "0.05".into(), "0.80".into()));
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM parameters WHERE name LIKE '%exposure_percent'"),
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM proposals WHERE parameter_name = 'bot_max_exposure_fraction' AND status = 'pending'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM proposals WHERE parameter_name = 'bot_max_exposure_percent' AND status = 'rejected'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM parameter_history WHERE parameter_name = 'bot_max_exposure_percent'"),
+        1
+    );
+    // The settings' bounds use the new name, so `params set` accepts it.
+    let settings = polyperf::config::Settings::default();
+    assert!(settings
+        .adjust
+        .parameters
+        .contains_key("bot_max_exposure_fraction"));
 }

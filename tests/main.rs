@@ -6,6 +6,10 @@ mod common;
 mod foundation;
 // The Bot API client: outbox delivery, commands, approvals (issue 7).
 mod telegram;
+// The trade feed: alerts and results from `trades` by watermarks (issue 17).
+mod telegram_feed;
+// Commands on a phone: /daily, /status, /report as a photo, setMyCommands (issue 17).
+mod telegram_commands;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // README's install carried out in a temporary root; a missing database is refused (issue 15).
@@ -14,6 +18,10 @@ mod install;
 mod settle;
 // Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
 mod metrics;
+// polyperf report for people: periods, PNG/SVG charts, the HTML page on a phone (issue 17).
+mod report;
+// Every --help argument of every binary has a description (issue 17).
+mod help;
 // Archival, restore and verify; crash safety and damaged files (issue: archive).
 mod archive;
 // The parameter adjuster: tiers, evidence, approvals, rollback, emergency pause (issue 6).

@@ -27,8 +27,14 @@ pub struct FileStatus {
     pub sha256: Option<String>,
     pub deleted: bool,
     pub verified_at: Option<String>,
-    /// `ok`, `missing`, `size differs`, `not in manifest`, `offloaded`, or what a check found.
+    /// `ok`, `missing: <the path looked for>`, `size differs`, `not in manifest`, `offloaded`,
+    /// or what a check found.
     pub status: String,
+}
+
+/// The status of a file that is not where it was looked for, naming that place.
+fn missing(path: &Path) -> String {
+    format!("missing: no {}", path.display())
 }
 
 fn unlisted(dir: &Path, conn_files: &HashSet<String>) -> Result<Vec<FileStatus>> {
@@ -70,8 +76,9 @@ pub fn list(conn: &Connection, dir: &Path) -> Result<Vec<FileStatus>> {
     let mut out: Vec<FileStatus> = rows
         .iter()
         .map(|r| {
-            let status = match std::fs::metadata(r.path(dir)) {
-                Err(_) => "missing".to_string(),
+            let path = r.path(dir);
+            let status = match std::fs::metadata(&path) {
+                Err(_) => missing(&path),
                 Ok(m) if m.len() != r.size_bytes => "size differs".to_string(),
                 Ok(_) if r.offloaded_to.is_some() => "offloaded".to_string(),
                 Ok(_) => "ok".to_string(),
@@ -113,7 +120,7 @@ pub fn verify(
             _ => row.path(dir),
         };
         if !path.exists() {
-            out.push(row.status("missing".into()));
+            out.push(row.status(missing(&path)));
             continue;
         }
         let status = match scan_file(conn, &path) {

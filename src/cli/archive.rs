@@ -2,30 +2,37 @@
 //! (`archive::list`, `archive::verify`, `archive::restore`).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::Utc;
 
 use super::{open, print, GlobalArgs};
-use crate::archive::{list, restore, verify, FileStatus, RestoreRequest};
+use crate::archive::{list, restore, verify, FileStatus, RestoreReport, RestoreRequest};
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum ArchiveCmd {
     /// List archive files with weeks, rows, sizes and checksum status
     List {
+        /// Where the archive files are (default: the `archive.dir` setting, `archive`)
         #[arg(long, env = "POLYPERF_ARCHIVE_DIR")]
         archive_dir: Option<PathBuf>,
     },
     /// Re-read archive files and compare with the manifest (non-zero exit on any mismatch)
     Verify {
+        /// Only this file (default: every file in the manifest and the directory)
         file: Option<PathBuf>,
+        /// Where the archive files are (default: the `archive.dir` setting, `archive`)
         #[arg(long, env = "POLYPERF_ARCHIVE_DIR")]
         archive_dir: Option<PathBuf>,
     },
-    /// Put an archive file's rows back (rows already present are skipped)
+    /// Put archive files' rows back (rows already present are skipped). Several files are
+    /// restored in the order given, each in its own transaction; the first one refused stops
+    /// the command (exit 2, naming it and the files restored before it)
     Restore {
-        file: PathBuf,
+        /// The archive files (`TABLE-YYYY-Www[.N].jsonl.gz`), one or more
+        #[arg(required = true, num_args = 1.., value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// Check the file and count what would be inserted; change nothing
         #[arg(long)]
         dry_run: bool,
@@ -35,11 +42,17 @@ pub enum ArchiveCmd {
     },
 }
 
-fn render_files(files: &[FileStatus]) -> String {
-    if files.is_empty() {
-        return "no archive files\n".into();
+/// The files, after the directory they were looked for in (and how to point elsewhere when
+/// some are missing).
+fn render_files(dir: &Path, files: &[FileStatus]) -> String {
+    let mut s = format!("archive directory {}\n", dir.display());
+    if files.iter().any(|f| f.status.starts_with("missing")) {
+        s.push_str("(files are missing there: name the directory with --archive-dir or POLYPERF_ARCHIVE_DIR)\n");
     }
-    let mut s = String::new();
+    if files.is_empty() {
+        s.push_str("no archive files\n");
+        return s;
+    }
     for f in files {
         s.push_str(&format!(
             "{:<36} {:>9} rows {:>12} bytes  {}{}\n",
@@ -68,10 +81,13 @@ impl ArchiveCmd {
                 if let Some(dir) = archive_dir {
                     settings.archive.dir = dir;
                 }
-                let files = list(&conn, &settings.archive.dir)?;
-                print(global.json, &serde_json::json!({ "files": files }), |_| {
-                    render_files(&files)
-                });
+                let dir = &settings.archive.dir;
+                let files = list(&conn, dir)?;
+                print(
+                    global.json,
+                    &serde_json::json!({ "archive_dir": dir, "files": files }),
+                    |_| render_files(dir, &files),
+                );
                 Ok(crate::error::EXIT_OK)
             }
             ArchiveCmd::Verify { file, archive_dir } => {
@@ -85,10 +101,11 @@ impl ArchiveCmd {
                     Utc::now(),
                 )?;
                 let mismatches = files.iter().filter(|f| f.status != "ok").count();
+                let dir = &settings.archive.dir;
                 print(
                     global.json,
-                    &serde_json::json!({ "files": files, "mismatches": mismatches }),
-                    |_| render_files(&files) + &format!("{mismatches} mismatch(es)\n"),
+                    &serde_json::json!({ "archive_dir": dir, "files": files, "mismatches": mismatches }),
+                    |_| render_files(dir, &files) + &format!("{mismatches} mismatch(es)\n"),
                 );
                 Ok(if mismatches > 0 {
                     crate::error::EXIT_FAILED
@@ -97,29 +114,80 @@ impl ArchiveCmd {
                 })
             }
             ArchiveCmd::Restore {
-                file,
+                files,
                 dry_run,
                 archive_dir,
             } => {
-                let request = RestoreRequest {
-                    file: &file,
-                    archive_dir: archive_dir.as_deref().unwrap_or(&settings.archive.dir),
-                    dry_run,
-                    progress: std::io::stderr().is_terminal(),
-                };
-                let report = restore(&mut conn, &request)?;
-                print(global.json, &report, |r| {
-                    format!(
-                        "{}{}: {} rows, inserted {}, skipped {} (already present)",
-                        r.file,
-                        if r.dry_run { " (dry run)" } else { "" },
-                        r.rows,
-                        r.inserted,
-                        r.skipped
-                    )
-                });
+                let archive_dir = archive_dir.unwrap_or(settings.archive.dir);
+                let reports = restore_each(&mut conn, &files, &archive_dir, dry_run, global.json)?;
+                if global.json {
+                    match reports.as_slice() {
+                        // One file: its report, as before several were accepted.
+                        [one] => print(true, one, |_| String::new()),
+                        many => print(
+                            true,
+                            &serde_json::json!({
+                                "files": many,
+                                "rows": many.iter().map(|r| r.rows).sum::<u64>(),
+                                "inserted": many.iter().map(|r| r.inserted).sum::<u64>(),
+                                "skipped": many.iter().map(|r| r.skipped).sum::<u64>(),
+                            }),
+                            |_| String::new(),
+                        ),
+                    }
+                }
                 Ok(crate::error::EXIT_OK)
             }
         }
     }
+}
+
+fn restore_line(r: &RestoreReport) -> String {
+    format!(
+        "{}{}: {} rows, inserted {}, skipped {} (already present)",
+        r.file,
+        if r.dry_run { " (dry run)" } else { "" },
+        r.rows,
+        r.inserted,
+        r.skipped
+    )
+}
+
+/// Restores the files in order, each in its own transaction (printing each line as it is done
+/// unless `json`); a refused file stops there, its error naming the files restored before it.
+fn restore_each(
+    conn: &mut rusqlite::Connection,
+    files: &[PathBuf],
+    archive_dir: &Path,
+    dry_run: bool,
+    json: bool,
+) -> Result<Vec<RestoreReport>> {
+    let mut done: Vec<RestoreReport> = Vec::with_capacity(files.len());
+    for file in files {
+        let request = RestoreRequest {
+            file,
+            archive_dir,
+            dry_run,
+            progress: std::io::stderr().is_terminal(),
+        };
+        match restore(conn, &request) {
+            Ok(report) => {
+                if !json {
+                    println!("{}", restore_line(&report));
+                }
+                done.push(report);
+            }
+            Err(e) if done.is_empty() => return Err(e),
+            Err(e) => {
+                let before: Vec<&str> = done.iter().map(|r| r.file.as_str()).collect();
+                let what = if dry_run { "checked" } else { "restored" };
+                return Err(e.context(format!(
+                    "{} stopped the restore; {what} before it, each in its own transaction: {}",
+                    file.display(),
+                    before.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(done)
 }

@@ -8,6 +8,7 @@ use crate::control;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Pause {
+    /// Why trading stops (kept in the audit trail and sent to Telegram)
     #[arg(long)]
     reason: String,
     /// Who is pausing (default: $USER)
@@ -17,8 +18,10 @@ pub struct Pause {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Resume {
+    /// Why trading resumes (kept in the audit trail)
     #[arg(long, default_value = "resumed by operator")]
     reason: String,
+    /// Who is resuming (default: $USER)
     #[arg(long)]
     by: Option<String>,
 }
@@ -43,11 +46,12 @@ fn print_switch(
 impl Pause {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let Pause { reason, by } = self;
-        let (_, mut conn) = open(global)?;
+        let (settings, mut conn) = open(global)?;
         let by = operator(by);
         let tx = crate::db::write_tx(&mut conn)?;
         let changed = control::pause(
             &tx,
+            &settings.telegram.notify,
             &control::Pause {
                 reason: &reason,
                 by: &by,
@@ -66,10 +70,10 @@ impl Pause {
 impl Resume {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let Resume { reason, by } = self;
-        let (_, mut conn) = open(global)?;
+        let (settings, mut conn) = open(global)?;
         let by = operator(by);
         let tx = crate::db::write_tx(&mut conn)?;
-        let changed = control::resume(&tx, &by, &reason, Utc::now())?;
+        let changed = control::resume(&tx, &settings.telegram.notify, &by, &reason, Utc::now())?;
         tx.commit()?;
         print_switch(
             global,

@@ -1,12 +1,13 @@
-//! `polyperf demo`: the whole system offline on embedded defaults, in `./demo`: a week of
+//! `polyperf demo`: the whole system offline on embedded defaults, in `./demo`: two weeks of
 //! synthetic BTC prices, a simulated trader, then every job in timer order (settle from the
-//! generated candles, reflect with the rules engine, adjust, telegram disabled, archive a month
-//! later, restore one file) and the report. No network, no keys; finishes in seconds.
+//! generated candles, reflect with the rules engine, adjust, telegram disabled, archive what is
+//! older than a week, restore one file, cleanup) and the report. No network, no keys; finishes
+//! in seconds, and leaves a database its printed suggestions work on.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::report::ReportArgs;
 use super::GlobalArgs;
@@ -17,8 +18,8 @@ pub struct DemoArgs {
     /// Directory for the demo's database, archive and report
     #[arg(long, default_value = "demo")]
     pub dir: PathBuf,
-    /// Days of simulated trading (1 to 366)
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=366))]
+    /// Days of simulated trading (1 to 366); the last 7 stay live, older days are archived
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(i64).range(1..=366))]
     pub days: i64,
     /// Seed of the synthetic data
     #[arg(long, default_value_t = 7)]
@@ -30,6 +31,20 @@ fn heading(text: &str) {
         "\n── {text} {}",
         "─".repeat(70usize.saturating_sub(text.len()))
     );
+}
+
+/// The commands the demo suggests at the end; each works on what it leaves (a test runs them).
+pub fn suggestions(db: &std::path::Path, archive: &std::path::Path) -> Vec<String> {
+    let (db, archive) = (db.display(), archive.display());
+    vec![
+        format!("sqlite3 {db} < sql/queries/win_rate_by_signal.sql"),
+        format!("sqlite3 {db} < sql/queries/daily_pnl.sql"),
+        format!("polyperf --db {db} status"),
+        format!("polyperf --db {db} report --by day"),
+        format!("polyperf --db {db} report --days 7 --chart {db}.png"),
+        format!("polyperf --db {db} archive list --archive-dir {archive}"),
+        format!("polyperf --db {db} archive verify --archive-dir {archive}"),
+    ]
 }
 
 pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
@@ -47,7 +62,10 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     let now = Utc::now();
     let started = std::time::Instant::now();
 
-    heading("1. a simulated trader logs a week of decisions");
+    heading(&format!(
+        "1. a simulated trader logs {} days of decisions",
+        args.days
+    ));
     let trading = demo::simulate(&db_path, now, args.days, args.seed)?;
     println!(
         "{} decisions on {} markets logged to {} ({} BTC candles generated, {:.0} → {:.0} USD)",
@@ -84,11 +102,55 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
             queued.text.lines().take(4).collect::<Vec<_>>().join(" | ")
         );
     }
+    let feed = demo::feed_preview(&settings, now)?;
+    println!(
+        "[trade feed: {} new trades, {} results waiting; read from `trades` once Telegram is on] {}",
+        crate::telegram::words::count(feed.alerts),
+        crate::telegram::words::count(feed.results),
+        feed.last_result.unwrap_or_default()
+    );
 
-    heading("6. polyperf report");
+    heading(&format!(
+        "6. polyperf-archive: days older than {} to compressed JSON",
+        demo::LIVE_DAYS
+    ));
+    let all_time = |at| -> Result<rust_decimal::Decimal> {
+        let conn = crate::db::open(&db_path)?;
+        Ok(crate::metrics::compute(&conn, &crate::metrics::Window::All, at)?.total_profit)
+    };
+    let before = all_time(now)?;
+    run("archive", now)?;
+    println!(
+        "all-time P&L before archival {} / after {} (the daily rollup keeps all-time figures)",
+        before,
+        all_time(now)?
+    );
+    match demo::restore_first(&settings, &args.dir)? {
+        Some(restored) => println!(
+            "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
+            restored.file.display(),
+            restored.into.display(),
+            restored.report.inserted,
+            restored.report.skipped
+        ),
+        None => println!(
+            "no archive file yet: every decision is younger than {} days",
+            demo::LIVE_DAYS
+        ),
+    }
+
+    heading("7. polyperf-cleanup: disk check and housekeeping");
+    run("cleanup", now)?;
+
+    heading(&format!(
+        "8. polyperf report, the last {} days",
+        demo::LIVE_DAYS
+    ));
     let html = args.dir.join("report.html");
     let chart = args.dir.join("chart.svg");
     let report_args = ReportArgs {
+        days: Some(demo::LIVE_DAYS),
+        by: Some(crate::metrics::By::Day),
         html: Some(html.clone()),
         chart: Some(chart.clone()),
         now: Some(now),
@@ -100,41 +162,11 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         json: global.json,
     };
     super::report::run(&report_global, report_args)?;
-    let before = crate::metrics::compute(
-        &crate::db::open(&db_path)?,
-        &crate::metrics::Window::All,
-        now,
-    )?;
 
-    heading("status (before the month passes)");
+    heading("status");
     let conn = crate::db::open(&db_path)?;
     let status = crate::status::collect(&conn, &settings, now)?;
     print!("{}", crate::status::render(&status));
-
-    heading("7. polyperf-archive, a month later: old rows to compressed JSON");
-    run("archive", now + Duration::days(31))?;
-    let after = crate::metrics::compute(
-        &crate::db::open(&db_path)?,
-        &crate::metrics::Window::All,
-        now + Duration::days(31),
-    )?;
-    println!(
-        "all-time P&L before archival {} / after {} (the daily rollup keeps all-time figures)",
-        before.total_profit, after.total_profit
-    );
-    match demo::restore_first(&settings, &args.dir)? {
-        Some(restored) => println!(
-            "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
-            restored.file.display(),
-            restored.into.display(),
-            restored.report.inserted,
-            restored.report.skipped
-        ),
-        None => println!("no archive file to restore"),
-    }
-
-    heading("8. polyperf-cleanup: disk check and housekeeping");
-    run("cleanup", now + Duration::days(31))?;
 
     println!(
         "\ndemo finished in {:.1} s",
@@ -147,9 +179,9 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         html.display(),
         chart.display()
     );
-    println!(
-        "  try       sqlite3 {} < sql/queries/win_rate_by_signal.sql",
-        db_path.display()
-    );
+    println!("try (from the repository's root, where sql/queries/ is):");
+    for command in suggestions(&db_path, &settings.archive.dir) {
+        println!("  $ {command}");
+    }
     Ok(0)
 }

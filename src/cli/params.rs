@@ -12,23 +12,33 @@ pub enum ParamsCmd {
     /// List every parameter with its bounds
     List,
     /// Print one parameter's value
-    Get { name: String },
+    Get {
+        /// The parameter's name (e.g. bot_confidence_threshold)
+        name: String,
+    },
     /// Set a parameter (bounds and step enforced, history written, approval_method cli)
     Set {
+        /// The parameter's name (e.g. bot_confidence_threshold)
         name: String,
+        /// The new value, exact (within the bounds, on the step)
         value: String,
+        /// Why it changes (kept in parameter_history)
         #[arg(long)]
         reason: String,
     },
     /// Undo a change: a new history row restoring the old value
     Rollback {
+        /// The parameter_history id of the change to undo (`params history` lists them)
         history_id: i64,
+        /// Why it is undone (kept in parameter_history)
         #[arg(long, default_value = "rolled back by operator")]
         reason: String,
     },
     /// Show the change history
     History {
+        /// Only this parameter's changes (default: every parameter)
         name: Option<String>,
+        /// At most this many changes, newest first
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
@@ -79,7 +89,8 @@ impl ParamsCmd {
                     reverts_history_id: None,
                     by: &by,
                 };
-                let history_id = params::apply_change(&tx, &change, Utc::now())?;
+                let history_id =
+                    params::apply_change(&tx, &settings.telegram.notify, &change, Utc::now())?;
                 tx.commit()?;
                 print(
                     json,
@@ -89,7 +100,8 @@ impl ParamsCmd {
             }
             ParamsCmd::Rollback { history_id, reason } => {
                 let by = operator(None);
-                let r = params::rollback(&mut conn, history_id, &reason, &by, Utc::now())
+                let notify = &settings.telegram.notify;
+                let r = params::rollback(&mut conn, notify, history_id, &reason, &by, Utc::now())
                     .context("rollback")?;
                 print(json, &r, |r| {
                     format!(

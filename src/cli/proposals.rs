@@ -16,11 +16,20 @@ pub enum ProposalsCmd {
     /// List proposals (newest first)
     List,
     /// Show one proposal with its evidence
-    Show { id: i64 },
+    Show {
+        /// The proposal's id (`proposals list` shows them)
+        id: i64,
+    },
     /// Approve and apply a proposal awaiting approval
-    Approve { id: i64 },
+    Approve {
+        /// The proposal's id (`proposals list` shows them)
+        id: i64,
+    },
     /// Reject a proposal
-    Reject { id: i64 },
+    Reject {
+        /// The proposal's id (`proposals list` shows them)
+        id: i64,
+    },
 }
 
 /// What both listings print of a proposal: id, created, parameter, current and proposed value,

@@ -8,6 +8,7 @@ use crate::time::parse_now_arg;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Status {
+    /// The overview's idea of "now" (RFC 3339), for reruns and tests
     #[arg(long, value_name = "RFC3339", value_parser = parse_now_arg)]
     now: Option<DateTime<Utc>>,
 }

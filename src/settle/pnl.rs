@@ -216,6 +216,21 @@ impl BreakEven {
         }
     }
 
+    /// Adds the positions of another set (one row's, folded into several groups at once).
+    pub fn merge(&mut self, other: &BreakEven) -> bool {
+        match (
+            self.at_risk.checked_add(other.at_risk),
+            self.swing.checked_add(other.swing),
+        ) {
+            (Some(at_risk), Some(swing)) => {
+                self.at_risk = at_risk;
+                self.swing = swing;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The break-even win rate (4 decimals); `None` with no position, or none that can win
     /// more than it loses.
     pub fn rate(&self) -> Option<Decimal> {

@@ -1,0 +1,609 @@
+//! The report's charts, drawn with `plotters` as PNG (bitmap backend, text through `ab_glyph`
+//! with the DejaVu Sans font bundled in `assets/fonts/`: no system font or graphics library
+//! needed) or SVG: the equity curve over a date axis with its drawdown under it, P&L per
+//! period, win rate by signal and by price against the fee-aware break-even with 95% Wilson
+//! whiskers, and calibration (claimed confidence against realised win rate). Coordinates are
+//! f64 for drawing only; every figure comes exact from [`crate::metrics`].
+
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::metrics::{periods, By, Group, Metrics, Period};
+
+/// The font every chart's text is drawn with (DejaVu Sans 2.37, licence beside it).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Colour of the equity curve (the screenshot check in tests/html_screenshot.sh looks for it).
+pub const EQUITY_COLOR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+/// A bar at or above its break-even.
+pub const ABOVE_COLOR: RGBColor = RGBColor(0x2e, 0x7d, 0x32);
+/// A bar below its break-even (or a losing period).
+pub const BELOW_COLOR: RGBColor = RGBColor(0xc6, 0x28, 0x28);
+/// A bar whose break-even is unknown (no live row with a price).
+const UNKNOWN_COLOR: RGBColor = RGBColor(0x9e, 0x9e, 0x9e);
+const GRID_COLOR: RGBColor = RGBColor(0xe0, 0xe0, 0xe0);
+
+/// Width of every chart, in pixels (SVG scales to the page; PNG is sent as is).
+pub const WIDTH: u32 = 900;
+const EQUITY_HEIGHT: u32 = 300;
+const DRAWDOWN_HEIGHT: u32 = 150;
+const BARS_HEIGHT: u32 = 300;
+const CALIBRATION_HEIGHT: u32 = 380;
+/// Bars at most in the P&L-per-period chart (the newest ones).
+pub const MAX_PERIOD_BARS: usize = 120;
+/// Points at most drawn of the equity curve (each chunk keeps its low and its high).
+const MAX_POINTS: usize = 2_000;
+
+/// One chart of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chart {
+    /// The cumulative P&L over a date axis, its drawdown under it.
+    Equity,
+    /// P&L per period (`report --by`, days by default).
+    Periods,
+    /// Win rate by signal against the break-even.
+    BySignal,
+    /// Win rate by price paid against the break-even.
+    ByPrice,
+    /// Claimed confidence against realised win rate.
+    Calibration,
+}
+
+impl Chart {
+    /// Every chart, in the order the report shows them.
+    pub const ALL: [Chart; 5] = [
+        Chart::Equity,
+        Chart::Periods,
+        Chart::BySignal,
+        Chart::ByPrice,
+        Chart::Calibration,
+    ];
+
+    fn height(self) -> u32 {
+        match self {
+            Chart::Equity => EQUITY_HEIGHT + DRAWDOWN_HEIGHT,
+            Chart::Calibration => CALIBRATION_HEIGHT,
+            _ => BARS_HEIGHT,
+        }
+    }
+
+    /// A name for HTML ids and file names.
+    pub fn id(self) -> &'static str {
+        match self {
+            Chart::Equity => "equity",
+            Chart::Periods => "periods",
+            Chart::BySignal => "by-signal",
+            Chart::ByPrice => "by-price",
+            Chart::Calibration => "calibration",
+        }
+    }
+}
+
+/// Every chart stacked in one PNG image (`report --chart FILE.png`).
+pub fn png(m: &Metrics) -> Result<Vec<u8>> {
+    render_png(m, &Chart::ALL)
+}
+
+/// Every chart stacked in one SVG document (`report --chart FILE.svg`).
+pub fn svg(m: &Metrics) -> Result<String> {
+    render_svg(m, &Chart::ALL)
+}
+
+/// The equity curve and its drawdown alone, as PNG (Telegram's /report photo).
+pub fn equity_png(m: &Metrics) -> Result<Vec<u8>> {
+    render_png(m, &[Chart::Equity])
+}
+
+/// One chart as SVG (the HTML page inlines each, so that they stack on a phone).
+pub fn one_svg(m: &Metrics, chart: Chart) -> Result<String> {
+    render_svg(m, &[chart])
+}
+
+fn total_height(charts: &[Chart]) -> u32 {
+    charts.iter().map(|c| c.height()).sum()
+}
+
+fn render_png(m: &Metrics, charts: &[Chart]) -> Result<Vec<u8>> {
+    let (w, h) = (WIDTH, total_height(charts));
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw_all(&root, m, charts)?;
+        root.present().map_err(drawing)?;
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+fn render_svg(m: &Metrics, charts: &[Chart]) -> Result<String> {
+    let mut out = String::new();
+    {
+        let root =
+            SVGBackend::with_string(&mut out, (WIDTH, total_height(charts))).into_drawing_area();
+        draw_all(&root, m, charts)?;
+        root.present().map_err(drawing)?;
+    }
+    Ok(out)
+}
+
+fn drawing<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("drawing the chart: {e}")
+}
+
+/// Registers the bundled font once (plotters' `ab_glyph` text needs it before any text).
+fn font_ready() -> Result<()> {
+    static READY: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
+                .map_err(|_| "the bundled font is not a valid TrueType font".to_string())
+        })
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+fn text(size: u32) -> TextStyle<'static> {
+    (FAMILY, size).into_font().color(&BLACK)
+}
+
+fn grey_text(size: u32) -> TextStyle<'static> {
+    (FAMILY, size)
+        .into_font()
+        .color(&RGBColor(0x55, 0x55, 0x55))
+}
+
+type Area<'a, DB> = DrawingArea<DB, Shift>;
+
+fn draw_all<DB: DrawingBackend>(root: &Area<'_, DB>, m: &Metrics, charts: &[Chart]) -> Result<()> {
+    font_ready()?;
+    root.fill(&WHITE).map_err(drawing)?;
+    let mut rest = root.clone();
+    for chart in charts {
+        let (area, below) = rest.split_vertically(chart.height());
+        match chart {
+            Chart::Equity => equity(&area, m)?,
+            Chart::Periods => period_bars(&area, &chart_periods(m), m)?,
+            Chart::BySignal => win_rate_bars(&area, "Win rate by signal", &m.by_signal)?,
+            Chart::ByPrice => win_rate_bars(&area, "Win rate by price paid", &m.by_price)?,
+            Chart::Calibration => calibration(&area, m)?,
+        }
+        rest = below;
+    }
+    Ok(())
+}
+
+/// The periods the chart shows: the report's `--by` periods, else days; the newest
+/// [`MAX_PERIOD_BARS`], oldest first.
+fn chart_periods(m: &Metrics) -> Vec<Period> {
+    let mut list = m
+        .periods
+        .clone()
+        .unwrap_or_else(|| periods::group(m, By::Day));
+    list.truncate(MAX_PERIOD_BARS);
+    list.reverse();
+    list
+}
+
+fn f(d: rust_decimal::Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// A message in the middle of an empty chart.
+fn empty<DB: DrawingBackend>(area: &Area<'_, DB>, title: &str, why: &str) -> Result<()> {
+    let (w, h) = area.dim_in_pixel();
+    area.draw(&Text::new(title.to_string(), (20, 12), text(18)))
+        .map_err(drawing)?;
+    let style = grey_text(15).pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Center,
+        plotters::style::text_anchor::VPos::Center,
+    ));
+    area.draw(&Text::new(
+        why.to_string(),
+        (w as i32 / 2, h as i32 / 2),
+        style,
+    ))
+    .map_err(drawing)?;
+    Ok(())
+}
+
+/// The curve's points, at most [`MAX_POINTS`]: each chunk keeps its lowest and highest point
+/// in time order, so the drawdown drawn is the one computed.
+fn thinned(m: &Metrics) -> Vec<(f64, f64)> {
+    let all: Vec<(f64, f64)> = m
+        .equity
+        .iter()
+        .map(|p| (p.at as f64, f(p.cumulative)))
+        .collect();
+    if all.len() <= MAX_POINTS {
+        return all;
+    }
+    let chunk = all.len().div_ceil(MAX_POINTS / 2);
+    let mut out = Vec::with_capacity(MAX_POINTS + 2);
+    for part in all.chunks(chunk) {
+        let lo = part
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
+        let hi = part
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
+        if let (Some((i, lo)), Some((j, hi))) = (lo, hi) {
+            let (first, second) = if i <= j { (lo, hi) } else { (hi, lo) };
+            out.push(*first);
+            if i != j {
+                out.push(*second);
+            }
+        }
+    }
+    out
+}
+
+/// Date labels: days over a long span, hours within two days.
+fn date_label(secs: f64, span_secs: f64) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp(secs as i64, 0) else {
+        return String::new();
+    };
+    if span_secs > 2.0 * 86_400.0 {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        t.format("%m-%d %H:%M").to_string()
+    }
+}
+
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    let span = (hi - lo).abs().max(1e-9);
+    (lo - span * 0.05, hi + span * 0.05)
+}
+
+fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
+    let title = format!("Equity: cumulative P&L (USDC), {}", m.window.label);
+    let points = thinned(m);
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return empty(area, &title, super::EMPTY_MESSAGE);
+    };
+    let (x0, x1) = if last.0 > first.0 {
+        (first.0, last.0)
+    } else {
+        (first.0 - 3600.0, first.0 + 3600.0)
+    };
+    let span = x1 - x0;
+    let (upper, lower) = area.split_vertically(EQUITY_HEIGHT);
+    let lo = points.iter().map(|p| p.1).fold(0.0, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let (y0, y1) = padded(lo, hi);
+    let labels = |x: &f64| date_label(*x, span);
+    let mut chart = ChartBuilder::on(&upper)
+        .caption(&title, text(18))
+        .margin(10)
+        .x_label_area_size(0)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID_COLOR)
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&labels)
+        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
+        .label_style(text(13))
+        .draw()
+        .map_err(drawing)?;
+    chart
+        .draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.4)))
+        .map_err(drawing)?;
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            EQUITY_COLOR.stroke_width(3),
+        ))
+        .map_err(drawing)?;
+
+    // The drawdown: how far the curve is below its running peak (the curve starts at 0).
+    let mut peak: f64 = 0.0;
+    let drawdown: Vec<(f64, f64)> = points
+        .iter()
+        .map(|&(x, y)| {
+            peak = peak.max(y);
+            (x, y - peak)
+        })
+        .collect();
+    let deepest = drawdown.iter().map(|p| p.1).fold(0.0, f64::min);
+    let caption = match m.max_drawdown {
+        Some(d) => format!("Drawdown (USDC), max {:.2}", d.round_dp(2)),
+        None => "Drawdown (USDC); archived days as daily steps".to_string(),
+    };
+    let mut chart = ChartBuilder::on(&lower)
+        .caption(caption, text(14))
+        .margin(10)
+        .margin_top(0)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, (deepest * 1.1 - 1e-9)..0.0)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID_COLOR)
+        .x_labels(6)
+        .y_labels(3)
+        .x_label_formatter(&labels)
+        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
+        .label_style(text(13))
+        .draw()
+        .map_err(drawing)?;
+    chart
+        .draw_series(AreaSeries::new(drawdown, 0.0, BELOW_COLOR.mix(0.35)))
+        .map_err(drawing)?;
+    Ok(())
+}
+
+/// The colour of a win-rate bar: at or above the group's own fee-aware break-even, below it,
+/// or unknown.
+pub fn bar_color(g: &Group) -> RGBColor {
+    match (g.win_rate, g.break_even) {
+        (Some(rate), Some(be)) if rate >= be => ABOVE_COLOR,
+        (Some(_), Some(_)) => BELOW_COLOR,
+        _ => UNKNOWN_COLOR,
+    }
+}
+
+fn win_rate_bars<DB: DrawingBackend>(
+    area: &Area<'_, DB>,
+    title: &str,
+    groups: &std::collections::BTreeMap<String, Group>,
+) -> Result<()> {
+    let bars: Vec<(&String, &Group)> = groups.iter().filter(|(_, g)| g.settled > 0).collect();
+    if bars.is_empty() {
+        return empty(area, title, "no settled trades with this breakdown");
+    }
+    let n = bars.len() as f64;
+    let names: Vec<String> = bars
+        .iter()
+        .map(|(name, g)| format!("{name} ({})", g.settled))
+        .collect();
+    let label = |x: &f64| {
+        let i = x.floor();
+        if (x - i - 0.5).abs() < 0.01 && i >= 0.0 {
+            names.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!("{title}: green above its fee-aware break-even (black tick), red below; whiskers 95% CI"),
+            text(14),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..n, 0.0..1.0)
+        .map_err(drawing)?;
+    let positions: Vec<f64> = (0..bars.len()).map(|i| i as f64 + 0.5).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID_COLOR)
+        .x_labels(bars.len() * 2 + 1)
+        .x_label_formatter(&label)
+        .y_labels(6)
+        .y_label_formatter(&|y: &f64| format!("{:.0}%", y * 100.0))
+        .label_style(text(12))
+        .draw()
+        .map_err(drawing)?;
+    for ((_, g), x) in bars.iter().zip(&positions) {
+        let rate = g.win_rate.unwrap_or(0.0);
+        chart
+            .draw_series([Rectangle::new(
+                [(x - 0.35, 0.0), (x + 0.35, rate)],
+                bar_color(g).filled(),
+            )])
+            .map_err(drawing)?;
+        if let Some([low, high]) = g.win_rate_ci {
+            whisker(&mut chart, *x, low, high, 0.08)?;
+        }
+        if let Some(be) = g.break_even {
+            chart
+                .draw_series(LineSeries::new(
+                    [(x - 0.42, be), (x + 0.42, be)],
+                    BLACK.stroke_width(3),
+                ))
+                .map_err(drawing)?;
+        }
+        // Above the whisker (or the bar), clear of both.
+        let top = g.win_rate_ci.map_or(rate, |[_, high]| high.max(rate));
+        chart
+            .draw_series([Text::new(
+                format!("{:.1}%", rate * 100.0),
+                (x - 0.12, (top + 0.07).min(0.99)),
+                text(12),
+            )])
+            .map_err(drawing)?;
+    }
+    Ok(())
+}
+
+/// A vertical 95% interval with caps at `x`, in data coordinates.
+fn whisker<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    x: f64,
+    low: f64,
+    high: f64,
+    cap: f64,
+) -> Result<()> {
+    let style = BLACK.mix(0.8).stroke_width(2);
+    for segment in [
+        [(x, low), (x, high)],
+        [(x - cap, low), (x + cap, low)],
+        [(x - cap, high), (x + cap, high)],
+    ] {
+        chart
+            .draw_series(LineSeries::new(segment, style))
+            .map_err(drawing)?;
+    }
+    Ok(())
+}
+
+fn period_bars<DB: DrawingBackend>(
+    area: &Area<'_, DB>,
+    list: &[Period],
+    m: &Metrics,
+) -> Result<()> {
+    let by = match m.periods {
+        Some(_) => "period",
+        None => "day",
+    };
+    let title = format!("P&L per {by} (USDC, UTC), oldest left");
+    if list.is_empty() {
+        return empty(area, &title, super::EMPTY_MESSAGE);
+    }
+    let values: Vec<f64> = list.iter().map(|p| f(p.profit)).collect();
+    let lo = values.iter().copied().fold(0.0, f64::min);
+    let hi = values.iter().copied().fold(0.0, f64::max);
+    let (y0, y1) = padded(lo, hi);
+    let n = list.len() as f64;
+    let every = (list.len() / 8).max(1);
+    let label = |x: &f64| {
+        let i = x.floor();
+        let ok = (x - i - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) % every == 0;
+        if ok {
+            list.get(i as usize)
+                .map(|p| p.period.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, text(16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..n, y0..y1)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID_COLOR)
+        .x_labels(list.len() * 2 + 1)
+        .x_label_formatter(&label)
+        .y_labels(6)
+        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
+        .label_style(text(12))
+        .draw()
+        .map_err(drawing)?;
+    let bars = values.iter().enumerate().map(|(i, v)| {
+        let color = if *v < 0.0 { BELOW_COLOR } else { ABOVE_COLOR };
+        let x = i as f64;
+        Rectangle::new([(x + 0.1, 0.0), (x + 0.9, *v)], color.filled())
+    });
+    chart.draw_series(bars).map_err(drawing)?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (n, 0.0)], BLACK.mix(0.5)))
+        .map_err(drawing)?;
+    Ok(())
+}
+
+fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
+    let title = "Calibration: claimed confidence vs realised win rate (diagonal: perfect)";
+    let Some(buckets) = &m.calibration else {
+        return empty(
+            area,
+            title,
+            "n/a: decisions in this window were archived (the rollup keeps no confidence)",
+        );
+    };
+    let points: Vec<_> = buckets.iter().filter(|b| b.trades > 0).collect();
+    if points.is_empty() {
+        return empty(area, title, super::EMPTY_MESSAGE);
+    }
+    let x0 = if points.iter().any(|b| b.low < 0.5) {
+        0.0
+    } else {
+        0.5
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, text(15))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..1.0, 0.0..1.0)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID_COLOR)
+        .x_labels(6)
+        .y_labels(6)
+        .x_desc("claimed confidence")
+        .y_desc("won")
+        .x_label_formatter(&|x: &f64| format!("{:.0}%", x * 100.0))
+        .y_label_formatter(&|y: &f64| format!("{:.0}%", y * 100.0))
+        .label_style(text(12))
+        .axis_desc_style(text(13))
+        .draw()
+        .map_err(drawing)?;
+    chart
+        .draw_series(LineSeries::new([(x0, x0), (1.0, 1.0)], BLACK.mix(0.5)))
+        .map_err(drawing)?;
+    for b in points {
+        let (Some(x), Some(y)) = (b.mean_confidence, b.win_rate) else {
+            continue;
+        };
+        if let Some([low, high]) = b.win_rate_ci {
+            whisker(&mut chart, x, low, high, 0.01)?;
+        }
+        chart
+            .draw_series([Circle::new((x, y), 6, EQUITY_COLOR.filled())])
+            .map_err(drawing)?;
+        chart
+            .draw_series([Text::new(
+                format!("n={}", b.trades),
+                (x + 0.01, (y - 0.04).max(0.02)),
+                text(12),
+            )])
+            .map_err(drawing)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bar is green only at or above its own fee-aware break-even: 49% against 51.75% (a
+    /// 0.50 price at fee rate 0.07) is red, whatever 50% would say.
+    #[test]
+    fn bars_are_coloured_against_the_break_even() {
+        let group = |rate: f64, be: Option<f64>| Group {
+            settled: 100,
+            win_rate: Some(rate),
+            break_even: be,
+            ..Group::default()
+        };
+        assert_eq!(bar_color(&group(0.49, Some(0.5175))), BELOW_COLOR);
+        assert_eq!(bar_color(&group(0.51, Some(0.5175))), BELOW_COLOR);
+        assert_eq!(bar_color(&group(0.53, Some(0.5175))), ABOVE_COLOR);
+        assert_eq!(bar_color(&group(0.53, None)), UNKNOWN_COLOR);
+    }
+}
