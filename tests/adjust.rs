@@ -497,7 +497,9 @@ fn replay_matches_a_hand_computed_fixture() {
         (ev.replayed.n, ev.replayed.pnl.to_string(), ev.dropped),
         (1, "4".to_string(), 1)
     );
-    // Position cap 10 -> 12: P&L scales by 1.2.
+    // Position cap 10 -> 12: each 5 USDC trade is settled again at 6 USDC through
+    // settlement's fee function (12 shares at 0.50, taker fee 12 × 0.07 × 0.25 = 0.21 in shares
+    // in March 2026): the win makes 12 − 0.42 − 6 = 5.58, the loss −6.
     let ev = adjust::evidence(
         &conn,
         &s,
@@ -507,7 +509,7 @@ fn replay_matches_a_hand_computed_fixture() {
         now,
     )
     .unwrap();
-    assert_eq!(ev.replayed.pnl.to_string(), "-1.2");
+    assert_eq!(ev.replayed.pnl.to_string(), "-0.42");
     assert!(ev.says_loses_money);
     // Exposure cannot be judged: never tier 1.
     let ev = adjust::evidence(

@@ -8,12 +8,14 @@
 //!
 //! Files: `assess.rs` (the checks against the live parameter, evidence, tier), `process.rs`
 //! (what the adjuster does on its own), `approve.rs` (a human's verdict), [`watch`] (rollback
-//! watch), [`mod@guard`] (tier 3), [`tiers`] and [`replay`] (pure). The operator's
+//! watch), [`mod@guard`] (tier 3), [`tiers`], [`replay`] and [`counterfactual`] (pure: a
+//! decision under other parameter values, shared with the walk-forward evaluation). The operator's
 //! `proposals` subcommands are `src/cli/proposals.rs`; the `proposals` table itself is
 //! [`crate::proposals`]'s.
 
 mod approve;
 mod assess;
+pub mod counterfactual;
 pub mod guard;
 mod process;
 pub mod replay;

@@ -274,7 +274,7 @@ fn trade_lines(conn: &Connection, ids: &[i64]) -> Result<Vec<TradeLine>> {
 }
 
 /// The trader's confidence threshold parameter.
-pub const THRESHOLD: &str = "bot_confidence_threshold";
+pub use crate::params::CONFIDENCE_THRESHOLD as THRESHOLD;
 /// Width of the confidence band just above the threshold that `near_threshold` covers.
 pub const NEAR_BAND: f64 = 0.10;
 

@@ -11,10 +11,7 @@ use super::answer::{Answer, Recommendation};
 pub use super::input::THRESHOLD;
 use super::input::{Group, ParamView, ReflectionInput};
 
-/// The trader's largest single position (USDC).
-pub const POSITION: &str = "bot_max_position_dollars";
-/// The trader's largest share of the bankroll at risk at once.
-pub const EXPOSURE: &str = "bot_max_exposure_percent";
+pub use crate::params::{MAX_EXPOSURE as EXPOSURE, MAX_POSITION as POSITION};
 
 /// Analyses `input`. `min_sample` is the smallest sample a recommendation may rest on.
 pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
