@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_decision_fingerprint",
         include_str!("../sql/migrations/0004_decision_fingerprint.sql"),
     ),
+    (
+        "0007_evaluations",
+        include_str!("../sql/migrations/0007_evaluations.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -58,6 +58,7 @@ pub mod db;
 pub mod decision;
 pub mod demo;
 pub mod error;
+pub mod evaluations;
 pub mod http;
 pub mod market;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! What the adjuster does with proposals on its own: each pending one is assessed and rejected,
-//! superseded, reported (autonomy `observe`), applied (tier 1) or sent for approval (tier 2);
+//! superseded, reported (autonomy `observe`), applied (tier 1, and tier 2 under `full` when
+//! the replay and the walk-forward evaluation agree) or sent for approval (tier 2);
 //! approval requests past their time expire, and those whose parameter changed are superseded.
 
 use anyhow::Result;
@@ -10,7 +11,7 @@ use tracing::info;
 
 use super::assess::{self, Assessment};
 use super::replay::Evidence;
-use super::tiers::Tier;
+use super::tiers::Action;
 use crate::config::Settings;
 use crate::outbox;
 use crate::params::{self, Method};
@@ -141,6 +142,7 @@ pub(super) fn process(
             value,
             why,
             evidence,
+            action,
         } => {
             let accepted = Accepted {
                 p: &p,
@@ -150,12 +152,12 @@ pub(super) fn process(
             };
             let evidence_json = serde_json::to_value(&evidence)?;
             proposals::record_assessment(&tx, id, tier.number(), &evidence_json, &why)?;
-            if !settings.adjust.autonomy.applies_changes() {
-                report_only(&tx, &accepted, now)?
-            } else if tier == Tier::One {
-                apply_tier1(&tx, &accepted, now)?
-            } else {
-                request_approval(&tx, settings, &accepted, &evidence_json, now)?
+            match action {
+                Action::Report => report_only(&tx, &accepted, now)?,
+                Action::Apply => apply_auto(&tx, &accepted, now)?,
+                Action::AskApproval => {
+                    request_approval(&tx, settings, &accepted, &evidence_json, now)?
+                }
             }
         }
     };
@@ -214,7 +216,9 @@ fn report_only(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Resul
     Ok(Status::Reported)
 }
 
-fn apply_tier1(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Result<Status> {
+/// Applies a change without a human (tier 1, or tier 2 under autonomy `full`): history with
+/// method `auto`, one notification; the rollback watch keeps an eye on it.
+fn apply_auto(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Result<Status> {
     let (id, name, value) = (a.p.id, &a.p.parameter_name, a.value);
     let reason = a.p.reason.clone().unwrap_or_else(|| a.why.to_string());
     let history_id = params::apply_change(
@@ -237,7 +241,7 @@ fn apply_tier1(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Resul
         history_id: Some(history_id),
     };
     proposals::decide(conn, id, &decided, now)?;
-    info!(proposal_id = id, parameter = %name, %value, history_id, "tier-1 change applied");
+    info!(proposal_id = id, parameter = %name, %value, history_id, why = a.why, "change applied automatically");
     Ok(Status::Applied)
 }
 
