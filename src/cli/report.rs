@@ -1,5 +1,6 @@
 //! `polyperf report`: the window the flags select, the figures (`metrics::compute`), then the
-//! terminal table or `--json`, and the `--chart` SVG / `--html` page (`crate::report` renders).
+//! terminal table or `--json`, and the `--chart` SVG / `--html` page (`crate::report` renders),
+//! each with the latest walk-forward evaluation (`crate::evaluate::report`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,16 +61,34 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<u8> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "metrics computed"
     );
+    let evaluation = crate::evaluate::report::latest(&conn, now)?;
     if let Some(path) = &args.chart {
         std::fs::write(path, chart_svg(&m, true))
             .with_context(|| format!("writing chart {}", path.display()))?;
     }
     if let Some(path) = &args.html {
         let insights = metrics::latest_insights(&conn)?;
-        std::fs::write(path, html_page(&m, insights.as_ref()))
-            .with_context(|| format!("writing html {}", path.display()))?;
+        let page = html_page(&m, insights.as_ref());
+        // The latest walk-forward evaluation, as its own section before the page ends.
+        let section = crate::evaluate::report::html(evaluation.as_ref());
+        let page = match page.rfind("</body>") {
+            Some(i) => format!("{}{section}{}", &page[..i], &page[i..]),
+            None => page + &section,
+        };
+        std::fs::write(path, page).with_context(|| format!("writing html {}", path.display()))?;
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print(global.json, &m, |m| render_table(m, color));
+    if global.json {
+        // The figures' object with the latest evaluation beside them.
+        let mut value = serde_json::to_value(&m)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("evaluation".into(), serde_json::to_value(&evaluation)?);
+        }
+        print(true, &value, |_| String::new());
+    } else {
+        print(false, &m, |m| {
+            render_table(m, color) + &crate::evaluate::report::text(evaluation.as_ref())
+        });
+    }
     Ok(0)
 }

@@ -1,0 +1,188 @@
+//! The walk: the loop replayed day by day in a scratch database (in memory) that holds only
+//! what was known at each point: a settled decision enters it once its market has ended. At
+//! the end of each day the same library functions the jobs call run on it: the reflection's
+//! triggers ([`reflect::triggers::evaluate`], with the daily `end_of_day` request), the
+//! analysis ([`reflect::Prepared::load`], the rules engine or a model), [`reflect::conclude`],
+//! and the adjuster ([`adjust::run_sync`]: tiers, bounds, steps, cooldowns, replay evidence,
+//! rollback watch) at the autonomy being evaluated. The live database is only read.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::adjust;
+use crate::config::{Autonomy, Settings};
+use crate::reflect::{self, Analysis, Prepared, Requested};
+use crate::time::{from_db, to_db};
+
+/// A parameter change the loop made during the walk.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub at: String,
+    pub parameter: String,
+    pub old: Decimal,
+    pub new: Decimal,
+    /// 1 or 2 (the proposal's tier); None for an automatic rollback.
+    pub tier: Option<i64>,
+    /// `auto` or `rollback`.
+    pub method: String,
+}
+
+/// What the walk produced.
+#[derive(Debug, Clone, Default)]
+pub struct Walked {
+    pub changes: Vec<Change>,
+    /// Days walked (folds).
+    pub folds: usize,
+    pub reflections: usize,
+    /// Tier-2 requests nobody could answer during the walk (counted as not applied).
+    pub left_for_approval: u64,
+}
+
+/// How a prepared reflection is analysed: the rules engine, or a model (with stored answers).
+pub trait Analyst {
+    fn analyse(&mut self, prepared: &Prepared, settings: &Settings) -> Result<Analysis>;
+}
+
+/// The rules engine, offline.
+pub struct Rules;
+
+impl Analyst for Rules {
+    fn analyse(&mut self, prepared: &Prepared, settings: &Settings) -> Result<Analysis> {
+        Analysis::by_rules(prepared, settings)
+    }
+}
+
+/// What a walk starts from.
+pub struct Start<'a> {
+    pub settings: &'a Settings,
+    pub autonomy: Autonomy,
+    /// The first decision's time (and earlier ones are left out) and the evaluation's now.
+    pub since: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    /// The parameters' values in force at `since`.
+    pub values: &'a [(String, Decimal)],
+}
+
+/// Walks the settled decisions of `live` (read through its file) from `since` to `now`.
+pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> Result<Walked> {
+    let (since, now) = (start.since, start.now);
+    let path = live
+        .path()
+        .filter(|p| !p.is_empty())
+        .context("the evaluation reads the database from its file; this connection has none")?;
+    let mut scratch = Connection::open_in_memory()?;
+    crate::db::migrate(&mut scratch)?;
+    scratch.execute("ATTACH DATABASE ?1 AS live", [path])?;
+    let mut settings = start.settings.clone();
+    settings.adjust.autonomy = start.autonomy;
+    start_values(&scratch, start.values)?;
+    // Earlier evaluations were known when they were made: autonomy `full` may ask them.
+    scratch.execute(
+        "INSERT INTO main.evaluations SELECT * FROM live.evaluations WHERE created_at <= ?1",
+        [to_db(now)],
+    )?;
+
+    let mut walked = Walked::default();
+    let mut from = since;
+    let mut boundary = since
+        .duration_trunc(Duration::days(1))
+        .context("truncating to a day")?
+        + Duration::days(1);
+    loop {
+        let b = boundary.min(now);
+        copy_known(&scratch, (since, from, b))?;
+        walked.folds += 1;
+        let eval = reflect::triggers::evaluate(&scratch, &settings, Some(Requested::EndOfDay), b)?;
+        if !eval.fired.is_empty() && !eval.uncovered.is_empty() {
+            let prepared = Prepared::load(&scratch, &settings, eval, b)?;
+            let analysis = analyst.analyse(&prepared, &settings)?;
+            reflect::conclude(&mut scratch, &settings, &prepared, analysis, b, false)?;
+            walked.reflections += 1;
+        }
+        let stats = adjust::run_sync(&mut scratch, &settings, b, false)?;
+        walked.left_for_approval += stats.awaiting_approval;
+        if b >= now {
+            break;
+        }
+        from = b;
+        boundary = b + Duration::days(1);
+    }
+    walked.changes = changes(&scratch)?;
+    Ok(walked)
+}
+
+/// Sets the scratch parameters to the live ones, with `start`'s values (name, value).
+fn start_values(scratch: &Connection, start: &[(String, Decimal)]) -> Result<()> {
+    scratch.execute_batch(
+        "DELETE FROM main.parameters;
+         INSERT INTO main.parameters SELECT * FROM live.parameters;",
+    )?;
+    for (name, value) in start {
+        scratch.execute(
+            "UPDATE main.parameters SET value = ?1 WHERE name = ?2",
+            params![value.to_string(), name],
+        )?;
+    }
+    Ok(())
+}
+
+/// Copies into the scratch database the settled decisions made since `since` whose outcome
+/// became known (their market's end, else their time) in [from, to), stamped as settled then.
+fn copy_known(
+    scratch: &Connection,
+    (since, from, to): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
+) -> Result<()> {
+    let (since, from, to) = (to_db(since), to_db(from), to_db(to));
+    scratch.execute(
+        &format!(
+            "INSERT INTO main.trades SELECT * FROM live.trades
+             WHERE {} AND timestamp >= ?1 AND COALESCE(market_end, timestamp) >= ?2
+               AND COALESCE(market_end, timestamp) < ?3",
+            crate::trades::settled!()
+        ),
+        params![since, from, to],
+    )?;
+    scratch.execute(
+        "UPDATE main.trades SET settled_at = COALESCE(market_end, timestamp)
+         WHERE COALESCE(market_end, timestamp) >= ?1 AND COALESCE(market_end, timestamp) < ?2",
+        params![from, to],
+    )?;
+    Ok(())
+}
+
+/// The changes the walk applied, in order.
+fn changes(scratch: &Connection) -> Result<Vec<Change>> {
+    let mut stmt = scratch.prepare(
+        "SELECT h.timestamp, h.parameter_name, h.old_value, h.new_value, p.tier, h.approval_method
+         FROM main.parameter_history h LEFT JOIN main.proposals p ON p.id = h.proposal_id
+         ORDER BY h.timestamp, h.id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(at, parameter, old, new, tier, method)| {
+            from_db(&at)?;
+            Ok(Change {
+                old: crate::params::parse_value(&parameter, &old)?,
+                new: crate::params::parse_value(&parameter, &new)?,
+                at,
+                parameter,
+                tier,
+                method,
+            })
+        })
+        .collect()
+}
