@@ -4,7 +4,9 @@
 //! triggers ([`reflect::triggers::evaluate`], with the daily `end_of_day` request), the
 //! analysis ([`reflect::Prepared::load`], the rules engine or a model), [`reflect::conclude`],
 //! and the adjuster ([`adjust::run_sync`]: tiers, bounds, steps, cooldowns, replay evidence,
-//! rollback watch) at the autonomy being evaluated. The live database is only read.
+//! rollback watch) at the autonomy being evaluated. Decisions older than the archive's
+//! retention leave the scratch database as polyperf-archive moves them out of the live one.
+//! The live database is only read.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -85,6 +87,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         [to_db(now)],
     )?;
 
+    list_known(&scratch, since)?;
     let mut walked = Walked::default();
     let mut from = since;
     let mut boundary = since
@@ -93,7 +96,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         + Duration::days(1);
     loop {
         let b = boundary.min(now);
-        copy_known(&scratch, (since, from, b))?;
+        copy_known(&scratch, (from, b))?;
         walked.folds += 1;
         let eval = reflect::triggers::evaluate(&scratch, &settings, Some(Requested::EndOfDay), b)?;
         if !eval.fired.is_empty() && !eval.uncovered.is_empty() {
@@ -104,6 +107,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         }
         let stats = adjust::run_sync(&mut scratch, &settings, b, false)?;
         walked.left_for_approval += stats.awaiting_approval;
+        archive_old(&scratch, &settings, b)?;
         if b >= now {
             break;
         }
@@ -129,27 +133,54 @@ fn start_values(scratch: &Connection, start: &[(String, Decimal)]) -> Result<()>
     Ok(())
 }
 
-/// Copies into the scratch database the settled decisions made since `since` whose outcome
-/// became known (their market's end, else their time) in [from, to), stamped as settled then.
-fn copy_known(
-    scratch: &Connection,
-    (since, from, to): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
-) -> Result<()> {
-    let (since, from, to) = (to_db(since), to_db(from), to_db(to));
+/// Lists, once, when each settled decision made since `since` became known (its market's
+/// end, else its time), indexed, so each day copies its own rows without scanning the rest.
+fn list_known(scratch: &Connection, since: DateTime<Utc>) -> Result<()> {
+    scratch.execute_batch("CREATE TEMP TABLE known (id INTEGER PRIMARY KEY, at TEXT NOT NULL)")?;
     scratch.execute(
         &format!(
-            "INSERT INTO main.trades SELECT * FROM live.trades
-             WHERE {} AND timestamp >= ?1 AND COALESCE(market_end, timestamp) >= ?2
-               AND COALESCE(market_end, timestamp) < ?3",
+            "INSERT INTO temp.known SELECT id, COALESCE(market_end, timestamp) FROM live.trades
+             WHERE {} AND timestamp >= ?1",
             crate::trades::settled!()
         ),
-        params![since, from, to],
+        [to_db(since)],
+    )?;
+    scratch.execute_batch("CREATE INDEX temp.idx_known_at ON known (at)")?;
+    Ok(())
+}
+
+/// Copies into the scratch database the decisions that became known in [from, to), stamped
+/// as settled then.
+fn copy_known(scratch: &Connection, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> Result<()> {
+    scratch.execute(
+        "INSERT INTO main.trades SELECT t.* FROM temp.known k JOIN live.trades t ON t.id = k.id
+         WHERE k.at >= ?1 AND k.at < ?2 ORDER BY k.at, k.id",
+        params![to_db(from), to_db(to)],
     )?;
     scratch.execute(
-        "UPDATE main.trades SET settled_at = COALESCE(market_end, timestamp)
-         WHERE COALESCE(market_end, timestamp) >= ?1 AND COALESCE(market_end, timestamp) < ?2",
-        params![from, to],
+        "UPDATE main.trades SET settled_at = k.at FROM temp.known k
+         WHERE k.id = main.trades.id AND k.at >= ?1 AND k.at < ?2",
+        params![to_db(from), to_db(to)],
     )?;
+    Ok(())
+}
+
+/// Removes from the scratch database the decisions that became known more than the archive's
+/// retention (at least `adjust.replay_days` + 7 days) before `now`, as polyperf-archive does
+/// live: no reflection or adjuster step reads that far back, and the triggers' scan of
+/// uncovered decisions stays short.
+fn archive_old(scratch: &Connection, settings: &Settings, now: DateTime<Utc>) -> Result<()> {
+    let days = settings
+        .archive
+        .retention_days
+        .max(settings.adjust.replay_days.saturating_add(7));
+    let before = to_db(crate::time::days_before(now, days)?);
+    scratch.execute(
+        "DELETE FROM main.reflection_trades WHERE trade_id IN
+             (SELECT id FROM main.trades WHERE settled_at < ?1)",
+        [&before],
+    )?;
+    scratch.execute("DELETE FROM main.trades WHERE settled_at < ?1", [&before])?;
     Ok(())
 }
 
