@@ -274,3 +274,57 @@ fn bad_flags_are_refused_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("OPENAI_API_KEY"));
 }
+
+/// `--engine openai` asks the configured model (a local fake) once per reflection the walk
+/// makes, stores each answer by its prompt's hash, and a rerun asks nothing: same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_is_asked_once_and_its_answers_are_reused() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let answer = crate::fakes::model_answer("bot_confidence_threshold", "0.75", "0.76");
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1772323200,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.to_string()},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 800, "completion_tokens": 200, "total_tokens": 1000}
+        })))
+        .mount(&server)
+        .await;
+    let db = TestDb::new();
+    history(&db, 5, edge);
+    let now_arg = (t(START) + Duration::days(5)).to_rfc3339();
+    let run = || {
+        stdout_json(&succeeds(
+            db.cmd("polyperf")
+                .args([
+                    "--json",
+                    "evaluate",
+                    "--engine",
+                    "openai",
+                    "--autonomy",
+                    "tier1",
+                ])
+                .args(["--now", &now_arg])
+                .env("OPENAI_BASE_URL", format!("{}/v1", server.uri()))
+                .env("OPENAI_API_KEY", "sk-test-evaluate"),
+        ))
+    };
+    let first = run();
+    assert_eq!(first["engine"], "openai");
+    let asked = server.received_requests().await.unwrap().len();
+    assert_eq!(asked as u64, first["reflections"].as_u64().unwrap());
+    assert!(asked > 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM evaluation_answers"),
+        asked as i64
+    );
+    // The model's first answer (0.75 -> 0.76, tier 1) was applied in the walk.
+    assert_eq!(first["changes"][0]["new"], "0.76", "{first}");
+    let second = run();
+    assert_eq!(server.received_requests().await.unwrap().len(), asked);
+    assert_eq!(second, first);
+}
