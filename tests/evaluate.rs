@@ -273,6 +273,15 @@ fn bad_flags_are_refused_with_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("OPENAI_API_KEY"));
+    // An empty history is not an error: nothing to replay, nothing earned.
+    let json = stdout_json(&succeeds(db.cmd("polyperf").args(["--json", "evaluate"])));
+    assert_eq!(
+        (
+            json["baseline"]["trades"].as_u64(),
+            json["improvement"]["profit"].as_str()
+        ),
+        (Some(0), Some("0"))
+    );
 }
 
 /// `--engine openai` asks the configured model (a local fake) once per reflection the walk

@@ -77,7 +77,8 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         .context("the evaluation reads the database from its file; this connection has none")?;
     let mut scratch = Connection::open_in_memory()?;
     crate::db::migrate(&mut scratch)?;
-    scratch.execute("ATTACH DATABASE ?1 AS live", [path])?;
+    // Read-only: the evaluation cannot write to the live database through this attachment.
+    scratch.execute("ATTACH DATABASE ?1 AS live", [read_only_uri(path)])?;
     let mut settings = start.settings.clone();
     settings.adjust.autonomy = start.autonomy;
     start_values(&scratch, start.values)?;
@@ -116,6 +117,15 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
     }
     walked.changes = changes(&scratch)?;
     Ok(walked)
+}
+
+/// `path` as an SQLite URI opening it read-only (`%`, `?` and `#` escaped).
+fn read_only_uri(path: &str) -> String {
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{escaped}?mode=ro")
 }
 
 /// Sets the scratch parameters to the live ones, with `start`'s values (name, value).
