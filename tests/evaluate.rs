@@ -122,6 +122,37 @@ fn with_no_edge_the_interval_includes_zero() {
     );
 }
 
+/// The loop acts on an early losing streak below 0.85 (it raises the threshold), but from then
+/// on the outcome does not depend on the confidence: the trades the new threshold skips are
+/// worth nothing on average, and the interval includes 0 although the changes did something.
+#[test]
+fn a_change_without_an_edge_afterwards_is_not_credited() {
+    let db = TestDb::new();
+    history(&db, DAYS, |i| {
+        if i < 4 * 24 {
+            edge(i)
+        } else {
+            let (_, won) = null(i);
+            (if i % 3 == 0 { 0.78 } else { 0.90 }, won)
+        }
+    });
+    let e = evaluate(&db, Autonomy::Tier1);
+    assert!(
+        e.changes
+            .iter()
+            .any(|c| c.parameter == "bot_confidence_threshold"),
+        "{:#?}",
+        e.changes
+    );
+    assert!(e.adjusted.trades < e.baseline.trades, "{:?}", e.adjusted);
+    let [lo, hi] = e.improvement.ci;
+    assert!(
+        lo < Decimal::ZERO && hi > Decimal::ZERO,
+        "{:?}",
+        e.improvement
+    );
+}
+
 /// Changing the future (every outcome after day 10 flipped) changes nothing the loop did
 /// before it: the walk only sees a decision once its market has ended.
 #[test]
