@@ -100,6 +100,13 @@ fn on_an_edge_it_raises_the_threshold_and_shows_an_interval_above_zero() {
     assert_eq!(e.improvement.profit, e.adjusted.profit - e.baseline.profit);
     assert!(e.adjusted.win_rate > e.baseline.win_rate);
     assert!(e.criteria.met, "{:?}", e.criteria);
+    // The walk's reflections saw the decisions as the loop would have made them: the trades
+    // below the raised threshold as HOLDs, the others at the stake then in force.
+    assert!(e.baseline.trades > e.adjusted.trades);
+    assert!(
+        e.decisions_rewritten >= e.baseline.trades - e.adjusted.trades,
+        "{e:?}"
+    );
     // Exact: what really happened is 320 wins of 9.30 and 160 losses of 10.
     assert_eq!(e.baseline.trades, 480);
     assert_eq!(e.baseline.profit, Decimal::from(1376));
@@ -197,6 +204,7 @@ fn observe_changes_nothing_and_earns_nothing() {
     assert_eq!(e.improvement.profit, Decimal::ZERO);
     assert_eq!(e.improvement.ci, [Decimal::ZERO; 2]);
     assert_eq!(e.adjusted, e.baseline);
+    assert_eq!(e.decisions_rewritten, 0);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! The settled history is replayed as if the loop had been running ([`walk`]: day by day,
 //! only what was known then, through the jobs' own triggers, analysis and adjuster at the
 //! autonomy being evaluated); the changes it made are then applied to the decisions that came
-//! after them ([`compare`], by the adjuster's counterfactual rules: a raised threshold drops
+//! after them (in the walk too: its later reflections see the history the loop's values would
+//! have made) ([`compare`], by the adjuster's counterfactual rules: a raised threshold drops
 //! later trades below it, a lowered position cap settles later trades again at the smaller
 //! stake through settlement's fee function, a lower exposure skips trades beyond its share of
 //! the bankroll the record implies) and compared with what really happened, with a 95%
@@ -64,6 +65,9 @@ pub struct Evaluation {
     pub criteria: Criteria,
     /// Tier-2 requests during the walk that a human would have had to answer (not applied).
     pub left_for_approval: u64,
+    /// Decisions the walk's own reflections saw as the loop's values would have made them
+    /// (a trade below a raised threshold shown as a HOLD, and so on).
+    pub decisions_rewritten: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -102,6 +106,7 @@ pub fn run(
         .unwrap_or(opts.now);
     let history = History::load(live, opts.now)?;
     let start = history.values_at(since);
+    let actual = history.timeline(since, &start);
     let walked = walk::walk(
         live,
         &walk::Start {
@@ -110,10 +115,11 @@ pub fn run(
             since,
             now: opts.now,
             values: &start,
+            actual: &actual,
+            fees,
         },
         analyst,
     )?;
-    let actual = history.timeline(since, &start);
     let loop_changes: Vec<(DateTime<Utc>, String, Decimal)> = walked
         .changes
         .iter()
@@ -151,6 +157,7 @@ pub fn run(
         improvement,
         changes: walked.changes,
         left_for_approval: walked.left_for_approval,
+        decisions_rewritten: walked.rewritten,
     })
 }
 

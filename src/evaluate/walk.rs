@@ -14,9 +14,14 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::compare::Timeline;
 use crate::adjust;
+use crate::adjust::counterfactual::{Fate, Values, Walker};
+use crate::adjust::replay::{read_row, ROW_COLUMNS};
 use crate::config::{Autonomy, Settings};
+use crate::db::Money;
 use crate::reflect::{self, Analysis, Prepared, Requested};
+use crate::settle::fees::{FeeAsset, FeeRules};
 use crate::time::{from_db, to_db};
 
 /// A parameter change the loop made during the walk.
@@ -41,6 +46,8 @@ pub struct Walked {
     pub reflections: usize,
     /// Tier-2 requests nobody could answer during the walk (counted as not applied).
     pub left_for_approval: u64,
+    /// Decisions the walk's reflections saw as the loop's values would have made them.
+    pub rewritten: u64,
 }
 
 /// How a prepared reflection is analysed: the rules engine, or a model (with stored answers).
@@ -66,6 +73,10 @@ pub struct Start<'a> {
     pub now: DateTime<Utc>,
     /// The parameters' values in force at `since`.
     pub values: &'a [(String, Decimal)],
+    /// The values really in force over time (`parameter_history`), and settlement's fees:
+    /// what the walk's own reflections see is the history the loop's values would have made.
+    pub actual: &'a Timeline,
+    pub fees: FeeRules,
 }
 
 /// Walks the settled decisions of `live` (read through its file) from `since` to `now`.
@@ -90,6 +101,8 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
 
     list_known(&scratch, since)?;
     let mut walked = Walked::default();
+    let mut walker = Walker::new(start.fees);
+    let mut in_force = Timeline(vec![(since, current_values(&scratch)?)]);
     let mut from = since;
     let mut boundary = since
         .duration_trunc(Duration::days(1))
@@ -98,6 +111,8 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
     loop {
         let b = boundary.min(now);
         copy_known(&scratch, (from, b))?;
+        walked.rewritten +=
+            as_the_loop_would(&scratch, (from, b), (start.actual, &in_force), &mut walker)?;
         walked.folds += 1;
         let eval = reflect::triggers::evaluate(&scratch, &settings, Some(Requested::EndOfDay), b)?;
         if !eval.fired.is_empty() && !eval.uncovered.is_empty() {
@@ -109,6 +124,10 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         let stats = adjust::run_sync(&mut scratch, &settings, b, false)?;
         walked.left_for_approval += stats.awaiting_approval;
         archive_old(&scratch, &settings, b)?;
+        let values = current_values(&scratch)?;
+        if in_force.0.last().map(|(_, v)| *v) != Some(values) {
+            in_force.0.push((b, values));
+        }
         if b >= now {
             break;
         }
@@ -173,6 +192,73 @@ fn copy_known(scratch: &Connection, (from, to): (DateTime<Utc>, DateTime<Utc>)) 
         params![to_db(from), to_db(to)],
     )?;
     Ok(())
+}
+
+/// The scratch database's parameters, as the replay rules read them.
+fn current_values(scratch: &Connection) -> Result<Values> {
+    Ok(crate::params::list(scratch)?
+        .into_iter()
+        .fold(Values::default(), |v, p| v.with(&p.name, p.value)))
+}
+
+/// Rewrites the decisions just copied (known in [from, to)) as the trader would have made
+/// them under the loop's values (`in_force`, against the `actual` ones), by the replay's
+/// rules: a trade below a raised threshold becomes a HOLD, a HOLD a lowered one admits is
+/// taken, a changed position size is settled again at the scaled stake. So the walk's later
+/// reflections look at the history the loop would have made.
+fn as_the_loop_would(
+    scratch: &Connection,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    (actual, in_force): (&Timeline, &Timeline),
+    walker: &mut Walker,
+) -> Result<u64> {
+    let mut stmt = scratch.prepare(&format!(
+        "SELECT t.id, {ROW_COLUMNS} FROM temp.known k JOIN main.trades t ON t.id = k.id
+         WHERE k.at >= ?1 AND k.at < ?2 ORDER BY t.timestamp, t.id"
+    ))?;
+    let rows = stmt
+        .query_map(params![to_db(from), to_db(to)], |r| {
+            Ok((r.get::<_, i64>(0)?, read_row(r, 1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rewritten = 0;
+    for (id, row) in rows {
+        let Some(row) = row else { continue };
+        let at = row.timestamp;
+        let Some(step) = walker.step(&row, &actual.at(at), &in_force.at(at)) else {
+            continue;
+        };
+        if step.replayed == step.actual {
+            continue;
+        }
+        match &step.replayed {
+            Fate::Hold { missed } => scratch.execute(
+                "UPDATE main.trades SET action = 'HOLD', position_size = 0, executed_price = NULL,
+                     profit_loss = NULL, is_win = NULL, fee = NULL, fee_asset = NULL,
+                     is_missed_opportunity = ?2
+                 WHERE id = ?1",
+                params![id, missed],
+            )?,
+            Fate::Trade(p) => scratch.execute(
+                "UPDATE main.trades SET action = ?2, position_size = ?3, executed_price = ?4,
+                     profit_loss = ?5, is_win = ?6, fee = ?7, fee_asset = ?8,
+                     is_missed_opportunity = NULL
+                 WHERE id = ?1",
+                params![
+                    id,
+                    if p.yes { "YES" } else { "NO" },
+                    Money(p.stake),
+                    p.price.map(Money),
+                    Money(p.pnl),
+                    p.won,
+                    Money(p.fee),
+                    p.fee_asset.map(FeeAsset::as_str),
+                ],
+            )?,
+        };
+        rewritten += 1;
+    }
+    Ok(rewritten)
 }
 
 /// Removes from the scratch database the decisions that became known more than the archive's
