@@ -78,7 +78,7 @@ fn main() {
     let eval = triggers::evaluate(&conn, &settings, None, now).unwrap();
     report("triggers::evaluate", t, n);
     let t = Instant::now();
-    let inp = input::load(&conn, &settings, &eval.fired, &eval.uncovered, now).unwrap();
+    let inp = input::load(&conn, &settings, &eval, now).unwrap();
     report("input::load", t, n);
     let t = Instant::now();
     let p = prompt::build(&inp);
@@ -99,7 +99,7 @@ fn main() {
         prompt_tokens: None,
         completion_tokens: None,
     };
-    store::save(&mut conn, &settings, &record, now).unwrap();
+    store::save(&mut conn, &settings, &[record], now).unwrap();
     report("store::save (covers every decision)", t, n);
 
     // A whole run through the job context (manual trigger: the decisions are covered now).

@@ -326,7 +326,9 @@ impl Default for Adjust {
         parameters.insert("bot_max_position_dollars".into(), bounds(100, 5000, 1, 2));
         parameters.insert("bot_max_exposure_fraction".into(), bounds(5, 80, 1, 2));
         Adjust {
-            autonomy: Autonomy::Tier1,
+            // A fresh install only observes (proposals and notifications; the guard still
+            // pauses): README "Autonomy" says how to move to tier1 and full.
+            autonomy: Autonomy::Observe,
             tier1_max_change: Decimal::new(5, 2),
             tier2_max_change: Decimal::new(20, 2),
             tier1_cooldown_hours: 24,
@@ -674,6 +676,17 @@ mod tests {
         let s = Settings::load_with_env(None, &[]).unwrap();
         assert_eq!(s, Settings::default());
         assert_eq!(s.effective_engine(), Engine::Rules);
+    }
+
+    /// A fresh install observes: nothing is applied until the operator moves to tier1 / full.
+    #[test]
+    fn a_fresh_install_only_observes() {
+        let s = Settings::load_with_env(None, &[]).unwrap();
+        assert_eq!(s.adjust.autonomy, Autonomy::Observe);
+        assert!(!s.adjust.autonomy.applies_changes());
+        let s =
+            Settings::load_with_env(None, &env(&[("POLYPERF_ADJUST_AUTONOMY", "tier1")])).unwrap();
+        assert_eq!(s.adjust.autonomy, Autonomy::Tier1);
     }
 
     #[test]

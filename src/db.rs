@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_trade_feed",
         include_str!("../sql/migrations/0006_trade_feed.sql"),
     ),
+    (
+        "0007_evaluations",
+        include_str!("../sql/migrations/0007_evaluations.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

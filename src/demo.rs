@@ -29,6 +29,8 @@ pub fn demo_settings(dir: &Path) -> Settings {
     s.apis.binance_api_base = "http://127.0.0.1:9".into();
     s.apis.http_max_attempts = 1;
     s.reflect.engine = crate::config::Engine::Rules;
+    // A fresh install only observes; the demo shows tier 1 applied and tier 2 asking approval.
+    s.adjust.autonomy = crate::config::Autonomy::Tier1;
     s.telegram.enabled = false;
     s.llm.api_key = None;
     // The demo's files take a few MB: judge free space by bytes only, so a laptop or CI host

@@ -41,6 +41,8 @@
 //!   (polyperf-reflect).
 //! - `src/adjust/`: tiered autonomy, replay evidence, rollback, emergency pause
 //!   (polyperf-adjust).
+//! - `src/evaluate/`: `polyperf evaluate`, the walk-forward worth of the learning loop (the
+//!   jobs' own steps replayed day by day in a scratch database); `src/evaluations.rs` stores it.
 //! - `src/telegram/`: the only Bot API client: outbox delivery, commands, approvals.
 //! - `src/archive/`: crash-safe archival to compressed JSON Lines, verify, restore.
 //! - `src/rollup.rs`: the per-day rollup of archived trades (`daily_rollup`).
@@ -58,6 +60,8 @@ pub mod db;
 pub mod decision;
 pub mod demo;
 pub mod error;
+pub mod evaluate;
+pub mod evaluations;
 pub mod http;
 pub mod market;
 pub mod metrics;

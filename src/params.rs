@@ -15,6 +15,13 @@ use crate::error::bad_input;
 use crate::outbox::{self, message::ParameterChange, Message};
 use crate::time::to_db;
 
+/// The trader's confidence threshold: it takes a position only at or above it.
+pub const CONFIDENCE_THRESHOLD: &str = "bot_confidence_threshold";
+/// The trader's largest single position, in USDC.
+pub const MAX_POSITION: &str = "bot_max_position_dollars";
+/// The trader's largest share of the bankroll at risk at once.
+pub const MAX_EXPOSURE: &str = "bot_max_exposure_fraction";
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Parameter {
     pub name: String,

@@ -17,6 +17,14 @@ fn t(s: &str) -> DateTime<Utc> {
 
 const NOW: &str = "2026-03-01T12:00:00Z";
 
+/// The test database's settings at autonomy `tier1` (tier 1 applies, tier 2 asks): what most of
+/// these tests exercise. A fresh install observes (`a_fresh_install_observes_but_still_pauses`).
+fn tier1(db: &TestDb) -> Settings {
+    let mut s = db.settings();
+    s.adjust.autonomy = polyperf::config::Autonomy::Tier1;
+    s
+}
+
 fn db_time(t: DateTime<Utc>) -> String {
     polyperf::time::to_db(t)
 }
@@ -134,7 +142,7 @@ fn assert_one_row_and_note_per_change(db: &TestDb) {
 #[test]
 fn tier_one_is_applied_once_with_history_and_notification() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let id = propose(&db.conn(), CONF, "0.75", "0.77");
     let stats = run(&db, &s, NOW);
     assert_eq!(stats.applied, 1, "{stats:?}");
@@ -167,7 +175,7 @@ fn tier_one_is_applied_once_with_history_and_notification() {
 #[test]
 fn bad_proposals_are_rejected_with_reasons() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let conn = db.conn();
     let cases = [
         ("no_such_param", "1", "2", "unknown parameter"),
@@ -208,7 +216,7 @@ fn cooldown_sends_a_small_change_to_approval() {
         (30, "applied"),
     ] {
         let db = TestDb::new();
-        let s = db.settings();
+        let s = tier1(&db);
         let conn = db.conn();
         conn.execute(
             "INSERT INTO parameter_history (timestamp, parameter_name, old_value, new_value, reason, approval_method)
@@ -229,7 +237,7 @@ fn cooldown_sends_a_small_change_to_approval() {
 #[test]
 fn tier_two_asks_approval_and_decide_is_idempotent() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     let id = propose(&conn, CONF, "0.75", "0.851"); // 13.3% after rounding to 0.85
     let stats = run(&db, &s, NOW);
@@ -339,7 +347,7 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
 #[test]
 fn superseded_when_the_live_value_moved() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     let stale = propose(&conn, CONF, "0.70", "0.72");
     let waiting = propose(&conn, CONF, "0.75", "0.85");
@@ -399,7 +407,7 @@ fn superseded_when_the_live_value_moved() {
 #[test]
 fn approval_requests_expire() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     let id = propose(&conn, CONF, "0.75", "0.85");
     run(&db, &s, NOW);
@@ -449,7 +457,7 @@ fn approval_requests_expire() {
 #[test]
 fn replay_matches_a_hand_computed_fixture() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let conn = db.conn();
     let now = t(NOW);
     let day = |d: i64| now - Duration::days(d);
@@ -497,7 +505,9 @@ fn replay_matches_a_hand_computed_fixture() {
         (ev.replayed.n, ev.replayed.pnl.to_string(), ev.dropped),
         (1, "4".to_string(), 1)
     );
-    // Position cap 10 -> 12: P&L scales by 1.2.
+    // Position cap 10 -> 12: each 5 USDC trade is settled again at 6 USDC through
+    // settlement's fee function (12 shares at 0.50, taker fee 12 × 0.07 × 0.25 = 0.21 in shares
+    // in March 2026): the win makes 12 − 0.42 − 6 = 5.58, the loss −6.
     let ev = adjust::evidence(
         &conn,
         &s,
@@ -507,7 +517,7 @@ fn replay_matches_a_hand_computed_fixture() {
         now,
     )
     .unwrap();
-    assert_eq!(ev.replayed.pnl.to_string(), "-1.2");
+    assert_eq!(ev.replayed.pnl.to_string(), "-0.42");
     assert!(ev.says_loses_money);
     // Exposure cannot be judged: never tier 1.
     let ev = adjust::evidence(
@@ -542,7 +552,7 @@ fn replay_matches_a_hand_computed_fixture() {
 #[test]
 fn a_replay_showing_a_loss_blocks_tier_one() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let conn = db.conn();
     let now = t(NOW);
     trade(&conn, "a", now - Duration::days(1), 0.80, true, "4.00");
@@ -593,7 +603,7 @@ fn before_and_after(conn: &Connection, at: DateTime<Utc>, after_wins: usize) {
 fn rollback_watch_reverts_a_clearly_worse_tier_one_change_not_noise() {
     for (after_wins, expect_rollback) in [(4, true), (12, false)] {
         let db = TestDb::new();
-        let s = db.settings();
+        let s = tier1(&db);
         let conn = db.conn();
         let change_at = t("2026-03-01T00:00:00Z");
         let id = propose(&conn, CONF, "0.75", "0.77");
@@ -632,7 +642,7 @@ fn rollback_watch_reverts_a_clearly_worse_tier_one_change_not_noise() {
 #[test]
 fn rollback_watch_proposes_undoing_a_worse_tier_two_change() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     let id = propose(&conn, CONF, "0.75", "0.85");
     run(&db, &s, "2026-03-01T00:00:00Z");
@@ -691,7 +701,7 @@ fn rollback_watch_proposes_undoing_a_worse_tier_two_change() {
 /// Runs the guard on a fresh database filled by `fill`; returns the rule that paused, if any.
 fn guard_on(fill: impl Fn(&Connection, DateTime<Utc>)) -> Option<String> {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     fill(&conn, t(NOW));
     let out = adjust::guard(&mut conn, &s, t(NOW)).unwrap();
@@ -764,7 +774,7 @@ fn each_pause_rule_fires_at_its_threshold_and_not_below() {
 #[test]
 fn a_pause_fires_once_and_a_human_resume_sticks() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     losses(&conn, 5, t(NOW));
     let stats = run(&db, &s, NOW);
@@ -797,7 +807,7 @@ fn a_pause_fires_once_and_a_human_resume_sticks() {
 #[test]
 fn auto_resume_after_the_configured_hours() {
     let db = TestDb::new();
-    let mut s = db.settings();
+    let mut s = tier1(&db);
     s.adjust.auto_resume_after_hours = Some(2);
     let conn = db.conn();
     losses(&conn, 5, t(NOW));
@@ -810,10 +820,27 @@ fn auto_resume_after_the_configured_hours() {
     );
 }
 
+/// A fresh install (default settings) observes: a small change is only reported, yet the
+/// tier-3 guard still pauses trading, since it protects money.
+#[test]
+fn a_fresh_install_observes_but_still_pauses() {
+    let db = TestDb::new();
+    let s = db.settings();
+    let conn = db.conn();
+    losses(&conn, 5, t(NOW));
+    let small = propose(&conn, CONF, "0.75", "0.76");
+    let stats = run(&db, &s, NOW);
+    assert!(stats.paused, "{stats:?}");
+    assert_eq!((stats.applied, stats.awaiting_approval), (0, 0));
+    assert_eq!(status_of(&conn, small).0, "reported");
+    assert_eq!(value(&conn, CONF), "0.75");
+    assert_eq!(db.count("SELECT paused FROM trading_control"), 1);
+}
+
 #[test]
 fn observe_applies_nothing() {
     let db = TestDb::new();
-    let mut s = db.settings();
+    let mut s = tier1(&db);
     s.adjust.autonomy = polyperf::config::Autonomy::Observe;
     let conn = db.conn();
     let small = propose(&conn, CONF, "0.75", "0.76");
@@ -844,6 +871,7 @@ fn job_process_pauses_and_status_sees_it_from_a_new_process() {
     drop(conn);
     let out = succeeds(
         db.cmd("polyperf-adjust")
+            .env("POLYPERF_ADJUST_AUTONOMY", "tier1")
             .args(["--json", "--now", &now_arg]),
     );
     let json = stdout_json(&out);
@@ -878,11 +906,11 @@ fn job_process_pauses_and_status_sees_it_from_a_new_process() {
     assert_eq!(status["pending_approvals"], 1);
 
     // The CLI approves; a second approve says it was already applied (exit 0), reject refuses.
-    let out =
-        succeeds(
-            db.cmd("polyperf")
-                .args(["proposals", "approve", &id.to_string(), "--json"]),
-        );
+    let out = succeeds(
+        db.cmd("polyperf")
+            .env("POLYPERF_ADJUST_AUTONOMY", "tier1")
+            .args(["proposals", "approve", &id.to_string(), "--json"]),
+    );
     assert_eq!(stdout_json(&out)["status"], "applied");
     let out = db
         .cmd("polyperf")
@@ -911,7 +939,7 @@ fn job_process_pauses_and_status_sees_it_from_a_new_process() {
 #[test]
 fn dry_run_reports_and_writes_nothing() {
     let db = TestDb::new();
-    let s = db.settings();
+    let s = tier1(&db);
     let mut conn = db.conn();
     losses(&conn, 5, t(NOW));
     propose(&conn, CONF, "0.75", "0.76");
@@ -926,4 +954,82 @@ fn dry_run_reports_and_writes_nothing() {
     assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
     assert_eq!(db.count("SELECT paused FROM trading_control"), 0);
     assert_eq!(value(&conn, CONF), "0.75");
+}
+
+/// `tier1` and `full` differ on a tier-2 change the replay favours: `tier1` asks a human;
+/// `full` asks too until a recent walk-forward evaluation shows the loop's changes earning
+/// money (95% interval above 0), and then applies it on its own, notified, method `auto`.
+#[test]
+fn full_applies_tier_two_only_when_the_evaluation_agrees_tier1_never() {
+    use polyperf::config::{Autonomy, Engine};
+    use rust_decimal::Decimal;
+    let dec = |s: &str| s.parse::<Decimal>().unwrap();
+    let setup = || {
+        let db = TestDb::new();
+        let conn = db.conn();
+        // Below 0.85 the trader loses, above it wins: raising 0.75 -> 0.85 (tier 2) would
+        // have made more than what happened.
+        for i in 0..6 {
+            let at = t(NOW) - Duration::hours(20 - i);
+            trade(&conn, &format!("lo{i}"), at, 0.8, false, "-5");
+            trade(&conn, &format!("hi{i}"), at, 0.9, true, "4.5");
+        }
+        let id = propose(&conn, CONF, "0.75", "0.85");
+        (db, id)
+    };
+    let agreeing = |db: &TestDb, ci_low: &str, at: &str| {
+        let result = serde_json::json!({});
+        let new = polyperf::evaluations::New {
+            since: None,
+            until: None,
+            engine: Engine::Rules,
+            autonomy: Autonomy::Full,
+            baseline_profit: dec("0"),
+            adjusted_profit: dec("30"),
+            improvement: dec("30"),
+            ci: [dec(ci_low), dec("50")],
+            changes: 1,
+            result: &result,
+        };
+        polyperf::evaluations::insert(&db.conn(), &new, t(at)).unwrap();
+    };
+
+    let (db, id) = setup();
+    agreeing(&db, "10", NOW);
+    let stats = run(&db, &tier1(&db), NOW);
+    assert_eq!((stats.applied, stats.awaiting_approval), (0, 1));
+    assert_eq!(status_of(&db.conn(), id).0, "awaiting_approval");
+
+    let mut full = tier1(&db);
+    full.adjust.autonomy = Autonomy::Full;
+    // No evaluation, one whose interval includes 0, or one older than the replay window:
+    // a human decides.
+    for evaluation in [
+        None,
+        Some(("-2", NOW)),
+        Some(("10", "2026-02-01T12:00:00Z")),
+    ] {
+        let (db, id) = setup();
+        if let Some((low, at)) = evaluation {
+            agreeing(&db, low, at);
+        }
+        let stats = run(&db, &full, NOW);
+        assert_eq!(stats.awaiting_approval, 1, "{evaluation:?}");
+        let (status, why, tier) = status_of(&db.conn(), id);
+        assert_eq!((status.as_str(), tier), ("awaiting_approval", Some(2)));
+        assert!(why.unwrap().contains("walk-forward"), "{evaluation:?}");
+    }
+
+    let (db, id) = setup();
+    agreeing(&db, "10", NOW);
+    let stats = run(&db, &full, NOW);
+    assert_eq!((stats.applied, stats.awaiting_approval), (1, 0));
+    let conn = db.conn();
+    assert_eq!(status_of(&conn, id).0, "applied");
+    assert_eq!(value(&conn, CONF), "0.85");
+    assert_eq!(
+        db.count("SELECT count(*) FROM parameter_history WHERE approval_method = 'auto'"),
+        1
+    );
+    assert_one_row_and_note_per_change(&db);
 }

@@ -228,6 +228,9 @@ fn the_demo_runs_every_job_offline() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    // The walk-forward evaluation ran, and the report shows it.
+    assert!(stdout.contains("days replayed"), "{stdout}");
+    assert!(stdout.contains("Since the loop was on"), "{stdout}");
     for file in ["performance.db", "report.html", "chart.svg", "restored.db"] {
         assert!(demo.join(file).exists(), "demo/{file} missing");
     }

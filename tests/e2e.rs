@@ -92,6 +92,8 @@ async fn a_simulated_week_end_to_end() {
             ("POLYPERF_ADJUST_MAX_DRAWDOWN", "0"),
             ("POLYPERF_ADJUST_WIN_RATE_FLOOR", "0"),
             ("POLYPERF_TELEGRAM_MERGE_THRESHOLD", "1000"),
+            // A fresh install only observes; this world shows tier 1 applied and tier 2 approved.
+            ("POLYPERF_ADJUST_AUTONOMY", "tier1"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );

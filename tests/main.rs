@@ -38,3 +38,5 @@ mod cleanup;
 mod money;
 // Hostile and careless input: day counts, bounds, poison rows, slugs, conflicts (issue 14).
 mod inputs;
+// polyperf evaluate: the walk-forward worth of the learning loop (issue 18).
+mod evaluate;

@@ -172,16 +172,17 @@ async fn a_good_answer_stores_the_reflection_its_proposal_and_insights() {
     let user = body["messages"][1]["content"].as_str().unwrap();
     for needle in [
         "\"last_7_days\"",
-        "\"since_last_reflection\"",
         "\"losses\":3",
-        "\"win_rate_ci\"",
-        "\"calibration\"",
+        "\"ci\":[",
+        "\"by_confidence\"",
         "\"brier\"",
         "\"profit_factor\"",
-        "\"break_even_last_7_days\"",
-        "\"avg_price\":\"0.52\"",
-        "\"BULLISH\"",
-        "\"value\": \"0.75\"",
+        "\"break_even\"",
+        "\"avg_price\":0.52",
+        "\"BULLISH\":[4,1,",
+        "\"losing_trades\"",
+        "\"value\":\"0.75\"",
+        "\"tier1_max_change\":\"0.05\"",
         "TRADER_REASONING_DATA",
         "4 \"bullish signals aligned\"",
     ] {
@@ -335,7 +336,8 @@ async fn unusable_answers_are_stored_as_failed_reflections_without_proposals() {
         let stats = stdout_json(&out);
         assert_eq!(stats["status"], "invalid_answer", "{name}");
         assert_eq!(stats["proposals"], 0, "{name}");
-        let r = reflection(&db, stats["reflection_id"].as_i64().unwrap());
+        let id = stats["reflection_id"].as_i64().unwrap();
+        let r = reflection(&db, id);
         assert_eq!(r["status"], "invalid_answer", "{name}");
         assert_eq!(r["raw_answer"].as_str(), Some(content.as_str()), "{name}");
         let error = r["error"].as_str().unwrap();
@@ -343,9 +345,38 @@ async fn unusable_answers_are_stored_as_failed_reflections_without_proposals() {
         assert!(r["insights"].is_null(), "{name}");
         assert_eq!(r["prompt_tokens"], 812, "{name}");
         assert_eq!(db.count("SELECT count(*) FROM proposals"), 0, "{name}");
+        // The failed reflection covers nothing; the rules engine's stands in and covers the
+        // trades (its insights are the only ones sent).
+        assert_eq!(stats["fallback"]["engine"], "rules", "{name}");
+        let fallback = stats["fallback"]["reflection_id"].as_i64().unwrap();
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(*) FROM reflection_trades WHERE reflection_id = {id}"
+            )),
+            0,
+            "{name}"
+        );
+        let f = reflection(&db, fallback);
+        assert_eq!(
+            (f["engine"].as_str(), f["status"].as_str()),
+            (Some("rules"), Some("ok"))
+        );
+        assert_eq!(f["trades_analyzed"], 3, "{name}");
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(*) FROM reflection_trades WHERE reflection_id = {fallback}"
+            )),
+            3,
+            "{name}"
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM outbox WHERE kind = 'insights' AND json_extract(payload, '$.engine') = 'rules'"),
+            1,
+            "{name}"
+        );
         assert_eq!(
             db.count("SELECT count(*) FROM outbox WHERE kind = 'insights'"),
-            0,
+            1,
             "{name}"
         );
         let job: String = db
@@ -353,7 +384,7 @@ async fn unusable_answers_are_stored_as_failed_reflections_without_proposals() {
             .query_row("SELECT status FROM job_runs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(job, "ok", "{name}");
-        // The model's fault: the trades are covered, so the trigger does not loop.
+        // The trades are covered by the fallback, so the trigger does not loop.
         let again = stdout_json(&reflect(&db, Some(&server), &[]));
         assert_eq!(again["status"], "skipped", "{name}");
         assert_eq!(server.received_requests().await.unwrap().len(), 1, "{name}");
@@ -489,24 +520,35 @@ fn three_losses_after_a_win_fire_once_two_do_not() {
     );
 }
 
+/// `10_trades` counts settled YES/NO trades only: HOLDs are covered by the reflection that
+/// fires but never make it fire.
 #[test]
-fn ten_settled_decisions_fire_once() {
+fn ten_trades_fire_once_and_holds_do_not_count() {
     let db = TestDb::new();
-    settle_all(&db, 0, "WLWLHWLWL");
+    settle_all(&db, 0, "WLWLHWLWLH");
     let run = |db: &TestDb| stdout_json(&reflect(db, None, &[]));
-    assert_eq!(run(&db)["status"], "skipped", "9 decisions");
-    settle_all(&db, 9, "W");
+    assert_eq!(run(&db)["status"], "skipped", "8 trades and 2 HOLDs");
+    settle_all(&db, 10, "W");
+    assert_eq!(run(&db)["status"], "skipped", "9 trades");
+    settle_all(&db, 11, "W");
     let stats = run(&db);
     assert_eq!(
         (stats["status"].as_str(), stats["triggered"].clone()),
         (Some("ok"), json!(["10_trades"]))
     );
+    // It covers the HOLDs too.
+    assert_eq!(
+        reflection(&db, stats["reflection_id"].as_i64().unwrap())["trades_analyzed"],
+        12
+    );
     assert_eq!(run(&db)["status"], "skipped");
-    settle_all(&db, 10, "WLWLWLWLW");
-    assert_eq!(run(&db)["status"], "skipped", "9 new decisions");
-    settle_all(&db, 19, "H");
+    settle_all(&db, 12, "WLWLWLWLW");
+    assert_eq!(run(&db)["status"], "skipped", "9 new trades");
+    settle_all(&db, 21, "HHH");
+    assert_eq!(run(&db)["status"], "skipped", "HOLDs do not count");
+    settle_all(&db, 24, "L");
     assert_eq!(run(&db)["triggered"], json!(["10_trades"]));
-    assert_eq!(db.count("SELECT count(*) FROM reflection_trades"), 20);
+    assert_eq!(db.count("SELECT count(*) FROM reflection_trades"), 25);
 }
 
 #[test]
@@ -538,8 +580,12 @@ fn end_of_day_fires_once_per_utc_day_and_manual_always() {
     assert_eq!(db.count("SELECT count(*) FROM reflections"), 4);
 }
 
+/// On a large, clearly losing sample with a deep drawdown (109.5 USDC against the guard's 100)
+/// the rules engine proposes for every parameter with evidence: the threshold one step up, the
+/// position size and the exposure down by the tier-1 fraction (5%, rounded to the step towards
+/// the current value).
 #[test]
-fn the_rules_engine_proposes_one_step_on_a_large_losing_sample() {
+fn the_rules_engine_proposes_for_every_parameter_on_a_large_losing_sample() {
     let db = TestDb::new();
     // 40 decisions at 0.52: 10 won, 30 lost; a win every fourth keeps 3_losses from mattering.
     settle_all(&db, 0, &"WLLL".repeat(10));
@@ -552,18 +598,37 @@ fn the_rules_engine_proposes_one_step_on_a_large_losing_sample() {
             stats["status"].as_str(),
             stats["proposals"].as_u64()
         ),
-        (Some("rules"), Some("ok"), Some(1))
+        (Some("rules"), Some("ok"), Some(3))
     );
-    let (current, proposed, reason): (String, String, String) = db
-        .conn()
-        .query_row(
-            "SELECT current_value, proposed_value, reason FROM proposals",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let conn = db.conn();
+    let mut stmt = conn
+        .prepare("SELECT parameter_name, current_value, proposed_value, reason FROM proposals ORDER BY id")
         .unwrap();
-    assert_eq!((current.as_str(), proposed.as_str()), ("0.75", "0.76"));
-    assert!(reason.contains("losing"), "{reason}");
+    let proposals: Vec<(String, String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let changes: Vec<(&str, &str, &str)> = proposals
+        .iter()
+        .map(|(p, c, n, _)| (p.as_str(), c.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("bot_confidence_threshold", "0.75", "0.76"),
+            ("bot_max_position_dollars", "10", "9.5"),
+            ("bot_max_exposure_fraction", "0.50", "0.48"),
+        ]
+    );
+    for (_, _, _, reason) in &proposals {
+        assert!(reason.contains("losing"), "{reason}");
+    }
+    assert!(
+        proposals[1].3.contains("drawdown 109.5"),
+        "{}",
+        proposals[1].3
+    );
     let r = reflection(&db, stats["reflection_id"].as_i64().unwrap());
     let insights = r["insights"].as_str().unwrap();
     assert!(insights.contains("signal BULLISH"), "{insights}");
@@ -572,6 +637,64 @@ fn the_rules_engine_proposes_one_step_on_a_large_losing_sample() {
         db.count("SELECT count(*) FROM outbox WHERE kind = 'insights'"),
         1
     );
+}
+
+/// An unusable answer on a sample the rules engine can judge: the failed reflection proposes
+/// nothing and covers nothing; the rules engine's reflection stands in with its own
+/// proposals, linked to it; `--json` keeps `invalid_answer` and names the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_answer_falls_back_to_the_rules_engine_with_its_own_proposals() {
+    let db = TestDb::new();
+    settle_all(&db, 0, &"WLLL".repeat(10));
+    let server = server_answering("I would trade less, honestly.", "stop").await;
+    let out = reflect(&db, Some(&server), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = stdout_json(&out);
+    assert_eq!(stats["status"], "invalid_answer");
+    assert_eq!(stats["engine"], "openai");
+    let failed = stats["reflection_id"].as_i64().unwrap();
+    let fallback = stats["fallback"]["reflection_id"].as_i64().unwrap();
+    assert_eq!(
+        (
+            stats["fallback"]["engine"].as_str(),
+            stats["fallback"]["proposals"].as_u64()
+        ),
+        (Some("rules"), Some(3))
+    );
+    assert_eq!(stats["proposals"], 3);
+    assert_eq!(reflection(&db, failed)["status"], "invalid_answer");
+    assert_eq!(reflection(&db, failed)["adjustments_made"], "[]");
+    let f = reflection(&db, fallback);
+    assert_eq!(
+        (f["engine"].as_str(), f["status"].as_str()),
+        (Some("rules"), Some("ok"))
+    );
+    assert_eq!(f["trades_analyzed"], 40);
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM proposals WHERE reflection_id = {fallback}"
+        )),
+        3
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM proposals WHERE reflection_id = {failed}"
+        )),
+        0
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM reflection_trades WHERE reflection_id = {failed}"
+        )),
+        0
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM reflection_trades WHERE reflection_id = {fallback}"
+        )),
+        40
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -690,4 +813,183 @@ fn the_openai_engine_without_a_key_is_bad_usage() {
     let out = reflect(&db, None, &["--engine", "openai", "--print-prompt"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("### user"));
+}
+
+/// A young database (30 hours of trading, no reflection yet) with every field the trader logs:
+/// 60 settled decisions over four signals, prices from 0.35 to 0.65, indicators, time remaining
+/// and the end phase, fees; the last three trades lose (`3_losses` fires).
+fn rich_fixture(db: &TestDb) {
+    let conn = db.conn();
+    let signals = ["BULLISH", "BEARISH", "STRONG_BULLISH", "NEUTRAL"];
+    let trends = ["BULLISH", "BEARISH", "NEUTRAL"];
+    for i in 0..60usize {
+        let at = format!(
+            "2026-02-10 {:02}:{:02}:00",
+            6 + i / 2 - if 6 + i / 2 >= 24 { 24 } else { 0 },
+            (i % 2) * 30
+        );
+        let at = if 6 + i / 2 >= 24 {
+            at.replace("2026-02-10", "2026-02-11")
+        } else {
+            at
+        };
+        let hold = i % 5 == 4;
+        let action = if hold {
+            "HOLD"
+        } else if i % 2 == 0 {
+            "YES"
+        } else {
+            "NO"
+        };
+        let price = format!("0.{}", 35 + (i * 7) % 31);
+        let win = !hold && i < 57 && (i * 13) % 10 < 6;
+        let size = if hold { "0" } else { "5" };
+        let remaining = 60 + (i * 97) % 800;
+        let pl: Option<String> = (!hold).then(|| if win { "4.2".into() } else { "-5".into() });
+        conn.execute(
+            "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence,
+                 position_size, btc_price, executed_price, yes_price, no_price, signal_type,
+                 reasoning, rsi, macd, trend, time_remaining_seconds, is_end_phase, final_score,
+                 settlement_status, settled_at, is_win, profit_loss, fee, fee_asset,
+                 actual_outcome, is_missed_opportunity)
+             VALUES (?1, ?2, 'btc-updown-15m-1770805800', ?3, ?4, ?5, '66940.0', ?6, ?7, ?7,
+                 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'settled', datetime(?2, '+20 minutes'),
+                 ?16, ?17, ?18, ?19, 'UP', ?20)",
+            params![
+                format!("r-{i}"),
+                at,
+                action,
+                0.55 + ((i * 7) % 40) as f64 / 100.0,
+                size,
+                (!hold).then_some(price.clone()),
+                price,
+                signals[i % 4],
+                format!("signals aligned {}", i % 6),
+                20.0 + ((i * 11) % 60) as f64 + 0.123456,
+                -3.0 + ((i * 17) % 60) as f64 / 10.0 + 0.0123,
+                trends[i % 3],
+                remaining as i64,
+                remaining < 180,
+                if i % 2 == 0 { 0.31 } else { -0.27 },
+                (!hold).then_some(win as i64),
+                pl,
+                (!hold).then_some("0.0875"),
+                (!hold).then_some("shares"),
+                hold.then_some((i % 2) as i64),
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// The prompt's bytes on [`rich_fixture`] before issue 18 (measured on `main` at 138992c with
+/// `polyperf-reflect --print-prompt`: the 7-day and the since-last blocks were near copies,
+/// floats had 16 digits, the parameters were pretty-printed).
+const PROMPT_BYTES_BEFORE: usize = 10_256;
+
+/// `3_losses` shows the model the three losing trades row by row; the prompt carries every
+/// breakdown the trader logs, each with its Wilson interval and fee-aware break-even, and is
+/// still smaller than before: no duplicated block on a young database, 4 significant digits.
+#[test]
+fn the_prompt_shows_the_losing_trades_and_breakdowns_in_fewer_bytes() {
+    let db = TestDb::new();
+    rich_fixture(&db);
+    let out = reflect(&db, None, &["--print-prompt"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let end = text.rfind("TRADER_REASONING_DATA>>>").unwrap() + "TRADER_REASONING_DATA>>>".len();
+    let prompt = &text[..end];
+    assert!(
+        prompt.len() < PROMPT_BYTES_BEFORE,
+        "{} bytes, before {PROMPT_BYTES_BEFORE}:\n{prompt}",
+        prompt.len()
+    );
+    let user = &prompt[prompt.find("### user").unwrap()..];
+    let figures: Value = serde_json::from_str(user.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(figures["triggered_by"][0], "3_losses");
+    // The three losing trades, newest first, with the columns the model needs.
+    let losing = &figures["losing_trades"];
+    let columns: Vec<&str> = losing["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "time",
+        "side",
+        "price",
+        "confidence",
+        "signal",
+        "rsi",
+        "macd",
+        "trend",
+        "secs_left",
+        "outcome",
+        "pnl",
+    ] {
+        assert!(columns.contains(&c), "{c} missing from {columns:?}");
+    }
+    let rows = losing["rows"].as_array().unwrap();
+    let times: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(
+        times,
+        [
+            "2026-02-11 11:00:00",
+            "2026-02-11 10:30:00",
+            "2026-02-11 10:00:00"
+        ]
+    );
+    let col = |name: &str| columns.iter().position(|c| *c == name).unwrap();
+    for row in rows {
+        assert_eq!(row[col("pnl")], json!(-5.0), "{row}");
+        assert!(
+            row[col("rsi")].is_number() && row[col("macd")].is_number(),
+            "{row}"
+        );
+    }
+    assert_eq!(rows[2][col("side")], "YES");
+    assert_eq!(rows[2][col("price")], json!(0.55));
+    assert_eq!(rows[2][col("confidence")], json!(0.87));
+    assert_eq!(rows[2][col("signal")], "BULLISH");
+    // Every breakdown, each row with n, win rate, Wilson interval and break-even.
+    let week = &figures["last_7_days"];
+    for table in [
+        "by_signal",
+        "by_confidence",
+        "by_action",
+        "by_price_paid",
+        "by_time_remaining",
+        "by_end_phase",
+        "by_rsi",
+        "by_macd",
+        "by_trend",
+    ] {
+        let rows = week[table].as_object().unwrap_or_else(|| panic!("{table}"));
+        assert!(!rows.is_empty(), "{table}");
+    }
+    assert_eq!(
+        figures["columns"],
+        json!([
+            "trades",
+            "wins",
+            "win_rate",
+            "ci_low",
+            "ci_high",
+            "pnl",
+            "avg_price",
+            "break_even",
+            "holds",
+            "missed"
+        ])
+    );
+    // 0.60-0.70: 9 trades, 4 won; fees in the break-even put it above the average price paid.
+    let row = &week["by_price_paid"]["0.60-0.70"];
+    assert_eq!((row[0].as_u64(), row[1].as_u64()), (Some(9), Some(4)));
+    assert!(row[7].as_f64().unwrap() > row[6].as_f64().unwrap(), "{row}");
+    // A young database: the decisions covered are the week's, shown once.
+    assert!(figures.get("since_last_reflection").is_none());
+    // Floats at 4 significant digits.
+    assert_eq!(week["overall"]["brier"], json!(0.2651));
+    assert_eq!(week["overall"]["win_rate"], json!(0.5833));
 }

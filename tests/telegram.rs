@@ -129,6 +129,8 @@ pub(crate) fn settings(db: &TestDb, server: &MockServer) -> Settings {
     s.telegram.chat_id = Some(CHAT.to_string());
     s.telegram.api_base = server.uri();
     s.apis.http_timeout_secs = 5;
+    // Approvals apply from tier1 on (a fresh install only observes).
+    s.adjust.autonomy = polyperf::config::Autonomy::Tier1;
     s
 }
 

@@ -8,8 +8,8 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use super::replay;
-use super::tiers::{self, Tier};
-use crate::config::{ParamBounds, Settings};
+use super::tiers::{self, Action, Tier};
+use crate::config::{Autonomy, ParamBounds, Settings};
 use crate::params::{self, Parameter};
 use crate::proposals::Proposal;
 use crate::time::{from_db, to_db};
@@ -89,6 +89,8 @@ pub(super) enum Assessment {
         value: Decimal,
         why: String,
         evidence: Box<replay::Evidence>,
+        /// What the autonomy level does with it.
+        action: Action,
     },
 }
 
@@ -135,11 +137,32 @@ pub(super) fn evaluate(
         return Ok(Assessment::Reject(why));
     }
     let change = tiers::relative_change(current, value).unwrap_or_default();
-    let why = match tier {
-        Tier::One => format!(
+    let autonomy = settings.adjust.autonomy;
+    let full = if autonomy == Autonomy::Full && tier == Tier::Two {
+        tiers::FullGate {
+            replay_better: evidence.better_than_actual,
+            evaluation_agrees: evaluation_agrees(conn, settings, now)?,
+            cooldown_passed: gate.cooldown_passed,
+            is_rollback: gate.is_rollback,
+        }
+    } else {
+        tiers::FullGate::default()
+    };
+    let action = tiers::action(autonomy, &tier, &full);
+    let why = match (&tier, action) {
+        (Tier::One, _) => format!(
             "tier 1: change of {} within {} and the replay does not show a loss",
             tiers::percent(change),
             tiers::percent(limits.tier1_max_change)
+        ),
+        (_, Action::Apply) => format!(
+            "tier 2 applied by autonomy full: {}; the replay shows more than what happened and the latest walk-forward evaluation shows the loop's changes earning money",
+            tiers::tier2_reason(change, limits, gate)
+        ),
+        _ if autonomy == Autonomy::Full => format!(
+            "tier 2: {}; autonomy full asks a human: {}",
+            tiers::tier2_reason(change, limits, gate),
+            full.closed_because()
         ),
         _ => format!("tier 2: {}", tiers::tier2_reason(change, limits, gate)),
     };
@@ -148,7 +171,18 @@ pub(super) fn evaluate(
         value,
         why,
         evidence: Box::new(evidence),
+        action,
     })
+}
+
+/// Whether the latest walk-forward evaluation (made at most `adjust.replay_days` before `now`)
+/// shows the loop's changes earning money: the 95% interval of the improvement above 0.
+fn evaluation_agrees(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> Result<bool> {
+    let Some(latest) = crate::evaluations::latest(conn, now)? else {
+        return Ok(false);
+    };
+    let oldest = crate::time::days_before(now, settings.adjust.replay_days)?;
+    Ok(from_db(&latest.created_at)? >= oldest && latest.ci[0] > Decimal::ZERO)
 }
 
 /// The replay evidence of changing `name` from `current` to `proposed` at `now`.

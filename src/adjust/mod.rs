@@ -2,18 +2,22 @@
 //! tier 1, asks approval for tier 2, expires stale requests, watches changes for rollback and
 //! runs the tier-3 guard. Never talks to a network; messages go through the outbox.
 //!
-//! Autonomy: `observe` applies nothing (proposals become `reported`); `tier1` and `full`
-//! apply tier 1 and send tier 2 for approval (tier 2 always needs a human, so they behave the
-//! same today); the guard pauses at every level.
+//! Autonomy ([`tiers::action`]): `observe` applies nothing (proposals become `reported`);
+//! `tier1` applies tier 1 and sends tier 2 for approval; `full` also applies a tier-2 change
+//! on its own when the replay shows it would have made more than what happened and the latest
+//! walk-forward evaluation (`polyperf evaluate`) shows the loop's changes earning money (still
+//! notified, watched for rollback, reversible). The guard pauses at every level.
 //!
 //! Files: `assess.rs` (the checks against the live parameter, evidence, tier), `process.rs`
 //! (what the adjuster does on its own), `approve.rs` (a human's verdict), [`watch`] (rollback
-//! watch), [`mod@guard`] (tier 3), [`tiers`] and [`replay`] (pure). The operator's
+//! watch), [`mod@guard`] (tier 3), [`tiers`], [`replay`] and [`counterfactual`] (pure: a
+//! decision under other parameter values, shared with the walk-forward evaluation). The operator's
 //! `proposals` subcommands are `src/cli/proposals.rs`; the `proposals` table itself is
 //! [`crate::proposals`]'s.
 
 mod approve;
 mod assess;
+pub mod counterfactual;
 pub mod guard;
 mod process;
 pub mod replay;

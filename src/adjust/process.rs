@@ -1,5 +1,6 @@
 //! What the adjuster does with proposals on its own: each pending one is assessed and rejected,
-//! superseded, reported (autonomy `observe`), applied (tier 1) or sent for approval (tier 2);
+//! superseded, reported (autonomy `observe`), applied (tier 1, and tier 2 under `full` when
+//! the replay and the walk-forward evaluation agree) or sent for approval (tier 2);
 //! approval requests past their time expire, and those whose parameter changed are superseded.
 
 use anyhow::Result;
@@ -10,7 +11,7 @@ use tracing::info;
 
 use super::assess::{self, Assessment};
 use super::replay::Evidence;
-use super::tiers::Tier;
+use super::tiers::Action;
 use crate::config::{Notify, Settings};
 use crate::outbox;
 use crate::params::{self, Method};
@@ -159,6 +160,7 @@ pub(super) fn process(
             value,
             why,
             evidence,
+            action,
         } => {
             let accepted = Accepted {
                 p: &p,
@@ -168,12 +170,12 @@ pub(super) fn process(
             };
             let evidence_json = serde_json::to_value(&evidence)?;
             proposals::record_assessment(&tx, id, tier.number(), &evidence_json, &why)?;
-            if !settings.adjust.autonomy.applies_changes() {
-                report_only(&tx, notify, &accepted, now)?
-            } else if tier == Tier::One {
-                apply_tier1(&tx, notify, &accepted, now)?
-            } else {
-                request_approval(&tx, settings, &accepted, &evidence_json, now)?
+            match action {
+                Action::Report => report_only(&tx, notify, &accepted, now)?,
+                Action::Apply => apply_auto(&tx, notify, &accepted, now)?,
+                Action::AskApproval => {
+                    request_approval(&tx, settings, &accepted, &evidence_json, now)?
+                }
             }
         }
     };
@@ -245,7 +247,9 @@ fn report_only(
     Ok(Status::Reported)
 }
 
-fn apply_tier1(
+/// Applies a change without a human (tier 1, or tier 2 under autonomy `full`): history with
+/// method `auto`, one notification; the rollback watch keeps an eye on it.
+fn apply_auto(
     conn: &Connection,
     notify: &Notify,
     a: &Accepted<'_>,
@@ -274,7 +278,7 @@ fn apply_tier1(
         history_id: Some(history_id),
     };
     proposals::decide(conn, id, &decided, now)?;
-    info!(proposal_id = id, parameter = %name, %value, history_id, "tier-1 change applied");
+    info!(proposal_id = id, parameter = %name, %value, history_id, why = a.why, "change applied automatically");
     Ok(Status::Applied)
 }
 

@@ -1,5 +1,6 @@
 //! Evidence for a proposal: a replay of the settled decisions of the last N days under the
-//! proposed value, against what actually happened. Reads `trades`; the replay itself is pure.
+//! proposed value, against what actually happened. Reads `trades`; the replay itself is pure
+//! and follows [`super::counterfactual`]'s rules, which the walk-forward evaluation shares.
 
 use std::str::FromStr;
 
@@ -9,33 +10,14 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::counterfactual::{Fate, Values, Walker};
 use crate::db::Money;
-use crate::settle::fees::{FeeRules, Fill, Liquidity};
+use crate::settle::fees::{FeeAsset, FeeModel, FeeRules, Fill, Liquidity};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
 
-pub const CONFIDENCE_THRESHOLD: &str = "bot_confidence_threshold";
-pub const MAX_POSITION: &str = "bot_max_position_dollars";
-
-/// One settled decision, as the replay needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// When the decision was made: a replayed fill's time, which picks its fee asset.
-    pub timestamp: DateTime<Utc>,
-    /// `YES`, `NO` or `HOLD`.
-    pub action: String,
-    pub confidence: Decimal,
-    pub yes_price: Option<Decimal>,
-    pub no_price: Option<Decimal>,
-    pub final_score: Option<f64>,
-    /// `UP` or `DOWN`.
-    pub outcome: Option<String>,
-    /// Recorded P&L of a YES/NO decision.
-    pub profit_loss: Option<Decimal>,
-    pub is_win: Option<bool>,
-}
-
-pub use crate::settle::pnl::FeeModel;
+pub use super::counterfactual::Row;
+pub use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
 
 /// Profit of buying `position` dollars of a side at price `p` at `time` as a taker, which wins
 /// (`won`) or not: settlement's own rule ([`crate::settle::pnl::settle_fill`]: the taker fee,
@@ -110,59 +92,77 @@ pub struct Evidence {
     /// The replay says the new value would have lost money: replayed P&L below zero or below
     /// the actual P&L. Not judgeable counts as saying so (no tier 1 without evidence).
     pub says_loses_money: bool,
+    /// The replay says the new value would have made more than what happened (judgeable only):
+    /// what autonomy `full` asks of a tier-2 change besides the walk-forward evaluation.
+    pub better_than_actual: bool,
     pub summary: String,
+}
+
+/// The columns [`read_row`] reads, in order (`trades` as settled).
+pub const ROW_COLUMNS: &str =
+    "action, CAST(confidence AS TEXT), yes_price, no_price, final_score, \
+     actual_outcome, profit_loss, is_win, timestamp, market_end, is_missed_opportunity, \
+     position_size, executed_price, liquidity, fee_paid, fee, fee_asset, fee_rate_used, \
+     fee_exponent_used";
+
+/// A row of [`ROW_COLUMNS`] starting at column `at`; None for a row a replay cannot use (a
+/// confidence or time that is not one). A money column that is not a number (a hand edit)
+/// reads as missing.
+pub fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Row>> {
+    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
+        Ok(Money::from_value(r.get_ref(at + i)?).ok().flatten())
+    };
+    let text = |i: usize| -> rusqlite::Result<Option<String>> { r.get(at + i) };
+    let confidence = text(1)?.and_then(|c| {
+        Decimal::from_str(&c)
+            .or_else(|_| Decimal::from_scientific(&c))
+            .ok()
+    });
+    let timestamp = text(8)?.and_then(|t| from_db(&t).ok());
+    let (Some(confidence), Some(timestamp)) = (confidence, timestamp) else {
+        return Ok(None);
+    };
+    // The model settlement used (its rate and exponent), when it recorded one.
+    let fee_model = match (dec(17)?, r.get::<_, Option<i64>>(at + 18)?) {
+        (Some(rate), Some(exponent)) => FeeModel::new(rate, Decimal::from(exponent)).ok(),
+        _ => None,
+    };
+    Ok(Some(Row {
+        timestamp,
+        market_end: text(9)?.and_then(|t| from_db(&t).ok()),
+        action: r.get(at)?,
+        confidence,
+        yes_price: dec(2)?,
+        no_price: dec(3)?,
+        final_score: r.get(at + 4)?,
+        outcome: text(5)?,
+        profit_loss: dec(6)?,
+        is_win: r.get::<_, Option<i64>>(at + 7)?.map(|w| w != 0),
+        is_missed_opportunity: r.get::<_, Option<i64>>(at + 10)?.map(|m| m != 0),
+        position_size: dec(11)?,
+        executed_price: dec(12)?,
+        liquidity: text(13)?
+            .as_deref()
+            .and_then(Liquidity::parse)
+            .unwrap_or_default(),
+        fee_paid: dec(14)?,
+        fee: dec(15)?,
+        fee_asset: text(16)?.as_deref().and_then(FeeAsset::parse),
+        fee_model,
+    }))
 }
 
 /// Settled decisions of the last `days` days before `now`.
 pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
     let since = crate::time::days_before(now, days)?;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT action, CAST(confidence AS TEXT), yes_price, no_price, final_score, actual_outcome,
-                profit_loss, is_win, timestamp
-         FROM trades
-         WHERE ",
-        settled!(),
-        " AND timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id"
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM trades
+         WHERE {} AND timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id",
+        settled!()
     ))?;
-    // A money column that is not a number (a hand edit) reads as missing.
-    let dec = |r: &rusqlite::Row<'_>, i| -> rusqlite::Result<Option<Decimal>> {
-        Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
-    };
     let rows = stmt
-        .query_map(params![to_db(since), to_db(now)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                (dec(r, 2)?, dec(r, 3)?),
-                r.get::<_, Option<f64>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                dec(r, 6)?,
-                r.get::<_, Option<i64>>(7)?,
-                r.get::<_, String>(8)?,
-            ))
-        })?
-        .filter_map(|r| r.ok())
-        .filter_map(
-            |(action, conf, (yes, no), score, outcome, pnl, win, time)| {
-                // A confidence that is not a number cannot be replayed; skip the row.
-                let confidence = conf.and_then(|c| {
-                    Decimal::from_str(&c)
-                        .or_else(|_| Decimal::from_scientific(&c))
-                        .ok()
-                })?;
-                Some(Row {
-                    timestamp: from_db(&time).ok()?,
-                    action,
-                    confidence,
-                    yes_price: yes,
-                    no_price: no,
-                    final_score: score,
-                    outcome,
-                    profit_loss: pnl,
-                    is_win: win.map(|w| w != 0),
-                })
-            },
-        )
+        .query_map(params![to_db(since), to_db(now)], |r| read_row(r, 0))?
+        .filter_map(|r| r.ok().flatten())
         .collect();
     Ok(rows)
 }
@@ -177,63 +177,55 @@ pub struct Setup<'a> {
     pub since: String,
     /// The live `bot_max_position_dollars`: the size of a replayed HOLD.
     pub position: Decimal,
-    /// Settlement's fee model and asset rule, for replayed HOLDs.
+    /// Settlement's fee model and asset rule, for replayed HOLDs and rows settled without
+    /// a recorded model.
     pub fees: FeeRules,
 }
 
-/// Replays `rows` under the proposed value.
-///
-/// `bot_confidence_threshold` T: a decision is taken when its confidence ≥ T. Taken YES/NO
-/// decisions keep their recorded P&L and drop out when their confidence is below the new T.
-/// A HOLD is added when the new T is at or below its confidence but the current T was above
-/// it (a HOLD at or above the current T was held for another reason, which a new threshold
-/// does not change): it buys the side `final_score` favoured at the recorded price with
-/// `position` dollars. `bot_max_position_dollars`: each trade's P&L scales with the cap (P&L
-/// is linear in the stake, fee included). Other parameters: not judgeable.
+/// Replays `rows` (in time order) under the proposed value, by [`super::counterfactual`]'s
+/// rules: `bot_confidence_threshold` drops trades below it and takes HOLDs it newly admits
+/// (for the live position size); `bot_max_position_dollars` settles each trade again at the
+/// scaled stake; a lower `bot_max_exposure_fraction` skips trades beyond its share of the
+/// bankroll the record implies. Other parameters, and a higher exposure, are not judgeable.
 pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
     let mut actual = Side::default();
     let mut replayed = Side::default();
     let (mut added, mut dropped, mut unreplayable) = (0, 0, 0);
+    let judgeable = Values::judgeable(setup.parameter, setup.current, setup.proposed);
     let method = match setup.parameter {
+        _ if !judgeable => "none",
         CONFIDENCE_THRESHOLD => "threshold",
-        MAX_POSITION if !setup.current.is_zero() => "position_scale",
-        _ => "none",
+        MAX_POSITION => "position_scale",
+        _ => "exposure_cap",
     };
+    let live = Values {
+        position: Some(setup.position),
+        ..Values::default()
+    }
+    .with(setup.parameter, setup.current);
+    let new = live.with(setup.parameter, setup.proposed);
+    let mut walker = Walker::new(setup.fees);
     for row in rows {
-        let taken = row.action == "YES" || row.action == "NO";
-        if taken {
-            let (Some(pnl), Some(won)) = (row.profit_loss, row.is_win) else {
-                continue;
-            };
-            actual.add(won, pnl);
-            match method {
-                "threshold" => {
-                    if row.confidence >= setup.proposed {
-                        replayed.add(won, pnl);
-                    } else {
-                        dropped += 1;
-                    }
-                }
-                "position_scale" => replayed.add(won, pnl * setup.proposed / setup.current),
-                _ => {}
-            }
-        } else if method == "threshold"
-            && row.confidence >= setup.proposed
-            && row.confidence < setup.current
-        {
-            match replay_hold(row, setup) {
-                Some((won, pnl)) => {
-                    added += 1;
-                    replayed.add(won, pnl);
-                }
-                None => unreplayable += 1,
-            }
+        let Some(step) = walker.step(row, &live, &new) else {
+            continue;
+        };
+        if let Fate::Trade(p) = &step.actual {
+            actual.add(p.won, p.pnl);
         }
+        if !judgeable {
+            continue;
+        }
+        if let Fate::Trade(p) = &step.replayed {
+            replayed.add(p.won, p.pnl);
+        }
+        added += u64::from(step.added);
+        dropped += u64::from(step.dropped);
+        unreplayable += u64::from(step.unreplayable);
     }
     let actual = actual.finish();
     let replayed = replayed.finish();
-    let judgeable = method != "none";
     let says_loses_money = !judgeable || replayed.pnl < Decimal::ZERO || replayed.pnl < actual.pnl;
+    let better_than_actual = judgeable && replayed.pnl > actual.pnl;
     let summary = summarize(setup, method, &actual, &replayed, added, dropped);
     Evidence {
         parameter: setup.parameter.to_string(),
@@ -249,23 +241,9 @@ pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
         dropped,
         unreplayable,
         says_loses_money,
+        better_than_actual,
         summary,
     }
-}
-
-/// The favoured side of a HOLD, bought at its recorded price: (won, profit).
-fn replay_hold(row: &Row, setup: &Setup<'_>) -> Option<(bool, Decimal)> {
-    let score = row.final_score?;
-    let outcome = row.outcome.as_deref()?;
-    let (price, won) = if score > 0.0 {
-        (row.yes_price?, outcome == "UP")
-    } else if score < 0.0 {
-        (row.no_price?, outcome == "DOWN")
-    } else {
-        return None;
-    };
-    let pnl = trade_profit(setup.position, price, won, row.timestamp, &setup.fees)?;
-    Some((won, pnl))
 }
 
 fn summarize(
@@ -300,6 +278,10 @@ fn summarize(
         "position_scale" => format!(
             "{head}; with {} = {}: P&L {}",
             setup.parameter, setup.proposed, replayed.pnl
+        ),
+        "exposure_cap" => format!(
+            "{head}; with {} = {}: {} trades (-{dropped} beyond the exposure), P&L {}",
+            setup.parameter, setup.proposed, replayed.n, replayed.pnl
         ),
         _ => format!(
             "{head}; the replay cannot judge {} (n/a), so it is never applied without approval",

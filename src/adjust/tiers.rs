@@ -1,9 +1,10 @@
-//! Pure rules of the adjuster: validating a proposed value (parse, sign, bounds, step) and
-//! deciding its tier from the size of the change. No I/O.
+//! Pure rules of the adjuster: validating a proposed value (parse, sign, bounds, step),
+//! deciding its tier from the size of the change, and what the autonomy level does with it.
+//! No I/O.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::config::ParamBounds;
+use crate::config::{Autonomy, ParamBounds};
 
 /// What the adjuster decided a proposal is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +124,62 @@ pub fn classify(old: Decimal, new: Decimal, limits: Limits, gate: Tier1Gate) -> 
     }
 }
 
+/// What else a tier-2 change needs to apply without a human under autonomy `full`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FullGate {
+    /// The replay says the new value would have made more than what happened.
+    pub replay_better: bool,
+    /// The latest walk-forward evaluation shows the loop's changes earned money (its 95%
+    /// interval lies above 0), and is recent.
+    pub evaluation_agrees: bool,
+    /// The parameter's cooldown since its last automatic change has passed.
+    pub cooldown_passed: bool,
+    /// Rollback proposals always go to a human.
+    pub is_rollback: bool,
+}
+
+impl FullGate {
+    pub fn open(&self) -> bool {
+        self.replay_better && self.evaluation_agrees && self.cooldown_passed && !self.is_rollback
+    }
+
+    /// Why it is closed, for the stored reason.
+    pub fn closed_because(&self) -> &'static str {
+        if self.is_rollback {
+            "rollback proposals always need a human"
+        } else if !self.cooldown_passed {
+            "the parameter's cooldown has not passed"
+        } else if !self.replay_better {
+            "the replay does not show the new value would have made more"
+        } else {
+            "no recent walk-forward evaluation shows the loop's changes earning money"
+        }
+    }
+}
+
+/// What the adjuster does with an accepted proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Autonomy `observe`: assessed and reported, nothing applied.
+    Report,
+    /// Applied without a human (tier 1, or tier 2 under `full` with its gate open), notified.
+    Apply,
+    /// Sent to a human for approval.
+    AskApproval,
+}
+
+/// The action an autonomy level takes on a proposal of `tier`: `observe` reports; `tier1`
+/// applies tier 1 and asks approval for tier 2; `full` also applies tier 2 when `full` (the
+/// replay and the walk-forward evaluation) agrees.
+pub fn action(autonomy: Autonomy, tier: &Tier, full: &FullGate) -> Action {
+    match (autonomy, tier) {
+        (Autonomy::Observe, _) => Action::Report,
+        (_, Tier::One) => Action::Apply,
+        (Autonomy::Full, Tier::Two) if full.open() => Action::Apply,
+        _ => Action::AskApproval,
+    }
+}
+
 /// Why a small change still went to tier 2, for the stored reason.
 pub fn tier2_reason(change: Decimal, limits: Limits, gate: Tier1Gate) -> String {
     if gate.is_rollback {
@@ -227,6 +284,68 @@ mod tests {
                 classify(d("1"), d("1.5"), limits(), gate),
                 Tier::Rejected(_)
             ));
+        }
+    }
+
+    /// `tier1` and `full` differ exactly on tier 2 with the full gate open.
+    #[test]
+    fn each_autonomy_level_acts_as_documented() {
+        let open = FullGate {
+            replay_better: true,
+            evaluation_agrees: true,
+            cooldown_passed: true,
+            is_rollback: false,
+        };
+        let cases = [
+            (Autonomy::Observe, Tier::One, open, Action::Report),
+            (Autonomy::Observe, Tier::Two, open, Action::Report),
+            (Autonomy::Tier1, Tier::One, open, Action::Apply),
+            (Autonomy::Tier1, Tier::Two, open, Action::AskApproval),
+            (Autonomy::Full, Tier::One, open, Action::Apply),
+            (Autonomy::Full, Tier::Two, open, Action::Apply),
+            (
+                Autonomy::Full,
+                Tier::Two,
+                FullGate {
+                    evaluation_agrees: false,
+                    ..open
+                },
+                Action::AskApproval,
+            ),
+            (
+                Autonomy::Full,
+                Tier::Two,
+                FullGate {
+                    replay_better: false,
+                    ..open
+                },
+                Action::AskApproval,
+            ),
+            (
+                Autonomy::Full,
+                Tier::Two,
+                FullGate {
+                    is_rollback: true,
+                    ..open
+                },
+                Action::AskApproval,
+            ),
+            (
+                Autonomy::Full,
+                Tier::Two,
+                FullGate {
+                    cooldown_passed: false,
+                    ..open
+                },
+                Action::AskApproval,
+            ),
+        ];
+        for (autonomy, tier, gate, want) in cases {
+            assert_eq!(
+                action(autonomy, &tier, &gate),
+                want,
+                "{autonomy} {tier:?} {gate:?}"
+            );
         }
     }
 

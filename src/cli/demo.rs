@@ -1,8 +1,8 @@
 //! `polyperf demo`: the whole system offline on embedded defaults, in `./demo`: two weeks of
 //! synthetic BTC prices, a simulated trader, then every job in timer order (settle from the
-//! generated candles, reflect with the rules engine, adjust, telegram disabled, archive what is
-//! older than a week, restore one file, cleanup) and the report. No network, no keys; finishes
-//! in seconds, and leaves a database its printed suggestions work on.
+//! generated candles, reflect with the rules engine, adjust, telegram disabled, the walk-forward
+//! evaluation, archive what is older than a week, restore one file, cleanup) and the report. No
+//! network, no keys; finishes in seconds, and leaves a database its printed suggestions work on.
 
 use std::path::PathBuf;
 
@@ -110,8 +110,29 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         feed.last_result.unwrap_or_default()
     );
 
+    heading("6. polyperf evaluate: what the learning loop's changes would have earned");
+    {
+        let conn = crate::db::open(&db_path)?;
+        let opts = crate::evaluate::Options {
+            now,
+            engine: crate::config::Engine::Rules,
+            autonomy: settings.adjust.autonomy,
+            since: None,
+        };
+        let e = crate::evaluate::run(&conn, &settings, &opts, &mut crate::evaluate::Rules)?;
+        crate::evaluate::store(&conn, &e, now)?;
+        println!(
+            "{} days replayed, {} changes; improvement {} USDC (95% CI {}..{}); the report shows it",
+            e.folds,
+            e.changes.len(),
+            e.improvement.profit.round_dp(2),
+            e.improvement.ci[0],
+            e.improvement.ci[1]
+        );
+    }
+
     heading(&format!(
-        "6. polyperf-archive: days older than {} to compressed JSON",
+        "7. polyperf-archive: days older than {} to compressed JSON",
         demo::LIVE_DAYS
     ));
     let all_time = |at| -> Result<rust_decimal::Decimal> {
@@ -139,11 +160,11 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         ),
     }
 
-    heading("7. polyperf-cleanup: disk check and housekeeping");
+    heading("8. polyperf-cleanup: disk check and housekeeping");
     run("cleanup", now)?;
 
     heading(&format!(
-        "8. polyperf report, the last {} days",
+        "9. polyperf report, the last {} days",
         demo::LIVE_DAYS
     ));
     let html = args.dir.join("report.html");

@@ -9,6 +9,7 @@ pub mod args;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod evaluate;
 pub mod init;
 pub mod job;
 pub mod log;
@@ -77,6 +78,9 @@ pub enum Command {
     SettleCheck(settle_check::SettleCheck),
     /// Run the whole system offline on embedded defaults, in ./demo
     Demo(demo::DemoArgs),
+    /// Walk-forward evidence: what the learning loop's changes would have earned over the
+    /// settled history, against what really happened (stored for the report)
+    Evaluate(evaluate::EvaluateArgs),
     /// Run every job in-process on its timer cadence (for machines without systemd or cron)
     Schedule(schedule::ScheduleArgs),
     /// Queue a failure alert for a unit (systemd OnFailure=); prints it if the database fails
@@ -99,6 +103,7 @@ impl Command {
             Command::Archive(cmd) => cmd.run(global),
             Command::SettleCheck(check) => check.run(global),
             Command::Demo(args) => demo::run(global, args),
+            Command::Evaluate(args) => evaluate::run(global, args),
             Command::Schedule(args) => schedule::run(global, args),
             Command::Alert(alert) => alert.run(global),
         }

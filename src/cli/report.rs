@@ -1,6 +1,6 @@
 //! `polyperf report`: the window the flags select, the figures (`metrics::compute`), then the
 //! terminal table or `--json`, and the `--chart` PNG / SVG and `--html` page (`crate::report`
-//! renders).
+//! renders), each with the latest walk-forward evaluation (`crate::evaluate::report`).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,7 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<u8> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "metrics computed"
     );
+    let evaluation = crate::evaluate::report::latest(&conn, now)?;
     if let (Some(path), Some(format)) = (&args.chart, chart_format) {
         let bytes = match format {
             ChartFormat::Png => chart::png(&m)?,
@@ -111,12 +112,23 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<u8> {
         let extras = Extras {
             insights: insights.as_ref(),
             proposals: &proposals,
-            sections: Vec::new(),
+            sections: vec![crate::evaluate::report::html(evaluation.as_ref())],
         };
         std::fs::write(path, html_page(&m, &extras)?)
             .with_context(|| format!("writing html {}", path.display()))?;
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print(global.json, &m, |m| render_table(m, color));
+    if global.json {
+        // The figures' object with the latest evaluation beside them.
+        let mut value = serde_json::to_value(&m)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("evaluation".into(), serde_json::to_value(&evaluation)?);
+        }
+        print(true, &value, |_| String::new());
+    } else {
+        print(false, &m, |m| {
+            render_table(m, color) + &crate::evaluate::report::text(evaluation.as_ref())
+        });
+    }
     Ok(0)
 }

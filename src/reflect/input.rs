@@ -1,7 +1,8 @@
-//! What a reflection analyses: [`metrics::compute`] for the last 7 days and since the last
-//! reflection, the break-even win rates (fees included) the rules engine needs, the live
-//! parameters with their bounds, the fate of earlier recommendations, and a summary of the
-//! trader's free text. Reads only.
+//! What a reflection analyses: [`metrics::compute`] for the last 7 days, the figures and
+//! breakdowns with fee-aware break-even win rates ([`super::figures`]) for the last 7 days and
+//! for the decisions it covers, the losing trades that fired `3_losses`, the live parameters
+//! with their bounds and the adjuster's limits, the fate of earlier recommendations, and a
+//! summary of the trader's free text. Reads only.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,167 +13,15 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::triggers::Evaluation;
 use crate::config::Settings;
 use crate::db::Money;
 use crate::metrics::{self, Metrics, Window};
-use crate::settle::fees::{Charge, FeeAsset};
-use crate::settle::pnl::BreakEven;
+use crate::settle::fees::{FeeAsset, FeeRules, Liquidity};
 use crate::time::to_db;
 use crate::trades::SETTLED;
 
-/// One settled decision, as the figures need it.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub action: String,
-    pub confidence: f64,
-    pub signal_type: Option<String>,
-    pub executed_price: Option<Decimal>,
-    pub position_size: Option<Decimal>,
-    /// The fee settlement charged and the asset it was charged in.
-    pub fee: Option<Decimal>,
-    pub fee_asset: FeeAsset,
-    pub is_win: Option<bool>,
-    pub profit_loss: Option<Decimal>,
-    pub is_missed_opportunity: Option<bool>,
-}
-
-/// Win/loss figures of a group of YES/NO decisions.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Group {
-    pub n: u64,
-    pub wins: u64,
-    pub losses: u64,
-    pub win_rate: Option<f64>,
-    /// 95% Wilson score interval of the win rate.
-    pub win_rate_ci: Option<[f64; 2]>,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub profit_loss: Decimal,
-    /// Average price paid (before fees).
-    #[serde(with = "rust_decimal::serde::str_option")]
-    pub avg_price: Option<Decimal>,
-    /// The win rate at which these trades would break even, fees included: each trade's own
-    /// price, size, fee and fee asset, through settlement's money rule ([`BreakEven`]).
-    #[serde(with = "rust_decimal::serde::str_option")]
-    pub break_even: Option<Decimal>,
-    #[serde(skip)]
-    price_sum: Decimal,
-    #[serde(skip)]
-    n_priced: u64,
-    #[serde(skip)]
-    break_even_acc: BreakEven,
-}
-
-impl Group {
-    fn add(&mut self, row: &Row) {
-        let Some(win) = row.is_win else { return };
-        self.n += 1;
-        if win {
-            self.wins += 1;
-        } else {
-            self.losses += 1;
-        }
-        self.profit_loss += row.profit_loss.unwrap_or_default();
-        if let Some(p) = row.executed_price {
-            self.price_sum += p;
-            self.n_priced += 1;
-            if let Some(size) = row.position_size {
-                let charge = Charge {
-                    fee: row.fee.unwrap_or_default(),
-                    asset: row.fee_asset,
-                };
-                self.break_even_acc.add(size, p, charge);
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        if self.n > 0 {
-            self.win_rate = Some(round4(self.wins as f64 / self.n as f64));
-            let (lo, hi) = wilson(self.wins, self.n);
-            self.win_rate_ci = Some([round4(lo), round4(hi)]);
-        }
-        if self.n_priced > 0 {
-            self.avg_price = Some((self.price_sum / Decimal::from(self.n_priced)).round_dp(4));
-        }
-        self.break_even = self.break_even_acc.rate();
-    }
-}
-
-/// A confidence bucket of the calibration table.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Bucket {
-    pub confidence_from: f64,
-    pub confidence_to: f64,
-    pub mean_confidence: f64,
-    #[serde(flatten)]
-    pub group: Group,
-}
-
-/// The figures of one window.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Figures {
-    pub decisions: u64,
-    pub holds: u64,
-    pub missed_opportunities: u64,
-    pub overall: Group,
-    pub by_signal: BTreeMap<String, Group>,
-    pub calibration: Vec<Bucket>,
-}
-
-/// Computes the figures of `rows` (pure).
-pub fn figures(rows: &[Row]) -> Figures {
-    let mut f = Figures::default();
-    let edges = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0000001];
-    let mut buckets: Vec<(Group, f64)> = vec![(Group::default(), 0.0); edges.len() - 1];
-    for row in rows {
-        f.decisions += 1;
-        if row.action == "HOLD" {
-            f.holds += 1;
-            if row.is_missed_opportunity == Some(true) {
-                f.missed_opportunities += 1;
-            }
-            continue;
-        }
-        f.overall.add(row);
-        let signal = row.signal_type.clone().unwrap_or_else(|| "(none)".into());
-        f.by_signal.entry(signal).or_default().add(row);
-        if row.is_win.is_some() {
-            let i = edges
-                .windows(2)
-                .position(|w| row.confidence >= w[0] && row.confidence < w[1])
-                .unwrap_or(0);
-            buckets[i].0.add(row);
-            buckets[i].1 += row.confidence;
-        }
-    }
-    f.overall.finish();
-    f.by_signal.values_mut().for_each(Group::finish);
-    for (i, (mut group, sum)) in buckets.into_iter().enumerate() {
-        if group.n == 0 {
-            continue;
-        }
-        group.finish();
-        f.calibration.push(Bucket {
-            confidence_from: edges[i],
-            confidence_to: edges[i + 1].min(1.0),
-            mean_confidence: round4(sum / group.n as f64),
-            group,
-        });
-    }
-    f
-}
-
-/// 95% Wilson score interval for `wins` out of `n` ([`metrics::wilson`]).
-pub fn wilson(wins: u64, n: u64) -> (f64, f64) {
-    match metrics::wilson(wins, n, metrics::Z95) {
-        Some([lo, hi]) => (lo, hi),
-        None => (0.0, 1.0),
-    }
-}
-
-fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
-}
+pub use super::figures::{figures, Bucket, Figures, Group, Row};
 
 /// A live parameter with its bounds and step. Decimals serialize as their exact text (as
 /// rust_decimal always does without its `serde-float` feature), e.g. `"value": "0.75"`.
@@ -206,32 +55,83 @@ pub struct PastProposal {
     pub status_reason: Option<String>,
 }
 
+/// The adjuster's limits a recommendation should know (what is applied without a human, and
+/// the guard's drawdown limit the position rules compare against).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Limits {
+    pub tier1_max_change: Decimal,
+    pub tier2_max_change: Decimal,
+    /// The tier-3 guard's drawdown limit (0: off).
+    pub max_drawdown: Decimal,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &Settings) -> Limits {
+        let a = &settings.adjust;
+        Limits {
+            tier1_max_change: a.tier1_max_change,
+            tier2_max_change: a.tier2_max_change,
+            max_drawdown: a.max_drawdown,
+        }
+    }
+}
+
+/// One trade of a losing streak, as the prompt shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TradeLine {
+    pub time: String,
+    pub side: String,
+    pub price: Option<Decimal>,
+    pub confidence: f64,
+    pub signal: Option<String>,
+    pub final_score: Option<f64>,
+    pub rsi: Option<f64>,
+    pub macd: Option<f64>,
+    pub trend: Option<String>,
+    pub time_remaining_seconds: Option<i64>,
+    pub end_phase: Option<bool>,
+    pub outcome: Option<String>,
+    pub pnl: Option<Decimal>,
+}
+
 /// Everything one reflection looks at.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReflectionInput {
     pub now: String,
     pub triggered: Vec<String>,
-    /// The team's metrics, last 7 days (what the prompt shows).
+    /// The team's metrics, last 7 days (brier, profit factor, drawdown, streaks, fees).
     pub metrics_7_days: Metrics,
-    /// The team's metrics since the last reflection (all time when there is none).
-    pub metrics_since_last: Metrics,
-    /// Win/loss by signal and confidence with the break-even win rate (fees included), last 7
-    /// days: what the rules engine judges on.
+    /// Win/loss by signal, confidence and every logged field with the break-even win rate
+    /// (fees included), last 7 days: what the rules engine judges on.
     pub last_7_days: Figures,
     /// The settled decisions this reflection covers (new since the last reflection).
     pub since_last: Figures,
     pub parameters: Vec<ParamView>,
+    pub limits: Limits,
     pub history: Vec<Past>,
     /// Last 7 days, YES/NO decisions whose confidence is within [`NEAR_BAND`] above the live
     /// confidence threshold: the trades a threshold step would add or remove.
     pub near_threshold: Group,
+    /// When `3_losses` fired: the losing trades, newest first.
+    pub losing_trades: Vec<TradeLine>,
     /// The most common reasoning phrases of the covered decisions, with counts. Data only.
     #[serde(skip)]
     pub reasoning: Vec<(String, u64)>,
 }
 
+impl ReflectionInput {
+    /// Whether the covered decisions are the week's own (a young database, or one reflection
+    /// a week): their figures would repeat the week's.
+    pub fn since_last_repeats_week(&self) -> bool {
+        self.since_last.decisions == self.last_7_days.decisions
+            && self.since_last.overall == self.last_7_days.overall
+    }
+}
+
 const ROW_COLUMNS: &str = "action, confidence, signal_type, executed_price, is_win, profit_loss, \
-                           is_missed_opportunity, reasoning, position_size, fee, fee_asset";
+                           is_missed_opportunity, reasoning, position_size, fee, fee_asset, \
+                           timestamp, liquidity, time_remaining_seconds, is_end_phase, rsi, macd, \
+                           trend";
 
 /// Reads a row of `ROW_COLUMNS` starting at column `at`. A money column that is not a number
 /// (a hand edit) reads as missing.
@@ -239,31 +139,43 @@ fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Row, Option<S
     let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
         Ok(Money::from_value(r.get_ref(at + i)?).ok().flatten())
     };
+    let text = |i: usize| -> rusqlite::Result<Option<String>> { r.get(at + i) };
     Ok((
         Row {
+            timestamp: text(11)?.and_then(|t| crate::time::from_db(&t).ok()),
             action: r.get(at)?,
             confidence: r.get(at + 1)?,
-            signal_type: r.get(at + 2)?,
+            signal_type: text(2)?,
             executed_price: dec(3)?,
             position_size: dec(8)?,
             fee: dec(9)?,
-            fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(at + 10)?.as_deref()),
+            fee_asset: FeeAsset::stored(text(10)?.as_deref()),
+            liquidity: text(12)?
+                .as_deref()
+                .and_then(Liquidity::parse)
+                .unwrap_or_default(),
             is_win: r.get(at + 4)?,
             profit_loss: dec(5)?,
             is_missed_opportunity: r.get(at + 6)?,
+            time_remaining_seconds: r.get(at + 13)?,
+            is_end_phase: r.get(at + 14)?,
+            rsi: r.get(at + 15)?,
+            macd: r.get(at + 16)?,
+            trend: text(17)?,
         },
-        r.get(at + 7)?,
+        text(7)?,
     ))
 }
 
-/// Reads everything a reflection over the decisions `covered` looks at.
+/// Reads everything a reflection over the triggers' `eval` (the decisions it covers, the
+/// losing streak) looks at.
 pub fn load(
     conn: &Connection,
     settings: &Settings,
-    triggered: &[&str],
-    covered: &[i64],
+    eval: &Evaluation,
     now: DateTime<Utc>,
 ) -> Result<ReflectionInput> {
+    let fees = FeeRules::from_settings(&settings.settlement)?;
     let since = to_db(crate::time::days_before(now, 7)?);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
@@ -276,13 +188,13 @@ pub fn load(
 
     // One pass over the settled decisions no reflection covers yet, kept if in `covered`
     // (a decision settled since the triggers were read waits for the next reflection).
-    let wanted: HashSet<i64> = covered.iter().copied().collect();
+    let wanted: HashSet<i64> = eval.uncovered.iter().copied().collect();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, {ROW_COLUMNS} FROM trades t
          WHERE {SETTLED}
            AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)"
     ))?;
-    let mut new_rows = Vec::with_capacity(covered.len());
+    let mut new_rows = Vec::with_capacity(eval.uncovered.len());
     let mut phrases: BTreeMap<String, u64> = BTreeMap::new();
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
@@ -307,44 +219,68 @@ pub fn load(
         .iter()
         .find(|p| p.name == THRESHOLD)
         .and_then(|p| p.value.to_f64());
-    let last: Option<String> =
-        conn.query_row("SELECT max(timestamp) FROM reflections", [], |r| r.get(0))?;
-    let since_window = match last {
-        Some(t) => Window::Since(crate::time::from_db(&t)?),
-        None => Window::All,
-    };
     Ok(ReflectionInput {
         now: to_db(now),
-        triggered: triggered.iter().map(|s| s.to_string()).collect(),
+        triggered: eval.fired.iter().map(|s| s.to_string()).collect(),
         metrics_7_days: metrics::compute(conn, &Window::Days(7), now)?,
-        metrics_since_last: metrics::compute(conn, &since_window, now)?,
-        last_7_days: figures(&week),
-        since_last: figures(&new_rows),
-        near_threshold: threshold.map(|t| near(&week, t)).unwrap_or_default(),
+        last_7_days: figures(&week, &fees),
+        since_last: figures(&new_rows, &fees),
+        near_threshold: threshold.map(|t| near(&week, t, &fees)).unwrap_or_default(),
         parameters,
+        limits: Limits::from_settings(settings),
         history: history(conn, settings.reflect.history)?,
+        losing_trades: trade_lines(conn, &eval.streak)?,
         reasoning,
     })
 }
 
+/// The trades `ids`, in that order, as the prompt shows them.
+fn trade_lines(conn: &Connection, ids: &[i64]) -> Result<Vec<TradeLine>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT timestamp, action, executed_price, confidence, signal_type, final_score, rsi,
+                macd, trend, time_remaining_seconds, is_end_phase, actual_outcome, profit_loss
+         FROM trades WHERE id = ?1",
+    )?;
+    let mut lines = Vec::with_capacity(ids.len());
+    for id in ids {
+        let line = stmt.query_row([id], |r| {
+            let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
+                Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+            };
+            Ok(TradeLine {
+                time: r.get(0)?,
+                side: r.get(1)?,
+                price: dec(2)?,
+                confidence: r.get(3)?,
+                signal: r.get(4)?,
+                final_score: r.get(5)?,
+                rsi: r.get(6)?,
+                macd: r.get(7)?,
+                trend: r.get(8)?,
+                time_remaining_seconds: r.get(9)?,
+                end_phase: r.get(10)?,
+                outcome: r.get(11)?,
+                pnl: dec(12)?,
+            })
+        });
+        match line {
+            Ok(line) => lines.push(line),
+            // Archived or deleted since the triggers read it: nothing to show.
+            Err(rusqlite::Error::QueryReturnedNoRows) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(lines)
+}
+
 /// The trader's confidence threshold parameter.
-pub const THRESHOLD: &str = "bot_confidence_threshold";
+pub use crate::params::CONFIDENCE_THRESHOLD as THRESHOLD;
 /// Width of the confidence band just above the threshold that `near_threshold` covers.
 pub const NEAR_BAND: f64 = 0.10;
 
 /// YES/NO decisions with confidence in [threshold, threshold + NEAR_BAND) (pure).
-pub fn near(rows: &[Row], threshold: f64) -> Group {
-    let mut g = Group::default();
-    for row in rows {
-        if row.action != "HOLD"
-            && row.confidence >= threshold
-            && row.confidence < threshold + NEAR_BAND
-        {
-            g.add(row);
-        }
-    }
-    g.finish();
-    g
+pub fn near(rows: &[Row], threshold: f64, fees: &FeeRules) -> Group {
+    super::figures::near(rows, threshold, NEAR_BAND, fees)
 }
 
 /// Lower case, whitespace collapsed, at most 80 characters: phrases that repeat are counted.
@@ -409,21 +345,6 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    fn row(action: &str, conf: f64, signal: &str, price: &str, win: Option<bool>, pl: &str) -> Row {
-        Row {
-            action: action.into(),
-            confidence: conf,
-            signal_type: Some(signal.into()),
-            executed_price: Decimal::from_str(price).ok(),
-            position_size: Some(Decimal::from(5)),
-            fee: Some(Decimal::ZERO),
-            fee_asset: FeeAsset::Shares,
-            is_win: win,
-            profit_loss: Decimal::from_str(pl).ok(),
-            is_missed_opportunity: None,
-        }
-    }
-
     /// The prompt shows parameters with exact decimal text, as it did with explicit
     /// `rust_decimal::serde::str` attributes.
     #[test]
@@ -441,42 +362,5 @@ mod tests {
             serde_json::json!({"name": "bot_confidence_threshold", "value": "0.750", "min": "0.5",
                                "max": "0.95", "step": null, "description": null})
         );
-    }
-
-    #[test]
-    fn wilson_matches_known_values() {
-        let check = |w, n, lo: f64, hi: f64| {
-            let (l, h) = wilson(w, n);
-            assert!(
-                (l - lo).abs() < 1e-3 && (h - hi).abs() < 1e-3,
-                "{w}/{n}: {l} {h}"
-            );
-        };
-        check(5, 10, 0.2366, 0.7634);
-        check(0, 10, 0.0, 0.2775);
-        check(10, 10, 0.7225, 1.0);
-        check(60, 100, 0.5020, 0.6906);
-    }
-
-    #[test]
-    fn figures_group_and_bucket() {
-        let rows = vec![
-            row("YES", 0.95, "BULLISH", "0.50", Some(true), "4.50"),
-            row("NO", 0.92, "BULLISH", "0.60", Some(false), "-5.00"),
-            row("YES", 0.55, "BEARISH", "0.40", Some(false), "-5.00"),
-            row("HOLD", 0.30, "NEUTRAL", "", None, ""),
-        ];
-        let f = figures(&rows);
-        assert_eq!((f.decisions, f.holds, f.overall.n), (4, 1, 3));
-        assert_eq!(f.overall.profit_loss, Decimal::from_str("-5.50").unwrap());
-        assert_eq!(f.overall.avg_price, Decimal::from_str("0.5").ok());
-        // No fees: break-even is Σ size / Σ shares = 15 / (10 + 8.333333 + 12.5), below the
-        // average price (winning cheap shares pays more).
-        assert_eq!(f.overall.break_even, Decimal::from_str("0.4865").ok());
-        assert_eq!(f.by_signal["BULLISH"].wins, 1);
-        assert_eq!(f.calibration.len(), 2);
-        assert_eq!(f.calibration[1].confidence_from, 0.9);
-        assert_eq!(f.calibration[1].group.n, 2);
-        assert_eq!(f.calibration[1].mean_confidence, 0.935);
     }
 }

@@ -1,8 +1,13 @@
 //! polyperf-reflect: finds its triggers in the database, analyses performance with an
 //! OpenAI-compatible model or the deterministic rules engine, and stores the reflection, its
 //! proposals and an insights message. Never changes a parameter (the adjuster does).
+//!
+//! A run is [`triggers::evaluate`], [`Prepared::load`] (input and prompt), an [`Analysis`]
+//! (the model's or the rules engine's) and [`conclude`] (storing, with the rules engine as the
+//! fallback of an unusable answer); `polyperf evaluate` replays history through the same steps.
 
 pub mod answer;
+pub mod figures;
 pub mod input;
 pub mod llm;
 pub mod prompt;
@@ -13,9 +18,11 @@ pub mod triggers;
 use std::collections::BTreeSet;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::config::Engine;
+use crate::config::{Engine, Settings};
 use crate::error::bad_input;
 use crate::runner::JobContext;
 pub use triggers::Requested;
@@ -39,9 +46,126 @@ pub struct Stats {
     pub engine: Engine,
     /// `ok`, `invalid_answer`, or `skipped` (no trigger fired, or `--print-prompt`).
     pub status: &'static str,
+    /// Proposals stored by the run (by the fallback when the model's answer was unusable).
     pub proposals: usize,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// When the model's answer was unusable: the rules engine's reflection stored in its place.
+    pub fallback: Option<Fallback>,
+}
+
+/// The rules engine's reflection that stands in for an unusable answer.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Fallback {
+    pub engine: Engine,
+    pub reflection_id: Option<i64>,
+    pub proposals: usize,
+}
+
+/// A reflection about to be made: the triggers' evaluation, what it reads, and its prompt.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub eval: triggers::Evaluation,
+    pub input: input::ReflectionInput,
+    pub prompt: prompt::Prompt,
+}
+
+impl Prepared {
+    /// Reads what a reflection over `eval` looks at and builds its prompt.
+    pub fn load(
+        conn: &Connection,
+        settings: &Settings,
+        eval: triggers::Evaluation,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared> {
+        let input = input::load(conn, settings, &eval, now)?;
+        let prompt = prompt::build(&input);
+        Ok(Prepared {
+            eval,
+            input,
+            prompt,
+        })
+    }
+
+    /// The parameters a recommendation may name.
+    pub fn known(&self) -> BTreeSet<String> {
+        self.input
+            .parameters
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+}
+
+/// What an engine made of a prepared reflection, valid or not.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub engine: Engine,
+    /// The validated answer, or why it is unusable.
+    pub answer: std::result::Result<answer::Answer, String>,
+    pub model: Option<String>,
+    pub raw: Option<String>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+}
+
+impl Analysis {
+    /// The rules engine's analysis (never invalid).
+    pub fn by_rules(prepared: &Prepared, settings: &Settings) -> Result<Analysis> {
+        let answer = rules::analyse(&prepared.input, settings.reflect.min_sample);
+        Ok(Analysis {
+            engine: Engine::Rules,
+            raw: Some(serde_json::to_string(&answer)?),
+            answer: Ok(answer),
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+        })
+    }
+
+    /// The model's reply, validated against the parameters `prepared` knows.
+    pub fn from_reply(reply: llm::Reply, prepared: &Prepared) -> Analysis {
+        let answer = if reply.truncated {
+            Err("the answer was cut off at max_tokens (finish_reason \"length\")".to_string())
+        } else {
+            answer::parse(&reply.content, &prepared.known())
+        };
+        Analysis {
+            engine: Engine::Openai,
+            answer,
+            model: Some(reply.model),
+            raw: Some(reply.content),
+            prompt_tokens: reply.prompt_tokens,
+            completion_tokens: reply.completion_tokens,
+        }
+    }
+
+    fn record<'a>(&'a self, prepared: &'a Prepared, prompt: &'a str) -> store::Record<'a> {
+        // An unusable answer covers nothing: the trades wait for a usable analysis (its
+        // fallback's, stored beside it).
+        let covered: &[i64] = match self.answer {
+            Ok(_) => &prepared.eval.uncovered,
+            Err(_) => &[],
+        };
+        store::Record {
+            triggered: &prepared.eval.fired,
+            covered,
+            engine: self.engine,
+            model: self.model.as_deref(),
+            answer: self.answer.as_ref().map_err(String::as_str),
+            prompt,
+            raw_answer: self.raw.as_deref(),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+        }
+    }
+
+    fn n_recommendations(&self) -> usize {
+        self.answer
+            .as_ref()
+            .map(|a| a.recommendations.len())
+            .unwrap_or(0)
+    }
 }
 
 /// The 15-minute run: automatic triggers only.
@@ -69,80 +193,99 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     }
     let now = ctx.now;
     let eval = triggers::evaluate(&ctx.conn, &settings, opts.trigger, now)?;
-    let mut stats = Stats {
-        triggered: eval.fired.clone(),
+    if eval.fired.is_empty() && !opts.print_prompt {
+        tracing::info!(uncovered = eval.uncovered.len(), "no trigger fired");
+        return Ok(skipped(eval.fired, engine));
+    }
+    let prepared = Prepared::load(&ctx.conn, &settings, eval, now)?;
+    if opts.print_prompt {
+        println!("{}", settings.scrub(&prepared.prompt.text()));
+        return Ok(skipped(prepared.eval.fired, engine));
+    }
+    tracing::info!(triggered = ?prepared.eval.fired, covered = prepared.eval.uncovered.len(), engine = %engine, "reflecting");
+    let analysis = if engine == Engine::Openai {
+        // No transaction is open here: the network call happens between reads and one write.
+        Analysis::from_reply(llm::complete(&settings, &prepared.prompt).await?, &prepared)
+    } else {
+        Analysis::by_rules(&prepared, &settings)?
+    };
+    conclude(
+        &mut ctx.conn,
+        &settings,
+        &prepared,
+        analysis,
+        now,
+        ctx.dry_run,
+    )
+}
+
+fn skipped(triggered: Vec<&'static str>, engine: Engine) -> Stats {
+    Stats {
+        triggered,
         engine,
         status: "skipped",
         ..Stats::default()
-    };
-    if eval.fired.is_empty() && !opts.print_prompt {
-        tracing::info!(uncovered = eval.uncovered.len(), "no trigger fired");
-        return Ok(stats);
     }
-    let input = input::load(&ctx.conn, &settings, &eval.fired, &eval.uncovered, now)?;
-    let prompt = prompt::build(&input);
-    if opts.print_prompt {
-        println!("{}", settings.scrub(&prompt.text()));
-        return Ok(stats);
-    }
-    tracing::info!(triggered = ?eval.fired, covered = eval.uncovered.len(), engine = %engine, "reflecting");
+}
 
-    let known: BTreeSet<String> = input.parameters.iter().map(|p| p.name.clone()).collect();
-    let (answer, model, raw, prompt_tokens, completion_tokens) = if engine == Engine::Openai {
-        // No transaction is open here: the network call happens between reads and one write.
-        let reply = llm::complete(&settings, &prompt).await?;
-        let answer = if reply.truncated {
-            Err("the answer was cut off at max_tokens (finish_reason \"length\")".to_string())
+/// Stores an analysis of `prepared` (nothing with `dry_run`). An unusable answer is recorded
+/// as a failed reflection that covers no trade, and the rules engine's analysis is stored
+/// beside it as its own reflection (engine `rules`) with its proposals, in one transaction.
+pub fn conclude(
+    conn: &mut Connection,
+    settings: &Settings,
+    prepared: &Prepared,
+    analysis: Analysis,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Stats> {
+    let mut stats = Stats {
+        triggered: prepared.eval.fired.clone(),
+        engine: analysis.engine,
+        status: if analysis.answer.is_ok() {
+            "ok"
         } else {
-            answer::parse(&reply.content, &known)
-        };
-        (
-            answer,
-            Some(reply.model),
-            Some(reply.content),
-            reply.prompt_tokens,
-            reply.completion_tokens,
-        )
-    } else {
-        let answer = rules::analyse(&input, settings.reflect.min_sample);
-        let raw = serde_json::to_string(&answer)?;
-        (Ok(answer), None, Some(raw), None, None)
+            "invalid_answer"
+        },
+        prompt_tokens: analysis.prompt_tokens.unwrap_or(0),
+        completion_tokens: analysis.completion_tokens.unwrap_or(0),
+        ..Stats::default()
     };
-    stats.prompt_tokens = prompt_tokens.unwrap_or(0);
-    stats.completion_tokens = completion_tokens.unwrap_or(0);
-    stats.status = if answer.is_ok() {
-        "ok"
-    } else {
-        "invalid_answer"
+    let fallback = match &analysis.answer {
+        Ok(_) => None,
+        Err(why) => {
+            tracing::warn!(reason = %settings.scrub(why), "the model's answer is unusable; recorded as a failed reflection, the rules engine stands in");
+            Some(Analysis::by_rules(prepared, settings)?)
+        }
     };
-    if let Err(why) = &answer {
-        tracing::warn!(reason = %settings.scrub(why), "the model's answer is unusable; recorded as a failed reflection");
-    }
-    if ctx.dry_run {
-        stats.proposals = answer
-            .as_ref()
-            .map(|a| a.recommendations.len())
-            .unwrap_or(0);
+    if dry_run {
+        stats.proposals = fallback.as_ref().unwrap_or(&analysis).n_recommendations();
+        stats.fallback = fallback.map(|f| Fallback {
+            engine: f.engine,
+            reflection_id: None,
+            proposals: f.n_recommendations(),
+        });
         return Ok(stats);
     }
-    let record = store::Record {
-        triggered: &eval.fired,
-        covered: &eval.uncovered,
-        engine,
-        model: model.as_deref(),
-        answer: answer.as_ref().map_err(String::as_str),
-        prompt: &prompt.text(),
-        raw_answer: raw.as_deref(),
-        prompt_tokens,
-        completion_tokens,
-    };
-    let saved = store::save(&mut ctx.conn, &settings, &record, now)?;
-    stats.reflection_id = Some(saved.reflection_id);
-    stats.proposals = saved.n_proposals;
+    let prompt = prepared.prompt.text();
+    let mut records = vec![analysis.record(prepared, &prompt)];
+    records.extend(fallback.iter().map(|f| f.record(prepared, &prompt)));
+    let saved = store::save(conn, settings, &records, now)?;
+    if let Some(first) = saved.first() {
+        stats.reflection_id = Some(first.reflection_id);
+    }
+    stats.proposals = saved.iter().map(|s| s.n_proposals).sum();
+    if let (Some(f), Some(s)) = (&fallback, saved.get(1)) {
+        stats.fallback = Some(Fallback {
+            engine: f.engine,
+            reflection_id: Some(s.reflection_id),
+            proposals: s.n_proposals,
+        });
+    }
     tracing::info!(
-        reflection_id = saved.reflection_id,
+        reflection_id = stats.reflection_id,
         status = stats.status,
-        proposals = saved.n_proposals,
+        proposals = stats.proposals,
         "reflection stored"
     );
     Ok(stats)

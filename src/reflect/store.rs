@@ -34,14 +34,30 @@ pub struct Saved {
     pub n_proposals: usize,
 }
 
-/// Stores `record` in one transaction. Secrets are scrubbed from every stored text.
+/// Stores `records` (an analysis, and the fallback of an unusable one) in one transaction.
+/// Secrets are scrubbed from every stored text.
 pub fn save(
     conn: &mut Connection,
+    settings: &Settings,
+    records: &[Record<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<Saved>> {
+    let tx = crate::db::write_tx(conn)?;
+    let saved = records
+        .iter()
+        .map(|record| save_one(&tx, settings, record, now))
+        .collect::<Result<Vec<_>>>()?;
+    tx.commit()?;
+    Ok(saved)
+}
+
+/// Stores one reflection in the caller's transaction.
+fn save_one(
+    tx: &Connection,
     settings: &Settings,
     record: &Record<'_>,
     now: DateTime<Utc>,
 ) -> Result<Saved> {
-    let tx = crate::db::write_tx(conn)?;
     let (status, insights, error) = match record.answer {
         Ok(answer) => (
             "ok",
@@ -84,7 +100,7 @@ pub fn save(
     if let Ok(answer) = record.answer {
         for rec in &answer.recommendations {
             // Proposals carry the live value: the adjuster compares against what is in force.
-            let Some(live) = crate::params::get(&tx, &rec.parameter)? else {
+            let Some(live) = crate::params::get(tx, &rec.parameter)? else {
                 tracing::warn!(parameter = %rec.parameter, "recommendation for a parameter that no longer exists; skipped");
                 continue;
             };
@@ -103,7 +119,7 @@ pub fn save(
                 suggested_tier: rec.tier,
                 ..Default::default()
             };
-            proposal_ids.push(crate::proposals::insert(&tx, &proposal, now)?);
+            proposal_ids.push(crate::proposals::insert(tx, &proposal, now)?);
         }
         tx.execute(
             "UPDATE reflections SET adjustments_made = ?1 WHERE id = ?2",
@@ -120,14 +136,13 @@ pub fn save(
         // Secrets are scrubbed from the whole message, as from every stored text.
         let note: Message = serde_json::from_str(&settings.scrub(&serde_json::to_string(&note)?))?;
         outbox::enqueue(
-            &tx,
+            tx,
             &settings.telegram.notify,
             &note,
             Some(&format!("insights:{reflection_id}")),
             now,
         )?;
     }
-    tx.commit()?;
     Ok(Saved {
         reflection_id,
         n_proposals: proposal_ids.len(),

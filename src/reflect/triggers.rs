@@ -31,6 +31,9 @@ pub struct Evaluation {
     /// Settled decisions (YES, NO and HOLD) no reflection has covered yet, by (settled_at, id):
     /// what a reflection made now covers.
     pub uncovered: Vec<i64>,
+    /// When `3_losses` fired: the losing trades that made it fire (ids, newest first), which
+    /// the prompt shows row by row.
+    pub streak: Vec<i64>,
 }
 
 /// The facts the triggers are decided on (pure, so it is tested by table).
@@ -38,6 +41,7 @@ pub struct Evaluation {
 pub struct Facts {
     /// The last settled YES/NO decisions, newest first: (lost, already covered).
     pub last_decisions: Vec<(bool, bool)>,
+    /// Settled YES/NO trades no reflection has covered (HOLDs are covered but not counted).
     pub n_uncovered: usize,
     pub end_of_day_done_today: bool,
 }
@@ -77,19 +81,23 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     let losses_trigger = settings.reflect.losses_trigger;
     let mut stmt = conn.prepare_cached(concat!(
-        "SELECT t.is_win = 0,
+        "SELECT t.id, t.is_win = 0,
                 EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
          FROM trades t
          WHERE ",
         settled_position!(),
         " ORDER BY t.settled_at DESC, t.id DESC LIMIT ?1"
     ))?;
-    let last_decisions = stmt
+    let last = stmt
         .query_map([losses_trigger.max(1)], |r| {
-            Ok((r.get::<_, Option<bool>>(0)?.unwrap_or(false), r.get(1)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                (r.get::<_, Option<bool>>(1)?.unwrap_or(false), r.get(2)?),
+            ))
         })?
-        .collect::<rusqlite::Result<Vec<(bool, bool)>>>()?;
-    let uncovered = uncovered(conn)?;
+        .collect::<rusqlite::Result<Vec<(i64, (bool, bool))>>>()?;
+    let last_decisions: Vec<(bool, bool)> = last.iter().map(|(_, facts)| *facts).collect();
+    let (uncovered, n_uncovered) = uncovered(conn)?;
     let end_of_day_done_today: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM reflections
                         WHERE instr(trigger_type, 'end_of_day') > 0
@@ -99,7 +107,7 @@ pub fn evaluate(
     )?;
     let facts = Facts {
         last_decisions,
-        n_uncovered: uncovered.len(),
+        n_uncovered,
         end_of_day_done_today,
     };
     let fired = decide(
@@ -108,21 +116,40 @@ pub fn evaluate(
         settings.reflect.trades_trigger,
         requested,
     );
-    Ok(Evaluation { fired, uncovered })
+    let streak = if fired.contains(&LOSSES) {
+        last.iter()
+            .take(losses_trigger as usize)
+            .map(|(id, _)| *id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Evaluation {
+        fired,
+        uncovered,
+        streak,
+    })
 }
 
-/// Settled decisions no reflection has covered, by (settled_at, id).
-pub fn uncovered(conn: &Connection) -> Result<Vec<i64>> {
+/// Settled decisions no reflection has covered, by (settled_at, id), and how many of them are
+/// YES/NO trades with a result (what `10_trades` counts).
+pub fn uncovered(conn: &Connection) -> Result<(Vec<i64>, usize)> {
     let mut stmt = conn.prepare_cached(concat!(
-        "SELECT t.id FROM trades t WHERE ",
+        "SELECT t.id, ",
+        settled_position!(),
+        " FROM trades t WHERE ",
         settled!(),
         " AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
          ORDER BY t.settled_at, t.id"
     ))?;
-    let ids = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    Ok(ids)
+    let mut ids = Vec::new();
+    let mut n_positions = 0;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        ids.push(r.get(0)?);
+        n_positions += usize::from(r.get::<_, bool>(1)?);
+    }
+    Ok((ids, n_positions))
 }
 
 #[cfg(test)]

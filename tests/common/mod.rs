@@ -73,6 +73,7 @@ const VARS: &[&str] = &[
     "SETTLEMENT_BATCH_SIZE",
     "SETTLEMENT_ALERT_LAG_HOURS",
     "RUST_LOG",
+    "POLYPERF_ADJUST_AUTONOMY",
 ];
 
 pub fn bin_cmd(bin: &str) -> assert_cmd::Command {

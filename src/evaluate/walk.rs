@@ -1,0 +1,315 @@
+//! The walk: the loop replayed day by day in a scratch database (in memory) that holds only
+//! what was known at each point: a settled decision enters it once its market has ended. At
+//! the end of each day the same library functions the jobs call run on it: the reflection's
+//! triggers ([`reflect::triggers::evaluate`], with the daily `end_of_day` request), the
+//! analysis ([`reflect::Prepared::load`], the rules engine or a model), [`reflect::conclude`],
+//! and the adjuster ([`adjust::run_sync`]: tiers, bounds, steps, cooldowns, replay evidence,
+//! rollback watch) at the autonomy being evaluated. Decisions older than the archive's
+//! retention leave the scratch database as polyperf-archive moves them out of the live one.
+//! The live database is only read.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use rusqlite::{params, Connection};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::compare::Timeline;
+use crate::adjust;
+use crate::adjust::counterfactual::{Fate, Values, Walker};
+use crate::adjust::replay::{read_row, ROW_COLUMNS};
+use crate::config::{Autonomy, Settings};
+use crate::db::Money;
+use crate::reflect::{self, Analysis, Prepared, Requested};
+use crate::settle::fees::{FeeAsset, FeeRules};
+use crate::time::{from_db, to_db};
+
+/// A parameter change the loop made during the walk.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub at: String,
+    pub parameter: String,
+    pub old: Decimal,
+    pub new: Decimal,
+    /// 1 or 2 (the proposal's tier); None for an automatic rollback.
+    pub tier: Option<i64>,
+    /// `auto` or `rollback`.
+    pub method: String,
+}
+
+/// What the walk produced.
+#[derive(Debug, Clone, Default)]
+pub struct Walked {
+    pub changes: Vec<Change>,
+    /// Days walked (folds).
+    pub folds: usize,
+    pub reflections: usize,
+    /// Tier-2 requests nobody could answer during the walk (counted as not applied).
+    pub left_for_approval: u64,
+    /// Decisions the walk's reflections saw as the loop's values would have made them.
+    pub rewritten: u64,
+}
+
+/// How a prepared reflection is analysed: the rules engine, or a model (with stored answers).
+pub trait Analyst {
+    fn analyse(&mut self, prepared: &Prepared, settings: &Settings) -> Result<Analysis>;
+}
+
+/// The rules engine, offline.
+pub struct Rules;
+
+impl Analyst for Rules {
+    fn analyse(&mut self, prepared: &Prepared, settings: &Settings) -> Result<Analysis> {
+        Analysis::by_rules(prepared, settings)
+    }
+}
+
+/// What a walk starts from.
+pub struct Start<'a> {
+    pub settings: &'a Settings,
+    pub autonomy: Autonomy,
+    /// The first decision's time (and earlier ones are left out) and the evaluation's now.
+    pub since: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    /// The parameters' values in force at `since`.
+    pub values: &'a [(String, Decimal)],
+    /// The values really in force over time (`parameter_history`), and settlement's fees:
+    /// what the walk's own reflections see is the history the loop's values would have made.
+    pub actual: &'a Timeline,
+    pub fees: FeeRules,
+}
+
+/// Walks the settled decisions of `live` (read through its file) from `since` to `now`.
+pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> Result<Walked> {
+    let (since, now) = (start.since, start.now);
+    let path = live
+        .path()
+        .filter(|p| !p.is_empty())
+        .context("the evaluation reads the database from its file; this connection has none")?;
+    let mut scratch = Connection::open_in_memory()?;
+    crate::db::migrate(&mut scratch)?;
+    // Read-only: the evaluation cannot write to the live database through this attachment.
+    scratch.execute("ATTACH DATABASE ?1 AS live", [read_only_uri(path)])?;
+    let mut settings = start.settings.clone();
+    settings.adjust.autonomy = start.autonomy;
+    start_values(&scratch, start.values)?;
+    // Earlier evaluations were known when they were made: autonomy `full` may ask them.
+    scratch.execute(
+        "INSERT INTO main.evaluations SELECT * FROM live.evaluations WHERE created_at <= ?1",
+        [to_db(now)],
+    )?;
+
+    list_known(&scratch, since)?;
+    let mut walked = Walked::default();
+    let mut walker = Walker::new(start.fees);
+    let mut in_force = Timeline(vec![(since, current_values(&scratch)?)]);
+    let mut from = since;
+    let mut boundary = since
+        .duration_trunc(Duration::days(1))
+        .context("truncating to a day")?
+        + Duration::days(1);
+    loop {
+        let b = boundary.min(now);
+        copy_known(&scratch, (from, b))?;
+        walked.rewritten +=
+            as_the_loop_would(&scratch, (from, b), (start.actual, &in_force), &mut walker)?;
+        walked.folds += 1;
+        let eval = reflect::triggers::evaluate(&scratch, &settings, Some(Requested::EndOfDay), b)?;
+        if !eval.fired.is_empty() && !eval.uncovered.is_empty() {
+            let prepared = Prepared::load(&scratch, &settings, eval, b)?;
+            let analysis = analyst.analyse(&prepared, &settings)?;
+            reflect::conclude(&mut scratch, &settings, &prepared, analysis, b, false)?;
+            walked.reflections += 1;
+        }
+        let stats = adjust::run_sync(&mut scratch, &settings, b, false)?;
+        walked.left_for_approval += stats.awaiting_approval;
+        archive_old(&scratch, &settings, b)?;
+        let values = current_values(&scratch)?;
+        if in_force.0.last().map(|(_, v)| *v) != Some(values) {
+            in_force.0.push((b, values));
+        }
+        if b >= now {
+            break;
+        }
+        from = b;
+        boundary = b + Duration::days(1);
+    }
+    walked.changes = changes(&scratch)?;
+    Ok(walked)
+}
+
+/// `path` as an SQLite URI opening it read-only (`%`, `?` and `#` escaped).
+fn read_only_uri(path: &str) -> String {
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{escaped}?mode=ro")
+}
+
+/// Sets the scratch parameters to the live ones, with `start`'s values (name, value).
+fn start_values(scratch: &Connection, start: &[(String, Decimal)]) -> Result<()> {
+    scratch.execute_batch(
+        "DELETE FROM main.parameters;
+         INSERT INTO main.parameters SELECT * FROM live.parameters;",
+    )?;
+    for (name, value) in start {
+        scratch.execute(
+            "UPDATE main.parameters SET value = ?1 WHERE name = ?2",
+            params![value.to_string(), name],
+        )?;
+    }
+    Ok(())
+}
+
+/// Lists, once, when each settled decision made since `since` became known (its market's
+/// end, else its time), indexed, so each day copies its own rows without scanning the rest.
+fn list_known(scratch: &Connection, since: DateTime<Utc>) -> Result<()> {
+    scratch.execute_batch("CREATE TEMP TABLE known (id INTEGER PRIMARY KEY, at TEXT NOT NULL)")?;
+    scratch.execute(
+        &format!(
+            "INSERT INTO temp.known SELECT id, COALESCE(market_end, timestamp) FROM live.trades
+             WHERE {} AND timestamp >= ?1",
+            crate::trades::settled!()
+        ),
+        [to_db(since)],
+    )?;
+    scratch.execute_batch("CREATE INDEX temp.idx_known_at ON known (at)")?;
+    Ok(())
+}
+
+/// Copies into the scratch database the decisions that became known in [from, to), stamped
+/// as settled then.
+fn copy_known(scratch: &Connection, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> Result<()> {
+    scratch.execute(
+        "INSERT INTO main.trades SELECT t.* FROM temp.known k JOIN live.trades t ON t.id = k.id
+         WHERE k.at >= ?1 AND k.at < ?2 ORDER BY k.at, k.id",
+        params![to_db(from), to_db(to)],
+    )?;
+    scratch.execute(
+        "UPDATE main.trades SET settled_at = k.at FROM temp.known k
+         WHERE k.id = main.trades.id AND k.at >= ?1 AND k.at < ?2",
+        params![to_db(from), to_db(to)],
+    )?;
+    Ok(())
+}
+
+/// The scratch database's parameters, as the replay rules read them.
+fn current_values(scratch: &Connection) -> Result<Values> {
+    Ok(crate::params::list(scratch)?
+        .into_iter()
+        .fold(Values::default(), |v, p| v.with(&p.name, p.value)))
+}
+
+/// Rewrites the decisions just copied (known in [from, to)) as the trader would have made
+/// them under the loop's values (`in_force`, against the `actual` ones), by the replay's
+/// rules: a trade below a raised threshold becomes a HOLD, a HOLD a lowered one admits is
+/// taken, a changed position size is settled again at the scaled stake. So the walk's later
+/// reflections look at the history the loop would have made.
+fn as_the_loop_would(
+    scratch: &Connection,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    (actual, in_force): (&Timeline, &Timeline),
+    walker: &mut Walker,
+) -> Result<u64> {
+    let mut stmt = scratch.prepare(&format!(
+        "SELECT t.id, {ROW_COLUMNS} FROM temp.known k JOIN main.trades t ON t.id = k.id
+         WHERE k.at >= ?1 AND k.at < ?2 ORDER BY t.timestamp, t.id"
+    ))?;
+    let rows = stmt
+        .query_map(params![to_db(from), to_db(to)], |r| {
+            Ok((r.get::<_, i64>(0)?, read_row(r, 1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rewritten = 0;
+    for (id, row) in rows {
+        let Some(row) = row else { continue };
+        let at = row.timestamp;
+        let Some(step) = walker.step(&row, &actual.at(at), &in_force.at(at)) else {
+            continue;
+        };
+        if step.replayed == step.actual {
+            continue;
+        }
+        match &step.replayed {
+            Fate::Hold { missed } => scratch.execute(
+                "UPDATE main.trades SET action = 'HOLD', position_size = 0, executed_price = NULL,
+                     profit_loss = NULL, is_win = NULL, fee = NULL, fee_asset = NULL,
+                     is_missed_opportunity = ?2
+                 WHERE id = ?1",
+                params![id, missed],
+            )?,
+            Fate::Trade(p) => scratch.execute(
+                "UPDATE main.trades SET action = ?2, position_size = ?3, executed_price = ?4,
+                     profit_loss = ?5, is_win = ?6, fee = ?7, fee_asset = ?8,
+                     is_missed_opportunity = NULL
+                 WHERE id = ?1",
+                params![
+                    id,
+                    if p.yes { "YES" } else { "NO" },
+                    Money(p.stake),
+                    p.price.map(Money),
+                    Money(p.pnl),
+                    p.won,
+                    Money(p.fee),
+                    p.fee_asset.map(FeeAsset::as_str),
+                ],
+            )?,
+        };
+        rewritten += 1;
+    }
+    Ok(rewritten)
+}
+
+/// Removes from the scratch database the decisions that became known more than the archive's
+/// retention (at least `adjust.replay_days` + 7 days) before `now`, as polyperf-archive does
+/// live: no reflection or adjuster step reads that far back, and the triggers' scan of
+/// uncovered decisions stays short.
+fn archive_old(scratch: &Connection, settings: &Settings, now: DateTime<Utc>) -> Result<()> {
+    let days = settings
+        .archive
+        .retention_days
+        .max(settings.adjust.replay_days.saturating_add(7));
+    let before = to_db(crate::time::days_before(now, days)?);
+    scratch.execute(
+        "DELETE FROM main.reflection_trades WHERE trade_id IN
+             (SELECT id FROM main.trades WHERE settled_at < ?1)",
+        [&before],
+    )?;
+    scratch.execute("DELETE FROM main.trades WHERE settled_at < ?1", [&before])?;
+    Ok(())
+}
+
+/// The changes the walk applied, in order.
+fn changes(scratch: &Connection) -> Result<Vec<Change>> {
+    let mut stmt = scratch.prepare(
+        "SELECT h.timestamp, h.parameter_name, h.old_value, h.new_value, p.tier, h.approval_method
+         FROM main.parameter_history h LEFT JOIN main.proposals p ON p.id = h.proposal_id
+         ORDER BY h.timestamp, h.id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(at, parameter, old, new, tier, method)| {
+            from_db(&at)?;
+            Ok(Change {
+                old: crate::params::parse_value(&parameter, &old)?,
+                new: crate::params::parse_value(&parameter, &new)?,
+                at,
+                parameter,
+                tier,
+                method,
+            })
+        })
+        .collect()
+}
