@@ -122,11 +122,7 @@ impl JobContext {
 pub fn init_tracing(log_format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match log_format {
-        LogFormat::Json => true,
-        LogFormat::Human => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
+    let json = logs_as_json(log_format, std::io::stderr().is_terminal());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -144,6 +140,16 @@ pub fn init_tracing(log_format: LogFormat) {
     };
     // A second init (tests, the scheduler) keeps the first subscriber.
     let _ = result;
+}
+
+/// Whether logs are JSON lines: `auto` (the default) is human-readable on a terminal and JSON
+/// anywhere else (journald, cron's logger, a pipe); `human` and `json` force one.
+pub fn logs_as_json(log_format: LogFormat, stderr_is_terminal: bool) -> bool {
+    match log_format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !stderr_is_terminal,
+    }
 }
 
 /// A clock: the wall clock (`Utc::now`) in every binary, passed in so that no library code
@@ -277,12 +283,15 @@ where
         }
     }
     match (&result, error) {
-        (Ok(_), _) => {
-            tracing::info!(elapsed_ms, dry_run, stats = %scrub(&stats.to_string()), "job finished");
+        (Ok(figures), _) => {
+            // The figures are printed once, here (and kept in job_runs); the log line says
+            // only that the run finished. In the job's own field order: the important first.
+            tracing::info!(elapsed_ms, dry_run, "job finished");
+            let text = scrub(&serde_json::to_string(figures).unwrap_or_default());
             if json {
-                println!("{}", scrub(&stats.to_string()));
+                println!("{text}");
             } else {
-                print_human(name, &stats, dry_run);
+                print_human(name, &text, dry_run);
             }
         }
         (Err(e), Some(message)) => {
@@ -310,23 +319,19 @@ where
     code
 }
 
-/// Prints stats as aligned `key: value` lines.
-pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
+/// Prints a run's figures (a JSON object's text) as aligned `key  value` lines, in the order
+/// they are written there.
+pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     let suffix = if dry_run {
         " (dry run: nothing written)"
     } else {
         ""
     };
     println!("{name}: done{suffix}");
-    if let Some(map) = stats.as_object() {
-        let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
-        for (key, value) in map {
-            let shown = match value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            println!("  {key:<width$}  {shown}");
-        }
+    let fields = crate::json::fields_in_order(stats);
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, shown) in fields {
+        println!("  {key:<width$}  {shown}");
     }
 }
 
@@ -617,4 +622,20 @@ pub fn is_disk_full(err: &anyhow::Error) -> bool {
             Some(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default (`auto`) gives people a readable log on a terminal and machines JSON lines
+    /// everywhere else; the units and the crontab also say `json` explicitly.
+    #[test]
+    fn auto_logs_are_human_on_a_terminal_and_json_elsewhere() {
+        assert_eq!(Settings::default().general.log_format, LogFormat::Auto);
+        assert!(!logs_as_json(LogFormat::Auto, true));
+        assert!(logs_as_json(LogFormat::Auto, false));
+        assert!(logs_as_json(LogFormat::Json, true));
+        assert!(!logs_as_json(LogFormat::Human, false));
+    }
 }

@@ -1046,6 +1046,12 @@ fn report(db: &TestDb) -> serde_json::Value {
     for key in live_only.iter().map(String::as_str).chain(["coverage"]) {
         object.remove(key);
     }
+    // A group's break-even is live-only too (it needs each position's price).
+    for groups in object.values_mut().filter_map(|v| v.as_object_mut()) {
+        for group in groups.values_mut().filter_map(|g| g.as_object_mut()) {
+            group.remove("break_even");
+        }
+    }
     let missed = object["missed_opportunities"]["count"].clone();
     object.insert("missed_opportunities".into(), missed);
     report

@@ -238,13 +238,7 @@ fn report(
         // The runner prints the error once, with these figures under --json.
         return Err(crate::runner::failed_with(message, stats));
     }
-    // Every figure is in the runner's "job finished" line; these are the headlines.
-    let Stats {
-        free_bytes_after,
-        pruned_rows,
-        ..
-    } = *stats;
-    tracing::info!(free_bytes_after, pruned_rows, "cleanup finished");
+    // The runner prints the figures, once.
     Ok(())
 }
 
