@@ -250,12 +250,13 @@ fn thinned(m: &Metrics) -> Vec<(f64, f64)> {
     out
 }
 
-/// Date labels: days over a long span, hours within two days.
+/// Date labels: days when the axis's ~6 ticks are more than a day apart, else day and hour
+/// (two ticks on one day must not read the same).
 fn date_label(secs: f64, span_secs: f64) -> String {
     let Some(t) = chrono::DateTime::from_timestamp(secs as i64, 0) else {
         return String::new();
     };
-    if span_secs > 2.0 * 86_400.0 {
+    if span_secs > 6.0 * 86_400.0 {
         t.format("%Y-%m-%d").to_string()
     } else {
         t.format("%m-%d %H:%M").to_string()
@@ -593,6 +594,20 @@ mod tests {
 
     /// A bar is green only at or above its own fee-aware break-even: 49% against 51.75% (a
     /// 0.50 price at fee rate 0.07) is red, whatever 50% would say.
+    #[test]
+    fn ticks_of_a_short_span_never_read_the_same() {
+        // 2.5 days, ticks every 12 hours (what the HTML screenshot's data gives).
+        let start = 1_770_508_800.0; // 2026-02-08 00:00 UTC
+        let span = 2.5 * 86_400.0;
+        let labels: Vec<String> = (0..6)
+            .map(|i| date_label(start + f64::from(i) * 43_200.0, span))
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+        assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+        assert_eq!(labels[1], "02-08 12:00");
+        assert_eq!(date_label(start, 30.0 * 86_400.0), "2026-02-08");
+    }
+
     #[test]
     fn bars_are_coloured_against_the_break_even() {
         let group = |rate: f64, be: Option<f64>| Group {
