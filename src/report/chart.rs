@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
@@ -292,17 +293,7 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(GRID_COLOR)
-        .x_labels(6)
-        .y_labels(6)
-        .x_label_formatter(&labels)
-        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
-        .label_style(text(13))
-        .draw()
-        .map_err(drawing)?;
+    date_mesh(&mut chart, &labels, 6)?;
     chart
         .draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.4)))
         .map_err(drawing)?;
@@ -335,21 +326,30 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, (deepest * 1.1 - 1e-9)..0.0)
         .map_err(drawing)?;
+    date_mesh(&mut chart, &labels, 3)?;
+    chart
+        .draw_series(AreaSeries::new(drawdown, 0.0, BELOW_COLOR.mix(0.35)))
+        .map_err(drawing)?;
+    Ok(())
+}
+
+/// The grid and labels of a chart over dates (x) and USDC (y).
+fn date_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    labels: &dyn Fn(&f64) -> String,
+    y_labels: usize,
+) -> Result<()> {
     chart
         .configure_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID_COLOR)
         .x_labels(6)
-        .y_labels(3)
-        .x_label_formatter(&labels)
+        .y_labels(y_labels)
+        .x_label_formatter(labels)
         .y_label_formatter(&|y: &f64| format!("{y:.2}"))
         .label_style(text(13))
         .draw()
-        .map_err(drawing)?;
-    chart
-        .draw_series(AreaSeries::new(drawdown, 0.0, BELOW_COLOR.mix(0.35)))
-        .map_err(drawing)?;
-    Ok(())
+        .map_err(drawing)
 }
 
 /// The colour of a win-rate bar: at or above the group's own fee-aware break-even, below it,
