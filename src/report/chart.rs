@@ -465,7 +465,8 @@ fn win_rate_bars<DB: DrawingBackend>(
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(55)
-        .build_cartesian_2d(0.0..n, 0.0..1.0)
+        // Headroom above 100% for the label of a bar whose interval reaches it.
+        .build_cartesian_2d(0.0..n, 0.0..1.1)
         .map_err(drawing)?;
     let positions: Vec<f64> = (0..bars.len()).map(|i| i as f64 + 0.5).collect();
     chart
@@ -504,7 +505,7 @@ fn win_rate_bars<DB: DrawingBackend>(
         chart
             .draw_series([Text::new(
                 format!("{:.1}%", rate * 100.0),
-                (x - 0.12, (top + 0.07).min(0.99)),
+                (x - 0.12, top + 0.07),
                 text(12),
             )])
             .map_err(drawing)?;
