@@ -256,12 +256,10 @@ where
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
 
+    // The figures' text keeps the job's own field order (the important first), for job_runs
+    // and for people; the Value (keys sorted) is only for the failure's JSON line.
     let (code, stats, error) = match &result {
-        Ok(stats) => (
-            EXIT_OK,
-            serde_json::to_value(stats).unwrap_or_default(),
-            None,
-        ),
+        Ok(_) => (EXIT_OK, serde_json::Value::Null, None),
         Err(e) => (
             exit_code_for(e),
             e.chain()
@@ -270,11 +268,15 @@ where
             Some(scrub(&one_line(e))),
         ),
     };
+    let figures_text = match &result {
+        Ok(figures) => serde_json::to_string(figures).ok(),
+        Err(_) => (!stats.is_null()).then(|| stats.to_string()),
+    };
     if let Some(id) = run_id {
         let ended = RunEnd {
             id,
             code,
-            stats: &stats,
+            stats: figures_text.as_deref(),
             error: error.as_deref(),
             at: clock(),
         };
@@ -283,11 +285,11 @@ where
         }
     }
     match (&result, error) {
-        (Ok(figures), _) => {
+        (Ok(_), _) => {
             // The figures are printed once, here (and kept in job_runs); the log line says
             // only that the run finished. In the job's own field order: the important first.
             tracing::info!(elapsed_ms, dry_run, "job finished");
-            let text = scrub(&serde_json::to_string(figures).unwrap_or_default());
+            let text = scrub(figures_text.as_deref().unwrap_or("{}"));
             if json {
                 println!("{text}");
             } else {
@@ -379,7 +381,8 @@ fn begin_run(
 struct RunEnd<'a> {
     id: i64,
     code: u8,
-    stats: &'a serde_json::Value,
+    /// The figures as JSON text, in the job's field order; none when there are none.
+    stats: Option<&'a str>,
     error: Option<&'a str>,
     /// The clock's time at the end.
     at: DateTime<Utc>,
@@ -577,10 +580,9 @@ fn finish_run(conn: &Connection, ended: &RunEnd<'_>) -> Result<()> {
         EXIT_TEMPFAIL => "tempfail",
         _ => "failed",
     };
-    let stats = (!ended.stats.is_null()).then(|| ended.stats.to_string());
     conn.execute(
         "UPDATE job_runs SET finished_at = ?1, status = ?2, exit_code = ?3, stats = ?4, error = ?5 WHERE id = ?6",
-        params![to_db(ended.at), status, ended.code, stats, ended.error, ended.id],
+        params![to_db(ended.at), status, ended.code, ended.stats, ended.error, ended.id],
     )?;
     Ok(())
 }
@@ -612,6 +614,28 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
         );
     }
     Ok(map)
+}
+
+/// Each job's last recorded figures as (name, value) text, in the order the job wrote them
+/// (the important first), for people; [`last_runs`] has them as JSON.
+pub fn last_figures(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for job in Job::ALL {
+        let stats: Option<String> = conn
+            .query_row(
+                "SELECT stats FROM job_runs WHERE job = ?1 ORDER BY id DESC LIMIT 1",
+                params![job.binary()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if let Some(text) = stats {
+            out.insert(job.name().to_string(), crate::json::fields_in_order(&text));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether SQLite failed because the disk (or the database's size limit) is full.

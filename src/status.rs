@@ -39,6 +39,9 @@ pub struct Status {
     pub outbox: OutboxCounts,
     pub archives: crate::archive::Totals,
     pub jobs: serde_json::Map<String, serde_json::Value>,
+    /// Each job's last figures in the job's own order (the important first), for people.
+    #[serde(skip)]
+    pub job_figures: std::collections::BTreeMap<String, Vec<(String, String)>>,
     pub now: String,
 }
 
@@ -85,6 +88,7 @@ pub fn collect(
         },
         archives,
         jobs: crate::runner::last_runs(conn)?,
+        job_figures: crate::runner::last_figures(conn)?,
         now: crate::time::to_db(now),
     })
 }
@@ -143,9 +147,10 @@ pub fn render(s: &Status) -> String {
             .unwrap_or("?");
         let detail = match run["error"].as_str() {
             Some(e) => e.to_string(),
-            None => run["stats"]
-                .as_object()
-                .map(compact_stats)
+            None => s
+                .job_figures
+                .get(job)
+                .map(|figures| compact_stats(figures))
                 .unwrap_or_default(),
         };
         let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
@@ -153,19 +158,13 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-fn compact_stats(stats: &serde_json::Map<String, serde_json::Value>) -> String {
-    stats
+/// The first six plain figures (no nested objects or lists), as `name=value`.
+fn compact_stats(figures: &[(String, String)]) -> String {
+    figures
         .iter()
-        .filter(|(_, v)| v.is_number() || v.is_boolean() || v.is_string())
+        .filter(|(_, v)| !v.starts_with(['{', '[']))
         .take(6)
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            )
-        })
+        .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -769,4 +769,15 @@ fn a_jobs_figures_are_printed_once_the_important_first() {
         json.starts_with("{\"settled\":0,\"wins\":0,\"losses\":0,\"profit\""),
         "{json}"
     );
+    // `status` shows a job's last figures in the same order.
+    let status =
+        String::from_utf8_lossy(&succeeds(db.cmd("polyperf").arg("status")).stdout).to_string();
+    let settle = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("settle "))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        settle.contains("  settled=0 wins=0 losses=0 profit=0 "),
+        "{settle}"
+    );
 }
