@@ -252,6 +252,15 @@ fn the_demo_runs_every_job_offline_and_answers_its_suggestions() {
         .find(|l| l.trim_start().starts_with("http_requests"))
         .expect("settle stats");
     assert_eq!(requests.split_whitespace().nth(1), Some("0"), "{requests}");
+    // Jobs run through the schedule's table print their figures in their own order too.
+    let settle: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| *l != "polyperf-settle: done")
+        .skip(1)
+        .take(4)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(settle, ["settled", "wins", "losses", "profit"], "{stdout}");
 
     // The last week is live; what is older left for the archive.
     let conn = rusqlite::Connection::open(demo.join("performance.db")).unwrap();
