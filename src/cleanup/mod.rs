@@ -395,13 +395,15 @@ fn notify(
     let summary = match (failure, stats.emergency) {
         (Some(f), _) => f.to_string(),
         (None, true) => format!(
-            "free space was under the threshold; after {} it is back to {} bytes",
+            "free space was under the threshold; after {} it is back to {} ({:.1}% free)",
             step_names(&stats.steps),
-            stats.free_bytes_after
+            crate::status::human_bytes(stats.free_bytes_after),
+            stats.free_percent_after
         ),
         (None, false) => format!(
-            "free space {} bytes is under the warning level",
-            stats.free_bytes_after
+            "free space {} ({:.1}% free) is under the warning level",
+            crate::status::human_bytes(stats.free_bytes_after),
+            stats.free_percent_after
         ),
     };
     let report = crate::outbox::message::DiskReport {
