@@ -33,6 +33,8 @@ pub struct Status {
     pub db_bytes: u64,
     pub wal_bytes: u64,
     pub trades: TradeCounts,
+    /// The current UTC day's P&L ("how did today go?").
+    pub today: Option<crate::metrics::Period>,
     pub trading_paused: bool,
     pub control: ControlState,
     pub pending_approvals: i64,
@@ -66,6 +68,9 @@ pub fn collect(
         [&due_before],
         |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
     )?;
+    let today = crate::metrics::periods(conn, crate::metrics::By::Day, 1, now)?
+        .into_iter()
+        .next();
     let (pending, sent, failed) = crate::outbox::counts(conn)?;
     let pending_approvals =
         crate::proposals::count(conn, crate::proposals::Status::AwaitingApproval)?;
@@ -78,6 +83,7 @@ pub fn collect(
         db_bytes,
         wal_bytes,
         trades,
+        today,
         trading_paused: control.paused,
         control,
         pending_approvals,
@@ -112,6 +118,18 @@ pub fn render(s: &Status) -> String {
         "  decisions       {} total: {} settled, {} pending ({} due), {} unsettleable",
         t.total, t.settled, t.pending, t.due, t.unsettleable
     );
+    if let Some(day) = &s.today {
+        let _ = writeln!(
+            out,
+            "  today (UTC)     {}, {} trades ({} W / {} L), win rate {}, fees {}",
+            crate::report::usdc(day.profit),
+            day.trades,
+            day.wins,
+            day.losses,
+            crate::report::pct(day.win_rate),
+            crate::report::amount(day.fees)
+        );
+    }
     if s.control.paused {
         let _ = writeln!(
             out,
