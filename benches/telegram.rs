@@ -63,7 +63,7 @@ fn main() {
         {
             let tx = polyperf::db::write_tx(&mut conn).unwrap();
             for i in 0..n_drain {
-                polyperf::outbox::enqueue(&tx, &polyperf::outbox::Message::text(format!("message {i} <b>")), None, now).unwrap();
+                polyperf::outbox::enqueue(&tx, &Default::default(), &polyperf::outbox::Message::text(format!("message {i} <b>")), None, now).unwrap();
             }
             tx.commit().unwrap();
         }

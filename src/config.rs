@@ -15,7 +15,9 @@ use crate::error::bad_input;
 mod checks;
 mod vocab;
 use checks::bad_file_key;
-pub use vocab::{from_word, Autonomy, Engine, FeeAssetRule, LogFormat, Source, TieRule};
+pub use vocab::{
+    from_word, Autonomy, Engine, FeeAssetRule, LogFormat, Notice, Notification, Source, TieRule,
+};
 
 /// What a secret is replaced with wherever settings are shown.
 pub const REDACTED: &str = "<redacted>";
@@ -157,6 +159,50 @@ pub struct Telegram {
     pub poll_timeout_secs: u32,
     /// This many pending rows of one kind or more are merged into one message.
     pub merge_threshold: u32,
+    /// Per kind of message: `on`, `silent` or `off` (`[telegram.notify] trade = "silent"`,
+    /// `POLYPERF_TELEGRAM_NOTIFY_TRADE=silent`).
+    pub notify: Notify,
+}
+
+/// `[telegram.notify]`: how each kind of message reaches the chat. Routine news (trade alerts,
+/// results, settlement summaries, reflections) arrives silently; what needs a human (approvals,
+/// alerts) with a sound; nothing is off unless the operator says so.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notify {
+    pub trade: Notification,
+    pub result: Notification,
+    pub settlement: Notification,
+    pub reflection: Notification,
+    pub approval: Notification,
+    pub alert: Notification,
+}
+
+impl Notify {
+    /// How messages of this kind go out.
+    pub fn of(&self, notice: Notice) -> Notification {
+        match notice {
+            Notice::Trade => self.trade,
+            Notice::Result => self.result,
+            Notice::Settlement => self.settlement,
+            Notice::Reflection => self.reflection,
+            Notice::Approval => self.approval,
+            Notice::Alert => self.alert,
+        }
+    }
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify {
+            trade: Notification::Silent,
+            result: Notification::Silent,
+            settlement: Notification::Silent,
+            reflection: Notification::Silent,
+            approval: Notification::On,
+            alert: Notification::On,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -310,6 +356,7 @@ impl Default for Telegram {
             max_attempts: 10,
             poll_timeout_secs: 30,
             merge_threshold: 5,
+            notify: Notify::default(),
         }
     }
 }
@@ -413,16 +460,34 @@ impl Settings {
             if value.trim().is_empty() {
                 continue;
             }
-            let parsed = env_value(&section, &key, value, &tree);
             let table = tree
                 .as_table_mut()
                 .and_then(|t| t.get_mut(&section))
                 .and_then(|s| s.as_table_mut())
                 .ok_or_else(|| bad_input(format!("{name}: unknown setting section {section}")))?;
+            // `POLYPERF_TELEGRAM_NOTIFY_TRADE` sets `[telegram.notify] trade`.
+            let (table, key, path) = match nested_key(table, &key) {
+                Some((sub, rest)) => {
+                    let path = format!("{section}.{sub}.{rest}");
+                    let Some(inner) = table.get_mut(&sub).and_then(|v| v.as_table_mut()) else {
+                        continue;
+                    };
+                    (inner, rest, path)
+                }
+                None => {
+                    let path = format!("{section}.{key}");
+                    (table, key, path)
+                }
+            };
+            let parsed = env_value(
+                LIST_KEYS.contains(&(section.as_str(), key.as_str())),
+                table.get(&key),
+                value,
+            );
             table.insert(key.clone(), parsed);
             Settings::deserialize(tree.clone()).map_err(|e| {
                 bad_input(format!(
-                    "{name}={}: invalid value for {section}.{key}: {}",
+                    "{name}={}: invalid value for {path}: {}",
                     shown(&section, &key, value),
                     e.message()
                 ))
@@ -534,10 +599,20 @@ fn env_target(name: &str) -> Option<(String, String)> {
     None
 }
 
-/// Turns environment text into a TOML value of the type the setting has now.
-fn env_value(section: &str, key: &str, text: &str, tree: &toml::Value) -> toml::Value {
+/// The sub-table a key of a section's environment name points into: `notify_trade` in
+/// `[telegram]` is `("notify", "trade")` because `[telegram.notify]` is a table.
+fn nested_key(table: &toml::map::Map<String, toml::Value>, key: &str) -> Option<(String, String)> {
+    table.iter().find_map(|(name, value)| {
+        let rest = key.strip_prefix(name.as_str())?.strip_prefix('_')?;
+        (value.is_table() && !rest.is_empty()).then(|| (name.clone(), rest.to_string()))
+    })
+}
+
+/// Turns environment text into a TOML value of the type the setting has now (`existing`), or
+/// a list for the comma-separated keys.
+fn env_value(list: bool, existing: Option<&toml::Value>, text: &str) -> toml::Value {
     let text = text.trim();
-    if LIST_KEYS.contains(&(section, key)) {
+    if list {
         let items = text
             .split(',')
             .map(str::trim)
@@ -550,7 +625,6 @@ fn env_value(section: &str, key: &str, text: &str, tree: &toml::Value) -> toml::
             .collect();
         return toml::Value::Array(items);
     }
-    let existing = tree.get(section).and_then(|s| s.get(key));
     match existing {
         Some(toml::Value::Integer(_)) => text
             .parse::<i64>()
@@ -647,6 +721,65 @@ mod tests {
         .unwrap();
         assert_eq!(s, Settings::default());
         assert_eq!(s.effective_engine(), Engine::Rules);
+    }
+
+    /// `[telegram.notify]` in the file, `POLYPERF_TELEGRAM_NOTIFY_<KIND>` in the environment
+    /// (which wins); a word it does not take names the key and the words it does.
+    #[test]
+    fn notification_settings_per_kind() {
+        let d = Notify::default();
+        assert_eq!(
+            (d.trade, d.result, d.approval, d.alert),
+            (
+                Notification::Silent,
+                Notification::Silent,
+                Notification::On,
+                Notification::On
+            )
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[telegram]\nmerge_threshold = 4\n[telegram.notify]\ntrade = \"off\"\nreflection = \"on\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(
+            Some(&file),
+            &env(&[
+                ("POLYPERF_TELEGRAM_NOTIFY_RESULT", "off"),
+                ("POLYPERF_TELEGRAM_NOTIFY_REFLECTION", "silent"),
+            ]),
+        )
+        .unwrap();
+        let n = s.telegram.notify;
+        assert_eq!(s.telegram.merge_threshold, 4);
+        assert_eq!(n.trade, Notification::Off);
+        assert_eq!(n.result, Notification::Off);
+        assert_eq!(n.reflection, Notification::Silent);
+        assert_eq!(n.approval, Notification::On);
+        assert_eq!(n.of(Notice::Trade), Notification::Off);
+        assert!(s.redacted_toml().contains("[telegram.notify]"));
+
+        let err =
+            Settings::load_with_env(None, &env(&[("POLYPERF_TELEGRAM_NOTIFY_ALERT", "loud")]))
+                .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("telegram.notify.alert") && text.contains("`on`, `silent`, `off`"),
+            "{text}"
+        );
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        std::fs::write(&file, "[telegram.notify]\napproval = \"loud\"\n").unwrap();
+        let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("telegram.notify.approval") && text.contains("`on`, `silent`, `off`"),
+            "{text}"
+        );
+        std::fs::write(&file, "[telegram.notify]\nrezult = \"on\"\n").unwrap();
+        let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
+        assert!(err.to_string().contains("telegram.notify.rezult"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use crate::config::Notify;
 use crate::outbox::message::{PauseNote, ResumeNote};
 use crate::outbox::{self, Message};
 use crate::time::to_db;
@@ -51,7 +52,12 @@ pub struct Pause<'a> {
 
 /// Pauses trading, records the event and queues a notification, in the caller's transaction.
 /// Returns false (and changes nothing) if trading was already paused.
-pub fn pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<bool> {
+pub fn pause(
+    conn: &Connection,
+    notify: &Notify,
+    p: &Pause<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let n = conn.execute(
         "UPDATE trading_control SET paused = 1, reason = ?1, rule = ?2, figures = ?3, since = ?4, by = ?5, auto_resume_at = ?6
          WHERE id = 1 AND paused = 0",
@@ -74,6 +80,7 @@ pub fn pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<boo
     };
     outbox::enqueue(
         conn,
+        notify,
         &Message::Pause(note),
         Some(&format!("pause:{event_id}")),
         now,
@@ -83,7 +90,13 @@ pub fn pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<boo
 
 /// Resumes trading, records who did it and queues a notification. Returns false if trading
 /// was not paused.
-pub fn resume(conn: &Connection, by: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+pub fn resume(
+    conn: &Connection,
+    notify: &Notify,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let n = conn.execute(
         "UPDATE trading_control SET paused = 0, reason = NULL, rule = NULL, figures = NULL, since = ?1, by = ?2, auto_resume_at = NULL
          WHERE id = 1 AND paused = 1",
@@ -104,6 +117,7 @@ pub fn resume(conn: &Connection, by: &str, reason: &str, now: DateTime<Utc>) -> 
     };
     outbox::enqueue(
         conn,
+        notify,
         &Message::Resume(note),
         Some(&format!("resume:{event_id}")),
         now,

@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_exposure_fraction",
         include_str!("../sql/migrations/0005_exposure_fraction.sql"),
     ),
+    (
+        "0006_trade_feed",
+        include_str!("../sql/migrations/0006_trade_feed.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -742,8 +742,8 @@ impl Inserted {
 
 /// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
 /// transaction. New rows and exact re-logs take one statement per chunk; a chunk holding an id
-/// stored with other values is redone row by row to tell duplicates from conflicts. Leaves the
-/// outbox within its bound (each stored YES/NO queues a trade alert).
+/// stored with other values is redone row by row to tell duplicates from conflicts. Queues
+/// nothing: `polyperf-telegram` reads new trades from the table (`telegram::feed`).
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
     let mut done = Inserted::default();
     let mut chunks = decisions.chunks_exact(BATCH);
@@ -772,7 +772,6 @@ pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted
     for (i, d) in chunks.remainder().iter().enumerate() {
         done.add(base + i, try_insert(conn, d)?);
     }
-    crate::outbox::enforce_bound(conn)?;
     Ok(done)
 }
 
@@ -803,7 +802,6 @@ impl Tracker {
             .map_err(|e| crate::error::bad_input(e.to_string()))?;
         let tx = crate::db::write_tx(&mut self.conn)?;
         let logged = insert(&tx, decision)?;
-        crate::outbox::enforce_bound(&tx)?;
         tx.commit()?;
         Ok(logged)
     }
@@ -823,7 +821,6 @@ impl Tracker {
                 Logged::Duplicate => report.duplicates += 1,
             }
         }
-        crate::outbox::enforce_bound(&tx)?;
         tx.commit()?;
         Ok(report)
     }

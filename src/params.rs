@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::config::{Notify, Settings};
 use crate::error::bad_input;
 use crate::outbox::{self, message::ParameterChange, Message};
 use crate::time::to_db;
@@ -170,7 +170,12 @@ pub struct Change<'a> {
 
 /// Applies a change in the caller's transaction: bounds checked, `parameters` updated,
 /// one `parameter_history` row, one notification. Returns the history row id.
-pub fn apply_change(conn: &Connection, change: &Change<'_>, now: DateTime<Utc>) -> Result<i64> {
+pub fn apply_change(
+    conn: &Connection,
+    notify: &Notify,
+    change: &Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     let p = get(conn, change.name)?
         .ok_or_else(|| bad_input(format!("unknown parameter {:?}", change.name)))?;
     check_value(&p, change.new_value).map_err(bad_input)?;
@@ -211,6 +216,7 @@ pub fn apply_change(conn: &Connection, change: &Change<'_>, now: DateTime<Utc>) 
     };
     outbox::enqueue(
         conn,
+        notify,
         &message,
         Some(&format!("param-change:{history_id}")),
         now,
@@ -271,6 +277,7 @@ pub struct RolledBack {
 /// of bounds. Runs in its own transaction.
 pub fn rollback(
     conn: &mut Connection,
+    notify: &Notify,
     history_id: i64,
     reason: &str,
     by: &str,
@@ -304,7 +311,7 @@ pub fn rollback(
         reverts_history_id: Some(history_id),
         by,
     };
-    let new_id = apply_change(&tx, &change, now)?;
+    let new_id = apply_change(&tx, notify, &change, now)?;
     tx.commit()?;
     Ok(RolledBack {
         history_id: new_id,

@@ -514,6 +514,14 @@ fn close_crashed_runs(
     Ok(())
 }
 
+/// Whether a run of `job` holds its lease (or held it and died without releasing it): the
+/// Telegram feed holds back the results a settlement run may still be writing.
+pub fn lease_taken(conn: &Connection, job: Job) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM job_locks WHERE job = ?1)")?
+        .query_row([job.binary()], |r| r.get(0))?)
+}
+
 pub fn release_lease(conn: &Connection, job: &str, holder: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM job_locks WHERE job = ?1 AND holder = ?2",

@@ -362,7 +362,7 @@ fn superseded_when_the_live_value_moved() {
             reverts_history_id: None,
             by: "op",
         };
-        polyperf::params::apply_change(&tx, &change, t(NOW)).unwrap();
+        polyperf::params::apply_change(&tx, &Default::default(), &change, t(NOW)).unwrap();
         tx.commit().unwrap();
     }
     let out = adjust::decide(
@@ -780,7 +780,14 @@ fn a_pause_fires_once_and_a_human_resume_sticks() {
     );
     {
         let tx = polyperf::db::write_tx(&mut conn).unwrap();
-        polyperf::control::resume(&tx, "op", "checked", t("2026-03-01T12:30:00Z")).unwrap();
+        polyperf::control::resume(
+            &tx,
+            &Default::default(),
+            "op",
+            "checked",
+            t("2026-03-01T12:30:00Z"),
+        )
+        .unwrap();
         tx.commit().unwrap();
     }
     let stats = run(&db, &s, "2026-03-01T13:00:00Z");

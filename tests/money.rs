@@ -489,21 +489,14 @@ fn a_version_1_database_with_text_money_is_converted_in_place() {
     };
     assert_eq!(id, 7, "ids of archived rows are never reused");
     let conn = tracker.connection();
-    let payload: String = conn
+    let stored: (f64, f64) = conn
         .query_row(
-            "SELECT payload FROM outbox WHERE dedup_key = 'trade:d-7'",
+            "SELECT position_size, executed_price FROM trades WHERE id = 7",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    assert_eq!(
-        (
-            payload["position_size"].as_f64(),
-            payload["executed_price"].as_f64()
-        ),
-        (Some(5.0), Some(0.52))
-    );
+    assert_eq!(stored, (5.0, 0.52));
     // Settlement's own check reads the migrated rows.
     let report = polyperf::settle::verify(conn, &polyperf::config::Settings::default()).unwrap();
     assert_eq!(report.checked, 4);
@@ -541,7 +534,8 @@ fn the_money_migration_keeps_every_column_index_and_trigger() {
     };
     let before = schema(&conn);
     assert!(before.len() > 60, "{before:?}");
-    polyperf::db::migrate(&mut conn).unwrap();
+    // This migration alone (a later one drops the trade-alert trigger on purpose).
+    polyperf::db::migrate_to(&mut conn, money).unwrap();
     let after = schema(&conn);
     let lost: Vec<&String> = before.iter().filter(|n| !after.contains(n)).collect();
     assert!(lost.is_empty(), "lost in the rebuild: {lost:?}");
@@ -560,4 +554,81 @@ fn the_money_migration_keeps_every_column_index_and_trigger() {
         })
         .unwrap();
     assert_eq!(fk, 0);
+}
+
+/// Rows an older polyperf settled (before it knew the CLOB V2 fee rules) keep their old money
+/// after the migration; `settle-check` lists them and `settle-check --fix` re-settles their
+/// money under today's rules in one transaction, once. A row that differs in more than its money
+/// is listed and left alone.
+#[test]
+fn settle_check_fix_resettles_rows_an_older_version_settled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let conn = version_1_database(&path);
+    conn.execute_batch(
+        "INSERT INTO trades (timestamp, market_slug, action, confidence, position_size, btc_price,
+                             executed_price, actual_outcome, profit_loss, is_win, decision_id,
+                             settlement_status, fee, fee_rate_used, fee_exponent_used, payout)
+         VALUES
+           -- After the cut-over, settled with the fee in shares: a loss of 10 (today -10.35) and
+           -- a win of 18.60 (today 19.30).
+           ('2026-05-02 10:30:00', 'btc-updown-15m-1777717800', 'YES', 0.8, '10', '94010.5',
+            '0.50', 'DOWN', '-10', 0, 'v2-loss', 'settled', '0.35', '0.07', '1', '0'),
+           ('2026-05-02 10:31:00', 'btc-updown-15m-1777717800', 'NO', 0.8, '20', '94010.5',
+            '0.50', 'DOWN', '18.6', 1, 'v2-win', 'settled', '0.7', '0.07', '1', '38.6'),
+           -- Before the cut-over: the same rule then and now, nothing to change.
+           ('2026-02-11 10:30:00', 'btc-updown-15m-1770805800', 'YES', 0.8, '10', '66940.0',
+            '0.50', 'UP', '9.3', 1, 'v1-win', 'settled', '0.35', '0.07', '1', '19.3'),
+           -- An outcome and is_win that disagree: not a money question, listed and kept.
+           ('2026-02-11 10:32:00', 'btc-updown-15m-1770805800', 'YES', 0.8, '10', '66940.0',
+            '0.50', 'UP', '-10', 0, 'odd', 'settled', '0.35', '0.07', '1', '0');",
+    )
+    .unwrap();
+    drop(conn);
+    let db_cmd = |args: &[&str]| {
+        let mut cmd = crate::common::bin_cmd("polyperf");
+        cmd.arg("--db").arg(&path).args(args);
+        cmd.output().unwrap()
+    };
+    let out = db_cmd(&["settle-check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = crate::common::stdout_json(&out);
+    let listed = report["mismatches"].to_string();
+    for id in ["v2-loss", "v2-win", "odd"] {
+        assert!(listed.contains(id), "{id} not listed: {listed}");
+    }
+    assert!(!listed.contains("v1-win"), "{listed}");
+
+    let out = db_cmd(&["settle-check", "--fix", "--json"]);
+    let report = crate::common::stdout_json(&out);
+    assert_eq!(out.status.code(), Some(1), "the odd row stays: {report}");
+    assert_eq!(report["fixed"], 2, "{report}");
+    assert_eq!(report["profit_change"], "0.35", "{report}");
+    let listed = report["mismatches"].to_string();
+    assert!(
+        listed.contains("odd") && !listed.contains("v2-"),
+        "{listed}"
+    );
+    let conn = polyperf::db::open(&path).unwrap();
+    let money = |id: &str| -> (Decimal, Decimal, String) {
+        conn.query_row(
+            "SELECT profit_loss, payout, fee_asset FROM trades WHERE decision_id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    Money::get(r, 0)?.unwrap(),
+                    Money::get(r, 1)?.unwrap(),
+                    r.get(2)?,
+                ))
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(money("v2-loss"), (d("-10.35"), d("0"), "collateral".into()));
+    assert_eq!(money("v2-win"), (d("19.3"), d("40"), "collateral".into()));
+    assert_eq!(money("v1-win"), (d("9.3"), d("19.3"), "shares".into()));
+    assert_eq!(money("odd").0, d("-10"));
+    // Once only.
+    let again = crate::common::stdout_json(&db_cmd(&["settle-check", "--fix", "--json"]));
+    assert_eq!(again["fixed"], 0, "{again}");
 }

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::assess::{self, Check};
 use super::process::{mark_expired, notify_text, supersede};
-use crate::config::Settings;
+use crate::config::{Notify, Settings};
 use crate::params::{self, Method};
 use crate::proposals::{self, Decided, Proposal, Status};
 use crate::time::from_db;
@@ -96,7 +96,7 @@ pub fn decide(
         .and_then(|t| from_db(t).ok())
         .is_some_and(|t| t <= now);
     if expired {
-        mark_expired(&tx, id, &p.parameter_name, now)?;
+        mark_expired(&tx, &settings.telegram.notify, id, &p.parameter_name, now)?;
         tx.commit()?;
         let message = format!(
             "proposal #{id} expired at {}; nothing changed",
@@ -110,7 +110,7 @@ pub fn decide(
         ));
     }
     match request.verdict {
-        Verdict::Reject => reject(tx, &p, request, now),
+        Verdict::Reject => reject(tx, &settings.telegram.notify, &p, request, now),
         Verdict::Approve => approve(tx, settings, &p, request, now),
     }
 }
@@ -141,6 +141,7 @@ fn not_awaiting(p: &Proposal) -> String {
 
 fn reject(
     tx: rusqlite::Transaction<'_>,
+    notify: &Notify,
     p: &Proposal,
     request: &Request<'_>,
     now: DateTime<Utc>,
@@ -156,6 +157,7 @@ fn reject(
     proposals::decide(&tx, id, &decided, now)?;
     notify_text(
         &tx,
+        notify,
         &format!("decided:{id}"),
         &format!("Proposal #{id} ({name}) rejected by {by}; nothing changed."),
         now,
@@ -188,7 +190,7 @@ fn approve(
     params::sync_bounds(&tx, settings)?;
     let check = assess::check(&tx, settings, p)?;
     if let Some(why) = check.stale_reason(name, &p.current_value) {
-        supersede(&tx, id, name, &why, now)?;
+        supersede(&tx, &settings.telegram.notify, id, name, &why, now)?;
         tx.commit()?;
         let message = format!("proposal #{id} is superseded: {why}; nothing applied");
         return Ok(DecideOutcome::new(
@@ -213,6 +215,7 @@ fn approve(
         .unwrap_or_else(|| format!("proposal #{id}"));
     let history_id = params::apply_change(
         &tx,
+        &settings.telegram.notify,
         &params::Change {
             name,
             new_value: value,

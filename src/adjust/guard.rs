@@ -212,7 +212,7 @@ pub fn run(
             "auto-resume after {} h",
             a.auto_resume_after_hours.unwrap_or_default()
         );
-        control::resume(&tx, "adjust", &reason, now)?;
+        control::resume(&tx, &settings.telegram.notify, "adjust", &reason, now)?;
         tracing::info!(%reason, "trading resumed automatically");
         state = control::state(&tx)?;
         debug_assert!(!state.paused);
@@ -232,6 +232,7 @@ pub fn run(
         let reason = format!("emergency pause: {}", trip.reason);
         control::pause(
             &tx,
+            &settings.telegram.notify,
             &control::Pause {
                 reason: &reason,
                 by: "adjust",

@@ -69,7 +69,7 @@ pub fn run_sync(
         params::sync_bounds(conn, settings)?;
     }
     let pause = guard::run(conn, settings, now, dry_run)?;
-    stats.expired = expire(conn, now, dry_run)?;
+    stats.expired = expire(conn, &settings.telegram.notify, now, dry_run)?;
     stats.superseded += supersede_stale(conn, settings, now, dry_run)?;
     for p in proposals::with_status(conn, Status::Pending)? {
         match process(conn, settings, p.id, now, dry_run) {

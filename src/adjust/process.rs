@@ -11,7 +11,7 @@ use tracing::info;
 use super::assess::{self, Assessment};
 use super::replay::Evidence;
 use super::tiers::Tier;
-use crate::config::Settings;
+use crate::config::{Notify, Settings};
 use crate::outbox;
 use crate::params::{self, Method};
 use crate::proposals::{self, Decided, Proposal, Status};
@@ -22,20 +22,26 @@ const ADJUSTER: &str = "adjust";
 
 pub(super) fn notify_text(
     conn: &Connection,
+    notify: &Notify,
     key: &str,
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    outbox::enqueue(conn, &outbox::Message::text(text), Some(key), now)?;
+    outbox::enqueue(conn, notify, &outbox::Message::text(text), Some(key), now)?;
     Ok(())
 }
 
 /// Requests past their `expires_at` become `expired`, with a notification.
-pub(super) fn expire(conn: &mut Connection, now: DateTime<Utc>, dry_run: bool) -> Result<u64> {
+pub(super) fn expire(
+    conn: &mut Connection,
+    notify: &Notify,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<u64> {
     let tx = crate::db::write_tx(conn)?;
     let due = proposals::expired_requests(&tx, now)?;
     for p in &due {
-        mark_expired(&tx, p.id, &p.parameter_name, now)?;
+        mark_expired(&tx, notify, p.id, &p.parameter_name, now)?;
     }
     if !dry_run {
         tx.commit()?;
@@ -45,6 +51,7 @@ pub(super) fn expire(conn: &mut Connection, now: DateTime<Utc>, dry_run: bool) -
 
 pub(super) fn mark_expired(
     conn: &Connection,
+    notify: &Notify,
     id: i64,
     name: &str,
     now: DateTime<Utc>,
@@ -58,6 +65,7 @@ pub(super) fn mark_expired(
     )?;
     notify_text(
         conn,
+        notify,
         &format!("expired:{id}"),
         &format!("Proposal #{id} ({name}) expired without a decision; nothing was changed."),
         now,
@@ -82,7 +90,14 @@ pub(super) fn supersede_stale(
     for p in proposals::with_status(&tx, Status::AwaitingApproval)? {
         let check = assess::check(&tx, settings, &p)?;
         if let Some(why) = check.stale_reason(&p.parameter_name, &p.current_value) {
-            supersede(&tx, p.id, &p.parameter_name, &why, now)?;
+            supersede(
+                &tx,
+                &settings.telegram.notify,
+                p.id,
+                &p.parameter_name,
+                &why,
+                now,
+            )?;
             n += 1;
         }
     }
@@ -94,6 +109,7 @@ pub(super) fn supersede_stale(
 
 pub(super) fn supersede(
     conn: &Connection,
+    notify: &Notify,
     id: i64,
     name: &str,
     why: &str,
@@ -102,6 +118,7 @@ pub(super) fn supersede(
     proposals::set_status(conn, id, Status::Superseded, why, now)?;
     notify_text(
         conn,
+        notify,
         &format!("superseded:{id}"),
         &format!("Proposal #{id} ({name}) is superseded: {why}."),
         now,
@@ -130,10 +147,11 @@ pub(super) fn process(
     if p.status != Status::Pending {
         return Ok(None);
     }
+    let notify = &settings.telegram.notify;
     let status = match assess::evaluate(&tx, settings, &p, now)? {
-        Assessment::Reject(why) => reject(&tx, &p, &why, now)?,
+        Assessment::Reject(why) => reject(&tx, notify, &p, &why, now)?,
         Assessment::Supersede(why) => {
-            supersede(&tx, id, &p.parameter_name, &why, now)?;
+            supersede(&tx, notify, id, &p.parameter_name, &why, now)?;
             Status::Superseded
         }
         Assessment::Accept {
@@ -151,9 +169,9 @@ pub(super) fn process(
             let evidence_json = serde_json::to_value(&evidence)?;
             proposals::record_assessment(&tx, id, tier.number(), &evidence_json, &why)?;
             if !settings.adjust.autonomy.applies_changes() {
-                report_only(&tx, &accepted, now)?
+                report_only(&tx, notify, &accepted, now)?
             } else if tier == Tier::One {
-                apply_tier1(&tx, &accepted, now)?
+                apply_tier1(&tx, notify, &accepted, now)?
             } else {
                 request_approval(&tx, settings, &accepted, &evidence_json, now)?
             }
@@ -173,7 +191,13 @@ struct Accepted<'a> {
     evidence: &'a Evidence,
 }
 
-fn reject(conn: &Connection, p: &Proposal, why: &str, now: DateTime<Utc>) -> Result<Status> {
+fn reject(
+    conn: &Connection,
+    notify: &Notify,
+    p: &Proposal,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<Status> {
     let (id, name) = (p.id, &p.parameter_name);
     let decided = Decided {
         status: Status::Rejected,
@@ -184,6 +208,7 @@ fn reject(conn: &Connection, p: &Proposal, why: &str, now: DateTime<Utc>) -> Res
     proposals::decide(conn, id, &decided, now)?;
     notify_text(
         conn,
+        notify,
         &format!("rejected:{id}"),
         &format!("Proposal #{id} ({name}) rejected: {why}."),
         now,
@@ -193,7 +218,12 @@ fn reject(conn: &Connection, p: &Proposal, why: &str, now: DateTime<Utc>) -> Res
 }
 
 /// Autonomy `observe`: the assessment is reported, nothing applied.
-fn report_only(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Result<Status> {
+fn report_only(
+    conn: &Connection,
+    notify: &Notify,
+    a: &Accepted<'_>,
+    now: DateTime<Utc>,
+) -> Result<Status> {
     let (id, name, why) = (a.p.id, &a.p.parameter_name, a.why);
     proposals::set_status(
         conn,
@@ -204,6 +234,7 @@ fn report_only(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Resul
     )?;
     notify_text(
         conn,
+        notify,
         &format!("reported:{id}"),
         &format!(
             "Proposal #{id}: {name} {} -> {} ({why}); autonomy is observe, nothing applied. {}",
@@ -214,11 +245,17 @@ fn report_only(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Resul
     Ok(Status::Reported)
 }
 
-fn apply_tier1(conn: &Connection, a: &Accepted<'_>, now: DateTime<Utc>) -> Result<Status> {
+fn apply_tier1(
+    conn: &Connection,
+    notify: &Notify,
+    a: &Accepted<'_>,
+    now: DateTime<Utc>,
+) -> Result<Status> {
     let (id, name, value) = (a.p.id, &a.p.parameter_name, a.value);
     let reason = a.p.reason.clone().unwrap_or_else(|| a.why.to_string());
     let history_id = params::apply_change(
         conn,
+        notify,
         &params::Change {
             name,
             new_value: value,
@@ -267,6 +304,7 @@ fn request_approval(
     };
     outbox::enqueue(
         conn,
+        &settings.telegram.notify,
         &outbox::Message::Approval(request),
         Some(&format!("approval:{id}")),
         now,

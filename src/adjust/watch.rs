@@ -180,7 +180,14 @@ pub(super) fn rollback_watch(
             continue;
         }
         if auto {
-            match params::rollback(conn, f.history_id, &reason, "adjust", now) {
+            match params::rollback(
+                conn,
+                &settings.telegram.notify,
+                f.history_id,
+                &reason,
+                "adjust",
+                now,
+            ) {
                 Ok(r) => {
                     reverted += 1;
                     warn!(history_id = f.history_id, rollback_id = r.history_id, parameter = %f.parameter, "tier-1 change rolled back automatically");

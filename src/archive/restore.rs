@@ -205,6 +205,8 @@ fn close(
     if request.dry_run {
         tx.rollback()?;
     } else {
+        // Restored trades are history: the Telegram feed never announces them.
+        crate::telegram::feed::hold_back_restored(&tx, &pass.inserted_trades)?;
         tx.commit()?;
     }
     Ok(RestoreReport {
@@ -241,6 +243,8 @@ struct Pass {
     invalid: Option<String>,
     /// The first inserted row (line, id) whose id lies in rows this database archived.
     conflict: Option<(u64, i64)>,
+    /// The ids of the trades inserted (empty for other tables).
+    inserted_trades: Vec<i64>,
 }
 
 impl Target<'_> {
@@ -273,6 +277,7 @@ impl Target<'_> {
         let mut conflict: Option<(u64, i64)> = None;
         let mut batch: Vec<(u64, Vec<SqlValue>)> = Vec::with_capacity(RESTORE_BATCH);
         let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
+        let mut inserted_trades: Vec<i64> = Vec::new();
         let mut flush = |batch: &mut Vec<(u64, Vec<SqlValue>)>| -> Result<u64> {
             let mut short;
             let stmt = if batch.len() == RESTORE_BATCH {
@@ -290,6 +295,9 @@ impl Target<'_> {
                 ids.push(row.get(0)?);
             }
             drop(rows);
+            if matches!(t.kind, TableKind::Trades) {
+                inserted_trades.extend_from_slice(&ids);
+            }
             for (line, values) in batch.iter() {
                 let SqlValue::Integer(id) = values[0] else {
                     continue;
@@ -352,6 +360,7 @@ impl Target<'_> {
             no_rollup,
             invalid,
             conflict,
+            inserted_trades,
         })
     }
 }

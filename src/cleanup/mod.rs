@@ -226,7 +226,13 @@ fn report(
         .below_threshold
         .then(|| taking_space(conn, guard, stats, &guard.settings.cleanup));
     if stats.emergency || stats.warning {
-        if let Err(e) = notify(conn, stats, failure.as_deref(), now) {
+        if let Err(e) = notify(
+            conn,
+            &guard.settings.telegram.notify,
+            stats,
+            failure.as_deref(),
+            now,
+        ) {
             let message = crate::error::one_line(&e);
             tracing::error!(error = %message, "could not queue the disk notification");
             if failure.is_none() {
@@ -381,6 +387,7 @@ fn step_names(steps: &[Step]) -> String {
 /// Queues the disk notification in its own committed transaction, and says it on stderr.
 fn notify(
     conn: &mut Connection,
+    policy: &crate::config::Notify,
     stats: &Stats,
     failure: Option<&str>,
     now: DateTime<Utc>,
@@ -435,7 +442,7 @@ fn notify(
     }
     let tx = crate::db::write_tx(conn)?;
     let message = crate::outbox::Message::Disk(report);
-    crate::outbox::enqueue(&tx, &message, Some(&key), now)?;
+    crate::outbox::enqueue(&tx, policy, &message, Some(&key), now)?;
     tx.commit()?;
     Ok(())
 }

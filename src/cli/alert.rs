@@ -40,10 +40,10 @@ impl Alert {
             exit_status,
             host: std::env::var("HOSTNAME").ok(),
         });
-        let (_, conn) = open(global)?;
+        let (settings, conn) = open(global)?;
         let now = Utc::now();
         let key = format!("job_failure:{unit}:{}", now.timestamp());
-        crate::outbox::enqueue(&conn, &message, Some(&key), now)?;
+        crate::outbox::enqueue(&conn, &settings.telegram.notify, &message, Some(&key), now)?;
         print(global.json, &message.payload(), |_| {
             format!("alert queued for {unit}")
         });

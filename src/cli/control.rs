@@ -46,11 +46,12 @@ fn print_switch(
 impl Pause {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let Pause { reason, by } = self;
-        let (_, mut conn) = open(global)?;
+        let (settings, mut conn) = open(global)?;
         let by = operator(by);
         let tx = crate::db::write_tx(&mut conn)?;
         let changed = control::pause(
             &tx,
+            &settings.telegram.notify,
             &control::Pause {
                 reason: &reason,
                 by: &by,
@@ -69,10 +70,10 @@ impl Pause {
 impl Resume {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let Resume { reason, by } = self;
-        let (_, mut conn) = open(global)?;
+        let (settings, mut conn) = open(global)?;
         let by = operator(by);
         let tx = crate::db::write_tx(&mut conn)?;
-        let changed = control::resume(&tx, &by, &reason, Utc::now())?;
+        let changed = control::resume(&tx, &settings.telegram.notify, &by, &reason, Utc::now())?;
         tx.commit()?;
         print_switch(
             global,

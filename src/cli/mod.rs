@@ -72,8 +72,9 @@ pub enum Command {
     /// Archive files: list, verify, restore
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
-    /// Recompute every settled decision from its stored inputs and report differences
-    SettleCheck,
+    /// Recompute every settled decision from its stored inputs under today's fee rules and
+    /// report differences (--fix rewrites rows whose only difference is their money)
+    SettleCheck(settle_check::SettleCheck),
     /// Run the whole system offline on embedded defaults, in ./demo
     Demo(demo::DemoArgs),
     /// Run every job in-process on its timer cadence (for machines without systemd or cron)
@@ -96,7 +97,7 @@ impl Command {
             Command::Pause(pause) => pause.run(global),
             Command::Resume(resume) => resume.run(global),
             Command::Archive(cmd) => cmd.run(global),
-            Command::SettleCheck => settle_check::run(global),
+            Command::SettleCheck(check) => check.run(global),
             Command::Demo(args) => demo::run(global, args),
             Command::Schedule(args) => schedule::run(global, args),
             Command::Alert(alert) => alert.run(global),

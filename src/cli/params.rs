@@ -89,7 +89,8 @@ impl ParamsCmd {
                     reverts_history_id: None,
                     by: &by,
                 };
-                let history_id = params::apply_change(&tx, &change, Utc::now())?;
+                let history_id =
+                    params::apply_change(&tx, &settings.telegram.notify, &change, Utc::now())?;
                 tx.commit()?;
                 print(
                     json,
@@ -99,7 +100,8 @@ impl ParamsCmd {
             }
             ParamsCmd::Rollback { history_id, reason } => {
                 let by = operator(None);
-                let r = params::rollback(&mut conn, history_id, &reason, &by, Utc::now())
+                let notify = &settings.telegram.notify;
+                let r = params::rollback(&mut conn, notify, history_id, &reason, &by, Utc::now())
                     .context("rollback")?;
                 print(json, &r, |r| {
                     format!(

@@ -261,20 +261,41 @@ pub(super) fn bad_file_key(file: &toml::Value) -> Option<(String, String)> {
             continue;
         };
         for (key, value) in entries {
-            let mut probe = defaults.clone();
-            let table = probe.as_table_mut()?;
-            match table.get_mut(section).and_then(toml::Value::as_table_mut) {
-                Some(existing) => {
-                    existing.insert(key.clone(), value.clone());
+            // A table of tables (`[telegram.notify]`): each of its keys on its own, so the
+            // error names `telegram.notify.trade`.
+            let nested = value.as_table().filter(|_| {
+                defaults
+                    .get(section)
+                    .and_then(|s| s.get(key))
+                    .is_some_and(toml::Value::is_table)
+            });
+            let parts: Vec<(String, toml::Value)> = match nested {
+                Some(inner) => inner
+                    .iter()
+                    .map(|(sub, v)| {
+                        let mut only = toml::map::Map::new();
+                        only.insert(sub.clone(), v.clone());
+                        (format!("{section}.{key}.{sub}"), toml::Value::Table(only))
+                    })
+                    .collect(),
+                None => vec![(format!("{section}.{key}"), value.clone())],
+            };
+            for (name, value) in parts {
+                let mut probe = defaults.clone();
+                let table = probe.as_table_mut()?;
+                match table.get_mut(section).and_then(toml::Value::as_table_mut) {
+                    Some(existing) => {
+                        existing.insert(key.clone(), value);
+                    }
+                    None => {
+                        let mut only = toml::map::Map::new();
+                        only.insert(key.clone(), value);
+                        table.insert(section.clone(), toml::Value::Table(only));
+                    }
                 }
-                None => {
-                    let mut only = toml::map::Map::new();
-                    only.insert(key.clone(), value.clone());
-                    table.insert(section.clone(), toml::Value::Table(only));
+                if let Some(why) = refused(probe) {
+                    return Some((name, why));
                 }
-            }
-            if let Some(why) = refused(probe) {
-                return Some((format!("{section}.{key}"), why));
             }
         }
     }

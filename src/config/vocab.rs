@@ -109,6 +109,36 @@ impl Autonomy {
     }
 }
 
+/// `[telegram.notify]`: how one kind of message reaches the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notification {
+    /// Sent, with the phone's usual sound.
+    On,
+    /// Sent without a sound (`disable_notification`): it waits in the chat.
+    Silent,
+    /// Not sent at all, and not queued.
+    Off,
+}
+
+/// The kinds of message an operator can turn on, silence or off (`[telegram.notify]`'s keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notice {
+    /// A new YES/NO decision (the trade alert).
+    Trade,
+    /// A settled trade's result (WIN / LOSS).
+    Result,
+    /// What a settlement run did.
+    Settlement,
+    /// A reflection's insights and proposals.
+    Reflection,
+    /// A change waiting for approval, and parameter changes made or rolled back.
+    Approval,
+    /// Pauses and resumes, failed jobs, disk space, settlement lag and disagreements, notices.
+    Alert,
+}
+
 /// A word stored as text (a database column) read into its enum by the enum's serde names, so
 /// the enum's derive is the one place that spells them.
 pub fn from_word<T: DeserializeOwned>(text: &str) -> Result<T, serde::de::value::Error> {
@@ -147,6 +177,13 @@ mod tests {
             assert_eq!(from_word::<Autonomy>(word).unwrap(), autonomy);
         }
         assert!(from_word::<Autonomy>("Observe").is_err());
+        for (word, notification) in [
+            ("on", Notification::On),
+            ("silent", Notification::Silent),
+            ("off", Notification::Off),
+        ] {
+            assert_eq!(from_word::<Notification>(word).unwrap(), notification);
+        }
     }
 
     /// A word outside its key's choices stops the binary with exit 2, naming the key and the

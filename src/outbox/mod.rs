@@ -5,13 +5,15 @@
 //! (the default), when nothing ever leaves. Past the bound the oldest low-value rows are dropped
 //! (trade alerts first; approvals, pauses and alerts never) and counted in one waiting `dropped`
 //! row, so the first message after Telegram comes on says "N older trade alerts were not sent".
-//! Every producer's transaction ends with [`enforce_bound`] (the trade-alert trigger's rows:
-//! the decision log's), and cleanup calls it too.
+//! Every producer's transaction ends with [`enforce_bound`], and cleanup calls it too. Trade
+//! alerts and results are not queued here: `polyperf-telegram` reads them from `trades`
+//! (`telegram::feed`), so a decision costs no outbox row.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::config::{Notification, Notify};
 use crate::time::to_db;
 
 pub mod message;
@@ -32,14 +34,19 @@ const DROPPABLE: [Kind; 6] = [
     Kind::Rollback,
 ];
 
-/// Queues a message. With a `dedup_key`, queuing the same key again does nothing (returns
-/// false), so a rerun never sends twice. Runs inside the caller's transaction.
+/// Queues a message, unless `[telegram.notify]` turned its kind `off` (then nothing is queued
+/// and nothing will be sent). With a `dedup_key`, queuing the same key again does nothing
+/// (returns false), so a rerun never sends twice. Runs inside the caller's transaction.
 pub fn enqueue(
     conn: &Connection,
+    notify: &Notify,
     message: &Message,
     dedup_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    if notify.of(message.kind().notice()) == Notification::Off {
+        return Ok(false);
+    }
     let n = conn.execute(
         "INSERT INTO outbox (created_at, kind, payload, dedup_key) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (dedup_key) DO NOTHING",

@@ -119,7 +119,13 @@ pub fn save(
         });
         // Secrets are scrubbed from the whole message, as from every stored text.
         let note: Message = serde_json::from_str(&settings.scrub(&serde_json::to_string(&note)?))?;
-        outbox::enqueue(&tx, &note, Some(&format!("insights:{reflection_id}")), now)?;
+        outbox::enqueue(
+            &tx,
+            &settings.telegram.notify,
+            &note,
+            Some(&format!("insights:{reflection_id}")),
+            now,
+        )?;
     }
     tx.commit()?;
     Ok(Saved {

@@ -78,7 +78,7 @@ pub(super) async fn settle_batch(
         }
     }
     for d in &decided.disagreements {
-        if record_disagreement(&tx, d, plan.now)? {
+        if record_disagreement(&tx, &plan.notify, d, plan.now)? {
             stats.disagreements += 1;
         }
     }

@@ -64,7 +64,7 @@ pub(super) async fn correct_price_results(
         }
         if disagreement.corrected > 0 {
             stats.corrected += disagreement.corrected;
-            if record_disagreement(&tx, &disagreement, plan.now)? {
+            if record_disagreement(&tx, &plan.notify, &disagreement, plan.now)? {
                 stats.disagreements += 1;
             }
         }

@@ -6,12 +6,14 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
+use crate::config::Notify;
 use crate::outbox::{self, message::SettlementLag, Message};
 use crate::time::to_db;
 
 /// One `settlement_lag` message per decision still pending `alert_lag_hours` after its window.
 pub(super) fn alert_lagging(
     conn: &mut Connection,
+    notify: &Notify,
     lag_cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -37,6 +39,7 @@ pub(super) fn alert_lagging(
         };
         outbox::enqueue(
             &tx,
+            notify,
             &Message::SettlementLag(lag),
             Some(&format!("settlement_lag:{decision_id}")),
             now,

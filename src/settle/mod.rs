@@ -22,7 +22,7 @@ mod store;
 mod verify;
 mod windows;
 
-pub use verify::{verify, VerifyReport};
+pub use verify::{resettle, verify, VerifyReport};
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -37,6 +37,7 @@ use self::decide::Rules;
 use self::fees::FeeModel;
 use self::store::select_due;
 use self::windows::fill_windows;
+use crate::config::Notify;
 use crate::error::bad_input;
 use crate::http::Http;
 use crate::outbox::{self, message, Message};
@@ -92,6 +93,8 @@ struct Plan {
     gamma_base: String,
     binance_base: String,
     symbol: String,
+    /// Whether (and how) its notifications are queued.
+    notify: Notify,
 }
 
 pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> {
@@ -131,6 +134,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         gamma_base: ctx.settings.apis.gamma_api_base.clone(),
         binance_base: ctx.settings.apis.binance_api_base.clone(),
         symbol: s.price_symbol.clone(),
+        notify: ctx.settings.telegram.notify,
     };
     let cutoff = sub(ctx.now, Duration::seconds(i64::from(s.grace_seconds)))?;
     let lag_cutoff = sub(ctx.now, Duration::hours(i64::from(s.alert_lag_hours)))?;
@@ -151,9 +155,9 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         correct_price_results(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
     }
     if !plan.dry_run {
-        lag::alert_lagging(&mut ctx.conn, lag_cutoff, ctx.now)?;
+        lag::alert_lagging(&mut ctx.conn, &plan.notify, lag_cutoff, ctx.now)?;
         if stats.settled > 0 || stats.corrected > 0 {
-            queue_summary(&mut ctx.conn, &stats, &mut memory, ctx.now)?;
+            queue_summary(&mut ctx.conn, &plan.notify, &stats, &mut memory, ctx.now)?;
         }
     }
     stats.http_requests = plan.http.requests();
@@ -172,6 +176,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
 
 fn queue_summary(
     conn: &mut Connection,
+    notify: &Notify,
     stats: &Stats,
     memory: &mut Memory,
     now: DateTime<Utc>,
@@ -195,7 +200,7 @@ fn queue_summary(
             .collect(),
     };
     let tx = crate::db::write_tx(conn)?;
-    outbox::enqueue(&tx, &Message::Settlement(summary), None, now)?;
+    outbox::enqueue(&tx, notify, &Message::Settlement(summary), None, now)?;
     tx.commit()?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::decide::{read_row, Row, Settlement, ROW_COLUMNS};
 use super::pnl::Outcome;
+use crate::config::Notify;
 use crate::db::{BtcPrice, Money};
 use crate::outbox;
 use crate::time::to_db;
@@ -124,6 +125,7 @@ pub(super) fn mark_unsettleable(
 /// was new. Corrections found later add to `trades_corrected`.
 pub(super) fn record_disagreement(
     conn: &Connection,
+    notify: &Notify,
     d: &Disagreement,
     now: DateTime<Utc>,
 ) -> Result<bool> {
@@ -149,6 +151,7 @@ pub(super) fn record_disagreement(
     };
     outbox::enqueue(
         conn,
+        notify,
         &crate::outbox::Message::Disagreement(note),
         Some(&format!("disagreement:{}", d.slug)),
         now,

@@ -1,16 +1,19 @@
 //! `polyperf settle-check`: recomputes every settled decision from its stored inputs with the
-//! pure functions of [`super::pnl`]. Reads only; never corrects anything.
+//! pure functions of [`super::pnl`] under today's fee rules (the fee asset the settings choose
+//! for the fill's time). The check reads only; [`resettle`] (`--fix`) rewrites the money of the
+//! rows whose money differs, e.g. rows settled before polyperf knew the CLOB V2 fee rules.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::fees::{FeeAsset, FeeAssetRule, FeeRules, Fill, Liquidity};
-use super::pnl::{self, FeeModel, Outcome};
+use super::fees::{FeeRules, Fill, Liquidity};
+use super::pnl::{self, FeeModel, Outcome, Settled};
 use crate::config::Settings;
 use crate::db::{BtcPrice, Money};
+use crate::time::{from_db, to_db};
 use crate::trades::settled;
 
 /// Result of `polyperf settle-check`.
@@ -18,16 +21,90 @@ use crate::trades::settled;
 pub struct VerifyReport {
     pub checked: u64,
     pub mismatches: Vec<String>,
+    /// With `--fix`: rows whose money was rewritten under today's rules, and the change of
+    /// their summed P&L (USDC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profit_change: Option<Decimal>,
+}
+
+/// A settled trade whose money differs from what today's rules give; [`resettle`] writes `new`.
+struct MoneyFix {
+    id: i64,
+    old_profit_loss: Option<Decimal>,
+    new: Settled,
+    /// Whether the money was the row's only difference (an outcome or `is_win` that differs is
+    /// reported, never rewritten).
+    only_money: bool,
 }
 
 /// Recomputes every settled decision from its stored inputs (outcome, prices, size, price, fee
-/// model used) and lists the rows whose stored outcome or money differ.
+/// model used, liquidity, logged fee) under today's fee rules and lists the rows whose stored
+/// outcome or money differ.
 pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
+    Ok(check(conn, settings)?.0)
+}
+
+/// `settle-check --fix`: in one transaction, rewrites the fee, fee asset, payout and P&L of
+/// every settled trade whose only difference from today's rules is its money (e.g. a fill after
+/// the CLOB V2 cut-over that an older polyperf settled with the fee in shares, or a fee rounded
+/// half up where the venue rounds down). Rows that differ otherwise stay as they are and stay
+/// listed. Archived rows are in the daily rollup and are not touched. Running it again changes
+/// nothing.
+pub fn resettle(
+    conn: &mut Connection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<VerifyReport> {
+    let tx = crate::db::write_tx(conn)?;
+    let (mut report, fixes) = check(&tx, settings)?;
+    let mut fixed = 0u64;
+    let mut change = Decimal::ZERO;
+    {
+        let mut update = tx.prepare(
+            "UPDATE trades SET profit_loss = ?1, fee = ?2, payout = ?3, fee_asset = ?4,
+                 settled_at = ?5
+             WHERE id = ?6",
+        )?;
+        for fix in fixes.iter().filter(|f| f.only_money) {
+            let m = &fix.new;
+            update.execute(params![
+                Money(m.profit_loss),
+                Money(m.fee),
+                Money(m.payout),
+                m.asset.as_str(),
+                to_db(now),
+                fix.id
+            ])?;
+            fixed += 1;
+            change += m.profit_loss - fix.old_profit_loss.unwrap_or_default();
+        }
+    }
+    tx.commit()?;
+    let fixed_ids: std::collections::HashSet<i64> = fixes
+        .iter()
+        .filter(|f| f.only_money)
+        .map(|f| f.id)
+        .collect();
+    report.mismatches.retain(|m| {
+        !fixed_ids
+            .iter()
+            .any(|id| m.starts_with(&format!("trade {id} (")))
+    });
+    report.fixed = Some(fixed);
+    report.profit_change = Some(change);
+    Ok(report)
+}
+
+fn check(conn: &Connection, settings: &Settings) -> Result<(VerifyReport, Vec<MoneyFix>)> {
     let tie = settings.settlement.tie_rule;
+    let mut fixes = Vec::new();
     let mut stmt = conn.prepare(concat!(
         "SELECT id, decision_id, action, position_size, executed_price, final_score, actual_outcome,
                 is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, fee_exponent_used,
-                payout, settlement_source, end_price, start_price, liquidity, fee_paid, fee_asset
+                payout, settlement_source, end_price, start_price, liquidity, fee_paid, fee_asset,
+                timestamp
          FROM trades WHERE ",
         settled!(),
         " ORDER BY id"
@@ -88,18 +165,23 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
                     ));
                     continue;
                 };
+                let Some(time) = text(20)?.as_deref().and_then(|t| from_db(t).ok()) else {
+                    report.mismatches.push(format!(
+                        "trade {id} ({decision_id}): its timestamp is not a time"
+                    ));
+                    continue;
+                };
                 let fill = Fill {
                     size,
                     price,
-                    // The asset settlement used is stored; the fill time is not needed.
-                    time: DateTime::<Utc>::MIN_UTC,
+                    // Today's rules: the asset the settings choose for the fill's time.
+                    time,
                     liquidity: text(17)?
                         .as_deref()
                         .and_then(Liquidity::parse)
                         .unwrap_or_default(),
                     fee_paid: dec(18)?,
                 };
-                let asset = FeeAsset::stored(text(19)?.as_deref());
                 let won = pnl::side_wins(action == "YES", outcome);
                 let recomputed =
                     FeeModel::new(rate, Decimal::from(exponent))
@@ -107,7 +189,7 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
                         .and_then(|model| {
                             let rules = FeeRules {
                                 model,
-                                asset: FeeAssetRule::from(asset),
+                                asset: settings.settlement.fee_asset,
                             };
                             pnl::settle_fill(&fill, &rules, won).ok()
                         });
@@ -117,9 +199,12 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
                     ));
                     continue;
                 };
+                let other_problems = problems.len();
                 if is_win != Some(m.is_win) {
                     problems.push(format!("is_win stored {is_win:?} recomputed {}", m.is_win));
                 }
+                let stored_asset = text(19)?;
+                let mut money_differs = stored_asset.as_deref() != Some(m.asset.as_str());
                 for (name, i, expected) in [
                     ("profit_loss", 9, m.profit_loss),
                     ("fee", 10, m.fee),
@@ -127,11 +212,27 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
                 ] {
                     let stored = dec(i)?;
                     if stored != Some(expected) {
+                        money_differs = true;
                         problems.push(format!(
                             "{name} stored {} recomputed {expected}",
                             stored.map(|d| d.to_string()).unwrap_or("NULL".into())
                         ));
                     }
+                }
+                if money_differs {
+                    if stored_asset.as_deref() != Some(m.asset.as_str()) {
+                        problems.push(format!(
+                            "fee asset stored {} today's rules {}",
+                            stored_asset.as_deref().unwrap_or("NULL"),
+                            m.asset.as_str()
+                        ));
+                    }
+                    fixes.push(MoneyFix {
+                        id,
+                        old_profit_loss: dec(9)?,
+                        only_money: other_problems == 0 && is_win == Some(m.is_win),
+                        new: m,
+                    });
                 }
             }
         }
@@ -142,5 +243,5 @@ pub fn verify(conn: &Connection, settings: &Settings) -> Result<VerifyReport> {
             ));
         }
     }
-    Ok(report)
+    Ok((report, fixes))
 }

@@ -3,10 +3,15 @@
 
 use std::time::Duration;
 
+use reqwest::multipart::{Form, Part};
+use reqwest::RequestBuilder;
 use serde_json::{json, Value};
 
 use super::render;
 use crate::http::{describe, short, Http};
+
+/// Telegram's limit on a photo's caption, counted like a message's text.
+pub const MAX_CAPTION_CHARS: usize = 1024;
 
 /// Why a call failed, as the caller must react to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,12 +56,23 @@ impl Bot {
 
     /// Calls `method` with a JSON body; returns the envelope's `result`.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, ApiError> {
-        let url = format!("{}/bot{}/{}", self.base, self.token, method);
-        let response = self
-            .http
-            .client
-            .post(&url)
-            .json(body)
+        let request = self.http.client.post(self.url(method)).json(body);
+        self.answer(method, request).await
+    }
+
+    /// Calls `method` with a multipart form (a file upload); returns the envelope's `result`.
+    async fn call_multipart(&self, method: &str, form: Form) -> Result<Value, ApiError> {
+        let request = self.http.client.post(self.url(method)).multipart(form);
+        self.answer(method, request).await
+    }
+
+    fn url(&self, method: &str) -> String {
+        format!("{}/bot{}/{}", self.base, self.token, method)
+    }
+
+    /// Sends a request and decodes the `{"ok":…}` envelope into a result or a classified error.
+    async fn answer(&self, method: &str, request: RequestBuilder) -> Result<Value, ApiError> {
+        let response = request
             .send()
             .await
             .map_err(|e| ApiError::Transient(format!("{method}: {}", describe(&e))))?;
@@ -111,20 +127,56 @@ impl Bot {
     pub async fn send_message(
         &self,
         chat_id: &str,
-        text: &str,
-        reply_markup: Option<Value>,
+        message: &Outgoing<'_>,
     ) -> Result<i64, ApiError> {
-        let text = render::truncate_html(text, render::MAX_CHARS);
+        let text = render::truncate_html(message.text, render::MAX_CHARS);
         let mut body =
             json!({"chat_id": chat_id_value(chat_id), "text": text, "parse_mode": "HTML"});
-        if let Some(markup) = reply_markup {
-            body["reply_markup"] = markup;
+        if let Some(markup) = &message.markup {
+            body["reply_markup"] = markup.clone();
+        }
+        if message.silent {
+            body["disable_notification"] = json!(true);
         }
         let result = self.call("sendMessage", &body).await?;
-        result
-            .get("message_id")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| ApiError::Transient("sendMessage: answer without message_id".into()))
+        message_id(&result, "sendMessage")
+    }
+
+    /// Sends a PNG picture with an HTML caption cut to Telegram's 1,024 characters
+    /// ([`MAX_CAPTION_CHARS`]), as `multipart/form-data`.
+    pub async fn send_photo(
+        &self,
+        chat_id: &str,
+        png: Vec<u8>,
+        caption: &str,
+        silent: bool,
+    ) -> Result<i64, ApiError> {
+        let caption = render::truncate_html(caption, MAX_CAPTION_CHARS);
+        let photo = Part::bytes(png)
+            .file_name("report.png")
+            .mime_str("image/png")
+            .map_err(|e| ApiError::Permanent(400, format!("sendPhoto: {e}")))?;
+        let mut form = Form::new()
+            .text("chat_id", chat_id.trim().to_string())
+            .part("photo", photo)
+            .text("caption", caption)
+            .text("parse_mode", "HTML");
+        if silent {
+            form = form.text("disable_notification", "true");
+        }
+        let result = self.call_multipart("sendPhoto", form).await?;
+        message_id(&result, "sendPhoto")
+    }
+
+    /// Registers the bot's command menu (`setMyCommands`): `(name, description)` pairs.
+    pub async fn set_my_commands(&self, commands: &[(&str, &str)]) -> Result<(), ApiError> {
+        let list: Vec<Value> = commands
+            .iter()
+            .map(|(command, description)| json!({"command": command, "description": description}))
+            .collect();
+        self.call("setMyCommands", &json!({"commands": list}))
+            .await
+            .map(|_| ())
     }
 
     pub async fn get_updates(
@@ -165,6 +217,33 @@ impl Bot {
         .await
         .map(|_| ())
     }
+}
+
+/// One message to send: HTML text, an optional inline keyboard, and whether it arrives
+/// without a sound (`disable_notification`).
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing<'a> {
+    pub text: &'a str,
+    pub markup: Option<Value>,
+    pub silent: bool,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A plain message with the usual sound (command replies).
+    pub fn text(text: &'a str) -> Outgoing<'a> {
+        Outgoing {
+            text,
+            ..Outgoing::default()
+        }
+    }
+}
+
+/// The `message_id` of a sent Message.
+fn message_id(result: &Value, method: &str) -> Result<i64, ApiError> {
+    result
+        .get("message_id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::Transient(format!("{method}: answer without message_id")))
 }
 
 /// A chat id as Telegram expects it: a number when it is one, else the `@channel` name.

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-use super::api::{ApiError, Bot};
+use super::api::{ApiError, Bot, Outgoing};
 use super::{render, Stats};
-use crate::config::Settings;
+use crate::config::{Notification, Settings};
 use crate::outbox::message::ApprovalRequest;
 use crate::outbox::{Kind, Message};
 use crate::time::to_db;
@@ -58,6 +58,8 @@ fn pending(conn: &Connection) -> Result<Vec<Row>> {
 /// One message to send: one row, or several rows of one kind merged.
 struct Unit {
     ids: Vec<i64>,
+    /// The kind of its rows (None: a kind this version does not know).
+    kind: Option<Kind>,
     attempts: i64,
     text: String,
     markup: Option<Value>,
@@ -85,6 +87,7 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
             merged_index.insert(row.kind.clone(), (units.len(), vec![row.payload]));
             units.push(Unit {
                 ids: vec![row.id],
+                kind,
                 attempts: row.attempts,
                 text: row.kind,
                 markup: None,
@@ -103,6 +106,7 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
         };
         units.push(Unit {
             ids: vec![row.id],
+            kind,
             attempts: row.attempts,
             text,
             markup,
@@ -148,7 +152,12 @@ pub async fn drain(
     stats: &mut Stats,
 ) -> Result<Outcome> {
     let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
-    let rows = pending(conn)?;
+    let notify = settings.telegram.notify;
+    let (rows, off): (Vec<Row>, Vec<Row>) = pending(conn)?.into_iter().partition(|row| {
+        Kind::of_column(&row.kind)
+            .map_or(true, |kind| notify.of(kind.notice()) != Notification::Off)
+    });
+    drop_turned_off(conn, &off)?;
     // Order matters more than speed: a row waiting for its retry holds back the ones after it.
     if let Some(head) = rows.first() {
         if head
@@ -161,65 +170,116 @@ pub async fn drain(
         }
     }
     let units = plan(rows, settings.telegram.merge_threshold as usize);
-    let crash_after_send =
-        std::env::var("POLYPERF_FAULT_TELEGRAM_CRASH_AFTER_SEND").is_ok_and(|v| v == "1");
     for unit in units {
-        let mut waited = false;
-        loop {
-            match bot
-                .send_message(&chat_id, &unit.text, unit.markup.clone())
-                .await
-            {
-                Ok(message_id) => {
-                    if crash_after_send {
-                        // Fault point for tests: the message went out but is not marked.
-                        std::process::abort();
-                    }
-                    mark_sent(conn, &unit.ids, message_id, now)?;
-                    stats.sent += unit.ids.len() as u64;
-                    tracing::info!(outbox_ids = ?unit.ids, message_id, "sent");
-                    break;
-                }
-                Err(ApiError::RetryAfter(secs, detail)) => {
-                    if !waited && secs <= MAX_WAIT_SECS {
-                        tracing::warn!(retry_after_secs = secs, "rate limited; waiting");
-                        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                        waited = true;
-                        continue;
-                    }
-                    // `secs` is the server's word: bounded before any date arithmetic.
-                    let wait = Duration::seconds(secs.min(MAX_DEFER_SECS) as i64);
-                    let when = crate::time::add(now, wait)?;
-                    defer(conn, &unit.ids, &detail, when)?;
-                    return Ok(Outcome::Deferred(settings.scrub(&detail)));
-                }
-                Err(ApiError::Permanent(400, detail)) => {
-                    // This message will never be accepted as it is: fail it, go on.
-                    let error = settings.scrub(&detail);
-                    tracing::warn!(outbox_ids = ?unit.ids, error = %error, "message rejected");
-                    record_failure(conn, &unit, &error, now, 1)?;
+        let message = Outgoing {
+            text: &unit.text,
+            markup: unit.markup.clone(),
+            silent: unit
+                .kind
+                .is_some_and(|kind| notify.of(kind.notice()) == Notification::Silent),
+        };
+        match deliver(bot, &chat_id, &message).await {
+            Delivery::Sent(message_id) => {
+                mark_sent(conn, &unit.ids, message_id, now)?;
+                stats.sent += unit.ids.len() as u64;
+                tracing::info!(outbox_ids = ?unit.ids, message_id, "sent");
+            }
+            Delivery::RateLimited(secs, detail) => {
+                // `secs` is the server's word: bounded before any date arithmetic.
+                let wait = Duration::seconds(secs.min(MAX_DEFER_SECS) as i64);
+                let when = crate::time::add(now, wait)?;
+                defer(conn, &unit.ids, &detail, when)?;
+                return Ok(Outcome::Deferred(settings.scrub(&detail)));
+            }
+            Delivery::Refused(detail) => {
+                // This message will never be accepted as it is: fail it, go on.
+                let error = settings.scrub(&detail);
+                tracing::warn!(outbox_ids = ?unit.ids, error = %error, "message rejected");
+                record_failure(conn, &unit, &error, now, 1)?;
+                stats.failed += unit.ids.len() as u64;
+            }
+            Delivery::Failed(e) => {
+                let error = settings.scrub(&e.to_string());
+                let failed = record_failure(
+                    conn,
+                    &unit,
+                    &error,
+                    now,
+                    settings.telegram.max_attempts as i64,
+                )?;
+                if failed {
                     stats.failed += unit.ids.len() as u64;
-                    break;
                 }
-                Err(e) => {
-                    let error = settings.scrub(&e.to_string());
-                    let failed = record_failure(
-                        conn,
-                        &unit,
-                        &error,
-                        now,
-                        settings.telegram.max_attempts as i64,
-                    )?;
-                    if failed {
-                        stats.failed += unit.ids.len() as u64;
-                    }
-                    tracing::warn!(outbox_ids = ?unit.ids, error = %error, failed, "sending failed");
-                    return Ok(Outcome::Deferred(error));
-                }
+                tracing::warn!(outbox_ids = ?unit.ids, error = %error, failed, "sending failed");
+                return Ok(Outcome::Deferred(error));
             }
         }
     }
     Ok(Outcome::Done)
+}
+
+/// How one message's delivery ended.
+pub(super) enum Delivery {
+    Sent(i64),
+    /// 429 asking for longer than [`MAX_WAIT_SECS`] (or a second 429): wait this long.
+    RateLimited(u64, String),
+    /// 400: this message will never be accepted as it is.
+    Refused(String),
+    /// Unavailable (5xx, timeout, …) or refused for another reason: try again later.
+    Failed(ApiError),
+}
+
+/// Sends one message, waiting out one short 429 within the run.
+/// Tests simulate a crash right after a send with `POLYPERF_FAULT_TELEGRAM_CRASH_AFTER_SEND=1`.
+pub(super) async fn deliver(bot: &Bot, chat_id: &str, message: &Outgoing<'_>) -> Delivery {
+    let mut waited = false;
+    loop {
+        match bot.send_message(chat_id, message).await {
+            Ok(message_id) => {
+                crash_point();
+                return Delivery::Sent(message_id);
+            }
+            Err(ApiError::RetryAfter(secs, detail)) => {
+                if !waited && secs <= MAX_WAIT_SECS {
+                    tracing::warn!(retry_after_secs = secs, "rate limited; waiting");
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                    waited = true;
+                    continue;
+                }
+                return Delivery::RateLimited(secs, detail);
+            }
+            Err(ApiError::Permanent(400, detail)) => return Delivery::Refused(detail),
+            Err(e) => return Delivery::Failed(e),
+        }
+    }
+}
+
+/// Fault point for tests: the message went out but is not marked (or its watermark not moved).
+pub(super) fn crash_point() {
+    if std::env::var("POLYPERF_FAULT_TELEGRAM_CRASH_AFTER_SEND").is_ok_and(|v| v == "1") {
+        std::process::abort();
+    }
+}
+
+/// Rows queued before their kind was turned `off` in `[telegram.notify]`: never sent, so they
+/// leave the queue.
+fn drop_turned_off(conn: &mut Connection, rows: &[Row]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tx = crate::db::write_tx(conn)?;
+    for row in rows {
+        tx.execute(
+            "DELETE FROM outbox WHERE id = ?1 AND status = 'pending'",
+            [row.id],
+        )?;
+    }
+    tx.commit()?;
+    tracing::info!(
+        n = rows.len(),
+        "dropped waiting messages of kinds turned off in [telegram.notify]"
+    );
+    Ok(())
 }
 
 fn mark_sent(

@@ -3,14 +3,23 @@
 //!
 //! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
 //!   [`inbox`]: updates, commands, buttons. [`command`]: command text parsed (pure).
-//!   [`auth`]: who may change things.
+//!   [`auth`]: who may change things. [`feed`]: trade alerts and results from `trades`.
+//!   [`views`]: /daily, /status's P&L, /report's chart. [`menu`]: `setMyCommands`.
 
 pub mod api;
 pub mod auth;
 pub mod command;
 pub mod drain;
+pub mod feed;
+pub mod html;
 pub mod inbox;
+pub mod menu;
+pub mod notes;
 pub mod render;
+pub mod state;
+pub mod trade_text;
+pub mod views;
+pub mod words;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,14 +36,21 @@ use crate::runner::JobContext;
 pub struct Stats {
     /// Whether Telegram is enabled; when not, rows stay queued.
     pub enabled: bool,
+    /// Outbox rows delivered.
     pub sent: u64,
     pub failed: u64,
+    /// New trades announced (one message each, merged, or in a summary line).
+    pub alerts_sent: u64,
+    /// Settled trades whose result was announced.
+    pub results_sent: u64,
     /// Rows still pending at the end of the run.
     pub pending: i64,
     pub updates: u64,
     pub commands: u64,
     pub approvals: u64,
     pub rejected_unauthorized: u64,
+    /// Whether this run registered the command menu (`setMyCommands`; only when it changed).
+    pub commands_registered: bool,
 }
 
 /// Options of the job binary.
@@ -76,9 +92,10 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     };
     let timeout = Duration::from_secs(settings.apis.http_timeout_secs + poll_secs as u64);
     let bot = api::Bot::new(&settings.telegram.api_base, &token, timeout)?;
+    stats.commands_registered = menu::register(&mut ctx.conn, &settings, &bot).await?;
 
     if !options.watch {
-        let outcome = drain::drain(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;
+        let outcome = deliver(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;
         inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats)
             .await?
             .map_err(inbox::Unread::into_error)?;
@@ -104,7 +121,7 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
         // "now" moves on from the job's start, so --now still steers a watch in tests.
         let now = ctx.now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         if let drain::Outcome::Deferred(why) =
-            drain::drain(&mut ctx.conn, &settings, &bot, now, &mut stats).await?
+            deliver(&mut ctx.conn, &settings, &bot, now, &mut stats).await?
         {
             tracing::warn!(error = %why, "delivery deferred");
         }
@@ -130,6 +147,21 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     tracing::info!("stopping on signal");
     stats.pending = crate::outbox::counts(&ctx.conn)?.0;
     Ok(stats)
+}
+
+/// The outbox, then the trade feed (alerts, results); the feed waits while the Bot API is
+/// unavailable.
+async fn deliver(
+    conn: &mut rusqlite::Connection,
+    settings: &crate::config::Settings,
+    bot: &api::Bot,
+    now: chrono::DateTime<chrono::Utc>,
+    stats: &mut Stats,
+) -> Result<drain::Outcome> {
+    match drain::drain(conn, settings, bot, now, stats).await? {
+        drain::Outcome::Done => feed::deliver_feed(conn, settings, bot, now, stats).await,
+        deferred => Ok(deferred),
+    }
 }
 
 fn spawn_signal_watcher(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>) {

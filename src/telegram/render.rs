@@ -6,40 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use super::html::{esc, esc_short, truncate_html, visible_len, MAX_CHARS, MAX_FIELD_CHARS};
+use super::notes;
+use super::words::count;
 use crate::outbox::{Kind, Message};
-
-/// Telegram's limit on a message's text: 4,096 characters of the text after entity parsing
-/// (tags removed, `&amp;` one character), counted in UTF-16 code units as Telegram counts
-/// entity offsets (an emoji outside the BMP is two). See [`visible_len`].
-pub const MAX_CHARS: usize = 4096;
-
-/// A free-text value (a reason, an insight, an error, a job name) shows at most this many
-/// characters in a message, so one long value never crowds out the rest of it.
-pub const MAX_FIELD_CHARS: usize = 600;
-
-/// `text` cut to at most `max` characters (the last one `…` when cut), then escaped.
-pub fn esc_short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return esc(text);
-    }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    esc(&cut)
-}
-
-/// Escapes `<`, `>` and `&` for Telegram's HTML parse mode.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A JSON value as short escaped text (strings without quotes), at most [`MAX_FIELD_CHARS`].
 fn val(v: &Value) -> String {
@@ -74,25 +44,8 @@ pub fn render_row(kind: &str, payload: &Value) -> String {
 /// Renders one message as HTML.
 pub fn render(message: &Message) -> String {
     let text = match message {
-        Message::Trade(t) => format!(
-            "<b>Trade {}</b> {}\nmarket <code>{}</code>\nsize {} @ {} · confidence {}\nsignal {} · {}",
-            show(&t.action),
-            show(&t.trade_id),
-            show(&t.market_slug),
-            show(&t.position_size),
-            show(&t.executed_price),
-            show(&t.confidence),
-            show(&t.signal_type),
-            show(&t.timestamp),
-        ),
-        Message::Settlement(summary) => {
-            let mut s = String::from("<b>Settlement</b>\n");
-            s.push_str(&key_values(&message.payload(), &["largest"]));
-            for item in summary.largest.iter().take(10) {
-                s.push_str(&format!("\n• {}", inline(&serde_json::to_value(item).unwrap_or_default())));
-            }
-            s
-        }
+        Message::Trade(t) => notes::legacy_trade(t),
+        Message::Settlement(summary) => notes::settlement(summary),
         Message::Approval(a) => format!(
             "<b>Approval needed</b> (proposal #{})\n<code>{}</code>: {} → {}\nreason: {}\nexpected: {}\ntier {} · expires {}{}",
             show(&a.proposal_id),
@@ -139,27 +92,11 @@ pub fn render(message: &Message) -> String {
         ),
         Message::Dropped(counts) => dropped(counts),
         Message::Text(t) => show(&t.text),
-        Message::Insights(note) => {
-            let mut s = String::from("<b>Reflection</b>");
-            s.push_str("\n<i>insights</i>");
-            for item in note.insights.iter().take(10) {
-                s.push_str(&format!("\n• {}", show(item)));
-            }
-            s.push_str("\n<i>recommendations</i>");
-            for item in note.recommendations.iter().take(10) {
-                s.push_str(&format!("\n• {}", inline(&serde_json::to_value(item).unwrap_or_default())));
-            }
-            let rest = key_values(&message.payload(), &["insights", "recommendations"]);
-            if !rest.is_empty() {
-                s.push('\n');
-                s.push_str(&rest);
-            }
-            s
-        }
+        Message::Insights(note) => notes::reflection(note),
         Message::SettlementLag(_) => titled("Settlement lagging", message),
         Message::Disagreement(_) => titled("Settlement sources disagree", message),
         Message::Disk(_) => titled("Disk space", message),
-        Message::JobFailure(_) => titled("Job failed", message),
+        Message::JobFailure(failure) => notes::job_failure(failure),
     };
     truncate_html(&text, MAX_CHARS)
 }
@@ -183,7 +120,7 @@ fn dropped(counts: &BTreeMap<String, u64>) -> String {
                 Some(Kind::Rollback) => "rollback notices".to_string(),
                 _ => format!("{} messages", esc_short(kind, 64)),
             };
-            format!("{} older {what}", thousands(*n))
+            format!("{} older {what}", count(*n))
         })
         .collect();
     let list = match parts.split_last() {
@@ -193,21 +130,8 @@ fn dropped(counts: &BTreeMap<String, u64>) -> String {
     };
     format!(
         "<b>{list} were not sent</b>\nThe outbox keeps at most {} waiting messages (Telegram was off or unreachable); the oldest alerts of little value made room.",
-        thousands(crate::outbox::MAX_PENDING as u64)
+        count(crate::outbox::MAX_PENDING as u64)
     )
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `key: value` lines for every field of an object except `skip`.
@@ -252,126 +176,10 @@ pub fn render_merged(kind: &str, payloads: &[Value]) -> String {
     truncate_html(&text, MAX_CHARS)
 }
 
-/// One piece of Telegram HTML: a tag, an entity (`&lt;`), or a character of text.
-enum Piece<'a> {
-    Tag(&'a str),
-    Entity(&'a str, char),
-    Char(char),
-}
-
-/// The pieces of `html`, with the byte offset after each. A `<` without `>` or an `&` that
-/// starts no entity is a plain character (we never write either; [`esc`] escapes them).
-fn pieces(html: &str) -> impl Iterator<Item = (Piece<'_>, usize)> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let rest = &html[at..];
-        let c = rest.chars().next()?;
-        let piece = match c {
-            '<' => rest.find('>').map(|end| Piece::Tag(&rest[..=end])),
-            '&' => rest
-                .char_indices()
-                .take(10)
-                .find(|(_, c)| *c == ';')
-                .and_then(|(end, _)| {
-                    entity(&rest[..=end]).map(|ch| Piece::Entity(&rest[..=end], ch))
-                }),
-            _ => None,
-        }
-        .unwrap_or(Piece::Char(c));
-        at += match &piece {
-            Piece::Tag(t) | Piece::Entity(t, _) => t.len(),
-            Piece::Char(c) => c.len_utf8(),
-        };
-        Some((piece, at))
-    })
-}
-
-/// The character an HTML entity stands for (the four named ones Telegram knows, and numeric).
-fn entity(text: &str) -> Option<char> {
-    let name = text.strip_prefix('&')?.strip_suffix(';')?;
-    match name {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "quot" => Some('"'),
-        _ => {
-            let number = name.strip_prefix('#')?;
-            let code = match number.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => number.parse().ok()?,
-            };
-            char::from_u32(code)
-        }
-    }
-}
-
-/// The length of a message as Telegram counts it against [`MAX_CHARS`]: its text after entity
-/// parsing, in UTF-16 code units.
-pub fn visible_len(html: &str) -> usize {
-    pieces(html)
-        .map(|(piece, _)| match piece {
-            Piece::Tag(_) => 0,
-            Piece::Entity(_, c) | Piece::Char(c) => c.len_utf16(),
-        })
-        .sum()
-}
-
-/// Cuts `text` to a visible length (see [`visible_len`]) of at most `max` without splitting a
-/// tag or an entity, closing the tags left open, and marking the cut with `…`.
-pub fn truncate_html(text: &str, max: usize) -> String {
-    if visible_len(text) <= max {
-        return text.to_string();
-    }
-    // Room for the ellipsis.
-    let budget = max.saturating_sub(1);
-    let mut visible = 0;
-    let mut end = 0;
-    let mut open: Vec<&str> = Vec::new();
-    for (piece, after) in pieces(text) {
-        match piece {
-            Piece::Tag(tag) => {
-                let inner = tag.trim_start_matches('<').trim_end_matches('>');
-                if let Some(name) = inner.strip_prefix('/') {
-                    if let Some(pos) = open.iter().rposition(|t| *t == name.trim()) {
-                        open.remove(pos);
-                    }
-                } else if !inner.ends_with('/') {
-                    open.push(inner.split_whitespace().next().unwrap_or(""));
-                }
-            }
-            Piece::Entity(_, c) | Piece::Char(c) => {
-                if visible + c.len_utf16() > budget {
-                    break;
-                }
-                visible += c.len_utf16();
-            }
-        }
-        end = after;
-    }
-    let mut cut = text[..end].to_string();
-    cut.push('…');
-    for name in open.iter().rev() {
-        cut.push_str(&format!("</{name}>"));
-    }
-    cut
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn escapes_user_text() {
-        for (input, expected) in [
-            ("a<b", "a&lt;b"),
-            ("x & y", "x &amp; y"),
-            ("<script>", "&lt;script&gt;"),
-            ("btc_up*down", "btc_up*down"),
-        ] {
-            assert_eq!(esc(input), expected);
-        }
-    }
 
     #[test]
     fn every_kind_escapes_its_fields() {
@@ -403,25 +211,26 @@ mod tests {
     }
 
     /// Rows of every kind, in the shapes their producers write (a trade alert's money as
-    /// numbers and, queued before migration 0002, as text), render exactly as they did when the
-    /// renderer read payloads by key.
+    /// numbers and, queued before migration 0002, as text), render exactly so: the kinds a
+    /// trader reads most in words (issue 17), the others as they did when the renderer read
+    /// payloads by key.
     #[test]
     fn rows_render_as_they_always_did() {
         let cases = [
             (
                 "trade",
                 json!({"trade_id": 12, "decision_id": "d-12", "timestamp": "2026-02-11 10:30:00", "market_slug": "btc-updown-15m-1770805800", "action": "YES", "confidence": 1.0, "position_size": 5.0, "executed_price": 0.52, "signal_type": null}),
-                "<b>Trade YES</b> 12\nmarket <code>btc-updown-15m-1770805800</code>\nsize 5.0 @ 0.52 · confidence 1.0\nsignal - · 2026-02-11 10:30:00",
+                "<b>Trade: Up · 10:30–10:45 UTC</b>\nYES @ 0.52 · 5.00 USDC · confidence 100%\n<code>btc-updown-15m-1770805800</code>",
             ),
             (
                 "trade",
                 json!({"trade_id": 3, "decision_id": "d-3", "timestamp": "2026-02-11 10:30:00", "market_slug": "btc-updown-15m-1770805800", "action": "NO", "confidence": 0.8, "position_size": "5.00", "executed_price": "0.52", "signal_type": "STRONG_BEARISH"}),
-                "<b>Trade NO</b> 3\nmarket <code>btc-updown-15m-1770805800</code>\nsize 5.00 @ 0.52 · confidence 0.8\nsignal STRONG_BEARISH · 2026-02-11 10:30:00",
+                "<b>Trade: Down · 10:30–10:45 UTC</b>\nNO @ 0.52 · 5.00 USDC · confidence 80%\nSignal: STRONG_BEARISH\n<code>btc-updown-15m-1770805800</code>",
             ),
             (
                 "settlement",
                 json!({"settled": 3, "wins": 2, "losses": 1, "holds_scored": 0, "missed_opportunities": 1, "unsettleable": 0, "corrected": 0, "disagreements": 0, "profit": "4.123456", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "UP", "profit_loss": "-5.00"}]}),
-                "<b>Settlement</b>\ncorrected: 0\ndisagreements: 0\nholds_scored: 0\nlosses: 1\nmissed_opportunities: 1\nprofit: 4.123456\nsettled: 3\nunsettleable: 0\nwins: 2\n• action=YES decision_id=d-1 market_slug=btc-updown-15m-1 outcome=UP profit_loss=4.5\n• action=NO decision_id=d-2 market_slug=btc-updown-15m-2 outcome=UP profit_loss=-5.00",
+                "<b>Settled 3 trades: 2 W / 1 L, +4.12 USDC</b>\nLargest:\nWIN +4.50 USDC · Up\nLOSS -5.00 USDC · Down",
             ),
             (
                 "settlement_lag",
@@ -436,7 +245,7 @@ mod tests {
             (
                 "insights",
                 json!({"reflection_id": 9, "trigger": "losses,end_of_day", "engine": "rules", "insights": ["win rate 40% <50%", "b"], "recommendations": [{"parameter": "bot_confidence_threshold", "current": "0.60", "recommended": "0.65", "reason": "fewer & better", "tier": 1, "expected_impact": null}], "proposal_ids": [4, 5]}),
-                "<b>Reflection</b>\n<i>insights</i>\n• win rate 40% &lt;50%\n• b\n<i>recommendations</i>\n• current=0.60 expected_impact=- parameter=bot_confidence_threshold reason=fewer &amp; better recommended=0.65 tier=1\nengine: rules\nproposal_ids: 4, 5\nreflection_id: 9\ntrigger: losses,end_of_day",
+                "<b>Reflection</b> (rules engine, after losses and the end of the day)\n• win rate 40% &lt;50%\n• b\n<i>Proposed</i>\n• Raise <code>bot_confidence_threshold</code> from 0.60 to 0.65: fewer &amp; better.\nThe adjuster checks each against its bounds and evidence; approvals come as their own messages.",
             ),
             (
                 "approval",
@@ -481,7 +290,7 @@ mod tests {
             (
                 "job_failure",
                 json!({"unit": "polyperf-settle.service", "result": "exit-code", "exit_status": "1", "host": null}),
-                "<b>Job failed</b>\nexit_status: 1\nhost: -\nresult: exit-code\nunit: polyperf-settle.service",
+                "<b>Job failed: polyperf-settle.service</b> (exit-code, exit status 1)\nNext: <code>journalctl -u polyperf-settle.service -n 50</code> says why; it runs again at its next timer, or now with <code>sudo systemctl start polyperf-settle.service</code>.",
             ),
             (
                 "text",
@@ -505,26 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn truncation_keeps_html_valid() {
-        let long = format!("<b>{}</b>", "a&amp;".repeat(3000));
-        let cut = truncate_html(&long, MAX_CHARS);
-        assert_eq!(visible_len(&cut), MAX_CHARS);
-        assert!(cut.ends_with("…</b>"), "{}", &cut[cut.len() - 20..]);
-        let before = cut.trim_end_matches("…</b>");
-        assert!(before.ends_with(';') || before.ends_with('a'));
-        assert_eq!(truncate_html("short", 10), "short");
-        // Inside a <pre> that stays open, and with emoji (two UTF-16 units each).
-        let cut = truncate_html(&format!("<b>x</b><pre>{}", "😀".repeat(3000)), 100);
-        assert!(visible_len(&cut) <= 100, "{}", visible_len(&cut));
-        assert!(cut.ends_with("…</pre>"));
-    }
-
-    #[test]
     fn dropped_messages_are_counted_in_words() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1234), "1,234");
-        assert_eq!(thousands(1234567), "1,234,567");
         let text = render_row("dropped", &json!({"trade": 1234}));
         assert!(
             text.starts_with("<b>1,234 older trade alerts were not sent</b>"),
@@ -535,22 +325,6 @@ mod tests {
             text.contains("3 older settlement summaries and 2 older trade alerts were not sent"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn visible_length_is_what_telegram_counts() {
-        for (html, n) in [
-            ("plain", 5),
-            ("<b>bold</b>", 4),
-            ("a &amp; b &lt;c&gt;", 9),
-            ("&#65;&#x42;", 2),
-            ("😀", 2),
-            ("é", 1),
-            ("a & b", 5),
-            ("<pre>x</pre>\n", 2),
-        ] {
-            assert_eq!(visible_len(html), n, "{html}");
-        }
     }
 
     #[test]

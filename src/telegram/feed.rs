@@ -1,0 +1,505 @@
+//! The trade feed: an alert for each new YES/NO decision and a result for each settled one,
+//! read from `trades` by two watermarks in `telegram_state` rather than queued in the outbox,
+//! so a decision costs no outbox row. Delivery keeps the outbox's promise: a watermark moves
+//! right after the send that covers it, in its own small transaction, so a sender killed in
+//! between costs at most one duplicate and never a loss.
+//!
+//! - A few new trades go out one message each; `telegram.merge_threshold` or more as one
+//!   merged message (at most [`trade_text::MAX_LINES`] lines, then "and 37 more"); when the
+//!   oldest waited longer than [`BACKLOG`] (Telegram was off or unreachable), one summary line
+//!   ("312 trades since 10:00 UTC: 170 W / 142 L, +23.40 USDC") instead.
+//! - `[telegram.notify] trade` / `result`: `off` passes them over (the watermark moves on and
+//!   nothing is sent, then or later), `silent` sends them without a sound.
+//! - Never announced: trades that `polyperf archive restore` put back (`telegram_restored`,
+//!   filled by [`hold_back_restored`] in the restore's transaction), and trades logged or
+//!   settled before migration 0006 (the watermarks start there).
+//! - A settlement run writes its batches with one `settled_at` but not in id order, so while
+//!   one is under way (its lease is taken) results wait for its newest `settled_at`: the
+//!   watermark never passes a row still to come.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, Row};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::api::{Bot, Outgoing};
+use super::drain::{deliver, Delivery, Outcome};
+use super::state::{self, Key};
+use super::trade_text::{self, Totals, TradeView};
+use super::Stats;
+use crate::config::{Notice, Notification, Settings};
+use crate::db::Money;
+use crate::runner::Job;
+use crate::settle::fees::{FeeModel, FeeRules, Fill, Liquidity};
+use crate::time::from_db;
+use crate::trades::settled_position;
+
+/// Items that waited longer than this (the oldest of them) are summed up in one line instead
+/// of being sent one by one: Telegram was off or unreachable for long.
+pub const BACKLOG: Duration = Duration::minutes(60);
+
+/// Most trades kept in memory for one run's messages (the rest are only counted).
+const MAX_KEPT: usize = 100;
+
+/// How far a stream has been announced: `(settled_at, id)` for results, `("", id)` for alerts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Mark {
+    pub settled_at: String,
+    pub id: i64,
+}
+
+/// The two streams of the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    /// New YES/NO decisions, by id.
+    Alerts,
+    /// Settled YES/NO decisions, by (settled_at, id).
+    Results,
+}
+
+impl Stream {
+    fn notice(self) -> Notice {
+        match self {
+            Stream::Alerts => Notice::Trade,
+            Stream::Results => Notice::Result,
+        }
+    }
+
+    fn key(self) -> Key {
+        match self {
+            Stream::Alerts => Key::FeedTrades,
+            Stream::Results => Key::FeedResults,
+        }
+    }
+
+    fn load(self, conn: &Connection) -> Result<Mark> {
+        let stored = state::get(conn, self.key())?;
+        Ok(match self {
+            Stream::Alerts => Mark {
+                settled_at: String::new(),
+                id: stored.and_then(|v| v.parse().ok()).unwrap_or(0),
+            },
+            Stream::Results => stored
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn save(self, conn: &Connection, mark: &Mark) -> Result<()> {
+        let value = match self {
+            Stream::Alerts => mark.id.to_string(),
+            // Serializing two plain fields cannot fail.
+            Stream::Results => serde_json::to_string(mark).unwrap_or_default(),
+        };
+        state::set(conn, self.key(), &value)
+    }
+}
+
+/// The columns a feed row is read with (see [`read_view`]).
+const COLUMNS: &str = "id, timestamp, market_slug, action, confidence, position_size, executed_price, reasoning,
+     signal_type, market_start, market_end, liquidity, fee_paid, fee_rate, is_win, profit_loss, settled_at";
+
+/// New alerts after `?1`, oldest first; restored trades never.
+const ALERTS: &str = "WHERE id > ?1 AND action IN ('YES', 'NO')
+       AND NOT EXISTS (SELECT 1 FROM telegram_restored r WHERE r.trade_id = trades.id)
+     ORDER BY id";
+
+/// New results after (`?1`, `?2`), settled before `?3` (when given), oldest first.
+const RESULTS: &str = concat!(
+    "WHERE ",
+    settled_position!(),
+    " AND (settled_at > ?1 OR (settled_at = ?1 AND id > ?2))
+       AND (?3 IS NULL OR settled_at < ?3)
+       AND NOT EXISTS (SELECT 1 FROM telegram_restored r WHERE r.trade_id = trades.id)
+     ORDER BY settled_at, id"
+);
+
+/// One run's worth of a stream.
+#[derive(Debug, Default)]
+struct Batch {
+    /// The first trades, with the mark each one reaches.
+    kept: Vec<(TradeView, Mark)>,
+    totals: Totals,
+    /// When the oldest item started waiting (its decision for alerts, its settlement for
+    /// results).
+    oldest: Option<DateTime<Utc>>,
+    /// Where the watermark goes once the whole batch is announced: past every row the stream
+    /// could hold at the time of reading (HOLDs and restored rows included).
+    upper: Mark,
+    /// The newest trade read when it is not among `kept` (else `kept`'s last).
+    last: Option<TradeView>,
+}
+
+/// One message and the mark it brings the stream to.
+struct Unit {
+    text: String,
+    after: Mark,
+    n_trades: u64,
+}
+
+/// Announces new trades, then new results. Stops (Deferred) when the Bot API is unavailable;
+/// the rest waits for the next run.
+pub async fn deliver_feed(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+    now: DateTime<Utc>,
+    stats: &mut Stats,
+) -> Result<Outcome> {
+    let rules = fee_rules(settings);
+    for stream in [Stream::Alerts, Stream::Results] {
+        let after = stream.load(conn)?;
+        let batch = read(conn, stream, &after, &rules)?;
+        let notification = settings.telegram.notify.of(stream.notice());
+        let units = match notification {
+            Notification::Off => Vec::new(),
+            Notification::On | Notification::Silent => plan(stream, &batch, settings, now),
+        };
+        let silent = notification == Notification::Silent;
+        let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
+        for unit in &units {
+            let message = Outgoing {
+                text: &unit.text,
+                markup: None,
+                silent,
+            };
+            match deliver(bot, &chat_id, &message).await {
+                Delivery::Sent(message_id) => {
+                    advance(conn, stream, &unit.after)?;
+                    match stream {
+                        Stream::Alerts => stats.alerts_sent += unit.n_trades,
+                        Stream::Results => stats.results_sent += unit.n_trades,
+                    }
+                    tracing::info!(?stream, trades = unit.n_trades, message_id, "sent");
+                }
+                Delivery::Refused(detail) => {
+                    // Never accepted as it is: pass it over rather than block the feed.
+                    let error = settings.scrub(&detail);
+                    tracing::warn!(?stream, error = %error, "feed message rejected; passed over");
+                    advance(conn, stream, &unit.after)?;
+                }
+                Delivery::RateLimited(_, detail) => {
+                    return Ok(Outcome::Deferred(settings.scrub(&detail)))
+                }
+                Delivery::Failed(e) => {
+                    return Ok(Outcome::Deferred(settings.scrub(&e.to_string())))
+                }
+            }
+        }
+        // Everything read is announced (or passed over): on to the batch's end.
+        if batch.upper > after {
+            advance(conn, stream, &batch.upper)?;
+        }
+    }
+    forget_restored(conn)?;
+    Ok(Outcome::Done)
+}
+
+/// The messages for a batch: one each, one merged, or one summary line.
+fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) -> Vec<Unit> {
+    let n = batch.totals.n;
+    if n == 0 {
+        return Vec::new();
+    }
+    let threshold = (settings.telegram.merge_threshold as u64).max(2);
+    let long_wait = batch.oldest.is_some_and(|t| t + BACKLOG < now);
+    let one = |text: String| {
+        vec![Unit {
+            text,
+            after: batch.upper.clone(),
+            n_trades: n,
+        }]
+    };
+    if long_wait {
+        return one(match stream {
+            Stream::Alerts => trade_text::alerts_backlog(&batch.totals, now),
+            Stream::Results => trade_text::results_backlog(&batch.totals, now),
+        });
+    }
+    if n < threshold && batch.kept.len() as u64 == n {
+        return batch
+            .kept
+            .iter()
+            .map(|(view, mark)| Unit {
+                text: match stream {
+                    Stream::Alerts => trade_text::alert(view, now),
+                    Stream::Results => trade_text::result_line(view, now),
+                },
+                after: mark.clone(),
+                n_trades: 1,
+            })
+            .collect();
+    }
+    let shown: Vec<TradeView> = batch
+        .kept
+        .iter()
+        .take(trade_text::MAX_LINES)
+        .map(|(view, _)| view.clone())
+        .collect();
+    one(match stream {
+        Stream::Alerts => trade_text::alerts_merged(&shown, &batch.totals, now),
+        Stream::Results => trade_text::results_merged(&shown, &batch.totals, now),
+    })
+}
+
+/// Moves a stream's watermark (its own small transaction, right after a send).
+fn advance(conn: &mut Connection, stream: Stream, mark: &Mark) -> Result<()> {
+    let tx = crate::db::write_tx(conn)?;
+    stream.save(&tx, mark)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Reads what a stream has not announced yet, in one snapshot.
+fn read(conn: &mut Connection, stream: Stream, after: &Mark, rules: &FeeRules) -> Result<Batch> {
+    let tx = conn.transaction()?;
+    let mut batch = Batch::default();
+    let (upper, before) = match stream {
+        Stream::Alerts => {
+            let max: i64 =
+                tx.query_row("SELECT coalesce(max(id), 0) FROM trades", [], |r| r.get(0))?;
+            let upper = Mark {
+                settled_at: String::new(),
+                id: max,
+            };
+            (upper, None)
+        }
+        Stream::Results => results_upper(&tx)?,
+    };
+    batch.upper = upper.max(after.clone());
+    let sql = match stream {
+        Stream::Alerts => format!("SELECT {COLUMNS} FROM trades {ALERTS}"),
+        Stream::Results => format!("SELECT {COLUMNS} FROM trades {RESULTS}"),
+    };
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut rows = match stream {
+        Stream::Alerts => stmt.query(params![after.id])?,
+        Stream::Results => stmt.query(params![after.settled_at, after.id, before])?,
+    };
+    while let Some(row) = rows.next()? {
+        let (view, settled_at) = read_view(row, rules)?;
+        let waited_since = match stream {
+            Stream::Alerts => view.timestamp,
+            Stream::Results => settled_at.as_deref().and_then(|t| from_db(t).ok()),
+        };
+        batch.oldest = match (batch.oldest, waited_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        batch.totals.add(&view);
+        if batch.kept.len() >= MAX_KEPT {
+            batch.last = Some(view);
+        } else {
+            let mark = Mark {
+                settled_at: match stream {
+                    Stream::Alerts => String::new(),
+                    Stream::Results => settled_at.unwrap_or_default(),
+                },
+                id: row.get(0)?,
+            };
+            batch.kept.push((view, mark));
+        }
+    }
+    Ok(batch)
+}
+
+/// The last settled row results may reach now, and the `settled_at` they must stay before:
+/// while a settlement run holds its lease, its newest `settled_at` is still being written.
+fn results_upper(conn: &Connection) -> Result<(Mark, Option<String>)> {
+    let before: Option<String> = if crate::runner::lease_taken(conn, Job::Settle)? {
+        conn.query_row(
+            concat!(
+                "SELECT max(settled_at) FROM trades WHERE ",
+                crate::trades::settled!()
+            ),
+            [],
+            |r| r.get(0),
+        )?
+    } else {
+        None
+    };
+    let upper = conn
+        .query_row(
+            concat!(
+                "SELECT settled_at, id FROM trades WHERE ",
+                crate::trades::settled!(),
+                " AND (?1 IS NULL OR settled_at < ?1) ORDER BY settled_at DESC, id DESC LIMIT 1"
+            ),
+            [&before],
+            |r| {
+                Ok(Mark {
+                    settled_at: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    id: r.get(1)?,
+                })
+            },
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(Mark::default()),
+            e => Err(e),
+        })?;
+    Ok((upper, before))
+}
+
+/// A row read with [`COLUMNS`] as the messages show it, and its `settled_at`. A value that
+/// cannot be read (written by hand) shows as missing rather than stopping the feed.
+fn read_view(row: &Row<'_>, rules: &FeeRules) -> Result<(TradeView, Option<String>)> {
+    let money = |i: usize| Money::get(row, i).ok().flatten();
+    let time = |i: usize| -> Option<DateTime<Utc>> {
+        row.get::<_, Option<String>>(i)
+            .ok()
+            .flatten()
+            .and_then(|t| from_db(&t).ok())
+    };
+    let market_slug: String = row.get(2)?;
+    let window = match (time(9), time(10)) {
+        (Some(start), Some(end)) => Some((start, end)),
+        _ => crate::market::window_from_slug(&market_slug),
+    };
+    let mut view = TradeView {
+        action: row.get(3)?,
+        timestamp: time(1),
+        window,
+        price: money(6),
+        size: money(5),
+        confidence: row.get::<_, Option<f64>>(4).ok().flatten(),
+        signal_type: row.get(8).ok().flatten(),
+        reasoning: row.get(7).ok().flatten(),
+        market_slug,
+        profit_if_right: None,
+        result: None,
+    };
+    let liquidity = row
+        .get::<_, Option<String>>(11)
+        .ok()
+        .flatten()
+        .and_then(|l| Liquidity::parse(&l))
+        .unwrap_or_default();
+    view.profit_if_right = profit_if_right(&view, liquidity, money(12), money(13), rules);
+    let is_win: Option<i64> = row.get(14).ok().flatten();
+    view.result = is_win.map(|w| (w == 1, money(15).unwrap_or_default()));
+    let settled_at: Option<String> = row.get(16).ok().flatten();
+    Ok((view, settled_at))
+}
+
+/// What the trade makes if its side wins, by settlement's own arithmetic: the fee it logged,
+/// nothing for a maker, else the taker formula at the rate it logged or the settings' (the
+/// market's own schedule is not known before settlement).
+fn profit_if_right(
+    view: &TradeView,
+    liquidity: Liquidity,
+    fee_paid: Option<Decimal>,
+    fee_rate: Option<Decimal>,
+    rules: &FeeRules,
+) -> Option<Decimal> {
+    let fill = Fill {
+        size: view.size?,
+        price: view.price?,
+        time: view.timestamp?,
+        liquidity,
+        fee_paid,
+    };
+    let mut rules = *rules;
+    if let Some(rate) = fee_rate {
+        rules.model = FeeModel::new(rate, Decimal::from(rules.model.exponent)).ok()?;
+    }
+    crate::settle::pnl::settle_fill(&fill, &rules, true)
+        .ok()
+        .map(|settled| settled.profit_loss)
+}
+
+/// The settings' fee rules (no fee if they cannot be read: validation refuses such settings).
+fn fee_rules(settings: &Settings) -> FeeRules {
+    FeeRules::from_settings(&settings.settlement).unwrap_or(FeeRules {
+        model: FeeModel::NONE,
+        asset: settings.settlement.fee_asset,
+    })
+}
+
+/// Keeps trades that `polyperf archive restore` just put back out of the feed: those past
+/// either watermark go into `telegram_restored`. Part of the restore's transaction.
+pub fn hold_back_restored(conn: &Connection, ids: &[i64]) -> Result<()> {
+    // A database older than migration 0006 has no feed to hold them back from.
+    let feed: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'telegram_restored')",
+        [],
+        |r| r.get(0),
+    )?;
+    if ids.is_empty() || !feed {
+        return Ok(());
+    }
+    let alerts = Stream::Alerts.load(conn)?;
+    let results = Stream::Results.load(conn)?;
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT OR IGNORE INTO telegram_restored (trade_id)
+             SELECT id FROM trades WHERE id IN ({placeholders}) AND action IN ('YES', 'NO')
+               AND (id > ?{a} OR (settled_at > ?{s} OR (settled_at = ?{s} AND id > ?{i})))",
+            a = chunk.len() + 1,
+            s = chunk.len() + 2,
+            i = chunk.len() + 3,
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let mut values: Vec<rusqlite::types::Value> = chunk.iter().map(|id| (*id).into()).collect();
+        values.push(alerts.id.into());
+        values.push(results.settled_at.clone().into());
+        values.push(results.id.into());
+        stmt.execute(rusqlite::params_from_iter(values))?;
+    }
+    Ok(())
+}
+
+/// Drops `telegram_restored` rows both watermarks have passed (or whose trade is gone).
+fn forget_restored(conn: &mut Connection) -> Result<()> {
+    let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM telegram_restored)", [], |r| {
+        r.get(0)
+    })?;
+    if !any {
+        return Ok(());
+    }
+    let tx = crate::db::write_tx(conn)?;
+    let alerts = Stream::Alerts.load(&tx)?;
+    let results = Stream::Results.load(&tx)?;
+    tx.execute(
+        "DELETE FROM telegram_restored WHERE trade_id <= ?1 AND NOT EXISTS
+           (SELECT 1 FROM trades t WHERE t.id = telegram_restored.trade_id
+              AND (t.settled_at > ?2 OR (t.settled_at = ?2 AND t.id > ?3)))",
+        params![alerts.id, results.settled_at, results.id],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// What the feed would announce now, without sending or moving anything (the demo shows it
+/// while Telegram is off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preview {
+    /// New trades waiting for their alert.
+    pub alerts: u64,
+    /// Settled trades waiting for their result.
+    pub results: u64,
+    /// The newest waiting result as its message reads (HTML).
+    pub last_result: Option<String>,
+}
+
+/// The feed's backlog as it stands: counts, and the newest waiting result's line.
+pub fn preview(conn: &mut Connection, settings: &Settings, now: DateTime<Utc>) -> Result<Preview> {
+    let rules = fee_rules(settings);
+    let alerts = read(conn, Stream::Alerts, &Stream::Alerts.load(conn)?, &rules)?;
+    let results = read(conn, Stream::Results, &Stream::Results.load(conn)?, &rules)?;
+    Ok(Preview {
+        alerts: alerts.totals.n,
+        results: results.totals.n,
+        last_result: results
+            .last
+            .as_ref()
+            .or(results.kept.last().map(|(view, _)| view))
+            .map(|view| trade_text::result_line(view, now)),
+    })
+}
+
+/// The watermarks as they stand (tests, `status`).
+pub fn marks(conn: &Connection) -> Result<(i64, Mark)> {
+    Ok((Stream::Alerts.load(conn)?.id, Stream::Results.load(conn)?))
+}

@@ -1,0 +1,282 @@
+//! Outbox messages in words, for the ones a trader reads most: a settlement run's summary, a
+//! reflection (insights, and proposals as sentences), a failed job (what failed and what to do
+//! next), and a trade alert queued before trade alerts left the outbox. Pure; every text that
+//! came from a user, a model or the database is escaped.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use super::html::{esc_short, MAX_FIELD_CHARS};
+use super::trade_text::{self, TradeView};
+use super::words::{count, side, signed_money, window};
+use crate::outbox::message::{JobFailure, ReflectionNote, SettlementSummary, TradeAlert};
+use crate::reflect::triggers;
+
+/// Most items (insights, proposals, largest results) listed in one message.
+const MAX_ITEMS: usize = 10;
+
+/// A settlement run: `Settled 12 trades: 7 W / 5 L, +12.34 USDC`, what else it did, and its
+/// largest results as result lines.
+pub fn settlement(s: &SettlementSummary) -> String {
+    let trades = s.wins + s.losses;
+    let mut out = format!(
+        "<b>Settled {} trade{}: {} W / {} L, {} USDC</b>",
+        count(trades),
+        if trades == 1 { "" } else { "s" },
+        count(s.wins),
+        count(s.losses),
+        signed_money(s.profit)
+    );
+    let mut also = Vec::new();
+    if s.holds_scored > 0 {
+        also.push(format!(
+            "{} hold{} scored ({} a missed opportunity)",
+            count(s.holds_scored),
+            if s.holds_scored == 1 { "" } else { "s" },
+            count(s.missed_opportunities)
+        ));
+    }
+    if s.unsettleable > 0 {
+        also.push(format!(
+            "{} could not be settled (`polyperf status` lists them)",
+            count(s.unsettleable)
+        ));
+    }
+    if s.corrected > 0 {
+        also.push(format!(
+            "{} corrected to the official result",
+            count(s.corrected)
+        ));
+    }
+    if s.disagreements > 0 {
+        also.push(format!(
+            "{} market{} where the price and the official result disagree",
+            count(s.disagreements),
+            if s.disagreements == 1 { "" } else { "s" }
+        ));
+    }
+    if !also.is_empty() {
+        out.push('\n');
+        out.push_str(&also.join(" · "));
+    }
+    if !s.largest.is_empty() {
+        out.push_str("\nLargest:");
+    }
+    for r in s.largest.iter().take(MAX_ITEMS) {
+        let won = crate::settle::pnl::side_wins(r.action == "YES", outcome(&r.outcome));
+        let window = crate::market::window_from_slug(&r.market_slug)
+            .map(|(start, end)| format!(" · {}", window(start, end, start)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n{} {} USDC · {}{window}",
+            if won { "WIN" } else { "LOSS" },
+            signed_money(r.profit_loss),
+            side(&r.action)
+        ));
+    }
+    out
+}
+
+fn outcome(text: &str) -> crate::settle::pnl::Outcome {
+    crate::settle::pnl::Outcome::parse(text).unwrap_or(crate::settle::pnl::Outcome::Down)
+}
+
+/// A reflection: why it ran, its insights, and each recommendation as a sentence ("Raise
+/// bot_confidence_threshold from 0.60 to 0.65: fewer weak entries. Expected: +2% win rate.").
+pub fn reflection(note: &ReflectionNote) -> String {
+    let why: Vec<String> = note
+        .trigger
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| match t {
+            triggers::LOSSES => "a losing streak".to_string(),
+            triggers::TRADES => "new settled trades".to_string(),
+            triggers::END_OF_DAY => "the end of the day".to_string(),
+            triggers::MANUAL => "a request".to_string(),
+            other => esc_short(other, 64),
+        })
+        .collect();
+    let mut out = format!(
+        "<b>Reflection</b> ({} engine{})",
+        note.engine,
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(", after {}", why.join(" and "))
+        }
+    );
+    if note.insights.is_empty() {
+        out.push_str("\nNo new insight.");
+    }
+    for insight in note.insights.iter().take(MAX_ITEMS) {
+        out.push_str(&format!("\n• {}", esc_short(insight, MAX_FIELD_CHARS)));
+    }
+    if note.recommendations.is_empty() {
+        out.push_str("\nNo parameter change proposed.");
+    } else {
+        out.push_str("\n<i>Proposed</i>");
+    }
+    for r in note.recommendations.iter().take(MAX_ITEMS) {
+        let verb = match r.recommended.cmp(&r.current) {
+            std::cmp::Ordering::Greater => "Raise",
+            std::cmp::Ordering::Less => "Lower",
+            std::cmp::Ordering::Equal => "Keep",
+        };
+        out.push_str(&format!(
+            "\n• {verb} <code>{}</code> from {} to {}: {}",
+            esc_short(&r.parameter, 64),
+            r.current,
+            r.recommended,
+            esc_short(r.reason.trim_end_matches('.'), MAX_FIELD_CHARS)
+        ));
+        if let Some(impact) = r.expected_impact.as_deref().filter(|i| !i.is_empty()) {
+            out.push_str(&format!(
+                ". Expected: {}",
+                esc_short(impact.trim_end_matches('.'), MAX_FIELD_CHARS)
+            ));
+        }
+        out.push('.');
+    }
+    if !note.proposal_ids.is_empty() {
+        out.push_str("\nThe adjuster checks each against its bounds and evidence; approvals come as their own messages.");
+    }
+    out
+}
+
+/// A failed job: which unit, how it ended, and the next step for that kind of failure.
+pub fn job_failure(f: &JobFailure) -> String {
+    let unit = esc_short(&f.unit, 120);
+    let how = match (&f.result, &f.exit_status) {
+        (Some(result), Some(status)) => format!(
+            " ({}, exit status {})",
+            esc_short(result, 40),
+            esc_short(status, 20)
+        ),
+        (Some(result), None) => format!(" ({})", esc_short(result, 40)),
+        (None, Some(status)) => format!(" (exit status {})", esc_short(status, 20)),
+        (None, None) => String::new(),
+    };
+    let host = f
+        .host
+        .as_deref()
+        .map(|h| format!(" on {}", esc_short(h, 64)))
+        .unwrap_or_default();
+    let next = match f.exit_status.as_deref() {
+        Some("75") | Some("TEMPFAIL") => "A remote API was unavailable or another run held the lock; it retries at its next run. If it keeps failing, check the network and <code>polyperf status</code>.".to_string(),
+        Some("2") | Some("USAGE") => "Bad settings or input: run <code>polyperf config</code> and check /etc/polyperf/polyperf.env, then start it again.".to_string(),
+        _ => format!(
+            "Next: <code>journalctl -u {unit} -n 50</code> says why; it runs again at its next timer, or now with <code>sudo systemctl start {unit}</code>."
+        ),
+    };
+    format!("<b>Job failed: {unit}</b>{how}{host}\n{next}")
+}
+
+/// A trade alert the `trades_trade_alert` trigger queued before migration 0006, as today's
+/// alerts read (without the reasoning and estimate it did not carry).
+pub fn legacy_trade(t: &TradeAlert) -> String {
+    let number = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => Decimal::from_str(&n.to_string()).ok(),
+        serde_json::Value::String(s) => Decimal::from_str(s).ok(),
+        _ => None,
+    };
+    let timestamp = crate::time::from_db(&t.timestamp).ok();
+    let view = TradeView {
+        action: t.action.clone(),
+        timestamp,
+        window: crate::market::window_from_slug(&t.market_slug),
+        price: number(&t.executed_price),
+        size: number(&t.position_size),
+        confidence: t.confidence.as_f64(),
+        signal_type: t.signal_type.clone(),
+        reasoning: None,
+        market_slug: t.market_slug.clone(),
+        profit_if_right: None,
+        result: None,
+    };
+    let now = timestamp
+        .or_else(|| view.window.map(|(start, _)| start))
+        .unwrap_or_default();
+    trade_text::alert(&view, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Engine;
+    use crate::outbox::message::SettledResult;
+    use crate::reflect::answer::Recommendation;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn a_settlement_summary_in_words() {
+        let s = SettlementSummary {
+            settled: 14,
+            wins: 7,
+            losses: 5,
+            holds_scored: 2,
+            missed_opportunities: 1,
+            unsettleable: 1,
+            corrected: 0,
+            disagreements: 0,
+            profit: d("12.345678"),
+            largest: vec![SettledResult {
+                decision_id: "d-1".into(),
+                market_slug: "btc-updown-15m-1770804900".into(),
+                action: "NO".into(),
+                outcome: "UP".into(),
+                profit_loss: d("-10.070000"),
+            }],
+        };
+        assert_eq!(
+            settlement(&s),
+            "<b>Settled 12 trades: 7 W / 5 L, +12.35 USDC</b>\n2 holds scored (1 a missed opportunity) · 1 could not be settled (`polyperf status` lists them)\nLargest:\nLOSS -10.07 USDC · Down · 10:15–10:30 UTC"
+        );
+    }
+
+    #[test]
+    fn a_reflection_says_its_proposals_in_words() {
+        let note = ReflectionNote {
+            reflection_id: 9,
+            trigger: "3_losses,end_of_day".into(),
+            engine: Engine::Rules,
+            insights: vec!["win rate 40% <50%".into()],
+            recommendations: vec![Recommendation {
+                parameter: "bot_confidence_threshold".into(),
+                current: d("0.60"),
+                recommended: d("0.65"),
+                reason: "fewer & weaker entries".into(),
+                tier: Some(1),
+                expected_impact: Some("+2% win rate".into()),
+            }],
+            proposal_ids: vec![4],
+        };
+        assert_eq!(
+            reflection(&note),
+            "<b>Reflection</b> (rules engine, after a losing streak and the end of the day)\n• win rate 40% &lt;50%\n<i>Proposed</i>\n• Raise <code>bot_confidence_threshold</code> from 0.60 to 0.65: fewer &amp; weaker entries. Expected: +2% win rate.\nThe adjuster checks each against its bounds and evidence; approvals come as their own messages."
+        );
+    }
+
+    #[test]
+    fn a_failed_job_says_what_to_do_next() {
+        let f = JobFailure {
+            unit: "polyperf-settle.service".into(),
+            result: Some("exit-code".into()),
+            exit_status: Some("1".into()),
+            host: None,
+        };
+        assert_eq!(
+            job_failure(&f),
+            "<b>Job failed: polyperf-settle.service</b> (exit-code, exit status 1)\nNext: <code>journalctl -u polyperf-settle.service -n 50</code> says why; it runs again at its next timer, or now with <code>sudo systemctl start polyperf-settle.service</code>."
+        );
+        let tempfail = JobFailure {
+            exit_status: Some("75".into()),
+            ..f
+        };
+        assert!(job_failure(&tempfail).contains("retries at its next run"));
+    }
+}
