@@ -103,5 +103,25 @@ fn main() -> anyhow::Result<()> {
         "7-day compute + table + html: {:.3}s",
         started.elapsed().as_secs_f64()
     );
+    // The charts alone, over the all-time figures (the equity curve's many points).
+    let all = metrics::compute(&conn, &Window::All, now)?;
+    let chart = polyperf::report::chart::png;
+    timed("png", || chart(&all).map(|b| b.len()))?;
+    timed("svg", || {
+        polyperf::report::chart::svg(&all).map(|s| s.len())
+    })?;
+    let equity = polyperf::report::chart::equity_png;
+    timed("equity png", || equity(&all).map(|b| b.len()))?;
+    Ok(())
+}
+
+/// Runs one chart rendering and prints its size and time.
+fn timed(label: &str, render: impl FnOnce() -> anyhow::Result<usize>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bytes = render()?;
+    println!(
+        "all-time {label:>10} chart: {bytes:>8} bytes in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

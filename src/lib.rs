@@ -24,6 +24,7 @@
 //! - `src/process.rs`: this host's name and whether a pid still runs the process that
 //!   recorded it.
 //! - `src/http.rs`: the retrying HTTP client; knows no API.
+//! - `src/json.rs`: JSON objects read in the order they were written.
 //! - `src/market.rs`: facts that follow from a market's slug (its window).
 //! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
 //!   [`decision::Tracker`].
@@ -63,6 +64,7 @@ pub mod error;
 pub mod evaluate;
 pub mod evaluations;
 pub mod http;
+pub mod json;
 pub mod market;
 pub mod metrics;
 pub mod outbox;

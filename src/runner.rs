@@ -122,11 +122,7 @@ impl JobContext {
 pub fn init_tracing(log_format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match log_format {
-        LogFormat::Json => true,
-        LogFormat::Human => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
+    let json = logs_as_json(log_format, std::io::stderr().is_terminal());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -144,6 +140,16 @@ pub fn init_tracing(log_format: LogFormat) {
     };
     // A second init (tests, the scheduler) keeps the first subscriber.
     let _ = result;
+}
+
+/// Whether logs are JSON lines: `auto` (the default) is human-readable on a terminal and JSON
+/// anywhere else (journald, cron's logger, a pipe); `human` and `json` force one.
+pub fn logs_as_json(log_format: LogFormat, stderr_is_terminal: bool) -> bool {
+    match log_format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !stderr_is_terminal,
+    }
 }
 
 /// A clock: the wall clock (`Utc::now`) in every binary, passed in so that no library code
@@ -250,12 +256,10 @@ where
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
 
+    // The figures' text keeps the job's own field order (the important first), for job_runs
+    // and for people; the Value (keys sorted) is only for the failure's JSON line.
     let (code, stats, error) = match &result {
-        Ok(stats) => (
-            EXIT_OK,
-            serde_json::to_value(stats).unwrap_or_default(),
-            None,
-        ),
+        Ok(_) => (EXIT_OK, serde_json::Value::Null, None),
         Err(e) => (
             exit_code_for(e),
             e.chain()
@@ -264,11 +268,15 @@ where
             Some(scrub(&one_line(e))),
         ),
     };
+    let figures_text = match &result {
+        Ok(figures) => serde_json::to_string(figures).ok(),
+        Err(_) => (!stats.is_null()).then(|| stats.to_string()),
+    };
     if let Some(id) = run_id {
         let ended = RunEnd {
             id,
             code,
-            stats: &stats,
+            stats: figures_text.as_deref(),
             error: error.as_deref(),
             at: clock(),
         };
@@ -278,11 +286,14 @@ where
     }
     match (&result, error) {
         (Ok(_), _) => {
-            tracing::info!(elapsed_ms, dry_run, stats = %scrub(&stats.to_string()), "job finished");
+            // The figures are printed once, here (and kept in job_runs); the log line says
+            // only that the run finished. In the job's own field order: the important first.
+            tracing::info!(elapsed_ms, dry_run, "job finished");
+            let text = scrub(figures_text.as_deref().unwrap_or("{}"));
             if json {
-                println!("{}", scrub(&stats.to_string()));
+                println!("{text}");
             } else {
-                print_human(name, &stats, dry_run);
+                print_human(name, &text, dry_run);
             }
         }
         (Err(e), Some(message)) => {
@@ -310,23 +321,19 @@ where
     code
 }
 
-/// Prints stats as aligned `key: value` lines.
-pub fn print_human(name: &str, stats: &serde_json::Value, dry_run: bool) {
+/// Prints a run's figures (a JSON object's text) as aligned `key  value` lines, in the order
+/// they are written there.
+pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     let suffix = if dry_run {
         " (dry run: nothing written)"
     } else {
         ""
     };
     println!("{name}: done{suffix}");
-    if let Some(map) = stats.as_object() {
-        let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
-        for (key, value) in map {
-            let shown = match value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            println!("  {key:<width$}  {shown}");
-        }
+    let fields = crate::json::fields_in_order(stats);
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, shown) in fields {
+        println!("  {key:<width$}  {shown}");
     }
 }
 
@@ -374,7 +381,8 @@ fn begin_run(
 struct RunEnd<'a> {
     id: i64,
     code: u8,
-    stats: &'a serde_json::Value,
+    /// The figures as JSON text, in the job's field order; none when there are none.
+    stats: Option<&'a str>,
     error: Option<&'a str>,
     /// The clock's time at the end.
     at: DateTime<Utc>,
@@ -580,10 +588,9 @@ fn finish_run(conn: &Connection, ended: &RunEnd<'_>) -> Result<()> {
         EXIT_TEMPFAIL => "tempfail",
         _ => "failed",
     };
-    let stats = (!ended.stats.is_null()).then(|| ended.stats.to_string());
     conn.execute(
         "UPDATE job_runs SET finished_at = ?1, status = ?2, exit_code = ?3, stats = ?4, error = ?5 WHERE id = ?6",
-        params![to_db(ended.at), status, ended.code, stats, ended.error, ended.id],
+        params![to_db(ended.at), status, ended.code, ended.stats, ended.error, ended.id],
     )?;
     Ok(())
 }
@@ -617,6 +624,28 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
     Ok(map)
 }
 
+/// Each job's last recorded figures as (name, value) text, in the order the job wrote them
+/// (the important first), for people; [`last_runs`] has them as JSON.
+pub fn last_figures(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for job in Job::ALL {
+        let stats: Option<String> = conn
+            .query_row(
+                "SELECT stats FROM job_runs WHERE job = ?1 ORDER BY id DESC LIMIT 1",
+                params![job.binary()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if let Some(text) = stats {
+            out.insert(job.name().to_string(), crate::json::fields_in_order(&text));
+        }
+    }
+    Ok(out)
+}
+
 /// Whether SQLite failed because the disk (or the database's size limit) is full.
 pub fn is_disk_full(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -625,4 +654,20 @@ pub fn is_disk_full(err: &anyhow::Error) -> bool {
             Some(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default (`auto`) gives people a readable log on a terminal and machines JSON lines
+    /// everywhere else; the units and the crontab also say `json` explicitly.
+    #[test]
+    fn auto_logs_are_human_on_a_terminal_and_json_elsewhere() {
+        assert_eq!(Settings::default().general.log_format, LogFormat::Auto);
+        assert!(!logs_as_json(LogFormat::Auto, true));
+        assert!(logs_as_json(LogFormat::Auto, false));
+        assert!(logs_as_json(LogFormat::Json, true));
+        assert!(!logs_as_json(LogFormat::Human, false));
+    }
 }

@@ -10,13 +10,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 use crate::config::Settings;
 use crate::runner::{self, Job, JobContext, JobFuture};
 
-/// A job's library function with its figures as JSON (what `runner::run` records and prints).
-pub type RunFn = for<'a> fn(&'a mut JobContext) -> JobFuture<'a, serde_json::Value>;
+/// A job's library function with its figures as JSON text in the job's own field order (what
+/// `runner::run` records and prints: the important first).
+pub type RunFn = for<'a> fn(&'a mut JobContext) -> JobFuture<'a, Box<RawValue>>;
 
 /// One job the scheduler runs: the name `--only` takes, whose run it is (lease, `job_runs`),
 /// when (a 6-field cron expression with seconds, UTC), and the library function it calls.
@@ -72,11 +74,12 @@ pub fn find(name: &str) -> Result<&'static Scheduled> {
     })
 }
 
-/// A job's future with its figures turned into JSON, so that every job fits one table.
+/// A job's future with its figures turned into JSON, so that every job fits one table. Raw
+/// JSON text, not a `Value`: a `Value` would sort the figures by name.
 fn as_json<'a, S: serde::Serialize>(
     run: impl Future<Output = Result<S>> + 'a,
-) -> JobFuture<'a, serde_json::Value> {
-    Box::pin(async move { Ok(serde_json::to_value(run.await?)?) })
+) -> JobFuture<'a, Box<RawValue>> {
+    Box::pin(async move { Ok(serde_json::value::to_raw_value(&run.await?)?) })
 }
 
 /// The daily reflection: the end-of-day trigger fired by the timer.

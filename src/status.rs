@@ -33,12 +33,17 @@ pub struct Status {
     pub db_bytes: u64,
     pub wal_bytes: u64,
     pub trades: TradeCounts,
+    /// The current UTC day's P&L ("how did today go?").
+    pub today: Option<crate::metrics::Period>,
     pub trading_paused: bool,
     pub control: ControlState,
     pub pending_approvals: i64,
     pub outbox: OutboxCounts,
     pub archives: crate::archive::Totals,
     pub jobs: serde_json::Map<String, serde_json::Value>,
+    /// Each job's last figures in the job's own order (the important first), for people.
+    #[serde(skip)]
+    pub job_figures: std::collections::BTreeMap<String, Vec<(String, String)>>,
     pub now: String,
 }
 
@@ -63,6 +68,9 @@ pub fn collect(
         [&due_before],
         |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
     )?;
+    let today = crate::metrics::periods(conn, crate::metrics::By::Day, 1, now)?
+        .into_iter()
+        .next();
     let (pending, sent, failed) = crate::outbox::counts(conn)?;
     let pending_approvals =
         crate::proposals::count(conn, crate::proposals::Status::AwaitingApproval)?;
@@ -75,6 +83,7 @@ pub fn collect(
         db_bytes,
         wal_bytes,
         trades,
+        today,
         trading_paused: control.paused,
         control,
         pending_approvals,
@@ -85,6 +94,7 @@ pub fn collect(
         },
         archives,
         jobs: crate::runner::last_runs(conn)?,
+        job_figures: crate::runner::last_figures(conn)?,
         now: crate::time::to_db(now),
     })
 }
@@ -108,6 +118,18 @@ pub fn render(s: &Status) -> String {
         "  decisions       {} total: {} settled, {} pending ({} due), {} unsettleable",
         t.total, t.settled, t.pending, t.due, t.unsettleable
     );
+    if let Some(day) = &s.today {
+        let _ = writeln!(
+            out,
+            "  today (UTC)     {}, {} trades ({} W / {} L), win rate {}, fees {}",
+            crate::report::usdc(day.profit),
+            day.trades,
+            day.wins,
+            day.losses,
+            crate::report::pct(day.win_rate),
+            crate::report::amount(day.fees)
+        );
+    }
     if s.control.paused {
         let _ = writeln!(
             out,
@@ -143,9 +165,10 @@ pub fn render(s: &Status) -> String {
             .unwrap_or("?");
         let detail = match run["error"].as_str() {
             Some(e) => e.to_string(),
-            None => run["stats"]
-                .as_object()
-                .map(compact_stats)
+            None => s
+                .job_figures
+                .get(job)
+                .map(|figures| compact_stats(figures))
                 .unwrap_or_default(),
         };
         let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
@@ -153,19 +176,13 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-fn compact_stats(stats: &serde_json::Map<String, serde_json::Value>) -> String {
-    stats
+/// The first six plain figures (no nested objects or lists), as `name=value`.
+fn compact_stats(figures: &[(String, String)]) -> String {
+    figures
         .iter()
-        .filter(|(_, v)| v.is_number() || v.is_boolean() || v.is_string())
+        .filter(|(_, v)| !v.starts_with(['{', '[']))
         .take(6)
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            )
-        })
+        .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
 }

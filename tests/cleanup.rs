@@ -663,3 +663,33 @@ fn offload_finishes_after_a_crash_and_never_trusts_a_damaged_copy() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A disk warning (free space above the threshold but under it × warning_factor) tells people
+/// the free space in MiB/GiB with its percent, not as a count of bytes (issue 17, units).
+#[test]
+fn a_disk_warning_says_the_free_space_in_units_people_read() {
+    let db = TestDb::new();
+    let free = statvfs(&db.path).unwrap().free_bytes;
+    // Free space is ~1.1 × the threshold: under 1.5 × it (a warning), above it (no emergency).
+    let out = cleanup(&db, free / 11 * 10)
+        .env("POLYPERF_CLEANUP_WARNING_FACTOR", "1.5")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout_json(&out)["emergency"], false);
+    let payload: String = db
+        .conn()
+        .query_row("SELECT payload FROM outbox WHERE kind = 'disk'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    let summary = payload["summary"].as_str().unwrap();
+    assert!(summary.contains("iB ("), "{summary}");
+    assert!(
+        summary.contains("% free) is under the warning level"),
+        "{summary}"
+    );
+    assert!(!summary.contains("bytes"), "{summary}");
+}

@@ -200,10 +200,11 @@ fn schedule_stops_cleanly_on_sigterm() {
     );
 }
 
-/// `polyperf demo` on embedded defaults: no network, no keys; every job runs and the report,
-/// chart and a restored archive exist.
+/// `polyperf demo` on embedded defaults: no network, no keys; every job runs, the report,
+/// chart and a restored archive exist, the last week stays live, and every command the demo
+/// suggests at the end works on what it left (issue 17, "the first ten minutes").
 #[test]
-fn the_demo_runs_every_job_offline() {
+fn the_demo_runs_every_job_offline_and_answers_its_suggestions() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
     let out = crate::common::bin_cmd("polyperf")
@@ -255,4 +256,113 @@ fn the_demo_runs_every_job_offline() {
         .find(|l| l.trim_start().starts_with("http_requests"))
         .expect("settle stats");
     assert_eq!(requests.split_whitespace().nth(1), Some("0"), "{requests}");
+    // Jobs run through the schedule's table print their figures in their own order too.
+    let settle: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| *l != "polyperf-settle: done")
+        .skip(1)
+        .take(4)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(settle, ["settled", "wins", "losses", "profit"], "{stdout}");
+
+    // The last week is live; what is older left for the archive.
+    let conn = rusqlite::Connection::open(demo.join("performance.db")).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert!(
+        count("SELECT count(*) FROM trades WHERE timestamp >= datetime('now', '-7 days')") > 500
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM trades WHERE timestamp < datetime('now', '-7 days', '-1 hours')"
+        ),
+        0
+    );
+
+    // Every suggestion, run as printed from the demo's directory.
+    let suggestions: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  $ "))
+        .collect();
+    assert!(suggestions.len() >= 5, "{stdout}");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for command in suggestions {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        match words.as_slice() {
+            ["sqlite3", db, "<", query] => {
+                let rows = query_rows(&dir.path().join(db), &repo.join(query));
+                assert!(rows > 0, "{command}: no rows");
+            }
+            ["polyperf", args @ ..] => {
+                let out = crate::common::bin_cmd("polyperf")
+                    .current_dir(dir.path())
+                    .args(args)
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "{command}: exit {:?}\n{text}{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    !text.contains(polyperf::report::EMPTY_MESSAGE),
+                    "{command}: {text}"
+                );
+                assert!(!text.contains("missing"), "{command}: {text}");
+                if args.contains(&"verify") {
+                    assert!(text.contains("0 mismatch(es)"), "{command}: {text}");
+                }
+            }
+            _ => panic!("a suggestion this test does not know how to run: {command}"),
+        }
+    }
+    // Without --archive-dir, archive list says where it looked.
+    let out = crate::common::bin_cmd("polyperf")
+        .current_dir(dir.path())
+        .args(["--db", "demo/performance.db", "archive", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("archive directory archive"), "{text}");
+    assert!(text.contains("missing: no archive/trades-"), "{text}");
+    assert!(
+        text.contains("--archive-dir or POLYPERF_ARCHIVE_DIR"),
+        "{text}"
+    );
+}
+
+/// The rows an operator query prints: through sqlite3 when it is installed (exactly as the
+/// README says to run it), else its statements through rusqlite.
+fn query_rows(db: &std::path::Path, query: &std::path::Path) -> usize {
+    let sqlite3 = std::process::Command::new("sqlite3")
+        .arg(db)
+        .stdin(std::fs::File::open(query).unwrap())
+        .output();
+    if let Ok(out) = sqlite3 {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `.headers on` and `.mode column`: a header line and a rule, then the rows.
+        return String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .count()
+            .saturating_sub(2);
+    }
+    let conn = rusqlite::Connection::open(db).unwrap();
+    crate::common::sql_statements(query)
+        .iter()
+        .map(|sql| {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            let mut n = 0;
+            while rows.next().unwrap().is_some() {
+                n += 1;
+            }
+            n
+        })
+        .sum()
 }

@@ -719,3 +719,60 @@ fn the_exposure_parameter_is_renamed_a_fraction_and_keeps_its_value() {
         .parameters
         .contains_key("bot_max_exposure_fraction"));
 }
+
+/// A job's figures appear once (stdout, in the job's own order, the important first), not
+/// again in its log lines; under --json the same order.
+#[test]
+fn a_jobs_figures_are_printed_once_the_important_first() {
+    let db = TestDb::new();
+    let out = succeeds(&mut db.cmd("polyperf-settle"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let keys: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        keys[..4],
+        ["settled", "wins", "losses", "profit"],
+        "{stdout}"
+    );
+    for key in &keys {
+        assert_eq!(stdout.matches(key).count(), 1, "{key} twice in {stdout}");
+        assert!(
+            !stderr.contains(&format!("\"{key}\"")),
+            "{key} in the log: {stderr}"
+        );
+    }
+    // Not a terminal: the log is JSON lines, and says the run finished.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with('{') && l.contains("job finished")),
+        "{stderr}"
+    );
+    let json = String::from_utf8_lossy(
+        &db.cmd("polyperf-settle")
+            .arg("--json")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        json.starts_with("{\"settled\":0,\"wins\":0,\"losses\":0,\"profit\""),
+        "{json}"
+    );
+    // `status` shows a job's last figures in the same order.
+    let status =
+        String::from_utf8_lossy(&succeeds(db.cmd("polyperf").arg("status")).stdout).to_string();
+    let settle = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("settle "))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        settle.contains("  settled=0 wins=0 losses=0 profit=0 "),
+        "{settle}"
+    );
+}

@@ -307,3 +307,41 @@ fn html_reads_on_a_phone_and_the_reflection_in_words() {
     ));
     assert!(!insights.contains("{\"") && !insights.contains("\"parameter\""));
 }
+
+/// "How did today go?" without an SQL file: `polyperf status` has the current UTC day's P&L,
+/// as `--json` (`today`, a period) and as a line for people.
+#[test]
+fn status_says_how_today_went() {
+    let db = TestDb::new();
+    let (rows, days) = ten_days();
+    load(&db, &rows);
+    let now = "2026-01-10T23:00:00Z";
+    let (name, trades, wins, pl) = days.last().unwrap().clone();
+    assert_eq!(name, "2026-01-10");
+
+    let v = ok_json(db.cmd("polyperf").args(["status", "--json", "--now", now]));
+    let today = &v["today"];
+    assert_eq!(today["period"], name.as_str(), "{v}");
+    assert_eq!(today["trades"], trades, "{v}");
+    assert_eq!(today["wins"], wins, "{v}");
+    assert_eq!(profit(&today["profit"]), pl, "{v}");
+
+    let text = succeeds(db.cmd("polyperf").args(["status", "--now", now]));
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = format!(
+        "  today (UTC)     {}, {trades} trades ({wins} W / {} L), win rate ",
+        polyperf::report::usdc(pl),
+        trades - wins
+    );
+    assert!(text.contains(&line), "{line}\n{text}");
+    // A day without trades says so with zeros, not n/a money.
+    let text = succeeds(
+        db.cmd("polyperf")
+            .args(["status", "--now", "2026-02-01T00:00:00Z"]),
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("today (UTC)     0.00 USDC, 0 trades (0 W / 0 L), win rate n/a"),
+        "{text}"
+    );
+}

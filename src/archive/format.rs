@@ -283,7 +283,7 @@ pub(super) fn parse_line(
     line: &str,
     columns: &[String],
 ) -> Result<Vec<SqlValue>> {
-    let object = serde_json::from_str::<JsonObject>(line)
+    let object = serde_json::from_str::<crate::json::JsonObject>(line)
         .map_err(|e| reader.error(format_args!("not a JSON object ({e})")))?
         .0;
     if object.len() != columns.len() {
@@ -332,35 +332,6 @@ pub(super) fn sql_value(raw: &str) -> std::result::Result<SqlValue, String> {
             .map(SqlValue::Integer)
             .map_err(|_| format!("{raw} is out of range")),
         _ => Err(format!("{raw} is not a column value")),
-    }
-}
-
-/// A JSON object as its fields in order, borrowed from the line (no map, no copies: archive
-/// lines are wide and many). Keys with escapes are rejected; column names have none.
-struct JsonObject<'a>(Vec<(&'a str, &'a serde_json::value::RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for JsonObject<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
-            type Value = JsonObject<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<JsonObject<'a>, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(48));
-                while let Some(entry) =
-                    map.next_entry::<&'de str, &'de serde_json::value::RawValue>()?
-                {
-                    fields.push(entry);
-                }
-                Ok(JsonObject(fields))
-            }
-        }
-        d.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 

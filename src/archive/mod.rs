@@ -116,9 +116,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         .unwrap_or(settings.archive.retention_days);
     let cutoff = crate::time::days_before(ctx.now, days)?;
     let stats = archive_older_than(&mut ctx.conn, &settings, cutoff, ctx.now, ctx.dry_run)?;
-    // Every figure is in the runner's "job finished" line; these are the headlines.
-    let (files_written, rows_deleted) = (stats.files_written, stats.rows_deleted);
-    tracing::info!(files_written, rows_deleted, "archive finished");
+    // The runner prints the figures, once.
     Ok(stats)
 }
 

@@ -244,13 +244,7 @@ fn report(
         // The runner prints the error once, with these figures under --json.
         return Err(crate::runner::failed_with(message, stats));
     }
-    // Every figure is in the runner's "job finished" line; these are the headlines.
-    let Stats {
-        free_bytes_after,
-        pruned_rows,
-        ..
-    } = *stats;
-    tracing::info!(free_bytes_after, pruned_rows, "cleanup finished");
+    // The runner prints the figures, once.
     Ok(())
 }
 
@@ -408,13 +402,15 @@ fn notify(
     let summary = match (failure, stats.emergency) {
         (Some(f), _) => f.to_string(),
         (None, true) => format!(
-            "free space was under the threshold; after {} it is back to {} bytes",
+            "free space was under the threshold; after {} it is back to {} ({:.1}% free)",
             step_names(&stats.steps),
-            stats.free_bytes_after
+            crate::status::human_bytes(stats.free_bytes_after),
+            stats.free_percent_after
         ),
         (None, false) => format!(
-            "free space {} bytes is under the warning level",
-            stats.free_bytes_after
+            "free space {} ({:.1}% free) is under the warning level",
+            crate::status::human_bytes(stats.free_bytes_after),
+            stats.free_percent_after
         ),
     };
     let report = crate::outbox::message::DiskReport {

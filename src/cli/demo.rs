@@ -34,14 +34,19 @@ fn heading(text: &str) {
 }
 
 /// The commands the demo suggests at the end; each works on what it leaves (a test runs them).
-pub fn suggestions(db: &std::path::Path, archive: &std::path::Path) -> Vec<String> {
-    let (db, archive) = (db.display(), archive.display());
+pub fn suggestions(
+    dir: &std::path::Path,
+    db: &std::path::Path,
+    archive: &std::path::Path,
+) -> Vec<String> {
+    let chart = dir.join("week.png");
+    let (db, archive, chart) = (db.display(), archive.display(), chart.display());
     vec![
         format!("sqlite3 {db} < sql/queries/win_rate_by_signal.sql"),
         format!("sqlite3 {db} < sql/queries/daily_pnl.sql"),
         format!("polyperf --db {db} status"),
         format!("polyperf --db {db} report --by day"),
-        format!("polyperf --db {db} report --days 7 --chart {db}.png"),
+        format!("polyperf --db {db} report --days 7 --chart {chart}"),
         format!("polyperf --db {db} archive list --archive-dir {archive}"),
         format!("polyperf --db {db} archive verify --archive-dir {archive}"),
     ]
@@ -201,7 +206,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         chart.display()
     );
     println!("try (from the repository's root, where sql/queries/ is):");
-    for command in suggestions(&db_path, &settings.archive.dir) {
+    for command in suggestions(&args.dir, &db_path, &settings.archive.dir) {
         println!("  $ {command}");
     }
     Ok(0)

@@ -282,3 +282,29 @@ fn derived_key_is_stable() {
     assert!(a.key().starts_with("auto-"));
     assert_eq!(a.key(), b.key());
 }
+
+/// docs/decision-format.md documents every field the parser reads, and nothing else; its
+/// example is a valid decision.
+#[test]
+fn the_documented_fields_are_the_parsed_fields() {
+    let doc = include_str!("../../docs/decision-format.md");
+    let documented: std::collections::BTreeSet<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let example = doc
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an example in docs/decision-format.md");
+    let decision = Decision::from_json(example).unwrap();
+    let value = serde_json::to_value(&decision).unwrap();
+    let parsed: std::collections::BTreeSet<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(documented, parsed);
+    assert_eq!(decision.fee_paid, Some(Decimal::new(12, 2)));
+}

@@ -8,6 +8,8 @@
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
@@ -250,15 +252,56 @@ fn thinned(m: &Metrics) -> Vec<(f64, f64)> {
     out
 }
 
-/// Date labels: days over a long span, hours within two days.
-fn date_label(secs: f64, span_secs: f64) -> String {
+const HOUR: f64 = 3_600.0;
+const DAY: f64 = 86_400.0;
+
+/// The date axis's ticks (Unix seconds): at most 7 over `x0..=x1`, a round step apart (whole
+/// hours, whole UTC days, Mondays for weeks), and whether their labels need the hour.
+fn date_ticks(x0: f64, x1: f64) -> (Vec<f64>, bool) {
+    const STEPS: [f64; 14] = [
+        HOUR,
+        2.0 * HOUR,
+        3.0 * HOUR,
+        6.0 * HOUR,
+        12.0 * HOUR,
+        DAY,
+        2.0 * DAY,
+        7.0 * DAY,
+        14.0 * DAY,
+        28.0 * DAY,
+        56.0 * DAY,
+        91.0 * DAY,
+        182.0 * DAY,
+        364.0 * DAY,
+    ];
+    let span = (x1 - x0).max(1.0);
+    let step = STEPS
+        .into_iter()
+        .find(|step| span / step <= 6.0)
+        .unwrap_or_else(|| (span / 6.0 / DAY).ceil() * DAY);
+    // 1970-01-05 was a Monday: steps of whole weeks start on Mondays.
+    let offset = if step % (7.0 * DAY) == 0.0 {
+        4.0 * DAY
+    } else {
+        0.0
+    };
+    let first = ((x0 - offset) / step).ceil() * step + offset;
+    let ticks = (0..8)
+        .map(|i| first + f64::from(i) * step)
+        .take_while(|t| *t <= x1)
+        .collect();
+    (ticks, step < DAY)
+}
+
+/// A tick's label: the UTC date, with the hour when ticks fall within a day.
+fn date_label(secs: f64, with_hour: bool) -> String {
     let Some(t) = chrono::DateTime::from_timestamp(secs as i64, 0) else {
         return String::new();
     };
-    if span_secs > 2.0 * 86_400.0 {
-        t.format("%Y-%m-%d").to_string()
-    } else {
+    if with_hour {
         t.format("%m-%d %H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d").to_string()
     }
 }
 
@@ -278,30 +321,20 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
     } else {
         (first.0 - 3600.0, first.0 + 3600.0)
     };
-    let span = x1 - x0;
+    let (ticks, with_hour) = date_ticks(x0, x1);
     let (upper, lower) = area.split_vertically(EQUITY_HEIGHT);
     let lo = points.iter().map(|p| p.1).fold(0.0, f64::min);
     let hi = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let (y0, y1) = padded(lo, hi);
-    let labels = |x: &f64| date_label(*x, span);
+    let labels = |x: &f64| date_label(*x, with_hour);
     let mut chart = ChartBuilder::on(&upper)
         .caption(&title, text(18))
         .margin(10)
         .x_label_area_size(0)
         .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)
+        .build_cartesian_2d(DateAxis::new(x0, x1, &ticks), y0..y1)
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(GRID_COLOR)
-        .x_labels(6)
-        .y_labels(6)
-        .x_label_formatter(&labels)
-        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
-        .label_style(text(13))
-        .draw()
-        .map_err(drawing)?;
+    date_mesh(&mut chart, &labels, 6)?;
     chart
         .draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.4)))
         .map_err(drawing)?;
@@ -332,23 +365,64 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
         .margin_top(0)
         .x_label_area_size(30)
         .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, (deepest * 1.1 - 1e-9)..0.0)
+        .build_cartesian_2d(DateAxis::new(x0, x1, &ticks), (deepest * 1.1 - 1e-9)..0.0)
         .map_err(drawing)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(GRID_COLOR)
-        .x_labels(6)
-        .y_labels(3)
-        .x_label_formatter(&labels)
-        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
-        .label_style(text(13))
-        .draw()
-        .map_err(drawing)?;
+    date_mesh(&mut chart, &labels, 3)?;
     chart
         .draw_series(AreaSeries::new(drawdown, 0.0, BELOW_COLOR.mix(0.35)))
         .map_err(drawing)?;
     Ok(())
+}
+
+/// An x axis over Unix seconds with its ticks where [`date_ticks`] puts them.
+struct DateAxis {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl DateAxis {
+    fn new(x0: f64, x1: f64, ticks: &[f64]) -> DateAxis {
+        DateAxis {
+            inner: (x0..x1).into(),
+            ticks: ticks.to_vec(),
+        }
+    }
+}
+
+impl Ranged for DateAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// The grid and labels of a chart over dates (x) and USDC (y).
+fn date_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<DateAxis, RangedCoordf64>>,
+    labels: &dyn Fn(&f64) -> String,
+    y_labels: usize,
+) -> Result<()> {
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID_COLOR)
+        .x_labels(8)
+        .y_labels(y_labels)
+        .x_label_formatter(labels)
+        .y_label_formatter(&|y: &f64| format!("{y:.2}"))
+        .label_style(text(13))
+        .draw()
+        .map_err(drawing)
 }
 
 /// The colour of a win-rate bar: at or above the group's own fee-aware break-even, below it,
@@ -391,7 +465,8 @@ fn win_rate_bars<DB: DrawingBackend>(
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(55)
-        .build_cartesian_2d(0.0..n, 0.0..1.0)
+        // Headroom above 100% for the label of a bar whose interval reaches it.
+        .build_cartesian_2d(0.0..n, 0.0..1.1)
         .map_err(drawing)?;
     let positions: Vec<f64> = (0..bars.len()).map(|i| i as f64 + 0.5).collect();
     chart
@@ -430,7 +505,7 @@ fn win_rate_bars<DB: DrawingBackend>(
         chart
             .draw_series([Text::new(
                 format!("{:.1}%", rate * 100.0),
-                (x - 0.12, (top + 0.07).min(0.99)),
+                (x - 0.12, top + 0.07),
                 text(12),
             )])
             .map_err(drawing)?;
@@ -593,6 +668,46 @@ mod tests {
 
     /// A bar is green only at or above its own fee-aware break-even: 49% against 51.75% (a
     /// 0.50 price at fee rate 0.07) is red, whatever 50% would say.
+    #[test]
+    fn date_ticks_are_round_and_never_read_the_same() {
+        let start = 1_770_508_800.0; // 2026-02-08 00:00 UTC, a Sunday
+        let labels = |x0: f64, x1: f64| {
+            let (ticks, with_hour) = date_ticks(x0, x1);
+            assert!((2..=7).contains(&ticks.len()), "{ticks:?}");
+            assert!(ticks.iter().all(|t| (x0..=x1).contains(t)));
+            let labels: Vec<String> = ticks.iter().map(|t| date_label(*t, with_hour)).collect();
+            let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+            assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+            labels
+        };
+        // 2.5 days from 00:20: every 12 hours, on the hour.
+        assert_eq!(
+            labels(start + 1_200.0, start + 2.5 * DAY),
+            [
+                "02-08 12:00",
+                "02-09 00:00",
+                "02-09 12:00",
+                "02-10 00:00",
+                "02-10 12:00"
+            ]
+        );
+        // 30 days: weekly, on Mondays.
+        assert_eq!(
+            labels(start, start + 30.0 * DAY),
+            [
+                "2026-02-09",
+                "2026-02-16",
+                "2026-02-23",
+                "2026-03-02",
+                "2026-03-09"
+            ]
+        );
+        // An hour, a year, ten years: still a handful of distinct labels.
+        labels(start, start + HOUR);
+        labels(start, start + 365.0 * DAY);
+        labels(start, start + 3_650.0 * DAY);
+    }
+
     #[test]
     fn bars_are_coloured_against_the_break_even() {
         let group = |rate: f64, be: Option<f64>| Group {

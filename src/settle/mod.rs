@@ -60,6 +60,8 @@ pub struct Stats {
     pub settled: u64,
     pub wins: u64,
     pub losses: u64,
+    /// Sum of `profit_loss` of the decisions settled by this run (USDC).
+    pub profit: Decimal,
     pub holds_scored: u64,
     pub missed_opportunities: u64,
     /// Due decisions looked at and left pending (no result yet, or waiting for the official one).
@@ -68,8 +70,6 @@ pub struct Stats {
     pub disagreements: u64,
     pub corrected: u64,
     pub http_requests: u64,
-    /// Sum of `profit_loss` of the decisions settled by this run (USDC).
-    pub profit: Decimal,
 }
 
 /// Settles with the settings' source and batch size.
@@ -170,9 +170,7 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
         );
         return Err(outage);
     }
-    // Every figure is in the runner's "job finished" line; these are the headlines.
-    let (n_settled, n_pending) = (stats.settled, stats.pending);
-    tracing::info!(n_settled, n_pending, "settlement finished");
+    // The runner prints the figures, once.
     Ok(stats)
 }
 
