@@ -333,6 +333,7 @@ pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     let fields = crate::json::fields_in_order(stats);
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, shown) in fields {
+        let shown = crate::status::figure_for_people(&key, &shown);
         println!("  {key:<width$}  {shown}");
     }
 }

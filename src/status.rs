@@ -182,9 +182,37 @@ fn compact_stats(figures: &[(String, String)]) -> String {
         .iter()
         .filter(|(_, v)| !v.starts_with(['{', '[']))
         .take(6)
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{k}={}", figure_for_people(k, v)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A job's figure as people read it: money with 2 decimals and USDC, byte counts in KiB / MiB /
+/// GiB, percentages with their sign; anything else as written. `--json` keeps the exact values.
+pub fn figure_for_people(key: &str, raw: &str) -> String {
+    let money = key == "profit"
+        || key == "pnl"
+        || key.ends_with("_profit")
+        || key.starts_with("fees")
+        || key.starts_with("staked");
+    if money {
+        if let Ok(d) = raw.parse::<rust_decimal::Decimal>() {
+            return if key.starts_with("fees") || key.starts_with("staked") {
+                crate::report::amount(d)
+            } else {
+                crate::report::usdc(d)
+            };
+        }
+    }
+    if key.contains("bytes") {
+        if let Ok(n) = raw.parse::<u64>() {
+            return human_bytes(n);
+        }
+    }
+    if key.contains("percent") && raw.parse::<f64>().is_ok_and(f64::is_finite) {
+        return format!("{raw}%");
+    }
+    raw.to_string()
 }
 
 pub fn human_bytes(n: u64) -> String {
@@ -199,5 +227,27 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure_for_people;
+
+    #[test]
+    fn job_figures_read_in_units() {
+        assert_eq!(figure_for_people("profit", "967.422551"), "+967.42 USDC");
+        assert_eq!(figure_for_people("profit", "-0.004"), "0.00 USDC");
+        assert_eq!(figure_for_people("fees", "9.604"), "9.60 USDC");
+        assert_eq!(
+            figure_for_people("free_bytes_before", "47257165824"),
+            "44.0 GiB"
+        );
+        assert_eq!(figure_for_people("bytes_written", "512"), "512 B");
+        assert_eq!(figure_for_people("free_percent_after", "17.44"), "17.44%");
+        // Counts and words stay as written; so does a money key holding something else.
+        assert_eq!(figure_for_people("settled", "2664"), "2664");
+        assert_eq!(figure_for_people("engine", "rules"), "rules");
+        assert_eq!(figure_for_people("profit", "n/a"), "n/a");
     }
 }

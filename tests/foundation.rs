@@ -772,7 +772,7 @@ fn a_jobs_figures_are_printed_once_the_important_first() {
         .find(|l| l.trim_start().starts_with("settle "))
         .unwrap_or_else(|| panic!("{status}"));
     assert!(
-        settle.contains("  settled=0 wins=0 losses=0 profit=0 "),
+        settle.contains("  settled=0 wins=0 losses=0 profit=0.00 USDC "),
         "{settle}"
     );
 }
