@@ -22,6 +22,15 @@ pub const MAX_POSITION: &str = "bot_max_position_dollars";
 /// The trader's largest share of the bankroll at risk at once.
 pub const MAX_EXPOSURE: &str = "bot_max_exposure_fraction";
 
+/// A parameter's name today for a name older history may hold (migration 0005 renamed
+/// `bot_max_exposure_percent`, which always held a fraction; history kept the old name).
+pub fn current_name(name: &str) -> &str {
+    match name {
+        "bot_max_exposure_percent" => MAX_EXPOSURE,
+        other => other,
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Parameter {
     pub name: String,
