@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_trade_feed",
         include_str!("../sql/migrations/0006_trade_feed.sql"),
     ),
+    (
+        "0008_lean_trades",
+        include_str!("../sql/migrations/0008_lean_trades.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

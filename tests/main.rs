@@ -34,3 +34,6 @@ mod cleanup;
 mod money;
 // Hostile and careless input: day counts, bounds, poison rows, slugs, conflicts (issue 14).
 mod inputs;
+
+// The lean trades table: migration 0008 in place, hot queries on indexes (issue 20).
+mod perf;

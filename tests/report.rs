@@ -9,10 +9,13 @@ use rust_decimal::Decimal;
 use crate::common::{ok_json, succeeds, TestDb};
 use crate::metrics::{d, load, simulate_archival, t, Row};
 
+/// A day's expected (name, trades, wins, profit).
+type Day = (String, u64, u64, Decimal);
+
 /// Ten days of trades, 2026-01-01 .. 2026-01-10: day k has k + 1 trades, an hour apart; trade j
 /// of day k wins +4.0 when (j + k) % 3 != 0, else loses −5.0. Returns the rows and each day's
 /// (name, trades, wins, profit).
-fn ten_days() -> (Vec<Row>, Vec<(String, u64, u64, Decimal)>) {
+fn ten_days() -> (Vec<Row>, Vec<Day>) {
     let mut rows = Vec::new();
     let mut days = Vec::new();
     for k in 0..10i64 {
