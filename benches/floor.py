@@ -3,7 +3,7 @@
 python3 floor.py log DB JSONL        -- executemany into the seed's trades table, one transaction
 python3 floor.py settle DB           -- outcome columns filled in SQL (not timed by the bench)
 python3 floor.py archive DB FILE     -- SELECT -> JSON lines -> gzip -> fsync -> DELETE
-python3 floor.py restore DB FILE     -- gunzip -> JSON -> executemany into the same schema
+python3 floor.py restore DB FILE     -- gunzip -> JSON -> executemany into the same table
 
 Same durability as polyperf: WAL, synchronous=FULL, one transaction per step.
 """

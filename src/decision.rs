@@ -24,16 +24,15 @@ mod fingerprint;
 mod input;
 #[cfg(test)]
 mod proptests;
+mod reader;
 mod rules;
 mod store;
 #[cfg(test)]
 mod tests;
 
 pub use conflict::Conflict;
-use input::for_each_document;
 pub(crate) use rules::is_json_number;
 use rules::{text_len, time_in_range};
-use store::BATCH;
 pub use store::{insert, insert_many, Inserted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -634,55 +633,10 @@ impl Tracker {
     /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
     /// `input` and stores them in one transaction. Any bad line (invalid, not UTF-8, or a
     /// conflict with a stored decision) stores nothing unless `skip_invalid`; the report names
-    /// each bad line and field.
+    /// each bad line and field (the first 100, in line order). Parsing overlaps the inserts
+    /// (`reader`: a writer thread holds the transaction).
     pub fn log_reader(&mut self, input: impl BufRead, skip_invalid: bool) -> Result<LogReport> {
-        let mut report = LogReport::default();
-        let tx = crate::db::write_tx(&mut self.conn)?;
-        let note = |report: &mut LogReport, line: usize, e: &dyn std::fmt::Display| {
-            report.invalid += 1;
-            if report.errors.len() < 100 {
-                report.errors.push(format!("line {line}: {e}"));
-            }
-        };
-        let mut pending: Vec<Decision> = Vec::with_capacity(BATCH);
-        let mut pending_lines: Vec<usize> = Vec::with_capacity(BATCH);
-        let flush = |report: &mut LogReport,
-                     pending: &mut Vec<Decision>,
-                     lines: &mut Vec<usize>|
-         -> Result<()> {
-            let done = insert_many(&tx, pending)?;
-            report.stored += done.stored;
-            report.duplicates += (pending.len() - done.conflicts.len()) as u64 - done.stored;
-            for (i, conflict) in &done.conflicts {
-                note(report, lines[*i], conflict);
-            }
-            pending.clear();
-            lines.clear();
-            Ok(())
-        };
-        for_each_document(input, |line_no, document| {
-            match document.and_then(Decision::from_json) {
-                Ok(d) if report.invalid == 0 || skip_invalid => {
-                    pending.push(d);
-                    pending_lines.push(line_no);
-                    if pending.len() == BATCH {
-                        flush(&mut report, &mut pending, &mut pending_lines)?;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => note(&mut report, line_no, &e),
-            }
-            Ok(())
-        })?;
-        flush(&mut report, &mut pending, &mut pending_lines)?;
-        if report.invalid > 0 && !skip_invalid {
-            drop(tx); // rolls back: a batch with a bad line stores nothing
-            report.stored = 0;
-            report.duplicates = 0;
-            return Ok(report);
-        }
-        tx.commit()?;
-        Ok(report)
+        reader::log_reader(&mut self.conn, input, skip_invalid)
     }
 
     pub fn connection(&mut self) -> &mut Connection {
