@@ -138,6 +138,18 @@ pub fn queued_messages(db: &Path) -> Result<Vec<Queued>> {
         .collect())
 }
 
+/// The trade feed's waiting alerts and results (they are read from `trades`, not queued), with
+/// the newest result as plain text.
+pub fn feed_preview(
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<crate::telegram::feed::Preview> {
+    let mut conn = crate::db::open(&settings.general.db)?;
+    let mut preview = crate::telegram::feed::preview(&mut conn, settings, now)?;
+    preview.last_result = preview.last_result.as_deref().map(strip_tags);
+    Ok(preview)
+}
+
 /// HTML message text as plain terminal text.
 fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());

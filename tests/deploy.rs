@@ -208,7 +208,8 @@ fn the_demo_runs_every_job_offline() {
     let demo = dir.path().join("demo");
     let out = crate::common::bin_cmd("polyperf")
         .current_dir(dir.path())
-        .args(["demo", "--days", "2"])
+        // Nine days: the last seven stay live, two are archived (and one file restored).
+        .args(["demo", "--days", "9"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -475,6 +475,9 @@ fn nonsense_settings_are_refused_by_config_and_every_job_naming_the_key() {
         let job = format!("polyperf-{}", jobs[i % jobs.len()]);
         for bin in ["polyperf", job.as_str()] {
             let mut cmd = db.cmd(bin);
+            // The tests' free-space defaults come by environment, which outranks the file.
+            cmd.env_remove("POLYPERF_MIN_FREE_PERCENT")
+                .env_remove("POLYPERF_MIN_FREE_BYTES");
             cmd.arg("--config").arg(&file);
             if bin == "polyperf" {
                 cmd.arg("config");
@@ -484,7 +487,10 @@ fn nonsense_settings_are_refused_by_config_and_every_job_naming_the_key() {
         // The environment route.
         let env = format!("POLYPERF_{}_{}", section.to_uppercase(), key.to_uppercase());
         let mut config = db.cmd("polyperf");
-        config.arg("config").env(&env, value.trim_matches('"'));
+        config
+            .env_remove("POLYPERF_MIN_FREE_PERCENT")
+            .arg("config")
+            .env(&env, value.trim_matches('"'));
         refused(&mut config, named);
     }
     assert_eq!(db.count("SELECT count(*) FROM job_runs"), 0, "no job ran");
@@ -517,6 +523,7 @@ fn wrong_types_name_the_key_in_toml_and_env() {
     ] {
         let file = config_file(&db, "wrong.toml", text);
         let mut config = db.cmd("polyperf");
+        config.env_remove("POLYPERF_MIN_FREE_PERCENT");
         refused(config.arg("--config").arg(&file).arg("config"), named);
     }
     for (env, value, named) in [

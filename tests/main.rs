@@ -6,6 +6,10 @@ mod common;
 mod foundation;
 // The Bot API client: outbox delivery, commands, approvals (issue 7).
 mod telegram;
+// The trade feed: alerts and results from `trades` by watermarks (issue 17).
+mod telegram_feed;
+// Commands on a phone: /daily, /status, /report as a photo, setMyCommands (issue 17).
+mod telegram_commands;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // README's install carried out in a temporary root; a missing database is refused (issue 15).

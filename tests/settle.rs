@@ -1011,7 +1011,7 @@ async fn fees_by_era_liquidity_and_logged_fee_through_polyperf_settle() {
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
-        text.contains("fees 2.58 (in shares 1.68, in collateral 0.90)"),
+        text.contains("fees           2.58 USDC (in shares 1.68, in collateral 0.90)"),
         "{text}"
     );
 }

@@ -15,10 +15,12 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{stdout_json, succeeds, TestDb};
-use crate::fakes::{telegram_text_problem, tg_bad_request};
+use crate::fakes::{
+    telegram_commands_problem, telegram_photo, telegram_text_problem, tg_bad_request,
+};
 
-const TOKEN: &str = "123456:SECRET-token-ABCdef";
-const CHAT: i64 = -1001234;
+pub(crate) const TOKEN: &str = "123456:SECRET-token-ABCdef";
+pub(crate) const CHAT: i64 = -1001234;
 const ALLOWED_USER: i64 = 111;
 
 fn now() -> DateTime<Utc> {
@@ -42,11 +44,50 @@ impl Respond for SendOk {
     }
 }
 
-async fn bot_server() -> MockServer {
+/// `sendPhoto` as the real Bot API takes it: multipart/form-data with a PNG or JPEG `photo`
+/// and a caption of at most 1,024 characters (else its 400).
+struct PhotoOk(Arc<AtomicI64>);
+
+impl Respond for PhotoOk {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        match telegram_photo(request) {
+            Ok(upload) => {
+                let id = self.0.fetch_add(1, Ordering::SeqCst);
+                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
+                    "message_id": id, "date": 1771684300,
+                    "chat": {"id": upload.chat_id.parse::<i64>().unwrap_or(0), "type": "supergroup"},
+                    "caption": upload.caption, "photo": [{"file_id": "p", "width": 900, "height": 450}]}}))
+            }
+            Err(problem) => tg_bad_request(&problem),
+        }
+    }
+}
+
+pub(crate) async fn bot_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/bot{TOKEN}/sendMessage")))
         .respond_with(SendOk(Arc::new(AtomicI64::new(100))))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/sendPhoto")))
+        .respond_with(PhotoOk(Arc::new(AtomicI64::new(500))))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/setMyCommands")))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            match telegram_commands_problem(&body) {
+                Some(problem) => tg_bad_request(&problem),
+                None => {
+                    ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true}))
+                }
+            }
+        })
         .with_priority(10)
         .mount(&server)
         .await;
@@ -63,7 +104,7 @@ async fn bot_server() -> MockServer {
     server
 }
 
-async fn mount_updates(server: &MockServer, updates: Value) {
+pub(crate) async fn mount_updates(server: &MockServer, updates: Value) {
     Mock::given(method("POST"))
         .and(path(format!("/bot{TOKEN}/getUpdates")))
         .respond_with(
@@ -81,7 +122,7 @@ async fn mount_updates(server: &MockServer, updates: Value) {
         .await;
 }
 
-fn settings(db: &TestDb, server: &MockServer) -> Settings {
+pub(crate) fn settings(db: &TestDb, server: &MockServer) -> Settings {
     let mut s = db.settings();
     s.telegram.enabled = true;
     s.telegram.bot_token = Some(TOKEN.into());
@@ -91,13 +132,17 @@ fn settings(db: &TestDb, server: &MockServer) -> Settings {
     s
 }
 
-async fn run(db: &TestDb, settings: Settings, at: DateTime<Utc>) -> anyhow::Result<Stats> {
+pub(crate) async fn run(
+    db: &TestDb,
+    settings: Settings,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Stats> {
     let mut ctx = JobContext::new("polyperf-telegram", settings, db.conn(), at, false);
     telegram::run_with(&mut ctx, Options::default()).await
 }
 
 /// Texts of every `method` call the server received, in order.
-async fn calls(server: &MockServer, name: &str) -> Vec<Value> {
+pub(crate) async fn calls(server: &MockServer, name: &str) -> Vec<Value> {
     server
         .received_requests()
         .await
@@ -108,7 +153,7 @@ async fn calls(server: &MockServer, name: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn sent_texts(server: &MockServer) -> Vec<String> {
+pub(crate) async fn sent_texts(server: &MockServer) -> Vec<String> {
     calls(server, "sendMessage")
         .await
         .into_iter()
@@ -486,17 +531,23 @@ async fn commands_authorisation_and_offset() {
     let replies = sent_texts(&server).await;
     assert_eq!(
         replies.len(),
-        5,
+        4,
         "the other chat gets no answer: {replies:?}"
     );
     assert!(replies[0].starts_with("Not authorised"));
     assert!(replies[1].contains("Status"));
     assert!(replies[2].contains("lunch &lt;break&gt;"));
     assert!(replies[3].contains("bot_confidence_threshold"));
-    assert!(
-        replies[4].starts_with("report unavailable") || replies[4].starts_with("<pre>"),
-        "{}",
-        replies[4]
+    // /report answers with a picture (read-only: anyone in the chat).
+    assert_eq!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/sendPhoto"))
+            .count(),
+        1
     );
     let offset: String = db
         .conn()
@@ -890,34 +941,35 @@ fn pending_outbox(db: &TestDb) -> i64 {
 }
 
 /// Issue 14 item 11: while Telegram is off (the default) the outbox never holds more than 1,000
-/// waiting rows: past that the oldest trade alerts are dropped and counted (approvals and
+/// waiting rows: past that the oldest low-value rows are dropped and counted (approvals and
 /// pauses never are), cleanup enforces the same bound on a database that holds more, and the
-/// first message once Telegram is on says how many alerts were not sent.
+/// first message once Telegram is on says how many were not sent. Since issue 17 decisions
+/// queue nothing at all: the trades logged meanwhile come as one summary line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_stays_bounded_while_telegram_is_off() {
     let db = TestDb::new();
     let conn = db.conn();
-    polyperf::outbox::enqueue(
-        &conn,
-        &Notify::default(),
-        &message("approval", json!({"proposal_id": 1})),
-        Some("a1"),
-        now(),
-    )
-    .unwrap();
-    polyperf::outbox::enqueue(
-        &conn,
-        &Notify::default(),
-        &message("pause", json!({"reason": "test", "by": "x"})),
-        Some("p1"),
-        now(),
-    )
-    .unwrap();
-    drop(conn);
-    // 2,400 decisions, 1,600 of them YES/NO, each queuing a trade alert.
+    let queue = |kind: &str, payload: Value, key: Option<&str>| {
+        polyperf::outbox::enqueue(
+            &conn,
+            &Notify::default(),
+            &message(kind, payload),
+            key,
+            now(),
+        )
+        .unwrap();
+    };
+    queue("approval", json!({"proposal_id": 1}), Some("a1"));
+    queue("pause", json!({"reason": "test", "by": "x"}), Some("p1"));
+    // 2,400 decisions, 1,600 of them YES/NO: not one outbox row.
     let lines: Vec<Value> = (0..2400).map(crate::common::decision_json).collect();
     let file = crate::common::write_jsonl(db.dir.path(), "d.jsonl", &lines);
     succeeds(db.cmd("polyperf").args(["log", "--json"]).arg(&file));
+    assert_eq!(pending_outbox(&db), 2);
+    // 1,200 settlement summaries (a settle job every 10 minutes for over a week).
+    for i in 0..1200 {
+        queue("settlement", json!({"settled": i}), None);
+    }
     assert_eq!(pending_outbox(&db), 1000);
     let dropped = |db: &TestDb| -> Value {
         let payload: String = db
@@ -930,25 +982,17 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
             .unwrap();
         serde_json::from_str(&payload).unwrap()
     };
-    // 1,600 alerts + approval + pause + the summary row = 1,603: 603 alerts made room.
-    assert_eq!(dropped(&db), json!({"trade": 603}));
+    // 1,200 summaries + approval + pause + the summary row = 1,203: 203 made room.
+    assert_eq!(dropped(&db), json!({"settlement": 203}));
     assert_eq!(db.count("SELECT count(*) FROM outbox WHERE kind IN ('approval', 'pause') AND status = 'pending'"), 2);
-    // One more decision through the library: still bounded, the count goes on.
-    let mut tracker = polyperf::Tracker::open(&db.path).unwrap();
-    let d: polyperf::Decision = crate::common::decision_json(5000)
-        .to_string()
-        .parse()
-        .unwrap();
-    tracker.log_decision(&d).unwrap();
-    assert_eq!(pending_outbox(&db), 1000);
-    assert_eq!(dropped(&db), json!({"trade": 604}));
+    drop(conn);
 
     // A database that already holds more (written before the bound, or by hand): cleanup
     // brings it back under.
     db.conn()
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
-             INSERT INTO outbox (kind, payload) SELECT 'settlement', '{\"settled\": 1}' FROM n;",
+             INSERT INTO outbox (kind, payload) SELECT 'insights', '{}' FROM n;",
         )
         .unwrap();
     assert_eq!(pending_outbox(&db), 1300);
@@ -960,27 +1004,35 @@ async fn the_outbox_stays_bounded_while_telegram_is_off() {
     );
     assert_eq!(stdout_json(&out)["outbox_dropped"], 300);
     assert_eq!(pending_outbox(&db), 1000);
-    assert_eq!(dropped(&db), json!({"trade": 904}));
+    assert_eq!(dropped(&db), json!({"settlement": 503}));
 
     // Telegram comes on: the approval and pause come first (they are older), then the note of
-    // what was dropped, before the trade alerts that were kept.
+    // what was dropped, the rows that were kept (merged by kind), and one line for the trades.
     let server = bot_server().await;
     mount_updates(&server, json!([])).await;
     let mut s = settings(&db, &server);
     s.telegram.merge_threshold = 5;
-    run(&db, s, now()).await.unwrap();
+    let stats = run(&db, s, now()).await.unwrap();
     let sent = sent_texts(&server).await;
     assert!(sent[0].contains("Approval needed"), "{}", sent[0]);
     assert!(sent[1].contains("Trading paused"), "{}", sent[1]);
     assert!(
-        sent[2].starts_with("<b>904 older trade alerts were not sent</b>"),
+        sent[2].starts_with("<b>503 older settlement summaries were not sent</b>"),
         "{}",
         sent[2]
     );
+    assert_eq!(
+        sent.last().unwrap(),
+        "<b>1,600 new trades since 10:30 UTC: 800 Up / 800 Down, 8,000.00 USDC staked</b>\nOne line instead of an alert each; their results follow as they settle."
+    );
+    // Approval, pause, the note, the kept summaries and reflections (one merged message per
+    // kind), the trades' line.
+    assert_eq!(sent.len(), 6, "{sent:#?}");
+    assert_eq!(stats.alerts_sent, 1600);
     assert_eq!(pending_outbox(&db), 0);
 }
 
 /// A queued message as a row holds it (a partial payload reads with its other fields empty).
-fn message(kind: &str, payload: Value) -> Message {
+pub(crate) fn message(kind: &str, payload: Value) -> Message {
     Message::from_row(kind, &payload).expect("a message of a known kind")
 }

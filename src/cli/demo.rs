@@ -102,6 +102,13 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
             queued.text.lines().take(4).collect::<Vec<_>>().join(" | ")
         );
     }
+    let feed = demo::feed_preview(&settings, now)?;
+    println!(
+        "[trade feed: {} new trades, {} results waiting; read from `trades` once Telegram is on] {}",
+        crate::telegram::words::count(feed.alerts),
+        crate::telegram::words::count(feed.results),
+        feed.last_result.unwrap_or_default()
+    );
 
     heading(&format!(
         "6. polyperf-archive: days older than {} to compressed JSON",

@@ -21,7 +21,7 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
             pct(rate),
             pct(lo),
             pct(hi),
-            o.profit_loss,
+            crate::report::money(o.profit_loss),
             o.break_even
                 .map(|p| format!(", break-even win rate {} (fees included)", pct_dec(p)))
                 .unwrap_or_default()
@@ -32,7 +32,10 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
         let s = &input.since_last.overall;
         answer.insights.push(format!(
             "since the last reflection: {} trades, {} won, {} lost, P&L {} USDC",
-            s.n, s.wins, s.losses, s.profit_loss
+            s.n,
+            s.wins,
+            s.losses,
+            crate::report::money(s.profit_loss)
         ));
     }
 
@@ -256,6 +259,25 @@ mod tests {
             let has_over = a.insights.iter().any(|i| i.starts_with("over-confident"));
             assert_eq!(has_over, over, "{a:?}");
         }
+    }
+
+    #[test]
+    fn money_in_insights_reads_with_two_decimals() {
+        // Settlement keeps 6 decimals; people read 2.
+        let mut input = input(30, 10, 0.8, "0.50");
+        input.last_7_days.overall.profit_loss = Decimal::from_str("736.262076").unwrap();
+        input.since_last.overall.profit_loss = Decimal::from_str("-3.004999").unwrap();
+        let a = analyse(&input, 30);
+        assert!(
+            a.insights[0].contains(", P&L +736.26 USDC"),
+            "{}",
+            a.insights[0]
+        );
+        assert!(
+            a.insights[1].ends_with("P&L -3.00 USDC"),
+            "{}",
+            a.insights[1]
+        );
     }
 
     #[test]

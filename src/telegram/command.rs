@@ -3,10 +3,17 @@
 
 use std::fmt;
 
+use crate::metrics::By;
+
 /// One command the bot understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Status,
+    /// `/daily [n]`, `/weekly [n]`, `/monthly [n]`: P&L of the last `n` periods.
+    Periods {
+        by: By,
+        n: u32,
+    },
     /// `/report [days]`: all time without a day count.
     Report {
         days: Option<u32>,
@@ -65,7 +72,60 @@ impl fmt::Display for CommandError {
 }
 
 /// The help line the bot answers `/help` and unknown commands with.
-pub const HELP: &str = "Commands: /status, /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
+pub const HELP: &str = "Commands: /status, /daily [n], /weekly [n], /monthly [n], /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
+
+/// The command menu registered with `setMyCommands`: (name, description), in menu order.
+pub const MENU: [(&str, &str); 11] = [
+    ("status", "Trading state and today's P&L"),
+    ("daily", "P&L per day: /daily [n], last 7 by default"),
+    ("weekly", "P&L per week: /weekly [n], last 8 by default"),
+    ("monthly", "P&L per month: /monthly [n], last 6 by default"),
+    ("report", "Equity chart and summary: /report [days]"),
+    ("params", "Current parameters and their bounds"),
+    ("pause", "Pause trading: /pause [reason]"),
+    ("resume", "Resume trading"),
+    ("approve", "Approve a proposal: /approve ID"),
+    ("reject", "Reject a proposal: /reject ID"),
+    ("help", "What the bot understands"),
+];
+
+/// Most periods one `/daily`, `/weekly` or `/monthly` shows (a year of days).
+pub const MAX_PERIODS_ASKED: u32 = 365;
+
+/// `/daily [n]` and friends: `n` defaults per period as in Freqtrade (7 days, 8 weeks, 6
+/// months), from 1 to [`MAX_PERIODS_ASKED`].
+fn periods(by: By, rest: &[&str]) -> Result<Command, CommandError> {
+    let (usage, default) = match by {
+        By::Day => ("/daily [n]", 7),
+        By::Week => ("/weekly [n]", 8),
+        By::Month => ("/monthly [n]", 6),
+    };
+    let n = match rest {
+        [] => default,
+        [n] => {
+            let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+            match n.parse::<u32>() {
+                Ok(n) if digits && (1..=MAX_PERIODS_ASKED).contains(&n) => n,
+                _ => {
+                    return Err(CommandError::Usage {
+                        usage,
+                        problem: format!(
+                            "n must be a whole number from 1 to {MAX_PERIODS_ASKED}, got {:?}",
+                            n.chars().take(40).collect::<String>()
+                        ),
+                    })
+                }
+            }
+        }
+        _ => {
+            return Err(CommandError::Usage {
+                usage,
+                problem: "it takes at most one number".into(),
+            })
+        }
+    };
+    Ok(Command::Periods { by, n })
+}
 
 /// Longest command name echoed back in an "unknown command" reply.
 const MAX_NAME_CHARS: usize = 64;
@@ -95,6 +155,9 @@ pub fn parse(text: &str) -> Result<Command, CommandError> {
         "/params" => no_arguments(Command::Params, "/params"),
         "/resume" => no_arguments(Command::Resume, "/resume"),
         "/help" | "/start" => Ok(Command::Help),
+        "/daily" => periods(By::Day, &rest),
+        "/weekly" => periods(By::Week, &rest),
+        "/monthly" => periods(By::Month, &rest),
         "/report" => {
             let usage = "/report [days]";
             match rest.as_slice() {
@@ -159,6 +222,16 @@ mod tests {
             ("/approve #12", Ok(Command::Approve { id: 12 })),
             ("/reject 7", Ok(Command::Reject { id: 7 })),
             ("/start", Ok(Command::Help)),
+            ("/daily", Ok(Command::Periods { by: By::Day, n: 7 })),
+            ("/daily 30", Ok(Command::Periods { by: By::Day, n: 30 })),
+            ("/weekly", Ok(Command::Periods { by: By::Week, n: 8 })),
+            (
+                "/monthly@polyperf_bot 12",
+                Ok(Command::Periods {
+                    by: By::Month,
+                    n: 12,
+                }),
+            ),
             ("hello", Err(CommandError::NotACommand)),
             ("/nope", Err(CommandError::Unknown("/nope".into()))),
         ];
@@ -198,6 +271,55 @@ mod tests {
         assert!(err.contains("from 1 to 36500"), "{err}");
     }
 
+    #[test]
+    fn period_counts_are_bounded_with_a_clear_usage() {
+        assert_eq!(
+            parse("/daily 365"),
+            Ok(Command::Periods {
+                by: By::Day,
+                n: 365
+            })
+        );
+        for text in [
+            "/daily 366",
+            "/daily 0",
+            "/daily -3",
+            "/weekly x",
+            "/monthly 99999999999999999999",
+            "/daily 1 2",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(matches!(err, CommandError::Usage { .. }), "{text}: {err}");
+        }
+        assert_eq!(
+            parse("/daily 366").unwrap_err().to_string(),
+            "usage: /daily [n] (n must be a whole number from 1 to 365, got \"366\")"
+        );
+    }
+
+    #[test]
+    fn the_menu_is_valid_for_telegram_and_in_the_help() {
+        for (name, description) in MENU {
+            assert!(
+                (1..=32).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{name}"
+            );
+            assert!(
+                (1..=256).contains(&description.chars().count()),
+                "{description}"
+            );
+            assert!(HELP.contains(&format!("/{name}")), "{name}");
+            assert!(
+                parse(&format!("/{name}"))
+                    .map_or_else(|e| matches!(e, CommandError::Usage { .. }), |_| true),
+                "{name}"
+            );
+        }
+    }
+
     proptest! {
         /// Any text: no panic, and either a command or an error that says something.
         #[test]
@@ -211,7 +333,7 @@ mod tests {
         /// Command-shaped text with arbitrary arguments: a known name never becomes Unknown.
         #[test]
         fn known_names_with_any_arguments(
-            name in prop::sample::select(vec!["/status", "/report", "/params", "/pause", "/resume", "/approve", "/reject", "/help"]),
+            name in prop::sample::select(vec!["/status", "/daily", "/weekly", "/monthly", "/report", "/params", "/pause", "/resume", "/approve", "/reject", "/help"]),
             args in "[ -~]{0,40}",
         ) {
             let text = format!("{name} {args}");

@@ -127,6 +127,8 @@ struct Batch {
     /// Where the watermark goes once the whole batch is announced: past every row the stream
     /// could hold at the time of reading (HOLDs and restored rows included).
     upper: Mark,
+    /// The newest trade read when it is not among `kept` (else `kept`'s last).
+    last: Option<TradeView>,
 }
 
 /// One message and the mark it brings the stream to.
@@ -286,7 +288,9 @@ fn read(conn: &mut Connection, stream: Stream, after: &Mark, rules: &FeeRules) -
             (a, b) => a.or(b),
         };
         batch.totals.add(&view);
-        if batch.kept.len() < MAX_KEPT {
+        if batch.kept.len() >= MAX_KEPT {
+            batch.last = Some(view);
+        } else {
             let mark = Mark {
                 settled_at: match stream {
                     Stream::Alerts => String::new(),
@@ -415,6 +419,15 @@ fn fee_rules(settings: &Settings) -> FeeRules {
 /// Keeps trades that `polyperf archive restore` just put back out of the feed: those past
 /// either watermark go into `telegram_restored`. Part of the restore's transaction.
 pub fn hold_back_restored(conn: &Connection, ids: &[i64]) -> Result<()> {
+    // A database older than migration 0006 has no feed to hold them back from.
+    let feed: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'telegram_restored')",
+        [],
+        |r| r.get(0),
+    )?;
+    if ids.is_empty() || !feed {
+        return Ok(());
+    }
     let alerts = Stream::Alerts.load(conn)?;
     let results = Stream::Results.load(conn)?;
     for chunk in ids.chunks(500) {
@@ -456,6 +469,34 @@ fn forget_restored(conn: &mut Connection) -> Result<()> {
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// What the feed would announce now, without sending or moving anything (the demo shows it
+/// while Telegram is off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preview {
+    /// New trades waiting for their alert.
+    pub alerts: u64,
+    /// Settled trades waiting for their result.
+    pub results: u64,
+    /// The newest waiting result as its message reads (HTML).
+    pub last_result: Option<String>,
+}
+
+/// The feed's backlog as it stands: counts, and the newest waiting result's line.
+pub fn preview(conn: &mut Connection, settings: &Settings, now: DateTime<Utc>) -> Result<Preview> {
+    let rules = fee_rules(settings);
+    let alerts = read(conn, Stream::Alerts, &Stream::Alerts.load(conn)?, &rules)?;
+    let results = read(conn, Stream::Results, &Stream::Results.load(conn)?, &rules)?;
+    Ok(Preview {
+        alerts: alerts.totals.n,
+        results: results.totals.n,
+        last_result: results
+            .last
+            .as_ref()
+            .or(results.kept.last().map(|(view, _)| view))
+            .map(|view| trade_text::result_line(view, now)),
+    })
 }
 
 /// The watermarks as they stand (tests, `status`).

@@ -12,6 +12,7 @@ use super::auth::{self, Sender};
 use super::command::{parse as parse_command, Command, CommandError, HELP};
 use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::state::{self, Key};
+use super::views;
 use super::Stats;
 use crate::adjust::{self, Verdict};
 use crate::config::Settings;
@@ -116,16 +117,45 @@ async fn handle(
     }))
     .unwrap_or_else(|_| {
         tracing::error!(update = %text.chars().take(64).collect::<String>(), "a command panicked");
-        "Error: this command failed inside polyperf (logged); the bot goes on.".into()
+        Reply::Text("Error: this command failed inside polyperf (logged); the bot goes on.".into())
     });
     let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
-    if let Err(e) = bot.send_message(&chat_id, &Outgoing::text(&reply)).await {
+    let sent = match &reply {
+        Reply::Text(text) => bot.send_message(&chat_id, &Outgoing::text(text)).await,
+        Reply::Photo(photo) => {
+            match bot
+                .send_photo(&chat_id, photo.png.clone(), &photo.caption, false)
+                .await
+            {
+                Ok(id) => Ok(id),
+                // The picture was refused or could not go: the figures still answer.
+                Err(e) => {
+                    tracing::warn!(error = %settings.scrub(&e.to_string()), "sendPhoto failed; answering with the summary");
+                    bot.send_message(&chat_id, &Outgoing::text(&photo.caption))
+                        .await
+                }
+            }
+        }
+    };
+    if let Err(e) = sent {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "could not answer a command");
     }
     Ok(())
 }
 
-/// Runs a command and returns the HTML reply.
+/// A command's answer: a message, or a picture with a caption (`/report`).
+enum Reply {
+    Text(String),
+    Photo(views::Photo),
+}
+
+impl From<String> for Reply {
+    fn from(text: String) -> Reply {
+        Reply::Text(text)
+    }
+}
+
+/// Runs a command and returns its reply (HTML).
 fn command(
     conn: &mut Connection,
     settings: &Settings,
@@ -133,11 +163,11 @@ fn command(
     text: &str,
     sender: &Sender,
     stats: &mut Stats,
-) -> String {
+) -> Reply {
     let parsed = match parse_command(text) {
         Ok(parsed) => parsed,
         Err(CommandError::Unknown(name)) => {
-            return format!("Unknown command {}. {HELP}", esc_short(&name, 64))
+            return format!("Unknown command {}. {HELP}", esc_short(&name, 64)).into()
         }
         Err(CommandError::Usage { usage, problem }) => {
             return format!(
@@ -145,15 +175,16 @@ fn command(
                 esc(usage),
                 esc_short(&problem, MAX_FIELD_CHARS)
             )
+            .into()
         }
-        Err(CommandError::NotACommand) => return HELP.into(),
+        Err(CommandError::NotACommand) => return Reply::Text(HELP.into()),
     };
     let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, sender) {
         Ok(user) => user,
         Err(refusal) if parsed.changes() => {
             stats.rejected_unauthorized += 1;
             tracing::warn!(user_id = sender.user_id, command = ?parsed, ?refusal, "command from a sender not allowed to change things");
-            return esc(&refusal.reply());
+            return esc(&refusal.reply()).into();
         }
         // Read-only commands: anyone in the chat.
         Err(_) => sender.user_id.unwrap_or(0),
@@ -164,27 +195,35 @@ fn command(
     } else {
         Verdict::Reject
     };
+    if let Command::Report { days } = parsed {
+        return match views::report_photo(conn, days, now) {
+            Ok(photo) => Reply::Photo(photo),
+            Err(e) => format!(
+                "report unavailable: {}",
+                esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
+            )
+            .into(),
+        };
+    }
     let result: Result<String> = (|| match parsed {
         Command::Status => {
             let s = crate::status::collect(conn, settings, now)?;
+            let today = views::today_line(conn, now)?;
             Ok(format!(
-                "<b>Status</b>\ntrading: {}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
+                "<b>Status</b>\ntrading: {}\n{}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
                 if s.trading_paused {
                     format!("PAUSED ({})", esc_short(s.control.reason.as_deref().unwrap_or(""), 200))
                 } else {
                     "active".into()
                 },
+                esc(&today),
                 s.trades.total, s.trades.pending, s.trades.due,
                 s.pending_approvals, s.outbox.pending, s.outbox.failed
             ))
         }
-        Command::Report { days } => match crate::report::summary_text(conn, days, now) {
-            Ok(text) => Ok(format!("<pre>{}</pre>", esc(&text))),
-            Err(e) => Ok(format!(
-                "report unavailable: {}",
-                esc_short(&format!("{e:#}"), MAX_FIELD_CHARS)
-            )),
-        },
+        // Answered with a picture above.
+        Command::Report { .. } => Ok(HELP.into()),
+        Command::Periods { by, n } => views::periods_reply(conn, by, n, now),
         Command::Params => {
             let list = crate::params::list(conn)?;
             let mut out = String::from("<b>Parameters</b>");
@@ -253,12 +292,14 @@ fn command(
         }
         Command::Help => Ok(HELP.into()),
     })();
-    result.unwrap_or_else(|e| {
-        format!(
-            "Error: {}",
-            esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
-        )
-    })
+    result
+        .unwrap_or_else(|e| {
+            format!(
+                "Error: {}",
+                esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
+            )
+        })
+        .into()
 }
 
 async fn handle_button(

@@ -3,7 +3,8 @@
 //!
 //! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
 //!   [`inbox`]: updates, commands, buttons. [`command`]: command text parsed (pure).
-//!   [`auth`]: who may change things.
+//!   [`auth`]: who may change things. [`feed`]: trade alerts and results from `trades`.
+//!   [`views`]: /daily, /status's P&L, /report's chart. [`menu`]: `setMyCommands`.
 
 pub mod api;
 pub mod auth;
@@ -12,10 +13,12 @@ pub mod drain;
 pub mod feed;
 pub mod html;
 pub mod inbox;
+pub mod menu;
 pub mod notes;
 pub mod render;
 pub mod state;
 pub mod trade_text;
+pub mod views;
 pub mod words;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +49,8 @@ pub struct Stats {
     pub commands: u64,
     pub approvals: u64,
     pub rejected_unauthorized: u64,
+    /// Whether this run registered the command menu (`setMyCommands`; only when it changed).
+    pub commands_registered: bool,
 }
 
 /// Options of the job binary.
@@ -87,6 +92,7 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     };
     let timeout = Duration::from_secs(settings.apis.http_timeout_secs + poll_secs as u64);
     let bot = api::Bot::new(&settings.telegram.api_base, &token, timeout)?;
+    stats.commands_registered = menu::register(&mut ctx.conn, &settings, &bot).await?;
 
     if !options.watch {
         let outcome = deliver(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;

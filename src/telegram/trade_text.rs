@@ -165,13 +165,10 @@ fn wins_and_losses(totals: &Totals) -> String {
     )
 }
 
-/// `312 trades` / `1 trade`.
-fn trades(n: u64) -> String {
-    if n == 1 {
-        "1 trade".into()
-    } else {
-        format!("{} trades", count(n))
-    }
+/// `312 trades` / `1 trade` (`312 new trades` with `adjective` "new ").
+fn trades(n: u64, adjective: &str) -> String {
+    let noun = if n == 1 { "trade" } else { "trades" };
+    format!("{} {adjective}{noun}", count(n))
 }
 
 /// Several new trades in one message: a header, one [`alert_line`] each (at most
@@ -179,7 +176,7 @@ fn trades(n: u64) -> String {
 pub fn alerts_merged(shown: &[TradeView], totals: &Totals, now: DateTime<Utc>) -> String {
     let header = format!(
         "<b>{}: {} Up / {} Down, {} USDC staked</b>",
-        trades(totals.n),
+        trades(totals.n, "new "),
         count(totals.up),
         count(totals.down),
         money(totals.staked)
@@ -193,7 +190,7 @@ pub fn alerts_merged(shown: &[TradeView], totals: &Totals, now: DateTime<Utc>) -
 pub fn results_merged(shown: &[TradeView], totals: &Totals, now: DateTime<Utc>) -> String {
     let header = format!(
         "<b>{} settled: {}</b>",
-        trades(totals.n),
+        trades(totals.n, ""),
         wins_and_losses(totals)
     );
     let lines: Vec<String> = shown.iter().map(|t| result_line(t, now)).collect();
@@ -219,7 +216,7 @@ fn merged(header: String, lines: &[String], total: u64) -> String {
 pub fn results_backlog(totals: &Totals, now: DateTime<Utc>) -> String {
     format!(
         "<b>{}{}: {}</b>\nOne line instead of a message each; /daily has the figures per day.",
-        trades(totals.n),
+        trades(totals.n, ""),
         since(totals, now),
         wins_and_losses(totals)
     )
@@ -229,8 +226,8 @@ pub fn results_backlog(totals: &Totals, now: DateTime<Utc>) -> String {
 /// 142 Down, 3,120.00 USDC staked`.
 pub fn alerts_backlog(totals: &Totals, now: DateTime<Utc>) -> String {
     format!(
-        "<b>{} new{}: {} Up / {} Down, {} USDC staked</b>\nOne line instead of an alert each; their results follow as they settle.",
-        trades(totals.n),
+        "<b>{}{}: {} Up / {} Down, {} USDC staked</b>\nOne line instead of an alert each; their results follow as they settle.",
+        trades(totals.n, "new "),
         since(totals, now),
         count(totals.up),
         count(totals.down),
@@ -334,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "<b>3 trades: 3 Up / 0 Down, 30.00 USDC staked</b>\nUp · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC · +9.00 if right\nUp · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC · +9.00 if right\nUp · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC · +9.00 if right"
+            "<b>3 new trades: 3 Up / 0 Down, 30.00 USDC staked</b>\nUp · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC · +9.00 if right\nUp · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC · +9.00 if right\nUp · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC · +9.00 if right"
         );
         assert_eq!(
             results_backlog(&totals, t("2026-02-11T14:00:00Z")),

@@ -253,6 +253,8 @@ pub struct TelegramState {
     pub updates: Vec<serde_json::Value>,
     pub callback_answers: Vec<serde_json::Value>,
     pub edits: Vec<serde_json::Value>,
+    /// Accepted `sendPhoto` uploads.
+    pub photos: Vec<PhotoUpload>,
     next_message_id: i64,
     next_update_id: i64,
 }
@@ -281,6 +283,16 @@ pub fn tg_bad_request(description: &str) -> ResponseTemplate {
 /// balanced; `&` only as an entity), then counts the text left, in UTF-16 code units, against
 /// 1..=4096 ("message is too long").
 pub fn telegram_text_problem(text: &str) -> Option<String> {
+    match telegram_parse(text) {
+        Err(problem) => Some(problem),
+        Ok(0) => Some("Bad Request: message text is empty".into()),
+        Ok(visible) => (visible > 4096).then(|| "Bad Request: message is too long".into()),
+    }
+}
+
+/// An HTML text's length as Telegram counts it after parsing its entities (UTF-16 units), or
+/// the description of the 400 its entities get.
+pub fn telegram_parse(text: &str) -> Result<usize, String> {
     const TAGS: [&str; 14] = [
         "b",
         "strong",
@@ -304,19 +316,19 @@ pub fn telegram_text_problem(text: &str) -> Option<String> {
         match c {
             '<' => {
                 let Some(end) = rest.find('>') else {
-                    return Some("Bad Request: can't parse entities: unclosed start tag".into());
+                    return Err("Bad Request: can't parse entities: unclosed start tag".into());
                 };
                 let tag = &rest[1..end];
                 if let Some(name) = tag.strip_prefix('/') {
                     if open.pop().as_deref() != Some(name.trim()) {
-                        return Some(format!(
+                        return Err(format!(
                             "Bad Request: can't parse entities: unmatched end tag \"{name}\""
                         ));
                     }
                 } else {
                     let name = tag.split_whitespace().next().unwrap_or("");
                     if !TAGS.contains(&name) {
-                        return Some(format!(
+                        return Err(format!(
                             "Bad Request: can't parse entities: unsupported start tag \"{name}\""
                         ));
                     }
@@ -335,13 +347,13 @@ pub fn telegram_text_problem(text: &str) -> Option<String> {
                         .strip_prefix('#')
                         .is_some_and(|d| d.parse::<u32>().is_ok());
                 let (Some(end), true) = (end, known) else {
-                    return Some("Bad Request: can't parse entities: character '&' is reserved and must be escaped".into());
+                    return Err("Bad Request: can't parse entities: character '&' is reserved and must be escaped".into());
                 };
                 visible += 1;
                 rest = &rest[end + 1..];
             }
             '>' => {
-                return Some("Bad Request: can't parse entities: character '>' is reserved and must be escaped".into());
+                return Err("Bad Request: can't parse entities: character '>' is reserved and must be escaped".into());
             }
             c => {
                 visible += c.len_utf16();
@@ -350,14 +362,148 @@ pub fn telegram_text_problem(text: &str) -> Option<String> {
         }
     }
     if let Some(name) = open.pop() {
-        return Some(format!(
+        return Err(format!(
             "Bad Request: can't parse entities: can't find end tag corresponding to start tag \"{name}\""
         ));
     }
-    if visible == 0 {
-        return Some("Bad Request: message text is empty".into());
+    Ok(visible)
+}
+
+/// Whether a delivered text is a settled trade's result line (`WIN +4.62 USDC · …`).
+pub fn is_result_text(text: &str) -> bool {
+    text.starts_with("<b>WIN ") || text.starts_with("<b>LOSS ")
+}
+
+/// Whether a delivered text comes from the trade feed (read from `trades`, not the outbox): an
+/// alert, a result, or their merged and summary forms.
+pub fn is_feed_text(text: &str) -> bool {
+    is_result_text(text)
+        || text.starts_with("<b>Trade: ")
+        || (text.starts_with("<b>")
+            && (text.contains(" new trades")
+                || text.contains(" new trade:")
+                || text.contains(" trades settled: ")
+                || text.contains(" trade settled: ")
+                || text.contains(" trades since ")
+                || text.contains(" trade since ")))
+}
+
+/// A `sendPhoto` upload as the fake Bot API read it from its `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub struct PhotoUpload {
+    pub chat_id: String,
+    pub photo: Vec<u8>,
+    pub photo_content_type: String,
+    pub caption: String,
+    pub disable_notification: bool,
+}
+
+/// The parts of a `multipart/form-data` body: (name, content type, bytes). None when the body
+/// is not one (no boundary in the Content-Type, no closing delimiter).
+pub fn multipart_parts(request: &Request) -> Option<Vec<(String, String, Vec<u8>)>> {
+    let content_type = request.headers.get("content-type")?.to_str().ok()?;
+    if !content_type.starts_with("multipart/form-data") {
+        return None;
     }
-    (visible > 4096).then(|| "Bad Request: message is too long".into())
+    let boundary = content_type.split("boundary=").nth(1)?.trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let body = &request.body;
+    let find = |from: usize, needle: &[u8]| -> Option<usize> {
+        body.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut parts = Vec::new();
+    let mut at = find(0, delimiter.as_bytes())? + delimiter.len();
+    loop {
+        if body.get(at..at + 2)? == b"--" {
+            return Some(parts);
+        }
+        let head_start = at + 2; // CRLF after the delimiter
+        let head_end = find(head_start, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&body[head_start..head_end]).to_string();
+        let next = find(head_end + 4, format!("\r\n{delimiter}").as_bytes())?;
+        let content = body[head_end + 4..next].to_vec();
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let part_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type:")
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        parts.push((name, part_type, content));
+        at = next + 2 + delimiter.len();
+    }
+}
+
+/// What the Bot API says of a `sendPhoto`: the upload, or the description of its 400 (not
+/// multipart, no photo file, not a PNG/JPEG, a caption over 1,024 characters or one it cannot
+/// parse).
+pub fn telegram_photo(request: &Request) -> Result<PhotoUpload, String> {
+    let parts = multipart_parts(request)
+        .ok_or("Bad Request: there is no photo in the request (not multipart/form-data)")?;
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| String::from_utf8_lossy(v).to_string())
+    };
+    let (_, photo_content_type, photo) = parts
+        .iter()
+        .find(|(n, _, _)| n == "photo")
+        .cloned()
+        .ok_or("Bad Request: there is no photo in the request")?;
+    let png = photo.starts_with(b"\x89PNG\r\n\x1a\n");
+    let jpeg = photo.starts_with(&[0xff, 0xd8, 0xff]);
+    if !png && !jpeg {
+        return Err("Bad Request: IMAGE_PROCESS_FAILED".into());
+    }
+    let caption = text("caption").unwrap_or_default();
+    // Counted as Telegram counts text, after entity parsing.
+    if telegram_parse(&caption)? > 1024 {
+        return Err("Bad Request: message caption is too long".into());
+    }
+    Ok(PhotoUpload {
+        chat_id: text("chat_id").ok_or("Bad Request: chat_id is empty")?,
+        photo,
+        photo_content_type,
+        caption,
+        disable_notification: text("disable_notification").as_deref() == Some("true"),
+    })
+}
+
+/// What the Bot API says of a `setMyCommands` body: None when it takes it, else its 400
+/// (names 1–32 of a-z, 0-9, _; descriptions 1–256 characters; at most 100 commands).
+pub fn telegram_commands_problem(body: &serde_json::Value) -> Option<String> {
+    let Some(commands) = body["commands"].as_array() else {
+        return Some("Bad Request: commands must be an array".into());
+    };
+    if commands.len() > 100 {
+        return Some("Bad Request: too many commands".into());
+    }
+    for c in commands {
+        let name = c["command"].as_str().unwrap_or_default();
+        let valid = (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Some("Bad Request: BOT_COMMAND_INVALID".into());
+        }
+        let description = c["description"].as_str().unwrap_or_default();
+        if !(1..=256).contains(&description.chars().count()) {
+            return Some("Bad Request: BOT_COMMAND_DESCRIPTION_INVALID".into());
+        }
+    }
+    None
 }
 
 impl Respond for Telegram {
@@ -377,7 +523,25 @@ impl Respond for Telegram {
                 return f;
             }
         }
+        if method == "sendPhoto" {
+            let upload = match telegram_photo(request) {
+                Ok(upload) => upload,
+                Err(problem) => return tg_bad_request(&problem),
+            };
+            let mut state = self.state.lock().unwrap();
+            state.next_message_id += 1;
+            let message_id = state.next_message_id;
+            state.photos.push(upload.clone());
+            return tg_ok(
+                serde_json::json!({"message_id": message_id, "chat": {"id": upload.chat_id.parse::<i64>().unwrap_or(0), "type": "supergroup"}, "date": 1771684300, "caption": upload.caption, "photo": [{"file_id": "p", "width": 900, "height": 450}]}),
+            );
+        }
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        if method == "setMyCommands" {
+            if let Some(problem) = telegram_commands_problem(&body) {
+                return tg_bad_request(&problem);
+            }
+        }
         if matches!(method, "sendMessage" | "editMessageText") {
             if let Some(problem) = telegram_text_problem(body["text"].as_str().unwrap_or_default())
             {
