@@ -33,6 +33,14 @@ fn all_rows(conn: &Connection) -> Vec<String> {
     .unwrap()
 }
 
+/// `polyperf log` of `lines` (written to `name`): (stored, duplicates).
+fn log(db: &TestDb, name: &str, lines: &[serde_json::Value]) -> (u64, u64) {
+    let file = write_jsonl(db.dir.path(), name, lines);
+    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
+    let count = |key: &str| report[key].as_u64().unwrap_or(u64::MAX);
+    (count("stored"), count("duplicates"))
+}
+
 #[test]
 fn lean_trades_migration_converts_a_database_with_data_in_place() {
     let db = TestDb::new();
@@ -87,34 +95,18 @@ fn lean_trades_migration_converts_a_database_with_data_in_place() {
 
     // Idempotence is kept across the conversion: the same file again stores nothing, a
     // changed line is refused as a conflict naming it, and new decisions go in.
-    let file = write_jsonl(db.dir.path(), "same.jsonl", &lines);
-    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
-    assert_eq!(
-        (report["stored"].as_u64(), report["duplicates"].as_u64()),
-        (Some(0), Some(300))
-    );
+    assert_eq!(log(&db, "same.jsonl", &lines), (0, 300));
     let mut changed = lines.clone();
     changed[200]["confidence"] = serde_json::json!(0.55);
     let file = write_jsonl(db.dir.path(), "changed.jsonl", &changed);
-    let out = db
-        .cmd("polyperf")
-        .args(["--json", "log"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let refused = db.cmd("polyperf").arg("log").arg(&file).assert().code(2);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
     assert!(
         err.contains("line 201: decision_id d-200 already stored"),
         "{err}"
     );
     let more: Vec<_> = (300..700).map(decision_json).collect();
-    let file = write_jsonl(db.dir.path(), "more.jsonl", &[lines.clone(), more].concat());
-    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
-    assert_eq!(
-        (report["stored"].as_u64(), report["duplicates"].as_u64()),
-        (Some(400), Some(300))
-    );
+    assert_eq!(log(&db, "more.jsonl", &[lines, more].concat()), (400, 300));
     assert_eq!(db.count("SELECT count(*) FROM trades"), 700);
 }
 
