@@ -217,3 +217,44 @@ fn every_hot_query_on_trades_uses_an_index() {
         );
     }
 }
+
+/// The bulk log parses on one thread and writes on another (decision/reader.rs): bad lines
+/// found by either (invalid values while parsing, conflicts while writing) are named in line
+/// order with `--skip-invalid`, which stores the rest; without it a bad line stores nothing.
+#[test]
+fn bad_lines_from_both_threads_are_named_in_order_and_nothing_or_the_rest_is_stored() {
+    let db = TestDb::new();
+    let lines: Vec<_> = (0..600).map(decision_json).collect();
+    assert_eq!(log(&db, "later.jsonl", &lines[400..]), (200, 0));
+    let mut again = lines.clone();
+    again[10]["confidence"] = serde_json::json!(1.7);
+    again[500]["confidence"] = serde_json::json!(0.55);
+    let file = write_jsonl(db.dir.path(), "again.jsonl", &again);
+    // Without --skip-invalid the first bad line stops the storing (nothing after it is tried).
+    let refused = db.cmd("polyperf").arg("log").arg(&file).assert().code(2);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("line 11: field `confidence`"), "{err}");
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 200);
+    let out = db
+        .cmd("polyperf")
+        .args(["--json", "log", "--skip-invalid"])
+        .arg(&file)
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let (invalid, conflict) = (err.find("line 11: "), err.find("line 501: "));
+    assert!(
+        invalid.is_some() && conflict.is_some() && invalid < conflict,
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        (
+            report["stored"].as_u64(),
+            report["duplicates"].as_u64(),
+            report["invalid"].as_u64()
+        ),
+        (Some(399), Some(199), Some(2))
+    );
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 599);
+}

@@ -46,7 +46,9 @@ pub(super) fn log_reader(
     let mut bad: Vec<(usize, String)> = Vec::new();
     let mut bad_lines = 0u64;
     let written = std::thread::scope(|scope| -> Result<Written> {
-        let writer = scope.spawn(move || write(conn, receiver, skip_invalid));
+        let writer = std::thread::Builder::new()
+            .name("decision-writer".into())
+            .spawn_scoped(scope, move || write(conn, receiver, skip_invalid))?;
         let mut batch = Vec::with_capacity(BATCH);
         // A send fails only when the writer stopped (an error it returns below).
         let mut writer_gone = false;
