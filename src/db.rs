@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_evaluations",
         include_str!("../sql/migrations/0007_evaluations.sql"),
     ),
+    (
+        "0008_lean_trades",
+        include_str!("../sql/migrations/0008_lean_trades.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

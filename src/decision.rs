@@ -24,14 +24,16 @@ mod fingerprint;
 mod input;
 #[cfg(test)]
 mod proptests;
+mod reader;
 mod rules;
+mod store;
 #[cfg(test)]
 mod tests;
 
 pub use conflict::Conflict;
-use input::for_each_document;
 pub(crate) use rules::is_json_number;
 use rules::{text_len, time_in_range};
+pub use store::{insert, insert_many, Inserted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
@@ -578,203 +580,6 @@ pub struct LogReport {
     pub errors: Vec<String>,
 }
 
-const INSERT_COLUMNS: &str = "INSERT INTO trades (
-    decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
-    btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
-    final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
-    executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, content_hash,
-    created_at) VALUES ";
-
-/// Parameters bound per decision (`created_at` is `datetime('now')`).
-const PARAMS_PER_ROW: usize = 29;
-
-/// Rows per multi-row INSERT in a bulk log. One statement runs its per-statement work (cursors on
-/// the table and its indexes, the CHECK lists, the statement savepoint) once for all its rows.
-const BATCH: usize = 64;
-
-/// `INSERT ... VALUES (...), ... <upsert>` for `rows` decisions.
-fn insert_sql(rows: usize, upsert: &str) -> String {
-    let one = format!("({}datetime('now'))", "?, ".repeat(PARAMS_PER_ROW));
-    format!("{INSERT_COLUMNS}{} {upsert}", vec![one; rows].join(", "))
-}
-
-thread_local! {
-    /// Any id already stored: nothing (then [`conflict::find`] tells a duplicate from a conflict).
-    static INSERT_ONE: String = insert_sql(1, "ON CONFLICT (decision_id) DO NOTHING");
-    /// The bulk statement skips an id stored with the same fingerprint (a plain re-log, seen
-    /// in the index `idx_trades_decision_content` without reading the row). An id stored with
-    /// another fingerprint (other content, or a row older than the column) violates
-    /// `decision_id`'s UNIQUE constraint: the statement stores nothing and [`insert_many`] redoes
-    /// the chunk row by row, where [`conflict::find`] decides canonically (5.0 = "5.00").
-    static INSERT_BATCH: String =
-        insert_sql(BATCH, "ON CONFLICT (decision_id, content_hash) DO NOTHING");
-}
-
-/// The fingerprint of what [`bind`] writes for `d` (its content, not its id).
-fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
-    let mut f = fingerprint::Fingerprint::new();
-    f.text(Some(timestamp));
-    f.text(Some(&d.market_slug));
-    f.int(d.market_id);
-    f.text(Some(d.action.as_str()));
-    f.real(Some(d.confidence));
-    f.text(d.reasoning.as_deref());
-    f.int(d.time_remaining_seconds);
-    f.int(d.is_end_phase.map(i64::from));
-    for score in [
-        d.social_score,
-        d.market_score,
-        d.final_score,
-        d.final_confidence,
-        d.rsi,
-        d.macd,
-    ] {
-        f.real(score);
-    }
-    f.text(d.signal_type.as_deref());
-    f.text(d.trend.as_deref());
-    for amount in [
-        Some(d.position_size),
-        Some(d.btc_price),
-        d.price_to_beat,
-        d.yes_price,
-        d.no_price,
-        d.executed_price,
-        d.fee_rate,
-        d.fee_paid,
-    ] {
-        f.decimal(amount);
-    }
-    f.text(window.map(|w| w.0.as_str()));
-    f.text(window.map(|w| w.1.as_str()));
-    f.text(Some(d.liquidity.as_str()));
-    f.finish()
-}
-
-/// Binds one decision's parameters at `base + 1 ..= base + 29`. Money and prices go in as
-/// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
-fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision) -> Result<()> {
-    let key = match &d.decision_id {
-        Some(id) => Cow::Borrowed(id.as_str()),
-        None => Cow::Owned(d.key()),
-    };
-    let timestamp = to_db(d.timestamp);
-    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
-    let content_hash = content_hash(d, &timestamp, window.as_ref());
-    let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
-        &key,
-        &timestamp,
-        &d.market_slug,
-        &d.market_id,
-        &d.action.as_str(),
-        &d.confidence,
-        &Money(d.position_size),
-        &d.reasoning,
-        &BtcPrice(d.btc_price),
-        &d.price_to_beat.map(BtcPrice),
-        &d.time_remaining_seconds,
-        &d.is_end_phase,
-        &d.social_score,
-        &d.market_score,
-        &d.final_score,
-        &d.final_confidence,
-        &d.signal_type,
-        &d.rsi,
-        &d.macd,
-        &d.trend,
-        &d.yes_price.map(Money),
-        &d.no_price.map(Money),
-        &d.executed_price.map(Money),
-        &window.as_ref().map(|w| w.0.as_str()),
-        &window.as_ref().map(|w| w.1.as_str()),
-        &d.fee_rate.map(Money),
-        &d.liquidity.as_str(),
-        &d.fee_paid.map(Money),
-        &content_hash,
-    ];
-    for (i, v) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(base + i + 1, v)?;
-    }
-    Ok(())
-}
-
-/// Inserts one decision with the connection's cached statement. Part of the caller's
-/// transaction; the caller has validated it. Its id already stored with the same content is a
-/// duplicate; with other content a [`Conflict`] error (bad input: exit 2).
-pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
-    try_insert(conn, d)?.map_err(conflict_error)
-}
-
-/// As [`insert`], with a conflict as a value.
-fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
-    let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
-    bind(&mut stmt, 0, d)?;
-    if stmt.raw_execute()? == 1 {
-        return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
-    }
-    Ok(match conflict::find(conn, d)? {
-        Some(conflict) => Err(conflict),
-        None => Ok(Logged::Duplicate),
-    })
-}
-
-fn conflict_error(conflict: Conflict) -> anyhow::Error {
-    anyhow::Error::new(conflict)
-}
-
-/// What [`insert_many`] did: how many decisions it stored, and which (by index) it refused as
-/// conflicts. The rest were duplicates.
-#[derive(Debug, Default)]
-pub struct Inserted {
-    pub stored: u64,
-    pub conflicts: Vec<(usize, Conflict)>,
-}
-
-impl Inserted {
-    fn add(&mut self, index: usize, logged: std::result::Result<Logged, Conflict>) {
-        match logged {
-            Ok(Logged::Stored(_)) => self.stored += 1,
-            Ok(Logged::Duplicate) => {}
-            Err(conflict) => self.conflicts.push((index, conflict)),
-        }
-    }
-}
-
-/// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
-/// transaction. New rows and exact re-logs take one statement per chunk; a chunk holding an id
-/// stored with other values is redone row by row to tell duplicates from conflicts. Queues
-/// nothing: `polyperf-telegram` reads new trades from the table (`telegram::feed`).
-pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
-    let mut done = Inserted::default();
-    let mut chunks = decisions.chunks_exact(BATCH);
-    if chunks.len() > 0 {
-        let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
-        for (n, chunk) in (&mut chunks).enumerate() {
-            for (i, d) in chunk.iter().enumerate() {
-                bind(&mut stmt, i * PARAMS_PER_ROW, d)?;
-            }
-            match stmt.raw_execute() {
-                Ok(stored) => done.stored += stored as u64,
-                // An id stored with another fingerprint (see INSERT_BATCH); the statement
-                // stored nothing. Row by row, each gets its precise verdict.
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    for (i, d) in chunk.iter().enumerate() {
-                        done.add(n * BATCH + i, try_insert(conn, d)?);
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    let base = decisions.len() - chunks.remainder().len();
-    for (i, d) in chunks.remainder().iter().enumerate() {
-        done.add(base + i, try_insert(conn, d)?);
-    }
-    Ok(done)
-}
-
 /// The trader's handle on the store.
 pub struct Tracker {
     conn: Connection,
@@ -828,55 +633,10 @@ impl Tracker {
     /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
     /// `input` and stores them in one transaction. Any bad line (invalid, not UTF-8, or a
     /// conflict with a stored decision) stores nothing unless `skip_invalid`; the report names
-    /// each bad line and field.
+    /// each bad line and field (the first 100, in line order). Parsing overlaps the inserts
+    /// (`reader`: a writer thread holds the transaction).
     pub fn log_reader(&mut self, input: impl BufRead, skip_invalid: bool) -> Result<LogReport> {
-        let mut report = LogReport::default();
-        let tx = crate::db::write_tx(&mut self.conn)?;
-        let note = |report: &mut LogReport, line: usize, e: &dyn std::fmt::Display| {
-            report.invalid += 1;
-            if report.errors.len() < 100 {
-                report.errors.push(format!("line {line}: {e}"));
-            }
-        };
-        let mut pending: Vec<Decision> = Vec::with_capacity(BATCH);
-        let mut pending_lines: Vec<usize> = Vec::with_capacity(BATCH);
-        let flush = |report: &mut LogReport,
-                     pending: &mut Vec<Decision>,
-                     lines: &mut Vec<usize>|
-         -> Result<()> {
-            let done = insert_many(&tx, pending)?;
-            report.stored += done.stored;
-            report.duplicates += (pending.len() - done.conflicts.len()) as u64 - done.stored;
-            for (i, conflict) in &done.conflicts {
-                note(report, lines[*i], conflict);
-            }
-            pending.clear();
-            lines.clear();
-            Ok(())
-        };
-        for_each_document(input, |line_no, document| {
-            match document.and_then(Decision::from_json) {
-                Ok(d) if report.invalid == 0 || skip_invalid => {
-                    pending.push(d);
-                    pending_lines.push(line_no);
-                    if pending.len() == BATCH {
-                        flush(&mut report, &mut pending, &mut pending_lines)?;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => note(&mut report, line_no, &e),
-            }
-            Ok(())
-        })?;
-        flush(&mut report, &mut pending, &mut pending_lines)?;
-        if report.invalid > 0 && !skip_invalid {
-            drop(tx); // rolls back: a batch with a bad line stores nothing
-            report.stored = 0;
-            report.duplicates = 0;
-            return Ok(report);
-        }
-        tx.commit()?;
-        Ok(report)
+        reader::log_reader(&mut self.conn, input, skip_invalid)
     }
 
     pub fn connection(&mut self) -> &mut Connection {

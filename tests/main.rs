@@ -40,3 +40,6 @@ mod money;
 mod inputs;
 // polyperf evaluate: the walk-forward worth of the learning loop (issue 18).
 mod evaluate;
+
+// The lean trades table: migration 0008 in place, hot queries on indexes (issue 20).
+mod perf;

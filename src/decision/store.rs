@@ -1,0 +1,298 @@
+//! Writing decisions into `trades`: one row each, idempotent by `decision_id` (a re-log with
+//! the same content is a duplicate, with other content a [`Conflict`]). The bulk path writes
+//! multi-row `INSERT OR IGNORE` statements and sorts out only the chunks that stored fewer rows
+//! than they hold (issue 20: nothing else in the hot path reads the table).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use anyhow::{anyhow, Result};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{conflict, fingerprint, Conflict, Decision, Logged};
+use crate::db::{BtcPrice, Money};
+use crate::time::to_db;
+
+const COLUMNS: &str = "trades (
+    decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
+    btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
+    final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
+    executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, content_hash,
+    created_at) VALUES ";
+
+/// Parameters bound per decision.
+const PARAMS_PER_ROW: usize = 30;
+
+/// Rows per multi-row INSERT in a bulk log (30 × 256 = 7,680 parameters, under SQLite's 32,766).
+/// One statement runs its per-statement work (cursors on the table and its indexes, the
+/// CHECK lists) once for all its rows.
+pub(super) const BATCH: usize = 256;
+
+/// `<verb> trades (...) VALUES (...), ... <tail>` for `rows` decisions.
+fn insert_sql(verb: &str, rows: usize, tail: &str) -> String {
+    let one = format!("(?{})", ", ?".repeat(PARAMS_PER_ROW - 1));
+    format!("{verb} {COLUMNS}{} {tail}", vec![one; rows].join(", "))
+}
+
+/// The bulk statement for `rows` decisions. `OR IGNORE` rather than an upsert: a statement
+/// that cannot abort half-way needs no statement journal, so SQLite does not copy every page
+/// it touches a second time (8% of a bulk log's time with the upsert; a SQL function call such
+/// as `datetime('now')` in the VALUES would bring it back, hence [`Now`]). Nothing it ignores goes
+/// unnoticed: [`sort_out`] accounts for every row of a chunk that stored fewer than it holds,
+/// and the rows were validated (every CHECK and NOT NULL holds) before they got here.
+fn insert_chunk_sql(rows: usize) -> String {
+    insert_sql("INSERT OR IGNORE INTO", rows, "")
+}
+
+thread_local! {
+    /// Any id already stored: nothing (then [`conflict::find`] tells a duplicate from a conflict).
+    static INSERT_ONE: String =
+        insert_sql("INSERT INTO", 1, "ON CONFLICT (decision_id) DO NOTHING");
+    static INSERT_BATCH: String = insert_chunk_sql(BATCH);
+}
+
+/// The key and fingerprint of a decision: what [`bind`] writes as `decision_id` and
+/// `content_hash`.
+fn key_and_hash(d: &Decision) -> (Cow<'_, str>, i64) {
+    let key = match &d.decision_id {
+        Some(id) => Cow::Borrowed(id.as_str()),
+        None => Cow::Owned(d.key()),
+    };
+    let timestamp = to_db(d.timestamp);
+    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
+    (key, content_hash(d, &timestamp, window.as_ref()))
+}
+
+/// The fingerprint of what [`bind`] writes for `d` (its content, not its id).
+fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
+    let mut f = fingerprint::Fingerprint::new();
+    f.text(Some(timestamp));
+    f.text(Some(&d.market_slug));
+    f.int(d.market_id);
+    f.text(Some(d.action.as_str()));
+    f.real(Some(d.confidence));
+    f.text(d.reasoning.as_deref());
+    f.int(d.time_remaining_seconds);
+    f.int(d.is_end_phase.map(i64::from));
+    for score in [
+        d.social_score,
+        d.market_score,
+        d.final_score,
+        d.final_confidence,
+        d.rsi,
+        d.macd,
+    ] {
+        f.real(score);
+    }
+    f.text(d.signal_type.as_deref());
+    f.text(d.trend.as_deref());
+    for amount in [
+        Some(d.position_size),
+        Some(d.btc_price),
+        d.price_to_beat,
+        d.yes_price,
+        d.no_price,
+        d.executed_price,
+        d.fee_rate,
+        d.fee_paid,
+    ] {
+        f.decimal(amount);
+    }
+    f.text(window.map(|w| w.0.as_str()));
+    f.text(window.map(|w| w.1.as_str()));
+    f.text(Some(d.liquidity.as_str()));
+    f.finish()
+}
+
+/// `created_at` of the rows a call writes: SQLite's `datetime('now')`, read once per call
+/// (the clock SQLite keeps, as the column's default does) and bound as a value.
+struct Now(String);
+
+impl Now {
+    fn read(conn: &Connection) -> Result<Now> {
+        let mut stmt = conn.prepare_cached("SELECT datetime('now')")?;
+        Ok(Now(stmt.query_row([], |r| r.get(0))?))
+    }
+}
+
+/// Binds one decision's parameters at `base + 1 ..= base + 30`. Money and prices go in as
+/// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
+fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision, now: &Now) -> Result<()> {
+    let key = match &d.decision_id {
+        Some(id) => Cow::Borrowed(id.as_str()),
+        None => Cow::Owned(d.key()),
+    };
+    let timestamp = to_db(d.timestamp);
+    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
+    let content_hash = content_hash(d, &timestamp, window.as_ref());
+    let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
+        &key,
+        &timestamp,
+        &d.market_slug,
+        &d.market_id,
+        &d.action.as_str(),
+        &d.confidence,
+        &Money(d.position_size),
+        &d.reasoning,
+        &BtcPrice(d.btc_price),
+        &d.price_to_beat.map(BtcPrice),
+        &d.time_remaining_seconds,
+        &d.is_end_phase,
+        &d.social_score,
+        &d.market_score,
+        &d.final_score,
+        &d.final_confidence,
+        &d.signal_type,
+        &d.rsi,
+        &d.macd,
+        &d.trend,
+        &d.yes_price.map(Money),
+        &d.no_price.map(Money),
+        &d.executed_price.map(Money),
+        &window.as_ref().map(|w| w.0.as_str()),
+        &window.as_ref().map(|w| w.1.as_str()),
+        &d.fee_rate.map(Money),
+        &d.liquidity.as_str(),
+        &d.fee_paid.map(Money),
+        &content_hash,
+        &now.0,
+    ];
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(base + i + 1, v)?;
+    }
+    Ok(())
+}
+
+/// Inserts one decision with the connection's cached statement. Part of the caller's
+/// transaction; the caller has validated it. Its id already stored with the same content is a
+/// duplicate; with other content a [`Conflict`] error (bad input: exit 2).
+pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
+    try_insert(conn, d)?.map_err(conflict_error)
+}
+
+/// As [`insert`], with a conflict as a value.
+fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
+    let now = Now::read(conn)?;
+    let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
+    bind(&mut stmt, 0, d, &now)?;
+    if stmt.raw_execute()? == 1 {
+        return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
+    }
+    Ok(match conflict::find(conn, d)? {
+        Some(conflict) => Err(conflict),
+        None => Ok(Logged::Duplicate),
+    })
+}
+
+fn conflict_error(conflict: Conflict) -> anyhow::Error {
+    anyhow::Error::new(conflict)
+}
+
+/// What [`insert_many`] did: how many decisions it stored, and which (by index) it refused as
+/// conflicts. The rest were duplicates.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    pub stored: u64,
+    pub conflicts: Vec<(usize, Conflict)>,
+}
+
+/// Inserts decisions in multi-row statements (same rules as [`insert`]). Part of the caller's
+/// transaction. A chunk that stores every row costs one statement; one that stores fewer (an
+/// id already stored, or twice in the chunk) is sorted out row by row. Queues nothing:
+/// `polyperf-telegram` reads new trades from the table (`telegram::feed`).
+pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
+    let mut done = Inserted::default();
+    if decisions.is_empty() {
+        return Ok(done);
+    }
+    let now = Now::read(conn)?;
+    let mut chunks = decisions.chunks_exact(BATCH);
+    if chunks.len() > 0 {
+        let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
+        for (n, chunk) in (&mut chunks).enumerate() {
+            let at = Chunk {
+                base: n * BATCH,
+                now: &now,
+            };
+            insert_chunk(conn, &mut stmt, chunk, &at, &mut done)?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Prepared for its size and not cached: at most once per call.
+        let mut stmt = conn.prepare(&insert_chunk_sql(rest.len()))?;
+        let at = Chunk {
+            base: decisions.len() - rest.len(),
+            now: &now,
+        };
+        insert_chunk(conn, &mut stmt, rest, &at, &mut done)?;
+    }
+    Ok(done)
+}
+
+/// Where a chunk stands in the caller's slice, and when it is written.
+struct Chunk<'a> {
+    base: usize,
+    now: &'a Now,
+}
+
+/// One multi-row statement for `chunk` (its decisions at `at.base..` of the caller's slice).
+fn insert_chunk(
+    conn: &Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    chunk: &[Decision],
+    at: &Chunk<'_>,
+    done: &mut Inserted,
+) -> Result<()> {
+    for (i, d) in chunk.iter().enumerate() {
+        bind(stmt, i * PARAMS_PER_ROW, d, at.now)?;
+    }
+    let stored = stmt.raw_execute()?;
+    done.stored += stored as u64;
+    if stored < chunk.len() {
+        // The rows this statement stored took consecutive ids ending at the last one:
+        // AUTOINCREMENT hands out max + 1 row after row, and this transaction is the only
+        // writer. 0 stored: an empty range.
+        let last = conn.last_insert_rowid();
+        let first = last - stored as i64 + 1;
+        sort_out(conn, chunk, at.base, first..=last, done)?;
+    }
+    Ok(())
+}
+
+/// Which decisions of a chunk that stored only some of its rows were stored (their row's id is
+/// in `inserted`, first occurrence of the key), duplicates (same fingerprint, or the same
+/// canonical values) or conflicts.
+fn sort_out(
+    conn: &Connection,
+    chunk: &[Decision],
+    base: usize,
+    inserted: std::ops::RangeInclusive<i64>,
+    done: &mut Inserted,
+) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, content_hash FROM trades WHERE decision_id = ?1")?;
+    let mut claimed = HashSet::new();
+    for (i, d) in chunk.iter().enumerate() {
+        let (key, hash) = key_and_hash(d);
+        let row: Option<(i64, Option<i64>)> = stmt
+            .query_row([key.as_ref()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((id, stored_hash)) = row else {
+            // Only a broken CHECK or NOT NULL gets here, and validation rules those out.
+            return Err(anyhow!(
+                "decision_id {key} was not stored (a constraint refused it)"
+            ));
+        };
+        if inserted.contains(&id) && claimed.insert(id) {
+            continue; // this chunk stored it (already counted)
+        }
+        if stored_hash == Some(hash) {
+            continue; // the same content: a duplicate
+        }
+        if let Some(conflict) = conflict::find(conn, d)? {
+            done.conflicts.push((base + i, conflict));
+        }
+    }
+    Ok(())
+}
