@@ -78,14 +78,21 @@ pub fn to_db(t: DateTime<Utc>) -> String {
     if !(0..=9999).contains(&year) {
         return t.format(DB_FORMAT).to_string();
     }
-    format!(
-        "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    // Digits written straight into the 19 bytes: `format!` was 3% of a bulk log's CPU.
+    let mut b = *b"0000-00-00 00:00:00";
+    let put = |b: &mut [u8; 19], at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(&mut b, 0, 4, year.unsigned_abs());
+    put(&mut b, 5, 2, t.month());
+    put(&mut b, 8, 2, t.day());
+    put(&mut b, 11, 2, t.hour());
+    put(&mut b, 14, 2, t.minute());
+    put(&mut b, 17, 2, t.second());
+    b.iter().map(|&c| c as char).collect()
 }
 
 /// Parses a stored time (also accepts RFC 3339, for values that came from elsewhere).
@@ -151,6 +158,23 @@ pub fn parse_now_arg(s: &str) -> std::result::Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_form_is_chronos_format_for_every_year_it_writes() {
+        let first = Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap().timestamp();
+        let last = Utc
+            .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+            .unwrap()
+            .timestamp();
+        let mut at = first;
+        while at <= last {
+            let t = DateTime::from_timestamp(at, 0).unwrap();
+            assert_eq!(to_db(t), t.format(DB_FORMAT).to_string());
+            at += 86_399 * 37 + 7_919;
+        }
+        let last = DateTime::from_timestamp(last, 0).unwrap();
+        assert_eq!(to_db(last), "9999-12-31 23:59:59");
+    }
 
     #[test]
     fn round_trips_and_accepts_common_forms() {

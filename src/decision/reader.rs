@@ -11,7 +11,7 @@ use anyhow::{anyhow, Result};
 use rusqlite::Connection;
 
 use super::input::for_each_document;
-use super::store::{insert_many, BATCH};
+use super::store::{insert_rows, RowValues, BATCH};
 use super::{Decision, LogReport};
 
 /// Batches in flight between the threads (each BATCH decisions).
@@ -22,8 +22,8 @@ const MAX_ERRORS: usize = 100;
 
 /// What the parsing thread hands the writer.
 enum Message {
-    /// Decisions with their line numbers.
-    Batch(Vec<(usize, Decision)>),
+    /// Decisions with their line numbers and row values (worked out on this thread).
+    Batch(Vec<(usize, Decision, RowValues)>),
     /// The input is read: commit unless a line was bad (and `skip_invalid` is off).
     End { bad_lines: u64 },
 }
@@ -55,7 +55,8 @@ pub(super) fn log_reader(
         let read = for_each_document(input, |line_no, document| {
             match document.and_then(Decision::from_json) {
                 Ok(d) if bad_lines == 0 || skip_invalid => {
-                    batch.push((line_no, d));
+                    let values = RowValues::of(&d);
+                    batch.push((line_no, d, values));
                     if batch.len() == BATCH && !writer_gone {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         writer_gone = sender.send(Message::Batch(full)).is_err();
@@ -110,6 +111,7 @@ fn write(conn: &mut Connection, batches: Receiver<Message>, skip_invalid: bool) 
     let tx = crate::db::write_tx(conn)?;
     let mut written = Written::default();
     let mut decisions: Vec<Decision> = Vec::with_capacity(BATCH);
+    let mut values: Vec<RowValues> = Vec::with_capacity(BATCH);
     let mut lines: Vec<usize> = Vec::with_capacity(BATCH);
     for message in batches {
         match message {
@@ -119,12 +121,14 @@ fn write(conn: &mut Connection, batches: Receiver<Message>, skip_invalid: bool) 
                     continue;
                 }
                 decisions.clear();
+                values.clear();
                 lines.clear();
-                for (line, d) in batch {
+                for (line, d, v) in batch {
                     lines.push(line);
                     decisions.push(d);
+                    values.push(v);
                 }
-                let done = insert_many(&tx, &decisions)?;
+                let done = insert_rows(&tx, &decisions, &values)?;
                 written.stored += done.stored;
                 written.duplicates += (decisions.len() - done.conflicts.len()) as u64 - done.stored;
                 for (i, conflict) in done.conflicts {

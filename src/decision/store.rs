@@ -3,7 +3,6 @@
 //! multi-row `INSERT OR IGNORE` statements and sorts out only the chunks that stored fewer rows
 //! than they hold (issue 20: nothing else in the hot path reads the table).
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use anyhow::{anyhow, Result};
@@ -51,16 +50,36 @@ thread_local! {
     static INSERT_BATCH: String = insert_chunk_sql(BATCH);
 }
 
-/// The key and fingerprint of a decision: what [`bind`] writes as `decision_id` and
-/// `content_hash`.
-fn key_and_hash(d: &Decision) -> (Cow<'_, str>, i64) {
-    let key = match &d.decision_id {
-        Some(id) => Cow::Borrowed(id.as_str()),
-        None => Cow::Owned(d.key()),
-    };
-    let timestamp = to_db(d.timestamp);
-    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
-    (key, content_hash(d, &timestamp, window.as_ref()))
+/// What a decision's row holds beyond the decision's own fields, worked out once: its key,
+/// its times as stored, and its fingerprint. A bulk log computes them on the parsing thread,
+/// so the writer thread (the bottleneck) only binds.
+pub(super) struct RowValues {
+    /// The derived key, for a decision without a `decision_id`.
+    derived_key: Option<String>,
+    timestamp: String,
+    window: Option<(String, String)>,
+    hash: i64,
+}
+
+impl RowValues {
+    pub(super) fn of(d: &Decision) -> RowValues {
+        let timestamp = to_db(d.timestamp);
+        let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
+        RowValues {
+            derived_key: d.decision_id.is_none().then(|| d.key()),
+            hash: content_hash(d, &timestamp, window.as_ref()),
+            timestamp,
+            window,
+        }
+    }
+
+    /// What [`bind`] writes as `decision_id`.
+    fn key<'a>(&'a self, d: &'a Decision) -> &'a str {
+        d.decision_id
+            .as_deref()
+            .or(self.derived_key.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// The fingerprint of what [`bind`] writes for `d` (its content, not its id).
@@ -117,14 +136,14 @@ impl Now {
 
 /// Binds one decision's parameters at `base + 1 ..= base + 30`. Money and prices go in as
 /// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
-fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision, now: &Now) -> Result<()> {
-    let key = match &d.decision_id {
-        Some(id) => Cow::Borrowed(id.as_str()),
-        None => Cow::Owned(d.key()),
-    };
-    let timestamp = to_db(d.timestamp);
-    let window = d.window().map(|(start, end)| (to_db(start), to_db(end)));
-    let content_hash = content_hash(d, &timestamp, window.as_ref());
+fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    base: usize,
+    (d, v): (&Decision, &RowValues),
+    now: &Now,
+) -> Result<()> {
+    let key = v.key(d);
+    let (timestamp, window, content_hash) = (&v.timestamp, &v.window, &v.hash);
     let values: [&dyn rusqlite::ToSql; PARAMS_PER_ROW] = [
         &key,
         &timestamp,
@@ -154,7 +173,7 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, base: usize, d: &Decision, now: &Now
         &d.fee_rate.map(Money),
         &d.liquidity.as_str(),
         &d.fee_paid.map(Money),
-        &content_hash,
+        content_hash,
         &now.0,
     ];
     for (i, v) in values.iter().enumerate() {
@@ -174,7 +193,7 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
 fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
     let now = Now::read(conn)?;
     let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
-    bind(&mut stmt, 0, d, &now)?;
+    bind(&mut stmt, 0, (d, &RowValues::of(d)), &now)?;
     if stmt.raw_execute()? == 1 {
         return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
     }
@@ -201,20 +220,39 @@ pub struct Inserted {
 /// id already stored, or twice in the chunk) is sorted out row by row. Queues nothing:
 /// `polyperf-telegram` reads new trades from the table (`telegram::feed`).
 pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted> {
+    let values: Vec<RowValues> = decisions.iter().map(RowValues::of).collect();
+    insert_rows(conn, decisions, &values)
+}
+
+/// [`insert_many`] with each decision's [`RowValues`] already worked out (`values[i]` is
+/// `decisions[i]`'s).
+pub(super) fn insert_rows(
+    conn: &Connection,
+    decisions: &[Decision],
+    values: &[RowValues],
+) -> Result<Inserted> {
     let mut done = Inserted::default();
     if decisions.is_empty() {
         return Ok(done);
     }
+    if decisions.len() != values.len() {
+        return Err(anyhow!(
+            "{} decisions with {} row values",
+            decisions.len(),
+            values.len()
+        ));
+    }
     let now = Now::read(conn)?;
     let mut chunks = decisions.chunks_exact(BATCH);
+    let mut value_chunks = values.chunks_exact(BATCH);
     if chunks.len() > 0 {
         let mut stmt = INSERT_BATCH.with(|sql| conn.prepare_cached(sql))?;
-        for (n, chunk) in (&mut chunks).enumerate() {
+        for (n, (chunk, chunk_values)) in (&mut chunks).zip(&mut value_chunks).enumerate() {
             let at = Chunk {
                 base: n * BATCH,
                 now: &now,
             };
-            insert_chunk(conn, &mut stmt, chunk, &at, &mut done)?;
+            insert_chunk(conn, &mut stmt, (chunk, chunk_values), &at, &mut done)?;
         }
     }
     let rest = chunks.remainder();
@@ -225,7 +263,8 @@ pub fn insert_many(conn: &Connection, decisions: &[Decision]) -> Result<Inserted
             base: decisions.len() - rest.len(),
             now: &now,
         };
-        insert_chunk(conn, &mut stmt, rest, &at, &mut done)?;
+        let rows = (rest, value_chunks.remainder());
+        insert_chunk(conn, &mut stmt, rows, &at, &mut done)?;
     }
     Ok(done)
 }
@@ -240,16 +279,16 @@ struct Chunk<'a> {
 fn insert_chunk(
     conn: &Connection,
     stmt: &mut rusqlite::Statement<'_>,
-    chunk: &[Decision],
+    chunk: (&[Decision], &[RowValues]),
     at: &Chunk<'_>,
     done: &mut Inserted,
 ) -> Result<()> {
-    for (i, d) in chunk.iter().enumerate() {
-        bind(stmt, i * PARAMS_PER_ROW, d, at.now)?;
+    for (i, row) in chunk.0.iter().zip(chunk.1).enumerate() {
+        bind(stmt, i * PARAMS_PER_ROW, row, at.now)?;
     }
     let stored = stmt.raw_execute()?;
     done.stored += stored as u64;
-    if stored < chunk.len() {
+    if stored < chunk.0.len() {
         // The rows this statement stored took consecutive ids ending at the last one:
         // AUTOINCREMENT hands out max + 1 row after row, and this transaction is the only
         // writer. 0 stored: an empty range.
@@ -265,7 +304,7 @@ fn insert_chunk(
 /// canonical values) or conflicts.
 fn sort_out(
     conn: &Connection,
-    chunk: &[Decision],
+    (chunk, values): (&[Decision], &[RowValues]),
     base: usize,
     inserted: std::ops::RangeInclusive<i64>,
     done: &mut Inserted,
@@ -273,10 +312,10 @@ fn sort_out(
     let mut stmt =
         conn.prepare_cached("SELECT id, content_hash FROM trades WHERE decision_id = ?1")?;
     let mut claimed = HashSet::new();
-    for (i, d) in chunk.iter().enumerate() {
-        let (key, hash) = key_and_hash(d);
+    for (i, (d, v)) in chunk.iter().zip(values).enumerate() {
+        let (key, hash) = (v.key(d), v.hash);
         let row: Option<(i64, Option<i64>)> = stmt
-            .query_row([key.as_ref()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((id, stored_hash)) = row else {
             // Only a broken CHECK or NOT NULL gets here, and validation rules those out.
