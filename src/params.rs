@@ -308,6 +308,8 @@ pub fn rollback(
         )
         .optional()?
         .ok_or_else(|| bad_input(format!("no parameter_history row #{history_id}")))?;
+    // A change recorded under a name since renamed is undone on the parameter it now has.
+    let name = current_name(&name).to_string();
     let current = get(&tx, &name)?
         .ok_or_else(|| bad_input(format!("parameter {name:?} no longer exists")))?;
     let new_dec = parse_value(&name, &new_value)?;

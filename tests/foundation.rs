@@ -718,6 +718,36 @@ fn the_exposure_parameter_is_renamed_a_fraction_and_keeps_its_value() {
         .adjust
         .parameters
         .contains_key("bot_max_exposure_fraction"));
+    // The change recorded under the old name stays reversible: its rollback acts on the
+    // renamed parameter (0.40 back to 0.50).
+    let history_id: i64 = conn
+        .query_row(
+            "SELECT id FROM parameter_history WHERE parameter_name = 'bot_max_exposure_percent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let out = crate::common::bin_cmd("polyperf")
+        .arg("--db")
+        .arg(&path)
+        .args(["params", "rollback", &history_id.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let value: String = conn
+        .query_row(
+            "SELECT value FROM parameters WHERE name = 'bot_max_exposure_fraction'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(value, "0.50");
 }
 
 /// A job's figures appear once (stdout, in the job's own order, the important first), not
