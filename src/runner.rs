@@ -296,7 +296,9 @@ where
                 print_human(name, &text, dry_run);
             }
         }
-        (Err(e), Some(message)) => {
+        (Err(e), message) => {
+            // Always Some for an error; an empty message would still be reported.
+            let message = message.unwrap_or_default();
             let kind = crate::error::kind_of(e);
             tracing::error!(elapsed_ms, error = %message, "job failed");
             if json {
@@ -316,7 +318,6 @@ where
             }
             eprintln!("{name}: error: {message}");
         }
-        (Err(_), None) => unreachable!("an error always has a message"),
     }
     code
 }
