@@ -229,6 +229,24 @@ fn the_demo_runs_every_job_offline_and_answers_its_suggestions() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    // The demo's report covers live rows only, so every figure is there (none "n/a").
+    let report = stdout
+        .split("polyperf report since")
+        .nth(1)
+        .and_then(|rest| rest.split("\nperiod (UTC)").next())
+        .unwrap_or_else(|| panic!("no report in:\n{stdout}"));
+    for figure in [
+        "profit factor",
+        "max drawdown",
+        "losing streak",
+        "Brier score",
+    ] {
+        let line = report
+            .lines()
+            .find(|l| l.trim_start().starts_with(figure))
+            .unwrap_or_else(|| panic!("no {figure:?} in:\n{report}"));
+        assert!(!line.contains("n/a"), "{line}");
+    }
     // The walk-forward evaluation ran, and the report shows it.
     assert!(stdout.contains("days replayed"), "{stdout}");
     assert!(stdout.contains("Since the loop was on"), "{stdout}");

@@ -168,14 +168,20 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     heading("8. polyperf-cleanup: disk check and housekeeping");
     run("cleanup", now)?;
 
+    // From the first whole day the archive left live: every figure (drawdown, streaks,
+    // calibration) needs every row, and a window reaching into an archived day shows n/a.
+    let since = crate::time::days_before(now, demo::LIVE_DAYS - 1)?
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
     heading(&format!(
-        "9. polyperf report, the last {} days",
-        demo::LIVE_DAYS
+        "9. polyperf report since {} (the live rows)",
+        since.format("%Y-%m-%d")
     ));
     let html = args.dir.join("report.html");
     let chart = args.dir.join("chart.svg");
     let report_args = ReportArgs {
-        days: Some(demo::LIVE_DAYS),
+        since: Some(since),
         by: Some(crate::metrics::By::Day),
         html: Some(html.clone()),
         chart: Some(chart.clone()),
