@@ -120,6 +120,11 @@ fn with_no_edge_the_interval_includes_zero() {
     let db = TestDb::new();
     history(&db, DAYS, null);
     let e = evaluate(&db, Autonomy::Tier1);
+    // It looked every day and found nothing to act on: the record is the baseline, exactly.
+    assert!(e.folds as i64 + 1 >= DAYS, "{} days walked", e.folds);
+    assert!(e.changes.is_empty(), "{:#?}", e.changes);
+    assert_eq!(e.adjusted.profit, e.baseline.profit);
+    assert_eq!(e.adjusted.trades, e.baseline.trades);
     let [lo, hi] = e.improvement.ci;
     assert!(
         lo <= Decimal::ZERO && hi >= Decimal::ZERO,
