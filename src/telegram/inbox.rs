@@ -208,7 +208,8 @@ fn command(
     let result: Result<String> = (|| match parsed {
         Command::Status => {
             let s = crate::status::collect(conn, settings, now)?;
-            let today = views::today_line(conn, now)?;
+            // The day's figures `status` already read, not a second query.
+            let today = views::today_line(s.today.as_ref());
             Ok(format!(
                 "<b>Status</b>\ntrading: {}\n{}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
                 if s.trading_paused {

@@ -122,16 +122,15 @@ fn total_line(periods: &[Period]) -> String {
     )
 }
 
-/// `/status`'s line for the UTC day holding `now`: `Today: 12 trades, 7 W / 5 L, +4.62 USDC`.
-pub fn today_line(conn: &Connection, now: DateTime<Utc>) -> Result<String> {
-    let today = metrics::periods(conn, By::Day, 1, now)?;
-    let Some(p) = today.first() else {
-        return Ok("Today: no settled trades".into());
+/// `/status`'s line for the UTC day `status::collect` read: `Today: 12 trades, 7 W / 5 L, +4.62 USDC`.
+pub fn today_line(today: Option<&metrics::Period>) -> String {
+    let Some(p) = today else {
+        return "Today: no settled trades".into();
     };
     if p.trades == 0 {
-        return Ok(format!("Today ({}): no settled trades yet", p.period));
+        return format!("Today ({}): no settled trades yet", p.period);
     }
-    Ok(format!(
+    format!(
         "Today ({}): {} {}, {} W / {} L, {} USDC on {} USDC staked",
         p.period,
         count(p.trades),
@@ -140,7 +139,7 @@ pub fn today_line(conn: &Connection, now: DateTime<Utc>) -> Result<String> {
         count(p.losses),
         signed_money(p.profit),
         money(p.staked)
-    ))
+    )
 }
 
 /// `/report [days]`'s answer: the equity chart and the summary as an HTML caption within
