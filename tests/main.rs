@@ -10,6 +10,8 @@ mod telegram;
 mod telegram_feed;
 // Commands on a phone: /daily, /status, /report as a photo, setMyCommands (issue 17).
 mod telegram_commands;
+// The Bot API as it really behaves: addressed commands, migrations, 401, chat not found (issue 23).
+mod telegram_remote;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // README's install carried out in a temporary root; a missing database is refused (issue 15).
