@@ -34,6 +34,8 @@ mod fakes;
 mod e2e;
 // Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
 mod reflect;
+// OpenAI-compatible servers as they really answer: odd bodies, quota, outages, 5,000 recommendations (issue 23).
+mod reflect_remote;
 // The disk-space guard: routine prune, emergency sequence on a tmpfs, offload (issue 9).
 mod cleanup;
 // Money that sqlite3 reads as numbers: operator SQL, migration of v1 databases (issue 16).

@@ -70,17 +70,7 @@ impl Settings {
 
         within("reflect.history", self.reflect.history, 0, 1_000)?;
 
-        let l = &self.llm;
-        not_empty("llm.model", &l.model)?;
-        within("llm.timeout_secs", l.timeout_secs, 1, 3_600)?;
-        within("llm.max_tokens", l.max_tokens, 1, 1_000_000)?;
-        within("llm.max_attempts", l.max_attempts, 1, 100)?;
-        if !(0.0..=2.0).contains(&l.temperature) {
-            return fail(
-                "llm.temperature",
-                format!("{} is outside [0, 2]", l.temperature),
-            );
-        }
+        llm(&self.llm)?;
 
         let ad = &self.adjust;
         let (t1, t2) = (ad.tier1_max_change, ad.tier2_max_change);
@@ -211,6 +201,28 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `[llm]`: the model, its timeout, tokens, attempts, temperature and the outage wait.
+fn llm(l: &super::Llm) -> Result<()> {
+    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
+    not_empty("llm.model", &l.model)?;
+    within("llm.timeout_secs", l.timeout_secs, 1, 3_600)?;
+    within("llm.max_tokens", l.max_tokens, 1, 1_000_000)?;
+    within("llm.max_attempts", l.max_attempts, 1, 100)?;
+    within(
+        "llm.fallback_after_minutes",
+        l.fallback_after_minutes,
+        0,
+        crate::time::MAX_DAYS * 24 * 60,
+    )?;
+    if !(0.0..=2.0).contains(&l.temperature) {
+        return fail(
+            "llm.temperature",
+            format!("{} is outside [0, 2]", l.temperature),
+        );
+    }
+    Ok(())
 }
 
 /// `[telegram]`: attempts, polling, the token and chat when enabled, and a chat id Telegram can
