@@ -45,8 +45,8 @@ pub enum Unread {
     /// The Bot API is unavailable for now (the text is scrubbed of secrets). A watch retries.
     #[error("reading updates: {0}")]
     Unavailable(String),
-    /// Telegram refuses the token: exit 2 naming the setting.
-    #[error("reading updates: {0:?}")]
+    /// Telegram refuses the token: exit 2 naming the setting ([`Unread::into_error`]).
+    #[error("reading updates: telegram refuses a setting")]
     Misconfigured(Misconfigured),
 }
 
