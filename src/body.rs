@@ -1,5 +1,6 @@
 //! Remote bodies read with a size bound: a server that answers 20 MB (or 2 GB) costs at most
-//! the bound in memory, never the whole answer. Knows no API; the callers pick the bound.
+//! the bound in memory, never the whole answer. Knows no API; the callers pick the bound. On
+//! the ground floor: no polyperf imports.
 
 /// The usual bound on a remote API's answer (the largest honest answers are far smaller).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -11,8 +12,28 @@ pub enum BodyError {
     #[error("the answer is larger than {} bytes", .0)]
     TooLarge(usize),
     /// The connection failed or timed out while the body streamed in.
-    #[error("reading the body: {}", crate::http::describe(.0))]
+    #[error("reading the body: {}", describe(.0))]
     Read(#[from] reqwest::Error),
+}
+
+/// A reqwest error without its URL (the Telegram token lives in the URL path): what went wrong
+/// and its deepest cause.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else {
+        "body error"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = None;
+    while let Some(cause) = source {
+        detail = Some(cause.to_string());
+        source = cause.source();
+    }
+    match detail {
+        Some(detail) => format!("{kind}: {detail}"),
+        None => kind.to_string(),
+    }
 }
 
 /// Reads a response's body, at most `max_bytes` of it: a larger body is an error as soon as it
