@@ -98,8 +98,10 @@ fn main() {
         raw_answer: None,
         prompt_tokens: None,
         completion_tokens: None,
+        failed: false,
+        note: None,
     };
-    store::save(&mut conn, &settings, &[record], now).unwrap();
+    store::save(&mut conn, &settings, &[record], None, now).unwrap();
     report("store::save (covers every decision)", t, n);
 
     // A whole run through the job context (manual trigger: the decisions are covered now).

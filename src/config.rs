@@ -108,6 +108,10 @@ pub struct Llm {
     pub max_tokens: u32,
     pub temperature: f32,
     pub max_attempts: u32,
+    /// How long a reflection waits for a model that is unavailable (down, 5xx, rate limited)
+    /// before the rules engine reflects instead, from its first failed run; 0: at once. A model
+    /// that refuses for good (401, out of quota, unreadable answers) is not waited for.
+    pub fallback_after_minutes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -310,6 +314,7 @@ impl Default for Llm {
             max_tokens: 2000,
             temperature: 0.7,
             max_attempts: 3,
+            fallback_after_minutes: 60,
         }
     }
 }

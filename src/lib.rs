@@ -24,6 +24,7 @@
 //! - `src/process.rs`: this host's name and whether a pid still runs the process that
 //!   recorded it.
 //! - `src/http.rs`: the retrying HTTP client; knows no API.
+//! - `src/body.rs`: remote bodies read with a size bound, remote error texts clipped.
 //! - `src/json.rs`: JSON objects read in the order they were written.
 //! - `src/market.rs`: facts that follow from a market's slug (its window).
 //! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
@@ -53,6 +54,7 @@
 
 pub mod adjust;
 pub mod archive;
+pub mod body;
 pub mod cleanup;
 pub mod cli;
 pub mod config;

@@ -10,6 +10,8 @@ mod telegram;
 mod telegram_feed;
 // Commands on a phone: /daily, /status, /report as a photo, setMyCommands (issue 17).
 mod telegram_commands;
+// The Bot API as it really behaves: addressed commands, migrations, 401, chat not found (issue 23).
+mod telegram_remote;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // README's install carried out in a temporary root; a missing database is refused (issue 15).
@@ -32,6 +34,8 @@ mod fakes;
 mod e2e;
 // Reflection: triggers, the LLM / rules analysis, stored insights and proposals (issue 5).
 mod reflect;
+// OpenAI-compatible servers as they really answer: odd bodies, quota, outages, 5,000 recommendations (issue 23).
+mod reflect_remote;
 // The disk-space guard: routine prune, emergency sequence on a tmpfs, offload (issue 9).
 mod cleanup;
 // Money that sqlite3 reads as numbers: operator SQL, migration of v1 databases (issue 16).

@@ -11,11 +11,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{stdout_json, TestDb};
 
-const KEY: &str = "sk-test-9f8e7d6c5b4a39281706SECRET";
-const NOW: &str = "2026-02-11T12:00:00Z";
+pub(crate) const KEY: &str = "sk-test-9f8e7d6c5b4a39281706SECRET";
+pub(crate) const NOW: &str = "2026-02-11T12:00:00Z";
 
 /// A settled decision: `outcome` is 'W' (won), 'L' (lost) or 'H' (a HOLD).
-fn settle_one(db: &TestDb, i: usize, outcome: char, settled_at: &str) {
+pub(crate) fn settle_one(db: &TestDb, i: usize, outcome: char, settled_at: &str) {
     let (action, is_win, pl, size) = match outcome {
         'W' => ("YES", Some(1), Some("4.5"), "5.00"),
         'L' => ("NO", Some(0), Some("-5.00"), "5.00"),
@@ -43,7 +43,7 @@ fn settle_one(db: &TestDb, i: usize, outcome: char, settled_at: &str) {
 }
 
 /// Settles `pattern` (e.g. "WLL") in order, one minute apart, starting at 11:00.
-fn settle_all(db: &TestDb, start: usize, pattern: &str) {
+pub(crate) fn settle_all(db: &TestDb, start: usize, pattern: &str) {
     for (k, c) in pattern.chars().enumerate() {
         let i = start + k;
         settle_one(
@@ -55,7 +55,7 @@ fn settle_all(db: &TestDb, start: usize, pattern: &str) {
     }
 }
 
-fn good_answer() -> Value {
+pub(crate) fn good_answer() -> Value {
     json!({
         "insights": ["Three losses in a row on BULLISH signals"],
         "patterns": {"winning": [], "losing": ["BULLISH at high prices"]},
@@ -65,7 +65,7 @@ fn good_answer() -> Value {
     })
 }
 
-fn completion(content: &str, finish_reason: &str) -> ResponseTemplate {
+pub(crate) fn completion(content: &str, finish_reason: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "id": "chatcmpl-123", "object": "chat.completion", "created": 1771684200,
         "model": "gpt-4o-mini",
@@ -75,7 +75,7 @@ fn completion(content: &str, finish_reason: &str) -> ResponseTemplate {
     }))
 }
 
-async fn server_answering(content: &str, finish_reason: &str) -> MockServer {
+pub(crate) async fn server_answering(content: &str, finish_reason: &str) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
@@ -86,7 +86,11 @@ async fn server_answering(content: &str, finish_reason: &str) -> MockServer {
 }
 
 /// Runs polyperf-reflect with the key and `server` as the OpenAI base URL.
-fn reflect(db: &TestDb, server: Option<&MockServer>, args: &[&str]) -> std::process::Output {
+pub(crate) fn reflect(
+    db: &TestDb,
+    server: Option<&MockServer>,
+    args: &[&str],
+) -> std::process::Output {
     let mut cmd = db.cmd("polyperf-reflect");
     cmd.arg("--json");
     if !args.contains(&"--now") {
@@ -104,15 +108,15 @@ fn reflect(db: &TestDb, server: Option<&MockServer>, args: &[&str]) -> std::proc
     cmd.timeout(Duration::from_secs(30)).output().unwrap()
 }
 
-fn code(out: &std::process::Output) -> i32 {
+pub(crate) fn code(out: &std::process::Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
-fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn reflection(db: &TestDb, id: i64) -> Value {
+pub(crate) fn reflection(db: &TestDb, id: i64) -> Value {
     db.conn()
         .query_row(
             "SELECT json_object('trigger_type', trigger_type, 'trades_analyzed', trades_analyzed,
@@ -421,8 +425,10 @@ async fn a_429_is_retried_then_the_answer_is_stored() {
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
+/// A model that is down is waited for (exit 75; the trigger fires again next run) for up to
+/// `llm.fallback_after_minutes`; the first failure is recorded once, covering no trade.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outage_exits_75_stores_nothing_and_the_trigger_fires_next_run() {
+async fn an_outage_waits_and_the_trigger_fires_next_run() {
     let db = TestDb::new();
     settle_all(&db, 0, "LLL");
     let server = MockServer::start().await;
@@ -432,13 +438,23 @@ async fn an_outage_exits_75_stores_nothing_and_the_trigger_fires_next_run() {
         .await;
     let out = reflect(&db, Some(&server), &[]);
     assert_eq!(code(&out), 75, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waits for it until 2026-02-11 13:00:00 UTC"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         server.received_requests().await.unwrap().len(),
         3,
         "max_attempts"
     );
-    assert_eq!(db.count("SELECT count(*) FROM reflections"), 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM reflections WHERE status = 'failed' AND engine = 'openai' AND trades_analyzed = 0"),
+        1
+    );
+    assert_eq!(db.count("SELECT count(*) FROM reflections"), 1);
     assert_eq!(db.count("SELECT count(*) FROM reflection_trades"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
     assert_eq!(
         db.count("SELECT count(*) FROM job_runs WHERE status = 'tempfail' AND exit_code = 75"),
         1
@@ -446,7 +462,7 @@ async fn an_outage_exits_75_stores_nothing_and_the_trigger_fires_next_run() {
 
     // The API is back: the same trigger fires.
     let good = server_answering(&good_answer().to_string(), "stop").await;
-    let out = reflect(&db, Some(&good), &[]);
+    let out = reflect(&db, Some(&good), &["--now", "2026-02-11T12:15:00Z"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let stats = stdout_json(&out);
     assert_eq!(
@@ -482,7 +498,13 @@ async fn a_timeout_is_retried_then_exits_75() {
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
-    assert_eq!(db.count("SELECT count(*) FROM reflections"), 0);
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM reflections WHERE status = 'failed' AND error LIKE '%timed out%'"
+        ),
+        1
+    );
+    assert_eq!(db.count("SELECT count(*) FROM reflection_trades"), 0);
 }
 
 #[test]
@@ -773,7 +795,9 @@ async fn the_api_key_never_leaks() {
         .mount(&rejecting)
         .await;
     outputs.push(reflect(&db, Some(&rejecting), &[]));
-    assert_eq!(code(&outputs[2]), 1, "{}", stderr(&outputs[2]));
+    // Refused for good: the rules engine reflects instead (the error recorded, scrubbed).
+    assert_eq!(code(&outputs[2]), 0, "{}", stderr(&outputs[2]));
+    assert_eq!(stdout_json(&outputs[2])["status"], "model_failed");
     outputs.push(reflect(&db, Some(&rejecting), &["--print-prompt"]));
 
     for out in &outputs {

@@ -21,6 +21,8 @@ use crate::fakes::{
 
 pub(crate) const TOKEN: &str = "123456:SECRET-token-ABCdef";
 pub(crate) const CHAT: i64 = -1001234;
+/// What the bot's `getMe` answers.
+pub(crate) const BOT_USERNAME: &str = "my_polyperf_bot";
 const ALLOWED_USER: i64 = 111;
 
 fn now() -> DateTime<Utc> {
@@ -88,6 +90,14 @@ pub(crate) async fn bot_server() -> MockServer {
                 }
             }
         })
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/getMe")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
+            "id": 123456, "is_bot": true, "first_name": "polyperf", "username": BOT_USERNAME,
+            "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false}})))
         .with_priority(10)
         .mount(&server)
         .await;
@@ -514,7 +524,7 @@ async fn commands_authorisation_and_offset() {
             message_update(1002, -999, ALLOWED_USER, "/pause from elsewhere"),
             message_update(1003, CHAT, ALLOWED_USER, "/status"),
             message_update(1004, CHAT, ALLOWED_USER, "/pause lunch <break>"),
-            message_update(1005, CHAT, 222, "/params@polyperf_bot"),
+            message_update(1005, CHAT, 222, &format!("/params@{BOT_USERNAME}")),
             message_update(1006, CHAT, 222, "/report 7"),
         ]),
     )

@@ -70,17 +70,7 @@ impl Settings {
 
         within("reflect.history", self.reflect.history, 0, 1_000)?;
 
-        let l = &self.llm;
-        not_empty("llm.model", &l.model)?;
-        within("llm.timeout_secs", l.timeout_secs, 1, 3_600)?;
-        within("llm.max_tokens", l.max_tokens, 1, 1_000_000)?;
-        within("llm.max_attempts", l.max_attempts, 1, 100)?;
-        if !(0.0..=2.0).contains(&l.temperature) {
-            return fail(
-                "llm.temperature",
-                format!("{} is outside [0, 2]", l.temperature),
-            );
-        }
+        llm(&self.llm)?;
 
         let ad = &self.adjust;
         let (t1, t2) = (ad.tier1_max_change, ad.tier2_max_change);
@@ -151,16 +141,7 @@ impl Settings {
             }
         }
 
-        let tg = &self.telegram;
-        within("telegram.max_attempts", tg.max_attempts, 1, 1_000)?;
-        within("telegram.poll_timeout_secs", tg.poll_timeout_secs, 0, 600)?;
-        if tg.enabled && (tg.bot_token.is_none() || tg.chat_id.is_none()) {
-            return fail(
-                "telegram.enabled",
-                "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled"
-                    .into(),
-            );
-        }
+        telegram(&self.telegram)?;
 
         not_empty("archive.dir", &self.archive.dir.to_string_lossy())?;
         within(
@@ -212,7 +193,7 @@ impl Settings {
             ("apis.binance_api_base", &self.apis.binance_api_base),
             ("apis.gamma_api_base", &self.apis.gamma_api_base),
             ("llm.base_url", &self.llm.base_url),
-            ("telegram.api_base", &tg.api_base),
+            ("telegram.api_base", &self.telegram.api_base),
         ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return fail(key, format!("{url:?} is not an http(s) URL"));
@@ -220,6 +201,64 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `[llm]`: the model, its timeout, tokens, attempts, temperature and the outage wait.
+fn llm(l: &super::Llm) -> Result<()> {
+    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
+    not_empty("llm.model", &l.model)?;
+    within("llm.timeout_secs", l.timeout_secs, 1, 3_600)?;
+    within("llm.max_tokens", l.max_tokens, 1, 1_000_000)?;
+    within("llm.max_attempts", l.max_attempts, 1, 100)?;
+    within(
+        "llm.fallback_after_minutes",
+        l.fallback_after_minutes,
+        0,
+        crate::time::MAX_DAYS * 24 * 60,
+    )?;
+    if !(0.0..=2.0).contains(&l.temperature) {
+        return fail(
+            "llm.temperature",
+            format!("{} is outside [0, 2]", l.temperature),
+        );
+    }
+    Ok(())
+}
+
+/// `[telegram]`: attempts, polling, the token and chat when enabled, and a chat id Telegram can
+/// take (refused naming TELEGRAM_CHAT_ID otherwise).
+fn telegram(tg: &super::Telegram) -> Result<()> {
+    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
+    within("telegram.max_attempts", tg.max_attempts, 1, 1_000)?;
+    within("telegram.poll_timeout_secs", tg.poll_timeout_secs, 0, 600)?;
+    if tg.enabled && (tg.bot_token.is_none() || tg.chat_id.is_none()) {
+        return fail(
+            "telegram.enabled",
+            "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are required when Telegram is enabled".into(),
+        );
+    }
+    if let Some(chat) = tg.chat_id.as_deref().filter(|c| !is_chat_id(c)) {
+        return fail(
+            "telegram.chat_id",
+            format!(
+                "TELEGRAM_CHAT_ID {:?} is not a chat id: a non-zero integer (-1001234567890 for a group, your user id for a private chat) or @channelusername",
+                chat.chars().take(64).collect::<String>()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Whether `text` is a chat id Telegram takes: a non-zero integer (`-1001234567890`, a user's
+/// id) or a public `@username` (a letter, then letters, digits or underscores, 4 to 32 in all).
+pub fn is_chat_id(text: &str) -> bool {
+    let text = text.trim();
+    if let Some(name) = text.strip_prefix('@') {
+        return (4..=32).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    }
+    text.parse::<i64>().is_ok_and(|id| id != 0)
 }
 
 /// `value` within `min..=max` (NaN never is), or bad input naming the key.
@@ -523,6 +562,44 @@ mod tests {
             std::fs::write(&file, text).unwrap();
             let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
             assert!(err.to_string().contains(key), "{text}: {err}");
+            assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        }
+    }
+
+    #[test]
+    fn chat_ids_are_non_zero_integers_or_channel_usernames() {
+        for good in [
+            "-1001234567890",
+            "4242",
+            " -100 ",
+            "@polyperf_news",
+            "@abcd",
+        ] {
+            assert!(is_chat_id(good), "{good}");
+            let settings = Settings::load_with_env(None, &env(&[("TELEGRAM_CHAT_ID", good)]));
+            assert!(settings.is_ok(), "{good}: {settings:?}");
+        }
+        for bad in [
+            "abc def",
+            "0",
+            "-0",
+            "@",
+            "@abc",
+            "@1channel",
+            "@has space",
+            "@a-b-c-d",
+            "12.5",
+            "99999999999999999999",
+            "-100 123",
+        ] {
+            assert!(!is_chat_id(bad), "{bad}");
+            let err =
+                Settings::load_with_env(None, &env(&[("TELEGRAM_CHAT_ID", bad)])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("TELEGRAM_CHAT_ID") && text.contains("telegram.chat_id"),
+                "{bad}: {text}"
+            );
             assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
         }
     }

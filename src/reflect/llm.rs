@@ -1,20 +1,25 @@
 //! The OpenAI-compatible chat-completions call: async-openai's config (base URL, key headers)
-//! and its request/response types, sent by our own retry loop (429, 5xx, timeouts, with
-//! backoff and `Retry-After`) so attempts follow `llm.max_attempts` and stay fast in tests;
-//! async-openai's client would retry 429 internally for minutes and cannot tell 5xx from 401.
-//! Never logs the key, the prompt or the answer; server error text is scrubbed of secrets.
+//! and its request type (the shape of WIRE.md), sent by our own retry loop (429, 5xx, timeouts,
+//! with backoff and `Retry-After`, bounded) so attempts follow `llm.max_attempts` and stay fast
+//! in tests; async-openai's client would retry 429 internally for minutes and cannot tell 5xx
+//! from 401. The answer is read leniently ([`super::completion`]): async-openai's strict
+//! response types refuse what compatible servers really send. A 429 `insufficient_quota`, 401,
+//! 403 and other refusals are permanent ([`Failure::Permanent`]), not retried. Bodies are read
+//! up to 16 MiB. Never logs the key, the prompt or the answer; server error text is scrubbed of
+//! secrets.
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use async_openai::config::{Config, OpenAIConfig};
 use async_openai::types::{
     ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, CreateChatCompletionResponse,
-    FinishReason, ResponseFormat,
+    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, ResponseFormat,
 };
 
+use super::completion;
 use super::prompt::Prompt;
+use crate::body::{text_limited, BodyError};
 use crate::config::Settings;
 use crate::error::{bad_input, temp_fail};
 use crate::http::{describe, short};
@@ -53,10 +58,39 @@ pub fn request(settings: &Settings, prompt: &Prompt) -> Result<CreateChatComplet
     Ok(request)
 }
 
-/// Sends `prompt` and returns the model's reply. A retryable failure after
-/// `llm.max_attempts` attempts is exit 75 (nothing stored, the trigger fires next run); a
-/// rejected request (401, 400, …) or a body that is not a chat completion is exit 1.
-pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
+/// Why the model gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Still unavailable after `llm.max_attempts` attempts (connection, timeout, 5xx, 429 rate
+    /// limits): it may pass by waiting.
+    Unavailable(String),
+    /// Waiting will not help: the key is refused (401, 403), the account is out of quota (429
+    /// `insufficient_quota`), the request is refused (400, 404: a model that does not exist),
+    /// or the answer holds no completion.
+    Permanent(String),
+}
+
+impl Failure {
+    /// Why, in one line (scrubbed of secrets).
+    pub fn reason(&self) -> &str {
+        match self {
+            Failure::Unavailable(why) | Failure::Permanent(why) => why,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// Sends `prompt` and returns the model's reply, or why the model gave none (`Ok(Err(..))`).
+/// `Err` is a setting that makes no request possible (no key: exit 2).
+pub async fn ask(
+    settings: &Settings,
+    prompt: &Prompt,
+) -> Result<std::result::Result<Reply, Failure>> {
     let llm = &settings.llm;
     let key = llm
         .api_key
@@ -84,35 +118,48 @@ pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
         backoff: Duration::from_millis(settings.apis.http_backoff_ms),
         max_retry_after: Duration::from_secs(llm.timeout_secs.max(30)),
     };
-    let (text, attempts) = send(&policy, settings, || {
+    let sent = send(&policy, settings, || {
         client
             .post(url.as_str())
             .headers(headers.clone())
             .json(&body)
     })
-    .await?;
-    let completion: CreateChatCompletionResponse = serde_json::from_str(&text)
-        .with_context(|| format!("chat completion: not a chat completion: {}", short(&text)))?;
-    let choice = completion
-        .choices
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("chat completion: the answer has no choices"))?;
-    let usage = completion.usage;
+    .await;
+    let (text, attempts) = match sent {
+        Ok(answer) => answer,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let completion = match completion::read(&text) {
+        Ok(completion) => completion,
+        Err(why) => {
+            let why = settings.scrub(&format!("chat completion: {why}"));
+            return Ok(Err(Failure::Permanent(why)));
+        }
+    };
     tracing::info!(
-        model = %completion.model,
-        prompt_tokens = usage.as_ref().map(|u| u.prompt_tokens),
-        completion_tokens = usage.as_ref().map(|u| u.completion_tokens),
+        model = completion.model.as_deref().unwrap_or(&llm.model),
+        prompt_tokens = completion.prompt_tokens,
+        completion_tokens = completion.completion_tokens,
         attempts,
         "model answered"
     );
-    Ok(Reply {
-        model: completion.model,
-        content: choice.message.content.unwrap_or_default(),
-        truncated: choice.finish_reason == Some(FinishReason::Length),
-        prompt_tokens: usage.as_ref().map(|u| u.prompt_tokens),
-        completion_tokens: usage.as_ref().map(|u| u.completion_tokens),
-    })
+    Ok(Ok(Reply {
+        model: completion.model.unwrap_or_else(|| llm.model.clone()),
+        content: completion.content,
+        truncated: completion.truncated,
+        prompt_tokens: completion.prompt_tokens,
+        completion_tokens: completion.completion_tokens,
+    }))
+}
+
+/// As [`ask`], with the model's failure as the error: exit 75 when it may pass by waiting, 1
+/// otherwise (`polyperf evaluate --engine openai` stops on it).
+pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
+    match ask(settings, prompt).await? {
+        Ok(reply) => Ok(reply),
+        Err(Failure::Unavailable(why)) => Err(temp_fail(why)),
+        Err(Failure::Permanent(why)) => Err(anyhow!(why)),
+    }
 }
 
 /// The retry policy of one call.
@@ -120,9 +167,12 @@ pub async fn complete(settings: &Settings, prompt: &Prompt) -> Result<Reply> {
 struct Retry {
     max_attempts: u32,
     backoff: Duration,
-    /// A `Retry-After` longer than this ends the run (exit 75) instead of waiting.
+    /// A `Retry-After` longer than this ends the attempts at once (the model is unavailable).
     max_retry_after: Duration,
 }
+
+/// The longest answer read (far above any `max_tokens`); a larger body is no completion.
+const MAX_ANSWER_BYTES: usize = crate::body::MAX_BODY_BYTES;
 
 /// Sends until a success, a permanent failure, or `max_attempts`; returns the body text and
 /// the number of attempts. Every error text is scrubbed of secrets before it is logged.
@@ -130,31 +180,21 @@ async fn send(
     policy: &Retry,
     settings: &Settings,
     build: impl Fn() -> reqwest::RequestBuilder,
-) -> Result<(String, u32)> {
+) -> std::result::Result<(String, u32), Failure> {
     let mut delay = policy.backoff;
     let mut last = String::new();
     for attempt in 1..=policy.max_attempts {
         match build().send().await {
             Ok(response) => {
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                match response.text().await {
-                    Ok(body) if status.is_success() => return Ok((body, attempt)),
+                let status = response.status().as_u16();
+                let wait = retry_after(response.headers());
+                match text_limited(response, MAX_ANSWER_BYTES).await {
+                    Ok(body) if (200..300).contains(&status) => return Ok((body, attempt)),
                     Ok(body) => {
-                        let detail = settings.scrub(&short(&body));
-                        let code = status.as_u16();
-                        if !(code == 429 || code == 408 || status.is_server_error()) {
-                            return Err(anyhow!("chat completion: HTTP {code}: {detail}"));
-                        }
-                        last = format!("HTTP {code}: {detail}");
-                        if let Some(wait) = retry_after {
+                        last = refusal(settings, status, &body)?;
+                        if let Some(wait) = wait {
                             if wait > policy.max_retry_after {
-                                return Err(temp_fail(format!(
+                                return Err(Failure::Unavailable(format!(
                                     "chat completion: unavailable after {attempt} attempts: {last} (retry after {}s)",
                                     wait.as_secs()
                                 )));
@@ -162,8 +202,11 @@ async fn send(
                             delay = delay.max(wait);
                         }
                     }
+                    Err(e @ BodyError::TooLarge(_)) => {
+                        return Err(Failure::Permanent(format!("chat completion: {e}")))
+                    }
                     // A timeout while the body streams in is retried like any other.
-                    Err(e) => last = format!("reading the body: {}", settings.scrub(&describe(&e))),
+                    Err(e) => last = settings.scrub(&e.to_string()),
                 }
             }
             Err(e) => last = settings.scrub(&describe(&e)),
@@ -174,8 +217,43 @@ async fn send(
             delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
-    Err(temp_fail(format!(
+    Err(Failure::Unavailable(format!(
         "chat completion: unavailable after {} attempts: {last}",
         policy.max_attempts
     )))
+}
+
+/// A non-2xx answer: `Ok(what it said)` when trying again may help (408, 429 other than
+/// `insufficient_quota`, 5xx), else the permanent failure.
+fn refusal(settings: &Settings, status: u16, body: &str) -> std::result::Result<String, Failure> {
+    let said = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(completion::error_text))
+        .unwrap_or_else(|| short(body));
+    let detail = settings.scrub(&format!("HTTP {status}: {said}"));
+    let code = completion::error_code(body);
+    match status {
+        429 if code.as_deref() == Some("insufficient_quota") => Err(Failure::Permanent(format!(
+            "chat completion: {detail} (the account is out of quota: waiting will not help)"
+        ))),
+        401 | 403 => Err(Failure::Permanent(format!(
+            "chat completion: {detail} (OPENAI_API_KEY is refused)"
+        ))),
+        408 | 429 | 500..=599 => Ok(detail),
+        _ => Err(Failure::Permanent(format!("chat completion: {detail}"))),
+    }
+}
+
+/// The wait an answer asks for: `retry-after-ms`, else `retry-after` in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    number("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64((ms / 1000.0).min(86_400.0)))
+        .or_else(|| number("retry-after").map(|s| Duration::from_secs_f64(s.min(86_400.0))))
 }

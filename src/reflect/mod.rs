@@ -7,9 +7,11 @@
 //! fallback of an unusable answer); `polyperf evaluate` replays history through the same steps.
 
 pub mod answer;
+pub mod completion;
 pub mod figures;
 pub mod input;
 pub mod llm;
+pub mod outage;
 pub mod prompt;
 pub mod rules;
 pub mod store;
@@ -44,7 +46,8 @@ pub struct Stats {
     pub triggered: Vec<&'static str>,
     pub reflection_id: Option<i64>,
     pub engine: Engine,
-    /// `ok`, `invalid_answer`, or `skipped` (no trigger fired, or `--print-prompt`).
+    /// `ok`, `invalid_answer`, `model_failed` (the model gave no answer after its attempts
+    /// and the rules engine stood in), or `skipped` (no trigger fired, or `--print-prompt`).
     pub status: &'static str,
     /// Proposals stored by the run (by the fallback when the model's answer was unusable).
     pub proposals: usize,
@@ -52,6 +55,9 @@ pub struct Stats {
     pub completion_tokens: u32,
     /// When the model's answer was unusable: the rules engine's reflection stored in its place.
     pub fallback: Option<Fallback>,
+    /// Why the model gave no answer (`model_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
 }
 
 /// The rules engine's reflection that stands in for an unusable answer.
@@ -107,6 +113,10 @@ pub struct Analysis {
     pub raw: Option<String>,
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// The model gave no answer at all (`answer` says why): stored as a `failed` reflection.
+    pub failed: bool,
+    /// Why this analysis stands in for another (the rules engine for the model's).
+    pub stands_in: Option<String>,
 }
 
 impl Analysis {
@@ -120,7 +130,23 @@ impl Analysis {
             model: None,
             prompt_tokens: None,
             completion_tokens: None,
+            failed: false,
+            stands_in: None,
         })
+    }
+
+    /// The model's analysis when it gave no answer: why, and the model asked.
+    pub fn model_failed(model: &str, why: &str) -> Analysis {
+        Analysis {
+            engine: Engine::Openai,
+            answer: Err(why.to_string()),
+            model: Some(model.to_string()),
+            raw: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            failed: true,
+            stands_in: None,
+        }
     }
 
     /// The model's reply, validated against the parameters `prepared` knows.
@@ -137,6 +163,8 @@ impl Analysis {
             raw: Some(reply.content),
             prompt_tokens: reply.prompt_tokens,
             completion_tokens: reply.completion_tokens,
+            failed: false,
+            stands_in: None,
         }
     }
 
@@ -157,6 +185,8 @@ impl Analysis {
             raw_answer: self.raw.as_deref(),
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
+            failed: self.failed,
+            note: self.stands_in.as_deref(),
         }
     }
 
@@ -205,7 +235,17 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     tracing::info!(triggered = ?prepared.eval.fired, covered = prepared.eval.uncovered.len(), engine = %engine, "reflecting");
     let analysis = if engine == Engine::Openai {
         // No transaction is open here: the network call happens between reads and one write.
-        Analysis::from_reply(llm::complete(&settings, &prepared.prompt).await?, &prepared)
+        match llm::ask(&settings, &prepared.prompt).await? {
+            Ok(reply) => Analysis::from_reply(reply, &prepared),
+            Err(failure) => {
+                let run = outage::Run {
+                    prepared: &prepared,
+                    now,
+                    dry_run: ctx.dry_run,
+                };
+                return outage::without_model(&mut ctx.conn, &settings, &run, &failure);
+            }
+        }
     } else {
         Analysis::by_rules(&prepared, &settings)?
     };
@@ -230,7 +270,8 @@ fn skipped(triggered: Vec<&'static str>, engine: Engine) -> Stats {
 
 /// Stores an analysis of `prepared` (nothing with `dry_run`). An unusable answer is recorded
 /// as a failed reflection that covers no trade, and the rules engine's analysis is stored
-/// beside it as its own reflection (engine `rules`) with its proposals, in one transaction.
+/// beside it as its own reflection (engine `rules`, its `error` saying why it stood in) with its
+/// proposals, in one transaction.
 pub fn conclude(
     conn: &mut Connection,
     settings: &Settings,
@@ -239,23 +280,49 @@ pub fn conclude(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Stats> {
+    conclude_with(conn, settings, prepared, analysis, None, now, dry_run)
+}
+
+/// As [`conclude`], with an alert queued in the same transaction (once per its key).
+pub(crate) fn conclude_with(
+    conn: &mut Connection,
+    settings: &Settings,
+    prepared: &Prepared,
+    analysis: Analysis,
+    alert: Option<store::Alert>,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Stats> {
     let mut stats = Stats {
         triggered: prepared.eval.fired.clone(),
         engine: analysis.engine,
-        status: if analysis.answer.is_ok() {
-            "ok"
-        } else {
-            "invalid_answer"
+        status: match (&analysis.answer, analysis.failed) {
+            (Ok(_), _) => "ok",
+            (Err(_), true) => "model_failed",
+            (Err(_), false) => "invalid_answer",
         },
         prompt_tokens: analysis.prompt_tokens.unwrap_or(0),
         completion_tokens: analysis.completion_tokens.unwrap_or(0),
+        model_error: analysis
+            .answer
+            .as_ref()
+            .err()
+            .filter(|_| analysis.failed)
+            .map(|why| settings.scrub(why)),
         ..Stats::default()
     };
     let fallback = match &analysis.answer {
         Ok(_) => None,
         Err(why) => {
-            tracing::warn!(reason = %settings.scrub(why), "the model's answer is unusable; recorded as a failed reflection, the rules engine stands in");
-            Some(Analysis::by_rules(prepared, settings)?)
+            let why = settings.scrub(why);
+            tracing::warn!(reason = %why, "the model gave no usable answer; recorded as a failed reflection, the rules engine stands in");
+            let mut rules = Analysis::by_rules(prepared, settings)?;
+            rules.stands_in = Some(if analysis.failed {
+                format!("the rules engine stood in: the model could not answer: {why}")
+            } else {
+                format!("the rules engine stood in: the model's answer was unusable: {why}")
+            });
+            Some(rules)
         }
     };
     if dry_run {
@@ -270,7 +337,7 @@ pub fn conclude(
     let prompt = prepared.prompt.text();
     let mut records = vec![analysis.record(prepared, &prompt)];
     records.extend(fallback.iter().map(|f| f.record(prepared, &prompt)));
-    let saved = store::save(conn, settings, &records, now)?;
+    let saved = store::save(conn, settings, &records, alert.as_ref(), now)?;
     if let Some(first) = saved.first() {
         stats.reflection_id = Some(first.reflection_id);
     }

@@ -19,8 +19,14 @@ pub struct Record<'a> {
     pub covered: &'a [i64],
     pub engine: Engine,
     pub model: Option<&'a str>,
-    /// `Ok` with the validated answer, or `Err` with why the answer was unusable.
+    /// `Ok` with the validated answer, or `Err` with why the answer was unusable (or, with
+    /// `failed`, why the model gave none).
     pub answer: std::result::Result<&'a Answer, &'a str>,
+    /// The model gave no answer at all (down, out of quota, unreadable): status `failed`.
+    pub failed: bool,
+    /// Why a usable analysis stands in for another (the rules engine for the model), kept in
+    /// its `error` column.
+    pub note: Option<&'a str>,
     pub prompt: &'a str,
     pub raw_answer: Option<&'a str>,
     pub prompt_tokens: Option<u32>,
@@ -34,12 +40,20 @@ pub struct Saved {
     pub n_proposals: usize,
 }
 
-/// Stores `records` (an analysis, and the fallback of an unusable one) in one transaction.
-/// Secrets are scrubbed from every stored text.
+/// A message queued with the reflection, once per `dedup_key`.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub message: Message,
+    pub dedup_key: String,
+}
+
+/// Stores `records` (an analysis, and the fallback of an unusable one) and `alert` in one
+/// transaction. Secrets are scrubbed from every stored text.
 pub fn save(
     conn: &mut Connection,
     settings: &Settings,
     records: &[Record<'_>],
+    alert: Option<&Alert>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Saved>> {
     let tx = crate::db::write_tx(conn)?;
@@ -47,8 +61,70 @@ pub fn save(
         .iter()
         .map(|record| save_one(&tx, settings, record, now))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(alert) = alert {
+        let message: Message =
+            serde_json::from_str(&settings.scrub(&serde_json::to_string(&alert.message)?))?;
+        outbox::enqueue(
+            &tx,
+            &settings.telegram.notify,
+            &message,
+            Some(&alert.dedup_key),
+            now,
+        )?;
+    }
     tx.commit()?;
     Ok(saved)
+}
+
+/// When the model started failing: the first `failed` reflection of the model since its last
+/// answer (usable or not), if the last thing the model did was fail.
+pub fn model_failing_since(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
+    let since: Option<String> = conn
+        .prepare_cached(
+            "SELECT min(timestamp) FROM reflections
+             WHERE engine = 'openai' AND status = 'failed'
+               AND id > coalesce((SELECT max(id) FROM reflections
+                                  WHERE engine = 'openai' AND status != 'failed'), 0)",
+        )?
+        .query_row([], |r| r.get(0))?;
+    // Written by this module; a time edited into nonsense reads as no outage (not a stop).
+    Ok(since.and_then(|text| crate::time::from_db(&text).ok()))
+}
+
+/// One proposal per usable recommendation of `answer` (none for a parameter that is gone or a
+/// value already in force), in the caller's transaction; returns their ids.
+fn propose(
+    tx: &Connection,
+    settings: &Settings,
+    answer: &Answer,
+    reflection_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let mut proposal_ids = Vec::new();
+    for rec in &answer.recommendations {
+        // Proposals carry the live value: the adjuster compares against what is in force.
+        let Some(live) = crate::params::get(tx, &rec.parameter)? else {
+            tracing::warn!(parameter = %rec.parameter, "recommendation for a parameter that no longer exists; skipped");
+            continue;
+        };
+        let proposed = rec.recommended.normalize();
+        if proposed == live.value.normalize() {
+            tracing::info!(parameter = %rec.parameter, "recommendation equals the live value; no proposal");
+            continue;
+        }
+        let proposal = crate::proposals::New {
+            reflection_id: Some(reflection_id),
+            parameter: &rec.parameter,
+            current_value: live.value.to_string(),
+            proposed_value: proposed.to_string(),
+            reason: Some(settings.scrub(&rec.reason)),
+            expected_impact: rec.expected_impact.as_deref().map(|t| settings.scrub(t)),
+            suggested_tier: rec.tier,
+            ..Default::default()
+        };
+        proposal_ids.push(crate::proposals::insert(tx, &proposal, now)?);
+    }
+    Ok(proposal_ids)
 }
 
 /// Stores one reflection in the caller's transaction.
@@ -62,8 +138,9 @@ fn save_one(
         Ok(answer) => (
             "ok",
             Some(settings.scrub(&serde_json::to_string(answer)?)),
-            None,
+            record.note.map(|note| settings.scrub(note)),
         ),
+        Err(why) if record.failed => ("failed", None, Some(settings.scrub(why))),
         Err(why) => ("invalid_answer", None, Some(settings.scrub(why))),
     };
     let trigger_type = record.triggered.join(",");
@@ -98,29 +175,7 @@ fn save_one(
     }
     let mut proposal_ids = Vec::new();
     if let Ok(answer) = record.answer {
-        for rec in &answer.recommendations {
-            // Proposals carry the live value: the adjuster compares against what is in force.
-            let Some(live) = crate::params::get(tx, &rec.parameter)? else {
-                tracing::warn!(parameter = %rec.parameter, "recommendation for a parameter that no longer exists; skipped");
-                continue;
-            };
-            let proposed = rec.recommended.normalize();
-            if proposed == live.value.normalize() {
-                tracing::info!(parameter = %rec.parameter, "recommendation equals the live value; no proposal");
-                continue;
-            }
-            let proposal = crate::proposals::New {
-                reflection_id: Some(reflection_id),
-                parameter: &rec.parameter,
-                current_value: live.value.to_string(),
-                proposed_value: proposed.to_string(),
-                reason: Some(settings.scrub(&rec.reason)),
-                expected_impact: rec.expected_impact.as_deref().map(|t| settings.scrub(t)),
-                suggested_tier: rec.tier,
-                ..Default::default()
-            };
-            proposal_ids.push(crate::proposals::insert(tx, &proposal, now)?);
-        }
+        proposal_ids = propose(tx, settings, answer, reflection_id, now)?;
         tx.execute(
             "UPDATE reflections SET adjustments_made = ?1 WHERE id = ?2",
             params![json!(proposal_ids).to_string(), reflection_id],
@@ -129,7 +184,13 @@ fn save_one(
             reflection_id,
             trigger: trigger_type,
             engine: record.engine,
-            insights: answer.insights.clone(),
+            // What was dropped to keep the answer bounded is said with its insights.
+            insights: answer
+                .insights
+                .iter()
+                .chain(&answer.notes)
+                .cloned()
+                .collect(),
             recommendations: answer.recommendations.clone(),
             proposal_ids: proposal_ids.clone(),
         });

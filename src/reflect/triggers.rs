@@ -101,7 +101,7 @@ pub fn evaluate(
     let end_of_day_done_today: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM reflections
                         WHERE instr(trigger_type, 'end_of_day') > 0
-                          AND date(timestamp) = date(?1))",
+                          AND date(timestamp) = date(?1) AND status != 'failed')",
         params![crate::time::to_db(now)],
         |r| r.get(0),
     )?;

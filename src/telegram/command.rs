@@ -127,6 +127,25 @@ fn periods(by: By, rest: &[&str]) -> Result<Command, CommandError> {
     Ok(Command::Periods { by, n })
 }
 
+/// The bot a command is addressed to (`/status@my_polyperf_bot` → `my_polyperf_bot`), if any.
+pub fn addressee(text: &str) -> Option<&str> {
+    let head = text.split_whitespace().next()?;
+    if !head.starts_with('/') {
+        return None;
+    }
+    let (_, name) = head.split_once('@')?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Whether a command is for the bot called `username`: unaddressed (`/status`), or addressed to
+/// it (`/status@my_polyperf_bot`, compared case-blind as Telegram compares usernames). In a
+/// group, `/pause@some_other_bot` is another bot's and never ours.
+pub fn is_for(text: &str, username: &str) -> bool {
+    addressee(text).map_or(true, |name| {
+        name.eq_ignore_ascii_case(username.trim_start_matches('@'))
+    })
+}
+
 /// Longest command name echoed back in an "unknown command" reply.
 const MAX_NAME_CHARS: usize = 64;
 
@@ -320,7 +339,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn commands_addressed_to_another_bot_are_not_ours() {
+        let cases = [
+            ("/status", None, true),
+            ("/status@my_polyperf_bot", Some("my_polyperf_bot"), true),
+            ("/status@My_PolyPerf_Bot 7", Some("My_PolyPerf_Bot"), true),
+            ("/pause@some_other_bot", Some("some_other_bot"), false),
+            ("/resume@some_other_bot", Some("some_other_bot"), false),
+            ("/pause@my_polyperf_bot_x", Some("my_polyperf_bot_x"), false),
+            ("/pause@", None, true),
+            ("/pause @some_other_bot", None, true),
+            ("hello @some_other_bot", None, true),
+            ("", None, true),
+        ];
+        for (text, addressed, ours) in cases {
+            assert_eq!(addressee(text), addressed, "{text}");
+            assert_eq!(is_for(text, "my_polyperf_bot"), ours, "{text}");
+        }
+        assert!(is_for("/status@my_polyperf_bot", "@my_polyperf_bot"));
+    }
+
     proptest! {
+        /// Any text and any username: no panic; a command addressed to another name is never
+        /// ours, and one addressed to ours (in any case) always is.
+        #[test]
+        fn addressing_decides_whose_command_it_is(
+            name in "/[a-z]{1,10}",
+            bot in "[A-Za-z][A-Za-z0-9_]{3,31}",
+            other in "[A-Za-z][A-Za-z0-9_]{3,31}",
+            args in "[ -~]{0,30}",
+            text in any::<String>(),
+        ) {
+            let _ = is_for(&text, &bot);
+            let _ = addressee(&text);
+            let ours = format!("{name}@{} {args}", bot.to_uppercase());
+            prop_assert!(is_for(&ours, &bot));
+            let theirs = format!("{name}@{other} {args}");
+            prop_assert_eq!(is_for(&theirs, &bot), other.eq_ignore_ascii_case(&bot));
+            let plain = format!("{name} {args}");
+            prop_assert!(is_for(&plain, &bot));
+        }
+
         /// Any text: no panic, and either a command or an error that says something.
         #[test]
         fn any_text_is_a_command_or_a_clear_error(text in any::<String>()) {

@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
-use super::api::{ApiError, Bot, Outgoing};
-use super::{render, Stats};
+use super::api::{ApiError, Bot, Misconfigured, Outgoing, MAX_ERROR_CHARS};
+use super::{chat, render, Stats};
+use crate::body::clip;
 use crate::config::{Notification, Settings};
 use crate::outbox::message::ApprovalRequest;
 use crate::outbox::{Kind, Message};
@@ -34,6 +35,8 @@ pub enum Outcome {
     Done,
     /// The API was unavailable or rate-limited for long; the rest waits for the next run.
     Deferred(String),
+    /// Telegram refuses the token or the chat: nothing was marked, the run stops (exit 2).
+    Misconfigured(Misconfigured),
 }
 
 fn pending(conn: &Connection) -> Result<Vec<Row>> {
@@ -151,7 +154,7 @@ pub async fn drain(
     now: DateTime<Utc>,
     stats: &mut Stats,
 ) -> Result<Outcome> {
-    let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
+    let mut chat_id = chat::current(conn, settings)?;
     let notify = settings.telegram.notify;
     let (rows, off): (Vec<Row>, Vec<Row>) = pending(conn)?.into_iter().partition(|row| {
         Kind::of_column(&row.kind)
@@ -178,7 +181,7 @@ pub async fn drain(
                 .kind
                 .is_some_and(|kind| notify.of(kind.notice()) == Notification::Silent),
         };
-        match deliver(bot, &chat_id, &message).await {
+        match deliver_following(conn, settings, bot, &mut chat_id, &message, now).await? {
             Delivery::Sent(message_id) => {
                 mark_sent(conn, &unit.ids, message_id, now)?;
                 stats.sent += unit.ids.len() as u64;
@@ -198,6 +201,8 @@ pub async fn drain(
                 record_failure(conn, &unit, &error, now, 1)?;
                 stats.failed += unit.ids.len() as u64;
             }
+            // Not the message's fault: nothing is marked, no attempt is counted.
+            Delivery::Misconfigured(setting) => return Ok(Outcome::Misconfigured(setting)),
             Delivery::Failed(e) => {
                 let error = settings.scrub(&e.to_string());
                 let failed = record_failure(
@@ -225,8 +230,11 @@ pub(super) enum Delivery {
     RateLimited(u64, String),
     /// 400: this message will never be accepted as it is.
     Refused(String),
-    /// Unavailable (5xx, timeout, …) or refused for another reason: try again later.
+    /// Unavailable (5xx, timeout, …) or refused for another reason: try again later. (A chat
+    /// that migrated comes as `Failed(ApiError::Migrated)`: [`deliver_following`] follows it.)
     Failed(ApiError),
+    /// The token or the chat is wrong: no message can go until the operator fixes it.
+    Misconfigured(Misconfigured),
 }
 
 /// Sends one message, waiting out one short 429 within the run.
@@ -248,9 +256,43 @@ pub(super) async fn deliver(bot: &Bot, chat_id: &str, message: &Outgoing<'_>) ->
                 }
                 return Delivery::RateLimited(secs, detail);
             }
-            Err(ApiError::Permanent(400, detail)) => return Delivery::Refused(detail),
-            Err(e) => return Delivery::Failed(e),
+            Err(e) => {
+                if let Some(setting) = e.misconfigured(chat_id) {
+                    return Delivery::Misconfigured(setting);
+                }
+                return match e {
+                    ApiError::Permanent(400, detail) => Delivery::Refused(detail),
+                    e => Delivery::Failed(e),
+                };
+            }
         }
+    }
+}
+
+/// Sends one message to the bot's chat ([`deliver`]); when Telegram answers that the chat
+/// became a supergroup, follows it ([`chat::follow`]: stored, the operator told) and sends
+/// there, once. `chat_id` is where the rest of the run sends.
+pub(super) async fn deliver_following(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+    chat_id: &mut String,
+    message: &Outgoing<'_>,
+    now: DateTime<Utc>,
+) -> Result<Delivery> {
+    match deliver(bot, chat_id, message).await {
+        Delivery::Failed(ApiError::Migrated(to, _)) => {
+            chat::follow(conn, settings, to, now)?;
+            *chat_id = to.to_string();
+            Ok(match deliver(bot, chat_id, message).await {
+                // Twice in a row is no migration Telegram makes: try again later.
+                Delivery::Failed(ApiError::Migrated(_, detail)) => {
+                    Delivery::Failed(ApiError::Transient(detail))
+                }
+                other => other,
+            })
+        }
+        other => Ok(other),
     }
 }
 
@@ -302,6 +344,7 @@ fn mark_sent(
 
 /// A 429 that asks for long: not the row's fault, so no attempt is counted.
 fn defer(conn: &mut Connection, ids: &[i64], error: &str, when: DateTime<Utc>) -> Result<()> {
+    let error = clip(error, MAX_ERROR_CHARS);
     let tx = crate::db::write_tx(conn)?;
     for id in ids {
         tx.execute(
@@ -326,6 +369,7 @@ fn record_failure(
     let failed = attempts >= max_attempts;
     let status = if failed { "failed" } else { "pending" };
     let next = to_db(now + backoff(attempts));
+    let error = clip(error, MAX_ERROR_CHARS);
     let tx = crate::db::write_tx(conn)?;
     for id in &unit.ids {
         tx.execute(

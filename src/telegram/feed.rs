@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::api::{Bot, Outgoing};
-use super::drain::{deliver, Delivery, Outcome};
+use super::drain::{deliver_following, Delivery, Outcome};
 use super::state::{self, Key};
 use super::trade_text::{self, Totals, TradeView};
 use super::Stats;
@@ -148,6 +148,7 @@ pub async fn deliver_feed(
     stats: &mut Stats,
 ) -> Result<Outcome> {
     let rules = fee_rules(settings);
+    let mut chat_id = super::chat::current(conn, settings)?;
     for stream in [Stream::Alerts, Stream::Results] {
         let after = stream.load(conn)?;
         let batch = read(conn, stream, &after, &rules)?;
@@ -157,14 +158,13 @@ pub async fn deliver_feed(
             Notification::On | Notification::Silent => plan(stream, &batch, settings, now),
         };
         let silent = notification == Notification::Silent;
-        let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
         for unit in &units {
             let message = Outgoing {
                 text: &unit.text,
                 markup: None,
                 silent,
             };
-            match deliver(bot, &chat_id, &message).await {
+            match deliver_following(conn, settings, bot, &mut chat_id, &message, now).await? {
                 Delivery::Sent(message_id) => {
                     advance(conn, stream, &unit.after)?;
                     match stream {
@@ -185,6 +185,8 @@ pub async fn deliver_feed(
                 Delivery::Failed(e) => {
                     return Ok(Outcome::Deferred(settings.scrub(&e.to_string())))
                 }
+                // The watermark stays: these trades go out once the setting is fixed.
+                Delivery::Misconfigured(setting) => return Ok(Outcome::Misconfigured(setting)),
             }
         }
         // Everything read is announced (or passed over): on to the batch's end.

@@ -1,34 +1,42 @@
-//! Reading updates: commands and approval button presses from the configured chat only,
-//! changes only from authorised users ([`super::auth`]). The offset is saved after each update, so an update is
-//! handled again only after a crash mid-update (and the handlers are idempotent).
+//! Reading updates: commands and approval button presses from the configured chat only (or the
+//! supergroup it became, [`super::chat`]), commands addressed to this bot only
+//! ([`super::identity`]), changes only from authorised users ([`super::auth`]); every other
+//! update is confirmed and passed over ([`super::update`]). The offset is saved after each
+//! update, so an update is handled again only after a crash mid-update (and the handlers are
+//! idempotent).
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::api::{chat_id_value, ApiError, Bot, Outgoing};
+use super::api::{ApiError, Bot, Misconfigured, Outgoing};
 use super::auth::{self, Sender};
-use super::command::{parse as parse_command, Command, CommandError, HELP};
+use super::command::{self, parse as parse_command, Command, CommandError, HELP};
 use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::state::{self, Key};
-use super::views;
-use super::Stats;
+use super::update::{self, Update};
+use super::{chat, identity, views, Stats};
 use crate::adjust::{self, Verdict};
 use crate::config::Settings;
 use crate::error::temp_fail;
 
-pub fn load_offset(conn: &Connection) -> Result<i64> {
+/// The next update id to ask for. Kept as text that may hold one past `i64::MAX`, so an update
+/// at the largest id is handled once and never again (Telegram is then asked from `i64::MAX`
+/// and that update is skipped); a stored value out of that range reads as the nearest bound.
+pub fn load_offset(conn: &Connection) -> Result<i128> {
     Ok(state::get(conn, Key::UpdateOffset)?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+        .and_then(|v| v.trim().parse::<i128>().ok())
+        .map_or(0, |offset| {
+            offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX) + 1)
+        }))
 }
 
-fn save_offset(conn: &Connection, offset: i64) -> Result<()> {
+fn save_offset(conn: &Connection, offset: i128) -> Result<()> {
     state::set(conn, Key::UpdateOffset, &offset.to_string())
 }
 
-/// Why no updates could be read; either way the run's work waits (exit 75).
+/// Why no updates could be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unread {
     /// 409 Conflict: another process polls this bot token. A watch stops rather than fight it.
@@ -37,17 +45,35 @@ pub enum Unread {
     /// The Bot API is unavailable for now (the text is scrubbed of secrets). A watch retries.
     #[error("reading updates: {0}")]
     Unavailable(String),
+    /// Telegram refuses the token: exit 2 naming the setting ([`Unread::into_error`]).
+    #[error("reading updates: telegram refuses a setting")]
+    Misconfigured(Misconfigured),
 }
 
 impl Unread {
-    /// As the run's error: try again later.
-    pub fn into_error(self) -> anyhow::Error {
-        temp_fail(self.to_string())
+    /// As the run's error: try again later (75), or fix the setting (2).
+    pub fn into_error(self, pending: i64) -> anyhow::Error {
+        match self {
+            Unread::Misconfigured(setting) => setting.into_error(pending),
+            other => temp_fail(other.to_string()),
+        }
+    }
+
+    fn of(settings: &Settings, e: ApiError) -> Unread {
+        match e {
+            ApiError::Conflict(_) => Unread::Conflict,
+            ApiError::Unauthorized(_) => match e.misconfigured("") {
+                Some(setting) => Unread::Misconfigured(setting),
+                None => Unread::Unavailable(settings.scrub(&e.to_string())),
+            },
+            e => Unread::Unavailable(settings.scrub(&e.to_string())),
+        }
     }
 }
 
 /// Fetches and handles one batch of updates. `timeout_secs` is the long-polling timeout.
-/// `Ok(Err(..))`: the Bot API gave no updates; `Err`: the database failed.
+/// `Ok(Err(..))`: the Bot API gave no updates (or could not say whether an addressed command
+/// is ours: that update and the rest wait); `Err`: the database failed.
 pub async fn poll(
     conn: &mut Connection,
     settings: &Settings,
@@ -56,31 +82,53 @@ pub async fn poll(
     timeout_secs: u32,
     stats: &mut Stats,
 ) -> Result<std::result::Result<(), Unread>> {
-    let offset = load_offset(conn)?;
-    let updates = match bot.get_updates(offset, timeout_secs).await {
+    let mut next = load_offset(conn)?;
+    let ask = i64::try_from(next).unwrap_or(i64::MAX);
+    let updates = match bot.get_updates(ask, timeout_secs).await {
         Ok(u) => u,
-        Err(ApiError::Conflict(_)) => return Ok(Err(Unread::Conflict)),
-        Err(e) => return Ok(Err(Unread::Unavailable(settings.scrub(&e.to_string())))),
+        Err(e) => return Ok(Err(Unread::of(settings, e))),
     };
     for update in updates {
         let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
             continue;
         };
-        if update_id < offset {
+        if i128::from(update_id) < next {
             continue;
+        }
+        if let Err(unread) = addressed_to_us(conn, settings, bot, &update, now).await? {
+            return Ok(Err(unread));
         }
         stats.updates += 1;
         if let Err(e) = handle(conn, settings, bot, now, &update, stats).await {
             tracing::warn!(update_id, error = %settings.scrub(&format!("{e:#}")), "handling an update failed");
         }
-        save_offset(conn, update_id + 1)?;
+        // One past this update: in i128, the largest update id has a successor too.
+        next = i128::from(update_id) + 1;
+        save_offset(conn, next)?;
     }
     Ok(Ok(()))
 }
 
-fn same_chat(settings: &Settings, chat: Option<&Value>) -> bool {
-    let expected = chat_id_value(settings.telegram.chat_id.as_deref().unwrap_or(""));
-    chat.is_some_and(|c| *c == expected)
+/// `Ok(())` unless the update is a command addressed `/cmd@name` and the bot's own name cannot
+/// be learnt now (then the update waits for the next poll). Whether it is ours is decided in
+/// [`handle`].
+async fn addressed_to_us(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+    update: &Value,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<(), Unread>> {
+    let Update::Command { text, .. } = update::read(update) else {
+        return Ok(Ok(()));
+    };
+    if command::addressee(text).is_none() {
+        return Ok(Ok(()));
+    }
+    Ok(identity::username(conn, bot, now)
+        .await?
+        .map(|_| ())
+        .map_err(|e| Unread::of(settings, e)))
 }
 
 async fn handle(
@@ -91,22 +139,40 @@ async fn handle(
     update: &Value,
     stats: &mut Stats,
 ) -> Result<()> {
-    if let Some(query) = update.get("callback_query") {
-        return handle_button(conn, settings, bot, now, query, stats).await;
-    }
-    let Some(message) = update.get("message") else {
-        return Ok(());
+    let (message, text) = match update::read(update) {
+        Update::Command { message, text } => (message, text),
+        Update::Button(query) => {
+            return handle_button(conn, settings, bot, now, query, stats).await
+        }
+        Update::Migration { from, to } => {
+            if chat::is_ours(conn, settings, Some(&Value::from(from)))? {
+                chat::follow(conn, settings, to, now)?;
+            } else {
+                tracing::warn!(from, to, "a migration of another chat ignored");
+            }
+            return Ok(());
+        }
+        Update::PassedOver(what) => {
+            stats.passed_over += 1;
+            tracing::debug!(what, "update passed over");
+            return Ok(());
+        }
     };
-    if !same_chat(settings, message.pointer("/chat/id")) {
+    let chat = message.pointer("/chat/id");
+    if !chat::is_ours(conn, settings, chat)? {
         stats.rejected_unauthorized += 1;
-        tracing::warn!(chat = %message.pointer("/chat/id").cloned().unwrap_or_default(), "update from another chat ignored");
+        tracing::warn!(chat = %chat.cloned().unwrap_or_default(), "update from another chat ignored");
         return Ok(());
     }
-    let Some(text) = message.get("text").and_then(Value::as_str) else {
-        return Ok(());
-    };
-    if !text.starts_with('/') {
-        return Ok(());
+    if let Some(addressee) = command::addressee(text) {
+        // Known by now (stored): `addressed_to_us` learnt it before this update was handled.
+        let username = identity::username(conn, bot, now).await?;
+        if !username.is_ok_and(|name| command::is_for(text, &name)) {
+            stats.passed_over += 1;
+            let addressee: String = addressee.chars().take(64).collect();
+            tracing::info!(addressee, "a command addressed to another bot passed over");
+            return Ok(());
+        }
     }
     stats.commands += 1;
     let sender = Sender::of_message(message);
@@ -119,7 +185,8 @@ async fn handle(
         tracing::error!(update = %text.chars().take(64).collect::<String>(), "a command panicked");
         Reply::Text("Error: this command failed inside polyperf (logged); the bot goes on.".into())
     });
-    let chat_id = settings.telegram.chat_id.clone().unwrap_or_default();
+    // The answer goes where the command came from: the configured chat or its successor.
+    let chat_id = chat.map(Value::to_string).unwrap_or_default();
     let sent = match &reply {
         Reply::Text(text) => bot.send_message(&chat_id, &Outgoing::text(text)).await,
         Reply::Photo(photo) => {
@@ -313,7 +380,7 @@ async fn handle_button(
 ) -> Result<()> {
     let query_id = query.get("id").and_then(Value::as_str).unwrap_or("");
     let message = query.get("message");
-    if !same_chat(settings, message.and_then(|m| m.pointer("/chat/id"))) {
+    if !chat::is_ours(conn, settings, message.and_then(|m| m.pointer("/chat/id")))? {
         stats.rejected_unauthorized += 1;
         tracing::warn!("button press from another chat ignored");
         return Ok(());
@@ -360,7 +427,9 @@ async fn handle_button(
     if let Err(e) = bot.answer_callback(query_id, &short).await {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "answerCallbackQuery failed");
     }
-    if changed {
+    // A message too old to edit (`date: 0`, Telegram's InaccessibleMessage) keeps its text.
+    let editable = message.and_then(|m| m.get("date")).and_then(Value::as_i64) != Some(0);
+    if changed && editable {
         if let (Some(chat), Some(message_id)) = (
             message.and_then(|m| m.pointer("/chat/id")),
             message

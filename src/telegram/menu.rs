@@ -7,7 +7,7 @@ use anyhow::Result;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::api::Bot;
+use super::api::{ApiError, Bot, Misconfigured};
 use super::command::MENU;
 use super::state::{self, Key};
 use crate::config::Settings;
@@ -29,11 +29,15 @@ pub fn menu_hash() -> String {
 }
 
 /// Registers the menu unless Telegram already has this one. Returns whether it called
-/// `setMyCommands` successfully.
-pub async fn register(conn: &mut Connection, settings: &Settings, bot: &Bot) -> Result<bool> {
+/// `setMyCommands` successfully; `Ok(Err(..))` when Telegram refuses the token (the run stops).
+pub async fn register(
+    conn: &mut Connection,
+    settings: &Settings,
+    bot: &Bot,
+) -> Result<std::result::Result<bool, Misconfigured>> {
     let hash = menu_hash();
     if state::get(conn, Key::CommandsHash)?.as_deref() == Some(hash.as_str()) {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     match bot.set_my_commands(&MENU).await {
         Ok(()) => {
@@ -41,11 +45,14 @@ pub async fn register(conn: &mut Connection, settings: &Settings, bot: &Bot) -> 
             state::set(&tx, Key::CommandsHash, &hash)?;
             tx.commit()?;
             tracing::info!(commands = MENU.len(), "command menu registered");
-            Ok(true)
+            Ok(Ok(true))
+        }
+        Err(ApiError::Unauthorized(detail)) => {
+            Ok(Err(Misconfigured::Token(settings.scrub(&detail))))
         }
         Err(e) => {
             tracing::warn!(error = %settings.scrub(&e.to_string()), "setMyCommands failed; trying again next run");
-            Ok(false)
+            Ok(Ok(false))
         }
     }
 }

@@ -2,22 +2,29 @@
 //! commands and approval button presses. Producers never send; they queue in `outbox`.
 //!
 //! - [`api`]: the Bot API client. [`render`]: payloads as HTML. [`drain`]: delivery.
-//!   [`inbox`]: updates, commands, buttons. [`command`]: command text parsed (pure).
-//!   [`auth`]: who may change things. [`feed`]: trade alerts and results from `trades`.
-//!   [`views`]: /daily, /status's P&L, /report's chart. [`menu`]: `setMyCommands`.
+//!   [`inbox`]: updates, commands, buttons. [`update`]: what an update is (pure).
+//!   [`command`]: command text parsed (pure). [`auth`]: who may change things.
+//!   [`chat`]: the chat (and the supergroup it became). [`identity`]: the bot's username.
+//!   [`feed`]: trade alerts and results from `trades`. [`views`]: /daily, /status's P&L,
+//!   /report's chart. [`menu`]: `setMyCommands`.
+//! - Telegram refusing the token (401) or the chat (`chat not found`, 403) stops the run with
+//!   exit 2 naming `TELEGRAM_BOT_TOKEN` or `TELEGRAM_CHAT_ID`; the queue stays as it was.
 
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod command;
 pub mod drain;
 pub mod feed;
 pub mod html;
+pub mod identity;
 pub mod inbox;
 pub mod menu;
 pub mod notes;
 pub mod render;
 pub mod state;
 pub mod trade_text;
+pub mod update;
 pub mod views;
 pub mod words;
 
@@ -47,6 +54,9 @@ pub struct Stats {
     pub pending: i64,
     pub updates: u64,
     pub commands: u64,
+    /// Updates confirmed and passed over: not text commands (photos, stickers, edits, channel
+    /// posts, member changes, reactions, forwards) or commands addressed to another bot.
+    pub passed_over: u64,
     pub approvals: u64,
     pub rejected_unauthorized: u64,
     /// Whether this run registered the command menu (`setMyCommands`; only when it changed).
@@ -92,13 +102,22 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     };
     let timeout = Duration::from_secs(settings.apis.http_timeout_secs + poll_secs as u64);
     let bot = api::Bot::new(&settings.telegram.api_base, &token, timeout)?;
-    stats.commands_registered = menu::register(&mut ctx.conn, &settings, &bot).await?;
+    stats.commands_registered = match menu::register(&mut ctx.conn, &settings, &bot).await? {
+        Ok(registered) => registered,
+        Err(setting) => return Err(refused(&ctx.conn, setting)?),
+    };
 
     if !options.watch {
         let outcome = deliver(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;
-        inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats)
-            .await?
-            .map_err(inbox::Unread::into_error)?;
+        if let drain::Outcome::Misconfigured(setting) = outcome {
+            return Err(refused(&ctx.conn, setting)?);
+        }
+        if let Err(unread) =
+            inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats).await?
+        {
+            let pending = crate::outbox::counts(&ctx.conn)?.0;
+            return Err(unread.into_error(pending));
+        }
         stats.pending = crate::outbox::counts(&ctx.conn)?.0;
         if let drain::Outcome::Deferred(why) = outcome {
             return Err(temp_fail(format!(
@@ -120,10 +139,10 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     while !stop.load(Ordering::SeqCst) {
         // "now" moves on from the job's start, so --now still steers a watch in tests.
         let now = ctx.now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-        if let drain::Outcome::Deferred(why) =
-            deliver(&mut ctx.conn, &settings, &bot, now, &mut stats).await?
-        {
-            tracing::warn!(error = %why, "delivery deferred");
+        match deliver(&mut ctx.conn, &settings, &bot, now, &mut stats).await? {
+            drain::Outcome::Done => {}
+            drain::Outcome::Deferred(why) => tracing::warn!(error = %why, "delivery deferred"),
+            drain::Outcome::Misconfigured(setting) => return Err(refused(&ctx.conn, setting)?),
         }
         if stop.load(Ordering::SeqCst) {
             break;
@@ -137,7 +156,10 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
                         tracing::warn!(error = %unread, "reading updates failed; retrying shortly");
                         tokio::time::sleep(Duration::from_secs(2)).await;
                     }
-                    Err(conflict @ inbox::Unread::Conflict) => return Err(conflict.into_error()),
+                    Err(unread) => {
+                        let pending = crate::outbox::counts(conn)?.0;
+                        return Err(unread.into_error(pending));
+                    }
                 }
             }
             // Waiting for updates changes nothing, so it may be cut short.
@@ -162,6 +184,13 @@ async fn deliver(
         drain::Outcome::Done => feed::deliver_feed(conn, settings, bot, now, stats).await,
         deferred => Ok(deferred),
     }
+}
+
+/// The run's error when Telegram refuses a setting (exit 2), with the number of messages that
+/// wait for the fix.
+fn refused(conn: &rusqlite::Connection, setting: api::Misconfigured) -> Result<anyhow::Error> {
+    let pending = crate::outbox::counts(conn)?.0;
+    Ok(setting.into_error(pending))
 }
 
 fn spawn_signal_watcher(stop: Arc<AtomicBool>, notify: Arc<tokio::sync::Notify>) {

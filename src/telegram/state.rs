@@ -1,6 +1,7 @@
 //! `telegram_state`, the bot's own key/value memory (and the one module that touches it): the
 //! `getUpdates` offset, the trade feed's watermarks, the hash of the command menu last
-//! registered. Each write is part of the caller's transaction.
+//! registered, the bot's username and a chat migration followed. Each write is part of the
+//! caller's transaction.
 
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -16,6 +17,11 @@ pub enum Key {
     FeedResults,
     /// The hash of the command menu `setMyCommands` last accepted.
     CommandsHash,
+    /// The bot's username as `getMe` gave it, with the bot id it belongs to (JSON).
+    BotUsername,
+    /// The chat the configured one became (a group upgraded to a supergroup), as JSON
+    /// `{"from": "-1234", "to": -1001234, "at": …}`.
+    ChatMigration,
 }
 
 impl Key {
@@ -26,6 +32,8 @@ impl Key {
             Key::FeedTrades => "feed_trades_after",
             Key::FeedResults => "feed_results_after",
             Key::CommandsHash => "commands_hash",
+            Key::BotUsername => "bot_username",
+            Key::ChatMigration => "chat_migration",
         }
     }
 }
