@@ -735,3 +735,51 @@ fn a_second_member_of_the_group_can_log_while_the_jobs_run() {
         .unwrap();
     assert_eq!(runs, 2);
 }
+
+/// `polyperf-telegram.service` with TELEGRAM_ENABLED=false: the process exits 0 at once, and the
+/// unit does not restart a clean exit (nor bad config, exit 2), so it does not start every
+/// 10 s; a crash or exit 75 (API down, another poller) is still restarted.
+#[test]
+fn a_disabled_telegram_service_does_not_loop() {
+    let root = Root::new();
+    install_env_file(&root);
+    let path = repo().join("systemd/polyperf-telegram.service");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let setting = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        setting("Restart"),
+        "on-failure",
+        "a clean exit must not restart"
+    );
+    assert!(
+        setting("RestartPreventExitStatus")
+            .split_whitespace()
+            .any(|c| c == "2"),
+        "bad config (exit 2) must not restart"
+    );
+    let mut unit = load_unit(&root, &path);
+    unit.env.insert("TELEGRAM_ENABLED".into(), "false".into());
+    let out = bin_cmd("polyperf")
+        .env_clear()
+        .envs(&unit.env)
+        .current_dir(&unit.working_directory)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", stderr(&out));
+    let started = std::time::Instant::now();
+    let out = run_unit(&root, &unit);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        stderr(&out).contains("TELEGRAM_ENABLED"),
+        "{}",
+        stderr(&out)
+    );
+}
