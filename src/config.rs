@@ -444,7 +444,14 @@ impl Settings {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
             let file: toml::Value = toml::from_str(&text).map_err(|e| {
-                bad_input(format!("config file {}: {}", path.display(), e.message()))
+                bad_input(format!(
+                    "config file {}{}: {}",
+                    path.display(),
+                    e.span()
+                        .map(|s| line_column(&text, s.start))
+                        .unwrap_or_default(),
+                    e.message()
+                ))
             })?;
             // Deserialize now so that an error names the file (and the key), not the environment.
             if let Some((key, why)) = bad_file_key(&file) {
@@ -558,6 +565,104 @@ pub fn scrub_secrets(text: &str, secrets: &[String]) -> String {
         }
     }
     out
+}
+
+/// Environment variables that look meant for polyperf but set nothing: a `POLYPERF_`,
+/// `TELEGRAM_` or `OPENAI_` name within two edits of a setting's name (`TELEGRAM_ENABLE=true`
+/// for `TELEGRAM_ENABLED`). One warning text each, naming the likely setting; the value is never
+/// shown (it may be a secret). Names far from every setting are left alone: other programs
+/// share those prefixes.
+pub fn misspelt_env_names(env: &[(String, String)]) -> Vec<String> {
+    let known = known_env_names();
+    let mut warnings = Vec::new();
+    for (name, _) in env {
+        let ours = ["POLYPERF_", "TELEGRAM_", "OPENAI_"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if !ours || name.starts_with("POLYPERF_FAULT_") || known.contains(name) {
+            continue;
+        }
+        if env_target(name).is_some() {
+            continue; // a POLYPERF_<SECTION>_<KEY>: an unknown key is refused when loading
+        }
+        let nearest = known
+            .iter()
+            .map(|k| (edit_distance(name, k), k))
+            .filter(|(d, _)| *d <= 2)
+            .min();
+        if let Some((_, setting)) = nearest {
+            warnings.push(format!(
+                "environment variable {name} is not a polyperf setting and is ignored; did you mean {setting}?"
+            ));
+        }
+    }
+    warnings
+}
+
+/// Every environment name a setting answers to: the fixed names of SPEC §6 and
+/// `POLYPERF_<SECTION>_<KEY>` for every key (nested tables as `<TABLE>_<KEY>`).
+fn known_env_names() -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> = ENV_ALIASES
+        .iter()
+        .map(|(env, _, _)| env.to_string())
+        .collect();
+    names.insert("POLYPERF_CONFIG".into());
+    if let Ok(toml::Value::Table(sections)) = toml::Value::try_from(Settings::default()) {
+        for (section, keys) in &sections {
+            let Some(keys) = keys.as_table() else {
+                continue;
+            };
+            for (key, value) in keys {
+                let base = format!("POLYPERF_{section}_{key}").to_uppercase();
+                match value.as_table() {
+                    Some(inner) if key != "parameters" => {
+                        names.extend(inner.keys().map(|k| format!("{base}_{k}").to_uppercase()))
+                    }
+                    _ => {
+                        names.insert(base);
+                    }
+                }
+            }
+        }
+    }
+    // Options without a default are absent from the tree above.
+    for (section, key) in [
+        ("llm", "api_key"),
+        ("telegram", "bot_token"),
+        ("telegram", "chat_id"),
+        ("adjust", "auto_resume_after_hours"),
+        ("cleanup", "archive_offload_dir"),
+    ] {
+        names.insert(format!("POLYPERF_{section}_{key}").to_uppercase());
+    }
+    names
+}
+
+/// Levenshtein distance in bytes (names are ASCII), stopping early past 3.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 3 {
+        return 4;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `:LINE:COLUMN` (both from 1, the column in characters) of a byte offset in `text`, as
+/// compilers and editors print a position.
+fn line_column(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!(":{line}:{column}")
 }
 
 /// Recursively overlays `top` onto `base` (tables merge, other values replace).
@@ -798,6 +903,51 @@ mod tests {
         std::fs::write(&file, "[telegram.notify]\nrezult = \"on\"\n").unwrap();
         let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
         assert!(err.to_string().contains("telegram.notify.rezult"), "{err}");
+    }
+
+    /// `TELEGRAM_ENABLE=true` sets nothing: it is named with the setting it resembles; a
+    /// known name, a far-off name and a fault-injection name are not.
+    #[test]
+    fn misspelt_environment_names_are_found() {
+        let warnings = misspelt_env_names(&env(&[
+            ("TELEGRAM_ENABLE", "true"),
+            ("OPENAI_API_KYE", "sk-secret-value"),
+            ("POLYPERF_DATABASE", "x.db"),
+            ("POLYPERF_BD", "x.db"),
+            ("TELEGRAM_ENABLED", "true"),
+            ("POLYPERF_SETTLEMENT_BATCH_SIZE", "5"),
+            ("POLYPERF_TELEGRAM_NOTIFY_TRADE", "off"),
+            ("OPENAI_ORGANIZATION", "org-1"),
+            ("POLYPERF_FAULT_ARCHIVE_CRASH_AFTER_STEP", "x"),
+            ("PATH", "/bin"),
+        ]));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].contains("TELEGRAM_ENABLE ") && warnings[0].contains("TELEGRAM_ENABLED?"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].contains("OPENAI_API_KEY?"), "{warnings:?}");
+        assert!(warnings[2].contains("POLYPERF_DB?"), "{warnings:?}");
+        assert!(!warnings.concat().contains("sk-secret-value"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    /// A syntax error in the TOML file names the file, line and column (`file:3:7: …`).
+    #[test]
+    fn toml_syntax_errors_carry_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[settlement]\nbatch_size = 7\ngrace = = 3\n").unwrap();
+        let err = Settings::load_with_env(Some(&file), &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("{}:3:9:", file.display())), "{text}");
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
+        std::fs::write(&file, "[telegram]\nenabled = tru\n").unwrap();
+        let text = Settings::load_with_env(Some(&file), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("c.toml:2:11:"), "{text}");
+        assert_eq!(line_column("ab\ncé\nx", 6), ":2:3");
     }
 
     #[test]

@@ -66,7 +66,35 @@ pub fn create(path: &Path) -> Result<Connection> {
     let conn = connect(path, OpenFlags::SQLITE_OPEN_CREATE)?;
     let mut conn = configure(conn, path)?;
     migrate(&mut conn)?;
+    share_with_group(path)?;
     Ok(conn)
+}
+
+/// Makes the database readable and writable by its group (0660 on a new file; `g+rw` added to
+/// an existing one), whatever the creator's umask: the trader runs as its own user in the
+/// service's group and must be able to write it (README "Install"). SQLite gives the `-wal`
+/// and `-shm` files the database's mode, so they follow. A file owned by someone else is left
+/// as it is (only its owner may change its mode).
+#[cfg(unix)]
+fn share_with_group(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if meta.uid() != unsafe { libc::geteuid() } {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o060 == 0o060 {
+        return Ok(());
+    }
+    let shared = (mode | 0o660) & !0o007;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(shared))
+        .with_context(|| format!("making {} writable by its group", path.display()))
+}
+
+#[cfg(not(unix))]
+fn share_with_group(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// Opens an existing polyperf database, sets the per-connection PRAGMAs and brings the schema

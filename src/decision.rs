@@ -231,13 +231,13 @@ impl Decision {
             confidence: req(f.confidence, "confidence", float_value)?,
             position_size: match action {
                 Action::Hold => {
-                    opt(f.position_size, "position_size", decimal_value)?.unwrap_or(Decimal::ZERO)
+                    opt(f.position_size, "position_size", money_value)?.unwrap_or(Decimal::ZERO)
                 }
-                _ => req(f.position_size, "position_size", decimal_value)?,
+                _ => req(f.position_size, "position_size", money_value)?,
             },
             reasoning: opt(f.reasoning, "reasoning", string_value)?,
-            btc_price: req(f.btc_price, "btc_price", decimal_value)?,
-            price_to_beat: opt(f.price_to_beat, "price_to_beat", decimal_value)?,
+            btc_price: req(f.btc_price, "btc_price", btc_value)?,
+            price_to_beat: opt(f.price_to_beat, "price_to_beat", btc_value)?,
             time_remaining_seconds: opt(
                 f.time_remaining_seconds,
                 "time_remaining_seconds",
@@ -252,14 +252,14 @@ impl Decision {
             rsi: opt(f.rsi, "rsi", float_value)?,
             macd: opt(f.macd, "macd", float_value)?,
             trend: opt(f.trend, "trend", string_value)?,
-            yes_price: opt(f.yes_price, "yes_price", decimal_value)?,
-            no_price: opt(f.no_price, "no_price", decimal_value)?,
-            executed_price: opt(f.executed_price, "executed_price", decimal_value)?,
+            yes_price: opt(f.yes_price, "yes_price", money_value)?,
+            no_price: opt(f.no_price, "no_price", money_value)?,
+            executed_price: opt(f.executed_price, "executed_price", money_value)?,
             market_start: opt(f.market_start, "market_start", time_value)?,
             market_end: opt(f.market_end, "market_end", time_value)?,
-            fee_rate: opt(f.fee_rate, "fee_rate", decimal_value)?,
+            fee_rate: opt(f.fee_rate, "fee_rate", money_value)?,
             liquidity: opt(f.liquidity, "liquidity", liquidity_value)?.unwrap_or_default(),
-            fee_paid: opt(f.fee_paid, "fee_paid", decimal_value)?,
+            fee_paid: opt(f.fee_paid, "fee_paid", money_value)?,
         };
         decision.validate()?;
         Ok(decision)
@@ -508,6 +508,40 @@ fn decimal_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
         Decimal::from_str_exact(&text)
     };
     parsed.map_err(|_| format!("{} is not a decimal number", preview(&text)))
+}
+
+/// An amount kept at `dp` places. A JSON *number* that lies within float noise of such a value
+/// is that value: a float-typed trader cannot send anything else (Python's `1 - 0.57` is
+/// `0.43000000000000005`). Noise is at most 10^-(dp+3) (1e-9 for money), or a few units in the
+/// last place of an f64 of that size, whichever is larger; a real extra digit is further away
+/// (a 7th decimal of money at least 1e-7). A string is taken as written, and more places than
+/// the column keeps are refused later, naming the field.
+fn amount_value(raw: &RawValue, dp: u32) -> std::result::Result<Decimal, String> {
+    let value = decimal_value(raw)?;
+    let is_number = !raw.get().starts_with('"');
+    if is_number && value.scale() > dp {
+        let rounded = value.round_dp(dp);
+        let places = Decimal::new(1, dp.saturating_add(3).min(28));
+        // 2e-15 relative: about 9 units in the last place of an f64 (2^-52 = 2.2e-16).
+        let ulps = value
+            .abs()
+            .checked_mul(Decimal::new(2, 15))
+            .unwrap_or(Decimal::ZERO);
+        if (value - rounded).abs() <= places.max(ulps) {
+            return Ok(rounded);
+        }
+    }
+    Ok(value)
+}
+
+/// Money and share prices: 6 places (USDC's precision).
+fn money_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
+    amount_value(raw, Money::DP)
+}
+
+/// BTC prices: 8 places (Chainlink's).
+fn btc_value(raw: &RawValue) -> std::result::Result<Decimal, String> {
+    amount_value(raw, BtcPrice::DP)
 }
 
 fn liquidity_value(raw: &RawValue) -> std::result::Result<Liquidity, String> {

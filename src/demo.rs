@@ -38,12 +38,15 @@ pub fn demo_settings(dir: &Path) -> Settings {
     // would archive the week the demo keeps live.
     s.cleanup.min_free_percent = 0.0;
     s.cleanup.min_free_bytes = 64 << 20;
+    // No 64 MiB ballast file beside a demo database: it guards a server's disk, not a demo.
+    s.cleanup.reserve_bytes = 0;
     s
 }
 
-/// Deletes a database file with its WAL and shared-memory files (a demo starts afresh).
+/// Deletes a database file with its WAL and shared-memory files (a demo starts afresh), and the
+/// ballast file an older demo left beside it.
 pub fn remove_database(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", ".reserve"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));

@@ -117,11 +117,20 @@ impl JobContext {
     }
 }
 
-/// Starts tracing on stderr: human-readable on a terminal, JSON lines otherwise (journald), or
-/// as `log_format` / `POLYPERF_LOG_FORMAT` says. `RUST_LOG` filters; the default is `info`.
+/// Starts tracing on stderr for a job (or the scheduler): human-readable on a terminal, JSON
+/// lines otherwise (journald), or as `log_format` / `POLYPERF_LOG_FORMAT` says. `RUST_LOG`
+/// filters; the default is `info`.
 pub fn init_tracing(log_format: LogFormat) {
+    init_tracing_at(log_format, "info");
+}
+
+/// As [`init_tracing`] with another default level: the operator's commands print their answer
+/// on stdout and log only warnings (`warn`) unless asked (`--verbose`, `RUST_LOG`). Then warns
+/// about environment variables that look like misspelt settings (`TELEGRAM_ENABLE`).
+pub fn init_tracing_at(log_format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = logs_as_json(log_format, std::io::stderr().is_terminal());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -138,8 +147,13 @@ pub fn init_tracing(log_format: LogFormat) {
             .with_target(false)
             .try_init()
     };
-    // A second init (tests, the scheduler) keeps the first subscriber.
-    let _ = result;
+    // A second init (tests, the scheduler) keeps the first subscriber, and has warned already.
+    if result.is_ok() {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        for warning in crate::config::misspelt_env_names(&env) {
+            tracing::warn!("{warning}");
+        }
+    }
 }
 
 /// Whether logs are JSON lines: `auto` (the default) is human-readable on a terminal and JSON

@@ -811,3 +811,58 @@ fn a_jobs_figures_are_printed_once_the_important_first() {
         "{settle}"
     );
 }
+
+/// An operator's command prints its answer and logs only warnings: migrating an older database
+/// on the way is not news (`polyperf evaluate` printed 30 log lines around its answer). Asked
+/// for with `--verbose`, the info lines come back. A misspelt setting in the environment
+/// (`TELEGRAM_ENABLE=true`) is warned about, naming the setting it resembles, by commands and
+/// jobs alike.
+#[test]
+fn commands_log_only_warnings_unless_asked_and_misspelt_settings_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let older = || {
+        let _ = std::fs::remove_file(&path);
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        polyperf::db::migrate_to(&mut conn, polyperf::db::SCHEMA_VERSION - 1).unwrap();
+    };
+    older();
+    let out = succeeds(
+        bin_cmd("polyperf")
+            .arg("--db")
+            .arg(&path)
+            .args(["status", "--json"]),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "a quiet command");
+    older();
+    let out = succeeds(
+        bin_cmd("polyperf")
+            .arg("--db")
+            .arg(&path)
+            .env("POLYPERF_LOG_FORMAT", "human")
+            .args(["status", "--json", "--verbose"]),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("applied migration"),
+        "--verbose logs at info: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bin in ["polyperf", "polyperf-settle"] {
+        let mut cmd = bin_cmd(bin);
+        cmd.arg("--db").arg(&path).env("TELEGRAM_ENABLE", "true");
+        if bin == "polyperf" {
+            cmd.arg("status");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("TELEGRAM_ENABLE") && stderr.contains("did you mean TELEGRAM_ENABLED"),
+            "{bin}: {stderr}"
+        );
+    }
+}

@@ -509,3 +509,277 @@ fn unit_documentation_points_at_what_the_install_puts_in_place() {
         "README's install runs no `polyperf init`"
     );
 }
+
+/// README's install copies the seven binaries by name: no glob that also takes
+/// `target/release/polyperf-*.d` build files into /usr/local/bin.
+#[test]
+fn the_install_copies_the_binaries_and_nothing_else() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let install = readme
+        .split("## Install (systemd)")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has the install steps");
+    let line = install
+        .replace("\\\n", " ")
+        .lines()
+        .find(|l| l.contains("/usr/local/bin/"))
+        .expect("the step that installs the binaries")
+        .to_string();
+    assert!(
+        !line.contains('*'),
+        "a glob installs more than binaries: {line}"
+    );
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let binaries: Vec<&str> = cargo
+        .split("[[bin]]")
+        .skip(1)
+        .filter_map(|b| b.split("name = \"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(binaries.len(), 7, "{binaries:?}");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    for bin in &binaries {
+        assert!(words.contains(bin), "README does not install {bin}: {line}");
+    }
+}
+
+/// Cargo.toml's `rust-version` is what the locked dependencies need: the highest
+/// `rust-version` among them (for this platform, dev-dependencies included), so README's
+/// requirement is true and a too-old compiler is named by cargo, not by a build error.
+#[test]
+fn rust_version_matches_the_lock() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let out = std::process::Command::new(cargo)
+        .current_dir(repo())
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
+    let mut ours = None;
+    let mut needed = (vec![0], String::new());
+    for package in meta["packages"].as_array().unwrap() {
+        let Some(rv) = package["rust_version"].as_str() else {
+            continue;
+        };
+        if package["name"] == "polyperf" {
+            ours = Some(version(rv));
+        } else if version(rv) > needed.0 {
+            needed = (version(rv), package["name"].as_str().unwrap().to_string());
+        }
+    }
+    let pad = |mut v: Vec<u32>| {
+        v.resize(3, 0);
+        v
+    };
+    assert_eq!(
+        ours.map(pad),
+        Some(pad(needed.0.clone())),
+        "Cargo.toml's rust-version is not what the lock needs ({} needs {:?})",
+        needed.1,
+        needed.0
+    );
+}
+
+/// As README installs it, with numeric ids standing in for the users: the service user
+/// (`polyperf`) runs init and the jobs with the units' UMask; a second member of group
+/// polyperf (the trader, with its own primary group and umask 022) logs decisions and reads
+/// `status --json`, even while it holds the database open and so owns its `-wal`, and the jobs
+/// still write. Needs root (to act as other users) and setpriv; skipped with a reason otherwise.
+#[test]
+fn a_second_member_of_the_group_can_log_while_the_jobs_run() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: acting as other users needs root");
+        return;
+    }
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const POLYPERF: u32 = 61_000;
+    const TRADER: u32 = 61_001;
+    let root = Root::new();
+    // The temp root is 0700 (tempfile): let other users through to /var/lib/polyperf.
+    for dir in [
+        root.top().to_path_buf(),
+        root.top().join("var"),
+        root.top().join("var/lib"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // `install -d -m 2770 -o polyperf -g polyperf /var/lib/polyperf`
+    std::os::unix::fs::chown(&root.state, Some(POLYPERF), Some(POLYPERF)).unwrap();
+    std::fs::set_permissions(&root.state, std::fs::Permissions::from_mode(0o2770)).unwrap();
+    let db = root.state.join("performance.db");
+    // (uid, supplementary groups, umask) -> a command line run as that user.
+    let as_user = |uid: u32, groups: &str, umask: &str, line: &str| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            &format!("--groups={groups}"),
+            "sh",
+            "-c",
+            &format!("umask {umask}; exec {line}"),
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("POLYPERF_DB", &db)
+        .env("POLYPERF_ARCHIVE_DIR", root.state.join("archive"))
+        .env("POLYPERF_MIN_FREE_PERCENT", "0")
+        .env("POLYPERF_MIN_FREE_BYTES", "1000000")
+        .current_dir(&root.state);
+        cmd
+    };
+    let bin = |name: &str| root.bin.join(name).display().to_string();
+    let service = |line: &str| as_user(POLYPERF, &POLYPERF.to_string(), "0007", line);
+    let trader = |line: &str| as_user(TRADER, &POLYPERF.to_string(), "0022", line);
+
+    // `sudo -u polyperf polyperf init`: sudo keeps the caller's umask (022 here).
+    let out = as_user(
+        POLYPERF,
+        &POLYPERF.to_string(),
+        "0022",
+        &format!("{} init", bin("polyperf")),
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "init: {}", stderr(&out));
+    let meta = std::fs::metadata(&db).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o660,
+        "the database's mode"
+    );
+    assert_eq!((meta.uid(), meta.gid()), (POLYPERF, POLYPERF));
+
+    // The trader opens the database first and holds it (a `polyperf log -` waiting on its
+    // stdin), so the -wal and -shm files are its own.
+    let mut held = trader(&format!("{} log --json -", bin("polyperf")))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wal = root.state.join("performance.db-wal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !wal.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(wal.exists(), "the trader's connection made no WAL");
+    let wal_meta = std::fs::metadata(&wal).unwrap();
+    assert_eq!(
+        (
+            wal_meta.uid(),
+            wal_meta.gid(),
+            wal_meta.permissions().mode() & 0o777
+        ),
+        (TRADER, POLYPERF, 0o660),
+        "the trader's -wal: owner, group (setgid directory), mode (the database's)"
+    );
+    // Meanwhile the jobs run as the service user and write.
+    for job in ["polyperf-settle", "polyperf-cleanup"] {
+        let out = service(&bin(job)).output().unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(75)),
+            "{job} beside the trader: {}",
+            stderr(&out)
+        );
+    }
+    let decision = crate::common::decision_json(1).to_string();
+    std::io::Write::write_all(held.stdin.as_mut().unwrap(), decision.as_bytes()).unwrap();
+    drop(held.stdin.take());
+    let out = held.wait_with_output().unwrap();
+    assert!(out.status.success(), "the trader's log: {}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stored"], 1, "{report}");
+    let out = trader(&format!("{} status --json", bin("polyperf")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the trader's status: {}",
+        stderr(&out)
+    );
+    // And a job after it still writes: its run is recorded.
+    let out = service(&bin("polyperf-settle")).output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(75)),
+        "settle after the trader: {}",
+        stderr(&out)
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let runs: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM job_runs WHERE job = 'polyperf-settle'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(runs, 2);
+}
+
+/// `polyperf-telegram.service` with TELEGRAM_ENABLED=false: the process exits 0 at once, and the
+/// unit does not restart a clean exit (nor bad config, exit 2), so it does not start every
+/// 10 s; a crash or exit 75 (API down, another poller) is still restarted.
+#[test]
+fn a_disabled_telegram_service_does_not_loop() {
+    let root = Root::new();
+    install_env_file(&root);
+    let path = repo().join("systemd/polyperf-telegram.service");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let setting = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        setting("Restart"),
+        "on-failure",
+        "a clean exit must not restart"
+    );
+    assert!(
+        setting("RestartPreventExitStatus")
+            .split_whitespace()
+            .any(|c| c == "2"),
+        "bad config (exit 2) must not restart"
+    );
+    let mut unit = load_unit(&root, &path);
+    unit.env.insert("TELEGRAM_ENABLED".into(), "false".into());
+    let out = bin_cmd("polyperf")
+        .env_clear()
+        .envs(&unit.env)
+        .current_dir(&unit.working_directory)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", stderr(&out));
+    let started = std::time::Instant::now();
+    let out = run_unit(&root, &unit);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        stderr(&out).contains("TELEGRAM_ENABLED"),
+        "{}",
+        stderr(&out)
+    );
+}

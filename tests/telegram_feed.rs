@@ -22,7 +22,7 @@ fn decision(i: usize, at: &str) -> Value {
         "timestamp": at,
         "market_slug": SLUG,
         "market_id": 1362391,
-        "action": if i % 2 == 0 { "YES" } else { "NO" },
+        "action": if i.is_multiple_of(2) { "YES" } else { "NO" },
         "confidence": 0.8,
         "position_size": "5.00",
         "btc_price": "66940.0",

@@ -52,7 +52,7 @@ fn sweep(dir: &Path) -> Result<Vec<String>> {
                 .rsplit('.')
                 .next()
                 .and_then(|p| p.parse().ok());
-            if pid.map_or(true, |p| {
+            if pid.is_none_or(|p| {
                 p == std::process::id() as i32 || !crate::process::alive(i64::from(p))
             }) {
                 tracing::warn!(file = %name, "removing a temp file left by a crashed run");

@@ -113,7 +113,7 @@ pub fn verify(
     let mut out = Vec::new();
     for row in rows
         .iter()
-        .filter(|r| wanted.as_ref().map_or(true, |w| *w == r.file))
+        .filter(|r| wanted.as_ref().is_none_or(|w| *w == r.file))
     {
         let path = match file {
             Some(f) if f.exists() => f.to_path_buf(),

@@ -21,6 +21,10 @@ pub struct GlobalArgs {
     /// Print the result as one JSON object on stdout
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log progress (info) on stderr too: commands log only warnings by default, jobs always
+    /// log at info (RUST_LOG overrides both)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// Flags every job binary takes.
@@ -37,6 +41,15 @@ pub struct JobArgs {
 }
 
 impl GlobalArgs {
+    /// The default log level of an operator's command: `warn`, or `info` with `--verbose`.
+    pub fn log_level(&self) -> &'static str {
+        if self.verbose {
+            "info"
+        } else {
+            "warn"
+        }
+    }
+
     /// Settings from the config file and environment, with `--db` applied.
     pub fn settings(&self) -> Result<Settings> {
         let mut settings = Settings::load(self.config.as_deref())?;

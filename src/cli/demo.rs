@@ -33,7 +33,10 @@ fn heading(text: &str) {
     );
 }
 
-/// The commands the demo suggests at the end; each works on what it leaves (a test runs them).
+/// The commands the demo suggests at the end, as they run from where the demo ran: this very
+/// binary by its path (`target/release/polyperf` after README's `cargo run --release`; no
+/// `polyperf` on PATH is assumed), and the ready SQL queries when the `sqlite3` shell is
+/// installed. Each works on what the demo leaves (a test runs them as printed).
 pub fn suggestions(
     dir: &std::path::Path,
     db: &std::path::Path,
@@ -41,23 +44,43 @@ pub fn suggestions(
 ) -> Vec<String> {
     let chart = dir.join("week.png");
     let (db, archive, chart) = (db.display(), archive.display(), chart.display());
-    vec![
-        format!("sqlite3 {db} < sql/queries/win_rate_by_signal.sql"),
-        format!("sqlite3 {db} < sql/queries/daily_pnl.sql"),
-        format!("polyperf --db {db} status"),
-        format!("polyperf --db {db} report --by day"),
-        format!("polyperf --db {db} report --days 7 --chart {chart}"),
-        format!("polyperf --db {db} archive list --archive-dir {archive}"),
-        format!("polyperf --db {db} archive verify --archive-dir {archive}"),
-    ]
+    let exe = this_binary();
+    let mut lines = Vec::new();
+    if std::path::Path::new("sql/queries").is_dir() && on_path("sqlite3") {
+        lines.push(format!("sqlite3 {db} < sql/queries/win_rate_by_signal.sql"));
+        lines.push(format!("sqlite3 {db} < sql/queries/daily_pnl.sql"));
+    }
+    lines.extend([
+        format!("{exe} --db {db} status"),
+        format!("{exe} --db {db} report --by day"),
+        format!("{exe} --db {db} report --days 7 --chart {chart}"),
+        format!("{exe} --db {db} archive list --archive-dir {archive}"),
+        format!("{exe} --db {db} archive verify --archive-dir {archive}"),
+    ]);
+    lines
+}
+
+/// This binary's path as the user can type it from here: relative to the working directory
+/// when it lies below it (`target/release/polyperf`), else absolute; `polyperf` if unknown.
+fn this_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "polyperf".into();
+    };
+    let here = std::env::current_dir().unwrap_or_default();
+    match exe.strip_prefix(&here) {
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => exe.display().to_string(),
+    }
+}
+
+/// Whether `program` is found on PATH.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
-    std::env::set_var(
-        "RUST_LOG",
-        std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-    );
-    crate::runner::init_tracing(crate::config::LogFormat::Human);
+    crate::runner::init_tracing_at(crate::config::LogFormat::Human, global.log_level());
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let settings = demo::demo_settings(&args.dir);
@@ -192,6 +215,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         db: Some(db_path.clone()),
         config: None,
         json: global.json,
+        verbose: global.verbose,
     };
     super::report::run(&report_global, report_args)?;
 
@@ -211,7 +235,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         html.display(),
         chart.display()
     );
-    println!("try (from the repository's root, where sql/queries/ is):");
+    println!("try:");
     for command in suggestions(&args.dir, &db_path, &settings.archive.dir) {
         println!("  $ {command}");
     }

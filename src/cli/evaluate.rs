@@ -44,12 +44,7 @@ pub fn run(global: &GlobalArgs, args: EvaluateArgs) -> Result<u8> {
     };
     let evaluation = match args.engine {
         Engine::Openai => {
-            if !settings
-                .llm
-                .api_key
-                .as_deref()
-                .is_some_and(|k| !k.is_empty())
-            {
+            if settings.llm.api_key.as_deref().is_none_or(|k| k.is_empty()) {
                 return Err(bad_input(
                     "--engine openai needs OPENAI_API_KEY (or use --engine rules)",
                 ));

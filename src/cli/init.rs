@@ -6,7 +6,7 @@ use super::{print, GlobalArgs};
 
 pub fn run(global: &GlobalArgs) -> Result<u8> {
     let settings = global.settings()?;
-    crate::runner::init_tracing(settings.general.log_format);
+    crate::runner::init_tracing_at(settings.general.log_format, global.log_level());
     let conn = crate::db::create(&settings.general.db)?;
     crate::params::sync_bounds(&conn, &settings)?;
     let version = crate::db::schema_version(&conn)?;

@@ -116,10 +116,11 @@ fn operator(by: Option<String>) -> String {
         .unwrap_or_else(|| "operator".into())
 }
 
-/// Loads settings, starts tracing and opens (migrating) the database.
+/// Loads settings, starts tracing (warnings only unless `--verbose`) and opens (migrating) the
+/// database.
 pub fn open(global: &GlobalArgs) -> Result<(Settings, Connection)> {
     let settings = global.settings()?;
-    crate::runner::init_tracing(settings.general.log_format);
+    crate::runner::init_tracing_at(settings.general.log_format, global.log_level());
     let conn = crate::db::open(&settings.general.db)?;
     Ok((settings, conn))
 }

@@ -129,7 +129,7 @@ impl Settings {
                 || b.min > b.max
                 || b.max > largest
                 || b.step <= Decimal::ZERO
-                || steps.map_or(true, |n| n > largest)
+                || steps.is_none_or(|n| n > largest)
             {
                 return fail(
                     &format!("adjust.parameters.{name}"),

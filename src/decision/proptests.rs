@@ -159,6 +159,19 @@ proptest! {
             prop_assert!(!e.field.is_empty(), "{field}: {e}");
         }
     }
+
+    /// A float-typed trader's price: any 6-place price p in [0.01, 0.99], sent as the f64 that
+    /// float arithmetic gives for it (`1 - (1 - p)`, printed shortest-round-trip as Python's
+    /// json does), is stored as p exactly.
+    #[test]
+    fn float_noise_reads_as_the_six_place_value(micros in 10_000i64..=990_000) {
+        let price = Decimal::new(micros, 6);
+        let float = 1.0 - (1.0 - micros as f64 / 1e6);
+        let mut v = valid();
+        v["executed_price"] = serde_json::Number::from_f64(float).map(Value::Number).unwrap();
+        let d = Decision::from_json(&v.to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(d.executed_price, Some(price));
+    }
 }
 
 #[test]

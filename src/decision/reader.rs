@@ -1,6 +1,6 @@
 //! `Tracker::log_reader`'s work on two threads (issue 20): this thread reads and parses the
-//! input while a writer thread inserts what is already parsed, in one transaction taken before
-//! the first line is read. Parsing and validating is about a third of a bulk log's CPU, so on
+//! input while a writer thread inserts what is already parsed, in one transaction taken when the
+//! first batch is ready (so a `polyperf log -` waiting on its input holds no lock). Parsing and validating is about a third of a bulk log's CPU, so on
 //! two cores the two halves overlap. The outcome is the same as one thread's: every line
 //! stored, or (a bad line without `skip_invalid`, a conflict) nothing.
 
@@ -108,6 +108,12 @@ pub(super) fn log_reader(
 /// The writer thread: inserts every batch in one transaction and commits at `End` when
 /// nothing was refused (or `skip_invalid`); anything else rolls back.
 fn write(conn: &mut Connection, batches: Receiver<Message>, skip_invalid: bool) -> Result<Written> {
+    // The write lock is taken once there is something to write, not while the input is idle:
+    // a trader that opens `polyperf log -` and writes later must not lock the jobs out.
+    let mut batches = batches.into_iter().peekable();
+    if batches.peek().is_none() {
+        return Ok(Written::default()); // no End: the reader failed before any line
+    }
     let tx = crate::db::write_tx(conn)?;
     let mut written = Written::default();
     let mut decisions: Vec<Decision> = Vec::with_capacity(BATCH);

@@ -308,3 +308,42 @@ fn the_documented_fields_are_the_parsed_fields() {
     assert_eq!(documented, parsed);
     assert_eq!(decision.fee_paid, Some(Decimal::new(12, 2)));
 }
+
+/// A Python trader's floats: `1 - 0.57` is sent as 0.43000000000000005. A JSON number within
+/// 1e-9 of a value with the column's places is that value; a string is taken as written, and a
+/// number with a real 7th decimal is still refused, naming the field.
+#[test]
+fn float_noise_in_json_numbers_is_rounded_but_real_digits_are_refused() {
+    let with = |field: &str, raw: &str| -> std::result::Result<Decision, FieldError> {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v.as_object_mut().unwrap().remove(field);
+        let text = v.to_string();
+        let text = format!("{{\"{field}\": {raw}, {}", &text[1..]);
+        Decision::from_json(&text)
+    };
+    let d = with("executed_price", "0.43000000000000005").unwrap();
+    assert_eq!(d.executed_price.unwrap().to_string(), "0.430000");
+    assert_eq!(d.executed_price.unwrap(), Decimal::new(43, 2));
+    let d = with("position_size", "4.999999999999999").unwrap();
+    assert_eq!(d.position_size, Decimal::new(5, 0));
+    let d = with("fee_paid", "0.07700000000000001").unwrap();
+    assert_eq!(d.fee_paid, Some(Decimal::new(77, 3)));
+    let d = with("btc_price", "66940.120000000003").unwrap();
+    assert_eq!(d.btc_price, Decimal::new(6_694_012, 2));
+    // The same noise logged twice is the same decision (one fingerprint).
+    assert_eq!(
+        with("executed_price", "0.43000000000000005").unwrap(),
+        with("executed_price", "0.43").unwrap()
+    );
+    // A real 7th decimal, as a number or a string, and noise sent as text: refused.
+    for (field, raw) in [
+        ("executed_price", "0.4300001"),
+        ("executed_price", "\"0.43000000000000005\""),
+        ("position_size", "5.0000005"),
+        ("btc_price", "66940.123456789"),
+    ] {
+        let err = with(field, raw).unwrap_err();
+        assert_eq!(err.field, field, "{raw}: {err}");
+        assert!(err.to_string().contains("decimal places"), "{raw}: {err}");
+    }
+}

@@ -373,14 +373,14 @@ impl Accumulator {
         if self
             .rollup_first
             .as_deref()
-            .map_or(true, |d| row.day.as_str() < d)
+            .is_none_or(|d| row.day.as_str() < d)
         {
             self.rollup_first = Some(row.day.clone());
         }
         if self
             .rollup_last
             .as_deref()
-            .map_or(true, |d| row.day.as_str() > d)
+            .is_none_or(|d| row.day.as_str() > d)
         {
             self.rollup_last = Some(row.day.clone());
         }

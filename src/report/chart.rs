@@ -559,7 +559,7 @@ fn period_bars<DB: DrawingBackend>(
     let every = (list.len() / 8).max(1);
     let label = |x: &f64| {
         let i = x.floor();
-        let ok = (x - i - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) % every == 0;
+        let ok = (x - i - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize).is_multiple_of(every);
         if ok {
             list.get(i as usize)
                 .map(|p| p.period.clone())

@@ -75,7 +75,7 @@ pub fn parse_market(value: &serde_json::Value) -> Result<MarketInfo> {
         && raw
             .uma_resolution_status
             .as_deref()
-            .map_or(true, |s| s == "resolved")
+            .is_none_or(|s| s == "resolved")
     {
         resolved_outcome(raw.outcomes.as_deref(), raw.outcome_prices.as_deref())
             .with_context(|| in_market("outcomes/outcomePrices"))?

@@ -157,8 +157,7 @@ pub async fn drain(
     let mut chat_id = chat::current(conn, settings)?;
     let notify = settings.telegram.notify;
     let (rows, off): (Vec<Row>, Vec<Row>) = pending(conn)?.into_iter().partition(|row| {
-        Kind::of_column(&row.kind)
-            .map_or(true, |kind| notify.of(kind.notice()) != Notification::Off)
+        Kind::of_column(&row.kind).is_none_or(|kind| notify.of(kind.notice()) != Notification::Off)
     });
     drop_turned_off(conn, &off)?;
     // Order matters more than speed: a row waiting for its retry holds back the ones after it.

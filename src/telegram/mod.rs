@@ -83,7 +83,13 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     let settings = ctx.settings.clone();
     if !settings.telegram.enabled || ctx.dry_run {
         stats.pending = crate::outbox::counts(&ctx.conn)?.0;
-        if !settings.telegram.enabled {
+        if !settings.telegram.enabled && options.watch {
+            tracing::warn!(
+                pending = stats.pending,
+                "telegram is disabled (TELEGRAM_ENABLED=false): the service stops here; set \
+                 TELEGRAM_ENABLED=true and start it again to deliver the queued messages"
+            );
+        } else if !settings.telegram.enabled {
             tracing::info!(
                 pending = stats.pending,
                 "telegram is disabled (TELEGRAM_ENABLED=false): messages stay queued"

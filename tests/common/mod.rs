@@ -124,16 +124,16 @@ pub fn decision_json(i: usize) -> serde_json::Value {
         "timestamp": "2026-02-11T10:30:00Z",
         "market_slug": "btc-updown-15m-1770805800",
         "market_id": 1362391,
-        "action": if i % 3 == 0 { "HOLD" } else if i % 3 == 1 { "YES" } else { "NO" },
+        "action": if i.is_multiple_of(3) { "HOLD" } else if i % 3 == 1 { "YES" } else { "NO" },
         "confidence": 0.8,
-        "position_size": if i % 3 == 0 { "0" } else { "5.00" },
+        "position_size": if i.is_multiple_of(3) { "0" } else { "5.00" },
         "btc_price": "66940.0",
         "price_to_beat": "66826.14",
         "final_score": 0.2,
         "signal_type": "BULLISH",
         "yes_price": "0.51",
         "no_price": "0.50",
-        "executed_price": if i % 3 == 0 { serde_json::Value::Null } else { serde_json::json!("0.52") },
+        "executed_price": if i.is_multiple_of(3) { serde_json::Value::Null } else { serde_json::json!("0.52") },
     })
 }
 
