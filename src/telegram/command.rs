@@ -141,9 +141,7 @@ pub fn addressee(text: &str) -> Option<&str> {
 /// it (`/status@my_polyperf_bot`, compared case-blind as Telegram compares usernames). In a
 /// group, `/pause@some_other_bot` is another bot's and never ours.
 pub fn is_for(text: &str, username: &str) -> bool {
-    addressee(text).map_or(true, |name| {
-        name.eq_ignore_ascii_case(username.trim_start_matches('@'))
-    })
+    addressee(text).is_none_or(|name| name.eq_ignore_ascii_case(username.trim_start_matches('@')))
 }
 
 /// Longest command name echoed back in an "unknown command" reply.
