@@ -207,7 +207,7 @@ fn wait_for_writer(attempt: i32) -> bool {
     const FAST_ATTEMPTS: i32 = 100;
     let waited = Duration::from_micros(200 * attempt.min(FAST_ATTEMPTS) as u64)
         + Duration::from_millis((attempt - FAST_ATTEMPTS).max(0) as u64);
-    if waited >= BUSY_TIMEOUT {
+    if waited >= busy_timeout() {
         return false;
     }
     std::thread::sleep(if attempt < FAST_ATTEMPTS {
@@ -216,6 +216,18 @@ fn wait_for_writer(attempt: i32) -> bool {
         Duration::from_millis(1)
     });
     true
+}
+
+/// [`BUSY_TIMEOUT`], or the test hook `POLYPERF_FAULT_BUSY_TIMEOUT_MS` (tests of a lock held
+/// past the timeout need not wait 30 s; the `POLYPERF_FAULT_` prefix is no setting's).
+fn busy_timeout() -> Duration {
+    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("POLYPERF_FAULT_BUSY_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(BUSY_TIMEOUT, Duration::from_millis)
+    })
 }
 
 /// Lets waiting writers (the trader) in between two write transactions of a long job.

@@ -17,6 +17,8 @@
 //!   stored ([`db::Money`], [`db::BtcPrice`]: REAL at 6 / 8 places, read back exactly).
 //! - `src/time.rs`: timestamps as stored (`YYYY-MM-DD HH:MM:SS` UTC), checked date arithmetic.
 //! - `src/error.rs`: failure kinds and the exit codes 0 / 1 / 2 / 75.
+//! - `src/output.rs`: results on stdout; a reader that went away (`| head -1`) ends them
+//!   quietly.
 //! - `src/runner.rs`: what every job's run shares: the binaries' names, tracing, lease,
 //!   `job_runs`, output, exit code.
 //! - `src/schedule.rs`: the one table of jobs (name, binary, cadence, function) and the
@@ -68,6 +70,7 @@ pub mod json;
 pub mod market;
 pub mod metrics;
 pub mod outbox;
+pub mod output;
 pub mod params;
 pub mod process;
 pub mod proposals;

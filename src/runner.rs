@@ -216,9 +216,8 @@ where
                     format!("another {name} run holds the lock; leaving the work for the next run");
                 tracing::warn!("{message}");
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"status": "locked", "error": message})
+                    crate::output::println(
+                        &serde_json::json!({"status": "locked", "error": message}).to_string(),
                     );
                 } else {
                     eprintln!("{name}: {message}");
@@ -291,7 +290,7 @@ where
             tracing::info!(elapsed_ms, dry_run, "job finished");
             let text = scrub(figures_text.as_deref().unwrap_or("{}"));
             if json {
-                println!("{text}");
+                crate::output::println(&text);
             } else {
                 print_human(name, &text, dry_run);
             }
@@ -314,7 +313,7 @@ where
                 };
                 out.insert("status".into(), status.into());
                 out.insert("error".into(), message.clone().into());
-                println!("{}", scrub(&serde_json::Value::Object(out).to_string()));
+                crate::output::println(&scrub(&serde_json::Value::Object(out).to_string()));
             }
             eprintln!("{name}: error: {message}");
         }
@@ -330,13 +329,14 @@ pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     } else {
         ""
     };
-    println!("{name}: done{suffix}");
+    let mut text = format!("{name}: done{suffix}\n");
     let fields = crate::json::fields_in_order(stats);
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, shown) in fields {
         let shown = crate::status::figure_for_people(&key, &shown);
-        println!("  {key:<width$}  {shown}");
+        text.push_str(&format!("  {key:<width$}  {shown}\n"));
     }
+    crate::output::print(&text);
 }
 
 /// Takes the lease and records the start of the run, in one transaction (one fsync: cron
