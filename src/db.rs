@@ -342,6 +342,20 @@ fixed_decimal!(
     8
 );
 
+/// The largest amount one row's money column may carry into a sum: 10^15 USDC (settlement
+/// bounds a position's payout at 10^12). A larger value was written by hand; readers that add
+/// rows up read it as missing, so no sum over rows can overflow a Decimal (7.9·10^28).
+pub const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+
+/// A money column as the readers that add rows up take it (reflection, the adjuster's guard,
+/// replay and rollback watch): missing when NULL, not a number, or past [`MAX_ROW_MONEY`].
+pub fn money_for_sums(value: ValueRef<'_>) -> Option<Decimal> {
+    Money::from_value(value)
+        .ok()
+        .flatten()
+        .filter(|m| m.abs() <= MAX_ROW_MONEY)
+}
+
 /// `value` rounded to `dp` places as the nearest f64. The integer mantissa and the power of ten
 /// are both exact in f64 while the mantissa is below 2^53, so one IEEE division rounds
 /// correctly; larger values go through Rust's (correctly rounded) decimal parser.

@@ -38,6 +38,8 @@ pub struct Status {
     pub trading_paused: bool,
     pub control: ControlState,
     pub pending_approvals: i64,
+    /// Parameters holding what no reader may use (a value edited by hand), each with its fix.
+    pub parameter_problems: Vec<crate::params::BadParameter>,
     pub outbox: OutboxCounts,
     pub archives: crate::archive::Totals,
     pub jobs: serde_json::Map<String, serde_json::Value>,
@@ -87,6 +89,7 @@ pub fn collect(
         trading_paused: control.paused,
         control,
         pending_approvals,
+        parameter_problems: crate::params::problems(conn)?,
         outbox: OutboxCounts {
             pending,
             sent,
@@ -142,6 +145,9 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "  trading         active");
     }
     let _ = writeln!(out, "  approvals       {} awaiting", s.pending_approvals);
+    for bad in &s.parameter_problems {
+        let _ = writeln!(out, "  parameters      {bad}");
+    }
     let _ = writeln!(
         out,
         "  outbox          {} pending, {} sent, {} failed",

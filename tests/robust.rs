@@ -241,3 +241,295 @@ fn a_lock_held_past_the_busy_timeout_is_try_again_later() {
     }
     assert_eq!(db.count("SELECT count(*) FROM trades"), 1);
 }
+
+// ---------------------------------------------------------------- parameters edited by hand
+
+const THRESHOLD: &str = "bot_confidence_threshold";
+const POSITION: &str = "bot_max_position_dollars";
+
+/// What an operator may type into sqlite3: `UPDATE parameters SET value = … WHERE name = …`.
+fn hand_edit(db: &TestDb, name: &str, value: &str) {
+    db.conn()
+        .execute(
+            &format!("UPDATE parameters SET value = {value} WHERE name = ?1"),
+            [name],
+        )
+        .unwrap();
+}
+
+/// The message every reader gives for a parameter holding `holds`.
+fn named(name: &str, holds: &str) -> String {
+    format!("parameter {name} holds {holds}: fix it with polyperf params set {name} <value>")
+}
+
+fn run(db: &TestDb, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = db.cmd("polyperf").args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr(&out),
+    )
+}
+
+/// Each value an operator could leave behind is named by every reader, with the fix, and
+/// `polyperf params set` (the fix) always works; `params rollback` refuses to guess.
+#[test]
+fn a_hand_edited_parameter_is_named_by_every_reader_and_params_set_repairs_it() {
+    let db = TestDb::new();
+    let now = "2026-02-11T12:00:00Z";
+    let (code, _, err) = run(
+        &db,
+        &["params", "set", THRESHOLD, "0.8", "--reason", "before"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // (SQL literal, what the message quotes)
+    let cases = [
+        ("'abc'", "'abc'"),
+        ("''", "''"),
+        ("'1e400'", "'1e400'"),
+        ("'0.75 '", "'0.75 '"),
+        ("X'00ff'", "'a blob of 2 bytes'"),
+        ("'0.99'", "'0.99'"),
+        ("0.1", "'0.1'"),
+    ];
+    for (literal, holds) in cases {
+        hand_edit(&db, THRESHOLD, literal);
+        let message = named(THRESHOLD, holds);
+        // params list: every parameter shown, the bad one with its fix; exit 2.
+        let (code, out, err) = run(&db, &["params", "list"]);
+        assert_eq!(code, Some(2), "{literal}: {err}");
+        assert!(err.contains(&message), "{literal}: {err}");
+        assert!(out.contains(POSITION) && out.contains(THRESHOLD), "{out}");
+        let (code, out, _) = run(&db, &["--json", "params", "list"]);
+        assert_eq!(code, Some(2));
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let rows = list.as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            let bad = row["name"] == THRESHOLD;
+            assert_eq!(row.get("problem").is_some(), bad, "{row}");
+        }
+        // params get: the bad one is exit 2 naming it, the others still read.
+        let (code, _, err) = run(&db, &["params", "get", THRESHOLD]);
+        assert_eq!(code, Some(2), "{literal}");
+        assert!(err.contains(&message), "{literal}: {err}");
+        let (code, out, _) = run(&db, &["params", "get", POSITION]);
+        assert_eq!((code, out.trim()), (Some(0), "10"));
+        // status: shown with its fix, exit 0 (status is for looking).
+        let (code, out, err) = run(&db, &["status", "--now", now]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains(&message), "{literal}: {out}");
+        let (code, out, _) = run(&db, &["--json", "status", "--now", now]);
+        assert_eq!(code, Some(0));
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(status["parameter_problems"][0]["name"], THRESHOLD);
+        assert_eq!(status["parameter_problems"][0]["holds"], holds);
+        // evaluate needs every parameter: exit 2 naming it, nothing stored.
+        let (code, _, err) = run(&db, &["evaluate", "--now", now]);
+        assert_eq!(code, Some(2), "{literal}: {err}");
+        assert!(err.contains(&message), "{literal}: {err}");
+        assert_eq!(db.count("SELECT count(*) FROM evaluations"), 0);
+        // rollback cannot tell whether the value changed since: refused, pointing at the fix.
+        let first = db
+            .count("SELECT min(id) FROM parameter_history")
+            .to_string();
+        let (code, _, err) = run(&db, &["params", "rollback", &first]);
+        assert_eq!(code, Some(2), "{literal}: {err}");
+        assert!(err.contains(&message), "{literal}: {err}");
+        // The documented fix works, and the history keeps what the parameter held.
+        let (code, _, err) = run(
+            &db,
+            &["params", "set", THRESHOLD, "0.7", "--reason", "repair"],
+        );
+        assert_eq!(code, Some(0), "{literal}: {err}");
+        let (code, _, err) = run(&db, &["params", "list"]);
+        assert_eq!(code, Some(0), "{literal}: {err}");
+        let (old, new): (String, String) = db
+            .conn()
+            .query_row(
+                "SELECT old_value, new_value FROM parameter_history ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(format!("'{old}'"), holds);
+        assert_eq!(new, "0.7");
+    }
+    // Undoing a repair would put back what no reader accepts: refused, naming it.
+    hand_edit(&db, THRESHOLD, "'abc'");
+    let (code, _, _) = run(
+        &db,
+        &["params", "set", THRESHOLD, "0.7", "--reason", "repair"],
+    );
+    assert_eq!(code, Some(0));
+    let repair = db
+        .count("SELECT max(id) FROM parameter_history")
+        .to_string();
+    let (code, _, err) = run(&db, &["params", "rollback", &repair]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("'abc', which is not a decimal number"),
+        "{err}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM parameters WHERE name = 'bot_confidence_threshold' AND value = '0.7'"),
+        1
+    );
+}
+
+/// `bot_max_position_dollars` = 1e-28 by hand (issue 23) made polyperf-adjust panic on every
+/// run. Now the adjuster goes on: the guard still pauses, proposals needing the parameter
+/// wait, the figures and one alert name it; after `params set`, the next run takes them up.
+#[test]
+fn adjust_goes_on_without_a_hand_edited_parameter_and_never_panics() {
+    let db = TestDb::new();
+    let now = chrono::Utc::now();
+    let now_arg = now.to_rfc3339();
+    {
+        let conn = db.conn();
+        for i in 0..5 {
+            crate::common::fixtures::insert_settled(
+                &conn,
+                &crate::common::fixtures::Settled {
+                    decision_id: &format!("loss-{i}"),
+                    at: now - chrono::Duration::hours(5 - i),
+                    action: "NO",
+                    confidence: 0.8,
+                    final_score: 0.3,
+                    outcome: "UP",
+                    profit_loss: Some("-1"),
+                    is_win: Some(false),
+                },
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO proposals (created_at, parameter_name, current_value, proposed_value)
+             VALUES (datetime('now'), 'bot_max_position_dollars', '1e-28', '10'),
+                    (datetime('now'), 'bot_confidence_threshold', '0.75', '0.76')",
+        )
+        .unwrap();
+    }
+    hand_edit(&db, POSITION, "1e-28");
+    let adjust = || {
+        db.cmd("polyperf-adjust")
+            .env("POLYPERF_ADJUST_AUTONOMY", "tier1")
+            .args(["--json", "--now", &now_arg])
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let out = adjust();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let stats = crate::common::stdout_json(&out);
+        assert_eq!(stats["paused"], true, "the guard must not wait: {stats}");
+        let bad = stats["bad_parameters"][0].as_str().unwrap();
+        assert!(bad.starts_with(&named(POSITION, "'1.0e-28'")), "{bad}");
+        assert!(bad.contains("past the range"), "{bad}");
+        assert!(err.contains(&named(POSITION, "'1.0e-28'")), "{err}");
+    }
+    // Both proposals need the position cap (the replay scales stakes by it): they wait.
+    assert_eq!(
+        db.count("SELECT count(*) FROM proposals WHERE status = 'pending'"),
+        2
+    );
+    // One alert however many runs.
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'text' AND payload LIKE '%bot_max_position_dollars holds%'"),
+        1
+    );
+    let (code, _, err) = run(
+        &db,
+        &["params", "set", POSITION, "10", "--reason", "repair"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let out = adjust();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stats = crate::common::stdout_json(&out);
+    assert!(stats.get("bad_parameters").is_none(), "{stats}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM proposals WHERE status = 'pending'"),
+        0
+    );
+    // The one made against 1e-28 no longer matches the live value.
+    assert_eq!(
+        db.count("SELECT count(*) FROM proposals WHERE parameter_name = 'bot_max_position_dollars' AND status = 'superseded'"),
+        1
+    );
+}
+
+/// A settled decision: 'W' won 4.5, 'L' lost 5 (at 0.52, confidence 0.8).
+fn settled(db: &TestDb, i: usize, outcome: char) {
+    let (action, is_win, pl) = match outcome {
+        'W' => ("YES", 1, "4.5"),
+        _ => ("NO", 0, "-5.00"),
+    };
+    db.conn()
+        .execute(
+            "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence,
+                 position_size, btc_price, executed_price, signal_type, reasoning,
+                 settlement_status, settled_at, is_win, profit_loss, actual_outcome)
+             VALUES (?1, datetime(?2, '-20 minutes'), 'btc-updown-15m-1770805800', ?3, 0.8,
+                 '5.00', '66940.0', '0.52', 'BULLISH', 'aligned', 'settled', ?2, ?4, ?5, 'UP')",
+            rusqlite::params![
+                format!("d-{i}"),
+                format!("2026-02-11 {:02}:{:02}:00", 10 + i / 60, i % 60),
+                action,
+                is_win,
+                pl
+            ],
+        )
+        .unwrap();
+}
+
+/// The rules engine on a clearly losing sample proposes for every parameter; with the
+/// threshold edited by hand it leaves that one out (named in a warning) and still reflects and
+/// proposes for the others.
+#[test]
+fn reflect_leaves_a_hand_edited_parameter_out_and_goes_on() {
+    let proposals_with = |threshold: Option<&str>| {
+        let db = TestDb::new();
+        for (i, c) in "WLLL".repeat(10).chars().enumerate() {
+            settled(&db, i, c);
+        }
+        if let Some(value) = threshold {
+            hand_edit(&db, THRESHOLD, value);
+        }
+        let out = db
+            .cmd("polyperf-reflect")
+            .args([
+                "--json",
+                "--engine",
+                "rules",
+                "--now",
+                "2026-02-11T12:00:00Z",
+            ])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let stats = crate::common::stdout_json(&out);
+        assert_eq!(stats["status"], "ok", "{stats}");
+        let conn = db.conn();
+        let mut stmt = conn
+            .prepare("SELECT parameter_name FROM proposals ORDER BY id")
+            .unwrap();
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (names, err)
+    };
+    let (all, _) = proposals_with(None);
+    assert_eq!(
+        all,
+        [THRESHOLD, POSITION, "bot_max_exposure_fraction"],
+        "the control: every parameter gets a proposal"
+    );
+    let (names, err) = proposals_with(Some("'abc'"));
+    assert_eq!(names, [POSITION, "bot_max_exposure_fraction"]);
+    assert!(err.contains(&named(THRESHOLD, "'abc'")), "{err}");
+}
