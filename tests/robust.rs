@@ -533,3 +533,340 @@ fn reflect_leaves_a_hand_edited_parameter_out_and_goes_on() {
     assert_eq!(names, [POSITION, "bot_max_exposure_fraction"]);
     assert!(err.contains(&named(THRESHOLD, "'abc'")), "{err}");
 }
+
+// ---------------------------------------------------------------- hostile archive files
+
+const ARCHIVE_NOW: &str = "2026-03-30T00:00:00Z";
+
+/// A header line for `table` and `week` as the archive writes it, claiming `rows` rows.
+fn header_line(table: &str, week: &str, rows: u64) -> String {
+    serde_json::json!({"format": "polyperf-archive", "version": 1, "table": table, "rows": rows,
+        "min_id": 1, "max_id": rows, "created_at": "2026-03-01 00:00:00", "iso_week": week,
+        "columns": ["id", "timestamp"]})
+    .to_string()
+}
+
+/// One gzip member (a single deflate stream, as `gzip -9` writes it) holding `header`, a newline
+/// and then `mib` MiB of `x` without a newline: 2 MB on disk for 2 GiB of one line. Built in a
+/// second: the compressor's state is reset after the header and after one MiB (a full flush),
+/// so each further MiB compresses to the same bytes.
+fn gzip_bomb(path: &std::path::Path, header: &str, mib: usize) {
+    use flate2::{Compress, Compression, Crc, FlushCompress};
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut deflate = |input: &[u8], flush: FlushCompress| -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() / 100 + 1024);
+        let mut at = 0;
+        loop {
+            out.reserve(64 * 1024);
+            let before = compress.total_in();
+            compress
+                .compress_vec(&input[at..], &mut out, flush)
+                .unwrap();
+            at += (compress.total_in() - before) as usize;
+            if at == input.len() && out.len() < out.capacity() {
+                return out;
+            }
+        }
+    };
+    let first = format!("{header}\n");
+    let chunk = vec![b'x'; 1 << 20];
+    let head = deflate(first.as_bytes(), FlushCompress::Full);
+    let body = deflate(&chunk, FlushCompress::Full);
+    let tail = deflate(&[], FlushCompress::Finish);
+    let mut crc = Crc::new();
+    crc.update(first.as_bytes());
+    for _ in 0..mib {
+        crc.update(&chunk);
+    }
+    let mut file = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff];
+    file.extend_from_slice(&head);
+    for _ in 0..mib {
+        file.extend_from_slice(&body);
+    }
+    file.extend_from_slice(&tail);
+    file.extend_from_slice(&crc.sum().to_le_bytes());
+    file.extend_from_slice(&crc.amount().to_le_bytes());
+    std::fs::write(path, file).unwrap();
+}
+
+/// Runs `cmd` to its end; returns its exit code, stderr and peak resident memory in MiB (the
+/// child's own, from wait4).
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn peak_memory(mut cmd: std::process::Command) -> (Option<i32>, String, i64) {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut err).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child, not
+    // reaped before.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child; the pointers are to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, err, usage.ru_maxrss / 1024)
+}
+
+/// Old settled decisions, archivable at ARCHIVE_NOW (week 2026-W07).
+fn old_trades(db: &TestDb, n: usize) {
+    let conn = db.conn();
+    for i in 0..n {
+        crate::common::fixtures::insert_settled(
+            &conn,
+            &crate::common::fixtures::Settled {
+                decision_id: &format!("old-{i}"),
+                at: polyperf::time::parse_rfc3339("2026-02-11T10:00:00Z").unwrap()
+                    + chrono::Duration::minutes(i as i64),
+                action: "YES",
+                confidence: 0.8,
+                final_score: 0.3,
+                outcome: "UP",
+                profit_loss: Some("4.5"),
+                is_win: Some(true),
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// A 2 MB gzip that expands to one 2 GiB line, in the archive directory under an archive's
+/// name: the archive job needed 2.1 GB and aborted on every run; verify and restore did the
+/// same. Now each refuses it reading no more than a line's bound, naming the file and line;
+/// the job sets it aside and archives the rest.
+#[test]
+fn a_gzip_bomb_is_refused_in_bounded_memory_and_set_aside() {
+    let db = TestDb::new();
+    old_trades(&db, 20);
+    let dir = db.dir.path().join("archive");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bomb = dir.join("trades-2026-W06.jsonl.gz");
+    gzip_bomb(&bomb, &header_line("trades", "2026-W06", 1), 2048);
+    let size = std::fs::metadata(&bomb).unwrap().len();
+    assert!(size < 3 << 20, "the bomb is {size} bytes");
+    // What zcat makes of it: one header line, then 2 GiB without a newline.
+    let expanded = std::io::copy(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&bomb).unwrap()),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    assert_eq!(
+        expanded,
+        (2048 << 20) + header_line("trades", "2026-W06", 1).len() as u64 + 1
+    );
+    let spare = db.dir.path().join("trades-2026-W06.jsonl.gz");
+    std::fs::copy(&bomb, &spare).unwrap();
+
+    for args in [
+        vec!["archive", "verify"],
+        vec!["archive", "restore", "--dry-run"],
+        vec!["archive", "restore"],
+    ] {
+        let mut cmd = process(&db, "polyperf");
+        cmd.args(&args).arg(&spare);
+        let (code, err, peak_mib) = peak_memory(cmd);
+        if args[1] == "verify" {
+            // verify reports the file's status (a mismatch is exit 1 with the reason).
+            assert_ne!(code, Some(0), "{err}");
+        } else {
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+        }
+        assert!(peak_mib < 150, "{args:?} used {peak_mib} MiB");
+    }
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&spare)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("trades-2026-W06.jsonl.gz: line 2: longer than 1 MiB"),
+        "{err}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 20);
+
+    let mut archive = process(&db, "polyperf-archive");
+    archive.args(["--json", "--now", ARCHIVE_NOW]);
+    let (code, err, peak_mib) = peak_memory(archive);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(peak_mib < 150, "the archive job used {peak_mib} MiB");
+    assert!(err.contains("trades-2026-W06.jsonl.gz"), "{err}");
+    assert!(!bomb.exists());
+    assert!(dir.join("trades-2026-W06.jsonl.gz.rejected").exists());
+    // The rest was archived as always.
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM archives WHERE table_name = 'trades'"),
+        1
+    );
+    // And the next run is a plain one.
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--json", "--now", ARCHIVE_NOW])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The lines of an archive file, as zcat gives them.
+fn gunzip_lines(path: &std::path::Path) -> Vec<String> {
+    use std::io::BufRead;
+    std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(path).unwrap(),
+    ))
+    .lines()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// `parts` gzipped one member each, into one file (what `cat a.gz b.gz` or bgzip makes).
+fn members(path: &std::path::Path, parts: &[String]) {
+    use std::io::Write;
+    let mut file = Vec::new();
+    for part in parts {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(part.as_bytes()).unwrap();
+        file.extend(gz.finish().unwrap());
+    }
+    std::fs::write(path, file).unwrap();
+}
+
+/// A gzip file of several members is read as gzip defines it (all members, as zcat does): our
+/// own file re-compressed that way is recognised as ours; two archive files joined with `cat`
+/// are refused as such, not with a misleading line error (and not read as the first alone).
+#[test]
+fn multi_member_files_are_read_whole_and_joined_archives_refused() {
+    let db = TestDb::new();
+    old_trades(&db, 30);
+    let out = db
+        .cmd("polyperf-archive")
+        .args(["--json", "--now", ARCHIVE_NOW])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let own = db
+        .dir
+        .path()
+        .join("archive")
+        .join("trades-2026-W07.jsonl.gz");
+    let lines = gunzip_lines(&own);
+    assert_eq!(lines.len(), 31);
+    let elsewhere = db.dir.path().join("copies");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+
+    // Header in one member, the rows in three more.
+    let split = elsewhere.join("trades-2026-W07.jsonl.gz");
+    let chunk = |range: std::ops::Range<usize>| {
+        lines[range]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    members(
+        &split,
+        &[chunk(0..1), chunk(1..11), chunk(11..25), chunk(25..31)],
+    );
+    let out = db
+        .cmd("polyperf")
+        .args(["--json", "archive", "restore", "--dry-run"])
+        .arg(&split)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = crate::common::stdout_json(&out);
+    assert_eq!(
+        (report["rows"].as_u64(), report["origin"].as_str()),
+        (Some(30), Some("archived_here")),
+        "{report}"
+    );
+
+    // The file twice over: two headers.
+    let joined = elsewhere.join("joined.jsonl.gz");
+    let bytes = std::fs::read(&own).unwrap();
+    std::fs::write(&joined, [bytes.clone(), bytes].concat()).unwrap();
+    for args in [["archive", "restore"], ["archive", "verify"]] {
+        let out = db.cmd("polyperf").args(args).arg(&joined).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            err.contains("joined.jsonl.gz: line 32: a second archive header"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore"])
+        .arg(&joined)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades"),
+        0,
+        "nothing restored"
+    );
+    // Garbage after the last member is damage, not ignored.
+    let trailing = elsewhere.join("trades-2026-W07.jsonl.gz");
+    let mut bytes = std::fs::read(&own).unwrap();
+    bytes.extend_from_slice(b"not gzip at all");
+    std::fs::write(&trailing, bytes).unwrap();
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "restore", "--dry-run"])
+        .arg(&trailing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("damaged gzip data"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A row too long for an archive line (a 2 MiB error text an older version stored on an
+/// outbox row) would make a file no reader accepts: its week stays in the database, named,
+/// and everything else is archived; the job does not fail on every run.
+#[test]
+fn a_row_too_long_for_an_archive_line_keeps_its_week_and_the_rest_goes() {
+    let db = TestDb::new();
+    old_trades(&db, 10);
+    db.conn()
+        .execute(
+            "INSERT INTO outbox (created_at, kind, payload, status, attempts, last_error)
+             VALUES ('2026-02-11 10:00:00', 'text', '{\"text\":\"hi\"}', 'failed', 5, ?1),
+                    ('2026-02-11 11:00:00', 'text', '{\"text\":\"hi\"}', 'sent', 1, NULL)",
+            ["e".repeat(2 << 20)],
+        )
+        .unwrap();
+    for _ in 0..2 {
+        let out = db
+            .cmd("polyperf-archive")
+            .args(["--json", "--now", ARCHIVE_NOW])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let stats = crate::common::stdout_json(&out);
+        assert_eq!(stats["weeks_not_archived"], 1, "{stats}");
+        assert!(err.contains("outbox row 1 is 2097"), "{err}");
+    }
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM archives WHERE table_name = 'outbox'"),
+        0
+    );
+    let out = db
+        .cmd("polyperf")
+        .args(["archive", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
