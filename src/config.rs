@@ -231,6 +231,9 @@ pub struct Cleanup {
     /// deletes first in an emergency: on a completely full disk SQLite cannot even delete
     /// (a DELETE grows the WAL, a checkpoint grows the database), so it needs this room. 0: off.
     pub reserve_bytes: u64,
+    /// The longest each run's `PRAGMA quick_check` may take before it is stopped (recorded as
+    /// incomplete). 0: no check.
+    pub integrity_check_secs: u64,
 }
 
 /// Accepts text or an integer (a Telegram chat id from the environment or TOML) as text.
@@ -385,6 +388,7 @@ impl Default for Cleanup {
             prices_retention_days: 14,
             wal_checkpoint_bytes: 64 << 20,
             reserve_bytes: 64 << 20,
+            integrity_check_secs: 60,
         }
     }
 }

@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_lean_trades",
         include_str!("../sql/migrations/0008_lean_trades.sql"),
     ),
+    (
+        "0011_integrity_checks",
+        include_str!("../sql/migrations/0011_integrity_checks.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -228,6 +232,51 @@ fn busy_timeout() -> Duration {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map_or(BUSY_TIMEOUT, Duration::from_millis)
     })
+}
+
+/// Whether the database file or its write-ahead log, as this process has them open, is still
+/// the file at its path. Something deleting `<db>-wal` under a running job (SQLite never does
+/// while a connection is open) leaves what the job wrote in a file no other process sees; it
+/// reaches the database only if this process checkpoints it when it closes. `Some(why)` names
+/// the file and what happened; None when both are intact or it cannot be told (a system
+/// without `/proc/self/fd`, or no such file open).
+pub fn files_replaced(db: &Path) -> Option<String> {
+    let db = std::fs::canonicalize(db).ok()?;
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        for file in [&db, &wal] {
+            if let Some(why) = replaced(&entry.path(), &target, file) {
+                return Some(why);
+            }
+        }
+    }
+    None
+}
+
+/// Whether the open descriptor `fd` (whose link reads `target`) is `file`, and that file is no
+/// longer at its path.
+fn replaced(fd: &Path, target: &Path, file: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let text = target.to_string_lossy();
+    let name = file.to_string_lossy();
+    if text == format!("{name} (deleted)") {
+        return Some(format!("{name} was deleted while this job had it open"));
+    }
+    if text != name {
+        return None;
+    }
+    let open = std::fs::metadata(fd).ok()?;
+    match std::fs::metadata(file) {
+        Ok(now) if (now.dev(), now.ino()) == (open.dev(), open.ino()) => None,
+        _ => Some(format!(
+            "{name} was replaced by another file while this job had it open"
+        )),
+    }
 }
 
 /// Lets waiting writers (the trader) in between two write transactions of a long job.

@@ -26,6 +26,8 @@
 //! - `src/process.rs`: this host's name and whether a pid still runs the process that
 //!   recorded it.
 //! - `src/http.rs`: the retrying HTTP client; knows no API.
+//! - `src/integrity.rs`: `PRAGMA quick_check` within a time limit and its results
+//!   (`integrity_checks`); whether a job's database files are still the ones on disk.
 //! - `src/json.rs`: JSON objects read in the order they were written.
 //! - `src/market.rs`: facts that follow from a market's slug (its window).
 //! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
@@ -66,6 +68,7 @@ pub mod error;
 pub mod evaluate;
 pub mod evaluations;
 pub mod http;
+pub mod integrity;
 pub mod json;
 pub mod market;
 pub mod metrics;

@@ -870,3 +870,231 @@ fn a_row_too_long_for_an_archive_line_keeps_its_week_and_the_rest_goes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+// ---------------------------------------------------------------- integrity
+
+/// Overwrites the header of `table`'s root page: SQLite finds the file malformed there, and
+/// nowhere else (status and cleanup never read `reflections`).
+fn damage(db: &TestDb, table: &str) {
+    let (root, page_size): (i64, i64) = {
+        let conn = db.conn();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        (
+            conn.query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap(),
+            conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap(),
+        )
+    };
+    let mut bytes = std::fs::read(&db.path).unwrap();
+    let at = ((root - 1) * page_size) as usize;
+    bytes[at..at + 12].fill(0x7f);
+    std::fs::write(&db.path, bytes).unwrap();
+}
+
+/// Cleanup checks the database (quick_check, bounded in time), records what it found and
+/// `polyperf status` shows it with when it ran; a damaged file is an alert and exit 1, naming
+/// what to do.
+#[test]
+fn cleanup_checks_integrity_and_status_shows_the_last_result() {
+    let db = TestDb::new();
+    let now = "2026-02-11T12:00:00Z";
+    let status = |db: &TestDb| {
+        let (code, out, err) = run(db, &["--json", "status", "--now", now]);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    assert_eq!(status(&db)["integrity"], serde_json::Value::Null);
+    let (_, text, _) = run(&db, &["status", "--now", now]);
+    assert!(text.contains("integrity       never checked"), "{text}");
+
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json", "--now", now])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(crate::common::stdout_json(&out)["integrity"], "ok");
+    let s = status(&db);
+    assert_eq!(s["integrity"]["result"], "ok", "{s}");
+    assert!(s["integrity"]["checked_at"].as_str().is_some(), "{s}");
+    let (_, text, _) = run(&db, &["status", "--now", now]);
+    assert!(
+        text.contains("integrity       ok (quick_check at 2026-02-11 12:00:00"),
+        "{text}"
+    );
+
+    {
+        let conn = db.conn();
+        for i in 0..300 {
+            conn.execute(
+                "INSERT INTO reflections (timestamp, trigger_type, insights) VALUES ('2026-02-11 10:00:00', 'manual', ?1)",
+                [format!("{i}{}", "y".repeat(2000))],
+            )
+            .unwrap();
+        }
+    }
+    damage(&db, "reflections");
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json", "--now", now])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("integrity check damaged"), "{err}");
+    assert!(err.contains("PRAGMA integrity_check"), "{err}");
+    let figures = crate::common::stdout_json(&out);
+    assert_eq!(figures["integrity"], "damaged", "{figures}");
+    assert!(
+        figures["integrity_problems"].as_str().is_some(),
+        "{figures}"
+    );
+    let s = status(&db);
+    assert_eq!(s["integrity"]["result"], "damaged", "{s}");
+    let (_, text, _) = run(&db, &["status", "--now", now]);
+    assert!(
+        text.contains("integrity       DAMAGED (quick_check at"),
+        "{text}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'job_failure' AND payload LIKE '%integrity check: damaged%'"),
+        1
+    );
+    // A second run the same day records again but alerts once.
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json", "--now", now])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(db.count("SELECT count(*) FROM integrity_checks"), 3);
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'job_failure'"),
+        1
+    );
+    // 0 turns the check off.
+    let out = db
+        .cmd("polyperf-cleanup")
+        .env("POLYPERF_CLEANUP_INTEGRITY_CHECK_SECS", "0")
+        .args(["--json", "--now", now])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The WAL deleted under a running job (the scenario): the job notices at its end, fails
+/// saying what happened (exit 1, recorded in job_runs with its figures), and what it wrote
+/// reaches the database through its own connection's checkpoint when it closes.
+#[test]
+fn a_wal_deleted_under_a_running_job_is_noticed() {
+    let db = TestDb::new();
+    let settings = db.settings();
+    let wal = db.dir.path().join("performance.db-wal");
+    let run = polyperf::runner::Run {
+        now: polyperf::time::parse_rfc3339("2026-02-11T12:00:00Z").unwrap(),
+        clock: chrono::Utc::now,
+        dry_run: false,
+        json: true,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let wal_in_job = wal.clone();
+    let code = runtime.block_on(polyperf::runner::run(
+        polyperf::runner::Job::Cleanup,
+        settings,
+        run,
+        move |ctx| {
+            Box::pin(async move {
+                ctx.conn.execute(
+                    "INSERT INTO outbox (kind, payload, status) VALUES ('text', '{\"text\":\"written\"}', 'sent')",
+                    [],
+                )?;
+                std::fs::remove_file(&wal_in_job)?;
+                ctx.conn.execute(
+                    "INSERT INTO outbox (kind, payload, status) VALUES ('text', '{\"text\":\"after\"}', 'sent')",
+                    [],
+                )?;
+                Ok(serde_json::json!({"written": 2}))
+            })
+        },
+    ));
+    assert_eq!(code, 1);
+    let (status, error, stats): (String, String, String) = db
+        .conn()
+        .query_row(
+            "SELECT status, error, stats FROM job_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert!(
+        error.contains("performance.db-wal was deleted while this job had it open"),
+        "{error}"
+    );
+    assert_eq!(stats, "{\"written\":2}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM outbox WHERE kind = 'text'"),
+        2
+    );
+    // A job whose files stay put is not troubled.
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json", "--now", "2026-02-11T12:00:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Migration 0011 (integrity_checks) on a database with data at the version before it: the
+/// rows stay, the table is there, cleanup records into it.
+#[test]
+fn the_integrity_migration_keeps_a_database_with_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("performance.db");
+    let before = polyperf::db::migration_names()
+        .position(|n| n == "0011_integrity_checks")
+        .unwrap() as i64;
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+        polyperf::db::migrate_to(&mut conn, before).unwrap();
+        conn.execute(
+            "UPDATE parameters SET value = '0.80' WHERE name = 'bot_confidence_threshold'",
+            [],
+        )
+        .unwrap();
+    }
+    let db = TestDb {
+        dir,
+        path: path.clone(),
+    };
+    old_trades(&db, 5);
+    let out = db
+        .cmd("polyperf-cleanup")
+        .args(["--json", "--now", "2026-02-11T12:00:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 5);
+    assert_eq!(
+        db.count("SELECT count(*) FROM parameters WHERE value = '0.80'"),
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM integrity_checks WHERE result = 'ok'"),
+        1
+    );
+    assert_eq!(
+        db.count("PRAGMA user_version"),
+        polyperf::db::SCHEMA_VERSION
+    );
+}
