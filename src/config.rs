@@ -235,6 +235,9 @@ pub struct Cleanup {
     /// deletes first in an emergency: on a completely full disk SQLite cannot even delete
     /// (a DELETE grows the WAL, a checkpoint grows the database), so it needs this room. 0: off.
     pub reserve_bytes: u64,
+    /// The longest each run's `PRAGMA quick_check` may take before it is stopped (recorded as
+    /// incomplete). 0: no check.
+    pub integrity_check_secs: u64,
 }
 
 /// Accepts text or an integer (a Telegram chat id from the environment or TOML) as text.
@@ -390,6 +393,7 @@ impl Default for Cleanup {
             prices_retention_days: 14,
             wal_checkpoint_bytes: 64 << 20,
             reserve_bytes: 64 << 20,
+            integrity_check_secs: 60,
         }
     }
 }
@@ -424,6 +428,39 @@ const ENV_ALIASES: &[(&str, &str, &str)] = &[
     ("POLYPERF_MIN_FREE_PERCENT", "cleanup", "min_free_percent"),
 ];
 
+/// The largest config file read (a real one is a few kilobytes).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The text of a config file: a regular file of at most [`MAX_CONFIG_BYTES`], UTF-8. Anything
+/// else (`/dev/zero`, a FIFO, a directory, a huge file) is bad input naming it, refused before
+/// it is opened (opening a FIFO would wait for a writer; reading `/dev/zero` never ends).
+fn read_config_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let bad = |why: String| bad_input(format!("config file {}: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(bad(format!(
+            "{} bytes, more than a config file may hold ({MAX_CONFIG_BYTES})",
+            meta.len()
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    // Bounded again while reading: the file may have grown (or been swapped) since.
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(bad(format!(
+            "more than a config file may hold ({MAX_CONFIG_BYTES} bytes)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 text ({e})")))
+}
+
 /// Keys whose values are lists given as comma-separated text in the environment.
 const LIST_KEYS: &[(&str, &str)] = &[("telegram", "allowed_user_ids")];
 
@@ -441,8 +478,7 @@ impl Settings {
     pub fn load_with_env(config_file: Option<&Path>, env: &[(String, String)]) -> Result<Settings> {
         let mut tree = toml::Value::try_from(Settings::default())?;
         if let Some(path) = config_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| bad_input(format!("config file {}: {e}", path.display())))?;
+            let text = read_config_file(path)?;
             let file: toml::Value = toml::from_str(&text).map_err(|e| {
                 bad_input(format!(
                     "config file {}{}: {}",

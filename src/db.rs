@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_lean_trades",
         include_str!("../sql/migrations/0008_lean_trades.sql"),
     ),
+    (
+        "0009_integrity_checks",
+        include_str!("../sql/migrations/0009_integrity_checks.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -235,7 +239,7 @@ fn wait_for_writer(attempt: i32) -> bool {
     const FAST_ATTEMPTS: i32 = 100;
     let waited = Duration::from_micros(200 * attempt.min(FAST_ATTEMPTS) as u64)
         + Duration::from_millis((attempt - FAST_ATTEMPTS).max(0) as u64);
-    if waited >= BUSY_TIMEOUT {
+    if waited >= busy_timeout() {
         return false;
     }
     std::thread::sleep(if attempt < FAST_ATTEMPTS {
@@ -244,6 +248,63 @@ fn wait_for_writer(attempt: i32) -> bool {
         Duration::from_millis(1)
     });
     true
+}
+
+/// [`BUSY_TIMEOUT`], or the test hook `POLYPERF_FAULT_BUSY_TIMEOUT_MS` (tests of a lock held
+/// past the timeout need not wait 30 s; the `POLYPERF_FAULT_` prefix is no setting's).
+fn busy_timeout() -> Duration {
+    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("POLYPERF_FAULT_BUSY_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(BUSY_TIMEOUT, Duration::from_millis)
+    })
+}
+
+/// Whether the database file or its write-ahead log, as this process has them open, is still
+/// the file at its path. Something deleting `<db>-wal` under a running job (SQLite never does
+/// while a connection is open) leaves what the job wrote in a file no other process sees; it
+/// reaches the database only if this process checkpoints it when it closes. `Some(why)` names
+/// the file and what happened; None when both are intact or it cannot be told (a system
+/// without `/proc/self/fd`, or no such file open).
+pub fn files_replaced(db: &Path) -> Option<String> {
+    let db = std::fs::canonicalize(db).ok()?;
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        for file in [&db, &wal] {
+            if let Some(why) = replaced(&entry.path(), &target, file) {
+                return Some(why);
+            }
+        }
+    }
+    None
+}
+
+/// Whether the open descriptor `fd` (whose link reads `target`) is `file`, and that file is no
+/// longer at its path.
+fn replaced(fd: &Path, target: &Path, file: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let text = target.to_string_lossy();
+    let name = file.to_string_lossy();
+    if text == format!("{name} (deleted)") {
+        return Some(format!("{name} was deleted while this job had it open"));
+    }
+    if text != name {
+        return None;
+    }
+    let open = std::fs::metadata(fd).ok()?;
+    match std::fs::metadata(file) {
+        Ok(now) if (now.dev(), now.ino()) == (open.dev(), open.ino()) => None,
+        _ => Some(format!(
+            "{name} was replaced by another file while this job had it open"
+        )),
+    }
 }
 
 /// Lets waiting writers (the trader) in between two write transactions of a long job.
@@ -357,6 +418,20 @@ fixed_decimal!(
     BtcPrice,
     8
 );
+
+/// The largest amount one row's money column may carry into a sum: 10^15 USDC (settlement
+/// bounds a position's payout at 10^12). A larger value was written by hand; readers that add
+/// rows up read it as missing, so no sum over rows can overflow a Decimal (7.9·10^28).
+pub const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+
+/// A money column as the readers that add rows up take it (reflection, the adjuster's guard,
+/// replay and rollback watch): missing when NULL, not a number, or past [`MAX_ROW_MONEY`].
+pub fn money_for_sums(value: ValueRef<'_>) -> Option<Decimal> {
+    Money::from_value(value)
+        .ok()
+        .flatten()
+        .filter(|m| m.abs() <= MAX_ROW_MONEY)
+}
 
 /// `value` rounded to `dp` places as the nearest f64. The integer mantissa and the power of ten
 /// are both exact in f64 while the mantissa is below 2^53, so one IEEE division rounds

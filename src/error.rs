@@ -1,5 +1,6 @@
 //! How failures map to exit codes (SPEC §1): 0 done, 1 failed, 2 bad usage / config / input,
-//! 75 lock held or remote API unavailable (work left for the next run).
+//! 75 lock held (a job's lease, or SQLite's write lock past the busy timeout) or remote API
+//! unavailable (work left for the next run).
 
 use std::fmt;
 
@@ -54,8 +55,25 @@ pub fn kind_of(err: &anyhow::Error) -> Option<Kind> {
         if cause.is::<crate::decision::Conflict>() {
             return Some(Kind::BadInput);
         }
+        if is_busy_cause(cause) {
+            return Some(Kind::TempFail);
+        }
         cause.downcast_ref::<Classified>().map(|c| c.kind)
     })
+}
+
+/// Whether SQLite gave up waiting for a lock (`database is locked` / `busy`): another process
+/// held the write lock past the busy timeout. Nothing was written; the next run does the work.
+pub fn is_busy(err: &anyhow::Error) -> bool {
+    err.chain().any(is_busy_cause)
+}
+
+fn is_busy_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        cause.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
@@ -68,6 +86,12 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 
 /// One line for stderr: the error and its causes, joined, without a backtrace.
 pub fn one_line(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
-    text.replace('\n', " ")
+    let text = format!("{err:#}").replace('\n', " ");
+    if is_busy(err) {
+        // SQLite's own words ("database is locked") say neither who nor what to do.
+        return format!(
+            "{text}: another process held the database's write lock past the busy timeout; try again later"
+        );
+    }
+    text
 }

@@ -17,6 +17,8 @@
 //!   stored ([`db::Money`], [`db::BtcPrice`]: REAL at 6 / 8 places, read back exactly).
 //! - `src/time.rs`: timestamps as stored (`YYYY-MM-DD HH:MM:SS` UTC), checked date arithmetic.
 //! - `src/error.rs`: failure kinds and the exit codes 0 / 1 / 2 / 75.
+//! - `src/output.rs`: results on stdout; a reader that went away (`| head -1`) ends them
+//!   quietly.
 //! - `src/runner.rs`: what every job's run shares: the binaries' names, tracing, lease,
 //!   `job_runs`, output, exit code.
 //! - `src/schedule.rs`: the one table of jobs (name, binary, cadence, function) and the
@@ -25,6 +27,8 @@
 //!   recorded it.
 //! - `src/http.rs`: the retrying HTTP client; knows no API.
 //! - `src/body.rs`: remote bodies read with a size bound, remote error texts clipped.
+//! - `src/integrity.rs`: `PRAGMA quick_check` within a time limit and its results
+//!   (`integrity_checks`); whether a job's database files are still the ones on disk.
 //! - `src/json.rs`: JSON objects read in the order they were written.
 //! - `src/market.rs`: facts that follow from a market's slug (its window).
 //! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
@@ -66,10 +70,12 @@ pub mod error;
 pub mod evaluate;
 pub mod evaluations;
 pub mod http;
+pub mod integrity;
 pub mod json;
 pub mod market;
 pub mod metrics;
 pub mod outbox;
+pub mod output;
 pub mod params;
 pub mod process;
 pub mod proposals;

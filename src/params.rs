@@ -2,8 +2,6 @@
 //! Every change goes through [`apply_change`]: bounds checked, history written, notification
 //! queued, all in the caller's transaction. Decides nothing about *whether* to change.
 
-use std::str::FromStr;
-
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -35,37 +33,196 @@ pub struct Parameter {
     pub updated_at: String,
 }
 
-fn dec(text: String) -> rusqlite::Result<Decimal> {
-    Decimal::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+/// A parameter's row as it is stored, every column as text (what `sqlite3` shows), before any
+/// check: a row edited by hand may hold anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub name: String,
+    pub value: String,
+    pub min: String,
+    pub max: String,
+    pub description: Option<String>,
+    pub updated_at: String,
+}
+
+/// A stored parameter no reader may use: its value (or a bound) is not a decimal number, or the
+/// value lies outside its bounds. Says which parameter, what it holds and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadParameter {
+    pub name: String,
+    /// What the column holds, quoted as text (control characters escaped, long values cut).
+    pub holds: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for BadParameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "parameter {name} holds {holds}: fix it with polyperf params set {name} <value> ({problem})",
+            name = self.name,
+            holds = self.holds,
+            problem = self.problem
+        )
+    }
+}
+
+impl std::error::Error for BadParameter {}
+
+/// A stored value as an error message quotes it: `'abc'`, `''`, `'0.75 '`; at most 40
+/// characters, control characters escaped.
+fn quoted(text: &str) -> String {
+    let mut shown: String = text.chars().take(40).flat_map(char::escape_debug).collect();
+    if text.chars().nth(40).is_some() {
+        shown.push('…');
+    }
+    format!("'{shown}'")
+}
+
+/// A stored parameter value: exactly a JSON number (what polyperf writes, or a plain number an
+/// operator typed into sqlite3), nothing around it, that a Decimal holds. `abc`, `''`, `1e400`,
+/// `0.75 ` and `NaN` are not.
+pub fn parse_stored(text: &str) -> Option<Decimal> {
+    if !crate::decision::is_json_number(text) {
+        return None;
+    }
+    if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text).ok()
+    } else {
+        Decimal::from_str_exact(text).ok()
+    }
+}
+
+impl Stored {
+    fn bad(&self, holds: &str, problem: String) -> BadParameter {
+        BadParameter {
+            name: self.name.clone(),
+            holds: quoted(holds),
+            problem,
+        }
+    }
+
+    /// The bounds (min, max), if both are decimal numbers.
+    fn bounds(&self) -> std::result::Result<(Decimal, Decimal), BadParameter> {
+        let bound = |text: &str, which: &str| {
+            parse_stored(text).ok_or_else(|| {
+                self.bad(
+                    text,
+                    format!("its {which} bound {} is not a decimal number", quoted(text)),
+                )
+            })
+        };
+        Ok((bound(&self.min, "lower")?, bound(&self.max, "upper")?))
+    }
+
+    /// The parameter, if every column is one polyperf can use and the value lies within its
+    /// bounds; else what is wrong, naming the parameter.
+    pub fn check(&self) -> std::result::Result<Parameter, BadParameter> {
+        let (min, max) = self.bounds()?;
+        let value = parse_stored(&self.value).ok_or_else(|| {
+            let problem = if crate::decision::is_json_number(&self.value) {
+                "a number past the range and precision a parameter holds"
+            } else {
+                "not a decimal number"
+            };
+            self.bad(&self.value, problem.into())
+        })?;
+        if value < min || value > max {
+            return Err(self.bad(
+                &self.value,
+                format!("outside its bounds [{}, {}]", self.min, self.max),
+            ));
+        }
+        Ok(Parameter {
+            name: self.name.clone(),
+            value,
+            min,
+            max,
+            description: self.description.clone(),
+            updated_at: self.updated_at.clone(),
+        })
+    }
 }
 
 const SELECT: &str = "SELECT name, value, min, max, description, updated_at FROM parameters";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Parameter> {
-    Ok(Parameter {
-        name: r.get(0)?,
-        value: dec(r.get(1)?)?,
-        min: dec(r.get(2)?)?,
-        max: dec(r.get(3)?)?,
-        description: r.get(4)?,
-        updated_at: r.get(5)?,
+/// A column as text, whatever a hand edit stored in it (a number, a blob, NULL).
+fn text(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<String> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(i)? {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(v) => v.to_string(),
+        ValueRef::Real(v) => v.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
     })
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Parameter>> {
+fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        name: text(r, 0)?,
+        value: text(r, 1)?,
+        min: text(r, 2)?,
+        max: text(r, 3)?,
+        description: r.get::<_, Option<String>>(4).ok().flatten(),
+        updated_at: text(r, 5)?,
+    })
+}
+
+/// Every parameter as stored, by name, unchecked.
+pub fn stored_all(conn: &Connection) -> Result<Vec<Stored>> {
     let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY name"))?;
     let rows = stmt
-        .query_map([], row)?
+        .query_map([], stored_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
-pub fn get(conn: &Connection, name: &str) -> Result<Option<Parameter>> {
+/// One parameter as stored, unchecked (`params set` repairs what a reader refuses).
+pub fn stored(conn: &Connection, name: &str) -> Result<Option<Stored>> {
     Ok(conn
-        .query_row(&format!("{SELECT} WHERE name = ?1"), [name], row)
+        .query_row(&format!("{SELECT} WHERE name = ?1"), [name], stored_row)
         .optional()?)
+}
+
+/// Every parameter, checked one by one: a reader that can go on without some uses the good
+/// ones and names the bad ones.
+pub fn read_all(conn: &Connection) -> Result<Vec<std::result::Result<Parameter, BadParameter>>> {
+    Ok(stored_all(conn)?.iter().map(Stored::check).collect())
+}
+
+/// The parameters that no reader may use, with why (for `status`).
+pub fn problems(conn: &Connection) -> Result<Vec<BadParameter>> {
+    Ok(read_all(conn)?
+        .into_iter()
+        .filter_map(|p| p.err())
+        .collect())
+}
+
+/// Every parameter, checked; any bad one is bad input naming each bad parameter.
+pub fn list(conn: &Connection) -> Result<Vec<Parameter>> {
+    let (good, bad): (Vec<_>, Vec<_>) = read_all(conn)?.into_iter().partition(|p| p.is_ok());
+    if !bad.is_empty() {
+        let named: Vec<String> = bad
+            .into_iter()
+            .filter_map(|p| p.err())
+            .map(|b| b.to_string())
+            .collect();
+        return Err(bad_input(named.join("; ")));
+    }
+    Ok(good.into_iter().filter_map(|p| p.ok()).collect())
+}
+
+/// One parameter, checked: a bad one is bad input naming it (see [`BadParameter`]).
+pub fn get(conn: &Connection, name: &str) -> Result<Option<Parameter>> {
+    match stored(conn, name)? {
+        None => Ok(None),
+        Some(s) => s
+            .check()
+            .map(Some)
+            .map_err(|bad| bad_input(bad.to_string())),
+    }
 }
 
 /// Makes the database's bounds follow the settings (the settings are the authority).
@@ -116,14 +273,7 @@ pub fn check_step(settings: &Settings, name: &str, value: Decimal) -> Result<()>
 /// Only JSON's number grammar passes (`1_000` and `+5` are refused, as in a decision).
 pub fn parse_value(name: &str, text: &str) -> Result<Decimal> {
     let t = text.trim();
-    let parsed = if !crate::decision::is_json_number(t) {
-        Err(rust_decimal::Error::ConversionTo("decimal".into()))
-    } else if t.contains(['e', 'E']) {
-        Decimal::from_scientific(t)
-    } else {
-        Decimal::from_str_exact(t)
-    };
-    parsed.map_err(|_| bad_input(format!("{name}: {t:?} is not a decimal number")))
+    parse_stored(t).ok_or_else(|| bad_input(format!("{name}: {t:?} is not a decimal number")))
 }
 
 /// How a change was approved (`parameter_history.approval_method`, the column's words).
@@ -183,8 +333,12 @@ pub fn apply_change(
     change: &Change<'_>,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let p = get(conn, change.name)?
+    // Read as stored, unchecked: a value edited by hand into something no reader accepts is
+    // exactly what a change repairs (its history row keeps what it held). The bounds must be
+    // numbers (`params set` syncs them from the settings first).
+    let stored = stored(conn, change.name)?
         .ok_or_else(|| bad_input(format!("unknown parameter {:?}", change.name)))?;
+    let p = bounds_of(&stored)?;
     check_value(&p, change.new_value).map_err(bad_input)?;
     conn.execute(
         "UPDATE parameters SET value = ?1, updated_at = ?2 WHERE name = ?3",
@@ -196,7 +350,7 @@ pub fn apply_change(
         params![
             to_db(now),
             change.name,
-            p.value.to_string(),
+            stored.value,
             change.new_value.to_string(),
             change.reason,
             change.method.as_str(),
@@ -209,7 +363,7 @@ pub fn apply_change(
     let note = ParameterChange {
         history_id,
         parameter: change.name.to_string(),
-        old: p.value.to_string(),
+        old: stored.value.clone(),
         new: change.new_value.to_string(),
         reason: change.reason.to_string(),
         method: Some(change.method),
@@ -229,6 +383,20 @@ pub fn apply_change(
         now,
     )?;
     Ok(history_id)
+}
+
+/// The stored parameter with its bounds read, whatever its value holds (it is about to be
+/// replaced). Bounds that are not numbers are bad input naming the parameter.
+fn bounds_of(stored: &Stored) -> Result<Parameter> {
+    let (min, max) = stored.bounds().map_err(|bad| bad_input(bad.to_string()))?;
+    Ok(Parameter {
+        name: stored.name.clone(),
+        value: parse_stored(&stored.value).unwrap_or(min),
+        min,
+        max,
+        description: stored.description.clone(),
+        updated_at: stored.updated_at.clone(),
+    })
 }
 
 /// A row of `parameter_history`.
@@ -256,9 +424,9 @@ pub fn history(conn: &Connection, name: Option<&str>, limit: i64) -> Result<Vec<
                 id: r.get(0)?,
                 timestamp: r.get(1)?,
                 parameter_name: r.get(2)?,
-                old_value: r.get(3)?,
-                new_value: r.get(4)?,
-                reason: r.get(5)?,
+                old_value: text(r, 3)?,
+                new_value: text(r, 4)?,
+                reason: text(r, 5)?,
                 approval_method: r.get(6)?,
                 proposal_id: r.get(7)?,
                 reverts_history_id: r.get(8)?,
@@ -295,7 +463,7 @@ pub fn rollback(
         .query_row(
             "SELECT parameter_name, old_value, new_value FROM parameter_history WHERE id = ?1",
             [history_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((text(r, 0)?, text(r, 1)?, text(r, 2)?)),
         )
         .optional()?
         .ok_or_else(|| bad_input(format!("no parameter_history row #{history_id}")))?;
@@ -308,7 +476,12 @@ pub fn rollback(
             current.value
         )));
     }
-    let target = parse_value(&name, &old_value)?;
+    let target = parse_stored(old_value.trim()).ok_or_else(|| {
+        bad_input(format!(
+            "change #{history_id} replaced {name}'s value {}, which is not a decimal number: it cannot be restored; set a value with polyperf params set {name} <value>",
+            quoted(&old_value)
+        ))
+    })?;
     let change = Change {
         name: &name,
         new_value: target,
@@ -327,4 +500,95 @@ pub fn rollback(
         from: new_value,
         to: old_value,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stored(value: &str, min: &str, max: &str) -> Stored {
+        Stored {
+            name: CONFIDENCE_THRESHOLD.into(),
+            value: value.into(),
+            min: min.into(),
+            max: max.into(),
+            description: None,
+            updated_at: "2026-02-11 10:30:00".into(),
+        }
+    }
+
+    /// What an operator can type into sqlite3 (issue 23): each is named, with what it holds and
+    /// the command that fixes it.
+    #[test]
+    fn hand_edited_values_are_named_with_their_fix() {
+        let cases = [
+            ("abc", "'abc'", "not a decimal number"),
+            ("", "''", "not a decimal number"),
+            (
+                "1e400",
+                "'1e400'",
+                "a number past the range and precision a parameter holds",
+            ),
+            (
+                "1.0e-28",
+                "'1.0e-28'",
+                "a number past the range and precision a parameter holds",
+            ),
+            ("0.75 ", "'0.75 '", "not a decimal number"),
+            (" 0.75", "' 0.75'", "not a decimal number"),
+            ("0.75\n", "'0.75\\n'", "not a decimal number"),
+            ("NaN", "'NaN'", "not a decimal number"),
+            ("+0.75", "'+0.75'", "not a decimal number"),
+            ("0.99", "'0.99'", "outside its bounds [0.50, 0.95]"),
+            ("1e-28", "'1e-28'", "outside its bounds [0.50, 0.95]"),
+            ("-0.75", "'-0.75'", "outside its bounds [0.50, 0.95]"),
+        ];
+        for (value, holds, problem) in cases {
+            let bad = stored(value, "0.50", "0.95").check().unwrap_err();
+            assert_eq!(
+                bad.to_string(),
+                format!(
+                    "parameter bot_confidence_threshold holds {holds}: fix it with polyperf params set bot_confidence_threshold <value> ({problem})"
+                ),
+                "{value:?}"
+            );
+        }
+        let long = "9".repeat(100);
+        let bad = stored(&long, "0.50", "0.95").check().unwrap_err();
+        assert_eq!(bad.holds, format!("'{}…'", "9".repeat(40)));
+        let bad = stored("0.75", "abc", "0.95").check().unwrap_err();
+        assert!(bad.problem.contains("lower bound 'abc'"), "{bad}");
+        for (value, want) in [
+            ("0.75", "0.75"),
+            ("0.5", "0.5"),
+            ("0.95", "0.95"),
+            ("7.5e-1", "0.75"),
+        ] {
+            let p = stored(value, "0.50", "0.95").check().unwrap();
+            assert_eq!(p.value, Decimal::from_str_exact(want).unwrap(), "{value}");
+        }
+    }
+
+    proptest! {
+        /// Whatever a column holds, reading it never panics: a parameter comes back within its
+        /// bounds, or named as bad.
+        #[test]
+        fn any_stored_text_is_checked_without_panic(
+            value in prop_oneof![
+                any::<String>(),
+                "-?[0-9]{0,32}(\\.[0-9]{0,32})?([eE][-+]?[0-9]{0,12})?",
+            ],
+            min in prop_oneof![Just("0.50".to_string()), "-?[0-9]{0,30}(\\.[0-9]{0,3})?([eE]-?[0-9]{1,4})?"],
+            max in prop_oneof![Just("0.95".to_string()), "-?[0-9]{0,30}(\\.[0-9]{0,3})?([eE]-?[0-9]{1,4})?"],
+        ) {
+            match stored(&value, &min, &max).check() {
+                Ok(p) => prop_assert!(p.min <= p.value && p.value <= p.max),
+                Err(bad) => {
+                    prop_assert_eq!(&bad.name, CONFIDENCE_THRESHOLD);
+                    prop_assert!(bad.to_string().contains("fix it with polyperf params set"));
+                }
+            }
+        }
+    }
 }

@@ -225,20 +225,7 @@ where
     if !dry_run {
         match begin_run(&ctx.conn, name, &holder, lease_secs, now, clock()) {
             Ok(Some(id)) => run_id = Some(id),
-            Ok(None) => {
-                let message =
-                    format!("another {name} run holds the lock; leaving the work for the next run");
-                tracing::warn!("{message}");
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"status": "locked", "error": message})
-                    );
-                } else {
-                    eprintln!("{name}: {message}");
-                }
-                return EXIT_TEMPFAIL;
-            }
+            Ok(None) => return locked(name, json),
             // A full disk must not stop the job that frees space (cleanup), and the other jobs
             // then fail on their own writes with a clear error; so run without a lease.
             Err(e) if is_disk_full(&e) => {
@@ -264,7 +251,9 @@ where
         )
     });
     let started = std::time::Instant::now();
-    let result = job(&mut ctx).await;
+    let result = job(&mut ctx)
+        .await
+        .and_then(|figures| files_intact(&ctx, figures));
     if let Some(handle) = heartbeat {
         handle.abort();
     }
@@ -305,7 +294,7 @@ where
             tracing::info!(elapsed_ms, dry_run, "job finished");
             let text = scrub(figures_text.as_deref().unwrap_or("{}"));
             if json {
-                println!("{text}");
+                crate::output::println(&text);
             } else {
                 print_human(name, &text, dry_run);
             }
@@ -328,12 +317,40 @@ where
                 };
                 out.insert("status".into(), status.into());
                 out.insert("error".into(), message.clone().into());
-                println!("{}", scrub(&serde_json::Value::Object(out).to_string()));
+                crate::output::println(&scrub(&serde_json::Value::Object(out).to_string()));
             }
             eprintln!("{name}: error: {message}");
         }
     }
     code
+}
+
+/// Another run holds the lease: said once (on stdout with `--json`), exit 75.
+fn locked(name: &str, json: bool) -> u8 {
+    let message = format!("another {name} run holds the lock; leaving the work for the next run");
+    tracing::warn!("{message}");
+    if json {
+        crate::output::println(
+            &serde_json::json!({"status": "locked", "error": message}).to_string(),
+        );
+    } else {
+        eprintln!("{name}: {message}");
+    }
+    EXIT_TEMPFAIL
+}
+
+/// A job's figures, unless something deleted or replaced the database or its write-ahead log
+/// while it ran (SQLite never does while a connection is open): then what the job wrote is in
+/// a file other processes no longer see, and reaches the database only through this process's
+/// checkpoint when it closes. The run fails saying so, with its figures.
+fn files_intact<S: Serialize>(ctx: &JobContext, figures: S) -> Result<S> {
+    match crate::db::files_replaced(&ctx.settings.general.db) {
+        None => Ok(figures),
+        Some(why) => Err(failed_with(
+            format!("{why}: what this run wrote is checkpointed from the open file when it ends, if it can be; never delete a database's -wal or -shm file while a job runs; check it with polyperf-cleanup (integrity) and polyperf status"),
+            &figures,
+        )),
+    }
 }
 
 /// Prints a run's figures (a JSON object's text) as aligned `key  value` lines, in the order
@@ -344,13 +361,14 @@ pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     } else {
         ""
     };
-    println!("{name}: done{suffix}");
+    let mut text = format!("{name}: done{suffix}\n");
     let fields = crate::json::fields_in_order(stats);
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, shown) in fields {
         let shown = crate::status::figure_for_people(&key, &shown);
-        println!("  {key:<width$}  {shown}");
+        text.push_str(&format!("  {key:<width$}  {shown}\n"));
     }
+    crate::output::print(&text);
 }
 
 /// Takes the lease and records the start of the run, in one transaction (one fsync: cron

@@ -38,8 +38,12 @@ pub struct Status {
     pub trading_paused: bool,
     pub control: ControlState,
     pub pending_approvals: i64,
+    /// Parameters holding what no reader may use (a value edited by hand), each with its fix.
+    pub parameter_problems: Vec<crate::params::BadParameter>,
     pub outbox: OutboxCounts,
     pub archives: crate::archive::Totals,
+    /// The last `PRAGMA quick_check` (polyperf-cleanup runs it): when, and what it found.
+    pub integrity: Option<crate::integrity::Check>,
     pub jobs: serde_json::Map<String, serde_json::Value>,
     /// Each job's last figures in the job's own order (the important first), for people.
     #[serde(skip)]
@@ -87,12 +91,14 @@ pub fn collect(
         trading_paused: control.paused,
         control,
         pending_approvals,
+        parameter_problems: crate::params::problems(conn)?,
         outbox: OutboxCounts {
             pending,
             sent,
             failed,
         },
         archives,
+        integrity: crate::integrity::last(conn)?,
         jobs: crate::runner::last_runs(conn)?,
         job_figures: crate::runner::last_figures(conn)?,
         now: crate::time::to_db(now),
@@ -142,6 +148,9 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "  trading         active");
     }
     let _ = writeln!(out, "  approvals       {} awaiting", s.pending_approvals);
+    for bad in &s.parameter_problems {
+        let _ = writeln!(out, "  parameters      {bad}");
+    }
     let _ = writeln!(
         out,
         "  outbox          {} pending, {} sent, {} failed",
@@ -151,6 +160,11 @@ pub fn render(s: &Status) -> String {
         out,
         "  archives        {} files, {} rows",
         s.archives.files, s.archives.rows
+    );
+    let _ = writeln!(
+        out,
+        "  integrity       {}",
+        integrity_line(s.integrity.as_ref())
     );
     let _ = writeln!(out, "  jobs");
     for (job, run) in &s.jobs {
@@ -174,6 +188,28 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
     }
     out
+}
+
+/// The last integrity check for people: `ok (quick_check at 2026-02-11 10:00:00, 120 ms)`,
+/// `DAMAGED (…): <problems>`, or `never checked (polyperf-cleanup checks it)`.
+fn integrity_line(check: Option<&crate::integrity::Check>) -> String {
+    let Some(c) = check else {
+        return "never checked (polyperf-cleanup checks it)".into();
+    };
+    let word = if c.result.is_alarm() {
+        c.result.as_str().to_uppercase()
+    } else {
+        c.result.as_str().to_string()
+    };
+    let mut line = format!(
+        "{word} (quick_check at {}, {} ms)",
+        c.checked_at, c.elapsed_ms
+    );
+    if let Some(problems) = &c.problems {
+        let short: String = problems.chars().take(200).collect();
+        line.push_str(&format!(": {short}"));
+    }
+    line
 }
 
 /// The first six plain figures (no nested objects or lists), as `name=value`.

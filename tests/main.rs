@@ -44,6 +44,8 @@ mod money;
 mod inputs;
 // polyperf evaluate: the walk-forward worth of the learning loop (issue 18).
 mod evaluate;
+// Nothing real keeps a job down: pipes, config files, locks, parameters, archives (issue 23).
+mod robust;
 
 // The lean trades table: migration 0008 in place, hot queries on indexes (issue 20).
 mod perf;

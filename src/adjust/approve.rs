@@ -203,6 +203,11 @@ fn approve(
     let (live, value) = match check {
         Check::Valid { live, value, .. } => (live, value),
         Check::Invalid(why) => return Ok(unchanged(format!("cannot apply proposal #{id}: {why}"))),
+        Check::Unreadable(bad) => {
+            return Ok(unchanged(format!(
+                "cannot apply proposal #{id}: {bad}; nothing applied"
+            )))
+        }
         _ => {
             return Ok(unchanged(format!(
                 "unknown parameter {name:?}; nothing applied"

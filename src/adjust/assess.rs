@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::replay;
 use super::tiers::{self, Action, Tier};
 use crate::config::{Autonomy, ParamBounds, Settings};
-use crate::params::{self, Parameter};
+use crate::params::{self, BadParameter, Parameter};
 use crate::proposals::Proposal;
 use crate::time::{from_db, to_db};
 
@@ -18,6 +18,9 @@ use crate::time::{from_db, to_db};
 pub(super) enum Check {
     /// The `parameters` table no longer has the parameter.
     Gone,
+    /// The live parameter holds what no reader may use (a hand edit): nothing can be judged
+    /// against it until `polyperf params set` repairs it; the proposal waits.
+    Unreadable(BadParameter),
     /// The proposal's `current_value` is not a decimal number.
     BadCurrent { live: Decimal },
     /// The live value is no longer the proposal's `current_value`.
@@ -51,8 +54,12 @@ impl Check {
 /// Checks a proposal against the live parameter and the settings' step.
 pub(super) fn check(conn: &Connection, settings: &Settings, p: &Proposal) -> Result<Check> {
     let name = p.parameter_name.as_str();
-    let Some(live) = params::get(conn, name)? else {
+    let Some(stored) = params::stored(conn, name)? else {
         return Ok(Check::Gone);
+    };
+    let live = match stored.check() {
+        Ok(live) => live,
+        Err(bad) => return Ok(Check::Unreadable(bad)),
     };
     let Ok(current) = params::parse_value(name, &p.current_value) else {
         return Ok(Check::BadCurrent { live: live.value });
@@ -82,6 +89,8 @@ pub(super) fn check(conn: &Connection, settings: &Settings, p: &Proposal) -> Res
 
 /// The adjuster's assessment of a pending proposal.
 pub(super) enum Assessment {
+    /// Left pending: a parameter it needs cannot be read (named); a later run assesses it.
+    Wait(BadParameter),
     Reject(String),
     Supersede(String),
     Accept {
@@ -104,6 +113,7 @@ pub(super) fn evaluate(
 ) -> Result<Assessment> {
     let name = p.parameter_name.as_str();
     let (current, value) = match check(conn, settings, p)? {
+        Check::Unreadable(bad) => return Ok(Assessment::Wait(bad)),
         Check::Gone | Check::Unknown => {
             return Ok(Assessment::Reject(format!("unknown parameter {name:?}")))
         }
@@ -122,6 +132,10 @@ pub(super) fn evaluate(
         Check::Invalid(why) => return Ok(Assessment::Reject(why)),
         Check::Valid { current, value, .. } => (current, value),
     };
+    // The replay scales stakes by the live position cap: it must be readable too.
+    if let Some(Err(bad)) = params::stored(conn, replay::MAX_POSITION)?.map(|s| s.check()) {
+        return Ok(Assessment::Wait(bad));
+    }
     let evidence = evidence(conn, settings, name, current, value, now)?;
     let limits = tiers::Limits {
         tier1_max_change: settings.adjust.tier1_max_change,

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::config::{Adjust, Settings};
 use crate::control;
-use crate::db::Money;
 use crate::time::to_db;
 use crate::trades::settled_position;
 
@@ -157,7 +156,7 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
         let pnls = stmt
             // A P&L that is not a number (a hand edit) is left out, as a missing one is.
             .query_map(params![since, now_db], |r| {
-                Ok(Money::from_value(r.get_ref(0)?).ok().flatten())
+                Ok(crate::db::money_for_sums(r.get_ref(0)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(pnls.into_iter().flatten().collect())

@@ -53,6 +53,10 @@ pub struct Stats {
     pub rolled_back: u64,
     pub paused: bool,
     pub pause_reason: Option<String>,
+    /// Parameters holding what no reader may use (a hand edit), each named with its fix; their
+    /// proposals wait. Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bad_parameters: Vec<String>,
 }
 
 /// The job: guard first (safety does not wait for the rest), then expiry, pending proposals
@@ -72,6 +76,7 @@ pub fn run_sync(
     if !dry_run {
         params::sync_bounds(conn, settings)?;
     }
+    stats.bad_parameters = unreadable_parameters(conn, settings, now, dry_run)?;
     let pause = guard::run(conn, settings, now, dry_run)?;
     stats.expired = expire(conn, &settings.telegram.notify, now, dry_run)?;
     stats.superseded += supersede_stale(conn, settings, now, dry_run)?;
@@ -113,6 +118,38 @@ pub fn run_sync(
     } = stats;
     info!(applied, paused, "adjust finished");
     Ok(stats)
+}
+
+/// The parameters no reader may use (values edited by hand into `abc`, or out of bounds): the
+/// adjuster goes on without them (their proposals wait), names each in a warning and its
+/// figures, and queues one alert per value held, so the operator learns the fix once.
+fn unreadable_parameters(
+    conn: &mut Connection,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Vec<String>> {
+    let bad = params::problems(conn)?;
+    if bad.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tx = crate::db::write_tx(conn)?;
+    for b in &bad {
+        warn!(parameter = %b.name, "{b}");
+        let key = format!("bad-parameter:{}:{}", b.name, b.holds);
+        let text = format!("{b}. Until then its proposals wait.");
+        crate::outbox::enqueue(
+            &tx,
+            &settings.telegram.notify,
+            &crate::outbox::Message::text(&text),
+            Some(&key),
+            now,
+        )?;
+    }
+    if !dry_run {
+        tx.commit()?;
+    }
+    Ok(bad.iter().map(ToString::to_string).collect())
 }
 
 /// The tier-3 guard alone, for settlement or the scheduler to call after settling: pauses when

@@ -7,7 +7,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rust_decimal::Decimal;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::assess::{self, Assessment};
 use super::replay::Evidence;
@@ -150,6 +150,10 @@ pub(super) fn process(
     }
     let notify = &settings.telegram.notify;
     let status = match assess::evaluate(&tx, settings, &p, now)? {
+        Assessment::Wait(bad) => {
+            warn!(proposal_id = id, parameter = %bad.name, "proposal left pending: {bad}");
+            return Ok(None);
+        }
         Assessment::Reject(why) => reject(&tx, notify, &p, &why, now)?,
         Assessment::Supersede(why) => {
             supersede(&tx, notify, id, &p.parameter_name, &why, now)?;

@@ -11,7 +11,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::counterfactual::{Fate, Values, Walker};
-use crate::db::Money;
 use crate::settle::fees::{FeeAsset, FeeModel, FeeRules, Fill, Liquidity};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
@@ -110,7 +109,7 @@ pub const ROW_COLUMNS: &str =
 /// reads as missing.
 pub fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Row>> {
     let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-        Ok(Money::from_value(r.get_ref(at + i)?).ok().flatten())
+        Ok(crate::db::money_for_sums(r.get_ref(at + i)?))
     };
     let text = |i: usize| -> rusqlite::Result<Option<String>> { r.get(at + i) };
     let confidence = text(1)?.and_then(|c| {

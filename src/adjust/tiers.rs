@@ -60,22 +60,32 @@ pub fn validate_value(name: &str, text: &str, bounds: &ParamBounds) -> Result<De
 
 /// Rounds `value` to the nearest multiple of `step` (halves away from zero), keeping the
 /// step's number of decimal places.
+/// A value too far from any multiple of the step to round (a quotient past what a Decimal
+/// holds) comes back as it is, and the bounds check that follows judges it.
 pub fn round_to_step(value: Decimal, step: Decimal) -> Decimal {
     if step <= Decimal::ZERO {
         return value;
     }
-    let units = (value / step).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-    let mut out = units * step;
+    let Some(units) = value
+        .checked_div(step)
+        .map(|u| u.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
+    else {
+        return value;
+    };
+    let Some(mut out) = units.checked_mul(step) else {
+        return value;
+    };
     out.rescale(step.scale());
     out
 }
 
-/// |new − old| / |old|; None when `old` is zero (a relative change is undefined).
+/// |new − old| / |old|; None when `old` is zero (a relative change is undefined) or the change
+/// is past what a Decimal holds (a value stored by hand, e.g. 1e-28).
 pub fn relative_change(old: Decimal, new: Decimal) -> Option<Decimal> {
     if old.is_zero() {
         return None;
     }
-    Some(((new - old) / old).abs())
+    Some(new.checked_sub(old)?.checked_div(old)?.abs())
 }
 
 /// Inputs of the tier decision besides the values.
@@ -104,7 +114,9 @@ pub fn classify(old: Decimal, new: Decimal, limits: Limits, gate: Tier1Gate) -> 
         return Tier::Rejected(format!("proposed value {new} equals the current value"));
     }
     let Some(change) = relative_change(old, new) else {
-        return Tier::Rejected("the current value is 0: a relative change is undefined".into());
+        return Tier::Rejected(format!(
+            "the relative change from {old} to {new} is undefined (or too large to compute)"
+        ));
     };
     if change > limits.tier2_max_change {
         return Tier::Rejected(format!(
@@ -201,10 +213,10 @@ pub fn tier2_reason(change: Decimal, limits: Limits, gate: Tier1Gate) -> String 
 
 /// A fraction as a percent with up to two decimals: 0.05 → "5%".
 pub fn percent(fraction: Decimal) -> String {
-    format!(
-        "{}%",
-        (fraction * Decimal::ONE_HUNDRED).round_dp(2).normalize()
-    )
+    match fraction.checked_mul(Decimal::ONE_HUNDRED) {
+        Some(p) => format!("{}%", p.round_dp(2).normalize()),
+        None => format!("{} (as a fraction)", fraction.normalize()),
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +410,12 @@ mod tests {
             ("7.26", "0.5", "7.5"),
             ("7.24", "0.5", "7.0"),
             ("3", "1", "3"),
+            // Too far from any multiple to divide: returned as it is, for the bounds to judge.
+            (
+                "79228162514264337593543950335",
+                "0.01",
+                "79228162514264337593543950335",
+            ),
         ];
         for (v, step, want) in cases {
             assert_eq!(
@@ -406,5 +424,36 @@ mod tests {
                 "{v} by {step}"
             );
         }
+    }
+
+    /// Values stored by hand at the edges of what a Decimal holds (issue 23: a position cap of
+    /// 1e-28 panicked the adjuster on every run with a division overflow): no arithmetic
+    /// panics; a change that cannot be computed is rejected with a reason.
+    #[test]
+    fn extreme_stored_values_never_panic() {
+        let tiny = d("0.0000000000000000000000000001");
+        let huge = Decimal::MAX;
+        assert_eq!(relative_change(tiny, d("10")), None);
+        assert_eq!(relative_change(huge, Decimal::MIN), None);
+        assert_eq!(relative_change(d("-1"), huge), None);
+        let gate = Tier1Gate {
+            cooldown_passed: true,
+            evidence_ok: true,
+            is_rollback: false,
+        };
+        for (old, new) in [(tiny, d("10")), (huge, Decimal::MIN), (Decimal::MIN, huge)] {
+            match classify(old, new, limits(), gate) {
+                Tier::Rejected(why) => assert!(why.contains("too large"), "{why}"),
+                other => panic!("{old} -> {new}: {other:?}"),
+            }
+        }
+        assert!(percent(huge).contains("as a fraction"));
+        assert_eq!(percent(d("0.05")), "5%");
+        let b = ParamBounds {
+            min: tiny,
+            max: huge,
+            step: tiny,
+        };
+        assert!(validate_value("p", "79228162514264337593543950335", &b).is_ok());
     }
 }

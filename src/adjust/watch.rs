@@ -10,7 +10,6 @@ use tracing::{info, warn};
 
 use super::replay::wilson;
 use crate::config::Settings;
-use crate::db::Money;
 use crate::params;
 use crate::proposals;
 use crate::time::to_db;
@@ -72,7 +71,10 @@ fn sample(conn: &Connection, sql: &str, at: &str, now: &str, n: u32) -> Result<S
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
         .query_map(params![at, now, n], |r| {
-            Ok((Money::get(r, 0)?, r.get::<_, i64>(1)? != 0))
+            Ok((
+                crate::db::money_for_sums(r.get_ref(0)?),
+                r.get::<_, i64>(1)? != 0,
+            ))
         })?
         .filter_map(|r| r.ok())
         .filter_map(|(p, w)| p.map(|p| (p, w)))

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,6 +18,18 @@ use crate::error::bad_input;
 /// The `format` field of every archive header.
 pub const FORMAT: &str = "polyperf-archive";
 pub const VERSION: u32 = 1;
+
+/// The longest line an archive file may hold. Our own rows are far shorter: a trade is at most
+/// ~70 KB (10,000 characters of reasoning, every one escaped as `\u001f`, plus bounded ids,
+/// slugs and labels); outbox and job_runs rows hold our own messages and error texts. A longer
+/// line is refused naming the file and line, read in bounded memory (a 2 MB gzip that expands
+/// to one 2 GiB line needed 2.1 GB).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The most an archive file may expand to, whatever its header claims (16 GiB: a week of a
+/// decision every 40 ms). With [`MAX_LINE_BYTES`] and no more rows than the header counts
+/// (`scan` refuses the first extra one), a file can only expand to what its header claims.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 16 << 30;
 
 /// The header line of an archive file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,10 +130,17 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 
 /// An archive file opened for streaming: gunzipped lines, with the compressed bytes hashed and
 /// the row lines (every line after the header) digested.
+///
+/// The file is read as gzip defines it, every member in turn (what `zcat` does): a file some
+/// tool wrote as several members (`bgzip`, a writer that flushes members) holds one archive
+/// and is read as one; two archive files joined with `cat` hold a second header, which is
+/// refused as such ([`is_second_header`]).
 pub(super) struct ArchiveReader {
-    lines: BufReader<GzDecoder<HashingReader<BufReader<File>>>>,
+    lines: BufReader<MultiGzDecoder<HashingReader<BufReader<File>>>>,
     name: String,
     pub(super) line_no: u64,
+    /// Bytes gunzipped so far.
+    expanded: u64,
     /// SHA-256 of the row lines, each with its newline: the file's content, whatever the
     /// compression (see [`RowDigest`]).
     rows: RowDigest,
@@ -154,30 +173,56 @@ impl ArchiveReader {
             bytes: 0,
         };
         Ok(ArchiveReader {
-            lines: BufReader::with_capacity(1 << 16, GzDecoder::new(hashing)),
+            lines: BufReader::with_capacity(1 << 16, MultiGzDecoder::new(hashing)),
             name: path.display().to_string(),
             line_no: 0,
+            expanded: 0,
             rows: RowDigest::default(),
         })
     }
 
-    /// The next line without its newline; false at the end. A gzip error (truncation, CRC)
-    /// is bad input naming the file.
+    /// The next line without its newline; false at the end. Bad input naming the file and the
+    /// line: damaged gzip data (truncation, CRC, a flipped byte), a line longer than
+    /// [`MAX_LINE_BYTES`] (read no further than that), a line that is not UTF-8, more than
+    /// [`MAX_DECOMPRESSED_BYTES`] in all.
     pub(super) fn next_line(&mut self, line: &mut String) -> Result<bool> {
-        line.clear();
-        let n = self.lines.read_line(line).map_err(|e| {
-            bad_input(format!(
-                "{}: damaged gzip data after line {}: {e}",
-                self.name, self.line_no
-            ))
-        })?;
+        let mut bytes = std::mem::take(line).into_bytes();
+        bytes.clear();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let n = (&mut self.lines)
+            .take(limit)
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| {
+                bad_input(format!(
+                    "{}: damaged gzip data after line {}: {e}",
+                    self.name, self.line_no
+                ))
+            })?;
         if n == 0 {
             return Ok(false);
         }
         self.line_no += 1;
-        if line.ends_with('\n') {
-            line.pop();
+        self.expanded = self.expanded.saturating_add(n as u64);
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        } else if bytes.len() > MAX_LINE_BYTES {
+            return Err(self.error(format_args!(
+                "longer than {} MiB (archive rows are far shorter): not an archive this program wrote",
+                MAX_LINE_BYTES >> 20
+            )));
         }
+        if self.expanded > MAX_DECOMPRESSED_BYTES {
+            return Err(self.error(format_args!(
+                "the file expands past {} GiB, more than any archive file holds",
+                MAX_DECOMPRESSED_BYTES >> 30
+            )));
+        }
+        *line = String::from_utf8(bytes).map_err(|e| {
+            self.error(format_args!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
         if self.line_no > 1 {
             self.rows.push(line.as_bytes());
         }
@@ -225,6 +270,12 @@ impl ArchiveReader {
         std::io::copy(&mut hashing, &mut std::io::sink())?;
         Ok((hex(&hashing.hasher.finalize()), hashing.bytes, rows))
     }
+}
+
+/// Whether a line that is not a row of the file is instead another archive's header: the file
+/// is two archive files joined (`cat a.jsonl.gz b.jsonl.gz`).
+pub(super) fn is_second_header(line: &str) -> bool {
+    serde_json::from_str::<Header>(line).is_ok_and(|h| h.format == FORMAT)
 }
 
 /// The id at the start of a line we wrote (`{"id":123,...`), else from a full parse.

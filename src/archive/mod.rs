@@ -92,6 +92,18 @@ pub struct Stats {
     pub rows_deleted: u64,
     /// Database bytes given back by `incremental_vacuum`.
     pub freed_bytes: u64,
+    /// Files in the archive directory set aside as `<name>.rejected` (damaged, a link, or not
+    /// for the table and week they are named for), each named in a warning.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_set_aside: u64,
+    /// Weeks left in the database because a row is too long for an archive line (a text stored
+    /// before texts were bounded), each named in a warning.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub weeks_not_archived: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Job flags beyond the common ones.

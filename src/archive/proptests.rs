@@ -213,6 +213,44 @@ proptest! {
         read_every_way(&mut conn, dir.path(), &path);
     }
 
+    /// However a file's bytes are cut into gzip members (mid-line, mid-character), it reads as
+    /// the one file it is (zcat's reading); a run of bytes without a newline (any byte, up to
+    /// 3 MiB) is read no further than the line bound and refused naming the file.
+    #[test]
+    fn members_cut_anywhere_read_as_one_file(
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        junk in prop::option::of((0usize..(3 << 20), any::<u8>())),
+    ) {
+        let (dir, mut conn) = database();
+        let path = dir.path().join("trades-2026-W07.jsonl.gz");
+        let mut text = (trades_file(None).join("\n") + "\n").into_bytes();
+        if let Some((n, byte)) = junk {
+            text.extend(std::iter::repeat_n(byte, n));
+        }
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(text.len() + 1)).collect();
+        at.extend([0, text.len()]);
+        at.sort_unstable();
+        let mut file = Vec::new();
+        for pair in at.windows(2) {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&text[pair[0]..pair[1]]).unwrap();
+            file.extend(gz.finish().unwrap());
+        }
+        std::fs::write(&path, file).unwrap();
+        match restore(&mut conn, &RestoreRequest::dry_run(&path, dir.path())) {
+            Ok(report) => {
+                prop_assert_eq!((report.rows, report.inserted), (1, 1));
+                // Even a newline after the last row is a line the header does not count.
+                prop_assert!(junk.is_none_or(|(n, _)| n == 0));
+            }
+            Err(e) => {
+                let message = crate::error::one_line(&e);
+                prop_assert!(junk.is_some_and(|(n, _)| n > 0), "{}", message);
+                prop_assert!(message.contains("trades-2026-W07.jsonl.gz"), "{}", message);
+            }
+        }
+    }
+
     #[test]
     fn values_and_ids_never_panic(value in json_value(), text in ".{0,40}") {
         let raw = value.to_string();

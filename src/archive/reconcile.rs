@@ -25,52 +25,68 @@ pub fn reconcile(
     now: DateTime<Utc>,
     stats: &mut Stats,
 ) -> Result<()> {
-    let finals = sweep(dir)?;
+    let finals = sweep(dir, stats)?;
     for recorded in manifest::not_deleted(conn)? {
-        stats.rows_deleted += finish_recorded(conn, dir, &recorded, now)?;
+        stats.rows_deleted += finish_recorded(conn, dir, &recorded, now, stats)?;
     }
     for name in finals {
         if !manifest::knows(conn, &name)? {
-            stats.rows_deleted += adopt(conn, dir, &name, now)?;
+            stats.rows_deleted += adopt(conn, dir, &name, now, stats)?;
         }
     }
     Ok(())
 }
 
 /// Removes temp files no live process writes and sets links aside; returns the names of the
-/// regular files named like archive files.
-fn sweep(dir: &Path) -> Result<Vec<String>> {
+/// regular files named like archive files. One entry that cannot be looked at or removed (a
+/// foreign file, its permissions) is named in a warning and passed over, never a reason to
+/// stop every run.
+fn sweep(dir: &Path, stats: &mut Stats) -> Result<Vec<String>> {
     let mut finals = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read an entry of the archive directory; passed over");
+                continue;
+            }
         };
-        if name.starts_with('.') && name.ends_with(".tmp") && name.contains(".jsonl.gz.") {
-            let pid: Option<i32> = name
-                .trim_end_matches(".tmp")
-                .rsplit('.')
-                .next()
-                .and_then(|p| p.parse().ok());
-            if pid.is_none_or(|p| {
-                p == std::process::id() as i32 || !crate::process::alive(i64::from(p))
-            }) {
-                tracing::warn!(file = %name, "removing a temp file left by a crashed run");
-                std::fs::remove_file(entry.path())?;
-            }
-        } else if parse_file_name(&name).is_some() {
-            // The job writes regular files only: a link named like an archive file is not its
-            // own, and following it could adopt (and delete rows for) a file anywhere.
-            let file_type = entry.file_type()?;
-            if file_type.is_symlink() {
-                tracing::warn!(file = %name, "archive file is a symbolic link, which the archive job never writes; set aside, not followed");
-                set_aside(&entry.path());
-            } else if file_type.is_file() {
-                finals.push(name);
-            }
+        if let Err(e) = sweep_one(&entry, &mut finals, stats) {
+            tracing::warn!(file = %entry.path().display(), error = %format!("{e:#}"), "passed over");
         }
     }
     Ok(finals)
+}
+
+fn sweep_one(entry: &std::fs::DirEntry, finals: &mut Vec<String>, stats: &mut Stats) -> Result<()> {
+    let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+        return Ok(());
+    };
+    if name.starts_with('.') && name.ends_with(".tmp") && name.contains(".jsonl.gz.") {
+        let pid: Option<i32> = name
+            .trim_end_matches(".tmp")
+            .rsplit('.')
+            .next()
+            .and_then(|p| p.parse().ok());
+        if pid
+            .is_none_or(|p| p == std::process::id() as i32 || !crate::process::alive(i64::from(p)))
+        {
+            tracing::warn!(file = %name, "removing a temp file left by a crashed run");
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    } else if parse_file_name(&name).is_some() {
+        // The job writes regular files only: a link named like an archive file is not its
+        // own, and following it could adopt (and delete rows for) a file anywhere.
+        let file_type = entry.file_type()?;
+        if file_type.is_symlink() {
+            tracing::warn!(file = %name, "archive file is a symbolic link, which the archive job never writes; set aside, not followed");
+            set_aside(&entry.path(), stats);
+        } else if file_type.is_file() {
+            finals.push(name);
+        }
+    }
+    Ok(())
 }
 
 /// A recorded file whose rows were not deleted yet: deletes them if the file checks, else drops
@@ -80,6 +96,7 @@ fn finish_recorded(
     dir: &Path,
     recorded: &manifest::Recorded,
     now: DateTime<Utc>,
+    stats: &mut Stats,
 ) -> Result<u64> {
     let name = &recorded.file;
     let path = dir.join(name);
@@ -104,7 +121,7 @@ fn finish_recorded(
         Err(e) => {
             // deleted_at is set in the transaction that deletes, so every row is still here.
             tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file unusable; its rows stay in the database");
-            set_aside(&path);
+            set_aside(&path, stats);
             manifest::forget(conn, recorded.id)?;
             Ok(0)
         }
@@ -113,7 +130,13 @@ fn finish_recorded(
 
 /// A final file without a manifest row (a crash between rename and record): recorded and its
 /// rows deleted if it checks, else set aside. Returns the rows deleted.
-fn adopt(conn: &mut Connection, dir: &Path, name: &str, now: DateTime<Utc>) -> Result<u64> {
+fn adopt(
+    conn: &mut Connection,
+    dir: &Path,
+    name: &str,
+    now: DateTime<Utc>,
+    stats: &mut Stats,
+) -> Result<u64> {
     let path = dir.join(name);
     let Some((table_name, week, part)) = parse_file_name(name) else {
         return Ok(0);
@@ -144,7 +167,7 @@ fn adopt(conn: &mut Connection, dir: &Path, name: &str, now: DateTime<Utc>) -> R
         }
         Err(e) => {
             tracing::warn!(file = %name, error = %crate::error::one_line(&e), "archive file without manifest row is damaged or not for the table and week it is named for; set aside");
-            set_aside(&path);
+            set_aside(&path, stats);
             Ok(0)
         }
     }
@@ -175,12 +198,15 @@ fn same_columns(conn: &Connection, header: &Header) -> Result<()> {
 
 /// Renames a damaged file (or a link, never its target) to `<name>.rejected`: kept for a human,
 /// out of the archive's way.
-fn set_aside(path: &Path) {
+fn set_aside(path: &Path, stats: &mut Stats) {
     if std::fs::symlink_metadata(path).is_ok() {
         let mut target = path.as_os_str().to_owned();
         target.push(".rejected");
-        if let Err(e) = std::fs::rename(path, &target) {
-            tracing::warn!(file = %path.display(), error = %e, "could not set the file aside");
+        match std::fs::rename(path, &target) {
+            Ok(()) => stats.files_set_aside += 1,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "could not set the file aside")
+            }
         }
     }
 }

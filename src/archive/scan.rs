@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::check;
-use super::format::{parse_file_name, parse_line, ArchiveReader, Header};
+use super::format::{is_second_header, parse_file_name, parse_line, ArchiveReader, Header};
 use super::tables::{table, table_columns, Table};
 use crate::error::bad_input;
 
@@ -46,7 +46,18 @@ pub(super) fn scan(
     let (mut rows, mut min_id, mut max_id) = (0u64, None, None::<i64>);
     let mut line = String::new();
     while reader.next_line(&mut line)? {
-        let values = parse_line(&reader, &line, &header.columns)?;
+        // One row more than the header counts is refused at once: with the line bound, no file
+        // expands past what its header claims.
+        if rows == header.rows {
+            return Err(beyond_header(&reader, &line, header.rows));
+        }
+        let values = parse_line(&reader, &line, &header.columns).map_err(|e| {
+            if is_second_header(&line) {
+                joined(&reader)
+            } else {
+                e
+            }
+        })?;
         let SqlValue::Integer(id) = values[0] else {
             return Err(reader.error("field `id`: not an integer"));
         };
@@ -80,6 +91,26 @@ pub(super) fn scan(
         size_bytes,
         content_sha256,
     })
+}
+
+/// A line past the header's row count: another archive's header (two files joined), or one
+/// row too many.
+fn beyond_header(reader: &ArchiveReader, line: &str, rows: u64) -> anyhow::Error {
+    if is_second_header(line) {
+        joined(reader)
+    } else {
+        reader.error(format_args!(
+            "field `rows`: the header says {rows} rows, and the file holds more"
+        ))
+    }
+}
+
+/// Two archive files joined into one (`cat a.jsonl.gz b.jsonl.gz`): each must be restored on
+/// its own.
+fn joined(reader: &ArchiveReader) -> anyhow::Error {
+    reader.error(
+        "a second archive header: this file is archive files joined together (cat a.jsonl.gz b.jsonl.gz); restore each file on its own",
+    )
 }
 
 /// `ids 3..17`, or `no ids`.

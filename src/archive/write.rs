@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::delete::delete_archived;
 use super::format::{
     file_name, hex, json_keys, line_id, parse_file_name, write_row, ArchiveReader, HashingWriter,
-    Header, IdDigest, RowDigest, FORMAT, VERSION,
+    Header, IdDigest, RowDigest, FORMAT, MAX_DECOMPRESSED_BYTES, MAX_LINE_BYTES, VERSION,
 };
 use super::manifest;
 use super::tables::{column_list, week_sql, Table, Week};
@@ -60,8 +60,18 @@ impl WeekWriter<'_> {
         week: &Week,
         stats: &mut Stats,
     ) -> Result<()> {
-        let Some(mut written) = self.write_temp(conn, week)? else {
-            return Ok(());
+        let mut written = match self.write_temp(conn, week) {
+            Ok(Some(written)) => written,
+            Ok(None) => return Ok(()),
+            Err(e) => match e.downcast_ref::<Unreadable>() {
+                // Left in the database (and named) rather than failing every run.
+                Some(why) => {
+                    tracing::warn!(table = self.table.name, week = %week.label, "week not archived: {why}");
+                    stats.weeks_not_archived += 1;
+                    return Ok(());
+                }
+                None => return Err(e),
+            },
         };
         crash_point(1);
         check_read_back(&written)?;
@@ -120,6 +130,7 @@ impl WeekWriter<'_> {
         let mut ids = IdDigest::default();
         let mut content = RowDigest::default();
         let mut n_written = 0u64;
+        let mut expanded = line.len() as u64;
         {
             let keys = json_keys(&self.columns);
             let sql = week_sql(t, &column_list(&self.columns)) + " ORDER BY id";
@@ -130,6 +141,16 @@ impl WeekWriter<'_> {
                 write_row(&mut line, &keys, row)
                     .with_context(|| format!("{} row {:?}", t.name, row.get_ref(0)))?;
                 line.push(b'\n');
+                expanded += line.len() as u64;
+                if line.len() > MAX_LINE_BYTES || expanded > MAX_DECOMPRESSED_BYTES {
+                    drop(gz);
+                    let _ = std::fs::remove_file(&temp);
+                    return Err(anyhow::Error::new(Unreadable {
+                        table: t.name,
+                        id: row.get(0)?,
+                        line_bytes: line.len(),
+                    }));
+                }
                 gz.write_all(&line)?;
                 content.push(&line);
                 ids.push(row.get(0)?);
@@ -219,6 +240,32 @@ impl WeekWriter<'_> {
         Ok(id)
     }
 }
+
+/// A week whose file no reader would accept: a row longer than [`MAX_LINE_BYTES`] as a line
+/// (a text stored before texts were bounded), or more than [`MAX_DECOMPRESSED_BYTES`] in all.
+/// The week stays in the database, named in a warning, and the rest of the run goes on.
+#[derive(Debug)]
+struct Unreadable {
+    table: &'static str,
+    id: i64,
+    line_bytes: usize,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} row {} is {} bytes as an archive line (at most {} are read back), or the week's file would expand past {} GiB; its week stays in the database",
+            self.table,
+            self.id,
+            self.line_bytes,
+            MAX_LINE_BYTES,
+            MAX_DECOMPRESSED_BYTES >> 30
+        )
+    }
+}
+
+impl std::error::Error for Unreadable {}
 
 /// Ends the gzip stream, flushes and fsyncs the file; returns the SHA-256 and size of its bytes.
 fn finish_file(

@@ -68,6 +68,12 @@ pub struct Stats {
     pub outbox_dropped: u64,
     /// Steps that failed, with why (`"archive: ..."`); the sequence goes on after a failure.
     pub step_errors: Vec<String>,
+    /// What `PRAGMA quick_check` found (`ok`, `damaged`, `incomplete`, `failed`); absent when
+    /// `cleanup.integrity_check_secs` is 0. Damaged or failed: an alert, and exit 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<crate::integrity::Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity_problems: Option<String>,
 }
 
 /// Job flags beyond the common ones.
@@ -126,7 +132,68 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
     stats.below_threshold = current.level == Level::Below;
     fill_sizes(&guard, &mut stats);
     report(conn, &guard, &stats, now)?;
-    Ok(stats)
+    let check = check_integrity(conn, &settings, now);
+    stats.integrity = check.as_ref().map(|c| c.result);
+    match check {
+        Some(c) if c.result.is_alarm() => {
+            stats.integrity_problems = c.problems.clone();
+            Err(crate::runner::failed_with(
+                integrity_failure(&settings, &c),
+                &stats,
+            ))
+        }
+        _ => Ok(stats),
+    }
+}
+
+/// Runs `PRAGMA quick_check` within `cleanup.integrity_check_secs`, records the result and,
+/// when the database is damaged (or could not be checked), queues an alert (one a day). A
+/// database too damaged to record in is still reported: the run fails naming the problem.
+fn check_integrity(
+    conn: &mut Connection,
+    settings: &crate::config::Settings,
+    now: DateTime<Utc>,
+) -> Option<crate::integrity::Check> {
+    let secs = settings.cleanup.integrity_check_secs;
+    if secs == 0 {
+        return None;
+    }
+    let check = crate::integrity::quick_check(conn, std::time::Duration::from_secs(secs), now);
+    let (result, elapsed_ms) = (check.result.as_str(), check.elapsed_ms);
+    if check.result == crate::integrity::Verdict::Incomplete {
+        tracing::warn!(elapsed_ms, "integrity check stopped at its time limit");
+    } else {
+        tracing::info!(result, elapsed_ms, "integrity check");
+    }
+    let recorded = crate::db::write_tx(conn).and_then(|tx| {
+        crate::integrity::record(&tx, &check)?;
+        if check.result.is_alarm() {
+            let alert = crate::outbox::Message::JobFailure(crate::outbox::message::JobFailure {
+                unit: "polyperf-cleanup".into(),
+                result: Some(format!("integrity check: {result}")),
+                exit_status: None,
+                host: Some(crate::process::current().host),
+            });
+            let key = format!("integrity:{}", now.format("%Y-%m-%d"));
+            crate::outbox::enqueue(&tx, &settings.telegram.notify, &alert, Some(&key), now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    });
+    if let Err(e) = recorded {
+        tracing::error!(error = %crate::error::one_line(&e), "could not record the integrity check");
+    }
+    Some(check)
+}
+
+/// The run's error when the check found damage or could not run: what, and what to do.
+fn integrity_failure(settings: &crate::config::Settings, c: &crate::integrity::Check) -> String {
+    format!(
+        "integrity check {} ({}): stop the jobs, copy {db} (with any -wal file) aside, run `sqlite3 {db} 'PRAGMA integrity_check'`, then restore a backup or recover it (sqlite3 .recover)",
+        c.result.as_str(),
+        c.problems.as_deref().unwrap_or("no detail"),
+        db = settings.general.db.display()
+    )
 }
 
 /// What a run would do: the prunable rows and, under a threshold, the steps it would take.

@@ -173,7 +173,7 @@ fn restore_each(
         match restore(conn, &request) {
             Ok(report) => {
                 if !json {
-                    println!("{}", restore_line(&report));
+                    crate::output::println(&restore_line(&report));
                 }
                 done.push(report);
             }

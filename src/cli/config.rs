@@ -7,9 +7,9 @@ use super::GlobalArgs;
 pub fn run(global: &GlobalArgs) -> Result<u8> {
     let settings = global.settings()?;
     if global.json {
-        println!("{}", settings.redacted_json());
+        crate::output::println(&settings.redacted_json().to_string());
     } else {
-        print!("{}", settings.redacted_toml());
+        crate::output::print(&settings.redacted_toml());
     }
     Ok(0)
 }

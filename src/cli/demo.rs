@@ -26,8 +26,15 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// `println!` through [`crate::output`]: a reader that went away ends the demo's story quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        crate::output::println(&format!($($arg)*))
+    };
+}
+
 fn heading(text: &str) {
-    println!(
+    say!(
         "\n── {text} {}",
         "─".repeat(70usize.saturating_sub(text.len()))
     );
@@ -95,7 +102,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         args.days
     ));
     let trading = demo::simulate(&db_path, now, args.days, args.seed)?;
-    println!(
+    say!(
         "{} decisions on {} markets logged to {} ({} BTC candles generated, {:.0} → {:.0} USD)",
         trading.stored,
         trading.markets,
@@ -123,7 +130,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     heading("5. polyperf-telegram: disabled, so messages stay queued");
     run("telegram", now)?;
     for queued in demo::queued_messages(&db_path)? {
-        println!(
+        say!(
             "[{}: {} queued] {}",
             queued.kind,
             queued.n,
@@ -131,7 +138,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         );
     }
     let feed = demo::feed_preview(&settings, now)?;
-    println!(
+    say!(
         "[trade feed: {} new trades, {} results waiting; read from `trades` once Telegram is on] {}",
         crate::telegram::words::count(feed.alerts),
         crate::telegram::words::count(feed.results),
@@ -149,7 +156,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         };
         let e = crate::evaluate::run(&conn, &settings, &opts, &mut crate::evaluate::Rules)?;
         crate::evaluate::store(&conn, &e, now)?;
-        println!(
+        say!(
             "{} days replayed, {} changes; improvement {} USDC (95% CI {}..{}); the report shows it",
             e.folds,
             e.changes.len(),
@@ -169,20 +176,20 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     };
     let before = all_time(now)?;
     run("archive", now)?;
-    println!(
+    say!(
         "all-time P&L before archival {} / after {} (the daily rollup keeps all-time figures)",
         before,
         all_time(now)?
     );
     match demo::restore_first(&settings, &args.dir)? {
-        Some(restored) => println!(
+        Some(restored) => say!(
             "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
             restored.file.display(),
             restored.into.display(),
             restored.report.inserted,
             restored.report.skipped
         ),
-        None => println!(
+        None => say!(
             "no archive file yet: every decision is younger than {} days",
             demo::LIVE_DAYS
         ),
@@ -222,22 +229,22 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     heading("status");
     let conn = crate::db::open(&db_path)?;
     let status = crate::status::collect(&conn, &settings, now)?;
-    print!("{}", crate::status::render(&status));
+    crate::output::print(&crate::status::render(&status));
 
-    println!(
+    say!(
         "\ndemo finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!("  database  {}", db_path.display());
-    println!("  archive   {}", settings.archive.dir.display());
-    println!(
+    say!("  database  {}", db_path.display());
+    say!("  archive   {}", settings.archive.dir.display());
+    say!(
         "  report    {}  (chart {})",
         html.display(),
         chart.display()
     );
-    println!("try:");
+    say!("try:");
     for command in suggestions(&args.dir, &db_path, &settings.archive.dir) {
-        println!("  $ {command}");
+        say!("  $ {command}");
     }
     Ok(0)
 }

@@ -41,7 +41,7 @@ where
         json: args.global.json,
     };
     let code = runtime.block_on(runner::run(which, settings, run, job));
-    ExitCode::from(code)
+    ExitCode::from(crate::output::exit_code(code))
 }
 
 fn fail_early(name: &str, err: &anyhow::Error) -> ExitCode {

@@ -128,15 +128,14 @@ pub fn open(global: &GlobalArgs) -> Result<(Settings, Connection)> {
 /// Prints `value` as one JSON object when `json`, else the text `human` makes.
 pub fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        crate::output::println(
+            &serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
         );
     } else {
-        let text = human(value);
-        print!("{text}");
+        let mut text = human(value);
         if !text.ends_with('\n') {
-            println!();
+            text.push('\n');
         }
+        crate::output::print(&text);
     }
 }

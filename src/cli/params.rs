@@ -44,27 +44,75 @@ pub enum ParamsCmd {
     },
 }
 
+/// One line of `params list`: the value as stored, and what is wrong with it when a reader
+/// would refuse it (then the list exits 2, after showing every parameter).
+#[derive(serde::Serialize)]
+struct Listed {
+    name: String,
+    value: String,
+    min: String,
+    max: String,
+    description: Option<String>,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// Lists every parameter, the ones no reader may use (a hand edit) with the fix; exit 2 when
+/// there is one, so a trader or script reading the list notices.
+fn list(conn: &rusqlite::Connection, json: bool) -> Result<u8> {
+    let rows: Vec<Listed> = params::stored_all(conn)?
+        .into_iter()
+        .map(|s| {
+            let problem = s.check().err().map(|bad| bad.to_string());
+            let (value, min, max) = match s.check() {
+                Ok(p) => (p.value.to_string(), p.min.to_string(), p.max.to_string()),
+                Err(_) => (s.value, s.min, s.max),
+            };
+            Listed {
+                name: s.name,
+                value,
+                min,
+                max,
+                description: s.description,
+                updated_at: s.updated_at,
+                problem,
+            }
+        })
+        .collect();
+    print(json, &rows, |rows| {
+        let mut s = format!(
+            "{:<28} {:>10} {:>10} {:>10}  {}\n",
+            "name", "value", "min", "max", "updated"
+        );
+        for p in rows {
+            s.push_str(&format!(
+                "{:<28} {:>10} {:>10} {:>10}  {}\n",
+                p.name,
+                format!("{:?}", p.value).trim_matches('"'),
+                p.min,
+                p.max,
+                p.updated_at
+            ));
+        }
+        s
+    });
+    let problems: Vec<&str> = rows.iter().filter_map(|r| r.problem.as_deref()).collect();
+    if problems.is_empty() {
+        return Ok(0);
+    }
+    for problem in &problems {
+        eprintln!("polyperf: error: {problem}");
+    }
+    Ok(crate::error::EXIT_USAGE)
+}
+
 impl ParamsCmd {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
         let json = global.json;
         let (settings, mut conn) = open(global)?;
         match self {
-            ParamsCmd::List => {
-                let list = params::list(&conn)?;
-                print(json, &list, |list| {
-                    let mut s = format!(
-                        "{:<28} {:>10} {:>10} {:>10}  {}\n",
-                        "name", "value", "min", "max", "updated"
-                    );
-                    for p in list {
-                        s.push_str(&format!(
-                            "{:<28} {:>10} {:>10} {:>10}  {}\n",
-                            p.name, p.value, p.min, p.max, p.updated_at
-                        ));
-                    }
-                    s
-                });
-            }
+            ParamsCmd::List => return list(&conn, json),
             ParamsCmd::Get { name } => {
                 let p = params::get(&conn, &name)?
                     .ok_or_else(|| bad_input(format!("unknown parameter {name:?}")))?;

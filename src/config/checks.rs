@@ -151,43 +151,7 @@ impl Settings {
             MAX_DAYS,
         )?;
 
-        let c = &self.cleanup;
-        if !(0.0..100.0).contains(&c.min_free_percent) {
-            return fail(
-                "cleanup.min_free_percent",
-                format!("{} is outside [0, 100)", c.min_free_percent),
-            );
-        }
-        if !(1.0..=100.0).contains(&c.warning_factor) {
-            return fail(
-                "cleanup.warning_factor",
-                format!("{} is outside [1, 100]", c.warning_factor),
-            );
-        }
-        within(
-            "cleanup.emergency_retention_days",
-            c.emergency_retention_days,
-            0,
-            MAX_DAYS,
-        )?;
-        within(
-            "cleanup.outbox_retention_days",
-            c.outbox_retention_days,
-            1,
-            MAX_DAYS,
-        )?;
-        within(
-            "cleanup.job_runs_retention_days",
-            c.job_runs_retention_days,
-            1,
-            MAX_DAYS,
-        )?;
-        within(
-            "cleanup.prices_retention_days",
-            c.prices_retention_days,
-            1,
-            MAX_DAYS,
-        )?;
+        check_cleanup(&self.cleanup)?;
 
         for (key, url) in [
             ("apis.binance_api_base", &self.apis.binance_api_base),
@@ -262,6 +226,55 @@ pub fn is_chat_id(text: &str) -> bool {
 }
 
 /// `value` within `min..=max` (NaN never is), or bad input naming the key.
+/// The cleanup job's settings (free-space thresholds, retentions, the integrity check's time).
+fn check_cleanup(c: &super::Cleanup) -> Result<()> {
+    use crate::time::MAX_DAYS;
+    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
+    if !(0.0..100.0).contains(&c.min_free_percent) {
+        return fail(
+            "cleanup.min_free_percent",
+            format!("{} is outside [0, 100)", c.min_free_percent),
+        );
+    }
+    if !(1.0..=100.0).contains(&c.warning_factor) {
+        return fail(
+            "cleanup.warning_factor",
+            format!("{} is outside [1, 100]", c.warning_factor),
+        );
+    }
+    within(
+        "cleanup.emergency_retention_days",
+        c.emergency_retention_days,
+        0,
+        MAX_DAYS,
+    )?;
+    within(
+        "cleanup.outbox_retention_days",
+        c.outbox_retention_days,
+        1,
+        MAX_DAYS,
+    )?;
+    within(
+        "cleanup.job_runs_retention_days",
+        c.job_runs_retention_days,
+        1,
+        MAX_DAYS,
+    )?;
+    within(
+        "cleanup.prices_retention_days",
+        c.prices_retention_days,
+        1,
+        MAX_DAYS,
+    )?;
+    within(
+        "cleanup.integrity_check_secs",
+        c.integrity_check_secs,
+        0,
+        3600,
+    )?;
+    Ok(())
+}
+
 fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<()> {
     if value >= min && value <= max {
         Ok(())

@@ -56,6 +56,23 @@ pub struct RollupRow {
     pub staked: Decimal,
 }
 
+/// Largest count one rollup row may hold (10^12 decisions in one day's slice) and largest
+/// amount (10^21 USDC: 10^6 positions at settlement's bound): anything more was written by
+/// hand. Sums over every row of a century's days stay far inside u64 and Decimal.
+const MAX_ROLLUP_COUNT: u64 = 1_000_000_000_000;
+const MAX_ROLLUP_MONEY: Decimal = Decimal::from_parts(0xDEA0_0000, 0x35C9_ADC5, 0x36, false, 0);
+
+impl RollupRow {
+    fn is_plausible(&self) -> bool {
+        [self.n, self.wins, self.losses, self.missed]
+            .iter()
+            .all(|c| *c <= MAX_ROLLUP_COUNT)
+            && [self.profit_loss, self.fees, self.staked]
+                .iter()
+                .all(|m| m.abs() <= MAX_ROLLUP_MONEY)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct GroupAcc {
     wins: u64,
@@ -367,6 +384,12 @@ impl Accumulator {
 
     /// Adds one rollup row (archived decisions of a day and slice).
     pub fn add_rollup(&mut self, row: &RollupRow) {
+        // Figures no archival writes (a row edited by hand): counted as inconsistent rather
+        // than summed into an overflow.
+        if !row.is_plausible() {
+            self.coverage.inconsistent_rows += 1;
+            return;
+        }
         let signal = signal_key(Some(&row.signal_type)).to_string();
         let is_hold = row.action == "HOLD";
         self.coverage.rollup_decisions += row.n;
@@ -528,6 +551,42 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn rollup_bounds_are_what_they_say() {
+        assert_eq!(MAX_ROLLUP_MONEY, d("1000000000000000000000"));
+        assert_eq!(crate::db::MAX_ROW_MONEY, d("1000000000000000"));
+    }
+
+    /// A rollup row edited by hand past what archival writes (a count of 2^63 - 1, an amount
+    /// near Decimal's limit) is set aside as inconsistent: summing two of them would overflow.
+    #[test]
+    fn implausible_rollup_rows_are_set_aside_not_summed() {
+        let row = |n: u64, profit: &str| RollupRow {
+            day: "2026-02-11".into(),
+            signal_type: "BULLISH".into(),
+            action: "YES".into(),
+            is_end_phase: false,
+            n,
+            wins: n,
+            losses: 0,
+            missed: 0,
+            profit_loss: d(profit),
+            fees: Decimal::ZERO,
+            staked: Decimal::ZERO,
+        };
+        let mut acc = Accumulator::default();
+        for bad in [
+            row(i64::MAX as u64, "1"),
+            row(1, "79228162514264337593543950335"),
+        ] {
+            acc.add_rollup(&bad);
+            acc.add_rollup(&bad);
+        }
+        acc.add_rollup(&row(2, "3.5"));
+        assert_eq!(acc.coverage.inconsistent_rows, 4);
+        assert_eq!(acc.coverage.rollup_decisions, 2);
     }
 
     fn trade(ts: &str, win: bool, pl: &str) -> LiveRow {

@@ -15,7 +15,6 @@ use serde::Serialize;
 
 use super::triggers::Evaluation;
 use crate::config::Settings;
-use crate::db::Money;
 use crate::metrics::{self, Metrics, Window};
 use crate::settle::fees::{FeeAsset, FeeRules, Liquidity};
 use crate::time::to_db;
@@ -137,7 +136,7 @@ const ROW_COLUMNS: &str = "action, confidence, signal_type, executed_price, is_w
 /// (a hand edit) reads as missing.
 fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Row, Option<String>)> {
     let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-        Ok(Money::from_value(r.get_ref(at + i)?).ok().flatten())
+        Ok(crate::db::money_for_sums(r.get_ref(at + i)?))
     };
     let text = |i: usize| -> rusqlite::Result<Option<String>> { r.get(at + i) };
     Ok((
@@ -245,7 +244,7 @@ fn trade_lines(conn: &Connection, ids: &[i64]) -> Result<Vec<TradeLine>> {
     for id in ids {
         let line = stmt.query_row([id], |r| {
             let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-                Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+                Ok(crate::db::money_for_sums(r.get_ref(i)?))
             };
             Ok(TradeLine {
                 time: r.get(0)?,
@@ -294,9 +293,18 @@ fn normalise_phrase(text: &str) -> String {
         .collect()
 }
 
+/// The live parameters a reflection may speak of. One that holds what no reader may use (a
+/// hand edit) is left out, named in a warning: the reflection goes on without it and makes no
+/// proposal on it (the adjuster's figures and alert, and `status`, name it too).
 fn parameters(conn: &Connection, settings: &Settings) -> Result<Vec<ParamView>> {
-    Ok(crate::params::list(conn)?
+    Ok(crate::params::read_all(conn)?
         .into_iter()
+        .filter_map(|p| {
+            p.map_err(
+                |bad| tracing::warn!(parameter = %bad.name, "left out of the reflection: {bad}"),
+            )
+            .ok()
+        })
         .map(|p| ParamView {
             step: settings.adjust.parameters.get(&p.name).map(|b| b.step),
             name: p.name,

@@ -229,7 +229,7 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     }
     let prepared = Prepared::load(&ctx.conn, &settings, eval, now)?;
     if opts.print_prompt {
-        println!("{}", settings.scrub(&prepared.prompt.text()));
+        crate::output::println(&settings.scrub(&prepared.prompt.text()));
         return Ok(skipped(prepared.eval.fired, engine));
     }
     tracing::info!(triggered = ?prepared.eval.fired, covered = prepared.eval.uncovered.len(), engine = %engine, "reflecting");

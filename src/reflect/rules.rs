@@ -152,7 +152,11 @@ fn threshold_change(input: &ReflectionInput, min_sample: u32) -> Option<Recommen
         ),
         _ => return None,
     };
-    let proposed = (p.value + direction * step).clamp(p.min, p.max).normalize();
+    let proposed = p
+        .value
+        .checked_add(direction.checked_mul(step)?)?
+        .clamp(p.min, p.max)
+        .normalize();
     if proposed == p.value.normalize() {
         return None;
     }
@@ -191,9 +195,15 @@ fn depth(input: &ReflectionInput) -> Depth {
     let limit = input.limits.max_drawdown;
     // No figure (the week's rows archived): judged shallow, so nothing shrinks on a guess.
     let drawdown = input.metrics_7_days.max_drawdown.unwrap_or(Decimal::ZERO);
-    if limit <= Decimal::ZERO || drawdown * Decimal::from(4) < limit {
+    // A drawdown too large to multiply is deep.
+    let times = |k: i64| {
+        drawdown
+            .checked_mul(Decimal::from(k))
+            .unwrap_or(Decimal::MAX)
+    };
+    if limit <= Decimal::ZERO || times(4) < limit {
         Depth::Shallow
-    } else if drawdown * Decimal::TWO >= limit {
+    } else if times(2) >= limit {
         Depth::Deep
     } else {
         Depth::Moderate

@@ -103,8 +103,7 @@ fn propose(
     let mut proposal_ids = Vec::new();
     for rec in &answer.recommendations {
         // Proposals carry the live value: the adjuster compares against what is in force.
-        let Some(live) = crate::params::get(tx, &rec.parameter)? else {
-            tracing::warn!(parameter = %rec.parameter, "recommendation for a parameter that no longer exists; skipped");
+        let Some(live) = live_parameter(tx, &rec.parameter)? else {
             continue;
         };
         let proposed = rec.recommended.normalize();
@@ -208,4 +207,20 @@ fn save_one(
         reflection_id,
         n_proposals: proposal_ids.len(),
     })
+}
+
+/// The live parameter a recommendation names, or None (with a warning) when it no longer
+/// exists or holds what no reader may use (a hand edit): no proposal is made on it.
+fn live_parameter(tx: &Connection, name: &str) -> Result<Option<crate::params::Parameter>> {
+    let Some(stored) = crate::params::stored(tx, name)? else {
+        tracing::warn!(parameter = %name, "recommendation for a parameter that no longer exists; skipped");
+        return Ok(None);
+    };
+    match stored.check() {
+        Ok(live) => Ok(Some(live)),
+        Err(bad) => {
+            tracing::warn!(parameter = %name, "recommendation skipped: {bad}");
+            Ok(None)
+        }
+    }
 }

@@ -292,20 +292,7 @@ fn command(
         // Answered with a picture above.
         Command::Report { .. } => Ok(HELP.into()),
         Command::Periods { by, n } => views::periods_reply(conn, by, n, now),
-        Command::Params => {
-            let list = crate::params::list(conn)?;
-            let mut out = String::from("<b>Parameters</b>");
-            for p in list {
-                out.push_str(&format!(
-                    "\n<code>{}</code> = {} [{}, {}]",
-                    esc_short(&p.name, 64),
-                    p.value,
-                    p.min,
-                    p.max
-                ));
-            }
-            Ok(out)
-        }
+        Command::Params => params_reply(conn),
         Command::Pause { reason } => {
             let reason = reason.unwrap_or_else(|| "paused from Telegram".to_string());
             let tx = crate::db::write_tx(conn)?;
@@ -368,6 +355,25 @@ fn command(
             )
         })
         .into()
+}
+
+/// `/params`: every parameter with its bounds; one edited by hand into what no reader may use
+/// is named with its fix, and the rest are still listed.
+fn params_reply(conn: &Connection) -> Result<String> {
+    let mut out = String::from("<b>Parameters</b>");
+    for p in crate::params::read_all(conn)? {
+        out.push_str(&match p {
+            Ok(p) => format!(
+                "\n<code>{}</code> = {} [{}, {}]",
+                esc_short(&p.name, 64),
+                p.value,
+                p.min,
+                p.max
+            ),
+            Err(bad) => format!("\n{}", esc_short(&bad.to_string(), MAX_FIELD_CHARS)),
+        });
+    }
+    Ok(out)
 }
 
 async fn handle_button(
