@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_lean_trades",
         include_str!("../sql/migrations/0008_lean_trades.sql"),
     ),
+    (
+        "0009_settlement_never_stops",
+        include_str!("../sql/migrations/0009_settlement_never_stops.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
