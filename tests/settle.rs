@@ -759,6 +759,8 @@ fn many_decisions(db: &TestDb) -> i64 {
                 d["executed_price"] = Value::Null;
             }
             d["price_to_beat"] = Value::Null;
+            // Taken inside its own window (a decision far from it is refused).
+            d["timestamp"] = json!(START + m * 900 + 60);
             decisions.push(d);
         }
     }
