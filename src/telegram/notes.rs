@@ -68,9 +68,16 @@ pub fn settlement(s: &SettlementSummary) -> String {
         let window = crate::market::window_from_slug(&r.market_slug)
             .map(|(start, end)| format!(" · {}", window(start, end, start)))
             .unwrap_or_default();
+        let split = r.outcome == crate::settle::pnl::Outcome::Split.as_str();
         out.push_str(&format!(
             "\n{} {} USDC · {}{window}",
-            if won { "WIN" } else { "LOSS" },
+            if split {
+                "50-50"
+            } else if won {
+                "WIN"
+            } else {
+                "LOSS"
+            },
             signed_money(r.profit_loss),
             side(&r.action)
         ));
