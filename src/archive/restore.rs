@@ -376,7 +376,6 @@ impl Target<'_> {
         if show {
             self.progress(done, "\n");
         }
-        drop(flush);
         let trades = trades.map(TradesPass::finish).unwrap_or_default();
         Ok(Pass {
             summary,
