@@ -25,7 +25,7 @@
 //!   recorded it.
 //! - `src/http.rs`: the retrying HTTP client; knows no API.
 //! - `src/json.rs`: JSON objects read in the order they were written.
-//! - `src/market.rs`: facts that follow from a market's slug (its window).
+//! - `src/market.rs`: facts that follow from a market's slug (its window, its asset).
 //! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
 //!   [`decision::Tracker`].
 //! - `src/trades.rs`: what "a settled trade" means, in SQL, for every reader of `trades`.
