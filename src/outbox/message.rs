@@ -203,6 +203,8 @@ pub struct SettlementSummary {
     pub unsettleable: u64,
     pub corrected: u64,
     pub disagreements: u64,
+    /// Positions on markets resolved 50-50 (neither wins nor losses; their P&L is in `profit`).
+    pub fifty_fifty: u64,
     /// Sum of the P&L settled by the run (USDC).
     pub profit: Decimal,
     pub largest: Vec<SettledResult>,

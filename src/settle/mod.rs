@@ -285,6 +285,7 @@ fn queue_summary(
         unsettleable: stats.unsettleable,
         corrected: stats.corrected,
         disagreements: stats.disagreements,
+        fifty_fifty: stats.fifty_fifty,
         profit: stats.profit,
         largest: memory
             .results

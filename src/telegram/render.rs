@@ -300,6 +300,11 @@ mod tests {
                 "<b>Settled 3 trades: 2 W / 1 L, +4.12 USDC</b>\nLargest:\nWIN +4.50 USDC · Up\nLOSS -5.00 USDC · Down",
             ),
             (
+                "settlement",
+                json!({"settled": 2, "wins": 1, "losses": 0, "fifty_fifty": 1, "profit": "4.15", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "50-50", "profit_loss": "-0.35"}]}),
+                "<b>Settled 1 trade: 1 W / 0 L, +4.15 USDC</b>\n1 resolved 50-50\nLargest:\nWIN +4.50 USDC · Up\n50-50 -0.35 USDC · Down",
+            ),
+            (
                 "settlement_lag",
                 json!({"trade_id": 4, "decision_id": "d-4", "market_slug": "btc-updown-15m-4", "market_end": "2026-02-11 10:45:00"}),
                 "<b>Settlement lagging</b>\ndecision_id: d-4\nmarket_slug: btc-updown-15m-4\nmarket_end: 2026-02-11 10:45:00",
