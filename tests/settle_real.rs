@@ -174,6 +174,12 @@ async fn odd_outcome_lists_affect_only_their_market() {
     assert_eq!(report["win_rate"], 0.5);
     // 9.3 (win in shares) − 10 (loss) − 0.35 − 0.35.
     assert_eq!(report["total_profit"], "-1.4");
+    let text = crate::common::succeeds(db.cmd("polyperf").args(["report", "--now", now]));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("6 (2 settled, 2 resolved 50-50, 2 pending), 1 holds"),
+        "{text}"
+    );
     // A rerun changes nothing and asks only about the markets still open.
     let (code, again) = settle(&db, &gamma.uri(), DEAD, now, &["--source", "gamma"]);
     assert_eq!((code, again["settled"].as_u64()), (0, Some(0)), "{again}");
@@ -335,6 +341,17 @@ async fn binance_refusing_this_host_is_reported_once_and_official_results_settle
         }
         assert_eq!(blocked.received_requests().await.unwrap().len(), 1);
         assert_eq!(outbox(&db, "price_source").len(), 1);
+        // A day later the host is asked once more; the same refusal is not news.
+        let (code, _) = settle(
+            &db,
+            &gamma.uri(),
+            &blocked.uri(),
+            "2026-02-22T17:00:00Z",
+            &[],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(blocked.received_requests().await.unwrap().len(), 2);
+        assert_eq!(outbox(&db, "price_source").len(), 1);
         // Pointed at a host that answers: the price fallback is back, and says so.
         let binance = MockServer::start().await;
         Mock::given(method("GET"))
@@ -346,7 +363,7 @@ async fn binance_refusing_this_host_is_reported_once_and_official_results_settle
             &db,
             &gamma.uri(),
             &binance.uri(),
-            "2026-02-21T16:30:00Z",
+            "2026-02-22T17:10:00Z",
             &[],
         );
         assert_eq!(code, 0, "{stats}");
@@ -596,7 +613,12 @@ async fn an_outage_is_one_alert_updated_repeated_and_cleared() {
     assert_eq!(code, 75, "{out}");
     assert!(took.as_secs() < 30, "the run took {took:?}");
     let alerts = outbox(&db, "settlement_lag");
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, not one per decision: {:?}",
+        alerts.first()
+    );
     let alert = &alerts[0].1;
     assert_eq!(
         (alert["unsettled"].clone(), alert["lag_hours"].clone()),

@@ -51,6 +51,8 @@ pub(super) struct Memory {
     /// or 403), else a symbol (HTTP 400), with what the host said. Their markets wait for the
     /// official result; the run does not fail for it.
     pub(super) refused: BTreeMap<String, String>,
+    /// The refusals this run met itself (the others were remembered from earlier runs).
+    pub(super) refused_now: BTreeMap<String, String>,
     /// Symbols Binance gave candles for this run.
     pub(super) answered: HashSet<String>,
     /// Why Gamma's answer about a market cannot settle its decisions, by market.
@@ -286,7 +288,8 @@ pub(super) async fn candles_for(
             Some((scope, why)) => {
                 let scope = if scope { "*" } else { symbol };
                 tracing::warn!(symbol, why = %why, "binance refuses: the price fallback waits for the official result");
-                memory.refused.insert(scope.to_string(), why);
+                memory.refused.insert(scope.to_string(), why.clone());
+                memory.refused_now.insert(scope.to_string(), why);
                 break;
             }
             None => answer.map_err(banned_is_temporary),

@@ -216,7 +216,7 @@ fn finish(
         stats.lagging = lag::alert_lagging(conn, lag)?;
         let seen = sources::Seen {
             base: &plan.binance_base,
-            refused: &memory.refused,
+            refused: &memory.refused_now,
             answered: &memory.answered,
             notify: &plan.notify,
             now: plan.now,

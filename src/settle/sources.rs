@@ -58,7 +58,8 @@ pub(super) fn load(
 /// What a run learnt of its price source.
 pub(super) struct Seen<'a> {
     pub base: &'a str,
-    /// Refusals in force at the end of the run (loaded, and new ones).
+    /// Refusals this run met (not those it only remembered: their check time stays, so the
+    /// host is asked again once [`RECHECK_HOURS`] have passed).
     pub refused: &'a BTreeMap<String, String>,
     /// Symbols the host gave candles for.
     pub answered: &'a HashSet<String>,
