@@ -429,7 +429,8 @@ impl Decision {
     }
 
     /// The bounds that keep every settlement exactly representable (see [`MAX_SHARES`]): the
-    /// exchange's price range, at most [`MAX_SHARES`] shares, a logged fee at most the stake.
+    /// exchange's price range, at most [`MAX_SHARES`] shares, a YES/NO's logged fee at most its
+    /// stake.
     fn check_position(&self) -> std::result::Result<(), FieldError> {
         if let Some(price) = self.executed_price {
             if price < MIN_EXECUTED_PRICE || price > MAX_EXECUTED_PRICE {
@@ -450,7 +451,12 @@ impl Decision {
                 ));
             }
         }
-        if let Some(fee) = self.fee_paid.filter(|fee| *fee > self.position_size) {
+        // A HOLD has no fill: whatever fee it carries is never settled.
+        let traded = self.action != Action::Hold;
+        if let Some(fee) = self
+            .fee_paid
+            .filter(|fee| traded && *fee > self.position_size)
+        {
             return Err(field_err(
                 "fee_paid",
                 format!(

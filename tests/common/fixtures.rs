@@ -42,8 +42,7 @@ pub fn insert_settled(conn: &Connection, t: &Settled<'_>) -> rusqlite::Result<()
 
 /// Settles every decision logged before `before` (a stored time) in SQL, without a job: every
 /// 11th unsettleable, outcomes alternating, two wins in three, maker / taker and logged fees
-/// mixed (a logged fee on YES/NO only: a HOLD has no fill), fees charged in shares; settled 20
-/// minutes after the decision.
+/// mixed, fees charged in shares; settled 20 minutes after the decision.
 pub fn settle_in_sql(conn: &Connection, before: &str) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE trades SET
@@ -57,7 +56,7 @@ pub fn settle_in_sql(conn: &Connection, before: &str) -> rusqlite::Result<usize>
            fee = CASE WHEN action = 'HOLD' OR id % 11 = 0 THEN NULL ELSE '0.0' || (id % 97) END,
            fee_asset = CASE WHEN action != 'HOLD' AND id % 11 != 0 THEN 'shares' END,
            liquidity = CASE WHEN id % 4 = 0 THEN 'maker' ELSE 'taker' END,
-           fee_paid = CASE WHEN id % 5 = 0 AND action != 'HOLD' THEN 0.012345 END,
+           fee_paid = CASE WHEN id % 5 = 0 THEN 0.012345 END,
            settled_at = datetime(timestamp, '+20 minutes')
          WHERE timestamp < ?1",
         [before],
