@@ -81,8 +81,90 @@ pub struct Settlement {
     /// The asset fees are charged in: `auto` (shares before the CLOB V2 cut-over of
     /// 2026-04-28 11:00 UTC, collateral after it, by the fill time), `shares` or `collateral`.
     pub fee_asset: FeeAssetRule,
-    /// Binance symbol of the price fallback.
-    pub price_symbol: String,
+    /// The Binance symbol of each asset's price fallback (`[settlement.price_symbols] ETH =
+    /// "ETHUSDT"`, or `POLYPERF_SETTLEMENT_PRICE_SYMBOLS="BTC=BTCUSDT,ETH=ETHUSDT"`); an asset
+    /// without one (or with `""`) waits for the official result.
+    pub price_symbols: PriceSymbols,
+    /// The older setting of one symbol: when set, the symbol of BTC markets (it wins over
+    /// `price_symbols.BTC`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_symbol: Option<String>,
+}
+
+impl Settlement {
+    /// Every asset's price symbol: `price_symbols`, with the older `price_symbol` (when set)
+    /// as BTC's.
+    pub fn effective_price_symbols(&self) -> PriceSymbols {
+        let mut symbols = self.price_symbols.clone();
+        if let Some(btc) = &self.price_symbol {
+            symbols.0.insert("BTC".into(), btc.clone());
+        }
+        symbols
+    }
+}
+
+/// Asset (upper case, as [`crate::market::asset_of_slug`] names it) → Binance symbol. Reads a
+/// TOML table or a text `BTC=BTCUSDT,ETH=ETHUSDT` (the environment's form); asset names are
+/// compared in upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceSymbols(pub BTreeMap<String, String>);
+
+impl PriceSymbols {
+    /// The symbol of `asset`; `None` when it has none (absent, or `""`).
+    pub fn of(&self, asset: &str) -> Option<&str> {
+        self.0
+            .get(asset)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+impl Default for PriceSymbols {
+    fn default() -> Self {
+        PriceSymbols(
+            [
+                ("BTC", "BTCUSDT"),
+                ("ETH", "ETHUSDT"),
+                ("SOL", "SOLUSDT"),
+                ("XRP", "XRPUSDT"),
+            ]
+            .into_iter()
+            .map(|(a, s)| (a.to_string(), s.to_string()))
+            .collect(),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for PriceSymbols {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Table(BTreeMap<String, String>),
+            Text(String),
+        }
+        let pairs: Vec<(String, String)> = match Either::deserialize(d)? {
+            Either::Table(table) => table.into_iter().collect(),
+            Either::Text(text) => {
+                let mut pairs = Vec::new();
+                for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    let (asset, symbol) = item.split_once('=').ok_or_else(|| {
+                        serde::de::Error::custom(format!(
+                            "{item:?} is not ASSET=SYMBOL (e.g. ETH=ETHUSDT)"
+                        ))
+                    })?;
+                    pairs.push((asset.trim().to_string(), symbol.trim().to_string()));
+                }
+                pairs
+            }
+        };
+        Ok(PriceSymbols(
+            pairs
+                .into_iter()
+                .map(|(asset, symbol)| (asset.to_ascii_uppercase(), symbol))
+                .collect(),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -290,7 +372,8 @@ impl Default for Settlement {
             fee_rate: Decimal::new(7, 2),
             fee_exponent: Decimal::ONE,
             fee_asset: FeeAssetRule::Auto,
-            price_symbol: "BTCUSDT".into(),
+            price_symbols: PriceSymbols::default(),
+            price_symbol: None,
         }
     }
 }

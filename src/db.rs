@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_integrity_checks",
         include_str!("../sql/migrations/0009_integrity_checks.sql"),
     ),
+    (
+        "0010_settlement_never_stops",
+        include_str!("../sql/migrations/0010_settlement_never_stops.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

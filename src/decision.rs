@@ -19,6 +19,7 @@ use crate::market;
 pub use crate::settle::fees::Liquidity;
 use crate::time::{parse_rfc3339, to_db};
 
+pub mod archived;
 mod conflict;
 mod fingerprint;
 mod input;
@@ -66,6 +67,18 @@ impl Action {
 
 /// Largest `position_size` (USDC) of one decision.
 pub const MAX_POSITION_SIZE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+/// Lowest and highest `executed_price` of a YES/NO: the exchange's price range (ticks of 0.001
+/// at the extremes).
+pub const MIN_EXECUTED_PRICE: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
+pub const MAX_EXECUTED_PRICE: Decimal = Decimal::from_parts(999, 0, 0, false, 3);
+/// Most shares one position may buy (`position_size / executed_price`, 10^8): with it every
+/// payout and P&L stays below 10^9 USDC, where the money columns (REAL) hold 6 decimal places
+/// exactly.
+pub const MAX_SHARES: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+/// How far before its market's window a decision may be taken (markets are listed ahead).
+pub const MAX_DAYS_BEFORE_WINDOW: i64 = 7;
+/// How far after its market's window ended a decision may be dated (late fills, clock skew).
+pub const MAX_HOURS_AFTER_WINDOW: i64 = 24;
 /// `btc_price` / `price_to_beat` (USD) stay below this (what a BTC price column stores exactly).
 pub const MAX_BTC_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 /// Largest `time_remaining_seconds`: a week, the longest window.
@@ -362,6 +375,8 @@ impl Decision {
             }
         }
         self.check_stored_exactly()?;
+        self.check_position()?;
+        self.check_time_near_window()?;
         if self.action != Action::Hold && self.executed_price.is_none() {
             return Err(field_err(
                 "executed_price",
@@ -411,6 +426,76 @@ impl Decision {
             }
         }
         Ok(())
+    }
+
+    /// The bounds that keep every settlement exactly representable (see [`MAX_SHARES`]): the
+    /// exchange's price range, at most [`MAX_SHARES`] shares, a YES/NO's logged fee at most its
+    /// stake.
+    fn check_position(&self) -> std::result::Result<(), FieldError> {
+        if let Some(price) = self.executed_price {
+            if price < MIN_EXECUTED_PRICE || price > MAX_EXECUTED_PRICE {
+                return Err(field_err(
+                    "executed_price",
+                    format!("{price} is outside {MIN_EXECUTED_PRICE} to {MAX_EXECUTED_PRICE}, the exchange's prices"),
+                ));
+            }
+            // price >= 0.001 and size <= 10^6: the division cannot fail.
+            let shares = self.position_size.checked_div(price);
+            if shares.is_none_or(|s| s > MAX_SHARES) {
+                return Err(field_err(
+                    "position_size",
+                    format!(
+                        "{} at executed_price {price} buys more than {MAX_SHARES} shares",
+                        self.position_size
+                    ),
+                ));
+            }
+        }
+        // A HOLD has no fill: whatever fee it carries is never settled.
+        let traded = self.action != Action::Hold;
+        if let Some(fee) = self
+            .fee_paid
+            .filter(|fee| traded && *fee > self.position_size)
+        {
+            return Err(field_err(
+                "fee_paid",
+                format!(
+                    "{fee} is above the stake (position_size {})",
+                    self.position_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A decision is taken near its market's window: from [`MAX_DAYS_BEFORE_WINDOW`] before
+    /// it starts to [`MAX_HOURS_AFTER_WINDOW`] after it ends (its time picks the fee era, so a
+    /// stray year must not).
+    fn check_time_near_window(&self) -> std::result::Result<(), FieldError> {
+        let Some((start, end)) = self.window() else {
+            return Ok(());
+        };
+        let earliest = start.checked_sub_signed(chrono::Duration::days(MAX_DAYS_BEFORE_WINDOW));
+        let latest = end.checked_add_signed(chrono::Duration::hours(MAX_HOURS_AFTER_WINDOW));
+        let near = earliest.is_none_or(|e| self.timestamp >= e)
+            && latest.is_none_or(|l| self.timestamp <= l);
+        if near {
+            return Ok(());
+        }
+        let source = if self.market_start.is_some() && self.market_end.is_some() {
+            "market_start/market_end"
+        } else {
+            "market_slug"
+        };
+        Err(field_err(
+            "timestamp",
+            format!(
+                "{} is far from its market's window {} to {} (from {source}): a decision is taken from {MAX_DAYS_BEFORE_WINDOW} days before its window to {MAX_HOURS_AFTER_WINDOW} hours after it",
+                to_db(self.timestamp),
+                to_db(start),
+                to_db(end)
+            ),
+        ))
     }
 
     /// The idempotency key: the trader's own, or one derived from the decision's content, so

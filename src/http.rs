@@ -1,6 +1,7 @@
 //! The one HTTP client wrapper: timeouts, retries with backoff on 429 / 5xx / network errors
-//! (honouring `Retry-After`), request counting, and errors that never carry a URL (the
-//! Telegram token lives in the URL path). Knows no API; the API modules build requests.
+//! (honouring `Retry-After`), request counting, bounded bodies ([`read_body`]), and errors that
+//! never carry a secret (the Telegram token lives in the URL path). Knows no API; the API
+//! modules build requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,13 @@ use reqwest::{Response, StatusCode};
 
 use crate::config::Apis;
 use crate::error::temp_fail;
+
+/// Largest response body read from a remote API: a larger one is an error for that request,
+/// never a reason to hold gigabytes in memory.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// Largest part of an error answer's body that is read (only its start is shown).
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 
 /// A client with the retry policy of the settings.
 #[derive(Debug, Clone)]
@@ -97,7 +105,7 @@ impl Http {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(&response);
-                    let body = response.text().await.unwrap_or_default();
+                    let body = read_prefix(response, MAX_ERROR_BODY_BYTES).await;
                     let detail = short(&body);
                     if !retryable(status) {
                         return Err(HttpError::Rejected {
@@ -145,16 +153,102 @@ impl Http {
             .send(what, build)
             .await
             .map_err(HttpError::into_anyhow)?;
-        let body = response
-            .text()
-            .await
-            .map_err(|e| temp_fail(format!("{what}: reading the body: {}", describe(&e))))?;
+        let body = read_body(response, what, MAX_BODY_BYTES).await?;
         serde_json::from_str(&body).map_err(|e| {
             anyhow::anyhow!(format!(
                 "{what}: malformed response ({e}): {}",
                 short(&body)
             ))
         })
+    }
+}
+
+/// The body of a successful answer, at most `max_bytes` of it: a larger body (announced or
+/// streamed) is an error naming `what` and the URL without its query or secrets (not a retry:
+/// the same request gets the same body). A connection lost while reading is unavailable
+/// (exit 75). Bytes that are not UTF-8 are replaced, as `Response::text` does.
+pub async fn read_body(mut response: Response, what: &str, max_bytes: usize) -> Result<String> {
+    let too_large = |response: &Response| {
+        anyhow::anyhow!(
+            "{what}: the response body from {} is larger than {}",
+            shown_url(response.url()),
+            size_for_people(max_bytes)
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_bytes as u64)
+    {
+        return Err(too_large(&response));
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| temp_fail(format!("{what}: reading the body: {}", describe(&e))))?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large(&response));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// The first `max_bytes` of a body (an error answer's, shown in part): whatever arrives, never
+/// an error.
+async fn read_prefix(mut response: Response, max_bytes: usize) -> String {
+    let mut body = Vec::new();
+    while body.len() < max_bytes {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = max_bytes - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A URL as it may appear in an error: scheme, host, port and path, without user, query or
+/// fragment, and with every path segment that holds a `:` (a Telegram bot token,
+/// `bot123:ABC`) replaced.
+pub fn shown_url(url: &reqwest::Url) -> String {
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| {
+            s.map(|segment| {
+                if segment.contains(':') || segment.contains("%3A") {
+                    crate::config::REDACTED
+                } else {
+                    segment
+                }
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}/{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        segments.join("/")
+    )
+}
+
+/// `16 MiB`, `512 KiB`, `100 bytes`.
+fn size_for_people(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -210,5 +304,34 @@ pub fn short(body: &str) -> String {
         format!("{one_line}…")
     } else {
         one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_errors_carry_no_query_user_or_token() {
+        let cases = [
+            (
+                "https://gamma-api.polymarket.com/markets?slug=a&closed=true",
+                "https://gamma-api.polymarket.com/markets",
+            ),
+            (
+                "https://api.telegram.org/bot123456:ABC-DEF_ghi/sendMessage",
+                "https://api.telegram.org/<redacted>/sendMessage",
+            ),
+            (
+                "http://user:pass@127.0.0.1:8080/api/v3/klines?symbol=BTCUSDT#x",
+                "http://127.0.0.1:8080/api/v3/klines",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(shown_url(&reqwest::Url::parse(url).unwrap()), shown);
+        }
+        assert_eq!(size_for_people(MAX_BODY_BYTES), "16 MiB");
+        assert_eq!(size_for_people(1536), "1536 bytes");
+        assert_eq!(size_for_people(2048), "2 KiB");
     }
 }

@@ -30,7 +30,7 @@
 //! - `src/integrity.rs`: `PRAGMA quick_check` within a time limit and its results
 //!   (`integrity_checks`); whether a job's database files are still the ones on disk.
 //! - `src/json.rs`: JSON objects read in the order they were written.
-//! - `src/market.rs`: facts that follow from a market's slug (its window).
+//! - `src/market.rs`: facts that follow from a market's slug (its window, its asset).
 //! - `src/decision.rs` (and `src/decision/`): the decision format and the trader's
 //!   [`decision::Tracker`].
 //! - `src/trades.rs`: what "a settled trade" means, in SQL, for every reader of `trades`.

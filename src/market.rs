@@ -4,6 +4,10 @@
 //! `15m` part its length; the window is `[start, start + length)`. Slugs without a number
 //! (`bitcoin-up-or-down-january-7-2am-et`) carry no window: the trader or Gamma must give it.
 //! Whatever the slug, the answer is a window inside 2020..2100 or none; never a panic.
+//!
+//! The slug also names the asset ([`asset_of_slug`]): `btc-`, `eth-`, `sol-`, `xrp-updown-…`
+//! and the long `bitcoin-up-or-down-…` family names; the price fallback uses that asset's own
+//! price.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -41,6 +45,31 @@ pub fn window_from_slug(slug: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let start = DateTime::from_timestamp(start_secs, 0)?;
     let end = start.checked_add_signed(length)?;
     plausible_window(start, end).then_some((start, end))
+}
+
+/// Long asset names of the hourly and daily up/down families (`bitcoin-up-or-down-…`).
+const ASSET_NAMES: [(&str, &str); 4] = [
+    ("bitcoin", "BTC"),
+    ("ethereum", "ETH"),
+    ("solana", "SOL"),
+    ("xrp", "XRP"),
+];
+
+/// The asset of an up/down market, upper case (`BTC`), from its slug: `<asset>-updown-…`
+/// (any short alphanumeric ticker, so a new family needs only a price symbol) or
+/// `<name>-up-or-down-…` for the names above. `None` for any other slug: such a market has no
+/// price to fall back on and waits for its official result.
+pub fn asset_of_slug(slug: &str) -> Option<String> {
+    if let Some((ticker, _)) = slug.split_once("-updown-") {
+        let plausible =
+            (2..=10).contains(&ticker.len()) && ticker.bytes().all(|b| b.is_ascii_alphanumeric());
+        return plausible.then(|| ticker.to_ascii_uppercase());
+    }
+    let (name, _) = slug.split_once("-up-or-down-")?;
+    ASSET_NAMES
+        .iter()
+        .find(|(long, _)| name.eq_ignore_ascii_case(long))
+        .map(|(_, asset)| asset.to_string())
 }
 
 /// Digits only (no sign, no `+`), as a number that fits.
@@ -131,7 +160,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn assets_from_slugs() {
+        let cases = [
+            ("btc-updown-15m-1771684200", Some("BTC")),
+            ("eth-updown-15m-1771684200", Some("ETH")),
+            ("sol-updown-1h-1771684200", Some("SOL")),
+            ("xrp-updown-4h-1771684200", Some("XRP")),
+            ("doge-updown-15m-1771684200", Some("DOGE")),
+            ("bitcoin-up-or-down-january-7-2am-et", Some("BTC")),
+            ("ethereum-up-or-down-february-21-9am-et", Some("ETH")),
+            ("Solana-up-or-down-on-march-3", Some("SOL")),
+            ("xrp-up-or-down-march-3-4pm-et", Some("XRP")),
+            ("will-trump-win-2028", None),
+            ("dogwifhat-up-or-down-march-3", None),
+            ("btc/../x-updown-15m-1", None),
+            ("-updown-15m-1771684200", None),
+            ("", None),
+        ];
+        for (slug, asset) in cases {
+            assert_eq!(asset_of_slug(slug).as_deref(), asset, "{slug}");
+        }
+    }
+
     proptest! {
+        /// Any text: an upper-case alphanumeric asset or none, never a panic.
+        #[test]
+        fn any_slug_gives_a_plain_asset_or_none(slug in any::<String>()) {
+            if let Some(asset) = asset_of_slug(&slug) {
+                prop_assert!(!asset.is_empty() && asset.len() <= 10);
+                prop_assert!(asset.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+            }
+        }
+
         /// Any text, and slug-shaped text with arbitrary numbers: a plausible window or none.
         #[test]
         fn any_slug_gives_a_plausible_window_or_none(slug in any::<String>()) {

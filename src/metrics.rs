@@ -88,10 +88,13 @@ impl Window {
 /// The figures of one slice (a signal type, an action, …).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Group {
-    /// Settled YES/NO decisions (= wins + losses).
+    /// Settled YES/NO decisions that won or lost (= wins + losses).
     pub settled: u64,
     pub wins: u64,
     pub losses: u64,
+    /// Settled YES/NO decisions whose market resolved 50-50 ($0.50 a share): neither wins nor
+    /// losses, their P&L counts in the money figures.
+    pub fifty_fifty: u64,
     /// wins / settled; null when nothing settled.
     pub win_rate: Option<f64>,
     /// 95% Wilson score interval of the win rate.
@@ -101,7 +104,7 @@ pub struct Group {
     /// is known; null when none is.
     pub break_even: Option<f64>,
     pub total_profit: Decimal,
-    /// total_profit / settled, rounded to 6 places.
+    /// total_profit / (settled + fifty_fifty), rounded to 6 places.
     pub avg_profit: Option<Decimal>,
     pub fees: Decimal,
     /// Sum of position_size of settled YES/NO decisions.
@@ -197,11 +200,13 @@ pub struct Metrics {
     pub window: WindowInfo,
     /// YES/NO decisions in the window, settled or pending (unsettleable ones excluded).
     pub trades: u64,
-    /// Settled YES/NO decisions (= wins + losses).
+    /// Settled YES/NO decisions that won or lost (= wins + losses).
     pub settled: u64,
     pub pending: u64,
     pub wins: u64,
     pub losses: u64,
+    /// Settled YES/NO decisions resolved 50-50: in the money figures, not in the win rate.
+    pub fifty_fifty: u64,
     /// Settled HOLD decisions (never counted in the win rate).
     pub holds: u64,
     /// wins / settled, a fraction in [0, 1]; null when nothing settled.
@@ -290,7 +295,8 @@ const LIVE_SQL: &str = concat!(
     "SELECT timestamp, action, confidence, signal_type, is_end_phase, ",
     settled!(),
     ", is_win, profit_loss, fee, position_size, final_score,
-        is_missed_opportunity, yes_price, no_price, fee_asset, executed_price
+        is_missed_opportunity, yes_price, no_price, fee_asset, executed_price,
+        actual_outcome IS NULL AND settlement_source = 'gamma'
    FROM trades
   WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
   ORDER BY timestamp, id"
@@ -342,6 +348,7 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
             no_price: live_money(r, 13)?,
             fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(14)?.as_deref()),
             executed_price: live_money(r, 15)?,
+            fifty_fifty: r.get::<_, Option<bool>>(16)?.unwrap_or(false),
         };
         acc.add_live(&row);
     }

@@ -275,14 +275,26 @@ fn fees_text(m: &Metrics) -> String {
     }
 }
 
+/// `, 2 resolved 50-50` when positions were (neither wins nor losses, in the money figures).
+fn fifty_fifty(m: &Metrics) -> String {
+    if m.fifty_fifty == 0 {
+        return String::new();
+    }
+    format!(", {} resolved 50-50", m.fifty_fifty)
+}
+
 /// The headline figures as (label, text) lines, shared by the terminal and the HTML page.
 pub fn headline(m: &Metrics) -> Vec<(&'static str, String)> {
     vec![
         (
             "trades",
             format!(
-                "{} ({} settled, {} pending), {} holds",
-                m.trades, m.settled, m.pending, m.holds
+                "{} ({} settled{}, {} pending), {} holds",
+                m.trades,
+                m.settled,
+                fifty_fifty(m),
+                m.pending,
+                m.holds
             ),
         ),
         (
@@ -343,7 +355,7 @@ pub fn render_table(m: &Metrics, color: bool) -> String {
             color
         )
     );
-    if m.settled == 0 && m.holds == 0 {
+    if m.settled == 0 && m.holds == 0 && m.fifty_fifty == 0 {
         let _ = writeln!(out, "{EMPTY_MESSAGE}");
         if m.pending > 0 {
             let _ = writeln!(out, "({} trades still pending settlement)", m.pending);
@@ -423,7 +435,7 @@ pub fn summary_text(
 /// [`summary_text`] from figures already computed.
 pub fn summary_from(m: &Metrics) -> String {
     let mut out = format!("Performance, {}\n", m.window.label);
-    if m.settled == 0 && m.holds == 0 {
+    if m.settled == 0 && m.holds == 0 && m.fifty_fifty == 0 {
         out.push_str(EMPTY_MESSAGE);
         if m.pending > 0 {
             let _ = write!(out, " ({} pending)", m.pending);
@@ -432,8 +444,13 @@ pub fn summary_from(m: &Metrics) -> String {
     }
     let _ = writeln!(
         out,
-        "Trades: {} settled ({} W / {} L), {} pending, {} holds",
-        m.settled, m.wins, m.losses, m.pending, m.holds
+        "Trades: {} settled ({} W / {} L){}, {} pending, {} holds",
+        m.settled,
+        m.wins,
+        m.losses,
+        fifty_fifty(m),
+        m.pending,
+        m.holds
     );
     let _ = writeln!(
         out,

@@ -1382,3 +1382,220 @@ fn restore_takes_several_files_each_in_its_own_transaction() {
         rows_of(first)
     );
 }
+
+// ---------------------------------------------------------------- issue 23: idempotent across archival
+
+/// `polyperf log --json` of `lines` as a process: (exit code, --json object, stderr).
+fn log_lines(db: &TestDb, lines: &[serde_json::Value]) -> (i32, serde_json::Value, String) {
+    let file = crate::common::write_jsonl(db.dir.path(), "relog.jsonl", lines);
+    let out = db
+        .cmd("polyperf")
+        .args(["--json", "log"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+        .unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap(), json, stderr)
+}
+
+/// `polyperf report --json` at NOW: (settled, wins, losses, total_profit).
+fn report_figures(db: &TestDb) -> (u64, u64, u64, String) {
+    let r = ok_json(db.cmd("polyperf").args(["report", "--json", "--now", NOW]));
+    (
+        r["settled"].as_u64().unwrap(),
+        r["wins"].as_u64().unwrap(),
+        r["losses"].as_u64().unwrap(),
+        r["total_profit"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Settles every pending decision before `before` in SQL as the settle job would (Up won),
+/// leaving what the trader logged as it was.
+fn settle_up(db: &TestDb, before: &str) {
+    db.conn()
+        .execute(
+            "UPDATE trades SET settlement_status = 'settled', actual_outcome = 'UP',
+               is_win = CASE WHEN action = 'HOLD' THEN NULL ELSE action = 'YES' END,
+               is_missed_opportunity = CASE WHEN action = 'HOLD' THEN final_score > 0 END,
+               profit_loss = CASE action WHEN 'YES' THEN 4.3 WHEN 'NO' THEN -5 END,
+               fee = CASE WHEN action != 'HOLD' THEN 0.17 END,
+               settled_at = datetime(timestamp, '+20 minutes')
+             WHERE settlement_status = 'pending' AND timestamp < ?1",
+            [before],
+        )
+        .unwrap();
+}
+
+/// 30 decisions of 2026-02-11 (`d-1` … `d-30`), settled and archived.
+fn archived_thirty() -> (TestDb, Vec<serde_json::Value>, (u64, u64, u64, String)) {
+    let db = TestDb::new();
+    let lines: Vec<serde_json::Value> = (1..=30).map(crate::common::decision_json).collect();
+    let (code, report, err) = log_lines(&db, &lines);
+    assert_eq!((code, report["stored"].as_u64()), (0, Some(30)), "{err}");
+    settle_up(&db, "2026-02-12");
+    let before = report_figures(&db);
+    let stats = run_archive(&db);
+    assert_eq!(stats["rows_archived"]["trades"], 30, "{stats}");
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
+    (db, lines, before)
+}
+
+/// A decision logged again after its row was archived: a duplicate when it is the same
+/// decision (however its numbers are written), the same conflict as live (exit 2) when its
+/// content differs; never stored, never counted twice. Bulk and single paths alike.
+#[test]
+fn a_decision_logged_again_after_archival_is_a_duplicate_or_a_conflict() {
+    let (db, lines, before) = archived_thirty();
+    assert_eq!(db.count("SELECT count(*) FROM archived_decisions"), 30);
+    // The same 30 lines again: duplicates (the report said `stored: 30` before the index).
+    let (code, report, err) = log_lines(&db, &lines);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (report["stored"].as_u64(), report["duplicates"].as_u64()),
+        (Some(30 - 30), Some(30))
+    );
+    // The same decision with its numbers written otherwise: still a duplicate.
+    let mut same = lines[1].clone();
+    same["position_size"] = serde_json::json!(5.0);
+    same["executed_price"] = serde_json::json!("0.520");
+    same["confidence"] = serde_json::json!("0.80");
+    let (code, report, err) = log_lines(&db, &[same]);
+    assert_eq!((code, report["duplicates"].as_u64()), (0, Some(1)), "{err}");
+    // Other content under the id: the conflict, naming both versions, and nothing stored.
+    let mut other = lines[1].clone();
+    other["position_size"] = serde_json::json!("50.00");
+    let (code, _, err) = log_lines(&db, &[crate::common::decision_json(31), other.clone()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("line 2: decision_id d-2 already stored with NO 5.00 @ 0.52 (archived); this line has NO 50.00 @ 0.52"),
+        "{err}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
+    // The library: one decision in its own transaction, typed as live.
+    let mut tracker = polyperf::Tracker::open(&db.path).unwrap();
+    let decision = |v: &serde_json::Value| polyperf::Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(
+        tracker.log_decision(&decision(&lines[0])).unwrap(),
+        polyperf::decision::Logged::Duplicate
+    );
+    let err = tracker.log_decision(&decision(&other)).unwrap_err();
+    let conflict = err.downcast_ref::<polyperf::decision::Conflict>().unwrap();
+    assert_eq!(conflict.decision_id, "d-2");
+    assert_eq!(polyperf::error::exit_code_for(&err), 2);
+    // A bulk log of 600 new decisions with an archived one among them.
+    let mut bulk: Vec<serde_json::Value> = (1000..1600).map(crate::common::decision_json).collect();
+    bulk.insert(300, lines[4].clone());
+    let (code, report, err) = log_lines(&db, &bulk);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (report["stored"].as_u64(), report["duplicates"].as_u64()),
+        (Some(600), Some(1))
+    );
+    // Nothing archived is counted twice.
+    assert_eq!(report_figures(&db), before);
+}
+
+/// Restoring an archive puts its decisions back live (their index entries go, a re-log meets
+/// the row) and counts each once, also a decision that was logged again after archival before
+/// the index existed (the double of issue 23): the rollup lets go of the archived copy.
+#[test]
+fn restore_counts_each_decision_once_and_forgets_its_index() {
+    let (db, lines, before) = archived_thirty();
+    // As a version before the index left it: d-1 logged again after archival, and settled.
+    db.conn()
+        .execute(
+            "DELETE FROM archived_decisions WHERE decision_id = 'd-1'",
+            [],
+        )
+        .unwrap();
+    let (code, report, err) = log_lines(&db, &lines[..1]);
+    assert_eq!((code, report["stored"].as_u64()), (0, Some(1)), "{err}");
+    settle_up(&db, "2026-02-12");
+    let doubled = report_figures(&db);
+    assert_eq!(doubled.0, before.0 + 1, "counted twice before the restore");
+    for file in archive_files(&db) {
+        if file.to_string_lossy().contains("trades-") {
+            ok_json(
+                db.cmd("polyperf")
+                    .args(["archive", "restore", "--json"])
+                    .arg(&file),
+            );
+        }
+    }
+    assert_eq!(report_figures(&db), before);
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades WHERE decision_id = 'd-1'"),
+        1
+    );
+    assert_eq!(db.count("SELECT count(*) FROM archived_decisions"), 0);
+    // Live again: a re-log is a duplicate of the row, and archiving again indexes them again.
+    let (code, report, _) = log_lines(&db, &lines);
+    assert_eq!((code, report["duplicates"].as_u64()), (0, Some(30)));
+    db.conn()
+        .execute("UPDATE archives SET deleted_at = NULL", [])
+        .unwrap();
+    run_archive(&db);
+    assert_eq!(db.count("SELECT count(*) FROM archived_decisions"), 30);
+    assert_eq!(report_figures(&db), before);
+}
+
+/// Files whose rows left before the index existed (migration 0010 marks them) are indexed by
+/// the next archive run, from the files.
+#[test]
+fn files_archived_before_the_index_are_indexed_by_the_next_run() {
+    let (db, lines, before) = archived_thirty();
+    db.conn()
+        .execute_batch(
+            "DELETE FROM archived_decisions;
+             UPDATE archives SET decisions_indexed = 0 WHERE table_name = 'trades';",
+        )
+        .unwrap();
+    run_archive(&db);
+    assert_eq!(db.count("SELECT count(*) FROM archived_decisions"), 30);
+    assert_eq!(
+        db.count("SELECT count(*) FROM archives WHERE decisions_indexed = 0"),
+        0
+    );
+    let (code, report, _) = log_lines(&db, &lines);
+    assert_eq!((code, report["duplicates"].as_u64()), (0, Some(30)));
+    assert_eq!(report_figures(&db), before);
+}
+
+/// A file from another database holding a decision this one archived (under another row) is
+/// refused naming it: it would count that decision twice.
+#[test]
+fn a_foreign_file_cannot_bring_back_a_decision_archived_here() {
+    let (db, _, before) = archived_thirty();
+    let other = TestDb::new();
+    // Another database: 40 pending decisions first (other row ids), then d-7 on another day.
+    let filler: Vec<serde_json::Value> = (100..140)
+        .map(|i| {
+            let mut d = crate::common::decision_json(i);
+            d["timestamp"] = serde_json::json!("2026-03-29T10:30:00Z");
+            d["market_slug"] = serde_json::json!("btc-updown-15m-1774780200");
+            d
+        })
+        .collect();
+    let mut d7 = crate::common::decision_json(7);
+    d7["timestamp"] = serde_json::json!("2026-02-05T10:30:00Z");
+    d7["market_slug"] = serde_json::json!("btc-updown-15m-1770287400");
+    let mut all = filler;
+    all.push(d7);
+    let (code, _, err) = log_lines(&other, &all);
+    assert_eq!(code, 0, "{err}");
+    settle_up(&other, "2026-02-12");
+    run_archive(&other);
+    let file = archive_files(&other)
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("trades-2026-W06"))
+        .unwrap();
+    let err = refused_restore(&db, &file);
+    assert!(
+        err.contains("field `decision_id`: d-7 was archived by this database as trade 7"),
+        "{err}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 0);
+    assert_eq!(report_figures(&db), before);
+}

@@ -18,6 +18,8 @@ mod deploy;
 mod install;
 // polyperf-settle against local Gamma and Binance servers (issue: settlement).
 mod settle;
+// Real answers and outages: odd markets, 50-50, pages, Binance refusing, assets, one alert (issue 23).
+mod settle_real;
 // Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
 mod metrics;
 // polyperf report for people: periods, PNG/SVG charts, the HTML page on a phone (issue 17).

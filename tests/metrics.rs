@@ -61,7 +61,7 @@ fn insert(conn: &Connection, id: usize, r: &Row) {
             btc_price, signal_type, is_end_phase, final_score, yes_price, no_price, executed_price,
             settlement_status, is_win, profit_loss, fee, is_missed_opportunity, actual_outcome,
             unsettleable_reason)
-         VALUES (?1, ?2, 'btc-updown-15m-1770805800', ?3, ?4, ?5, '66940.0', ?6, ?7, ?8, '0.40',
+         VALUES (?1, ?2, ?17, ?3, ?4, ?5, '66940.0', ?6, ?7, ?8, '0.40',
             '0.25', ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             format!("fx-{id}"),
@@ -80,6 +80,8 @@ fn insert(conn: &Connection, id: usize, r: &Row) {
             if settled { r.missed } else { None },
             settled.then_some("UP"),
             (r.status == "unsettleable").then_some("no window"),
+            // The market whose window the decision was taken in.
+            format!("btc-updown-15m-{}", r.at.timestamp() - r.at.timestamp().rem_euclid(900)),
         ],
     )
     .unwrap();

@@ -632,3 +632,228 @@ fn settle_check_fix_resettles_rows_an_older_version_settled() {
     let again = crate::common::stdout_json(&db_cmd(&["settle-check", "--fix", "--json"]));
     assert_eq!(again["fixed"], 0, "{again}");
 }
+
+/// Issue 23: the bounds that keep every P&L exactly representable are refused at `log` naming
+/// the field (and the window, for a timestamp far from it), by the process and the library;
+/// rows already stored that break them are set aside with a reason at settlement, and the rest
+/// settles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_are_bounded_so_every_result_is_exact() {
+    let db = TestDb::new();
+    // (change to a valid line, field, message in the error)
+    type Change = fn(&mut serde_json::Value);
+    let cases: [(Change, &str, &str); 5] = [
+        (
+            |d| d["executed_price"] = "0.000001".into(),
+            "executed_price",
+            "0.000001 is outside 0.001 to 0.999",
+        ),
+        (
+            |d| d["executed_price"] = "0.9999".into(),
+            "executed_price",
+            "0.9999 is outside 0.001 to 0.999",
+        ),
+        (
+            |d| {
+                d["position_size"] = "1000000".into();
+                d["executed_price"] = "0.001".into();
+            },
+            "position_size",
+            "1000000 at executed_price 0.001 buys more than 100000000 shares",
+        ),
+        (
+            |d| d["fee_paid"] = "5.000001".into(),
+            "fee_paid",
+            "5.000001 is above the stake (position_size 5.00)",
+        ),
+        (
+            |d| d["timestamp"] = "2099-01-01T00:00:00Z".into(),
+            "timestamp",
+            "2099-01-01 00:00:00 is far from its market's window 2026-02-11 10:30:00 to 2026-02-11 10:45:00 (from market_slug)",
+        ),
+    ];
+    for (change, field, message) in cases {
+        let mut line = decision_json(1);
+        change(&mut line);
+        let file = write_jsonl(db.dir.path(), "d.jsonl", &[decision_json(2), line.clone()]);
+        let out = db
+            .cmd("polyperf")
+            .args(["--json", "log"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stderr}");
+        assert!(
+            stderr.contains(&format!("line 2: field `{field}`: {message}")),
+            "{stderr}"
+        );
+        assert_eq!(db.count("SELECT count(*) FROM trades"), 0, "{field}");
+        let decision = polyperf::Decision::from_json(&line.to_string());
+        assert_eq!(decision.unwrap_err().field, field);
+    }
+    // At the bounds, decisions log and settle within what the columns hold.
+    let mut edge = decision_json(1);
+    edge["position_size"] = "100000".into();
+    edge["executed_price"] = "0.001".into();
+    edge["fee_paid"] = "0.5".into();
+    let file = write_jsonl(db.dir.path(), "d.jsonl", &[edge]);
+    crate::common::ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
+
+    // Rows written before the bounds (or by hand): set aside, each with a reason.
+    let conn = db.conn();
+    for (id, size, price, fee_paid, timestamp) in [
+        (
+            "tiny-price",
+            "1000000",
+            "0.000001",
+            None,
+            "2026-02-11 10:31:00",
+        ),
+        ("big-fee", "5", "0.5", Some("6"), "2026-02-11 10:31:00"),
+        ("far", "5", "0.5", None, "2099-01-01 00:00:00"),
+    ] {
+        conn.execute(
+            "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence,
+                position_size, btc_price, executed_price, fee_paid, market_start, market_end)
+             VALUES (?1, ?2, 'btc-updown-15m-1770805800', 'YES', 0.8, ?3, '66940', ?4, ?5,
+                '2026-02-11 10:30:00', '2026-02-11 10:45:00')",
+            params![id, timestamp, size, price, fee_paid],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let gamma = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/markets"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!([{
+                "id": "1", "slug": "btc-updown-15m-1770805800",
+                "eventStartTime": "2026-02-11T10:30:00Z", "endDate": "2026-02-11T10:45:00Z",
+                "closed": true, "umaResolutionStatus": "resolved",
+                "outcomes": "[\"Up\", \"Down\"]", "outcomePrices": "[\"1\", \"0\"]",
+                "feesEnabled": true, "feeSchedule": {"exponent": 1, "rate": 0.07, "takerOnly": true}
+            }])),
+        )
+        .mount(&gamma)
+        .await;
+    let out = db
+        .cmd("polyperf-settle")
+        .env("GAMMA_API_BASE", gamma.uri())
+        .env("BINANCE_API_BASE", "http://127.0.0.1:1")
+        .args(["--json", "--now", "2026-02-11T11:00:00Z"])
+        .output()
+        .unwrap();
+    let stats = crate::common::stdout_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{stats}");
+    assert_eq!(
+        (stats["settled"].as_u64(), stats["unsettleable"].as_u64()),
+        (Some(1), Some(3)),
+        "{stats}"
+    );
+    let reason = |id: &str| -> String {
+        db.conn()
+            .query_row(
+                "SELECT unsettleable_reason FROM trades WHERE decision_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert!(reason("tiny-price").starts_with("executed_price 0.000001 is outside 0.001 to 0.999"));
+    assert_eq!(
+        reason("big-fee"),
+        "fee_paid 6 is above the stake (position_size 5)"
+    );
+    assert_eq!(
+        reason("far"),
+        "timestamp 2099-01-01 00:00:00 is far from its market's window 2026-02-11 10:30:00 to 2026-02-11 10:45:00"
+    );
+    // The decision at the bounds: 10^8 shares won, less its logged fee (taken in shares in
+    // February 2026: 0.5 / 0.001 = 500 of them) and the stake: 99,899,500, exact in its column.
+    let (pl, kind): (Money, String) = db
+        .conn()
+        .query_row(
+            "SELECT profit_loss, typeof(profit_loss) FROM trades WHERE decision_id = 'd-1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((pl.0, kind.as_str()), (d("99899500"), "real"));
+}
+
+/// Migration 0010 on a database with data at the version before it: the waiting outbox rows counted per
+/// kind (and kept so by its triggers), trades files archived before it marked for indexing,
+/// markets without a 50-50.
+#[test]
+fn migration_0010_converts_a_database_with_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before.db");
+    let mut conn = Connection::open(&path).unwrap();
+    let before = polyperf::db::migration_names()
+        .position(|n| n == "0010_settlement_never_stops")
+        .unwrap() as i64;
+    polyperf::db::migrate_to(&mut conn, before).unwrap();
+    conn.execute_batch(
+        "INSERT INTO outbox (kind, payload, status) VALUES
+           ('settlement', '{}', 'pending'), ('settlement', '{}', 'pending'),
+           ('approval', '{}', 'pending'), ('text', '{}', 'sent');
+         INSERT INTO archives (table_name, iso_week, file_name, rows, sha256, size_bytes,
+                               created_at, deleted_at)
+         VALUES ('trades', '2026-W01', 'trades-2026-W01.jsonl.gz', 3, 'x', 1, '2026-01-10', '2026-01-10'),
+                ('trades', '2026-W02', 'trades-2026-W02.jsonl.gz', 3, 'y', 1, '2026-01-17', NULL),
+                ('outbox', '2026-W01', 'outbox-2026-W01.jsonl.gz', 3, 'z', 1, '2026-01-10', '2026-01-10');
+         INSERT INTO markets (slug, closed, outcome, fetched_at)
+         VALUES ('btc-updown-15m-1770805800', 1, 'UP', '2026-02-11 10:50:00');",
+    )
+    .unwrap();
+    drop(conn);
+    let conn = polyperf::db::open(&path).unwrap();
+    let pending = |kind: &str| -> i64 {
+        conn.query_row(
+            "SELECT coalesce(sum(n), 0) FROM outbox_pending WHERE kind = ?1",
+            [kind],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        (pending("settlement"), pending("approval"), pending("text")),
+        (2, 1, 0)
+    );
+    // The triggers keep the counts: sending one, queuing one, deleting one.
+    conn.execute_batch(
+        "UPDATE outbox SET status = 'sent' WHERE id = 1;
+         INSERT INTO outbox (kind, payload) VALUES ('text', '{}');
+         DELETE FROM outbox WHERE kind = 'approval';",
+    )
+    .unwrap();
+    assert_eq!(
+        (pending("settlement"), pending("approval"), pending("text")),
+        (1, 0, 1)
+    );
+    let indexed: Vec<(String, i64)> = conn
+        .prepare("SELECT file_name, decisions_indexed FROM archives ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        indexed,
+        [
+            ("trades-2026-W01.jsonl.gz".to_string(), 0),
+            ("trades-2026-W02.jsonl.gz".to_string(), 1),
+            ("outbox-2026-W01.jsonl.gz".to_string(), 1)
+        ]
+    );
+    let split: i64 = conn
+        .query_row("SELECT split FROM markets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(split, 0);
+    assert_eq!(
+        conn.query_row("SELECT count(*) FROM archived_decisions", [], |r| r
+            .get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
+}

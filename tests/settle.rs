@@ -14,14 +14,14 @@ use crate::common::{money_sum, stdout_json, TestDb};
 use polyperf::db::Money;
 
 /// 2026-02-21 14:30 UTC: the window [14:30, 14:45).
-const START: i64 = 1771684200;
-const SLUG: &str = "btc-updown-15m-1771684200";
+pub(crate) const START: i64 = 1771684200;
+pub(crate) const SLUG: &str = "btc-updown-15m-1771684200";
 /// Inside the official wait (60 min) after the window's end.
-const SOON: &str = "2026-02-21T14:50:00Z";
+pub(crate) const SOON: &str = "2026-02-21T14:50:00Z";
 /// After the official wait.
-const LATER: &str = "2026-02-21T16:00:00Z";
+pub(crate) const LATER: &str = "2026-02-21T16:00:00Z";
 
-fn decision(
+pub(crate) fn decision(
     id: &str,
     slug: &str,
     action: &str,
@@ -34,7 +34,7 @@ fn decision(
         "price_to_beat": "68500.00", "final_score": score, "executed_price": price})
 }
 
-fn log(db: &TestDb, decisions: &[Value]) {
+pub(crate) fn log(db: &TestDb, decisions: &[Value]) {
     let decisions: Vec<Decision> = decisions
         .iter()
         .map(|d| Decision::from_json(&d.to_string()).expect("valid decision"))
@@ -60,7 +60,7 @@ fn four_decisions(db: &TestDb) {
 }
 
 /// A Gamma market object as the real API sends it.
-fn gamma_market(slug: &str, start: i64, prices: Option<&str>) -> Value {
+pub(crate) fn gamma_market(slug: &str, start: i64, prices: Option<&str>) -> Value {
     let iso = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .unwrap()
@@ -75,16 +75,16 @@ fn gamma_market(slug: &str, start: i64, prices: Option<&str>) -> Value {
         "feeSchedule": {"exponent": 1, "rate": 0.07, "takerOnly": true, "rebateRate": 0.2}})
 }
 
-const UP: Option<&str> = Some("[\"1\", \"0\"]");
+pub(crate) const UP: Option<&str> = Some("[\"1\", \"0\"]");
 
 /// The market of the window starting at `start`, resolved Up.
 fn resolved_up(start: i64) -> Value {
     gamma_market(&format!("btc-updown-15m-{start}"), start, UP)
 }
-const DOWN: Option<&str> = Some("[\"0\", \"1\"]");
+pub(crate) const DOWN: Option<&str> = Some("[\"0\", \"1\"]");
 
 /// One kline row for minute `t` (seconds) with the given open and close.
-fn kline(t: i64, open: &str, close: &str) -> Value {
+pub(crate) fn kline(t: i64, open: &str, close: &str) -> Value {
     json!([
         t * 1000,
         open,
@@ -102,7 +102,7 @@ fn kline(t: i64, open: &str, close: &str) -> Value {
 }
 
 /// Klines of the test window: open 68500.00, last minute closing at `end_close`.
-fn window_klines(end_close: &str) -> Value {
+pub(crate) fn window_klines(end_close: &str) -> Value {
     let rows: Vec<Value> = (0..15)
         .map(|i| {
             let close = if i == 14 { end_close } else { "68500.00" };
@@ -112,7 +112,7 @@ fn window_klines(end_close: &str) -> Value {
     Value::Array(rows)
 }
 
-async fn gamma_returns(server: &MockServer, body: Value) {
+pub(crate) async fn gamma_returns(server: &MockServer, body: Value) {
     Mock::given(method("GET"))
         .and(path("/markets"))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
@@ -120,7 +120,7 @@ async fn gamma_returns(server: &MockServer, body: Value) {
         .await;
 }
 
-async fn binance_returns(server: &MockServer, body: Value) {
+pub(crate) async fn binance_returns(server: &MockServer, body: Value) {
     Mock::given(method("GET"))
         .and(path("/api/v3/klines"))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
@@ -134,7 +134,7 @@ async fn servers() -> (MockServer, MockServer) {
 }
 
 /// `polyperf settle-check --json` with `env`: (exit code, its object).
-fn settle_check(db: &TestDb, env: &[(&str, &str)]) -> (Option<i32>, Value) {
+pub(crate) fn settle_check(db: &TestDb, env: &[(&str, &str)]) -> (Option<i32>, Value) {
     let mut cmd = db.cmd("polyperf");
     cmd.envs(env.iter().copied())
         .args(["settle-check", "--json"]);
@@ -143,7 +143,13 @@ fn settle_check(db: &TestDb, env: &[(&str, &str)]) -> (Option<i32>, Value) {
 }
 
 /// Runs polyperf-settle as a process; returns (exit code, --json object).
-fn settle(db: &TestDb, gamma: &str, binance: &str, now: &str, extra: &[&str]) -> (i32, Value) {
+pub(crate) fn settle(
+    db: &TestDb,
+    gamma: &str,
+    binance: &str,
+    now: &str,
+    extra: &[&str],
+) -> (i32, Value) {
     let output = db
         .cmd("polyperf-settle")
         .env("GAMMA_API_BASE", gamma)
@@ -157,7 +163,7 @@ fn settle(db: &TestDb, gamma: &str, binance: &str, now: &str, extra: &[&str]) ->
     (output.status.code().unwrap(), stdout_json(&output))
 }
 
-fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
+pub(crate) fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
     let conn = db.conn();
     let mut stmt = conn
         .prepare("SELECT settlement_status, actual_outcome, is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, payout, settlement_source, unsettleable_reason, fee_asset, typeof(profit_loss) AS profit_loss_type FROM trades WHERE decision_id = ?1")
@@ -187,7 +193,7 @@ fn row(db: &TestDb, decision_id: &str) -> HashMap<String, Value> {
     .unwrap()
 }
 
-const DEAD: &str = "http://127.0.0.1:1";
+pub(crate) const DEAD: &str = "http://127.0.0.1:1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_result_settles_with_fees_and_a_rerun_does_nothing() {
@@ -456,6 +462,8 @@ async fn servers_down_exit_75_and_write_nothing() {
     assert_eq!(db.count("SELECT count(*) FROM markets"), 0);
 }
 
+/// One market whose answer cannot be read waits (named in `--json`), the run does not fail;
+/// an answer that is not the API's JSON at all fails the run (exit 1) and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_responses_are_clear_errors_and_write_nothing() {
     let db = TestDb::new();
@@ -467,14 +475,13 @@ async fn malformed_responses_are_clear_errors_and_write_nothing() {
     binance_returns(&binance, json!({"code": -1121, "msg": "Invalid symbol."})).await;
 
     let (code, out) = settle(&db, &gamma.uri(), &binance.uri(), SOON, &[]);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out["error"]
-            .as_str()
-            .unwrap()
-            .contains("gamma markets: malformed response"),
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out["market_problems"],
+        json!(["market btc-updown-15m-1771684200: outcomePrices is not a list of prices"]),
         "{out}"
     );
+    assert_eq!(out["pending"], 4, "{out}");
     let (code, out) = settle(
         &db,
         &gamma.uri(),
@@ -759,6 +766,8 @@ fn many_decisions(db: &TestDb) -> i64 {
                 d["executed_price"] = Value::Null;
             }
             d["price_to_beat"] = Value::Null;
+            // Taken inside its own window (a decision far from it is refused).
+            d["timestamp"] = json!(START + m * 900 + 60);
             decisions.push(d);
         }
     }

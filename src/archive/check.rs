@@ -230,19 +230,22 @@ fn trade(row: &RowValues<'_>, line: &str) -> Result<(), FieldError> {
         }
     };
     let outcome = row.text("actual_outcome")?;
-    if !matches!(outcome, None | Some("UP" | "DOWN")) || (settled && outcome.is_none()) {
+    let source = row.text("settlement_source")?;
+    // A market resolved 50-50 (only the official source gives one) is settled without an
+    // outcome, and its YES/NO without a win flag.
+    let fifty_fifty = settled && outcome.is_none() && source == Some("gamma");
+    if !matches!(outcome, None | Some("UP" | "DOWN"))
+        || (settled && outcome.is_none() && !fifty_fifty)
+    {
         return Err(field_err(
             "actual_outcome",
             format!(
-                "{} must be UP or DOWN for a settled trade, else null",
+                "{} must be UP or DOWN for a settled trade (null for a 50-50 from gamma), else null",
                 show(row.get("actual_outcome"))
             ),
         ));
     }
-    if !matches!(
-        row.text("settlement_source")?,
-        None | Some("gamma" | "price")
-    ) {
+    if !matches!(source, None | Some("gamma" | "price")) {
         return Err(field_err(
             "settlement_source",
             "must be gamma, price or null",
@@ -250,7 +253,7 @@ fn trade(row: &RowValues<'_>, line: &str) -> Result<(), FieldError> {
     }
     let is_win = row.flag("is_win")?;
     let traded = decision.action != Action::Hold;
-    let win_expected = settled && traded;
+    let win_expected = settled && traded && !fifty_fifty;
     if is_win.is_some() != win_expected {
         return Err(field_err(
             "is_win",
@@ -262,7 +265,7 @@ fn trade(row: &RowValues<'_>, line: &str) -> Result<(), FieldError> {
             ),
         ));
     }
-    if win_expected && row.money("profit_loss")?.is_none() {
+    if settled && traded && row.money("profit_loss")?.is_none() {
         return Err(field_err("profit_loss", "is required for a settled YES/NO"));
     }
     row.flag("is_missed_opportunity")?;

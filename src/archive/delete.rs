@@ -1,5 +1,6 @@
-//! Step 6: the rows of a recorded file leave the database, in one transaction with the rollup,
-//! and only while each is still byte for byte what the file holds.
+//! Step 6: the rows of a recorded file leave the database, in one transaction with the rollup
+//! and the index of archived decisions, and only while each is still byte for byte what the
+//! file holds.
 
 use std::path::Path;
 
@@ -37,6 +38,7 @@ pub(super) fn delete_archived(
         bail!("{file_name}: its columns are not the table's current columns; rows kept");
     }
     let keys = json_keys(&columns);
+    let index = t.name == "trades" && crate::decision::archived::kept(&tx)?;
     let facts = (t.name == "trades")
         .then(|| TradeColumns::new(&columns))
         .transpose()?;
@@ -118,12 +120,7 @@ pub(super) fn delete_archived(
             while next_file_id(&mut reader, &mut line)?.is_some() {}
             at = None;
         }
-        for (first, last, n) in runs.drain(..) {
-            let removed = delete.execute([first, last])?;
-            if removed != n {
-                bail!("{file_name}: ids {first}..={last} held {removed} rows, not {n}; rows kept");
-            }
-        }
+        delete_runs(&tx, &mut delete, runs.drain(..), index, &file_name)?;
     }
     let (actual_sha, _, _) = reader.finish()?;
     if actual_sha != sha256 {
@@ -140,6 +137,28 @@ pub(super) fn delete_archived(
     tx.commit()?;
     tracing::info!(file = %file_name, deleted, "archived rows deleted");
     Ok(deleted)
+}
+
+/// Deletes runs of matching rows `(first id, last id, rows)`; for trades, their decisions go
+/// into the index of archived decisions first, so that a re-log stays a duplicate or a
+/// conflict.
+fn delete_runs(
+    tx: &Connection,
+    delete: &mut rusqlite::Statement<'_>,
+    runs: impl Iterator<Item = (i64, i64, usize)>,
+    trades: bool,
+    file_name: &str,
+) -> Result<()> {
+    for (first, last, n) in runs {
+        if trades {
+            crate::decision::archived::index_rows(tx, first, last)?;
+        }
+        let removed = delete.execute([first, last])?;
+        if removed != n {
+            bail!("{file_name}: ids {first}..={last} held {removed} rows, not {n}; rows kept");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ use crate::time::to_db;
 mod check;
 mod delete;
 mod format;
+mod index;
 mod manifest;
 #[cfg(test)]
 mod proptests;
@@ -173,6 +174,7 @@ pub fn archive_older_than(
         .with_context(|| format!("creating archive directory {}", dir.display()))?;
     let pages_before = page_count(conn)?;
     reconcile(conn, dir, now, &mut stats)?;
+    index::index_files_archived_before(conn, dir)?;
     for t in &TABLES {
         let writer = WeekWriter {
             dir,

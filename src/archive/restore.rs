@@ -127,6 +127,10 @@ pub fn restore(conn: &mut Connection, request: &RestoreRequest<'_>) -> Result<Re
         drop(tx);
         return Err(bad_input(why));
     }
+    if let Some(why) = archived_here(&tx, &target, &pass)? {
+        drop(tx);
+        return Err(bad_input(why));
+    }
     // A foreign file's rows must not be ones the rollup already counts. The rollup keeps no
     // ids, so a row falling into a bucket (day, signal, action, end phase) that holds archived
     // decisions could be one of them under another id: refused rather than maybe counted twice.
@@ -182,6 +186,24 @@ fn refusal(target: &Target<'_>, pass: &Pass) -> Option<String> {
     ))
 }
 
+/// Why a file of rows this database never archived may not go in: one of its trades is a
+/// decision this database archived (under its own row, counted in the rollup), so restoring it
+/// would count that decision twice. `None` when no such row was inserted.
+fn archived_here(tx: &Transaction<'_>, target: &Target<'_>, pass: &Pass) -> Result<Option<String>> {
+    if !crate::decision::archived::kept(tx)? {
+        return Ok(None);
+    }
+    for id in &pass.inserted_trades {
+        if let Some((key, archived_id)) = crate::decision::archived::archived_as(tx, *id)? {
+            return Ok(Some(format!(
+                "{}: row {id}: field `decision_id`: {key} was archived by this database as trade {archived_id}; restore this database's own archive file of it instead",
+                target.path.display()
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// The rows of a file this database archived (and deleted) went back in: they leave the
 /// rollup, in the same transaction.
 fn leave_rollup(tx: &Transaction<'_>, path: &Path, pass: &Pass) -> Result<()> {
@@ -191,7 +213,8 @@ fn leave_rollup(tx: &Transaction<'_>, path: &Path, pass: &Pass) -> Result<()> {
             path.display()
         )));
     }
-    pass.rollup.apply(tx, -1)
+    pass.rollup.apply(tx, -1)?;
+    pass.merged.apply(tx, -1)
 }
 
 /// Commits (or, in a dry run, rolls back) and reports.
@@ -207,6 +230,10 @@ fn close(
     } else {
         // Restored trades are history: the Telegram feed never announces them.
         crate::telegram::feed::hold_back_restored(&tx, &pass.inserted_trades)?;
+        // Their decisions are live again: a re-log now meets the row, not the index.
+        if crate::decision::archived::kept(&tx)? {
+            crate::decision::archived::forget(&tx, &pass.live_keys)?;
+        }
         tx.commit()?;
     }
     Ok(RestoreReport {
@@ -245,6 +272,12 @@ struct Pass {
     conflict: Option<(u64, i64)>,
     /// The ids of the trades inserted (empty for other tables).
     inserted_trades: Vec<i64>,
+    /// Trades not inserted because their decision is live under another id (logged again
+    /// after archival, before the index of archived decisions existed): for this database's
+    /// own file they leave the rollup too, so the decision counts once.
+    merged: Delta,
+    /// The decisions this file puts back or finds live: their archived entries go.
+    live_keys: Vec<String>,
 }
 
 impl Target<'_> {
@@ -252,9 +285,9 @@ impl Target<'_> {
     /// every row first and stops inserting at the first bad one (reading on, for the digests).
     fn insert(&self, tx: &Transaction<'_>, validate: bool) -> Result<Pass> {
         let (header, t) = (self.header, self.t);
-        let (facts, no_rollup) = match t.kind {
+        let (mut trades, no_rollup) = match t.kind {
             TableKind::Trades => match TradeColumns::new(&header.columns) {
-                Ok(facts) => (Some(facts), None),
+                Ok(facts) => (Some(TradesPass::new(tx, facts, &header.columns)?), None),
                 Err(e) => (None, Some(e.to_string())),
             },
             TableKind::Outbox | TableKind::JobRuns => (None, None),
@@ -271,13 +304,11 @@ impl Target<'_> {
             )
         };
         let mut full = tx.prepare(&insert_sql(RESTORE_BATCH))?;
-        let mut rollup = Delta::default();
         let (mut inserted, mut done) = (0u64, 0u64);
         let mut invalid: Option<String> = None;
         let mut conflict: Option<(u64, i64)> = None;
         let mut batch: Vec<(u64, Vec<SqlValue>)> = Vec::with_capacity(RESTORE_BATCH);
         let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
-        let mut inserted_trades: Vec<i64> = Vec::new();
         let mut flush = |batch: &mut Vec<(u64, Vec<SqlValue>)>| -> Result<u64> {
             let mut short;
             let stmt = if batch.len() == RESTORE_BATCH {
@@ -295,21 +326,21 @@ impl Target<'_> {
                 ids.push(row.get(0)?);
             }
             drop(rows);
-            if matches!(t.kind, TableKind::Trades) {
-                inserted_trades.extend_from_slice(&ids);
-            }
             for (line, values) in batch.iter() {
                 let SqlValue::Integer(id) = values[0] else {
                     continue;
                 };
                 if !ids.contains(&id) {
+                    if let Some(trades) = trades.as_mut() {
+                        trades.skipped(id, values)?;
+                    }
                     continue;
                 }
                 if conflict.is_none() && self.manifest.archived_holding(id).is_some() {
                     conflict = Some((*line, id));
                 }
-                if let Some(facts) = &facts {
-                    rollup.add_trade(&facts.of_values(values)?)?;
+                if let Some(trades) = trades.as_mut() {
+                    trades.inserted(id, values)?;
                 }
             }
             batch.clear();
@@ -334,11 +365,7 @@ impl Target<'_> {
             }
             done += 1;
             if show && done % 50_000 == 0 {
-                eprint!(
-                    "\rrestoring {}: {done}/{} rows",
-                    self.path.display(),
-                    header.rows
-                );
+                self.progress(done, "");
             }
             Ok(())
         })?;
@@ -347,20 +374,89 @@ impl Target<'_> {
                 .map_err(|e| bad_input(format!("{}: cannot insert: {e}", self.path.display())))?;
         }
         if show {
-            eprintln!(
-                "\rrestoring {}: {done}/{} rows",
-                self.path.display(),
-                header.rows
-            );
+            self.progress(done, "\n");
         }
+        let trades = trades.map(TradesPass::finish).unwrap_or_default();
         Ok(Pass {
             summary,
             inserted,
-            rollup,
+            rollup: trades.rollup,
             no_rollup,
             invalid,
             conflict,
-            inserted_trades,
+            inserted_trades: trades.inserted,
+            merged: trades.merged,
+            live_keys: trades.live_keys,
         })
+    }
+}
+
+impl Target<'_> {
+    /// `restoring FILE: 50000/200000 rows` on stderr, over the previous one.
+    fn progress(&self, done: u64, end: &str) {
+        eprint!(
+            "\rrestoring {}: {done}/{} rows{end}",
+            self.path.display(),
+            self.header.rows
+        );
+    }
+}
+
+/// What a restore keeps track of for a trades file, row by row.
+struct TradesPass<'c> {
+    facts: TradeColumns,
+    key_at: Option<usize>,
+    present: rusqlite::Statement<'c>,
+    done: TradesDone,
+}
+
+/// The trades part of a [`Pass`].
+#[derive(Default)]
+struct TradesDone {
+    rollup: Delta,
+    merged: Delta,
+    inserted: Vec<i64>,
+    live_keys: Vec<String>,
+}
+
+impl<'c> TradesPass<'c> {
+    fn new(tx: &'c Transaction<'_>, facts: TradeColumns, columns: &[String]) -> Result<Self> {
+        Ok(TradesPass {
+            facts,
+            key_at: columns.iter().position(|c| c == "decision_id"),
+            present: tx.prepare("SELECT EXISTS (SELECT 1 FROM trades WHERE id = ?1)")?,
+            done: TradesDone::default(),
+        })
+    }
+
+    fn key(&self, values: &[SqlValue]) -> Option<String> {
+        match self.key_at.and_then(|i| values.get(i)) {
+            Some(SqlValue::Text(key)) => Some(key.clone()),
+            _ => None,
+        }
+    }
+
+    /// A row that went in: the rollup change it brings, and its decision is live again.
+    fn inserted(&mut self, id: i64, values: &[SqlValue]) -> Result<()> {
+        self.done.inserted.push(id);
+        self.done.rollup.add_trade(&self.facts.of_values(values)?)?;
+        self.done.live_keys.extend(self.key(values));
+        Ok(())
+    }
+
+    /// A row that did not go in: its id is present, or its decision is live under another id
+    /// (logged again after archival before the index of archived decisions existed), which
+    /// this row must not be counted beside.
+    fn skipped(&mut self, id: i64, values: &[SqlValue]) -> Result<()> {
+        if self.present.query_row([id], |r| r.get::<_, bool>(0))? {
+            return Ok(());
+        }
+        self.done.merged.add_trade(&self.facts.of_values(values)?)?;
+        self.done.live_keys.extend(self.key(values));
+        Ok(())
+    }
+
+    fn finish(self) -> TradesDone {
+        self.done
     }
 }

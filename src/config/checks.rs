@@ -58,15 +58,7 @@ impl Settings {
                 format!("{} is not a whole number from 0 to 4", st.fee_exponent),
             );
         }
-        if st.price_symbol.is_empty()
-            || st.price_symbol.len() > 20
-            || !st.price_symbol.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return fail(
-                "settlement.price_symbol",
-                format!("{:?} is not a symbol like BTCUSDT", st.price_symbol),
-            );
-        }
+        check_price_symbols(st)?;
 
         within("reflect.history", self.reflect.history, 0, 1_000)?;
 
@@ -225,7 +217,6 @@ pub fn is_chat_id(text: &str) -> bool {
     text.parse::<i64>().is_ok_and(|id| id != 0)
 }
 
-/// `value` within `min..=max` (NaN never is), or bad input naming the key.
 /// The cleanup job's settings (free-space thresholds, retentions, the integrity check's time).
 fn check_cleanup(c: &super::Cleanup) -> Result<()> {
     use crate::time::MAX_DAYS;
@@ -275,6 +266,32 @@ fn check_cleanup(c: &super::Cleanup) -> Result<()> {
     Ok(())
 }
 
+/// `settlement.price_symbols` (asset → Binance symbol, `""` for none) and the older
+/// `settlement.price_symbol`: plain alphanumeric words, so they can only ever name a symbol.
+fn check_price_symbols(st: &super::Settlement) -> Result<()> {
+    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
+    let symbol_like =
+        |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if let Some(symbol) = st.price_symbol.as_deref().filter(|s| !symbol_like(s)) {
+        return fail(
+            "settlement.price_symbol",
+            format!("{symbol:?} is not a symbol like BTCUSDT"),
+        );
+    }
+    for (asset, symbol) in &st.price_symbols.0 {
+        let asset_like =
+            (1..=10).contains(&asset.len()) && asset.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !asset_like || !(symbol.is_empty() || symbol_like(symbol)) {
+            return fail(
+                "settlement.price_symbols",
+                format!("{asset:?} = {symbol:?} is not an asset and a symbol like ETH = \"ETHUSDT\" (\"\" for none)"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `value` within `min..=max` (NaN never is), or bad input naming the key.
 fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<()> {
     if value >= min && value <= max {
         Ok(())

@@ -7,6 +7,7 @@ use std::fmt;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
@@ -41,12 +42,60 @@ impl fmt::Display for Conflict {
 
 impl std::error::Error for Conflict {}
 
-/// Columns read back to compare, in [`read`]'s order.
+/// Columns read back to compare, in [`stored_decision`]'s order.
+pub(super) const COLUMNS: [&str; 27] = [
+    "timestamp",
+    "market_slug",
+    "market_id",
+    "action",
+    "confidence",
+    "position_size",
+    "reasoning",
+    "btc_price",
+    "price_to_beat",
+    "time_remaining_seconds",
+    "is_end_phase",
+    "social_score",
+    "market_score",
+    "final_score",
+    "final_confidence",
+    "signal_type",
+    "rsi",
+    "macd",
+    "trend",
+    "yes_price",
+    "no_price",
+    "executed_price",
+    "market_start",
+    "market_end",
+    "fee_rate",
+    "liquidity",
+    "fee_paid",
+];
+
 const SELECT: &str = "SELECT timestamp, market_slug, market_id, action, confidence, position_size,
     reasoning, btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score,
     market_score, final_score, final_confidence, signal_type, rsi, macd, trend, yes_price,
     no_price, executed_price, market_start, market_end, fee_rate, liquidity, fee_paid
     FROM trades WHERE decision_id = ?1";
+
+/// A row's values by position ([`COLUMNS`]' order): a row of a query, or values read from an
+/// archive file.
+pub(super) trait Columns {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>>;
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+        self.get_ref(i)
+    }
+}
+
+impl Columns for [rusqlite::types::Value] {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+        Ok(self.get(i).map_or(ValueRef::Null, ValueRef::from))
+    }
+}
 
 /// The conflict between `new` and the row stored under its key, if their content differs.
 /// `None` when they are the same decision (or nothing is stored under the key).
@@ -76,7 +125,7 @@ pub(super) fn find(conn: &Connection, new: &Decision) -> Result<Option<Conflict>
 }
 
 /// `NO 5.00 @ 0.52`, or `HOLD`: the same amount reads the same, however it was written.
-fn short(d: &Decision) -> String {
+pub(super) fn short(d: &Decision) -> String {
     match d.executed_price {
         Some(p) if d.action != Action::Hold => {
             let mut usdc = d.position_size.normalize();
@@ -151,7 +200,9 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<std::result::Result<Decision,
 
 type Column<T> = std::result::Result<T, String>;
 
-fn stored_decision(r: &rusqlite::Row<'_>) -> Column<Decision> {
+/// A stored row (in [`COLUMNS`]' order) as a decision; `Err` names the column that cannot be
+/// read.
+pub(super) fn stored_decision<R: Columns + ?Sized>(r: &R) -> Column<Decision> {
     let action: String = col(r, 3, "action")?;
     let liquidity: Option<String> = col(r, 25, "liquidity")?;
     Ok(Decision {
@@ -190,23 +241,24 @@ fn stored_decision(r: &rusqlite::Row<'_>) -> Column<Decision> {
     })
 }
 
-fn col<T: rusqlite::types::FromSql>(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<T> {
-    r.get(i).map_err(|e| format!("{name}: {e}"))
+fn col<T: rusqlite::types::FromSql, R: Columns + ?Sized>(r: &R, i: usize, name: &str) -> Column<T> {
+    let value = r.value(i).map_err(|e| format!("{name}: {e}"))?;
+    T::column_result(value).map_err(|e| format!("{name}: {e}"))
 }
 
 /// A money column as stored (a number; exact decimal text in older rows).
-fn money(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<Decimal>> {
-    let value = r.get_ref(i).map_err(|e| format!("{name}: {e}"))?;
+fn money<R: Columns + ?Sized>(r: &R, i: usize, name: &str) -> Column<Option<Decimal>> {
+    let value = r.value(i).map_err(|e| format!("{name}: {e}"))?;
     Money::from_value(value).map_err(|e| format!("{name}: {e}"))
 }
 
-fn btc(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<Decimal>> {
-    let value = r.get_ref(i).map_err(|e| format!("{name}: {e}"))?;
+fn btc<R: Columns + ?Sized>(r: &R, i: usize, name: &str) -> Column<Option<Decimal>> {
+    let value = r.value(i).map_err(|e| format!("{name}: {e}"))?;
     BtcPrice::from_value(value).map_err(|e| format!("{name}: {e}"))
 }
 
-fn time_col(r: &rusqlite::Row<'_>, i: usize, name: &str) -> Column<Option<DateTime<Utc>>> {
-    col::<Option<String>>(r, i, name)?
+fn time_col<R: Columns + ?Sized>(r: &R, i: usize, name: &str) -> Column<Option<DateTime<Utc>>> {
+    col::<Option<String>, R>(r, i, name)?
         .map(|t| from_db(&t).map_err(|_| format!("{name} {t:?}")))
         .transpose()
 }

@@ -1,14 +1,16 @@
 //! Writing decisions into `trades`: one row each, idempotent by `decision_id` (a re-log with
-//! the same content is a duplicate, with other content a [`Conflict`]). The bulk path writes
-//! multi-row `INSERT OR IGNORE` statements and sorts out only the chunks that stored fewer rows
-//! than they hold (issue 20: nothing else in the hot path reads the table).
+//! the same content is a duplicate, with other content a [`Conflict`]), also once the row was
+//! archived (`archived`). The bulk path writes multi-row `INSERT OR IGNORE` statements and sorts
+//! out only the chunks that stored fewer rows than they hold (issue 20: nothing else in the hot
+//! path reads the table); once decisions were archived, one indexed look-up per chunk asks
+//! whether any of its ids is among them.
 
 use std::collections::HashSet;
 
 use anyhow::{anyhow, Result};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{conflict, fingerprint, Conflict, Decision, Logged};
+use super::{archived, conflict, fingerprint, Conflict, Decision, Logged};
 use crate::db::{BtcPrice, Money};
 use crate::time::to_db;
 
@@ -191,13 +193,26 @@ pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
 
 /// As [`insert`], with a conflict as a value.
 fn try_insert(conn: &Connection, d: &Decision) -> Result<std::result::Result<Logged, Conflict>> {
-    let now = Now::read(conn)?;
+    let values = RowValues::of(d);
+    let key = values.key(d);
+    if let Some(entry) = archived::lookup(conn, key)? {
+        return Ok(entry.judge(key, d));
+    }
+    insert_one(conn, (d, &values), &Now::read(conn)?)
+}
+
+/// One row with the single-row statement: stored, a duplicate of a live row, or a conflict.
+fn insert_one(
+    conn: &Connection,
+    row: (&Decision, &RowValues),
+    now: &Now,
+) -> Result<std::result::Result<Logged, Conflict>> {
     let mut stmt = INSERT_ONE.with(|sql| conn.prepare_cached(sql))?;
-    bind(&mut stmt, 0, (d, &RowValues::of(d)), &now)?;
+    bind(&mut stmt, 0, row, now)?;
     if stmt.raw_execute()? == 1 {
         return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
     }
-    Ok(match conflict::find(conn, d)? {
+    Ok(match conflict::find(conn, row.0)? {
         Some(conflict) => Err(conflict),
         None => Ok(Logged::Duplicate),
     })
@@ -243,6 +258,7 @@ pub(super) fn insert_rows(
         ));
     }
     let now = Now::read(conn)?;
+    let any_archived = archived::any(conn)?;
     let mut chunks = decisions.chunks_exact(BATCH);
     let mut value_chunks = values.chunks_exact(BATCH);
     if chunks.len() > 0 {
@@ -252,21 +268,54 @@ pub(super) fn insert_rows(
                 base: n * BATCH,
                 now: &now,
             };
-            insert_chunk(conn, &mut stmt, (chunk, chunk_values), &at, &mut done)?;
+            let rows = (chunk, chunk_values);
+            if !(any_archived && relogs_archived(conn, rows, &at, &mut done)?) {
+                insert_chunk(conn, &mut stmt, rows, &at, &mut done)?;
+            }
         }
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        // Prepared for its size and not cached: at most once per call.
-        let mut stmt = conn.prepare(&insert_chunk_sql(rest.len()))?;
         let at = Chunk {
             base: decisions.len() - rest.len(),
             now: &now,
         };
         let rows = (rest, value_chunks.remainder());
-        insert_chunk(conn, &mut stmt, rows, &at, &mut done)?;
+        if !(any_archived && relogs_archived(conn, rows, &at, &mut done)?) {
+            // Prepared for its size and not cached: at most once per call.
+            let mut stmt = conn.prepare(&insert_chunk_sql(rest.len()))?;
+            insert_chunk(conn, &mut stmt, rows, &at, &mut done)?;
+        }
     }
     Ok(done)
+}
+
+/// A chunk that holds a decision whose row was archived: each such decision is a duplicate or
+/// a conflict as the index judges it, and the others go in one by one (a re-log after
+/// archival is rare; the common chunk holds none and returns false at once).
+fn relogs_archived(
+    conn: &Connection,
+    (chunk, values): (&[Decision], &[RowValues]),
+    at: &Chunk<'_>,
+    done: &mut Inserted,
+) -> Result<bool> {
+    let keys: Vec<&str> = chunk.iter().zip(values).map(|(d, v)| v.key(d)).collect();
+    let archived = archived::lookup_many(conn, &keys)?;
+    if archived.is_empty() {
+        return Ok(false);
+    }
+    for (i, ((d, v), key)) in chunk.iter().zip(values).zip(&keys).enumerate() {
+        let logged = match archived.get(*key) {
+            Some(entry) => entry.judge(key, d),
+            None => insert_one(conn, (d, v), at.now)?,
+        };
+        match logged {
+            Ok(Logged::Stored(_)) => done.stored += 1,
+            Ok(Logged::Duplicate) => {}
+            Err(conflict) => done.conflicts.push((at.base + i, conflict)),
+        }
+    }
+    Ok(true)
 }
 
 /// Where a chunk stands in the caller's slice, and when it is written.

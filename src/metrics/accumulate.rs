@@ -38,6 +38,9 @@ pub struct LiveRow {
     pub is_missed_opportunity: bool,
     pub yes_price: Option<Decimal>,
     pub no_price: Option<Decimal>,
+    /// Settled without an outcome by the official source: the market resolved 50-50
+    /// (`is_win` NULL, a P&L of $0.50 a share).
+    pub fifty_fifty: bool,
 }
 
 /// One `daily_rollup` row (archived settled decisions of one day and slice).
@@ -77,6 +80,7 @@ impl RollupRow {
 struct GroupAcc {
     wins: u64,
     losses: u64,
+    fifty_fifty: u64,
     profit: Decimal,
     fees: Decimal,
     staked: Decimal,
@@ -87,7 +91,8 @@ struct GroupAcc {
 
 /// One settled position's figures, as every group it belongs to adds them.
 struct Position {
-    is_win: bool,
+    /// `None`: resolved 50-50, neither a win nor a loss.
+    is_win: Option<bool>,
     profit: Decimal,
     fee: Decimal,
     staked: Decimal,
@@ -97,10 +102,10 @@ struct Position {
 
 impl GroupAcc {
     fn add(&mut self, p: &Position) {
-        if p.is_win {
-            self.wins += 1;
-        } else {
-            self.losses += 1;
+        match p.is_win {
+            Some(true) => self.wins += 1,
+            Some(false) => self.losses += 1,
+            None => self.fifty_fifty += 1,
         }
         self.profit += p.profit;
         self.fees += p.fee;
@@ -114,6 +119,8 @@ impl GroupAcc {
     fn add_sums(&mut self, row: &RollupRow) {
         self.wins += row.wins;
         self.losses += row.losses;
+        // The rollup counts every settled YES/NO in `n`: those neither won nor lost were 50-50s.
+        self.fifty_fifty += row.n.saturating_sub(row.wins + row.losses);
         self.profit += row.profit_loss;
         self.fees += row.fees;
         self.staked += row.staked;
@@ -125,11 +132,12 @@ impl GroupAcc {
             settled,
             wins: self.wins,
             losses: self.losses,
+            fifty_fifty: self.fifty_fifty,
             win_rate: ratio(self.wins, settled),
             win_rate_ci: wilson(self.wins, settled, Z95),
             break_even: self.break_even.rate().and_then(|r| r.to_f64()),
             total_profit: self.profit.normalize(),
-            avg_profit: avg(self.profit, settled),
+            avg_profit: avg(self.profit, settled + self.fifty_fifty),
             fees: self.fees.normalize(),
             staked: self.staked.normalize(),
             roi: dec_ratio(self.profit, self.staked),
@@ -268,9 +276,13 @@ impl Accumulator {
             self.add_live_hold(row, signal, hour);
             return;
         }
-        let (Some(is_win), Some(pl)) = (row.is_win, row.profit_loss) else {
-            self.coverage.inconsistent_rows += 1;
-            return;
+        let (is_win, pl) = match (row.is_win, row.profit_loss) {
+            (Some(is_win), Some(pl)) => (Some(is_win), pl),
+            (None, Some(pl)) if row.fifty_fifty => (None, pl),
+            _ => {
+                self.coverage.inconsistent_rows += 1;
+                return;
+            }
         };
         // Money no settlement writes (a row edited by hand): counted as inconsistent rather than
         // summed into an overflow.
@@ -330,19 +342,24 @@ impl Accumulator {
         if let Some(at) = crate::time::epoch_secs(&row.timestamp) {
             self.live_points.push((at, p.profit));
         }
-        if p.is_win {
+        // A 50-50 is neither: it leaves the streak and the calibration as they were.
+        let Some(won) = p.is_win else {
+            self.live_last = Some(row.timestamp.clone());
+            return;
+        };
+        if won {
             self.streak = 0;
         } else {
             self.streak += 1;
             self.longest_streak = self.longest_streak.max(self.streak);
         }
         if (0.0..=1.0).contains(&row.confidence) {
-            let outcome = if p.is_win { 1.0 } else { 0.0 };
+            let outcome = if won { 1.0 } else { 0.0 };
             self.brier_sum += (row.confidence - outcome).powi(2);
             self.brier_n += 1;
             let bucket = &mut self.buckets[bucket_index(row.confidence)];
             bucket.0 += 1;
-            bucket.1 += p.is_win as u64;
+            bucket.1 += won as u64;
             bucket.2 += row.confidence;
         }
         self.live_last = Some(row.timestamp.clone());
@@ -415,7 +432,7 @@ impl Accumulator {
             }
             return;
         }
-        self.rollup_positions += row.wins + row.losses;
+        self.rollup_positions += row.n.max(row.wins + row.losses);
         *self.rollup_day_profit.entry(row.day.clone()).or_default() += row.profit_loss;
         slot(&mut self.by_day, &row.day).add_sums(row);
         for g in self.common(&signal, &row.action, row.is_end_phase) {
@@ -499,11 +516,12 @@ impl Accumulator {
         let if_per_row = |d: Decimal| per_row.then(|| d.normalize());
         Metrics {
             window,
-            trades: total.settled + self.pending,
+            trades: total.settled + total.fifty_fifty + self.pending,
             settled: total.settled,
             pending: self.pending,
             wins: total.wins,
             losses: total.losses,
+            fifty_fifty: total.fifty_fifty,
             holds: total.holds,
             win_rate: total.win_rate,
             win_rate_ci: total.win_rate_ci,

@@ -29,8 +29,11 @@ pub enum Message {
     Trade(TradeAlert),
     /// What a settlement run did.
     Settlement(SettlementSummary),
-    /// A decision still unsettled long after its window.
+    /// Decisions still unsettled long after their window: one alert for all of them, repeated
+    /// at an interval, and a line when the lag clears.
     SettlementLag(SettlementLag),
+    /// The price fallback's source refuses this host or a symbol (or answers again).
+    PriceSource(PriceSourceNote),
     /// The official result and the price result of a market differ.
     Disagreement(SourcesDisagree),
     /// A stored reflection.
@@ -62,6 +65,7 @@ pub enum Kind {
     Trade,
     Settlement,
     SettlementLag,
+    PriceSource,
     Disagreement,
     Insights,
     Approval,
@@ -83,6 +87,7 @@ impl Kind {
             Kind::Trade => "trade",
             Kind::Settlement => "settlement",
             Kind::SettlementLag => "settlement_lag",
+            Kind::PriceSource => "price_source",
             Kind::Disagreement => "disagreement",
             Kind::Insights => "insights",
             Kind::Approval => "approval",
@@ -106,6 +111,7 @@ impl Kind {
             Kind::Insights => Notice::Reflection,
             Kind::Approval | Kind::Applied | Kind::Rollback => Notice::Approval,
             Kind::SettlementLag
+            | Kind::PriceSource
             | Kind::Disagreement
             | Kind::Pause
             | Kind::Resume
@@ -128,6 +134,7 @@ impl Message {
             Message::Trade(_) => Kind::Trade,
             Message::Settlement(_) => Kind::Settlement,
             Message::SettlementLag(_) => Kind::SettlementLag,
+            Message::PriceSource(_) => Kind::PriceSource,
             Message::Disagreement(_) => Kind::Disagreement,
             Message::Insights(_) => Kind::Insights,
             Message::Approval(_) => Kind::Approval,
@@ -196,6 +203,8 @@ pub struct SettlementSummary {
     pub unsettleable: u64,
     pub corrected: u64,
     pub disagreements: u64,
+    /// Positions on markets resolved 50-50 (neither wins nor losses; their P&L is in `profit`).
+    pub fifty_fifty: u64,
     /// Sum of the P&L settled by the run (USDC).
     pub profit: Decimal,
     pub largest: Vec<SettledResult>,
@@ -212,14 +221,43 @@ pub struct SettledResult {
     pub profit_loss: Decimal,
 }
 
-/// `settlement_lag`.
+/// `settlement_lag`: how many decisions are still unsettled `lag_hours` after their window
+/// ended, the oldest such window, and what the last run knew of why ("Gamma: connection
+/// refused"); with `cleared`, the line that says they settled. Rows queued before issue 23 named
+/// one decision each (`decision_id`, `market_slug`, `market_end`); they still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SettlementLag {
-    pub trade_id: i64,
-    pub decision_id: String,
-    pub market_slug: String,
-    pub market_end: String,
+    pub unsettled: u64,
+    pub lag_hours: u32,
+    /// The oldest unsettled window (stored times, UTC).
+    pub oldest_window_start: Option<String>,
+    pub oldest_window_end: Option<String>,
+    /// One line per source that failed the last run (`Gamma: …`, `Binance: …`).
+    pub causes: Vec<String>,
+    /// When the figures were taken (stored time, UTC).
+    pub at: String,
+    /// The lag is over: every decision it counted has settled.
+    pub cleared: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub market_slug: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub market_end: Option<String>,
+}
+
+/// `price_source`: the price fallback's host refuses this host (`symbol` None: HTTP 451 or 403,
+/// for every symbol) or one symbol (HTTP 400), and decisions that need a price wait for the
+/// official result; or (`refused` false) it answers again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PriceSourceNote {
+    pub source: String,
+    pub symbol: Option<String>,
+    pub refused: bool,
+    /// What the host said (`HTTP 451: Service unavailable from a restricted location…`).
+    pub detail: String,
 }
 
 /// `disagreement`: outcomes are `UP` / `DOWN`; prices in USD.
@@ -360,6 +398,7 @@ mod tests {
             Message::Trade(TradeAlert::default()),
             Message::Settlement(SettlementSummary::default()),
             Message::SettlementLag(SettlementLag::default()),
+            Message::PriceSource(PriceSourceNote::default()),
             Message::Disagreement(SourcesDisagree::default()),
             Message::Insights(ReflectionNote::default()),
             Message::Approval(ApprovalRequest::default()),

@@ -5,7 +5,9 @@
 //! (the default), when nothing ever leaves. Past the bound the oldest low-value rows are dropped
 //! (trade alerts first; approvals, pauses and alerts never) and counted in one waiting `dropped`
 //! row, so the first message after Telegram comes on says "N older trade alerts were not sent".
-//! Every producer's transaction ends with [`enforce_bound`], and cleanup calls it too. Trade
+//! Every producer's transaction ends with [`enforce_bound`], and cleanup calls it too; it reads
+//! the waiting rows per kind from `outbox_pending` (kept by triggers), so an enqueue costs the
+//! same however long the queue is. Trade
 //! alerts and results are not queued here: `polyperf-telegram` reads them from `trades`
 //! (`telegram::feed`), so a decision costs no outbox row.
 
@@ -44,21 +46,60 @@ pub fn enqueue(
     dedup_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    Ok(enqueue_row(conn, notify, message, dedup_key, now)?.is_some())
+}
+
+/// [`enqueue`], returning the new row's id (`None` when nothing was queued), for a producer
+/// that may later update the message while it waits ([`replace_pending`]).
+pub fn enqueue_row(
+    conn: &Connection,
+    notify: &Notify,
+    message: &Message,
+    dedup_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
     if notify.of(message.kind().notice()) == Notification::Off {
-        return Ok(false);
+        return Ok(None);
     }
-    let n = conn.execute(
-        "INSERT INTO outbox (created_at, kind, payload, dedup_key) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (dedup_key) DO NOTHING",
-        params![
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO outbox (created_at, kind, payload, dedup_key) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )?
+        .execute(params![
             to_db(now),
             message.kind().as_str(),
             message.payload().to_string(),
             dedup_key
-        ],
-    )?;
+        ])?;
+    let id = (n == 1).then(|| conn.last_insert_rowid());
     enforce_bound(conn)?;
+    Ok(id)
+}
+
+/// Replaces the message of row `id` while it still waits (an alert that keeps one row and
+/// fresher figures); false when it was sent, failed or is gone. Part of the caller's
+/// transaction.
+pub fn replace_pending(conn: &Connection, id: i64, message: &Message) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET payload = ?1 WHERE id = ?2 AND kind = ?3 AND status = 'pending'",
+        )?
+        .execute(params![
+            message.payload().to_string(),
+            id,
+            message.kind().as_str()
+        ])?;
     Ok(n == 1)
+}
+
+/// Waiting rows per kind, from the counts the triggers keep (`outbox_pending`).
+fn pending_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached("SELECT kind, n FROM outbox_pending WHERE n > 0")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
+    Ok(rows)
 }
 
 /// Keeps at most [`MAX_PENDING`] rows waiting: past it, deletes the oldest waiting rows of the
@@ -67,10 +108,21 @@ pub fn enqueue(
 /// newer ones). Returns how many rows were dropped. Part of the caller's transaction. Like the
 /// trade-alert trigger, the summary row is stamped with SQLite's clock (`datetime('now')`).
 pub fn enforce_bound(conn: &Connection) -> Result<u64> {
-    let pending: i64 = conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))?;
+    let counts = pending_counts(conn)?;
+    let pending: i64 = counts.iter().map(|(_, n)| n).sum();
     if pending <= MAX_PENDING {
+        return Ok(0);
+    }
+    let droppable: i64 = counts
+        .iter()
+        .filter(|(kind, _)| DROPPABLE.iter().any(|d| d.as_str() == kind))
+        .map(|(_, n)| n)
+        .sum();
+    if droppable == 0 {
+        tracing::warn!(
+            pending,
+            "the outbox is over its bound but holds only messages that are never dropped"
+        );
         return Ok(0);
     }
     let summary: Option<(i64, String)> = conn

@@ -138,7 +138,7 @@ pub fn html_page(m: &Metrics, extras: &Extras<'_>) -> Result<String> {
         label = escape(&m.window.label),
         now = escape(&m.window.now)
     );
-    if m.settled == 0 && m.holds == 0 {
+    if m.settled == 0 && m.holds == 0 && m.fifty_fifty == 0 {
         let _ = writeln!(h, "<p><b>{EMPTY_MESSAGE}</b></p>");
     }
     let rows: Vec<Vec<(String, &str)>> = headline(m)

@@ -1,18 +1,18 @@
-//! One batch of due decisions: grouped by market, official results and candles gathered, each
-//! row judged by `decide.rs`, and the verdicts written in one transaction.
+//! One batch of due decisions: grouped by market, official results and candles (of each
+//! market's own asset) gathered, each row judged by `decide.rs`, and the verdicts written in one
+//! transaction.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use rust_decimal::Decimal;
 
 use super::binance::{self, MINUTE_MS};
-use super::cache::{candles_for, official, upsert_markets, Memory};
+use super::cache::{candles_for, official, upsert_markets, Candles, Memory, Wanted};
 use super::decide::{decide, price_allowed, price_evidence, Row, Verdict};
-use super::gamma::MarketInfo;
-use super::pnl;
+use super::gamma::{MarketInfo, Problem};
+use super::pnl::{self, Outcome};
 use super::store::{mark_unsettleable, record_disagreement, write_settlement, Disagreement};
 use super::{reasons, Plan, Stats, SUMMARY_TOP};
 
@@ -23,6 +23,8 @@ struct MarketRows<'a> {
     /// The window's end; the start minute of the first row's window, if known.
     end: DateTime<Utc>,
     start: Option<DateTime<Utc>>,
+    /// The Binance symbol of the market's asset; `None`: no price source, it waits for Gamma.
+    symbol: Option<&'a str>,
     price_allowed: bool,
 }
 
@@ -44,12 +46,19 @@ pub(super) async fn settle_batch(
     let markets = group_by_market(plan, rows, &mut decided.verdicts);
     let slugs: Vec<&str> = markets.iter().map(|m| m.slug).collect();
     let fresh = official(conn, plan, memory, &slugs).await?;
-    let (minutes, fetch) = wanted_minutes(&markets, memory);
-    let mut candles = HashMap::new();
-    let fetched = candles_for(conn, plan, memory, &minutes, &fetch, &mut candles).await?;
+    let mut candles: HashMap<&str, Candles> = HashMap::new();
+    let mut fetched = Vec::new();
+    for (symbol, wanted) in wanted_minutes(&markets, memory) {
+        let found = candles.entry(symbol).or_default();
+        let new = candles_for(conn, plan, memory, symbol, &wanted, found).await?;
+        fetched.push((symbol, new));
+    }
+    let no_candles = Candles::new();
     for market in &markets {
         let info = memory.markets.get(market.slug);
-        stats.pending += judge_market(plan, market, info, &candles, &mut decided);
+        let of_symbol = market.symbol.and_then(|s| candles.get(s));
+        let prices = of_symbol.unwrap_or(&no_candles);
+        stats.pending += judge_market(plan, market, info, prices, &mut decided);
     }
 
     if plan.dry_run {
@@ -60,7 +69,9 @@ pub(super) async fn settle_batch(
         return Ok(());
     }
     let tx = crate::db::write_tx(conn)?;
-    binance::store_candles(&tx, &plan.symbol, &fetched, "binance", plan.now)?;
+    for (symbol, new) in &fetched {
+        binance::store_candles(&tx, symbol, new, "binance", plan.now)?;
+    }
     upsert_markets(&tx, &fresh, plan.now)?;
     for v in &decided.verdicts {
         let written = match v {
@@ -88,7 +99,7 @@ pub(super) async fn settle_batch(
 
 /// The rows by market, in slug order; a row without a plausible window end is unsettleable.
 fn group_by_market<'a>(
-    plan: &Plan,
+    plan: &'a Plan,
     rows: &'a [Row],
     verdicts: &mut Vec<Verdict>,
 ) -> Vec<MarketRows<'a>> {
@@ -106,51 +117,67 @@ fn group_by_market<'a>(
         .map(|(slug, rows)| {
             // Rows without a parsable end were set aside above.
             let end = rows[0].end.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let symbol = rows[0]
+                .asset
+                .as_deref()
+                .and_then(|asset| plan.symbols.of(asset));
             MarketRows {
                 slug,
                 start: rows[0].start,
                 end,
-                price_allowed: price_allowed(&plan.rules, end),
+                symbol,
+                price_allowed: symbol.is_some() && price_allowed(&plan.rules, end),
                 rows,
             }
         })
         .collect()
 }
 
-/// Minutes whose candles we want: fetched for markets that may settle by price, only read
-/// from the cache for markets settled officially (to notice disagreements for free). Returns
-/// (every minute wanted, the minutes to fetch when missing).
-fn wanted_minutes(markets: &[MarketRows<'_>], memory: &Memory) -> (Vec<i64>, HashSet<i64>) {
-    let mut minutes = Vec::new();
-    let mut fetch = HashSet::new();
+/// Minutes whose candles we want, by symbol: fetched for markets that may settle by price, only
+/// read from the cache for markets settled officially (to notice disagreements for free).
+fn wanted_minutes<'a>(markets: &[MarketRows<'a>], memory: &Memory) -> BTreeMap<&'a str, Wanted> {
+    let mut by_symbol: BTreeMap<&str, Wanted> = BTreeMap::new();
     for market in markets {
+        let Some(symbol) = market.symbol else {
+            continue;
+        };
         let official = memory.markets.get(market.slug).and_then(|m| m.outcome);
-        let mut wanted = vec![market.end.timestamp_millis() - MINUTE_MS];
+        let mut minutes = vec![market.end.timestamp_millis() - MINUTE_MS];
         if let Some(start) = market.start {
-            wanted.push(start.timestamp_millis());
+            minutes.push(start.timestamp_millis());
         }
+        let wanted = by_symbol.entry(symbol).or_default();
         if official.is_none() && market.price_allowed {
-            fetch.insert(wanted[0]);
-            if market.rows.iter().any(|r| r.price_to_beat.is_none()) && wanted.len() > 1 {
-                fetch.insert(wanted[1]);
+            wanted.fetch.insert(minutes[0]);
+            if market.rows.iter().any(|r| r.price_to_beat.is_none()) && minutes.len() > 1 {
+                wanted.fetch.insert(minutes[1]);
             }
         }
         if official.is_some() || market.price_allowed {
-            minutes.extend(wanted);
+            wanted.minutes.extend(minutes);
         }
     }
-    (minutes, fetch)
+    by_symbol
 }
 
 /// Judges one market's rows into `decided`, and notes a disagreement between its official and
-/// price outcomes. Returns how many rows stay pending.
+/// price outcomes. A market Gamma says is not Up/Down sets its rows aside; one whose answer
+/// cannot be read waits as if unresolved. Returns how many rows stay pending.
 fn judge_market(
     plan: &Plan,
     market: &MarketRows<'_>,
     info: Option<&MarketInfo>,
-    candles: &HashMap<i64, (Decimal, Decimal)>,
+    candles: &Candles,
     decided: &mut Decided,
 ) -> u64 {
+    if let Some(Problem::NotUpDown(why)) = info.and_then(|m| m.problem.as_ref()) {
+        for row in &market.rows {
+            decided
+                .verdicts
+                .push(Verdict::Unsettleable(row.id, why.clone()));
+        }
+        return 0;
+    }
     let official = info.and_then(|m| m.outcome);
     let mut n_pending = 0;
     for row in &market.rows {
@@ -165,6 +192,8 @@ fn judge_market(
             None => n_pending += 1,
         }
     }
+    // A 50-50 is the exchange's call, not a direction prices could disagree with.
+    let official = official.filter(|o| *o != Outcome::Split);
     if let (Some(official), Some((start, end))) =
         (official, price_evidence(market.rows[0], candles))
     {
@@ -195,6 +224,10 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
                 }
                 (Some(false), Some(m)) => {
                     stats.losses += 1;
+                    stats.profit = stats.profit.saturating_add(m.profit_loss);
+                }
+                (None, Some(m)) => {
+                    stats.fifty_fifty += 1;
                     stats.profit = stats.profit.saturating_add(m.profit_loss);
                 }
                 _ => {

@@ -111,11 +111,15 @@ fn market_corrections(
         return Ok(None);
     }
     let (start, end) = evidence.unwrap_or_default();
-    let price = if official == Outcome::Up {
-        Outcome::Down
-    } else {
-        Outcome::Up
-    };
+    // What the price fallback had said: the outcome the first correction replaces.
+    let price = corrections
+        .first()
+        .and_then(|(_, old)| Outcome::parse(old))
+        .unwrap_or(if official == Outcome::Up {
+            Outcome::Down
+        } else {
+            Outcome::Up
+        });
     let disagreement = Disagreement {
         slug: slug.to_string(),
         official,

@@ -51,6 +51,8 @@ pub(super) struct Row {
     pub actual_outcome: Option<String>,
     /// `market_end` as stored, for the batch cursor.
     pub end_text: Option<String>,
+    /// The market's asset from its slug (`BTC`), which picks the price fallback's symbol.
+    pub asset: Option<String>,
     /// The first money column that could not be read as a number (a hand edit), which makes
     /// a YES/NO unsettleable rather than stopping the batch.
     pub unreadable: Option<&'static str>,
@@ -77,11 +79,13 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let fee_rate = money(9, "fee_rate is not a number")?;
     let fee_paid = money(11, "fee_paid is not a number")?;
     let liquidity: Option<String> = r.get(10)?;
+    let slug: String = r.get(3)?;
     Ok(Row {
         id: r.get(0)?,
         decision_id: r.get(1)?,
         timestamp: time(2)?.unwrap_or(DateTime::<Utc>::MIN_UTC),
-        slug: r.get(3)?,
+        asset: crate::market::asset_of_slug(&slug),
+        slug,
         action: r.get(4)?,
         position_size,
         executed_price,
@@ -168,6 +172,30 @@ pub(super) fn price_evidence(
     Some((start, end))
 }
 
+/// Why a row's timestamp cannot be its decision's: far from its market's window (the log
+/// refuses such a decision; a row written by hand or before the bound gets here), which would
+/// pick the wrong fee era.
+fn far_from_window(row: &Row) -> Option<String> {
+    use crate::decision::{MAX_DAYS_BEFORE_WINDOW, MAX_HOURS_AFTER_WINDOW};
+    let end = row.end?;
+    // Without a start, the longest window a slug may encode stands in.
+    let longest = chrono::Duration::minutes(crate::market::MAX_LENGTH_MINUTES);
+    let start = match row.start {
+        Some(start) => start,
+        None => end.checked_sub_signed(longest)?,
+    };
+    let earliest = start.checked_sub_signed(chrono::Duration::days(MAX_DAYS_BEFORE_WINDOW))?;
+    let latest = end.checked_add_signed(chrono::Duration::hours(MAX_HOURS_AFTER_WINDOW))?;
+    if (earliest..=latest).contains(&row.timestamp) {
+        return None;
+    }
+    Some(super::reasons::far_from_window(
+        row.timestamp,
+        row.start,
+        end,
+    ))
+}
+
 /// Settles one row given what is known of its market. `None` leaves it pending.
 pub(super) fn decide(
     rules: &Rules,
@@ -185,6 +213,9 @@ pub(super) fn decide(
         Some((start, end)) => (Some(end), Some(start)),
         None => (None, None),
     };
+    if let Some(reason) = far_from_window(row) {
+        return Some(Verdict::Unsettleable(row.id, reason));
+    }
     let mut s = Settlement {
         id: row.id,
         decision_id: row.decision_id.clone(),
@@ -227,10 +258,10 @@ pub(super) fn decide(
                 model,
                 asset: rules.fee_asset,
             };
-            let won = pnl::side_wins(action == "YES", outcome);
-            match pnl::settle_fill(&fill, &rules, won) {
+            let payoff = pnl::Payoff::of(action == "YES", outcome);
+            match pnl::settle_fill_paying(&fill, &rules, payoff) {
                 Ok(money) => {
-                    s.is_win = Some(won);
+                    s.is_win = money.is_win();
                     s.money = Some(money);
                     s.fee = Some(model);
                 }

@@ -8,34 +8,50 @@
 //!
 //! Every operation is checked: whatever a row holds (even one written by hand, bypassing the
 //! log's validation), the answer is a settlement or an [`Unsettleable`] reason naming the field,
-//! never a panic.
+//! never a panic. The bounds ([`MIN_EXECUTED_PRICE`], [`MAX_SHARES`], a logged fee at most the stake) are
+//! the decision log's, and they keep every payout and P&L below 10^9 USDC, where the REAL
+//! money columns hold 6 decimal places exactly.
 
 use anyhow::Result;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 pub use super::fees::{Charge, FeeAsset, FeeModel, FeeRules, Fill};
+pub use crate::decision::{MAX_EXECUTED_PRICE, MAX_SHARES, MIN_EXECUTED_PRICE};
 
 /// Decimal places of stored money: USDC has 6.
 pub const MONEY_DP: u32 = 6;
-/// Most shares one position may buy (10^12): beyond it the price is not a real fill (a
-/// 10^-28 price written by hand), and sums of such results could overflow.
-pub const MAX_SHARES: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
-/// Which side won a market.
+/// How a market resolved: Up won, Down won, or (officially only) 50-50, where each share of
+/// either side pays $0.50.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Up,
     Down,
+    /// Resolved 50-50 by the exchange. Stored as `actual_outcome` NULL on a settled row (the
+    /// column's CHECK knows only UP and DOWN), with `is_win` NULL: neither a win nor a loss.
+    Split,
 }
 
 impl Outcome {
+    /// `UP`, `DOWN`, or `50-50` (in messages and logs; see [`Outcome::column`] for the table).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Up => "UP",
             Outcome::Down => "DOWN",
+            Outcome::Split => "50-50",
         }
     }
 
+    /// The value of `trades.actual_outcome` and `markets.outcome`: NULL for a 50-50.
+    pub fn column(self) -> Option<&'static str> {
+        match self {
+            Outcome::Up => Some("UP"),
+            Outcome::Down => Some("DOWN"),
+            Outcome::Split => None,
+        }
+    }
+
+    /// `UP` or `DOWN` as stored (a 50-50 is not stored as text: see [`Outcome::column`]).
     pub fn parse(s: &str) -> Option<Outcome> {
         match s {
             "UP" => Some(Outcome::Up),
@@ -45,10 +61,50 @@ impl Outcome {
     }
 }
 
+/// What one share of the side a position bought pays at resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payoff {
+    /// $1: the side won.
+    Won,
+    /// Nothing: the side lost.
+    Lost,
+    /// $0.50: the market resolved 50-50.
+    Half,
+}
+
+impl Payoff {
+    /// What a YES (bought Up) or NO (bought Down) position is paid under `outcome`.
+    pub fn of(action_is_yes: bool, outcome: Outcome) -> Payoff {
+        match outcome {
+            Outcome::Split => Payoff::Half,
+            _ if side_wins(action_is_yes, outcome) => Payoff::Won,
+            _ => Payoff::Lost,
+        }
+    }
+
+    /// `is_win` as stored: true, false, or NULL for a 50-50 (neither a win nor a loss).
+    pub fn is_win(self) -> Option<bool> {
+        match self {
+            Payoff::Won => Some(true),
+            Payoff::Lost => Some(false),
+            Payoff::Half => None,
+        }
+    }
+
+    fn per_share(self) -> Decimal {
+        match self {
+            Payoff::Won => Decimal::ONE,
+            Payoff::Lost => Decimal::ZERO,
+            Payoff::Half => Decimal::new(5, 1),
+        }
+    }
+}
+
 /// What an exact tie (end == start) resolves to (`settlement.tie_rule`).
 pub use crate::config::TieRule;
 
-/// The outcome a price source gives: Up when the end price beats the start price, ties per rule.
+/// The outcome a price source gives: Up when the end price beats the start price, ties per rule
+/// (never a 50-50: only the exchange resolves one).
 pub fn outcome_from_prices(start: Decimal, end: Decimal, tie: TieRule) -> Outcome {
     if end > start || (end == start && tie == TieRule::Up) {
         Outcome::Up
@@ -62,12 +118,17 @@ pub fn outcome_from_prices(start: Decimal, end: Decimal, tie: TieRule) -> Outcom
 pub enum Unsettleable {
     /// `executed_price` outside (0, 1).
     BadPrice(Decimal),
+    /// `executed_price` inside (0, 1) but outside the exchange's prices,
+    /// [`MIN_EXECUTED_PRICE`] to [`MAX_EXECUTED_PRICE`].
+    PriceOutsideTicks(Decimal),
     /// `position_size` negative.
     NegativeSize(Decimal),
     /// `position_size` above [`crate::decision::MAX_POSITION_SIZE`].
     SizeTooLarge(Decimal),
     /// The fee (logged `fee_paid`) negative.
     BadFee(Decimal),
+    /// A logged `fee_paid` above the stake: no fill charges more than it stakes.
+    FeeAboveStake { fee: Decimal, size: Decimal },
     /// The price is so small that the position would be more than [`MAX_SHARES`] shares (or
     /// the arithmetic would overflow).
     TooManyShares { price: Decimal, size: Decimal },
@@ -77,12 +138,18 @@ impl Unsettleable {
     pub fn reason(&self) -> String {
         match self {
             Unsettleable::BadPrice(p) => format!("executed_price {p} is outside (0, 1)"),
+            Unsettleable::PriceOutsideTicks(p) => format!(
+                "executed_price {p} is outside {MIN_EXECUTED_PRICE} to {MAX_EXECUTED_PRICE}, the exchange's prices"
+            ),
             Unsettleable::NegativeSize(s) => format!("position_size {s} is negative"),
             Unsettleable::SizeTooLarge(s) => format!(
                 "position_size {s} is over {}",
                 crate::decision::MAX_POSITION_SIZE
             ),
             Unsettleable::BadFee(f) => format!("fee_paid {f} is negative"),
+            Unsettleable::FeeAboveStake { fee, size } => {
+                format!("fee_paid {fee} is above the stake (position_size {size})")
+            }
             Unsettleable::TooManyShares { price, size } => format!(
                 "executed_price {price} is too small: position_size {size} would buy more than {MAX_SHARES} shares"
             ),
@@ -93,25 +160,48 @@ impl Unsettleable {
 /// The settled money of one YES/NO position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
-    pub is_win: bool,
+    /// What each share paid: won, lost or half (a 50-50).
+    pub payoff: Payoff,
     /// Fee in USDC: logged, 0 for a maker, or the taker formula (5 decimals).
     pub fee: Decimal,
     /// The asset the fee was charged in.
     pub asset: FeeAsset,
     /// USDC paid at resolution, 0 on a loss (6 decimals). A win pays `C − fee/p` when the fee
-    /// is taken in shares, `C` when it is charged in collateral.
+    /// is taken in shares, `C` when it is charged in collateral; a 50-50 half of that.
     pub payout: Decimal,
     /// `payout − position_size`, less the fee when charged in collateral (6 decimals).
     pub profit_loss: Decimal,
 }
 
+impl Settled {
+    /// `is_win` as stored: NULL for a 50-50.
+    pub fn is_win(&self) -> Option<bool> {
+        self.payoff.is_win()
+    }
+}
+
 /// Settles a fill: its fee ([`Charge::of`]: logged, maker, or the taker formula) and asset
 /// (by its time and the rule), then the money ([`settle_position`]).
 pub fn settle_fill(fill: &Fill, rules: &FeeRules, won: bool) -> Result<Settled, Unsettleable> {
+    settle_fill_paying(fill, rules, if won { Payoff::Won } else { Payoff::Lost })
+}
+
+/// [`settle_fill`] for any payoff, a 50-50 included.
+pub fn settle_fill_paying(
+    fill: &Fill,
+    rules: &FeeRules,
+    payoff: Payoff,
+) -> Result<Settled, Unsettleable> {
     let shares = check_inputs(fill.size, fill.price)?;
+    if let Some(fee) = fill.fee_paid.filter(|fee| *fee > fill.size) {
+        return Err(Unsettleable::FeeAboveStake {
+            fee,
+            size: fill.size,
+        });
+    }
     let charge = Charge::of(fill, rules).ok_or(too_many(fill.size, fill.price))?;
     debug_assert!(shares <= MAX_SHARES);
-    settle_position(fill.size, fill.price, won, charge)
+    settle_position_paying(fill.size, fill.price, payoff, charge)
 }
 
 fn too_many(size: Decimal, price: Decimal) -> Unsettleable {
@@ -122,6 +212,9 @@ fn too_many(size: Decimal, price: Decimal) -> Unsettleable {
 fn check_inputs(position_size: Decimal, executed_price: Decimal) -> Result<Decimal, Unsettleable> {
     if executed_price <= Decimal::ZERO || executed_price >= Decimal::ONE {
         return Err(Unsettleable::BadPrice(executed_price));
+    }
+    if executed_price < MIN_EXECUTED_PRICE || executed_price > MAX_EXECUTED_PRICE {
+        return Err(Unsettleable::PriceOutsideTicks(executed_price));
     }
     if position_size < Decimal::ZERO {
         return Err(Unsettleable::NegativeSize(position_size));
@@ -146,36 +239,55 @@ pub fn settle_position(
     won: bool,
     charge: Charge,
 ) -> Result<Settled, Unsettleable> {
+    let payoff = if won { Payoff::Won } else { Payoff::Lost };
+    settle_position_paying(position_size, executed_price, payoff, charge)
+}
+
+/// [`settle_position`] for any payoff: the shares received (less the fee in shares before the
+/// cut-over) are paid [`Payoff`]'s amount each; a 50-50 pays $0.50 a share, in both fee eras.
+pub fn settle_position_paying(
+    position_size: Decimal,
+    executed_price: Decimal,
+    payoff: Payoff,
+    charge: Charge,
+) -> Result<Settled, Unsettleable> {
     let shares = check_inputs(position_size, executed_price)?;
     if charge.fee < Decimal::ZERO {
         return Err(Unsettleable::BadFee(charge.fee));
+    }
+    // No fee reaches this: a logged one is at most the stake, the formula's at most C × rate.
+    // Past it (a stored fee edited by hand) the P&L could outgrow the money columns.
+    if charge.fee > shares {
+        return Err(Unsettleable::FeeAboveStake {
+            fee: charge.fee,
+            size: position_size,
+        });
     }
     let money =
         |d: Decimal| d.round_dp_with_strategy(MONEY_DP, RoundingStrategy::MidpointAwayFromZero);
     // With at most 10^12 shares at a price in (0, 1), what follows cannot overflow for any fee
     // the formula gives; a logged fee_paid can be anything, so every step is checked.
     let too_large = too_many(position_size, executed_price);
-    let (payout, cost) = match charge.asset {
+    let per_share = payoff.per_share();
+    let (received, cost) = match charge.asset {
         FeeAsset::Shares => {
             let fee_shares = charge.fee.checked_div(executed_price).ok_or(too_large)?;
             let received = shares
                 .checked_sub(fee_shares)
                 .ok_or(too_large)?
                 .max(Decimal::ZERO);
-            (
-                if won { money(received) } else { Decimal::ZERO },
-                position_size,
-            )
+            (received, position_size)
         }
         FeeAsset::Collateral => {
             let cost = position_size.checked_add(charge.fee).ok_or(too_large)?;
-            (if won { money(shares) } else { Decimal::ZERO }, cost)
+            (shares, cost)
         }
     };
+    let payout = money(received.checked_mul(per_share).ok_or(too_large)?);
     let profit_loss = payout.checked_sub(cost).ok_or(too_large)?;
     // Normalized so figures carry no trailing zeros ("9.3", not "9.300").
     Ok(Settled {
-        is_win: won,
+        payoff,
         fee: charge.fee.normalize(),
         asset: charge.asset,
         payout: payout.normalize(),
@@ -324,7 +436,11 @@ mod tests {
             let s = s.unwrap();
             let case = format!("{time} {liquidity:?} fee_paid {paid:?} won {won}");
             assert_eq!(s.profit_loss, d(profit), "{case}");
-            assert_eq!((s.fee, s.asset, s.is_win), (d(fee), asset, won), "{case}");
+            assert_eq!(
+                (s.fee, s.asset, s.is_win()),
+                (d(fee), asset, Some(won)),
+                "{case}"
+            );
         }
         // The setting overrides the era either way.
         let forced = settle_fill(
@@ -359,7 +475,7 @@ mod tests {
             for (size, price, won, profit) in cases {
                 let s = settle_position(d(size), d(price), won, free).unwrap();
                 assert_eq!(s.profit_loss.round_dp(2), d(profit), "{size} @ {price}");
-                assert_eq!(s.is_win, won);
+                assert_eq!(s.is_win(), Some(won));
                 assert_eq!(s.fee, Decimal::ZERO);
             }
         }
@@ -466,12 +582,12 @@ mod tests {
         );
         // Figures beyond Decimal's range are refused, not a panic.
         assert_eq!(
-            settle_position(Decimal::MAX, d("0.000001"), true, free),
+            settle_position(Decimal::MAX, d("0.001"), true, free),
             Err(Unsettleable::SizeTooLarge(Decimal::MAX))
         );
         let huge = Fill {
             size: Decimal::MAX,
-            price: d("0.000001"),
+            price: d("0.001"),
             time: crate::time::parse_rfc3339("2026-05-01T00:00:00Z").unwrap(),
             liquidity: Liquidity::Taker,
             fee_paid: None,
@@ -499,7 +615,9 @@ mod tests {
             let tiny = settle_position(d("5"), d("1e-28"), won, free);
             let reason = tiny.unwrap_err().reason();
             assert!(
-                reason.starts_with("executed_price 0.0000000000000000000000000001 is too small"),
+                reason.starts_with(
+                    "executed_price 0.0000000000000000000000000001 is outside 0.001 to 0.999"
+                ),
                 "{reason}"
             );
         }
@@ -509,9 +627,109 @@ mod tests {
             asset: FeeAsset::Shares,
         };
         assert!(settle_position(d("5"), d("0.000001"), true, fee).is_err());
-        // The largest size at a real price settles.
-        let max = settle_position(d("1000000"), d("0.001"), true, free).unwrap();
-        assert_eq!(max.profit_loss, d("999000000"));
+        // The largest size at a real price settles; one that would buy more than 10^8 shares
+        // (issue 23: 1,000,000 at 0.000001 settled 9.3e11, past what the columns hold) does not.
+        let max = settle_position(d("1000000"), d("0.01"), true, free).unwrap();
+        assert_eq!(max.profit_loss, d("99000000"));
+        let too_many = settle_position(d("1000000"), d("0.001"), true, free);
+        assert_eq!(
+            too_many.unwrap_err().reason(),
+            "executed_price 0.001 is too small: position_size 1000000 would buy more than 100000000 shares"
+        );
+        let issue = settle_position(d("1000000"), d("0.000001"), true, free);
+        assert!(issue
+            .unwrap_err()
+            .reason()
+            .starts_with("executed_price 0.000001 is outside"));
+    }
+
+    /// A 50-50 pays $0.50 a share on either side, by the fee rules of each era: before the
+    /// cut-over the fee came out of the shares (half of `C − fee/p`), since then it is charged
+    /// on top of the stake (half of `C`, less the fee). Neither a win nor a loss.
+    #[test]
+    fn fifty_fifty_pays_half_a_share_in_both_eras() {
+        // 10 USDC at 0.40: 25 shares, taker fee 25 × 0.07 × 0.24 = 0.42.
+        let fill = |time: &str, price: &str, paid: Option<&str>| Fill {
+            size: d("10"),
+            price: d(price),
+            time: crate::time::parse_rfc3339(time).unwrap(),
+            liquidity: Liquidity::Taker,
+            fee_paid: paid.map(d),
+        };
+        let before = "2026-04-28T10:59:59Z";
+        let after = "2026-04-28T11:00:00Z";
+        // (fill time, price, fee_paid, fee, payout, profit)
+        let cases = [
+            // (25 − 0.42 / 0.4) × 0.5 = 11.975; − 10.
+            (before, "0.40", None, "0.42", "11.975", "1.975"),
+            // 25 × 0.5 = 12.5; − 10 − 0.42.
+            (after, "0.40", None, "0.42", "12.5", "2.08"),
+            // At 0.50: 20 shares, fee 0.35: (20 − 0.7) × 0.5 − 10 = −0.35; 10 − 10 − 0.35.
+            (before, "0.50", None, "0.35", "9.65", "-0.35"),
+            (after, "0.50", None, "0.35", "10", "-0.35"),
+            // At 0.80 a 50-50 loses money; a logged fee beats the formula.
+            (after, "0.80", Some("0.1"), "0.1", "6.25", "-3.85"),
+        ];
+        for (time, price, paid, fee, payout, profit) in cases {
+            let s = settle_fill_paying(
+                &fill(time, price, paid),
+                &rules(FeeAssetRule::Auto),
+                Payoff::Half,
+            )
+            .unwrap();
+            let case = format!("{time} @ {price} fee_paid {paid:?}");
+            assert_eq!(
+                (s.fee, s.payout, s.profit_loss),
+                (d(fee), d(payout), d(profit)),
+                "{case}"
+            );
+            assert_eq!((s.payoff, s.is_win()), (Payoff::Half, None), "{case}");
+        }
+        assert_eq!(Payoff::of(true, Outcome::Split), Payoff::Half);
+        assert_eq!(Payoff::of(false, Outcome::Split), Payoff::Half);
+        assert_eq!(Payoff::of(true, Outcome::Up), Payoff::Won);
+        assert_eq!(Payoff::of(false, Outcome::Up), Payoff::Lost);
+        assert_eq!(Outcome::Split.column(), None);
+        assert!(!missed_opportunity(Some(0.5), Outcome::Split));
+        assert!(!missed_opportunity(Some(-0.5), Outcome::Split));
+    }
+
+    /// No fill charges more than it stakes: a logged fee above the stake is a reason, and so
+    /// is a price outside the exchange's 0.001 to 0.999.
+    #[test]
+    fn bounds_of_the_decision_log_hold_at_settlement() {
+        let at = |paid: &str| Fill {
+            size: d("10"),
+            price: d("0.5"),
+            time: crate::time::parse_rfc3339("2026-05-01T00:00:00Z").unwrap(),
+            liquidity: Liquidity::Taker,
+            fee_paid: Some(d(paid)),
+        };
+        let rules = rules(FeeAssetRule::Auto);
+        assert_eq!(
+            settle_fill(&at("10.000001"), &rules, true)
+                .unwrap_err()
+                .reason(),
+            "fee_paid 10.000001 is above the stake (position_size 10)"
+        );
+        assert!(settle_fill(&at("10"), &rules, true).is_ok());
+        for price in ["0.0009", "0.9991"] {
+            let reason = settle_position(
+                d("1"),
+                d(price),
+                true,
+                Charge {
+                    fee: Decimal::ZERO,
+                    asset: FeeAsset::Shares,
+                },
+            )
+            .unwrap_err()
+            .reason();
+            assert_eq!(
+                reason,
+                format!("executed_price {price} is outside 0.001 to 0.999, the exchange's prices")
+            );
+        }
     }
 
     /// Any Decimal from its 96-bit mantissa, sign and scale (all of them, not only "nice" ones).
@@ -546,7 +764,11 @@ mod tests {
                     proptest::prop_assert!(size >= Decimal::ZERO && size <= crate::decision::MAX_POSITION_SIZE);
                     proptest::prop_assert!(price > Decimal::ZERO && price < Decimal::ONE);
                     proptest::prop_assert!(s.payout <= MAX_SHARES);
-                    proptest::prop_assert_eq!(s.is_win, won);
+                    // Every figure a money column holds exactly (below 10^9, 6 places).
+                    for figure in [s.payout, s.profit_loss] {
+                        proptest::prop_assert!(crate::db::Money::fits(figure), "{}", figure);
+                    }
+                    proptest::prop_assert_eq!(s.is_win(), Some(won));
                 }
                 Err(why) => {
                     let reason = why.reason();

@@ -23,6 +23,26 @@ pub fn unusable_end(market_end: Option<&str>) -> String {
     }
 }
 
+/// The reason for a decision whose timestamp lies far from its market's window (naming both).
+pub fn far_from_window(
+    timestamp: chrono::DateTime<chrono::Utc>,
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> String {
+    use crate::time::to_db;
+    let window = match start {
+        Some(start) => format!("{} to {}", to_db(start), to_db(end)),
+        None => format!("ending {}", to_db(end)),
+    };
+    if timestamp == chrono::DateTime::<chrono::Utc>::MIN_UTC {
+        return format!("timestamp is not a time (its market's window {window})");
+    }
+    format!(
+        "timestamp {} is far from its market's window {window}",
+        to_db(timestamp)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,7 +90,8 @@ fn bind_settlement(
 ) -> rusqlite::Result<()> {
     let money = s.money.as_ref();
     let fee = s.fee.filter(|_| money.is_some());
-    stmt.raw_bind_parameter(1, s.outcome.as_str())?;
+    // NULL for a 50-50 (the column's CHECK knows UP and DOWN); is_win is NULL then too.
+    stmt.raw_bind_parameter(1, s.outcome.column())?;
     stmt.raw_bind_parameter(2, s.is_win)?;
     stmt.raw_bind_parameter(3, s.missed)?;
     stmt.raw_bind_parameter(4, money.map(|m| Money(m.profit_loss)))?;

@@ -97,6 +97,103 @@ pub fn resettle(
     Ok(report)
 }
 
+/// The money today's rules give a settled YES/NO row (the columns of [`check`]'s query), or
+/// why it cannot be recomputed. A money column that is not a number reads as missing.
+fn recompute(
+    r: &rusqlite::Row<'_>,
+    settings: &Settings,
+    action: &str,
+    outcome: Outcome,
+) -> rusqlite::Result<std::result::Result<Settled, &'static str>> {
+    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
+        Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+    };
+    let inputs = (dec(3)?, dec(4)?, dec(11)?, r.get::<_, Option<i64>>(12)?);
+    let (Some(size), Some(price), Some(rate), Some(exponent)) = inputs else {
+        return Ok(Err("missing size, price or fee model"));
+    };
+    let time = r.get::<_, Option<String>>(20)?;
+    let Some(time) = time.as_deref().and_then(|t| from_db(t).ok()) else {
+        return Ok(Err("its timestamp is not a time"));
+    };
+    let fill = Fill {
+        size,
+        price,
+        // Today's rules: the asset the settings choose for the fill's time.
+        time,
+        liquidity: r
+            .get::<_, Option<String>>(17)?
+            .as_deref()
+            .and_then(Liquidity::parse)
+            .unwrap_or_default(),
+        fee_paid: dec(18)?,
+    };
+    let payoff = pnl::Payoff::of(action == "YES", outcome);
+    let recomputed = FeeModel::new(rate, Decimal::from(exponent))
+        .ok()
+        .and_then(|model| {
+            let rules = FeeRules {
+                model,
+                asset: settings.settlement.fee_asset,
+            };
+            pnl::settle_fill_paying(&fill, &rules, payoff).ok()
+        });
+    Ok(recomputed.ok_or("inputs cannot be settled"))
+}
+
+/// Compares a settled YES/NO row's stored money and win flag with `m`, adding what differs to
+/// `problems`; the fix to write when the money differs.
+fn compare_money(
+    r: &rusqlite::Row<'_>,
+    id: i64,
+    m: Settled,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<Option<MoneyFix>> {
+    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
+        Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+    };
+    let is_win: Option<bool> = r.get(7)?;
+    let other_problems = problems.len();
+    if is_win != m.is_win() {
+        problems.push(format!(
+            "is_win stored {is_win:?} recomputed {:?}",
+            m.is_win()
+        ));
+    }
+    let stored_asset = r.get::<_, Option<String>>(19)?;
+    let mut money_differs = stored_asset.as_deref() != Some(m.asset.as_str());
+    for (name, i, expected) in [
+        ("profit_loss", 9, m.profit_loss),
+        ("fee", 10, m.fee),
+        ("payout", 13, m.payout),
+    ] {
+        let stored = dec(i)?;
+        if stored != Some(expected) {
+            money_differs = true;
+            problems.push(format!(
+                "{name} stored {} recomputed {expected}",
+                stored.map(|d| d.to_string()).unwrap_or("NULL".into())
+            ));
+        }
+    }
+    if !money_differs {
+        return Ok(None);
+    }
+    if stored_asset.as_deref() != Some(m.asset.as_str()) {
+        problems.push(format!(
+            "fee asset stored {} today's rules {}",
+            stored_asset.as_deref().unwrap_or("NULL"),
+            m.asset.as_str()
+        ));
+    }
+    Ok(Some(MoneyFix {
+        id,
+        old_profit_loss: dec(9)?,
+        only_money: other_problems == 0 && is_win == m.is_win(),
+        new: m,
+    }))
+}
+
 fn check(conn: &Connection, settings: &Settings) -> Result<(VerifyReport, Vec<MoneyFix>)> {
     let tie = settings.settlement.tie_rule;
     let mut fixes = Vec::new();
@@ -117,14 +214,17 @@ fn check(conn: &Connection, settings: &Settings) -> Result<(VerifyReport, Vec<Mo
         let decision_id: String = r.get(1)?;
         let text = |i: usize| r.get::<_, Option<String>>(i);
         // A column that is not a number reads as missing, and is reported as such.
-        let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-            Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
-        };
         let btc = |i: usize| -> rusqlite::Result<Option<Decimal>> {
             Ok(BtcPrice::from_value(r.get_ref(i)?).ok().flatten())
         };
         let mut problems = Vec::new();
-        let outcome = text(6)?.as_deref().and_then(Outcome::parse);
+        // A settled row without an outcome is a 50-50 the exchange resolved (only Gamma gives
+        // those): its money must be what a 50-50 pays.
+        let outcome = match (text(6)?, text(14)?) {
+            (Some(text), _) => Outcome::parse(&text),
+            (None, Some(source)) if source == "gamma" => Some(Outcome::Split),
+            (None, _) => None,
+        };
         let Some(outcome) = outcome else {
             report.mismatches.push(format!(
                 "trade {id} ({decision_id}): settled without an outcome"
@@ -158,82 +258,16 @@ fn check(conn: &Connection, settings: &Settings) -> Result<(VerifyReport, Vec<Mo
                 }
             }
             action => {
-                let inputs = (dec(3)?, dec(4)?, dec(11)?, r.get::<_, Option<i64>>(12)?);
-                let (Some(size), Some(price), Some(rate), Some(exponent)) = inputs else {
-                    report.mismatches.push(format!(
-                        "trade {id} ({decision_id}): missing size, price or fee model"
-                    ));
-                    continue;
-                };
-                let Some(time) = text(20)?.as_deref().and_then(|t| from_db(t).ok()) else {
-                    report.mismatches.push(format!(
-                        "trade {id} ({decision_id}): its timestamp is not a time"
-                    ));
-                    continue;
-                };
-                let fill = Fill {
-                    size,
-                    price,
-                    // Today's rules: the asset the settings choose for the fill's time.
-                    time,
-                    liquidity: text(17)?
-                        .as_deref()
-                        .and_then(Liquidity::parse)
-                        .unwrap_or_default(),
-                    fee_paid: dec(18)?,
-                };
-                let won = pnl::side_wins(action == "YES", outcome);
-                let recomputed =
-                    FeeModel::new(rate, Decimal::from(exponent))
-                        .ok()
-                        .and_then(|model| {
-                            let rules = FeeRules {
-                                model,
-                                asset: settings.settlement.fee_asset,
-                            };
-                            pnl::settle_fill(&fill, &rules, won).ok()
-                        });
-                let Some(m) = recomputed else {
-                    report.mismatches.push(format!(
-                        "trade {id} ({decision_id}): inputs cannot be settled"
-                    ));
-                    continue;
-                };
-                let other_problems = problems.len();
-                if is_win != Some(m.is_win) {
-                    problems.push(format!("is_win stored {is_win:?} recomputed {}", m.is_win));
-                }
-                let stored_asset = text(19)?;
-                let mut money_differs = stored_asset.as_deref() != Some(m.asset.as_str());
-                for (name, i, expected) in [
-                    ("profit_loss", 9, m.profit_loss),
-                    ("fee", 10, m.fee),
-                    ("payout", 13, m.payout),
-                ] {
-                    let stored = dec(i)?;
-                    if stored != Some(expected) {
-                        money_differs = true;
-                        problems.push(format!(
-                            "{name} stored {} recomputed {expected}",
-                            stored.map(|d| d.to_string()).unwrap_or("NULL".into())
-                        ));
+                let m = match recompute(r, settings, action, outcome)? {
+                    Ok(m) => m,
+                    Err(why) => {
+                        report
+                            .mismatches
+                            .push(format!("trade {id} ({decision_id}): {why}"));
+                        continue;
                     }
-                }
-                if money_differs {
-                    if stored_asset.as_deref() != Some(m.asset.as_str()) {
-                        problems.push(format!(
-                            "fee asset stored {} today's rules {}",
-                            stored_asset.as_deref().unwrap_or("NULL"),
-                            m.asset.as_str()
-                        ));
-                    }
-                    fixes.push(MoneyFix {
-                        id,
-                        old_profit_loss: dec(9)?,
-                        only_money: other_problems == 0 && is_win == Some(m.is_win),
-                        new: m,
-                    });
-                }
+                };
+                fixes.extend(compare_money(r, id, m, &mut problems)?);
             }
         }
         if !problems.is_empty() {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::cache::{cached_market, tolerate, upsert_market, Memory};
+use super::cache::{cached_market, tolerate, upsert_market, Api, Memory};
 use super::decide::Row;
 use super::store::{mark_unsettleable, select_without_window, set_window};
 use super::{gamma, reasons, Plan, Stats};
@@ -76,8 +76,7 @@ async fn ask_windows(
             continue;
         }
         let answer = gamma::fetch_one(&plan.http, &plan.gamma_base, slug).await;
-        let Some(answer) = tolerate(memory, answer)? else {
-            memory.gamma_down = true;
+        let Some(answer) = tolerate(memory, Api::Gamma, answer)? else {
             continue;
         };
         if let Some(info) = answer {

@@ -29,6 +29,9 @@ pub fn settlement(s: &SettlementSummary) -> String {
         signed_money(s.profit)
     );
     let mut also = Vec::new();
+    if s.fifty_fifty > 0 {
+        also.push(format!("{} resolved 50-50", count(s.fifty_fifty)));
+    }
     if s.holds_scored > 0 {
         also.push(format!(
             "{} hold{} scored ({} a missed opportunity)",
@@ -68,9 +71,16 @@ pub fn settlement(s: &SettlementSummary) -> String {
         let window = crate::market::window_from_slug(&r.market_slug)
             .map(|(start, end)| format!(" · {}", window(start, end, start)))
             .unwrap_or_default();
+        let split = r.outcome == crate::settle::pnl::Outcome::Split.as_str();
         out.push_str(&format!(
             "\n{} {} USDC · {}{window}",
-            if won { "WIN" } else { "LOSS" },
+            if split {
+                "50-50"
+            } else if won {
+                "WIN"
+            } else {
+                "LOSS"
+            },
             signed_money(r.profit_loss),
             side(&r.action)
         ));
@@ -223,6 +233,7 @@ mod tests {
             unsettleable: 1,
             corrected: 0,
             disagreements: 0,
+            fifty_fifty: 0,
             profit: d("12.345678"),
             largest: vec![SettledResult {
                 decision_id: "d-1".into(),

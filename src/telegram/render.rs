@@ -93,12 +93,79 @@ pub fn render(message: &Message) -> String {
         Message::Dropped(counts) => dropped(counts),
         Message::Text(t) => show(&t.text),
         Message::Insights(note) => notes::reflection(note),
-        Message::SettlementLag(_) => titled("Settlement lagging", message),
+        // A row queued before issue 23: one decision.
+        Message::SettlementLag(lag) if lag.decision_id.is_some() => format!(
+            "<b>Settlement lagging</b>\ndecision_id: {}\nmarket_slug: {}\nmarket_end: {}",
+            show(&lag.decision_id),
+            show(&lag.market_slug),
+            show(&lag.market_end)
+        ),
+        Message::SettlementLag(lag) => settlement_lag(lag),
+        Message::PriceSource(note) => price_source(note),
         Message::Disagreement(_) => titled("Settlement sources disagree", message),
         Message::Disk(_) => titled("Disk space", message),
         Message::JobFailure(failure) => notes::job_failure(failure),
     };
     truncate_html(&text, MAX_CHARS)
+}
+
+/// The one outage alert: "1,234 decisions unsettled for over 1 h (oldest window 10:15–10:30
+/// UTC); Gamma: connection refused", or the line that says the lag cleared.
+fn settlement_lag(lag: &crate::outbox::message::SettlementLag) -> String {
+    use super::words::{when, window};
+    let time = |t: &Option<String>| t.as_deref().and_then(|t| crate::time::from_db(t).ok());
+    let at = crate::time::from_db(&lag.at).unwrap_or_default();
+    if lag.cleared {
+        return format!(
+            "<b>Settlement caught up</b>
+No decision is unsettled for over {} h any more ({}).",
+            lag.lag_hours,
+            when(at, at)
+        );
+    }
+    let oldest = match (time(&lag.oldest_window_start), time(&lag.oldest_window_end)) {
+        (Some(start), Some(end)) => format!(" (oldest window {})", window(start, end, at)),
+        (None, Some(end)) => format!(" (oldest window ending {})", when(end, at)),
+        _ => String::new(),
+    };
+    let causes: Vec<String> = lag.causes.iter().map(|c| esc_short(c, 300)).collect();
+    let why = if causes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", causes.join("; "))
+    };
+    format!(
+        "<b>Settlement lagging</b>
+{} decision{} unsettled for over {} h{oldest}{why}",
+        count(lag.unsettled),
+        if lag.unsettled == 1 { "" } else { "s" },
+        lag.lag_hours
+    )
+}
+
+/// The price fallback refused (off until it answers), or back.
+fn price_source(note: &crate::outbox::message::PriceSourceNote) -> String {
+    let source = esc_short(&note.source, 64);
+    let what = match &note.symbol {
+        Some(symbol) => format!("{} for {}", source, esc_short(symbol, 64)),
+        None => source,
+    };
+    if !note.refused {
+        return format!(
+            "<b>Price fallback back</b>
+{what} answers again."
+        );
+    }
+    format!(
+        "<b>Price fallback off</b>
+{what} refuses this host ({}). Decisions that need a price wait for the official result; {}.",
+        esc_short(&note.detail, 300),
+        if note.symbol.is_some() {
+            "check settlement.price_symbols"
+        } else {
+            "point BINANCE_API_BASE at a host that answers"
+        }
+    )
 }
 
 /// A title, then every field of the message as `key: value`.
@@ -233,9 +300,29 @@ mod tests {
                 "<b>Settled 3 trades: 2 W / 1 L, +4.12 USDC</b>\nLargest:\nWIN +4.50 USDC · Up\nLOSS -5.00 USDC · Down",
             ),
             (
+                "settlement",
+                json!({"settled": 2, "wins": 1, "losses": 0, "fifty_fifty": 1, "profit": "4.15", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "50-50", "profit_loss": "-0.35"}]}),
+                "<b>Settled 1 trade: 1 W / 0 L, +4.15 USDC</b>\n1 resolved 50-50\nLargest:\nWIN +4.50 USDC · Up\n50-50 -0.35 USDC · Down",
+            ),
+            (
                 "settlement_lag",
                 json!({"trade_id": 4, "decision_id": "d-4", "market_slug": "btc-updown-15m-4", "market_end": "2026-02-11 10:45:00"}),
-                "<b>Settlement lagging</b>\ndecision_id: d-4\nmarket_end: 2026-02-11 10:45:00\nmarket_slug: btc-updown-15m-4\ntrade_id: 4",
+                "<b>Settlement lagging</b>\ndecision_id: d-4\nmarket_slug: btc-updown-15m-4\nmarket_end: 2026-02-11 10:45:00",
+            ),
+            (
+                "settlement_lag",
+                json!({"unsettled": 1234, "lag_hours": 1, "oldest_window_start": "2026-02-11 10:15:00", "oldest_window_end": "2026-02-11 10:30:00", "causes": ["Gamma: connection refused"], "at": "2026-02-11 12:00:00", "cleared": false}),
+                "<b>Settlement lagging</b>\n1,234 decisions unsettled for over 1 h (oldest window 10:15–10:30 UTC); Gamma: connection refused",
+            ),
+            (
+                "settlement_lag",
+                json!({"unsettled": 0, "lag_hours": 1, "causes": [], "at": "2026-02-11 14:00:00", "cleared": true}),
+                "<b>Settlement caught up</b>\nNo decision is unsettled for over 1 h any more (14:00 UTC).",
+            ),
+            (
+                "price_source",
+                json!({"source": "Binance", "symbol": null, "refused": true, "detail": "HTTP 451: Service unavailable from a restricted location"}),
+                "<b>Price fallback off</b>\nBinance refuses this host (HTTP 451: Service unavailable from a restricted location). Decisions that need a price wait for the official result; point BINANCE_API_BASE at a host that answers.",
             ),
             (
                 "disagreement",

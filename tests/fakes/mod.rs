@@ -190,9 +190,20 @@ impl Respond for Gamma {
             .filter(|(k, _)| k == "slug")
             .map(|(_, v)| v.into_owned())
             .collect();
+        // A listing is paged: `limit` markets from `offset` (Gamma's default limit is small).
+        let number = |key: &str, default: usize| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .unwrap_or(default)
+        };
         let markets: Vec<_> = slugs
             .iter()
             .filter_map(|s| gamma_market(&self.candles, s, resolved_before))
+            .skip(number("offset", 0))
+            .take(number("limit", 20).min(500))
             .collect();
         ResponseTemplate::new(200).set_body_json(markets)
     }

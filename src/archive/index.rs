@@ -1,0 +1,66 @@
+//! Trades files whose rows left the database before the index of archived decisions existed
+//! (migration 0010): the next archive run reads each once and indexes its decisions
+//! (`decision::archived`), so that re-logging one of them is a duplicate or a conflict like any
+//! other. A file that cannot be read now (offloaded to a disk that is away) is tried again by the
+//! next run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rusqlite::{params, Connection};
+
+use super::format::ArchiveReader;
+use super::scan::scan;
+
+/// Indexes the decisions of every deleted trades file not indexed yet. Returns how many
+/// decisions were added.
+pub(super) fn index_files_archived_before(conn: &mut Connection, dir: &Path) -> Result<u64> {
+    if !crate::decision::archived::kept(conn)? {
+        return Ok(0);
+    }
+    let waiting: Vec<(i64, String, Option<String>)> = conn
+        .prepare(
+            "SELECT id, file_name, offloaded_to FROM archives
+             WHERE table_name = 'trades' AND deleted_at IS NOT NULL AND decisions_indexed = 0
+             ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut added = 0u64;
+    for (manifest_id, file, offloaded_to) in waiting {
+        let path = match offloaded_to {
+            Some(to) if Path::new(&to).is_dir() => Path::new(&to).join(&file),
+            Some(to) => PathBuf::from(to),
+            None => dir.join(&file),
+        };
+        match index_file(conn, &path, manifest_id) {
+            Ok(n) => {
+                added += n;
+                tracing::info!(%file, decisions = n, "indexed the decisions of a file archived before the index existed");
+            }
+            Err(e) => {
+                tracing::warn!(%file, error = %crate::error::one_line(&e), "cannot index an archived file's decisions yet: the next run tries again");
+            }
+        }
+    }
+    Ok(added)
+}
+
+/// One file, in one transaction with its manifest row's flag.
+fn index_file(conn: &mut Connection, path: &Path, manifest_id: i64) -> Result<u64> {
+    let columns = ArchiveReader::open(path)?.header()?.columns;
+    let tx = crate::db::write_tx(conn)?;
+    let mut n = 0u64;
+    scan(&tx, path, |_, _, values| {
+        n += u64::from(crate::decision::archived::index_values(
+            &tx, &columns, &values,
+        )?);
+        Ok(())
+    })?;
+    tx.execute(
+        "UPDATE archives SET decisions_indexed = 1 WHERE id = ?1",
+        params![manifest_id],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
