@@ -15,7 +15,7 @@ use crate::error::temp_fail;
 
 /// Largest response body read from a remote API: a larger one is an error for that request,
 /// never a reason to hold gigabytes in memory.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
+pub use crate::body::MAX_BODY_BYTES;
 
 /// Largest part of an error answer's body that is read (only its start is shown).
 const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
@@ -167,36 +167,19 @@ impl Http {
 /// streamed) is an error naming `what` and the URL without its query or secrets (not a retry:
 /// the same request gets the same body). A connection lost while reading is unavailable
 /// (exit 75). Bytes that are not UTF-8 are replaced, as `Response::text` does.
-pub async fn read_body(mut response: Response, what: &str, max_bytes: usize) -> Result<String> {
-    let too_large = |response: &Response| {
-        anyhow::anyhow!(
-            "{what}: the response body from {} is larger than {}",
-            shown_url(response.url()),
-            size_for_people(max_bytes)
-        )
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| n > max_bytes as u64)
-    {
-        return Err(too_large(&response));
-    }
-    let mut body = Vec::new();
-    loop {
-        let chunk = response
-            .chunk()
-            .await
-            .map_err(|e| temp_fail(format!("{what}: reading the body: {}", describe(&e))))?;
-        let Some(chunk) = chunk else { break };
-        if body.len() + chunk.len() > max_bytes {
-            return Err(too_large(&response));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(match String::from_utf8(body) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+pub async fn read_body(response: Response, what: &str, max_bytes: usize) -> Result<String> {
+    let url = shown_url(response.url());
+    crate::body::text_limited(response, max_bytes)
+        .await
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge(_) => anyhow::anyhow!(
+                "{what}: the response body from {url} is larger than {}",
+                size_for_people(max_bytes)
+            ),
+            crate::body::BodyError::Read(e) => {
+                temp_fail(format!("{what}: reading the body: {}", describe(&e)))
+            }
+        })
 }
 
 /// The first `max_bytes` of a body (an error answer's, shown in part): whatever arrives, never
