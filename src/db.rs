@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_lean_trades",
         include_str!("../sql/migrations/0008_lean_trades.sql"),
     ),
+    (
+        "0012_decision_bankroll",
+        include_str!("../sql/migrations/0012_decision_bankroll.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

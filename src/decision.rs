@@ -114,6 +114,10 @@ pub struct Decision {
     /// USDC the fill was really charged, from the trader's fill report; beats any formula.
     #[serde(default)]
     pub fee_paid: Option<Decimal>,
+    /// The trader's bankroll when it decided (USDC): what its exposure fraction is a share of.
+    /// The adjuster judges an exposure change only against it, never against a guess.
+    #[serde(default)]
+    pub bankroll: Option<Decimal>,
 }
 
 /// A field that failed validation.
@@ -203,6 +207,8 @@ struct Fields<'a> {
     liquidity: Raw<'a>,
     #[serde(borrow, default)]
     fee_paid: Raw<'a>,
+    #[serde(borrow, default)]
+    bankroll: Raw<'a>,
 }
 
 impl Decision {
@@ -260,6 +266,7 @@ impl Decision {
             fee_rate: opt(f.fee_rate, "fee_rate", decimal_value)?,
             liquidity: opt(f.liquidity, "liquidity", liquidity_value)?.unwrap_or_default(),
             fee_paid: opt(f.fee_paid, "fee_paid", decimal_value)?,
+            bankroll: opt(f.bankroll, "bankroll", decimal_value)?,
         };
         decision.validate()?;
         Ok(decision)
@@ -361,6 +368,9 @@ impl Decision {
                 return Err(field_err("fee_paid", format!("{fee} is negative")));
             }
         }
+        if let Some(bankroll) = self.bankroll.filter(|b| *b <= Decimal::ZERO) {
+            return Err(field_err("bankroll", format!("{bankroll} is not above 0")));
+        }
         self.check_stored_exactly()?;
         if self.action != Action::Hold && self.executed_price.is_none() {
             return Err(field_err(
@@ -392,6 +402,7 @@ impl Decision {
             money("executed_price", self.executed_price),
             money("fee_rate", self.fee_rate),
             money("fee_paid", self.fee_paid),
+            money("bankroll", self.bankroll),
         ];
         for (field, value, dp, limit) in columns {
             match value {

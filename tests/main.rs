@@ -40,6 +40,8 @@ mod money;
 mod inputs;
 // polyperf evaluate: the walk-forward worth of the learning loop (issue 18).
 mod evaluate;
+// The learning loop on generated histories: false claims, finding an edge, letting go (issue 24).
+mod learning;
 
 // The lean trades table: migration 0008 in place, hot queries on indexes (issue 20).
 mod perf;

@@ -45,7 +45,7 @@ impl std::error::Error for Conflict {}
 const SELECT: &str = "SELECT timestamp, market_slug, market_id, action, confidence, position_size,
     reasoning, btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score,
     market_score, final_score, final_confidence, signal_type, rsi, macd, trend, yes_price,
-    no_price, executed_price, market_start, market_end, fee_rate, liquidity, fee_paid
+    no_price, executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, bankroll
     FROM trades WHERE decision_id = ?1";
 
 /// The conflict between `new` and the row stored under its key, if their content differs.
@@ -133,6 +133,7 @@ fn differences(new: &Decision, stored: &Decision) -> Vec<&'static str> {
         ("fee_rate", new.fee_rate == stored.fee_rate),
         ("liquidity", new.liquidity == stored.liquidity),
         ("fee_paid", new.fee_paid == stored.fee_paid),
+        ("bankroll", new.bankroll == stored.bankroll),
         (
             "market_window",
             new_window.is_none() || new_window == window(stored),
@@ -187,6 +188,7 @@ fn stored_decision(r: &rusqlite::Row<'_>) -> Column<Decision> {
             .transpose()?
             .unwrap_or_default(),
         fee_paid: money(r, 26, "fee_paid")?,
+        bankroll: money(r, 27, "bankroll")?,
     })
 }
 
