@@ -150,6 +150,165 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     (!xs.is_empty()).then(|| xs[xs.len() / 2])
 }
 
+/// Histories with no edge anywhere (the price carries the outcome): the evaluation claims an
+/// improvement (its interval above 0) in at most 1 in 20, here 0 of 12, and the rollback watch
+/// seldom fires (at most 2 of 12 histories, the changes it watches being noise).
+#[test]
+fn without_an_edge_the_interval_stays_off_zero_and_rollbacks_are_rare() {
+    let outcomes: Vec<Outcome> = (0..12)
+        .map(|k| {
+            let s = Spec {
+                days: 45,
+                ..spec(Market::Null, 100 + k)
+            };
+            outcome(&s, Autonomy::Tier1)
+        })
+        .collect();
+    let claims = outcomes.iter().filter(|o| o.ci_above_0).count();
+    assert_eq!(claims, 0, "{outcomes:#?}");
+    let with_rollback = outcomes.iter().filter(|o| o.rollbacks > 0).count();
+    assert!(with_rollback <= 2, "{outcomes:#?}");
+}
+
+/// Histories with an edge (0.80 and more wins 70%, below 0.65 wins 40%, price 0.50; the
+/// trader takes everything from 0.60): found by day 7 (median), and over 60 days at least 60%
+/// of what the best fixed threshold would have made is captured (median), with an interval
+/// above 0 every time.
+#[test]
+fn an_edge_is_found_within_a_week_and_mostly_captured() {
+    let outcomes: Vec<Outcome> = (0..6)
+        .map(|k| outcome(&spec(Market::Edge, 200 + k), Autonomy::Tier1))
+        .collect();
+    let first: Vec<f64> = outcomes
+        .iter()
+        .map(|o| o.first_raise.map_or(f64::INFINITY, |d| d as f64))
+        .collect();
+    assert!(median(first).unwrap() <= 7.0, "{outcomes:#?}");
+    let captured: Vec<f64> = outcomes.iter().map(|o| o.captured.unwrap_or(0.0)).collect();
+    assert!(median(captured).unwrap() >= 0.6, "{outcomes:#?}");
+    assert!(outcomes.iter().all(|o| o.ci_above_0), "{outcomes:#?}");
+    assert!(outcomes.iter().all(|o| o.rollbacks == 0), "{outcomes:#?}");
+}
+
+/// The edge turns over on day 30: within 10 days the loop rolls its change back or moves the
+/// threshold back down, in most histories.
+#[test]
+fn after_the_edge_turns_over_the_loop_lets_go_within_ten_days() {
+    let outcomes: Vec<Outcome> = (0..6)
+        .map(|k| {
+            let s = Spec {
+                days: 45,
+                ..spec(Market::Flip { day: 30 }, 300 + k)
+            };
+            outcome(&s, Autonomy::Tier1)
+        })
+        .collect();
+    let let_go = outcomes
+        .iter()
+        .filter(|o| o.let_go_by.is_some_and(|d| d < 40))
+        .count();
+    assert!(let_go >= 4, "{outcomes:#?}");
+}
+
+/// Where the best move (0.50 to about 0.71) is larger than tier 1 allows (5%), `full` with a
+/// recent evaluation above 0 takes steps larger than tier 1 and ends with more profit than
+/// `tier1`, which walks there 5% at a time; without such an evaluation `full` does what
+/// `tier1` does.
+#[test]
+fn full_with_a_recent_evaluation_beats_tier1_where_the_best_move_is_large() {
+    for seed in [400, 401] {
+        // The trader takes everything from 0.50: the best fixed threshold lies 40% higher.
+        let s = Spec {
+            days: 30,
+            threshold: dec("0.50"),
+            ..spec(Market::Edge, seed)
+        };
+        let db = db_of(&s);
+        let tier1 = evaluate(&db, &s, Autonomy::Tier1);
+        assert_eq!(evaluate(&db, &s, Autonomy::Full), tier1_as_full(&tier1));
+        // Evaluations with their interval above 0, rerun weekly from day 2 (each recent for
+        // the two weeks of the adjuster's replay window), as README advises for `full`.
+        let result = serde_json::json!({});
+        let agreeing = polyperf::evaluations::New {
+            since: None,
+            until: None,
+            engine: Engine::Rules,
+            autonomy: Autonomy::Tier1,
+            baseline_profit: Decimal::ZERO,
+            adjusted_profit: dec("100"),
+            improvement: dec("100"),
+            ci: [dec("20"), dec("180")],
+            changes: 1,
+            result: &result,
+        };
+        for week in 0..5 {
+            let at = histories::start() + Duration::days(2 + 7 * week);
+            polyperf::evaluations::insert(&db.conn(), &agreeing, at).unwrap();
+        }
+        let full = evaluate(&db, &s, Autonomy::Full);
+        if std::env::var("LEARNING_VERBOSE").is_ok() {
+            for (name, e) in [("tier1", &tier1), ("full", &full)] {
+                println!("{name} seed {seed}: adjusted {}", e.adjusted.profit);
+                for c in &e.changes {
+                    println!(
+                        "  {} {} {} -> {} {:?} {}",
+                        c.at, c.parameter, c.old, c.new, c.tier, c.method
+                    );
+                }
+            }
+        }
+        let big = full
+            .changes
+            .iter()
+            .find(|c| c.tier == Some(2) && c.method == "auto")
+            .unwrap_or_else(|| panic!("{:#?}", full.changes));
+        assert!(big.new - big.old > dec("0.05"), "{big:?}");
+        assert!(
+            full.adjusted.profit > tier1.adjusted.profit,
+            "full {} against tier1 {}",
+            full.adjusted.profit,
+            tier1.adjusted.profit
+        );
+        assert_eq!(full.baseline, tier1.baseline);
+    }
+}
+
+/// The same evaluation as if made at autonomy `full` (nothing else differs).
+fn tier1_as_full(e: &Evaluation) -> Evaluation {
+    let mut full = e.clone();
+    full.autonomy = Autonomy::Full;
+    full.verdict = polyperf::evaluate::verdict(
+        &e.improvement,
+        e.changes.len(),
+        e.criteria.met,
+        Autonomy::Full,
+        Autonomy::Observe,
+    );
+    full
+}
+
+/// The trader took trades below the parameter's threshold (the parameter says 0.75, the
+/// trader traded from 0.60): with no change (`observe`) the record is the baseline, exactly.
+#[test]
+fn with_no_change_the_adjusted_history_is_the_record_exactly() {
+    let s = spec(Market::Edge, 500);
+    let db = db_of(&s);
+    db.conn()
+        .execute(
+            "UPDATE parameters SET value = '0.75' WHERE name = 'bot_confidence_threshold'",
+            [],
+        )
+        .unwrap();
+    let e = evaluate(&db, &s, Autonomy::Observe);
+    assert!(e.changes.is_empty());
+    assert_eq!(e.adjusted, e.baseline);
+    assert_eq!(e.improvement.profit, Decimal::ZERO);
+    assert_eq!(e.improvement.ci, [Decimal::ZERO; 2]);
+    assert_eq!(e.decisions_rewritten, 0);
+    assert_eq!(e.verdict.result, "no_change");
+    assert!(e.baseline.trades > 2000, "{:?}", e.baseline);
+}
+
 #[test]
 #[ignore = "measures rates over many seeds; run with --ignored --nocapture"]
 fn measure_rates_over_many_seeds() {

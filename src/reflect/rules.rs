@@ -1,8 +1,9 @@
 //! The rules engine: deterministic insights from the same figures the model sees, in the same
 //! answer shape. Every verdict compares a 95% interval with the fee-aware break-even win rate
 //! ([`Group::break_even`]). Proposes, on a large enough sample and within bounds: the
-//! confidence threshold one step at a time, and the position size and exposure by the
-//! adjuster's tier-1 fraction, from the win rate and the drawdown. Pure.
+//! confidence threshold sized by the replay of every value within the tier bounds (the
+//! adjuster's own replay, in the input), and the position size and exposure by the adjuster's
+//! tier-1 fraction, from the win rate and the drawdown. Pure.
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -127,7 +128,10 @@ fn verdict(g: &Group) -> Option<Verdict> {
 
 /// How many standard errors above 0 the mean difference per altered decision of the best
 /// threshold must lie before the rules engine moves the threshold. The best of a scan is the
-/// largest of a few dozen correlated sums, so the bar stands above a single test's 1.96.
+/// largest of a few dozen correlated sums, so this is no 5% test; what keeps claims honest is
+/// the walk-forward evaluation, where a change made on noise earns nothing on average.
+/// Measured on generated histories (tests/learning.rs): no false claim in 40 without an edge,
+/// an edge found by day 4 (median).
 pub const EVIDENCE_Z: f64 = 2.0;
 
 /// The confidence threshold, sized by the replay ([`super::input::ThresholdScan`]): the value within the
