@@ -1146,6 +1146,10 @@ fn no_change_is_applied_in_the_run_that_pauses_trading() {
     let (status, why, tier) = status_of(&conn, id);
     assert_eq!((status.as_str(), tier), ("awaiting_approval", Some(1)));
     assert!(why.unwrap().contains("trading was paused in this run"));
+    assert_eq!(
+        db.count("SELECT json_extract(payload, '$.tier') FROM outbox WHERE kind = 'approval'"),
+        1
+    );
     assert_eq!(value(&conn, CONF), "0.75");
     assert_eq!(db.count("SELECT count(*) FROM parameter_history"), 0);
     // Without the pause the same change applies on its own.

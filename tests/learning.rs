@@ -344,5 +344,38 @@ fn measure_rates_over_many_seeds() {
         count(&flip, &|o| o.let_go_by.is_some_and(|d| d < 40)),
         count(&flip, &|o| o.let_go_by.is_some())
     );
+    // Other traders and market rates than the tests' (not tuned on): where the edge starts, and
+    // how many decisions a day.
+    if std::env::var("LEARNING_VARIANTS").is_ok() {
+        for (threshold, per_day) in [("0.55", 96), ("0.65", 96), ("0.60", 48), ("0.60", 288)] {
+            let edge: Vec<Outcome> = (0..n / 4)
+                .map(|k| {
+                    let s = Spec {
+                        threshold: dec(threshold),
+                        per_day,
+                        ..spec(Market::Edge, 4000 + k)
+                    };
+                    outcome(&s, Autonomy::Tier1)
+                })
+                .collect();
+            let null: Vec<Outcome> = (0..n / 4)
+                .map(|k| {
+                    let s = Spec {
+                        threshold: dec(threshold),
+                        per_day,
+                        ..spec(Market::Null, 5000 + k)
+                    };
+                    outcome(&s, Autonomy::Tier1)
+                })
+                .collect();
+            println!(
+                "variant threshold {threshold}, {per_day}/day: edge first raise median {:?}, captured median {:?}; null CI above 0 in {}/{}",
+                median(edge.iter().filter_map(|o| o.first_raise.map(|d| d as f64)).collect()),
+                median(edge.iter().filter_map(|o| o.captured).collect()),
+                count(&null, &|o| o.ci_above_0),
+                null.len()
+            );
+        }
+    }
     println!("{:.0}s", t.elapsed().as_secs_f64());
 }

@@ -176,6 +176,7 @@ pub(super) fn process(
             }
             let accepted = Accepted {
                 p: &p,
+                tier: tier.number().unwrap_or(2),
                 value,
                 why: &why,
                 evidence: &evidence,
@@ -200,6 +201,8 @@ pub(super) fn process(
 /// A proposal the assessment accepted: the value to apply, why, and the replay evidence.
 struct Accepted<'a> {
     p: &'a Proposal,
+    /// 1 or 2 (a tier-1 change goes to a human when its run paused trading).
+    tier: i64,
     value: Decimal,
     why: &'a str,
     evidence: &'a Evidence,
@@ -313,7 +316,7 @@ fn request_approval(
         proposed: value.to_string(),
         reason: a.p.reason.clone(),
         expected_impact: a.p.expected_impact.clone(),
-        tier: 2,
+        tier: a.tier,
         evidence: evidence_json.clone(),
         expires_at: to_db(expires_at),
         rollback_of: a.p.rollback_of,
