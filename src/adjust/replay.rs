@@ -167,14 +167,38 @@ pub fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Row
 
 /// Settled decisions of the last `days` days before `now`.
 pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
+    load_rows_within(conn, now, days, None)
+}
+
+/// [`load_rows`], only those with a confidence in `[low, high]` when given (the decisions a
+/// threshold between them can alter; the bounds are widened by a hair for the REAL column and
+/// the caller compares exactly).
+pub fn load_rows_within(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    days: u32,
+    confidence: Option<(Decimal, Decimal)>,
+) -> Result<Vec<Row>> {
+    use rust_decimal::prelude::ToPrimitive;
     let since = crate::time::days_before(now, days)?;
+    let (low, high) = match confidence {
+        Some((low, high)) => (
+            low.to_f64().map(|x| x - 1e-9),
+            high.to_f64().map(|x| x + 1e-9),
+        ),
+        None => (None, None),
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
-         WHERE {} AND timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id",
+         WHERE {} AND timestamp >= ?1 AND timestamp < ?2
+           AND (?3 IS NULL OR confidence >= ?3) AND (?4 IS NULL OR confidence <= ?4)
+         ORDER BY timestamp, id",
         settled!()
     ))?;
     let rows = stmt
-        .query_map(params![to_db(since), to_db(now)], |r| read_row(r, 0))?
+        .query_map(params![to_db(since), to_db(now), low, high], |r| {
+            read_row(r, 0)
+        })?
         .filter_map(|r| r.ok().flatten())
         .collect();
     Ok(rows)
@@ -430,62 +454,93 @@ pub fn threshold_scan(
             ));
         }
     }
-    // A decision's difference to the record with `x` in force all along.
-    let against_record = |(c, old, up, down): &(Decimal, Decimal, Decimal, Decimal), x: Decimal| {
-        if old <= c && *c < x {
-            *up
-        } else if x <= *c && c < old {
-            *down
-        } else {
-            Decimal::ZERO
-        }
-    };
+    // Moving the threshold up across a decision (from at or below its confidence to above it)
+    // changes its P&L by `d`: the raised fate's difference to the record, less the lowered
+    // fate's. A value above `current` changes the decisions in [current, value) by their `d`,
+    // one below it those in [value, current) by their -d: sums over a band of confidences.
+    let mut moves: Vec<(Decimal, Decimal)> = altered
+        .iter()
+        .map(|(c, old, up, down)| {
+            let raised = if old <= c { *up } else { Decimal::ZERO };
+            let lowered = if c < old { *down } else { Decimal::ZERO };
+            (*c, raised - lowered)
+        })
+        .collect();
+    moves.sort_by_key(|m| m.0);
+    let sums = Sums::of(&moves);
+    let at = |x: Decimal| moves.partition_point(|(c, _)| *c < x);
     values
         .iter()
         .map(|v| {
-            let deltas = altered.iter().filter_map(|a| {
-                // The band between the two values holds every decision they treat apart.
-                let inside = (current.min(*v)..current.max(*v)).contains(&a.0);
-                inside.then(|| against_record(a, *v) - against_record(a, current))
-            });
-            candidate(*v, deltas)
+            let (i, j) = (at(current.min(*v)), at(current.max(*v)));
+            let up = *v > current;
+            sums.between(i, j, up, *v)
         })
         .collect()
 }
 
-/// A candidate from the differences of the decisions it alters: their exact sum, and the
-/// z-score of their mean (f64: a statistic, not money).
-fn candidate(value: Decimal, deltas: impl Iterator<Item = Decimal>) -> Candidate {
-    use rust_decimal::prelude::ToPrimitive;
-    let (mut n, mut difference, mut sum, mut sum_sq) = (0u64, Decimal::ZERO, 0.0f64, 0.0f64);
-    for d in deltas {
-        n += 1;
-        difference += d;
-        let x = d.to_f64().unwrap_or(0.0);
-        sum += x;
-        sum_sq += x * x;
-    }
-    let z = if n >= 2 {
-        let mean = sum / n as f64;
-        let var = (sum_sq - sum * mean) / (n - 1) as f64;
-        if var > 0.0 {
-            mean / (var / n as f64).sqrt()
-        } else if mean > 0.0 {
-            // Every altered decision made the same: as certain as a sample gets.
-            f64::INFINITY
-        } else if mean < 0.0 {
-            f64::NEG_INFINITY
-        } else {
-            0.0
+/// Running sums over decisions sorted by confidence: exact differences, and their f64 sums and
+/// squares for the z-score (a statistic, not money).
+struct Sums {
+    difference: Vec<Decimal>,
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+}
+
+impl Sums {
+    fn of(moves: &[(Decimal, Decimal)]) -> Sums {
+        use rust_decimal::prelude::ToPrimitive;
+        let mut s = Sums {
+            difference: vec![Decimal::ZERO],
+            sum: vec![0.0],
+            sum_sq: vec![0.0],
+        };
+        for (_, d) in moves {
+            let x = d.to_f64().unwrap_or(0.0);
+            s.difference
+                .push(s.difference.last().copied().unwrap_or_default() + *d);
+            s.sum.push(s.sum.last().copied().unwrap_or_default() + x);
+            s.sum_sq
+                .push(s.sum_sq.last().copied().unwrap_or_default() + x * x);
         }
+        s
+    }
+
+    /// The candidate `value` from the decisions `i..j`, moved up (`up`) or down across.
+    fn between(&self, i: usize, j: usize, up: bool, value: Decimal) -> Candidate {
+        let sign = if up { 1.0 } else { -1.0 };
+        let difference = self.difference[j] - self.difference[i];
+        let n = (j - i) as u64;
+        let (sum, sum_sq) = (
+            sign * (self.sum[j] - self.sum[i]),
+            self.sum_sq[j] - self.sum_sq[i],
+        );
+        Candidate {
+            value,
+            difference: if up { difference } else { -difference },
+            n,
+            z: z_score(n, sum, sum_sq),
+        }
+    }
+}
+
+/// How many standard errors the mean of `n` values (their sum and sum of squares) lies above
+/// 0; 0 for fewer than two.
+fn z_score(n: u64, sum: f64, sum_sq: f64) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let mean = sum / n as f64;
+    let var = ((sum_sq - sum * mean) / (n - 1) as f64).max(0.0);
+    if var > 1e-12 {
+        mean / (var / n as f64).sqrt()
+    } else if mean > 0.0 {
+        // Every altered decision made the same: as certain as a sample gets.
+        f64::INFINITY
+    } else if mean < 0.0 {
+        f64::NEG_INFINITY
     } else {
         0.0
-    };
-    Candidate {
-        value,
-        difference,
-        n,
-        z,
     }
 }
 

@@ -270,8 +270,12 @@ fn threshold_scan(
     };
     let a = &settings.adjust;
     let values = grid(p, step, a.tier2_max_change);
+    let (Some(low), Some(high)) = (values.first(), values.last()) else {
+        return Ok(None);
+    };
     let days = a.replay_days;
-    let rows = replay::load_rows(conn, now, days)?;
+    let band = (low.min(&p.value), high.max(&p.value));
+    let rows = replay::load_rows_within(conn, now, days, Some((*band.0, *band.1)))?;
     let actual = replay::History::load(conn, now)?.timeline(crate::time::days_before(now, days)?);
     let fees = FeeRules::from_settings(&settings.settlement)?;
     let full = a.autonomy == crate::config::Autonomy::Full
