@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_settlement_never_stops",
         include_str!("../sql/migrations/0010_settlement_never_stops.sql"),
     ),
+    (
+        "0011_decision_bankroll",
+        include_str!("../sql/migrations/0011_decision_bankroll.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -460,8 +464,13 @@ fn real_at(value: Decimal, dp: u32) -> rusqlite::Result<f64> {
 /// A stored value as a decimal rounded to `dp` places (no trailing zeros).
 fn decimal_at(value: ValueRef<'_>, dp: u32) -> FromSqlResult<Decimal> {
     let exact = match value {
-        ValueRef::Real(f) => Decimal::from_f64_retain(f)
-            .ok_or_else(|| FromSqlError::Other(format!("{f} is not a decimal").into()))?,
+        ValueRef::Real(f) => {
+            if let Some(d) = nearest_at(f, dp) {
+                return Ok(d);
+            }
+            Decimal::from_f64_retain(f)
+                .ok_or_else(|| FromSqlError::Other(format!("{f} is not a decimal").into()))?
+        }
         ValueRef::Integer(i) => Decimal::from(i),
         ValueRef::Text(t) => {
             let text = std::str::from_utf8(t)
@@ -476,6 +485,22 @@ fn decimal_at(value: ValueRef<'_>, dp: u32) -> FromSqlResult<Decimal> {
     Ok(exact
         .round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven)
         .normalize())
+}
+
+/// The fast way to the same answer, for a REAL that is the nearest f64 to a decimal with `dp`
+/// places (what [`real_at`] writes): that decimal. Reading the f64's exact binary value
+/// (`from_f64_retain`) was a visible cost where every row's money is read (the replay). When
+/// `m / 10^dp` rounds to `f` again, `f` lies within half an f64 step of `m × 10^-dp`; below
+/// 2^48 units that step is under a sixteenth of `10^-dp`, so rounding `f`'s exact value to `dp`
+/// places gives `m × 10^-dp` too. None for anything else (the exact path then decides).
+fn nearest_at(f: f64, dp: u32) -> Option<Decimal> {
+    let scale = 10f64.powi(i32::try_from(dp).ok()?);
+    let scaled = (f * scale).round();
+    // Integers and powers of ten this small are exact in f64: one correctly rounded division.
+    if !scaled.is_finite() || scaled.abs() >= 281_474_976_710_656.0 || scaled / scale != f {
+        return None;
+    }
+    Some(Decimal::new(scaled as i64, dp).normalize())
 }
 
 #[cfg(test)]
@@ -527,6 +552,24 @@ mod tests {
             prop_assert_eq!(m, money);
             prop_assert_eq!(b, btc);
             prop_assert_eq!(typ, "real");
+        }
+
+        /// The fast reading of a REAL agrees with the exact one wherever it answers.
+        #[test]
+        fn the_fast_reading_of_a_real_is_the_exact_one(
+            bits in any::<u64>(), units in -999_999_999_999_999i64..=999_999_999_999_999,
+        ) {
+            for f in [f64::from_bits(bits), units as f64 / 1e6, units as f64 / 1e8] {
+                for dp in [6, 8] {
+                    if let Some(fast) = nearest_at(f, dp) {
+                        let exact = Decimal::from_f64_retain(f)
+                            .unwrap()
+                            .round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven)
+                            .normalize();
+                        prop_assert_eq!(fast, exact, "{} at {}", f, dp);
+                    }
+                }
+            }
         }
 
         /// Reading never panics, whatever a hand edit put in the column.

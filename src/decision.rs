@@ -127,6 +127,10 @@ pub struct Decision {
     /// USDC the fill was really charged, from the trader's fill report; beats any formula.
     #[serde(default)]
     pub fee_paid: Option<Decimal>,
+    /// The trader's bankroll when it decided (USDC): what its exposure fraction is a share of.
+    /// The adjuster judges an exposure change only against it, never against a guess.
+    #[serde(default)]
+    pub bankroll: Option<Decimal>,
 }
 
 /// A field that failed validation.
@@ -216,6 +220,8 @@ struct Fields<'a> {
     liquidity: Raw<'a>,
     #[serde(borrow, default)]
     fee_paid: Raw<'a>,
+    #[serde(borrow, default)]
+    bankroll: Raw<'a>,
 }
 
 impl Decision {
@@ -273,6 +279,7 @@ impl Decision {
             fee_rate: opt(f.fee_rate, "fee_rate", money_value)?,
             liquidity: opt(f.liquidity, "liquidity", liquidity_value)?.unwrap_or_default(),
             fee_paid: opt(f.fee_paid, "fee_paid", money_value)?,
+            bankroll: opt(f.bankroll, "bankroll", money_value)?,
         };
         decision.validate()?;
         Ok(decision)
@@ -374,6 +381,9 @@ impl Decision {
                 return Err(field_err("fee_paid", format!("{fee} is negative")));
             }
         }
+        if let Some(bankroll) = self.bankroll.filter(|b| *b <= Decimal::ZERO) {
+            return Err(field_err("bankroll", format!("{bankroll} is not above 0")));
+        }
         self.check_stored_exactly()?;
         self.check_position()?;
         self.check_time_near_window()?;
@@ -407,6 +417,7 @@ impl Decision {
             money("executed_price", self.executed_price),
             money("fee_rate", self.fee_rate),
             money("fee_paid", self.fee_paid),
+            money("bankroll", self.bankroll),
         ];
         for (field, value, dp, limit) in columns {
             match value {

@@ -85,6 +85,17 @@ pub fn latest(conn: &Connection, now: DateTime<Utc>) -> Result<Option<Stored>> {
         .optional()?)
 }
 
+/// Whether the latest evaluation made at or before `now`, and at most `max_age_days` before
+/// it, shows the loop's changes earning money: its 95% interval lies above 0. What autonomy
+/// `full` asks before it applies a tier-2 change on its own.
+pub fn agrees(conn: &Connection, now: DateTime<Utc>, max_age_days: u32) -> Result<bool> {
+    let Some(latest) = latest(conn, now)? else {
+        return Ok(false);
+    };
+    let oldest = crate::time::days_before(now, max_age_days)?;
+    Ok(crate::time::from_db(&latest.created_at)? >= oldest && latest.ci[0] > Decimal::ZERO)
+}
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     let money =
         |i: usize| -> rusqlite::Result<Decimal> { Ok(Money::get(r, i)?.unwrap_or_default()) };

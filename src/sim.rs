@@ -186,6 +186,7 @@ pub fn decisions(candles: &[Candle], per_market: usize, seed: u64) -> Vec<Decisi
                 fee_rate: None,
                 liquidity: Liquidity::Taker,
                 fee_paid: None,
+                bankroll: None,
             });
         }
         window += 900;

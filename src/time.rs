@@ -97,6 +97,9 @@ pub fn to_db(t: DateTime<Utc>) -> String {
 
 /// Parses a stored time (also accepts RFC 3339, for values that came from elsewhere).
 pub fn from_db(s: &str) -> Result<DateTime<Utc>> {
+    if let Some(naive) = stored_digits(s) {
+        return Ok(Utc.from_utc_datetime(&naive));
+    }
     if let Ok(naive) = NaiveDateTime::parse_from_str(s, DB_FORMAT) {
         return Ok(Utc.from_utc_datetime(&naive));
     }
@@ -109,22 +112,32 @@ pub fn from_db(s: &str) -> Result<DateTime<Utc>> {
 /// Seconds since the epoch of a stored time, read digit by digit (metrics read one per settled
 /// row; chrono's format parser is a visible cost there). Other forms go through [`from_db`].
 pub fn epoch_secs(s: &str) -> Option<i64> {
+    match stored_digits(s) {
+        Some(t) => Some(t.and_utc().timestamp()),
+        None => from_db(s).ok().map(|t| t.timestamp()),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` read digit by digit (chrono's format parser is a visible cost where
+/// every row's times are read: metrics, the replay); None for any other form.
+fn stored_digits(s: &str) -> Option<NaiveDateTime> {
     let b = s.as_bytes();
     let num = |from: usize, to: usize| -> Option<u32> {
         b.get(from..to)?.iter().try_fold(0u32, |acc, c| {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    let fast = (b.len() == 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ')
-        .then(|| {
-            let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
-            date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)
-        })
-        .flatten();
-    match fast {
-        Some(t) => Some(t.and_utc().timestamp()),
-        None => from_db(s).ok().map(|t| t.timestamp()),
+    let shaped = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shaped {
+        return None;
     }
+    let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+    date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)
 }
 
 /// Parses an RFC 3339 timestamp (`2026-02-11T10:30:00Z`, with offset or fraction) into UTC.
@@ -211,6 +224,29 @@ mod tests {
         ] {
             let err = parse_days(bad, 1).unwrap_err();
             assert!(err.contains("from 1 to 36500"), "{bad}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The digit-by-digit reading of a stored time agrees with chrono's format parser on
+        /// anything shaped like one (invalid dates and times included, a leap second left to
+        /// chrono), and nothing panics.
+        #[test]
+        fn stored_times_read_as_chrono_reads_them(
+            y in 0u32..10_000, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..62,
+            sec in 0u32..62, junk in "\\PC{0,24}",
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02}");
+            let chrono = NaiveDateTime::parse_from_str(&text, DB_FORMAT).ok();
+            // A leap second (":60") is left to chrono; anything else read the same way.
+            if let Some(fast) = stored_digits(&text) {
+                proptest::prop_assert_eq!(Some(fast), chrono);
+            } else {
+                proptest::prop_assert!(chrono.is_none() || sec == 60);
+            }
+            proptest::prop_assert_eq!(from_db(&text).ok(), chrono.map(|n| Utc.from_utc_datetime(&n)));
+            let _ = from_db(&junk);
+            let _ = epoch_secs(&junk);
         }
     }
 

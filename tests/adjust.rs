@@ -518,7 +518,9 @@ fn replay_matches_a_hand_computed_fixture() {
     )
     .unwrap();
     assert_eq!(ev.replayed.pnl.to_string(), "-0.42");
-    assert!(ev.says_loses_money);
+    // Against keeping 10 (-1 as recorded), the larger stake would have lost less.
+    assert_eq!(ev.difference.to_string(), "0.58");
+    assert!(!ev.says_loses_money && ev.better_than_actual);
     // Exposure cannot be judged: never tier 1.
     let ev = adjust::evidence(
         &conn,
@@ -573,7 +575,8 @@ fn a_replay_showing_a_loss_blocks_tier_one() {
     assert!(reason.unwrap().contains("replay"));
 }
 
-/// 20 trades before `at` (15 won) and 20 after with `after_wins` won; each win +4, loss -5.
+/// 20 trades before `at` (15 won) and 20 after with `after_wins` won (spread evenly); each
+/// win +4, loss -5.
 fn before_and_after(conn: &Connection, at: DateTime<Utc>, after_wins: usize) {
     for i in 0..20 {
         let won = i % 4 != 0;
@@ -587,7 +590,8 @@ fn before_and_after(conn: &Connection, at: DateTime<Utc>, after_wins: usize) {
         );
     }
     for i in 0..20 {
-        let won = i < after_wins;
+        // The wins spread evenly, so no losing streak pauses trading on the way.
+        let won = (i * after_wins) / 20 != ((i + 1) * after_wins) / 20;
         trade(
             conn,
             &format!("post{i}"),
@@ -603,7 +607,13 @@ fn before_and_after(conn: &Connection, at: DateTime<Utc>, after_wins: usize) {
 fn rollback_watch_reverts_a_clearly_worse_tier_one_change_not_noise() {
     for (after_wins, expect_rollback) in [(4, true), (12, false)] {
         let db = TestDb::new();
-        let s = tier1(&db);
+        let mut s = tier1(&db);
+        // The guard is off here: its rules would pause trading in the run, and then a human
+        // decides the rollback (`no_change_is_applied_in_the_run_that_pauses_trading`).
+        s.adjust.daily_loss_limit = rust_decimal::Decimal::ZERO;
+        s.adjust.win_rate_window = 0;
+        s.adjust.max_consecutive_losses = 0;
+        s.adjust.max_drawdown = rust_decimal::Decimal::ZERO;
         let conn = db.conn();
         let change_at = t("2026-03-01T00:00:00Z");
         let id = propose(&conn, CONF, "0.75", "0.77");
@@ -945,7 +955,8 @@ fn dry_run_reports_and_writes_nothing() {
     propose(&conn, CONF, "0.75", "0.76");
     propose(&conn, CONF, "0.75", "0.85");
     let stats = adjust::run_sync(&mut conn, &s, t(NOW), true).unwrap();
-    // The five losses make the replay negative, so even the small change needs approval.
+    // The five losses would pause trading: a run that pauses applies nothing, so even the
+    // small change would go to a human.
     assert!(stats.paused && stats.awaiting_approval == 2, "{stats:?}");
     assert_eq!(
         db.count("SELECT count(*) FROM proposals WHERE status = 'pending'"),
@@ -1032,4 +1043,401 @@ fn full_applies_tier_two_only_when_the_evaluation_agrees_tier1_never() {
         1
     );
     assert_one_row_and_note_per_change(&db);
+}
+
+/// A settled YES of 5 USDC at 0.50 in a 15-minute market (`market_end` set, so positions
+/// overlap), with the trader's bankroll when it logged one.
+fn trade_with_bankroll(
+    conn: &Connection,
+    id: &str,
+    at: DateTime<Utc>,
+    won: bool,
+    bankroll: Option<&str>,
+) {
+    trade(conn, id, at, 0.8, won, if won { "4" } else { "-5" });
+    conn.execute(
+        "UPDATE trades SET market_end = ?2, bankroll = ?3 WHERE decision_id = ?1",
+        params![id, db_time(at + Duration::minutes(15)), bankroll],
+    )
+    .unwrap();
+}
+
+/// Issue 24: an exposure change is judged only against the bankroll the trader logged with
+/// its decisions; without one it is never tier 1 (a human decides, told why).
+#[test]
+fn an_exposure_change_is_judged_only_against_a_logged_bankroll() {
+    const EXPOSURE: &str = "bot_max_exposure_fraction";
+    let now = t(NOW);
+    let setup = |bankroll: Option<&str>| {
+        let db = TestDb::new();
+        let conn = db.conn();
+        // Two overlapping 5 USDC trades every hour; the second of each pair loses. At an
+        // exposure of 0.50 of 20 USDC both fit (10 open); at 0.48 (9.60) the second does not.
+        for h in 1..=10 {
+            let at = now - Duration::hours(h);
+            trade_with_bankroll(&conn, &format!("a{h}"), at, true, bankroll);
+            trade_with_bankroll(
+                &conn,
+                &format!("b{h}"),
+                at + Duration::minutes(1),
+                false,
+                bankroll,
+            );
+        }
+        let id = propose(&conn, EXPOSURE, "0.50", "0.48");
+        (db, id)
+    };
+    // Without a bankroll in the record: not judged, so never tier 1.
+    let (db, id) = setup(None);
+    let s = tier1(&db);
+    let ev = adjust::evidence(
+        &db.conn(),
+        &s,
+        EXPOSURE,
+        "0.50".parse().unwrap(),
+        "0.48".parse().unwrap(),
+        now,
+    )
+    .unwrap();
+    assert!(!ev.judgeable && ev.says_loses_money, "{ev:?}");
+    assert!(
+        ev.why_not.as_deref().unwrap().contains("bankroll"),
+        "{ev:?}"
+    );
+    assert_eq!(ev.replayed.n, 0);
+    run(&db, &s, NOW);
+    let (status, reason, tier) = status_of(&db.conn(), id);
+    assert_eq!((status.as_str(), tier), ("awaiting_approval", Some(2)));
+    assert!(reason.unwrap().contains("replay"));
+    assert_eq!(value(&db.conn(), EXPOSURE), "0.50");
+
+    // With the bankroll logged: the replay skips the ten losing trades beyond 0.48 of it.
+    let (db, id) = setup(Some("20"));
+    let ev = adjust::evidence(
+        &db.conn(),
+        &s,
+        EXPOSURE,
+        "0.50".parse().unwrap(),
+        "0.48".parse().unwrap(),
+        now,
+    )
+    .unwrap();
+    assert!(ev.judgeable, "{ev:?}");
+    assert_eq!((ev.actual.n, ev.replayed.n, ev.dropped), (20, 10, 10));
+    assert_eq!(ev.difference.to_string(), "50");
+    run(&db, &s, NOW);
+    let (status, _, tier) = status_of(&db.conn(), id);
+    assert_eq!((status.as_str(), tier), ("applied", Some(1)));
+}
+
+/// Issue 24: a run whose tier-3 guard pauses trading applies nothing: the tier-1 change it
+/// would have applied goes to a human, saying why; so does a rollback it would have made.
+#[test]
+fn no_change_is_applied_in_the_run_that_pauses_trading() {
+    let db = TestDb::new();
+    let s = tier1(&db);
+    let conn = db.conn();
+    losses(&conn, 5, t(NOW));
+    // 0.75 -> 0.76 skips no trade (all at 0.80): a tier-1 change the replay does not oppose.
+    let id = propose(&conn, CONF, "0.75", "0.76");
+    let stats = run(&db, &s, NOW);
+    assert!(stats.paused, "{stats:?}");
+    assert_eq!((stats.applied, stats.awaiting_approval), (0, 1));
+    let (status, why, tier) = status_of(&conn, id);
+    assert_eq!((status.as_str(), tier), ("awaiting_approval", Some(1)));
+    assert!(why.unwrap().contains("trading was paused in this run"));
+    assert_eq!(
+        db.count("SELECT json_extract(payload, '$.tier') FROM outbox WHERE kind = 'approval'"),
+        1
+    );
+    assert_eq!(value(&conn, CONF), "0.75");
+    assert_eq!(db.count("SELECT count(*) FROM parameter_history"), 0);
+    // Without the pause the same change applies on its own.
+    let db = TestDb::new();
+    let id = propose(&db.conn(), CONF, "0.75", "0.76");
+    assert_eq!(run(&db, &tier1(&db), NOW).applied, 1);
+    assert_eq!(status_of(&db.conn(), id).0, "applied");
+    // A clearly worse tier-1 change found in a run that pauses (the day's losses) is not
+    // reverted on its own: a rollback is proposed to a human.
+    let db = TestDb::new();
+    let s = tier1(&db);
+    propose(&db.conn(), CONF, "0.75", "0.77");
+    assert_eq!(run(&db, &s, "2026-03-01T00:00:00Z").applied, 1);
+    before_and_after(&db.conn(), t("2026-03-01T00:00:00Z"), 4);
+    let stats = run(&db, &s, "2026-03-02T00:00:00Z");
+    assert!(stats.paused, "{stats:?}");
+    assert_eq!((stats.rolled_back, stats.awaiting_approval), (0, 1));
+    assert_eq!(value(&db.conn(), CONF), "0.77");
+    assert_eq!(
+        db.count("SELECT count(*) FROM proposals WHERE rollback_of IS NOT NULL AND status = 'awaiting_approval'"),
+        1
+    );
+}
+
+/// Issue 24: the live evidence counts only the decisions a change would alter: a raised
+/// threshold skips the trades between the old and new value, not every trade below the new one.
+#[test]
+fn the_evidence_alters_only_the_decisions_between_the_old_and_new_value() {
+    let db = TestDb::new();
+    let s = tier1(&db);
+    let conn = db.conn();
+    let now = t(NOW);
+    // The trader took trades below its threshold too (another rule of its own): those stay.
+    for (i, conf) in [0.60, 0.70, 0.74, 0.75, 0.76, 0.76, 0.77, 0.80]
+        .iter()
+        .enumerate()
+    {
+        trade(
+            &conn,
+            &format!("t{i}"),
+            now - Duration::hours(i as i64 + 1),
+            *conf,
+            false,
+            "-5",
+        );
+    }
+    let ev = adjust::evidence(
+        &conn,
+        &s,
+        CONF,
+        "0.75".parse().unwrap(),
+        "0.77".parse().unwrap(),
+        now,
+    )
+    .unwrap();
+    // [0.75, 0.77): three trades skipped, five kept.
+    assert_eq!((ev.actual.n, ev.replayed.n, ev.dropped), (8, 5, 3));
+    assert_eq!(ev.difference.to_string(), "15");
+    // Unchanged: nothing altered, exactly.
+    let same = adjust::evidence(
+        &conn,
+        &s,
+        CONF,
+        "0.75".parse().unwrap(),
+        "0.75".parse().unwrap(),
+        now,
+    )
+    .unwrap();
+    assert_eq!((same.dropped, same.added), (0, 0));
+    assert_eq!(same.difference, rust_decimal::Decimal::ZERO);
+    assert_eq!(same.actual, same.replayed);
+    assert!(
+        ev.summary.starts_with(
+            "Replay, last 14 days: +15.00 USDC against keeping 0.75: 5 trades instead of 8"
+        ),
+        "{}",
+        ev.summary
+    );
+}
+
+/// Issue 24: the bankroll column (migration 0011) on a database with data at the previous
+/// version: every row kept (no bankroll), re-logging stays idempotent, new decisions carry it.
+#[test]
+fn migration_0011_adds_the_bankroll_to_a_database_with_data() {
+    use crate::common::{decision_json, ok_json, write_jsonl};
+    let db = TestDb::new();
+    std::fs::remove_file(&db.path).unwrap();
+    let mut conn = Connection::open(&db.path).unwrap();
+    let before = polyperf::db::migration_names()
+        .position(|n| n == "0011_decision_bankroll")
+        .unwrap() as i64;
+    polyperf::db::migrate_to(&mut conn, before).unwrap();
+    for i in 0..30 {
+        trade(
+            &conn,
+            &format!("old{i}"),
+            t(NOW) - Duration::hours(i + 1),
+            0.8,
+            i % 2 == 0,
+            if i % 2 == 0 { "4" } else { "-5" },
+        );
+    }
+    drop(conn);
+    let conn = polyperf::db::open(&db.path).unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM trades"), 30);
+    assert_eq!(
+        db.count("SELECT count(*) FROM trades WHERE bankroll IS NULL"),
+        30
+    );
+    let ev = adjust::evidence(
+        &conn,
+        &tier1(&db),
+        "bot_max_exposure_fraction",
+        "0.50".parse().unwrap(),
+        "0.40".parse().unwrap(),
+        t(NOW),
+    )
+    .unwrap();
+    assert!(!ev.judgeable);
+    // Decisions logged with a bankroll keep it, as a number; the same lines again are
+    // duplicates, and another bankroll under the same id is a conflict naming it.
+    let lines: Vec<_> = (0..10)
+        .map(|i| {
+            let mut d = decision_json(i);
+            d["bankroll"] = serde_json::json!("250.50");
+            d
+        })
+        .collect();
+    let file = write_jsonl(db.dir.path(), "with-bankroll.jsonl", &lines);
+    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
+    assert_eq!(report["stored"], 10);
+    let real: f64 = conn
+        .query_row(
+            "SELECT bankroll FROM trades WHERE decision_id = 'd-3' AND typeof(bankroll) = 'real'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(real, 250.5);
+    let report = ok_json(db.cmd("polyperf").args(["--json", "log"]).arg(&file));
+    assert_eq!(
+        (report["stored"].as_u64(), report["duplicates"].as_u64()),
+        (Some(0), Some(10))
+    );
+    let mut changed = lines.clone();
+    changed[4]["bankroll"] = serde_json::json!(300);
+    let file = write_jsonl(db.dir.path(), "changed.jsonl", &changed);
+    let refused = db.cmd("polyperf").arg("log").arg(&file).assert().code(2);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("line 5") && err.contains("bankroll"), "{err}");
+}
+
+/// Telegram's plain text of an HTML message (what a callback's `message.text` carries).
+fn plain(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Issue 24: an approval a phone can decide on. The replay in one line, no JSON; a change the
+/// replay says loses money says so plainly and its button says "Approve anyway"; no buttons
+/// when the autonomy cannot apply it; after the press the message says who decided, when and
+/// what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_on_a_phone_states_the_replay_and_its_outcome() {
+    use crate::telegram::{bot_server, calls, mount_updates, run as telegram_run, CHAT};
+    use serde_json::json;
+    let setup = || {
+        let db = TestDb::new();
+        let conn = db.conn();
+        let now = t(NOW);
+        // The trades a raise to 0.79 would skip (0.76) won; the others are mixed.
+        for i in 0..12 {
+            let at = now - Duration::hours(i + 1);
+            trade(&conn, &format!("w{i}"), at, 0.76, true, "4.5");
+            let won = i % 2 == 0;
+            trade(
+                &conn,
+                &format!("m{i}"),
+                at,
+                0.85,
+                won,
+                if won { "4.5" } else { "-5" },
+            );
+        }
+        // 0.75 -> 0.79 is 5.3%: tier 2, a human decides.
+        let id = propose(&conn, CONF, "0.75", "0.79");
+        run(&db, &tier1(&db), NOW);
+        assert_eq!(status_of(&conn, id).0, "awaiting_approval");
+        (db, id)
+    };
+    let telegram = |db: &TestDb, server: &wiremock::MockServer, autonomy| {
+        let mut s = crate::telegram::settings(db, server);
+        s.telegram.allowed_user_ids = vec![111];
+        s.adjust.autonomy = autonomy;
+        s
+    };
+    let at = t("2026-03-01T12:05:00Z");
+
+    // Under observe nothing can be applied: no buttons, and the message says so.
+    let (db, _) = setup();
+    let server = bot_server().await;
+    mount_updates(&server, json!([])).await;
+    let s = telegram(&db, &server, polyperf::config::Autonomy::Observe);
+    telegram_run(&db, s, at).await.unwrap();
+    let approvals = |sent: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        sent.into_iter()
+            .filter(|m| m["text"].as_str().unwrap().contains("Approval needed"))
+            .collect()
+    };
+    let sent = approvals(calls(&server, "sendMessage").await);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].get("reply_markup").is_none(), "{}", sent[0]);
+    assert!(sent[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Autonomy is observe"));
+
+    // Under tier1: the replay in one line, the loss said plainly, "Approve anyway".
+    let (db, id) = setup();
+    let server = bot_server().await;
+    mount_updates(&server, json!([])).await;
+    telegram_run(
+        &db,
+        telegram(&db, &server, polyperf::config::Autonomy::Tier1),
+        at,
+    )
+    .await
+    .unwrap();
+    let sent = approvals(calls(&server, "sendMessage").await);
+    assert_eq!(sent.len(), 1);
+    let text = sent[0]["text"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("Replay, last 14 days: -54.00 USDC against keeping 0.75 — 12 trades instead of 24, win rate 50.0% vs 75.0%"),
+        "{text}"
+    );
+    assert!(text.contains("would have LOST 54.00 USDC"), "{text}");
+    assert!(!text.contains('{') && !text.contains("evidence"), "{text}");
+    assert!(
+        text.chars().count() < 500,
+        "{} characters: {text}",
+        text.chars().count()
+    );
+    let keyboard = &sent[0]["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(keyboard[0]["text"], "Approve anyway");
+    let data = keyboard[0]["callback_data"].as_str().unwrap().to_string();
+
+    // The press: applied, and the message edited to say by whom, when and what happened.
+    let server = bot_server().await;
+    let press = json!({"update_id": 7001, "callback_query": {"id": "cb7001",
+        "from": {"id": 111, "is_bot": false, "first_name": "Ann"},
+        "message": {"message_id": 42, "date": 1772366700, "chat": {"id": CHAT, "type": "supergroup"},
+                    "text": plain(&text)},
+        "chat_instance": "1", "data": data}});
+    mount_updates(&server, json!([press])).await;
+    let pressed = t("2026-03-01T12:07:00Z");
+    telegram_run(
+        &db,
+        telegram(&db, &server, polyperf::config::Autonomy::Tier1),
+        pressed,
+    )
+    .await
+    .unwrap();
+    assert_eq!(value(&db.conn(), CONF), "0.79");
+    assert_eq!(status_of(&db.conn(), id).0, "applied");
+    let edits = calls(&server, "editMessageText").await;
+    assert_eq!(edits.len(), 1);
+    let edited = edits[0]["text"].as_str().unwrap();
+    assert!(
+        edited.starts_with("<b>Approved by telegram:111 at 2026-03-01 12:07:00 UTC: applied</b>"),
+        "{edited}"
+    );
+    assert!(!edited.contains("Approval needed"), "{edited}");
+    assert!(edited.contains("Replay, last 14 days"), "{edited}");
+    assert!(
+        edited.contains(&format!(
+            "proposal #{id} applied: bot_confidence_threshold 0.75 -&gt; 0.79"
+        )),
+        "{edited}"
+    );
 }

@@ -165,6 +165,71 @@ fn a_change_without_an_edge_afterwards_is_not_credited() {
     );
 }
 
+/// Issue 24: `polyperf evaluate` ends with a verdict and the next step, and the report says
+/// "earned" only when the interval excludes 0: here the loop's change is not told apart from
+/// 0 (the history of `a_change_without_an_edge_afterwards_is_not_credited`).
+#[test]
+fn the_verdict_says_what_to_do_and_earned_only_above_zero() {
+    let db = TestDb::new();
+    history(&db, DAYS, |i| {
+        if i < 4 * 24 {
+            edge(i)
+        } else {
+            let (_, won) = null(i);
+            (if i % 3 == 0 { 0.78 } else { 0.90 }, won)
+        }
+    });
+    let now_arg = now().to_rfc3339();
+    let out =
+        succeeds(
+            db.cmd("polyperf")
+                .args(["evaluate", "--now", &now_arg, "--autonomy", "tier1"]),
+        );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let (verdict, next) = (lines[lines.len() - 2], lines[lines.len() - 1]);
+    assert!(
+        verdict.starts_with("Verdict: the loop's changes made ")
+            && verdict.contains("not told apart from 0"),
+        "{text}"
+    );
+    assert_eq!(
+        next, "Next: stay at observe: the interval includes 0.",
+        "{text}"
+    );
+    let report = succeeds(db.cmd("polyperf").args(["report", "--now", &now_arg]));
+    let report = String::from_utf8_lossy(&report.stdout).to_string();
+    assert!(report.contains("not told apart from 0"), "{report}");
+    assert!(!report.contains("earned"), "{report}");
+    // Configured at tier1 already, the same verdict says to go back to observe.
+    let json = stdout_json(&succeeds(
+        db.cmd("polyperf")
+            .args(["--json", "evaluate", "--now", &now_arg])
+            .env("POLYPERF_ADJUST_AUTONOMY", "tier1"),
+    ));
+    assert_eq!(json["verdict"]["result"], "not_shown");
+    assert!(json["verdict"]["next_step"]
+        .as_str()
+        .unwrap()
+        .starts_with("go back to observe"));
+    // On an edge the interval lies above 0: earned, and the next step is to move up.
+    let db = TestDb::new();
+    history(&db, DAYS, edge);
+    let json = stdout_json(&succeeds(db.cmd("polyperf").args([
+        "--json",
+        "evaluate",
+        "--now",
+        &now_arg,
+        "--autonomy",
+        "tier1",
+    ])));
+    assert_eq!(json["verdict"]["result"], "earned", "{json}");
+    assert!(json["verdict"]["next_step"]
+        .as_str()
+        .unwrap()
+        .starts_with("move up to tier1"));
+}
+
 /// Changing the future (every outcome after day 10 flipped) changes nothing the loop did
 /// before it: the walk only sees a decision once its market has ended.
 #[test]

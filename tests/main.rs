@@ -48,6 +48,8 @@ mod inputs;
 mod evaluate;
 // Nothing real keeps a job down: pipes, config files, locks, parameters, archives (issue 23).
 mod robust;
+// The learning loop on generated histories: false claims, finding an edge, letting go (issue 24).
+mod learning;
 
 // The lean trades table: migration 0008 in place, hot queries on indexes (issue 20).
 mod perf;

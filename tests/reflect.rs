@@ -603,9 +603,10 @@ fn end_of_day_fires_once_per_utc_day_and_manual_always() {
 }
 
 /// On a large, clearly losing sample with a deep drawdown (109.5 USDC against the guard's 100)
-/// the rules engine proposes for every parameter with evidence: the threshold one step up, the
-/// position size and the exposure down by the tier-1 fraction (5%, rounded to the step towards
-/// the current value).
+/// the rules engine proposes for every parameter with evidence: the threshold up to the
+/// replay's best value within tier 1 (0.78: every trade it skips lost), the position size and
+/// the exposure down by the tier-1 fraction (5%, rounded to the step towards the current
+/// value).
 #[test]
 fn the_rules_engine_proposes_for_every_parameter_on_a_large_losing_sample() {
     let db = TestDb::new();
@@ -638,7 +639,7 @@ fn the_rules_engine_proposes_for_every_parameter_on_a_large_losing_sample() {
     assert_eq!(
         changes,
         [
-            ("bot_confidence_threshold", "0.75", "0.76"),
+            ("bot_confidence_threshold", "0.75", "0.78"),
             ("bot_max_position_dollars", "10", "9.5"),
             ("bot_max_exposure_fraction", "0.50", "0.48"),
         ]

@@ -590,27 +590,39 @@ fn gzip_bomb(path: &std::path::Path, header: &str, mib: usize) {
 }
 
 /// Runs `cmd` to its end; returns its exit code, stderr and peak resident memory in MiB (the
-/// child's own, from wait4).
-// The child is reaped with wait4 (for its rusage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
+/// child's own).
 fn peak_memory(mut cmd: std::process::Command) -> (Option<i32>, String, i64) {
-    let child = cmd
+    // The child's own high-water mark (VmHWM, per address space, so it starts afresh at exec),
+    // read while it runs. Not wait4's ru_maxrss: Linux carries the pre-exec maximum across
+    // exec, and a child spawned by vfork shares this test process's memory until then, so a
+    // busy test binary (hundreds of MiB) would be counted as the child's.
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut err).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child, not
-    // reaped before.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child; the pointers are to live locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, err, usage.ru_maxrss / 1024)
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+        err
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0i64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok());
+            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    (status.code(), reader.join().unwrap(), peak_kib / 1024)
 }
 
 /// Old settled decisions, archivable at ARCHIVE_NOW (week 2026-W07).

@@ -687,7 +687,14 @@ async fn refused_presses_change_nothing() {
     // The other chat is not answered at all; everyone else hears why.
     assert_eq!(answered, ["cb2001", "cb2003", "cb2004", "cb2005"]);
     assert_eq!(answers[0]["text"], "Not authorised");
-    assert!(calls(&server, "editMessageText").await.is_empty());
+    // Only the expired request's message changes: it says so instead of "Approval needed".
+    let edits = calls(&server, "editMessageText").await;
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    let edited = edits[0]["text"].as_str().unwrap();
+    assert!(
+        edited.starts_with("<b>Expired at 2026-02-11 11:59:00 UTC without a decision"),
+        "{edited}"
+    );
 }
 
 /// Needs `adjust::decide` (the adjuster issue); fails against its stub.
@@ -715,10 +722,23 @@ async fn approval_press_applies_once() {
     );
     let answers = calls(&server, "answerCallbackQuery").await;
     assert_eq!(answers.len(), 2);
+    // Each press leaves the message saying who decided, when, and what happened (the second
+    // finds it already applied).
     let edits = calls(&server, "editMessageText").await;
-    assert_eq!(edits.len(), 1);
+    assert_eq!(edits.len(), 2);
     assert_eq!(edits[0]["message_id"], 42);
     assert_eq!(edits[0]["chat_id"], CHAT);
+    let by =
+        format!("<b>Approved by telegram:{ALLOWED_USER} at 2026-02-11 12:00:00 UTC: applied</b>");
+    for edit in &edits {
+        let text = edit["text"].as_str().unwrap();
+        assert!(text.starts_with(&by), "{text}");
+        assert!(!text.contains("Approval needed"), "{text}");
+    }
+    assert!(edits[1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("already applied"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,7 +155,7 @@ pub(super) fn evaluate(
     let full = if autonomy == Autonomy::Full && tier == Tier::Two {
         tiers::FullGate {
             replay_better: evidence.better_than_actual,
-            evaluation_agrees: evaluation_agrees(conn, settings, now)?,
+            evaluation_agrees: crate::evaluations::agrees(conn, now, settings.adjust.replay_days)?,
             cooldown_passed: gate.cooldown_passed,
             is_rollback: gate.is_rollback,
         }
@@ -189,17 +189,9 @@ pub(super) fn evaluate(
     })
 }
 
-/// Whether the latest walk-forward evaluation (made at most `adjust.replay_days` before `now`)
-/// shows the loop's changes earning money: the 95% interval of the improvement above 0.
-fn evaluation_agrees(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> Result<bool> {
-    let Some(latest) = crate::evaluations::latest(conn, now)? else {
-        return Ok(false);
-    };
-    let oldest = crate::time::days_before(now, settings.adjust.replay_days)?;
-    Ok(from_db(&latest.created_at)? >= oldest && latest.ci[0] > Decimal::ZERO)
-}
-
-/// The replay evidence of changing `name` from `current` to `proposed` at `now`.
+/// The replay evidence of changing `name` from `current` to `proposed` at `now`: the settled
+/// decisions of the last `adjust.replay_days` as if `proposed` had been in force, against the
+/// values really in force then.
 pub fn evidence(
     conn: &Connection,
     settings: &Settings,
@@ -209,17 +201,16 @@ pub fn evidence(
     now: DateTime<Utc>,
 ) -> Result<replay::Evidence> {
     let days = settings.adjust.replay_days;
+    let since = crate::time::days_before(now, days)?;
     let rows = replay::load_rows(conn, now, days)?;
-    let position = params::get(conn, replay::MAX_POSITION)?
-        .map(|p| p.value)
-        .unwrap_or(Decimal::TEN);
+    let actual = replay::History::load(conn, now)?.timeline(since);
     let setup = replay::Setup {
         parameter: name,
         current,
         proposed,
         days,
-        since: to_db(crate::time::days_before(now, days)?),
-        position,
+        since: to_db(since),
+        actual: &actual,
         fees: crate::settle::fees::FeeRules::from_settings(&settings.settlement)?,
     };
     Ok(replay::replay(&rows, &setup))

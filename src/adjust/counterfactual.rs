@@ -1,21 +1,26 @@
 //! A settled decision under other parameter values than those it was made under (pure): what
-//! the adjuster's replay evidence asks of one proposed value, and what the walk-forward
-//! evaluation asks of every change the loop would have made. One set of rules for both:
+//! the adjuster's replay evidence asks of one proposed value, what the rules engine asks of
+//! every value within the tier bounds, and what the walk-forward evaluation asks of every
+//! change the loop would have made. One set of rules for all of them, and the record as it
+//! happened is the baseline: a change alters only the decisions it would have altered.
 //!
-//! - `bot_confidence_threshold`: a YES/NO below the new threshold is not taken (it becomes a
-//!   HOLD); a HOLD at or above the new threshold but below the one it was made under is taken:
-//!   the side its `final_score` favoured, at the recorded price, for the position size then in
-//!   force (a HOLD at or above the old threshold was held for another reason, which a new
-//!   threshold does not change).
+//! - `bot_confidence_threshold`: raised from `old` to `new`, a YES/NO with a confidence in
+//!   [old, new) is not taken (it becomes a HOLD); lowered, a HOLD with a confidence in
+//!   [new, old) is taken: the side its `final_score` favoured, at the recorded price, for the
+//!   position size then in force. Anything outside that band keeps its recorded fate (a trade
+//!   below the old threshold, or a HOLD above it, was decided by something else, which a new
+//!   threshold does not change). Without a known old value nothing is judged.
 //! - `bot_max_position_dollars`: a trade's stake scales with the cap, and its money is settled
 //!   again through settlement's own function ([`settle_fill`]: the fee of the scaled fill, its
 //!   asset by era, rounding); a logged `fee_paid` scales with the stake.
-//! - `bot_max_exposure_fraction`: the database holds no bankroll, so the bankroll is taken as the
-//!   smallest one consistent with the record: the largest stake the trader ever had open at once
-//!   (so far) divided by the exposure then in force. A lower exposure takes a trade only while
-//!   the stake open at its time (positions whose market has not ended) stays within the new
-//!   share of that bankroll; a higher exposure changes nothing (no record shows a trade the
-//!   trader skipped for exposure). Decisions without a market end are never open across others.
+//! - `bot_max_exposure_fraction`: only against the bankroll the trader logged with the
+//!   decision (`bankroll`): a lower exposure takes a trade only while the stake open at its
+//!   time (positions whose market has not ended) stays within the new share of that bankroll.
+//!   A decision without a bankroll keeps its fate (nothing is judged on a guessed bankroll),
+//!   and a higher exposure changes nothing (no record shows a trade the trader skipped for
+//!   exposure). Decisions without a market end are never open across others.
+//!
+//! Unchanged values replay every decision exactly as recorded.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -52,6 +57,8 @@ pub struct Row {
     pub fee: Option<Decimal>,
     pub fee_asset: Option<FeeAsset>,
     pub fee_model: Option<FeeModel>,
+    /// The trader's bankroll when it decided (USDC), when it logged one.
+    pub bankroll: Option<Decimal>,
 }
 
 /// The values of the parameters a replay understands (None: not in play).
@@ -63,13 +70,20 @@ pub struct Values {
 }
 
 impl Values {
-    /// Whether a replay can judge a change of `name` from `current` to `proposed`: the
-    /// threshold always, the position from a nonzero cap, the exposure only downwards.
-    pub fn judgeable(name: &str, current: Decimal, proposed: Decimal) -> bool {
+    /// Whether a replay can judge a change of `name` from `current` to `proposed` on rows
+    /// like these: the threshold always, the position from a nonzero cap, the exposure only
+    /// downwards and only when every trade among `rows` carries the trader's bankroll.
+    pub fn judgeable(name: &str, current: Decimal, proposed: Decimal, rows: &[Row]) -> bool {
         match name {
             CONFIDENCE_THRESHOLD => true,
             MAX_POSITION => !current.is_zero(),
-            MAX_EXPOSURE => proposed < current && current > Decimal::ZERO,
+            MAX_EXPOSURE => {
+                let mut trades = rows.iter().filter(|r| r.action != "HOLD").peekable();
+                proposed < current
+                    && current > Decimal::ZERO
+                    && trades.peek().is_some()
+                    && trades.all(|r| r.bankroll.is_some_and(|b| b > Decimal::ZERO))
+            }
             _ => false,
         }
     }
@@ -83,6 +97,67 @@ impl Values {
             _ => {}
         }
         self
+    }
+
+    /// The value of `name` (None: unknown name, or not in play).
+    pub fn get(&self, name: &str) -> Option<Decimal> {
+        match name {
+            CONFIDENCE_THRESHOLD => self.threshold,
+            MAX_POSITION => self.position,
+            MAX_EXPOSURE => self.exposure,
+            _ => None,
+        }
+    }
+}
+
+/// The parameters a replay understands, by name.
+pub const NAMES: [&str; 3] = [CONFIDENCE_THRESHOLD, MAX_POSITION, MAX_EXPOSURE];
+
+/// Values of the parameters over time: (from, values), ascending.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline(pub Vec<(DateTime<Utc>, Values)>);
+
+impl Timeline {
+    /// The values in force at `t` (the first entry's before it).
+    pub fn at(&self, t: DateTime<Utc>) -> Values {
+        let i = self.0.partition_point(|(from, _)| *from <= t);
+        let i = i.saturating_sub(1);
+        self.0.get(i).map(|(_, v)| *v).unwrap_or_default()
+    }
+
+    /// Every entry with `name` set to `value`: the record as if `name` had been `value` all
+    /// along.
+    pub fn with(&self, name: &str, value: Decimal) -> Timeline {
+        Timeline(
+            self.0
+                .iter()
+                .map(|(from, v)| (*from, v.with(name, value)))
+                .collect(),
+        )
+    }
+
+    /// These values (the record's) with the loop's own `changes` (time order) laid over them:
+    /// a parameter follows the record until the loop first changes it, then the loop's
+    /// values. No change: the record itself.
+    pub fn overlaid(&self, changes: &[(DateTime<Utc>, String, Decimal)]) -> Timeline {
+        if changes.is_empty() {
+            return self.clone();
+        }
+        let mut times: Vec<DateTime<Utc>> = self.0.iter().map(|(t, _)| *t).collect();
+        times.extend(changes.iter().map(|(t, _, _)| *t));
+        times.sort();
+        times.dedup();
+        let entries = times
+            .into_iter()
+            .map(|t| {
+                let values = changes
+                    .iter()
+                    .take_while(|(at, _, _)| *at <= t)
+                    .fold(self.at(t), |v, (_, name, value)| v.with(name, *value));
+                (t, values)
+            })
+            .collect();
+        Timeline(entries)
     }
 }
 
@@ -127,6 +202,14 @@ impl Fate {
             fee_asset: row.fee_asset,
         }))
     }
+
+    /// Its P&L (0 for a HOLD).
+    pub fn pnl(&self) -> Decimal {
+        match self {
+            Fate::Trade(p) => p.pnl,
+            Fate::Hold { .. } => Decimal::ZERO,
+        }
+    }
 }
 
 /// One decision replayed.
@@ -144,16 +227,25 @@ pub struct Step {
     pub unreplayable: bool,
 }
 
+impl Step {
+    fn unchanged(recorded: Fate) -> Step {
+        Step {
+            actual: recorded.clone(),
+            replayed: recorded,
+            added: false,
+            dropped: false,
+            unreplayable: false,
+        }
+    }
+}
+
 /// Replays decisions in time order: the stake open at each one (for exposure) depends on
 /// those before it.
 #[derive(Debug, Clone)]
 pub struct Walker {
     fees: FeeRules,
-    /// (market end, stake) of the replayed positions, and of the recorded ones.
+    /// (market end, stake) of the replayed positions.
     open: Vec<(DateTime<Utc>, Decimal)>,
-    recorded_open: Vec<(DateTime<Utc>, Decimal)>,
-    /// The largest stake the record ever had open at once, so far.
-    recorded_peak: Decimal,
 }
 
 impl Walker {
@@ -162,8 +254,6 @@ impl Walker {
         Walker {
             fees,
             open: Vec::new(),
-            recorded_open: Vec::new(),
-            recorded_peak: Decimal::ZERO,
         }
     }
 
@@ -173,39 +263,22 @@ impl Walker {
         let recorded = Fate::recorded(row)?;
         let now = row.timestamp;
         self.open.retain(|(end, _)| *end > now);
-        self.recorded_open.retain(|(end, _)| *end > now);
-        if let (Fate::Trade(p), Some(end)) = (&recorded, row.market_end) {
-            self.recorded_open.push((end, p.stake));
-            let open: Decimal = self.recorded_open.iter().map(|(_, s)| *s).sum();
-            self.recorded_peak = self.recorded_peak.max(open);
-        }
-        let mut step = Step {
-            actual: recorded.clone(),
-            replayed: recorded.clone(),
-            added: false,
-            dropped: false,
-            unreplayable: false,
-        };
+        let mut step = Step::unchanged(recorded.clone());
+        let (old_t, new_t) = (actual.threshold, new.threshold);
         let candidate = match &recorded {
-            Fate::Trade(_) if below(row.confidence, new.threshold) => {
+            Fate::Trade(_) if within(row.confidence, old_t, new_t) => {
                 step.dropped = true;
                 step.replayed = held(row);
                 return Some(step);
             }
             Fate::Trade(p) => match ratio(actual.position, new.position) {
-                Some(r) => match self.scaled(row, p, r) {
-                    Some(scaled) => scaled,
-                    None => {
-                        step.unreplayable = true;
-                        p.clone()
-                    }
-                },
+                Some(r) => self.scaled(row, p, r).unwrap_or_else(|| {
+                    step.unreplayable = true;
+                    p.clone()
+                }),
                 None => p.clone(),
             },
-            Fate::Hold { .. }
-                if !below(row.confidence, new.threshold)
-                    && below(row.confidence, actual.threshold) =>
-            {
+            Fate::Hold { .. } if within(row.confidence, new_t, old_t) => {
                 match self.favoured(row, new.position) {
                     Some(p) => {
                         step.added = true;
@@ -220,7 +293,7 @@ impl Walker {
             Fate::Hold { .. } => return Some(step),
         };
         if let Some(end) = row.market_end {
-            if !self.within_exposure(candidate.stake, actual.exposure, new.exposure) {
+            if !self.within_exposure(candidate.stake, row.bankroll, actual, new) {
                 step.dropped = !step.added;
                 step.added = false;
                 step.replayed = held(row);
@@ -232,28 +305,30 @@ impl Walker {
         Some(step)
     }
 
-    /// Whether a new stake fits the lower exposure's share of the bankroll the record implies.
+    /// Whether a stake fits a lower exposure's share of the bankroll the trader logged with
+    /// the decision (no bankroll, or no lower exposure: nothing to judge, it fits).
     fn within_exposure(
         &self,
         stake: Decimal,
-        actual: Option<Decimal>,
-        new: Option<Decimal>,
+        bankroll: Option<Decimal>,
+        actual: &Values,
+        new: &Values,
     ) -> bool {
-        let (Some(actual), Some(new)) = (actual, new) else {
+        let (Some(actual), Some(new), Some(bankroll)) = (actual.exposure, new.exposure, bankroll)
+        else {
             return true;
         };
         if new >= actual || actual <= Decimal::ZERO {
             return true;
         }
-        let Some(cap) = self
-            .recorded_peak
-            .checked_mul(new)
-            .and_then(|x| x.checked_div(actual))
-        else {
+        let Some(cap) = bankroll.checked_mul(new) else {
             return true;
         };
-        let open: Decimal = self.open.iter().map(|(_, s)| *s).sum();
-        open + stake <= cap
+        let open = self
+            .open
+            .iter()
+            .try_fold(stake, |sum, (_, s)| sum.checked_add(*s));
+        open.is_some_and(|open| open <= cap)
     }
 
     /// A recorded trade with its stake times `ratio`, settled again.
@@ -324,9 +399,9 @@ impl Walker {
     }
 }
 
-/// A confidence below a threshold in force (no threshold: nothing is below).
-fn below(confidence: Decimal, threshold: Option<Decimal>) -> bool {
-    threshold.is_some_and(|t| confidence < t)
+/// A confidence in [low, high): the band a threshold moved across (either unknown: none).
+fn within(confidence: Decimal, low: Option<Decimal>, high: Option<Decimal>) -> bool {
+    matches!((low, high), (Some(low), Some(high)) if low <= confidence && confidence < high)
 }
 
 /// new / actual position cap, when both are known, the actual is not zero and they differ.
@@ -352,6 +427,7 @@ fn held(row: &Row) -> Fate {
 mod tests {
     use super::*;
     use chrono::Duration;
+    use proptest::prelude::*;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
@@ -421,33 +497,63 @@ mod tests {
     }
 
     #[test]
-    fn a_higher_threshold_drops_trades_below_it_and_a_lower_one_takes_holds() {
+    fn a_raised_threshold_skips_only_the_trades_between_the_old_and_new_value() {
         let actual = values("0.75", "10", "0.5");
-        let mut w = Walker::new(fees());
         let raised = actual.with(CONFIDENCE_THRESHOLD, d("0.80"));
+        let mut w = Walker::new(fees());
+        // (confidence, skipped): the band is [0.75, 0.80).
+        for (conf, skipped) in [
+            ("0.60", false),
+            ("0.7499", false),
+            ("0.75", true),
+            ("0.78", true),
+            ("0.80", false),
+            ("0.95", false),
+        ] {
+            let s = w.step(&trade(0, conf, false), &actual, &raised).unwrap();
+            assert_eq!(s.dropped, skipped, "{conf}");
+            assert_eq!(s.replayed == s.actual, !skipped, "{conf}");
+        }
+        // Skipped: its favoured side (final_score > 0: YES) lost, not a missed opportunity.
         let s = w.step(&trade(0, "0.78", false), &actual, &raised).unwrap();
-        assert!(s.dropped);
-        // Its favoured side (final_score > 0: YES) lost: not a missed opportunity.
         assert_eq!(s.replayed, Fate::Hold { missed: false });
-        let s = w.step(&trade(0, "0.80", true), &actual, &raised).unwrap();
-        assert_eq!(pnl(&s.replayed), Some(d("9.3")));
-        // Lowered to 0.72: the HOLD at 0.73 is taken, YES at 0.50 for 10 wins 9.30.
+        // Without a known old value nothing is judged.
+        let unknown = Values {
+            threshold: None,
+            ..actual
+        };
+        let s = w.step(&trade(0, "0.60", false), &unknown, &raised).unwrap();
+        assert_eq!(s.replayed, s.actual);
+    }
+
+    #[test]
+    fn a_lowered_threshold_takes_only_the_holds_between_the_new_and_old_value() {
+        let actual = values("0.75", "10", "0.5");
         let lowered = actual.with(CONFIDENCE_THRESHOLD, d("0.72"));
+        let mut w = Walker::new(fees());
+        // Taken: YES at 0.50 for 10 wins 9.30.
         let s = w
             .step(&hold(30, "0.73", 0.3, "UP"), &actual, &lowered)
             .unwrap();
         assert!(s.added);
         assert_eq!(pnl(&s.replayed), Some(d("9.3")));
-        // Held above the old threshold: held for another reason, still a HOLD.
-        let s = w
-            .step(&hold(30, "0.90", 0.3, "UP"), &actual, &lowered)
-            .unwrap();
-        assert!(!s.added && matches!(s.replayed, Fate::Hold { .. }));
+        // Above the old threshold (held for another reason) or below the new one: still HOLDs.
+        for conf in ["0.90", "0.75", "0.7199"] {
+            let s = w
+                .step(&hold(30, conf, 0.3, "UP"), &actual, &lowered)
+                .unwrap();
+            assert!(!s.added && s.replayed == s.actual, "{conf}");
+        }
         // No favoured side: it stays a HOLD.
         let s = w
             .step(&hold(30, "0.73", 0.0, "UP"), &actual, &lowered)
             .unwrap();
         assert!(s.unreplayable && !s.added);
+        // Trades are never touched by a lower threshold, whatever their confidence.
+        let s = w
+            .step(&trade(40, "0.60", false), &actual, &lowered)
+            .unwrap();
+        assert_eq!(s.replayed, s.actual);
     }
 
     #[test]
@@ -474,56 +580,138 @@ mod tests {
     }
 
     #[test]
-    fn a_lower_exposure_caps_the_stake_open_at_once() {
+    fn a_lower_exposure_is_judged_only_against_a_logged_bankroll() {
         let actual = values("0.75", "10", "0.5");
         let halved = actual.with(MAX_EXPOSURE, d("0.25"));
+        let with_bankroll = |minute, won, bankroll: &str| Row {
+            bankroll: Some(d(bankroll)),
+            ..trade(minute, "0.8", won)
+        };
+        // A bankroll of 40: a quarter of it allows 10 open at once.
         let mut w = Walker::new(fees());
-        // The record has two overlapping trades: 20 open at once under an exposure of 0.5, so
-        // the bankroll is at least 40, and 0.25 of it allows 10 open at once.
-        for minute in [0, 5] {
+        let a = w.step(&with_bankroll(0, true, "40"), &actual, &halved);
+        assert!(!a.unwrap().dropped);
+        let b = w
+            .step(&with_bankroll(5, false, "40"), &actual, &halved)
+            .unwrap();
+        assert!(b.dropped, "{b:?}");
+        assert_eq!(b.replayed, Fate::Hold { missed: false });
+        // Once the first market has ended there is room again.
+        let c = w.step(&with_bankroll(50, true, "40"), &actual, &halved);
+        assert!(!c.unwrap().dropped);
+        // Not a trade fits a quarter of a bankroll of 30.
+        let s = Walker::new(fees())
+            .step(&with_bankroll(0, true, "30"), &actual, &halved)
+            .unwrap();
+        assert!(s.dropped);
+        // Without a bankroll in the record nothing is judged: every trade keeps its fate.
+        let mut w = Walker::new(fees());
+        for minute in [0, 1, 2, 3] {
             let s = w
-                .step(&trade(minute, "0.8", true), &actual, &actual)
+                .step(&trade(minute, "0.8", true), &actual, &halved)
                 .unwrap();
             assert_eq!(s.replayed, s.actual);
         }
-        let c = w.step(&trade(30, "0.8", true), &actual, &halved).unwrap();
-        assert!(!c.dropped);
-        let d2 = w.step(&trade(35, "0.8", false), &actual, &halved).unwrap();
-        assert!(d2.dropped, "{d2:?}");
-        assert_eq!(d2.replayed, Fate::Hold { missed: false });
-        // Once the first market has ended there is room again.
-        let e = w.step(&trade(50, "0.8", true), &actual, &halved).unwrap();
-        assert!(!e.dropped);
-        // The first trade of a record says the bankroll is at least twice its stake: at a
-        // quarter, it does not fit (the record's smallest consistent bankroll).
-        let mut fresh = Walker::new(fees());
-        assert!(
-            fresh
-                .step(&trade(0, "0.8", true), &actual, &halved)
-                .unwrap()
-                .dropped
-        );
-        // A higher exposure changes nothing.
+        // A higher exposure changes nothing either.
         let raised = actual.with(MAX_EXPOSURE, d("0.6"));
         let mut w = Walker::new(fees());
         for minute in [0, 5] {
             let s = w
-                .step(&trade(minute, "0.8", true), &actual, &raised)
+                .step(&with_bankroll(minute, true, "10"), &actual, &raised)
                 .unwrap();
             assert_eq!(s.replayed, s.actual);
         }
+        // Judgeable only downwards, and only when every trade carries a bankroll.
+        let logged = [with_bankroll(0, true, "40"), hold(1, "0.6", 0.2, "UP")];
+        let unlogged = [with_bankroll(0, true, "40"), trade(1, "0.8", true)];
+        assert!(Values::judgeable(MAX_EXPOSURE, d("0.5"), d("0.4"), &logged));
+        assert!(!Values::judgeable(
+            MAX_EXPOSURE,
+            d("0.5"),
+            d("0.4"),
+            &unlogged
+        ));
+        assert!(!Values::judgeable(
+            MAX_EXPOSURE,
+            d("0.5"),
+            d("0.6"),
+            &logged
+        ));
+        assert!(!Values::judgeable(MAX_EXPOSURE, d("0.5"), d("0.4"), &[]));
+        assert!(!Values::judgeable("bot_other", d("1"), d("2"), &logged));
     }
 
     #[test]
-    fn unchanged_values_replay_the_record_exactly() {
-        let actual = values("0.75", "10", "0.5");
-        let mut w = Walker::new(fees());
-        for row in [trade(0, "0.8", true), hold(5, "0.6", -0.2, "DOWN")] {
-            let s = w.step(&row, &actual, &actual).unwrap();
-            assert_eq!(s.replayed, s.actual);
+    fn the_loop_changes_lie_over_the_record() {
+        let v = |t: &str, p: &str| Values {
+            threshold: Some(d(t)),
+            position: Some(d(p)),
+            exposure: None,
+        };
+        let record = Timeline(vec![(at(0), v("0.75", "10")), (at(60), v("0.75", "20"))]);
+        assert_eq!(record.overlaid(&[]), record);
+        let changes = [(at(30), CONFIDENCE_THRESHOLD.to_string(), d("0.78"))];
+        let merged = record.overlaid(&changes);
+        assert_eq!(merged.at(at(10)), v("0.75", "10"));
+        assert_eq!(merged.at(at(30)), v("0.78", "10"));
+        // The record's own later change of another parameter still holds.
+        assert_eq!(merged.at(at(90)), v("0.78", "20"));
+        // A parameter the loop took over follows the loop from then on.
+        let changes = [(at(30), MAX_POSITION.to_string(), d("12"))];
+        assert_eq!(record.overlaid(&changes).at(at(90)), v("0.75", "12"));
+        assert_eq!(record.with(MAX_POSITION, d("5")).at(at(90)), v("0.75", "5"));
+    }
+
+    fn any_row() -> impl Strategy<Value = Row> {
+        (
+            0u8..3,
+            0u32..=100,
+            prop::option::of(1u32..100),
+            any::<bool>(),
+            -1.0f64..1.0,
+            prop::option::of(1u32..200),
+            0i64..600,
+        )
+            .prop_map(|(action, conf, price, won, score, bankroll, minute)| {
+                let conf = Decimal::new(conf.into(), 2);
+                let mut row = match action {
+                    0 => hold(minute, "0", score, if won { "UP" } else { "DOWN" }),
+                    _ => trade(minute, "0", won),
+                };
+                row.confidence = conf;
+                if action == 2 {
+                    row.action = "NO".into();
+                }
+                row.yes_price = price.map(|p| Decimal::new(p.into(), 2));
+                row.bankroll = bankroll.map(Decimal::from);
+                row
+            })
+    }
+
+    proptest! {
+        /// Unchanged values replay the record exactly, whatever it holds; a changed threshold
+        /// alters only decisions whose confidence lies between the old and new value.
+        #[test]
+        fn the_record_is_the_baseline(
+            mut rows in prop::collection::vec(any_row(), 0..40),
+            t in 50u32..=95,
+            u in 50u32..=95,
+        ) {
+            rows.sort_by_key(|r| r.timestamp);
+            let actual = values("0.75", "10", "0.5").with(CONFIDENCE_THRESHOLD, Decimal::new(t.into(), 2));
+            let new = actual.with(CONFIDENCE_THRESHOLD, Decimal::new(u.into(), 2));
+            let (lo, hi) = (t.min(u), t.max(u));
+            let (mut same, mut moved) = (Walker::new(fees()), Walker::new(fees()));
+            for row in &rows {
+                let s = same.step(row, &actual, &actual).unwrap();
+                prop_assert_eq!(&s.replayed, &s.actual);
+                let m = moved.step(row, &actual, &new).unwrap();
+                let c = row.confidence;
+                let in_band = Decimal::new(lo.into(), 2) <= c && c < Decimal::new(hi.into(), 2);
+                if !in_band {
+                    prop_assert_eq!(&m.replayed, &m.actual);
+                }
+            }
         }
-        assert!(Values::judgeable(MAX_EXPOSURE, d("0.5"), d("0.4")));
-        assert!(!Values::judgeable(MAX_EXPOSURE, d("0.5"), d("0.6")));
-        assert!(!Values::judgeable("bot_other", d("1"), d("2")));
     }
 }

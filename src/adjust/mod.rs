@@ -39,7 +39,7 @@ pub use approve::{decide, DecideOutcome, Request, Verdict};
 pub use assess::evidence;
 pub use guard::PauseInfo;
 
-use process::{expire, process, supersede_stale};
+use process::{expire, process, supersede_stale, Run};
 use watch::rollback_watch;
 
 /// What a run did (the `--json` object).
@@ -60,7 +60,9 @@ pub struct Stats {
 }
 
 /// The job: guard first (safety does not wait for the rest), then expiry, pending proposals
-/// and the rollback watch. Each proposal is its own short transaction.
+/// and the rollback watch. A run whose guard pauses trading applies nothing: a change it would
+/// have applied on its own is sent to a human instead. Each proposal is its own short
+/// transaction.
 pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
     run_sync(&mut ctx.conn, &ctx.settings, ctx.now, ctx.dry_run)
 }
@@ -80,8 +82,18 @@ pub fn run_sync(
     let pause = guard::run(conn, settings, now, dry_run)?;
     stats.expired = expire(conn, &settings.telegram.notify, now, dry_run)?;
     stats.superseded += supersede_stale(conn, settings, now, dry_run)?;
+    // A run that pauses trading applies nothing: what it would have applied goes to a human.
+    let pausing = pause.as_ref().is_some_and(|p| p.fired_now);
+    if pausing {
+        warn!("trading paused by this run: no change is applied in it");
+    }
+    let run = Run {
+        now,
+        dry_run,
+        pausing,
+    };
     for p in proposals::with_status(conn, Status::Pending)? {
-        match process(conn, settings, p.id, now, dry_run) {
+        match process(conn, settings, p.id, &run) {
             Ok(Some(status)) => match status {
                 Status::Applied => stats.applied += 1,
                 Status::AwaitingApproval => stats.awaiting_approval += 1,
@@ -95,15 +107,14 @@ pub fn run_sync(
             }
         }
     }
-    let (rolled_back, proposed) = rollback_watch(conn, settings, now, dry_run)?;
+    let (rolled_back, proposed) = rollback_watch(conn, settings, &run)?;
     stats.rolled_back = rolled_back;
     stats.awaiting_approval += proposed;
     // A rollback proposal just created is processed at once, so it is sent the same run.
     if proposed > 0 && !dry_run {
         stats.awaiting_approval -= proposed;
         for p in proposals::pending_rollbacks(conn)? {
-            if let Ok(Some(Status::AwaitingApproval)) = process(conn, settings, p.id, now, dry_run)
-            {
+            if let Ok(Some(Status::AwaitingApproval)) = process(conn, settings, p.id, &run) {
                 stats.awaiting_approval += 1;
             }
         }

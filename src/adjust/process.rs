@@ -133,14 +133,22 @@ pub(super) fn supersede(
     Ok(())
 }
 
+/// What one run of the adjuster is: its time, whether it writes, and whether its guard paused
+/// trading (then nothing is applied in it).
+pub(crate) struct Run {
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+    pub pausing: bool,
+}
+
 /// Processes one pending proposal in its own transaction. Returns its new status.
 pub(super) fn process(
     conn: &mut Connection,
     settings: &Settings,
     id: i64,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    run: &Run,
 ) -> Result<Option<Status>> {
+    let (now, dry_run) = (run.now, run.dry_run);
     let tx = crate::db::write_tx(conn)?;
     let Some(p) = proposals::get(&tx, id)? else {
         return Ok(None);
@@ -162,12 +170,17 @@ pub(super) fn process(
         Assessment::Accept {
             tier,
             value,
-            why,
+            mut why,
             evidence,
-            action,
+            mut action,
         } => {
+            if run.pausing && action == Action::Apply {
+                action = Action::AskApproval;
+                why.push_str("; trading was paused in this run, so a human decides");
+            }
             let accepted = Accepted {
                 p: &p,
+                tier: tier.number().unwrap_or(2),
                 value,
                 why: &why,
                 evidence: &evidence,
@@ -192,6 +205,8 @@ pub(super) fn process(
 /// A proposal the assessment accepted: the value to apply, why, and the replay evidence.
 struct Accepted<'a> {
     p: &'a Proposal,
+    /// 1 or 2 (a tier-1 change goes to a human when its run paused trading).
+    tier: i64,
     value: Decimal,
     why: &'a str,
     evidence: &'a Evidence,
@@ -305,10 +320,11 @@ fn request_approval(
         proposed: value.to_string(),
         reason: a.p.reason.clone(),
         expected_impact: a.p.expected_impact.clone(),
-        tier: 2,
+        tier: a.tier,
         evidence: evidence_json.clone(),
         expires_at: to_db(expires_at),
         rollback_of: a.p.rollback_of,
+        replay: a.p.rollback_of.is_none().then(|| figures(a.evidence)),
     };
     outbox::enqueue(
         conn,
@@ -319,4 +335,18 @@ fn request_approval(
     )?;
     info!(proposal_id = id, parameter = %name, %value, "approval requested");
     Ok(Status::AwaitingApproval)
+}
+
+/// The replay's figures for the approval message.
+fn figures(e: &Evidence) -> outbox::message::ReplayFigures {
+    outbox::message::ReplayFigures {
+        days: e.days,
+        judgeable: e.judgeable,
+        why_not: e.why_not.clone(),
+        difference: e.difference,
+        trades_keeping: e.actual.n,
+        trades_proposed: e.replayed.n,
+        win_rate_keeping: e.actual.win_rate,
+        win_rate_proposed: e.replayed.win_rate,
+    }
 }

@@ -1,6 +1,9 @@
-//! Evidence for a proposal: a replay of the settled decisions of the last N days under the
-//! proposed value, against what actually happened. Reads `trades`; the replay itself is pure
-//! and follows [`super::counterfactual`]'s rules, which the walk-forward evaluation shares.
+//! Evidence for a proposal: a replay of the settled decisions of the last N days as if the
+//! proposed value had been in force, against what actually happened (the values really in
+//! force then, from `parameter_history`). Also the scan of every confidence threshold within
+//! the tier bounds that the rules engine sizes its steps by. Reads `trades` and the parameter
+//! history; the replay itself is pure and follows [`super::counterfactual`]'s rules, which the
+//! walk-forward evaluation shares.
 
 use std::str::FromStr;
 
@@ -10,7 +13,7 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::counterfactual::{Fate, Values, Walker};
+use super::counterfactual::{Fate, Timeline, Values, Walker};
 use crate::settle::fees::{FeeAsset, FeeModel, FeeRules, Fill, Liquidity};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
@@ -53,10 +56,12 @@ pub struct Side {
 }
 
 impl Side {
-    fn add(&mut self, won: bool, pnl: Decimal) {
-        self.n += 1;
-        self.wins += u64::from(won);
-        self.pnl += pnl;
+    fn add(&mut self, fate: &Fate) {
+        if let Fate::Trade(p) = fate {
+            self.n += 1;
+            self.wins += u64::from(p.won);
+            self.pnl += p.pnl;
+        }
     }
 
     fn finish(mut self) -> Side {
@@ -77,23 +82,30 @@ pub struct Evidence {
     pub proposed: String,
     pub days: u32,
     pub since: String,
-    /// `threshold`, `position_scale`, or `none` (the replay cannot judge this parameter).
+    /// `threshold`, `position_scale`, `exposure_cap`, or `none` (the replay cannot judge
+    /// this change; `why_not` says why).
     pub method: &'static str,
     pub judgeable: bool,
+    pub why_not: Option<String>,
+    /// What happened, and the same decisions had the proposed value been in force.
     pub actual: Side,
     pub replayed: Side,
+    /// replayed − actual P&L: what the change would have made against keeping the record.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub difference: Decimal,
     /// HOLDs the new value would have turned into trades.
     pub added: u64,
     /// Trades the new value would have skipped.
     pub dropped: u64,
     /// HOLDs that would have been taken but lack a favoured side, a price or an outcome.
     pub unreplayable: u64,
-    /// The replay says the new value would have lost money: replayed P&L below zero or below
-    /// the actual P&L. Not judgeable counts as saying so (no tier 1 without evidence).
+    /// The replay says the new value would have lost money against what happened (replayed
+    /// P&L below the actual). Not judgeable counts as saying so (no tier 1 without evidence).
     pub says_loses_money: bool,
     /// The replay says the new value would have made more than what happened (judgeable only):
     /// what autonomy `full` asks of a tier-2 change besides the walk-forward evaluation.
     pub better_than_actual: bool,
+    /// The replay in one line, for people.
     pub summary: String,
 }
 
@@ -102,7 +114,7 @@ pub const ROW_COLUMNS: &str =
     "action, CAST(confidence AS TEXT), yes_price, no_price, final_score, \
      actual_outcome, profit_loss, is_win, timestamp, market_end, is_missed_opportunity, \
      position_size, executed_price, liquidity, fee_paid, fee, fee_asset, fee_rate_used, \
-     fee_exponent_used";
+     fee_exponent_used, bankroll";
 
 /// A row of [`ROW_COLUMNS`] starting at column `at`; None for a row a replay cannot use (a
 /// confidence or time that is not one). A money column that is not a number (a hand edit)
@@ -148,22 +160,112 @@ pub fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Row
         fee: dec(15)?,
         fee_asset: text(16)?.as_deref().and_then(FeeAsset::parse),
         fee_model,
+        bankroll: dec(19)?.filter(|b| *b > Decimal::ZERO),
     }))
 }
 
 /// Settled decisions of the last `days` days before `now`.
 pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
+    load_rows_within(conn, now, days, None)
+}
+
+/// [`load_rows`], only those with a confidence in `[low, high]` when given (the decisions a
+/// threshold between them can alter; the bounds are widened by a hair for the REAL column and
+/// the caller compares exactly).
+pub fn load_rows_within(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    days: u32,
+    confidence: Option<(Decimal, Decimal)>,
+) -> Result<Vec<Row>> {
+    use rust_decimal::prelude::ToPrimitive;
     let since = crate::time::days_before(now, days)?;
+    let (low, high) = match confidence {
+        Some((low, high)) => (
+            low.to_f64().map(|x| x - 1e-9),
+            high.to_f64().map(|x| x + 1e-9),
+        ),
+        None => (None, None),
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM trades
-         WHERE {} AND timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id",
+         WHERE {} AND timestamp >= ?1 AND timestamp < ?2
+           AND (?3 IS NULL OR confidence >= ?3) AND (?4 IS NULL OR confidence <= ?4)
+         ORDER BY timestamp, id",
         settled!()
     ))?;
     let rows = stmt
-        .query_map(params![to_db(since), to_db(now)], |r| read_row(r, 0))?
+        .query_map(params![to_db(since), to_db(now), low, high], |r| {
+            read_row(r, 0)
+        })?
         .filter_map(|r| r.ok().flatten())
         .collect();
     Ok(rows)
+}
+
+/// The live parameters and their changes up to `now` (`parameter_history`), oldest first:
+/// the values really in force at any time.
+pub struct History {
+    current: Vec<(String, Decimal)>,
+    changes: Vec<(DateTime<Utc>, String, Decimal, Decimal)>,
+}
+
+impl History {
+    pub fn load(conn: &Connection, now: DateTime<Utc>) -> Result<History> {
+        let current = crate::params::list(conn)?
+            .into_iter()
+            .map(|p| (p.name, p.value))
+            .collect();
+        let mut changes = Vec::new();
+        for h in crate::params::history(conn, None, i64::MAX)?
+            .into_iter()
+            .rev()
+        {
+            let (Ok(at), Ok(old), Ok(new)) = (
+                from_db(&h.timestamp),
+                crate::params::parse_value(&h.parameter_name, &h.old_value),
+                crate::params::parse_value(&h.parameter_name, &h.new_value),
+            ) else {
+                continue;
+            };
+            if at <= now {
+                changes.push((at, h.parameter_name, old, new));
+            }
+        }
+        changes.sort_by_key(|c| c.0);
+        Ok(History { current, changes })
+    }
+
+    /// Each parameter's value at `at`: the last change's new value at or before it, else the
+    /// first later change's old value, else today's value.
+    pub fn values_at(&self, at: DateTime<Utc>) -> Vec<(String, Decimal)> {
+        self.current
+            .iter()
+            .map(|(name, current)| {
+                let mine = || self.changes.iter().filter(|c| &c.1 == name);
+                let value = mine()
+                    .rfind(|c| c.0 <= at)
+                    .map(|c| c.3)
+                    .or_else(|| mine().find(|c| c.0 > at).map(|c| c.2))
+                    .unwrap_or(*current);
+                (name.clone(), value)
+            })
+            .collect()
+    }
+
+    /// The values really in force from `since` on, as the replay reads them.
+    pub fn timeline(&self, since: DateTime<Utc>) -> Timeline {
+        let mut values = self
+            .values_at(since)
+            .iter()
+            .fold(Values::default(), |v, (name, value)| v.with(name, *value));
+        let mut out = vec![(since, values)];
+        for (at, name, _, new) in self.changes.iter().filter(|c| c.0 > since) {
+            values = values.with(name, *new);
+            out.push((*at, values));
+        }
+        Timeline(out)
+    }
 }
 
 /// Inputs of a replay besides the rows.
@@ -174,59 +276,66 @@ pub struct Setup<'a> {
     pub proposed: Decimal,
     pub days: u32,
     pub since: String,
-    /// The live `bot_max_position_dollars`: the size of a replayed HOLD.
-    pub position: Decimal,
+    /// The values really in force over the rows (a replayed HOLD is sized by the position
+    /// then in force).
+    pub actual: &'a Timeline,
     /// Settlement's fee model and asset rule, for replayed HOLDs and rows settled without
     /// a recorded model.
     pub fees: FeeRules,
 }
 
-/// Replays `rows` (in time order) under the proposed value, by [`super::counterfactual`]'s
-/// rules: `bot_confidence_threshold` drops trades below it and takes HOLDs it newly admits
-/// (for the live position size); `bot_max_position_dollars` settles each trade again at the
-/// scaled stake; a lower `bot_max_exposure_fraction` skips trades beyond its share of the
-/// bankroll the record implies. Other parameters, and a higher exposure, are not judgeable.
+/// Replays `rows` (in time order) twice by [`super::counterfactual`]'s rules, as if the
+/// current value and as if the proposed value had been in force all along (over the values
+/// really in force otherwise; no change of the parameter in the window: the first is the
+/// record itself), and compares them: a raised `bot_confidence_threshold` skips the trades
+/// between the two values, a lowered one takes the HOLDs between them;
+/// `bot_max_position_dollars` settles each trade again at the scaled stake; a lower
+/// `bot_max_exposure_fraction` skips trades beyond its share of the bankroll the trader
+/// logged. Other parameters, a higher exposure, and an exposure over trades without a bankroll
+/// are not judgeable.
 pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
     let mut actual = Side::default();
     let mut replayed = Side::default();
     let (mut added, mut dropped, mut unreplayable) = (0, 0, 0);
-    let judgeable = Values::judgeable(setup.parameter, setup.current, setup.proposed);
+    let judgeable = Values::judgeable(setup.parameter, setup.current, setup.proposed, rows);
     let method = match setup.parameter {
         _ if !judgeable => "none",
         CONFIDENCE_THRESHOLD => "threshold",
         MAX_POSITION => "position_scale",
         _ => "exposure_cap",
     };
-    let live = Values {
-        position: Some(setup.position),
-        ..Values::default()
-    }
-    .with(setup.parameter, setup.current);
-    let new = live.with(setup.parameter, setup.proposed);
-    let mut walker = Walker::new(setup.fees);
+    let keeping = setup.actual.with(setup.parameter, setup.current);
+    let new = setup.actual.with(setup.parameter, setup.proposed);
+    let (mut kept, mut changed) = (Walker::new(setup.fees), Walker::new(setup.fees));
     for row in rows {
-        let Some(step) = walker.step(row, &live, &new) else {
+        let then = setup.actual.at(row.timestamp);
+        let Some(base) = kept.step(row, &then, &keeping.at(row.timestamp)) else {
             continue;
         };
-        if let Fate::Trade(p) = &step.actual {
-            actual.add(p.won, p.pnl);
-        }
+        actual.add(&base.replayed);
         if !judgeable {
             continue;
         }
-        if let Fate::Trade(p) = &step.replayed {
-            replayed.add(p.won, p.pnl);
+        let Some(step) = changed.step(row, &then, &new.at(row.timestamp)) else {
+            continue;
+        };
+        replayed.add(&step.replayed);
+        // Against keeping the current value: a decision both replays alter alike is not
+        // the proposal's doing.
+        if step.replayed != base.replayed {
+            added += u64::from(matches!(base.replayed, Fate::Hold { .. }));
+            dropped += u64::from(matches!(step.replayed, Fate::Hold { .. }));
         }
-        added += u64::from(step.added);
-        dropped += u64::from(step.dropped);
         unreplayable += u64::from(step.unreplayable);
     }
     let actual = actual.finish();
     let replayed = replayed.finish();
-    let says_loses_money = !judgeable || replayed.pnl < Decimal::ZERO || replayed.pnl < actual.pnl;
-    let better_than_actual = judgeable && replayed.pnl > actual.pnl;
-    let summary = summarize(setup, method, &actual, &replayed, added, dropped);
-    Evidence {
+    let difference = if judgeable {
+        replayed.pnl - actual.pnl
+    } else {
+        Decimal::ZERO
+    };
+    let mut evidence = Evidence {
         parameter: setup.parameter.to_string(),
         current: setup.current.to_string(),
         proposed: setup.proposed.to_string(),
@@ -234,58 +343,203 @@ pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
         since: setup.since.clone(),
         method,
         judgeable,
+        why_not: (!judgeable).then(|| why_not(setup)),
         actual,
         replayed,
+        difference,
         added,
         dropped,
         unreplayable,
-        says_loses_money,
-        better_than_actual,
-        summary,
+        says_loses_money: !judgeable || difference < Decimal::ZERO,
+        better_than_actual: judgeable && difference > Decimal::ZERO,
+        summary: String::new(),
+    };
+    evidence.summary = summarize(&evidence);
+    evidence
+}
+
+/// Why the replay cannot judge a change.
+fn why_not(setup: &Setup<'_>) -> String {
+    match setup.parameter {
+        MAX_EXPOSURE if setup.proposed >= setup.current => {
+            "no record shows the trades a higher exposure would add".into()
+        }
+        MAX_EXPOSURE => {
+            "the decisions carry no bankroll, and an exposure is a share of one (log `bankroll` with each decision)".into()
+        }
+        MAX_POSITION => "the current position cap is 0".into(),
+        other => format!("the replay does not model {other}"),
     }
 }
 
-fn summarize(
-    setup: &Setup<'_>,
-    method: &str,
-    actual: &Side,
-    replayed: &Side,
-    added: u64,
-    dropped: u64,
-) -> String {
-    let rate = |s: &Side| {
-        s.win_rate
-            .map(|w| format!("{:.1}% won", w * 100.0))
-            .unwrap_or_else(|| "no trades".into())
+/// "Replay, last 14 days: -279.00 USDC against keeping 0.75: 690 trades instead of 1148,
+/// win rate 54.8% vs 54.5%".
+fn summarize(e: &Evidence) -> String {
+    use crate::report::{pct, usdc};
+    let head = format!("Replay, last {} days:", e.days);
+    if !e.judgeable {
+        return format!(
+            "{head} cannot judge {} {} -> {}: {}",
+            e.parameter,
+            e.current,
+            e.proposed,
+            e.why_not.as_deref().unwrap_or("not modelled")
+        );
+    }
+    let trades = if e.replayed.n == e.actual.n {
+        format!("the same {} trades", e.actual.n)
+    } else {
+        format!("{} trades instead of {}", e.replayed.n, e.actual.n)
     };
-    let head = format!(
-        "last {} days: actual {} trades, {}, P&L {}",
-        setup.days,
-        actual.n,
-        rate(actual),
-        actual.pnl
-    );
-    match method {
-        "threshold" => format!(
-            "{head}; with {} = {}: {} trades (+{added} HOLDs taken, -{dropped} skipped), {}, P&L {}",
-            setup.parameter,
-            setup.proposed,
-            replayed.n,
-            rate(replayed),
-            replayed.pnl
-        ),
-        "position_scale" => format!(
-            "{head}; with {} = {}: P&L {}",
-            setup.parameter, setup.proposed, replayed.pnl
-        ),
-        "exposure_cap" => format!(
-            "{head}; with {} = {}: {} trades (-{dropped} beyond the exposure), P&L {}",
-            setup.parameter, setup.proposed, replayed.n, replayed.pnl
-        ),
-        _ => format!(
-            "{head}; the replay cannot judge {} (n/a), so it is never applied without approval",
-            setup.parameter
-        ),
+    format!(
+        "{head} {} against keeping {}: {trades}, win rate {} vs {}",
+        usdc(e.difference),
+        e.current,
+        pct(e.replayed.win_rate),
+        pct(e.actual.win_rate)
+    )
+}
+
+/// What a confidence threshold would have made over the replay's rows against keeping the
+/// current one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub value: Decimal,
+    /// Its P&L minus the current value's, both in force all along (exact).
+    pub difference: Decimal,
+    /// Decisions whose fate differs between the two (trades skipped and HOLDs taken).
+    pub n: u64,
+    /// How many standard errors the mean difference per such decision lies above 0 (0 when
+    /// fewer than two decisions differ).
+    pub z: f64,
+}
+
+/// Every value of `values` as the confidence threshold in force all along, replayed over
+/// `rows` (time order, the values really in force: `actual`) against `current` in force all
+/// along. Each decision is replayed twice (towards the highest and the lowest value of all),
+/// since a threshold only ever alters the decisions in the band it moved across: any value's
+/// fate of a decision follows from those two replays.
+pub fn threshold_scan(
+    rows: &[Row],
+    actual: &Timeline,
+    current: Decimal,
+    values: &[Decimal],
+    fees: FeeRules,
+) -> Vec<Candidate> {
+    let all = values.iter().chain(std::iter::once(&current));
+    let (Some(lo), Some(hi)) = (all.clone().min(), all.max()) else {
+        return Vec::new();
+    };
+    // Per decision a threshold alters: its confidence, the threshold then in force, and the
+    // difference to the record when raised across it, and when lowered across it.
+    let mut altered: Vec<(Decimal, Decimal, Decimal, Decimal)> = Vec::new();
+    let (mut up, mut down) = (Walker::new(fees), Walker::new(fees));
+    for row in rows {
+        let then = actual.at(row.timestamp);
+        let Some(old) = then.threshold else { continue };
+        let raised = up.step(row, &then, &then.with(CONFIDENCE_THRESHOLD, *hi));
+        let lowered = down.step(row, &then, &then.with(CONFIDENCE_THRESHOLD, *lo));
+        let delta = |s: Option<super::counterfactual::Step>| {
+            s.filter(|s| s.added || s.dropped)
+                .map(|s| s.replayed.pnl() - s.actual.pnl())
+        };
+        let (raised, lowered) = (delta(raised), delta(lowered));
+        if raised.is_some() || lowered.is_some() {
+            altered.push((
+                row.confidence,
+                old,
+                raised.unwrap_or_default(),
+                lowered.unwrap_or_default(),
+            ));
+        }
+    }
+    // Moving the threshold up across a decision (from at or below its confidence to above it)
+    // changes its P&L by `d`: the raised fate's difference to the record, less the lowered
+    // fate's. A value above `current` changes the decisions in [current, value) by their `d`,
+    // one below it those in [value, current) by their -d: sums over a band of confidences.
+    let mut moves: Vec<(Decimal, Decimal)> = altered
+        .iter()
+        .map(|(c, old, up, down)| {
+            let raised = if old <= c { *up } else { Decimal::ZERO };
+            let lowered = if c < old { *down } else { Decimal::ZERO };
+            (*c, raised - lowered)
+        })
+        .collect();
+    moves.sort_by_key(|m| m.0);
+    let sums = Sums::of(&moves);
+    let at = |x: Decimal| moves.partition_point(|(c, _)| *c < x);
+    values
+        .iter()
+        .map(|v| {
+            let (i, j) = (at(current.min(*v)), at(current.max(*v)));
+            let up = *v > current;
+            sums.between(i, j, up, *v)
+        })
+        .collect()
+}
+
+/// Running sums over decisions sorted by confidence: exact differences, and their f64 sums and
+/// squares for the z-score (a statistic, not money).
+struct Sums {
+    difference: Vec<Decimal>,
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+}
+
+impl Sums {
+    fn of(moves: &[(Decimal, Decimal)]) -> Sums {
+        use rust_decimal::prelude::ToPrimitive;
+        let mut s = Sums {
+            difference: vec![Decimal::ZERO],
+            sum: vec![0.0],
+            sum_sq: vec![0.0],
+        };
+        for (_, d) in moves {
+            let x = d.to_f64().unwrap_or(0.0);
+            s.difference
+                .push(s.difference.last().copied().unwrap_or_default() + *d);
+            s.sum.push(s.sum.last().copied().unwrap_or_default() + x);
+            s.sum_sq
+                .push(s.sum_sq.last().copied().unwrap_or_default() + x * x);
+        }
+        s
+    }
+
+    /// The candidate `value` from the decisions `i..j`, moved up (`up`) or down across.
+    fn between(&self, i: usize, j: usize, up: bool, value: Decimal) -> Candidate {
+        let sign = if up { 1.0 } else { -1.0 };
+        let difference = self.difference[j] - self.difference[i];
+        let n = (j - i) as u64;
+        let (sum, sum_sq) = (
+            sign * (self.sum[j] - self.sum[i]),
+            self.sum_sq[j] - self.sum_sq[i],
+        );
+        Candidate {
+            value,
+            difference: if up { difference } else { -difference },
+            n,
+            z: z_score(n, sum, sum_sq),
+        }
+    }
+}
+
+/// How many standard errors the mean of `n` values (their sum and sum of squares) lies above
+/// 0; 0 for fewer than two.
+fn z_score(n: u64, sum: f64, sum_sq: f64) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let mean = sum / n as f64;
+    let var = ((sum_sq - sum * mean) / (n - 1) as f64).max(0.0);
+    if var > 1e-12 {
+        mean / (var / n as f64).sqrt()
+    } else if mean > 0.0 {
+        // Every altered decision made the same: as certain as a sample gets.
+        f64::INFINITY
+    } else if mean < 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
     }
 }
 

@@ -127,5 +127,9 @@ fn render(e: &Evaluation) -> String {
             c.method
         );
     }
+    out += &format!(
+        "Verdict: {}.\nNext: {}.\n",
+        e.verdict.text, e.verdict.next_step
+    );
     out
 }

@@ -73,6 +73,10 @@ pub(super) fn canonical_fingerprint(d: &Decision) -> i64 {
         f.decimal(amount(value));
     }
     f.text(Some(d.liquidity.as_str()));
+    // Only when logged: a decision without one keeps the fingerprint it always had.
+    if let Some(bankroll) = d.bankroll {
+        f.decimal(amount(Some(bankroll)));
+    }
     f.finish()
 }
 

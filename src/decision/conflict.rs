@@ -43,7 +43,7 @@ impl fmt::Display for Conflict {
 impl std::error::Error for Conflict {}
 
 /// Columns read back to compare, in [`stored_decision`]'s order.
-pub(super) const COLUMNS: [&str; 27] = [
+pub(super) const COLUMNS: [&str; 28] = [
     "timestamp",
     "market_slug",
     "market_id",
@@ -71,12 +71,13 @@ pub(super) const COLUMNS: [&str; 27] = [
     "fee_rate",
     "liquidity",
     "fee_paid",
+    "bankroll",
 ];
 
 const SELECT: &str = "SELECT timestamp, market_slug, market_id, action, confidence, position_size,
     reasoning, btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score,
     market_score, final_score, final_confidence, signal_type, rsi, macd, trend, yes_price,
-    no_price, executed_price, market_start, market_end, fee_rate, liquidity, fee_paid
+    no_price, executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, bankroll
     FROM trades WHERE decision_id = ?1";
 
 /// A row's values by position ([`COLUMNS`]' order): a row of a query, or values read from an
@@ -182,6 +183,7 @@ fn differences(new: &Decision, stored: &Decision) -> Vec<&'static str> {
         ("fee_rate", new.fee_rate == stored.fee_rate),
         ("liquidity", new.liquidity == stored.liquidity),
         ("fee_paid", new.fee_paid == stored.fee_paid),
+        ("bankroll", new.bankroll == stored.bankroll),
         (
             "market_window",
             new_window.is_none() || new_window == window(stored),
@@ -238,6 +240,7 @@ pub(super) fn stored_decision<R: Columns + ?Sized>(r: &R) -> Column<Decision> {
             .transpose()?
             .unwrap_or_default(),
         fee_paid: money(r, 26, "fee_paid")?,
+        bankroll: money(r, 27, "bankroll")?,
     })
 }
 

@@ -8,7 +8,7 @@ use super::*;
 use crate::settle::pnl;
 
 /// Every field the parser reads.
-const FIELDS: [&str; 28] = [
+const FIELDS: [&str; 29] = [
     "decision_id",
     "timestamp",
     "market_slug",
@@ -37,6 +37,7 @@ const FIELDS: [&str; 28] = [
     "fee_rate",
     "liquidity",
     "fee_paid",
+    "bankroll",
 ];
 
 fn valid() -> Value {

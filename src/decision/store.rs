@@ -19,12 +19,12 @@ const COLUMNS: &str = "trades (
     btc_price, price_to_beat, time_remaining_seconds, is_end_phase, social_score, market_score,
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
     executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, content_hash,
-    created_at) VALUES ";
+    created_at, bankroll) VALUES ";
 
 /// Parameters bound per decision.
-const PARAMS_PER_ROW: usize = 30;
+const PARAMS_PER_ROW: usize = 31;
 
-/// Rows per multi-row INSERT in a bulk log (30 × 256 = 7,680 parameters, under SQLite's 32,766).
+/// Rows per multi-row INSERT in a bulk log (31 × 256 = 7,936 parameters, under SQLite's 32,766).
 /// One statement runs its per-statement work (cursors on the table and its indexes, the
 /// CHECK lists) once for all its rows.
 pub(super) const BATCH: usize = 256;
@@ -122,6 +122,10 @@ fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>
     f.text(window.map(|w| w.0.as_str()));
     f.text(window.map(|w| w.1.as_str()));
     f.text(Some(d.liquidity.as_str()));
+    // Only when logged: a decision without one keeps the fingerprint it always had.
+    if d.bankroll.is_some() {
+        f.decimal(d.bankroll);
+    }
     f.finish()
 }
 
@@ -136,7 +140,7 @@ impl Now {
     }
 }
 
-/// Binds one decision's parameters at `base + 1 ..= base + 30`. Money and prices go in as
+/// Binds one decision's parameters at `base + 1 ..= base + 31`. Money and prices go in as
 /// numbers through [`Money`] / [`BtcPrice`] (validated to fit them exactly).
 fn bind(
     stmt: &mut rusqlite::Statement<'_>,
@@ -177,6 +181,7 @@ fn bind(
         &d.fee_paid.map(Money),
         content_hash,
         &now.0,
+        &d.bankroll.map(Money),
     ];
     for (i, v) in values.iter().enumerate() {
         stmt.raw_bind_parameter(base + i + 1, v)?;

@@ -52,6 +52,25 @@ fn rejects_bad_fields_naming_them() {
     rejects(("liquidity", "1"), "liquidity");
     rejects(("fee_paid", "-0.01"), "fee_paid");
     rejects(("fee_paid", "\"a lot\""), "fee_paid");
+    rejects(("bankroll", "0"), "bankroll");
+    rejects(("bankroll", "-500"), "bankroll");
+    rejects(("bankroll", "\"plenty\""), "bankroll");
+    rejects(("bankroll", "0.0000001"), "bankroll");
+    rejects(("bankroll", "1e12"), "bankroll");
+}
+
+#[test]
+fn the_bankroll_is_optional_and_kept_exactly() {
+    assert_eq!(Decision::from_json(GOOD).unwrap().bankroll, None);
+    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+    v["bankroll"] = "1250.50".into();
+    let d = Decision::from_json(&v.to_string()).unwrap();
+    assert_eq!(d.bankroll, Some(Decimal::new(125050, 2)));
+    v["bankroll"] = serde_json::json!(980);
+    assert_eq!(
+        Decision::from_json(&v.to_string()).unwrap().bankroll,
+        Some(Decimal::from(980))
+    );
 }
 
 #[test]

@@ -10,21 +10,9 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::adjust::counterfactual::{Fate, Row, Values, Walker};
+pub use crate::adjust::counterfactual::Timeline;
+use crate::adjust::counterfactual::{Fate, Row, Walker};
 use crate::settle::fees::FeeRules;
-
-/// Values of the parameters over time: (from, values), ascending.
-#[derive(Debug, Clone, Default)]
-pub struct Timeline(pub Vec<(DateTime<Utc>, Values)>);
-
-impl Timeline {
-    /// The values in force at `t` (the first entry's before it).
-    pub fn at(&self, t: DateTime<Utc>) -> Values {
-        let i = self.0.partition_point(|(from, _)| *from <= t);
-        let i = i.saturating_sub(1);
-        self.0.get(i).map(|(_, v)| *v).unwrap_or_default()
-    }
-}
 
 /// One side of the comparison.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -169,19 +157,5 @@ mod tests {
         let ci = interval(&edge);
         assert!(ci[0] > Decimal::ZERO, "{ci:?}");
         assert_eq!(interval(&BTreeMap::new()), [Decimal::ZERO; 2]);
-    }
-
-    #[test]
-    fn a_timeline_answers_the_values_in_force() {
-        let t = |h: u32| crate::time::parse_rfc3339(&format!("2026-03-01T{h:02}:00:00Z")).unwrap();
-        let v = |x: i64| Values {
-            threshold: Some(Decimal::from(x)),
-            ..Values::default()
-        };
-        let tl = Timeline(vec![(t(0), v(1)), (t(5), v(2))]);
-        assert_eq!(tl.at(t(0)), v(1));
-        assert_eq!(tl.at(t(4)), v(1));
-        assert_eq!(tl.at(t(5)), v(2));
-        assert_eq!(tl.at(t(9)), v(2));
     }
 }

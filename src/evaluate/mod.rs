@@ -2,21 +2,21 @@
 //!
 //! The settled history is replayed as if the loop had been running ([`walk`]: day by day,
 //! only what was known then, through the jobs' own triggers, analysis and adjuster at the
-//! autonomy being evaluated); the changes it made are then applied to the decisions that came
-//! after them (in the walk too: its later reflections see the history the loop's values would
-//! have made) ([`compare`], by the adjuster's counterfactual rules: a raised threshold drops
-//! later trades below it, a lowered position cap settles later trades again at the smaller
-//! stake through settlement's fee function, a lower exposure skips trades beyond its share of
-//! the bankroll the record implies) and compared with what really happened, with a 95%
-//! interval by a seeded bootstrap over days. Nothing live is changed; the result is stored in
-//! `evaluations` ([`crate::evaluations`]) for `polyperf report` and autonomy `full`.
+//! autonomy being evaluated); the changes it made are then laid over the values really in
+//! force and applied to the decisions that came after them (in the walk too: its later
+//! reflections see the history the loop's values would have made) ([`compare`], by the
+//! adjuster's counterfactual rules: a raised threshold skips the later trades between the old
+//! and new value and a lowered one takes the HOLDs between them, a changed position cap
+//! settles later trades again at the scaled stake through settlement's fee function, a lower
+//! exposure skips trades beyond its share of the bankroll the trader logged) and compared with
+//! what really happened, with a 95% interval by a seeded bootstrap over days. The record is
+//! the baseline: no change, no difference, exactly. Nothing live is changed; the result is
+//! stored in `evaluations` ([`crate::evaluations`]) for `polyperf report` and autonomy `full`.
 
 pub mod compare;
 pub mod model;
 pub mod report;
 pub mod walk;
-
-use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -24,13 +24,12 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::adjust::counterfactual::{Row, Values};
-use crate::adjust::replay::{read_row, ROW_COLUMNS};
+use crate::adjust::counterfactual::Row;
+use crate::adjust::replay::{read_row, History, ROW_COLUMNS};
 use crate::config::{Autonomy, Engine, Settings};
-use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
 use crate::settle::fees::FeeRules;
 use crate::time::{from_db, to_db};
-use compare::{Summary, Timeline};
+use compare::Summary;
 pub use walk::{Analyst, Change, Rules};
 
 /// What to evaluate.
@@ -68,6 +67,75 @@ pub struct Evaluation {
     /// Decisions the walk's own reflections saw as the loop's values would have made them
     /// (a trade below a raised threshold shown as a HOLD, and so on).
     pub decisions_rewritten: u64,
+    /// What the evaluation says, and what to do next.
+    pub verdict: Verdict,
+}
+
+/// The evaluation's conclusion in words: "earned" only when the 95% interval lies above 0.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Verdict {
+    /// `earned` (interval above 0), `lost` (below 0), `not_shown` (the interval includes 0)
+    /// or `no_change` (the loop changed nothing: nothing to credit).
+    pub result: &'static str,
+    pub text: String,
+    pub next_step: String,
+}
+
+/// The verdict on an evaluation at `evaluated` autonomy, for an operator whose settings say
+/// `configured`.
+pub fn verdict(
+    improvement: &Improvement,
+    changes: usize,
+    criteria_met: bool,
+    evaluated: Autonomy,
+    configured: Autonomy,
+) -> Verdict {
+    let [lo, hi] = improvement.ci;
+    let money = crate::report::usdc(improvement.profit);
+    let ci = format!("95% CI {}..{}", lo.round_dp(2), hi.round_dp(2));
+    let stay_or_go_back = |why: &str| match configured {
+        Autonomy::Observe => format!("stay at observe: {why}"),
+        _ => format!("go back to observe (`autonomy = \"observe\"`): {why}"),
+    };
+    if changes == 0 {
+        let next = match evaluated {
+            Autonomy::Observe => {
+                "run `polyperf evaluate --autonomy tier1` to see what tier1 would have changed"
+                    .to_string()
+            }
+            _ => stay_or_go_back("the loop found nothing to change"),
+        };
+        return Verdict {
+            result: "no_change",
+            text: format!("the loop made no change at autonomy {evaluated}: nothing to credit"),
+            next_step: next,
+        };
+    }
+    if lo > Decimal::ZERO {
+        let next = match (evaluated, configured) {
+            (Autonomy::Full, _) => "autonomy full may apply tier-2 changes while this evaluation is recent: rerun it weekly".to_string(),
+            (_, Autonomy::Observe) if criteria_met => "move up to tier1 (`autonomy = \"tier1\"` in [adjust]): the interval lies above 0".to_string(),
+            (_, Autonomy::Observe) => "the interval lies above 0 but the win rate did not rise or more opportunities were missed: stay at observe and evaluate again later".to_string(),
+            _ => "keep tier1; `polyperf evaluate --autonomy full` says whether full would add to it".to_string(),
+        };
+        return Verdict {
+            result: "earned",
+            text: format!("the loop's changes earned {money} ({ci}, above 0)"),
+            next_step: next,
+        };
+    }
+    if hi < Decimal::ZERO {
+        return Verdict {
+            result: "lost",
+            text: format!("the loop's changes lost {money} ({ci}, below 0)"),
+            next_step: stay_or_go_back("the loop's changes lost money"),
+        };
+    }
+    Verdict {
+        result: "not_shown",
+        text: format!("the loop's changes made {money}, not told apart from 0 ({ci} includes 0)"),
+        next_step: stay_or_go_back("the interval includes 0"),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -106,7 +174,7 @@ pub fn run(
         .unwrap_or(opts.now);
     let history = History::load(live, opts.now)?;
     let start = history.values_at(since);
-    let actual = history.timeline(since, &start);
+    let actual = history.timeline(since);
     let walked = walk::walk(
         live,
         &walk::Start {
@@ -125,7 +193,7 @@ pub fn run(
         .iter()
         .filter_map(|c| Some((from_db(&c.at).ok()?, c.parameter.clone(), c.new)))
         .collect();
-    let loop_timeline = timeline(since, &start, &loop_changes);
+    let loop_timeline = actual.overlaid(&loop_changes);
     let c = compare::compare(&rows, &actual, &loop_timeline, fees);
     let improvement = Improvement {
         profit: c.adjusted.profit - c.baseline.profit,
@@ -154,10 +222,17 @@ pub fn run(
         },
         baseline: c.baseline,
         adjusted: c.adjusted,
-        improvement,
+        verdict: verdict(
+            &improvement,
+            walked.changes.len(),
+            win_rate_change.is_some_and(|w| w > 0.0) && missed <= 0,
+            opts.autonomy,
+            settings.adjust.autonomy,
+        ),
         changes: walked.changes,
         left_for_approval: walked.left_for_approval,
         decisions_rewritten: walked.rewritten,
+        improvement,
     })
 }
 
@@ -200,85 +275,4 @@ fn load_rows(
         .filter_map(|r| r.ok().flatten())
         .collect();
     Ok(rows)
-}
-
-/// The live parameters and their changes up to `now`, oldest first.
-struct History {
-    current: BTreeMap<String, Decimal>,
-    changes: Vec<(DateTime<Utc>, String, Decimal, Decimal)>,
-}
-
-impl History {
-    fn load(conn: &Connection, now: DateTime<Utc>) -> Result<History> {
-        let current = crate::params::list(conn)?
-            .into_iter()
-            .map(|p| (p.name, p.value))
-            .collect();
-        let mut changes = Vec::new();
-        for h in crate::params::history(conn, None, i64::MAX)?
-            .into_iter()
-            .rev()
-        {
-            let (Ok(at), Ok(old), Ok(new)) = (
-                from_db(&h.timestamp),
-                crate::params::parse_value(&h.parameter_name, &h.old_value),
-                crate::params::parse_value(&h.parameter_name, &h.new_value),
-            ) else {
-                continue;
-            };
-            if at <= now {
-                changes.push((at, h.parameter_name, old, new));
-            }
-        }
-        changes.sort_by_key(|c| c.0);
-        Ok(History { current, changes })
-    }
-
-    /// Each parameter's value at `at`: the last change's new value at or before it, else the
-    /// first later change's old value, else today's value.
-    fn values_at(&self, at: DateTime<Utc>) -> Vec<(String, Decimal)> {
-        self.current
-            .iter()
-            .map(|(name, current)| {
-                let mine = || self.changes.iter().filter(|c| &c.1 == name);
-                let value = mine()
-                    .rfind(|c| c.0 <= at)
-                    .map(|c| c.3)
-                    .or_else(|| mine().find(|c| c.0 > at).map(|c| c.2))
-                    .unwrap_or(*current);
-                (name.clone(), value)
-            })
-            .collect()
-    }
-
-    /// The values really in force from `since` on.
-    fn timeline(&self, since: DateTime<Utc>, start: &[(String, Decimal)]) -> Timeline {
-        let later: Vec<(DateTime<Utc>, String, Decimal)> = self
-            .changes
-            .iter()
-            .filter(|c| c.0 > since)
-            .map(|c| (c.0, c.1.clone(), c.3))
-            .collect();
-        timeline(since, start, &later)
-    }
-}
-
-/// Values from `start` at `since`, then each change (time order) from its time on.
-fn timeline(
-    since: DateTime<Utc>,
-    start: &[(String, Decimal)],
-    changes: &[(DateTime<Utc>, String, Decimal)],
-) -> Timeline {
-    let mut values = start
-        .iter()
-        .filter(|(name, _)| {
-            [CONFIDENCE_THRESHOLD, MAX_POSITION, MAX_EXPOSURE].contains(&name.as_str())
-        })
-        .fold(Values::default(), |v, (name, value)| v.with(name, *value));
-    let mut out = vec![(since, values)];
-    for (at, name, value) in changes {
-        values = values.with(name, *value);
-        out.push((*at, values));
-    }
-    Timeline(out)
 }

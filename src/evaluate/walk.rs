@@ -14,9 +14,8 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::compare::Timeline;
 use crate::adjust;
-use crate::adjust::counterfactual::{Fate, Values, Walker};
+use crate::adjust::counterfactual::{Fate, Timeline, Values, Walker, NAMES};
 use crate::adjust::replay::{read_row, ROW_COLUMNS};
 use crate::config::{Autonomy, Settings};
 use crate::db::Money;
@@ -74,7 +73,8 @@ pub struct Start<'a> {
     /// The parameters' values in force at `since`.
     pub values: &'a [(String, Decimal)],
     /// The values really in force over time (`parameter_history`), and settlement's fees:
-    /// what the walk's own reflections see is the history the loop's values would have made.
+    /// what the walk's own reflections see is the history the loop's changes, laid over the
+    /// record ([`Timeline::overlaid`]), would have made.
     pub actual: &'a Timeline,
     pub fees: FeeRules,
 }
@@ -102,7 +102,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
     list_known(&scratch, since)?;
     let mut walked = Walked::default();
     let mut walker = Walker::new(start.fees);
-    let mut in_force = Timeline(vec![(since, current_values(&scratch)?)]);
+    let mut loop_changes: Vec<(DateTime<Utc>, String, Decimal)> = Vec::new();
     let mut from = since;
     let mut boundary = since
         .duration_trunc(Duration::days(1))
@@ -111,6 +111,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
     loop {
         let b = boundary.min(now);
         copy_known(&scratch, (from, b))?;
+        let in_force = start.actual.overlaid(&loop_changes);
         walked.rewritten +=
             as_the_loop_would(&scratch, (from, b), (start.actual, &in_force), &mut walker)?;
         walked.folds += 1;
@@ -124,10 +125,11 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         let stats = adjust::run_sync(&mut scratch, &settings, b, false)?;
         walked.left_for_approval += stats.awaiting_approval;
         archive_old(&scratch, &settings, b)?;
-        let values = current_values(&scratch)?;
-        if in_force.0.last().map(|(_, v)| *v) != Some(values) {
-            in_force.0.push((b, values));
-        }
+        loop_changes = changes(&scratch)?
+            .into_iter()
+            .filter_map(|c| Some((from_db(&c.at).ok()?, c.parameter, c.new)))
+            .collect();
+        follow_record(&scratch, start.actual.at(b), &loop_changes)?;
         if b >= now {
             break;
         }
@@ -194,18 +196,33 @@ fn copy_known(scratch: &Connection, (from, to): (DateTime<Utc>, DateTime<Utc>)) 
     Ok(())
 }
 
-/// The scratch database's parameters, as the replay rules read them.
-fn current_values(scratch: &Connection) -> Result<Values> {
-    Ok(crate::params::list(scratch)?
-        .into_iter()
-        .fold(Values::default(), |v, p| v.with(&p.name, p.value)))
+/// Sets the scratch parameters the loop has not changed yet to the values the record had in
+/// force (`record`): a parameter follows the record until the loop takes it over.
+fn follow_record(
+    scratch: &Connection,
+    record: Values,
+    loop_changes: &[(DateTime<Utc>, String, Decimal)],
+) -> Result<()> {
+    for name in NAMES {
+        let (Some(value), false) = (
+            record.get(name),
+            loop_changes.iter().any(|(_, changed, _)| changed == name),
+        ) else {
+            continue;
+        };
+        scratch.execute(
+            "UPDATE main.parameters SET value = ?1 WHERE name = ?2 AND value != ?1",
+            params![value.to_string(), name],
+        )?;
+    }
+    Ok(())
 }
 
 /// Rewrites the decisions just copied (known in [from, to)) as the trader would have made
 /// them under the loop's values (`in_force`, against the `actual` ones), by the replay's
-/// rules: a trade below a raised threshold becomes a HOLD, a HOLD a lowered one admits is
-/// taken, a changed position size is settled again at the scaled stake. So the walk's later
-/// reflections look at the history the loop would have made.
+/// rules: a trade between the old and a raised threshold becomes a HOLD, a HOLD between the
+/// old and a lowered one is taken, a changed position size is settled again at the scaled
+/// stake. So the walk's later reflections look at the history the loop would have made.
 fn as_the_loop_would(
     scratch: &Connection,
     (from, to): (DateTime<Utc>, DateTime<Utc>),

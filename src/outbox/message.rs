@@ -297,10 +297,40 @@ pub struct ApprovalRequest {
     pub reason: Option<String>,
     pub expected_impact: Option<String>,
     pub tier: i64,
-    /// The replay evidence (null when there is none).
+    /// The replay evidence as stored with the proposal (null when there is none); kept for
+    /// the record, never shown: [`ApprovalRequest::replay`] is what a person reads.
     pub evidence: Value,
     pub expires_at: String,
     pub rollback_of: Option<i64>,
+    /// The replay in figures (None in rows queued before it, and for rollback proposals).
+    pub replay: Option<ReplayFigures>,
+}
+
+/// What the adjuster's replay says of a change, against keeping the current value: the
+/// figures of the approval message's replay line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplayFigures {
+    /// The window replayed, in days.
+    pub days: u32,
+    /// Whether the replay can judge the change at all, and why not when it cannot.
+    pub judgeable: bool,
+    pub why_not: Option<String>,
+    /// P&L with the proposed value minus P&L keeping the current one (USDC, exact).
+    pub difference: Decimal,
+    /// Trades and win rate keeping the current value, and with the proposed one.
+    pub trades_keeping: u64,
+    pub trades_proposed: u64,
+    pub win_rate_keeping: Option<f64>,
+    pub win_rate_proposed: Option<f64>,
+}
+
+impl ReplayFigures {
+    /// The replay says the change would have lost money, or cannot judge it: approving it is
+    /// a human's call against (or without) the evidence.
+    pub fn against(&self) -> bool {
+        !self.judgeable || self.difference < Decimal::ZERO
+    }
 }
 
 /// `applied` and `rollback`: one `parameter_history` row.
@@ -447,6 +477,7 @@ mod tests {
             "evidence",
             "expires_at",
             "rollback_of",
+            "replay",
         ] {
             assert!(payload.get(key).is_some(), "{key}: {payload}");
         }

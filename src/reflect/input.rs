@@ -21,6 +21,7 @@ use crate::time::to_db;
 use crate::trades::SETTLED;
 
 pub use super::figures::{figures, Bucket, Figures, Group, Row};
+pub use crate::adjust::replay::Candidate;
 
 /// A live parameter with its bounds and step. Decimals serialize as their exact text (as
 /// rust_decimal always does without its `serde-float` feature), e.g. `"value": "0.75"`.
@@ -116,6 +117,23 @@ pub struct ReflectionInput {
     /// The most common reasoning phrases of the covered decisions, with counts. Data only.
     #[serde(skip)]
     pub reasoning: Vec<(String, u64)>,
+    /// What every confidence threshold within the tier-2 bound would have made over the
+    /// adjuster's replay window (None without a threshold parameter or a step).
+    #[serde(skip)]
+    pub threshold_scan: Option<ThresholdScan>,
+}
+
+/// The replay of the confidence threshold the rules engine sizes its step by: every value on
+/// the step grid within the tier-2 bound (and the parameter's bounds) as if in force all along
+/// over the last `days` days, against the live value in force all along, by the adjuster's own
+/// replay ([`crate::adjust::replay::threshold_scan`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdScan {
+    pub days: u32,
+    /// The largest relative change the adjuster applies on its own now: tier 1's, or tier 2's
+    /// under autonomy `full` while a recent evaluation agrees.
+    pub max_change_alone: Decimal,
+    pub candidates: Vec<Candidate>,
 }
 
 impl ReflectionInput {
@@ -214,6 +232,7 @@ pub fn load(
     reasoning.truncate(10);
 
     let parameters = parameters(conn, settings)?;
+    let threshold_scan = threshold_scan(conn, settings, &parameters, now)?;
     let threshold = parameters
         .iter()
         .find(|p| p.name == THRESHOLD)
@@ -230,7 +249,64 @@ pub fn load(
         history: history(conn, settings.reflect.history)?,
         losing_trades: trade_lines(conn, &eval.streak)?,
         reasoning,
+        threshold_scan,
     })
+}
+
+/// The replay of every confidence threshold within the tier-2 bound of the live one.
+fn threshold_scan(
+    conn: &Connection,
+    settings: &Settings,
+    parameters: &[ParamView],
+    now: DateTime<Utc>,
+) -> Result<Option<ThresholdScan>> {
+    use crate::adjust::replay;
+    let Some(p) = parameters.iter().find(|p| p.name == THRESHOLD) else {
+        return Ok(None);
+    };
+    let Some(step) = p.step.filter(|s| *s > Decimal::ZERO) else {
+        return Ok(None);
+    };
+    let a = &settings.adjust;
+    let values = grid(p, step, a.tier2_max_change);
+    let (Some(low), Some(high)) = (values.first(), values.last()) else {
+        return Ok(None);
+    };
+    let days = a.replay_days;
+    let band = (low.min(&p.value), high.max(&p.value));
+    let rows = replay::load_rows_within(conn, now, days, Some((*band.0, *band.1)))?;
+    let actual = replay::History::load(conn, now)?.timeline(crate::time::days_before(now, days)?);
+    let fees = FeeRules::from_settings(&settings.settlement)?;
+    let full = a.autonomy == crate::config::Autonomy::Full
+        && crate::evaluations::agrees(conn, now, a.replay_days)?;
+    Ok(Some(ThresholdScan {
+        days,
+        max_change_alone: if full {
+            a.tier2_max_change
+        } else {
+            a.tier1_max_change
+        },
+        candidates: replay::threshold_scan(&rows, &actual, p.value, &values, fees),
+    }))
+}
+
+/// The values on `p`'s step grid other than its own, within its bounds and at most
+/// `max_change` away from it (relative).
+fn grid(p: &ParamView, step: Decimal, max_change: Decimal) -> Vec<Decimal> {
+    let Some(reach) = p.value.checked_mul(max_change) else {
+        return Vec::new();
+    };
+    let Some(steps) = reach
+        .checked_div(step)
+        .and_then(|n| rust_decimal::prelude::ToPrimitive::to_i64(&n.floor()))
+    else {
+        return Vec::new();
+    };
+    (-steps.min(1000)..=steps.min(1000))
+        .filter(|k| *k != 0)
+        .filter_map(|k| p.value.checked_add(step.checked_mul(Decimal::from(k))?))
+        .filter(|v| *v >= p.min && *v <= p.max)
+        .collect()
 }
 
 /// The trades `ids`, in that order, as the prompt shows them.

@@ -68,7 +68,10 @@ struct Unit {
     markup: Option<Value>,
 }
 
-fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
+/// The units to send: rows of a kind that has many waiting merged into one, approvals never.
+/// `can_apply`: the current autonomy can apply an approved change (else approval requests go
+/// out without buttons, saying so).
+fn plan(rows: Vec<Row>, merge_threshold: usize, can_apply: bool) -> Vec<Unit> {
     let mut counts = std::collections::HashMap::<String, usize>::new();
     for row in &rows {
         *counts.entry(row.kind.clone()).or_default() += 1;
@@ -98,13 +101,11 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
             continue;
         }
         let (text, markup) = match Message::from_row(&row.kind, &row.payload) {
-            Ok(message) => {
-                let markup = match &message {
-                    Message::Approval(request) => approval_buttons(request),
-                    _ => None,
-                };
-                (render::render(&message), markup)
-            }
+            Ok(Message::Approval(request)) => (
+                render::approval(&request, can_apply),
+                approval_buttons(&request).filter(|_| can_apply),
+            ),
+            Ok(message) => (render::render(&message), None),
             Err(_) => (render::render_row(&row.kind, &row.payload), None),
         };
         units.push(Unit {
@@ -122,7 +123,8 @@ fn plan(rows: Vec<Row>, merge_threshold: usize) -> Vec<Unit> {
     units
 }
 
-/// The Approve / Reject keyboard of an approval request (None without a nonce).
+/// The Approve / Reject keyboard of an approval request (None without a nonce). When the
+/// replay is against the change, the button says "Approve anyway".
 pub fn approval_buttons(request: &ApprovalRequest) -> Option<Value> {
     let (id, nonce) = (request.proposal_id, &request.nonce);
     if nonce.is_empty() {
@@ -133,8 +135,10 @@ pub fn approval_buttons(request: &ApprovalRequest) -> Option<Value> {
     if reject.len() > 64 || approve.len() > 64 {
         return None;
     }
+    let against = request.replay.as_ref().is_some_and(|r| r.against());
+    let label = if against { "Approve anyway" } else { "Approve" };
     Some(json!({"inline_keyboard": [[
-        {"text": "Approve", "callback_data": approve},
+        {"text": label, "callback_data": approve},
         {"text": "Reject", "callback_data": reject}
     ]]}))
 }
@@ -171,7 +175,8 @@ pub async fn drain(
             return Ok(Outcome::Done);
         }
     }
-    let units = plan(rows, settings.telegram.merge_threshold as usize);
+    let can_apply = settings.adjust.autonomy.applies_changes();
+    let units = plan(rows, settings.telegram.merge_threshold as usize, can_apply);
     for unit in units {
         let message = Outgoing {
             text: &unit.text,
@@ -410,5 +415,17 @@ mod tests {
         );
         assert!(approval_buttons(&request(1, &"x".repeat(70))).is_none());
         assert!(approval_buttons(&request(1, "")).is_none());
+        assert_eq!(b["inline_keyboard"][0][0]["text"], "Approve");
+        // A replay against the change: the button says so too.
+        let losing = ApprovalRequest {
+            replay: Some(crate::outbox::message::ReplayFigures {
+                judgeable: true,
+                difference: rust_decimal::Decimal::new(-27904, 2),
+                ..Default::default()
+            }),
+            ..request(12, "9f3a")
+        };
+        let b = approval_buttons(&losing).unwrap();
+        assert_eq!(b["inline_keyboard"][0][0]["text"], "Approve anyway");
     }
 }

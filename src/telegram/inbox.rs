@@ -433,30 +433,28 @@ async fn handle_button(
     if let Err(e) = bot.answer_callback(query_id, &short).await {
         tracing::warn!(error = %settings.scrub(&e.to_string()), "answerCallbackQuery failed");
     }
-    // A message too old to edit (`date: 0`, Telegram's InaccessibleMessage) keeps its text.
+    // Once the proposal is no longer waiting (decided now or before, expired, superseded),
+    // the message says so, and who decided and when, instead of "Approval needed". A message
+    // too old to edit (`date: 0`, Telegram's InaccessibleMessage) keeps its text.
     let editable = message.and_then(|m| m.get("date")).and_then(Value::as_i64) != Some(0);
-    if changed && editable {
-        if let (Some(chat), Some(message_id)) = (
-            message.and_then(|m| m.pointer("/chat/id")),
-            message
-                .and_then(|m| m.get("message_id"))
-                .and_then(Value::as_i64),
-        ) {
-            let original = message
-                .and_then(|m| m.get("text"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let text = super::render::truncate_html(
-                &format!(
-                    "{}\n\n<b>{}</b>",
-                    esc(original),
-                    esc_short(&answer, MAX_FIELD_CHARS)
-                ),
-                super::render::MAX_CHARS,
-            );
-            if let Err(e) = bot.edit_message(chat, message_id, &text).await {
-                tracing::warn!(error = %settings.scrub(&e.to_string()), "editMessageText failed");
-            }
+    let decided = match editable {
+        true => crate::proposals::get(conn, id)?.and_then(|p| super::render::verdict_line(&p)),
+        false => None,
+    };
+    if let (Some(verdict), Some(chat), Some(message_id)) = (
+        decided,
+        message.and_then(|m| m.pointer("/chat/id")),
+        message
+            .and_then(|m| m.get("message_id"))
+            .and_then(Value::as_i64),
+    ) {
+        let original = message
+            .and_then(|m| m.get("text"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let text = super::render::decided(original, &verdict, &answer);
+        if let Err(e) = bot.edit_message(chat, message_id, &text).await {
+            tracing::warn!(error = %settings.scrub(&e.to_string()), "editMessageText failed");
         }
     }
     Ok(())

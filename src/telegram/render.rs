@@ -8,7 +8,8 @@ use serde_json::Value;
 
 pub use super::html::{esc, esc_short, truncate_html, visible_len, MAX_CHARS, MAX_FIELD_CHARS};
 use super::notes;
-use super::words::count;
+use super::words::{count, signed_money};
+use crate::outbox::message::{ApprovalRequest, ReplayFigures};
 use crate::outbox::{Kind, Message};
 
 /// A JSON value as short escaped text (strings without quotes), at most [`MAX_FIELD_CHARS`].
@@ -46,22 +47,7 @@ pub fn render(message: &Message) -> String {
     let text = match message {
         Message::Trade(t) => notes::legacy_trade(t),
         Message::Settlement(summary) => notes::settlement(summary),
-        Message::Approval(a) => format!(
-            "<b>Approval needed</b> (proposal #{})\n<code>{}</code>: {} → {}\nreason: {}\nexpected: {}\ntier {} · expires {}{}",
-            show(&a.proposal_id),
-            show(&a.parameter),
-            show(&a.current),
-            show(&a.proposed),
-            show(&a.reason),
-            show(&a.expected_impact),
-            show(&a.tier),
-            show(&a.expires_at),
-            if a.evidence.is_null() {
-                String::new()
-            } else {
-                format!("\nevidence: {}", inline(&a.evidence))
-            },
-        ),
+        Message::Approval(a) => approval(a, true),
         Message::Applied(c) | Message::Rollback(c) => format!(
             "<b>{}</b> <code>{}</code>: {} → {}\nreason: {}\nby {} ({})",
             if matches!(message, Message::Rollback(_)) {
@@ -166,6 +152,142 @@ fn price_source(note: &crate::outbox::message::PriceSourceNote) -> String {
             "point BINANCE_API_BASE at a host that answers"
         }
     )
+}
+
+/// An approval request as a person decides it on a phone: the change, the replay in one line,
+/// a plain warning when the replay says the change would have lost money (or cannot judge
+/// it), why it was proposed, and when it expires. `actionable`: the current autonomy can apply
+/// it (else the message says so, and is sent without buttons). No JSON.
+pub fn approval(a: &ApprovalRequest, actionable: bool) -> String {
+    let mut lines = vec![
+        format!(
+            "<b>Approval needed</b> (proposal #{}){}",
+            a.proposal_id,
+            a.rollback_of
+                .map(|h| format!(": roll back change #{h}"))
+                .unwrap_or_default()
+        ),
+        format!(
+            "<code>{}</code>: {} → {}",
+            esc_short(&a.parameter, 64),
+            esc_short(&a.current, 32),
+            esc_short(&a.proposed, 32)
+        ),
+    ];
+    match &a.replay {
+        Some(r) => {
+            lines.push(esc(&replay_line(r, &a.current)));
+            if let Some(warning) = replay_warning(r, &a.current) {
+                lines.push(format!("<b>{}</b>", esc(&warning)));
+            }
+        }
+        // Rows queued before the figures: their own one-line summary, if they have one.
+        None => {
+            if let Some(summary) = a.evidence.get("summary").and_then(Value::as_str) {
+                lines.push(esc_short(summary, MAX_FIELD_CHARS));
+            }
+        }
+    }
+    if let Some(reason) = &a.reason {
+        lines.push(format!("Why: {}", esc_short(reason, MAX_FIELD_CHARS)));
+    }
+    if let Some(expected) = &a.expected_impact {
+        lines.push(format!(
+            "Expected: {}",
+            esc_short(expected, MAX_FIELD_CHARS)
+        ));
+    }
+    lines.push(format!(
+        "Tier {} · expires {} UTC",
+        a.tier,
+        esc_short(&a.expires_at, 32)
+    ));
+    if !actionable {
+        lines.push(
+            "Autonomy is observe: nothing is applied, not even with approval (set autonomy = \"tier1\" to act on proposals)."
+                .into(),
+        );
+    }
+    lines.join("\n")
+}
+
+/// "Replay, last 14 days: -279.00 USDC against keeping 0.75 — 690 trades instead of 1,148,
+/// win rate 54.8% vs 54.5%".
+pub fn replay_line(r: &ReplayFigures, current: &str) -> String {
+    let head = format!("Replay, last {} days:", r.days);
+    if !r.judgeable {
+        return format!(
+            "{head} cannot judge this change ({})",
+            r.why_not.as_deref().unwrap_or("not modelled")
+        );
+    }
+    let rate = |w: Option<f64>| w.map_or_else(|| "n/a".into(), |w| format!("{:.1}%", w * 100.0));
+    let trades = if r.trades_proposed == r.trades_keeping {
+        format!("the same {} trades", count(r.trades_keeping))
+    } else {
+        format!(
+            "{} trades instead of {}",
+            count(r.trades_proposed),
+            count(r.trades_keeping)
+        )
+    };
+    format!(
+        "{head} {} USDC against keeping {current} — {trades}, win rate {} vs {}",
+        signed_money(r.difference),
+        rate(r.win_rate_proposed),
+        rate(r.win_rate_keeping)
+    )
+}
+
+/// The plain words an approval needs when the replay is against the change.
+fn replay_warning(r: &ReplayFigures, current: &str) -> Option<String> {
+    if !r.judgeable {
+        return Some(
+            "The replay cannot judge this change: approving applies it on your judgement alone."
+                .into(),
+        );
+    }
+    r.against().then(|| {
+        format!(
+            "The replay says this change would have LOST {} USDC against keeping {current}. Approve only if you know better.",
+            super::words::money(-r.difference)
+        )
+    })
+}
+
+/// Who decided a proposal and when, once it no longer awaits approval (None while it does).
+pub fn verdict_line(p: &crate::proposals::Proposal) -> Option<String> {
+    use crate::proposals::Status;
+    let at = |t: Option<&str>| t.map(|t| format!(" at {t} UTC")).unwrap_or_default();
+    let by = p.decided_by.as_deref().unwrap_or("someone");
+    let when = at(p.decided_at.as_deref());
+    Some(match p.status {
+        Status::Applied => format!("Approved by {by}{when}: applied"),
+        Status::Rejected => format!("Rejected by {by}{when}: nothing changed"),
+        Status::Expired => format!(
+            "Expired{} without a decision: nothing changed",
+            at(p.expires_at.as_deref())
+        ),
+        Status::Superseded => format!("Superseded{when}: nothing changed"),
+        _ => return None,
+    })
+}
+
+/// The approval message edited after a press: who decided and when instead of "Approval
+/// needed", the rest of the original text (Telegram's plain text of it, when the press
+/// carries it), and what happened.
+pub fn decided(original: &str, verdict: &str, what_happened: &str) -> String {
+    let rest: Vec<&str> = original.lines().skip(1).collect();
+    let mut text = format!("<b>{}</b>", esc_short(verdict, MAX_FIELD_CHARS));
+    for line in rest {
+        text.push('\n');
+        text.push_str(&esc_short(line, MAX_FIELD_CHARS));
+    }
+    text.push_str(&format!(
+        "\n\n→ {}",
+        esc_short(what_happened, MAX_FIELD_CHARS)
+    ));
+    truncate_html(&text, MAX_CHARS)
 }
 
 /// A title, then every field of the message as `key: value`.
@@ -337,12 +459,24 @@ mod tests {
             (
                 "approval",
                 json!({"proposal_id": 7, "nonce": "abc", "parameter": "bot_max_position_dollars", "current": "10", "proposed": "12", "reason": "more", "expected_impact": null, "tier": 2, "evidence": {"summary": "replay: +3", "n": 20}, "expires_at": "2026-02-11 16:30:00", "rollback_of": null}),
-                "<b>Approval needed</b> (proposal #7)\n<code>bot_max_position_dollars</code>: 10 → 12\nreason: more\nexpected: -\ntier 2 · expires 2026-02-11 16:30:00\nevidence: n=20 summary=replay: +3",
+                "<b>Approval needed</b> (proposal #7)\n<code>bot_max_position_dollars</code>: 10 → 12\nreplay: +3\nWhy: more\nTier 2 · expires 2026-02-11 16:30:00 UTC",
             ),
             (
                 "approval",
                 json!({"proposal_id": 8, "nonce": "abd", "parameter": "x", "current": "1", "proposed": "2", "reason": null, "expected_impact": "less", "tier": 2, "evidence": null, "expires_at": "2026-02-11 16:30:00", "rollback_of": 3}),
-                "<b>Approval needed</b> (proposal #8)\n<code>x</code>: 1 → 2\nreason: -\nexpected: less\ntier 2 · expires 2026-02-11 16:30:00",
+                "<b>Approval needed</b> (proposal #8): roll back change #3\n<code>x</code>: 1 → 2\nExpected: less\nTier 2 · expires 2026-02-11 16:30:00 UTC",
+            ),
+            (
+                "approval",
+                json!({"proposal_id": 9, "nonce": "abe", "parameter": "bot_confidence_threshold", "current": "0.75", "proposed": "0.77", "reason": "fewer losers", "expected_impact": null, "tier": 2, "evidence": {"summary": "x", "actual": {"n": 1148}}, "expires_at": "2026-02-11 16:30:00", "rollback_of": null,
+                       "replay": {"days": 14, "judgeable": true, "why_not": null, "difference": "-279.04", "trades_keeping": 1148, "trades_proposed": 690, "win_rate_keeping": 0.5453, "win_rate_proposed": 0.5478}}),
+                "<b>Approval needed</b> (proposal #9)\n<code>bot_confidence_threshold</code>: 0.75 → 0.77\nReplay, last 14 days: -279.04 USDC against keeping 0.75 — 690 trades instead of 1,148, win rate 54.8% vs 54.5%\n<b>The replay says this change would have LOST 279.04 USDC against keeping 0.75. Approve only if you know better.</b>\nWhy: fewer losers\nTier 2 · expires 2026-02-11 16:30:00 UTC",
+            ),
+            (
+                "approval",
+                json!({"proposal_id": 10, "nonce": "abf", "parameter": "bot_max_exposure_fraction", "current": "0.50", "proposed": "0.48", "reason": null, "expected_impact": null, "tier": 2, "evidence": null, "expires_at": "2026-02-11 16:30:00", "rollback_of": null,
+                       "replay": {"days": 14, "judgeable": false, "why_not": "the decisions carry no bankroll", "difference": "0", "trades_keeping": 40, "trades_proposed": 0}}),
+                "<b>Approval needed</b> (proposal #10)\n<code>bot_max_exposure_fraction</code>: 0.50 → 0.48\nReplay, last 14 days: cannot judge this change (the decisions carry no bankroll)\n<b>The replay cannot judge this change: approving applies it on your judgement alone.</b>\nTier 2 · expires 2026-02-11 16:30:00 UTC",
             ),
             (
                 "applied",
@@ -398,6 +532,44 @@ mod tests {
         for (kind, payload, expected) in cases {
             assert_eq!(render_row(kind, &payload), expected, "{kind}: {payload}");
         }
+    }
+
+    /// What a person decides on: never JSON, and a message the current autonomy cannot act on
+    /// says so.
+    #[test]
+    fn an_approval_reads_as_words_and_says_when_it_cannot_be_acted_on() {
+        let request: ApprovalRequest = serde_json::from_value(json!({
+            "proposal_id": 3, "nonce": "n", "parameter": "bot_confidence_threshold", "current": "0.60",
+            "proposed": "0.63", "tier": 2, "expires_at": "2026-02-11 16:30:00",
+            "evidence": {"actual": {"n": 100, "pnl": "12.5"}, "replayed": {"n": 80}, "summary": "s"},
+            "replay": {"days": 14, "judgeable": true, "difference": "35.2", "trades_keeping": 100,
+                       "trades_proposed": 80, "win_rate_keeping": 0.5, "win_rate_proposed": 0.55}}))
+        .unwrap();
+        for actionable in [true, false] {
+            let text = approval(&request, actionable);
+            assert!(!text.contains('{') && !text.contains("\"n\""), "{text}");
+            assert!(
+                text.contains("Replay, last 14 days: +35.20 USDC against keeping 0.60 — 80 trades instead of 100, win rate 55.0% vs 50.0%"),
+                "{text}"
+            );
+            assert!(!text.contains("LOST"), "{text}");
+            assert_eq!(text.contains("Autonomy is observe"), !actionable, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_decided_approval_says_who_when_and_what_happened() {
+        let original = "Approval needed (proposal #3)\nbot_confidence_threshold: 0.60 → 0.63\nReplay, last 14 days: +35.20 USDC";
+        let text = decided(
+            original,
+            "Approved by telegram:111 at 2026-02-11 12:00:00 UTC: applied",
+            "proposal #3 applied: bot_confidence_threshold 0.60 -> 0.63 (history #4)",
+        );
+        assert_eq!(
+            text,
+            "<b>Approved by telegram:111 at 2026-02-11 12:00:00 UTC: applied</b>\nbot_confidence_threshold: 0.60 → 0.63\nReplay, last 14 days: +35.20 USDC\n\n→ proposal #3 applied: bot_confidence_threshold 0.60 -&gt; 0.63 (history #4)"
+        );
+        assert!(!text.contains("Approval needed"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod histories;
 
 use std::path::{Path, PathBuf};
 
