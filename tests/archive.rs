@@ -1430,8 +1430,14 @@ fn settle_up(db: &TestDb, before: &str) {
 
 /// 30 decisions of 2026-02-11 (`d-1` … `d-30`), settled and archived.
 fn archived_thirty() -> (TestDb, Vec<serde_json::Value>, (u64, u64, u64, String)) {
+    archived_thirty_of((1..=30).map(crate::common::decision_json).collect())
+}
+
+/// As [`archived_thirty`], with these 30 decisions.
+fn archived_thirty_of(
+    lines: Vec<serde_json::Value>,
+) -> (TestDb, Vec<serde_json::Value>, (u64, u64, u64, String)) {
     let db = TestDb::new();
-    let lines: Vec<serde_json::Value> = (1..=30).map(crate::common::decision_json).collect();
     let (code, report, err) = log_lines(&db, &lines);
     assert_eq!((code, report["stored"].as_u64()), (0, Some(30)), "{err}");
     settle_up(&db, "2026-02-12");
@@ -1494,6 +1500,31 @@ fn a_decision_logged_again_after_archival_is_a_duplicate_or_a_conflict() {
         (Some(600), Some(1))
     );
     // Nothing archived is counted twice.
+    assert_eq!(report_figures(&db), before);
+}
+
+/// Every field a decision carries takes part after archival as it does live: decisions logged
+/// with a bankroll (issue 24's field) are duplicates when logged again, and a conflict when the
+/// bankroll differs.
+#[test]
+fn an_archived_decision_with_a_bankroll_is_judged_by_all_its_fields() {
+    let lines: Vec<serde_json::Value> = (1..=30)
+        .map(|i| {
+            let mut line = crate::common::decision_json(i);
+            line["bankroll"] = serde_json::json!("1000.00");
+            line
+        })
+        .collect();
+    let (db, lines, before) = archived_thirty_of(lines);
+    let (code, report, err) = log_lines(&db, &lines);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["duplicates"].as_u64(), Some(30), "{err}");
+    let mut other = lines[2].clone();
+    other["bankroll"] = serde_json::json!("2000");
+    let (code, _, err) = log_lines(&db, &[other]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("decision_id d-3 already stored with"), "{err}");
+    assert!(!err.contains("cannot read"), "{err}");
     assert_eq!(report_figures(&db), before);
 }
 
