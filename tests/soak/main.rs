@@ -300,12 +300,15 @@ async fn soak(seconds: u64, checks: &mut Checks) {
             break;
         }
     }
-    // Telegram retries back off across runs (up to an hour): let that time pass.
-    let later = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
-    for _ in 0..40 {
+    // Telegram retries back off across runs (up to an hour): let that time pass, two hours
+    // more on each run, since the proxy still drops a connection now and then and a send that
+    // fails here backs off from this run's "now" (with one fixed "now", every later run would
+    // wait behind it).
+    for round in 0..40 {
+        let later = (Utc::now() + chrono::Duration::hours(2 + 2 * round)).to_rfc3339();
         run_process(
             "polyperf-telegram",
-            &["--once".into(), "--now".into(), later.clone()],
+            &["--once".into(), "--now".into(), later],
             &env_final,
             None,
         );
