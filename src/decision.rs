@@ -15,8 +15,8 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::db::{BtcPrice, Money};
+use crate::kinds::{Action, Liquidity};
 use crate::market;
-pub use crate::settle::fees::Liquidity;
 use crate::time::{parse_rfc3339, to_db};
 
 pub mod archived;
@@ -35,35 +35,6 @@ pub use conflict::Conflict;
 pub(crate) use rules::is_json_number;
 use rules::{text_len, time_in_range};
 pub use store::{insert, insert_many, Inserted};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Action {
-    #[serde(rename = "YES")]
-    Yes,
-    #[serde(rename = "NO")]
-    No,
-    #[serde(rename = "HOLD")]
-    Hold,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Yes => "YES",
-            Action::No => "NO",
-            Action::Hold => "HOLD",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "YES" => Some(Action::Yes),
-            "NO" => Some(Action::No),
-            "HOLD" => Some(Action::Hold),
-            _ => None,
-        }
-    }
-}
 
 /// Largest `position_size` (USDC) of one decision.
 pub const MAX_POSITION_SIZE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);

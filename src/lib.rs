@@ -72,6 +72,7 @@ pub mod evaluations;
 pub mod http;
 pub mod integrity;
 pub mod json;
+pub mod kinds;
 pub mod market;
 pub mod metrics;
 pub mod outbox;
@@ -91,4 +92,5 @@ pub mod telegram;
 pub mod time;
 pub mod trades;
 
-pub use decision::{Action, Decision, Tracker};
+pub use decision::{Decision, Tracker};
+pub use kinds::Action;

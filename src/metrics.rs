@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::db::Money;
-use crate::settle::fees::FeeAsset;
+use crate::kinds::FeeAsset;
 use crate::time::to_db;
 use crate::trades::settled;
 

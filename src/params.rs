@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::{Notify, Settings};
 use crate::error::bad_input;
@@ -276,42 +276,7 @@ pub fn parse_value(name: &str, text: &str) -> Result<Decimal> {
     parse_stored(t).ok_or_else(|| bad_input(format!("{name}: {t:?} is not a decimal number")))
 }
 
-/// How a change was approved (`parameter_history.approval_method`, the column's words).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Auto,
-    Telegram,
-    Cli,
-    Rollback,
-    /// The parameters' first values (the column allows it; no change is made with it).
-    Init,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Auto => "auto",
-            Method::Telegram => "telegram",
-            Method::Cli => "cli",
-            Method::Rollback => "rollback",
-            Method::Init => "init",
-        }
-    }
-}
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl rusqlite::types::FromSql for Method {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        crate::config::from_word(value.as_str()?)
-            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
-    }
-}
+use crate::kinds::Method;
 
 /// A change to apply.
 pub struct Change<'a> {

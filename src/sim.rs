@@ -5,7 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
-use crate::decision::{Action, Decision, Liquidity};
+use crate::decision::Decision;
+
+use crate::kinds::{Action, Liquidity};
 
 /// splitmix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use polyperf::adjust::{self, Verdict};
 use polyperf::config::Settings;
-use polyperf::params::Method;
+use polyperf::kinds::Method;
 use polyperf::proposals::Status;
 use rusqlite::{params, Connection};
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use polyperf::db::Money;
-use polyperf::decision::{Action, Decision};
+use polyperf::decision::Decision;
+use polyperf::kinds::Action;
 use polyperf::sim;
 use rust_decimal::Decimal;
 

@@ -11,7 +11,8 @@ use tracing::info;
 use super::assess::{self, Check};
 use super::process::{mark_expired, notify_text, supersede};
 use crate::config::{Notify, Settings};
-use crate::params::{self, Method};
+use crate::kinds::Method;
+use crate::params;
 use crate::proposals::{self, Decided, Proposal, Status};
 use crate::time::from_db;
 

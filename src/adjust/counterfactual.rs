@@ -26,9 +26,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::FeeAssetRule;
+use crate::kinds::Outcome;
+use crate::kinds::{FeeAsset, Liquidity};
 use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
-use crate::settle::fees::{FeeAsset, FeeModel, FeeRules, Fill, Liquidity};
-use crate::settle::pnl::{missed_opportunity, settle_fill, Outcome};
+use crate::settle::fees::{FeeModel, FeeRules, Fill};
+use crate::settle::pnl::{missed_opportunity, settle_fill};
 
 /// One settled decision, as a replay needs it.
 #[derive(Debug, Clone, PartialEq, Default)]

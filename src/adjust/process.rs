@@ -13,8 +13,9 @@ use super::assess::{self, Assessment};
 use super::replay::Evidence;
 use super::tiers::Action;
 use crate::config::{Notify, Settings};
+use crate::kinds::Method;
 use crate::outbox;
-use crate::params::{self, Method};
+use crate::params;
 use crate::proposals::{self, Decided, Proposal, Status};
 use crate::time::to_db;
 

@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::counterfactual::{Fate, Timeline, Values, Walker};
-use crate::settle::fees::{FeeAsset, FeeModel, FeeRules, Fill, Liquidity};
+use crate::kinds::{FeeAsset, Liquidity};
+use crate::settle::fees::{FeeModel, FeeRules, Fill};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
 

@@ -13,7 +13,8 @@ use rust_decimal::Decimal;
 
 use super::format::Header;
 use super::tables::{Table, TableKind, Week};
-use crate::decision::{Action, Decision, FieldError};
+use crate::decision::{Decision, FieldError};
+use crate::kinds::Action;
 
 /// Largest amount of money (USDC) or price a restored row may hold, either sign.
 const MAX_MONEY: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 10^12

@@ -132,7 +132,7 @@ impl ParamsCmd {
                     name: &name,
                     new_value,
                     reason: &reason,
-                    method: params::Method::Cli,
+                    method: crate::kinds::Method::Cli,
                     proposal_id: None,
                     reverts_history_id: None,
                     by: &by,

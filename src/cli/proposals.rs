@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::{open, print, GlobalArgs};
 use crate::adjust::{decide, Request, Verdict};
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
-use crate::params::Method;
+use crate::kinds::Method;
 use crate::proposals::{self, Proposal, Status};
 
 #[derive(clap::Subcommand, Debug, Clone)]

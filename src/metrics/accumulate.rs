@@ -10,7 +10,7 @@ use super::{
     bucket_index, wilson, Bucket, Coverage, EquityPoint, FeesByAsset, Group, Metrics, Missed,
     WindowInfo, BRIER_COIN_FLIP, LIVE_ONLY, Z95,
 };
-use crate::settle::fees::FeeAsset;
+use crate::kinds::FeeAsset;
 use crate::settle::pnl::{self, BreakEven, Charge};
 
 /// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds

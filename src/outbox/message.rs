@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Engine, Notice};
-use crate::params::Method;
+use crate::kinds::Method;
 use crate::reflect::answer::Recommendation;
 
 /// One message, as producers queue it and the sender renders it.

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::kinds::{FeeAsset, Liquidity};
 use crate::metrics;
-use crate::settle::fees::{Charge, FeeAsset, FeeRules, Fill, Liquidity};
+use crate::settle::fees::{Charge, FeeRules, Fill};
 use crate::settle::pnl::BreakEven;
 
 /// One settled decision, as the figures need it.

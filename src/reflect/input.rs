@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use super::triggers::Evaluation;
 use crate::config::Settings;
+use crate::kinds::{FeeAsset, Liquidity};
 use crate::metrics::{self, Metrics, Window};
-use crate::settle::fees::{FeeAsset, FeeRules, Liquidity};
+use crate::settle::fees::FeeRules;
 use crate::time::to_db;
 use crate::trades::SETTLED;
 

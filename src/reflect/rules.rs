@@ -349,8 +349,9 @@ fn pct_dec(p: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::FeeAsset;
     use crate::reflect::input::{figures, near, Limits, ParamView, Row, ThresholdScan};
-    use crate::settle::fees::{FeeAsset, FeeAssetRule, FeeModel, FeeRules};
+    use crate::settle::fees::{FeeAssetRule, FeeModel, FeeRules};
     use std::str::FromStr;
 
     fn fees() -> FeeRules {

@@ -11,10 +11,10 @@ use rust_decimal::Decimal;
 use super::binance::{self, Candle, MINUTE_MS};
 use super::fees::FeeModel;
 use super::gamma::{self, MarketInfo};
-use super::pnl::Outcome;
 use super::Plan;
 use crate::db::{BtcPrice, Money};
 use crate::http::HttpError;
+use crate::kinds::Outcome;
 use crate::time::{from_db, to_db};
 
 /// A symbol's candles: open minute (ms) → (open, close).

@@ -9,12 +9,12 @@ use rusqlite::Connection;
 
 use super::cache::{official, upsert_markets, Memory};
 use super::decide::{decide, price_evidence, Row, Settlement, Verdict};
-use super::pnl::Outcome;
 use super::store::{
     correct_settlement, record_disagreement, select_price_settled_since, stored_prices,
     Disagreement,
 };
 use super::{Plan, Stats};
+use crate::kinds::Outcome;
 use crate::time::sub;
 
 /// How far back price-settled rows are re-checked against the official result.

@@ -10,10 +10,11 @@ use super::binance::MINUTE_MS;
 use super::fees::FeeAssetRule;
 use super::gamma::MarketInfo;
 use super::pnl::TieRule;
-use super::pnl::{self, FeeModel, FeeRules, Fill, Outcome};
+use super::pnl::{self, FeeModel, FeeRules, Fill};
 use super::Source;
 use crate::db::{BtcPrice, Money};
-use crate::decision::Liquidity;
+use crate::kinds::Liquidity;
+use crate::kinds::Outcome;
 use crate::time::from_db;
 
 /// What a verdict depends on besides the row and its market: the rules of a run, decided once

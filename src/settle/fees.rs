@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Deserialize, Serialize};
 
 /// Decimal places of a computed fee: the venue rounds fees down to 5.
 pub const FEE_DP: u32 = 5;
@@ -24,66 +23,9 @@ pub const CLOB_V2_CUTOVER: DateTime<Utc> = match DateTime::from_timestamp(1_777_
     None => panic!("the cut-over is a valid instant"),
 };
 
-/// Which side of the book a fill was on. Makers pay no fee (`takerOnly`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Liquidity {
-    #[default]
-    Taker,
-    Maker,
-}
-
-impl Liquidity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Liquidity::Taker => "taker",
-            Liquidity::Maker => "maker",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Liquidity> {
-        match s {
-            "taker" => Some(Liquidity::Taker),
-            "maker" => Some(Liquidity::Maker),
-            _ => None,
-        }
-    }
-}
-
-/// The asset a fill's fee was charged in (stored in `trades.fee_asset`). The default is
-/// shares, what every row settled before the column existed paid in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeeAsset {
-    /// Taken from the shares bought: a win pays `C − fee/p`.
-    #[default]
-    Shares,
-    /// A collateral commission on top of the stake: a win pays `C`, the trade costs S + fee.
-    Collateral,
-}
+use crate::kinds::{FeeAsset, Liquidity};
 
 impl FeeAsset {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeeAsset::Shares => "shares",
-            FeeAsset::Collateral => "collateral",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FeeAsset> {
-        match s {
-            "shares" => Some(FeeAsset::Shares),
-            "collateral" => Some(FeeAsset::Collateral),
-            _ => None,
-        }
-    }
-
-    /// The asset of a settled fill as stored in `trades.fee_asset`: rows settled before the
-    /// column existed (NULL) always paid in shares.
-    pub fn stored(text: Option<&str>) -> FeeAsset {
-        text.and_then(FeeAsset::parse).unwrap_or(FeeAsset::Shares)
-    }
-
     /// The venue's rule for a fill at `time`: shares before [`CLOB_V2_CUTOVER`], collateral
     /// from it on.
     pub fn at(time: DateTime<Utc>) -> FeeAsset {

@@ -15,8 +15,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::pnl::{FeeModel, Outcome};
+use super::pnl::FeeModel;
+
 use crate::http::{Http, HttpError};
+use crate::kinds::Outcome;
 use crate::time::parse_rfc3339;
 
 /// Slugs asked for in one `/markets?slug=..&slug=..` request (keeps the URL near 5 KB).

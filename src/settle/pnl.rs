@@ -15,51 +15,15 @@
 use anyhow::Result;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-pub use super::fees::{Charge, FeeAsset, FeeModel, FeeRules, Fill};
+pub use super::fees::{Charge, FeeModel, FeeRules, Fill};
+
 pub use crate::decision::{MAX_EXECUTED_PRICE, MAX_SHARES, MIN_EXECUTED_PRICE};
+use crate::kinds::FeeAsset;
 
 /// Decimal places of stored money: USDC has 6.
 pub const MONEY_DP: u32 = 6;
 
-/// How a market resolved: Up won, Down won, or (officially only) 50-50, where each share of
-/// either side pays $0.50.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Up,
-    Down,
-    /// Resolved 50-50 by the exchange. Stored as `actual_outcome` NULL on a settled row (the
-    /// column's CHECK knows only UP and DOWN), with `is_win` NULL: neither a win nor a loss.
-    Split,
-}
-
-impl Outcome {
-    /// `UP`, `DOWN`, or `50-50` (in messages and logs; see [`Outcome::column`] for the table).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Up => "UP",
-            Outcome::Down => "DOWN",
-            Outcome::Split => "50-50",
-        }
-    }
-
-    /// The value of `trades.actual_outcome` and `markets.outcome`: NULL for a 50-50.
-    pub fn column(self) -> Option<&'static str> {
-        match self {
-            Outcome::Up => Some("UP"),
-            Outcome::Down => Some("DOWN"),
-            Outcome::Split => None,
-        }
-    }
-
-    /// `UP` or `DOWN` as stored (a 50-50 is not stored as text: see [`Outcome::column`]).
-    pub fn parse(s: &str) -> Option<Outcome> {
-        match s {
-            "UP" => Some(Outcome::Up),
-            "DOWN" => Some(Outcome::Down),
-            _ => None,
-        }
-    }
-}
+use crate::kinds::Outcome;
 
 /// What one share of the side a position bought pays at resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,8 +331,9 @@ pub fn missed_opportunity(final_score: Option<f64>, outcome: Outcome) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fees::{FeeAssetRule, Liquidity};
+    use super::super::fees::FeeAssetRule;
     use super::*;
+    use crate::kinds::Liquidity;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {

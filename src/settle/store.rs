@@ -7,9 +7,9 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
 use super::decide::{read_row, Row, Settlement, ROW_COLUMNS};
-use super::pnl::Outcome;
 use crate::config::Notify;
 use crate::db::{BtcPrice, Money};
+use crate::kinds::Outcome;
 use crate::outbox;
 use crate::time::to_db;
 use crate::trades::SETTLED;

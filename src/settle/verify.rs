@@ -9,10 +9,13 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::fees::{FeeRules, Fill, Liquidity};
-use super::pnl::{self, FeeModel, Outcome, Settled};
+use super::fees::{FeeRules, Fill};
+
+use super::pnl::{self, FeeModel, Settled};
 use crate::config::Settings;
 use crate::db::{BtcPrice, Money};
+use crate::kinds::Liquidity;
+use crate::kinds::Outcome;
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
 

@@ -30,8 +30,9 @@ use super::trade_text::{self, Totals, TradeView};
 use super::Stats;
 use crate::config::{Notice, Notification, Settings};
 use crate::db::Money;
+use crate::kinds::Liquidity;
 use crate::runner::Job;
-use crate::settle::fees::{FeeModel, FeeRules, Fill, Liquidity};
+use crate::settle::fees::{FeeModel, FeeRules, Fill};
 use crate::time::from_db;
 use crate::trades::settled_position;
 

@@ -337,7 +337,7 @@ fn command(
                 nonce: None,
                 verdict,
                 by: &by,
-                method: crate::params::Method::Telegram,
+                method: crate::kinds::Method::Telegram,
             };
             let outcome = adjust::decide(conn, settings, &request, now)?;
             if outcome.changed {
@@ -416,7 +416,7 @@ async fn handle_button(
         nonce: Some(nonce),
         verdict,
         by: &by,
-        method: crate::params::Method::Telegram,
+        method: crate::kinds::Method::Telegram,
     };
     let outcome = adjust::decide(conn, settings, &request, now);
     let (answer, changed) = match &outcome {

@@ -71,7 +71,7 @@ pub fn settlement(s: &SettlementSummary) -> String {
         let window = crate::market::window_from_slug(&r.market_slug)
             .map(|(start, end)| format!(" · {}", window(start, end, start)))
             .unwrap_or_default();
-        let split = r.outcome == crate::settle::pnl::Outcome::Split.as_str();
+        let split = r.outcome == crate::kinds::Outcome::Split.as_str();
         out.push_str(&format!(
             "\n{} {} USDC · {}{window}",
             if split {
@@ -88,8 +88,8 @@ pub fn settlement(s: &SettlementSummary) -> String {
     out
 }
 
-fn outcome(text: &str) -> crate::settle::pnl::Outcome {
-    crate::settle::pnl::Outcome::parse(text).unwrap_or(crate::settle::pnl::Outcome::Down)
+fn outcome(text: &str) -> crate::kinds::Outcome {
+    crate::kinds::Outcome::parse(text).unwrap_or(crate::kinds::Outcome::Down)
 }
 
 /// A reflection: why it ran, its insights, and each recommendation as a sentence ("Raise

@@ -14,7 +14,8 @@
 //!   0.65 wins 70%).
 
 use chrono::{DateTime, Duration, Utc};
-use polyperf::settle::fees::{FeeAssetRule, FeeModel, FeeRules, Fill, Liquidity};
+use polyperf::kinds::Liquidity;
+use polyperf::settle::fees::{FeeAssetRule, FeeModel, FeeRules, Fill};
 use rust_decimal::Decimal;
 
 /// How outcomes relate to confidence.
