@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::error::bad_input;
 use crate::metrics::{self, Group, Metrics, Period, Window};
+use crate::words::{amount, ci, money, pct, plain_money, signed_pct, usdc, NA};
 
 pub mod chart;
 pub mod html;
@@ -20,50 +21,6 @@ pub use html::{escape, html_page, Extras, Section};
 
 /// What the terminal and the summary print when nothing settled.
 pub const EMPTY_MESSAGE: &str = "no settled trades in this window";
-
-/// What a figure that cannot be computed shows.
-pub const NA: &str = "n/a";
-
-// ---------------------------------------------------------------- formatting helpers
-
-/// A fraction as a percentage with one decimal ("56.5%"), or "n/a".
-pub fn pct(x: Option<f64>) -> String {
-    x.map(|v| format!("{:.1}%", v * 100.0))
-        .unwrap_or_else(|| NA.into())
-}
-
-/// A 95% interval of fractions as percentages ("53.7-59.3%"), or "n/a".
-pub fn ci(x: Option<[f64; 2]>) -> String {
-    x.map(|[l, h]| format!("{:.1}-{:.1}%", l * 100.0, h * 100.0))
-        .unwrap_or_else(|| NA.into())
-}
-
-/// Money with two places and an explicit sign ("+4.62", "-5.00", "0.00"), no unit.
-pub fn money(d: Decimal) -> String {
-    let r = d.round_dp(2);
-    if r > Decimal::ZERO {
-        format!("+{r:.2}")
-    } else if r.is_zero() {
-        "0.00".into()
-    } else {
-        format!("{r:.2}")
-    }
-}
-
-/// Signed money with its unit ("+4.62 USDC").
-pub fn usdc(d: Decimal) -> String {
-    format!("{} USDC", money(d))
-}
-
-/// An amount that has no sign to show (fees, stakes, drawdowns), with its unit ("0.35 USDC").
-pub fn amount(d: Decimal) -> String {
-    format!("{:.2} USDC", d.round_dp(2))
-}
-
-fn signed_pct(x: Option<f64>) -> String {
-    x.map(|v| format!("{:+.1}%", v * 100.0))
-        .unwrap_or_else(|| NA.into())
-}
 
 fn or_na<T>(x: Option<T>, show: impl Fn(T) -> String) -> String {
     x.map(show).unwrap_or_else(|| NA.into())
@@ -240,7 +197,7 @@ pub fn periods_table(title: &str, periods: &[Period], color: bool) -> String {
                 p.losses.to_string(),
                 pct(p.win_rate),
                 money(p.profit),
-                format!("{:.2}", p.fees.round_dp(2)),
+                plain_money(p.fees),
                 signed_pct(p.roi),
             ];
             (p.period.clone(), cells, Some(p.profit))
@@ -266,7 +223,7 @@ fn fees_text(m: &Metrics) -> String {
         .iter()
         .flat_map(|split| [("shares", split.shares), ("collateral", split.collateral)])
         .filter(|(_, fee)| !fee.is_zero())
-        .map(|(asset, fee)| format!("in {asset} {:.2}", fee.round_dp(2)))
+        .map(|(asset, fee)| format!("in {asset} {}", plain_money(fee)))
         .collect();
     if parts.is_empty() {
         amount(m.fees)

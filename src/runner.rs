@@ -365,7 +365,7 @@ pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     let fields = crate::json::fields_in_order(stats);
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, shown) in fields {
-        let shown = crate::status::figure_for_people(&key, &shown);
+        let shown = crate::words::figure(&key, &shown);
         text.push_str(&format!("  {key:<width$}  {shown}\n"));
     }
     crate::output::print(&text);
@@ -455,7 +455,7 @@ impl LeaseHolder {
         self.host.as_deref() == Some(host)
             && self
                 .pid
-                .is_some_and(|pid| !crate::process::still_running(pid, self.pid_start.as_deref()))
+                .is_some_and(|pid| !crate::host::still_running(pid, self.pid_start.as_deref()))
     }
 }
 
@@ -478,7 +478,7 @@ pub fn acquire_lease(
     lease_secs: u64,
     now: DateTime<Utc>,
 ) -> Result<Lease> {
-    let me = crate::process::current();
+    let me = crate::host::current();
     let previous = conn
         .query_row(
             "SELECT holder, pid, host, pid_start, run_id, expires_at FROM job_locks WHERE job = ?1",

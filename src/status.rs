@@ -115,8 +115,8 @@ pub fn render(s: &Status) -> String {
         "  database        {}  schema v{}  {} + WAL {}",
         s.db_path,
         s.schema_version,
-        human_bytes(s.db_bytes),
-        human_bytes(s.wal_bytes)
+        crate::words::bytes(s.db_bytes),
+        crate::words::bytes(s.wal_bytes)
     );
     let t = &s.trades;
     let _ = writeln!(
@@ -128,12 +128,12 @@ pub fn render(s: &Status) -> String {
         let _ = writeln!(
             out,
             "  today (UTC)     {}, {} trades ({} W / {} L), win rate {}, fees {}",
-            crate::report::usdc(day.profit),
+            crate::words::usdc(day.profit),
             day.trades,
             day.wins,
             day.losses,
-            crate::report::pct(day.win_rate),
-            crate::report::amount(day.fees)
+            crate::words::pct(day.win_rate),
+            crate::words::amount(day.fees)
         );
     }
     if s.control.paused {
@@ -202,8 +202,9 @@ fn integrity_line(check: Option<&crate::integrity::Check>) -> String {
         c.result.as_str().to_string()
     };
     let mut line = format!(
-        "{word} (quick_check at {}, {} ms)",
-        c.checked_at, c.elapsed_ms
+        "{word} (quick_check at {}, {})",
+        c.checked_at,
+        crate::words::duration(std::time::Duration::from_millis(c.elapsed_ms))
     );
     if let Some(problems) = &c.problems {
         let short: String = problems.chars().take(200).collect();
@@ -218,72 +219,7 @@ fn compact_stats(figures: &[(String, String)]) -> String {
         .iter()
         .filter(|(_, v)| !v.starts_with(['{', '[']))
         .take(6)
-        .map(|(k, v)| format!("{k}={}", figure_for_people(k, v)))
+        .map(|(k, v)| format!("{k}={}", crate::words::figure(k, v)))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A job's figure as people read it: money with 2 decimals and USDC, byte counts in KiB / MiB /
-/// GiB, percentages with their sign; anything else as written. `--json` keeps the exact values.
-pub fn figure_for_people(key: &str, raw: &str) -> String {
-    let money = key == "profit"
-        || key == "pnl"
-        || key.ends_with("_profit")
-        || key.starts_with("fees")
-        || key.starts_with("staked");
-    if money {
-        if let Ok(d) = raw.parse::<rust_decimal::Decimal>() {
-            return if key.starts_with("fees") || key.starts_with("staked") {
-                crate::report::amount(d)
-            } else {
-                crate::report::usdc(d)
-            };
-        }
-    }
-    if key.contains("bytes") {
-        if let Ok(n) = raw.parse::<u64>() {
-            return human_bytes(n);
-        }
-    }
-    if key.contains("percent") && raw.parse::<f64>().is_ok_and(f64::is_finite) {
-        return format!("{raw}%");
-    }
-    raw.to_string()
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::figure_for_people;
-
-    #[test]
-    fn job_figures_read_in_units() {
-        assert_eq!(figure_for_people("profit", "967.422551"), "+967.42 USDC");
-        assert_eq!(figure_for_people("profit", "-0.004"), "0.00 USDC");
-        assert_eq!(figure_for_people("fees", "9.604"), "9.60 USDC");
-        assert_eq!(
-            figure_for_people("free_bytes_before", "47257165824"),
-            "44.0 GiB"
-        );
-        assert_eq!(figure_for_people("bytes_written", "512"), "512 B");
-        assert_eq!(figure_for_people("free_percent_after", "17.44"), "17.44%");
-        // Counts and words stay as written; so does a money key holding something else.
-        assert_eq!(figure_for_people("settled", "2664"), "2664");
-        assert_eq!(figure_for_people("engine", "rules"), "rules");
-        assert_eq!(figure_for_people("profit", "n/a"), "n/a");
-    }
 }

@@ -380,7 +380,7 @@ fn a_run_killed_while_holding_its_lease_is_taken_over_at_once_and_closed_as_cras
     .unwrap();
     let out = db.cmd("polyperf-settle").output().unwrap();
     assert_eq!(out.status.code(), Some(75), "a lease from another host");
-    let me = polyperf::process::current();
+    let me = polyperf::host::current();
     conn.execute(
         "UPDATE job_locks SET host = ?1, pid = ?2, pid_start = ?3",
         rusqlite::params![me.host, me.pid, me.start],

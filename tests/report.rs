@@ -330,7 +330,7 @@ fn status_says_how_today_went() {
     let text = String::from_utf8_lossy(&text.stdout);
     let line = format!(
         "  today (UTC)     {}, {trades} trades ({wins} W / {} L), win rate ",
-        polyperf::report::usdc(pl),
+        polyperf::words::usdc(pl),
         trades - wins
     );
     assert!(text.contains(&line), "{line}\n{text}");

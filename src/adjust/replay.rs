@@ -376,7 +376,7 @@ fn why_not(setup: &Setup<'_>) -> String {
 /// "Replay, last 14 days: -279.00 USDC against keeping 0.75: 690 trades instead of 1148,
 /// win rate 54.8% vs 54.5%".
 fn summarize(e: &Evidence) -> String {
-    use crate::report::{pct, usdc};
+    use crate::words::{pct, usdc};
     let head = format!("Replay, last {} days:", e.days);
     if !e.judgeable {
         return format!(

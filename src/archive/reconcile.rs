@@ -68,9 +68,7 @@ fn sweep_one(entry: &std::fs::DirEntry, finals: &mut Vec<String>, stats: &mut St
             .rsplit('.')
             .next()
             .and_then(|p| p.parse().ok());
-        if pid
-            .is_none_or(|p| p == std::process::id() as i32 || !crate::process::alive(i64::from(p)))
-        {
+        if pid.is_none_or(|p| p == std::process::id() as i32 || !crate::host::alive(i64::from(p))) {
             tracing::warn!(file = %name, "removing a temp file left by a crashed run");
             std::fs::remove_file(entry.path())
                 .with_context(|| format!("removing {}", entry.path().display()))?;

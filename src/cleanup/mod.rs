@@ -172,7 +172,7 @@ fn check_integrity(
                 unit: "polyperf-cleanup".into(),
                 result: Some(format!("integrity check: {result}")),
                 exit_status: None,
-                host: Some(crate::process::current().host),
+                host: Some(crate::host::current().host),
             });
             let key = format!("integrity:{}", now.format("%Y-%m-%d"));
             crate::outbox::enqueue(&tx, &settings.telegram.notify, &alert, Some(&key), now)?;
@@ -471,12 +471,12 @@ fn notify(
         (None, true) => format!(
             "free space was under the threshold; after {} it is back to {} ({:.1}% free)",
             step_names(&stats.steps),
-            crate::status::human_bytes(stats.free_bytes_after),
+            crate::words::bytes(stats.free_bytes_after),
             stats.free_percent_after
         ),
         (None, false) => format!(
             "free space {} ({:.1}% free) is under the warning level",
-            crate::status::human_bytes(stats.free_bytes_after),
+            crate::words::bytes(stats.free_bytes_after),
             stats.free_percent_after
         ),
     };

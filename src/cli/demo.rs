@@ -140,8 +140,8 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     let feed = demo::feed_preview(&settings, now)?;
     say!(
         "[trade feed: {} new trades, {} results waiting; read from `trades` once Telegram is on] {}",
-        crate::telegram::words::count(feed.alerts),
-        crate::telegram::words::count(feed.results),
+        crate::words::count(feed.alerts),
+        crate::words::count(feed.results),
         feed.last_result.unwrap_or_default()
     );
 

@@ -91,7 +91,7 @@ pub fn verdict(
     configured: Autonomy,
 ) -> Verdict {
     let [lo, hi] = improvement.ci;
-    let money = crate::report::usdc(improvement.profit);
+    let money = crate::words::usdc(improvement.profit);
     let ci = format!("95% CI {}..{}", lo.round_dp(2), hi.round_dp(2));
     let stay_or_go_back = |why: &str| match configured {
         Autonomy::Observe => format!("stay at observe: {why}"),

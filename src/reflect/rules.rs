@@ -26,7 +26,7 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
             pct(rate),
             pct(lo),
             pct(hi),
-            crate::report::money(o.profit_loss),
+            crate::words::money(o.profit_loss),
             o.break_even
                 .map(|p| format!(", break-even win rate {} (fees included)", pct_dec(p)))
                 .unwrap_or_default()
@@ -40,7 +40,7 @@ pub fn analyse(input: &ReflectionInput, min_sample: u32) -> Answer {
             s.n,
             s.wins,
             s.losses,
-            crate::report::money(s.profit_loss)
+            crate::words::money(s.profit_loss)
         ));
     }
 
@@ -190,7 +190,7 @@ fn threshold_change(input: &ReflectionInput, min_sample: u32) -> Option<Recommen
         format!(
             "; {} ({} USDC over {} decisions) is as far towards it as applies without a human",
             chosen.value.normalize(),
-            crate::report::money(chosen.difference),
+            crate::words::money(chosen.difference),
             chosen.n
         )
     };
@@ -201,7 +201,7 @@ fn threshold_change(input: &ReflectionInput, min_sample: u32) -> Option<Recommen
         reason: format!(
             "{evidence}: the replay of the last {} days makes {} USDC with {target} against keeping {current} over {} decisions, {:.1} standard errors above 0{step}",
             scan.days,
-            crate::report::money(best.difference),
+            crate::words::money(best.difference),
             best.n,
             best.z.min(99.0),
         ),
@@ -326,7 +326,7 @@ fn size_recommendation(
             input
                 .metrics_7_days
                 .max_drawdown
-                .map_or_else(|| crate::report::NA.to_string(), |d| d.to_string()),
+                .map_or_else(|| crate::words::NA.to_string(), |d| d.to_string()),
             input.limits.max_drawdown,
         ),
         tier: Some(1),
@@ -339,7 +339,7 @@ fn size_recommendation(
 }
 
 fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    crate::words::pct(Some(x))
 }
 
 fn pct_dec(p: Decimal) -> String {

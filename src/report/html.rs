@@ -9,9 +9,10 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::chart::{self, Chart};
-use super::{ci, headline, money, pct, per_row_note, EMPTY_MESSAGE, NA};
+use super::{headline, per_row_note, EMPTY_MESSAGE};
 use crate::metrics::{Group, LatestInsights, Metrics};
 use crate::proposals::Proposal;
+use crate::words::{ci, money, pct, NA};
 
 /// XML/HTML text escaping.
 pub fn escape(s: &str) -> String {

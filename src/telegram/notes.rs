@@ -9,9 +9,10 @@ use rust_decimal::Decimal;
 
 use super::html::{esc_short, MAX_FIELD_CHARS};
 use super::trade_text::{self, TradeView};
-use super::words::{count, side, signed_money, window};
+use super::words::side;
 use crate::outbox::message::{JobFailure, ReflectionNote, SettlementSummary, TradeAlert};
 use crate::reflect::triggers;
+use crate::words::{count, money, window};
 
 /// Most items (insights, proposals, largest results) listed in one message.
 const MAX_ITEMS: usize = 10;
@@ -26,7 +27,7 @@ pub fn settlement(s: &SettlementSummary) -> String {
         if trades == 1 { "" } else { "s" },
         count(s.wins),
         count(s.losses),
-        signed_money(s.profit)
+        money(s.profit)
     );
     let mut also = Vec::new();
     if s.fifty_fifty > 0 {
@@ -81,7 +82,7 @@ pub fn settlement(s: &SettlementSummary) -> String {
             } else {
                 "LOSS"
             },
-            signed_money(r.profit_loss),
+            money(r.profit_loss),
             side(&r.action)
         ));
     }

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 pub use super::html::{esc, esc_short, truncate_html, visible_len, MAX_CHARS, MAX_FIELD_CHARS};
 use super::notes;
-use super::words::{count, signed_money};
 use crate::outbox::message::{ApprovalRequest, ReplayFigures};
 use crate::outbox::{Kind, Message};
+use crate::words::{count, money};
 
 /// A JSON value as short escaped text (strings without quotes), at most [`MAX_FIELD_CHARS`].
 fn val(v: &Value) -> String {
@@ -98,7 +98,7 @@ pub fn render(message: &Message) -> String {
 /// The one outage alert: "1,234 decisions unsettled for over 1 h (oldest window 10:15–10:30
 /// UTC); Gamma: connection refused", or the line that says the lag cleared.
 fn settlement_lag(lag: &crate::outbox::message::SettlementLag) -> String {
-    use super::words::{when, window};
+    use crate::words::{when, window};
     let time = |t: &Option<String>| t.as_deref().and_then(|t| crate::time::from_db(t).ok());
     let at = crate::time::from_db(&lag.at).unwrap_or_default();
     if lag.cleared {
@@ -221,7 +221,7 @@ pub fn replay_line(r: &ReplayFigures, current: &str) -> String {
             r.why_not.as_deref().unwrap_or("not modelled")
         );
     }
-    let rate = |w: Option<f64>| w.map_or_else(|| "n/a".into(), |w| format!("{:.1}%", w * 100.0));
+    let rate = crate::words::pct;
     let trades = if r.trades_proposed == r.trades_keeping {
         format!("the same {} trades", count(r.trades_keeping))
     } else {
@@ -233,7 +233,7 @@ pub fn replay_line(r: &ReplayFigures, current: &str) -> String {
     };
     format!(
         "{head} {} USDC against keeping {current} — {trades}, win rate {} vs {}",
-        signed_money(r.difference),
+        money(r.difference),
         rate(r.win_rate_proposed),
         rate(r.win_rate_keeping)
     )
@@ -250,7 +250,7 @@ fn replay_warning(r: &ReplayFigures, current: &str) -> Option<String> {
     r.against().then(|| {
         format!(
             "The replay says this change would have LOST {} USDC against keeping {current}. Approve only if you know better.",
-            super::words::money(-r.difference)
+            crate::words::plain_money(-r.difference)
         )
     })
 }

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::html::{esc_short, truncate_html, MAX_CHARS};
-use super::words::{count, money, percent, price, side, signed_money, when, window};
+use super::words::side;
+use crate::words::{count, money, percent, plain_money, price, when, window};
 
 /// A merged message lists at most this many trades, then says how many more there were.
 pub const MAX_LINES: usize = 20;
@@ -93,7 +94,7 @@ fn fill(t: &TradeView) -> String {
         out.push_str(&format!(" @ {}", price(p)));
     }
     if let Some(size) = t.size {
-        out.push_str(&format!(" · {} USDC", money(size)));
+        out.push_str(&format!(" · {} USDC", plain_money(size)));
     }
     out
 }
@@ -109,7 +110,7 @@ pub fn alert(t: &TradeView, now: DateTime<Utc>) -> String {
         out.push_str(&format!(
             "\nIf {} wins: {} USDC",
             side(&t.action),
-            signed_money(profit)
+            money(profit)
         ));
     }
     if let Some(signal) = t.signal_type.as_deref().filter(|s| !s.is_empty()) {
@@ -138,7 +139,7 @@ pub fn alert(t: &TradeView, now: DateTime<Utc>) -> String {
 pub fn alert_line(t: &TradeView, now: DateTime<Utc>) -> String {
     let mut out = format!("{} · {}", side_and_window(t, now), fill(t));
     if let Some(profit) = t.profit_if_right {
-        out.push_str(&format!(" · {} if right", signed_money(profit)));
+        out.push_str(&format!(" · {} if right", money(profit)));
     }
     out
 }
@@ -149,7 +150,7 @@ pub fn result_line(t: &TradeView, now: DateTime<Utc>) -> String {
     format!(
         "<b>{} {} USDC</b> · {} · {}",
         if won { "WIN" } else { "LOSS" },
-        signed_money(pnl),
+        money(pnl),
         side_and_window(t, now),
         fill(t)
     )
@@ -161,7 +162,7 @@ fn wins_and_losses(totals: &Totals) -> String {
         "{} W / {} L, {} USDC",
         count(totals.wins),
         count(totals.losses),
-        signed_money(totals.profit)
+        money(totals.profit)
     )
 }
 
@@ -179,7 +180,7 @@ pub fn alerts_merged(shown: &[TradeView], totals: &Totals, now: DateTime<Utc>) -
         trades(totals.n, "new "),
         count(totals.up),
         count(totals.down),
-        money(totals.staked)
+        plain_money(totals.staked)
     );
     let lines: Vec<String> = shown.iter().map(|t| alert_line(t, now)).collect();
     merged(header, &lines, totals.n)
@@ -231,7 +232,7 @@ pub fn alerts_backlog(totals: &Totals, now: DateTime<Utc>) -> String {
         since(totals, now),
         count(totals.up),
         count(totals.down),
-        money(totals.staked)
+        plain_money(totals.staked)
     )
 }
 

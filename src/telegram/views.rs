@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 
 use super::api::MAX_CAPTION_CHARS;
 use super::html::{esc, truncate_html, MAX_CHARS};
-use super::words::{count, money, signed_money};
 use crate::metrics::{self, By, Period, Window};
+use crate::words::{count, money, plain_money};
 
 /// Room kept for the title and the totals line under a table.
 const TABLE_BUDGET: usize = MAX_CHARS - 400;
@@ -79,7 +79,7 @@ fn row(p: &Period, width: usize) -> String {
         p.period,
         count(p.trades),
         format!("{} / {}", count(p.wins), count(p.losses)),
-        signed_money(p.profit),
+        money(p.profit),
         roi(p.roi)
     )
 }
@@ -118,7 +118,7 @@ fn total_line(periods: &[Period]) -> String {
         if trades == 1 { "trade" } else { "trades" },
         count(wins),
         count(losses),
-        signed_money(profit)
+        money(profit)
     )
 }
 
@@ -137,8 +137,8 @@ pub fn today_line(today: Option<&metrics::Period>) -> String {
         if p.trades == 1 { "trade" } else { "trades" },
         count(p.wins),
         count(p.losses),
-        signed_money(p.profit),
-        money(p.staked)
+        money(p.profit),
+        plain_money(p.staked)
     )
 }
 
