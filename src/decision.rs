@@ -36,16 +36,9 @@ pub(crate) use rules::is_json_number;
 use rules::{text_len, time_in_range};
 pub use store::{insert, insert_many, Inserted};
 
-/// Largest `position_size` (USDC) of one decision.
-pub const MAX_POSITION_SIZE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
-/// Lowest and highest `executed_price` of a YES/NO: the exchange's price range (ticks of 0.001
-/// at the extremes).
-pub const MIN_EXECUTED_PRICE: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
-pub const MAX_EXECUTED_PRICE: Decimal = Decimal::from_parts(999, 0, 0, false, 3);
-/// Most shares one position may buy (`position_size / executed_price`, 10^8): with it every
-/// payout and P&L stays below 10^9 USDC, where the money columns (REAL) hold 6 decimal places
-/// exactly.
-pub const MAX_SHARES: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+// The money bounds a decision is held to are the settlement rules' own.
+use crate::money::{MAX_EXECUTED_PRICE, MAX_POSITION_SIZE, MAX_SHARES, MIN_EXECUTED_PRICE};
+
 /// How far before its market's window a decision may be taken (markets are listed ahead).
 pub const MAX_DAYS_BEFORE_WINDOW: i64 = 7;
 /// How far after its market's window ended a decision may be dated (late fills, clock skew).

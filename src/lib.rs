@@ -76,6 +76,7 @@ pub mod json;
 pub mod kinds;
 pub mod market;
 pub mod metrics;
+pub mod money;
 pub mod outbox;
 pub mod output;
 pub mod params;

@@ -211,7 +211,7 @@ pub fn evidence(
         days,
         since: to_db(since),
         actual: &actual,
-        fees: crate::settle::fees::FeeRules::from_settings(&settings.settlement)?,
+        fees: crate::money::fees::FeeRules::from_settings(&settings.settlement)?,
     };
     Ok(replay::replay(&rows, &setup))
 }

@@ -28,9 +28,9 @@ use rust_decimal::Decimal;
 use crate::config::FeeAssetRule;
 use crate::kinds::Outcome;
 use crate::kinds::{FeeAsset, Liquidity};
+use crate::money::fees::{FeeModel, FeeRules, Fill};
+use crate::money::pnl::{missed_opportunity, settle_fill};
 use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
-use crate::settle::fees::{FeeModel, FeeRules, Fill};
-use crate::settle::pnl::{missed_opportunity, settle_fill};
 
 /// One settled decision, as a replay needs it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -369,7 +369,7 @@ impl Walker {
         } else {
             return None;
         };
-        let won = crate::settle::pnl::side_wins(yes, outcome);
+        let won = crate::money::pnl::side_wins(yes, outcome);
         let fill = Fill {
             size: position?,
             price,

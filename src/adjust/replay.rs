@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::counterfactual::{Fate, Timeline, Values, Walker};
 use crate::kinds::{FeeAsset, Liquidity};
-use crate::settle::fees::{FeeModel, FeeRules, Fill};
+use crate::money::fees::{FeeModel, FeeRules, Fill};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
 
@@ -23,7 +23,7 @@ pub use super::counterfactual::Row;
 pub use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
 
 /// Profit of buying `position` dollars of a side at price `p` at `time` as a taker, which wins
-/// (`won`) or not: settlement's own rule ([`crate::settle::pnl::settle_fill`]: the taker fee,
+/// (`won`) or not: settlement's own rule ([`crate::money::pnl::settle_fill`]: the taker fee,
 /// its asset by era, rounding), so a replay counts money exactly as settlement records it.
 /// `None` for a price outside (0, 1).
 pub fn trade_profit(
@@ -40,7 +40,7 @@ pub fn trade_profit(
         liquidity: Liquidity::Taker,
         fee_paid: None,
     };
-    crate::settle::pnl::settle_fill(&fill, fees, won)
+    crate::money::pnl::settle_fill(&fill, fees, won)
         .ok()
         .map(|settled| settled.profit_loss)
 }
@@ -564,7 +564,7 @@ mod tests {
     fn fees(rate: &str) -> FeeRules {
         FeeRules {
             model: FeeModel::new(d(rate), Decimal::ONE).unwrap(),
-            asset: crate::settle::fees::FeeAssetRule::Auto,
+            asset: crate::money::fees::FeeAssetRule::Auto,
         }
     }
 

@@ -40,7 +40,7 @@ pub enum TieRule {
     Down,
 }
 
-/// `settlement.fee_asset`: `auto` follows the fill time (`settle::fees::FeeAsset::at`); the
+/// `settlement.fee_asset`: `auto` follows the fill time (`money::fees::FeeAsset::at`); the
 /// others force one asset (a venue that changes its rules again, or what-if reports).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

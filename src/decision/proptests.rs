@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::settle::pnl;
+use crate::money::pnl;
 
 /// Every field the parser reads.
 const FIELDS: [&str; 29] = [
@@ -102,7 +102,7 @@ fn check(text: &str) -> std::result::Result<(), TestCaseError> {
             if let Some(price) = d.executed_price {
                 let rules = pnl::FeeRules {
                     model: pnl::FeeModel::new(Decimal::new(7, 2), Decimal::ONE).unwrap(),
-                    asset: crate::settle::fees::FeeAssetRule::Auto,
+                    asset: crate::money::fees::FeeAssetRule::Auto,
                 };
                 let fill = pnl::Fill {
                     size: d.position_size,

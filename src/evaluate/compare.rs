@@ -12,7 +12,7 @@ use serde::Serialize;
 
 pub use crate::adjust::counterfactual::Timeline;
 use crate::adjust::counterfactual::{Fate, Row, Walker};
-use crate::settle::fees::FeeRules;
+use crate::money::fees::FeeRules;
 
 /// One side of the comparison.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

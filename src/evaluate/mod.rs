@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::adjust::counterfactual::Row;
 use crate::adjust::replay::{read_row, History, ROW_COLUMNS};
 use crate::config::{Autonomy, Engine, Settings};
-use crate::settle::fees::FeeRules;
+use crate::money::fees::FeeRules;
 use crate::time::{from_db, to_db};
 use compare::Summary;
 pub use walk::{Analyst, Change, Rules};

@@ -20,8 +20,8 @@ use crate::adjust::replay::{read_row, ROW_COLUMNS};
 use crate::config::{Autonomy, Settings};
 use crate::db::Money;
 use crate::kinds::FeeAsset;
+use crate::money::fees::FeeRules;
 use crate::reflect::{self, Analysis, Prepared, Requested};
-use crate::settle::fees::FeeRules;
 use crate::time::{from_db, to_db};
 
 /// A parameter change the loop made during the walk.

@@ -11,7 +11,7 @@ use super::{
     WindowInfo, BRIER_COIN_FLIP, LIVE_ONLY, Z95,
 };
 use crate::kinds::FeeAsset;
-use crate::settle::pnl::{self, BreakEven, Charge};
+use crate::money::pnl::{self, BreakEven, Charge};
 
 /// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
 /// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
@@ -710,8 +710,8 @@ mod tests {
     fn break_even_follows_the_fee_model() {
         // p = 0.50, 10 USDC: 20 shares, settlement's taker fee at rate 0.07 is 0.35 USDC in
         // collateral, so P&L is zero at a win rate of 10.35 / 20 = 51.75%.
-        let model = crate::settle::fees::FeeModel::new(d("0.07"), d("1")).unwrap();
-        let fee = crate::settle::fees::taker_fee(d("20"), d("0.50"), model).unwrap();
+        let model = crate::money::fees::FeeModel::new(d("0.07"), d("1")).unwrap();
+        let fee = crate::money::fees::taker_fee(d("20"), d("0.50"), model).unwrap();
         assert_eq!(fee, d("0.35"));
         let mut row = trade("2026-05-02 10:00:00", false, "-10.35");
         row.position_size = d("10");

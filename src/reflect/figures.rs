@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::kinds::{FeeAsset, Liquidity};
 use crate::metrics;
-use crate::settle::fees::{Charge, FeeRules, Fill};
-use crate::settle::pnl::BreakEven;
+use crate::money::fees::{Charge, FeeRules, Fill};
+use crate::money::pnl::BreakEven;
 
 /// One settled decision, as the figures need it.
 #[derive(Debug, Clone, Default)]
@@ -323,7 +323,7 @@ fn round4(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settle::fees::{FeeAssetRule, FeeModel};
+    use crate::money::fees::{FeeAssetRule, FeeModel};
     use std::str::FromStr;
 
     pub(crate) fn fees() -> FeeRules {

@@ -17,7 +17,7 @@ use super::triggers::Evaluation;
 use crate::config::Settings;
 use crate::kinds::{FeeAsset, Liquidity};
 use crate::metrics::{self, Metrics, Window};
-use crate::settle::fees::FeeRules;
+use crate::money::fees::FeeRules;
 use crate::time::to_db;
 use crate::trades::SETTLED;
 

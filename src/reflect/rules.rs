@@ -350,8 +350,8 @@ fn pct_dec(p: Decimal) -> String {
 mod tests {
     use super::*;
     use crate::kinds::FeeAsset;
+    use crate::money::fees::{FeeAssetRule, FeeModel, FeeRules};
     use crate::reflect::input::{figures, near, Limits, ParamView, Row, ThresholdScan};
-    use crate::settle::fees::{FeeAssetRule, FeeModel, FeeRules};
     use std::str::FromStr;
 
     fn fees() -> FeeRules {

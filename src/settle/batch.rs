@@ -12,10 +12,10 @@ use super::binance::{self, MINUTE_MS};
 use super::cache::{candles_for, official, upsert_markets, Candles, Memory, Wanted};
 use super::decide::{decide, price_allowed, price_evidence, Row, Verdict};
 use super::gamma::{MarketInfo, Problem};
-use super::pnl;
 use super::store::{mark_unsettleable, record_disagreement, write_settlement, Disagreement};
 use super::{reasons, Plan, Stats, SUMMARY_TOP};
 use crate::kinds::Outcome;
+use crate::money::pnl;
 
 /// One market's due rows, and whether price evidence may settle them.
 struct MarketRows<'a> {

@@ -9,12 +9,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
 use super::binance::{self, Candle, MINUTE_MS};
-use super::fees::FeeModel;
 use super::gamma::{self, MarketInfo};
 use super::Plan;
 use crate::db::{BtcPrice, Money};
 use crate::http::HttpError;
 use crate::kinds::Outcome;
+use crate::money::fees::FeeModel;
 use crate::time::{from_db, to_db};
 
 /// A symbol's candles: open minute (ms) → (open, close).

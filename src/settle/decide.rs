@@ -1,5 +1,5 @@
 //! One decision's verdict, with no I/O: the row as settlement reads it, its fee model and fill
-//! facts, the price evidence, and the outcome and money ([`super::pnl::settle_fill`]).
+//! facts, the price evidence, and the outcome and money ([`crate::money::pnl::settle_fill`]).
 
 use std::collections::HashMap;
 
@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::binance::MINUTE_MS;
-use super::fees::FeeAssetRule;
 use super::gamma::MarketInfo;
-use super::pnl::TieRule;
-use super::pnl::{self, FeeModel, FeeRules, Fill};
 use super::Source;
 use crate::db::{BtcPrice, Money};
 use crate::kinds::Liquidity;
 use crate::kinds::Outcome;
+use crate::money::fees::FeeAssetRule;
+use crate::money::pnl::TieRule;
+use crate::money::pnl::{self, FeeModel, FeeRules, Fill};
 use crate::time::from_db;
 
 /// What a verdict depends on besides the row and its market: the rules of a run, decided once

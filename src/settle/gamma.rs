@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::pnl::FeeModel;
+use crate::money::pnl::FeeModel;
 
 use crate::http::{Http, HttpError};
 use crate::kinds::Outcome;

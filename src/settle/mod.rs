@@ -6,8 +6,8 @@
 //! be read, one row that cannot be settled affects only itself (set aside with a reason, or left
 //! to wait); an API that is down or refuses leaves only what needs it pending.
 //!
-//! Files: [`pnl`] and `decide.rs` are the pure part (outcome and money; a row's verdict from
-//! `Rules`); [`gamma`] and [`binance`] the APIs; `batch.rs` settles one batch of due
+//! Files: `decide.rs` is the pure part (a row's verdict from `Rules`; the money is
+//! [`crate::money`]); [`gamma`] and [`binance`] the APIs; `batch.rs` settles one batch of due
 //! rows; `cache.rs` remembers markets and candles; `store.rs` holds the SQL on `trades`;
 //! `windows.rs` fills missing market windows; `correct.rs` corrects price results once the
 //! official one is known; `lag.rs` is the one outage alert; `sources.rs` remembers a price
@@ -18,10 +18,8 @@ pub mod binance;
 mod cache;
 mod correct;
 mod decide;
-pub mod fees;
 pub mod gamma;
 mod lag;
-pub mod pnl;
 mod reasons;
 mod sources;
 mod store;
@@ -40,12 +38,12 @@ use self::batch::settle_batch;
 use self::cache::Memory;
 use self::correct::correct_price_results;
 use self::decide::Rules;
-use self::fees::FeeModel;
 use self::store::select_due;
 use self::windows::fill_windows;
 use crate::config::Notify;
 use crate::error::bad_input;
 use crate::http::Http;
+use crate::money::fees::FeeModel;
 use crate::outbox::{self, message, Message};
 use crate::runner::JobContext;
 use crate::time::sub;

@@ -1,5 +1,5 @@
 //! `polyperf settle-check`: recomputes every settled decision from its stored inputs with the
-//! pure functions of [`super::pnl`] under today's fee rules (the fee asset the settings choose
+//! pure functions of [`crate::money::pnl`] under today's fee rules (the fee asset the settings choose
 //! for the fill's time). The check reads only; [`resettle`] (`--fix`) rewrites the money of the
 //! rows whose money differs, e.g. rows settled before polyperf knew the CLOB V2 fee rules.
 
@@ -9,13 +9,13 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::fees::{FeeRules, Fill};
+use crate::money::fees::{FeeRules, Fill};
 
-use super::pnl::{self, FeeModel, Settled};
 use crate::config::Settings;
 use crate::db::{BtcPrice, Money};
 use crate::kinds::Liquidity;
 use crate::kinds::Outcome;
+use crate::money::pnl::{self, FeeModel, Settled};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
 

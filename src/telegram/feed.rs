@@ -31,8 +31,8 @@ use super::Stats;
 use crate::config::{Notice, Notification, Settings};
 use crate::db::Money;
 use crate::kinds::Liquidity;
+use crate::money::fees::{FeeModel, FeeRules, Fill};
 use crate::runner::Job;
-use crate::settle::fees::{FeeModel, FeeRules, Fill};
 use crate::time::from_db;
 use crate::trades::settled_position;
 
@@ -406,7 +406,7 @@ fn profit_if_right(
     if let Some(rate) = fee_rate {
         rules.model = FeeModel::new(rate, Decimal::from(rules.model.exponent)).ok()?;
     }
-    crate::settle::pnl::settle_fill(&fill, &rules, true)
+    crate::money::pnl::settle_fill(&fill, &rules, true)
         .ok()
         .map(|settled| settled.profit_loss)
 }

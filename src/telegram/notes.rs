@@ -68,7 +68,7 @@ pub fn settlement(s: &SettlementSummary) -> String {
         out.push_str("\nLargest:");
     }
     for r in s.largest.iter().take(MAX_ITEMS) {
-        let won = crate::settle::pnl::side_wins(r.action == "YES", outcome(&r.outcome));
+        let won = crate::money::pnl::side_wins(r.action == "YES", outcome(&r.outcome));
         let window = crate::market::window_from_slug(&r.market_slug)
             .map(|(start, end)| format!(" · {}", window(start, end, start)))
             .unwrap_or_default();

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use polyperf::kinds::Liquidity;
-use polyperf::settle::fees::{FeeAssetRule, FeeModel, FeeRules, Fill};
+use polyperf::money::fees::{FeeAssetRule, FeeModel, FeeRules, Fill};
 use rust_decimal::Decimal;
 
 /// How outcomes relate to confidence.
@@ -137,7 +137,7 @@ pub fn generate(conn: &mut rusqlite::Connection, spec: &Spec) {
                 liquidity: Liquidity::Taker,
                 fee_paid: None,
             };
-            polyperf::settle::pnl::settle_fill(&fill, &fees(), won).unwrap()
+            polyperf::money::pnl::settle_fill(&fill, &fees(), won).unwrap()
         });
         let money = |d: Decimal| polyperf::db::Money(d);
         stmt.execute(rusqlite::params![

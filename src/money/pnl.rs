@@ -8,16 +8,17 @@
 //!
 //! Every operation is checked: whatever a row holds (even one written by hand, bypassing the
 //! log's validation), the answer is a settlement or an [`Unsettleable`] reason naming the field,
-//! never a panic. The bounds ([`MIN_EXECUTED_PRICE`], [`MAX_SHARES`], a logged fee at most the stake) are
-//! the decision log's, and they keep every payout and P&L below 10^9 USDC, where the REAL
-//! money columns hold 6 decimal places exactly.
+//! never a panic. The bounds ([`MIN_EXECUTED_PRICE`], [`MAX_SHARES`], a logged fee at most the
+//! stake) are [`crate::money`]'s, which the decision log holds every decision to, and they keep
+//! every payout and P&L below 10^9 USDC, where the REAL money columns hold 6 decimal places
+//! exactly.
 
 use anyhow::Result;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 pub use super::fees::{Charge, FeeModel, FeeRules, Fill};
 
-pub use crate::decision::{MAX_EXECUTED_PRICE, MAX_SHARES, MIN_EXECUTED_PRICE};
+use super::{MAX_EXECUTED_PRICE, MAX_POSITION_SIZE, MAX_SHARES, MIN_EXECUTED_PRICE};
 use crate::kinds::FeeAsset;
 
 /// Decimal places of stored money: USDC has 6.
@@ -87,7 +88,7 @@ pub enum Unsettleable {
     PriceOutsideTicks(Decimal),
     /// `position_size` negative.
     NegativeSize(Decimal),
-    /// `position_size` above [`crate::decision::MAX_POSITION_SIZE`].
+    /// `position_size` above [`MAX_POSITION_SIZE`].
     SizeTooLarge(Decimal),
     /// The fee (logged `fee_paid`) negative.
     BadFee(Decimal),
@@ -108,7 +109,7 @@ impl Unsettleable {
             Unsettleable::NegativeSize(s) => format!("position_size {s} is negative"),
             Unsettleable::SizeTooLarge(s) => format!(
                 "position_size {s} is over {}",
-                crate::decision::MAX_POSITION_SIZE
+                MAX_POSITION_SIZE
             ),
             Unsettleable::BadFee(f) => format!("fee_paid {f} is negative"),
             Unsettleable::FeeAboveStake { fee, size } => {
@@ -183,7 +184,7 @@ fn check_inputs(position_size: Decimal, executed_price: Decimal) -> Result<Decim
     if position_size < Decimal::ZERO {
         return Err(Unsettleable::NegativeSize(position_size));
     }
-    if position_size > crate::decision::MAX_POSITION_SIZE {
+    if position_size > MAX_POSITION_SIZE {
         return Err(Unsettleable::SizeTooLarge(position_size));
     }
     position_size
@@ -726,7 +727,7 @@ mod tests {
             let asset = if collateral { FeeAsset::Collateral } else { FeeAsset::Shares };
             match settle_position(size, price, won, Charge { fee, asset }) {
                 Ok(s) => {
-                    proptest::prop_assert!(size >= Decimal::ZERO && size <= crate::decision::MAX_POSITION_SIZE);
+                    proptest::prop_assert!(size >= Decimal::ZERO && size <= MAX_POSITION_SIZE);
                     proptest::prop_assert!(price > Decimal::ZERO && price < Decimal::ONE);
                     proptest::prop_assert!(s.payout <= MAX_SHARES);
                     // Every figure a money column holds exactly (below 10^9, 6 places).
