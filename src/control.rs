@@ -76,7 +76,7 @@ pub fn pause(
         rule: p.rule.map(str::to_string),
         figures: p.figures.clone(),
         by: p.by.to_string(),
-        since: to_db(now),
+        since: now,
     };
     outbox::enqueue(
         conn,
@@ -113,7 +113,7 @@ pub fn resume(
     let note = ResumeNote {
         by: by.to_string(),
         reason: reason.to_string(),
-        at: to_db(now),
+        at: now,
     };
     outbox::enqueue(
         conn,

@@ -1,10 +1,10 @@
 //! The words of the domain, each an enum defined once: what a decision did ([`Action`]), how a
 //! market resolved ([`Outcome`]), where a decision's settlement stands ([`SettlementStatus`]),
 //! which side of the book a fill took ([`Liquidity`]), what its fee was charged in
-//! ([`FeeAsset`]) and how a parameter change was approved ([`Method`]). Each reads and writes
-//! its column's words (`ToSql` / `FromSql`), its JSON (serde) and its text (`Display`,
-//! `parse`), so a misspelt word fails where it enters, never in a string comparison deep
-//! inside. The literals of these words live in this file only. On the ground floor: no
+//! ([`FeeAsset`]), how a parameter change was approved ([`Method`]) and why a reflection ran
+//! ([`Trigger`]). Each reads and writes its column's words (`ToSql` / `FromSql`), its JSON
+//! (serde) and its text (`Display`, `parse`), so a misspelt word fails where it enters, never
+//! in a string comparison deep inside. The literals of these words live in this file only. On the ground floor: no
 //! polyperf imports.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -225,6 +225,21 @@ words! {
     }
 }
 
+words! {
+    /// Why a reflection ran (`reflections.trigger_type` holds the ones that fired,
+    /// comma-separated).
+    Trigger {
+        /// The last `reflect.losses_trigger` settled trades all lost.
+        Losses = "3_losses",
+        /// `reflect.trades_trigger` settled trades no reflection has covered.
+        Trades = "10_trades",
+        /// Once per UTC day, from the daily timer.
+        EndOfDay = "end_of_day",
+        /// Asked for by hand.
+        Manual = "manual",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +271,7 @@ mod tests {
         check(Liquidity::ALL);
         check(FeeAsset::ALL);
         check(Method::ALL);
+        check(Trigger::ALL);
     }
 
     /// A column holding another word is an error that names the word and the known ones.

@@ -328,8 +328,8 @@ pub fn apply_change(
     let note = ParameterChange {
         history_id,
         parameter: change.name.to_string(),
-        old: stored.value.clone(),
-        new: change.new_value.to_string(),
+        old: parse_stored(&stored.value),
+        new: Some(change.new_value),
         reason: change.reason.to_string(),
         method: Some(change.method),
         proposal_id: change.proposal_id,

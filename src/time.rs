@@ -158,6 +158,51 @@ pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>> {
     Err(anyhow!("not an RFC 3339 timestamp: {s:?}"))
 }
 
+/// An instant in a message or row as stored (`YYYY-MM-DD HH:MM:SS`, UTC): written so, read
+/// from that or RFC 3339 ([`from_db`]), because a row outlives the code that wrote it. For
+/// `#[serde(with = "crate::time::stored")]`; [`stored::option`] for an `Option`.
+pub mod stored {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::to_db(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        super::from_db(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an `Option` (null or missing reads as `None`).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D>(d: D) -> Result<Option<DateTime<Utc>>, D::Error>
+        where
+            D: Deserializer<'de>,
+        {
+            match Option::<std::borrow::Cow<str>>::deserialize(d)? {
+                Some(text) => super::super::from_db(&text)
+                    .map(Some)
+                    .map_err(serde::de::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
 /// For clap: `--now 2026-02-11T10:30:00Z` (also `--since`). Years 1970 to 9999 only, so that
 /// every offset polyperf applies to it (at most [`MAX_DAYS`]) stays a valid date.
 pub fn parse_now_arg(s: &str) -> std::result::Result<DateTime<Utc>, String> {

@@ -255,7 +255,10 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     assert_eq!(payload["current"], "0.75");
     assert_eq!(payload["tier"], 2);
     assert_eq!(payload["expires_at"], "2026-03-01 18:00:00");
-    assert!(payload["evidence"]["summary"].is_string());
+    // The replay travels as figures, not as the proposal's raw evidence JSON.
+    assert!(payload.get("evidence").is_none(), "{payload}");
+    assert_eq!(payload["replay"]["days"], 14);
+    assert!(payload["replay"]["judgeable"].is_boolean());
     let nonce = payload["nonce"].as_str().unwrap().to_string();
     assert!(nonce.len() >= 8 && nonce.len() <= 12);
 

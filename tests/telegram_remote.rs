@@ -80,10 +80,10 @@ fn queue_three(db: &TestDb) {
         proposal_id: 12,
         nonce: "9f3a".into(),
         parameter: "bot_confidence_threshold".into(),
-        current: "0.75".into(),
-        proposed: "0.80".into(),
+        current: Some("0.75".parse().unwrap()),
+        proposed: Some("0.80".parse().unwrap()),
         tier: 2,
-        expires_at: "2026-02-11 18:00:00".into(),
+        expires_at: polyperf::time::from_db("2026-02-11 18:00:00").ok(),
         ..ApprovalRequest::default()
     });
     for (i, message) in [

@@ -17,7 +17,6 @@ use crate::kinds::Method;
 use crate::outbox;
 use crate::params;
 use crate::proposals::{self, Decided, Proposal, Status};
-use crate::time::to_db;
 
 /// Who the adjuster is in `decided_by` and in parameter history.
 const ADJUSTER: &str = "adjust";
@@ -191,9 +190,7 @@ pub(super) fn process(
             match action {
                 Action::Report => report_only(&tx, notify, &accepted, now)?,
                 Action::Apply => apply_auto(&tx, notify, &accepted, now)?,
-                Action::AskApproval => {
-                    request_approval(&tx, settings, &accepted, &evidence_json, now)?
-                }
+                Action::AskApproval => request_approval(&tx, settings, &accepted, now)?,
             }
         }
     };
@@ -306,7 +303,6 @@ fn request_approval(
     conn: &Connection,
     settings: &Settings,
     a: &Accepted<'_>,
-    evidence_json: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<Status> {
     let (id, name, value) = (a.p.id, &a.p.parameter_name, a.value);
@@ -317,15 +313,15 @@ fn request_approval(
         proposal_id: id,
         nonce,
         parameter: name.clone(),
-        current: a.p.current_value.clone(),
-        proposed: value.to_string(),
+        current: params::parse_value(name, &a.p.current_value).ok(),
+        proposed: Some(value),
         reason: a.p.reason.clone(),
         expected_impact: a.p.expected_impact.clone(),
         tier: a.tier,
-        evidence: evidence_json.clone(),
-        expires_at: to_db(expires_at),
+        expires_at: Some(expires_at),
         rollback_of: a.p.rollback_of,
         replay: a.p.rollback_of.is_none().then(|| figures(a.evidence)),
+        legacy_summary: None,
     };
     outbox::enqueue(
         conn,

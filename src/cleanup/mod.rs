@@ -459,12 +459,13 @@ fn notify(
     failure: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    use crate::outbox::message::DiskLevel;
     let level = if stats.below_threshold {
-        "critical"
+        DiskLevel::Critical
     } else if stats.emergency {
-        "recovered"
+        DiskLevel::Recovered
     } else {
-        "warning"
+        DiskLevel::Warning
     };
     let summary = match (failure, stats.emergency) {
         (Some(f), _) => f.to_string(),
@@ -481,7 +482,7 @@ fn notify(
         ),
     };
     let report = crate::outbox::message::DiskReport {
-        level: level.to_string(),
+        level,
         summary: summary.clone(),
         free_bytes_before: stats.free_bytes_before,
         free_bytes_after: stats.free_bytes_after,
@@ -505,7 +506,7 @@ fn notify(
     // stderr first (the journal): on a full disk the outbox insert itself may fail. A failure
     // is said by the runner, once.
     if failure.is_none() {
-        eprintln!("polyperf-cleanup: disk {level}: {summary}");
+        eprintln!("polyperf-cleanup: disk {}: {summary}", level.as_str());
     }
     let tx = crate::db::write_tx(conn)?;
     let message = crate::outbox::Message::Disk(report);

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::config::{Engine, Settings};
 use crate::error::bad_input;
+use crate::kinds::Trigger;
 use crate::runner::JobContext;
 pub use triggers::Requested;
 
@@ -43,7 +44,7 @@ pub struct Options {
 /// What a run did: the `--json` object.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Stats {
-    pub triggered: Vec<&'static str>,
+    pub triggered: Vec<Trigger>,
     pub reflection_id: Option<i64>,
     pub engine: Engine,
     /// `ok`, `invalid_answer`, `model_failed` (the model gave no answer after its attempts
@@ -259,7 +260,7 @@ pub async fn run_with(ctx: &mut JobContext, opts: &Options) -> Result<Stats> {
     )
 }
 
-fn skipped(triggered: Vec<&'static str>, engine: Engine) -> Stats {
+fn skipped(triggered: Vec<Trigger>, engine: Engine) -> Stats {
     Stats {
         triggered,
         engine,

@@ -9,13 +9,15 @@ use serde_json::json;
 
 use super::answer::Answer;
 use crate::config::{Engine, Settings};
-use crate::outbox::{self, message::ReflectionNote, Message};
+use crate::kinds::Trigger;
+use crate::outbox::message::{RecommendedChange, ReflectionNote};
+use crate::outbox::{self, Message};
 use crate::time::to_db;
 
 /// A finished analysis, valid or not.
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
-    pub triggered: &'a [&'a str],
+    pub triggered: &'a [Trigger],
     pub covered: &'a [i64],
     pub engine: Engine,
     pub model: Option<&'a str>,
@@ -142,7 +144,12 @@ fn save_one(
         Err(why) if record.failed => ("failed", None, Some(settings.scrub(why))),
         Err(why) => ("invalid_answer", None, Some(settings.scrub(why))),
     };
-    let trigger_type = record.triggered.join(",");
+    let trigger_type = record
+        .triggered
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     tx.execute(
         "INSERT INTO reflections (timestamp, trigger_type, trades_analyzed, insights,
              adjustments_made, engine, model, status, prompt, raw_answer, error,
@@ -181,7 +188,7 @@ fn save_one(
         )?;
         let note = Message::Insights(ReflectionNote {
             reflection_id,
-            trigger: trigger_type,
+            trigger: record.triggered.to_vec(),
             engine: record.engine,
             // What was dropped to keep the answer bounded is said with its insights.
             insights: answer
@@ -190,7 +197,7 @@ fn save_one(
                 .chain(&answer.notes)
                 .cloned()
                 .collect(),
-            recommendations: answer.recommendations.clone(),
+            recommendations: answer.recommendations.iter().map(recommended).collect(),
             proposal_ids: proposal_ids.clone(),
         });
         // Secrets are scrubbed from the whole message, as from every stored text.
@@ -207,6 +214,18 @@ fn save_one(
         reflection_id,
         n_proposals: proposal_ids.len(),
     })
+}
+
+/// A recommendation in the words of the reflection's note.
+fn recommended(r: &super::answer::Recommendation) -> RecommendedChange {
+    RecommendedChange {
+        parameter: r.parameter.clone(),
+        current: r.current,
+        recommended: r.recommended,
+        reason: r.reason.clone(),
+        tier: r.tier,
+        expected_impact: r.expected_impact.clone(),
+    }
 }
 
 /// The live parameter a recommendation names, or None (with a warning) when it no longer

@@ -6,12 +6,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use crate::config::Settings;
+use crate::kinds::Trigger;
 use crate::trades::{settled, settled_position};
-
-pub const LOSSES: &str = "3_losses";
-pub const TRADES: &str = "10_trades";
-pub const END_OF_DAY: &str = "end_of_day";
-pub const MANUAL: &str = "manual";
 
 /// A trigger asked for on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,7 +23,7 @@ pub enum Requested {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evaluation {
     /// Triggers that fired, in a fixed order.
-    pub fired: Vec<&'static str>,
+    pub fired: Vec<Trigger>,
     /// Settled decisions (YES, NO and HOLD) no reflection has covered yet, by (settled_at, id):
     /// what a reflection made now covers.
     pub uncovered: Vec<i64>,
@@ -52,21 +48,21 @@ pub fn decide(
     losses_trigger: u32,
     trades_trigger: u32,
     requested: Option<Requested>,
-) -> Vec<&'static str> {
+) -> Vec<Trigger> {
     let mut fired = Vec::new();
     let n = losses_trigger as usize;
     if n > 0 && facts.last_decisions.len() >= n {
         let last = &facts.last_decisions[..n];
         if last.iter().all(|(lost, _)| *lost) && !last.iter().all(|(_, covered)| *covered) {
-            fired.push(LOSSES);
+            fired.push(Trigger::Losses);
         }
     }
     if trades_trigger > 0 && facts.n_uncovered >= trades_trigger as usize {
-        fired.push(TRADES);
+        fired.push(Trigger::Trades);
     }
     match requested {
-        Some(Requested::EndOfDay) if !facts.end_of_day_done_today => fired.push(END_OF_DAY),
-        Some(Requested::Manual) => fired.push(MANUAL),
+        Some(Requested::EndOfDay) if !facts.end_of_day_done_today => fired.push(Trigger::EndOfDay),
+        Some(Requested::Manual) => fired.push(Trigger::Manual),
         _ => {}
     }
     fired
@@ -116,7 +112,7 @@ pub fn evaluate(
         settings.reflect.trades_trigger,
         requested,
     );
-    let streak = if fired.contains(&LOSSES) {
+    let streak = if fired.contains(&Trigger::Losses) {
         last.iter()
             .take(losses_trigger as usize)
             .map(|(id, _)| *id)
@@ -161,7 +157,7 @@ mod tests {
         n_uncovered: usize,
         done: bool,
         req: Option<Requested>,
-        want: &[&str],
+        want: &[Trigger],
     ) {
         let facts = Facts {
             last_decisions: last.to_vec(),
@@ -180,15 +176,27 @@ mod tests {
         const L: (bool, bool) = (true, false);
         const LC: (bool, bool) = (true, true);
         const W: (bool, bool) = (false, false);
-        check(&[L, L, L], 3, false, None, &[LOSSES]);
+        check(&[L, L, L], 3, false, None, &[Trigger::Losses]);
         check(&[L, L, W], 3, false, None, &[]);
         check(&[L, L], 2, false, None, &[]);
         check(&[LC, LC, LC], 0, false, None, &[]);
-        check(&[L, LC, LC], 1, false, None, &[LOSSES]);
-        check(&[W, L, L], 10, false, None, &[TRADES]);
-        check(&[L, L, L], 12, false, None, &[LOSSES, TRADES]);
-        check(&[], 0, false, Some(Requested::EndOfDay), &[END_OF_DAY]);
+        check(&[L, LC, LC], 1, false, None, &[Trigger::Losses]);
+        check(&[W, L, L], 10, false, None, &[Trigger::Trades]);
+        check(
+            &[L, L, L],
+            12,
+            false,
+            None,
+            &[Trigger::Losses, Trigger::Trades],
+        );
+        check(
+            &[],
+            0,
+            false,
+            Some(Requested::EndOfDay),
+            &[Trigger::EndOfDay],
+        );
         check(&[], 0, true, Some(Requested::EndOfDay), &[]);
-        check(&[], 0, true, Some(Requested::Manual), &[MANUAL]);
+        check(&[], 0, true, Some(Requested::Manual), &[Trigger::Manual]);
     }
 }

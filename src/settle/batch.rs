@@ -14,7 +14,7 @@ use super::decide::{decide, price_allowed, price_evidence, Row, Verdict};
 use super::gamma::{MarketInfo, Problem};
 use super::store::{mark_unsettleable, record_disagreement, write_settlement, Disagreement};
 use super::{reasons, Plan, Stats, SUMMARY_TOP};
-use crate::kinds::Outcome;
+use crate::kinds::{Action, Outcome};
 use crate::money::pnl;
 
 /// One market's due rows, and whether price evidence may settle them.
@@ -238,14 +238,15 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
                     }
                 }
             }
-            if let Some(m) = &s.money {
+            // Money is settled for a YES or a NO only, so the action always reads.
+            if let (Some(m), Some(action)) = (&s.money, Action::parse(&s.action)) {
                 memory.results.push((
                     m.profit_loss,
                     crate::outbox::message::SettledResult {
                         decision_id: s.decision_id.clone(),
                         market_slug: s.slug.clone(),
-                        action: s.action.clone(),
-                        outcome: s.outcome.as_str().to_string(),
+                        action,
+                        outcome: s.outcome,
                         profit_loss: m.profit_loss,
                     },
                 ));

@@ -58,10 +58,10 @@ pub(super) fn alert_lagging(conn: &mut Connection, check: &LagCheck<'_>) -> Resu
         Message::SettlementLag(SettlementLag {
             unsettled: n,
             lag_hours: check.lag_hours,
-            oldest_window_start: oldest_start,
-            oldest_window_end: oldest_end.clone(),
+            oldest_window_start: oldest_start.as_deref().and_then(|t| from_db(t).ok()),
+            oldest_window_end: oldest_end.as_deref().and_then(|t| from_db(t).ok()),
             causes: check.causes.clone(),
-            at: to_db(check.now),
+            at: check.now,
             cleared,
             ..SettlementLag::default()
         })

@@ -144,8 +144,8 @@ pub(super) fn record_disagreement(
     }
     let note = crate::outbox::message::SourcesDisagree {
         market_slug: d.slug.clone(),
-        official_outcome: d.official.as_str().to_string(),
-        price_outcome: d.price.as_str().to_string(),
+        official_outcome: Some(d.official),
+        price_outcome: Some(d.price),
         start_price: d.start,
         end_price: d.end,
         trades_corrected: d.corrected,

@@ -3,15 +3,11 @@
 //! next), and a trade alert queued before trade alerts left the outbox. Pure; every text that
 //! came from a user, a model or the database is escaped.
 
-use std::str::FromStr;
-
-use rust_decimal::Decimal;
-
 use super::html::{esc_short, MAX_FIELD_CHARS};
 use super::trade_text::{self, TradeView};
 use super::words::side;
+use crate::kinds::Trigger;
 use crate::outbox::message::{JobFailure, ReflectionNote, SettlementSummary, TradeAlert};
-use crate::reflect::triggers;
 use crate::words::{count, money, window};
 
 /// Most items (insights, proposals, largest results) listed in one message.
@@ -68,11 +64,11 @@ pub fn settlement(s: &SettlementSummary) -> String {
         out.push_str("\nLargest:");
     }
     for r in s.largest.iter().take(MAX_ITEMS) {
-        let won = crate::money::pnl::side_wins(r.action == "YES", outcome(&r.outcome));
+        let won = r.outcome.wins(r.action);
         let window = crate::market::window_from_slug(&r.market_slug)
             .map(|(start, end)| format!(" · {}", window(start, end, start)))
             .unwrap_or_default();
-        let split = r.outcome == crate::kinds::Outcome::Split.as_str();
+        let split = r.outcome == crate::kinds::Outcome::Split;
         out.push_str(&format!(
             "\n{} {} USDC · {}{window}",
             if split {
@@ -83,30 +79,23 @@ pub fn settlement(s: &SettlementSummary) -> String {
                 "LOSS"
             },
             money(r.profit_loss),
-            side(&r.action)
+            side(r.action.as_str())
         ));
     }
     out
 }
 
-fn outcome(text: &str) -> crate::kinds::Outcome {
-    crate::kinds::Outcome::parse(text).unwrap_or(crate::kinds::Outcome::Down)
-}
-
 /// A reflection: why it ran, its insights, and each recommendation as a sentence ("Raise
 /// bot_confidence_threshold from 0.60 to 0.65: fewer weak entries. Expected: +2% win rate.").
 pub fn reflection(note: &ReflectionNote) -> String {
-    let why: Vec<String> = note
+    let why: Vec<&str> = note
         .trigger
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+        .iter()
         .map(|t| match t {
-            triggers::LOSSES => "a losing streak".to_string(),
-            triggers::TRADES => "new settled trades".to_string(),
-            triggers::END_OF_DAY => "the end of the day".to_string(),
-            triggers::MANUAL => "a request".to_string(),
-            other => esc_short(other, 64),
+            Trigger::Losses => "a losing streak",
+            Trigger::Trades => "new settled trades",
+            Trigger::EndOfDay => "the end of the day",
+            Trigger::Manual => "a request",
         })
         .collect();
     let mut out = format!(
@@ -187,19 +176,14 @@ pub fn job_failure(f: &JobFailure) -> String {
 /// A trade alert the `trades_trade_alert` trigger queued before migration 0006, as today's
 /// alerts read (without the reasoning and estimate it did not carry).
 pub fn legacy_trade(t: &TradeAlert) -> String {
-    let number = |v: &serde_json::Value| match v {
-        serde_json::Value::Number(n) => Decimal::from_str(&n.to_string()).ok(),
-        serde_json::Value::String(s) => Decimal::from_str(s).ok(),
-        _ => None,
-    };
-    let timestamp = crate::time::from_db(&t.timestamp).ok();
+    let timestamp = t.timestamp;
     let view = TradeView {
-        action: t.action.clone(),
+        action: t.action.map(|a| a.to_string()).unwrap_or_default(),
         timestamp,
         window: crate::market::window_from_slug(&t.market_slug),
-        price: number(&t.executed_price),
-        size: number(&t.position_size),
-        confidence: t.confidence.as_f64(),
+        price: t.executed_price,
+        size: t.position_size,
+        confidence: t.confidence,
         signal_type: t.signal_type.clone(),
         reasoning: None,
         market_slug: t.market_slug.clone(),
@@ -216,11 +200,12 @@ pub fn legacy_trade(t: &TradeAlert) -> String {
 mod tests {
     use super::*;
     use crate::config::Engine;
-    use crate::outbox::message::SettledResult;
-    use crate::reflect::answer::Recommendation;
+    use crate::kinds::{Action, Outcome};
+    use crate::outbox::message::{RecommendedChange, SettledResult};
+    use rust_decimal::Decimal;
 
     fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
+        s.parse().unwrap()
     }
 
     #[test]
@@ -239,8 +224,8 @@ mod tests {
             largest: vec![SettledResult {
                 decision_id: "d-1".into(),
                 market_slug: "btc-updown-15m-1770804900".into(),
-                action: "NO".into(),
-                outcome: "UP".into(),
+                action: Action::No,
+                outcome: Outcome::Up,
                 profit_loss: d("-10.070000"),
             }],
         };
@@ -254,10 +239,10 @@ mod tests {
     fn a_reflection_says_its_proposals_in_words() {
         let note = ReflectionNote {
             reflection_id: 9,
-            trigger: "3_losses,end_of_day".into(),
+            trigger: vec![Trigger::Losses, Trigger::EndOfDay],
             engine: Engine::Rules,
             insights: vec!["win rate 40% <50%".into()],
-            recommendations: vec![Recommendation {
+            recommendations: vec![RecommendedChange {
                 parameter: "bot_confidence_threshold".into(),
                 current: d("0.60"),
                 recommended: d("0.65"),

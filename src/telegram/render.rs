@@ -84,7 +84,9 @@ pub fn render(message: &Message) -> String {
             "<b>Settlement lagging</b>\ndecision_id: {}\nmarket_slug: {}\nmarket_end: {}",
             show(&lag.decision_id),
             show(&lag.market_slug),
-            show(&lag.market_end)
+            lag.market_end
+                .map(crate::time::to_db)
+                .unwrap_or_else(|| "-".into())
         ),
         Message::SettlementLag(lag) => settlement_lag(lag),
         Message::PriceSource(note) => price_source(note),
@@ -99,8 +101,7 @@ pub fn render(message: &Message) -> String {
 /// UTC); Gamma: connection refused", or the line that says the lag cleared.
 fn settlement_lag(lag: &crate::outbox::message::SettlementLag) -> String {
     use crate::words::{when, window};
-    let time = |t: &Option<String>| t.as_deref().and_then(|t| crate::time::from_db(t).ok());
-    let at = crate::time::from_db(&lag.at).unwrap_or_default();
+    let at = lag.at;
     if lag.cleared {
         return format!(
             "<b>Settlement caught up</b>
@@ -109,7 +110,7 @@ No decision is unsettled for over {} h any more ({}).",
             when(at, at)
         );
     }
-    let oldest = match (time(&lag.oldest_window_start), time(&lag.oldest_window_end)) {
+    let oldest = match (lag.oldest_window_start, lag.oldest_window_end) {
         (Some(start), Some(end)) => format!(" (oldest window {})", window(start, end, at)),
         (None, Some(end)) => format!(" (oldest window ending {})", when(end, at)),
         _ => String::new(),
@@ -159,6 +160,9 @@ fn price_source(note: &crate::outbox::message::PriceSourceNote) -> String {
 /// it), why it was proposed, and when it expires. `actionable`: the current autonomy can apply
 /// it (else the message says so, and is sent without buttons). No JSON.
 pub fn approval(a: &ApprovalRequest, actionable: bool) -> String {
+    let value =
+        |v: Option<rust_decimal::Decimal>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
+    let current = value(a.current);
     let mut lines = vec![
         format!(
             "<b>Approval needed</b> (proposal #{}){}",
@@ -170,20 +174,20 @@ pub fn approval(a: &ApprovalRequest, actionable: bool) -> String {
         format!(
             "<code>{}</code>: {} → {}",
             esc_short(&a.parameter, 64),
-            esc_short(&a.current, 32),
-            esc_short(&a.proposed, 32)
+            current,
+            value(a.proposed)
         ),
     ];
     match &a.replay {
         Some(r) => {
-            lines.push(esc(&replay_line(r, &a.current)));
-            if let Some(warning) = replay_warning(r, &a.current) {
+            lines.push(esc(&replay_line(r, &current)));
+            if let Some(warning) = replay_warning(r, &current) {
                 lines.push(format!("<b>{}</b>", esc(&warning)));
             }
         }
         // Rows queued before the figures: their own one-line summary, if they have one.
         None => {
-            if let Some(summary) = a.evidence.get("summary").and_then(Value::as_str) {
+            if let Some(summary) = &a.legacy_summary {
                 lines.push(esc_short(summary, MAX_FIELD_CHARS));
             }
         }
@@ -198,9 +202,11 @@ pub fn approval(a: &ApprovalRequest, actionable: bool) -> String {
         ));
     }
     lines.push(format!(
-        "Tier {} · expires {} UTC",
+        "Tier {}{}",
         a.tier,
-        esc_short(&a.expires_at, 32)
+        a.expires_at
+            .map(|t| format!(" · expires {} UTC", crate::time::to_db(t)))
+            .unwrap_or_default()
     ));
     if !actionable {
         lines.push(
@@ -453,8 +459,20 @@ mod tests {
             ),
             (
                 "insights",
-                json!({"reflection_id": 9, "trigger": "losses,end_of_day", "engine": "rules", "insights": ["win rate 40% <50%", "b"], "recommendations": [{"parameter": "bot_confidence_threshold", "current": "0.60", "recommended": "0.65", "reason": "fewer & better", "tier": 1, "expected_impact": null}], "proposal_ids": [4, 5]}),
-                "<b>Reflection</b> (rules engine, after losses and the end of the day)\n• win rate 40% &lt;50%\n• b\n<i>Proposed</i>\n• Raise <code>bot_confidence_threshold</code> from 0.60 to 0.65: fewer &amp; better.\nThe adjuster checks each against its bounds and evidence; approvals come as their own messages.",
+                json!({"reflection_id": 9, "trigger": "3_losses,end_of_day", "engine": "rules", "insights": ["win rate 40% <50%", "b"], "recommendations": [{"parameter": "bot_confidence_threshold", "current": "0.60", "recommended": "0.65", "reason": "fewer & better", "tier": 1, "expected_impact": null}], "proposal_ids": [4, 5]}),
+                "<b>Reflection</b> (rules engine, after a losing streak and the end of the day)\n• win rate 40% &lt;50%\n• b\n<i>Proposed</i>\n• Raise <code>bot_confidence_threshold</code> from 0.60 to 0.65: fewer &amp; better.\nThe adjuster checks each against its bounds and evidence; approvals come as their own messages.",
+            ),
+            (
+                // Today's rows list the triggers; a word this version does not know sends the
+                // row to the field-by-field view.
+                "insights",
+                json!({"reflection_id": 10, "trigger": ["manual"], "engine": "openai", "insights": [], "recommendations": [], "proposal_ids": []}),
+                "<b>Reflection</b> (openai engine, after a request)\nNo new insight.\nNo parameter change proposed.",
+            ),
+            (
+                "insights",
+                json!({"reflection_id": 11, "trigger": "losses", "engine": "rules"}),
+                "<b>insights</b>\nengine: rules\nreflection_id: 11\ntrigger: losses",
             ),
             (
                 "approval",
