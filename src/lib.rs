@@ -85,6 +85,7 @@ pub mod reflect;
 pub mod report;
 pub mod rollup;
 pub mod runner;
+pub mod runs;
 pub mod schedule;
 pub mod settle;
 pub mod sim;

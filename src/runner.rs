@@ -1,23 +1,22 @@
-//! What every job's run shares, from a binary or the scheduler: tracing, the lease in
-//! `job_locks`, the `job_runs` record, `--json` / human output and the exit code (SPEC §1).
-//! A job itself is one library function `async fn(&mut JobContext) -> Result<Stats>`; the
-//! flags and the clock come from the caller (`cli::job`, `schedule`), never from here.
+//! What every job's run shares below the tables: the one table of jobs ([`JOBS`]: name,
+//! binary, cadences, the longest normal gap between successful runs), the context a job
+//! function gets ([`JobContext`]), tracing, how a run's result is printed (`--json` or aligned
+//! figures) and its exit code (SPEC §1). The lease and the `job_runs` record are the tables'
+//! (`crate::runs`), which also runs one job from start to exit code; the flags and the clock
+//! come from the caller (`cli::job`, `schedule`), never from here.
 
 use std::future::Future;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use anyhow::Result;
-use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::config::{LogFormat, Settings};
-use crate::error::{exit_code_for, one_line, Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
-use crate::time::to_db;
+use crate::error::{Kind, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE};
 
-/// The six job binaries. Their table of cadences and functions is `schedule::JOBS`; this is
-/// only their names, which the lease, `job_runs` and `status` go by.
+/// The six job binaries, one row each of [`JOBS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Job {
     Settle,
@@ -27,6 +26,122 @@ pub enum Job {
     Archive,
     Cleanup,
 }
+
+/// When a job's timer starts it: one of its rows in the systemd timers, the crontab and the
+/// in-process scheduler, which all follow this table (tests hold them to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// The name `polyperf schedule --only` takes and the timer's (`polyperf-<name>.timer`).
+    pub name: &'static str,
+    /// When, as a 6-field cron expression with seconds, UTC.
+    pub cron: &'static str,
+    /// What the timer passes the binary (`--trigger end_of_day`).
+    pub args: &'static [&'static str],
+}
+
+/// One job: its names, when it runs, and how long it may normally go without succeeding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSpec {
+    pub job: Job,
+    /// The short name (`settle`), as `status` lists it.
+    pub name: &'static str,
+    /// The binary, which is also the job's name in `job_locks` and `job_runs`.
+    pub binary: &'static str,
+    /// The timers' cadences, the first the job's main one.
+    pub cadences: &'static [Cadence],
+    /// Under systemd a service that waits for work (`--watch`) rather than a timer; cron and
+    /// the scheduler start it on its cadence.
+    pub watches: bool,
+    /// The longest gap between two successful runs that is still normal: a few cadences lost
+    /// to a remote outage or a held lock. Longer, and the job is not healthy.
+    pub longest_gap_minutes: u32,
+}
+
+/// Every job, in [`Job`]'s order: the one table the scheduler, the lease, `status` and the
+/// timers' documentation read.
+pub const JOBS: [JobSpec; 6] = [
+    JobSpec {
+        job: Job::Settle,
+        name: "settle",
+        binary: "polyperf-settle",
+        // 2 minutes after each 15-minute market close.
+        cadences: &[Cadence {
+            name: "settle",
+            cron: "0 2,17,32,47 * * * *",
+            args: &[],
+        }],
+        watches: false,
+        longest_gap_minutes: 60,
+    },
+    JobSpec {
+        job: Job::Reflect,
+        name: "reflect",
+        binary: "polyperf-reflect",
+        cadences: &[
+            Cadence {
+                name: "reflect",
+                cron: "0 5,20,35,50 * * * *",
+                args: &[],
+            },
+            Cadence {
+                name: "reflect-daily",
+                cron: "0 10 0 * * *",
+                args: &["--trigger", "end_of_day"],
+            },
+        ],
+        watches: false,
+        longest_gap_minutes: 60,
+    },
+    JobSpec {
+        job: Job::Adjust,
+        name: "adjust",
+        binary: "polyperf-adjust",
+        cadences: &[Cadence {
+            name: "adjust",
+            cron: "0 7,22,37,52 * * * *",
+            args: &[],
+        }],
+        watches: false,
+        longest_gap_minutes: 60,
+    },
+    JobSpec {
+        job: Job::Telegram,
+        name: "telegram",
+        binary: "polyperf-telegram",
+        cadences: &[Cadence {
+            name: "telegram",
+            cron: "0 * * * * *",
+            args: &["--once"],
+        }],
+        watches: true,
+        longest_gap_minutes: 10,
+    },
+    JobSpec {
+        job: Job::Archive,
+        name: "archive",
+        binary: "polyperf-archive",
+        // Sunday 03:30.
+        cadences: &[Cadence {
+            name: "archive",
+            cron: "0 30 3 * * Sun",
+            args: &[],
+        }],
+        watches: false,
+        longest_gap_minutes: 8 * 24 * 60,
+    },
+    JobSpec {
+        job: Job::Cleanup,
+        name: "cleanup",
+        binary: "polyperf-cleanup",
+        cadences: &[Cadence {
+            name: "cleanup",
+            cron: "0 45 * * * *",
+            args: &[],
+        }],
+        watches: false,
+        longest_gap_minutes: 3 * 60,
+    },
+];
 
 impl Job {
     pub const ALL: [Job; 6] = [
@@ -38,22 +153,20 @@ impl Job {
         Job::Cleanup,
     ];
 
+    /// The job's row of [`JOBS`].
+    pub fn spec(self) -> &'static JobSpec {
+        // JOBS lists the jobs in the enum's order (a test holds it so).
+        &JOBS[self as usize]
+    }
+
     /// The binary, which is also the job's name in `job_locks` and `job_runs`.
     pub fn binary(self) -> &'static str {
-        match self {
-            Job::Settle => "polyperf-settle",
-            Job::Reflect => "polyperf-reflect",
-            Job::Adjust => "polyperf-adjust",
-            Job::Telegram => "polyperf-telegram",
-            Job::Archive => "polyperf-archive",
-            Job::Cleanup => "polyperf-cleanup",
-        }
+        self.spec().binary
     }
 
     /// The short name (`settle`), as `status` lists it.
     pub fn name(self) -> &'static str {
-        let binary = self.binary();
-        binary.strip_prefix("polyperf-").unwrap_or(binary)
+        self.spec().name
     }
 }
 
@@ -123,7 +236,6 @@ impl JobContext {
 pub fn init_tracing(log_format: LogFormat) {
     init_tracing_at(log_format, "info");
 }
-
 /// As [`init_tracing`] with another default level: the operator's commands print their answer
 /// on stdout and log only warnings (`warn`) unless asked (`--verbose`, `RUST_LOG`). Then warns
 /// about environment variables that look like misspelt settings (`TELEGRAM_ENABLE`).
@@ -166,168 +278,104 @@ pub fn logs_as_json(log_format: LogFormat, stderr_is_terminal: bool) -> bool {
     }
 }
 
-/// A clock: the wall clock (`Utc::now`) in every binary, passed in so that no library code
-/// reads the time itself.
-pub type Clock = fn() -> DateTime<Utc>;
-
-/// How a run is asked for (by a job binary, `cli::job::main`, or by the scheduler's tick).
-#[derive(Debug, Clone, Copy)]
-pub struct Run {
-    /// The job's idea of now: `--now`, else the clock when the run was asked for.
-    pub now: DateTime<Utc>,
-    /// The clock the lease and the `job_runs` times go by, never `--now`: the lease guards real
-    /// processes, whatever time a rerun pretends it is.
-    pub clock: Clock,
-    /// Compute and print, write nothing (not even the lease or the run record).
-    pub dry_run: bool,
-    /// Print the result as one JSON object.
-    pub json: bool,
+/// How a run ended, as it is recorded and printed.
+#[derive(Debug)]
+pub struct Ended {
+    pub code: u8,
+    /// The figures as JSON text in the job's own field order (the important first); none for
+    /// a failure that kept none.
+    pub figures: Option<String>,
+    /// The one-line error of a failure (secrets scrubbed).
+    pub error: Option<String>,
+    /// The figures of a failure as a JSON object (for the failure's `--json` line).
+    pub failure_figures: serde_json::Value,
+    /// The failure's kind (what `--json` says its status is).
+    pub kind: Option<Kind>,
 }
 
-/// A job's run (the body of a job binary, `cli::job::main`, and of each scheduled run): open,
-/// lock, record, run, record, print. Returns the exit code.
-pub async fn run<S, F>(which: Job, settings: Settings, run: Run, job: F) -> u8
-where
-    S: Serialize,
-    F: for<'a> FnOnce(&'a mut JobContext) -> JobFuture<'a, S>,
-{
-    let name = which.binary();
-    let Run {
-        now,
-        clock,
-        dry_run,
-        json,
-    } = run;
-    let secrets = settings.secrets();
-    let scrub = |text: &str| crate::config::scrub_secrets(text, &secrets);
-    let span = tracing::info_span!("job", job = name);
-    let _enter = span.enter();
-    let conn = match crate::db::open(&settings.general.db) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{name}: error: {}", scrub(&one_line(&e)));
-            return exit_code_for(&e);
-        }
-    };
-    let lease_secs = settings.general.lock_lease_secs;
-    let mut ctx = JobContext {
-        name,
-        settings,
-        conn,
-        now,
-        dry_run,
-        interactive: std::io::stderr().is_terminal(),
-    };
-
-    // A dry run writes nothing, not even its lease or run record.
-    let holder = uuid::Uuid::new_v4().to_string();
-    let mut run_id = None;
-    if !dry_run {
-        match begin_run(&ctx.conn, name, &holder, lease_secs, now, clock()) {
-            Ok(Some(id)) => run_id = Some(id),
-            Ok(None) => return locked(name, json),
-            // A full disk must not stop the job that frees space (cleanup), and the other jobs
-            // then fail on their own writes with a clear error; so run without a lease.
-            Err(e) if is_disk_full(&e) => {
-                tracing::warn!("the disk is full: running without a lease or a job_runs record");
-            }
+impl Ended {
+    /// How a job's result reads: its exit code, figures and error, secrets scrubbed by
+    /// `scrub`.
+    pub fn of<S: Serialize>(result: &Result<S>, scrub: impl Fn(&str) -> String) -> Ended {
+        match result {
+            Ok(figures) => Ended {
+                code: EXIT_OK,
+                figures: serde_json::to_string(figures).ok(),
+                error: None,
+                failure_figures: serde_json::Value::Null,
+                kind: None,
+            },
             Err(e) => {
-                eprintln!(
-                    "{name}: error: taking the job lease: {}",
-                    scrub(&one_line(&e))
-                );
-                return exit_code_for(&e);
+                let stats = e
+                    .chain()
+                    .find_map(|cause| cause.downcast_ref::<FailedWith>())
+                    .map_or(serde_json::Value::Null, |f| f.stats.clone());
+                Ended {
+                    code: crate::error::exit_code_for(e),
+                    figures: (!stats.is_null()).then(|| stats.to_string()),
+                    error: Some(scrub(&crate::error::one_line(e))),
+                    failure_figures: stats,
+                    kind: crate::error::kind_of(e),
+                }
             }
         }
     }
 
-    let heartbeat = (!dry_run).then(|| {
-        spawn_heartbeat(
-            ctx.settings.general.db.clone(),
-            name,
-            holder.clone(),
-            lease_secs,
-            clock,
-        )
-    });
-    let started = std::time::Instant::now();
-    let result = job(&mut ctx)
-        .await
-        .and_then(|figures| files_intact(&ctx, figures));
-    if let Some(handle) = heartbeat {
-        handle.abort();
+    /// The `job_runs.status` word of this exit code.
+    pub fn status(&self) -> &'static str {
+        status_of(self.code)
     }
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-
-    // The figures' text keeps the job's own field order (the important first), for job_runs
-    // and for people; the Value (keys sorted) is only for the failure's JSON line.
-    let (code, stats, error) = match &result {
-        Ok(_) => (EXIT_OK, serde_json::Value::Null, None),
-        Err(e) => (
-            exit_code_for(e),
-            e.chain()
-                .find_map(|cause| cause.downcast_ref::<FailedWith>())
-                .map_or(serde_json::Value::Null, |f| f.stats.clone()),
-            Some(scrub(&one_line(e))),
-        ),
-    };
-    let figures_text = match &result {
-        Ok(figures) => serde_json::to_string(figures).ok(),
-        Err(_) => (!stats.is_null()).then(|| stats.to_string()),
-    };
-    if let Some(id) = run_id {
-        let ended = RunEnd {
-            id,
-            code,
-            stats: figures_text.as_deref(),
-            error: error.as_deref(),
-            at: clock(),
-        };
-        if let Err(e) = end_run(&ctx.conn, &ended, name, &holder) {
-            tracing::error!(error = %scrub(&one_line(&e)), "could not record the end of the run");
-        }
-    }
-    match (&result, error) {
-        (Ok(_), _) => {
-            // The figures are printed once, here (and kept in job_runs); the log line says
-            // only that the run finished. In the job's own field order: the important first.
-            tracing::info!(elapsed_ms, dry_run, "job finished");
-            let text = scrub(figures_text.as_deref().unwrap_or("{}"));
-            if json {
-                crate::output::println(&text);
-            } else {
-                print_human(name, &text, dry_run);
-            }
-        }
-        (Err(e), message) => {
-            // Always Some for an error; an empty message would still be reported.
-            let message = message.unwrap_or_default();
-            let kind = crate::error::kind_of(e);
-            tracing::error!(elapsed_ms, error = %message, "job failed");
-            if json {
-                let status = match kind {
-                    Some(Kind::TempFail) => "tempfail",
-                    Some(Kind::BadInput) => "bad_input",
-                    None => "failed",
-                };
-                // The figures gathered before the failure, then the verdict.
-                let mut out = match &stats {
-                    serde_json::Value::Object(figures) => figures.clone(),
-                    _ => serde_json::Map::new(),
-                };
-                out.insert("status".into(), status.into());
-                out.insert("error".into(), message.clone().into());
-                crate::output::println(&scrub(&serde_json::Value::Object(out).to_string()));
-            }
-            eprintln!("{name}: error: {message}");
-        }
-    }
-    code
 }
 
-/// Another run holds the lease: said once (on stdout with `--json`), exit 75.
-fn locked(name: &str, json: bool) -> u8 {
-    let message = format!("another {name} run holds the lock; leaving the work for the next run");
+/// The `job_runs.status` word of an exit code.
+pub fn status_of(code: u8) -> &'static str {
+    match code {
+        EXIT_OK => "ok",
+        EXIT_USAGE => "bad_input",
+        EXIT_TEMPFAIL => "tempfail",
+        _ => "failed",
+    }
+}
+
+/// Prints how a run ended: its figures (once, here; `job_runs` keeps them too) as JSON or as
+/// aligned lines, or the error on stderr (and with `--json` its figures and verdict on stdout).
+pub fn print_ended(
+    name: &str,
+    ended: &Ended,
+    json: bool,
+    dry_run: bool,
+    scrub: impl Fn(&str) -> String,
+) {
+    let Some(message) = &ended.error else {
+        let text = scrub(ended.figures.as_deref().unwrap_or("{}"));
+        if json {
+            crate::output::println(&text);
+        } else {
+            print_human(name, &text, dry_run);
+        }
+        return;
+    };
+    if json {
+        let status = match ended.kind {
+            Some(Kind::TempFail) => "tempfail",
+            Some(Kind::BadInput) => "bad_input",
+            None => "failed",
+        };
+        // The figures gathered before the failure, then the verdict.
+        let mut out = match &ended.failure_figures {
+            serde_json::Value::Object(figures) => figures.clone(),
+            _ => serde_json::Map::new(),
+        };
+        out.insert("status".into(), status.into());
+        out.insert("error".into(), message.clone().into());
+        crate::output::println(&scrub(&serde_json::Value::Object(out).to_string()));
+    }
+    eprintln!("{name}: error: {message}");
+}
+
+/// What a run refused because another holds the lease says (on stdout with `--json`); exit 75.
+pub fn print_locked(name: &str, json: bool) -> u8 {
+    let message = locked_message(name);
     tracing::warn!("{message}");
     if json {
         crate::output::println(
@@ -339,22 +387,13 @@ fn locked(name: &str, json: bool) -> u8 {
     EXIT_TEMPFAIL
 }
 
-/// A job's figures, unless something deleted or replaced the database or its write-ahead log
-/// while it ran (SQLite never does while a connection is open): then what the job wrote is in
-/// a file other processes no longer see, and reaches the database only through this process's
-/// checkpoint when it closes. The run fails saying so, with its figures.
-fn files_intact<S: Serialize>(ctx: &JobContext, figures: S) -> Result<S> {
-    match crate::db::files_replaced(&ctx.settings.general.db) {
-        None => Ok(figures),
-        Some(why) => Err(failed_with(
-            format!("{why}: what this run wrote is checkpointed from the open file when it ends, if it can be; never delete a database's -wal or -shm file while a job runs; check it with polyperf-cleanup (integrity) and polyperf status"),
-            &figures,
-        )),
-    }
+/// Why a run did nothing because another run of `job` holds the lease.
+pub fn locked_message(job: &str) -> String {
+    format!("another {job} run holds the lock; leaving the work for the next run")
 }
 
 /// Prints a run's figures (a JSON object's text) as aligned `key  value` lines, in the order
-/// they are written there.
+/// they are written there, each in the unit its name carries.
 pub fn print_human(name: &str, stats: &str, dry_run: bool) {
     let suffix = if dry_run {
         " (dry run: nothing written)"
@@ -369,315 +408,6 @@ pub fn print_human(name: &str, stats: &str, dry_run: bool) {
         text.push_str(&format!("  {key:<width$}  {shown}\n"));
     }
     crate::output::print(&text);
-}
-
-/// Takes the lease and records the start of the run, in one transaction (one fsync: cron
-/// starts some jobs every minute, so start-up cost matters). `None`: a live holder has the
-/// lease; the refused run is recorded as `locked`. Taking over from a holder that died closes
-/// its run as `crashed`. `wall` is the clock's time (the lease's), `now` the job's.
-fn begin_run(
-    conn: &Connection,
-    job: &str,
-    holder: &str,
-    lease_secs: u64,
-    now: DateTime<Utc>,
-    wall: DateTime<Utc>,
-) -> Result<Option<i64>> {
-    // IMMEDIATE: the lease row is read, then written; no other writer may come in between.
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let id = match acquire_lease(&tx, job, holder, lease_secs, wall)? {
-        Lease::Taken { previous } => {
-            let id = start_run(&tx, job, now, wall)?;
-            tx.execute(
-                "UPDATE job_locks SET run_id = ?1 WHERE job = ?2 AND holder = ?3",
-                params![id, job, holder],
-            )?;
-            close_crashed_runs(&tx, job, id, previous.as_ref(), wall)?;
-            Some(id)
-        }
-        Lease::Held => {
-            record_locked(
-                &tx,
-                job,
-                now,
-                wall,
-                &format!("another {job} run holds the lock; leaving the work for the next run"),
-            )?;
-            None
-        }
-    };
-    tx.commit()?;
-    Ok(id)
-}
-
-/// Records the end of the run and releases the lease, in one transaction.
-/// How a run ended, for its `job_runs` row.
-struct RunEnd<'a> {
-    id: i64,
-    code: u8,
-    /// The figures as JSON text, in the job's field order; none when there are none.
-    stats: Option<&'a str>,
-    error: Option<&'a str>,
-    /// The clock's time at the end.
-    at: DateTime<Utc>,
-}
-
-fn end_run(conn: &Connection, ended: &RunEnd<'_>, job: &str, holder: &str) -> Result<()> {
-    let tx = conn.unchecked_transaction()?;
-    finish_run(&tx, ended)?;
-    release_lease(&tx, job, holder)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// The lease as a duration (settings keep `lock_lease_secs` within a week; clamped anyway so a
-/// value from anywhere cannot overflow).
-fn lease_duration(lease_secs: u64) -> Duration {
-    Duration::seconds(lease_secs.min(i64::MAX as u64 / 1000) as i64)
-}
-
-/// The lease row of a job, as its holder recorded it.
-#[derive(Debug, Clone)]
-pub struct LeaseHolder {
-    pub holder: String,
-    pub pid: Option<i64>,
-    pub host: Option<String>,
-    pub pid_start: Option<String>,
-    pub run_id: Option<i64>,
-    pub expires_at: String,
-}
-
-impl LeaseHolder {
-    /// Whether the holder's process is known to be gone: recorded on this host, and its pid no
-    /// longer runs the process that took the lease. A lease from another host (or one without a
-    /// host) can only expire.
-    fn died_here(&self, host: &str) -> bool {
-        self.host.as_deref() == Some(host)
-            && self
-                .pid
-                .is_some_and(|pid| !crate::host::still_running(pid, self.pid_start.as_deref()))
-    }
-}
-
-/// What [`acquire_lease`] found.
-#[derive(Debug)]
-pub enum Lease {
-    /// The lease is ours; `previous` is the holder it was taken from (expired, or dead here).
-    Taken { previous: Option<LeaseHolder> },
-    /// A live holder has it.
-    Held,
-}
-
-/// Takes the job's lease unless a live holder has it. The lease goes by the clock (`now` here
-/// is the clock's time), not `--now`: it guards real processes. Part of the caller's
-/// transaction, which should be IMMEDIATE (the row is read, then written).
-pub fn acquire_lease(
-    conn: &Connection,
-    job: &str,
-    holder: &str,
-    lease_secs: u64,
-    now: DateTime<Utc>,
-) -> Result<Lease> {
-    let me = crate::host::current();
-    let previous = conn
-        .query_row(
-            "SELECT holder, pid, host, pid_start, run_id, expires_at FROM job_locks WHERE job = ?1",
-            [job],
-            |r| {
-                Ok(LeaseHolder {
-                    holder: r.get(0)?,
-                    pid: r.get(1)?,
-                    host: r.get(2)?,
-                    pid_start: r.get(3)?,
-                    run_id: r.get(4)?,
-                    expires_at: r.get(5)?,
-                })
-            },
-        )
-        .optional()?;
-    if let Some(p) = &previous {
-        let expired = p.expires_at.as_str() <= to_db(now).as_str();
-        if !expired && !p.died_here(&me.host) {
-            return Ok(Lease::Held);
-        }
-        if !expired {
-            tracing::warn!(
-                previous_pid = p.pid,
-                host = %me.host,
-                "the lease holder's process is gone: taking over its lease at once"
-            );
-        }
-    }
-    let expires = crate::time::add(now, lease_duration(lease_secs))?;
-    conn.execute(
-        "INSERT OR REPLACE INTO job_locks (job, holder, pid, acquired_at, expires_at, host, pid_start)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![job, holder, me.pid, to_db(now), to_db(expires), me.host, me.start],
-    )?;
-    Ok(Lease::Taken { previous })
-}
-
-/// Closes the runs of `job` left `running` by processes that died (a lease holder that was
-/// taken over, or runs older than leases with a holder) as `crashed`, with why. The caller holds
-/// the lease, so no other run of the job is alive (one whose lease expired while it hung
-/// records its own end over this when it finishes).
-fn close_crashed_runs(
-    conn: &Connection,
-    job: &str,
-    current_run: i64,
-    previous: Option<&LeaseHolder>,
-    wall: DateTime<Utc>,
-) -> Result<()> {
-    let why = match previous {
-        Some(p) if p.expires_at.as_str() > to_db(wall).as_str() => format!(
-            "crashed: its process (pid {} on {}) died without recording its end; the next run took over its lease",
-            p.pid.unwrap_or(0),
-            p.host.as_deref().unwrap_or("?")
-        ),
-        _ => "crashed: its process died or hung without recording its end (its lease expired)"
-            .to_string(),
-    };
-    let n = conn.execute(
-        "UPDATE job_runs SET status = 'crashed', finished_at = ?1, error = ?2
-         WHERE job = ?3 AND status = 'running' AND id != ?4",
-        params![to_db(wall), why, job, current_run],
-    )?;
-    if n > 0 {
-        tracing::warn!(runs = n, "closed runs whose process died as crashed");
-    }
-    Ok(())
-}
-
-/// Whether a run of `job` holds its lease (or held it and died without releasing it): the
-/// Telegram feed holds back the results a settlement run may still be writing.
-pub fn lease_taken(conn: &Connection, job: Job) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM job_locks WHERE job = ?1)")?
-        .query_row([job.binary()], |r| r.get(0))?)
-}
-
-pub fn release_lease(conn: &Connection, job: &str, holder: &str) -> Result<()> {
-    conn.execute(
-        "DELETE FROM job_locks WHERE job = ?1 AND holder = ?2",
-        params![job, holder],
-    )?;
-    Ok(())
-}
-
-/// Extends the lease while the job runs, from its own connection, every third of the lease.
-fn spawn_heartbeat(
-    db: PathBuf,
-    job: &'static str,
-    holder: String,
-    lease_secs: u64,
-    clock: Clock,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let period = std::time::Duration::from_secs((lease_secs / 3).max(1));
-        loop {
-            tokio::time::sleep(period).await;
-            let Ok(conn) = crate::db::open_existing(&db) else {
-                continue;
-            };
-            let Ok(expires) = crate::time::add(clock(), lease_duration(lease_secs)) else {
-                continue;
-            };
-            let expires = to_db(expires);
-            let _ = conn.execute(
-                "UPDATE job_locks SET expires_at = ?1 WHERE job = ?2 AND holder = ?3",
-                params![expires, job, holder],
-            );
-        }
-    })
-}
-
-fn start_run(conn: &Connection, job: &str, now: DateTime<Utc>, wall: DateTime<Utc>) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO job_runs (job, started_at, status, now) VALUES (?1, ?2, 'running', ?3)",
-        params![job, to_db(wall), to_db(now)],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-fn record_locked(
-    conn: &Connection,
-    job: &str,
-    now: DateTime<Utc>,
-    wall: DateTime<Utc>,
-    message: &str,
-) -> Result<()> {
-    let wall = to_db(wall);
-    conn.execute(
-        "INSERT INTO job_runs (job, started_at, finished_at, status, exit_code, now, error)
-         VALUES (?1, ?2, ?2, 'locked', 75, ?3, ?4)",
-        params![job, wall, to_db(now), message],
-    )?;
-    Ok(())
-}
-
-fn finish_run(conn: &Connection, ended: &RunEnd<'_>) -> Result<()> {
-    let status = match ended.code {
-        EXIT_OK => "ok",
-        EXIT_USAGE => "bad_input",
-        EXIT_TEMPFAIL => "tempfail",
-        _ => "failed",
-    };
-    conn.execute(
-        "UPDATE job_runs SET finished_at = ?1, status = ?2, exit_code = ?3, stats = ?4, error = ?5 WHERE id = ?6",
-        params![to_db(ended.at), status, ended.code, ended.stats, ended.error, ended.id],
-    )?;
-    Ok(())
-}
-
-/// The last finished run of each job, for `status`.
-pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut map = serde_json::Map::new();
-    for job in Job::ALL {
-        let row = conn
-            .query_row(
-                "SELECT started_at, finished_at, status, exit_code, stats, error FROM job_runs
-                 WHERE job = ?1 ORDER BY id DESC LIMIT 1",
-                params![job.binary()],
-                |r| {
-                    Ok(serde_json::json!({
-                        "started_at": r.get::<_, String>(0)?,
-                        "finished_at": r.get::<_, Option<String>>(1)?,
-                        "status": r.get::<_, String>(2)?,
-                        "exit_code": r.get::<_, Option<i64>>(3)?,
-                        "stats": r.get::<_, Option<String>>(4)?.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()),
-                        "error": r.get::<_, Option<String>>(5)?,
-                    }))
-                },
-            )
-            .optional()?;
-        map.insert(
-            job.name().to_string(),
-            row.unwrap_or(serde_json::Value::Null),
-        );
-    }
-    Ok(map)
-}
-
-/// Each job's last recorded figures as (name, value) text, in the order the job wrote them
-/// (the important first), for people; [`last_runs`] has them as JSON.
-pub fn last_figures(
-    conn: &Connection,
-) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>> {
-    let mut out = std::collections::BTreeMap::new();
-    for job in Job::ALL {
-        let stats: Option<String> = conn
-            .query_row(
-                "SELECT stats FROM job_runs WHERE job = ?1 ORDER BY id DESC LIMIT 1",
-                params![job.binary()],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        if let Some(text) = stats {
-            out.insert(job.name().to_string(), crate::json::fields_in_order(&text));
-        }
-    }
-    Ok(out)
 }
 
 /// Whether SQLite failed because the disk (or the database's size limit) is full.
@@ -696,6 +426,37 @@ mod tests {
 
     /// The default (`auto`) gives people a readable log on a terminal and machines JSON lines
     /// everywhere else; the units and the crontab also say `json` explicitly.
+    /// One table, in the enum's order, each name its binary's and each cadence a valid cron
+    /// expression the scheduler can take, named uniquely.
+    #[test]
+    fn the_job_table_lists_every_job_once_in_order() {
+        for (i, job) in Job::ALL.iter().enumerate() {
+            let spec = job.spec();
+            assert_eq!(spec.job, *job);
+            assert_eq!(JOBS[i].job, *job);
+            assert_eq!(spec.binary, format!("polyperf-{}", spec.name));
+            assert!(!spec.cadences.is_empty(), "{}", spec.name);
+            assert_eq!(spec.cadences[0].name, spec.name);
+            assert!(spec.longest_gap_minutes > 0);
+            for cadence in spec.cadences {
+                assert_eq!(
+                    cadence.cron.split_whitespace().count(),
+                    6,
+                    "{}",
+                    cadence.cron
+                );
+            }
+        }
+        let mut names: Vec<&str> = JOBS
+            .iter()
+            .flat_map(|j| j.cadences.iter().map(|c| c.name))
+            .collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "cadence names are unique");
+    }
+
     #[test]
     fn auto_logs_are_human_on_a_terminal_and_json_elsewhere() {
         assert_eq!(Settings::default().general.log_format, LogFormat::Auto);

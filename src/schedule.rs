@@ -1,8 +1,9 @@
-//! The one table of jobs ([`JOBS`]: name, binary, cadence, library function) and the
-//! in-process scheduler behind `polyperf schedule`: every job on the timers' cadences, for
-//! machines without systemd or cron (containers, a laptop). Each run is the same library call
-//! as the binary (`runner::run`: lease, `job_runs` row, exit code); SIGTERM / SIGINT stop new
-//! runs and wait for the runs in flight.
+//! The in-process scheduler behind `polyperf schedule`: every job on the cadences of the one
+//! table of jobs ([`crate::runner::JOBS`], which the systemd timers and the crontab follow
+//! too), for machines without systemd or cron (containers, a laptop). Each run is the same
+//! library call as the binary (`runs::run`: lease, `job_runs` row, exit code); SIGTERM /
+//! SIGINT stop new runs and wait for the runs in flight. What it adds to the table: which
+//! library function each cadence calls.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,62 +15,63 @@ use serde_json::value::RawValue;
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 use crate::config::Settings;
-use crate::runner::{self, Job, JobContext, JobFuture};
+use crate::runner::{Cadence, Job, JobContext, JobFuture, JOBS};
 
 /// A job's library function with its figures as JSON text in the job's own field order (what
-/// `runner::run` records and prints: the important first).
+/// `runs::run` records and prints: the important first).
 pub type RunFn = for<'a> fn(&'a mut JobContext) -> JobFuture<'a, Box<RawValue>>;
 
-/// One job the scheduler runs: the name `--only` takes, whose run it is (lease, `job_runs`),
-/// when (a 6-field cron expression with seconds, UTC), and the library function it calls.
+/// One job the scheduler runs: one cadence of the table, whose run it is (lease, `job_runs`),
+/// and the library function it calls.
 pub struct Scheduled {
+    /// The cadence's name, which `--only` takes.
     pub name: &'static str,
     pub job: Job,
+    /// A 6-field cron expression with seconds, UTC.
     pub cadence: &'static str,
     pub run: RunFn,
 }
 
-/// Every job on the cadences of systemd/*.timer (and the crontab): the one list of them.
-pub const JOBS: [Scheduled; 7] = [
-    job("settle", Job::Settle, "0 2,17,32,47 * * * *", |ctx| {
-        as_json(crate::settle::run(ctx))
-    }),
-    job("reflect", Job::Reflect, "0 5,20,35,50 * * * *", |ctx| {
-        as_json(crate::reflect::run(ctx))
-    }),
-    job("reflect-daily", Job::Reflect, "0 10 0 * * *", |ctx| {
-        as_json(reflect_daily(ctx))
-    }),
-    job("adjust", Job::Adjust, "0 7,22,37,52 * * * *", |ctx| {
-        as_json(crate::adjust::run(ctx))
-    }),
-    job("telegram", Job::Telegram, "0 * * * * *", |ctx| {
-        as_json(crate::telegram::run(ctx))
-    }),
-    job("archive", Job::Archive, "0 30 3 * * Sun", |ctx| {
-        as_json(crate::archive::run(ctx))
-    }),
-    job("cleanup", Job::Cleanup, "0 45 * * * *", |ctx| {
-        as_json(crate::cleanup::run(ctx))
-    }),
-];
-
-/// One row of [`JOBS`].
-const fn job(name: &'static str, job: Job, cadence: &'static str, run: RunFn) -> Scheduled {
-    Scheduled {
-        name,
-        job,
-        cadence,
-        run,
+/// The library function a cadence of the table calls: the job's run, or for the daily
+/// reflection (`--trigger end_of_day`) the end-of-day trigger.
+fn function(job: Job, cadence: &Cadence) -> RunFn {
+    match job {
+        Job::Settle => |ctx| as_json(crate::settle::run(ctx)),
+        Job::Reflect if cadence.args == ["--trigger", "end_of_day"] => {
+            |ctx| as_json(reflect_daily(ctx))
+        }
+        Job::Reflect => |ctx| as_json(crate::reflect::run(ctx)),
+        Job::Adjust => |ctx| as_json(crate::adjust::run(ctx)),
+        Job::Telegram => |ctx| as_json(crate::telegram::run(ctx)),
+        Job::Archive => |ctx| as_json(crate::archive::run(ctx)),
+        Job::Cleanup => |ctx| as_json(crate::cleanup::run(ctx)),
     }
+}
+
+/// Every cadence of every job, in the table's order.
+pub fn scheduled() -> &'static [Scheduled] {
+    static ALL: std::sync::OnceLock<Vec<Scheduled>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        JOBS.iter()
+            .flat_map(|spec| {
+                spec.cadences.iter().map(|cadence| Scheduled {
+                    name: cadence.name,
+                    job: spec.job,
+                    cadence: cadence.cron,
+                    run: function(spec.job, cadence),
+                })
+            })
+            .collect()
+    })
 }
 
 /// The job `--only` (or the demo) names, or bad input listing the known names.
 pub fn find(name: &str) -> Result<&'static Scheduled> {
-    JOBS.iter().find(|s| s.name == name).ok_or_else(|| {
+    let all = scheduled();
+    all.iter().find(|s| s.name == name).ok_or_else(|| {
         crate::error::bad_input(format!(
             "--only: unknown job {name:?} (known: {})",
-            JOBS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+            all.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
         ))
     })
 }
@@ -109,16 +111,16 @@ pub fn run_job_now(job: &Scheduled, settings: Settings) -> u8 {
     runtime.block_on(run_job(job, settings, Utc::now()))
 }
 
-/// Runs one job through the shared runner, as of `now` (its lease and `job_runs` times go by
-/// the clock). Returns the exit code.
+/// Runs one job as its binary would (`runs::run`), as of `now` (its lease and `job_runs`
+/// times go by the clock). Returns the exit code.
 pub async fn run_job(job: &Scheduled, settings: Settings, now: DateTime<Utc>) -> u8 {
-    let run = runner::Run {
+    let run = crate::runs::Run {
         now,
         clock: Utc::now,
         dry_run: false,
         json: false,
     };
-    runner::run(job.job, settings, run, job.run).await
+    crate::runs::run(job.job, settings, run, job.run).await
 }
 
 /// The jobs `--only` names (all of them without), in the table's order; an unknown name is
@@ -127,7 +129,7 @@ pub fn select(only: &[String]) -> Result<Vec<&'static Scheduled>> {
     for name in only {
         find(name)?;
     }
-    Ok(JOBS
+    Ok(scheduled()
         .iter()
         .filter(|job| only.is_empty() || only.iter().any(|o| o == job.name))
         .collect())
@@ -218,10 +220,11 @@ mod tests {
             let entry = find(job.name()).unwrap();
             assert_eq!(entry.job, job);
         }
-        let mut names: Vec<&str> = JOBS.iter().map(|s| s.name).collect();
+        let mut names: Vec<&str> = scheduled().iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), JOBS.len(), "names are unique");
+        assert_eq!(names.len(), scheduled().len(), "names are unique");
+        assert_eq!(find("reflect-daily").unwrap().job, Job::Reflect);
         let Err(err) = find("setle") else {
             panic!("an unknown name was found")
         };

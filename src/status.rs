@@ -99,8 +99,8 @@ pub fn collect(
         },
         archives,
         integrity: crate::integrity::last(conn)?,
-        jobs: crate::runner::last_runs(conn)?,
-        job_figures: crate::runner::last_figures(conn)?,
+        jobs: crate::runs::last_runs(conn)?,
+        job_figures: crate::runs::last_figures(conn)?,
         now: crate::time::to_db(now),
     })
 }

@@ -130,6 +130,83 @@ fn crontab_lines_are_valid_and_schedule_every_job_with_flock_and_logger() {
     }
 }
 
+/// A cron field of the job table (`2,17`, `*`) as systemd's calendar writes it (`02,17`).
+fn calendar_field(field: &str) -> String {
+    if field == "*" {
+        return field.into();
+    }
+    field
+        .split(',')
+        .map(|n| format!("{:0>2}", n))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The systemd timers, the units they start and the crontab say what the one job table says:
+/// each cadence's time, the binary and what the timer passes it.
+#[test]
+fn timers_and_crontab_follow_the_job_table() {
+    let crontab = std::fs::read_to_string(repo().join("crontab")).unwrap();
+    let unit = |name: &str| {
+        std::fs::read_to_string(repo().join("systemd").join(name))
+            .unwrap_or_else(|e| panic!("systemd/{name}: {e}"))
+    };
+    for spec in polyperf::runner::JOBS {
+        for cadence in spec.cadences {
+            let f: Vec<&str> = cadence.cron.split_whitespace().collect();
+            let command: Vec<&str> = std::iter::once(spec.binary)
+                .chain(cadence.args.iter().copied())
+                .collect();
+            let command = command.join(" ");
+            let when = format!(
+                "{} {} {} {} {} ",
+                f[1],
+                f[2],
+                f[3],
+                f[4],
+                f[5].replace("Sun", "0")
+            );
+            assert!(
+                crontab
+                    .lines()
+                    .any(|l| l.starts_with(&when) && l.contains(&format!(" {command} 2>&1 "))),
+                "no crontab line `{when}… {command}` for {}",
+                cadence.name
+            );
+            if spec.watches {
+                let service = unit(&format!("{}.service", spec.binary));
+                let exec = format!("ExecStart=/usr/local/bin/{} --watch\n", spec.binary);
+                assert!(service.contains(&exec), "{}: {exec}", spec.binary);
+                continue;
+            }
+            let day = if f[5] == "*" {
+                String::new()
+            } else {
+                format!("{} ", f[5])
+            };
+            let calendar = format!(
+                "OnCalendar={day}*-*-* {}:{}:{} UTC\n",
+                calendar_field(f[2]),
+                calendar_field(f[1]),
+                calendar_field(f[0])
+            );
+            let timer = unit(&format!("polyperf-{}.timer", cadence.name));
+            assert!(
+                timer.contains(&calendar),
+                "polyperf-{}.timer: {calendar}",
+                cadence.name
+            );
+            let service = unit(&format!("polyperf-{}.service", cadence.name));
+            let exec = format!("ExecStart=/usr/local/bin/{command}\n");
+            assert!(
+                service.contains(&exec),
+                "polyperf-{}.service: {exec}",
+                cadence.name
+            );
+        }
+    }
+}
+
 #[test]
 fn operator_queries_run_as_they_are() {
     let db = crate::common::TestDb::new();

@@ -1008,7 +1008,7 @@ fn a_wal_deleted_under_a_running_job_is_noticed() {
     let db = TestDb::new();
     let settings = db.settings();
     let wal = db.dir.path().join("performance.db-wal");
-    let run = polyperf::runner::Run {
+    let run = polyperf::runs::Run {
         now: polyperf::time::parse_rfc3339("2026-02-11T12:00:00Z").unwrap(),
         clock: chrono::Utc::now,
         dry_run: false,
@@ -1019,7 +1019,7 @@ fn a_wal_deleted_under_a_running_job_is_noticed() {
         .build()
         .unwrap();
     let wal_in_job = wal.clone();
-    let code = runtime.block_on(polyperf::runner::run(
+    let code = runtime.block_on(polyperf::runs::run(
         polyperf::runner::Job::Cleanup,
         settings,
         run,

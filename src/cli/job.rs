@@ -1,5 +1,5 @@
 //! The body of every job binary (`jobs/*.rs`): settings from the flags, tracing, a runtime,
-//! then the job's run through `runner::run`, and the exit code.
+//! then the job's run through `runs::run`, and the exit code.
 
 use std::process::ExitCode;
 
@@ -34,13 +34,13 @@ where
             )
         }
     };
-    let run = runner::Run {
+    let run = crate::runs::Run {
         now: args.now.unwrap_or_else(Utc::now),
         clock: Utc::now,
         dry_run: args.dry_run,
         json: args.global.json,
     };
-    let code = runtime.block_on(runner::run(which, settings, run, job));
+    let code = runtime.block_on(crate::runs::run(which, settings, run, job));
     ExitCode::from(crate::output::exit_code(code))
 }
 

@@ -310,7 +310,7 @@ fn read(conn: &mut Connection, stream: Stream, after: &Mark, rules: &FeeRules) -
 /// The last settled row results may reach now, and the `settled_at` they must stay before:
 /// while a settlement run holds its lease, its newest `settled_at` is still being written.
 fn results_upper(conn: &Connection) -> Result<(Mark, Option<String>)> {
-    let before: Option<String> = if crate::runner::lease_taken(conn, Job::Settle)? {
+    let before: Option<String> = if crate::runs::lease_taken(conn, Job::Settle)? {
         conn.query_row(
             concat!(
                 "SELECT max(settled_at) FROM trades WHERE ",
