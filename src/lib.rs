@@ -58,6 +58,7 @@
 
 pub mod adjust;
 pub mod archive;
+pub mod archives;
 pub mod body;
 pub mod cleanup;
 pub mod cli;

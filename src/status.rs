@@ -41,7 +41,7 @@ pub struct Status {
     /// Parameters holding what no reader may use (a value edited by hand), each with its fix.
     pub parameter_problems: Vec<crate::params::BadParameter>,
     pub outbox: OutboxCounts,
-    pub archives: crate::archive::Totals,
+    pub archives: crate::archives::Totals,
     /// The last `PRAGMA quick_check` (polyperf-cleanup runs it): when, and what it found.
     pub integrity: Option<crate::integrity::Check>,
     pub jobs: serde_json::Map<String, serde_json::Value>,
@@ -78,7 +78,7 @@ pub fn collect(
     let (pending, sent, failed) = crate::outbox::counts(conn)?;
     let pending_approvals =
         crate::proposals::count(conn, crate::proposals::Status::AwaitingApproval)?;
-    let archives = crate::archive::totals(conn)?;
+    let archives = crate::archives::totals(conn)?;
     let control = control::state(conn)?;
     let (db_bytes, wal_bytes) = crate::db::file_sizes(&settings.general.db);
     Ok(Status {

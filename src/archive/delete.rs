@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::format::{json_keys, line_id, write_row, ArchiveReader};
-use super::manifest;
 use super::tables::{column_list, table, table_columns};
+use crate::archives as manifest;
 use crate::rollup::{Delta, TradeColumns};
 
 /// Step 6 for a manifest row: in one transaction, deletes each row of the file that is still

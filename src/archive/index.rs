@@ -4,10 +4,10 @@
 //! other. A file that cannot be read now (offloaded to a disk that is away) is tried again by the
 //! next run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::format::ArchiveReader;
 use super::scan::scan;
@@ -18,21 +18,10 @@ pub(super) fn index_files_archived_before(conn: &mut Connection, dir: &Path) -> 
     if !crate::decision::archived::kept(conn)? {
         return Ok(0);
     }
-    let waiting: Vec<(i64, String, Option<String>)> = conn
-        .prepare(
-            "SELECT id, file_name, offloaded_to FROM archives
-             WHERE table_name = 'trades' AND deleted_at IS NOT NULL AND decisions_indexed = 0
-             ORDER BY id",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let waiting = crate::archives::trades_files_not_indexed(conn)?;
     let mut added = 0u64;
     for (manifest_id, file, offloaded_to) in waiting {
-        let path = match offloaded_to {
-            Some(to) if Path::new(&to).is_dir() => Path::new(&to).join(&file),
-            Some(to) => PathBuf::from(to),
-            None => dir.join(&file),
-        };
+        let path = crate::archives::located(dir, &file, offloaded_to.as_deref());
         match index_file(conn, &path, manifest_id) {
             Ok(n) => {
                 added += n;
@@ -57,10 +46,7 @@ fn index_file(conn: &mut Connection, path: &Path, manifest_id: i64) -> Result<u6
         )?);
         Ok(())
     })?;
-    tx.execute(
-        "UPDATE archives SET decisions_indexed = 1 WHERE id = ?1",
-        params![manifest_id],
-    )?;
+    crate::archives::mark_indexed(&tx, manifest_id)?;
     tx.commit()?;
     Ok(n)
 }

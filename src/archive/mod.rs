@@ -21,8 +21,9 @@
 //!
 //! Files: `tables` (what is archivable, ISO weeks), `format` (header, names, hashing reader
 //! and writer, lines), `write` (steps 1-5), `delete` (step 6), `reconcile` (after a crash),
-//! `manifest` (the `archives` table), `scan` and `check` (reading a file with every check),
-//! `trust` and `restore`, `verify` (list and verify); the operator subcommands are `src/cli/archive.rs`.
+//! `scan` and `check` (reading a file with every check),
+//! `trust` and `restore`, `verify` (list and verify); the manifest (the `archives` table) is
+//! [`crate::archives`]'s; the operator subcommands are `src/cli/archive.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,6 @@ mod check;
 mod delete;
 mod format;
 mod index;
-mod manifest;
 #[cfg(test)]
 mod proptests;
 mod reconcile;
@@ -51,9 +51,6 @@ mod verify;
 mod write;
 
 pub use format::{Header, FORMAT, VERSION};
-pub use manifest::{
-    clear_offload, offload_candidates, offloaded, record_offload, totals, OffloadFile, Totals,
-};
 pub use reconcile::reconcile;
 pub use restore::{restore, Origin, RestoreReport, RestoreRequest};
 pub use scan::{scan_file, FileSummary};

@@ -9,10 +9,10 @@ use rusqlite::Connection;
 
 use super::delete::delete_archived;
 use super::format::{parse_file_name, Header};
-use super::manifest;
 use super::scan::scan_file;
 use super::tables::table_columns;
 use super::Stats;
+use crate::archives as manifest;
 use crate::time::to_db;
 
 /// Finishes what a crashed run left: removes dead temp files; for manifest rows whose rows were

@@ -11,8 +11,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
 use super::format::{file_sha256, line_id, parse_line, ArchiveReader};
-use super::manifest::{manifest, ManifestRow};
 use super::scan::{id_range, FileSummary};
+use crate::archives::{manifest, ManifestRow};
 
 /// The manifest entries of one table.
 pub(super) struct Manifest {

@@ -9,10 +9,10 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::format::parse_file_name;
-use super::manifest::{self, manifest};
 use super::restore::{restore, RestoreRequest};
 use super::scan::scan_file;
 use super::trust;
+use crate::archives::{self as manifest, manifest, ManifestRow};
 use crate::time::to_db;
 
 /// One line of `polyperf archive list` / `verify`.
@@ -83,7 +83,7 @@ pub fn list(conn: &Connection, dir: &Path) -> Result<Vec<FileStatus>> {
                 Ok(_) if r.offloaded_to.is_some() => "offloaded".to_string(),
                 Ok(_) => "ok".to_string(),
             };
-            r.status(status)
+            file_status(r, status)
         })
         .collect();
     out.extend(unlisted(dir, &names)?);
@@ -120,7 +120,7 @@ pub fn verify(
             _ => row.path(dir),
         };
         if !path.exists() {
-            out.push(row.status(missing(&path)));
+            out.push(file_status(row, missing(&path)));
             continue;
         }
         let status = match scan_file(conn, &path) {
@@ -133,7 +133,7 @@ pub fn verify(
                 }
             },
         };
-        let mut st = row.status(status);
+        let mut st = file_status(row, status);
         if st.status == "ok" {
             st.verified_at = Some(to_db(now));
         }
@@ -177,4 +177,20 @@ pub fn verify(
         _ => {}
     }
     Ok(out)
+}
+
+/// A manifest row as `archive list` / `verify` show it, with what was found of its file.
+fn file_status(row: &ManifestRow, status: String) -> FileStatus {
+    FileStatus {
+        file: row.file.clone(),
+        table: Some(row.table.clone()),
+        week: Some(row.week.clone()),
+        part: Some(row.part),
+        rows: Some(row.rows),
+        size_bytes: Some(row.size_bytes),
+        sha256: Some(row.sha256.clone()),
+        deleted: row.deleted,
+        verified_at: row.verified_at.clone(),
+        status,
+    }
 }

@@ -18,9 +18,9 @@ use super::format::{
     file_name, hex, json_keys, line_id, parse_file_name, write_row, ArchiveReader, HashingWriter,
     Header, IdDigest, RowDigest, FORMAT, MAX_DECOMPRESSED_BYTES, MAX_LINE_BYTES, VERSION,
 };
-use super::manifest;
 use super::tables::{column_list, week_sql, Table, Week};
 use super::{crash_point, Stats};
+use crate::archives as manifest;
 use crate::time::to_db;
 
 /// What writing the weeks of one table shares: where, which table and columns, the cutoff and

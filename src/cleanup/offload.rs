@@ -27,7 +27,7 @@ pub(super) fn offload(
     let mut moved = 0;
     // A previous run may have recorded a copy and died before deleting the original.
     finish_offloads(conn, guard)?;
-    for candidate in crate::archive::offload_candidates(conn)? {
+    for candidate in crate::archives::offload_candidates(conn)? {
         let (name, sha) = (candidate.file_name, candidate.sha256);
         if guard.measure()?.level == Level::Ok {
             break;
@@ -48,7 +48,7 @@ pub(super) fn offload(
         }
         let dest_text = dest.to_string_lossy().into_owned();
         let tx = crate::db::write_tx(conn)?;
-        crate::archive::record_offload(&tx, &name, &dest_text)?;
+        crate::archives::record_offload(&tx, &name, &dest_text)?;
         tx.commit()?;
         remove_and_sync(&src)?;
         tracing::info!(file = %name, to = %dest_text, at = %to_db(now), "archive file offloaded");
@@ -59,7 +59,7 @@ pub(super) fn offload(
 
 /// Deletes originals whose offloaded copy was recorded (and still verifies).
 fn finish_offloads(conn: &Connection, guard: &Guard<'_>) -> Result<()> {
-    for (file, to) in crate::archive::offloaded(conn)? {
+    for (file, to) in crate::archives::offloaded(conn)? {
         let (name, sha) = (file.file_name, file.sha256);
         let src = guard.archive_dir.join(&name);
         let copy = if to.is_dir() { to.join(&name) } else { to };
@@ -71,7 +71,7 @@ fn finish_offloads(conn: &Connection, guard: &Guard<'_>) -> Result<()> {
         } else if sha256_of(&src)? == sha {
             // The recorded copy is gone or damaged: the original is the file again.
             tracing::warn!(file = %name, copy = %copy.display(), "offloaded copy missing or damaged; keeping the original");
-            crate::archive::clear_offload(conn, &name)?;
+            crate::archives::clear_offload(conn, &name)?;
         }
     }
     Ok(())

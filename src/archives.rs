@@ -1,5 +1,6 @@
-//! The manifest (`archives` table): every statement that reads or writes it. Cleanup's offload
-//! and `polyperf status` go through the public functions here.
+//! The manifest of archive files (the `archives` table): every statement that reads or writes
+//! it, for the archive job (write, delete, reconcile, verify, restore's trust, the decisions
+//! index), cleanup's offload and `polyperf status`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,27 +9,26 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::verify::FileStatus;
 use crate::time::to_db;
 
-pub(super) struct ManifestRow {
-    pub(super) file: String,
-    pub(super) table: String,
-    pub(super) week: String,
-    pub(super) part: i64,
-    pub(super) rows: i64,
-    pub(super) min_id: Option<i64>,
-    pub(super) max_id: Option<i64>,
-    pub(super) sha256: String,
+pub struct ManifestRow {
+    pub file: String,
+    pub table: String,
+    pub week: String,
+    pub part: i64,
+    pub rows: i64,
+    pub min_id: Option<i64>,
+    pub max_id: Option<i64>,
+    pub sha256: String,
     /// The rows digest (see `RowDigest` in format.rs); None for files archived before it was recorded.
-    pub(super) content_sha256: Option<String>,
-    pub(super) size_bytes: u64,
-    pub(super) deleted: bool,
-    pub(super) verified_at: Option<String>,
-    pub(super) offloaded_to: Option<String>,
+    pub content_sha256: Option<String>,
+    pub size_bytes: u64,
+    pub deleted: bool,
+    pub verified_at: Option<String>,
+    pub offloaded_to: Option<String>,
 }
 
-pub(super) fn manifest(conn: &Connection) -> Result<Vec<ManifestRow>> {
+pub fn manifest(conn: &Connection) -> Result<Vec<ManifestRow>> {
     let mut stmt = conn.prepare(
         "SELECT file_name, table_name, iso_week, part, rows, min_id, max_id, sha256, size_bytes,
                 deleted_at IS NOT NULL, verified_at, offloaded_to, content_sha256
@@ -55,49 +55,40 @@ pub(super) fn manifest(conn: &Connection) -> Result<Vec<ManifestRow>> {
 }
 
 impl ManifestRow {
-    pub(super) fn status(&self, status: String) -> FileStatus {
-        FileStatus {
-            file: self.file.clone(),
-            table: Some(self.table.clone()),
-            week: Some(self.week.clone()),
-            part: Some(self.part),
-            rows: Some(self.rows),
-            size_bytes: Some(self.size_bytes),
-            sha256: Some(self.sha256.clone()),
-            deleted: self.deleted,
-            verified_at: self.verified_at.clone(),
-            status,
-        }
-    }
-
     /// Where the file is: the archive dir, or where cleanup moved it.
-    pub(super) fn path(&self, dir: &Path) -> PathBuf {
-        match &self.offloaded_to {
-            Some(to) if Path::new(to).is_dir() => Path::new(to).join(&self.file),
-            Some(to) => PathBuf::from(to),
-            None => dir.join(&self.file),
-        }
+    pub fn path(&self, dir: &Path) -> PathBuf {
+        located(dir, &self.file, self.offloaded_to.as_deref())
+    }
+}
+
+/// Where a recorded file is: in the archive dir, or where cleanup moved it (`offloaded_to`, a
+/// directory or the copy's own path).
+pub fn located(dir: &Path, file: &str, offloaded_to: Option<&str>) -> PathBuf {
+    match offloaded_to {
+        Some(to) if Path::new(to).is_dir() => Path::new(to).join(file),
+        Some(to) => PathBuf::from(to),
+        None => dir.join(file),
     }
 }
 
 /// A manifest row to record: a file the write path wrote, or one reconciliation adopts.
-pub(super) struct NewEntry<'a> {
-    pub(super) table: &'a str,
-    pub(super) week: &'a str,
-    pub(super) part: i64,
-    pub(super) file: &'a str,
-    pub(super) rows: u64,
-    pub(super) min_id: Option<i64>,
-    pub(super) max_id: Option<i64>,
-    pub(super) sha256: &'a str,
-    pub(super) size_bytes: u64,
-    pub(super) content_sha256: &'a str,
-    pub(super) created_at: String,
-    pub(super) verified_at: String,
+pub struct NewEntry<'a> {
+    pub table: &'a str,
+    pub week: &'a str,
+    pub part: i64,
+    pub file: &'a str,
+    pub rows: u64,
+    pub min_id: Option<i64>,
+    pub max_id: Option<i64>,
+    pub sha256: &'a str,
+    pub size_bytes: u64,
+    pub content_sha256: &'a str,
+    pub created_at: String,
+    pub verified_at: String,
 }
 
 /// Records a file; returns its manifest id.
-pub(super) fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64> {
+pub fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64> {
     conn.execute(
         "INSERT INTO archives (table_name, iso_week, part, file_name, rows, min_id, max_id,
                                sha256, size_bytes, created_at, verified_at, content_sha256)
@@ -121,7 +112,7 @@ pub(super) fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64> {
 }
 
 /// The highest part recorded for a week of a table.
-pub(super) fn max_part(conn: &Connection, table: &str, week: &str) -> Result<Option<i64>> {
+pub fn max_part(conn: &Connection, table: &str, week: &str) -> Result<Option<i64>> {
     Ok(conn.query_row(
         "SELECT max(part) FROM archives WHERE table_name = ?1 AND iso_week = ?2",
         params![table, week],
@@ -130,14 +121,12 @@ pub(super) fn max_part(conn: &Connection, table: &str, week: &str) -> Result<Opt
 }
 
 /// A recorded file: its table, its name and the SHA-256 of its bytes.
-pub(super) struct Recorded {
-    pub(super) id: i64,
-    pub(super) table: String,
-    pub(super) file: String,
-    pub(super) sha256: String,
+pub struct Recorded {
+    pub id: i64,
+    pub table: String,
+    pub file: String,
+    pub sha256: String,
 }
-
-const SELECT_RECORDED: &str = "SELECT id, table_name, file_name, sha256 FROM archives";
 
 fn recorded_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Recorded> {
     Ok(Recorded {
@@ -149,22 +138,26 @@ fn recorded_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Recorded> {
 }
 
 /// The manifest row `id`.
-pub(super) fn recorded(conn: &Connection, id: i64) -> Result<Recorded> {
-    let sql = format!("{SELECT_RECORDED} WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], recorded_row)?)
+pub fn recorded(conn: &Connection, id: i64) -> Result<Recorded> {
+    Ok(conn.query_row(
+        "SELECT id, table_name, file_name, sha256 FROM archives WHERE id = ?1",
+        [id],
+        recorded_row,
+    )?)
 }
 
 /// Files recorded whose rows were not deleted yet (and that were not offloaded), oldest first.
-pub(super) fn not_deleted(conn: &Connection) -> Result<Vec<Recorded>> {
-    let sql =
-        format!("{SELECT_RECORDED} WHERE deleted_at IS NULL AND offloaded_to IS NULL ORDER BY id");
-    let mut stmt = conn.prepare(&sql)?;
+pub fn not_deleted(conn: &Connection) -> Result<Vec<Recorded>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, table_name, file_name, sha256 FROM archives
+         WHERE deleted_at IS NULL AND offloaded_to IS NULL ORDER BY id",
+    )?;
     let rows = stmt.query_map([], recorded_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Whether a manifest row names this file.
-pub(super) fn knows(conn: &Connection, file: &str) -> Result<bool> {
+pub fn knows(conn: &Connection, file: &str) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM archives WHERE file_name = ?1)",
         [file],
@@ -173,7 +166,7 @@ pub(super) fn knows(conn: &Connection, file: &str) -> Result<bool> {
 }
 
 /// The rows of manifest row `id` left the database (in the transaction that deleted them).
-pub(super) fn mark_deleted(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+pub fn mark_deleted(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE archives SET deleted_at = ?1 WHERE id = ?2",
         params![to_db(now), id],
@@ -182,14 +175,14 @@ pub(super) fn mark_deleted(conn: &Connection, id: i64, now: DateTime<Utc>) -> Re
 }
 
 /// Drops a manifest row whose rows are all still in the database (its file is unusable).
-pub(super) fn forget(conn: &Connection, id: i64) -> Result<()> {
+pub fn forget(conn: &Connection, id: i64) -> Result<()> {
     conn.execute("DELETE FROM archives WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// A file was re-read and matched: `verified_at`, and the rows digest of a file archived
 /// before digests were recorded.
-pub(super) fn mark_verified(
+pub fn mark_verified(
     conn: &Connection,
     file: &str,
     content_sha256: &str,
@@ -276,6 +269,28 @@ pub fn clear_offload(conn: &Connection, file_name: &str) -> Result<()> {
     conn.execute(
         "UPDATE archives SET offloaded_to = NULL WHERE file_name = ?1",
         params![file_name],
+    )?;
+    Ok(())
+}
+
+/// Trades files whose rows left the database before the index of archived decisions existed
+/// and whose decisions are not indexed yet, oldest first: (id, file, where it was offloaded).
+pub fn trades_files_not_indexed(conn: &Connection) -> Result<Vec<(i64, String, Option<String>)>> {
+    Ok(conn
+        .prepare(
+            "SELECT id, file_name, offloaded_to FROM archives
+             WHERE table_name = 'trades' AND deleted_at IS NOT NULL AND decisions_indexed = 0
+             ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The decisions of manifest row `id` are indexed (in the transaction that indexed them).
+pub fn mark_indexed(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE archives SET decisions_indexed = 1 WHERE id = ?1",
+        params![id],
     )?;
     Ok(())
 }
