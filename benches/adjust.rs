@@ -84,7 +84,7 @@ fn main() {
     }
 
     let started = Instant::now();
-    let rows = polyperf::adjust::replay::load_rows(&conn, now, 14).unwrap();
+    let rows = polyperf::replay::load_rows(&conn, now, 14).unwrap();
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let started = Instant::now();
     let ev = polyperf::adjust::evidence(

@@ -83,6 +83,7 @@ pub mod output;
 pub mod params;
 pub mod proposals;
 pub mod reflect;
+pub mod replay;
 pub mod report;
 pub mod rollup;
 pub mod runner;

@@ -1,6 +1,9 @@
 //! The `proposals` table: parameter changes proposed by a reflection or by the rollback watch,
 //! and what became of them. Every statement on the table is here; callers get typed rows and
-//! the [`Status`] vocabulary. The adjuster decides what happens; this module only records it.
+//! the [`Status`] vocabulary. The adjuster decides what happens to a pending proposal; what
+//! every path that acts on one shares is here too: the checks against the live parameter
+//! ([`check`]), expiry and supersession with their notices, and a human's verdict
+//! ([`apply_verdict`], for Telegram's buttons and `polyperf proposals approve|reject`).
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -9,7 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use anyhow::Result;
 
+use crate::config::Notify;
+use crate::outbox::{self, Message};
 use crate::time::to_db;
+
+pub mod check;
+mod verdict;
+
+pub use verdict::{apply_verdict, DecideOutcome, Request, Verdict};
 
 /// Where a proposal stands (`proposals.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -304,6 +314,50 @@ pub fn request_approval(
         "UPDATE proposals SET status = ?1, nonce = ?2, expires_at = ?3 WHERE id = ?4",
         params![Status::AwaitingApproval, nonce, to_db(expires_at), id],
     )?;
+    Ok(())
+}
+
+/// An approval request that got no decision in time becomes `expired`, with a notice.
+pub fn expire(
+    conn: &Connection,
+    notify: &Notify,
+    id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let why = "no decision before the approval expired";
+    set_status(conn, id, Status::Expired, why, now)?;
+    let text = format!("Proposal #{id} ({name}) expired without a decision; nothing was changed.");
+    let key = format!("expired:{id}");
+    outbox::enqueue(conn, notify, &Message::text(text), Some(&key), now)?;
+    tracing::info!(
+        proposal_id = id,
+        parameter = name,
+        "approval request expired"
+    );
+    Ok(())
+}
+
+/// A proposal whose parameter changed since it was made becomes `superseded` (why), with a
+/// notice.
+pub fn supersede(
+    conn: &Connection,
+    notify: &Notify,
+    id: i64,
+    name: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    set_status(conn, id, Status::Superseded, why, now)?;
+    let text = format!("Proposal #{id} ({name}) is superseded: {why}.");
+    let key = format!("superseded:{id}");
+    outbox::enqueue(conn, notify, &Message::text(text), Some(&key), now)?;
+    tracing::info!(
+        proposal_id = id,
+        parameter = name,
+        why,
+        "proposal superseded"
+    );
     Ok(())
 }
 

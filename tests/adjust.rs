@@ -2,10 +2,11 @@
 //! watch, the tier-3 guard, approvals through `decide`, and the job as a process.
 
 use chrono::{DateTime, Duration, Utc};
-use polyperf::adjust::{self, Verdict};
+use polyperf::adjust;
 use polyperf::config::Settings;
 use polyperf::kinds::Method;
 use polyperf::proposals::Status;
+use polyperf::proposals::Verdict;
 use rusqlite::{params, Connection};
 
 use crate::common::fixtures::{insert_settled, Settled};
@@ -263,10 +264,10 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     assert!(nonce.len() >= 8 && nonce.len() <= 12);
 
     let now = t("2026-03-01T13:00:00Z");
-    let wrong = adjust::decide(
+    let wrong = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id,
             nonce: Some("deadbeef"),
             verdict: Verdict::Approve,
@@ -278,10 +279,10 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     .unwrap();
     assert!(!wrong.changed, "{wrong:?}");
     assert_eq!(value(&conn, CONF), "0.75");
-    let unknown = adjust::decide(
+    let unknown = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: 999,
             nonce: None,
             verdict: Verdict::Approve,
@@ -293,10 +294,10 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     .unwrap();
     assert!(!unknown.changed && unknown.message.contains("no proposal #999"));
 
-    let ok = adjust::decide(
+    let ok = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id,
             nonce: Some(&nonce),
             verdict: Verdict::Approve,
@@ -308,10 +309,10 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
     .unwrap();
     assert!(ok.changed && ok.status == Some(Status::Applied), "{ok:?}");
     assert_eq!(value(&conn, CONF), "0.85");
-    let again = adjust::decide(
+    let again = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id,
             nonce: Some(&nonce),
             verdict: Verdict::Approve,
@@ -325,10 +326,10 @@ fn tier_two_asks_approval_and_decide_is_idempotent() {
         !again.changed && again.message.contains("already applied"),
         "{again:?}"
     );
-    let reject_after = adjust::decide(
+    let reject_after = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id,
             nonce: None,
             verdict: Verdict::Reject,
@@ -376,10 +377,10 @@ fn superseded_when_the_live_value_moved() {
         polyperf::params::apply_change(&tx, &Default::default(), &change, t(NOW)).unwrap();
         tx.commit().unwrap();
     }
-    let out = adjust::decide(
+    let out = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: waiting,
             nonce: None,
             verdict: Verdict::Approve,
@@ -391,10 +392,10 @@ fn superseded_when_the_live_value_moved() {
     .unwrap();
     assert_eq!(out.status, Some(Status::Superseded), "{out:?}");
     assert_eq!(value(&conn, CONF), "0.80");
-    let out = adjust::decide(
+    let out = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: waiting,
             nonce: None,
             verdict: Verdict::Approve,
@@ -422,10 +423,10 @@ fn approval_requests_expire() {
         db.count("SELECT count(*) FROM outbox WHERE dedup_key = 'expired:1'"),
         1
     );
-    let out = adjust::decide(
+    let out = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id,
             nonce: None,
             verdict: Verdict::Approve,
@@ -440,10 +441,10 @@ fn approval_requests_expire() {
     // decide() itself expires a request the job has not seen yet.
     let id2 = propose(&conn, CONF, "0.75", "0.85");
     run(&db, &s, "2026-03-02T00:00:00Z");
-    let out = adjust::decide(
+    let out = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id2,
             nonce: None,
             verdict: Verdict::Approve,
@@ -659,10 +660,10 @@ fn rollback_watch_proposes_undoing_a_worse_tier_two_change() {
     let mut conn = db.conn();
     let id = propose(&conn, CONF, "0.75", "0.85");
     run(&db, &s, "2026-03-01T00:00:00Z");
-    let out = adjust::decide(
+    let out = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: id,
             nonce: None,
             verdict: Verdict::Approve,
@@ -690,10 +691,10 @@ fn rollback_watch_proposes_undoing_a_worse_tier_two_change() {
     );
     // A rerun proposes nothing new; approving restores the old value, linked to the change.
     assert_eq!(run(&db, &s, "2026-03-02T00:00:00Z").awaiting_approval, 0);
-    let out = adjust::decide(
+    let out = polyperf::proposals::apply_verdict(
         &mut conn,
         &s,
-        &adjust::Request {
+        &polyperf::proposals::Request {
             proposal_id: rid,
             nonce: None,
             verdict: Verdict::Approve,

@@ -42,22 +42,16 @@ fn evaluate(db: &TestDb, spec: &Spec, autonomy: Autonomy) -> Evaluation {
 fn hindsight_gain(db: &TestDb, spec: &Spec) -> Decimal {
     let conn = db.conn();
     let now = now_of(spec);
-    let rows = polyperf::adjust::replay::load_rows(&conn, now, spec.days as u32 + 1).unwrap();
-    let history = polyperf::adjust::replay::History::load(&conn, now).unwrap();
+    let rows = polyperf::replay::load_rows(&conn, now, spec.days as u32 + 1).unwrap();
+    let history = polyperf::replay::History::load(&conn, now).unwrap();
     let actual = history.timeline(histories::start());
     let values: Vec<Decimal> = (50..=95).map(|c| Decimal::new(c, 2)).collect();
-    polyperf::adjust::replay::threshold_scan(
-        &rows,
-        &actual,
-        spec.threshold,
-        &values,
-        histories::fees(),
-    )
-    .into_iter()
-    .map(|c| c.difference)
-    .max()
-    .unwrap_or_default()
-    .max(Decimal::ZERO)
+    polyperf::replay::threshold_scan(&rows, &actual, spec.threshold, &values, histories::fees())
+        .into_iter()
+        .map(|c| c.difference)
+        .max()
+        .unwrap_or_default()
+        .max(Decimal::ZERO)
 }
 
 /// The day (0-based, from the history's start) of the loop's first threshold change in the

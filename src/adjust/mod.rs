@@ -15,12 +15,9 @@
 //! `proposals` subcommands are `src/cli/proposals.rs`; the `proposals` table itself is
 //! [`crate::proposals`]'s.
 
-mod approve;
 mod assess;
-pub mod counterfactual;
 pub mod guard;
 mod process;
-pub mod replay;
 pub mod tiers;
 pub mod watch;
 
@@ -35,7 +32,6 @@ use crate::params;
 use crate::proposals::{self, Status};
 use crate::runner::JobContext;
 
-pub use approve::{decide, DecideOutcome, Request, Verdict};
 pub use assess::evidence;
 pub use guard::PauseInfo;
 

@@ -10,13 +10,13 @@ use rust_decimal::Decimal;
 use tracing::{info, warn};
 
 use super::assess::{self, Assessment};
-use super::replay::Evidence;
 use super::tiers::Action;
 use crate::config::{Notify, Settings};
 use crate::kinds::Method;
 use crate::outbox;
 use crate::params;
 use crate::proposals::{self, Decided, Proposal, Status};
+use crate::replay::Evidence;
 
 /// Who the adjuster is in `decided_by` and in parameter history.
 const ADJUSTER: &str = "adjust";
@@ -42,41 +42,12 @@ pub(super) fn expire(
     let tx = crate::db::write_tx(conn)?;
     let due = proposals::expired_requests(&tx, now)?;
     for p in &due {
-        mark_expired(&tx, notify, p.id, &p.parameter_name, now)?;
+        proposals::expire(&tx, notify, p.id, &p.parameter_name, now)?;
     }
     if !dry_run {
         tx.commit()?;
     }
     Ok(due.len() as u64)
-}
-
-pub(super) fn mark_expired(
-    conn: &Connection,
-    notify: &Notify,
-    id: i64,
-    name: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    proposals::set_status(
-        conn,
-        id,
-        Status::Expired,
-        "no decision before the approval expired",
-        now,
-    )?;
-    notify_text(
-        conn,
-        notify,
-        &format!("expired:{id}"),
-        &format!("Proposal #{id} ({name}) expired without a decision; nothing was changed."),
-        now,
-    )?;
-    info!(
-        proposal_id = id,
-        parameter = name,
-        "approval request expired"
-    );
-    Ok(())
 }
 
 /// Requests whose parameter changed since they were made become `superseded`.
@@ -89,9 +60,9 @@ pub(super) fn supersede_stale(
     let tx = crate::db::write_tx(conn)?;
     let mut n = 0;
     for p in proposals::with_status(&tx, Status::AwaitingApproval)? {
-        let check = assess::check(&tx, settings, &p)?;
+        let check = proposals::check::check(&tx, settings, &p)?;
         if let Some(why) = check.stale_reason(&p.parameter_name, &p.current_value) {
-            supersede(
+            proposals::supersede(
                 &tx,
                 &settings.telegram.notify,
                 p.id,
@@ -106,31 +77,6 @@ pub(super) fn supersede_stale(
         tx.commit()?;
     }
     Ok(n)
-}
-
-pub(super) fn supersede(
-    conn: &Connection,
-    notify: &Notify,
-    id: i64,
-    name: &str,
-    why: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    proposals::set_status(conn, id, Status::Superseded, why, now)?;
-    notify_text(
-        conn,
-        notify,
-        &format!("superseded:{id}"),
-        &format!("Proposal #{id} ({name}) is superseded: {why}."),
-        now,
-    )?;
-    info!(
-        proposal_id = id,
-        parameter = name,
-        why,
-        "proposal superseded"
-    );
-    Ok(())
 }
 
 /// What one run of the adjuster is: its time, whether it writes, and whether its guard paused
@@ -164,7 +110,7 @@ pub(super) fn process(
         }
         Assessment::Reject(why) => reject(&tx, notify, &p, &why, now)?,
         Assessment::Supersede(why) => {
-            supersede(&tx, notify, id, &p.parameter_name, &why, now)?;
+            proposals::supersede(&tx, notify, id, &p.parameter_name, &why, now)?;
             Status::Superseded
         }
         Assessment::Accept {

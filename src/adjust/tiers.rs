@@ -1,10 +1,11 @@
-//! Pure rules of the adjuster: validating a proposed value (parse, sign, bounds, step),
-//! deciding its tier from the size of the change, and what the autonomy level does with it.
-//! No I/O.
+//! Pure rules of the adjuster: deciding a proposal's tier from the size of the change, and
+//! what the autonomy level does with it. No I/O. (A proposed value is validated against its
+//! bounds and step by [`crate::params::validate_value`].)
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
-use crate::config::{Autonomy, ParamBounds};
+use crate::config::Autonomy;
+use crate::params::relative_change;
 
 /// What the adjuster decided a proposal is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,67 +26,6 @@ impl Tier {
             Tier::Rejected(_) => None,
         }
     }
-}
-
-/// Parses a proposed value as exact decimal text: NaN, infinities, junk, negatives and
-/// values outside the bounds are refused with a reason; the result is rounded to the step.
-pub fn validate_value(name: &str, text: &str, bounds: &ParamBounds) -> Result<Decimal, String> {
-    let t = text.trim();
-    let parsed = if t.contains(['e', 'E']) && !t.to_ascii_lowercase().contains("inf") {
-        Decimal::from_scientific(t)
-    } else {
-        Decimal::from_str_exact(t)
-    };
-    let value =
-        parsed.map_err(|_| format!("{name}: proposed value {t:?} is not a decimal number"))?;
-    if value.is_sign_negative() && !value.is_zero() {
-        return Err(format!("{name}: proposed value {value} is negative"));
-    }
-    if value < bounds.min || value > bounds.max {
-        return Err(format!(
-            "{name}: proposed value {value} is outside its bounds [{}, {}]",
-            bounds.min, bounds.max
-        ));
-    }
-    let rounded = round_to_step(value, bounds.step);
-    // Rounding can only cross a bound that is not itself a multiple of the step.
-    if rounded < bounds.min || rounded > bounds.max {
-        return Err(format!(
-            "{name}: proposed value {value} rounds to {rounded} (step {}), outside [{}, {}]",
-            bounds.step, bounds.min, bounds.max
-        ));
-    }
-    Ok(rounded)
-}
-
-/// Rounds `value` to the nearest multiple of `step` (halves away from zero), keeping the
-/// step's number of decimal places.
-/// A value too far from any multiple of the step to round (a quotient past what a Decimal
-/// holds) comes back as it is, and the bounds check that follows judges it.
-pub fn round_to_step(value: Decimal, step: Decimal) -> Decimal {
-    if step <= Decimal::ZERO {
-        return value;
-    }
-    let Some(units) = value
-        .checked_div(step)
-        .map(|u| u.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
-    else {
-        return value;
-    };
-    let Some(mut out) = units.checked_mul(step) else {
-        return value;
-    };
-    out.rescale(step.scale());
-    out
-}
-
-/// |new − old| / |old|; None when `old` is zero (a relative change is undefined) or the change
-/// is past what a Decimal holds (a value stored by hand, e.g. 1e-28).
-pub fn relative_change(old: Decimal, new: Decimal) -> Option<Decimal> {
-    if old.is_zero() {
-        return None;
-    }
-    Some(new.checked_sub(old)?.checked_div(old)?.abs())
 }
 
 /// Inputs of the tier decision besides the values.
@@ -222,6 +162,8 @@ pub fn percent(fraction: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ParamBounds;
+    use crate::params::validate_value;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
@@ -357,71 +299,6 @@ mod tests {
                 action(autonomy, &tier, &gate),
                 want,
                 "{autonomy} {tier:?} {gate:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn values_are_validated_and_rounded() {
-        let b = ParamBounds {
-            min: d("0.50"),
-            max: d("0.95"),
-            step: d("0.01"),
-        };
-        let ok = [
-            ("0.78", "0.78"),
-            ("0.784", "0.78"),
-            ("0.785", "0.79"),
-            (" 0.8 ", "0.80"),
-            ("0.50", "0.50"),
-            ("0.95", "0.95"),
-            ("7.8e-1", "0.78"),
-        ];
-        for (text, want) in ok {
-            let v = validate_value("p", text, &b).unwrap();
-            assert_eq!(v.to_string(), want, "{text}");
-        }
-        let bad = [
-            ("NaN", "not a decimal"),
-            ("nan", "not a decimal"),
-            ("inf", "not a decimal"),
-            ("-inf", "not a decimal"),
-            ("Infinity", "not a decimal"),
-            ("", "not a decimal"),
-            ("0.8abc", "not a decimal"),
-            ("1e400", "not a decimal"),
-            ("-0.8", "negative"),
-            ("0.96", "outside its bounds"),
-            ("0.49", "outside its bounds"),
-            ("0.4999", "outside its bounds"),
-        ];
-        for (text, why) in bad {
-            let err = validate_value("p", text, &b).unwrap_err();
-            assert!(err.contains(why), "{text}: {err}");
-        }
-    }
-
-    #[test]
-    fn rounding_to_step() {
-        let cases = [
-            ("12.345", "0.01", "12.35"),
-            ("12.344", "0.01", "12.34"),
-            ("7", "0.5", "7.0"),
-            ("7.26", "0.5", "7.5"),
-            ("7.24", "0.5", "7.0"),
-            ("3", "1", "3"),
-            // Too far from any multiple to divide: returned as it is, for the bounds to judge.
-            (
-                "79228162514264337593543950335",
-                "0.01",
-                "79228162514264337593543950335",
-            ),
-        ];
-        for (v, step, want) in cases {
-            assert_eq!(
-                round_to_step(d(v), d(step)).to_string(),
-                want,
-                "{v} by {step}"
             );
         }
     }

@@ -1,15 +1,15 @@
 //! `polyperf proposals {list,show,approve,reject}`: parameter proposals, and a human's
 //! verdict on one awaiting approval; the work is the library's ([`crate::proposals`],
-//! [`crate::adjust::decide`]).
+//! [`crate::proposals::apply_verdict`]).
 
 use anyhow::Result;
 use chrono::Utc;
 
 use super::{open, print, GlobalArgs};
-use crate::adjust::{decide, Request, Verdict};
 use crate::error::{bad_input, EXIT_OK, EXIT_USAGE};
 use crate::kinds::Method;
 use crate::proposals::{self, Proposal, Status};
+use crate::proposals::{apply_verdict, Request, Verdict};
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum ProposalsCmd {
@@ -116,7 +116,7 @@ fn proposals(global: &GlobalArgs, cmd: ProposalsCmd) -> Result<u8> {
                 by: &by,
                 method: Method::Cli,
             };
-            let out = decide(&mut conn, &settings, &request, Utc::now())?;
+            let out = apply_verdict(&mut conn, &settings, &request, Utc::now())?;
             print(json, &out, |o| o.message.clone());
             let wanted = if verdict == Verdict::Approve {
                 Status::Applied

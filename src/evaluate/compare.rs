@@ -1,5 +1,5 @@
 //! What the loop's changes would have done: every settled decision of the window replayed in
-//! time order by [`crate::adjust::counterfactual`] (the adjuster's own replay rules), under
+//! time order by [`crate::replay::counterfactual`] (the adjuster's own replay rules), under
 //! the values really in force then (from `parameter_history`) and under the walk's values,
 //! against what really happened. Money is exact; only the bootstrap resamples in f64.
 
@@ -10,9 +10,9 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-pub use crate::adjust::counterfactual::Timeline;
-use crate::adjust::counterfactual::{Fate, Row, Walker};
 use crate::money::fees::FeeRules;
+pub use crate::replay::counterfactual::Timeline;
+use crate::replay::counterfactual::{Fate, Row, Walker};
 
 /// One side of the comparison.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -24,10 +24,10 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::adjust::counterfactual::Row;
-use crate::adjust::replay::{read_row, History, ROW_COLUMNS};
 use crate::config::{Autonomy, Engine, Settings};
 use crate::money::fees::FeeRules;
+use crate::replay::counterfactual::Row;
+use crate::replay::{read_row, History, ROW_COLUMNS};
 use crate::time::{from_db, to_db};
 use compare::Summary;
 pub use walk::{Analyst, Change, Rules};

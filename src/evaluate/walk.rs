@@ -15,13 +15,13 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::adjust;
-use crate::adjust::counterfactual::{Fate, Timeline, Values, Walker, NAMES};
-use crate::adjust::replay::{read_row, ROW_COLUMNS};
 use crate::config::{Autonomy, Settings};
 use crate::db::Money;
 use crate::kinds::FeeAsset;
 use crate::money::fees::FeeRules;
 use crate::reflect::{self, Analysis, Prepared, Requested};
+use crate::replay::counterfactual::{Fate, Timeline, Values, Walker, NAMES};
+use crate::replay::{read_row, ROW_COLUMNS};
 use crate::time::{from_db, to_db};
 
 /// A parameter change the loop made during the walk.

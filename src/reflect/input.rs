@@ -22,7 +22,7 @@ use crate::time::to_db;
 use crate::trades::SETTLED;
 
 pub use super::figures::{figures, Bucket, Figures, Group, Row};
-pub use crate::adjust::replay::Candidate;
+pub use crate::replay::Candidate;
 
 /// A live parameter with its bounds and step. Decimals serialize as their exact text (as
 /// rust_decimal always does without its `serde-float` feature), e.g. `"value": "0.75"`.
@@ -127,7 +127,7 @@ pub struct ReflectionInput {
 /// The replay of the confidence threshold the rules engine sizes its step by: every value on
 /// the step grid within the tier-2 bound (and the parameter's bounds) as if in force all along
 /// over the last `days` days, against the live value in force all along, by the adjuster's own
-/// replay ([`crate::adjust::replay::threshold_scan`]).
+/// replay ([`crate::replay::threshold_scan`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdScan {
     pub days: u32,
@@ -261,7 +261,7 @@ fn threshold_scan(
     parameters: &[ParamView],
     now: DateTime<Utc>,
 ) -> Result<Option<ThresholdScan>> {
-    use crate::adjust::replay;
+    use crate::replay;
     let Some(p) = parameters.iter().find(|p| p.name == THRESHOLD) else {
         return Ok(None);
     };

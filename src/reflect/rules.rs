@@ -167,7 +167,7 @@ fn threshold_change(input: &ReflectionInput, min_sample: u32) -> Option<Recommen
         .iter()
         .filter(|c| (c.value > p.value) == up && c.difference >= Decimal::ZERO)
         .filter(|c| {
-            crate::adjust::tiers::relative_change(p.value, c.value)
+            crate::params::relative_change(p.value, c.value)
                 .is_some_and(|change| change <= scan.max_change_alone)
         })
         .max_by(|a, b| {

@@ -17,9 +17,9 @@ use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::state::{self, Key};
 use super::update::{self, Update};
 use super::{chat, identity, views, Stats};
-use crate::adjust::{self, Verdict};
 use crate::config::Settings;
 use crate::error::temp_fail;
+use crate::proposals::{self, Verdict};
 
 /// The next update id to ask for. Kept as text that may hold one past `i64::MAX`, so an update
 /// at the largest id is handled once and never again (Telegram is then asked from `i64::MAX`
@@ -332,14 +332,14 @@ fn command(
             })
         }
         Command::Approve { id } | Command::Reject { id } => {
-            let request = adjust::Request {
+            let request = proposals::Request {
                 proposal_id: id,
                 nonce: None,
                 verdict,
                 by: &by,
                 method: crate::kinds::Method::Telegram,
             };
-            let outcome = adjust::decide(conn, settings, &request, now)?;
+            let outcome = proposals::apply_verdict(conn, settings, &request, now)?;
             if outcome.changed {
                 stats.approvals += 1;
             }
@@ -411,14 +411,14 @@ async fn handle_button(
         return Ok(());
     };
     let by = format!("telegram:{user_id}");
-    let request = adjust::Request {
+    let request = proposals::Request {
         proposal_id: id,
         nonce: Some(nonce),
         verdict,
         by: &by,
         method: crate::kinds::Method::Telegram,
     };
-    let outcome = adjust::decide(conn, settings, &request, now);
+    let outcome = proposals::apply_verdict(conn, settings, &request, now);
     let (answer, changed) = match &outcome {
         Ok(o) => (o.message.clone(), o.changed),
         Err(e) => (

@@ -8,12 +8,12 @@ use rusqlite::Connection;
 use serde::{Serialize, Serializer};
 use tracing::info;
 
-use super::assess::{self, Check};
-use super::process::{mark_expired, notify_text, supersede};
+use super::check::{check, Check};
+use super::{expire, supersede, Decided, Proposal, Status};
 use crate::config::{Notify, Settings};
 use crate::kinds::Method;
+use crate::outbox::{self, Message};
 use crate::params;
-use crate::proposals::{self, Decided, Proposal, Status};
 use crate::time::from_db;
 
 /// A human's verdict on a proposal awaiting approval.
@@ -35,7 +35,7 @@ pub struct Request<'a> {
     pub method: Method,
 }
 
-/// What [`decide`] did.
+/// What [`apply_verdict`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecideOutcome {
     pub proposal_id: i64,
@@ -67,7 +67,7 @@ impl DecideOutcome {
 /// Approves or rejects a proposal. A proposal already decided, expired, superseded or unknown
 /// changes nothing and says why. One transaction; an approval re-checks the bounds and that the
 /// live value is still the proposal's `current_value` (else the proposal is superseded).
-pub fn decide(
+pub fn apply_verdict(
     conn: &mut Connection,
     settings: &Settings,
     request: &Request<'_>,
@@ -75,7 +75,7 @@ pub fn decide(
 ) -> Result<DecideOutcome> {
     let id = request.proposal_id;
     let tx = crate::db::write_tx(conn)?;
-    let Some(p) = proposals::get(&tx, id)? else {
+    let Some(p) = super::get(&tx, id)? else {
         let message = format!("there is no proposal #{id}");
         return Ok(DecideOutcome::new(request, None, false, message));
     };
@@ -97,7 +97,7 @@ pub fn decide(
         .and_then(|t| from_db(t).ok())
         .is_some_and(|t| t <= now);
     if expired {
-        mark_expired(&tx, &settings.telegram.notify, id, &p.parameter_name, now)?;
+        expire(&tx, &settings.telegram.notify, id, &p.parameter_name, now)?;
         tx.commit()?;
         let message = format!(
             "proposal #{id} expired at {}; nothing changed",
@@ -155,14 +155,10 @@ fn reject(
         by,
         history_id: None,
     };
-    proposals::decide(&tx, id, &decided, now)?;
-    notify_text(
-        &tx,
-        notify,
-        &format!("decided:{id}"),
-        &format!("Proposal #{id} ({name}) rejected by {by}; nothing changed."),
-        now,
-    )?;
+    super::decide(&tx, id, &decided, now)?;
+    let text = format!("Proposal #{id} ({name}) rejected by {by}; nothing changed.");
+    let key = format!("decided:{id}");
+    outbox::enqueue(&tx, notify, &Message::text(text), Some(&key), now)?;
     tx.commit()?;
     info!(proposal_id = id, by, "proposal rejected by a human");
     let message = format!("proposal #{id} rejected; {name} unchanged");
@@ -189,7 +185,7 @@ fn approve(
         ));
     }
     params::sync_bounds(&tx, settings)?;
-    let check = assess::check(&tx, settings, p)?;
+    let check = check(&tx, settings, p)?;
     if let Some(why) = check.stale_reason(name, &p.current_value) {
         supersede(&tx, &settings.telegram.notify, id, name, &why, now)?;
         tx.commit()?;
@@ -240,7 +236,7 @@ fn approve(
         by,
         history_id: Some(history_id),
     };
-    proposals::decide(&tx, id, &decided, now)?;
+    super::decide(&tx, id, &decided, now)?;
     tx.commit()?;
     info!(
         proposal_id = id,

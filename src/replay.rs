@@ -1,9 +1,10 @@
-//! Evidence for a proposal: a replay of the settled decisions of the last N days as if the
-//! proposed value had been in force, against what actually happened (the values really in
-//! force then, from `parameter_history`). Also the scan of every confidence threshold within
-//! the tier bounds that the rules engine sizes its steps by. Reads `trades` and the parameter
-//! history; the replay itself is pure and follows [`super::counterfactual`]'s rules, which the
-//! walk-forward evaluation shares.
+//! Figures over settled trades under other parameter values (figures layer): the evidence for
+//! a proposal, a replay of the settled decisions of the last N days as if the proposed value
+//! had been in force, against what actually happened (the values really in force then, from
+//! `parameter_history`); and the scan of every confidence threshold within the tier bounds that
+//! the rules engine sizes its steps by. Reads `trades` and the parameter history; the replay
+//! itself is pure and follows [`counterfactual`]'s rules. The adjuster, reflection's rules
+//! engine and the walk-forward evaluation all use it from here.
 
 use std::str::FromStr;
 
@@ -13,14 +14,16 @@ use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::counterfactual::{Fate, Timeline, Values, Walker};
+pub mod counterfactual;
+
 use crate::kinds::{FeeAsset, Liquidity};
 use crate::money::fees::{FeeModel, FeeRules, Fill};
 use crate::time::{from_db, to_db};
 use crate::trades::settled;
+use counterfactual::{Fate, Timeline, Values, Walker};
 
-pub use super::counterfactual::Row;
 pub use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
+pub use counterfactual::Row;
 
 /// Profit of buying `position` dollars of a side at price `p` at `time` as a taker, which wins
 /// (`won`) or not: settlement's own rule ([`crate::money::pnl::settle_fill`]: the taker fee,
@@ -285,7 +288,7 @@ pub struct Setup<'a> {
     pub fees: FeeRules,
 }
 
-/// Replays `rows` (in time order) twice by [`super::counterfactual`]'s rules, as if the
+/// Replays `rows` (in time order) twice by [`counterfactual`]'s rules, as if the
 /// current value and as if the proposed value had been in force all along (over the values
 /// really in force otherwise; no change of the parameter in the window: the first is the
 /// record itself), and compares them: a raised `bot_confidence_threshold` skips the trades
@@ -440,7 +443,7 @@ pub fn threshold_scan(
         let Some(old) = then.threshold else { continue };
         let raised = up.step(row, &then, &then.with(CONFIDENCE_THRESHOLD, *hi));
         let lowered = down.step(row, &then, &then.with(CONFIDENCE_THRESHOLD, *lo));
-        let delta = |s: Option<super::counterfactual::Step>| {
+        let delta = |s: Option<counterfactual::Step>| {
             s.filter(|s| s.added || s.dropped)
                 .map(|s| s.replayed.pnl() - s.actual.pnl())
         };
