@@ -7,9 +7,21 @@
 //!
 //! The slug also names the asset ([`asset_of_slug`]): `btc-`, `eth-`, `sol-`, `xrp-updown-…`
 //! and the long `bitcoin-up-or-down-…` family names; the price fallback uses that asset's own
-//! price.
+//! price, whose one-minute [`Candle`]s the fallback reads.
 
 use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+
+/// One 1-minute candle of an asset's price (USD), as Binance's klines and the `prices` cache
+/// hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candle {
+    pub open_time_ms: i64,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+}
 
 /// Earliest and latest instants a market window may touch: 2020-01-01 and 2100-01-01 (UTC).
 pub const EARLIEST_SECS: i64 = 1_577_836_800;

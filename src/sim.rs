@@ -43,7 +43,7 @@ impl Rng {
 }
 
 /// One 1-minute candle, as settlement reads them from Binance or the price cache.
-pub use crate::settle::binance::Candle;
+pub use crate::market::Candle;
 
 /// A random-walk price path of `minutes` candles from `start` (aligned to the minute).
 pub fn candles(start: DateTime<Utc>, minutes: usize, seed: u64) -> Vec<Candle> {

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::db::BtcPrice;
 use crate::http::Http;
+use crate::market::Candle;
 
 /// Most candles one klines request returns.
 pub const MAX_LIMIT: i64 = 1000;
@@ -43,16 +44,6 @@ pub fn store_candles(
         ])?;
     }
     Ok(())
-}
-
-/// One 1-minute candle.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candle {
-    pub open_time_ms: i64,
-    pub open: Decimal,
-    pub high: Decimal,
-    pub low: Decimal,
-    pub close: Decimal,
 }
 
 /// Start times of the requests that cover every minute in `missing` (sorted, open times in

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
-use super::binance::{self, Candle, MINUTE_MS};
+use super::binance::{self, MINUTE_MS};
 use super::gamma::{self, MarketInfo};
 use super::Plan;
 use crate::db::{BtcPrice, Money};
 use crate::http::HttpError;
 use crate::kinds::Outcome;
+use crate::market::Candle;
 use crate::money::fees::FeeModel;
 use crate::time::{from_db, to_db};
 
