@@ -15,153 +15,219 @@ impl Settings {
     /// enum's, checked when the settings are read). Names the key. Every
     /// count of days, hours, minutes or seconds is bounded (at most 100 years), so no date
     /// arithmetic on a setting can overflow; zero is refused where it would make no sense (a
-    /// batch of nothing, a timeout of nothing) and kept where it means "off".
+    /// batch of nothing, a timeout of nothing) and kept where it means "off". The checks are
+    /// one table, a section each, run in order: the first key that fails is named.
     pub fn validate(&self) -> Result<()> {
-        use crate::time::MAX_DAYS;
-        let max_hours = MAX_DAYS * 24;
-        let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
-        let g = &self.general;
-        within("general.lock_lease_secs", g.lock_lease_secs, 30, 604_800)?;
-        not_empty("general.db", &g.db.to_string_lossy())?;
+        const SECTIONS: [fn(&Settings) -> Result<()>; 10] = [
+            |s| general(&s.general),
+            |s| apis(&s.apis),
+            |s| settlement(&s.settlement),
+            |s| within("reflect.history", s.reflect.history, 0, 1_000),
+            |s| llm(&s.llm),
+            |s| adjust(&s.adjust),
+            |s| telegram(&s.telegram),
+            |s| archive(&s.archive),
+            |s| check_cleanup(&s.cleanup),
+            urls,
+        ];
+        SECTIONS.iter().try_for_each(|check| check(self))
+    }
+}
 
-        let a = &self.apis;
-        within("apis.http_timeout_secs", a.http_timeout_secs, 1, 3_600)?;
-        within("apis.http_max_attempts", a.http_max_attempts, 1, 100)?;
-        within("apis.http_backoff_ms", a.http_backoff_ms, 0, 60_000)?;
+/// Bad input naming the setting and what is wrong with it.
+fn fail(key: &str, why: String) -> Result<()> {
+    Err(bad_input(format!("setting {key}: {why}")))
+}
 
-        let st = &self.settlement;
-        within("settlement.batch_size", st.batch_size, 1, 100_000)?;
-        within(
-            "settlement.alert_lag_hours",
-            st.alert_lag_hours,
+/// Counts that must lie in a range, as (key, value, min, max), each checked with [`within`].
+fn all_within(ranges: &[(&str, u64, u64, u64)]) -> Result<()> {
+    ranges
+        .iter()
+        .try_for_each(|&(key, value, min, max)| within(key, value, min, max))
+}
+
+/// The largest count of hours a setting may hold (100 years).
+const MAX_HOURS: u64 = crate::time::MAX_DAYS as u64 * 24;
+
+/// `[general]`: the lease and the database path.
+fn general(g: &super::General) -> Result<()> {
+    within("general.lock_lease_secs", g.lock_lease_secs, 30, 604_800)?;
+    not_empty("general.db", &g.db.to_string_lossy())
+}
+
+/// `[apis]`: the HTTP client's timeout, attempts and backoff.
+fn apis(a: &super::Apis) -> Result<()> {
+    all_within(&[
+        ("apis.http_timeout_secs", a.http_timeout_secs, 1, 3_600),
+        (
+            "apis.http_max_attempts",
+            u64::from(a.http_max_attempts),
             1,
-            max_hours,
-        )?;
-        within("settlement.grace_seconds", st.grace_seconds, 0, 86_400)?;
-        within(
-            "settlement.official_wait_minutes",
-            st.official_wait_minutes,
+            100,
+        ),
+        ("apis.http_backoff_ms", a.http_backoff_ms, 0, 60_000),
+    ])
+}
+
+/// `[settlement]`: batches, waits, the fee model and the price symbols.
+fn settlement(st: &super::Settlement) -> Result<()> {
+    all_within(&[
+        (
+            "settlement.batch_size",
+            u64::from(st.batch_size),
+            1,
+            100_000,
+        ),
+        (
+            "settlement.alert_lag_hours",
+            u64::from(st.alert_lag_hours),
+            1,
+            MAX_HOURS,
+        ),
+        (
+            "settlement.grace_seconds",
+            u64::from(st.grace_seconds),
             0,
-            max_hours * 60,
-        )?;
-        within(
-            "settlement.fee_rate",
-            st.fee_rate,
-            Decimal::ZERO,
-            Decimal::ONE,
-        )?;
-        if st.fee_exponent.fract() != Decimal::ZERO
-            || !(Decimal::ZERO..=Decimal::from(4)).contains(&st.fee_exponent)
-        {
+            86_400,
+        ),
+        (
+            "settlement.official_wait_minutes",
+            u64::from(st.official_wait_minutes),
+            0,
+            MAX_HOURS * 60,
+        ),
+    ])?;
+    within(
+        "settlement.fee_rate",
+        st.fee_rate,
+        Decimal::ZERO,
+        Decimal::ONE,
+    )?;
+    if st.fee_exponent.fract() != Decimal::ZERO
+        || !(Decimal::ZERO..=Decimal::from(4)).contains(&st.fee_exponent)
+    {
+        return fail(
+            "settlement.fee_exponent",
+            format!("{} is not a whole number from 0 to 4", st.fee_exponent),
+        );
+    }
+    check_price_symbols(st)
+}
+
+/// `[adjust]`: the tiers, cooldowns, windows, the guard's limits and each parameter's bounds.
+fn adjust(ad: &super::Adjust) -> Result<()> {
+    use crate::time::MAX_DAYS;
+    let (t1, t2) = (ad.tier1_max_change, ad.tier2_max_change);
+    if t1 <= Decimal::ZERO || t2 < t1 || t2 > Decimal::ONE {
+        return fail(
+            "adjust.tier1_max_change",
+            format!(
+                "need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2}) <= 1 (fractions of the current value)"
+            ),
+        );
+    }
+    all_within(&[
+        (
+            "adjust.tier1_cooldown_hours",
+            u64::from(ad.tier1_cooldown_hours),
+            0,
+            MAX_HOURS,
+        ),
+        (
+            "adjust.approval_ttl_hours",
+            u64::from(ad.approval_ttl_hours),
+            1,
+            MAX_HOURS,
+        ),
+        (
+            "adjust.replay_days",
+            u64::from(ad.replay_days),
+            1,
+            u64::from(MAX_DAYS),
+        ),
+        (
+            "adjust.drawdown_lookback_days",
+            u64::from(ad.drawdown_lookback_days),
+            1,
+            u64::from(MAX_DAYS),
+        ),
+    ])?;
+    if let Some(h) = ad.auto_resume_after_hours {
+        within("adjust.auto_resume_after_hours", u64::from(h), 1, MAX_HOURS)?;
+    }
+    // Zero switches a guard rule off; a negative limit would trip it forever.
+    for (key, limit) in [
+        ("adjust.daily_loss_limit", ad.daily_loss_limit),
+        ("adjust.max_drawdown", ad.max_drawdown),
+    ] {
+        if limit < Decimal::ZERO {
             return fail(
-                "settlement.fee_exponent",
-                format!("{} is not a whole number from 0 to 4", st.fee_exponent),
+                key,
+                format!("{limit} is negative (0 switches the rule off)"),
             );
         }
-        check_price_symbols(st)?;
+    }
+    within(
+        "adjust.win_rate_floor",
+        ad.win_rate_floor,
+        Decimal::ZERO,
+        Decimal::ONE,
+    )?;
+    parameter_bounds(ad)
+}
 
-        within("reflect.history", self.reflect.history, 0, 1_000)?;
-
-        llm(&self.llm)?;
-
-        let ad = &self.adjust;
-        let (t1, t2) = (ad.tier1_max_change, ad.tier2_max_change);
-        if t1 <= Decimal::ZERO || t2 < t1 || t2 > Decimal::ONE {
+/// `[adjust.parameters.*]`: each parameter's bounds and step, kept where the adjuster's
+/// arithmetic on them is exact.
+fn parameter_bounds(ad: &super::Adjust) -> Result<()> {
+    let largest = Decimal::from(1_000_000_000_000i64);
+    for (name, b) in &ad.parameters {
+        let steps = b.max.checked_div(b.step.max(Decimal::new(1, 28)));
+        if b.min < Decimal::ZERO
+            || b.min > b.max
+            || b.max > largest
+            || b.step <= Decimal::ZERO
+            || steps.is_none_or(|n| n > largest)
+        {
             return fail(
-                "adjust.tier1_max_change",
+                &format!("adjust.parameters.{name}"),
                 format!(
-                    "need 0 < tier1_max_change ({t1}) <= tier2_max_change ({t2}) <= 1 (fractions of the current value)"
+                    "need 0 <= min <= max <= 10^12, step > 0 and at most 10^12 steps (min {}, max {}, step {})",
+                    b.min, b.max, b.step
                 ),
             );
         }
-        within(
-            "adjust.tier1_cooldown_hours",
-            ad.tier1_cooldown_hours,
-            0,
-            max_hours,
-        )?;
-        within(
-            "adjust.approval_ttl_hours",
-            ad.approval_ttl_hours,
-            1,
-            max_hours,
-        )?;
-        within("adjust.replay_days", ad.replay_days, 1, MAX_DAYS)?;
-        within(
-            "adjust.drawdown_lookback_days",
-            ad.drawdown_lookback_days,
-            1,
-            MAX_DAYS,
-        )?;
-        if let Some(h) = ad.auto_resume_after_hours {
-            within("adjust.auto_resume_after_hours", h, 1, max_hours)?;
-        }
-        // Zero switches a guard rule off; a negative limit would trip it forever.
-        for (key, limit) in [
-            ("adjust.daily_loss_limit", ad.daily_loss_limit),
-            ("adjust.max_drawdown", ad.max_drawdown),
-        ] {
-            if limit < Decimal::ZERO {
-                return fail(
-                    key,
-                    format!("{limit} is negative (0 switches the rule off)"),
-                );
-            }
-        }
-        within(
-            "adjust.win_rate_floor",
-            ad.win_rate_floor,
-            Decimal::ZERO,
-            Decimal::ONE,
-        )?;
-        let largest = Decimal::from(1_000_000_000_000i64);
-        for (name, b) in &ad.parameters {
-            let steps = b.max.checked_div(b.step.max(Decimal::new(1, 28)));
-            if b.min < Decimal::ZERO
-                || b.min > b.max
-                || b.max > largest
-                || b.step <= Decimal::ZERO
-                || steps.is_none_or(|n| n > largest)
-            {
-                return fail(
-                    &format!("adjust.parameters.{name}"),
-                    format!(
-                        "need 0 <= min <= max <= 10^12, step > 0 and at most 10^12 steps (min {}, max {}, step {})",
-                        b.min, b.max, b.step
-                    ),
-                );
-            }
-        }
-
-        telegram(&self.telegram)?;
-
-        not_empty("archive.dir", &self.archive.dir.to_string_lossy())?;
-        within(
-            "archive.retention_days",
-            self.archive.retention_days,
-            0,
-            MAX_DAYS,
-        )?;
-
-        check_cleanup(&self.cleanup)?;
-
-        for (key, url) in [
-            ("apis.binance_api_base", &self.apis.binance_api_base),
-            ("apis.gamma_api_base", &self.apis.gamma_api_base),
-            ("llm.base_url", &self.llm.base_url),
-            ("telegram.api_base", &self.telegram.api_base),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return fail(key, format!("{url:?} is not an http(s) URL"));
-            }
-        }
-        Ok(())
     }
+    Ok(())
+}
+
+/// `[archive]`: the directory and the retention.
+fn archive(a: &super::Archive) -> Result<()> {
+    not_empty("archive.dir", &a.dir.to_string_lossy())?;
+    within(
+        "archive.retention_days",
+        a.retention_days,
+        0,
+        crate::time::MAX_DAYS,
+    )
+}
+
+/// Every remote API's base URL is an http(s) URL.
+fn urls(s: &Settings) -> Result<()> {
+    for (key, url) in [
+        ("apis.binance_api_base", &s.apis.binance_api_base),
+        ("apis.gamma_api_base", &s.apis.gamma_api_base),
+        ("llm.base_url", &s.llm.base_url),
+        ("telegram.api_base", &s.telegram.api_base),
+    ] {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return fail(key, format!("{url:?} is not an http(s) URL"));
+        }
+    }
+    Ok(())
 }
 
 /// `[llm]`: the model, its timeout, tokens, attempts, temperature and the outage wait.
 fn llm(l: &super::Llm) -> Result<()> {
-    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
     not_empty("llm.model", &l.model)?;
     within("llm.timeout_secs", l.timeout_secs, 1, 3_600)?;
     within("llm.max_tokens", l.max_tokens, 1, 1_000_000)?;
@@ -184,7 +250,6 @@ fn llm(l: &super::Llm) -> Result<()> {
 /// `[telegram]`: attempts, polling, the token and chat when enabled, and a chat id Telegram can
 /// take (refused naming TELEGRAM_CHAT_ID otherwise).
 fn telegram(tg: &super::Telegram) -> Result<()> {
-    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
     within("telegram.max_attempts", tg.max_attempts, 1, 1_000)?;
     within("telegram.poll_timeout_secs", tg.poll_timeout_secs, 0, 600)?;
     if tg.enabled && (tg.bot_token.is_none() || tg.chat_id.is_none()) {
@@ -220,7 +285,6 @@ pub fn is_chat_id(text: &str) -> bool {
 /// The cleanup job's settings (free-space thresholds, retentions, the integrity check's time).
 fn check_cleanup(c: &super::Cleanup) -> Result<()> {
     use crate::time::MAX_DAYS;
-    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
     if !(0.0..100.0).contains(&c.min_free_percent) {
         return fail(
             "cleanup.min_free_percent",
@@ -269,7 +333,6 @@ fn check_cleanup(c: &super::Cleanup) -> Result<()> {
 /// `settlement.price_symbols` (asset → Binance symbol, `""` for none) and the older
 /// `settlement.price_symbol`: plain alphanumeric words, so they can only ever name a symbol.
 fn check_price_symbols(st: &super::Settlement) -> Result<()> {
-    let fail = |key: &str, why: String| Err(bad_input(format!("setting {key}: {why}")));
     let symbol_like =
         |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_alphanumeric());
     if let Some(symbol) = st.price_symbol.as_deref().filter(|s| !symbol_like(s)) {
