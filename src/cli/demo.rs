@@ -86,6 +86,23 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
+/// The demo's run: its settings, database, `now`, and a runtime to run jobs on.
+struct Demo {
+    settings: crate::config::Settings,
+    db_path: PathBuf,
+    now: DateTime<Utc>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Demo {
+    /// Runs one job of the table by name, as the scheduler would, at `now`.
+    fn job(&self, name: &str) -> Result<u8> {
+        let job = crate::schedule::find(name)?;
+        let run = crate::schedule::run_job(job, self.settings.clone(), self.now);
+        Ok(self.runtime.block_on(run))
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     crate::runner::init_tracing_at(crate::config::LogFormat::Human, global.log_level());
     std::fs::create_dir_all(&args.dir)
@@ -94,42 +111,73 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     let db_path = settings.general.db.clone();
     demo::remove_database(&db_path);
     let _ = std::fs::remove_dir_all(&settings.archive.dir);
-    let now = Utc::now();
     let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let demo = Demo {
+        settings,
+        db_path,
+        now: Utc::now(),
+        runtime,
+    };
+    trade(&demo, &args)?;
+    jobs(&demo)?;
+    evaluate(&demo)?;
+    archive(&demo, &args)?;
+    heading("8. polyperf-cleanup: disk check and housekeeping");
+    demo.job("cleanup")?;
+    let (html, chart) = report(&demo, global, &args)?;
+    say!(
+        "\ndemo finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    say!("  database  {}", demo.db_path.display());
+    say!("  archive   {}", demo.settings.archive.dir.display());
+    say!(
+        "  report    {}  (chart {})",
+        html.display(),
+        chart.display()
+    );
+    say!("try:");
+    for command in suggestions(&args.dir, &demo.db_path, &demo.settings.archive.dir) {
+        say!("  $ {command}");
+    }
+    Ok(0)
+}
 
+/// Step 1: a simulated trader logs its decisions (and the candles they were taken on).
+fn trade(demo: &Demo, args: &DemoArgs) -> Result<()> {
     heading(&format!(
         "1. a simulated trader logs {} days of decisions",
         args.days
     ));
-    let trading = demo::simulate(&db_path, now, args.days, args.seed)?;
+    let trading = demo::simulate(&demo.db_path, demo.now, args.days, args.seed)?;
     say!(
         "{} decisions on {} markets logged to {} ({} BTC candles generated, {:.0} → {:.0} USD)",
         trading.stored,
         trading.markets,
-        db_path.display(),
+        demo.db_path.display(),
         trading.candles,
         trading.first_open,
         trading.last_close
     );
+    Ok(())
+}
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let run = |job: &str, at: DateTime<Utc>| -> Result<u8> {
-        let job = crate::schedule::find(job)?;
-        Ok(runtime.block_on(crate::schedule::run_job(job, settings.clone(), at)))
-    };
-
+/// Steps 2 to 5: settle, reflect, adjust and telegram in timer order, then what waits to be
+/// sent.
+fn jobs(demo: &Demo) -> Result<()> {
     heading("2. polyperf-settle: outcomes and fee-aware P&L from the price history");
-    run("settle", now)?;
+    demo.job("settle")?;
     heading("3. polyperf-reflect: triggers and the rules engine");
-    run("reflect", now)?;
-    run("reflect-daily", now)?;
+    demo.job("reflect")?;
+    demo.job("reflect-daily")?;
     heading("4. polyperf-adjust: tiers, approvals, the emergency-pause guard");
-    run("adjust", now)?;
+    demo.job("adjust")?;
     heading("5. polyperf-telegram: disabled, so messages stay queued");
-    run("telegram", now)?;
-    for queued in demo::queued_messages(&db_path)? {
+    demo.job("telegram")?;
+    for queued in demo::queued_messages(&demo.db_path)? {
         say!(
             "[{}: {} queued] {}",
             queued.kind,
@@ -137,51 +185,58 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
             queued.text.lines().take(4).collect::<Vec<_>>().join(" | ")
         );
     }
-    let feed = demo::feed_preview(&settings, now)?;
+    let feed = demo::feed_preview(&demo.settings, demo.now)?;
     say!(
         "[trade feed: {} new trades, {} results waiting; read from `trades` once Telegram is on] {}",
         crate::words::count(feed.alerts),
         crate::words::count(feed.results),
         feed.last_result.unwrap_or_default()
     );
+    Ok(())
+}
 
+/// Step 6: the walk-forward evaluation of the learning loop, stored for the report.
+fn evaluate(demo: &Demo) -> Result<()> {
     heading("6. polyperf evaluate: what the learning loop's changes would have earned");
-    {
-        let conn = crate::db::open(&db_path)?;
-        let opts = crate::evaluate::Options {
-            now,
-            engine: crate::config::Engine::Rules,
-            autonomy: settings.adjust.autonomy,
-            since: None,
-        };
-        let e = crate::evaluate::run(&conn, &settings, &opts, &mut crate::evaluate::Rules)?;
-        crate::evaluate::store(&conn, &e, now)?;
-        say!(
-            "{} days replayed, {} changes; improvement {} USDC (95% CI {}..{}); the report shows it",
-            e.folds,
-            e.changes.len(),
-            e.improvement.profit.round_dp(2),
-            e.improvement.ci[0],
-            e.improvement.ci[1]
-        );
-    }
+    let conn = crate::db::open(&demo.db_path)?;
+    let opts = crate::evaluate::Options {
+        now: demo.now,
+        engine: crate::config::Engine::Rules,
+        autonomy: demo.settings.adjust.autonomy,
+        since: None,
+    };
+    let e = crate::evaluate::run(&conn, &demo.settings, &opts, &mut crate::evaluate::Rules)?;
+    crate::evaluate::store(&conn, &e, demo.now)?;
+    say!(
+        "{} days replayed, {} changes; improvement {} USDC (95% CI {}..{}); the report shows it",
+        e.folds,
+        e.changes.len(),
+        e.improvement.profit.round_dp(2),
+        e.improvement.ci[0],
+        e.improvement.ci[1]
+    );
+    Ok(())
+}
 
+/// Step 7: archival, the all-time P&L before and after it, and one file restored.
+fn archive(demo: &Demo, args: &DemoArgs) -> Result<()> {
     heading(&format!(
         "7. polyperf-archive: days older than {} to compressed JSON",
         demo::LIVE_DAYS
     ));
-    let all_time = |at| -> Result<rust_decimal::Decimal> {
-        let conn = crate::db::open(&db_path)?;
-        Ok(crate::metrics::compute(&conn, &crate::metrics::Window::All, at)?.total_profit)
+    let all_time = || -> Result<rust_decimal::Decimal> {
+        let conn = crate::db::open(&demo.db_path)?;
+        let window = crate::metrics::Window::All;
+        Ok(crate::metrics::compute(&conn, &window, demo.now)?.total_profit)
     };
-    let before = all_time(now)?;
-    run("archive", now)?;
+    let before = all_time()?;
+    demo.job("archive")?;
     say!(
         "all-time P&L before archival {} / after {} (the daily rollup keeps all-time figures)",
         before,
-        all_time(now)?
+        all_time()?
     );
-    match demo::restore_first(&settings, &args.dir)? {
+    match demo::restore_first(&demo.settings, &args.dir)? {
         Some(restored) => say!(
             "restored {} into {}: {} rows inserted, {} skipped (polyperf archive restore FILE)",
             restored.file.display(),
@@ -194,13 +249,15 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
             demo::LIVE_DAYS
         ),
     }
+    Ok(())
+}
 
-    heading("8. polyperf-cleanup: disk check and housekeeping");
-    run("cleanup", now)?;
-
+/// Step 9: the report of the live rows (with its HTML page and chart), then the status.
+/// Returns where the page and the chart are.
+fn report(demo: &Demo, global: &GlobalArgs, args: &DemoArgs) -> Result<(PathBuf, PathBuf)> {
     // From the first whole day the archive left live: every figure (drawdown, streaks,
     // calibration) needs every row, and a window reaching into an archived day shows n/a.
-    let since = crate::time::days_before(now, demo::LIVE_DAYS - 1)?
+    let since = crate::time::days_before(demo.now, demo::LIVE_DAYS - 1)?
         .date_naive()
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
@@ -215,11 +272,11 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         by: Some(crate::metrics::By::Day),
         html: Some(html.clone()),
         chart: Some(chart.clone()),
-        now: Some(now),
+        now: Some(demo.now),
         ..Default::default()
     };
     let report_global = GlobalArgs {
-        db: Some(db_path.clone()),
+        db: Some(demo.db_path.clone()),
         config: None,
         json: global.json,
         verbose: global.verbose,
@@ -227,24 +284,8 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     super::report::run(&report_global, report_args)?;
 
     heading("status");
-    let conn = crate::db::open(&db_path)?;
-    let status = crate::status::collect(&conn, &settings, now)?;
+    let conn = crate::db::open(&demo.db_path)?;
+    let status = crate::status::collect(&conn, &demo.settings, demo.now)?;
     crate::output::print(&crate::status::render(&status));
-
-    say!(
-        "\ndemo finished in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    say!("  database  {}", db_path.display());
-    say!("  archive   {}", settings.archive.dir.display());
-    say!(
-        "  report    {}  (chart {})",
-        html.display(),
-        chart.display()
-    );
-    say!("try:");
-    for command in suggestions(&args.dir, &db_path, &settings.archive.dir) {
-        say!("  $ {command}");
-    }
-    Ok(0)
+    Ok((html, chart))
 }
