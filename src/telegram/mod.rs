@@ -35,6 +35,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::Settings;
 use crate::error::temp_fail;
 use crate::runner::JobContext;
 
@@ -75,6 +76,8 @@ pub async fn run(ctx: &mut JobContext) -> Result<Stats> {
     run_with(ctx, Options::default()).await
 }
 
+/// A run: nothing but counting when Telegram is disabled (or a dry run), else one pass or a
+/// watch until a signal.
 pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     let mut stats = Stats {
         enabled: ctx.settings.telegram.enabled,
@@ -83,20 +86,7 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     let settings = ctx.settings.clone();
     if !settings.telegram.enabled || ctx.dry_run {
         stats.pending = crate::outbox::counts(&ctx.conn)?.0;
-        if !settings.telegram.enabled && options.watch {
-            tracing::warn!(
-                pending = stats.pending,
-                "telegram is disabled (TELEGRAM_ENABLED=false): the service stops here; set \
-                 TELEGRAM_ENABLED=true and start it again to deliver the queued messages"
-            );
-        } else if !settings.telegram.enabled {
-            tracing::info!(
-                pending = stats.pending,
-                "telegram is disabled (TELEGRAM_ENABLED=false): messages stay queued"
-            );
-        } else {
-            tracing::info!(pending = stats.pending, "dry run: nothing sent");
-        }
+        say_idle(&settings, options, ctx.dry_run, stats.pending);
         return Ok(stats);
     }
     // validate() guarantees both when enabled.
@@ -112,28 +102,67 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
         Ok(registered) => registered,
         Err(setting) => return Err(refused(&ctx.conn, setting)?),
     };
-
-    if !options.watch {
-        let outcome = deliver(&mut ctx.conn, &settings, &bot, ctx.now, &mut stats).await?;
-        if let drain::Outcome::Misconfigured(setting) = outcome {
-            return Err(refused(&ctx.conn, setting)?);
-        }
-        if let Err(unread) =
-            inbox::poll(&mut ctx.conn, &settings, &bot, ctx.now, 0, &mut stats).await?
-        {
-            let pending = crate::outbox::counts(&ctx.conn)?.0;
-            return Err(unread.into_error(pending));
-        }
-        stats.pending = crate::outbox::counts(&ctx.conn)?.0;
-        if let drain::Outcome::Deferred(why) = outcome {
-            return Err(temp_fail(format!(
-                "telegram unavailable, {} messages left for the next run: {why}",
-                stats.pending
-            )));
-        }
-        return Ok(stats);
+    if options.watch {
+        watch(ctx, &settings, &bot, poll_secs, &mut stats).await?;
+    } else {
+        once(ctx, &settings, &bot, &mut stats).await?;
     }
+    Ok(stats)
+}
 
+/// Why a run sends nothing: Telegram is disabled (a watching service then stops, saying how
+/// to start it), or the run is dry.
+fn say_idle(settings: &Settings, options: Options, dry_run: bool, pending: i64) {
+    if !settings.telegram.enabled && options.watch {
+        tracing::warn!(
+            pending,
+            "telegram is disabled (TELEGRAM_ENABLED=false): the service stops here; set \
+             TELEGRAM_ENABLED=true and start it again to deliver the queued messages"
+        );
+    } else if !settings.telegram.enabled {
+        tracing::info!(
+            pending,
+            "telegram is disabled (TELEGRAM_ENABLED=false): messages stay queued"
+        );
+    } else if dry_run {
+        tracing::info!(pending, "dry run: nothing sent");
+    }
+}
+
+/// One pass (`--once`): deliver what is due, then handle waiting updates. Telegram being
+/// unavailable leaves the rest for the next run (exit 75).
+async fn once(
+    ctx: &mut JobContext,
+    settings: &Settings,
+    bot: &api::Bot,
+    stats: &mut Stats,
+) -> Result<()> {
+    let outcome = deliver(&mut ctx.conn, settings, bot, ctx.now, stats).await?;
+    if let drain::Outcome::Misconfigured(setting) = outcome {
+        return Err(refused(&ctx.conn, setting)?);
+    }
+    if let Err(unread) = inbox::poll(&mut ctx.conn, settings, bot, ctx.now, 0, stats).await? {
+        let pending = crate::outbox::counts(&ctx.conn)?.0;
+        return Err(unread.into_error(pending));
+    }
+    stats.pending = crate::outbox::counts(&ctx.conn)?.0;
+    if let drain::Outcome::Deferred(why) = outcome {
+        return Err(temp_fail(format!(
+            "telegram unavailable, {} messages left for the next run: {why}",
+            stats.pending
+        )));
+    }
+    Ok(())
+}
+
+/// `--watch`: deliver and long-poll until SIGTERM / SIGINT.
+async fn watch(
+    ctx: &mut JobContext,
+    settings: &Settings,
+    bot: &api::Bot,
+    poll_secs: u32,
+    stats: &mut Stats,
+) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let notify = Arc::new(tokio::sync::Notify::new());
     spawn_signal_watcher(stop.clone(), notify.clone());
@@ -145,7 +174,7 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     while !stop.load(Ordering::SeqCst) {
         // "now" moves on from the job's start, so --now still steers a watch in tests.
         let now = ctx.now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
-        match deliver(&mut ctx.conn, &settings, &bot, now, &mut stats).await? {
+        match deliver(&mut ctx.conn, settings, bot, now, stats).await? {
             drain::Outcome::Done => {}
             drain::Outcome::Deferred(why) => tracing::warn!(error = %why, "delivery deferred"),
             drain::Outcome::Misconfigured(setting) => return Err(refused(&ctx.conn, setting)?),
@@ -155,7 +184,7 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
         }
         let conn = &mut ctx.conn;
         tokio::select! {
-            result = inbox::poll(conn, &settings, &bot, now, poll_secs, &mut stats) => {
+            result = inbox::poll(conn, settings, bot, now, poll_secs, stats) => {
                 match result? {
                     Ok(()) => {}
                     Err(unread @ inbox::Unread::Unavailable(_)) => {
@@ -174,7 +203,7 @@ pub async fn run_with(ctx: &mut JobContext, options: Options) -> Result<Stats> {
     }
     tracing::info!("stopping on signal");
     stats.pending = crate::outbox::counts(&ctx.conn)?.0;
-    Ok(stats)
+    Ok(())
 }
 
 /// The outbox, then the trade feed (alerts, results); the feed waits while the Bot API is
