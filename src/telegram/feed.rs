@@ -501,8 +501,3 @@ pub fn preview(conn: &mut Connection, settings: &Settings, now: DateTime<Utc>) -
             .map(|view| trade_text::result_line(view, now)),
     })
 }
-
-/// The watermarks as they stand (tests, `status`).
-pub fn marks(conn: &Connection) -> Result<(i64, Mark)> {
-    Ok((Stream::Alerts.load(conn)?.id, Stream::Results.load(conn)?))
-}
