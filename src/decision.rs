@@ -32,7 +32,6 @@ mod store;
 mod tests;
 
 pub use conflict::Conflict;
-pub(crate) use rules::is_json_number;
 use rules::{text_len, time_in_range};
 pub use store::{insert, insert_many, Inserted};
 
@@ -553,7 +552,7 @@ fn numeric_text(raw: &RawValue) -> std::result::Result<Cow<'_, str>, String> {
     } else {
         Cow::Borrowed(text)
     };
-    if is_json_number(&number) {
+    if crate::json::is_number(&number) {
         Ok(number)
     } else {
         Err(format!("expected a number, got {}", preview(text)))

@@ -1,5 +1,6 @@
 //! JSON read in the order it was written (serde_json's map sorts its keys): an archive line's
-//! columns, a job's figures as its struct lists them.
+//! columns, a job's figures as its struct lists them; and JSON's number grammar, which a
+//! decision's money, a stored parameter and Gamma's numbers in text are held to.
 
 use serde::Deserialize;
 
@@ -52,9 +53,57 @@ pub fn fields_in_order(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// JSON's number grammar: `-? digits (. digits)? ([eE] [+-]? digits)?` (leading zeros allowed).
+pub fn is_number(text: &str) -> bool {
+    fn digits(b: &[u8]) -> usize {
+        b.iter().take_while(|c| c.is_ascii_digit()).count()
+    }
+    let b = text.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let n = digits(&b[i..]);
+    if n == 0 {
+        return false;
+    }
+    i += n;
+    if b.get(i) == Some(&b'.') {
+        let n = digits(&b[i + 1..]);
+        if n == 0 {
+            return false;
+        }
+        i += 1 + n;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(&b[i..]);
+        if n == 0 {
+            return false;
+        }
+        i += n;
+    }
+    i == b.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_numbers_only() {
+        for good in [
+            "0", "5", "-5", "5.00", "0.52", "1e-28", "1E+3", "66940.0", "007",
+        ] {
+            assert!(is_number(good), "{good}");
+        }
+        for bad in [
+            "", "-", "1_000", "+5", ".5", "5.", "1e", "1e+", "NaN", "nan", "inf", "-inf",
+            "Infinity", "0x10", "5 ", " 5", "1.2.3", "1e5e5", "٣", "5,0", "--5",
+        ] {
+            assert!(!is_number(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn fields_keep_their_written_order() {

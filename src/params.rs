@@ -84,7 +84,7 @@ fn quoted(text: &str) -> String {
 /// operator typed into sqlite3), nothing around it, that a Decimal holds. `abc`, `''`, `1e400`,
 /// `0.75 ` and `NaN` are not.
 pub fn parse_stored(text: &str) -> Option<Decimal> {
-    if !crate::decision::is_json_number(text) {
+    if !crate::json::is_number(text) {
         return None;
     }
     if text.contains(['e', 'E']) {
@@ -121,7 +121,7 @@ impl Stored {
     pub fn check(&self) -> std::result::Result<Parameter, BadParameter> {
         let (min, max) = self.bounds()?;
         let value = parse_stored(&self.value).ok_or_else(|| {
-            let problem = if crate::decision::is_json_number(&self.value) {
+            let problem = if crate::json::is_number(&self.value) {
                 "a number past the range and precision a parameter holds"
             } else {
                 "not a decimal number"

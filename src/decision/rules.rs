@@ -44,39 +44,6 @@ pub(super) fn time_in_range(
     }
 }
 
-/// JSON's number grammar: `-? digits (. digits)? ([eE] [+-]? digits)?` (leading zeros allowed).
-pub(crate) fn is_json_number(text: &str) -> bool {
-    fn digits(b: &[u8]) -> usize {
-        b.iter().take_while(|c| c.is_ascii_digit()).count()
-    }
-    let b = text.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    let n = digits(&b[i..]);
-    if n == 0 {
-        return false;
-    }
-    i += n;
-    if b.get(i) == Some(&b'.') {
-        let n = digits(&b[i + 1..]);
-        if n == 0 {
-            return false;
-        }
-        i += 1 + n;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let n = digits(&b[i..]);
-        if n == 0 {
-            return false;
-        }
-        i += n;
-    }
-    i == b.len()
-}
-
 /// A Unix time given as a JSON number: seconds, or milliseconds, whichever lands in 2020..2100
 /// (never both: 2020 in milliseconds is far beyond 2100 in seconds). Anything else is refused,
 /// so `253402300800` is an error rather than silently milliseconds.
@@ -97,21 +64,6 @@ pub(super) fn unix_time(n: i64) -> std::result::Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_numbers_only() {
-        for good in [
-            "0", "5", "-5", "5.00", "0.52", "1e-28", "1E+3", "66940.0", "007",
-        ] {
-            assert!(is_json_number(good), "{good}");
-        }
-        for bad in [
-            "", "-", "1_000", "+5", ".5", "5.", "1e", "1e+", "NaN", "nan", "inf", "-inf",
-            "Infinity", "0x10", "5 ", " 5", "1.2.3", "1e5e5", "٣", "5,0", "--5",
-        ] {
-            assert!(!is_json_number(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn unix_times_are_unambiguous() {

@@ -262,7 +262,7 @@ fn string_list(value: &Value) -> Option<Vec<String>> {
 /// 0.99999… must not become 1.
 fn exact_price(text: &str) -> std::result::Result<Option<Decimal>, String> {
     let trimmed = text.trim();
-    if !crate::decision::is_json_number(trimmed) {
+    if !crate::json::is_number(trimmed) {
         return Err(format!(
             "outcome price {:?} is not a number",
             short(trimmed)
