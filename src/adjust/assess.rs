@@ -1,6 +1,6 @@
-//! What the adjuster thinks of a proposal, reading only: the checks against the live parameter
-//! that every path acting on a proposal makes (the adjuster's run, a human's approval, the
-//! expiry of stale requests), the replay evidence and the tier.
+//! What the adjuster thinks of a pending proposal, reading only: the checks against the live
+//! parameter (`proposals::check`, which every path acting on a proposal makes), the replay
+//! evidence and the tier.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};

@@ -8,12 +8,12 @@
 //! walk-forward evaluation (`polyperf evaluate`) shows the loop's changes earning money (still
 //! notified, watched for rollback, reversible). The guard pauses at every level.
 //!
-//! Files: `assess.rs` (the checks against the live parameter, evidence, tier), `process.rs`
-//! (what the adjuster does on its own), `approve.rs` (a human's verdict), [`watch`] (rollback
-//! watch), [`mod@guard`] (tier 3), [`tiers`], [`replay`] and [`counterfactual`] (pure: a
-//! decision under other parameter values, shared with the walk-forward evaluation). The operator's
-//! `proposals` subcommands are `src/cli/proposals.rs`; the `proposals` table itself is
-//! [`crate::proposals`]'s.
+//! Files: `assess.rs` (the replay evidence and the tier of a pending proposal), `process.rs`
+//! (what the adjuster does on its own), [`watch`] (rollback watch), [`mod@guard`] (tier 3),
+//! [`tiers`]. Below it: the replay ([`crate::replay`], pure figures shared with reflection and
+//! the walk-forward evaluation) and, in [`crate::proposals`], the `proposals` table, the
+//! checks against the live parameter and a human's verdict (Telegram's buttons and the
+//! operator's `proposals` subcommands, `src/cli/proposals.rs`).
 
 mod assess;
 pub mod guard;
