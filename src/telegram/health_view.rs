@@ -43,12 +43,15 @@ pub fn render(health: &Health, paused: bool, settings: &Settings, now: DateTime<
         true => "\nTrading: PAUSED (the switch, apart from health; /resume)",
         false => "\nTrading: active",
     });
-    let rows: Vec<Row> = health
-        .job_health
+    // In the jobs' own order (settle first), not by name.
+    let rows: Vec<Row> = crate::runner::Job::ALL
         .iter()
-        .map(|(name, job)| job_row(name, job, now))
+        .filter_map(|job| {
+            let name = job.name();
+            health.job_health.get(name).map(|j| job_row(name, j, now))
+        })
         .collect();
-    let lines = table::lines(&["Job", "Last ok (UTC)", "Every"], &rows, &[2]);
+    let lines = table::lines(&["Job", "Last ok", "Every"], &rows, &[2]);
     out.push_str(&format!("\n<pre>{}</pre>", esc(&lines.join("\n"))));
     out
 }
