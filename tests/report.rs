@@ -286,7 +286,7 @@ fn html_reads_on_a_phone_and_the_reflection_in_words() {
     assert!(
         page.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
     );
-    assert!(page.contains(".chart svg{display:block;width:100%;max-width:560px;height:auto}"));
+    assert!(page.contains(".chart svg{display:block;width:100%;max-width:480px;height:auto}"));
     // The charts are drawn for a phone: 400 px wide, so that at 390 CSS px (366 inside the
     // page's padding) every label is still at least 11 px (a chart drawn 900 px wide showed
     // its 13-px labels at 5 px).

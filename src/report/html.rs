@@ -59,7 +59,7 @@ table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}\
 td,th{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}\
 td:first-child,th:first-child{text-align:left;position:sticky;left:0;background:#fff}\
 #summary td{white-space:normal;text-align:left}\
-.chart{margin:8px 0 16px}.chart svg{display:block;width:100%;max-width:560px;height:auto}\
+.chart{margin:8px 0 16px}.chart svg{display:block;width:100%;max-width:480px;height:auto}\
 .neg{color:#c62828}.pos{color:#2e7d32}.note{color:#666;font-size:90%}";
 
 fn sign_class(d: Decimal) -> &'static str {
