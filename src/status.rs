@@ -172,13 +172,11 @@ pub fn render(s: &Status) -> String {
         integrity_line(s.integrity.as_ref())
     );
     let _ = writeln!(out, "  health          {}", health_line(&s.health));
-    for why in s
-        .health
-        .health_reasons
-        .iter()
-        .chain(&s.health.health_warnings)
-    {
+    for why in &s.health.health_reasons {
         let _ = writeln!(out, "                  {why}");
+    }
+    for warning in &s.health.health_warnings {
+        let _ = writeln!(out, "                  warning: {warning}");
     }
     let _ = writeln!(out, "  jobs");
     for (job, run) in &s.jobs {

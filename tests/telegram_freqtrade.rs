@@ -416,6 +416,13 @@ async fn status_json_and_health_give_one_verdict() {
         healthy["job_health"]["settle"]["last_success"],
         "2026-02-11 11:55:00"
     );
+    // The same for people: `polyperf status`.
+    let text = bot.run("polyperf", &["status"], NOW, &[]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("\n  health          ok to trade (settlement lag 0 min)\n                  warning: reflect has never run successfully"),
+        "{text}"
+    );
     // 40 minutes later settle has not succeeded for 45: more than twice its 15.
     let stale = status("2026-02-11T12:40:00Z");
     assert_eq!(stale["healthy"], false);
