@@ -119,3 +119,72 @@ pub fn first_trade_day(conn: &Connection) -> Result<Option<NaiveDate>> {
         .query_row([], |r| r.get(0))?;
     Ok(first.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migrated database in a temp dir, with settled positions at the given times (a YES
+    /// winning `pnl`) and one pending decision before them all.
+    fn db(trades: &[(&str, &str)]) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::create(&dir.path().join("t.db")).unwrap();
+        let insert = "INSERT INTO trades (decision_id, timestamp, market_slug, action, confidence,
+                position_size, btc_price, executed_price, settlement_status, is_win, profit_loss)
+             VALUES (?1, ?2, 'btc-updown-15m-1770805800', 'YES', 0.8, 5, 66940, 0.52, ?3, ?4, ?5)";
+        conn.execute(
+            insert,
+            params![
+                "p",
+                "2025-01-01 00:00:00",
+                "pending",
+                None::<i64>,
+                None::<f64>
+            ],
+        )
+        .unwrap();
+        for (i, (at, pnl)) in trades.iter().enumerate() {
+            let pnl: f64 = pnl.parse().unwrap();
+            let id = format!("d{i}");
+            conn.execute(insert, params![id, at, "settled", pnl > 0.0, pnl])
+                .unwrap();
+        }
+        (dir, conn)
+    }
+
+    #[test]
+    fn last_best_worst_and_the_first_day() {
+        let (_dir, conn) = db(&[
+            ("2026-02-10 08:00:00", "4"),
+            ("2026-02-11 09:00:00", "-5"),
+            ("2026-02-11 10:00:00", "4"),
+            ("2026-02-11 11:00:00", "1.5"),
+        ]);
+        let last = last_settled(&conn, 2).unwrap();
+        let profits: Vec<String> = last.iter().map(|t| t.profit.to_string()).collect();
+        assert_eq!(profits, ["1.5", "4"], "newest first");
+        assert!(last[0].won && last[0].window_start.is_some());
+        let now = crate::time::parse_rfc3339("2026-02-11T12:00:00Z").unwrap();
+        let (best, worst) = best_and_worst(&conn, &Window::All, now).unwrap().unwrap();
+        // Ties go to the earlier decision.
+        assert_eq!((best.id, best.profit), (2, Decimal::from(4)));
+        assert_eq!(worst.profit, Decimal::from(-5));
+        let (best, _) = best_and_worst(&conn, &Window::UtcDays(1), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(best.id, 4, "today's best");
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        // The pending decision of 2025 is no trade: the first is 2026-02-10.
+        assert_eq!(first_trade_day(&conn).unwrap(), day("2026-02-10"));
+        // An archived day with a result comes first; one without is no trade.
+        conn.execute_batch(
+            "INSERT INTO daily_rollup (day, action, n, wins, losses) VALUES
+                ('2026-01-05', 'YES', 3, 2, 1), ('2025-12-01', 'HOLD', 4, 0, 0);",
+        )
+        .unwrap();
+        assert_eq!(first_trade_day(&conn).unwrap(), day("2026-01-05"));
+        let (_dir, empty) = db(&[]);
+        assert_eq!(first_trade_day(&empty).unwrap(), None);
+        assert!(best_and_worst(&empty, &Window::All, now).unwrap().is_none());
+    }
+}
