@@ -40,6 +40,8 @@
 //! - `src/params.rs`: live parameters, bounded changes and their history.
 //! - `src/proposals.rs`: the proposals table and its statuses.
 //! - `src/status.rs`: the read-only overview behind `polyperf status`.
+//! - `src/health.rs`: whether the trader may trade now (the guarding jobs' last successes,
+//!   the settlement lag, integrity, schema): `status --json`'s `healthy` and Telegram's /health.
 //! - `src/settle/`: outcomes and fee-aware P&L (polyperf-settle); `settle/fees.rs` is the one
 //!   implementation of fees (logged, maker, taker formula; shares or collateral by era).
 //! - `src/metrics.rs` and `src/report.rs`: performance figures and their rendering.
@@ -69,6 +71,7 @@ pub mod demo;
 pub mod error;
 pub mod evaluate;
 pub mod evaluations;
+pub mod health;
 pub mod http;
 pub mod integrity;
 pub mod json;

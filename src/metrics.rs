@@ -17,6 +17,7 @@ use crate::trades::settled;
 
 mod accumulate;
 pub mod periods;
+pub mod recent;
 
 pub use accumulate::{price_bucket, Accumulator, LiveRow, RollupRow};
 pub use periods::{periods, By, Period};
@@ -53,6 +54,9 @@ pub enum Window {
     All,
     /// From exactly `now - N days` up to and including `now`.
     Days(u32),
+    /// The last N UTC days: from 00:00 UTC of the day N - 1 days before `now`'s, up to and
+    /// including `now` (`/daily N`'s days; 1 is today).
+    UtcDays(u32),
     /// From this instant up to and including `now`.
     Since(DateTime<Utc>),
     /// Half-open: `from <= timestamp < to`.
@@ -68,6 +72,16 @@ impl Window {
         match *self {
             Window::All => (None, None),
             Window::Days(n) => (now.checked_sub_signed(Duration::days(i64::from(n))), end),
+            Window::UtcDays(n) => {
+                let back = chrono::Days::new(u64::from(n.saturating_sub(1)));
+                let start = now.date_naive().checked_sub_days(back);
+                (
+                    start
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .map(|t| t.and_utc()),
+                    end,
+                )
+            }
             Window::Since(t) => (Some(t), end),
             Window::Between(a, b) => (Some(a), Some(b)),
         }
@@ -79,6 +93,8 @@ impl Window {
             Window::All => "all time".into(),
             Window::Days(1) => "last 24 hours".into(),
             Window::Days(n) => format!("last {n} days"),
+            Window::UtcDays(1) => "today (UTC)".into(),
+            Window::UtcDays(n) => format!("last {n} UTC days"),
             Window::Since(t) => format!("since {} UTC", to_db(t)),
             Window::Between(a, b) => format!("{} to {} UTC", to_db(a), to_db(b)),
         }
@@ -489,5 +505,16 @@ mod tests {
             (from, to.map(to_db)),
             (None, Some("2026-02-11 10:30:01".into()))
         );
+        // UTC days, as /daily counts them: 3 is 9, 10 and 11 February; 1 is today.
+        let (from, _) = Window::UtcDays(3).bounds(now);
+        assert_eq!(to_db(from.unwrap()), "2026-02-09 00:00:00");
+        let (from, _) = Window::UtcDays(1).bounds(now);
+        assert_eq!(to_db(from.unwrap()), "2026-02-11 00:00:00");
+        assert_eq!(
+            Window::UtcDays(0).bounds(now),
+            Window::UtcDays(1).bounds(now)
+        );
+        assert_eq!(Window::UtcDays(u32::MAX).bounds(now).0, None);
+        assert_eq!(Window::UtcDays(3).label(), "last 3 UTC days");
     }
 }

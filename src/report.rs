@@ -14,6 +14,7 @@ use crate::error::bad_input;
 use crate::metrics::{self, Group, Metrics, Period, Window};
 
 pub mod chart;
+mod chart_rows;
 pub mod html;
 
 pub use html::{escape, html_page, Extras, Section};

@@ -44,6 +44,10 @@ pub struct Status {
     pub archives: crate::archive::Totals,
     /// The last `PRAGMA quick_check` (polyperf-cleanup runs it): when, and what it found.
     pub integrity: Option<crate::integrity::Check>,
+    /// Whether the trader may trade (`healthy`, `health_reasons`, `settlement_lag_minutes`,
+    /// each job's last success): [`crate::health`]. The pause switch stays on its own.
+    #[serde(flatten)]
+    pub health: crate::health::Health,
     pub jobs: serde_json::Map<String, serde_json::Value>,
     /// Each job's last figures in the job's own order (the important first), for people.
     #[serde(skip)]
@@ -99,6 +103,7 @@ pub fn collect(
         },
         archives,
         integrity: crate::integrity::last(conn)?,
+        health: crate::health::check(conn, settings, now)?,
         jobs: crate::runner::last_runs(conn)?,
         job_figures: crate::runner::last_figures(conn)?,
         now: crate::time::to_db(now),
@@ -166,6 +171,13 @@ pub fn render(s: &Status) -> String {
         "  integrity       {}",
         integrity_line(s.integrity.as_ref())
     );
+    let _ = writeln!(out, "  health          {}", health_line(&s.health));
+    for why in &s.health.health_reasons {
+        let _ = writeln!(out, "                  {why}");
+    }
+    for warning in &s.health.health_warnings {
+        let _ = writeln!(out, "                  warning: {warning}");
+    }
     let _ = writeln!(out, "  jobs");
     for (job, run) in &s.jobs {
         if run.is_null() {
@@ -186,8 +198,22 @@ pub fn render(s: &Status) -> String {
                 .unwrap_or_default(),
         };
         let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
+        if status != "ok" {
+            let last = s.health.job_health.get(job.as_str());
+            let last = last.and_then(|j| j.last_success.as_deref());
+            let _ = writeln!(out, "              last ok   {}", last.unwrap_or("never"));
+        }
     }
     out
+}
+
+/// `ok to trade (settlement lag 0 min)` or `NOT HEALTHY (2 reasons below; lag 75 min)`.
+fn health_line(h: &crate::health::Health) -> String {
+    let lag = crate::health::span(chrono::Duration::minutes(h.settlement_lag_minutes));
+    match h.healthy {
+        true => format!("ok to trade (settlement lag {lag})"),
+        false => format!("NOT HEALTHY: the trader should not trade (settlement lag {lag}); why:"),
+    }
 }
 
 /// The last integrity check for people: `ok (quick_check at 2026-02-11 10:00:00, 120 ms)`,

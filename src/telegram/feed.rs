@@ -4,10 +4,10 @@
 //! right after the send that covers it, in its own small transaction, so a sender killed in
 //! between costs at most one duplicate and never a loss.
 //!
-//! - A few new trades go out one message each; `telegram.merge_threshold` or more as one
-//!   merged message (at most [`trade_text::MAX_LINES`] lines, then "and 37 more"); when the
-//!   oldest waited longer than [`BACKLOG`] (Telegram was off or unreachable), one summary line
-//!   ("312 trades since 10:00 UTC: 170 W / 142 L, +23.40 USDC") instead.
+//! - Fewer than `telegram.merge_threshold` new trades go out one message each, however late;
+//!   from it, one merged message (a line each, at most [`trade_text::MAX_LINES`]); more than
+//!   that, or when the oldest waited longer than [`BACKLOG`] (Telegram was off or unreachable),
+//!   one summary line ("312 trades since 10:00 UTC: 170 W / 142 L, +23.40 USDC") instead.
 //! - `[telegram.notify] trade` / `result`: `off` passes them over (the watermark moves on and
 //!   nothing is sent, then or later), `silent` sends them without a sound.
 //! - Never announced: trades that `polyperf archive restore` put back (`telegram_restored`,
@@ -206,7 +206,6 @@ fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) 
         return Vec::new();
     }
     let threshold = (settings.telegram.merge_threshold as u64).max(2);
-    let long_wait = batch.oldest.is_some_and(|t| t + BACKLOG < now);
     let one = |text: String| {
         vec![Unit {
             text,
@@ -214,12 +213,7 @@ fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) 
             n_trades: n,
         }]
     };
-    if long_wait {
-        return one(match stream {
-            Stream::Alerts => trade_text::alerts_backlog(&batch.totals, now),
-            Stream::Results => trade_text::results_backlog(&batch.totals, now),
-        });
-    }
+    // A few trades go one by one, however late (a single late trade keeps its alert).
     if n < threshold && batch.kept.len() as u64 == n {
         return batch
             .kept
@@ -233,6 +227,15 @@ fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) 
                 n_trades: 1,
             })
             .collect();
+    }
+    // More than a merged message lists, or a wait past BACKLOG: one line.
+    let backlog =
+        n > trade_text::MAX_LINES as u64 || batch.oldest.is_some_and(|t| t + BACKLOG < now);
+    if backlog {
+        return one(match stream {
+            Stream::Alerts => trade_text::alerts_backlog(&batch.totals, now),
+            Stream::Results => trade_text::results_backlog(&batch.totals, now),
+        });
     }
     let shown: Vec<TradeView> = batch
         .kept

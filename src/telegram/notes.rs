@@ -77,9 +77,9 @@ pub fn settlement(s: &SettlementSummary) -> String {
             if split {
                 "50-50"
             } else if won {
-                "WIN"
+                "✅ WIN"
             } else {
-                "LOSS"
+                "❌ LOSS"
             },
             signed_money(r.profit_loss),
             side(&r.action)
@@ -245,7 +245,7 @@ mod tests {
         };
         assert_eq!(
             settlement(&s),
-            "<b>Settled 12 trades: 7 W / 5 L, +12.35 USDC</b>\n2 holds scored (1 a missed opportunity) · 1 could not be settled (`polyperf status` lists them)\nLargest:\nLOSS -10.07 USDC · Down · 10:15–10:30 UTC"
+            "<b>Settled 12 trades: 7 W / 5 L, +12.35 USDC</b>\n2 holds scored (1 a missed opportunity) · 1 could not be settled (`polyperf status` lists them)\nLargest:\n❌ LOSS -10.07 USDC · Down · 10:15–10:30 UTC"
         );
     }
 

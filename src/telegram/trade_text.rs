@@ -1,7 +1,7 @@
 //! Trades as a trader reads them on a phone: the alert for a new trade, the result of a settled
-//! one (`WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`), several of either
-//! merged into one message (at most [`MAX_LINES`] lines, then "and 37 more"), and the one-line
-//! summary that replaces them after a long silence. Pure: no I/O; every text that came from
+//! one (`✅ WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`), several of
+//! either merged into one message (a line each), and the one-line summary that replaces them
+//! for a backlog. Pure: no I/O; every text that came from
 //! the trader is escaped.
 
 use chrono::{DateTime, Utc};
@@ -143,11 +143,16 @@ pub fn alert_line(t: &TradeView, now: DateTime<Utc>) -> String {
     out
 }
 
-/// A settled trade: `WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`.
+/// A settled trade: `✅ WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`.
 pub fn result_line(t: &TradeView, now: DateTime<Utc>) -> String {
     let (won, pnl) = t.result.unwrap_or_default();
     format!(
-        "<b>{} {} USDC</b> · {} · {}",
+        "{} <b>{} {} USDC</b> · {} · {}",
+        if won {
+            super::table::GOOD
+        } else {
+            super::table::BAD
+        },
         if won { "WIN" } else { "LOSS" },
         signed_money(pnl),
         side_and_window(t, now),
@@ -276,7 +281,7 @@ mod tests {
         let now = t("2026-02-11T10:32:00Z");
         assert_eq!(
             result_line(&trade(), now),
-            "<b>WIN +4.62 USDC</b> · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC"
+            "✅ <b>WIN +4.62 USDC</b> · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC"
         );
         let loss = TradeView {
             action: "NO".into(),
@@ -285,7 +290,7 @@ mod tests {
         };
         assert_eq!(
             result_line(&loss, now),
-            "<b>LOSS -10.07 USDC</b> · Down · 10:15–10:30 UTC · NO @ 0.52 · 10.00 USDC"
+            "❌ <b>LOSS -10.07 USDC</b> · Down · 10:15–10:30 UTC · NO @ 0.52 · 10.00 USDC"
         );
     }
 
@@ -315,10 +320,10 @@ mod tests {
         }
         let text = results_merged(&all[..MAX_LINES], &totals, now);
         assert!(
-            text.starts_with("<b>57 trades settled: 57 W / 0 L, +263.54 USDC</b>\n<b>WIN"),
+            text.starts_with("<b>57 trades settled: 57 W / 0 L, +263.54 USDC</b>\n✅ <b>WIN"),
             "{text}"
         );
-        assert_eq!(text.matches("<b>WIN").count(), MAX_LINES);
+        assert_eq!(text.matches("✅ <b>WIN").count(), MAX_LINES);
         assert!(text.ends_with("\nand 37 more"), "{text}");
         let text = alerts_merged(
             &all[..3],
