@@ -12,7 +12,7 @@ use super::{
 };
 use crate::kinds::{Action, FeeAsset, SettlementStatus};
 use crate::settle::pnl::{self, BreakEven, Charge};
-use crate::trades::Trade;
+use crate::trades::Scored;
 
 /// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
 /// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
@@ -187,7 +187,7 @@ fn slot<'a>(map: &'a mut BTreeMap<String, GroupAcc>, key: &str) -> &'a mut Group
 
 /// A live row with what every group it belongs to is named by.
 struct Live<'a> {
-    row: &'a Trade,
+    row: &'a Scored,
     /// Its time as stored.
     stamp: &'a str,
     hour: &'a str,
@@ -198,7 +198,7 @@ struct Live<'a> {
 /// A settled YES/NO's figures; None when its row is inconsistent: no result (or no P&L), or
 /// money no settlement writes (a row edited by hand), which is set aside rather than summed
 /// into an overflow.
-fn position_of(row: &Trade) -> Option<Position> {
+fn position_of(row: &Scored) -> Option<Position> {
     let (is_win, pl) = match (row.is_win, row.profit_loss) {
         (Some(is_win), Some(pl)) => (Some(is_win), pl),
         (None, Some(pl)) if row.is_fifty_fifty() => (None, pl),
@@ -290,7 +290,7 @@ impl Accumulator {
     }
 
     /// Adds one live row (settled or pending; the caller never passes unsettleable ones).
-    pub fn add_live(&mut self, row: &Trade) {
+    pub fn add_live(&mut self, row: &Scored) {
         let is_hold = row.action == Action::Hold;
         if row.settlement_status != SettlementStatus::Settled {
             if !is_hold {
@@ -626,8 +626,8 @@ mod tests {
         assert_eq!(acc.coverage.rollup_decisions, 2);
     }
 
-    fn trade(ts: &str, win: bool, pl: &str) -> Trade {
-        Trade {
+    fn trade(ts: &str, win: bool, pl: &str) -> Scored {
+        Scored {
             timestamp: crate::time::from_db(ts).ok(),
             action: Action::Yes,
             confidence: Some(d("0.8")),
@@ -636,7 +636,7 @@ mod tests {
             is_win: Some(win),
             profit_loss: Some(d(pl)),
             position_size: Some(d("5")),
-            ..Trade::default()
+            ..Scored::default()
         }
     }
 
@@ -770,7 +770,7 @@ mod tests {
     #[test]
     fn missed_opportunity_pays_at_the_favoured_price() {
         let mut acc = Accumulator::new();
-        let hold = |score: f64| Trade {
+        let hold = |score: f64| Scored {
             timestamp: crate::time::from_db("2026-02-11 10:00:00").ok(),
             action: Action::Hold,
             settlement_status: SettlementStatus::Settled,
@@ -778,7 +778,7 @@ mod tests {
             is_missed_opportunity: Some(true),
             yes_price: Some(d("0.40")),
             no_price: Some(d("0.25")),
-            ..Trade::default()
+            ..Scored::default()
         };
         acc.add_live(&hold(0.3)); // YES at 0.40 → 0.6/0.4 = 1.5
         acc.add_live(&hold(-0.3)); // NO at 0.25 → 0.75/0.25 = 3

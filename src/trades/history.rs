@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use rust_decimal::Decimal;
 
-use super::row::{columns, Trade};
+use super::row::{columns, scored_columns, Scored, Trade};
 use crate::db::money_for_sums;
 use crate::time::to_db;
 
@@ -17,7 +17,7 @@ use crate::time::to_db;
 /// rows come in time order without a sort.
 pub const IN_WINDOW: &str = concat!(
     "SELECT ",
-    columns!(),
+    scored_columns!(),
     " FROM trades
      WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
      ORDER BY timestamp, id"
@@ -54,12 +54,12 @@ pub(crate) use pending_market_slugs;
 pub fn each_in_window(
     conn: &Connection,
     (from, to): (&str, &str),
-    mut each: impl FnMut(&Trade),
+    mut each: impl FnMut(&Scored),
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(IN_WINDOW)?;
     let mut rows = stmt.query(params![from, to])?;
     while let Some(r) = rows.next()? {
-        each(&Trade::read(r, 0)?);
+        each(&Scored::read(r, 0)?);
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! `trades`, the central table, and the tables that exist only for its rows
 //! (`archived_decisions`, `telegram_restored`): the one owner of every statement on them.
-//! Callers get typed rows ([`Trade`], read with the one column list [`COLUMNS`]) and typed
-//! results, never SQL. What "a settled trade" means is defined here once (`settled!`).
+//! Callers get typed rows ([`Trade`], read with the one column list [`COLUMNS`]; [`Scored`],
+//! its columns the figures count, for scans over all of history) and typed results, never
+//! SQL. What "a settled trade" means is defined here once (`settled!`).
 //!
 //! - `log.rs`: the decision log ([`Tracker`], [`insert`], [`insert_many`]), typed errors
 //!   ([`LogError`]); `bulk.rs` its two-thread bulk path; `stored.rs` a stored decision read
 //!   back (duplicate or [`crate::decision::Conflict`]); `archived.rs` the index of archived
 //!   decisions (`archived_decisions`).
-//! - `row.rs`: [`Trade`] and [`COLUMNS`].
+//! - `row.rs`: [`Trade`] and [`COLUMNS`]; [`Scored`].
 //! - `settle.rs`: settlement's reads and compare-and-set writes, the lag alert's counts,
 //!   `settle-check`'s rows and fixes.
 //! - `history.rs`: settled decisions as the jobs that judge them read them (metrics,
@@ -45,7 +46,7 @@ pub use history::{
     recent_wins, replay_rows, settled_between, uncovered, uncovered_among, Counts, Side,
 };
 pub use log::{insert, insert_many, Inserted, LogError, LogReport, Logged, Tracker};
-pub use row::{decimal_of_real, Trade, COLUMNS, DECISION_COLUMNS};
+pub use row::{decimal_of_real, Scored, Trade, COLUMNS, DECISION_COLUMNS, SCORED_COLUMNS};
 pub use settle::{
     correct_settlement, due, each_settled, lagging, mark_unsettleable, price_settled_since,
     rewrite_money, set_window, without_window, write_settlement, Due, DueCursor, Settlement,
