@@ -95,5 +95,6 @@ pub mod telegram;
 pub mod time;
 pub mod trades;
 
-pub use decision::{Decision, Tracker};
+pub use decision::Decision;
 pub use kinds::Action;
+pub use trades::{LogError, Tracker};

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::control::{self, ControlState};
-use crate::trades::settled;
 
 #[derive(Debug, Serialize)]
 pub struct TradeCounts {
@@ -61,21 +60,15 @@ pub fn collect(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Status> {
     let grace = chrono::Duration::seconds(i64::from(settings.settlement.grace_seconds));
-    let due_before = crate::time::to_db(crate::time::sub(now, grace)?);
-    let trades = conn.query_row(
-        concat!(
-            "SELECT count(*),
-                coalesce(sum(settlement_status = 'pending'), 0),
-                coalesce(sum(",
-            settled!(),
-            "), 0),
-                coalesce(sum(settlement_status = 'unsettleable'), 0),
-                (SELECT count(*) FROM trades WHERE settlement_status = 'pending' AND market_end <= ?1)
-         FROM trades"
-        ),
-        [&due_before],
-        |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
-    )?;
+    let due_before = crate::time::sub(now, grace)?;
+    let counts = crate::trades::counts(conn, due_before)?;
+    let trades = TradeCounts {
+        total: counts.total,
+        pending: counts.pending,
+        settled: counts.settled,
+        unsettleable: counts.unsettleable,
+        due: counts.due,
+    };
     let today = crate::metrics::periods(conn, crate::metrics::By::Day, 1, now)?
         .into_iter()
         .next();

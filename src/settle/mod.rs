@@ -8,7 +8,8 @@
 //!
 //! Files: [`pnl`] and `decide.rs` are the pure part (outcome and money; a row's verdict from
 //! `Rules`); [`gamma`] and [`binance`] the APIs; `batch.rs` settles one batch of due
-//! rows; `cache.rs` remembers markets and candles; `store.rs` holds the SQL on `trades`;
+//! rows; `cache.rs` remembers markets and candles; `store.rs` the disagreements (the SQL on
+//! `trades` is `trades::settle`'s);
 //! `windows.rs` fills missing market windows; `correct.rs` corrects price results once the
 //! official one is known; `lag.rs` is the one outage alert; `sources.rs` remembers a price
 //! source that refuses this host.
@@ -41,7 +42,6 @@ use self::cache::Memory;
 use self::correct::correct_price_results;
 use self::decide::Rules;
 use self::fees::FeeModel;
-use self::store::select_due;
 use self::windows::fill_windows;
 use crate::config::Notify;
 use crate::error::bad_input;
@@ -168,11 +168,12 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
 
     fill_windows(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
 
-    let mut cursor = (String::new(), 0i64);
+    let mut cursor = crate::trades::DueCursor::default();
     loop {
-        let rows = select_due(&ctx.conn, cutoff, &cursor, batch_size)?;
-        let Some(last) = rows.last() else { break };
-        cursor = (last.end_text.clone().unwrap_or_default(), last.id);
+        let rows = crate::trades::due(&ctx.conn, cutoff, &mut cursor, batch_size)?;
+        if rows.is_empty() {
+            break;
+        }
         settle_batch(&mut ctx.conn, &plan, &mut memory, &rows, &mut stats).await?;
     }
 

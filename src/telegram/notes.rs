@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use super::html::{esc_short, MAX_FIELD_CHARS};
 use super::trade_text::{self, TradeView};
 use super::words::{count, side, signed_money, window};
+use crate::kinds::Action;
 use crate::outbox::message::{JobFailure, ReflectionNote, SettlementSummary, TradeAlert};
 use crate::reflect::triggers;
 
@@ -67,7 +68,8 @@ pub fn settlement(s: &SettlementSummary) -> String {
         out.push_str("\nLargest:");
     }
     for r in s.largest.iter().take(MAX_ITEMS) {
-        let won = crate::settle::pnl::side_wins(r.action == "YES", outcome(&r.outcome));
+        let action = Action::parse(&r.action);
+        let won = crate::settle::pnl::side_wins(action == Some(Action::Yes), outcome(&r.outcome));
         let window = crate::market::window_from_slug(&r.market_slug)
             .map(|(start, end)| format!(" · {}", window(start, end, start)))
             .unwrap_or_default();
@@ -82,7 +84,7 @@ pub fn settlement(s: &SettlementSummary) -> String {
                 "❌ LOSS"
             },
             signed_money(r.profit_loss),
-            side(&r.action)
+            action.map_or("?", side)
         ));
     }
     out
@@ -192,13 +194,20 @@ pub fn legacy_trade(t: &TradeAlert) -> String {
         _ => None,
     };
     let timestamp = crate::time::from_db(&t.timestamp).ok();
+    // The trigger copied a stored action (the column's CHECK: YES, NO or HOLD).
+    let Some(action) = Action::parse(&t.action) else {
+        return format!(
+            "<b>Trade</b>\n<code>{}</code>",
+            esc_short(&t.market_slug, 200)
+        );
+    };
     let view = TradeView {
-        action: t.action.clone(),
+        action,
         timestamp,
         window: crate::market::window_from_slug(&t.market_slug),
         price: number(&t.executed_price),
         size: number(&t.position_size),
-        confidence: t.confidence.as_f64(),
+        confidence: number(&t.confidence),
         signal_type: t.signal_type.clone(),
         reasoning: None,
         market_slug: t.market_slug.clone(),

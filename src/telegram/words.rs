@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::kinds::{Action, Outcome};
+
 /// `1234.5` as `1,234.50`: two decimals (half away from zero), thousands separated.
 pub fn money(amount: Decimal) -> String {
     let rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
@@ -66,11 +68,11 @@ pub fn percent(fraction: f64) -> String {
     }
 }
 
-/// The side a YES / NO decision bought, as the market names it.
-pub fn side(action: &str) -> &'static str {
-    match action {
-        "YES" => "Up",
-        "NO" => "Down",
+/// The side a YES / NO decision bought, as the market names it (`?` for a HOLD).
+pub fn side(action: Action) -> &'static str {
+    match action.side() {
+        Some(Outcome::Up) => "Up",
+        Some(Outcome::Down) => "Down",
         _ => "?",
     }
 }
@@ -155,7 +157,8 @@ mod tests {
         );
         assert_eq!(when(t("2026-02-11T10:00:00Z"), now), "10:00 UTC");
         assert_eq!(when(t("2026-02-09T10:00:00Z"), now), "2026-02-09 10:00 UTC");
-        assert_eq!((side("YES"), side("NO")), ("Up", "Down"));
+        assert_eq!((side(Action::Yes), side(Action::No)), ("Up", "Down"));
+        assert_eq!(side(Action::Hold), "?");
         assert_eq!(percent(0.8), "80%");
         assert_eq!(percent(f64::NAN), "?");
     }
