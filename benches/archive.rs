@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         let decisions = polyperf::sim::decisions(&candles, 100, 7);
         let tx = polyperf::db::write_tx(&mut conn)?;
         for d in decisions.iter().take(n - stored) {
-            polyperf::decision::insert(&tx, d)?;
+            polyperf::trades::insert(&tx, d)?;
             stored += 1;
         }
         tx.commit()?;

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use polyperf::decision::Tracker;
 use polyperf::runner::JobContext;
 use polyperf::settle::{self, Options, Source};
 use polyperf::sim::{self, Candle};
+use polyperf::Tracker;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

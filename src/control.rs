@@ -58,19 +58,9 @@ pub fn pause(
     p: &Pause<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let n = conn.execute(
-        "UPDATE trading_control SET paused = 1, reason = ?1, rule = ?2, figures = ?3, since = ?4, by = ?5, auto_resume_at = ?6
-         WHERE id = 1 AND paused = 0",
-        params![p.reason, p.rule, p.figures.as_ref().map(|f| f.to_string()), to_db(now), p.by, p.auto_resume_at.map(to_db)],
-    )?;
-    if n == 0 {
+    let Some(event_id) = record_pause(conn, p, now)? else {
         return Ok(false);
-    }
-    conn.execute(
-        "INSERT INTO control_events (timestamp, action, reason, rule, by) VALUES (?1, 'pause', ?2, ?3, ?4)",
-        params![to_db(now), p.reason, p.rule, p.by],
-    )?;
-    let event_id = conn.last_insert_rowid();
+    };
     let note = PauseNote {
         reason: p.reason.to_string(),
         rule: p.rule.map(str::to_string),
@@ -88,6 +78,29 @@ pub fn pause(
     Ok(true)
 }
 
+/// Pauses trading and records the event like [`pause`], but queues nothing: a pause asked
+/// for in the chat is answered there, and a queued note would say it a second time.
+pub fn pause_from_chat(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<bool> {
+    Ok(record_pause(conn, p, now)?.is_some())
+}
+
+/// The switch and the audit trail of a pause; the event's id, or None if already paused.
+fn record_pause(conn: &Connection, p: &Pause<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
+    let n = conn.execute(
+        "UPDATE trading_control SET paused = 1, reason = ?1, rule = ?2, figures = ?3, since = ?4, by = ?5, auto_resume_at = ?6
+         WHERE id = 1 AND paused = 0",
+        params![p.reason, p.rule, p.figures.as_ref().map(|f| f.to_string()), to_db(now), p.by, p.auto_resume_at.map(to_db)],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    conn.execute(
+        "INSERT INTO control_events (timestamp, action, reason, rule, by) VALUES (?1, 'pause', ?2, ?3, ?4)",
+        params![to_db(now), p.reason, p.rule, p.by],
+    )?;
+    Ok(Some(conn.last_insert_rowid()))
+}
+
 /// Resumes trading, records who did it and queues a notification. Returns false if trading
 /// was not paused.
 pub fn resume(
@@ -97,19 +110,9 @@ pub fn resume(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let n = conn.execute(
-        "UPDATE trading_control SET paused = 0, reason = NULL, rule = NULL, figures = NULL, since = ?1, by = ?2, auto_resume_at = NULL
-         WHERE id = 1 AND paused = 1",
-        params![to_db(now), by],
-    )?;
-    if n == 0 {
+    let Some(event_id) = record_resume(conn, by, reason, now)? else {
         return Ok(false);
-    }
-    conn.execute(
-        "INSERT INTO control_events (timestamp, action, reason, by) VALUES (?1, 'resume', ?2, ?3)",
-        params![to_db(now), reason, by],
-    )?;
-    let event_id = conn.last_insert_rowid();
+    };
     let note = ResumeNote {
         by: by.to_string(),
         reason: reason.to_string(),
@@ -123,4 +126,37 @@ pub fn resume(
         now,
     )?;
     Ok(true)
+}
+
+/// Resumes trading and records it like [`resume`], queuing nothing (asked for in the chat,
+/// answered there).
+pub fn resume_from_chat(
+    conn: &Connection,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(record_resume(conn, by, reason, now)?.is_some())
+}
+
+/// The switch and the audit trail of a resume; the event's id, or None if not paused.
+fn record_resume(
+    conn: &Connection,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let n = conn.execute(
+        "UPDATE trading_control SET paused = 0, reason = NULL, rule = NULL, figures = NULL, since = ?1, by = ?2, auto_resume_at = NULL
+         WHERE id = 1 AND paused = 1",
+        params![to_db(now), by],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    conn.execute(
+        "INSERT INTO control_events (timestamp, action, reason, by) VALUES (?1, 'resume', ?2, ?3)",
+        params![to_db(now), reason, by],
+    )?;
+    Ok(Some(conn.last_insert_rowid()))
 }

@@ -1,14 +1,12 @@
-//! The trader's decisions (SPEC §2): parsing and validating the JSON form, and storing them
-//! idempotently (`Tracker`). Never settles or interprets them.
+//! The trader's decisions (SPEC §2): the JSON form, its validation, what tells two versions of
+//! a decision apart ([`Conflict`]) and the pure fingerprints of their content. No SQL: the
+//! decision log that stores them is `trades::log` ([`crate::Tracker`]). Never settles or
+//! interprets them.
 
 use std::borrow::Cow;
-use std::io::BufRead;
-use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -19,21 +17,19 @@ use crate::kinds::{Action, Liquidity};
 use crate::market;
 use crate::time::{parse_rfc3339, to_db};
 
-pub mod archived;
 mod conflict;
 mod fingerprint;
 mod input;
 #[cfg(test)]
 mod proptests;
-mod reader;
 mod rules;
-mod store;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
-pub use conflict::Conflict;
+pub use conflict::{short, Conflict};
+pub use fingerprint::{canonical_fingerprint, content_hash};
+pub(crate) use input::for_each_document;
 use rules::{text_len, time_in_range};
-pub use store::{insert, insert_many, Inserted};
 
 // The money bounds a decision is held to are the settlement rules' own.
 use crate::money::{MAX_EXECUTED_PRICE, MAX_POSITION_SIZE, MAX_SHARES, MIN_EXECUTED_PRICE};
@@ -653,88 +649,6 @@ fn preview(text: &str) -> String {
         s.push('…');
     }
     s
-}
-
-/// What happened to a decision handed to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Logged {
-    Stored(i64),
-    Duplicate,
-}
-
-/// Counts of a batch, as `polyperf log --json` prints them.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
-pub struct LogReport {
-    pub stored: u64,
-    pub duplicates: u64,
-    pub invalid: u64,
-    /// `line N: field ...: message`, for each bad line (the first 100).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
-/// The trader's handle on the store.
-pub struct Tracker {
-    conn: Connection,
-}
-
-impl Tracker {
-    /// Opens (and migrates) the existing database at `path`; a missing one is refused (bad
-    /// input naming the path): `polyperf init` creates it.
-    pub fn open(path: &Path) -> Result<Tracker> {
-        Ok(Tracker {
-            conn: crate::db::open(path)?,
-        })
-    }
-
-    pub fn from_connection(conn: Connection) -> Tracker {
-        Tracker { conn }
-    }
-
-    /// Stores one decision in its own transaction. Logging the same decision twice stores it
-    /// once; its id with other content is a [`Conflict`] error (exit 2), nothing stored:
-    /// `err.downcast_ref::<polyperf::decision::Conflict>()` tells it apart.
-    pub fn log_decision(&mut self, decision: &Decision) -> Result<Logged> {
-        decision
-            .validate()
-            .map_err(|e| crate::error::bad_input(e.to_string()))?;
-        let tx = crate::db::write_tx(&mut self.conn)?;
-        let logged = insert(&tx, decision)?;
-        tx.commit()?;
-        Ok(logged)
-    }
-
-    /// Stores many decisions in one transaction: all of them, or (an invalid decision, a
-    /// conflict) none.
-    pub fn log_batch(&mut self, decisions: &[Decision]) -> Result<LogReport> {
-        for (i, d) in decisions.iter().enumerate() {
-            d.validate()
-                .map_err(|e| crate::error::bad_input(format!("decision {}: {e}", i + 1)))?;
-        }
-        let mut report = LogReport::default();
-        let tx = crate::db::write_tx(&mut self.conn)?;
-        for d in decisions {
-            match insert(&tx, d)? {
-                Logged::Stored(_) => report.stored += 1,
-                Logged::Duplicate => report.duplicates += 1,
-            }
-        }
-        tx.commit()?;
-        Ok(report)
-    }
-
-    /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
-    /// `input` and stores them in one transaction. Any bad line (invalid, not UTF-8, or a
-    /// conflict with a stored decision) stores nothing unless `skip_invalid`; the report names
-    /// each bad line and field (the first 100, in line order). Parsing overlaps the inserts
-    /// (`reader`: a writer thread holds the transaction).
-    pub fn log_reader(&mut self, input: impl BufRead, skip_invalid: bool) -> Result<LogReport> {
-        reader::log_reader(&mut self.conn, input, skip_invalid)
-    }
-
-    pub fn connection(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
 }
 
 impl FromStr for Decision {

@@ -48,13 +48,11 @@ pub fn temp_fail(message: impl Into<String>) -> anyhow::Error {
     })
 }
 
-/// The kind of an error, looking through `.context(..)` layers. A decision conflicting with a
-/// stored one (a typed error callers match on) is bad input.
+/// The kind of an error, looking through `.context(..)` layers. (A typed error a module
+/// returns, such as the decision log's, carries its own exit code and converts into a
+/// classified one.)
 pub fn kind_of(err: &anyhow::Error) -> Option<Kind> {
     err.chain().find_map(|cause| {
-        if cause.is::<crate::decision::Conflict>() {
-            return Some(Kind::BadInput);
-        }
         if is_busy_cause(cause) {
             return Some(Kind::TempFail);
         }

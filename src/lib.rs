@@ -36,12 +36,15 @@
 //! **2 rules** (pure rules about money, decisions and markets):
 //! - `money` (and `money/`): fees (logged, maker, taker formula; shares or collateral by era),
 //!   P&L, break-even, and the bounds that keep every settlement exact: the one implementation.
-//! - `decision` (and `decision/`): the decision format and the trader's [`decision::Tracker`].
+//! - `decision` (and `decision/`): the decision format, its validation and its fingerprint
+//!   (no SQL; the trader's [`Tracker`] writes them through `trades`).
 //! - `market`: facts that follow from a market's slug (its window, its asset); price candles.
 //! - `sim`: deterministic synthetic prices and decisions (demo, tests, benchmarks).
 //!
 //! **3 tables** (one owner per table; typed rows in, typed rows out):
-//! - `trades`: what "a settled trade" means, in SQL, for every reader of `trades`.
+//! - `trades` (and `trades/`): every statement on `trades` (and `archived_decisions`,
+//!   `telegram_restored`): the decision log ([`Tracker`], typed [`LogError`]), settlement's
+//!   writes, typed rows for every reader, what "a settled trade" means.
 //! - `params`: live parameters, bounded changes (validation, steps) and their history.
 //! - `proposals` (and `proposals/`): proposals and their statuses; the checks against the live
 //!   parameter, expiry, supersession, and a human's verdict (Telegram and the CLI).
@@ -61,6 +64,8 @@
 //!   rendering (terminal, Telegram's summary, charts, the HTML page).
 //! - `replay` (and `replay/`): settled trades under other parameter values (the adjuster's
 //!   evidence, the rules engine's threshold scan, the evaluation's counterfactual).
+//! - `health`: whether the trader may trade now (the guarding jobs' last successes, the
+//!   settlement lag, integrity, schema): `status --json`'s `healthy` and Telegram's /health.
 //! - `status`: the read-only overview behind `polyperf status` and Telegram's /status.
 //!
 //! **5 jobs** (one job's work each):
@@ -113,6 +118,7 @@ pub mod rollup;
 pub mod runs;
 pub mod trades;
 // Figures.
+pub mod health;
 pub mod metrics;
 pub mod replay;
 pub mod report;
@@ -130,5 +136,6 @@ pub mod cli;
 pub mod demo;
 pub mod schedule;
 
-pub use decision::{Decision, Tracker};
+pub use decision::Decision;
 pub use kinds::Action;
+pub use trades::{LogError, Tracker};

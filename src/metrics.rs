@@ -11,14 +11,14 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::db::Money;
-use crate::kinds::FeeAsset;
+use crate::kinds::Action;
 use crate::time::to_db;
-use crate::trades::settled;
 
 mod accumulate;
 pub mod periods;
+pub mod recent;
 
-pub use accumulate::{price_bucket, Accumulator, LiveRow, RollupRow};
+pub use accumulate::{bucket_of, price_bucket, Accumulator, RollupRow};
 pub use periods::{periods, By, Period};
 
 /// The Brier score of always saying 50%: a forecast scoring above it is worse than a coin flip.
@@ -53,6 +53,9 @@ pub enum Window {
     All,
     /// From exactly `now - N days` up to and including `now`.
     Days(u32),
+    /// The last N UTC days: from 00:00 UTC of the day N - 1 days before `now`'s, up to and
+    /// including `now` (`/daily N`'s days; 1 is today).
+    UtcDays(u32),
     /// From this instant up to and including `now`.
     Since(DateTime<Utc>),
     /// Half-open: `from <= timestamp < to`.
@@ -68,6 +71,16 @@ impl Window {
         match *self {
             Window::All => (None, None),
             Window::Days(n) => (now.checked_sub_signed(Duration::days(i64::from(n))), end),
+            Window::UtcDays(n) => {
+                let back = chrono::Days::new(u64::from(n.saturating_sub(1)));
+                let start = now.date_naive().checked_sub_days(back);
+                (
+                    start
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .map(|t| t.and_utc()),
+                    end,
+                )
+            }
             Window::Since(t) => (Some(t), end),
             Window::Between(a, b) => (Some(a), Some(b)),
         }
@@ -79,6 +92,8 @@ impl Window {
             Window::All => "all time".into(),
             Window::Days(1) => "last 24 hours".into(),
             Window::Days(n) => format!("last {n} days"),
+            Window::UtcDays(1) => "today (UTC)".into(),
+            Window::UtcDays(n) => format!("last {n} UTC days"),
             Window::Since(t) => format!("since {} UTC", to_db(t)),
             Window::Between(a, b) => format!("{} to {} UTC", to_db(a), to_db(b)),
         }
@@ -277,31 +292,6 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> Option<[f64; 2]> {
     Some([(centre - half).max(0.0), (centre + half).min(1.0)])
 }
 
-/// The calibration bucket of a confidence: 0 for [0, 0.5), then 1..=5 for [0.5, 0.6) …
-/// [0.9, 1.0]. A tiny epsilon keeps 0.6 in [0.6, 0.7) despite binary floating point.
-pub fn bucket_index(confidence: f64) -> usize {
-    let tenth = (confidence * 10.0 + 1e-9).floor();
-    if tenth < 5.0 {
-        0
-    } else {
-        (tenth as usize - 4).min(5)
-    }
-}
-
-/// Live rows in the window: settled and pending, never unsettleable. Both bounds are always
-/// bound (open ends become '' and '9999'), so the range uses `idx_trades_timestamp` and the
-/// rows come in time order without a sort.
-const LIVE_SQL: &str = concat!(
-    "SELECT timestamp, action, confidence, signal_type, is_end_phase, ",
-    settled!(),
-    ", is_win, profit_loss, fee, position_size, final_score,
-        is_missed_opportunity, yes_price, no_price, fee_asset, executed_price,
-        actual_outcome IS NULL AND settlement_source = 'gamma'
-   FROM trades
-  WHERE timestamp >= ?1 AND timestamp < ?2 AND settlement_status IN ('settled', 'pending')
-  ORDER BY timestamp, id"
-);
-
 /// Rollup days that overlap the window (whole days).
 const ROLLUP_SQL: &str = "SELECT day, signal_type, action, is_end_phase, n, wins, losses, missed,
         profit_loss, fees, staked
@@ -313,12 +303,6 @@ fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decim
     Money::get(row, idx)
 }
 
-/// A live row's money column; a value no money column can hold (a hand edit beyond Decimal's
-/// range) reads as missing, so the row counts as inconsistent instead of failing the report.
-fn live_money(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
-    Ok(Money::from_value(row.get_ref(idx)?).ok().flatten())
-}
-
 /// Computes every figure for `window` as of `now`.
 pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result<Metrics> {
     let (from, to) = window.bounds(now);
@@ -328,31 +312,10 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .unwrap_or_else(|| "9999-12-31 23:59:59".into());
     let mut acc = Accumulator::new();
 
-    let mut stmt = conn.prepare_cached(LIVE_SQL)?;
-    let mut rows = stmt.query(params![from_text, to_text])?;
-    while let Some(r) = rows.next()? {
-        let row = LiveRow {
-            timestamp: r.get(0)?,
-            action: r.get(1)?,
-            confidence: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN),
-            signal_type: r.get(3)?,
-            is_end_phase: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
-            settled: r.get(5)?,
-            is_win: r.get::<_, Option<i64>>(6)?.map(|w| w != 0),
-            profit_loss: live_money(r, 7)?,
-            fee: live_money(r, 8)?,
-            position_size: live_money(r, 9)?.unwrap_or_default(),
-            final_score: r.get(10)?,
-            is_missed_opportunity: r.get::<_, Option<i64>>(11)?.unwrap_or(0) != 0,
-            yes_price: live_money(r, 12)?,
-            no_price: live_money(r, 13)?,
-            fee_asset: FeeAsset::stored(r.get::<_, Option<String>>(14)?.as_deref()),
-            executed_price: live_money(r, 15)?,
-            fifty_fifty: r.get::<_, Option<bool>>(16)?.unwrap_or(false),
-        };
-        acc.add_live(&row);
-    }
-    drop(rows);
+    // Live rows (settled and pending, never unsettleable) in time order. A money column no
+    // money column can hold (a hand edit) reads as missing, so the row counts as inconsistent
+    // instead of failing the report.
+    crate::trades::each_in_window(conn, (&from_text, &to_text), |row| acc.add_live(row))?;
 
     // Day granularity: the rollup has no time of day, so a partial first or last day counts whole.
     let from_day = from
@@ -369,7 +332,8 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         acc.add_rollup(&RollupRow {
             day: r.get(0)?,
             signal_type: r.get(1)?,
-            action: r.get(2)?,
+            // A word no action is (a hand edit) makes the row inconsistent, not the report fail.
+            action: r.get_ref(2)?.as_str().ok().and_then(Action::parse),
             is_end_phase: r.get::<_, i64>(3)? != 0,
             n: count(4)?,
             wins: count(5)?,
@@ -460,20 +424,24 @@ mod tests {
     #[test]
     fn buckets_have_closed_lower_bounds() {
         let cases = [
-            (0.0, 0),
-            (0.49, 0),
-            (0.5, 1),
-            (0.59, 1),
-            (0.6, 2),
-            (0.7, 3),
-            (0.8, 4),
-            (0.9, 5),
-            (0.99, 5),
-            (1.0, 5),
+            ("0", 0),
+            ("0.49", 0),
+            ("0.4999999999", 0),
+            ("0.5", 1),
+            ("0.59", 1),
+            ("0.6", 2),
+            ("0.7", 3),
+            ("0.8", 4),
+            ("0.9", 5),
+            ("0.99", 5),
+            ("1", 5),
         ];
         for (c, want) in cases {
-            assert_eq!(bucket_index(c), want, "confidence {c}");
+            let confidence: Decimal = c.parse().unwrap();
+            assert_eq!(bucket_of(confidence), want, "confidence {c}");
         }
+        // A stored 0.6 is the decimal 0.6, in [0.6, 0.7) without an epsilon.
+        assert_eq!(bucket_of(crate::trades::decimal_of_real(0.6).unwrap()), 2);
     }
 
     #[test]
@@ -489,5 +457,16 @@ mod tests {
             (from, to.map(to_db)),
             (None, Some("2026-02-11 10:30:01".into()))
         );
+        // UTC days, as /daily counts them: 3 is 9, 10 and 11 February; 1 is today.
+        let (from, _) = Window::UtcDays(3).bounds(now);
+        assert_eq!(to_db(from.unwrap()), "2026-02-09 00:00:00");
+        let (from, _) = Window::UtcDays(1).bounds(now);
+        assert_eq!(to_db(from.unwrap()), "2026-02-11 00:00:00");
+        assert_eq!(
+            Window::UtcDays(0).bounds(now),
+            Window::UtcDays(1).bounds(now)
+        );
+        assert_eq!(Window::UtcDays(u32::MAX).bounds(now).0, None);
+        assert_eq!(Window::UtcDays(3).label(), "last 3 UTC days");
     }
 }

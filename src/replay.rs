@@ -6,20 +6,18 @@
 //! itself is pure and follows [`counterfactual`]'s rules. The adjuster, reflection's rules
 //! engine and the walk-forward evaluation all use it from here.
 
-use std::str::FromStr;
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 pub mod counterfactual;
 
-use crate::kinds::{FeeAsset, Liquidity};
-use crate::money::fees::{FeeModel, FeeRules, Fill};
-use crate::time::{from_db, to_db};
-use crate::trades::settled;
+use crate::kinds::Liquidity;
+use crate::money::fees::{FeeRules, Fill};
+use crate::time::from_db;
+use crate::trades::Trade;
 use counterfactual::{Fate, Timeline, Values, Walker};
 
 pub use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
@@ -113,98 +111,21 @@ pub struct Evidence {
     pub summary: String,
 }
 
-/// The columns [`read_row`] reads, in order (`trades` as settled).
-pub const ROW_COLUMNS: &str =
-    "action, CAST(confidence AS TEXT), yes_price, no_price, final_score, \
-     actual_outcome, profit_loss, is_win, timestamp, market_end, is_missed_opportunity, \
-     position_size, executed_price, liquidity, fee_paid, fee, fee_asset, fee_rate_used, \
-     fee_exponent_used, bankroll";
-
-/// A row of [`ROW_COLUMNS`] starting at column `at`; None for a row a replay cannot use (a
-/// confidence or time that is not one). A money column that is not a number (a hand edit)
-/// reads as missing.
-pub fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Row>> {
-    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-        Ok(crate::db::money_for_sums(r.get_ref(at + i)?))
-    };
-    let text = |i: usize| -> rusqlite::Result<Option<String>> { r.get(at + i) };
-    let confidence = text(1)?.and_then(|c| {
-        Decimal::from_str(&c)
-            .or_else(|_| Decimal::from_scientific(&c))
-            .ok()
-    });
-    let timestamp = text(8)?.and_then(|t| from_db(&t).ok());
-    let (Some(confidence), Some(timestamp)) = (confidence, timestamp) else {
-        return Ok(None);
-    };
-    // The model settlement used (its rate and exponent), when it recorded one.
-    let fee_model = match (dec(17)?, r.get::<_, Option<i64>>(at + 18)?) {
-        (Some(rate), Some(exponent)) => FeeModel::new(rate, Decimal::from(exponent)).ok(),
-        _ => None,
-    };
-    Ok(Some(Row {
-        timestamp,
-        market_end: text(9)?.and_then(|t| from_db(&t).ok()),
-        action: r.get(at)?,
-        confidence,
-        yes_price: dec(2)?,
-        no_price: dec(3)?,
-        final_score: r.get(at + 4)?,
-        outcome: text(5)?,
-        profit_loss: dec(6)?,
-        is_win: r.get::<_, Option<i64>>(at + 7)?.map(|w| w != 0),
-        is_missed_opportunity: r.get::<_, Option<i64>>(at + 10)?.map(|m| m != 0),
-        position_size: dec(11)?,
-        executed_price: dec(12)?,
-        liquidity: text(13)?
-            .as_deref()
-            .and_then(Liquidity::parse)
-            .unwrap_or_default(),
-        fee_paid: dec(14)?,
-        fee: dec(15)?,
-        fee_asset: text(16)?.as_deref().and_then(FeeAsset::parse),
-        fee_model,
-        bankroll: dec(19)?.filter(|b| *b > Decimal::ZERO),
-    }))
-}
-
-/// Settled decisions of the last `days` days before `now`.
-pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Row>> {
+/// Settled decisions of the last `days` days before `now`, in time order.
+pub fn load_rows(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Vec<Trade>> {
     load_rows_within(conn, now, days, None)
 }
 
 /// [`load_rows`], only those with a confidence in `[low, high]` when given (the decisions a
-/// threshold between them can alter; the bounds are widened by a hair for the REAL column and
-/// the caller compares exactly).
+/// threshold between them can alter; compared exactly in decimal by the replay).
 pub fn load_rows_within(
     conn: &Connection,
     now: DateTime<Utc>,
     days: u32,
     confidence: Option<(Decimal, Decimal)>,
-) -> Result<Vec<Row>> {
-    use rust_decimal::prelude::ToPrimitive;
+) -> Result<Vec<Trade>> {
     let since = crate::time::days_before(now, days)?;
-    let (low, high) = match confidence {
-        Some((low, high)) => (
-            low.to_f64().map(|x| x - 1e-9),
-            high.to_f64().map(|x| x + 1e-9),
-        ),
-        None => (None, None),
-    };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM trades
-         WHERE {} AND timestamp >= ?1 AND timestamp < ?2
-           AND (?3 IS NULL OR confidence >= ?3) AND (?4 IS NULL OR confidence <= ?4)
-         ORDER BY timestamp, id",
-        settled!()
-    ))?;
-    let rows = stmt
-        .query_map(params![to_db(since), to_db(now), low, high], |r| {
-            read_row(r, 0)
-        })?
-        .filter_map(|r| r.ok().flatten())
-        .collect();
-    Ok(rows)
+    crate::trades::replay_rows(conn, (since, now), confidence)
 }
 
 /// The live parameters and their changes up to `now` (`parameter_history`), oldest first:
@@ -297,7 +218,7 @@ pub struct Setup<'a> {
 /// `bot_max_exposure_fraction` skips trades beyond its share of the bankroll the trader
 /// logged. Other parameters, a higher exposure, and an exposure over trades without a bankroll
 /// are not judgeable.
-pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
+pub fn replay(rows: &[Trade], setup: &Setup<'_>) -> Evidence {
     let mut actual = Side::default();
     let mut replayed = Side::default();
     let (mut added, mut dropped, mut unreplayable) = (0, 0, 0);
@@ -312,15 +233,16 @@ pub fn replay(rows: &[Row], setup: &Setup<'_>) -> Evidence {
     let new = setup.actual.with(setup.parameter, setup.proposed);
     let (mut kept, mut changed) = (Walker::new(setup.fees), Walker::new(setup.fees));
     for row in rows {
-        let then = setup.actual.at(row.timestamp);
-        let Some(base) = kept.step(row, &then, &keeping.at(row.timestamp)) else {
+        let Some(at) = row.timestamp else { continue };
+        let then = setup.actual.at(at);
+        let Some(base) = kept.step(row, &then, &keeping.at(at)) else {
             continue;
         };
         actual.add(&base.replayed);
         if !judgeable {
             continue;
         }
-        let Some(step) = changed.step(row, &then, &new.at(row.timestamp)) else {
+        let Some(step) = changed.step(row, &then, &new.at(at)) else {
             continue;
         };
         replayed.add(&step.replayed);
@@ -424,7 +346,7 @@ pub struct Candidate {
 /// since a threshold only ever alters the decisions in the band it moved across: any value's
 /// fate of a decision follows from those two replays.
 pub fn threshold_scan(
-    rows: &[Row],
+    rows: &[Trade],
     actual: &Timeline,
     current: Decimal,
     values: &[Decimal],
@@ -439,7 +361,8 @@ pub fn threshold_scan(
     let mut altered: Vec<(Decimal, Decimal, Decimal, Decimal)> = Vec::new();
     let (mut up, mut down) = (Walker::new(fees), Walker::new(fees));
     for row in rows {
-        let then = actual.at(row.timestamp);
+        let Some(at) = row.timestamp else { continue };
+        let then = actual.at(at);
         let Some(old) = then.threshold else { continue };
         let raised = up.step(row, &then, &then.with(CONFIDENCE_THRESHOLD, *hi));
         let lowered = down.step(row, &then, &then.with(CONFIDENCE_THRESHOLD, *lo));
@@ -448,9 +371,12 @@ pub fn threshold_scan(
                 .map(|s| s.replayed.pnl() - s.actual.pnl())
         };
         let (raised, lowered) = (delta(raised), delta(lowered));
+        let Some(confidence) = row.confidence else {
+            continue;
+        };
         if raised.is_some() || lowered.is_some() {
             altered.push((
-                row.confidence,
+                confidence,
                 old,
                 raised.unwrap_or_default(),
                 lowered.unwrap_or_default(),
@@ -559,6 +485,8 @@ fn round4(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::fees::FeeModel;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

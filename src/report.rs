@@ -15,6 +15,7 @@ use crate::metrics::{self, Group, Metrics, Period, Window};
 use crate::words::{amount, ci, money, pct, plain_money, signed_pct, usdc, NA};
 
 pub mod chart;
+mod chart_rows;
 pub mod html;
 
 pub use html::{escape, html_page, Extras, Section};

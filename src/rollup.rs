@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Result};
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
 use crate::db::Money;
+use crate::kinds::{Action, SettlementStatus};
+pub use crate::trades::{TradeColumns, TradeFacts};
 
 /// One `daily_rollup` row's key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,7 +19,7 @@ pub struct Key {
     pub day: String,
     /// '' when the decision had no signal type.
     pub signal_type: String,
-    pub action: String,
+    pub action: Action,
     /// 0 when unknown.
     pub is_end_phase: i64,
 }
@@ -56,103 +57,6 @@ impl Totals {
     }
 }
 
-/// The columns of a trade the rollup needs, as stored (money read through [`Money`]).
-#[derive(Debug, Clone, Default)]
-pub struct TradeFacts<'a> {
-    pub timestamp: &'a str,
-    pub signal_type: Option<&'a str>,
-    pub action: &'a str,
-    pub is_end_phase: Option<i64>,
-    pub settlement_status: &'a str,
-    pub is_win: Option<i64>,
-    pub is_missed_opportunity: Option<i64>,
-    pub profit_loss: Option<Decimal>,
-    pub fee: Option<Decimal>,
-    pub position_size: Option<Decimal>,
-}
-
-/// Where the rollup's columns are in a trades row (as the archive reads it from the table or
-/// from a file's header).
-pub struct TradeColumns([usize; 10]);
-
-impl TradeColumns {
-    const NAMES: [&'static str; 10] = [
-        "timestamp",
-        "signal_type",
-        "action",
-        "is_end_phase",
-        "settlement_status",
-        "is_win",
-        "is_missed_opportunity",
-        "profit_loss",
-        "fee",
-        "position_size",
-    ];
-
-    pub fn new(columns: &[String]) -> Result<TradeColumns> {
-        let mut at = [0; 10];
-        for (slot, name) in at.iter_mut().zip(Self::NAMES) {
-            *slot = columns
-                .iter()
-                .position(|c| c == name)
-                .ok_or_else(|| anyhow!("trades has no column {name}"))?;
-        }
-        Ok(TradeColumns(at))
-    }
-
-    pub fn of<'a>(&self, row: &'a rusqlite::Row<'_>) -> Result<TradeFacts<'a>> {
-        let text =
-            |i: usize| -> Result<Option<&'a str>> { Ok(row.get_ref(self.0[i])?.as_str_or_null()?) };
-        let int =
-            |i: usize| -> Result<Option<i64>> { Ok(row.get_ref(self.0[i])?.as_i64_or_null()?) };
-        let money = |i: usize| -> Result<Option<Decimal>> {
-            Money::from_value(row.get_ref(self.0[i])?)
-                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
-        };
-        Ok(TradeFacts {
-            timestamp: text(0)?.unwrap_or_default(),
-            signal_type: text(1)?,
-            action: text(2)?.unwrap_or_default(),
-            is_end_phase: int(3)?,
-            settlement_status: text(4)?.unwrap_or_default(),
-            is_win: int(5)?,
-            is_missed_opportunity: int(6)?,
-            profit_loss: money(7)?,
-            fee: money(8)?,
-            position_size: money(9)?,
-        })
-    }
-
-    /// The same facts from a parsed archive line (for restore): money as numbers (files written
-    /// since migration 0002) or as exact decimal strings (files written before it).
-    pub fn of_values<'a>(&self, values: &'a [SqlValue]) -> Result<TradeFacts<'a>> {
-        let text = |i: usize| match &values[self.0[i]] {
-            SqlValue::Text(s) => Some(s.as_str()),
-            _ => None,
-        };
-        let int = |i: usize| match &values[self.0[i]] {
-            SqlValue::Integer(v) => Some(*v),
-            _ => None,
-        };
-        let money = |i: usize| -> Result<Option<Decimal>> {
-            Money::from_value(ValueRef::from(&values[self.0[i]]))
-                .map_err(|e| anyhow!("trades.{}: {e}", Self::NAMES[i]))
-        };
-        Ok(TradeFacts {
-            timestamp: text(0).unwrap_or_default(),
-            signal_type: text(1),
-            action: text(2).unwrap_or_default(),
-            is_end_phase: int(3),
-            settlement_status: text(4).unwrap_or_default(),
-            is_win: int(5),
-            is_missed_opportunity: int(6),
-            profit_loss: money(7)?,
-            fee: money(8)?,
-            position_size: money(9)?,
-        })
-    }
-}
-
 /// Rollup changes accumulated in memory (bounded by days × signals × actions), then applied.
 #[derive(Debug, Default)]
 pub struct Delta {
@@ -166,17 +70,17 @@ impl Delta {
 
     /// Adds one trade. Only settled decisions count; unsettleable (and pending) ones are ignored.
     pub fn add_trade(&mut self, t: &TradeFacts<'_>) -> Result<()> {
-        if t.settlement_status != "settled" {
+        if t.settlement_status != SettlementStatus::Settled {
             return Ok(());
         }
         let day = t.timestamp.get(..10).unwrap_or(t.timestamp).to_string();
         let key = Key {
             day,
             signal_type: t.signal_type.unwrap_or("").to_string(),
-            action: t.action.to_string(),
+            action: t.action,
             is_end_phase: t.is_end_phase.unwrap_or(0),
         };
-        let traded = t.action == "YES" || t.action == "NO";
+        let traded = t.action.is_trade();
         let mut row = Totals {
             n: 1,
             profit_loss: t.profit_loss.unwrap_or_default(),
@@ -296,9 +200,9 @@ mod tests {
         TradeFacts {
             timestamp: "2026-02-11 10:30:00",
             signal_type: None,
-            action,
+            action: action.parse().unwrap(),
             is_end_phase: None,
-            settlement_status: status,
+            settlement_status: status.parse().unwrap(),
             is_win,
             is_missed_opportunity: missed,
             profit_loss: pl.map(|p| Decimal::from_str(p).unwrap()),

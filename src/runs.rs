@@ -283,6 +283,30 @@ pub fn last_runs(conn: &Connection) -> Result<serde_json::Map<String, serde_json
     Ok(map)
 }
 
+/// What `health` asks of a job's runs: when it last succeeded (the `now` of its newest `ok`
+/// run: the clock, unless that run was given `--now`) and whether a run of it holds a lease
+/// that has not expired at `now` (the Telegram service, `--watch`, is one run that lasts days).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Liveness {
+    pub last_success: Option<String>,
+    pub running: bool,
+}
+
+pub fn liveness(conn: &Connection, job: Job, now: DateTime<Utc>) -> Result<Liveness> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT max(coalesce(now, started_at)) FROM job_runs
+                     WHERE job = ?1 AND status = 'ok'),
+                    EXISTS (SELECT 1 FROM job_locks WHERE job = ?1 AND expires_at > ?2)",
+        )?
+        .query_row(params![job.binary(), to_db(now)], |r| {
+            Ok(Liveness {
+                last_success: r.get(0)?,
+                running: r.get(1)?,
+            })
+        })?)
+}
+
 /// Each job's last recorded figures as (name, value) text, in the order the job wrote them
 /// (the important first), for people; [`last_runs`] has them as JSON.
 pub fn last_figures(

@@ -231,4 +231,60 @@ mod tests {
         assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
         assert!(err.to_string().contains("reflect-daily"), "{err}");
     }
+
+    /// The minutes of a week (0 = Monday 00:00) at which a 6-field cron expression fires.
+    /// Enough of cron for the table: `*`, numbers, lists, `Sun`.
+    fn minutes_of_week(cron: &str) -> Vec<i64> {
+        let fields: Vec<&str> = cron.split_whitespace().collect();
+        let values = |field: &str, all: std::ops::Range<i64>| -> Vec<i64> {
+            match field {
+                "*" => all.collect(),
+                list => list
+                    .split(',')
+                    .map(|v| match v {
+                        "Sun" => 6,
+                        v => v.parse().unwrap(),
+                    })
+                    .collect(),
+            }
+        };
+        assert_eq!(
+            (fields.len(), fields[0], fields[3], fields[4]),
+            (6, "0", "*", "*"),
+            "{cron}"
+        );
+        let mut out = Vec::new();
+        for day in values(fields[5], 0..7) {
+            for hour in values(fields[2], 0..24) {
+                for minute in values(fields[1], 0..60) {
+                    out.push(day * 1440 + hour * 60 + minute);
+                }
+            }
+        }
+        out
+    }
+
+    /// `health` reads each job's cadence through `longest_normal_gap`: it is the longest gap
+    /// between two runs of the job's entries in the table (a week wraps around).
+    #[test]
+    fn health_reads_the_cadences_of_this_table() {
+        for job in Job::ALL {
+            let mut times: Vec<i64> = JOBS
+                .iter()
+                .filter(|s| s.job == job)
+                .flat_map(|s| s.cadences.iter().flat_map(|c| minutes_of_week(c.cron)))
+                .collect();
+            times.sort_unstable();
+            times.dedup();
+            let mut longest = times[0] + 7 * 1440 - times[times.len() - 1];
+            for pair in times.windows(2) {
+                longest = longest.max(pair[1] - pair[0]);
+            }
+            assert_eq!(
+                crate::health::longest_normal_gap(job).num_minutes(),
+                longest,
+                "{job:?}"
+            );
+        }
+    }
 }

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::control::{self, ControlState};
-use crate::trades::settled;
 
 #[derive(Debug, Serialize)]
 pub struct TradeCounts {
@@ -44,6 +43,10 @@ pub struct Status {
     pub archives: crate::archives::Totals,
     /// The last `PRAGMA quick_check` (polyperf-cleanup runs it): when, and what it found.
     pub integrity: Option<crate::integrity::Check>,
+    /// Whether the trader may trade (`healthy`, `health_reasons`, `settlement_lag_minutes`,
+    /// each job's last success): [`crate::health`]. The pause switch stays on its own.
+    #[serde(flatten)]
+    pub health: crate::health::Health,
     pub jobs: serde_json::Map<String, serde_json::Value>,
     /// Each job's last figures in the job's own order (the important first), for people.
     #[serde(skip)]
@@ -57,21 +60,15 @@ pub fn collect(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Status> {
     let grace = chrono::Duration::seconds(i64::from(settings.settlement.grace_seconds));
-    let due_before = crate::time::to_db(crate::time::sub(now, grace)?);
-    let trades = conn.query_row(
-        concat!(
-            "SELECT count(*),
-                coalesce(sum(settlement_status = 'pending'), 0),
-                coalesce(sum(",
-            settled!(),
-            "), 0),
-                coalesce(sum(settlement_status = 'unsettleable'), 0),
-                (SELECT count(*) FROM trades WHERE settlement_status = 'pending' AND market_end <= ?1)
-         FROM trades"
-        ),
-        [&due_before],
-        |r| Ok(TradeCounts { total: r.get(0)?, pending: r.get(1)?, settled: r.get(2)?, unsettleable: r.get(3)?, due: r.get(4)? }),
-    )?;
+    let due_before = crate::time::sub(now, grace)?;
+    let counts = crate::trades::counts(conn, due_before)?;
+    let trades = TradeCounts {
+        total: counts.total,
+        pending: counts.pending,
+        settled: counts.settled,
+        unsettleable: counts.unsettleable,
+        due: counts.due,
+    };
     let today = crate::metrics::periods(conn, crate::metrics::By::Day, 1, now)?
         .into_iter()
         .next();
@@ -99,6 +96,7 @@ pub fn collect(
         },
         archives,
         integrity: crate::integrity::last(conn)?,
+        health: crate::health::check(conn, settings, now)?,
         jobs: crate::runs::last_runs(conn)?,
         job_figures: crate::runs::last_figures(conn)?,
         now: crate::time::to_db(now),
@@ -166,6 +164,13 @@ pub fn render(s: &Status) -> String {
         "  integrity       {}",
         integrity_line(s.integrity.as_ref())
     );
+    let _ = writeln!(out, "  health          {}", health_line(&s.health));
+    for why in &s.health.health_reasons {
+        let _ = writeln!(out, "                  {why}");
+    }
+    for warning in &s.health.health_warnings {
+        let _ = writeln!(out, "                  warning: {warning}");
+    }
     let _ = writeln!(out, "  jobs");
     for (job, run) in &s.jobs {
         if run.is_null() {
@@ -186,8 +191,22 @@ pub fn render(s: &Status) -> String {
                 .unwrap_or_default(),
         };
         let _ = writeln!(out, "    {job:<9} {status:<9} {at}  {detail}");
+        if status != "ok" {
+            let last = s.health.job_health.get(job.as_str());
+            let last = last.and_then(|j| j.last_success.as_deref());
+            let _ = writeln!(out, "              last ok   {}", last.unwrap_or("never"));
+        }
     }
     out
+}
+
+/// `ok to trade (settlement lag 0 min)` or `NOT HEALTHY (2 reasons below; lag 75 min)`.
+fn health_line(h: &crate::health::Health) -> String {
+    let lag = crate::health::span(chrono::Duration::minutes(h.settlement_lag_minutes));
+    match h.healthy {
+        true => format!("ok to trade (settlement lag {lag})"),
+        false => format!("NOT HEALTHY: the trader should not trade (settlement lag {lag}); why:"),
+    }
 }
 
 /// The last integrity check for people: `ok (quick_check at 2026-02-11 10:00:00, 120 ms)`,

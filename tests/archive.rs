@@ -28,7 +28,7 @@ fn seed(db: &TestDb, per_market: usize) {
     let mut conn = db.conn();
     let tx = polyperf::db::write_tx(&mut conn).unwrap();
     for d in &decisions {
-        polyperf::decision::insert(&tx, d).unwrap();
+        polyperf::trades::insert(&tx, d).unwrap();
     }
     tx.execute_batch(
         "INSERT OR IGNORE INTO outbox (created_at, kind, payload, dedup_key)
@@ -1484,12 +1484,14 @@ fn a_decision_logged_again_after_archival_is_a_duplicate_or_a_conflict() {
     let decision = |v: &serde_json::Value| polyperf::Decision::from_json(&v.to_string()).unwrap();
     assert_eq!(
         tracker.log_decision(&decision(&lines[0])).unwrap(),
-        polyperf::decision::Logged::Duplicate
+        polyperf::trades::Logged::Duplicate
     );
     let err = tracker.log_decision(&decision(&other)).unwrap_err();
-    let conflict = err.downcast_ref::<polyperf::decision::Conflict>().unwrap();
+    let polyperf::LogError::Conflict(conflict) = &err else {
+        panic!("a typed conflict, not {err}");
+    };
     assert_eq!(conflict.decision_id, "d-2");
-    assert_eq!(polyperf::error::exit_code_for(&err), 2);
+    assert_eq!(err.exit_code(), 2);
     // A bulk log of 600 new decisions with an archived one among them.
     let mut bulk: Vec<serde_json::Value> = (1000..1600).map(crate::common::decision_json).collect();
     bulk.insert(300, lines[4].clone());

@@ -124,9 +124,25 @@ fn migrations_rerun_cleanly_and_a_newer_database_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
     assert_eq!(polyperf::error::exit_code_for(&err), 2);
     // The binaries refuse it too, with exit 2 and a clear message.
-    let out = db.cmd("polyperf").arg("status").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this binary"));
+    for command in [vec!["polyperf-settle"], vec!["polyperf", "params", "list"]] {
+        let out = db.cmd(command[0]).args(&command[1..]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this binary"));
+    }
+    // `status` reads it as it is (migrating nothing), so the trader learns why not to trade.
+    let status = crate::common::ok_json(db.cmd("polyperf").args(["status", "--json"]));
+    assert_eq!(status["healthy"], false);
+    assert_eq!(status["schema_version"], 99);
+    let reasons = status["health_reasons"].to_string();
+    assert!(
+        reasons.contains("the database (schema v99) is newer than this polyperf"),
+        "{reasons}"
+    );
+    let version: i64 = rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99, "status changed nothing");
 }
 
 #[test]

@@ -6,9 +6,12 @@
 #   probe script added is shown in a 390 px wide frame (headless Chromium lays a window out at
 #   least 500 px wide; a frame is exactly as wide as it is told). The probe measures the layout
 #   (the page must not scroll sideways, each chart must end inside the screen and fill its
-#   width), scrolls to the equity chart and paints a stripe green or red at the top; the
-#   screenshot must be 780 px wide, the stripe green, and the equity curve drawn up to near the
-#   right edge but not cut by it.
+#   width), the charts' text (every label at least 11 CSS px once the SVG is scaled to the
+#   screen: a chart drawn 900 px wide shows 13-px labels at 5 px) and the tables (the P&L column
+#   in view without scrolling sideways), scrolls to the equity chart and paints a stripe at the
+#   top: green when all hold, else a colour naming the first that failed; the screenshot must
+#   be 780 px wide, the stripe green, and the equity curve drawn up to near the right edge but
+#   not cut by it.
 # Skips (exit 0) when chromium or sqlite3 is not installed; CI runs it when they are.
 # Usage: tests/html_screenshot.sh [path/to/polyperf]   (default: target/debug/polyperf, built)
 set -euo pipefail
@@ -66,14 +69,29 @@ probe = """<script>
   var w = window.innerWidth, ok = w <= 420 && document.documentElement.scrollWidth <= w;
   var charts = document.querySelectorAll(".chart svg");
   ok = ok && charts.length >= 4;
+  var smallest = 1000, pnl = 0, pnlInView = true;
   charts.forEach(function (svg) {
     var r = svg.getBoundingClientRect();
     ok = ok && r.left >= 0 && r.right <= w && r.width >= w - 40;
+    // Text as shown: its size in the SVG's own units times the SVG's scale on the screen.
+    var scale = r.width / svg.viewBox.baseVal.width;
+    svg.querySelectorAll("text").forEach(function (t) {
+      var size = parseFloat(t.getAttribute("font-size") || getComputedStyle(t).fontSize);
+      smallest = Math.min(smallest, size * scale);
+    });
+  });
+  // Every table with a P&L column shows it without scrolling sideways.
+  document.querySelectorAll("table th").forEach(function (th) {
+    if (th.textContent !== "P&L") return;
+    pnl += 1;
+    var r = th.getBoundingClientRect();
+    pnlInView = pnlInView && r.left >= 0 && r.right <= w;
   });
   document.getElementById("chart-equity").scrollIntoView();
+  var colour = !ok ? "#ff0000" : smallest < 11 ? "#ff00ff"
+    : (pnl < 3 || !pnlInView) ? "#ff8000" : "#00ff00";
   var s = document.createElement("div");
-  s.style.cssText = "position:fixed;top:0;left:0;width:100%;height:10px;background:" +
-    (ok ? "#00ff00" : "#ff0000");
+  s.style.cssText = "position:fixed;top:0;left:0;width:100%;height:10px;background:" + colour;
   document.body.appendChild(s);
 })();
 </script></body>"""
@@ -135,9 +153,15 @@ width, height, bpp, rows = decode(sys.argv[2])
 if width != 780:
     sys.exit(f"html_screenshot: the phone screenshot is {width} px wide, not 390 x 2")
 stripe = rows[4]
+failures = {(255, 0, 0): "the page scrolls sideways or a chart does not fit",
+            (255, 0, 255): "a chart's text is under 11 CSS px at 390 px wide",
+            (255, 128, 0): "a table's P&L column is off-screen (or fewer than 3 tables have one)"}
+for colour, why in failures.items():
+    if near(stripe, width // 2, bpp, colour):
+        sys.exit(f"html_screenshot: on a phone {why}")
 if not all(near(stripe, x, bpp, (0, 255, 0)) for x in (2, width // 2, width - 3)):
-    sys.exit("html_screenshot: on a phone the page scrolls sideways or a chart does not fit "
-             "(the probe's stripe is not green)")
+    sys.exit("html_screenshot: on a phone the probe's stripe is not green")
+print("html_screenshot: phone: chart text at least 11 CSS px, P&L columns in view")
 xs = [x for line in rows[12:] for x in range(width) if near(line, x, bpp, curve)]
 right = max(xs, default=-1)
 print(f"html_screenshot: phone {width}x{height}, {len(xs)} equity-curve pixels, "

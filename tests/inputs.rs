@@ -100,7 +100,7 @@ fn out_of_bounds_values_are_refused_at_log_naming_the_field() {
         .unwrap()
         .log_decision(&d)
         .unwrap_err();
-    assert_eq!(polyperf::error::exit_code_for(&err), 2);
+    assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("position_size"), "{err}");
 }
 

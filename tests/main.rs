@@ -12,6 +12,8 @@ mod telegram_feed;
 mod telegram_commands;
 // The Bot API as it really behaves: addressed commands, migrations, 401, chat not found (issue 23).
 mod telegram_remote;
+// Freqtrade's commands, phone-width tables, one reply per command, backlogs, /health (issue 26).
+mod telegram_freqtrade;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
 // README's install carried out in a temporary root; a missing database is refused (issue 15).

@@ -482,9 +482,9 @@ fn a_version_1_database_with_text_money_is_converted_in_place() {
         );
     }
     drop(conn);
-    let mut tracker = polyperf::decision::Tracker::open(&path).unwrap();
+    let mut tracker = polyperf::Tracker::open(&path).unwrap();
     let decision: polyperf::Decision = decision_json(7).to_string().parse().unwrap();
-    let polyperf::decision::Logged::Stored(id) = tracker.log_decision(&decision).unwrap() else {
+    let polyperf::trades::Logged::Stored(id) = tracker.log_decision(&decision).unwrap() else {
         panic!("not stored");
     };
     assert_eq!(id, 7, "ids of archived rows are never reused");

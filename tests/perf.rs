@@ -59,7 +59,7 @@ fn lean_trades_migration_converts_a_database_with_data_in_place() {
         .unwrap();
     for line in &lines {
         let d = Decision::from_json(&line.to_string()).unwrap();
-        polyperf::decision::insert(&tx, &d).unwrap();
+        polyperf::trades::insert(&tx, &d).unwrap();
     }
     tx.execute_batch("ALTER TABLE trades DROP COLUMN bankroll")
         .unwrap();
@@ -118,93 +118,70 @@ fn lean_trades_migration_converts_a_database_with_data_in_place() {
     assert_eq!(db.count("SELECT count(*) FROM trades"), 700);
 }
 
-/// The hot queries on `trades` (where each lives in `src/`) and the index each must SEARCH
-/// (or the whole plan line, where an ordered scan of a partial index is the plan). Keep this
-/// list in step with the code: a query added to a job's hot path belongs here.
-const HOT_QUERIES: &[(&str, &str, &str)] = &[
-    (
-        "settle queue (settle/store.rs)",
-        "SELECT id FROM trades WHERE settlement_status = 'pending' AND market_end <= ?1
-           AND (market_end, id) > (?2, ?3) ORDER BY market_end, id LIMIT ?4",
-        "idx_trades_pending",
-    ),
-    (
-        "windows to look up (settle/store.rs)",
-        "SELECT id FROM trades WHERE settlement_status = 'pending' AND market_end IS NULL",
-        "idx_trades_pending",
-    ),
-    (
-        "lag alert (settle/lag.rs)",
-        "SELECT count(*) FROM trades WHERE settlement_status = 'pending' AND market_end <= ?1
-           AND lag_alerted_at IS NULL",
-        "idx_trades_pending",
-    ),
-    (
-        "re-log and conflicts (decision/store.rs, decision/conflict.rs)",
-        "SELECT id, content_hash FROM trades WHERE decision_id = ?1",
-        "sqlite_autoindex_trades_1",
-    ),
-    (
-        "trade feed (telegram/feed.rs)",
-        "SELECT id FROM trades WHERE id > ?1 AND action IN ('YES', 'NO') ORDER BY id",
-        "INTEGER PRIMARY KEY",
-    ),
-    (
-        "result feed (telegram/feed.rs)",
-        "SELECT id FROM trades WHERE settlement_status = 'settled' AND action IN ('YES', 'NO')
-           AND is_win IS NOT NULL AND (settled_at > ?1 OR (settled_at = ?1 AND id > ?2))
-         ORDER BY settled_at, id",
-        "idx_trades_settled_at",
-    ),
-    (
-        "recent results (reflect/triggers.rs)",
-        "SELECT t.id FROM trades t WHERE settlement_status = 'settled'
-           AND action IN ('YES', 'NO') AND is_win IS NOT NULL
-         ORDER BY t.settled_at DESC, t.id DESC LIMIT ?1",
-        // Newest first through the partial index of settled rows, stopping at the limit.
-        "SCAN t USING INDEX idx_trades_settled_at",
-    ),
-    (
-        "settled since (settle/store.rs)",
-        "SELECT id FROM trades WHERE settlement_status = 'settled' AND settled_at >= ?1",
-        "idx_trades_settled_at",
-    ),
-    (
-        "guard window (adjust/guard.rs)",
-        "SELECT is_win FROM trades WHERE settlement_status = 'settled'
-           AND action IN ('YES', 'NO') AND is_win IS NOT NULL
-           AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3",
-        "idx_trades_timestamp",
-    ),
-    (
-        "metrics period (metrics.rs)",
-        "SELECT id FROM trades WHERE timestamp >= ?1 AND timestamp < ?2
-           AND settlement_status IN ('settled', 'pending') ORDER BY timestamp, id",
-        "idx_trades_timestamp",
-    ),
-    (
-        "archive selection (archive/tables.rs)",
-        "SELECT id FROM trades WHERE settlement_status IN ('settled', 'unsettleable')
-           AND timestamp < ?1",
-        "idx_trades_timestamp",
-    ),
-    (
-        "operator: wins (SPEC §4 index)",
-        "SELECT count(*) FROM trades WHERE is_win = 1",
-        "idx_trades_is_win",
-    ),
-    (
-        "operator: by signal (SPEC §4 index)",
-        "SELECT count(*) FROM trades WHERE signal_type = ?1",
-        "idx_trades_signal_type",
-    ),
-];
+/// The hot queries on `trades` (the statements `polyperf::trades` runs, so a change there is
+/// checked here) and the index each must SEARCH (or the whole plan line, where an ordered scan
+/// of a partial index is the plan). A query added to a job's hot path belongs here.
+fn hot_queries() -> Vec<(&'static str, String, &'static str)> {
+    use polyperf::trades::sql;
+    vec![
+        ("settle queue", sql::DUE.into(), "idx_trades_pending"),
+        (
+            "windows to look up",
+            sql::WITHOUT_WINDOW.into(),
+            "idx_trades_pending",
+        ),
+        ("lag alert", sql::LAGGING.into(), "idx_trades_pending"),
+        (
+            "re-log and conflicts",
+            sql::RELOGGED.into(),
+            "sqlite_autoindex_trades_1",
+        ),
+        ("trade feed", sql::ALERTS.into(), "INTEGER PRIMARY KEY"),
+        ("result feed", sql::RESULTS.into(), "idx_trades_settled_at"),
+        (
+            "recent results (reflection triggers)",
+            sql::RECENT_POSITIONS.into(),
+            // Newest first through the partial index of settled rows, stopping at the limit.
+            "SCAN t USING INDEX idx_trades_settled_at",
+        ),
+        (
+            "settled since",
+            sql::PRICE_SETTLED_SINCE.into(),
+            "idx_trades_settled_at",
+        ),
+        (
+            "guard window",
+            sql::RECENT_WINS.into(),
+            "idx_trades_timestamp",
+        ),
+        (
+            "metrics period",
+            sql::IN_WINDOW.into(),
+            "idx_trades_timestamp",
+        ),
+        (
+            "archive selection",
+            format!("SELECT id FROM trades WHERE {}", polyperf::trades::FINISHED),
+            "idx_trades_timestamp",
+        ),
+        (
+            "operator: wins (SPEC §4 index)",
+            "SELECT count(*) FROM trades WHERE is_win = 1".into(),
+            "idx_trades_is_win",
+        ),
+        (
+            "operator: by signal (SPEC §4 index)",
+            "SELECT count(*) FROM trades WHERE signal_type = ?1".into(),
+            "idx_trades_signal_type",
+        ),
+    ]
+}
 
 #[test]
 fn every_hot_query_on_trades_uses_an_index() {
     let db = TestDb::new();
     let conn = db.conn();
-    for (what, sql, index) in HOT_QUERIES {
+    for (what, sql, index) in hot_queries() {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         // Parameters left unbound (NULL): the plan does not depend on their values.
         let mut rows = stmt.raw_query();
@@ -220,7 +197,7 @@ fn every_hot_query_on_trades_uses_an_index() {
             !on_trades.is_empty()
                 && on_trades
                     .iter()
-                    .all(|l| l == index || (l.starts_with("SEARCH") && l.contains(index))),
+                    .all(|l| *l == index || (l.starts_with("SEARCH") && l.contains(index))),
             "{what}: expected a SEARCH using {index}, got {plan:?}"
         );
     }

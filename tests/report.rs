@@ -286,7 +286,28 @@ fn html_reads_on_a_phone_and_the_reflection_in_words() {
     assert!(
         page.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
     );
-    assert!(page.contains(".chart svg{display:block;max-width:100%;height:auto}"));
+    assert!(page.contains(".chart svg{display:block;width:100%;max-width:480px;height:auto}"));
+    // The charts are drawn for a phone: 400 px wide, so that at 390 CSS px (366 inside the
+    // page's padding) every label is still at least 11 px (a chart drawn 900 px wide showed
+    // its 13-px labels at 5 px).
+    let svgs: Vec<&str> = page.split("<svg ").skip(1).collect();
+    assert!(svgs.len() >= 5);
+    for svg in &svgs {
+        assert!(svg.starts_with("width=\"400\""), "{}", &svg[..60]);
+        let smallest = svg
+            .split("font-size=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().parse::<f64>().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert!(smallest * 366.0 / 400.0 >= 11.0, "{smallest}");
+    }
+    // P&L is the first column after the name, in every table that has one.
+    for id in ["periods", "by-signal", "by-action"] {
+        let table = &page[page.find(&format!("<table id=\"{id}\">")).unwrap()..];
+        let header = &table[..table.find("</tr>").unwrap()];
+        let cells: Vec<&str> = header.split("<th>").skip(1).collect();
+        assert_eq!(cells[1], "P&amp;L</th>", "{id}: {header}");
+    }
     // Every table scrolls in its own box.
     assert_eq!(
         page.matches("<table").count(),

@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use polyperf::decision::{Decision, Tracker};
 use polyperf::runner::JobContext;
 use polyperf::settle::{self, Options, Source};
 use polyperf::sim;
+use polyperf::{Decision, Tracker};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

@@ -24,17 +24,18 @@ fn command(update_id: i64, text: &str) -> Value {
 /// Four settled trades of 5.00 USDC: on 2026-02-11 two wins (+4.00) and a loss (−5.00), on
 /// 2026-02-10 one win; none on 2026-02-09; one on 2026-01-20 (a win).
 fn fixture(db: &TestDb) {
+    load(db, &fixture_rows());
+}
+
+fn fixture_rows() -> Vec<Row> {
     let day = t("2026-02-11T08:00:00Z");
-    load(
-        db,
-        &[
-            Row::trade(day, true),
-            Row::trade(day + Duration::hours(1), true),
-            Row::trade(day + Duration::hours(2), false),
-            Row::trade(day - Duration::days(1), true),
-            Row::trade(t("2026-01-20T08:00:00Z"), true),
-        ],
-    );
+    vec![
+        Row::trade(day, true),
+        Row::trade(day + Duration::hours(1), true),
+        Row::trade(day + Duration::hours(2), false),
+        Row::trade(day - Duration::days(1), true),
+        Row::trade(t("2026-01-20T08:00:00Z"), true),
+    ]
 }
 
 async fn answers(db: &TestDb, texts: &[&str]) -> (MockServer, Vec<String>) {
@@ -65,23 +66,31 @@ async fn daily_weekly_monthly_show_pnl_per_period() {
     assert_eq!(
         replies[0],
         "<b>P&amp;L per day (UTC), last 3</b>\n<pre>\
-Day        Trades       W/L     Profit     ROI
-2026-02-11      3     2 / 1      +3.00  +20.0%
-2026-02-10      1     1 / 0      +4.00  +80.0%
-2026-02-09      0     0 / 0       0.00     n/a</pre>
+Day         #  Profit     ROI
+2026-02-11  3   +3.00  +20.0% ✅
+2026-02-10  1   +4.00  +80.0% ✅
+2026-02-09  0    0.00     n/a</pre>
 Total: 4 trades, 3 W / 1 L, +7.00 USDC, ROI +35.0%"
     );
     // ISO weeks: 2026-W07 holds 9–11 February.
     assert!(
         replies[1].starts_with(
-            "<b>P&amp;L per week (UTC), last 2</b>\n<pre>Week     Trades       W/L     Profit     ROI\n2026-W07      4     3 / 1      +7.00  +35.0%\n2026-W06      0     0 / 0       0.00     n/a</pre>"
+            "<b>P&amp;L per week (UTC), last 2</b>\n<pre>Week      #  Profit     ROI\n2026-W07  4   +7.00  +35.0% ✅\n2026-W06  0    0.00     n/a</pre>"
         ),
         "{}",
         replies[1]
     );
-    // Six months by default, February first; January's win counts there.
-    assert!(replies[2].contains("2026-02      4     3 / 1      +7.00  +35.0%\n2026-01      1     1 / 0      +4.00  +80.0%"), "{}", replies[2]);
-    assert_eq!(replies[2].matches("\n20").count(), 6, "{}", replies[2]);
+    // Six months asked; none before January, the first trade's month; its win counts there.
+    assert!(
+        replies[2].starts_with("<b>P&amp;L per month (UTC), last 2, since the first trade</b>"),
+        "{}",
+        replies[2]
+    );
+    assert!(
+        replies[2].contains("2026-02  4   +7.00  +35.0% ✅\n2026-01  1   +4.00  +80.0% ✅</pre>"),
+        "{}",
+        replies[2]
+    );
     assert!(replies[2].ends_with("Total: 5 trades, 4 W / 1 L, +11.00 USDC, ROI +44.0%"));
     assert_eq!(
         replies[3],
@@ -94,7 +103,10 @@ Total: 4 trades, 3 W / 1 L, +7.00 USDC, ROI +35.0%"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_of_days_fits_one_message() {
     let db = TestDb::new();
-    fixture(&db);
+    // A first trade over a year ago: all 365 days are listed, not only those since a trade.
+    let mut rows = fixture_rows();
+    rows.push(Row::trade(t("2025-01-05T08:00:00Z"), true));
+    load(&db, &rows);
     let (_server, replies) = answers(&db, &["/daily 365"]).await;
     assert_eq!(replies.len(), 1);
     let text = &replies[0];
@@ -150,7 +162,7 @@ async fn report_is_a_png_with_the_summary_as_caption() {
     assert!(
         photo
             .caption
-            .starts_with("Performance, last 30 days\nTrades: 5 settled (4 W / 1 L)"),
+            .starts_with("Performance, last 30 UTC days\nTrades: 5 settled (4 W / 1 L)"),
         "{}",
         photo.caption
     );
@@ -194,8 +206,8 @@ async fn set_my_commands_once_and_again_only_after_a_failure() {
     assert_eq!(
         names,
         [
-            "status", "daily", "weekly", "monthly", "report", "params", "pause", "resume",
-            "approve", "reject", "help"
+            "status", "profit", "trades", "daily", "weekly", "monthly", "report", "health",
+            "params", "pause", "stop", "resume", "start", "approve", "reject", "help"
         ]
     );
     // A changed menu (as after an upgrade) is registered again.

@@ -115,8 +115,8 @@ async fn a_result_per_trade_in_words_and_silent_by_default() {
     assert_eq!(
         texts[2..],
         [
-            "<b>WIN +4.62 USDC</b> · Up · 10:30–10:45 UTC · YES @ 0.52 · 5.00 USDC",
-            "<b>LOSS -5.00 USDC</b> · Down · 10:30–10:45 UTC · NO @ 0.52 · 5.00 USDC",
+            "✅ <b>WIN +4.62 USDC</b> · Up · 10:30–10:45 UTC · YES @ 0.52 · 5.00 USDC",
+            "❌ <b>LOSS -5.00 USDC</b> · Down · 10:30–10:45 UTC · NO @ 0.52 · 5.00 USDC",
         ]
     );
     // Trade alerts and results are `silent` unless configured otherwise.
@@ -153,8 +153,8 @@ async fn many_at_once_merge_into_one_message_each() {
         texts[0]
     );
     assert_eq!(texts[0].lines().count(), 7, "{}", texts[0]);
-    let win = "<b>WIN +4.62 USDC</b> · Up · 10:30–10:45 UTC · YES @ 0.52 · 5.00 USDC";
-    let loss = "<b>LOSS -5.00 USDC</b> · Down · 10:30–10:45 UTC · NO @ 0.52 · 5.00 USDC";
+    let win = "✅ <b>WIN +4.62 USDC</b> · Up · 10:30–10:45 UTC · YES @ 0.52 · 5.00 USDC";
+    let loss = "❌ <b>LOSS -5.00 USDC</b> · Down · 10:30–10:45 UTC · NO @ 0.52 · 5.00 USDC";
     assert_eq!(
         texts[1],
         format!("<b>6 trades settled: 3 W / 3 L, -1.14 USDC</b>\n{win}\n{loss}\n{win}\n{loss}\n{win}\n{loss}")

@@ -4,14 +4,13 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::config::{Adjust, Settings};
 use crate::control;
 use crate::time::to_db;
-use crate::trades::settled_position;
 
 /// The figures the rules look at (only trades decided after the last resume count, so a
 /// human's resume is not undone by the same losses on the next run).
@@ -128,18 +127,7 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
         .flatten();
     let floor = since.clone().unwrap_or_default();
     let now_db = to_db(now);
-    let recent = |limit: u32| -> Result<Vec<bool>> {
-        let mut stmt = conn.prepare_cached(concat!(
-            "SELECT is_win FROM trades WHERE ",
-            settled_position!(),
-            " AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
-        ))?;
-        let rows = stmt
-            .query_map(params![floor, now_db, limit], |r| r.get::<_, i64>(0))?
-            .map(|r| r.map(|w| w != 0))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
-    };
+    let recent = |limit: u32| crate::trades::recent_wins(conn, &floor, &now_db, limit);
     let streak = recent(a.max_consecutive_losses.max(1))?;
     let consecutive_losses = streak.iter().take_while(|w| !**w).count() as u32;
     let window = recent(a.win_rate_window)?;
@@ -147,20 +135,8 @@ pub fn figures(conn: &Connection, a: &Adjust, now: DateTime<Utc>) -> Result<Figu
 
     let after = |t: DateTime<Utc>| to_db(t).max(floor.clone());
     // Exact sums in Rust: SQL's sum() of REAL goes through floating point.
-    let pnls_since = |since: String| -> Result<Vec<Decimal>> {
-        let mut stmt = conn.prepare_cached(concat!(
-            "SELECT profit_loss FROM trades WHERE ",
-            settled_position!(),
-            " AND timestamp > ?1 AND timestamp <= ?2 ORDER BY timestamp, id"
-        ))?;
-        let pnls = stmt
-            // A P&L that is not a number (a hand edit) is left out, as a missing one is.
-            .query_map(params![since, now_db], |r| {
-                Ok(crate::db::money_for_sums(r.get_ref(0)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(pnls.into_iter().flatten().collect())
-    };
+    // A P&L that is not a number (a hand edit) is left out, as a missing one is.
+    let pnls_since = |since: String| crate::trades::pnls_between(conn, &since, &now_db);
     let day_pnl: Decimal = pnls_since(after(crate::time::sub(now, Duration::hours(24))?))?
         .iter()
         .sum();

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::params;
 use crate::proposals;
 use crate::time::to_db;
-use crate::trades::settled_position_with_pnl;
+use crate::trades::Side;
 
 /// How many standard errors the P&L per staked USDC after a change must lie below the one
 /// before it. Looked at again with every run while the change is in force, so well above a
@@ -91,19 +91,9 @@ pub struct Finding {
     pub after: Sample,
 }
 
-fn sample(conn: &Connection, sql: &str, at: &str, now: &str, n: u32) -> Result<Sample> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt
-        .query_map(params![at, now, n], |r| {
-            Ok((
-                crate::db::money_for_sums(r.get_ref(0)?),
-                r.get::<_, i64>(1)? != 0,
-                crate::db::money_for_sums(r.get_ref(2)?),
-            ))
-        })?
-        .filter_map(|r| r.ok())
-        .filter_map(|(p, w, stake)| Some((p?, w, stake.unwrap_or_default())))
-        .collect::<Vec<_>>();
+/// The newest `n` settled positions on one side of the change at `at`.
+fn sample(conn: &Connection, side: Side, at: &str, now: &str, n: u32) -> Result<Sample> {
+    let rows = crate::trades::positions_beside(conn, side, (at, now), n)?;
     Ok(Sample::from_rows(&rows))
 }
 
@@ -142,31 +132,11 @@ pub fn findings(conn: &Connection, n: u32, now: DateTime<Utc>) -> Result<Vec<Fin
             continue;
         }
         let window = n.saturating_mul(WINDOW_FACTOR);
-        let after = sample(
-            conn,
-            concat!(
-                "SELECT profit_loss, is_win, position_size FROM trades WHERE ",
-                settled_position_with_pnl!(),
-                " AND timestamp >= ?1 AND timestamp <= ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
-            ),
-            &at,
-            &now_db,
-            window,
-        )?;
+        let after = sample(conn, Side::After, &at, &now_db, window)?;
         if after.n < u64::from(n) {
             continue;
         }
-        let before = sample(
-            conn,
-            concat!(
-                "SELECT profit_loss, is_win, position_size FROM trades WHERE ",
-                settled_position_with_pnl!(),
-                " AND timestamp < ?1 AND ?2 = ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3"
-            ),
-            &at,
-            &now_db,
-            window,
-        )?;
+        let before = sample(conn, Side::Before, &at, &now_db, window)?;
         if before.n < u64::from(n) || !clearly_worse(&before, &after) {
             continue;
         }

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use super::format::Header;
 use super::tables::{Table, TableKind, Week};
 use crate::decision::{Decision, FieldError};
-use crate::kinds::Action;
+use crate::kinds::{Action, Outcome};
 
 /// Largest amount of money (USDC) or price a restored row may hold, either sign.
 const MAX_MONEY: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 10^12
@@ -235,9 +235,11 @@ fn trade(row: &RowValues<'_>, line: &str) -> Result<(), FieldError> {
     // A market resolved 50-50 (only the official source gives one) is settled without an
     // outcome, and its YES/NO without a win flag.
     let fifty_fifty = settled && outcome.is_none() && source == Some("gamma");
-    if !matches!(outcome, None | Some("UP" | "DOWN"))
-        || (settled && outcome.is_none() && !fifty_fifty)
-    {
+    let up_or_down = matches!(
+        outcome.map(Outcome::parse),
+        None | Some(Some(Outcome::Up | Outcome::Down))
+    );
+    if !up_or_down || (settled && outcome.is_none() && !fifty_fifty) {
         return Err(field_err(
             "actual_outcome",
             format!(

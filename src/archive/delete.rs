@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::format::{json_keys, line_id, write_row, ArchiveReader};
-use super::tables::{column_list, table, table_columns};
+use super::tables::{column_list, table, table_columns, TableKind};
 use crate::archives as manifest;
 use crate::rollup::{Delta, TradeColumns};
 
@@ -29,19 +29,24 @@ pub(super) fn delete_archived(
         ..
     } = manifest::recorded(conn, manifest_id)?;
     let t = table(&table_name).ok_or_else(|| anyhow!("manifest names table {table_name:?}"))?;
-    let path = dir.join(&file_name);
     let tx = crate::db::write_tx(conn)?;
     let columns = table_columns(&tx, t.name)?;
-    let mut reader = ArchiveReader::open(&path)?;
-    let header = reader.header()?;
+    let mut lines = Lines {
+        reader: ArchiveReader::open(&dir.join(&file_name))?,
+        line: String::new(),
+        last: None,
+    };
+    let header = lines.reader.header()?;
     if header.columns != columns || header.table != t.name {
         bail!("{file_name}: its columns are not the table's current columns; rows kept");
     }
-    let keys = json_keys(&columns);
-    let index = t.name == "trades" && crate::decision::archived::kept(&tx)?;
-    let facts = (t.name == "trades")
-        .then(|| TradeColumns::new(&columns))
-        .transpose()?;
+    let trades = t.kind == TableKind::Trades;
+    let index = trades && crate::trades::archived::kept(&tx)?;
+    let mut merge = Merge {
+        keys: json_keys(&columns),
+        facts: trades.then(|| TradeColumns::new(&columns)).transpose()?,
+        ..Merge::default()
+    };
     // The file's ids ascend, and so does a cursor over the table: one merge walk compares each
     // row with its line, and runs of consecutive matching rows leave in one range DELETE each
     // (no lookup per row). A row missing from the file or changed ends a run, so a range never
@@ -51,109 +56,158 @@ pub(super) fn delete_archived(
         column_list(&columns),
         t.name
     ))?;
-    let mut delete = tx.prepare(&format!(
-        "DELETE FROM {} WHERE id BETWEEN ?1 AND ?2",
-        t.name
-    ))?;
-    let mut rollup = Delta::default();
-    let (mut deleted, mut changed) = (0u64, 0u64);
-    let mut line = String::new();
-    let mut current = Vec::new();
-    // (first id, last id, rows) of each run of matching rows still to delete.
-    let mut runs: Vec<(i64, i64, usize)> = Vec::new();
-    const MAX_RUNS: usize = 10_000;
-    let mut file_id: Option<i64> = None;
-    let mut next_file_id = |reader: &mut ArchiveReader, line: &mut String| -> Result<Option<i64>> {
-        if !reader.next_line(line)? {
-            return Ok(None);
-        }
-        let id = line_id(line).ok_or_else(|| reader.error("no id"))?;
-        if file_id.is_some_and(|prev| id <= prev) {
-            return Err(reader.error("ids are not ascending; rows kept"));
-        }
-        file_id = Some(id);
-        Ok(Some(id))
+    // Trades leave through their owner (with their decisions' index entries).
+    let mut delete = match trades {
+        true => None,
+        false => Some(tx.prepare(&format!(
+            "DELETE FROM {} WHERE id BETWEEN ?1 AND ?2",
+            t.name
+        ))?),
     };
-    let mut at = next_file_id(&mut reader, &mut line)?;
+    let mut at = lines.next_id()?;
     while let Some(start) = at {
-        let mut run: Option<(i64, i64, usize)> = None;
-        let mut rows = select.query([start])?;
-        let mut table_done = true;
-        while let Some(row) = rows.next()? {
-            let db_id: i64 = row.get(0)?;
-            // Lines whose rows are already gone: no row between them, so the run goes on.
-            while at.is_some_and(|id| id < db_id) {
-                at = next_file_id(&mut reader, &mut line)?;
-            }
-            let Some(id) = at else {
-                table_done = false;
-                break;
-            };
-            if id > db_id {
-                // A row the file does not hold stays, and ends the run.
-                runs.extend(run.take());
-                continue;
-            }
-            current.clear();
-            write_row(&mut current, &keys, row)?;
-            if current == line.as_bytes() {
-                if let Some(facts) = &facts {
-                    rollup.add_trade(&facts.of(row)?)?;
-                }
-                run = Some(run.map_or((id, id, 1), |(first, _, n)| (first, id, n + 1)));
-                deleted += 1;
-            } else {
-                changed += 1;
-                runs.extend(run.take());
-            }
-            at = next_file_id(&mut reader, &mut line)?;
-            if at.is_none() || runs.len() >= MAX_RUNS {
-                // Done, or delete what is pending and go on from the next line.
-                table_done = false;
-                break;
-            }
-        }
-        runs.extend(run.take());
-        drop(rows);
-        if table_done {
-            // The table has no more rows: the remaining lines' rows are gone already.
-            while next_file_id(&mut reader, &mut line)?.is_some() {}
-            at = None;
-        }
-        delete_runs(&tx, &mut delete, runs.drain(..), index, &file_name)?;
+        at = merge.pass(&mut select, &mut lines, start)?;
+        let runs = merge.runs.drain(..);
+        delete_runs(&tx, delete.as_mut(), runs, index, &file_name)?;
     }
-    let (actual_sha, _, _) = reader.finish()?;
+    let (actual_sha, _, _) = lines.reader.finish()?;
     if actual_sha != sha256 {
         bail!("{file_name}: sha256 {actual_sha} differs from the manifest's {sha256}; rows kept");
     }
-    if changed > 0 {
+    if merge.changed > 0 {
+        let changed = merge.changed;
         tracing::warn!(file = %file_name, changed, "rows changed after they were archived; kept in the database");
     }
     drop((select, delete));
     // The rollup changes in the same transaction as the DELETE (and before it commits), so the
     // figures never miss or double count a row, whatever the moment of a crash.
-    rollup.apply(&tx, 1)?;
+    merge.rollup.apply(&tx, 1)?;
     manifest::mark_deleted(&tx, manifest_id, now)?;
     tx.commit()?;
+    let deleted = merge.deleted;
     tracing::info!(file = %file_name, deleted, "archived rows deleted");
     Ok(deleted)
 }
 
-/// Deletes runs of matching rows `(first id, last id, rows)`; for trades, their decisions go
-/// into the index of archived decisions first, so that a re-log stays a duplicate or a
-/// conflict.
+/// Runs of matching rows pending their DELETE before a pass stops to delete them.
+const MAX_RUNS: usize = 10_000;
+
+/// An archive file's lines in id order, and the last id read.
+struct Lines {
+    reader: ArchiveReader,
+    line: String,
+    last: Option<i64>,
+}
+
+impl Lines {
+    /// The next line's id (its text in `line`); None at the end. Ids must ascend.
+    fn next_id(&mut self) -> Result<Option<i64>> {
+        if !self.reader.next_line(&mut self.line)? {
+            return Ok(None);
+        }
+        let id = line_id(&self.line).ok_or_else(|| self.reader.error("no id"))?;
+        if self.last.is_some_and(|prev| id <= prev) {
+            return Err(self.reader.error("ids are not ascending; rows kept"));
+        }
+        self.last = Some(id);
+        Ok(Some(id))
+    }
+}
+
+/// What the merge walk found so far.
+#[derive(Default)]
+struct Merge {
+    keys: Vec<Vec<u8>>,
+    /// For trades: where the rollup's columns are.
+    facts: Option<TradeColumns>,
+    rollup: Delta,
+    deleted: u64,
+    changed: u64,
+    /// (first id, last id, rows) of each run of matching rows still to delete.
+    runs: Vec<(i64, i64, usize)>,
+    /// The row being compared, written as a line.
+    current: Vec<u8>,
+}
+
+impl Merge {
+    /// One pass over the table's rows from id `start` (the current line's) against the file's
+    /// lines, until the lines end, the table ends or [`MAX_RUNS`] runs wait. Returns the line id
+    /// the next pass starts from (None: done).
+    fn pass(
+        &mut self,
+        select: &mut rusqlite::Statement<'_>,
+        lines: &mut Lines,
+        start: i64,
+    ) -> Result<Option<i64>> {
+        let mut at = Some(start);
+        let mut run: Option<(i64, i64, usize)> = None;
+        let mut rows = select.query([start])?;
+        while let Some(row) = rows.next()? {
+            let db_id: i64 = row.get(0)?;
+            // Lines whose rows are already gone: no row between them, so the run goes on.
+            while at.is_some_and(|id| id < db_id) {
+                at = lines.next_id()?;
+            }
+            let Some(id) = at else {
+                break;
+            };
+            if id > db_id {
+                // A row the file does not hold stays, and ends the run.
+                self.runs.extend(run.take());
+                continue;
+            }
+            if self.same(row, &lines.line)? {
+                run = Some(run.map_or((id, id, 1), |(first, _, n)| (first, id, n + 1)));
+            } else {
+                self.runs.extend(run.take());
+            }
+            at = lines.next_id()?;
+            if at.is_none() || self.runs.len() >= MAX_RUNS {
+                // Done, or delete what is pending and go on from the next line.
+                self.runs.extend(run.take());
+                return Ok(at);
+            }
+        }
+        self.runs.extend(run.take());
+        if at.is_some() {
+            // The table has no more rows: the remaining lines' rows are gone already.
+            while lines.next_id()?.is_some() {}
+        }
+        Ok(None)
+    }
+
+    /// Whether `row` is still byte for byte its `line`: then it counts as deleted (and into
+    /// the rollup), else as changed.
+    fn same(&mut self, row: &rusqlite::Row<'_>, line: &str) -> Result<bool> {
+        self.current.clear();
+        write_row(&mut self.current, &self.keys, row)?;
+        if self.current != line.as_bytes() {
+            self.changed += 1;
+            return Ok(false);
+        }
+        if let Some(facts) = &self.facts {
+            self.rollup.add_trade(&facts.of(row)?)?;
+        }
+        self.deleted += 1;
+        Ok(true)
+    }
+}
+
+/// Deletes runs of matching rows `(first id, last id, rows)` with `delete`; trades (no
+/// statement) through their owner, their decisions into the index of archived decisions
+/// first (`index`), so that a re-log stays a duplicate or a conflict.
 fn delete_runs(
     tx: &Connection,
-    delete: &mut rusqlite::Statement<'_>,
+    mut delete: Option<&mut rusqlite::Statement<'_>>,
     runs: impl Iterator<Item = (i64, i64, usize)>,
-    trades: bool,
+    index: bool,
     file_name: &str,
 ) -> Result<()> {
     for (first, last, n) in runs {
-        if trades {
-            crate::decision::archived::index_rows(tx, first, last)?;
-        }
-        let removed = delete.execute([first, last])?;
+        let removed = match delete.as_deref_mut() {
+            Some(stmt) => stmt.execute([first, last])?,
+            None => crate::trades::delete_archived_range(tx, first, last, index)?,
+        };
         if removed != n {
             bail!("{file_name}: ids {first}..={last} held {removed} rows, not {n}; rows kept");
         }
@@ -182,7 +236,7 @@ mod tests {
         let candles = crate::sim::candles(start, 600, 1);
         let tx = crate::db::write_tx(&mut conn).unwrap();
         for d in crate::sim::decisions(&candles, 10, 3).iter().take(300) {
-            crate::decision::insert(&tx, d).unwrap();
+            crate::trades::insert(&tx, d).unwrap();
         }
         tx.commit().unwrap();
         conn.execute_batch(

@@ -1,6 +1,6 @@
 //! Trades files whose rows left the database before the index of archived decisions existed
 //! (migration 0010): the next archive run reads each once and indexes its decisions
-//! (`decision::archived`), so that re-logging one of them is a duplicate or a conflict like any
+//! (`trades::archived`), so that re-logging one of them is a duplicate or a conflict like any
 //! other. A file that cannot be read now (offloaded to a disk that is away) is tried again by the
 //! next run.
 
@@ -15,7 +15,7 @@ use super::scan::scan;
 /// Indexes the decisions of every deleted trades file not indexed yet. Returns how many
 /// decisions were added.
 pub(super) fn index_files_archived_before(conn: &mut Connection, dir: &Path) -> Result<u64> {
-    if !crate::decision::archived::kept(conn)? {
+    if !crate::trades::archived::kept(conn)? {
         return Ok(0);
     }
     let waiting = crate::archives::trades_files_not_indexed(conn)?;
@@ -41,7 +41,7 @@ fn index_file(conn: &mut Connection, path: &Path, manifest_id: i64) -> Result<u6
     let tx = crate::db::write_tx(conn)?;
     let mut n = 0u64;
     scan(&tx, path, |_, _, values| {
-        n += u64::from(crate::decision::archived::index_values(
+        n += u64::from(crate::trades::archived::index_values(
             &tx, &columns, &values,
         )?);
         Ok(())

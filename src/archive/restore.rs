@@ -25,7 +25,8 @@ use super::scan::{check_header, scan, FileSummary};
 use super::tables::{column_list, table, Table, TableKind};
 use super::trust::Manifest;
 use crate::error::bad_input;
-use crate::rollup::{Delta, TradeColumns};
+use crate::rollup::Delta;
+use crate::trades::TradeColumns;
 
 /// Rows per multi-row INSERT on restore (x columns stays under SQLite's 32766 parameters).
 const RESTORE_BATCH: usize = 32;
@@ -190,11 +191,11 @@ fn refusal(target: &Target<'_>, pass: &Pass) -> Option<String> {
 /// decision this database archived (under its own row, counted in the rollup), so restoring it
 /// would count that decision twice. `None` when no such row was inserted.
 fn archived_here(tx: &Transaction<'_>, target: &Target<'_>, pass: &Pass) -> Result<Option<String>> {
-    if !crate::decision::archived::kept(tx)? {
+    if !crate::trades::archived::kept(tx)? {
         return Ok(None);
     }
     for id in &pass.inserted_trades {
-        if let Some((key, archived_id)) = crate::decision::archived::archived_as(tx, *id)? {
+        if let Some((key, archived_id)) = crate::trades::archived::archived_as(tx, *id)? {
             return Ok(Some(format!(
                 "{}: row {id}: field `decision_id`: {key} was archived by this database as trade {archived_id}; restore this database's own archive file of it instead",
                 target.path.display()
@@ -229,10 +230,10 @@ fn close(
         tx.rollback()?;
     } else {
         // Restored trades are history: the Telegram feed never announces them.
-        crate::telegram::feed::hold_back_restored(&tx, &pass.inserted_trades)?;
+        crate::trades::hold_back_restored(&tx, &pass.inserted_trades)?;
         // Their decisions are live again: a re-log now meets the row, not the index.
-        if crate::decision::archived::kept(&tx)? {
-            crate::decision::archived::forget(&tx, &pass.live_keys)?;
+        if crate::trades::archived::kept(&tx)? {
+            crate::trades::archived::forget(&tx, &pass.live_keys)?;
         }
         tx.commit()?;
     }
@@ -285,67 +286,16 @@ impl Target<'_> {
     /// every row first and stops inserting at the first bad one (reading on, for the digests).
     fn insert(&self, tx: &Transaction<'_>, validate: bool) -> Result<Pass> {
         let (header, t) = (self.header, self.t);
-        let (mut trades, no_rollup) = match t.kind {
+        let (trades, no_rollup) = match t.kind {
             TableKind::Trades => match TradeColumns::new(&header.columns) {
-                Ok(facts) => (Some(TradesPass::new(tx, facts, &header.columns)?), None),
+                Ok(facts) => (Some(TradesPass::new(facts, &header.columns)), None),
                 Err(e) => (None, Some(e.to_string())),
             },
             TableKind::Outbox | TableKind::JobRuns => (None, None),
         };
-        // One multi-row INSERT per batch (per-statement work once per batch); RETURNING names
-        // the rows inserted (not already present).
-        let insert_sql = |n: usize| {
-            let one = format!("({})", vec!["?"; header.columns.len()].join(", "));
-            format!(
-                "INSERT INTO {} ({}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                t.name,
-                column_list(&header.columns),
-                vec![one; n].join(", ")
-            )
-        };
-        let mut full = tx.prepare(&insert_sql(RESTORE_BATCH))?;
-        let (mut inserted, mut done) = (0u64, 0u64);
+        let mut batches = Batches::new(tx, t, &header.columns, self.manifest, trades)?;
         let mut invalid: Option<String> = None;
-        let mut conflict: Option<(u64, i64)> = None;
-        let mut batch: Vec<(u64, Vec<SqlValue>)> = Vec::with_capacity(RESTORE_BATCH);
-        let mut ids: Vec<i64> = Vec::with_capacity(RESTORE_BATCH);
-        let mut flush = |batch: &mut Vec<(u64, Vec<SqlValue>)>| -> Result<u64> {
-            let mut short;
-            let stmt = if batch.len() == RESTORE_BATCH {
-                &mut full
-            } else {
-                short = tx.prepare(&insert_sql(batch.len()))?;
-                &mut short
-            };
-            for (at, value) in (1..).zip(batch.iter().flat_map(|(_, values)| values)) {
-                stmt.raw_bind_parameter(at, value)?;
-            }
-            ids.clear();
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next()? {
-                ids.push(row.get(0)?);
-            }
-            drop(rows);
-            for (line, values) in batch.iter() {
-                let SqlValue::Integer(id) = values[0] else {
-                    continue;
-                };
-                if !ids.contains(&id) {
-                    if let Some(trades) = trades.as_mut() {
-                        trades.skipped(id, values)?;
-                    }
-                    continue;
-                }
-                if conflict.is_none() && self.manifest.archived_holding(id).is_some() {
-                    conflict = Some((*line, id));
-                }
-                if let Some(trades) = trades.as_mut() {
-                    trades.inserted(id, values)?;
-                }
-            }
-            batch.clear();
-            Ok(ids.len() as u64)
-        };
+        let mut done = 0u64;
         let foreign = check::ForeignRows::new(t, &header.columns);
         let show = self.progress && header.rows >= 100_000;
         let summary = scan(tx, self.path, |reader, line, values| {
@@ -358,36 +308,134 @@ impl Target<'_> {
                     return Ok(());
                 }
             }
-            batch.push((reader.line_no, values));
-            if batch.len() == RESTORE_BATCH {
-                inserted += flush(&mut batch)
-                    .map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
-            }
+            batches
+                .push(reader.line_no, values)
+                .map_err(|e| reader.error(format_args!("cannot insert: {e}")))?;
             done += 1;
-            if show && done % 50_000 == 0 {
+            if show && done.is_multiple_of(50_000) {
                 self.progress(done, "");
             }
             Ok(())
         })?;
-        if !batch.is_empty() && invalid.is_none() {
-            inserted += flush(&mut batch)
+        if invalid.is_none() {
+            batches
+                .flush()
                 .map_err(|e| bad_input(format!("{}: cannot insert: {e}", self.path.display())))?;
         }
         if show {
             self.progress(done, "\n");
         }
-        let trades = trades.map(TradesPass::finish).unwrap_or_default();
+        let trades = batches.trades.map(TradesPass::finish).unwrap_or_default();
         Ok(Pass {
             summary,
-            inserted,
+            inserted: batches.inserted,
             rollup: trades.rollup,
             no_rollup,
             invalid,
-            conflict,
+            conflict: batches.conflict,
             inserted_trades: trades.inserted,
             merged: trades.merged,
             live_keys: trades.live_keys,
         })
+    }
+}
+
+/// The rows of a file going in, RESTORE_BATCH a statement: one multi-row INSERT per batch
+/// (per-statement work once per batch); RETURNING names the rows inserted (not already
+/// present).
+struct Batches<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    /// The INSERT for `n` rows.
+    sql: Box<dyn Fn(usize) -> String + 't>,
+    full: rusqlite::Statement<'t>,
+    manifest: &'t Manifest,
+    trades: Option<TradesPass>,
+    /// (line, values) of the rows waiting.
+    batch: Vec<(u64, Vec<SqlValue>)>,
+    /// The ids the last statement inserted.
+    ids: Vec<i64>,
+    inserted: u64,
+    /// The first inserted row (line, id) whose id lies in rows this database archived.
+    conflict: Option<(u64, i64)>,
+}
+
+impl<'t, 'c> Batches<'t, 'c> {
+    fn new(
+        tx: &'t Transaction<'c>,
+        t: &'static Table,
+        columns: &'t [String],
+        manifest: &'t Manifest,
+        trades: Option<TradesPass>,
+    ) -> Result<Self> {
+        let sql = Box::new(move |n: usize| {
+            let one = format!("({})", vec!["?"; columns.len()].join(", "));
+            format!(
+                "INSERT INTO {} ({}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                t.name,
+                column_list(columns),
+                vec![one; n].join(", ")
+            )
+        });
+        Ok(Batches {
+            tx,
+            full: tx.prepare(&sql(RESTORE_BATCH))?,
+            sql,
+            manifest,
+            trades,
+            batch: Vec::with_capacity(RESTORE_BATCH),
+            ids: Vec::with_capacity(RESTORE_BATCH),
+            inserted: 0,
+            conflict: None,
+        })
+    }
+
+    /// Adds one row; a full batch goes in.
+    fn push(&mut self, line: u64, values: Vec<SqlValue>) -> Result<()> {
+        self.batch.push((line, values));
+        if self.batch.len() == RESTORE_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows waiting, and notes what became of each.
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let mut short;
+        let stmt = if self.batch.len() == RESTORE_BATCH {
+            &mut self.full
+        } else {
+            short = self.tx.prepare(&(self.sql)(self.batch.len()))?;
+            &mut short
+        };
+        for (at, value) in (1..).zip(self.batch.iter().flat_map(|(_, values)| values)) {
+            stmt.raw_bind_parameter(at, value)?;
+        }
+        self.ids.clear();
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            self.ids.push(row.get(0)?);
+        }
+        drop(rows);
+        for (line, values) in std::mem::take(&mut self.batch) {
+            let SqlValue::Integer(id) = values[0] else {
+                continue;
+            };
+            let went_in = self.ids.contains(&id);
+            if went_in && self.conflict.is_none() && self.manifest.archived_holding(id).is_some() {
+                self.conflict = Some((line, id));
+            }
+            if let Some(trades) = self.trades.as_mut() {
+                match went_in {
+                    true => trades.inserted(id, &values)?,
+                    false => trades.skipped(self.tx, id, &values)?,
+                }
+            }
+        }
+        self.inserted += self.ids.len() as u64;
+        Ok(())
     }
 }
 
@@ -403,10 +451,9 @@ impl Target<'_> {
 }
 
 /// What a restore keeps track of for a trades file, row by row.
-struct TradesPass<'c> {
+struct TradesPass {
     facts: TradeColumns,
     key_at: Option<usize>,
-    present: rusqlite::Statement<'c>,
     done: TradesDone,
 }
 
@@ -419,14 +466,13 @@ struct TradesDone {
     live_keys: Vec<String>,
 }
 
-impl<'c> TradesPass<'c> {
-    fn new(tx: &'c Transaction<'_>, facts: TradeColumns, columns: &[String]) -> Result<Self> {
-        Ok(TradesPass {
+impl TradesPass {
+    fn new(facts: TradeColumns, columns: &[String]) -> Self {
+        TradesPass {
             facts,
             key_at: columns.iter().position(|c| c == "decision_id"),
-            present: tx.prepare("SELECT EXISTS (SELECT 1 FROM trades WHERE id = ?1)")?,
             done: TradesDone::default(),
-        })
+        }
     }
 
     fn key(&self, values: &[SqlValue]) -> Option<String> {
@@ -447,8 +493,8 @@ impl<'c> TradesPass<'c> {
     /// A row that did not go in: its id is present, or its decision is live under another id
     /// (logged again after archival before the index of archived decisions existed), which
     /// this row must not be counted beside.
-    fn skipped(&mut self, id: i64, values: &[SqlValue]) -> Result<()> {
-        if self.present.query_row([id], |r| r.get::<_, bool>(0))? {
+    fn skipped(&mut self, conn: &Connection, id: i64, values: &[SqlValue]) -> Result<()> {
+        if crate::trades::is_present(conn, id)? {
             return Ok(());
         }
         self.done.merged.add_trade(&self.facts.of_values(values)?)?;

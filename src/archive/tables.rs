@@ -23,14 +23,15 @@ pub(super) enum TableKind {
     JobRuns,
 }
 
-/// Only finished rows: settled or unsettleable trades, sent or failed outbox rows, job runs that
-/// ended. The SQL is constant; values are bound.
+/// Only finished rows: settled or unsettleable trades (what that means is `trades`' owner's
+/// word), sent or failed outbox rows, job runs that ended. The SQL is constant; values are
+/// bound.
 pub(super) const TABLES: [Table; 3] = [
     Table {
         kind: TableKind::Trades,
-        name: "trades",
-        time_col: "timestamp",
-        finished: "settlement_status IN ('settled', 'unsettleable') AND timestamp < ?1",
+        name: crate::trades::NAME,
+        time_col: crate::trades::TIME_COLUMN,
+        finished: crate::trades::FINISHED,
     },
     Table {
         kind: TableKind::Outbox,

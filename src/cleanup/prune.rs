@@ -62,9 +62,13 @@ const OUTBOX_WHERE: &str = "status = 'sent' AND created_at < ?1";
 const JOB_RUNS_WHERE: &str = "status IN ('ok', 'locked', 'tempfail') AND started_at < ?1
      AND id NOT IN (SELECT max(id) FROM job_runs GROUP BY job)";
 const PRICES_WHERE: &str = "open_time_ms < ?1";
-/// Resolved markets whose window ended before the cutoff and no pending decision refers to.
-const MARKETS_WHERE: &str = "closed = 1 AND outcome IS NOT NULL AND window_end < ?1
-     AND slug NOT IN (SELECT market_slug FROM trades WHERE settlement_status = 'pending')";
+/// Resolved markets whose window ended before the cutoff and no pending decision refers to
+/// (which slugs those are is `trades`' owner's query).
+const MARKETS_WHERE: &str = concat!(
+    "closed = 1 AND outcome IS NOT NULL AND window_end < ?1 AND slug NOT IN (",
+    crate::trades::pending_market_slugs!(),
+    ")"
+);
 
 pub(super) fn count_prunable(conn: &Connection, cut: &Cutoffs) -> Result<Pruned> {
     let count = |sql: String, v: &dyn rusqlite::ToSql| -> Result<u64> {

@@ -1,4 +1,4 @@
-//! `polyperf log`: decisions from a file or stdin into the database (`decision::Tracker`).
+//! `polyperf log`: decisions from a file or stdin into the database (`Tracker`, `trades::log`).
 
 use std::io::BufReader;
 use std::path::PathBuf;

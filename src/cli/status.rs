@@ -3,7 +3,7 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::{open, print, GlobalArgs};
+use super::{print, GlobalArgs};
 use crate::time::parse_now_arg;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -15,9 +15,24 @@ pub struct Status {
 
 impl Status {
     pub fn run(self, global: &GlobalArgs) -> Result<u8> {
-        let (settings, conn) = open(global)?;
+        let (settings, conn) = open_even_if_newer(global)?;
         let s = crate::status::collect(&conn, &settings, self.now.unwrap_or_else(Utc::now))?;
         print(global.json, &s, crate::status::render);
         Ok(0)
     }
+}
+
+/// Like `cli::open`, but a database newer than this binary is read as it is (not refused):
+/// the trader asking `status --json` learns that it is not healthy, and why, instead of
+/// getting an error. An older one is migrated as everywhere else.
+fn open_even_if_newer(
+    global: &GlobalArgs,
+) -> Result<(crate::config::Settings, rusqlite::Connection)> {
+    let settings = global.settings()?;
+    crate::runner::init_tracing_at(settings.general.log_format, global.log_level());
+    let mut conn = crate::db::open_existing(&settings.general.db)?;
+    if crate::db::schema_version(&conn)? <= crate::db::SCHEMA_VERSION {
+        crate::db::migrate(&mut conn)?;
+    }
+    Ok((settings, conn))
 }

@@ -1,9 +1,16 @@
-//! A 64-bit fingerprint of the values a decision writes (each value tagged, strings
-//! length-prefixed, mixed a 64-bit word at a time), stored in `trades.content_hash`. A bulk
-//! re-log compares it in an index instead of reading back the whole row: equal fingerprints are
-//! a plain duplicate; anything else (a different decision, or a row older than the column) goes
-//! to the canonical comparison in [`super::conflict`]. The function is part of the stored data:
-//! change it and old rows only take that slower path, never a wrong answer.
+//! The pure fingerprints of a decision. [`content_hash`]: a 64-bit fingerprint of the values
+//! a decision writes (each value tagged, strings length-prefixed, mixed a 64-bit word at a
+//! time), stored in `trades.content_hash`. A bulk re-log compares it in an index instead of
+//! reading back the whole row: equal fingerprints are a plain duplicate; anything else (a
+//! different decision, or a row older than the column) goes to the canonical comparison in
+//! [`super::conflict`]. [`canonical_fingerprint`]: what that comparison compares, kept for
+//! archived decisions. Both functions are part of the stored data: change the first and old
+//! rows only take the slower path, never a wrong answer; never change the second.
+
+use rust_decimal::Decimal;
+
+use super::Decision;
+use crate::time::to_db;
 
 /// Odd 64-bit constants (from splitmix64 / murmur3's finaliser).
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -86,6 +93,110 @@ impl Fingerprint {
         h ^= h >> 33;
         h as i64
     }
+}
+
+/// The fingerprint of what the log writes for `d` (its content, not its id), given its
+/// timestamp and window as stored.
+pub fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
+    let mut f = Fingerprint::new();
+    f.text(Some(timestamp));
+    f.text(Some(&d.market_slug));
+    f.int(d.market_id);
+    f.text(Some(d.action.as_str()));
+    f.real(Some(d.confidence));
+    f.text(d.reasoning.as_deref());
+    f.int(d.time_remaining_seconds);
+    f.int(d.is_end_phase.map(i64::from));
+    for score in [
+        d.social_score,
+        d.market_score,
+        d.final_score,
+        d.final_confidence,
+        d.rsi,
+        d.macd,
+    ] {
+        f.real(score);
+    }
+    f.text(d.signal_type.as_deref());
+    f.text(d.trend.as_deref());
+    for amount in [
+        Some(d.position_size),
+        Some(d.btc_price),
+        d.price_to_beat,
+        d.yes_price,
+        d.no_price,
+        d.executed_price,
+        d.fee_rate,
+        d.fee_paid,
+    ] {
+        f.decimal(amount);
+    }
+    f.text(window.map(|w| w.0.as_str()));
+    f.text(window.map(|w| w.1.as_str()));
+    f.text(Some(d.liquidity.as_str()));
+    // Only when logged: a decision without one keeps the fingerprint it always had.
+    if d.bankroll.is_some() {
+        f.decimal(d.bankroll);
+    }
+    f.finish()
+}
+
+/// The fingerprint of a decision's canonical content, as [`super::conflict`] compares it:
+/// amounts by value (`"5.00"` and `5` alike), the time to the second, every other field as
+/// stored. Unlike the live comparison it leaves out the market window (the stored one may
+/// have come from Gamma), so a re-log that differs only in an explicit `market_start` /
+/// `market_end` is a duplicate.
+pub fn canonical_fingerprint(d: &Decision) -> i64 {
+    let mut f = Fingerprint::new();
+    // -0.0 and 0.0 compare equal, so they fingerprint alike.
+    let real = |v: Option<f64>| v.map(|v| if v == 0.0 { 0.0 } else { v });
+    let amount = |v: Option<Decimal>| {
+        v.map(|v| {
+            if v.is_zero() {
+                Decimal::ZERO
+            } else {
+                v.normalize()
+            }
+        })
+    };
+    f.text(Some(&to_db(d.timestamp)));
+    f.text(Some(&d.market_slug));
+    f.int(d.market_id);
+    f.text(Some(d.action.as_str()));
+    f.real(real(Some(d.confidence)));
+    f.text(d.reasoning.as_deref());
+    f.int(d.time_remaining_seconds);
+    f.int(d.is_end_phase.map(i64::from));
+    for score in [
+        d.social_score,
+        d.market_score,
+        d.final_score,
+        d.final_confidence,
+        d.rsi,
+        d.macd,
+    ] {
+        f.real(real(score));
+    }
+    f.text(d.signal_type.as_deref());
+    f.text(d.trend.as_deref());
+    for value in [
+        Some(d.position_size),
+        Some(d.btc_price),
+        d.price_to_beat,
+        d.yes_price,
+        d.no_price,
+        d.executed_price,
+        d.fee_rate,
+        d.fee_paid,
+    ] {
+        f.decimal(amount(value));
+    }
+    f.text(Some(d.liquidity.as_str()));
+    // Only when logged: a decision without one keeps the fingerprint it always had.
+    if let Some(bankroll) = d.bankroll {
+        f.decimal(amount(Some(bankroll)));
+    }
+    f.finish()
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
-//! Unit tests of the decision format and the store.
+//! Unit tests of the decision format.
 
 use super::*;
 use crate::db::Money;
 
-const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
+pub(crate) const GOOD: &str = r#"{"decision_id": "9b2f", "timestamp": "2026-02-11T10:30:00Z",
  "market_slug": "btc-updown-15m-1770828300", "market_id": 1362391,
  "action": "NO", "confidence": 1.0, "position_size": "5.00", "reasoning": "Bearish signals aligned",
  "btc_price": 66940.0, "price_to_beat": "66826.14", "time_remaining_seconds": 480, "is_end_phase": false,
@@ -212,84 +212,6 @@ fn accepts_values_at_the_bounds() {
     bad = d;
     bad.position_size = MAX_POSITION_SIZE + Decimal::ONE;
     assert_eq!(bad.validate().unwrap_err().field, "position_size");
-}
-
-#[test]
-fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut tracker =
-        Tracker::from_connection(crate::db::create(&dir.path().join("t.db")).unwrap());
-    let first = Decision::from_json(GOOD).unwrap();
-    assert!(matches!(
-        tracker.log_decision(&first).unwrap(),
-        Logged::Stored(_)
-    ));
-    // The same content written differently: 5.0 for "5.00", a number for a string.
-    let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
-    v["position_size"] = serde_json::json!(5.0);
-    v["executed_price"] = serde_json::json!(0.520);
-    let same = Decision::from_json(&v.to_string()).unwrap();
-    assert_eq!(tracker.log_decision(&same).unwrap(), Logged::Duplicate);
-    // Other content under the same id: refused, typed, exit 2, both versions named.
-    v["action"] = "YES".into();
-    v["position_size"] = "500".into();
-    let other = Decision::from_json(&v.to_string()).unwrap();
-    let err = tracker.log_decision(&other).unwrap_err();
-    let conflict = err.downcast_ref::<Conflict>().expect("a typed conflict");
-    assert_eq!(conflict.fields, ["action", "position_size"]);
-    assert_eq!(
-        err.to_string(),
-        "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500.00 @ 0.52 (differs in action, position_size)"
-    );
-    assert_eq!(crate::error::exit_code_for(&err), crate::error::EXIT_USAGE);
-    let stored: String = tracker
-        .connection()
-        .query_row(
-            "SELECT action || ' ' || position_size FROM trades",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(stored, "NO 5.0", "the stored decision is unchanged");
-}
-
-#[test]
-fn multi_row_inserts_store_each_decision_once() {
-    use chrono::TimeZone;
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = crate::db::create(&dir.path().join("t.db")).unwrap();
-    let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-    let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
-        .into_iter()
-        .take(200)
-        .collect();
-    let tx = crate::db::write_tx(&mut conn).unwrap();
-    assert_eq!(insert_many(&tx, &all[..100]).unwrap().stored, 100);
-    // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
-    let mut again = all.clone();
-    again.insert(150, all[149].clone());
-    let again = insert_many(&tx, &again).unwrap();
-    assert_eq!((again.stored, again.conflicts.len()), (100, 0));
-    // The same id twice in one chunk with other content: the second is a conflict.
-    let mut twice = all[..3].to_vec();
-    twice[1].decision_id = Some("new-1".into());
-    twice[2].decision_id = Some("new-1".into());
-    twice[2].position_size += Decimal::ONE;
-    let done = insert_many(&tx, &twice).unwrap();
-    assert_eq!(done.stored, 1);
-    assert_eq!(done.conflicts.len(), 1);
-    assert_eq!(done.conflicts[0].0, 2);
-    tx.commit().unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 201);
-    let stored: crate::db::Money = conn
-        .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(stored.0, all[6].position_size);
 }
 
 #[test]

@@ -66,20 +66,19 @@ pub fn compare(rows: &[Row], actual: &Timeline, walked: &Timeline, fees: FeeRule
     let mut c = Compared::default();
     let mut walker = Walker::new(fees);
     for row in rows {
-        let Some(step) = walker.step(row, &actual.at(row.timestamp), &walked.at(row.timestamp))
-        else {
+        let Some(at) = row.timestamp else { continue };
+        let Some(step) = walker.step(row, &actual.at(at), &walked.at(at)) else {
             continue;
         };
-        c.first.get_or_insert(row.timestamp);
-        c.last = Some(row.timestamp);
+        c.first.get_or_insert(at);
+        c.last = Some(at);
         c.baseline.add(&step.actual);
         c.adjusted.add(&step.replayed);
         let pnl = |f: &Fate| match f {
             Fate::Trade(p) => p.pnl,
             Fate::Hold { .. } => Decimal::ZERO,
         };
-        *c.by_day.entry(row.timestamp.date_naive()).or_default() +=
-            pnl(&step.replayed) - pnl(&step.actual);
+        *c.by_day.entry(at.date_naive()).or_default() += pnl(&step.replayed) - pnl(&step.actual);
     }
     c.baseline.finish();
     c.adjusted.finish();

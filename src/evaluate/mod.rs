@@ -20,14 +20,13 @@ pub mod walk;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::config::{Autonomy, Engine, Settings};
 use crate::money::fees::FeeRules;
-use crate::replay::counterfactual::Row;
-use crate::replay::{read_row, History, ROW_COLUMNS};
+use crate::replay::History;
 use crate::time::{from_db, to_db};
 use compare::Summary;
 pub use walk::{Analyst, Change, Rules};
@@ -170,7 +169,7 @@ pub fn run(
     let rows = load_rows(live, opts.since, opts.now)?;
     let since = opts
         .since
-        .or_else(|| rows.first().map(|r| r.timestamp))
+        .or_else(|| rows.first().and_then(|r| r.timestamp))
         .unwrap_or(opts.now);
     let history = History::load(live, opts.now)?;
     let start = history.values_at(since);
@@ -263,16 +262,6 @@ fn load_rows(
     conn: &Connection,
     since: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<Vec<Row>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ROW_COLUMNS} FROM trades
-         WHERE {} AND (?1 IS NULL OR timestamp >= ?1) AND COALESCE(market_end, timestamp) < ?2
-         ORDER BY timestamp, id",
-        crate::trades::settled!()
-    ))?;
-    let rows = stmt
-        .query_map(params![since.map(to_db), to_db(now)], |r| read_row(r, 0))?
-        .filter_map(|r| r.ok().flatten())
-        .collect();
-    Ok(rows)
+) -> Result<Vec<crate::trades::Trade>> {
+    crate::trades::known_by(conn, since, now)
 }

@@ -16,13 +16,12 @@ use serde::Serialize;
 
 use crate::adjust;
 use crate::config::{Autonomy, Settings};
-use crate::db::Money;
-use crate::kinds::FeeAsset;
-use crate::money::fees::FeeRules;
+use crate::kinds::Action;
 use crate::reflect::{self, Analysis, Prepared, Requested};
+use crate::money::fees::FeeRules;
 use crate::replay::counterfactual::{Fate, Timeline, Values, Walker, NAMES};
-use crate::replay::{read_row, ROW_COLUMNS};
 use crate::time::{from_db, to_db};
+use crate::trades::scratch::{self as copy, Rewrite};
 
 /// A parameter change the loop made during the walk.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -100,7 +99,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         [to_db(now)],
     )?;
 
-    list_known(&scratch, since)?;
+    copy::list_known(&scratch, since)?;
     let mut walked = Walked::default();
     let mut walker = Walker::new(start.fees);
     let mut loop_changes: Vec<(DateTime<Utc>, String, Decimal)> = Vec::new();
@@ -111,7 +110,7 @@ pub fn walk(live: &Connection, start: &Start<'_>, analyst: &mut dyn Analyst) -> 
         + Duration::days(1);
     loop {
         let b = boundary.min(now);
-        copy_known(&scratch, (from, b))?;
+        copy::copy_known(&scratch, (from, b))?;
         let in_force = start.actual.overlaid(&loop_changes);
         walked.rewritten +=
             as_the_loop_would(&scratch, (from, b), (start.actual, &in_force), &mut walker)?;
@@ -165,38 +164,6 @@ fn start_values(scratch: &Connection, start: &[(String, Decimal)]) -> Result<()>
     Ok(())
 }
 
-/// Lists, once, when each settled decision made since `since` became known (its market's
-/// end, else its time), indexed, so each day copies its own rows without scanning the rest.
-fn list_known(scratch: &Connection, since: DateTime<Utc>) -> Result<()> {
-    scratch.execute_batch("CREATE TEMP TABLE known (id INTEGER PRIMARY KEY, at TEXT NOT NULL)")?;
-    scratch.execute(
-        &format!(
-            "INSERT INTO temp.known SELECT id, COALESCE(market_end, timestamp) FROM live.trades
-             WHERE {} AND timestamp >= ?1",
-            crate::trades::settled!()
-        ),
-        [to_db(since)],
-    )?;
-    scratch.execute_batch("CREATE INDEX temp.idx_known_at ON known (at)")?;
-    Ok(())
-}
-
-/// Copies into the scratch database the decisions that became known in [from, to), stamped
-/// as settled then.
-fn copy_known(scratch: &Connection, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> Result<()> {
-    scratch.execute(
-        "INSERT INTO main.trades SELECT t.* FROM temp.known k JOIN live.trades t ON t.id = k.id
-         WHERE k.at >= ?1 AND k.at < ?2 ORDER BY k.at, k.id",
-        params![to_db(from), to_db(to)],
-    )?;
-    scratch.execute(
-        "UPDATE main.trades SET settled_at = k.at FROM temp.known k
-         WHERE k.id = main.trades.id AND k.at >= ?1 AND k.at < ?2",
-        params![to_db(from), to_db(to)],
-    )?;
-    Ok(())
-}
-
 /// Sets the scratch parameters the loop has not changed yet to the values the record had in
 /// force (`record`): a parameter follows the record until the loop takes it over.
 fn follow_record(
@@ -230,50 +197,28 @@ fn as_the_loop_would(
     (actual, in_force): (&Timeline, &Timeline),
     walker: &mut Walker,
 ) -> Result<u64> {
-    let mut stmt = scratch.prepare(&format!(
-        "SELECT t.id, {ROW_COLUMNS} FROM temp.known k JOIN main.trades t ON t.id = k.id
-         WHERE k.at >= ?1 AND k.at < ?2 ORDER BY t.timestamp, t.id"
-    ))?;
-    let rows = stmt
-        .query_map(params![to_db(from), to_db(to)], |r| {
-            Ok((r.get::<_, i64>(0)?, read_row(r, 1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut rewritten = 0;
-    for (id, row) in rows {
-        let Some(row) = row else { continue };
-        let at = row.timestamp;
+    for row in copy::known_rows(scratch, (from, to))? {
+        let Some(at) = row.timestamp else { continue };
         let Some(step) = walker.step(&row, &actual.at(at), &in_force.at(at)) else {
             continue;
         };
         if step.replayed == step.actual {
             continue;
         }
-        match &step.replayed {
-            Fate::Hold { missed } => scratch.execute(
-                "UPDATE main.trades SET action = 'HOLD', position_size = 0, executed_price = NULL,
-                     profit_loss = NULL, is_win = NULL, fee = NULL, fee_asset = NULL,
-                     is_missed_opportunity = ?2
-                 WHERE id = ?1",
-                params![id, missed],
-            )?,
-            Fate::Trade(p) => scratch.execute(
-                "UPDATE main.trades SET action = ?2, position_size = ?3, executed_price = ?4,
-                     profit_loss = ?5, is_win = ?6, fee = ?7, fee_asset = ?8,
-                     is_missed_opportunity = NULL
-                 WHERE id = ?1",
-                params![
-                    id,
-                    if p.yes { "YES" } else { "NO" },
-                    Money(p.stake),
-                    p.price.map(Money),
-                    Money(p.pnl),
-                    p.won,
-                    Money(p.fee),
-                    p.fee_asset.map(FeeAsset::as_str),
-                ],
-            )?,
+        let as_made = match &step.replayed {
+            Fate::Hold { missed } => Rewrite::Hold { missed: *missed },
+            Fate::Trade(p) => Rewrite::Trade {
+                action: if p.yes { Action::Yes } else { Action::No },
+                price: p.price,
+                stake: p.stake,
+                pnl: p.pnl,
+                won: p.won,
+                fee: p.fee,
+                fee_asset: p.fee_asset,
+            },
         };
+        copy::rewrite(scratch, row.id, &as_made)?;
         rewritten += 1;
     }
     Ok(rewritten)
@@ -288,14 +233,7 @@ fn archive_old(scratch: &Connection, settings: &Settings, now: DateTime<Utc>) ->
         .archive
         .retention_days
         .max(settings.adjust.replay_days.saturating_add(7));
-    let before = to_db(crate::time::days_before(now, days)?);
-    scratch.execute(
-        "DELETE FROM main.reflection_trades WHERE trade_id IN
-             (SELECT id FROM main.trades WHERE settled_at < ?1)",
-        [&before],
-    )?;
-    scratch.execute("DELETE FROM main.trades WHERE settled_at < ?1", [&before])?;
-    Ok(())
+    copy::archive_before(scratch, crate::time::days_before(now, days)?)
 }
 
 /// The changes the walk applied, in order.

@@ -7,48 +7,24 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::{
-    bucket_index, wilson, Bucket, Coverage, EquityPoint, FeesByAsset, Group, Metrics, Missed,
-    WindowInfo, BRIER_COIN_FLIP, LIVE_ONLY, Z95,
+    wilson, Bucket, Coverage, EquityPoint, FeesByAsset, Group, Metrics, Missed, WindowInfo,
+    BRIER_COIN_FLIP, LIVE_ONLY, Z95,
 };
-use crate::kinds::FeeAsset;
+use crate::kinds::{Action, FeeAsset, SettlementStatus};
 use crate::money::pnl::{self, BreakEven, Charge};
+use crate::trades::Scored;
 
 /// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
 /// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
 const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
-
-/// One `trades` row as the metrics read it.
-#[derive(Debug, Clone, Default)]
-pub struct LiveRow {
-    pub timestamp: String,
-    pub action: String,
-    pub confidence: f64,
-    pub signal_type: Option<String>,
-    pub is_end_phase: bool,
-    pub settled: bool,
-    pub is_win: Option<bool>,
-    pub profit_loss: Option<Decimal>,
-    pub fee: Option<Decimal>,
-    /// The asset the fee was charged in (as stored; see [`FeeAsset::stored`]).
-    pub fee_asset: FeeAsset,
-    pub position_size: Decimal,
-    /// The price paid per share (YES/NO); with the size and fee it gives the break-even.
-    pub executed_price: Option<Decimal>,
-    pub final_score: Option<f64>,
-    pub is_missed_opportunity: bool,
-    pub yes_price: Option<Decimal>,
-    pub no_price: Option<Decimal>,
-    /// Settled without an outcome by the official source: the market resolved 50-50
-    /// (`is_win` NULL, a P&L of $0.50 a share).
-    pub fifty_fifty: bool,
-}
 
 /// One `daily_rollup` row (archived settled decisions of one day and slice).
 #[derive(Debug, Clone, Default)]
 pub struct RollupRow {
     pub day: String,
     pub signal_type: String,
-    pub action: String,
+    /// None: the column holds no word a decision's action is (a hand edit).
+    pub action: Option<Action>,
     pub is_end_phase: bool,
     pub n: u64,
     pub wins: u64,
@@ -67,9 +43,10 @@ const MAX_ROLLUP_MONEY: Decimal = Decimal::from_parts(0xDEA0_0000, 0x35C9_ADC5, 
 
 impl RollupRow {
     fn is_plausible(&self) -> bool {
-        [self.n, self.wins, self.losses, self.missed]
-            .iter()
-            .all(|c| *c <= MAX_ROLLUP_COUNT)
+        self.action.is_some()
+            && [self.n, self.wins, self.losses, self.missed]
+                .iter()
+                .all(|c| *c <= MAX_ROLLUP_COUNT)
             && [self.profit_loss, self.fees, self.staked]
                 .iter()
                 .all(|m| m.abs() <= MAX_ROLLUP_MONEY)
@@ -208,6 +185,57 @@ fn slot<'a>(map: &'a mut BTreeMap<String, GroupAcc>, key: &str) -> &'a mut Group
     map.get_mut(key).expect("inserted above")
 }
 
+/// A live row with what every group it belongs to is named by.
+struct Live<'a> {
+    row: &'a Scored,
+    /// Its time as stored.
+    stamp: &'a str,
+    hour: &'a str,
+    signal: &'a str,
+    end_phase: bool,
+}
+
+/// A settled YES/NO's figures; None when its row is inconsistent: no result (or no P&L), or
+/// money no settlement writes (a row edited by hand), which is set aside rather than summed
+/// into an overflow.
+fn position_of(row: &Scored) -> Option<Position> {
+    let (is_win, pl) = match (row.is_win, row.profit_loss) {
+        (Some(is_win), Some(pl)) => (Some(is_win), pl),
+        (None, Some(pl)) if row.is_fifty_fifty() => (None, pl),
+        _ => return None,
+    };
+    let fee = row.fee.unwrap_or_default();
+    let staked = row.position_size.unwrap_or_default();
+    if [pl, fee, staked].iter().any(|m| m.abs() > MAX_ROW_MONEY) {
+        return None;
+    }
+    let break_even = row.executed_price.and_then(|price| {
+        let mut be = BreakEven::default();
+        let charge = Charge {
+            fee,
+            asset: row.fee_asset_or_shares(),
+        };
+        be.add(staked, price, charge).then_some(be)
+    });
+    Some(Position {
+        is_win,
+        profit: pl,
+        fee,
+        staked,
+        break_even,
+    })
+}
+
+/// The calibration bucket of a confidence in [0, 1], exactly in decimal: 0 for [0, 0.5), then
+/// 1..=5 for [0.5, 0.6) … [0.9, 1.0].
+pub fn bucket_of(confidence: Decimal) -> usize {
+    let tenths = (confidence * Decimal::TEN).floor().to_u64().unwrap_or(0);
+    match tenths {
+        0..=4 => 0,
+        t => (t as usize - 4).min(5),
+    }
+}
+
 /// Folds rows into [`Metrics`].
 #[derive(Debug, Default)]
 pub struct Accumulator {
@@ -252,84 +280,68 @@ impl Accumulator {
 
     /// The groups every settled decision belongs to (not the hour or price: those need a
     /// live row).
-    fn common(&mut self, signal: &str, action: &str, end_phase: bool) -> [&mut GroupAcc; 4] {
+    fn common(&mut self, signal: &str, action: Action, end_phase: bool) -> [&mut GroupAcc; 4] {
         [
             &mut self.total,
             slot(&mut self.by_signal, signal),
-            slot(&mut self.by_action, action),
+            slot(&mut self.by_action, action.as_str()),
             slot(&mut self.by_end_phase, end_phase_key(end_phase)),
         ]
     }
 
     /// Adds one live row (settled or pending; the caller never passes unsettleable ones).
-    pub fn add_live(&mut self, row: &LiveRow) {
-        let is_hold = row.action == "HOLD";
-        if !row.settled {
+    pub fn add_live(&mut self, row: &Scored) {
+        let is_hold = row.action == Action::Hold;
+        if row.settlement_status != SettlementStatus::Settled {
             if !is_hold {
                 self.pending += 1;
             }
             return;
         }
-        let hour = row.timestamp.get(11..13).unwrap_or("??");
-        let signal = signal_key(row.signal_type.as_deref());
+        // The time as stored: its hour and day name the groups ("" for a time that is none).
+        let stamp = row.timestamp.map(crate::time::to_db).unwrap_or_default();
+        let live = Live {
+            row,
+            stamp: &stamp,
+            hour: stamp.get(11..13).unwrap_or("??"),
+            signal: signal_key(row.signal_type.as_deref()),
+            end_phase: row.is_end_phase.unwrap_or(false),
+        };
         if is_hold {
-            self.add_live_hold(row, signal, hour);
+            self.add_live_hold(&live);
             return;
         }
-        let (is_win, pl) = match (row.is_win, row.profit_loss) {
-            (Some(is_win), Some(pl)) => (Some(is_win), pl),
-            (None, Some(pl)) if row.fifty_fifty => (None, pl),
-            _ => {
-                self.coverage.inconsistent_rows += 1;
-                return;
-            }
-        };
-        // Money no settlement writes (a row edited by hand): counted as inconsistent rather than
-        // summed into an overflow.
-        let fee = row.fee.unwrap_or_default();
-        if [pl, fee, row.position_size]
-            .iter()
-            .any(|m| m.abs() > MAX_ROW_MONEY)
-        {
+        if let Some(position) = position_of(row) {
+            self.add_live_position(&live, &position);
+        } else {
             self.coverage.inconsistent_rows += 1;
-            return;
         }
+    }
+
+    /// A settled position's figures in every group it belongs to.
+    fn add_live_position(&mut self, live: &Live<'_>, position: &Position) {
         self.coverage.live_decisions += 1;
-        match row.fee_asset {
-            FeeAsset::Shares => self.fees_by_asset.shares += fee,
-            FeeAsset::Collateral => self.fees_by_asset.collateral += fee,
+        match live.row.fee_asset_or_shares() {
+            FeeAsset::Shares => self.fees_by_asset.shares += position.fee,
+            FeeAsset::Collateral => self.fees_by_asset.collateral += position.fee,
         }
-        let break_even = row.executed_price.and_then(|price| {
-            let mut be = BreakEven::default();
-            let charge = Charge {
-                fee,
-                asset: row.fee_asset,
-            };
-            be.add(row.position_size, price, charge).then_some(be)
-        });
-        let position = Position {
-            is_win,
-            profit: pl,
-            fee,
-            staked: row.position_size,
-            break_even,
-        };
-        for g in self.common(signal, &row.action, row.is_end_phase) {
-            g.add(&position);
+        for g in self.common(live.signal, live.row.action, live.end_phase) {
+            g.add(position);
         }
-        slot(&mut self.by_hour, hour).add(&position);
-        if let Some(price) = row.executed_price {
-            slot(&mut self.by_price, price_bucket(price)).add(&position);
+        slot(&mut self.by_hour, live.hour).add(position);
+        if let Some(price) = live.row.executed_price {
+            slot(&mut self.by_price, price_bucket(price)).add(position);
         }
-        slot(&mut self.by_day, row.timestamp.get(..10).unwrap_or("?")).add(&position);
-        self.add_to_curve(row, &position);
+        slot(&mut self.by_day, live.stamp.get(..10).unwrap_or("?")).add(position);
+        self.add_to_curve(live, position);
     }
 
     /// The per-row figures: gross P&L, drawdown, streaks, the curve, Brier and calibration.
-    fn add_to_curve(&mut self, row: &LiveRow, p: &Position) {
+    fn add_to_curve(&mut self, live: &Live<'_>, p: &Position) {
+        let row = live.row;
         self.live_positions += 1;
         if self.live_first.is_none() {
-            self.live_first = Some(row.timestamp.clone());
+            self.live_first = Some(live.stamp.to_string());
         }
         if p.profit > Decimal::ZERO {
             self.gross_profit += p.profit;
@@ -339,12 +351,12 @@ impl Accumulator {
         self.cumulative += p.profit;
         self.peak = self.peak.max(self.cumulative);
         self.max_drawdown = self.max_drawdown.max(self.peak - self.cumulative);
-        if let Some(at) = crate::time::epoch_secs(&row.timestamp) {
-            self.live_points.push((at, p.profit));
+        if let Some(at) = row.timestamp {
+            self.live_points.push((at.timestamp(), p.profit));
         }
+        self.live_last = Some(live.stamp.to_string());
         // A 50-50 is neither: it leaves the streak and the calibration as they were.
         let Some(won) = p.is_win else {
-            self.live_last = Some(row.timestamp.clone());
             return;
         };
         if won {
@@ -353,25 +365,30 @@ impl Accumulator {
             self.streak += 1;
             self.longest_streak = self.longest_streak.max(self.streak);
         }
-        if (0.0..=1.0).contains(&row.confidence) {
+        let confidence = row
+            .confidence
+            .filter(|c| *c >= Decimal::ZERO && *c <= Decimal::ONE);
+        if let Some(confidence) = confidence {
+            // A statistic, not money: the Brier score is a float.
+            let c = confidence.to_f64().unwrap_or_default();
             let outcome = if won { 1.0 } else { 0.0 };
-            self.brier_sum += (row.confidence - outcome).powi(2);
+            self.brier_sum += (c - outcome).powi(2);
             self.brier_n += 1;
-            let bucket = &mut self.buckets[bucket_index(row.confidence)];
+            let bucket = &mut self.buckets[bucket_of(confidence)];
             bucket.0 += 1;
             bucket.1 += won as u64;
-            bucket.2 += row.confidence;
+            bucket.2 += c;
         }
-        self.live_last = Some(row.timestamp.clone());
     }
 
-    fn add_live_hold(&mut self, row: &LiveRow, signal: &str, hour: &str) {
+    fn add_live_hold(&mut self, live: &Live<'_>) {
+        let row = live.row;
         self.coverage.live_decisions += 1;
-        let missed = row.is_missed_opportunity;
-        let hour_group = slot(&mut self.by_hour, hour);
+        let missed = row.is_missed_opportunity.unwrap_or(false);
+        let hour_group = slot(&mut self.by_hour, live.hour);
         hour_group.holds += 1;
         hour_group.missed += missed as u64;
-        for g in self.common(signal, &row.action, row.is_end_phase) {
+        for g in self.common(live.signal, row.action, live.end_phase) {
             g.holds += 1;
             g.missed += missed as u64;
         }
@@ -408,7 +425,9 @@ impl Accumulator {
             return;
         }
         let signal = signal_key(Some(&row.signal_type)).to_string();
-        let is_hold = row.action == "HOLD";
+        // Plausible: it has one.
+        let action = row.action.unwrap_or(Action::Hold);
+        let is_hold = action == Action::Hold;
         self.coverage.rollup_decisions += row.n;
         if self
             .rollup_first
@@ -426,7 +445,7 @@ impl Accumulator {
         }
         if is_hold {
             self.missed.count += row.missed;
-            for g in self.common(&signal, &row.action, row.is_end_phase) {
+            for g in self.common(&signal, action, row.is_end_phase) {
                 g.holds += row.n;
                 g.missed += row.missed;
             }
@@ -435,7 +454,7 @@ impl Accumulator {
         self.rollup_positions += row.n.max(row.wins + row.losses);
         *self.rollup_day_profit.entry(row.day.clone()).or_default() += row.profit_loss;
         slot(&mut self.by_day, &row.day).add_sums(row);
-        for g in self.common(&signal, &row.action, row.is_end_phase) {
+        for g in self.common(&signal, action, row.is_end_phase) {
             g.add_sums(row);
         }
     }
@@ -584,7 +603,7 @@ mod tests {
         let row = |n: u64, profit: &str| RollupRow {
             day: "2026-02-11".into(),
             signal_type: "BULLISH".into(),
-            action: "YES".into(),
+            action: Some(Action::Yes),
             is_end_phase: false,
             n,
             wins: n,
@@ -607,17 +626,17 @@ mod tests {
         assert_eq!(acc.coverage.rollup_decisions, 2);
     }
 
-    fn trade(ts: &str, win: bool, pl: &str) -> LiveRow {
-        LiveRow {
-            timestamp: ts.into(),
-            action: "YES".into(),
-            confidence: 0.8,
+    fn trade(ts: &str, win: bool, pl: &str) -> Scored {
+        Scored {
+            timestamp: crate::time::from_db(ts).ok(),
+            action: Action::Yes,
+            confidence: Some(d("0.8")),
             signal_type: Some("BULLISH".into()),
-            settled: true,
+            settlement_status: SettlementStatus::Settled,
             is_win: Some(win),
             profit_loss: Some(d(pl)),
-            position_size: d("5"),
-            ..LiveRow::default()
+            position_size: Some(d("5")),
+            ..Scored::default()
         }
     }
 
@@ -684,7 +703,7 @@ mod tests {
         acc.add_rollup(&RollupRow {
             day: "2026-02-01".into(),
             signal_type: "BULLISH".into(),
-            action: "YES".into(),
+            action: Some(Action::Yes),
             n: 3,
             wins: 2,
             losses: 1,
@@ -714,10 +733,10 @@ mod tests {
         let fee = crate::money::fees::taker_fee(d("20"), d("0.50"), model).unwrap();
         assert_eq!(fee, d("0.35"));
         let mut row = trade("2026-05-02 10:00:00", false, "-10.35");
-        row.position_size = d("10");
+        row.position_size = Some(d("10"));
         row.executed_price = Some(d("0.50"));
         row.fee = Some(fee);
-        row.fee_asset = FeeAsset::Collateral;
+        row.fee_asset = Some(FeeAsset::Collateral);
         let mut acc = Accumulator::new();
         acc.add_live(&row);
         let m = acc.finish(info());
@@ -751,15 +770,15 @@ mod tests {
     #[test]
     fn missed_opportunity_pays_at_the_favoured_price() {
         let mut acc = Accumulator::new();
-        let hold = |score: f64| LiveRow {
-            timestamp: "2026-02-11 10:00:00".into(),
-            action: "HOLD".into(),
-            settled: true,
+        let hold = |score: f64| Scored {
+            timestamp: crate::time::from_db("2026-02-11 10:00:00").ok(),
+            action: Action::Hold,
+            settlement_status: SettlementStatus::Settled,
             final_score: Some(score),
-            is_missed_opportunity: true,
+            is_missed_opportunity: Some(true),
             yes_price: Some(d("0.40")),
             no_price: Some(d("0.25")),
-            ..LiveRow::default()
+            ..Scored::default()
         };
         acc.add_live(&hold(0.3)); // YES at 0.40 → 0.6/0.4 = 1.5
         acc.add_live(&hold(-0.3)); // NO at 0.25 → 0.75/0.25 = 3

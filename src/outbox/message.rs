@@ -764,7 +764,7 @@ mod tests {
         let decisions = crate::sim::decisions(&candles, 3, 1);
         assert!(decisions.iter().any(|d| d.action != crate::Action::Hold));
         let tx = crate::db::write_tx(&mut conn).unwrap();
-        crate::decision::insert_many(&tx, &decisions).unwrap();
+        crate::trades::insert_many(&tx, &decisions).unwrap();
         tx.commit().unwrap();
         let n: i64 = conn
             .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))

@@ -7,69 +7,41 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::kinds::{FeeAsset, Liquidity};
+use crate::kinds::Action;
 use crate::metrics;
 use crate::money::fees::{Charge, FeeRules, Fill};
 use crate::money::pnl::BreakEven;
+use crate::trades::Trade;
 
-/// One settled decision, as the figures need it.
-#[derive(Debug, Clone, Default)]
-pub struct Row {
-    /// When it was decided: picks the fee asset of a fee the row does not record.
-    pub timestamp: Option<DateTime<Utc>>,
-    /// `YES`, `NO` or `HOLD`.
-    pub action: String,
-    pub confidence: f64,
-    pub signal_type: Option<String>,
-    pub executed_price: Option<Decimal>,
-    pub position_size: Option<Decimal>,
-    /// The fee settlement charged (None: not recorded, computed from the fill).
-    pub fee: Option<Decimal>,
-    /// The asset a recorded fee was charged in (as stored, [`FeeAsset::stored`]).
-    pub fee_asset: FeeAsset,
-    pub liquidity: Liquidity,
-    pub is_win: Option<bool>,
-    pub profit_loss: Option<Decimal>,
-    pub is_missed_opportunity: Option<bool>,
-    pub time_remaining_seconds: Option<i64>,
-    pub is_end_phase: Option<bool>,
-    pub rsi: Option<f64>,
-    pub macd: Option<f64>,
-    pub trend: Option<String>,
+/// The fee this trade paid and its asset: the recorded one, else what settlement charges for
+/// the fill ([`Charge::of`]). None without a price, a size or (for a computed fee) a time.
+fn charge(row: &Trade, fees: &FeeRules) -> Option<(Decimal, Decimal, Charge)> {
+    let (size, price) = (row.position_size?, row.executed_price?);
+    let charge = match row.fee {
+        Some(fee) => Charge {
+            fee,
+            asset: row.fee_asset_or_shares(),
+        },
+        None => {
+            let fill = Fill {
+                size,
+                price,
+                time: row.timestamp?,
+                liquidity: row.liquidity,
+                fee_paid: None,
+            };
+            Charge::of(&fill, fees)?
+        }
+    };
+    Some((size, price, charge))
 }
 
-impl Row {
-    fn is_hold(&self) -> bool {
-        self.action == "HOLD"
-    }
-
-    /// The fee this trade paid and its asset: the recorded one, else what settlement charges
-    /// for the fill ([`Charge::of`]). None without a price, a size or (for a computed fee) a
-    /// time.
-    fn charge(&self, fees: &FeeRules) -> Option<(Decimal, Decimal, Charge)> {
-        let (size, price) = (self.position_size?, self.executed_price?);
-        let charge = match self.fee {
-            Some(fee) => Charge {
-                fee,
-                asset: self.fee_asset,
-            },
-            None => {
-                let fill = Fill {
-                    size,
-                    price,
-                    time: self.timestamp?,
-                    liquidity: self.liquidity,
-                    fee_paid: None,
-                };
-                Charge::of(&fill, fees)?
-            }
-        };
-        Some((size, price, charge))
-    }
+fn is_hold(row: &Trade) -> bool {
+    row.action == Action::Hold
 }
 
 /// Win/loss figures of a group of decisions.
@@ -104,8 +76,8 @@ pub struct Group {
 
 impl Group {
     /// Counts `row`: a HOLD as a hold, a settled YES/NO as a win or a loss.
-    pub fn add(&mut self, row: &Row, fees: &FeeRules) {
-        if row.is_hold() {
+    pub fn add(&mut self, row: &Trade, fees: &FeeRules) {
+        if is_hold(row) {
             self.holds += 1;
             self.missed += u64::from(row.is_missed_opportunity == Some(true));
             return;
@@ -122,7 +94,7 @@ impl Group {
             self.price_sum += p;
             self.n_priced += 1;
         }
-        if let Some((size, price, charge)) = row.charge(fees) {
+        if let Some((size, price, charge)) = charge(row, fees) {
             self.break_even_acc.add(size, price, charge);
         }
     }
@@ -172,10 +144,10 @@ pub struct Figures {
 
 /// A field the trader logs, cut into buckets: the bucket of a row (its order and label), or
 /// None when the row has no such value.
-type Dimension = (&'static str, fn(&Row) -> Option<(usize, String)>);
+type Dimension = (&'static str, fn(&Trade) -> Option<(usize, String)>);
 
 const DIMENSIONS: [Dimension; 7] = [
-    ("action", |r| Some((0, r.action.clone()))),
+    ("action", |r| Some((0, r.action.to_string()))),
     ("price_paid", price_bucket),
     ("time_remaining", time_bucket),
     ("end_phase", |r| {
@@ -206,8 +178,8 @@ fn bucket(x: f64, edges: &[f64], labels: &[&str]) -> Option<(usize, String)> {
     Some((i, labels.get(i)?.to_string()))
 }
 
-fn price_bucket(r: &Row) -> Option<(usize, String)> {
-    if r.is_hold() {
+fn price_bucket(r: &Trade) -> Option<(usize, String)> {
+    if is_hold(r) {
         return None;
     }
     let p = r.executed_price?;
@@ -224,7 +196,7 @@ fn price_bucket(r: &Row) -> Option<(usize, String)> {
     Some((i, label))
 }
 
-fn time_bucket(r: &Row) -> Option<(usize, String)> {
+fn time_bucket(r: &Trade) -> Option<(usize, String)> {
     let secs = r.time_remaining_seconds? as f64;
     bucket(
         secs,
@@ -233,12 +205,23 @@ fn time_bucket(r: &Row) -> Option<(usize, String)> {
     )
 }
 
+/// The calibration buckets' lower edges (tenths): [0, 0.5), [0.5, 0.6), … [0.9, 1].
+const CALIBRATION_TENTHS: [i64; 6] = [0, 5, 6, 7, 8, 9];
+
+/// The calibration bucket of a confidence, compared exactly in decimal (1 is in the last).
+fn calibration_bucket(confidence: Decimal) -> usize {
+    CALIBRATION_TENTHS
+        .iter()
+        .rposition(|t| confidence >= Decimal::new(*t, 1))
+        .unwrap_or(0)
+}
+
 /// Computes the figures of `rows` (pure). A trade without a recorded fee is charged what
 /// `fees` (the settings' model) charges for its fill.
-pub fn figures(rows: &[Row], fees: &FeeRules) -> Figures {
+pub fn figures(rows: &[Trade], fees: &FeeRules) -> Figures {
     let mut f = Figures::default();
-    let edges = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0000001];
-    let mut buckets: Vec<(Group, f64)> = vec![(Group::default(), 0.0); edges.len() - 1];
+    let n_buckets = CALIBRATION_TENTHS.len();
+    let mut buckets: Vec<(Group, Decimal)> = vec![(Group::default(), Decimal::ZERO); n_buckets];
     let mut dims: Vec<BTreeMap<(usize, String), Group>> = vec![BTreeMap::new(); DIMENSIONS.len()];
     for row in rows {
         f.decisions += 1;
@@ -248,7 +231,7 @@ pub fn figures(rows: &[Row], fees: &FeeRules) -> Figures {
             }
         }
         let signal = row.signal_type.clone().unwrap_or_else(|| "(none)".into());
-        if row.is_hold() {
+        if is_hold(row) {
             f.holds += 1;
             if row.is_missed_opportunity == Some(true) {
                 f.missed_opportunities += 1;
@@ -258,13 +241,10 @@ pub fn figures(rows: &[Row], fees: &FeeRules) -> Figures {
         }
         f.overall.add(row, fees);
         f.by_signal.entry(signal).or_default().add(row, fees);
-        if row.is_win.is_some() {
-            let i = edges
-                .windows(2)
-                .position(|w| row.confidence >= w[0] && row.confidence < w[1])
-                .unwrap_or(0);
+        if let (Some(_), Some(confidence)) = (row.is_win, row.confidence) {
+            let i = calibration_bucket(confidence);
             buckets[i].0.add(row, fees);
-            buckets[i].1 += row.confidence;
+            buckets[i].1 = buckets[i].1.saturating_add(confidence);
         }
     }
     f.overall.finish();
@@ -274,10 +254,12 @@ pub fn figures(rows: &[Row], fees: &FeeRules) -> Figures {
             continue;
         }
         group.finish();
+        let tenth = |t: Option<&i64>| t.map_or(1.0, |t| *t as f64 / 10.0);
+        let mean = sum.checked_div(Decimal::from(group.n)).unwrap_or_default();
         f.calibration.push(Bucket {
-            confidence_from: edges[i],
-            confidence_to: edges[i + 1].min(1.0),
-            mean_confidence: round4(sum / group.n as f64),
+            confidence_from: tenth(CALIBRATION_TENTHS.get(i)),
+            confidence_to: tenth(CALIBRATION_TENTHS.get(i + 1)),
+            mean_confidence: round4(mean.to_f64().unwrap_or(f64::NAN)),
             group,
         });
     }
@@ -296,11 +278,14 @@ pub fn figures(rows: &[Row], fees: &FeeRules) -> Figures {
     f
 }
 
-/// YES/NO decisions with confidence in [threshold, threshold + `band`) (pure).
-pub fn near(rows: &[Row], threshold: f64, band: f64, fees: &FeeRules) -> Group {
+/// YES/NO decisions with confidence in [threshold, threshold + `band`), compared exactly in
+/// decimal (pure).
+pub fn near(rows: &[Trade], threshold: Decimal, band: Decimal, fees: &FeeRules) -> Group {
     let mut g = Group::default();
+    let top = threshold.saturating_add(band);
     for row in rows {
-        if !row.is_hold() && row.confidence >= threshold && row.confidence < threshold + band {
+        let within = row.confidence.is_some_and(|c| c >= threshold && c < top);
+        if !is_hold(row) && within {
             g.add(row, fees);
         }
     }
@@ -323,6 +308,7 @@ fn round4(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Liquidity;
     use crate::money::fees::{FeeAssetRule, FeeModel};
     use std::str::FromStr;
 
@@ -333,17 +319,24 @@ mod tests {
         }
     }
 
-    fn row(action: &str, conf: f64, signal: &str, price: &str, win: Option<bool>, pl: &str) -> Row {
-        Row {
-            action: action.into(),
-            confidence: conf,
+    pub(crate) fn row(
+        action: &str,
+        conf: &str,
+        signal: &str,
+        price: &str,
+        win: Option<bool>,
+        pl: &str,
+    ) -> Trade {
+        Trade {
+            action: action.parse().unwrap(),
+            confidence: Decimal::from_str(conf).ok(),
             signal_type: Some(signal.into()),
             executed_price: Decimal::from_str(price).ok(),
             position_size: Some(Decimal::from(5)),
             fee: Some(Decimal::ZERO),
             is_win: win,
             profit_loss: Decimal::from_str(pl).ok(),
-            ..Row::default()
+            ..Trade::default()
         }
     }
 
@@ -365,10 +358,10 @@ mod tests {
     #[test]
     fn figures_group_and_bucket() {
         let rows = vec![
-            row("YES", 0.95, "BULLISH", "0.50", Some(true), "4.50"),
-            row("NO", 0.92, "BULLISH", "0.60", Some(false), "-5.00"),
-            row("YES", 0.55, "BEARISH", "0.40", Some(false), "-5.00"),
-            row("HOLD", 0.30, "NEUTRAL", "", None, ""),
+            row("YES", "0.95", "BULLISH", "0.50", Some(true), "4.50"),
+            row("NO", "0.92", "BULLISH", "0.60", Some(false), "-5.00"),
+            row("YES", "0.55", "BEARISH", "0.40", Some(false), "-5.00"),
+            row("HOLD", "0.30", "NEUTRAL", "", None, ""),
         ];
         let f = figures(&rows, &fees());
         assert_eq!((f.decisions, f.holds, f.overall.n), (4, 1, 3));
@@ -398,13 +391,13 @@ mod tests {
     #[test]
     fn a_trade_without_a_recorded_fee_breaks_even_above_its_price() {
         let at = |s| crate::time::parse_rfc3339(s).ok();
-        let unrecorded = |time| Row {
+        let unrecorded = |time| Trade {
             timestamp: at(time),
-            action: "YES".into(),
+            action: Action::Yes,
             executed_price: Decimal::from_str("0.50").ok(),
             position_size: Some(Decimal::TEN),
             is_win: Some(true),
-            ..Row::default()
+            ..Trade::default()
         };
         let f = figures(&[unrecorded("2026-02-11T10:00:00Z")], &fees());
         assert_eq!(f.overall.break_even, Decimal::from_str("0.5181").ok());
@@ -412,7 +405,7 @@ mod tests {
         let f = figures(&[unrecorded("2026-05-11T10:00:00Z")], &fees());
         assert_eq!(f.overall.break_even, Decimal::from_str("0.5175").ok());
         // A maker pays nothing.
-        let maker = Row {
+        let maker = Trade {
             liquidity: Liquidity::Maker,
             ..unrecorded("2026-02-11T10:00:00Z")
         };
@@ -432,7 +425,7 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            let mut r = row("YES", 0.8, "BULLISH", "0.5", Some(i % 2 == 0), "1");
+            let mut r = row("YES", "0.8", "BULLISH", "0.5", Some(i % 2 == 0), "1");
             r.rsi = Some(rsi);
             r.macd = Some(macd);
             r.time_remaining_seconds = Some(secs);

@@ -8,20 +8,19 @@ use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
-use rust_decimal::prelude::ToPrimitive;
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::triggers::Evaluation;
 use crate::config::Settings;
-use crate::kinds::{FeeAsset, Liquidity};
+use crate::kinds::{Action, Outcome};
 use crate::metrics::{self, Metrics, Window};
 use crate::money::fees::FeeRules;
 use crate::time::to_db;
-use crate::trades::SETTLED;
+use crate::trades::Trade;
 
-pub use super::figures::{figures, Bucket, Figures, Group, Row};
+pub use super::figures::{figures, Bucket, Figures, Group};
 pub use crate::replay::Candidate;
 
 /// A live parameter with its bounds and step. Decimals serialize as their exact text (as
@@ -81,9 +80,11 @@ impl Limits {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TradeLine {
     pub time: String,
-    pub side: String,
+    pub side: Action,
     pub price: Option<Decimal>,
-    pub confidence: f64,
+    /// A JSON number in the prompt, as the trader wrote it.
+    #[serde(serialize_with = "as_number")]
+    pub confidence: Option<Decimal>,
     pub signal: Option<String>,
     pub final_score: Option<f64>,
     pub rsi: Option<f64>,
@@ -91,8 +92,37 @@ pub struct TradeLine {
     pub trend: Option<String>,
     pub time_remaining_seconds: Option<i64>,
     pub end_phase: Option<bool>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub pnl: Option<Decimal>,
+}
+
+/// A decimal as a JSON number (null for none), as the prompt always showed a confidence.
+fn as_number<S: serde::Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    use rust_decimal::prelude::ToPrimitive;
+    match value.and_then(|v| v.to_f64()) {
+        Some(v) => s.serialize_f64(v),
+        None => s.serialize_none(),
+    }
+}
+
+impl TradeLine {
+    fn of(t: &Trade) -> TradeLine {
+        TradeLine {
+            time: t.timestamp.map(to_db).unwrap_or_default(),
+            side: t.action,
+            price: t.executed_price,
+            confidence: t.confidence,
+            signal: t.signal_type.clone(),
+            final_score: t.final_score,
+            rsi: t.rsi,
+            macd: t.macd,
+            trend: t.trend.clone(),
+            time_remaining_seconds: t.time_remaining_seconds,
+            end_phase: t.is_end_phase,
+            outcome: t.outcome(),
+            pnl: t.profit_loss,
+        }
+    }
 }
 
 /// Everything one reflection looks at.
@@ -146,45 +176,6 @@ impl ReflectionInput {
     }
 }
 
-const ROW_COLUMNS: &str = "action, confidence, signal_type, executed_price, is_win, profit_loss, \
-                           is_missed_opportunity, reasoning, position_size, fee, fee_asset, \
-                           timestamp, liquidity, time_remaining_seconds, is_end_phase, rsi, macd, \
-                           trend";
-
-/// Reads a row of `ROW_COLUMNS` starting at column `at`. A money column that is not a number
-/// (a hand edit) reads as missing.
-fn read_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(Row, Option<String>)> {
-    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-        Ok(crate::db::money_for_sums(r.get_ref(at + i)?))
-    };
-    let text = |i: usize| -> rusqlite::Result<Option<String>> { r.get(at + i) };
-    Ok((
-        Row {
-            timestamp: text(11)?.and_then(|t| crate::time::from_db(&t).ok()),
-            action: r.get(at)?,
-            confidence: r.get(at + 1)?,
-            signal_type: text(2)?,
-            executed_price: dec(3)?,
-            position_size: dec(8)?,
-            fee: dec(9)?,
-            fee_asset: FeeAsset::stored(text(10)?.as_deref()),
-            liquidity: text(12)?
-                .as_deref()
-                .and_then(Liquidity::parse)
-                .unwrap_or_default(),
-            is_win: r.get(at + 4)?,
-            profit_loss: dec(5)?,
-            is_missed_opportunity: r.get(at + 6)?,
-            time_remaining_seconds: r.get(at + 13)?,
-            is_end_phase: r.get(at + 14)?,
-            rsi: r.get(at + 15)?,
-            macd: r.get(at + 16)?,
-            trend: text(17)?,
-        },
-        text(7)?,
-    ))
-}
-
 /// Reads everything a reflection over the triggers' `eval` (the decisions it covers, the
 /// losing streak) looks at.
 pub fn load(
@@ -194,39 +185,17 @@ pub fn load(
     now: DateTime<Utc>,
 ) -> Result<ReflectionInput> {
     let fees = FeeRules::from_settings(&settings.settlement)?;
-    let since = to_db(crate::time::days_before(now, 7)?);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM trades
-         WHERE {SETTLED} AND timestamp >= ?1 AND timestamp <= ?2"
-    ))?;
-    let week: Vec<Row> = stmt
-        .query_map(params![since, to_db(now)], |r| read_row(r, 0))?
-        .map(|r| r.map(|(row, _)| row))
-        .collect::<rusqlite::Result<_>>()?;
-
-    // One pass over the settled decisions no reflection covers yet, kept if in `covered`
-    // (a decision settled since the triggers were read waits for the next reflection).
+    let week = crate::trades::settled_between(conn, crate::time::days_before(now, 7)?, now)?;
+    // The settled decisions no reflection covers yet, kept if in `covered` (a decision
+    // settled since the triggers were read waits for the next reflection).
     let wanted: HashSet<i64> = eval.uncovered.iter().copied().collect();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, {ROW_COLUMNS} FROM trades t
-         WHERE {SETTLED}
-           AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)"
-    ))?;
-    let mut new_rows = Vec::with_capacity(eval.uncovered.len());
+    let new_rows = crate::trades::uncovered_among(conn, &wanted)?;
     let mut phrases: BTreeMap<String, u64> = BTreeMap::new();
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        if !wanted.contains(&r.get::<_, i64>(0)?) {
-            continue;
+    for text in new_rows.iter().filter_map(|t| t.reasoning.as_deref()) {
+        let phrase = normalise_phrase(text);
+        if !phrase.is_empty() {
+            *phrases.entry(phrase).or_default() += 1;
         }
-        let (row, reasoning) = read_row(r, 1)?;
-        if let Some(text) = reasoning {
-            let phrase = normalise_phrase(&text);
-            if !phrase.is_empty() {
-                *phrases.entry(phrase).or_default() += 1;
-            }
-        }
-        new_rows.push(row);
     }
     let mut reasoning: Vec<(String, u64)> = phrases.into_iter().collect();
     reasoning.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -237,7 +206,7 @@ pub fn load(
     let threshold = parameters
         .iter()
         .find(|p| p.name == THRESHOLD)
-        .and_then(|p| p.value.to_f64());
+        .map(|p| p.value);
     Ok(ReflectionInput {
         now: to_db(now),
         triggered: eval.fired.iter().map(|s| s.to_string()).collect(),
@@ -248,7 +217,10 @@ pub fn load(
         parameters,
         limits: Limits::from_settings(settings),
         history: history(conn, settings.reflect.history)?,
-        losing_trades: trade_lines(conn, &eval.streak)?,
+        losing_trades: crate::trades::by_ids(conn, &eval.streak)?
+            .iter()
+            .map(TradeLine::of)
+            .collect(),
         reasoning,
         threshold_scan,
     })
@@ -310,52 +282,15 @@ fn grid(p: &ParamView, step: Decimal, max_change: Decimal) -> Vec<Decimal> {
         .collect()
 }
 
-/// The trades `ids`, in that order, as the prompt shows them.
-fn trade_lines(conn: &Connection, ids: &[i64]) -> Result<Vec<TradeLine>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT timestamp, action, executed_price, confidence, signal_type, final_score, rsi,
-                macd, trend, time_remaining_seconds, is_end_phase, actual_outcome, profit_loss
-         FROM trades WHERE id = ?1",
-    )?;
-    let mut lines = Vec::with_capacity(ids.len());
-    for id in ids {
-        let line = stmt.query_row([id], |r| {
-            let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-                Ok(crate::db::money_for_sums(r.get_ref(i)?))
-            };
-            Ok(TradeLine {
-                time: r.get(0)?,
-                side: r.get(1)?,
-                price: dec(2)?,
-                confidence: r.get(3)?,
-                signal: r.get(4)?,
-                final_score: r.get(5)?,
-                rsi: r.get(6)?,
-                macd: r.get(7)?,
-                trend: r.get(8)?,
-                time_remaining_seconds: r.get(9)?,
-                end_phase: r.get(10)?,
-                outcome: r.get(11)?,
-                pnl: dec(12)?,
-            })
-        });
-        match line {
-            Ok(line) => lines.push(line),
-            // Archived or deleted since the triggers read it: nothing to show.
-            Err(rusqlite::Error::QueryReturnedNoRows) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(lines)
-}
-
 /// The trader's confidence threshold parameter.
 pub use crate::params::CONFIDENCE_THRESHOLD as THRESHOLD;
-/// Width of the confidence band just above the threshold that `near_threshold` covers.
-pub const NEAR_BAND: f64 = 0.10;
+/// Width of the confidence band just above the threshold that `near_threshold` covers
+/// (0.10).
+pub const NEAR_BAND: Decimal = Decimal::from_parts(10, 0, 0, false, 2);
 
-/// YES/NO decisions with confidence in [threshold, threshold + NEAR_BAND) (pure).
-pub fn near(rows: &[Row], threshold: f64, fees: &FeeRules) -> Group {
+/// YES/NO decisions with confidence in [threshold, threshold + NEAR_BAND), compared exactly
+/// in decimal (pure).
+pub fn near(rows: &[Trade], threshold: Decimal, fees: &FeeRules) -> Group {
     super::figures::near(rows, threshold, NEAR_BAND, fees)
 }
 

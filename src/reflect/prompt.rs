@@ -192,7 +192,10 @@ fn trade_row(t: &TradeLine) -> Value {
         t.time,
         t.side,
         money(t.price),
-        sig4(Some(t.confidence)),
+        sig4(
+            t.confidence
+                .and_then(|c| rust_decimal::prelude::ToPrimitive::to_f64(&c))
+        ),
         t.signal,
         sig4(t.final_score),
         sig4(t.rsi),

@@ -351,7 +351,8 @@ mod tests {
     use super::*;
     use crate::kinds::FeeAsset;
     use crate::money::fees::{FeeAssetRule, FeeModel, FeeRules};
-    use crate::reflect::input::{figures, near, Limits, ParamView, Row, ThresholdScan};
+    use crate::reflect::input::{figures, near, Limits, ParamView, ThresholdScan};
+    use crate::trades::Trade;
     use std::str::FromStr;
 
     fn fees() -> FeeRules {
@@ -386,29 +387,29 @@ mod tests {
     ) -> ReflectionInput {
         let mut rows = Vec::new();
         for i in 0..wins + losses {
-            rows.push(Row {
-                action: "YES".into(),
-                confidence: conf,
+            rows.push(Trade {
+                action: crate::kinds::Action::Yes,
+                confidence: crate::trades::decimal_of_real(conf),
                 signal_type: Some("BULLISH".into()),
                 executed_price: Decimal::from_str(price).ok(),
                 position_size: Some(Decimal::from(10)),
                 fee: Decimal::from_str(fee).ok(),
-                fee_asset,
+                fee_asset: Some(fee_asset),
                 is_win: Some(i < wins),
                 profit_loss: Some(if i < wins {
                     Decimal::new(4, 0)
                 } else {
                     Decimal::new(-5, 0)
                 }),
-                ..Row::default()
+                ..Trade::default()
             });
         }
         input_of(&rows)
     }
 
-    fn input_of(rows: &[Row]) -> ReflectionInput {
+    fn input_of(rows: &[Trade]) -> ReflectionInput {
         let f = figures(rows, &fees());
-        let near_threshold = near(rows, 0.75, &fees());
+        let near_threshold = near(rows, Decimal::new(75, 2), &fees());
         let empty = || {
             crate::metrics::Accumulator::new().finish(crate::metrics::WindowInfo {
                 label: "last 7 days".into(),
@@ -598,11 +599,11 @@ mod tests {
     #[test]
     fn the_rules_engine_judges_on_the_fee_aware_break_even() {
         let at = crate::time::parse_rfc3339("2026-02-11T10:00:00Z").ok();
-        let rows: Vec<Row> = (0..200)
-            .map(|i| Row {
+        let rows: Vec<Trade> = (0..200)
+            .map(|i| Trade {
                 timestamp: at,
-                action: "YES".into(),
-                confidence: 0.8,
+                action: crate::kinds::Action::Yes,
+                confidence: Some(Decimal::new(8, 1)),
                 executed_price: Decimal::from_str("0.50").ok(),
                 position_size: Some(Decimal::TEN),
                 is_win: Some(i % 100 < 53),
@@ -611,7 +612,7 @@ mod tests {
                 } else {
                     Decimal::new(-10, 0)
                 }),
-                ..Row::default()
+                ..Trade::default()
             })
             .collect();
         let i = input_of(&rows);
@@ -621,10 +622,10 @@ mod tests {
         assert_eq!(verdict(o), None);
         assert!(analyse(&i, 30).recommendations.is_empty());
         // 60% of 200 at the same price: the CI's lower bound (53.1%) clears 51.81%.
-        let winning: Vec<Row> = rows
+        let winning: Vec<Trade> = rows
             .iter()
             .enumerate()
-            .map(|(k, r)| Row {
+            .map(|(k, r)| Trade {
                 is_win: Some(k % 10 < 6),
                 ..r.clone()
             })

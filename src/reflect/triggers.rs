@@ -7,7 +7,6 @@ use rusqlite::{params, Connection};
 
 use crate::config::Settings;
 use crate::kinds::Trigger;
-use crate::trades::{settled, settled_position};
 
 /// A trigger asked for on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,22 +75,7 @@ pub fn evaluate(
     now: DateTime<Utc>,
 ) -> Result<Evaluation> {
     let losses_trigger = settings.reflect.losses_trigger;
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT t.id, t.is_win = 0,
-                EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
-         FROM trades t
-         WHERE ",
-        settled_position!(),
-        " ORDER BY t.settled_at DESC, t.id DESC LIMIT ?1"
-    ))?;
-    let last = stmt
-        .query_map([losses_trigger.max(1)], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                (r.get::<_, Option<bool>>(1)?.unwrap_or(false), r.get(2)?),
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<(i64, (bool, bool))>>>()?;
+    let last = crate::trades::recent_positions(conn, losses_trigger.max(1))?;
     let last_decisions: Vec<(bool, bool)> = last.iter().map(|(_, facts)| *facts).collect();
     let (uncovered, n_uncovered) = uncovered(conn)?;
     let end_of_day_done_today: bool = conn.query_row(
@@ -130,22 +114,7 @@ pub fn evaluate(
 /// Settled decisions no reflection has covered, by (settled_at, id), and how many of them are
 /// YES/NO trades with a result (what `10_trades` counts).
 pub fn uncovered(conn: &Connection) -> Result<(Vec<i64>, usize)> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT t.id, ",
-        settled_position!(),
-        " FROM trades t WHERE ",
-        settled!(),
-        " AND NOT EXISTS (SELECT 1 FROM reflection_trades rt WHERE rt.trade_id = t.id)
-         ORDER BY t.settled_at, t.id"
-    ))?;
-    let mut ids = Vec::new();
-    let mut n_positions = 0;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        ids.push(r.get(0)?);
-        n_positions += usize::from(r.get::<_, bool>(1)?);
-    }
-    Ok((ids, n_positions))
+    crate::trades::uncovered(conn)
 }
 
 #[cfg(test)]

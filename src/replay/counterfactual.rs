@@ -26,42 +26,16 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::FeeAssetRule;
-use crate::kinds::Outcome;
-use crate::kinds::{FeeAsset, Liquidity};
+use crate::kinds::{Action, FeeAsset, Liquidity};
 use crate::money::fees::{FeeModel, FeeRules, Fill};
 use crate::money::pnl::{missed_opportunity, settle_fill};
 use crate::params::{CONFIDENCE_THRESHOLD, MAX_EXPOSURE, MAX_POSITION};
+use crate::trades::Trade;
 
-/// One settled decision, as a replay needs it.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Row {
-    /// When the decision was made: a replayed fill's time, which picks its fee asset.
-    pub timestamp: DateTime<Utc>,
-    /// When its market ended (None: unknown).
-    pub market_end: Option<DateTime<Utc>>,
-    /// `YES`, `NO` or `HOLD`.
-    pub action: String,
-    pub confidence: Decimal,
-    pub yes_price: Option<Decimal>,
-    pub no_price: Option<Decimal>,
-    pub final_score: Option<f64>,
-    /// `UP` or `DOWN`.
-    pub outcome: Option<String>,
-    /// Recorded P&L of a YES/NO decision.
-    pub profit_loss: Option<Decimal>,
-    pub is_win: Option<bool>,
-    pub is_missed_opportunity: Option<bool>,
-    pub position_size: Option<Decimal>,
-    pub executed_price: Option<Decimal>,
-    pub liquidity: Liquidity,
-    pub fee_paid: Option<Decimal>,
-    /// The fee settlement charged, the asset it was charged in and the model it used.
-    pub fee: Option<Decimal>,
-    pub fee_asset: Option<FeeAsset>,
-    pub fee_model: Option<FeeModel>,
-    /// The trader's bankroll when it decided (USDC), when it logged one.
-    pub bankroll: Option<Decimal>,
-}
+/// One settled decision, as a replay reads it: a `trades` row ([`Trade`]). Its confidence
+/// is compared with thresholds exactly, in decimal; its outcome is UP or DOWN (a 50-50, NULL,
+/// is no outcome a replayed side wins or loses by).
+pub type Row = Trade;
 
 /// The values of the parameters a replay understands (None: not in play).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,7 +54,7 @@ impl Values {
             CONFIDENCE_THRESHOLD => true,
             MAX_POSITION => !current.is_zero(),
             MAX_EXPOSURE => {
-                let mut trades = rows.iter().filter(|r| r.action != "HOLD").peekable();
+                let mut trades = rows.iter().filter(|r| r.action.is_trade()).peekable();
                 proposed < current
                     && current > Decimal::ZERO
                     && trades.peek().is_some()
@@ -189,13 +163,13 @@ pub enum Fate {
 impl Fate {
     /// What really happened; None for a YES/NO without its result (nothing to compare).
     pub fn recorded(row: &Row) -> Option<Fate> {
-        if row.action == "HOLD" {
+        if row.action == Action::Hold {
             return Some(Fate::Hold {
                 missed: row.is_missed_opportunity == Some(true),
             });
         }
         Some(Fate::Trade(Position {
-            yes: row.action == "YES",
+            yes: row.action == Action::Yes,
             price: row.executed_price,
             stake: row.position_size.unwrap_or_default(),
             won: row.is_win?,
@@ -263,7 +237,7 @@ impl Walker {
     /// ones. None for a YES/NO without its result.
     pub fn step(&mut self, row: &Row, actual: &Values, new: &Values) -> Option<Step> {
         let recorded = Fate::recorded(row)?;
-        let now = row.timestamp;
+        let now = row.timestamp?;
         self.open.retain(|(end, _)| *end > now);
         let mut step = Step::unchanged(recorded.clone());
         let (old_t, new_t) = (actual.threshold, new.threshold);
@@ -316,6 +290,7 @@ impl Walker {
         actual: &Values,
         new: &Values,
     ) -> bool {
+        let bankroll = bankroll.filter(|b| *b > Decimal::ZERO);
         let (Some(actual), Some(new), Some(bankroll)) = (actual.exposure, new.exposure, bankroll)
         else {
             return true;
@@ -343,7 +318,7 @@ impl Walker {
         let fill = Fill {
             size: stake,
             price: p.price?,
-            time: row.timestamp,
+            time: row.timestamp?,
             liquidity: row.liquidity,
             fee_paid,
         };
@@ -361,7 +336,7 @@ impl Walker {
     /// as a taker and settled by settlement's rule.
     fn favoured(&self, row: &Row, position: Option<Decimal>) -> Option<Position> {
         let score = row.final_score?;
-        let outcome = Outcome::parse(row.outcome.as_deref()?)?;
+        let outcome = row.actual_outcome?;
         let (yes, price) = if score > 0.0 {
             (true, row.yes_price?)
         } else if score < 0.0 {
@@ -373,7 +348,7 @@ impl Walker {
         let fill = Fill {
             size: position?,
             price,
-            time: row.timestamp,
+            time: row.timestamp?,
             liquidity: Liquidity::Taker,
             fee_paid: None,
         };
@@ -391,8 +366,13 @@ impl Walker {
 
     /// Settlement's rules for a row: the model and asset it was settled with, when recorded.
     fn rules_of(&self, row: &Row) -> FeeRules {
+        // The model settlement used (its rate and exponent), when it recorded one.
+        let used = match (row.fee_rate_used, row.fee_exponent_used) {
+            (Some(rate), Some(exponent)) => FeeModel::new(rate, Decimal::from(exponent)).ok(),
+            _ => None,
+        };
         FeeRules {
-            model: row.fee_model.unwrap_or(self.fees.model),
+            model: used.unwrap_or(self.fees.model),
             asset: row
                 .fee_asset
                 .map(FeeAssetRule::from)
@@ -401,9 +381,13 @@ impl Walker {
     }
 }
 
-/// A confidence in [low, high): the band a threshold moved across (either unknown: none).
-fn within(confidence: Decimal, low: Option<Decimal>, high: Option<Decimal>) -> bool {
-    matches!((low, high), (Some(low), Some(high)) if low <= confidence && confidence < high)
+/// A confidence in [low, high), exactly in decimal: the band a threshold moved across (any
+/// of them unknown: none).
+fn within(confidence: Option<Decimal>, low: Option<Decimal>, high: Option<Decimal>) -> bool {
+    matches!(
+        (confidence, low, high),
+        (Some(c), Some(low), Some(high)) if low <= c && c < high
+    )
 }
 
 /// new / actual position cap, when both are known, the actual is not zero and they differ.
@@ -418,9 +402,7 @@ fn ratio(actual: Option<Decimal>, new: Option<Decimal>) -> Option<Decimal> {
 /// A decision not traded: a missed opportunity when the side its signal favoured won.
 fn held(row: &Row) -> Fate {
     let missed = row
-        .outcome
-        .as_deref()
-        .and_then(Outcome::parse)
+        .actual_outcome
         .is_some_and(|o| missed_opportunity(row.final_score, o));
     Fate::Hold { missed }
 }
@@ -428,6 +410,7 @@ fn held(row: &Row) -> Fate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Outcome;
     use chrono::Duration;
     use proptest::prelude::*;
     use std::str::FromStr;
@@ -450,14 +433,14 @@ mod tests {
     /// A YES at 0.50 for 10 USDC, settled by settlement's rule (fee in shares in February).
     fn trade(minute: i64, conf: &str, won: bool) -> Row {
         Row {
-            timestamp: at(minute),
+            timestamp: Some(at(minute)),
             market_end: Some(at(minute + 15)),
-            action: "YES".into(),
-            confidence: d(conf),
+            action: Action::Yes,
+            confidence: Some(d(conf)),
             yes_price: Some(d("0.50")),
             no_price: Some(d("0.50")),
             final_score: Some(0.3),
-            outcome: Some(if won { "UP" } else { "DOWN" }.into()),
+            actual_outcome: Some(if won { Outcome::Up } else { Outcome::Down }),
             profit_loss: Some(if won { d("9.3") } else { d("-10") }),
             is_win: Some(won),
             position_size: Some(d("10")),
@@ -470,9 +453,9 @@ mod tests {
 
     fn hold(minute: i64, conf: &str, score: f64, outcome: &str) -> Row {
         Row {
-            action: "HOLD".into(),
+            action: Action::Hold,
             final_score: Some(score),
-            outcome: Some(outcome.into()),
+            actual_outcome: Some(outcome.parse().unwrap()),
             profit_loss: None,
             is_win: None,
             position_size: Some(Decimal::ZERO),
@@ -575,7 +558,7 @@ mod tests {
         assert_eq!(pnl(&s.replayed), Some(d("-8")));
         // After the CLOB V2 cut-over the fee is charged on top: a loss costs 8.28.
         let mut late = trade(0, "0.8", false);
-        late.timestamp = crate::time::parse_rfc3339("2026-05-11T10:00:00Z").unwrap();
+        late.timestamp = crate::time::parse_rfc3339("2026-05-11T10:00:00Z").ok();
         late.fee_asset = Some(FeeAsset::Collateral);
         let s = Walker::new(fees()).step(&late, &actual, &smaller).unwrap();
         assert_eq!(pnl(&s.replayed), Some(d("-8.28")));
@@ -680,9 +663,9 @@ mod tests {
                     0 => hold(minute, "0", score, if won { "UP" } else { "DOWN" }),
                     _ => trade(minute, "0", won),
                 };
-                row.confidence = conf;
+                row.confidence = Some(conf);
                 if action == 2 {
-                    row.action = "NO".into();
+                    row.action = Action::No;
                 }
                 row.yes_price = price.map(|p| Decimal::new(p.into(), 2));
                 row.bankroll = bankroll.map(Decimal::from);
@@ -708,7 +691,7 @@ mod tests {
                 let s = same.step(row, &actual, &actual).unwrap();
                 prop_assert_eq!(&s.replayed, &s.actual);
                 let m = moved.step(row, &actual, &new).unwrap();
-                let c = row.confidence;
+                let c = row.confidence.unwrap();
                 let in_band = Decimal::new(lo.into(), 2) <= c && c < Decimal::new(hi.into(), 2);
                 if !in_band {
                     prop_assert_eq!(&m.replayed, &m.actual);

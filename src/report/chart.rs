@@ -4,6 +4,11 @@
 //! period, win rate by signal and by price against the fee-aware break-even with 95% Wilson
 //! whiskers, and calibration (claimed confidence against realised win rate). Coordinates are
 //! f64 for drawing only; every figure comes exact from [`crate::metrics`].
+//!
+//! Two layouts ([`Layout`]): [`Layout::WIDE`] for files and Telegram (900 px), and
+//! [`Layout::PHONE`] for the HTML page, drawn for a phone's width (400 px, larger text, fewer
+//! axis labels, win rates as rows with their names above the bars) so that its text stays
+//! readable when the SVG is scaled to a 390-pixel screen.
 
 use std::sync::OnceLock;
 
@@ -30,12 +35,67 @@ pub const BELOW_COLOR: RGBColor = RGBColor(0xc6, 0x28, 0x28);
 const UNKNOWN_COLOR: RGBColor = RGBColor(0x9e, 0x9e, 0x9e);
 const GRID_COLOR: RGBColor = RGBColor(0xe0, 0xe0, 0xe0);
 
-/// Width of every chart, in pixels (SVG scales to the page; PNG is sent as is).
+/// Width of the wide charts, in pixels (files and Telegram's picture).
 pub const WIDTH: u32 = 900;
+/// Width of the charts drawn for a phone (the HTML page): about a phone's CSS width, so the
+/// SVG is shown near its own size and its text near the size it was drawn at.
+pub const PHONE_WIDTH: u32 = 400;
+
+/// How a chart is drawn: for a wide file or picture, or for a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub width: u32,
+    /// Drawn for a narrow screen: larger text, fewer axis labels, short titles, win rates as
+    /// rows.
+    pub narrow: bool,
+}
+
+impl Layout {
+    pub const WIDE: Layout = Layout {
+        width: WIDTH,
+        narrow: false,
+    };
+    pub const PHONE: Layout = Layout {
+        width: PHONE_WIDTH,
+        narrow: true,
+    };
+
+    /// The size a label of `wide` pixels is drawn at in this layout.
+    fn label(self, wide: u32) -> u32 {
+        if self.narrow {
+            16
+        } else {
+            wide
+        }
+    }
+
+    /// Room on the right for the last axis label, centred on the plot's edge.
+    fn right_margin(self) -> u32 {
+        if self.narrow {
+            28
+        } else {
+            10
+        }
+    }
+
+    /// The most intervals between date ticks (labels need room).
+    fn date_intervals(self) -> f64 {
+        if self.narrow {
+            3.0
+        } else {
+            6.0
+        }
+    }
+}
 const EQUITY_HEIGHT: u32 = 300;
 const DRAWDOWN_HEIGHT: u32 = 150;
 const BARS_HEIGHT: u32 = 300;
 const CALIBRATION_HEIGHT: u32 = 380;
+const PHONE_EQUITY_HEIGHT: u32 = 260;
+/// A win-rate row on a phone: its name above, its bar below.
+const ROW_HEIGHT: u32 = 58;
+/// The title and the axis around the rows.
+const ROWS_CHROME: u32 = 80;
 /// Bars at most in the P&L-per-period chart (the newest ones).
 pub const MAX_PERIOD_BARS: usize = 120;
 /// Points at most drawn of the equity curve (each chunk keeps its low and its high).
@@ -66,10 +126,18 @@ impl Chart {
         Chart::Calibration,
     ];
 
-    fn height(self) -> u32 {
-        match self {
-            Chart::Equity => EQUITY_HEIGHT + DRAWDOWN_HEIGHT,
-            Chart::Calibration => CALIBRATION_HEIGHT,
+    fn height(self, layout: Layout, m: &Metrics) -> u32 {
+        let rows = |groups: &std::collections::BTreeMap<String, Group>| {
+            let n = groups.values().filter(|g| g.settled > 0).count().max(1) as u32;
+            ROWS_CHROME + n.saturating_mul(ROW_HEIGHT)
+        };
+        match (self, layout.narrow) {
+            (Chart::Equity, false) => EQUITY_HEIGHT + DRAWDOWN_HEIGHT,
+            (Chart::Equity, true) => PHONE_EQUITY_HEIGHT + DRAWDOWN_HEIGHT,
+            (Chart::Calibration, false) => CALIBRATION_HEIGHT,
+            (Chart::Calibration, true) => PHONE_WIDTH,
+            (Chart::BySignal, true) => rows(&m.by_signal),
+            (Chart::ByPrice, true) => rows(&m.by_price),
             _ => BARS_HEIGHT,
         }
     }
@@ -93,7 +161,7 @@ pub fn png(m: &Metrics) -> Result<Vec<u8>> {
 
 /// Every chart stacked in one SVG document (`report --chart FILE.svg`).
 pub fn svg(m: &Metrics) -> Result<String> {
-    render_svg(m, &Chart::ALL)
+    render_svg(m, &Chart::ALL, Layout::WIDE)
 }
 
 /// The equity curve and its drawdown alone, as PNG (Telegram's /report photo).
@@ -101,21 +169,22 @@ pub fn equity_png(m: &Metrics) -> Result<Vec<u8>> {
     render_png(m, &[Chart::Equity])
 }
 
-/// One chart as SVG (the HTML page inlines each, so that they stack on a phone).
-pub fn one_svg(m: &Metrics, chart: Chart) -> Result<String> {
-    render_svg(m, &[chart])
+/// One chart as SVG in `layout` (the HTML page inlines each, drawn for a phone).
+pub fn one_svg(m: &Metrics, chart: Chart, layout: Layout) -> Result<String> {
+    render_svg(m, &[chart], layout)
 }
 
-fn total_height(charts: &[Chart]) -> u32 {
-    charts.iter().map(|c| c.height()).sum()
+fn total_height(charts: &[Chart], layout: Layout, m: &Metrics) -> u32 {
+    charts.iter().map(|c| c.height(layout, m)).sum()
 }
 
 fn render_png(m: &Metrics, charts: &[Chart]) -> Result<Vec<u8>> {
-    let (w, h) = (WIDTH, total_height(charts));
+    let layout = Layout::WIDE;
+    let (w, h) = (WIDTH, total_height(charts, layout, m));
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-        draw_all(&root, m, charts)?;
+        draw_all(&root, m, charts, layout)?;
         root.present().map_err(drawing)?;
     }
     let mut out = Vec::new();
@@ -128,18 +197,18 @@ fn render_png(m: &Metrics, charts: &[Chart]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn render_svg(m: &Metrics, charts: &[Chart]) -> Result<String> {
+fn render_svg(m: &Metrics, charts: &[Chart], layout: Layout) -> Result<String> {
     let mut out = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut out, (WIDTH, total_height(charts))).into_drawing_area();
-        draw_all(&root, m, charts)?;
+        let size = (layout.width, total_height(charts, layout, m));
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        draw_all(&root, m, charts, layout)?;
         root.present().map_err(drawing)?;
     }
     Ok(out)
 }
 
-fn drawing<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(super) fn drawing<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing the chart: {e}")
 }
 
@@ -155,7 +224,7 @@ fn font_ready() -> Result<()> {
         .map_err(|e| anyhow!(e))
 }
 
-fn text(size: u32) -> TextStyle<'static> {
+pub(super) fn text(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
@@ -165,20 +234,32 @@ fn grey_text(size: u32) -> TextStyle<'static> {
         .color(&RGBColor(0x55, 0x55, 0x55))
 }
 
-type Area<'a, DB> = DrawingArea<DB, Shift>;
+pub(super) type Area<'a, DB> = DrawingArea<DB, Shift>;
 
-fn draw_all<DB: DrawingBackend>(root: &Area<'_, DB>, m: &Metrics, charts: &[Chart]) -> Result<()> {
+fn draw_all<DB: DrawingBackend>(
+    root: &Area<'_, DB>,
+    m: &Metrics,
+    charts: &[Chart],
+    layout: Layout,
+) -> Result<()> {
     font_ready()?;
     root.fill(&WHITE).map_err(drawing)?;
     let mut rest = root.clone();
     for chart in charts {
-        let (area, below) = rest.split_vertically(chart.height());
-        match chart {
-            Chart::Equity => equity(&area, m)?,
-            Chart::Periods => period_bars(&area, &chart_periods(m), m)?,
-            Chart::BySignal => win_rate_bars(&area, "Win rate by signal", &m.by_signal)?,
-            Chart::ByPrice => win_rate_bars(&area, "Win rate by price paid", &m.by_price)?,
-            Chart::Calibration => calibration(&area, m)?,
+        let (area, below) = rest.split_vertically(chart.height(layout, m));
+        let (by_signal, by_price) = ("Win rate by signal", "Win rate by price paid");
+        match (chart, layout.narrow) {
+            (Chart::Equity, _) => equity(&area, m, layout)?,
+            (Chart::Periods, _) => period_bars(&area, &chart_periods(m), m, layout)?,
+            (Chart::BySignal, false) => win_rate_bars(&area, by_signal, &m.by_signal)?,
+            (Chart::ByPrice, false) => win_rate_bars(&area, by_price, &m.by_price)?,
+            (Chart::BySignal, true) => {
+                super::chart_rows::win_rate_rows(&area, by_signal, &m.by_signal)?
+            }
+            (Chart::ByPrice, true) => {
+                super::chart_rows::win_rate_rows(&area, by_price, &m.by_price)?
+            }
+            (Chart::Calibration, _) => calibration(&area, m, layout)?,
         }
         rest = below;
     }
@@ -201,8 +282,8 @@ fn f(d: rust_decimal::Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
-/// A message in the middle of an empty chart.
-fn empty<DB: DrawingBackend>(area: &Area<'_, DB>, title: &str, why: &str) -> Result<()> {
+/// A message in the middle of an empty chart, on two lines when one would not fit.
+pub(super) fn empty<DB: DrawingBackend>(area: &Area<'_, DB>, title: &str, why: &str) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     area.draw(&Text::new(title.to_string(), (20, 12), text(18)))
         .map_err(drawing)?;
@@ -210,12 +291,20 @@ fn empty<DB: DrawingBackend>(area: &Area<'_, DB>, title: &str, why: &str) -> Res
         plotters::style::text_anchor::HPos::Center,
         plotters::style::text_anchor::VPos::Center,
     ));
-    area.draw(&Text::new(
-        why.to_string(),
-        (w as i32 / 2, h as i32 / 2),
-        style,
-    ))
-    .map_err(drawing)?;
+    // About 8 pixels a character at this size.
+    let lines: Vec<&str> = match why.len() * 8 + 20 > w as usize {
+        true => why.rsplit_once(" (").map_or(vec![why], |(a, b)| vec![a, b]),
+        false => vec![why],
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let line = match (i, lines.len()) {
+            (1, 2) => format!("({line}"),
+            _ => line.to_string(),
+        };
+        let y = h as i32 / 2 + (i as i32 * 2 - lines.len() as i32 + 1) * 10;
+        area.draw(&Text::new(line, (w as i32 / 2, y), style.clone()))
+            .map_err(drawing)?;
+    }
     Ok(())
 }
 
@@ -255,9 +344,10 @@ fn thinned(m: &Metrics) -> Vec<(f64, f64)> {
 const HOUR: f64 = 3_600.0;
 const DAY: f64 = 86_400.0;
 
-/// The date axis's ticks (Unix seconds): at most 7 over `x0..=x1`, a round step apart (whole
-/// hours, whole UTC days, Mondays for weeks), and whether their labels need the hour.
-fn date_ticks(x0: f64, x1: f64) -> (Vec<f64>, bool) {
+/// The date axis's ticks (Unix seconds): at most `intervals + 1` over `x0..=x1`, a round step
+/// apart (whole hours, whole UTC days, Mondays for weeks), and whether their labels need the
+/// hour.
+fn date_ticks(x0: f64, x1: f64, intervals: f64) -> (Vec<f64>, bool) {
     const STEPS: [f64; 14] = [
         HOUR,
         2.0 * HOUR,
@@ -277,8 +367,8 @@ fn date_ticks(x0: f64, x1: f64) -> (Vec<f64>, bool) {
     let span = (x1 - x0).max(1.0);
     let step = STEPS
         .into_iter()
-        .find(|step| span / step <= 6.0)
-        .unwrap_or_else(|| (span / 6.0 / DAY).ceil() * DAY);
+        .find(|step| span / step <= intervals)
+        .unwrap_or_else(|| (span / intervals / DAY).ceil() * DAY);
     // 1970-01-05 was a Monday: steps of whole weeks start on Mondays.
     let offset = if step % (7.0 * DAY) == 0.0 {
         4.0 * DAY
@@ -293,16 +383,20 @@ fn date_ticks(x0: f64, x1: f64) -> (Vec<f64>, bool) {
     (ticks, step < DAY)
 }
 
-/// A tick's label: the UTC date, with the hour when ticks fall within a day.
-fn date_label(secs: f64, with_hour: bool) -> String {
+/// A tick's label: the UTC date, with the hour when ticks fall within a day. Narrow: the hour
+/// alone (the date at midnight), and the date without its year.
+fn date_label(secs: f64, with_hour: bool, narrow: bool) -> String {
     let Some(t) = chrono::DateTime::from_timestamp(secs as i64, 0) else {
         return String::new();
     };
-    if with_hour {
-        t.format("%m-%d %H:%M").to_string()
-    } else {
-        t.format("%Y-%m-%d").to_string()
-    }
+    let midnight = t.format("%H:%M").to_string() == "00:00";
+    let format = match (with_hour, narrow) {
+        (true, false) => "%m-%d %H:%M",
+        (false, false) => "%Y-%m-%d",
+        (true, true) if !midnight => "%H:%M",
+        (_, true) => "%m-%d",
+    };
+    t.format(format).to_string()
 }
 
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
@@ -310,8 +404,11 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - span * 0.05, hi + span * 0.05)
 }
 
-fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
-    let title = format!("Equity: cumulative P&L (USDC), {}", m.window.label);
+fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics, layout: Layout) -> Result<()> {
+    let title = match layout.narrow {
+        false => format!("Equity: cumulative P&L (USDC), {}", m.window.label),
+        true => format!("Equity (USDC), {}", m.window.label),
+    };
     let points = thinned(m);
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return empty(area, &title, super::EMPTY_MESSAGE);
@@ -321,20 +418,25 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
     } else {
         (first.0 - 3600.0, first.0 + 3600.0)
     };
-    let (ticks, with_hour) = date_ticks(x0, x1);
-    let (upper, lower) = area.split_vertically(EQUITY_HEIGHT);
+    let (ticks, with_hour) = date_ticks(x0, x1, layout.date_intervals());
+    let upper_height = match layout.narrow {
+        false => EQUITY_HEIGHT,
+        true => PHONE_EQUITY_HEIGHT,
+    };
+    let (upper, lower) = area.split_vertically(upper_height);
     let lo = points.iter().map(|p| p.1).fold(0.0, f64::min);
     let hi = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let (y0, y1) = padded(lo, hi);
-    let labels = |x: &f64| date_label(*x, with_hour);
+    let labels = |x: &f64| date_label(*x, with_hour, layout.narrow);
     let mut chart = ChartBuilder::on(&upper)
         .caption(&title, text(18))
         .margin(10)
+        .margin_right(layout.right_margin())
         .x_label_area_size(0)
         .y_label_area_size(70)
         .build_cartesian_2d(DateAxis::new(x0, x1, &ticks), y0..y1)
         .map_err(drawing)?;
-    date_mesh(&mut chart, &labels, 6)?;
+    date_mesh(&mut chart, &labels, 6, layout)?;
     chart
         .draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.4)))
         .map_err(drawing)?;
@@ -360,14 +462,15 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
         None => "Drawdown (USDC); archived days as daily steps".to_string(),
     };
     let mut chart = ChartBuilder::on(&lower)
-        .caption(caption, text(14))
+        .caption(caption, text(layout.label(14)))
         .margin(10)
         .margin_top(0)
+        .margin_right(layout.right_margin())
         .x_label_area_size(30)
         .y_label_area_size(70)
         .build_cartesian_2d(DateAxis::new(x0, x1, &ticks), (deepest * 1.1 - 1e-9)..0.0)
         .map_err(drawing)?;
-    date_mesh(&mut chart, &labels, 3)?;
+    date_mesh(&mut chart, &labels, 3, layout)?;
     chart
         .draw_series(AreaSeries::new(drawdown, 0.0, BELOW_COLOR.mix(0.35)))
         .map_err(drawing)?;
@@ -411,6 +514,7 @@ fn date_mesh<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<DateAxis, RangedCoordf64>>,
     labels: &dyn Fn(&f64) -> String,
     y_labels: usize,
+    layout: Layout,
 ) -> Result<()> {
     chart
         .configure_mesh()
@@ -420,7 +524,7 @@ fn date_mesh<DB: DrawingBackend>(
         .y_labels(y_labels)
         .x_label_formatter(labels)
         .y_label_formatter(&|y: &f64| format!("{y:.2}"))
-        .label_style(text(13))
+        .label_style(text(layout.label(13)))
         .draw()
         .map_err(drawing)
 }
@@ -514,7 +618,7 @@ fn win_rate_bars<DB: DrawingBackend>(
 }
 
 /// A vertical 95% interval with caps at `x`, in data coordinates.
-fn whisker<DB: DrawingBackend>(
+pub(super) fn whisker<DB: DrawingBackend>(
     chart: &mut ChartContext<
         '_,
         DB,
@@ -542,12 +646,16 @@ fn period_bars<DB: DrawingBackend>(
     area: &Area<'_, DB>,
     list: &[Period],
     m: &Metrics,
+    layout: Layout,
 ) -> Result<()> {
     let by = match m.periods {
         Some(_) => "period",
         None => "day",
     };
-    let title = format!("P&L per {by} (USDC, UTC), oldest left");
+    let title = match layout.narrow {
+        false => format!("P&L per {by} (USDC, UTC), oldest left"),
+        true => format!("P&L per {by} (USDC, UTC)"),
+    };
     if list.is_empty() {
         return empty(area, &title, super::EMPTY_MESSAGE);
     }
@@ -556,7 +664,10 @@ fn period_bars<DB: DrawingBackend>(
     let hi = values.iter().copied().fold(0.0, f64::max);
     let (y0, y1) = padded(lo, hi);
     let n = list.len() as f64;
-    let every = (list.len() / 8).max(1);
+    let every = match layout.narrow {
+        false => (list.len() / 8).max(1),
+        true => list.len().div_ceil(3).max(1),
+    };
     let label = |x: &f64| {
         let i = x.floor();
         let ok = (x - i - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize).is_multiple_of(every);
@@ -569,8 +680,9 @@ fn period_bars<DB: DrawingBackend>(
         }
     };
     let mut chart = ChartBuilder::on(area)
-        .caption(title, text(16))
+        .caption(title, text(layout.label(16)))
         .margin(10)
+        .margin_right(layout.right_margin())
         .x_label_area_size(30)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..n, y0..y1)
@@ -584,7 +696,7 @@ fn period_bars<DB: DrawingBackend>(
         .x_label_formatter(&label)
         .y_labels(6)
         .y_label_formatter(&|y: &f64| format!("{y:.2}"))
-        .label_style(text(12))
+        .label_style(text(layout.label(12)))
         .draw()
         .map_err(drawing)?;
     let bars = values.iter().enumerate().map(|(i, v)| {
@@ -599,8 +711,11 @@ fn period_bars<DB: DrawingBackend>(
     Ok(())
 }
 
-fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<()> {
-    let title = "Calibration: claimed confidence vs realised win rate (diagonal: perfect)";
+fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics, layout: Layout) -> Result<()> {
+    let title = match layout.narrow {
+        false => "Calibration: claimed confidence vs realised win rate (diagonal: perfect)",
+        true => "Calibration (diagonal: perfect)",
+    };
     let Some(buckets) = &m.calibration else {
         return empty(
             area,
@@ -618,8 +733,9 @@ fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<(
         0.5
     };
     let mut chart = ChartBuilder::on(area)
-        .caption(title, text(15))
+        .caption(title, text(layout.label(15)))
         .margin(10)
+        .margin_right(layout.right_margin())
         .x_label_area_size(40)
         .y_label_area_size(55)
         .build_cartesian_2d(x0..1.0, 0.0..1.0)
@@ -634,8 +750,8 @@ fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<(
         .y_desc("won")
         .x_label_formatter(&|x: &f64| format!("{:.0}%", x * 100.0))
         .y_label_formatter(&|y: &f64| format!("{:.0}%", y * 100.0))
-        .label_style(text(12))
-        .axis_desc_style(text(13))
+        .label_style(text(layout.label(12)))
+        .axis_desc_style(text(layout.label(13)))
         .draw()
         .map_err(drawing)?;
     chart
@@ -655,7 +771,7 @@ fn calibration<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics) -> Result<(
             .draw_series([Text::new(
                 format!("n={}", b.trades),
                 (x + 0.01, (y - 0.04).max(0.02)),
-                text(12),
+                text(layout.label(12)),
             )])
             .map_err(drawing)?;
     }
@@ -672,10 +788,13 @@ mod tests {
     fn date_ticks_are_round_and_never_read_the_same() {
         let start = 1_770_508_800.0; // 2026-02-08 00:00 UTC, a Sunday
         let labels = |x0: f64, x1: f64| {
-            let (ticks, with_hour) = date_ticks(x0, x1);
+            let (ticks, with_hour) = date_ticks(x0, x1, 6.0);
             assert!((2..=7).contains(&ticks.len()), "{ticks:?}");
             assert!(ticks.iter().all(|t| (x0..=x1).contains(t)));
-            let labels: Vec<String> = ticks.iter().map(|t| date_label(*t, with_hour)).collect();
+            let labels: Vec<String> = ticks
+                .iter()
+                .map(|t| date_label(*t, with_hour, false))
+                .collect();
             let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
             assert_eq!(distinct.len(), labels.len(), "{labels:?}");
             labels

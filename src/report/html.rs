@@ -1,6 +1,8 @@
 //! The report as one self-contained HTML page that reads on a phone: a viewport meta, charts as
-//! inline SVG that scale to the screen, tables that scroll sideways in their own box, and the
-//! latest reflection in words. Nothing is fetched: no script, no external style or image.
+//! inline SVG drawn for a phone's width ([`Layout::PHONE`]: their text stays readable at 390
+//! CSS pixels), tables with P&L as the first column after the name, which stays in view while
+//! the rest scrolls sideways in its own box, and the latest reflection in words. Nothing is
+//! fetched: no script, no external style or image.
 
 use std::fmt::Write as _;
 
@@ -8,7 +10,7 @@ use anyhow::Result;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::chart::{self, Chart};
+use super::chart::{self, Chart, Layout};
 use super::{headline, per_row_note, EMPTY_MESSAGE};
 use crate::metrics::{Group, LatestInsights, Metrics};
 use crate::proposals::Proposal;
@@ -56,9 +58,9 @@ h1{font-size:1.4em;margin:.3em 0}h2{font-size:1.15em;margin-top:1.6em}\
 .scroll{overflow-x:auto;max-width:100%}\
 table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}\
 td,th{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}\
-td:first-child,th:first-child{text-align:left}\
+td:first-child,th:first-child{text-align:left;position:sticky;left:0;background:#fff}\
 #summary td{white-space:normal;text-align:left}\
-.chart{margin:8px 0 16px}.chart svg{display:block;max-width:100%;height:auto}\
+.chart{margin:8px 0 16px}.chart svg{display:block;width:100%;max-width:480px;height:auto}\
 .neg{color:#c62828}.pos{color:#2e7d32}.note{color:#666;font-size:90%}";
 
 fn sign_class(d: Decimal) -> &'static str {
@@ -98,33 +100,39 @@ fn plain(cell: String) -> (String, &'static str) {
 
 fn chart_block(h: &mut String, m: &Metrics, which: Chart) -> Result<()> {
     let _ = write!(h, "<div class=\"chart\" id=\"chart-{}\">", which.id());
-    h.push_str(&chart::one_svg(m, which)?);
+    h.push_str(&chart::one_svg(m, which, Layout::PHONE)?);
     h.push_str("</div>\n");
     Ok(())
 }
 
+/// A group's row: its name, P&L (first: what a phone shows without scrolling), then the rest.
 fn group_rows(map: &std::collections::BTreeMap<String, Group>) -> Vec<Vec<(String, &'static str)>> {
     map.iter()
         .map(|(k, g)| {
             vec![
                 plain(k.clone()),
+                (money(g.total_profit), sign_class(g.total_profit)),
                 plain(g.settled.to_string()),
                 plain(g.wins.to_string()),
                 plain(g.losses.to_string()),
                 plain(pct(g.win_rate)),
                 plain(ci(g.win_rate_ci)),
                 plain(pct(g.break_even)),
-                (money(g.total_profit), sign_class(g.total_profit)),
-                plain(
-                    g.roi
-                        .map_or_else(|| NA.into(), |r| format!("{:+.1}%", r * 100.0)),
-                ),
+                plain(signed_percent(g.roi)),
                 plain(g.holds.to_string()),
                 plain(g.missed.to_string()),
             ]
         })
         .collect()
 }
+
+fn signed_percent(fraction: Option<f64>) -> String {
+    fraction.map_or_else(|| NA.into(), |r| format!("{:+.1}%", r * 100.0))
+}
+
+/// What the win-rate charts' colours mean (their titles are short on a phone).
+const WIN_RATE_KEY: &str = "<p class=\"note\">Green: at or above its own fee-aware break-even \
+(the black tick); red: below it; grey: no break-even known. Whiskers: 95% interval.</p>\n";
 
 /// One self-contained page: figures, charts, breakdowns, any further sections, and the latest
 /// reflection's insights and proposals in words.
@@ -139,6 +147,32 @@ pub fn html_page(m: &Metrics, extras: &Extras<'_>) -> Result<String> {
         label = escape(&m.window.label),
         now = escape(&m.window.now)
     );
+    summary_section(&mut h, m);
+    h.push_str("<h2>Equity and drawdown</h2>\n");
+    chart_block(&mut h, m, Chart::Equity)?;
+    periods_section(&mut h, m)?;
+    groups_section(&mut h, m)?;
+    calibration_section(&mut h, m)?;
+    for section in &extras.sections {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"{}\">{}</h2>\n{}",
+            escape(&section.id),
+            escape(&section.title),
+            section.html
+        );
+    }
+    reflection_section(&mut h, extras);
+    let _ = write!(
+        h,
+        "<p class=\"note\">Missed opportunities: {}.</p>\n</body></html>\n",
+        escape(m.missed_opportunities.basis)
+    );
+    Ok(h)
+}
+
+/// The headline figures (and which rows the per-trade ones cover).
+fn summary_section(h: &mut String, m: &Metrics) {
     if m.settled == 0 && m.holds == 0 && m.fifty_fifty == 0 {
         let _ = writeln!(h, "<p><b>{EMPTY_MESSAGE}</b></p>");
     }
@@ -153,63 +187,63 @@ pub fn html_page(m: &Metrics, extras: &Extras<'_>) -> Result<String> {
             vec![plain(k.to_string()), (v, class)]
         })
         .collect();
-    table(&mut h, "summary", &["figure", "value"], &rows);
+    table(h, "summary", &["figure", "value"], &rows);
     if let Some(note) = per_row_note(m) {
         let _ = writeln!(h, "<p class=\"note\" id=\"per-row\">{}</p>", escape(&note));
     }
+}
 
-    h.push_str("<h2>Equity and drawdown</h2>\n");
-    chart_block(&mut h, m, Chart::Equity)?;
+/// P&L per period: the chart, and the table when the report has `--by` periods.
+fn periods_section(h: &mut String, m: &Metrics) -> Result<()> {
     h.push_str("<h2>P&amp;L per period</h2>\n");
-    chart_block(&mut h, m, Chart::Periods)?;
-    if let Some(periods) = &m.periods {
-        let rows: Vec<Vec<(String, &str)>> = periods
-            .iter()
-            .map(|p| {
-                vec![
-                    plain(p.period.clone()),
-                    plain(p.trades.to_string()),
-                    plain(p.wins.to_string()),
-                    plain(p.losses.to_string()),
-                    plain(pct(p.win_rate)),
-                    (money(p.profit), sign_class(p.profit)),
-                    plain(format!("{:.2}", p.fees.round_dp(2))),
-                    plain(
-                        p.roi
-                            .map_or_else(|| NA.into(), |r| format!("{:+.1}%", r * 100.0)),
-                    ),
-                ]
-            })
-            .collect();
-        table(
-            &mut h,
-            "periods",
-            &[
-                "period (UTC)",
-                "trades",
-                "W",
-                "L",
-                "win%",
-                "P&L",
-                "fees",
-                "ROI",
-            ],
-            &rows,
-        );
-    }
+    chart_block(h, m, Chart::Periods)?;
+    let Some(periods) = &m.periods else {
+        return Ok(());
+    };
+    let rows: Vec<Vec<(String, &str)>> = periods
+        .iter()
+        .map(|p| {
+            vec![
+                plain(p.period.clone()),
+                (money(p.profit), sign_class(p.profit)),
+                plain(p.trades.to_string()),
+                plain(p.wins.to_string()),
+                plain(p.losses.to_string()),
+                plain(pct(p.win_rate)),
+                plain(format!("{:.2}", p.fees.round_dp(2))),
+                plain(signed_percent(p.roi)),
+            ]
+        })
+        .collect();
+    let headers = [
+        "period (UTC)",
+        "P&L",
+        "trades",
+        "W",
+        "L",
+        "win%",
+        "fees",
+        "ROI",
+    ];
+    table(h, "periods", &headers, &rows);
+    Ok(())
+}
 
+/// Win rate against break-even: the two charts, then a table per breakdown.
+fn groups_section(h: &mut String, m: &Metrics) -> Result<()> {
     h.push_str("<h2>Win rate against break-even</h2>\n");
-    chart_block(&mut h, m, Chart::BySignal)?;
-    chart_block(&mut h, m, Chart::ByPrice)?;
+    h.push_str(WIN_RATE_KEY);
+    chart_block(h, m, Chart::BySignal)?;
+    chart_block(h, m, Chart::ByPrice)?;
     let headers = [
         "",
+        "P&L",
         "trades",
         "W",
         "L",
         "win%",
         "95% CI",
         "break-even",
-        "P&L",
         "ROI",
         "holds",
         "missed",
@@ -225,47 +259,38 @@ pub fn html_page(m: &Metrics, extras: &Extras<'_>) -> Result<String> {
             continue;
         }
         let _ = writeln!(h, "<h2>{title}</h2>");
-        table(&mut h, id, &headers, &group_rows(map));
+        table(h, id, &headers, &group_rows(map));
     }
+    Ok(())
+}
 
+/// Calibration: the chart and its buckets.
+fn calibration_section(h: &mut String, m: &Metrics) -> Result<()> {
     h.push_str("<h2>Calibration</h2>\n");
-    chart_block(&mut h, m, Chart::Calibration)?;
-    match &m.calibration {
-        Some(buckets) => {
-            let rows: Vec<Vec<(String, &str)>> = buckets
-                .iter()
-                .map(|b| {
-                    vec![
-                        plain(format!("{:.1}-{:.1}", b.low, b.high)),
-                        plain(b.trades.to_string()),
-                        plain(pct(b.win_rate)),
-                        plain(ci(b.win_rate_ci)),
-                        plain(pct(b.mean_confidence)),
-                    ]
-                })
-                .collect();
-            table(
-                &mut h,
-                "calibration",
-                &["confidence", "trades", "won", "95% CI", "mean confidence"],
-                &rows,
-            );
-        }
-        None => {
-            let _ = writeln!(h, "<p>{NA}: decisions in this window were archived.</p>");
-        }
-    }
+    chart_block(h, m, Chart::Calibration)?;
+    let Some(buckets) = &m.calibration else {
+        let _ = writeln!(h, "<p>{NA}: decisions in this window were archived.</p>");
+        return Ok(());
+    };
+    let rows: Vec<Vec<(String, &str)>> = buckets
+        .iter()
+        .map(|b| {
+            vec![
+                plain(format!("{:.1}-{:.1}", b.low, b.high)),
+                plain(b.trades.to_string()),
+                plain(pct(b.win_rate)),
+                plain(ci(b.win_rate_ci)),
+                plain(pct(b.mean_confidence)),
+            ]
+        })
+        .collect();
+    let headers = ["confidence", "trades", "won", "95% CI", "mean confidence"];
+    table(h, "calibration", &headers, &rows);
+    Ok(())
+}
 
-    for section in &extras.sections {
-        let _ = writeln!(
-            h,
-            "<h2 id=\"{}\">{}</h2>\n{}",
-            escape(&section.id),
-            escape(&section.title),
-            section.html
-        );
-    }
-
+/// The latest reflection's insights and proposals, in words.
+fn reflection_section(h: &mut String, extras: &Extras<'_>) {
     h.push_str("<h2>Latest reflection</h2><div id=\"insights\">");
     match extras.insights {
         Some(i) => {
@@ -276,17 +301,12 @@ pub fn html_page(m: &Metrics, extras: &Extras<'_>) -> Result<String> {
                 escape(&i.timestamp),
                 escape(&i.trigger_type)
             );
-            reflection_html(&i.insights, &mut h);
-            proposals_html(extras.proposals, &mut h);
+            reflection_html(&i.insights, h);
+            proposals_html(extras.proposals, h);
         }
         None => h.push_str("<p class=\"note\">no reflection yet</p>"),
     }
-    let _ = write!(
-        h,
-        "</div>\n<p class=\"note\">Missed opportunities: {}.</p>\n</body></html>\n",
-        escape(m.missed_opportunities.basis)
-    );
-    Ok(h)
+    h.push_str("</div>\n");
 }
 
 /// A list of strings as a bulleted list (nothing when empty).

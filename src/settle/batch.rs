@@ -10,17 +10,18 @@ use rusqlite::Connection;
 
 use super::binance::{self, MINUTE_MS};
 use super::cache::{candles_for, official, upsert_markets, Candles, Memory, Wanted};
-use super::decide::{decide, price_allowed, price_evidence, Row, Verdict};
+use super::decide::{decide, price_allowed, price_evidence, Verdict};
 use super::gamma::{MarketInfo, Problem};
-use super::store::{mark_unsettleable, record_disagreement, write_settlement, Disagreement};
+use super::store::{record_disagreement, Disagreement};
 use super::{reasons, Plan, Stats, SUMMARY_TOP};
-use crate::kinds::{Action, Outcome};
+use crate::kinds::Outcome;
 use crate::money::pnl;
+use crate::trades::{mark_unsettleable, write_settlement, Due};
 
 /// One market's due rows, and whether price evidence may settle them.
 struct MarketRows<'a> {
     slug: &'a str,
-    rows: Vec<&'a Row>,
+    rows: Vec<&'a Due>,
     /// The window's end; the start minute of the first row's window, if known.
     end: DateTime<Utc>,
     start: Option<DateTime<Utc>>,
@@ -40,7 +41,7 @@ pub(super) async fn settle_batch(
     conn: &mut Connection,
     plan: &Plan,
     memory: &mut Memory,
-    rows: &[Row],
+    rows: &[Due],
     stats: &mut Stats,
 ) -> Result<()> {
     let mut decided = Decided::default();
@@ -101,15 +102,18 @@ pub(super) async fn settle_batch(
 /// The rows by market, in slug order; a row without a plausible window end is unsettleable.
 fn group_by_market<'a>(
     plan: &'a Plan,
-    rows: &'a [Row],
+    rows: &'a [Due],
     verdicts: &mut Vec<Verdict>,
 ) -> Vec<MarketRows<'a>> {
-    let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    let mut by_market: BTreeMap<&str, Vec<&Due>> = BTreeMap::new();
     for row in rows {
-        if row.end.is_some_and(crate::market::plausible_end) {
-            by_market.entry(row.slug.as_str()).or_default().push(row);
+        if row.market_end.is_some_and(crate::market::plausible_end) {
+            by_market
+                .entry(row.market_slug.as_str())
+                .or_default()
+                .push(row);
         } else {
-            let reason = reasons::unusable_end(row.end_text.as_deref());
+            let reason = reasons::unusable_end(row.market_end_text.as_deref());
             verdicts.push(Verdict::Unsettleable(row.id, reason));
         }
     }
@@ -117,14 +121,13 @@ fn group_by_market<'a>(
         .into_iter()
         .map(|(slug, rows)| {
             // Rows without a parsable end were set aside above.
-            let end = rows[0].end.unwrap_or(DateTime::<Utc>::MAX_UTC);
-            let symbol = rows[0]
-                .asset
+            let end = rows[0].market_end.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let symbol = crate::market::asset_of_slug(slug)
                 .as_deref()
                 .and_then(|asset| plan.symbols.of(asset));
             MarketRows {
                 slug,
-                start: rows[0].start,
+                start: rows[0].market_start,
                 end,
                 symbol,
                 price_allowed: symbol.is_some() && price_allowed(&plan.rules, end),
@@ -238,14 +241,13 @@ fn count(stats: &mut Stats, memory: &mut Memory, v: &Verdict) {
                     }
                 }
             }
-            // Money is settled for a YES or a NO only, so the action always reads.
-            if let (Some(m), Some(action)) = (&s.money, Action::parse(&s.action)) {
+            if let Some(m) = &s.money {
                 memory.results.push((
                     m.profit_loss,
                     crate::outbox::message::SettledResult {
                         decision_id: s.decision_id.clone(),
                         market_slug: s.slug.clone(),
-                        action,
+                        action: s.action,
                         outcome: s.outcome,
                         profit_loss: m.profit_loss,
                     },

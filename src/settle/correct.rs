@@ -8,21 +8,19 @@ use chrono::Duration;
 use rusqlite::Connection;
 
 use super::cache::{official, upsert_markets, Memory};
-use super::decide::{decide, price_evidence, Row, Settlement, Verdict};
-use super::store::{
-    correct_settlement, record_disagreement, select_price_settled_since, stored_prices,
-    Disagreement,
-};
+use super::decide::{decide, price_evidence, Settlement, Verdict};
+use super::store::{record_disagreement, Disagreement};
 use super::{Plan, Stats};
 use crate::kinds::Outcome;
 use crate::time::sub;
+use crate::trades::{correct_settlement, price_settled_since, Due};
 
 /// How far back price-settled rows are re-checked against the official result.
 const CORRECTION_HORIZON_HOURS: i64 = 48;
 
 /// The corrections of one market: the disagreement to record and each corrected settlement
 /// with the outcome it replaces.
-type Corrections = (Disagreement, Vec<(Settlement, String)>);
+type Corrections = (Disagreement, Vec<(Settlement, Outcome)>);
 
 /// Price-settled decisions of the last two days whose market now has an official result that
 /// differs: the official one wins and the row is corrected.
@@ -33,19 +31,22 @@ pub(super) async fn correct_price_results(
     stats: &mut Stats,
 ) -> Result<()> {
     let since = sub(plan.now, Duration::hours(CORRECTION_HORIZON_HOURS))?;
-    let rows = select_price_settled_since(conn, since)?;
+    let rows = price_settled_since(conn, since)?;
     if rows.is_empty() {
         return Ok(());
     }
-    let mut by_market: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    let mut by_market: BTreeMap<&str, Vec<&Due>> = BTreeMap::new();
     for row in &rows {
-        by_market.entry(row.slug.as_str()).or_default().push(row);
+        by_market
+            .entry(row.market_slug.as_str())
+            .or_default()
+            .push(row);
     }
     let slugs: Vec<&str> = by_market.keys().copied().collect();
     let fresh = official(conn, plan, memory, &slugs).await?;
     let mut changes = Vec::new();
     for (slug, market_rows) in &by_market {
-        changes.extend(market_corrections(conn, plan, memory, slug, market_rows)?);
+        changes.extend(market_corrections(plan, memory, slug, market_rows));
     }
     if plan.dry_run {
         for (_, corrections) in &changes {
@@ -57,7 +58,7 @@ pub(super) async fn correct_price_results(
     upsert_markets(&tx, &fresh, plan.now)?;
     for (mut disagreement, corrections) in changes {
         for (s, old) in &corrections {
-            if correct_settlement(&tx, s, old, plan.now)? {
+            if correct_settlement(&tx, s, *old, plan.now)? {
                 disagreement.corrected += 1;
                 tracing::warn!(decision_id = %s.decision_id, slug = %s.slug, from = %old, to = s.outcome.as_str(), "corrected to the official outcome");
             }
@@ -77,44 +78,41 @@ pub(super) async fn correct_price_results(
 /// with the official outcome (keeping the stored price evidence). None when nothing differs or
 /// the market has no official result yet.
 fn market_corrections(
-    conn: &Connection,
     plan: &Plan,
     memory: &Memory,
     slug: &str,
-    market_rows: &[&Row],
-) -> Result<Option<Corrections>> {
+    market_rows: &[&Due],
+) -> Option<Corrections> {
     let market = memory.markets.get(slug);
-    let Some(official) = market.and_then(|m| m.outcome) else {
-        return Ok(None);
-    };
+    let official = market.and_then(|m| m.outcome)?;
     let mut corrections = Vec::new();
     let mut evidence = None;
     for row in market_rows {
-        let old = row.actual_outcome.as_deref().and_then(Outcome::parse);
-        if old == Some(official) {
+        // A price-settled row always has its outcome (the column's CHECK: UP or DOWN).
+        let Some(old) = row.actual_outcome.filter(|old| *old != official) else {
             continue;
-        }
+        };
         let candles = HashMap::new();
         let prices = price_evidence(row, &candles);
         if let Some(Verdict::Settled(mut s)) =
             decide(&plan.rules, row, market, Some(official), prices)
         {
-            // Keep the stored price evidence: it is what the fallback saw.
-            let (start, end) = stored_prices(conn, row.id)?;
-            s.start_price = start;
-            s.end_price = end;
-            evidence = evidence.or(start.zip(end));
-            corrections.push((*s, row.actual_outcome.clone().unwrap_or_default()));
+            // Keep the stored price evidence: it is what the fallback saw (unreadable
+            // evidence, a hand edit, is as good as none).
+            s.start_price = row.start_price;
+            s.end_price = row.end_price;
+            evidence = evidence.or(row.start_price.zip(row.end_price));
+            corrections.push((*s, old));
         }
     }
     if corrections.is_empty() {
-        return Ok(None);
+        return None;
     }
     let (start, end) = evidence.unwrap_or_default();
     // What the price fallback had said: the outcome the first correction replaces.
     let price = corrections
         .first()
-        .and_then(|(_, old)| Outcome::parse(old))
+        .map(|(_, old)| *old)
         .unwrap_or(if official == Outcome::Up {
             Outcome::Down
         } else {
@@ -128,5 +126,5 @@ fn market_corrections(
         end,
         corrected: 0,
     };
-    Ok(Some((disagreement, corrections)))
+    Some((disagreement, corrections))
 }

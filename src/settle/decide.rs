@@ -1,5 +1,6 @@
-//! One decision's verdict, with no I/O: the row as settlement reads it, its fee model and fill
-//! facts, the price evidence, and the outcome and money ([`crate::money::pnl::settle_fill`]).
+//! One decision's verdict, with no I/O: from its row ([`Trade`]), its fee model and fill
+//! facts, the price evidence, the outcome and money ([`crate::money::pnl::settle_fill`]). `settle-check`
+//! asks the same [`judge`] of a settled row.
 
 use std::collections::HashMap;
 
@@ -9,13 +10,11 @@ use rust_decimal::Decimal;
 use super::binance::MINUTE_MS;
 use super::gamma::MarketInfo;
 use super::Source;
-use crate::db::{BtcPrice, Money};
-use crate::kinds::Liquidity;
-use crate::kinds::Outcome;
+use crate::kinds::{Action, Outcome};
 use crate::money::fees::FeeAssetRule;
-use crate::money::pnl::TieRule;
-use crate::money::pnl::{self, FeeModel, FeeRules, Fill};
-use crate::time::from_db;
+use crate::money::pnl::{self, FeeModel, FeeRules, Fill, TieRule};
+pub(super) use crate::trades::Settlement;
+use crate::trades::Trade;
 
 /// What a verdict depends on besides the row and its market: the rules of a run, decided once
 /// from the settings and flags.
@@ -32,81 +31,6 @@ pub(super) struct Rules {
     pub official_before: DateTime<Utc>,
 }
 
-/// A decision as settlement reads it.
-#[derive(Debug, Clone)]
-pub(super) struct Row {
-    pub id: i64,
-    pub decision_id: String,
-    pub timestamp: DateTime<Utc>,
-    pub slug: String,
-    pub action: String,
-    pub position_size: Option<Decimal>,
-    pub executed_price: Option<Decimal>,
-    pub price_to_beat: Option<Decimal>,
-    pub final_score: Option<f64>,
-    pub fee_rate: Option<Decimal>,
-    pub liquidity: Liquidity,
-    pub fee_paid: Option<Decimal>,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    pub actual_outcome: Option<String>,
-    /// `market_end` as stored, for the batch cursor.
-    pub end_text: Option<String>,
-    /// The market's asset from its slug (`BTC`), which picks the price fallback's symbol.
-    pub asset: Option<String>,
-    /// The first money column that could not be read as a number (a hand edit), which makes
-    /// a YES/NO unsettleable rather than stopping the batch.
-    pub unreadable: Option<&'static str>,
-}
-
-pub(super) const ROW_COLUMNS: &str = "id, decision_id, timestamp, market_slug, action,
-    position_size, executed_price, price_to_beat, final_score, fee_rate, liquidity, fee_paid,
-    market_start, market_end, actual_outcome";
-
-pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        let text: Option<String> = r.get(i)?;
-        Ok(text.and_then(|t| from_db(&t).ok()))
-    };
-    let mut unreadable = None;
-    let mut money = |i: usize, name: &'static str| -> rusqlite::Result<Option<Decimal>> {
-        Ok(Money::from_value(r.get_ref(i)?).unwrap_or_else(|_| {
-            unreadable = unreadable.or(Some(name));
-            None
-        }))
-    };
-    let position_size = money(5, "position_size is not a number")?;
-    let executed_price = money(6, "executed_price is not a number")?;
-    let fee_rate = money(9, "fee_rate is not a number")?;
-    let fee_paid = money(11, "fee_paid is not a number")?;
-    let liquidity: Option<String> = r.get(10)?;
-    let slug: String = r.get(3)?;
-    Ok(Row {
-        id: r.get(0)?,
-        decision_id: r.get(1)?,
-        timestamp: time(2)?.unwrap_or(DateTime::<Utc>::MIN_UTC),
-        asset: crate::market::asset_of_slug(&slug),
-        slug,
-        action: r.get(4)?,
-        position_size,
-        executed_price,
-        // An unreadable price to beat is as good as none: the window's first candle stands in.
-        price_to_beat: BtcPrice::from_value(r.get_ref(7)?).ok().flatten(),
-        final_score: r.get(8)?,
-        fee_rate,
-        liquidity: liquidity
-            .as_deref()
-            .and_then(Liquidity::parse)
-            .unwrap_or_default(),
-        fee_paid,
-        start: time(12)?,
-        end: time(13)?,
-        actual_outcome: r.get(14)?,
-        end_text: r.get(13)?,
-        unreadable,
-    })
-}
-
 /// The write for one row.
 #[derive(Debug, Clone)]
 pub(super) enum Verdict {
@@ -114,27 +38,11 @@ pub(super) enum Verdict {
     Unsettleable(i64, String),
 }
 
-#[derive(Debug, Clone)]
-pub(super) struct Settlement {
-    pub id: i64,
-    pub decision_id: String,
-    pub slug: String,
-    pub action: String,
-    pub outcome: Outcome,
-    pub source: &'static str,
-    pub is_win: Option<bool>,
-    pub missed: Option<bool>,
-    pub money: Option<pnl::Settled>,
-    pub fee: Option<FeeModel>,
-    pub end_price: Option<Decimal>,
-    pub start_price: Option<Decimal>,
-}
-
 /// The fee model of a row: the rate the trader logged, else the market's schedule, else the
 /// settings.
 fn fee_model(
     rules: &Rules,
-    row: &Row,
+    row: &Trade,
     market: Option<&MarketInfo>,
 ) -> Result<FeeModel, &'static str> {
     let market_fee = market.and_then(|m| m.fee);
@@ -161,14 +69,14 @@ pub(super) fn price_allowed(rules: &Rules, end: DateTime<Utc>) -> bool {
 /// The price outcome of a row: end = close of the window's last minute, start = price_to_beat
 /// or the open of its first minute.
 pub(super) fn price_evidence(
-    row: &Row,
+    row: &Trade,
     candles: &HashMap<i64, (Decimal, Decimal)>,
 ) -> Option<(Decimal, Decimal)> {
-    let end_minute = row.end?.timestamp_millis() - MINUTE_MS;
+    let end_minute = row.market_end?.timestamp_millis() - MINUTE_MS;
     let end = candles.get(&end_minute)?.1;
     let start = match row.price_to_beat {
         Some(p) if p > Decimal::ZERO => p,
-        _ => candles.get(&row.start?.timestamp_millis())?.0,
+        _ => candles.get(&row.market_start?.timestamp_millis())?.0,
     };
     Some((start, end))
 }
@@ -176,23 +84,25 @@ pub(super) fn price_evidence(
 /// Why a row's timestamp cannot be its decision's: far from its market's window (the log
 /// refuses such a decision; a row written by hand or before the bound gets here), which would
 /// pick the wrong fee era.
-fn far_from_window(row: &Row) -> Option<String> {
+fn far_from_window(row: &Trade) -> Option<String> {
     use crate::decision::{MAX_DAYS_BEFORE_WINDOW, MAX_HOURS_AFTER_WINDOW};
-    let end = row.end?;
+    let end = row.market_end?;
     // Without a start, the longest window a slug may encode stands in.
     let longest = chrono::Duration::minutes(crate::market::MAX_LENGTH_MINUTES);
-    let start = match row.start {
+    let start = match row.market_start {
         Some(start) => start,
         None => end.checked_sub_signed(longest)?,
     };
     let earliest = start.checked_sub_signed(chrono::Duration::days(MAX_DAYS_BEFORE_WINDOW))?;
     let latest = end.checked_add_signed(chrono::Duration::hours(MAX_HOURS_AFTER_WINDOW))?;
-    if (earliest..=latest).contains(&row.timestamp) {
+    // A timestamp that is no time is as far as any.
+    let timestamp = row.timestamp.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    if (earliest..=latest).contains(&timestamp) {
         return None;
     }
     Some(super::reasons::far_from_window(
-        row.timestamp,
-        row.start,
+        timestamp,
+        row.market_start,
         end,
     ))
 }
@@ -200,7 +110,7 @@ fn far_from_window(row: &Row) -> Option<String> {
 /// Settles one row given what is known of its market. `None` leaves it pending.
 pub(super) fn decide(
     rules: &Rules,
-    row: &Row,
+    row: &Trade,
     market: Option<&MarketInfo>,
     official: Option<Outcome>,
     prices: Option<(Decimal, Decimal)>,
@@ -210,66 +120,80 @@ pub(super) fn decide(
         (None, Some((start, end))) => (pnl::outcome_from_prices(start, end, rules.tie), "price"),
         (None, None) => return None,
     };
-    let (end_price, start_price) = match prices {
-        Some((start, end)) => (Some(end), Some(start)),
-        None => (None, None),
-    };
     if let Some(reason) = far_from_window(row) {
         return Some(Verdict::Unsettleable(row.id, reason));
     }
-    let mut s = Settlement {
+    let model = fee_model(rules, row, market);
+    let judged = match judge(row, outcome, model, rules.fee_asset) {
+        Ok(judged) => judged,
+        Err(reason) => return Some(Verdict::Unsettleable(row.id, reason)),
+    };
+    Some(Verdict::Settled(Box::new(Settlement {
         id: row.id,
         decision_id: row.decision_id.clone(),
-        slug: row.slug.clone(),
-        action: row.action.clone(),
+        slug: row.market_slug.clone(),
+        action: row.action,
         outcome,
         source,
+        is_win: judged.is_win,
+        missed: judged.missed,
+        fee: judged.money.as_ref().map(|_| judged.model),
+        money: judged.money,
+        end_price: prices.map(|(_, end)| end),
+        start_price: prices.map(|(start, _)| start),
+    })))
+}
+
+/// What a row's outcome makes of it: a HOLD's missed opportunity, a YES/NO's win and money.
+#[derive(Debug, Clone)]
+pub(super) struct Judged {
+    pub is_win: Option<bool>,
+    pub missed: Option<bool>,
+    pub money: Option<pnl::Settled>,
+    /// The fee model that charged a YES/NO (the given one).
+    pub model: FeeModel,
+}
+
+/// The columns a YES/NO's money is settled from: one that cannot be read sets it aside.
+const MONEY_INPUTS: [&str; 4] = ["position_size", "executed_price", "fee_rate", "fee_paid"];
+
+/// Judges a row whose market resolved `outcome`, its fee charged by `model` under `asset`:
+/// settlement's verdict, and what `settle-check` recomputes a settled row against. Err: why
+/// the row cannot be settled.
+pub(super) fn judge(
+    row: &Trade,
+    outcome: Outcome,
+    model: Result<FeeModel, &'static str>,
+    asset: FeeAssetRule,
+) -> Result<Judged, String> {
+    let mut judged = Judged {
         is_win: None,
         missed: None,
         money: None,
-        fee: None,
-        end_price,
-        start_price,
+        model: model.unwrap_or(FeeModel::NONE),
     };
-    match row.action.as_str() {
-        "HOLD" => s.missed = Some(pnl::missed_opportunity(row.final_score, outcome)),
-        action @ ("YES" | "NO") => {
-            let unsettleable = |reason: &str| Some(Verdict::Unsettleable(row.id, reason.into()));
-            if let Some(reason) = row.unreadable {
-                return unsettleable(reason);
-            }
-            let Some(price) = row.executed_price else {
-                return unsettleable("executed_price is missing");
-            };
-            let Some(size) = row.position_size else {
-                return unsettleable("position_size is missing");
-            };
-            let model = match fee_model(rules, row, market) {
-                Ok(m) => m,
-                Err(reason) => return unsettleable(reason),
-            };
-            let fill = Fill {
-                size,
-                price,
-                time: row.timestamp,
-                liquidity: row.liquidity,
-                fee_paid: row.fee_paid,
-            };
-            let rules = FeeRules {
-                model,
-                asset: rules.fee_asset,
-            };
-            let payoff = pnl::Payoff::of(action == "YES", outcome);
-            match pnl::settle_fill_paying(&fill, &rules, payoff) {
-                Ok(money) => {
-                    s.is_win = money.is_win();
-                    s.money = Some(money);
-                    s.fee = Some(model);
-                }
-                Err(why) => return Some(Verdict::Unsettleable(row.id, why.reason())),
-            }
-        }
-        _ => return Some(Verdict::Unsettleable(row.id, "unknown action".into())),
+    if row.action == Action::Hold {
+        judged.missed = Some(pnl::missed_opportunity(row.final_score, outcome));
+        return Ok(judged);
     }
-    Some(Verdict::Settled(Box::new(s)))
+    if let Some(column) = row.unreadable.iter().find(|c| MONEY_INPUTS.contains(c)) {
+        return Err(format!("{column} is not a number"));
+    }
+    let price = row.executed_price.ok_or("executed_price is missing")?;
+    let size = row.position_size.ok_or("position_size is missing")?;
+    let model = model?;
+    let fill = Fill {
+        size,
+        price,
+        time: row.timestamp.ok_or("timestamp is not a time")?,
+        liquidity: row.liquidity,
+        fee_paid: row.fee_paid,
+    };
+    let rules = FeeRules { model, asset };
+    let payoff = pnl::Payoff::of(row.action == Action::Yes, outcome);
+    let money = pnl::settle_fill_paying(&fill, &rules, payoff).map_err(|why| why.reason())?;
+    judged.is_win = money.is_win();
+    judged.money = Some(money);
+    judged.model = model;
+    Ok(judged)
 }

@@ -46,13 +46,7 @@ struct State {
 /// transaction. Returns how many decisions lag.
 pub(super) fn alert_lagging(conn: &mut Connection, check: &LagCheck<'_>) -> Result<u64> {
     let tx = crate::db::write_tx(conn)?;
-    let (n, oldest_end): (i64, Option<String>) = tx
-        .prepare_cached(
-            "SELECT count(*), min(market_end) FROM trades
-             WHERE settlement_status = 'pending' AND market_end <= ?1",
-        )?
-        .query_row(params![to_db(check.cutoff)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let n = n.max(0) as u64;
+    let (n, oldest_start, oldest_end) = crate::trades::lagging(&tx, check.cutoff)?;
     let state: Option<State> = read_state(&tx)?;
     let message = |cleared: bool, oldest_start: Option<String>| {
         Message::SettlementLag(SettlementLag {
@@ -77,8 +71,7 @@ pub(super) fn alert_lagging(conn: &mut Connection, check: &LagCheck<'_>) -> Resu
             tracing::info!("no decision lags any more");
         }
         (true, state) => {
-            let start = oldest_start(&tx, oldest_end.as_deref())?;
-            let alert = message(false, start);
+            let alert = message(false, oldest_start);
             let next = announce(&tx, check, state, &alert)?;
             write_state(&tx, &next, check.now)?;
             tracing::warn!(
@@ -130,21 +123,6 @@ fn announce(
         alerted_at: now,
         outbox_id,
     })
-}
-
-/// The start of the oldest lagging window, when its row knows it.
-fn oldest_start(conn: &Connection, oldest_end: Option<&str>) -> Result<Option<String>> {
-    let Some(end) = oldest_end else {
-        return Ok(None);
-    };
-    Ok(conn
-        .prepare_cached(
-            "SELECT market_start FROM trades
-             WHERE settlement_status = 'pending' AND market_end = ?1 LIMIT 1",
-        )?
-        .query_row(params![end], |r| r.get::<_, Option<String>>(0))
-        .optional()?
-        .flatten())
 }
 
 fn read_state(conn: &Connection) -> Result<Option<State>> {

@@ -6,9 +6,10 @@
 //! be read, one row that cannot be settled affects only itself (set aside with a reason, or left
 //! to wait); an API that is down or refuses leaves only what needs it pending.
 //!
-//! Files: `decide.rs` is the pure part (a row's verdict from `Rules`; the money is
+//! Files: `decide.rs` is the pure part (a row's verdict from `Rules`; the outcome and money are
 //! [`crate::money`]); [`gamma`] and [`binance`] the APIs; `batch.rs` settles one batch of due
-//! rows; `cache.rs` remembers markets and candles; `store.rs` holds the SQL on `trades`;
+//! rows; `cache.rs` remembers markets and candles; `store.rs` the disagreements (the SQL on
+//! `trades` is `trades::settle`'s);
 //! `windows.rs` fills missing market windows; `correct.rs` corrects price results once the
 //! official one is known; `lag.rs` is the one outage alert; `sources.rs` remembers a price
 //! source that refuses this host.
@@ -38,7 +39,6 @@ use self::batch::settle_batch;
 use self::cache::Memory;
 use self::correct::correct_price_results;
 use self::decide::Rules;
-use self::store::select_due;
 use self::windows::fill_windows;
 use crate::config::Notify;
 use crate::error::bad_input;
@@ -166,11 +166,12 @@ pub async fn run_with(ctx: &mut JobContext, options: &Options) -> Result<Stats> 
 
     fill_windows(&mut ctx.conn, &plan, &mut memory, &mut stats).await?;
 
-    let mut cursor = (String::new(), 0i64);
+    let mut cursor = crate::trades::DueCursor::default();
     loop {
-        let rows = select_due(&ctx.conn, cutoff, &cursor, batch_size)?;
-        let Some(last) = rows.last() else { break };
-        cursor = (last.end_text.clone().unwrap_or_default(), last.id);
+        let rows = crate::trades::due(&ctx.conn, cutoff, &mut cursor, batch_size)?;
+        if rows.is_empty() {
+            break;
+        }
         settle_batch(&mut ctx.conn, &plan, &mut memory, &rows, &mut stats).await?;
     }
 

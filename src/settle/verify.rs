@@ -1,23 +1,21 @@
-//! `polyperf settle-check`: recomputes every settled decision from its stored inputs with the
-//! pure functions of [`crate::money::pnl`] under today's fee rules (the fee asset the settings choose
-//! for the fill's time). The check reads only; [`resettle`] (`--fix`) rewrites the money of the
+//! `polyperf settle-check`: recomputes every settled decision from its stored inputs by
+//! settlement's own verdict (`decide.rs`'s `judge`, the row as [`Trade`]) with the fee model it
+//! recorded, under today's fee rules (the fee asset the settings choose for the fill's time). The check reads only; [`resettle`] (`--fix`) rewrites the money of the
 //! rows whose money differs, e.g. rows settled before polyperf knew the CLOB V2 fee rules.
+
+use std::collections::HashSet;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::money::fees::{FeeRules, Fill};
-
+use super::decide::judge;
 use crate::config::Settings;
-use crate::db::{BtcPrice, Money};
-use crate::kinds::Liquidity;
-use crate::kinds::Outcome;
+use crate::kinds::{Action, FeeAsset};
 use crate::money::pnl::{self, FeeModel, Settled};
-use crate::time::{from_db, to_db};
-use crate::trades::settled;
+use crate::trades::Trade;
 
 /// Result of `polyperf settle-check`.
 #[derive(Debug, Default, Serialize)]
@@ -62,34 +60,15 @@ pub fn resettle(
 ) -> Result<VerifyReport> {
     let tx = crate::db::write_tx(conn)?;
     let (mut report, fixes) = check(&tx, settings)?;
-    let mut fixed = 0u64;
-    let mut change = Decimal::ZERO;
-    {
-        let mut update = tx.prepare(
-            "UPDATE trades SET profit_loss = ?1, fee = ?2, payout = ?3, fee_asset = ?4,
-                 settled_at = ?5
-             WHERE id = ?6",
-        )?;
-        for fix in fixes.iter().filter(|f| f.only_money) {
-            let m = &fix.new;
-            update.execute(params![
-                Money(m.profit_loss),
-                Money(m.fee),
-                Money(m.payout),
-                m.asset.as_str(),
-                to_db(now),
-                fix.id
-            ])?;
-            fixed += 1;
-            change += m.profit_loss - fix.old_profit_loss.unwrap_or_default();
-        }
-    }
-    tx.commit()?;
-    let fixed_ids: std::collections::HashSet<i64> = fixes
+    let fixes: Vec<&MoneyFix> = fixes.iter().filter(|f| f.only_money).collect();
+    let rows: Vec<(i64, Settled)> = fixes.iter().map(|f| (f.id, f.new.clone())).collect();
+    let fixed = crate::trades::rewrite_money(&tx, &rows, now)?;
+    let change: Decimal = fixes
         .iter()
-        .filter(|f| f.only_money)
-        .map(|f| f.id)
-        .collect();
+        .map(|f| f.new.profit_loss - f.old_profit_loss.unwrap_or_default())
+        .sum();
+    tx.commit()?;
+    let fixed_ids: HashSet<i64> = fixes.iter().map(|f| f.id).collect();
     report.mismatches.retain(|m| {
         !fixed_ids
             .iter()
@@ -100,77 +79,92 @@ pub fn resettle(
     Ok(report)
 }
 
-/// The money today's rules give a settled YES/NO row (the columns of [`check`]'s query), or
-/// why it cannot be recomputed. A money column that is not a number reads as missing.
-fn recompute(
-    r: &rusqlite::Row<'_>,
+/// Every settled row against today's rules: the report, and the money fixes `--fix` may write.
+fn check(conn: &Connection, settings: &Settings) -> Result<(VerifyReport, Vec<MoneyFix>)> {
+    let mut report = VerifyReport::default();
+    let mut fixes = Vec::new();
+    crate::trades::each_settled(conn, |t| {
+        report.checked += 1;
+        let mut problems = Vec::new();
+        match check_row(&t, settings, &mut problems) {
+            Ok(fix) => fixes.extend(fix),
+            // It cannot be recomputed: that alone is its line.
+            Err(why) => problems = vec![why],
+        }
+        if !problems.is_empty() {
+            let (id, key) = (t.id, &t.decision_id);
+            let problems = problems.join("; ");
+            report
+                .mismatches
+                .push(format!("trade {id} ({key}): {problems}"));
+        }
+        Ok(())
+    })?;
+    Ok((report, fixes))
+}
+
+/// One settled row recomputed by settlement's own verdict ([`judge`]) with the fee model it
+/// recorded and today's fee asset rule: what differs goes to `problems`; the money fix when
+/// its money differs. Err: why it cannot be recomputed.
+fn check_row(
+    t: &Trade,
     settings: &Settings,
-    action: &str,
-    outcome: Outcome,
-) -> rusqlite::Result<std::result::Result<Settled, &'static str>> {
-    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-        Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
+    problems: &mut Vec<String>,
+) -> std::result::Result<Option<MoneyFix>, String> {
+    // A settled row without an outcome is a 50-50 the exchange resolved (only Gamma gives
+    // those): its money must be what a 50-50 pays.
+    let outcome = t.outcome().ok_or("settled without an outcome")?;
+    if let (Some("price"), Some(end), Some(start)) =
+        (t.settlement_source, t.end_price, t.start_price)
+    {
+        let again = pnl::outcome_from_prices(start, end, settings.settlement.tie_rule);
+        if again != outcome {
+            problems.push(format!(
+                "outcome stored {outcome} recomputed {again} from prices"
+            ));
+        }
+    }
+    let model = match (t.fee_rate_used, t.fee_exponent_used) {
+        (Some(rate), Some(exponent)) => {
+            FeeModel::new(rate, Decimal::from(exponent)).map_err(|_| "inputs cannot be settled")
+        }
+        _ if t.action == Action::Hold => Ok(FeeModel::NONE),
+        _ => Err("missing size, price or fee model"),
     };
-    let inputs = (dec(3)?, dec(4)?, dec(11)?, r.get::<_, Option<i64>>(12)?);
-    let (Some(size), Some(price), Some(rate), Some(exponent)) = inputs else {
-        return Ok(Err("missing size, price or fee model"));
+    let judged = judge(t, outcome, model, settings.settlement.fee_asset)?;
+    let Some(m) = judged.money else {
+        if t.is_missed_opportunity != judged.missed {
+            let (stored, expected) = (t.is_missed_opportunity, judged.missed);
+            problems.push(format!(
+                "is_missed_opportunity stored {stored:?} recomputed {}",
+                expected.unwrap_or_default()
+            ));
+        }
+        if t.is_win.is_some() || t.profit_loss.is_some() || t.unreadable.contains(&"profit_loss") {
+            problems.push("a HOLD has is_win or profit_loss".into());
+        }
+        return Ok(None);
     };
-    let time = r.get::<_, Option<String>>(20)?;
-    let Some(time) = time.as_deref().and_then(|t| from_db(t).ok()) else {
-        return Ok(Err("its timestamp is not a time"));
-    };
-    let fill = Fill {
-        size,
-        price,
-        // Today's rules: the asset the settings choose for the fill's time.
-        time,
-        liquidity: r
-            .get::<_, Option<String>>(17)?
-            .as_deref()
-            .and_then(Liquidity::parse)
-            .unwrap_or_default(),
-        fee_paid: dec(18)?,
-    };
-    let payoff = pnl::Payoff::of(action == "YES", outcome);
-    let recomputed = FeeModel::new(rate, Decimal::from(exponent))
-        .ok()
-        .and_then(|model| {
-            let rules = FeeRules {
-                model,
-                asset: settings.settlement.fee_asset,
-            };
-            pnl::settle_fill_paying(&fill, &rules, payoff).ok()
-        });
-    Ok(recomputed.ok_or("inputs cannot be settled"))
+    Ok(compare_money(t, m, problems))
 }
 
 /// Compares a settled YES/NO row's stored money and win flag with `m`, adding what differs to
 /// `problems`; the fix to write when the money differs.
-fn compare_money(
-    r: &rusqlite::Row<'_>,
-    id: i64,
-    m: Settled,
-    problems: &mut Vec<String>,
-) -> rusqlite::Result<Option<MoneyFix>> {
-    let dec = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-        Ok(Money::from_value(r.get_ref(i)?).ok().flatten())
-    };
-    let is_win: Option<bool> = r.get(7)?;
+fn compare_money(t: &Trade, m: Settled, problems: &mut Vec<String>) -> Option<MoneyFix> {
     let other_problems = problems.len();
-    if is_win != m.is_win() {
+    if t.is_win != m.is_win() {
         problems.push(format!(
-            "is_win stored {is_win:?} recomputed {:?}",
+            "is_win stored {:?} recomputed {:?}",
+            t.is_win,
             m.is_win()
         ));
     }
-    let stored_asset = r.get::<_, Option<String>>(19)?;
-    let mut money_differs = stored_asset.as_deref() != Some(m.asset.as_str());
-    for (name, i, expected) in [
-        ("profit_loss", 9, m.profit_loss),
-        ("fee", 10, m.fee),
-        ("payout", 13, m.payout),
+    let mut money_differs = t.fee_asset != Some(m.asset);
+    for (name, stored, expected) in [
+        ("profit_loss", t.profit_loss, m.profit_loss),
+        ("fee", t.fee, m.fee),
+        ("payout", t.payout, m.payout),
     ] {
-        let stored = dec(i)?;
         if stored != Some(expected) {
             money_differs = true;
             problems.push(format!(
@@ -180,105 +174,19 @@ fn compare_money(
         }
     }
     if !money_differs {
-        return Ok(None);
+        return None;
     }
-    if stored_asset.as_deref() != Some(m.asset.as_str()) {
+    if t.fee_asset != Some(m.asset) {
         problems.push(format!(
             "fee asset stored {} today's rules {}",
-            stored_asset.as_deref().unwrap_or("NULL"),
-            m.asset.as_str()
+            t.fee_asset.map_or("NULL", FeeAsset::as_str),
+            m.asset
         ));
     }
-    Ok(Some(MoneyFix {
-        id,
-        old_profit_loss: dec(9)?,
-        only_money: other_problems == 0 && is_win == m.is_win(),
+    Some(MoneyFix {
+        id: t.id,
+        old_profit_loss: t.profit_loss,
+        only_money: other_problems == 0 && t.is_win == m.is_win(),
         new: m,
-    }))
-}
-
-fn check(conn: &Connection, settings: &Settings) -> Result<(VerifyReport, Vec<MoneyFix>)> {
-    let tie = settings.settlement.tie_rule;
-    let mut fixes = Vec::new();
-    let mut stmt = conn.prepare(concat!(
-        "SELECT id, decision_id, action, position_size, executed_price, final_score, actual_outcome,
-                is_win, is_missed_opportunity, profit_loss, fee, fee_rate_used, fee_exponent_used,
-                payout, settlement_source, end_price, start_price, liquidity, fee_paid, fee_asset,
-                timestamp
-         FROM trades WHERE ",
-        settled!(),
-        " ORDER BY id"
-    ))?;
-    let mut rows = stmt.query([])?;
-    let mut report = VerifyReport::default();
-    while let Some(r) = rows.next()? {
-        report.checked += 1;
-        let id: i64 = r.get(0)?;
-        let decision_id: String = r.get(1)?;
-        let text = |i: usize| r.get::<_, Option<String>>(i);
-        // A column that is not a number reads as missing, and is reported as such.
-        let btc = |i: usize| -> rusqlite::Result<Option<Decimal>> {
-            Ok(BtcPrice::from_value(r.get_ref(i)?).ok().flatten())
-        };
-        let mut problems = Vec::new();
-        // A settled row without an outcome is a 50-50 the exchange resolved (only Gamma gives
-        // those): its money must be what a 50-50 pays.
-        let outcome = match (text(6)?, text(14)?) {
-            (Some(text), _) => Outcome::parse(&text),
-            (None, Some(source)) if source == "gamma" => Some(Outcome::Split),
-            (None, _) => None,
-        };
-        let Some(outcome) = outcome else {
-            report.mismatches.push(format!(
-                "trade {id} ({decision_id}): settled without an outcome"
-            ));
-            continue;
-        };
-        if text(14)?.as_deref() == Some("price") {
-            if let (Some(end), Some(start)) = (btc(15)?, btc(16)?) {
-                let again = pnl::outcome_from_prices(start, end, tie);
-                if again != outcome {
-                    problems.push(format!(
-                        "outcome stored {} recomputed {} from prices",
-                        outcome.as_str(),
-                        again.as_str()
-                    ));
-                }
-            }
-        }
-        let is_win: Option<bool> = r.get(7)?;
-        let missed: Option<bool> = r.get(8)?;
-        match r.get::<_, String>(2)?.as_str() {
-            "HOLD" => {
-                let expected = pnl::missed_opportunity(r.get(5)?, outcome);
-                if missed != Some(expected) {
-                    problems.push(format!(
-                        "is_missed_opportunity stored {missed:?} recomputed {expected}"
-                    ));
-                }
-                if is_win.is_some() || r.get_ref(9)? != rusqlite::types::ValueRef::Null {
-                    problems.push("a HOLD has is_win or profit_loss".into());
-                }
-            }
-            action => {
-                let m = match recompute(r, settings, action, outcome)? {
-                    Ok(m) => m,
-                    Err(why) => {
-                        report
-                            .mismatches
-                            .push(format!("trade {id} ({decision_id}): {why}"));
-                        continue;
-                    }
-                };
-                fixes.extend(compare_money(r, id, m, &mut problems)?);
-            }
-        }
-        if !problems.is_empty() {
-            report.mismatches.push(format!(
-                "trade {id} ({decision_id}): {}",
-                problems.join("; ")
-            ));
-        }
-    }
-    Ok((report, fixes))
+    })
 }

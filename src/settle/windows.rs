@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::cache::{cached_market, tolerate, upsert_market, Api, Memory};
-use super::decide::Row;
-use super::store::{mark_unsettleable, select_without_window, set_window};
 use super::{gamma, reasons, Plan, Stats};
+use crate::trades::{mark_unsettleable, set_window, without_window, Due};
 
 /// A market's window: (start, end).
 type Window = (DateTime<Utc>, DateTime<Utc>);
@@ -23,7 +22,7 @@ pub(super) async fn fill_windows(
     memory: &mut Memory,
     stats: &mut Stats,
 ) -> Result<()> {
-    let rows = select_without_window(conn)?;
+    let rows = without_window(conn)?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -40,14 +39,16 @@ pub(super) async fn fill_windows(
         upsert_market(&tx, info, plan.now)?;
     }
     for row in &rows {
-        if let Some(window) = windows.get(&row.slug) {
+        // A timestamp that is no time (a hand edit) waited long enough.
+        let waited = row.timestamp.is_none_or(|t| t <= plan.no_window_before);
+        if let Some(window) = windows.get(&row.market_slug) {
             set_window(&tx, row.id, *window)?;
-        } else if row.timestamp <= plan.no_window_before && !memory.gamma_down {
-            let reason =
-                reasons::no_window(plan.rules.gamma, memory.markets.contains_key(&row.slug));
+        } else if waited && !memory.gamma_down {
+            let slug = &row.market_slug;
+            let reason = reasons::no_window(plan.rules.gamma, memory.markets.contains_key(slug));
             if mark_unsettleable(&tx, row.id, reason, plan.now)? {
                 stats.unsettleable += 1;
-                tracing::warn!(decision_id = %row.decision_id, slug = %row.slug, "no market window: unsettleable");
+                tracing::warn!(decision_id = %row.decision_id, %slug, "no market window: unsettleable");
             }
         } else {
             stats.pending += 1;
@@ -63,9 +64,9 @@ async fn ask_windows(
     conn: &Connection,
     plan: &Plan,
     memory: &mut Memory,
-    rows: &[Row],
+    rows: &[Due],
 ) -> Result<HashMap<String, Window>> {
-    let slugs: HashSet<&String> = rows.iter().map(|r| &r.slug).collect();
+    let slugs: HashSet<&String> = rows.iter().map(|r| &r.market_slug).collect();
     let mut windows = HashMap::new();
     for slug in slugs {
         if let Some(w) = cached_market(conn, slug)?.and_then(|m| m.window) {

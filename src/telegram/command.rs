@@ -9,21 +9,35 @@ use crate::metrics::By;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Status,
+    /// `/profit [days]`: all time without a day count, else the last `days` UTC days.
+    Profit {
+        days: Option<u32>,
+    },
+    /// `/trades [n]`: the last `n` settled trades.
+    Trades {
+        n: u32,
+    },
     /// `/daily [n]`, `/weekly [n]`, `/monthly [n]`: P&L of the last `n` periods.
     Periods {
         by: By,
         n: u32,
     },
-    /// `/report [days]`: all time without a day count.
+    /// `/report [days]`: all time without a day count, else the last `days` UTC days.
     Report {
         days: Option<u32>,
     },
+    /// `/health`: may the trader trade (the verdict of `status --json`).
+    Health,
     Params,
-    /// `/pause [reason]`.
+    /// `/pause [reason]`, or `/stop [reason]` as Freqtrade names it (`alias`).
     Pause {
         reason: Option<String>,
+        alias: bool,
     },
-    Resume,
+    /// `/resume`, or `/start` as Freqtrade names it (`alias`).
+    Resume {
+        alias: bool,
+    },
     /// `/approve ID` (`#12` works too).
     Approve {
         id: i64,
@@ -40,7 +54,7 @@ impl Command {
         matches!(
             self,
             Command::Pause { .. }
-                | Command::Resume
+                | Command::Resume { .. }
                 | Command::Approve { .. }
                 | Command::Reject { .. }
         )
@@ -71,26 +85,122 @@ impl fmt::Display for CommandError {
     }
 }
 
-/// The help line the bot answers `/help` and unknown commands with.
-pub const HELP: &str = "Commands: /status, /daily [n], /weekly [n], /monthly [n], /report [days], /params, /pause [reason], /resume, /approve ID, /reject ID, /help";
+/// One command as `/help` and the menu show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// As typed, without the slash.
+    pub name: &'static str,
+    /// Its arguments as `/help` shows them (`[n]`, `ID`), or "".
+    pub arguments: &'static str,
+    /// What it does: the menu's description and `/help`'s line.
+    pub description: &'static str,
+}
 
-/// The command menu registered with `setMyCommands`: (name, description), in menu order.
-pub const MENU: [(&str, &str); 11] = [
-    ("status", "Trading state and today's P&L"),
-    ("daily", "P&L per day: /daily [n], last 7 by default"),
-    ("weekly", "P&L per week: /weekly [n], last 8 by default"),
-    ("monthly", "P&L per month: /monthly [n], last 6 by default"),
-    ("report", "Equity chart and summary: /report [days]"),
-    ("params", "Current parameters and their bounds"),
-    ("pause", "Pause trading: /pause [reason]"),
-    ("resume", "Resume trading"),
-    ("approve", "Approve a proposal: /approve ID"),
-    ("reject", "Reject a proposal: /reject ID"),
-    ("help", "What the bot understands"),
+const fn spec(name: &'static str, arguments: &'static str, description: &'static str) -> Spec {
+    Spec {
+        name,
+        arguments,
+        description,
+    }
+}
+
+/// Every command, in menu order: `/help` has one line each and `setMyCommands` the same
+/// descriptions. A day count means UTC days (today and the ones before), as `/daily` counts.
+pub const COMMANDS: [Spec; 16] = [
+    spec("status", "", "Trading state, today's P&L and health"),
+    spec(
+        "profit",
+        "[days]",
+        "P&L, win rate, best and worst trade, fees: all time, or the last N UTC days",
+    ),
+    spec("trades", "[n]", "The last n settled trades (10 by default)"),
+    spec("daily", "[n]", "P&L per UTC day, the last n (7 by default)"),
+    spec(
+        "weekly",
+        "[n]",
+        "P&L per ISO week (UTC), the last n (8 by default)",
+    ),
+    spec(
+        "monthly",
+        "[n]",
+        "P&L per UTC month, the last n (6 by default)",
+    ),
+    spec(
+        "report",
+        "[days]",
+        "Equity chart and summary: all time, or the last N UTC days (as /daily N)",
+    ),
+    spec(
+        "health",
+        "",
+        "Safe to trade? The jobs' last successes and the settlement lag",
+    ),
+    spec("params", "", "Current parameters and their bounds"),
+    spec("pause", "[reason]", "Pause trading (allowed users)"),
+    spec("stop", "[reason]", "Same as /pause (Freqtrade's name)"),
+    spec("resume", "", "Resume trading (allowed users)"),
+    spec("start", "", "Same as /resume (Freqtrade's name)"),
+    spec("approve", "ID", "Approve a proposal (allowed users)"),
+    spec("reject", "ID", "Reject a proposal (allowed users)"),
+    spec("help", "", "One line per command"),
 ];
+
+/// The menu registered with `setMyCommands`: (name, description), in order.
+pub fn menu() -> Vec<(&'static str, &'static str)> {
+    COMMANDS.iter().map(|c| (c.name, c.description)).collect()
+}
+
+/// `/help`'s answer (HTML): one line per command, `/daily [n] — P&L per UTC day, …`.
+pub fn help() -> String {
+    let mut out = String::from("<b>Commands</b> (day counts are UTC days, today included)");
+    for c in COMMANDS {
+        out.push('\n');
+        out.push('/');
+        out.push_str(c.name);
+        if !c.arguments.is_empty() {
+            out.push(' ');
+            out.push_str(c.arguments);
+        }
+        out.push_str(" — ");
+        out.push_str(&super::html::esc(c.description));
+    }
+    out
+}
 
 /// Most periods one `/daily`, `/weekly` or `/monthly` shows (a year of days).
 pub const MAX_PERIODS_ASKED: u32 = 365;
+
+/// Most trades one `/trades` lists.
+pub const MAX_TRADES_ASKED: u32 = 50;
+
+/// A count argument `[n]` from 1 to `max`, `default` without one.
+fn count_arg(
+    usage: &'static str,
+    rest: &[&str],
+    default: u32,
+    max: u32,
+) -> Result<u32, CommandError> {
+    match rest {
+        [] => Ok(default),
+        [n] => {
+            let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+            match n.parse::<u32>() {
+                Ok(n) if digits && (1..=max).contains(&n) => Ok(n),
+                _ => Err(CommandError::Usage {
+                    usage,
+                    problem: format!(
+                        "n must be a whole number from 1 to {max}, got {:?}",
+                        n.chars().take(40).collect::<String>()
+                    ),
+                }),
+            }
+        }
+        _ => Err(CommandError::Usage {
+            usage,
+            problem: "it takes at most one number".into(),
+        }),
+    }
+}
 
 /// `/daily [n]` and friends: `n` defaults per period as in Freqtrade (7 days, 8 weeks, 6
 /// months), from 1 to [`MAX_PERIODS_ASKED`].
@@ -100,31 +210,43 @@ fn periods(by: By, rest: &[&str]) -> Result<Command, CommandError> {
         By::Week => ("/weekly [n]", 8),
         By::Month => ("/monthly [n]", 6),
     };
-    let n = match rest {
-        [] => default,
-        [n] => {
-            let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-            match n.parse::<u32>() {
-                Ok(n) if digits && (1..=MAX_PERIODS_ASKED).contains(&n) => n,
-                _ => {
-                    return Err(CommandError::Usage {
-                        usage,
-                        problem: format!(
-                            "n must be a whole number from 1 to {MAX_PERIODS_ASKED}, got {:?}",
-                            n.chars().take(40).collect::<String>()
-                        ),
-                    })
-                }
-            }
-        }
-        _ => {
-            return Err(CommandError::Usage {
-                usage,
-                problem: "it takes at most one number".into(),
-            })
-        }
-    };
+    let n = count_arg(usage, rest, default, MAX_PERIODS_ASKED)?;
     Ok(Command::Periods { by, n })
+}
+
+/// A day-count argument `[days]`: none, or 1 to [`crate::time::MAX_DAYS`].
+fn days_arg(usage: &'static str, rest: &[&str]) -> Result<Option<u32>, CommandError> {
+    match rest {
+        [] => Ok(None),
+        [days] => crate::time::parse_days(days, 1)
+            .map(Some)
+            .map_err(|problem| CommandError::Usage { usage, problem }),
+        _ => Err(CommandError::Usage {
+            usage,
+            problem: "it takes at most one number of days".into(),
+        }),
+    }
+}
+
+/// `/approve ID`, `/reject ID`.
+fn verdict(name: &str, rest: &[&str]) -> Result<Command, CommandError> {
+    let (usage, approve) = if name == "/approve" {
+        ("/approve ID", true)
+    } else {
+        ("/reject ID", false)
+    };
+    let id = match rest {
+        [id] => id.trim_start_matches('#').parse::<i64>().ok(),
+        _ => None,
+    };
+    match id {
+        Some(id) if approve => Ok(Command::Approve { id }),
+        Some(id) => Ok(Command::Reject { id }),
+        None => Err(CommandError::Usage {
+            usage,
+            problem: "ID is the proposal's number".into(),
+        }),
+    }
 }
 
 /// The bot a command is addressed to (`/status@my_polyperf_bot` → `my_polyperf_bot`), if any.
@@ -167,49 +289,31 @@ pub fn parse(text: &str) -> Result<Command, CommandError> {
             })
         }
     };
+    let reason = (!rest.is_empty()).then(|| rest.join(" "));
     match name.as_str() {
         "/status" => no_arguments(Command::Status, "/status"),
+        "/health" => no_arguments(Command::Health, "/health"),
         "/params" => no_arguments(Command::Params, "/params"),
-        "/resume" => no_arguments(Command::Resume, "/resume"),
-        "/help" | "/start" => Ok(Command::Help),
+        "/resume" => no_arguments(Command::Resume { alias: false }, "/resume"),
+        "/start" => no_arguments(Command::Resume { alias: true }, "/start"),
+        "/help" => Ok(Command::Help),
         "/daily" => periods(By::Day, &rest),
         "/weekly" => periods(By::Week, &rest),
         "/monthly" => periods(By::Month, &rest),
-        "/report" => {
-            let usage = "/report [days]";
-            match rest.as_slice() {
-                [] => Ok(Command::Report { days: None }),
-                [days] => crate::time::parse_days(days, 1)
-                    .map(|days| Command::Report { days: Some(days) })
-                    .map_err(|problem| CommandError::Usage { usage, problem }),
-                _ => Err(CommandError::Usage {
-                    usage,
-                    problem: "it takes at most one number of days".into(),
-                }),
-            }
+        "/report" => days_arg("/report [days]", &rest).map(|days| Command::Report { days }),
+        "/profit" => days_arg("/profit [days]", &rest).map(|days| Command::Profit { days }),
+        "/trades" => {
+            count_arg("/trades [n]", &rest, 10, MAX_TRADES_ASKED).map(|n| Command::Trades { n })
         }
         "/pause" => Ok(Command::Pause {
-            reason: (!rest.is_empty()).then(|| rest.join(" ")),
+            reason,
+            alias: false,
         }),
-        "/approve" | "/reject" => {
-            let (usage, approve) = if name == "/approve" {
-                ("/approve ID", true)
-            } else {
-                ("/reject ID", false)
-            };
-            let id = match rest.as_slice() {
-                [id] => id.trim_start_matches('#').parse::<i64>().ok(),
-                _ => None,
-            };
-            match id {
-                Some(id) if approve => Ok(Command::Approve { id }),
-                Some(id) => Ok(Command::Reject { id }),
-                None => Err(CommandError::Usage {
-                    usage,
-                    problem: "ID is the proposal's number".into(),
-                }),
-            }
-        }
+        "/stop" => Ok(Command::Pause {
+            reason,
+            alias: true,
+        }),
+        "/approve" | "/reject" => verdict(&name, &rest),
         _ => Err(CommandError::Unknown(
             name.chars().take(MAX_NAME_CHARS).collect(),
         )),
@@ -233,12 +337,33 @@ mod tests {
                 "/pause lunch  <break>",
                 Ok(Command::Pause {
                     reason: Some("lunch <break>".into()),
+                    alias: false,
                 }),
             ),
-            ("/pause", Ok(Command::Pause { reason: None })),
+            (
+                "/pause",
+                Ok(Command::Pause {
+                    reason: None,
+                    alias: false,
+                }),
+            ),
+            (
+                "/stop lunch",
+                Ok(Command::Pause {
+                    reason: Some("lunch".into()),
+                    alias: true,
+                }),
+            ),
+            ("/resume", Ok(Command::Resume { alias: false })),
+            ("/start", Ok(Command::Resume { alias: true })),
+            ("/help", Ok(Command::Help)),
+            ("/health", Ok(Command::Health)),
+            ("/profit", Ok(Command::Profit { days: None })),
+            ("/profit 7", Ok(Command::Profit { days: Some(7) })),
+            ("/trades", Ok(Command::Trades { n: 10 })),
+            ("/trades 50", Ok(Command::Trades { n: 50 })),
             ("/approve #12", Ok(Command::Approve { id: 12 })),
             ("/reject 7", Ok(Command::Reject { id: 7 })),
-            ("/start", Ok(Command::Help)),
             ("/daily", Ok(Command::Periods { by: By::Day, n: 7 })),
             ("/daily 30", Ok(Command::Periods { by: By::Day, n: 30 })),
             ("/weekly", Ok(Command::Periods { by: By::Week, n: 8 })),
@@ -304,6 +429,13 @@ mod tests {
             "/weekly x",
             "/monthly 99999999999999999999",
             "/daily 1 2",
+            "/trades 51",
+            "/trades 0",
+            "/profit 0",
+            "/profit 36501",
+            "/profit 7 days",
+            "/health now",
+            "/start 1",
         ] {
             let err = parse(text).unwrap_err();
             assert!(matches!(err, CommandError::Usage { .. }), "{text}: {err}");
@@ -316,7 +448,9 @@ mod tests {
 
     #[test]
     fn the_menu_is_valid_for_telegram_and_in_the_help() {
-        for (name, description) in MENU {
+        let help = help();
+        assert_eq!(help.lines().count(), COMMANDS.len() + 1, "{help}");
+        for (name, description) in menu() {
             assert!(
                 (1..=32).contains(&name.len())
                     && name
@@ -328,7 +462,15 @@ mod tests {
                 (1..=256).contains(&description.chars().count()),
                 "{description}"
             );
-            assert!(HELP.contains(&format!("/{name}")), "{name}");
+            // One line per command in /help, carrying the menu's description.
+            assert_eq!(
+                help.lines()
+                    .filter(|l| l.starts_with(&format!("/{name} "))
+                        && l.ends_with(&super::super::html::esc(description)))
+                    .count(),
+                1,
+                "{name}"
+            );
             assert!(
                 parse(&format!("/{name}"))
                     .map_or_else(|e| matches!(e, CommandError::Usage { .. }), |_| true),
@@ -391,7 +533,7 @@ mod tests {
         /// Command-shaped text with arbitrary arguments: a known name never becomes Unknown.
         #[test]
         fn known_names_with_any_arguments(
-            name in prop::sample::select(vec!["/status", "/daily", "/weekly", "/monthly", "/report", "/params", "/pause", "/resume", "/approve", "/reject", "/help"]),
+            name in prop::sample::select(COMMANDS.iter().map(|c| format!("/{}", c.name)).collect::<Vec<_>>()),
             args in "[ -~]{0,40}",
         ) {
             let text = format!("{name} {args}");

@@ -4,22 +4,24 @@
 //! right after the send that covers it, in its own small transaction, so a sender killed in
 //! between costs at most one duplicate and never a loss.
 //!
-//! - A few new trades go out one message each; `telegram.merge_threshold` or more as one
-//!   merged message (at most [`trade_text::MAX_LINES`] lines, then "and 37 more"); when the
-//!   oldest waited longer than [`BACKLOG`] (Telegram was off or unreachable), one summary line
-//!   ("312 trades since 10:00 UTC: 170 W / 142 L, +23.40 USDC") instead.
+//! - Fewer than `telegram.merge_threshold` new trades go out one message each, however late;
+//!   from it, one merged message (a line each, at most [`trade_text::MAX_LINES`]); more than
+//!   that, or when the oldest waited longer than [`BACKLOG`] (Telegram was off or unreachable),
+//!   one summary line ("312 trades since 10:00 UTC: 170 W / 142 L, +23.40 USDC") instead.
 //! - `[telegram.notify] trade` / `result`: `off` passes them over (the watermark moves on and
 //!   nothing is sent, then or later), `silent` sends them without a sound.
 //! - Never announced: trades that `polyperf archive restore` put back (`telegram_restored`,
-//!   filled by [`hold_back_restored`] in the restore's transaction), and trades logged or
-//!   settled before migration 0006 (the watermarks start there).
+//!   held back by `trades::hold_back_restored` in the restore's transaction and let go here
+//!   once both watermarks passed them), and trades logged or settled before migration 0006
+//!   (the watermarks start there).
+//! - Its reads of `trades` are `trades::feed`'s; the watermarks are this module's.
 //! - A settlement run writes its batches with one `settled_at` but not in id order, so while
 //!   one is under way (its lease is taken) results wait for its newest `settled_at`: the
 //!   watermark never passes a row still to come.
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, Row};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -29,12 +31,11 @@ use super::state::{self, Key};
 use super::trade_text::{self, Totals, TradeView};
 use super::Stats;
 use crate::config::{Notice, Notification, Settings};
-use crate::db::Money;
 use crate::kinds::Liquidity;
 use crate::money::fees::{FeeModel, FeeRules, Fill};
 use crate::runner::Job;
 use crate::time::from_db;
-use crate::trades::settled_position;
+use crate::trades::{FeedMark, Trade};
 
 /// Items that waited longer than this (the oldest of them) are summed up in one line instead
 /// of being sent one by one: Telegram was off or unreachable for long.
@@ -97,24 +98,18 @@ impl Stream {
     }
 }
 
-/// The columns a feed row is read with (see [`read_view`]).
-const COLUMNS: &str = "id, timestamp, market_slug, action, confidence, position_size, executed_price, reasoning,
-     signal_type, market_start, market_end, liquidity, fee_paid, fee_rate, is_win, profit_loss, settled_at";
+impl Mark {
+    fn of(mark: FeedMark) -> Mark {
+        Mark {
+            settled_at: mark.0,
+            id: mark.1,
+        }
+    }
 
-/// New alerts after `?1`, oldest first; restored trades never.
-const ALERTS: &str = "WHERE id > ?1 AND action IN ('YES', 'NO')
-       AND NOT EXISTS (SELECT 1 FROM telegram_restored r WHERE r.trade_id = trades.id)
-     ORDER BY id";
-
-/// New results after (`?1`, `?2`), settled before `?3` (when given), oldest first.
-const RESULTS: &str = concat!(
-    "WHERE ",
-    settled_position!(),
-    " AND (settled_at > ?1 OR (settled_at = ?1 AND id > ?2))
-       AND (?3 IS NULL OR settled_at < ?3)
-       AND NOT EXISTS (SELECT 1 FROM telegram_restored r WHERE r.trade_id = trades.id)
-     ORDER BY settled_at, id"
-);
+    fn feed(&self) -> FeedMark {
+        (self.settled_at.clone(), self.id)
+    }
+}
 
 /// One run's worth of a stream.
 #[derive(Debug, Default)]
@@ -206,7 +201,6 @@ fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) 
         return Vec::new();
     }
     let threshold = (settings.telegram.merge_threshold as u64).max(2);
-    let long_wait = batch.oldest.is_some_and(|t| t + BACKLOG < now);
     let one = |text: String| {
         vec![Unit {
             text,
@@ -214,12 +208,7 @@ fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) 
             n_trades: n,
         }]
     };
-    if long_wait {
-        return one(match stream {
-            Stream::Alerts => trade_text::alerts_backlog(&batch.totals, now),
-            Stream::Results => trade_text::results_backlog(&batch.totals, now),
-        });
-    }
+    // A few trades go one by one, however late (a single late trade keeps its alert).
     if n < threshold && batch.kept.len() as u64 == n {
         return batch
             .kept
@@ -233,6 +222,15 @@ fn plan(stream: Stream, batch: &Batch, settings: &Settings, now: DateTime<Utc>) 
                 n_trades: 1,
             })
             .collect();
+    }
+    // More than a merged message lists, or a wait past BACKLOG: one line.
+    let backlog =
+        n > trade_text::MAX_LINES as u64 || batch.oldest.is_some_and(|t| t + BACKLOG < now);
+    if backlog {
+        return one(match stream {
+            Stream::Alerts => trade_text::alerts_backlog(&batch.totals, now),
+            Stream::Results => trade_text::results_backlog(&batch.totals, now),
+        });
     }
     let shown: Vec<TradeView> = batch
         .kept
@@ -260,28 +258,18 @@ fn read(conn: &mut Connection, stream: Stream, after: &Mark, rules: &FeeRules) -
     let mut batch = Batch::default();
     let (upper, before) = match stream {
         Stream::Alerts => {
-            let max: i64 =
-                tx.query_row("SELECT coalesce(max(id), 0) FROM trades", [], |r| r.get(0))?;
             let upper = Mark {
                 settled_at: String::new(),
-                id: max,
+                id: crate::trades::last_id(&tx)?,
             };
             (upper, None)
         }
         Stream::Results => results_upper(&tx)?,
     };
     batch.upper = upper.max(after.clone());
-    let sql = match stream {
-        Stream::Alerts => format!("SELECT {COLUMNS} FROM trades {ALERTS}"),
-        Stream::Results => format!("SELECT {COLUMNS} FROM trades {RESULTS}"),
-    };
-    let mut stmt = tx.prepare_cached(&sql)?;
-    let mut rows = match stream {
-        Stream::Alerts => stmt.query(params![after.id])?,
-        Stream::Results => stmt.query(params![after.settled_at, after.id, before])?,
-    };
-    while let Some(row) = rows.next()? {
-        let (view, settled_at) = read_view(row, rules)?;
+    let mut add = |trade: Trade| {
+        let id = trade.id;
+        let (view, settled_at) = view_of(trade, rules);
         let waited_since = match stream {
             Stream::Alerts => view.timestamp,
             Stream::Results => settled_at.as_deref().and_then(|t| from_db(t).ok()),
@@ -294,14 +282,17 @@ fn read(conn: &mut Connection, stream: Stream, after: &Mark, rules: &FeeRules) -
         if batch.kept.len() >= MAX_KEPT {
             batch.last = Some(view);
         } else {
-            let mark = Mark {
-                settled_at: match stream {
-                    Stream::Alerts => String::new(),
-                    Stream::Results => settled_at.unwrap_or_default(),
-                },
-                id: row.get(0)?,
+            let settled_at = match stream {
+                Stream::Alerts => String::new(),
+                Stream::Results => settled_at.unwrap_or_default(),
             };
-            batch.kept.push((view, mark));
+            batch.kept.push((view, Mark { settled_at, id }));
+        }
+    };
+    match stream {
+        Stream::Alerts => crate::trades::each_alert(&tx, after.id, &mut add)?,
+        Stream::Results => {
+            crate::trades::each_result(&tx, &after.feed(), before.as_deref(), &mut add)?
         }
     }
     Ok(batch)
@@ -311,78 +302,37 @@ fn read(conn: &mut Connection, stream: Stream, after: &Mark, rules: &FeeRules) -
 /// while a settlement run holds its lease, its newest `settled_at` is still being written.
 fn results_upper(conn: &Connection) -> Result<(Mark, Option<String>)> {
     let before: Option<String> = if crate::runs::lease_taken(conn, Job::Settle)? {
-        conn.query_row(
-            concat!(
-                "SELECT max(settled_at) FROM trades WHERE ",
-                crate::trades::settled!()
-            ),
-            [],
-            |r| r.get(0),
-        )?
+        crate::trades::last_settled_at(conn)?
     } else {
         None
     };
-    let upper = conn
-        .query_row(
-            concat!(
-                "SELECT settled_at, id FROM trades WHERE ",
-                crate::trades::settled!(),
-                " AND (?1 IS NULL OR settled_at < ?1) ORDER BY settled_at DESC, id DESC LIMIT 1"
-            ),
-            [&before],
-            |r| {
-                Ok(Mark {
-                    settled_at: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    id: r.get(1)?,
-                })
-            },
-        )
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(Mark::default()),
-            e => Err(e),
-        })?;
+    let upper = Mark::of(crate::trades::last_settled_before(conn, before.as_deref())?);
     Ok((upper, before))
 }
 
-/// A row read with [`COLUMNS`] as the messages show it, and its `settled_at`. A value that
-/// cannot be read (written by hand) shows as missing rather than stopping the feed.
-fn read_view(row: &Row<'_>, rules: &FeeRules) -> Result<(TradeView, Option<String>)> {
-    let money = |i: usize| Money::get(row, i).ok().flatten();
-    let time = |i: usize| -> Option<DateTime<Utc>> {
-        row.get::<_, Option<String>>(i)
-            .ok()
-            .flatten()
-            .and_then(|t| from_db(&t).ok())
-    };
-    let market_slug: String = row.get(2)?;
-    let window = match (time(9), time(10)) {
+/// A trade as the messages show it, and its `settled_at`. A value that cannot be read
+/// (written by hand) shows as missing rather than stopping the feed.
+fn view_of(t: Trade, rules: &FeeRules) -> (TradeView, Option<String>) {
+    let window = match (t.market_start, t.market_end) {
         (Some(start), Some(end)) => Some((start, end)),
-        _ => crate::market::window_from_slug(&market_slug),
+        _ => crate::market::window_from_slug(&t.market_slug),
     };
     let mut view = TradeView {
-        action: row.get(3)?,
-        timestamp: time(1),
+        action: t.action,
+        timestamp: t.timestamp,
         window,
-        price: money(6),
-        size: money(5),
-        confidence: row.get::<_, Option<f64>>(4).ok().flatten(),
-        signal_type: row.get(8).ok().flatten(),
-        reasoning: row.get(7).ok().flatten(),
-        market_slug,
+        price: t.executed_price,
+        size: t.position_size,
+        confidence: t.confidence,
+        signal_type: t.signal_type,
+        reasoning: t.reasoning,
+        market_slug: t.market_slug,
         profit_if_right: None,
         result: None,
     };
-    let liquidity = row
-        .get::<_, Option<String>>(11)
-        .ok()
-        .flatten()
-        .and_then(|l| Liquidity::parse(&l))
-        .unwrap_or_default();
-    view.profit_if_right = profit_if_right(&view, liquidity, money(12), money(13), rules);
-    let is_win: Option<i64> = row.get(14).ok().flatten();
-    view.result = is_win.map(|w| (w == 1, money(15).unwrap_or_default()));
-    let settled_at: Option<String> = row.get(16).ok().flatten();
-    Ok((view, settled_at))
+    view.profit_if_right = profit_if_right(&view, t.liquidity, t.fee_paid, t.fee_rate, rules);
+    view.result = t.is_win.map(|w| (w, t.profit_loss.unwrap_or_default()));
+    (view, t.settled_at)
 }
 
 /// What the trade makes if its side wins, by settlement's own arithmetic: the fee it logged,
@@ -419,57 +369,16 @@ fn fee_rules(settings: &Settings) -> FeeRules {
     })
 }
 
-/// Keeps trades that `polyperf archive restore` just put back out of the feed: those past
-/// either watermark go into `telegram_restored`. Part of the restore's transaction.
-pub fn hold_back_restored(conn: &Connection, ids: &[i64]) -> Result<()> {
-    // A database older than migration 0006 has no feed to hold them back from.
-    let feed: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'telegram_restored')",
-        [],
-        |r| r.get(0),
-    )?;
-    if ids.is_empty() || !feed {
-        return Ok(());
-    }
-    let alerts = Stream::Alerts.load(conn)?;
-    let results = Stream::Results.load(conn)?;
-    for chunk in ids.chunks(500) {
-        let placeholders = vec!["?"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT OR IGNORE INTO telegram_restored (trade_id)
-             SELECT id FROM trades WHERE id IN ({placeholders}) AND action IN ('YES', 'NO')
-               AND (id > ?{a} OR (settled_at > ?{s} OR (settled_at = ?{s} AND id > ?{i})))",
-            a = chunk.len() + 1,
-            s = chunk.len() + 2,
-            i = chunk.len() + 3,
-        );
-        let mut stmt = conn.prepare(&sql)?;
-        let mut values: Vec<rusqlite::types::Value> = chunk.iter().map(|id| (*id).into()).collect();
-        values.push(alerts.id.into());
-        values.push(results.settled_at.clone().into());
-        values.push(results.id.into());
-        stmt.execute(rusqlite::params_from_iter(values))?;
-    }
-    Ok(())
-}
-
-/// Drops `telegram_restored` rows both watermarks have passed (or whose trade is gone).
+/// Lets go of restored trades both watermarks have passed (or whose trade is gone): they can
+/// no longer be announced anyway.
 fn forget_restored(conn: &mut Connection) -> Result<()> {
-    let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM telegram_restored)", [], |r| {
-        r.get(0)
-    })?;
-    if !any {
+    if !crate::trades::any_held_back(conn)? {
         return Ok(());
     }
     let tx = crate::db::write_tx(conn)?;
     let alerts = Stream::Alerts.load(&tx)?;
     let results = Stream::Results.load(&tx)?;
-    tx.execute(
-        "DELETE FROM telegram_restored WHERE trade_id <= ?1 AND NOT EXISTS
-           (SELECT 1 FROM trades t WHERE t.id = telegram_restored.trade_id
-              AND (t.settled_at > ?2 OR (t.settled_at = ?2 AND t.id > ?3)))",
-        params![alerts.id, results.settled_at, results.id],
-    )?;
+    crate::trades::forget_restored(&tx, alerts.id, &results.feed())?;
     tx.commit()?;
     Ok(())
 }

@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use super::api::{ApiError, Bot, Misconfigured, Outgoing};
 use super::auth::{self, Sender};
-use super::command::{self, parse as parse_command, Command, CommandError, HELP};
+use super::command::{self, help, parse as parse_command, Command, CommandError};
 use super::render::{esc, esc_short, MAX_FIELD_CHARS};
 use super::state::{self, Key};
 use super::update::{self, Update};
-use super::{chat, identity, views, Stats};
+use super::{chat, health_view, identity, profit, views, Stats};
 use crate::config::Settings;
 use crate::error::temp_fail;
 use crate::proposals::{self, Verdict};
@@ -222,7 +222,7 @@ impl From<String> for Reply {
     }
 }
 
-/// Runs a command and returns its reply (HTML).
+/// Runs a command and returns its reply (HTML): one reply per command.
 fn command(
     conn: &mut Connection,
     settings: &Settings,
@@ -234,7 +234,11 @@ fn command(
     let parsed = match parse_command(text) {
         Ok(parsed) => parsed,
         Err(CommandError::Unknown(name)) => {
-            return format!("Unknown command {}. {HELP}", esc_short(&name, 64)).into()
+            return format!(
+                "Unknown command {}. /help lists the commands.",
+                esc_short(&name, 64)
+            )
+            .into()
         }
         Err(CommandError::Usage { usage, problem }) => {
             return format!(
@@ -244,7 +248,7 @@ fn command(
             )
             .into()
         }
-        Err(CommandError::NotACommand) => return Reply::Text(HELP.into()),
+        Err(CommandError::NotACommand) => return Reply::Text(help()),
     };
     let user_id = match auth::may_act(&settings.telegram.allowed_user_ids, sender) {
         Ok(user) => user,
@@ -257,96 +261,20 @@ fn command(
         Err(_) => sender.user_id.unwrap_or(0),
     };
     let by = format!("telegram:{user_id}");
-    let verdict = if matches!(parsed, Command::Approve { .. }) {
-        Verdict::Approve
-    } else {
-        Verdict::Reject
-    };
-    if let Command::Report { days } = parsed {
-        return match views::report_photo(conn, days, now) {
-            Ok(photo) => Reply::Photo(photo),
-            Err(e) => format!(
-                "report unavailable: {}",
-                esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
-            )
-            .into(),
-        };
-    }
-    let result: Result<String> = (|| match parsed {
-        Command::Status => {
-            let s = crate::status::collect(conn, settings, now)?;
-            // The day's figures `status` already read, not a second query.
-            let today = views::today_line(s.today.as_ref());
-            Ok(format!(
-                "<b>Status</b>\ntrading: {}\n{}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
-                if s.trading_paused {
-                    format!("PAUSED ({})", esc_short(s.control.reason.as_deref().unwrap_or(""), 200))
-                } else {
-                    "active".into()
-                },
-                esc(&today),
-                s.trades.total, s.trades.pending, s.trades.due,
-                s.pending_approvals, s.outbox.pending, s.outbox.failed
-            ))
-        }
-        // Answered with a picture above.
-        Command::Report { .. } => Ok(HELP.into()),
+    let result = match parsed {
+        Command::Report { days } => return report(conn, settings, days, now),
+        Command::Status => views::status_reply(conn, settings, now),
+        Command::Health => health_view::health_reply(conn, settings, now),
+        Command::Profit { days } => profit::profit_reply(conn, days, now),
+        Command::Trades { n } => profit::trades_reply(conn, n, now),
         Command::Periods { by, n } => views::periods_reply(conn, by, n, now),
-        Command::Params => params_reply(conn),
-        Command::Pause { reason } => {
-            let reason = reason.unwrap_or_else(|| "paused from Telegram".to_string());
-            let tx = crate::db::write_tx(conn)?;
-            let done = crate::control::pause(
-                &tx,
-                &settings.telegram.notify,
-                &crate::control::Pause {
-                    reason: &reason,
-                    by: &by,
-                    rule: None,
-                    figures: None,
-                    auto_resume_at: None,
-                },
-                now,
-            )?;
-            tx.commit()?;
-            Ok(if done {
-                format!("Trading paused: {}", esc_short(&reason, MAX_FIELD_CHARS))
-            } else {
-                "Trading was already paused.".into()
-            })
-        }
-        Command::Resume => {
-            let tx = crate::db::write_tx(conn)?;
-            let done = crate::control::resume(
-                &tx,
-                &settings.telegram.notify,
-                &by,
-                "resumed from Telegram",
-                now,
-            )?;
-            tx.commit()?;
-            Ok(if done {
-                "Trading resumed.".into()
-            } else {
-                "Trading was not paused.".into()
-            })
-        }
-        Command::Approve { id } | Command::Reject { id } => {
-            let request = proposals::Request {
-                proposal_id: id,
-                nonce: None,
-                verdict,
-                by: &by,
-                method: crate::kinds::Method::Telegram,
-            };
-            let outcome = proposals::apply_verdict(conn, settings, &request, now)?;
-            if outcome.changed {
-                stats.approvals += 1;
-            }
-            Ok(esc_short(&outcome.message, MAX_FIELD_CHARS))
-        }
-        Command::Help => Ok(HELP.into()),
-    })();
+        Command::Params => views::params_reply(conn),
+        Command::Pause { reason, alias } => pause(conn, &by, reason, alias, now),
+        Command::Resume { alias } => resume(conn, &by, alias, now),
+        Command::Approve { id } => decide(conn, settings, id, Verdict::Approve, &by, now, stats),
+        Command::Reject { id } => decide(conn, settings, id, Verdict::Reject, &by, now, stats),
+        Command::Help => Ok(help()),
+    };
     result
         .unwrap_or_else(|e| {
             format!(
@@ -357,23 +285,87 @@ fn command(
         .into()
 }
 
-/// `/params`: every parameter with its bounds; one edited by hand into what no reader may use
-/// is named with its fix, and the rest are still listed.
-fn params_reply(conn: &Connection) -> Result<String> {
-    let mut out = String::from("<b>Parameters</b>");
-    for p in crate::params::read_all(conn)? {
-        out.push_str(&match p {
-            Ok(p) => format!(
-                "\n<code>{}</code> = {} [{}, {}]",
-                esc_short(&p.name, 64),
-                p.value,
-                p.min,
-                p.max
-            ),
-            Err(bad) => format!("\n{}", esc_short(&bad.to_string(), MAX_FIELD_CHARS)),
-        });
+/// `/report [days]`: the chart as a picture, or why not.
+fn report(conn: &Connection, settings: &Settings, days: Option<u32>, now: DateTime<Utc>) -> Reply {
+    match views::report_photo(conn, days, now) {
+        Ok(photo) => Reply::Photo(photo),
+        Err(e) => format!(
+            "report unavailable: {}",
+            esc_short(&settings.scrub(&format!("{e:#}")), MAX_FIELD_CHARS)
+        )
+        .into(),
     }
-    Ok(out)
+}
+
+/// What an alias answers below its own reply: a Freqtrade user learns our name for it.
+fn alias_note(alias: bool, ours: &str, theirs: &str) -> String {
+    match alias {
+        true => format!("\n(/{theirs} is an alias of /{ours}.)"),
+        false => String::new(),
+    }
+}
+
+/// `/pause [reason]` (`/stop`): the reply is the one message about the pause (nothing is
+/// queued besides it).
+fn pause(
+    conn: &mut Connection,
+    by: &str,
+    reason: Option<String>,
+    alias: bool,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let reason = reason.unwrap_or_else(|| "paused from Telegram".to_string());
+    let tx = crate::db::write_tx(conn)?;
+    let pause = crate::control::Pause {
+        reason: &reason,
+        by,
+        rule: None,
+        figures: None,
+        auto_resume_at: None,
+    };
+    let done = crate::control::pause_from_chat(&tx, &pause, now)?;
+    tx.commit()?;
+    let answer = match done {
+        true => format!("Trading paused: {}", esc_short(&reason, MAX_FIELD_CHARS)),
+        false => "Trading was already paused.".into(),
+    };
+    Ok(answer + &alias_note(alias, "pause", "stop"))
+}
+
+/// `/resume` (`/start`): the reply is the one message about it.
+fn resume(conn: &mut Connection, by: &str, alias: bool, now: DateTime<Utc>) -> Result<String> {
+    let tx = crate::db::write_tx(conn)?;
+    let done = crate::control::resume_from_chat(&tx, by, "resumed from Telegram", now)?;
+    tx.commit()?;
+    let answer = match done {
+        true => "Trading resumed.",
+        false => "Trading was not paused.",
+    };
+    Ok(answer.to_string() + &alias_note(alias, "resume", "start"))
+}
+
+/// `/approve ID`, `/reject ID`.
+fn decide(
+    conn: &mut Connection,
+    settings: &Settings,
+    id: i64,
+    verdict: Verdict,
+    by: &str,
+    now: DateTime<Utc>,
+    stats: &mut Stats,
+) -> Result<String> {
+    let request = proposals::Request {
+        proposal_id: id,
+        nonce: None,
+        verdict,
+        by,
+        method: crate::kinds::Method::Telegram,
+    };
+    let outcome = proposals::apply_verdict(conn, settings, &request, now)?;
+    if outcome.changed {
+        stats.approvals += 1;
+    }
+    Ok(esc_short(&outcome.message, MAX_FIELD_CHARS))
 }
 
 async fn handle_button(

@@ -1,5 +1,5 @@
 //! The command menu clients show (`setMyCommands`), registered on every run (`--once` too) but
-//! only when [`command::MENU`](super::command::MENU) changed since the last registration Telegram
+//! only when [`command::COMMANDS`](super::command::COMMANDS) changed since the last registration Telegram
 //! accepted: its hash is kept in `telegram_state`. A failed registration changes nothing and
 //! is tried again on the next run; it never stops delivery.
 
@@ -8,14 +8,14 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use super::api::{ApiError, Bot, Misconfigured};
-use super::command::MENU;
+use super::command::menu;
 use super::state::{self, Key};
 use crate::config::Settings;
 
 /// The hash of the menu as registered (names and descriptions, in order).
 pub fn menu_hash() -> String {
     let mut hasher = Sha256::new();
-    for (name, description) in MENU {
+    for (name, description) in menu() {
         hasher.update(name.as_bytes());
         hasher.update([0]);
         hasher.update(description.as_bytes());
@@ -39,12 +39,15 @@ pub async fn register(
     if state::get(conn, Key::CommandsHash)?.as_deref() == Some(hash.as_str()) {
         return Ok(Ok(false));
     }
-    match bot.set_my_commands(&MENU).await {
+    match bot.set_my_commands(&menu()).await {
         Ok(()) => {
             let tx = crate::db::write_tx(conn)?;
             state::set(&tx, Key::CommandsHash, &hash)?;
             tx.commit()?;
-            tracing::info!(commands = MENU.len(), "command menu registered");
+            tracing::info!(
+                commands = super::command::COMMANDS.len(),
+                "command menu registered"
+            );
             Ok(Ok(true))
         }
         Err(ApiError::Unauthorized(detail)) => {

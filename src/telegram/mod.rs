@@ -5,8 +5,9 @@
 //!   [`inbox`]: updates, commands, buttons. [`update`]: what an update is (pure).
 //!   [`command`]: command text parsed (pure). [`auth`]: who may change things.
 //!   [`chat`]: the chat (and the supergroup it became). [`identity`]: the bot's username.
-//!   [`feed`]: trade alerts and results from `trades`. [`views`]: /daily, /status's P&L,
-//!   /report's chart. [`menu`]: `setMyCommands`.
+//!   [`feed`]: trade alerts and results from `trades`. [`views`]: /daily, /status, /params,
+//!   /report's chart. [`profit`]: /profit, /trades. [`health_view`]: /health.
+//!   [`table`]: phone-width tables with ✅ / ❌. [`menu`]: `setMyCommands`.
 //! - Telegram refusing the token (401) or the chat (`chat not found`, 403) stops the run with
 //!   exit 2 naming `TELEGRAM_BOT_TOKEN` or `TELEGRAM_CHAT_ID`; the queue stays as it was.
 
@@ -16,13 +17,16 @@ pub mod chat;
 pub mod command;
 pub mod drain;
 pub mod feed;
+pub mod health_view;
 pub mod html;
 pub mod identity;
 pub mod inbox;
 pub mod menu;
 pub mod notes;
+pub mod profit;
 pub mod render;
 pub mod state;
+pub mod table;
 pub mod trade_text;
 pub mod update;
 pub mod views;

@@ -74,12 +74,12 @@ pub fn settlement(s: &SettlementSummary) -> String {
             if split {
                 "50-50"
             } else if won {
-                "WIN"
+                "✅ WIN"
             } else {
-                "LOSS"
+                "❌ LOSS"
             },
             money(r.profit_loss),
-            side(r.action.as_str())
+            side(r.action)
         ));
     }
     out
@@ -176,21 +176,30 @@ pub fn job_failure(f: &JobFailure) -> String {
 /// A trade alert the `trades_trade_alert` trigger queued before migration 0006, as today's
 /// alerts read (without the reasoning and estimate it did not carry).
 pub fn legacy_trade(t: &TradeAlert) -> String {
-    let timestamp = t.timestamp;
+    // The trigger copied a stored action (the column's CHECK: YES, NO or HOLD).
+    let Some(action) = t.action else {
+        return format!(
+            "<b>Trade</b>\n<code>{}</code>",
+            esc_short(&t.market_slug, 200)
+        );
+    };
     let view = TradeView {
-        action: t.action.map(|a| a.to_string()).unwrap_or_default(),
-        timestamp,
+        action,
+        timestamp: t.timestamp,
         window: crate::market::window_from_slug(&t.market_slug),
         price: t.executed_price,
         size: t.position_size,
-        confidence: t.confidence,
+        confidence: t
+            .confidence
+            .and_then(rust_decimal::prelude::FromPrimitive::from_f64),
         signal_type: t.signal_type.clone(),
         reasoning: None,
         market_slug: t.market_slug.clone(),
         profit_if_right: None,
         result: None,
     };
-    let now = timestamp
+    let now = t
+        .timestamp
         .or_else(|| view.window.map(|(start, _)| start))
         .unwrap_or_default();
     trade_text::alert(&view, now)
@@ -231,7 +240,7 @@ mod tests {
         };
         assert_eq!(
             settlement(&s),
-            "<b>Settled 12 trades: 7 W / 5 L, +12.35 USDC</b>\n2 holds scored (1 a missed opportunity) · 1 could not be settled (`polyperf status` lists them)\nLargest:\nLOSS -10.07 USDC · Down · 10:15–10:30 UTC"
+            "<b>Settled 12 trades: 7 W / 5 L, +12.35 USDC</b>\n2 holds scored (1 a missed opportunity) · 1 could not be settled (`polyperf status` lists them)\nLargest:\n❌ LOSS -10.07 USDC · Down · 10:15–10:30 UTC"
         );
     }
 

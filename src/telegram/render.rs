@@ -425,12 +425,12 @@ mod tests {
             (
                 "settlement",
                 json!({"settled": 3, "wins": 2, "losses": 1, "holds_scored": 0, "missed_opportunities": 1, "unsettleable": 0, "corrected": 0, "disagreements": 0, "profit": "4.123456", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "UP", "profit_loss": "-5.00"}]}),
-                "<b>Settled 3 trades: 2 W / 1 L, +4.12 USDC</b>\nLargest:\nWIN +4.50 USDC · Up\nLOSS -5.00 USDC · Down",
+                "<b>Settled 3 trades: 2 W / 1 L, +4.12 USDC</b>\nLargest:\n✅ WIN +4.50 USDC · Up\n❌ LOSS -5.00 USDC · Down",
             ),
             (
                 "settlement",
                 json!({"settled": 2, "wins": 1, "losses": 0, "fifty_fifty": 1, "profit": "4.15", "largest": [{"decision_id": "d-1", "market_slug": "btc-updown-15m-1", "action": "YES", "outcome": "UP", "profit_loss": "4.5"}, {"decision_id": "d-2", "market_slug": "btc-updown-15m-2", "action": "NO", "outcome": "50-50", "profit_loss": "-0.35"}]}),
-                "<b>Settled 1 trade: 1 W / 0 L, +4.15 USDC</b>\n1 resolved 50-50\nLargest:\nWIN +4.50 USDC · Up\n50-50 -0.35 USDC · Down",
+                "<b>Settled 1 trade: 1 W / 0 L, +4.15 USDC</b>\n1 resolved 50-50\nLargest:\n✅ WIN +4.50 USDC · Up\n50-50 -0.35 USDC · Down",
             ),
             (
                 "settlement_lag",

@@ -1,14 +1,16 @@
 //! Trades as a trader reads them on a phone: the alert for a new trade, the result of a settled
-//! one (`WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`), several of either
-//! merged into one message (at most [`MAX_LINES`] lines, then "and 37 more"), and the one-line
-//! summary that replaces them after a long silence. Pure: no I/O; every text that came from
+//! one (`✅ WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`), several of
+//! either merged into one message (a line each), and the one-line summary that replaces them
+//! for a backlog. Pure: no I/O; every text that came from
 //! the trader is escaped.
 
 use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::html::{esc_short, truncate_html, MAX_CHARS};
 use super::words::side;
+use crate::kinds::Action;
 use crate::words::{count, money, percent, plain_money, price, when, window};
 
 /// A merged message lists at most this many trades, then says how many more there were.
@@ -18,10 +20,10 @@ pub const MAX_LINES: usize = 20;
 pub const MAX_REASONING_CHARS: usize = 300;
 
 /// One YES / NO decision as the messages show it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TradeView {
-    /// `YES` (bought Up) or `NO` (bought Down).
-    pub action: String,
+    /// YES (bought Up) or NO (bought Down).
+    pub action: Action,
     /// When the trader decided (UTC).
     pub timestamp: Option<DateTime<Utc>>,
     /// The market's window (start, end).
@@ -29,7 +31,7 @@ pub struct TradeView {
     pub price: Option<Decimal>,
     /// USDC staked.
     pub size: Option<Decimal>,
-    pub confidence: Option<f64>,
+    pub confidence: Option<Decimal>,
     pub signal_type: Option<String>,
     pub reasoning: Option<String>,
     pub market_slug: String,
@@ -58,8 +60,8 @@ impl Totals {
     /// amount is far below the limit).
     pub fn add(&mut self, t: &TradeView) {
         self.n += 1;
-        match t.action.as_str() {
-            "YES" => self.up += 1,
+        match t.action {
+            Action::Yes => self.up += 1,
             _ => self.down += 1,
         }
         self.staked = self.staked.saturating_add(t.size.unwrap_or_default());
@@ -84,12 +86,12 @@ fn side_and_window(t: &TradeView, now: DateTime<Utc>) -> String {
         Some((start, end)) => window(start, end, now),
         None => "window unknown".into(),
     };
-    format!("{} · {window}", side(&t.action))
+    format!("{} · {window}", side(t.action))
 }
 
 /// `YES @ 0.52 · 10.00 USDC`.
 fn fill(t: &TradeView) -> String {
-    let mut out = esc_short(&t.action, 8);
+    let mut out = t.action.to_string();
     if let Some(p) = t.price {
         out.push_str(&format!(" @ {}", price(p)));
     }
@@ -103,13 +105,13 @@ fn fill(t: &TradeView) -> String {
 /// signal and the trader's reasoning (bounded), and the market's slug last, for reference.
 pub fn alert(t: &TradeView, now: DateTime<Utc>) -> String {
     let mut out = format!("<b>Trade: {}</b>\n{}", side_and_window(t, now), fill(t));
-    if let Some(c) = t.confidence {
+    if let Some(c) = t.confidence.and_then(|c| c.to_f64()) {
         out.push_str(&format!(" · confidence {}", percent(c)));
     }
     if let Some(profit) = t.profit_if_right {
         out.push_str(&format!(
             "\nIf {} wins: {} USDC",
-            side(&t.action),
+            side(t.action),
             money(profit)
         ));
     }
@@ -144,11 +146,16 @@ pub fn alert_line(t: &TradeView, now: DateTime<Utc>) -> String {
     out
 }
 
-/// A settled trade: `WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`.
+/// A settled trade: `✅ WIN +4.62 USDC · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC`.
 pub fn result_line(t: &TradeView, now: DateTime<Utc>) -> String {
     let (won, pnl) = t.result.unwrap_or_default();
     format!(
-        "<b>{} {} USDC</b> · {} · {}",
+        "{} <b>{} {} USDC</b> · {} · {}",
+        if won {
+            super::table::GOOD
+        } else {
+            super::table::BAD
+        },
         if won { "WIN" } else { "LOSS" },
         money(pnl),
         side_and_window(t, now),
@@ -258,12 +265,12 @@ mod tests {
 
     fn trade() -> TradeView {
         TradeView {
-            action: "YES".into(),
+            action: Action::Yes,
             timestamp: Some(t("2026-02-11T10:16:00Z")),
             window: Some((t("2026-02-11T10:15:00Z"), t("2026-02-11T10:30:00Z"))),
             price: Some(d("0.52")),
             size: Some(d("10")),
-            confidence: Some(0.8),
+            confidence: Some(d("0.8")),
             signal_type: Some("STRONG_BULLISH".into()),
             reasoning: Some("RSI <30 & rising".into()),
             market_slug: "btc-updown-15m-1770804900".into(),
@@ -277,16 +284,16 @@ mod tests {
         let now = t("2026-02-11T10:32:00Z");
         assert_eq!(
             result_line(&trade(), now),
-            "<b>WIN +4.62 USDC</b> · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC"
+            "✅ <b>WIN +4.62 USDC</b> · Up · 10:15–10:30 UTC · YES @ 0.52 · 10.00 USDC"
         );
         let loss = TradeView {
-            action: "NO".into(),
+            action: Action::No,
             result: Some((false, d("-10.07"))),
             ..trade()
         };
         assert_eq!(
             result_line(&loss, now),
-            "<b>LOSS -10.07 USDC</b> · Down · 10:15–10:30 UTC · NO @ 0.52 · 10.00 USDC"
+            "❌ <b>LOSS -10.07 USDC</b> · Down · 10:15–10:30 UTC · NO @ 0.52 · 10.00 USDC"
         );
     }
 
@@ -316,10 +323,10 @@ mod tests {
         }
         let text = results_merged(&all[..MAX_LINES], &totals, now);
         assert!(
-            text.starts_with("<b>57 trades settled: 57 W / 0 L, +263.54 USDC</b>\n<b>WIN"),
+            text.starts_with("<b>57 trades settled: 57 W / 0 L, +263.54 USDC</b>\n✅ <b>WIN"),
             "{text}"
         );
-        assert_eq!(text.matches("<b>WIN").count(), MAX_LINES);
+        assert_eq!(text.matches("✅ <b>WIN").count(), MAX_LINES);
         assert!(text.ends_with("\nand 37 more"), "{text}");
         let text = alerts_merged(
             &all[..3],

@@ -1,7 +1,7 @@
 //! Replies that show figures: `/daily`, `/weekly`, `/monthly` as a phone-width table (Freqtrade
-//! style: period, trades, W/L, profit, ROI), today's P&L for `/status`, and `/report` as the
-//! equity chart (a PNG for `sendPhoto`) with the summary as its caption. Read-only; `now` is
-//! passed in.
+//! style: period, trades, profit, ROI, ✅ / ❌), `/status` with today's P&L and the health
+//! verdict, `/params`, and `/report` as the equity chart (a PNG for `sendPhoto`) with the
+//! summary as its caption. Read-only; `now` is passed in. Day counts are UTC days.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -9,54 +9,61 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use super::api::MAX_CAPTION_CHARS;
-use super::html::{esc, truncate_html, MAX_CHARS};
+use super::html::{esc, esc_short, truncate_html, MAX_CHARS, MAX_FIELD_CHARS};
+use super::table::{self, Row};
+use crate::config::Settings;
 use crate::metrics::{self, By, Period, Window};
 use crate::words::{count, money, plain_money};
 
 /// Room kept for the title and the totals line under a table.
 const TABLE_BUDGET: usize = MAX_CHARS - 400;
 
-/// `/daily [n]` (and `/weekly`, `/monthly`): the last `n` periods, newest first, with their
-/// total; only the newest rows when all of them would not fit one message.
+/// `/daily [n]` (and `/weekly`, `/monthly`): the last `n` periods, newest first, none before
+/// the first trade, with their total; only the newest rows when all would not fit a message.
 pub fn periods_reply(conn: &Connection, by: By, n: u32, now: DateTime<Utc>) -> Result<String> {
-    let periods = metrics::periods(conn, by, n, now)?;
-    let (noun, first) = match by {
+    let Some(first) = metrics::recent::first_trade_day(conn)? else {
+        return Ok("No settled trades yet.".into());
+    };
+    let first = by.name(first);
+    let asked = metrics::periods(conn, by, n, now)?;
+    let periods: Vec<Period> = asked
+        .iter()
+        .take_while(|p| p.period >= first)
+        .cloned()
+        .collect();
+    let (noun, head) = match by {
         By::Day => ("day", "Day"),
         By::Week => ("week", "Week"),
         By::Month => ("month", "Month"),
     };
-    let width = periods
+    let rows: Vec<Row> = periods.iter().map(period_row).collect();
+    let mut lines = table::lines(&[head, "#", "Profit", "ROI"], &rows, &[3]);
+    let mut used = 0;
+    let fit = lines
         .iter()
-        .map(|p| p.period.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(first.len());
-    let header = format!(
-        "{first:<width$} {:>6} {:>9} {:>10} {:>7}",
-        "Trades", "W/L", "Profit", "ROI"
-    );
-    let mut rows: Vec<String> = Vec::new();
-    let mut used = header.chars().count();
-    for p in &periods {
-        let row = row(p, width);
-        used += row.chars().count() + 1;
-        if used > TABLE_BUDGET {
-            break;
-        }
-        rows.push(row);
-    }
+        .take_while(|l| {
+            used += l.chars().count() + 1;
+            used <= TABLE_BUDGET
+        })
+        .count();
+    lines.truncate(fit);
+    let listed = lines.len().saturating_sub(1);
+    let since = if periods.len() < asked.len() {
+        ", since the first trade"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "<b>P&amp;L per {noun} (UTC), last {}</b>\n<pre>{}\n{}</pre>",
+        "<b>P&amp;L per {noun} (UTC), last {}{since}</b>\n<pre>{}</pre>",
         count(periods.len() as u64),
-        esc(&header),
-        esc(&rows.join("\n"))
+        esc(&lines.join("\n"))
     );
-    if rows.len() < periods.len() {
+    if listed < periods.len() {
         out.push_str(&format!(
             "\nThe newest {} of {} fit here; <code>polyperf report --by {}</code> lists them all.",
-            rows.len(),
+            listed,
             periods.len(),
-            by_name(by)
+            by.as_str()
         ));
     }
     out.push('\n');
@@ -64,29 +71,22 @@ pub fn periods_reply(conn: &Connection, by: By, n: u32, now: DateTime<Utc>) -> R
     Ok(truncate_html(&out, MAX_CHARS))
 }
 
-fn by_name(by: By) -> &'static str {
-    match by {
-        By::Day => "day",
-        By::Week => "week",
-        By::Month => "month",
+/// One table row: `2026-02-11  3  +3.00 +20.0% ✅`.
+fn period_row(p: &Period) -> Row {
+    Row {
+        cells: vec![
+            p.period.clone(),
+            count(p.trades),
+            money(p.profit),
+            roi(p.roi),
+        ],
+        mark: table::mark_of(p.profit),
     }
-}
-
-/// One table row: `2026-02-11     12   7 / 5     +4.62   +3.1%`.
-fn row(p: &Period, width: usize) -> String {
-    format!(
-        "{:<width$} {:>6} {:>9} {:>10} {:>7}",
-        p.period,
-        count(p.trades),
-        format!("{} / {}", count(p.wins), count(p.losses)),
-        money(p.profit),
-        roi(p.roi)
-    )
 }
 
 /// A return on stake as a signed percent with one decimal, `n/a` without stake (display only:
 /// the money itself stays exact).
-fn roi(fraction: Option<f64>) -> String {
+pub fn roi(fraction: Option<f64>) -> String {
     match fraction {
         Some(f) if f.is_finite() => format!("{:+.1}%", (f * 100.0).clamp(-1e9, 1e9)),
         _ => "n/a".into(),
@@ -122,6 +122,51 @@ fn total_line(periods: &[Period]) -> String {
     )
 }
 
+/// `/status`: the pause switch, today's P&L (the figures `status` already read), the health
+/// verdict, the queues.
+pub fn status_reply(conn: &Connection, settings: &Settings, now: DateTime<Utc>) -> Result<String> {
+    let s = crate::status::collect(conn, settings, now)?;
+    let trading = if s.trading_paused {
+        let reason = s.control.reason.as_deref().unwrap_or("");
+        format!("PAUSED ({})", esc_short(reason, 200))
+    } else {
+        "active".into()
+    };
+    let health = match s.health.healthy {
+        true => format!("{} ok to trade", table::GOOD),
+        false => format!("{} not healthy: /health says why", table::BAD),
+    };
+    Ok(format!(
+        "<b>Status</b>\ntrading: {trading}\n{}\nhealth: {health}\ndecisions: {} ({} pending settlement, {} due)\napprovals awaiting: {}\noutbox: {} pending, {} failed",
+        esc(&today_line(s.today.as_ref())),
+        s.trades.total,
+        s.trades.pending,
+        s.trades.due,
+        s.pending_approvals,
+        s.outbox.pending,
+        s.outbox.failed
+    ))
+}
+
+/// `/params`: every parameter with its bounds; one edited by hand into what no reader may use
+/// is named with its fix, and the rest are still listed.
+pub fn params_reply(conn: &Connection) -> Result<String> {
+    let mut out = String::from("<b>Parameters</b>");
+    for p in crate::params::read_all(conn)? {
+        out.push_str(&match p {
+            Ok(p) => format!(
+                "\n<code>{}</code> = {} [{}, {}]",
+                esc_short(&p.name, 64),
+                p.value,
+                p.min,
+                p.max
+            ),
+            Err(bad) => format!("\n{}", esc_short(&bad.to_string(), MAX_FIELD_CHARS)),
+        });
+    }
+    Ok(out)
+}
+
 /// `/status`'s line for the UTC day `status::collect` read: `Today: 12 trades, 7 W / 5 L, +4.62 USDC`.
 pub fn today_line(today: Option<&metrics::Period>) -> String {
     let Some(p) = today else {
@@ -142,6 +187,12 @@ pub fn today_line(today: Option<&metrics::Period>) -> String {
     )
 }
 
+/// A command's day count as a window: the last `days` UTC days (today and the ones before, as
+/// `/daily` counts), all time without one.
+pub fn utc_days(days: Option<u32>) -> Window {
+    days.map_or(Window::All, Window::UtcDays)
+}
+
 /// `/report [days]`'s answer: the equity chart and the summary as an HTML caption within
 /// Telegram's 1,024 characters.
 pub struct Photo {
@@ -149,13 +200,10 @@ pub struct Photo {
     pub caption: String,
 }
 
-/// The equity chart (with its drawdown panel) of the last `days` (all time without) and the
-/// summary of the same figures.
+/// The equity chart (with its drawdown panel) of the last `days` UTC days (all time without)
+/// and the summary of the same figures.
 pub fn report_photo(conn: &Connection, days: Option<u32>, now: DateTime<Utc>) -> Result<Photo> {
-    let window = match days {
-        Some(n) => Window::Days(n),
-        None => Window::All,
-    };
+    let window = utc_days(days);
     let m = metrics::compute(conn, &window, now)?;
     let png = crate::report::chart::equity_png(&m)?;
     Ok(Photo {

@@ -380,9 +380,9 @@ pub fn telegram_parse(text: &str) -> Result<usize, String> {
     Ok(visible)
 }
 
-/// Whether a delivered text is a settled trade's result line (`WIN +4.62 USDC · …`).
+/// Whether a delivered text is a settled trade's result line (`✅ WIN +4.62 USDC · …`).
 pub fn is_result_text(text: &str) -> bool {
-    text.starts_with("<b>WIN ") || text.starts_with("<b>LOSS ")
+    text.starts_with("✅ <b>WIN ") || text.starts_with("❌ <b>LOSS ")
 }
 
 /// Whether a delivered text comes from the trade feed (read from `trades`, not the outbox): an

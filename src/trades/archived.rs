@@ -4,19 +4,15 @@
 //! stored (and counted) twice. The archive writes the entries in the transaction that deletes
 //! the rows ([`index_rows`]); a restore that puts decisions back removes theirs ([`forget`]).
 //!
-//! The canonical fingerprint is what [`super::conflict`] compares: amounts by value (`"5.00"`
-//! and `5` alike), the time to the second, every other field as stored. Unlike the live
-//! comparison it leaves out the market window (the stored one may have come from Gamma), so a
-//! re-log that differs only in an explicit `market_start` / `market_end` is a duplicate.
+//! The fingerprint is the decision's canonical one ([`canonical_fingerprint`]).
 
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
-use rust_decimal::Decimal;
 
-use super::conflict::{self, Columns, COLUMNS};
-use super::fingerprint::Fingerprint;
-use super::{Conflict, Decision, Logged};
-use crate::time::to_db;
+use super::log::Logged;
+use super::row::DECISION_COLUMNS;
+use super::stored::{stored_decision, Columns};
+use crate::decision::{canonical_fingerprint, short, Conflict, Decision};
 
 /// Whether this database keeps the index (migration 0010). Every binary migrates the database
 /// it opens; this answers for a connection held at an older version (tests of older versions'
@@ -24,60 +20,6 @@ use crate::time::to_db;
 pub fn kept(conn: &Connection) -> Result<bool> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok(version >= 9)
-}
-
-/// The fingerprint of a decision's canonical content (see the module's note).
-pub(super) fn canonical_fingerprint(d: &Decision) -> i64 {
-    let mut f = Fingerprint::new();
-    // -0.0 and 0.0 compare equal, so they fingerprint alike.
-    let real = |v: Option<f64>| v.map(|v| if v == 0.0 { 0.0 } else { v });
-    let amount = |v: Option<Decimal>| {
-        v.map(|v| {
-            if v.is_zero() {
-                Decimal::ZERO
-            } else {
-                v.normalize()
-            }
-        })
-    };
-    f.text(Some(&to_db(d.timestamp)));
-    f.text(Some(&d.market_slug));
-    f.int(d.market_id);
-    f.text(Some(d.action.as_str()));
-    f.real(real(Some(d.confidence)));
-    f.text(d.reasoning.as_deref());
-    f.int(d.time_remaining_seconds);
-    f.int(d.is_end_phase.map(i64::from));
-    for score in [
-        d.social_score,
-        d.market_score,
-        d.final_score,
-        d.final_confidence,
-        d.rsi,
-        d.macd,
-    ] {
-        f.real(real(score));
-    }
-    f.text(d.signal_type.as_deref());
-    f.text(d.trend.as_deref());
-    for value in [
-        Some(d.position_size),
-        Some(d.btc_price),
-        d.price_to_beat,
-        d.yes_price,
-        d.no_price,
-        d.executed_price,
-        d.fee_rate,
-        d.fee_paid,
-    ] {
-        f.decimal(amount(value));
-    }
-    f.text(Some(d.liquidity.as_str()));
-    // Only when logged: a decision without one keeps the fingerprint it always had.
-    if let Some(bankroll) = d.bankroll {
-        f.decimal(amount(Some(bankroll)));
-    }
-    f.finish()
 }
 
 /// An archived decision as the index keeps it.
@@ -88,12 +30,12 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    /// The entry of a stored row (in [`COLUMNS`]' order).
+    /// The entry of a stored row (in [`DECISION_COLUMNS`]' order).
     fn of<R: Columns + ?Sized>(row: &R) -> Entry {
-        match conflict::stored_decision(row) {
+        match stored_decision(row) {
             Ok(d) => Entry {
                 fingerprint: Some(canonical_fingerprint(&d)),
-                summary: conflict::short(&d),
+                summary: short(&d),
             },
             Err(why) => Entry {
                 fingerprint: None,
@@ -110,7 +52,7 @@ impl Entry {
         Err(Conflict {
             decision_id: key.to_string(),
             stored: format!("{} (archived)", self.summary),
-            refused: conflict::short(d),
+            refused: short(d),
             fields: vec!["content"],
         })
     }
@@ -179,11 +121,11 @@ pub(super) fn lookup_many(
 /// deleted, in the same transaction). A decision already indexed keeps its first entry.
 /// Returns how many entries were added.
 pub fn index_rows(conn: &Connection, first: i64, last: i64) -> Result<u64> {
-    let sql = format!(
-        "SELECT id, decision_id, {} FROM trades WHERE id BETWEEN ?1 AND ?2",
-        COLUMNS.join(", ")
-    );
-    let mut select = conn.prepare_cached(&sql)?;
+    let mut select = conn.prepare_cached(concat!(
+        "SELECT id, decision_id, ",
+        super::row::decision_columns!(),
+        " FROM trades WHERE id BETWEEN ?1 AND ?2"
+    ))?;
     let mut insert = conn.prepare_cached(INSERT)?;
     let mut rows = select.query(params![first, last])?;
     let mut added = 0u64;
@@ -210,7 +152,7 @@ pub fn index_values(
     else {
         return Ok(false);
     };
-    let ordered: Vec<rusqlite::types::Value> = COLUMNS
+    let ordered: Vec<rusqlite::types::Value> = DECISION_COLUMNS
         .iter()
         .map(|c| value(c).unwrap_or(rusqlite::types::Value::Null))
         .collect();
@@ -255,7 +197,7 @@ const INSERT: &str =
     "INSERT OR IGNORE INTO archived_decisions (decision_id, fingerprint, summary, trade_id)
      VALUES (?1, ?2, ?3, ?4)";
 
-/// A query row whose first two columns (id, decision_id) precede [`COLUMNS`].
+/// A query row whose first two columns (id, decision_id) precede [`DECISION_COLUMNS`].
 struct Shifted<'a, 'b>(&'a rusqlite::Row<'b>);
 
 impl Columns for Shifted<'_, '_> {

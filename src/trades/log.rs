@@ -1,18 +1,189 @@
-//! Writing decisions into `trades`: one row each, idempotent by `decision_id` (a re-log with
-//! the same content is a duplicate, with other content a [`Conflict`]), also once the row was
-//! archived (`archived`). The bulk path writes multi-row `INSERT OR IGNORE` statements and sorts
-//! out only the chunks that stored fewer rows than they hold (issue 20: nothing else in the hot
-//! path reads the table); once decisions were archived, one indexed look-up per chunk asks
-//! whether any of its ids is among them.
+//! The decision log: the trader's [`Tracker`], writing decisions into `trades`, one row each,
+//! idempotent by `decision_id` (a re-log with the same content is a duplicate, with other
+//! content a [`Conflict`]), also once the row was archived (`archived`). The bulk path writes
+//! multi-row `INSERT OR IGNORE` statements and sorts out only the chunks that stored fewer rows
+//! than they hold (issue 20: nothing else in the hot path reads the table); once decisions were
+//! archived, one indexed look-up per chunk asks whether any of its ids is among them. Failures
+//! come back typed ([`LogError`]), each with its exit code.
 
 use std::collections::HashSet;
+use std::io::BufRead;
+use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
 
-use super::{archived, conflict, fingerprint, Conflict, Decision, Logged};
+use super::{archived, stored};
 use crate::db::{BtcPrice, Money};
+use crate::decision::{content_hash, Conflict, Decision, FieldError};
+use crate::error::{exit_code_for, EXIT_USAGE};
 use crate::time::to_db;
+
+/// What happened to a decision handed to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    Stored(i64),
+    Duplicate,
+}
+
+/// Counts of a batch, as `polyperf log --json` prints them.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct LogReport {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub invalid: u64,
+    /// `line N: field ...: message`, for each bad line (the first 100).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// Why the log stored nothing. Callers match on it; each carries its exit code
+/// ([`LogError::exit_code`]), and `?` into an `anyhow::Error` keeps that code.
+///
+/// Not a `std::error::Error` on purpose: so that `?` in a function returning
+/// `anyhow::Result` goes through the `From` below (which classifies it) rather than anyhow's
+/// blanket conversion (which would make a conflict a plain failure, exit 1).
+#[derive(Debug)]
+pub enum LogError {
+    /// A decision broke the format's rules: which one (the n-th of a batch, from 1) and the
+    /// field. Bad input, exit 2; nothing stored.
+    Invalid {
+        decision: Option<usize>,
+        error: FieldError,
+    },
+    /// Its `decision_id` is stored (or was archived) with other content. Bad input, exit 2;
+    /// nothing stored.
+    Conflict(Conflict),
+    /// The database (or the input being read) failed: exit 75 when SQLite's write lock was
+    /// held past the busy timeout (try later), else 1.
+    Failed(anyhow::Error),
+}
+
+impl LogError {
+    /// The exit code (SPEC §1) a binary ends with for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LogError::Invalid { .. } | LogError::Conflict(_) => EXIT_USAGE,
+            LogError::Failed(e) => exit_code_for(e),
+        }
+    }
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogError::Invalid {
+                decision: Some(n),
+                error,
+            } => write!(f, "decision {n}: {error}"),
+            LogError::Invalid {
+                decision: None,
+                error,
+            } => write!(f, "{error}"),
+            LogError::Conflict(conflict) => write!(f, "{conflict}"),
+            LogError::Failed(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for LogError {
+    fn from(e: anyhow::Error) -> LogError {
+        LogError::Failed(e)
+    }
+}
+
+impl From<rusqlite::Error> for LogError {
+    fn from(e: rusqlite::Error) -> LogError {
+        LogError::Failed(e.into())
+    }
+}
+
+impl From<LogError> for anyhow::Error {
+    fn from(e: LogError) -> anyhow::Error {
+        match e {
+            LogError::Failed(e) => e,
+            other => crate::error::bad_input(other.to_string()),
+        }
+    }
+}
+
+/// The trader's handle on the log.
+pub struct Tracker {
+    conn: Connection,
+}
+
+impl Tracker {
+    /// Opens (and migrates) the existing database at `path`; a missing one is refused (bad
+    /// input naming the path): `polyperf init` creates it.
+    pub fn open(path: &Path) -> Result<Tracker> {
+        Ok(Tracker {
+            conn: crate::db::open(path)?,
+        })
+    }
+
+    pub fn from_connection(conn: Connection) -> Tracker {
+        Tracker { conn }
+    }
+
+    /// Stores one decision in its own transaction. Logging the same decision twice stores it
+    /// once; its id with other content is [`LogError::Conflict`] (exit 2), nothing stored.
+    pub fn log_decision(&mut self, decision: &Decision) -> std::result::Result<Logged, LogError> {
+        decision.validate().map_err(|error| LogError::Invalid {
+            decision: None,
+            error,
+        })?;
+        let tx = crate::db::write_tx(&mut self.conn)?;
+        let logged = insert(&tx, decision)?;
+        tx.commit()?;
+        Ok(logged)
+    }
+
+    /// Stores many decisions in one transaction: all of them, or (an invalid decision, a
+    /// conflict) none.
+    pub fn log_batch(
+        &mut self,
+        decisions: &[Decision],
+    ) -> std::result::Result<LogReport, LogError> {
+        for (i, d) in decisions.iter().enumerate() {
+            d.validate().map_err(|error| LogError::Invalid {
+                decision: Some(i + 1),
+                error,
+            })?;
+        }
+        let mut report = LogReport::default();
+        let tx = crate::db::write_tx(&mut self.conn)?;
+        for d in decisions {
+            match insert(&tx, d)? {
+                Logged::Stored(_) => report.stored += 1,
+                Logged::Duplicate => report.duplicates += 1,
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Reads one JSON object (possibly pretty-printed), a JSON array, or JSON Lines from
+    /// `input` and stores them in one transaction. Any bad line (invalid, not UTF-8, or a
+    /// conflict with a stored decision) stores nothing unless `skip_invalid`; the report names
+    /// each bad line and field (the first 100, in line order). Parsing overlaps the inserts
+    /// (`bulk`: a writer thread holds the transaction).
+    pub fn log_reader(
+        &mut self,
+        input: impl BufRead,
+        skip_invalid: bool,
+    ) -> std::result::Result<LogReport, LogError> {
+        Ok(super::bulk::log_reader(
+            &mut self.conn,
+            input,
+            skip_invalid,
+        )?)
+    }
+
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
 
 const COLUMNS: &str = "trades (
     decision_id, timestamp, market_slug, market_id, action, confidence, position_size, reasoning,
@@ -20,6 +191,9 @@ const COLUMNS: &str = "trades (
     final_score, final_confidence, signal_type, rsi, macd, trend, yes_price, no_price,
     executed_price, market_start, market_end, fee_rate, liquidity, fee_paid, content_hash,
     created_at, bankroll) VALUES ";
+
+/// A re-logged decision's row and fingerprint, by its key.
+pub const RELOGGED: &str = "SELECT id, content_hash FROM trades WHERE decision_id = ?1";
 
 /// Parameters bound per decision.
 const PARAMS_PER_ROW: usize = 31;
@@ -84,51 +258,6 @@ impl RowValues {
     }
 }
 
-/// The fingerprint of what [`bind`] writes for `d` (its content, not its id).
-fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
-    let mut f = fingerprint::Fingerprint::new();
-    f.text(Some(timestamp));
-    f.text(Some(&d.market_slug));
-    f.int(d.market_id);
-    f.text(Some(d.action.as_str()));
-    f.real(Some(d.confidence));
-    f.text(d.reasoning.as_deref());
-    f.int(d.time_remaining_seconds);
-    f.int(d.is_end_phase.map(i64::from));
-    for score in [
-        d.social_score,
-        d.market_score,
-        d.final_score,
-        d.final_confidence,
-        d.rsi,
-        d.macd,
-    ] {
-        f.real(score);
-    }
-    f.text(d.signal_type.as_deref());
-    f.text(d.trend.as_deref());
-    for amount in [
-        Some(d.position_size),
-        Some(d.btc_price),
-        d.price_to_beat,
-        d.yes_price,
-        d.no_price,
-        d.executed_price,
-        d.fee_rate,
-        d.fee_paid,
-    ] {
-        f.decimal(amount);
-    }
-    f.text(window.map(|w| w.0.as_str()));
-    f.text(window.map(|w| w.1.as_str()));
-    f.text(Some(d.liquidity.as_str()));
-    // Only when logged: a decision without one keeps the fingerprint it always had.
-    if d.bankroll.is_some() {
-        f.decimal(d.bankroll);
-    }
-    f.finish()
-}
-
 /// `created_at` of the rows a call writes: SQLite's `datetime('now')`, read once per call
 /// (the clock SQLite keeps, as the column's default does) and bound as a value.
 struct Now(String);
@@ -155,7 +284,7 @@ fn bind(
         &timestamp,
         &d.market_slug,
         &d.market_id,
-        &d.action.as_str(),
+        &d.action,
         &d.confidence,
         &Money(d.position_size),
         &d.reasoning,
@@ -177,7 +306,7 @@ fn bind(
         &window.as_ref().map(|w| w.0.as_str()),
         &window.as_ref().map(|w| w.1.as_str()),
         &d.fee_rate.map(Money),
-        &d.liquidity.as_str(),
+        &d.liquidity,
         &d.fee_paid.map(Money),
         content_hash,
         &now.0,
@@ -191,9 +320,9 @@ fn bind(
 
 /// Inserts one decision with the connection's cached statement. Part of the caller's
 /// transaction; the caller has validated it. Its id already stored with the same content is a
-/// duplicate; with other content a [`Conflict`] error (bad input: exit 2).
-pub fn insert(conn: &Connection, d: &Decision) -> Result<Logged> {
-    try_insert(conn, d)?.map_err(conflict_error)
+/// duplicate; with other content [`LogError::Conflict`] (bad input: exit 2).
+pub fn insert(conn: &Connection, d: &Decision) -> std::result::Result<Logged, LogError> {
+    try_insert(conn, d)?.map_err(LogError::Conflict)
 }
 
 /// As [`insert`], with a conflict as a value.
@@ -217,14 +346,10 @@ fn insert_one(
     if stmt.raw_execute()? == 1 {
         return Ok(Ok(Logged::Stored(conn.last_insert_rowid())));
     }
-    Ok(match conflict::find(conn, row.0)? {
+    Ok(match stored::find(conn, row.0)? {
         Some(conflict) => Err(conflict),
         None => Ok(Logged::Duplicate),
     })
-}
-
-fn conflict_error(conflict: Conflict) -> anyhow::Error {
-    anyhow::Error::new(conflict)
 }
 
 /// What [`insert_many`] did: how many decisions it stored, and which (by index) it refused as
@@ -363,8 +488,7 @@ fn sort_out(
     inserted: std::ops::RangeInclusive<i64>,
     done: &mut Inserted,
 ) -> Result<()> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, content_hash FROM trades WHERE decision_id = ?1")?;
+    let mut stmt = conn.prepare_cached(RELOGGED)?;
     let mut claimed = HashSet::new();
     for (i, (d, v)) in chunk.iter().zip(values).enumerate() {
         let (key, hash) = (v.key(d), v.hash);
@@ -383,9 +507,99 @@ fn sort_out(
         if stored_hash == Some(hash) {
             continue; // the same content: a duplicate
         }
-        if let Some(conflict) = conflict::find(conn, d)? {
+        if let Some(conflict) = stored::find(conn, d)? {
             done.conflicts.push((base + i, conflict));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    #[test]
+    fn the_same_decision_again_is_a_duplicate_other_content_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tracker =
+            Tracker::from_connection(crate::db::create(&dir.path().join("t.db")).unwrap());
+        let first = Decision::from_json(crate::decision::tests::GOOD).unwrap();
+        assert!(matches!(
+            tracker.log_decision(&first).unwrap(),
+            Logged::Stored(_)
+        ));
+        // The same content written differently: 5.0 for "5.00", a number for a string.
+        let mut v: serde_json::Value = serde_json::from_str(crate::decision::tests::GOOD).unwrap();
+        v["position_size"] = serde_json::json!(5.0);
+        v["executed_price"] = serde_json::json!(0.520);
+        let same = Decision::from_json(&v.to_string()).unwrap();
+        assert_eq!(tracker.log_decision(&same).unwrap(), Logged::Duplicate);
+        // Other content under the same id: refused, typed, exit 2, both versions named.
+        v["action"] = "YES".into();
+        v["position_size"] = "500".into();
+        let other = Decision::from_json(&v.to_string()).unwrap();
+        let err = tracker.log_decision(&other).unwrap_err();
+        let LogError::Conflict(conflict) = &err else {
+            panic!("a typed conflict, not {err}");
+        };
+        assert_eq!(conflict.fields, ["action", "position_size"]);
+        assert_eq!(
+            err.to_string(),
+            "decision_id 9b2f already stored with NO 5.00 @ 0.52; this line has YES 500.00 @ 0.52 (differs in action, position_size)"
+        );
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+        // Through `?` into anyhow (as the binaries do), the exit code stays.
+        let any: anyhow::Error = err.into();
+        assert_eq!(crate::error::exit_code_for(&any), crate::error::EXIT_USAGE);
+        let stored: String = tracker
+            .connection()
+            .query_row(
+                "SELECT action || ' ' || position_size FROM trades",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, "NO 5.0", "the stored decision is unchanged");
+    }
+
+    #[test]
+    fn multi_row_inserts_store_each_decision_once() {
+        use chrono::{TimeZone, Utc};
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::create(&dir.path().join("t.db")).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+        let all: Vec<Decision> = crate::sim::decisions(&crate::sim::candles(start, 600, 1), 10, 3)
+            .into_iter()
+            .take(200)
+            .collect();
+        let tx = crate::db::write_tx(&mut conn).unwrap();
+        assert_eq!(insert_many(&tx, &all[..100]).unwrap().stored, 100);
+        // Again, plus a duplicate inside one batch: only the 100 new ones are stored.
+        let mut again = all.clone();
+        again.insert(150, all[149].clone());
+        let again = insert_many(&tx, &again).unwrap();
+        assert_eq!((again.stored, again.conflicts.len()), (100, 0));
+        // The same id twice in one chunk with other content: the second is a conflict.
+        let mut twice = all[..3].to_vec();
+        twice[1].decision_id = Some("new-1".into());
+        twice[2].decision_id = Some("new-1".into());
+        twice[2].position_size += Decimal::ONE;
+        let done = insert_many(&tx, &twice).unwrap();
+        assert_eq!(done.stored, 1);
+        assert_eq!(done.conflicts.len(), 1);
+        assert_eq!(done.conflicts[0].0, 2);
+        tx.commit().unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM trades", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 201);
+        let stored: crate::db::Money = conn
+            .query_row("SELECT position_size FROM trades WHERE id = 7", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored.0, all[6].position_size);
+    }
 }

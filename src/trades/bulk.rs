@@ -1,4 +1,4 @@
-//! `Tracker::log_reader`'s work on two threads (issue 20): this thread reads and parses the
+//! [`super::Tracker::log_reader`]'s work on two threads (issue 20): this thread reads and parses the
 //! input while a writer thread inserts what is already parsed, in one transaction taken when the
 //! first batch is ready (so a `polyperf log -` waiting on its input holds no lock). Parsing and validating is about a third of a bulk log's CPU, so on
 //! two cores the two halves overlap. The outcome is the same as one thread's: every line
@@ -10,9 +10,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use anyhow::{anyhow, Result};
 use rusqlite::Connection;
 
-use super::input::for_each_document;
-use super::store::{insert_rows, RowValues, BATCH};
-use super::{Decision, LogReport};
+use super::log::{insert_rows, LogReport, RowValues, BATCH};
+use crate::decision::{for_each_document, Decision};
 
 /// Batches in flight between the threads (each BATCH decisions).
 const QUEUE: usize = 4;
