@@ -11,9 +11,9 @@ use super::html::esc;
 use super::table::{self, Row};
 use super::views::{roi, utc_days};
 use super::words::{count, money, price, side, signed_money};
-use crate::metrics::recent::{self, SettledTrade};
 use crate::metrics::{self, Metrics, Window};
 use crate::report::pct;
+use crate::trades::recent::{self, SettledTrade};
 
 /// `/profit [days]`.
 pub fn profit_reply(conn: &Connection, days: Option<u32>, now: DateTime<Utc>) -> Result<String> {
@@ -43,7 +43,7 @@ pub fn profit_reply(conn: &Connection, days: Option<u32>, now: DateTime<Utc>) ->
         pct(m.break_even)
     ));
     out.push_str(&format!("\nFees: {} USDC", money(m.fees)));
-    if let Some((best, worst)) = recent::best_and_worst(conn, &window, now)? {
+    if let Some((best, worst)) = recent::best_and_worst(conn, window.bounds(now))? {
         let live = if m.coverage.per_row_complete {
             ""
         } else {
@@ -100,7 +100,7 @@ fn trade_words(t: &SettledTrade, now: DateTime<Utc>) -> String {
     format!(
         "{} USDC · {} · {when}",
         signed_money(t.profit),
-        side(&t.action)
+        side(t.action)
     )
 }
 
@@ -139,7 +139,7 @@ fn trade_row(t: &SettledTrade, now: DateTime<Utc>) -> Row {
     Row {
         cells: vec![
             when,
-            side(&t.action).to_string(),
+            side(t.action).to_string(),
             t.price.map(price).unwrap_or_default(),
             signed_money(t.profit),
         ],
