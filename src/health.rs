@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::integrity::{self, Verdict};
 use crate::runner::Job;
 use crate::runs::Liveness;
-use crate::time::{from_db, to_db};
+use crate::time::from_db;
 
 /// The verdict and the facts behind it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -127,14 +127,7 @@ pub fn oldest_due_window_end(
     conn: &Connection,
     due_before: DateTime<Utc>,
 ) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT min(market_end) FROM trades
-             WHERE settlement_status = 'pending' AND market_end <= ?1",
-        )?
-        .query_row(params![to_db(due_before)], |r| r.get(0))
-        .optional()?
-        .flatten())
+    Ok(crate::trades::lagging(conn, due_before)?.2)
 }
 
 /// The verdict on `facts` at `now` (pure).
@@ -268,7 +261,7 @@ mod tests {
 
     /// Every job succeeded a minute before `now`.
     fn fresh(now: DateTime<Utc>) -> Facts {
-        let at = to_db(now - Duration::minutes(1));
+        let at = crate::time::to_db(now - Duration::minutes(1));
         Facts {
             jobs: Job::ALL
                 .iter()

@@ -16,10 +16,19 @@ use crate::time::to_db;
 
 mod accumulate;
 pub mod periods;
-pub mod recent;
 
 pub use accumulate::{bucket_of, price_bucket, Accumulator, RollupRow};
 pub use periods::{periods, By, Period};
+
+/// The UTC day of the first settled position, live or archived (no period is listed before it).
+pub fn first_trade_day(conn: &Connection) -> Result<Option<chrono::NaiveDate>> {
+    let live = crate::trades::recent::first_settled_day(conn)?;
+    let archived = crate::rollup::first_day_with_a_result(conn)?;
+    Ok(match (live, archived) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
 
 /// The Brier score of always saying 50%: a forecast scoring above it is worse than a coin flip.
 pub const BRIER_COIN_FLIP: f64 = 0.25;

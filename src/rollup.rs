@@ -12,6 +12,14 @@ use crate::db::Money;
 use crate::kinds::{Action, SettlementStatus};
 pub use crate::trades::{TradeColumns, TradeFacts};
 
+/// The first archived UTC day with a settled position (a day of HOLDs only has none).
+pub fn first_day_with_a_result(conn: &Connection) -> Result<Option<chrono::NaiveDate>> {
+    let first: Option<String> = conn
+        .prepare_cached("SELECT min(day) FROM daily_rollup WHERE wins + losses > 0")?
+        .query_row([], |r| r.get(0))?;
+    Ok(first.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+}
+
 /// One `daily_rollup` row's key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {

@@ -11,9 +11,9 @@ use super::html::esc;
 use super::table::{self, Row};
 use super::views::{roi, utc_days};
 use super::words::side;
-use crate::words::{count, money, pct, plain_money, price, when};
-use crate::metrics::recent::{self, SettledTrade};
 use crate::metrics::{self, Metrics, Window};
+use crate::trades::recent::{self, SettledTrade};
+use crate::words::{count, money, pct, plain_money, price, when};
 
 /// `/profit [days]`.
 pub fn profit_reply(conn: &Connection, days: Option<u32>, now: DateTime<Utc>) -> Result<String> {
@@ -43,7 +43,7 @@ pub fn profit_reply(conn: &Connection, days: Option<u32>, now: DateTime<Utc>) ->
         pct(m.break_even)
     ));
     out.push_str(&format!("\nFees: {} USDC", plain_money(m.fees)));
-    if let Some((best, worst)) = recent::best_and_worst(conn, &window, now)? {
+    if let Some((best, worst)) = recent::best_and_worst(conn, window.bounds(now))? {
         let live = if m.coverage.per_row_complete {
             ""
         } else {
@@ -97,11 +97,7 @@ fn trade_words(t: &SettledTrade, now: DateTime<Utc>) -> String {
         .window_start
         .map(|w| when(w, now))
         .unwrap_or_else(|| "window unknown".into());
-    format!(
-        "{} USDC · {} · {when}",
-        money(t.profit),
-        side(&t.action)
-    )
+    format!("{} USDC · {} · {when}", money(t.profit), side(t.action))
 }
 
 /// `/trades [n]`: the last `n` settled trades, newest first, one row each.
@@ -139,7 +135,7 @@ fn trade_row(t: &SettledTrade, now: DateTime<Utc>) -> Row {
     Row {
         cells: vec![
             when,
-            side(&t.action).to_string(),
+            side(t.action).to_string(),
             t.price.map(price).unwrap_or_default(),
             money(t.profit),
         ],

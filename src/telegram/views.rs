@@ -21,7 +21,7 @@ const TABLE_BUDGET: usize = MAX_CHARS - 400;
 /// `/daily [n]` (and `/weekly`, `/monthly`): the last `n` periods, newest first, none before
 /// the first trade, with their total; only the newest rows when all would not fit a message.
 pub fn periods_reply(conn: &Connection, by: By, n: u32, now: DateTime<Utc>) -> Result<String> {
-    let Some(first) = metrics::recent::first_trade_day(conn)? else {
+    let Some(first) = metrics::first_trade_day(conn)? else {
         return Ok("No settled trades yet.".into());
     };
     let first = by.name(first);

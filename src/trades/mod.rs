@@ -28,6 +28,7 @@ mod bulk;
 mod feed;
 mod history;
 mod log;
+pub mod recent;
 pub mod row;
 pub mod scratch;
 mod settle;

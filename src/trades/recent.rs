@@ -1,15 +1,15 @@
 //! Single trades for people (Telegram's /trades and /profit): the last settled positions and the
 //! best and worst of a window, from the live rows (the rollup keeps days, not trades), and the
-//! UTC day of the first settled position, live or archived, so that no period is listed before
-//! it. Read-only; each query is one function, for the `trades` table's owner to take over.
+//! UTC day of the first live settled position (`metrics::first_trade_day` adds the archived
+//! days). Read-only.
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 
-use super::Window;
 use crate::db::Money;
+use crate::kinds::Action;
 use crate::time::{from_db, to_db};
 use crate::trades::settled_position;
 
@@ -19,8 +19,8 @@ pub struct SettledTrade {
     pub id: i64,
     /// When the trader decided (UTC).
     pub timestamp: Option<DateTime<Utc>>,
-    /// `YES` (bought Up) or `NO` (bought Down).
-    pub action: String,
+    /// [`Action::Yes`] (bought Up) or [`Action::No`] (bought Down).
+    pub action: Action,
     /// The market's window start (its own field, else from the slug).
     pub window_start: Option<DateTime<Utc>>,
     pub price: Option<Decimal>,
@@ -86,14 +86,12 @@ pub fn last_settled(conn: &Connection, n: u32) -> Result<Vec<SettledTrade>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// The best and the worst settled position decided in `window` (live rows; `None` without
-/// one). Ties go to the earlier decision.
+/// The best and the worst settled position decided in `[from, to)` (unbounded where `None`;
+/// live rows; `None` without one). Ties go to the earlier decision.
 pub fn best_and_worst(
     conn: &Connection,
-    window: &Window,
-    now: DateTime<Utc>,
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
 ) -> Result<Option<(SettledTrade, SettledTrade)>> {
-    let (from, to) = window.bounds(now);
     let from = from.map(to_db).unwrap_or_default();
     let to = to
         .map(to_db)
@@ -107,14 +105,12 @@ pub fn best_and_worst(
     Ok(one(extreme!("DESC"))?.zip(one(extreme!("ASC"))?))
 }
 
-/// The UTC day of the first settled position, live or archived.
-pub fn first_trade_day(conn: &Connection) -> Result<Option<NaiveDate>> {
+/// The UTC day of the first live settled position.
+pub fn first_settled_day(conn: &Connection) -> Result<Option<NaiveDate>> {
     let first: Option<String> = conn
         .prepare_cached(concat!(
-            "SELECT min(day) FROM (
-               SELECT min(substr(timestamp, 1, 10)) AS day FROM trades WHERE ",
-            settled_position!(),
-            " UNION ALL SELECT min(day) FROM daily_rollup WHERE wins + losses > 0)"
+            "SELECT min(substr(timestamp, 1, 10)) FROM trades WHERE ",
+            settled_position!()
         ))?
         .query_row([], |r| r.get(0))?;
     Ok(first.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
@@ -165,26 +161,30 @@ mod tests {
         assert_eq!(profits, ["1.5", "4"], "newest first");
         assert!(last[0].won && last[0].window_start.is_some());
         let now = crate::time::parse_rfc3339("2026-02-11T12:00:00Z").unwrap();
-        let (best, worst) = best_and_worst(&conn, &Window::All, now).unwrap().unwrap();
+        let (best, worst) = best_and_worst(&conn, (None, None)).unwrap().unwrap();
         // Ties go to the earlier decision.
         assert_eq!((best.id, best.profit), (2, Decimal::from(4)));
         assert_eq!(worst.profit, Decimal::from(-5));
-        let (best, _) = best_and_worst(&conn, &Window::UtcDays(1), now)
+        let today = crate::time::parse_rfc3339("2026-02-11T00:00:00Z").unwrap();
+        let (best, _) = best_and_worst(&conn, (Some(today), Some(now)))
             .unwrap()
             .unwrap();
         assert_eq!(best.id, 4, "today's best");
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
         // The pending decision of 2025 is no trade: the first is 2026-02-10.
-        assert_eq!(first_trade_day(&conn).unwrap(), day("2026-02-10"));
+        assert_eq!(first_settled_day(&conn).unwrap(), day("2026-02-10"));
         // An archived day with a result comes first; one without is no trade.
         conn.execute_batch(
             "INSERT INTO daily_rollup (day, action, n, wins, losses) VALUES
                 ('2026-01-05', 'YES', 3, 2, 1), ('2025-12-01', 'HOLD', 4, 0, 0);",
         )
         .unwrap();
-        assert_eq!(first_trade_day(&conn).unwrap(), day("2026-01-05"));
+        assert_eq!(
+            crate::metrics::first_trade_day(&conn).unwrap(),
+            day("2026-01-05")
+        );
         let (_dir, empty) = db(&[]);
-        assert_eq!(first_trade_day(&empty).unwrap(), None);
-        assert!(best_and_worst(&empty, &Window::All, now).unwrap().is_none());
+        assert_eq!(crate::metrics::first_trade_day(&empty).unwrap(), None);
+        assert!(best_and_worst(&empty, (None, None)).unwrap().is_none());
     }
 }
