@@ -741,6 +741,53 @@ async fn approval_press_applies_once() {
         .contains("already applied"));
 }
 
+/// Issue 26: a verdict typed in the chat is answered once. `/approve` and `/reject` each get
+/// their reply and nothing is queued to say it again (the applied and rejected notes are for
+/// verdicts given elsewhere: the CLI's, which the chat has not seen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_and_reject_typed_in_the_chat_answer_once() {
+    let db = TestDb::new();
+    let server = bot_server().await;
+    let approved = awaiting(&db, "0.80", now() + Duration::hours(5));
+    let rejected = awaiting(&db, "0.85", now() + Duration::hours(5));
+    mount_updates(
+        &server,
+        json!([
+            message_update(7001, CHAT, ALLOWED_USER, &format!("/approve {approved}")),
+            message_update(7002, CHAT, ALLOWED_USER, &format!("/reject {rejected}")),
+        ]),
+    )
+    .await;
+    let mut s = settings(&db, &server);
+    s.telegram.allowed_user_ids = vec![ALLOWED_USER];
+    run(&db, s.clone(), now()).await.unwrap();
+    assert_eq!(threshold(&db), "0.80");
+    let replies = sent_texts(&server).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(
+        replies[0].contains(&format!("proposal #{approved} applied")),
+        "{}",
+        replies[0]
+    );
+    assert!(
+        replies[1].contains(&format!("proposal #{rejected} rejected")),
+        "{}",
+        replies[1]
+    );
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 0);
+    let again = run(&db, s, now()).await.unwrap();
+    assert_eq!((again.sent, again.failed), (0, 0), "{again:?}");
+    assert_eq!(sent_texts(&server).await.len(), 2);
+    // The same verdict from the CLI is news to the chat: its note is queued.
+    // (`polyperf proposals` decides at the clock's time.)
+    let third = awaiting(&db, "0.70", chrono::Utc::now() + Duration::hours(5));
+    succeeds(
+        db.cmd("polyperf")
+            .args(["proposals", "reject", &third.to_string()]),
+    );
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflict_on_get_updates_is_a_clear_tempfail() {
     let db = TestDb::new();

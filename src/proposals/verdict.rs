@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::check::{check, Check};
 use super::{expire, supersede, Decided, Proposal, Status};
-use crate::config::{Notify, Settings};
+use crate::config::{Notification, Notify, Settings};
 use crate::kinds::Method;
 use crate::outbox::{self, Message};
 use crate::params;
@@ -64,6 +64,21 @@ impl DecideOutcome {
     }
 }
 
+/// Where the notes a verdict queues go. A verdict typed in the chat (`/approve 12`: Telegram,
+/// no button's nonce) is answered there by the reply, so its notes (applied, rejected, expired,
+/// superseded) are not queued to say it a second time. A button press keeps them: the message
+/// it edits may be far up the chat. A verdict from the CLI is news to the chat.
+fn notes_for(notify: &Notify, request: &Request<'_>) -> Notify {
+    match (request.method, request.nonce) {
+        (Method::Telegram, None) => Notify {
+            approval: Notification::Off,
+            alert: Notification::Off,
+            ..*notify
+        },
+        _ => *notify,
+    }
+}
+
 /// Approves or rejects a proposal. A proposal already decided, expired, superseded or unknown
 /// changes nothing and says why. One transaction; an approval re-checks the bounds and that the
 /// live value is still the proposal's `current_value` (else the proposal is superseded).
@@ -74,6 +89,7 @@ pub fn apply_verdict(
     now: DateTime<Utc>,
 ) -> Result<DecideOutcome> {
     let id = request.proposal_id;
+    let notify = notes_for(&settings.telegram.notify, request);
     let tx = crate::db::write_tx(conn)?;
     let Some(p) = super::get(&tx, id)? else {
         let message = format!("there is no proposal #{id}");
@@ -97,7 +113,7 @@ pub fn apply_verdict(
         .and_then(|t| from_db(t).ok())
         .is_some_and(|t| t <= now);
     if expired {
-        expire(&tx, &settings.telegram.notify, id, &p.parameter_name, now)?;
+        expire(&tx, &notify, id, &p.parameter_name, now)?;
         tx.commit()?;
         let message = format!(
             "proposal #{id} expired at {}; nothing changed",
@@ -111,8 +127,8 @@ pub fn apply_verdict(
         ));
     }
     match request.verdict {
-        Verdict::Reject => reject(tx, &settings.telegram.notify, &p, request, now),
-        Verdict::Approve => approve(tx, settings, &p, request, now),
+        Verdict::Reject => reject(tx, &notify, &p, request, now),
+        Verdict::Approve => approve(tx, settings, &notify, &p, request, now),
     }
 }
 
@@ -173,6 +189,7 @@ fn reject(
 fn approve(
     tx: rusqlite::Transaction<'_>,
     settings: &Settings,
+    notify: &Notify,
     p: &Proposal,
     request: &Request<'_>,
     now: DateTime<Utc>,
@@ -187,7 +204,7 @@ fn approve(
     params::sync_bounds(&tx, settings)?;
     let check = check(&tx, settings, p)?;
     if let Some(why) = check.stale_reason(name, &p.current_value) {
-        supersede(&tx, &settings.telegram.notify, id, name, &why, now)?;
+        supersede(&tx, notify, id, name, &why, now)?;
         tx.commit()?;
         let message = format!("proposal #{id} is superseded: {why}; nothing applied");
         return Ok(DecideOutcome::new(
@@ -217,7 +234,7 @@ fn approve(
         .unwrap_or_else(|| format!("proposal #{id}"));
     let history_id = params::apply_change(
         &tx,
-        &settings.telegram.notify,
+        notify,
         &params::Change {
             name,
             new_value: value,
