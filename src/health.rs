@@ -52,7 +52,7 @@ pub struct JobHealth {
 }
 
 /// The longest normal gap between two runs of a job on the timers' cadences
-/// ([`runner::JOBS`], which `crontab`, `systemd/*.timer` and the scheduler follow).
+/// ([`crate::runner::JOBS`], which `crontab`, `systemd/*.timer` and the scheduler follow).
 pub fn longest_normal_gap(job: Job) -> Duration {
     Duration::minutes(i64::from(job.spec().normal_gap_minutes))
 }

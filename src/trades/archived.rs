@@ -9,7 +9,7 @@
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::log::Logged;
+use super::logged::Logged;
 use super::row::DECISION_COLUMNS;
 use super::stored::{stored_decision, Columns};
 use crate::decision::{canonical_fingerprint, short, Conflict, Decision};

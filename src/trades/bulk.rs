@@ -10,7 +10,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use anyhow::{anyhow, Result};
 use rusqlite::Connection;
 
-use super::log::{insert_rows, LogReport, RowValues, BATCH};
+use super::insert::{insert_rows, RowValues, BATCH};
+use super::logged::LogReport;
 use crate::decision::{for_each_document, Decision};
 
 /// Batches in flight between the threads (each BATCH decisions).

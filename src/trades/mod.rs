@@ -4,8 +4,9 @@
 //! its columns the figures count, for scans over all of history) and typed results, never
 //! SQL. What "a settled trade" means is defined here once (`settled!`).
 //!
-//! - `log.rs`: the decision log ([`Tracker`], [`insert`], [`insert_many`]), typed errors
-//!   ([`LogError`]); `bulk.rs` its two-thread bulk path; `stored.rs` a stored decision read
+//! - `log.rs`: the decision log ([`Tracker`]); `logged.rs` what it returns ([`Logged`],
+//!   [`LogReport`], the typed [`LogError`]); `insert.rs` its statements ([`insert`],
+//!   [`insert_many`]); `bulk.rs` its two-thread bulk path; `stored.rs` a stored decision read
 //!   back (duplicate or [`crate::decision::Conflict`]); `archived.rs` the index of archived
 //!   decisions (`archived_decisions`).
 //! - `row.rs`: [`Trade`] and [`COLUMNS`]; [`Scored`].
@@ -27,7 +28,9 @@ pub mod archived;
 mod bulk;
 mod feed;
 mod history;
+mod insert;
 mod log;
+mod logged;
 pub mod recent;
 pub mod row;
 pub mod scratch;
@@ -46,7 +49,9 @@ pub use history::{
     by_ids, counts, each_in_window, known_by, pnls_between, positions_beside, recent_positions,
     recent_wins, replay_rows, settled_between, uncovered, uncovered_among, Counts, Side,
 };
-pub use log::{insert, insert_many, Inserted, LogError, LogReport, Logged, Tracker};
+pub use insert::{insert, insert_many, Inserted};
+pub use log::Tracker;
+pub use logged::{LogError, LogReport, Logged};
 pub use row::{decimal_of_real, Scored, Trade, COLUMNS, DECISION_COLUMNS, SCORED_COLUMNS};
 pub use settle::{
     correct_settlement, due, each_settled, lagging, mark_unsettleable, price_settled_since,
@@ -58,7 +63,7 @@ pub use stored::{stored_decision, Columns};
 pub mod sql {
     pub use super::feed::{ALERTS, RESULTS};
     pub use super::history::{IN_WINDOW, RECENT_POSITIONS, RECENT_WINS};
-    pub use super::log::RELOGGED;
+    pub use super::insert::RELOGGED;
     pub use super::settle::{DUE, LAGGING, PRICE_SETTLED_SINCE, WITHOUT_WINDOW};
 }
 
