@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_decision_bankroll",
         include_str!("../sql/migrations/0011_decision_bankroll.sql"),
     ),
+    (
+        "0013_daily_results",
+        include_str!("../sql/migrations/0013_daily_results.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

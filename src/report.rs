@@ -375,15 +375,15 @@ pub fn render_table(m: &Metrics, color: bool) -> String {
     out
 }
 
-/// A short plain-text summary (Telegram's /report, notifications): no HTML, at most ~1500
-/// characters.
+/// A short plain-text summary (Telegram's /report, notifications) of the last `days` UTC days
+/// (all time without): no HTML, at most ~1500 characters.
 pub fn summary_text(
     conn: &rusqlite::Connection,
     days: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<String> {
     let window = match days {
-        Some(n) => Window::Days(crate::time::check_days(n, 1).map_err(bad_input)?),
+        Some(n) => Window::UtcDays(crate::time::check_days(n, 1).map_err(bad_input)?),
         None => Window::All,
     };
     let m = metrics::compute(conn, &window, now)?;

@@ -16,6 +16,8 @@ mod telegram_remote;
 mod telegram_freqtrade;
 // systemd units, crontab and operator queries (issue: running it for real).
 mod deploy;
+// The operator's SQL (daily_results, sql/queries, README) against the report; UTC days (issue 26).
+mod queries;
 // README's install carried out in a temporary root; a missing database is refused (issue 15).
 mod install;
 // polyperf-settle against local Gamma and Binance servers (issue: settlement).

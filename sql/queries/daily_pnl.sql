@@ -1,25 +1,18 @@
--- Daily P&L of settled YES/NO decisions (UTC days), newest first, archived days included (from
--- daily_rollup, which holds only rows that left `trades`). Money columns are numbers in USDC:
--- sum(), max() and comparisons need no casts. Run: sqlite3 DB < this file
+-- Daily P&L of settled YES/NO decisions per UTC day, newest first: the daily_results view, so
+-- archived days count exactly as live ones (as `polyperf report --by day` counts them). trades =
+-- wins + losses (a 50-50 is neither), money in USDC rounded to cents. Run: sqlite3 DB < this file
 .mode column
 .headers on
 SELECT day,
-       sum(trades)                                      AS trades,
-       sum(wins)                                        AS wins,
-       round(100.0 * sum(wins) / sum(trades), 1)        AS win_pct,
-       round(sum(pnl), 2)                               AS pnl,
-       round(sum(fees), 4)                              AS fees,
-       max(best)                                        AS best
-FROM (SELECT date(timestamp) AS day, count(*) AS trades, sum(is_win) AS wins,
-             sum(profit_loss) AS pnl, sum(fee) AS fees, max(profit_loss) AS best
-      FROM trades
-      WHERE settlement_status = 'settled' AND action IN ('YES', 'NO')
-      GROUP BY day
-      UNION ALL
-      SELECT day, sum(wins + losses), sum(wins), sum(profit_loss), sum(fees), NULL
-      FROM daily_rollup
-      WHERE action IN ('YES', 'NO')
-      GROUP BY day)
+       sum(wins + losses)                                            AS trades,
+       sum(wins)                                                     AS wins,
+       round(100.0 * sum(wins) / nullif(sum(wins + losses), 0), 1)   AS win_pct,
+       round(sum(profit_loss), 2)                                    AS pnl,
+       round(sum(fees), 2)                                           AS fees,
+       round(sum(staked), 2)                                         AS staked,
+       sum(fifty_fifty)                                              AS fifty_fifty
+FROM daily_results
+WHERE action IN ('YES', 'NO')
 GROUP BY day
 ORDER BY day DESC
 LIMIT 30;

@@ -1,3 +1,4 @@
+-- Live rows only (`trades`: one row per decision, archived decisions are in archive/*.jsonl.gz).
 -- The ten largest wins of settled decisions, then every loss larger than 5 USDC, with the fee
 -- and the asset it was charged in (shares before the CLOB V2 cut-over of 2026-04-28 11:00 UTC,
 -- collateral on top of the stake since). profit_loss is a number: ORDER BY and > are numeric.

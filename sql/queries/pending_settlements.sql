@@ -1,3 +1,5 @@
+-- Live rows only (`trades`): pending decisions are never archived, unsettleable ones older than
+-- the archive retention are (in archive/*.jsonl.gz). Run: sqlite3 DB < this file
 -- Decisions not yet settled, oldest window first, with how long past the window end they are.
 .mode column
 .headers on

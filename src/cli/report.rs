@@ -15,8 +15,8 @@ use crate::report::{chart, html_page, render_table, Extras};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// Only the last N days (1 to 36500): decisions from exactly now - N days up to now
-    /// (archived days in daily_rollup count whole days). Without --days/--since: all time
+    /// Only the last N UTC days (1 to 36500): today and the N - 1 days before it, from 00:00
+    /// UTC (as Telegram's /report N and /daily N). Without --days/--since: all time
     #[arg(
         long,
         conflicts_with = "since",
@@ -71,7 +71,7 @@ impl ReportArgs {
     /// The window the flags select (all time without `--days` / `--since`).
     pub fn window(&self) -> Result<Window> {
         match (self.days, self.since) {
-            (Some(n), _) => Ok(Window::Days(
+            (Some(n), _) => Ok(Window::UtcDays(
                 crate::time::check_days(n, 1).map_err(|e| bad_input(format!("--days: {e}")))?,
             )),
             (None, Some(t)) => Ok(Window::Since(t)),
