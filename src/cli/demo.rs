@@ -54,6 +54,7 @@ pub fn suggestions(
     let exe = this_binary();
     let mut lines = Vec::new();
     if std::path::Path::new("sql/queries").is_dir() && on_path("sqlite3") {
+        lines.push(format!("sqlite3 {db} < sql/queries/all_time.sql"));
         lines.push(format!("sqlite3 {db} < sql/queries/win_rate_by_signal.sql"));
         lines.push(format!("sqlite3 {db} < sql/queries/daily_pnl.sql"));
     }
