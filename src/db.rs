@@ -1,5 +1,5 @@
 //! The one place connections are opened: PRAGMAs, migrations, and the typed conversion of money
-//! and prices to and from SQLite ([`Fixed`]). Never runs business logic.
+//! and prices to and from SQLite ([`Money`], [`BtcPrice`]). Never runs business logic.
 
 use std::path::Path;
 use std::time::Duration;

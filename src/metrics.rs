@@ -277,7 +277,7 @@ pub struct Metrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub periods: Option<Vec<Period>>,
     pub coverage: Coverage,
-    /// Settled positions per UTC day (`YYYY-MM-DD`), live and archived: what [`periods`]
+    /// Settled positions per UTC day (`YYYY-MM-DD`), live and archived: what [`periods()`]
     /// groups.
     #[serde(skip)]
     pub by_day: BTreeMap<String, Group>,

@@ -31,7 +31,7 @@ pub fn print(text: &str) {
     }
 }
 
-/// [`print`] with a newline.
+/// [`print()`] with a newline.
 pub fn println(text: &str) {
     let mut line = String::with_capacity(text.len() + 1);
     line.push_str(text);

@@ -141,7 +141,7 @@ pub fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, Stri
     f.finish()
 }
 
-/// The fingerprint of a decision's canonical content, as [`super::conflict`] compares it:
+/// The fingerprint of a decision's canonical content, as `conflict.rs` compares it:
 /// amounts by value (`"5.00"` and `5` alike), the time to the second, every other field as
 /// stored. Unlike the live comparison it leaves out the market window (the stored one may
 /// have come from Gamma), so a re-log that differs only in an explicit `market_start` /

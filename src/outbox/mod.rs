@@ -103,7 +103,7 @@ fn pending_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
 }
 
 /// Keeps at most [`MAX_PENDING`] rows waiting: past it, deletes the oldest waiting rows of the
-/// [`DROPPABLE`] kinds (least valuable kind first) and adds their number, per kind, to the one
+/// `DROPPABLE` kinds (least valuable kind first) and adds their number, per kind, to the one
 /// waiting `dropped` row (created where the first dropped row was, so it is sent before the
 /// newer ones). Returns how many rows were dropped. Part of the caller's transaction. Like the
 /// trade-alert trigger, the summary row is stamped with SQLite's clock (`datetime('now')`).

@@ -81,7 +81,7 @@ pub struct Stats {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub price_fallback_off: Vec<String>,
     /// Markets whose official answer cannot settle their decisions, each with why (the first
-    /// [`MAX_LISTED`]): not an Up/Down market (its decisions are set aside), or an answer that
+    /// `MAX_LISTED`): not an Up/Down market (its decisions are set aside), or an answer that
     /// cannot be read (they wait).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub market_problems: Vec<String>,
