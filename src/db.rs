@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_decision_bankroll",
         include_str!("../sql/migrations/0011_decision_bankroll.sql"),
     ),
+    (
+        "0012_rollup_details",
+        include_str!("../sql/migrations/0012_rollup_details.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

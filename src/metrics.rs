@@ -6,18 +6,17 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::db::Money;
-use crate::kinds::Action;
 use crate::time::to_db;
 
 mod accumulate;
 pub mod periods;
 
-pub use accumulate::{bucket_of, price_bucket, Accumulator, RollupRow};
+pub use crate::rollup::figures::{bucket_of, price_bucket};
+pub use accumulate::{Accumulator, RollupRow};
 pub use periods::{periods, By, Period};
 
 /// The UTC day of the first settled position, live or archived (no period is listed before it).
@@ -36,10 +35,12 @@ pub const BRIER_COIN_FLIP: f64 = 0.25;
 /// z for a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
-/// Figures that need one row per decision: archived days survive only as per-day sums in
-/// `daily_rollup`. The scalar ones are null when the window holds archived positions (they
-/// cannot be computed for it); the breakdowns by hour and price cover the live rows
-/// (`coverage.live_rows`), and the break-even the live rows whose price is known.
+/// Figures that need one row per decision. Since migration 0012 the rollup keeps what each of
+/// them needs of an archived row, so they cover archived days too; positions archived before
+/// it left only per-day sums. When the window holds such positions, `coverage.live_only` lists
+/// these: the scalar ones are null, the breakdowns by hour and price and the priced missed
+/// opportunities cover the rows with details, and a group holding such positions has no
+/// break-even (it would not come from the same trades as its win rate).
 pub const LIVE_ONLY: [&str; 12] = [
     "fees_by_asset",
     "gross_profit",
@@ -301,17 +302,6 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> Option<[f64; 2]> {
     Some([(centre - half).max(0.0), (centre + half).min(1.0)])
 }
 
-/// Rollup days that overlap the window (whole days).
-const ROLLUP_SQL: &str = "SELECT day, signal_type, action, is_end_phase, n, wins, losses, missed,
-        profit_loss, fees, staked
-   FROM daily_rollup
-  WHERE day >= ?1 AND day <= ?2";
-
-/// A money column (REAL at 6 decimals, or the decimal text of an older database).
-fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
-    Money::get(row, idx)
-}
-
 /// Computes every figure for `window` as of `now`.
 pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result<Metrics> {
     let (from, to) = window.bounds(now);
@@ -321,12 +311,8 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .unwrap_or_else(|| "9999-12-31 23:59:59".into());
     let mut acc = Accumulator::new();
 
-    // Live rows (settled and pending, never unsettleable) in time order. A money column no
-    // money column can hold (a hand edit) reads as missing, so the row counts as inconsistent
-    // instead of failing the report.
-    crate::trades::each_in_window(conn, (&from_text, &to_text), |row| acc.add_live(row))?;
-
-    // Day granularity: the rollup has no time of day, so a partial first or last day counts whole.
+    // The archived days first (day granularity: the rollup has no time of day, so a partial
+    // first or last day counts whole), their parts waiting for their place among the live rows.
     let from_day = from
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
@@ -334,26 +320,16 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .and_then(|t| t.checked_sub_signed(Duration::seconds(1)))
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "9999-12-31".into());
-    let mut stmt = conn.prepare_cached(ROLLUP_SQL)?;
-    let mut rows = stmt.query(params![from_day, to_day])?;
-    while let Some(r) = rows.next()? {
-        let count = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
-        acc.add_rollup(&RollupRow {
-            day: r.get(0)?,
-            signal_type: r.get(1)?,
-            // A word no action is (a hand edit) makes the row inconsistent, not the report fail.
-            action: r.get_ref(2)?.as_str().ok().and_then(Action::parse),
-            is_end_phase: r.get::<_, i64>(3)? != 0,
-            n: count(4)?,
-            wins: count(5)?,
-            losses: count(6)?,
-            missed: count(7)?,
-            profit_loss: dec_col(r, 8)?.unwrap_or_default(),
-            fees: dec_col(r, 9)?.unwrap_or_default(),
-            staked: dec_col(r, 10)?.unwrap_or_default(),
-        });
-    }
-    drop(rows);
+    let days = (from_day.as_str(), to_day.as_str());
+    crate::rollup::each_slice(conn, days, |row| acc.add_rollup(row))?;
+    crate::rollup::each_group(conn, days, |row| acc.add_group(row))?;
+    acc.add_parts(crate::rollup::parts(conn, days)?);
+    acc.rollup_done();
+
+    // Live rows (settled and pending, never unsettleable) in time order. A money column no
+    // money column can hold (a hand edit) reads as missing, so the row counts as inconsistent
+    // instead of failing the report.
+    crate::trades::each_in_window(conn, (&from_text, &to_text), |row| acc.add_live(row))?;
 
     let metrics = acc.finish(WindowInfo {
         label: window.label(),
