@@ -219,3 +219,78 @@ fn the_equity_curve_runs_on_where_archived_days_meet_live_rows() {
         assert_eq!(after.by_signal, before.by_signal, "{window:?}");
     }
 }
+
+/// A database archived by a version before the rollup kept details (schema 11): migration 0012
+/// keeps its rollup as it was (details unknown: `detailed` 0), the figures that need rows say
+/// so instead of passing the live rows off as the whole, a group holding such positions has no
+/// break-even (no green bar on a win rate from other trades), and archiving the rest on top
+/// keeps both kinds apart.
+#[test]
+fn a_rollup_from_before_the_details_migrates_and_says_what_it_covers() {
+    let db = history();
+    let mut conn = db.conn();
+    let all_before = metrics::compute(&conn, &Window::All, now()).unwrap();
+    // Back to schema 11's rollup: its rows as the version-11 archive job left them.
+    conn.execute_batch(
+        "DROP TABLE rollup_groups; DROP TABLE rollup_paths; DROP TABLE rollup_files;
+         CREATE TABLE daily_rollup_11 AS SELECT day, signal_type, action, is_end_phase, n, wins,
+                losses, missed, profit_loss, fees, staked FROM daily_rollup;
+         DROP TABLE daily_rollup;
+         CREATE TABLE daily_rollup (
+             day TEXT NOT NULL, signal_type TEXT NOT NULL DEFAULT '', action TEXT NOT NULL,
+             is_end_phase INTEGER NOT NULL DEFAULT 0, n INTEGER NOT NULL DEFAULT 0,
+             wins INTEGER NOT NULL DEFAULT 0, losses INTEGER NOT NULL DEFAULT 0,
+             missed INTEGER NOT NULL DEFAULT 0, profit_loss REAL NOT NULL DEFAULT 0,
+             fees REAL NOT NULL DEFAULT 0, staked REAL NOT NULL DEFAULT 0,
+             PRIMARY KEY (day, signal_type, action, is_end_phase)) WITHOUT ROWID;
+         DROP TABLE daily_rollup_11;
+         PRAGMA user_version = 11;",
+    )
+    .unwrap();
+    let mut settings = db.settings();
+    settings.archive.dir = db.dir.path().join("archive");
+    let cutoff = polyperf::time::parse_rfc3339("2026-04-22T12:00:00Z").unwrap();
+    polyperf::archive::archive_older_than(&mut conn, &settings, cutoff, now(), false).unwrap();
+    let legacy: i64 = db.count("SELECT sum(n) FROM daily_rollup");
+    assert!(legacy > 500);
+    drop(conn);
+
+    // The current binary migrates it (any command does) and reads it.
+    let v = ok_json(cmd(&db, "polyperf").args(["report", "--json", "--now", NOW]));
+    assert_eq!(db.count("PRAGMA user_version"), 12);
+    assert_eq!(db.count("SELECT sum(detailed) FROM daily_rollup"), 0);
+    assert_eq!(db.count("SELECT sum(n) FROM daily_rollup"), legacy);
+    assert_eq!(v["coverage"]["per_row_complete"], false, "{v}");
+    let live_only = v["coverage"]["live_only"].as_array().unwrap();
+    for key in ["max_drawdown", "brier", "calibration", "profit_factor"] {
+        assert!(v[key].is_null(), "{key}: {}", v[key]);
+        assert!(live_only.contains(&Value::from(key)), "{key}");
+    }
+    assert_eq!(
+        v["total_profit"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        all_before.total_profit
+    );
+    // Every signal group holds archived positions: no break-even, so no bar coloured
+    // against one from other trades than its win rate.
+    for (name, group) in v["by_signal"].as_object().unwrap() {
+        assert!(group["break_even"].is_null(), "{name}: {group}");
+    }
+
+    // The rest archived by this version: details for it, the old days still unknown.
+    archive(&db, "10");
+    let v = ok_json(cmd(&db, "polyperf").args(["report", "--json", "--now", NOW]));
+    assert!(db.count("SELECT sum(detailed) FROM daily_rollup") > 500);
+    assert_eq!(v["coverage"]["per_row_complete"], false);
+    assert_eq!(
+        v["total_profit"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        all_before.total_profit
+    );
+}
