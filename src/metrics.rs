@@ -125,7 +125,9 @@ pub struct Group {
     /// 95% Wilson score interval of the win rate.
     pub win_rate_ci: Option<[f64; 2]>,
     /// The win rate at which these positions would break even, fees included (each one's own
-    /// price, size, fee and fee asset through settlement's money rule); live rows whose price
+    /// price, size, fee and fee asset through settlement's money rule), over the positions whose
+    /// price is known, live or archived with details; null when none is, or when the group
+    /// holds positions archived before the rollup kept details (see [`LIVE_ONLY`])
     /// is known; null when none is.
     pub break_even: Option<f64>,
     pub total_profit: Decimal,
@@ -168,7 +170,8 @@ pub struct EquityPoint {
 pub struct Missed {
     /// Live and archived.
     pub count: u64,
-    /// Live ones whose favoured side's recorded price (yes_price / no_price) is known.
+    /// Those whose favoured side's recorded price (yes_price / no_price) is known (live, or
+    /// archived with details).
     pub priced: u64,
     /// What staking $1 on the favoured side of each priced one would have made at the recorded
     /// price: the sum of (1 − p) / p, before fees.
@@ -200,7 +203,8 @@ pub struct Coverage {
     /// Whether the per-row figures cover the whole window (no archived position in it); when
     /// false they are null.
     pub per_row_complete: bool,
-    /// Fields computed from live rows only.
+    /// Fields that cover only live rows and rows archived with details ([`LIVE_ONLY`]); empty
+    /// when every archived decision in the window kept its details.
     pub live_only: Vec<&'static str>,
     /// Settled YES/NO rows skipped because is_win or profit_loss was missing, or their money was
     /// beyond anything settlement writes (over 10^15 USDC).
@@ -238,13 +242,13 @@ pub struct Metrics {
     pub win_rate: Option<f64>,
     /// 95% Wilson score interval `[low, high]` of the win rate.
     pub win_rate_ci: Option<[f64; 2]>,
-    /// The fee-aware break-even win rate of the live positions (see [`Group::break_even`]).
+    /// The fee-aware break-even win rate of the positions (see [`Group::break_even`]).
     pub break_even: Option<f64>,
     pub total_profit: Decimal,
     pub avg_profit: Option<Decimal>,
     pub fees: Decimal,
     /// The fees split by the asset they were charged in; null when archived positions are in
-    /// the window (the rollup keeps no asset).
+    /// the window that were archived before the rollup kept details.
     pub fees_by_asset: Option<FeesByAsset>,
     pub staked: Decimal,
     pub roi: Option<f64>,
@@ -260,19 +264,20 @@ pub struct Metrics {
     pub longest_losing_streak: Option<u64>,
     /// Losses since the last win, at the end of the window.
     pub current_losing_streak: Option<u64>,
-    /// Mean of (confidence − is_win)²; null when nothing settled or rows were archived.
+    /// Mean of (confidence − is_win)²; null when nothing settled or positions archived before
+    /// the rollup kept details are in the window.
     pub brier: Option<f64>,
     /// The Brier score of a coin flip (always 50%), for reference: lower is better.
     pub brier_coin_flip: f64,
-    /// Claimed confidence against realised win rate; null when rows were archived.
+    /// Claimed confidence against realised win rate; null likewise.
     pub calibration: Option<Vec<Bucket>>,
     pub missed_opportunities: Missed,
     pub by_signal: BTreeMap<String, Group>,
     pub by_action: BTreeMap<String, Group>,
     pub by_end_phase: BTreeMap<String, Group>,
-    /// Hour of day (UTC, "00".."23") of the decision; live rows.
+    /// Hour of day (UTC, "00".."23") of the decision; live rows and rows archived with details.
     pub by_hour: BTreeMap<String, Group>,
-    /// Price paid per share, in 5-cent buckets ([`price_bucket`]); live rows.
+    /// Price paid per share, in 5-cent buckets ([`price_bucket`]); likewise.
     pub by_price: BTreeMap<String, Group>,
     /// P&L per UTC day, ISO week or month, newest first (`report --by`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,7 +287,9 @@ pub struct Metrics {
     /// groups.
     #[serde(skip)]
     pub by_day: BTreeMap<String, Group>,
-    /// The cumulative P&L over time, archived days as one step each (for charts).
+    /// The cumulative P&L over time (for charts): each live position, and each archived part's
+    /// turning points ([`crate::rollup::Path::chart_points`]) where it falls in time; a day
+    /// archived without details as one step at its end.
     #[serde(skip)]
     pub equity: Vec<EquityPoint>,
 }
