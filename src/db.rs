@@ -56,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/migrations/0011_decision_bankroll.sql"),
     ),
     (
+        "0012_rollup_details",
+        include_str!("../sql/migrations/0012_rollup_details.sql"),
+    ),
+    (
         "0013_daily_results",
         include_str!("../sql/migrations/0013_daily_results.sql"),
     ),

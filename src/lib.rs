@@ -51,7 +51,10 @@
 //! - `control`: the pause switch and its audit trail.
 //! - `outbox` (and `outbox/`): queued Telegram messages (producers only insert) and their one
 //!   typed [`outbox::Message`] enum, which `telegram` renders.
-//! - `rollup`: the per-day rollup of archived trades (`daily_rollup`).
+//! - `rollup` (and `rollup/`): the per-day rollup of archived trades (`daily_rollup`,
+//!   `rollup_groups`, `rollup_paths`, `rollup_files`): what every figure needs of a row that
+//!   left `trades` ([`rollup::figures`], shared with metrics' live fold), and the composable
+//!   path summaries of drawdown and losing streaks ([`rollup::path`]).
 //! - `evaluations`: the walk-forward evaluations and their stored answers.
 //! - `runs` (and `runs/`): `job_runs` and `job_locks` (lease, run records, what status reads),
 //!   and one run of a job around them (open, lease, record, run, record, print).

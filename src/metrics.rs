@@ -6,18 +6,17 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::db::Money;
-use crate::kinds::Action;
 use crate::time::to_db;
 
 mod accumulate;
 pub mod periods;
 
-pub use accumulate::{bucket_of, price_bucket, Accumulator, RollupRow};
+pub use crate::rollup::figures::{bucket_of, price_bucket};
+pub use accumulate::{Accumulator, RollupRow};
 pub use periods::{periods, By, Period};
 
 /// The UTC day of the first settled position, live or archived (no period is listed before it).
@@ -36,10 +35,12 @@ pub const BRIER_COIN_FLIP: f64 = 0.25;
 /// z for a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
-/// Figures that need one row per decision: archived days survive only as per-day sums in
-/// `daily_rollup`. The scalar ones are null when the window holds archived positions (they
-/// cannot be computed for it); the breakdowns by hour and price cover the live rows
-/// (`coverage.live_rows`), and the break-even the live rows whose price is known.
+/// Figures that need one row per decision. Since migration 0012 the rollup keeps what each of
+/// them needs of an archived row, so they cover archived days too; positions archived before
+/// it left only per-day sums. When the window holds such positions, `coverage.live_only` lists
+/// these: the scalar ones are null, the breakdowns by hour and price and the priced missed
+/// opportunities cover the rows with details, and a group holding such positions has no
+/// break-even (it would not come from the same trades as its win rate).
 pub const LIVE_ONLY: [&str; 12] = [
     "fees_by_asset",
     "gross_profit",
@@ -124,7 +125,9 @@ pub struct Group {
     /// 95% Wilson score interval of the win rate.
     pub win_rate_ci: Option<[f64; 2]>,
     /// The win rate at which these positions would break even, fees included (each one's own
-    /// price, size, fee and fee asset through settlement's money rule); live rows whose price
+    /// price, size, fee and fee asset through settlement's money rule), over the positions whose
+    /// price is known, live or archived with details; null when none is, or when the group
+    /// holds positions archived before the rollup kept details (see [`LIVE_ONLY`])
     /// is known; null when none is.
     pub break_even: Option<f64>,
     pub total_profit: Decimal,
@@ -167,7 +170,8 @@ pub struct EquityPoint {
 pub struct Missed {
     /// Live and archived.
     pub count: u64,
-    /// Live ones whose favoured side's recorded price (yes_price / no_price) is known.
+    /// Those whose favoured side's recorded price (yes_price / no_price) is known (live, or
+    /// archived with details).
     pub priced: u64,
     /// What staking $1 on the favoured side of each priced one would have made at the recorded
     /// price: the sum of (1 − p) / p, before fees.
@@ -199,7 +203,8 @@ pub struct Coverage {
     /// Whether the per-row figures cover the whole window (no archived position in it); when
     /// false they are null.
     pub per_row_complete: bool,
-    /// Fields computed from live rows only.
+    /// Fields that cover only live rows and rows archived with details ([`LIVE_ONLY`]); empty
+    /// when every archived decision in the window kept its details.
     pub live_only: Vec<&'static str>,
     /// Settled YES/NO rows skipped because is_win or profit_loss was missing, or their money was
     /// beyond anything settlement writes (over 10^15 USDC).
@@ -237,13 +242,13 @@ pub struct Metrics {
     pub win_rate: Option<f64>,
     /// 95% Wilson score interval `[low, high]` of the win rate.
     pub win_rate_ci: Option<[f64; 2]>,
-    /// The fee-aware break-even win rate of the live positions (see [`Group::break_even`]).
+    /// The fee-aware break-even win rate of the positions (see [`Group::break_even`]).
     pub break_even: Option<f64>,
     pub total_profit: Decimal,
     pub avg_profit: Option<Decimal>,
     pub fees: Decimal,
     /// The fees split by the asset they were charged in; null when archived positions are in
-    /// the window (the rollup keeps no asset).
+    /// the window that were archived before the rollup kept details.
     pub fees_by_asset: Option<FeesByAsset>,
     pub staked: Decimal,
     pub roi: Option<f64>,
@@ -259,19 +264,20 @@ pub struct Metrics {
     pub longest_losing_streak: Option<u64>,
     /// Losses since the last win, at the end of the window.
     pub current_losing_streak: Option<u64>,
-    /// Mean of (confidence − is_win)²; null when nothing settled or rows were archived.
+    /// Mean of (confidence − is_win)²; null when nothing settled or positions archived before
+    /// the rollup kept details are in the window.
     pub brier: Option<f64>,
     /// The Brier score of a coin flip (always 50%), for reference: lower is better.
     pub brier_coin_flip: f64,
-    /// Claimed confidence against realised win rate; null when rows were archived.
+    /// Claimed confidence against realised win rate; null likewise.
     pub calibration: Option<Vec<Bucket>>,
     pub missed_opportunities: Missed,
     pub by_signal: BTreeMap<String, Group>,
     pub by_action: BTreeMap<String, Group>,
     pub by_end_phase: BTreeMap<String, Group>,
-    /// Hour of day (UTC, "00".."23") of the decision; live rows.
+    /// Hour of day (UTC, "00".."23") of the decision; live rows and rows archived with details.
     pub by_hour: BTreeMap<String, Group>,
-    /// Price paid per share, in 5-cent buckets ([`price_bucket`]); live rows.
+    /// Price paid per share, in 5-cent buckets ([`price_bucket`]); likewise.
     pub by_price: BTreeMap<String, Group>,
     /// P&L per UTC day, ISO week or month, newest first (`report --by`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,7 +287,9 @@ pub struct Metrics {
     /// groups.
     #[serde(skip)]
     pub by_day: BTreeMap<String, Group>,
-    /// The cumulative P&L over time, archived days as one step each (for charts).
+    /// The cumulative P&L over time (for charts): each live position, and each archived part's
+    /// turning points ([`crate::rollup::Path::chart_points`]) where it falls in time; a day
+    /// archived without details as one step at its end.
     #[serde(skip)]
     pub equity: Vec<EquityPoint>,
 }
@@ -301,17 +309,6 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> Option<[f64; 2]> {
     Some([(centre - half).max(0.0), (centre + half).min(1.0)])
 }
 
-/// Rollup days that overlap the window (whole days).
-const ROLLUP_SQL: &str = "SELECT day, signal_type, action, is_end_phase, n, wins, losses, missed,
-        profit_loss, fees, staked
-   FROM daily_rollup
-  WHERE day >= ?1 AND day <= ?2";
-
-/// A money column (REAL at 6 decimals, or the decimal text of an older database).
-fn dec_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Decimal>> {
-    Money::get(row, idx)
-}
-
 /// Computes every figure for `window` as of `now`.
 pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result<Metrics> {
     let (from, to) = window.bounds(now);
@@ -321,12 +318,8 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .unwrap_or_else(|| "9999-12-31 23:59:59".into());
     let mut acc = Accumulator::new();
 
-    // Live rows (settled and pending, never unsettleable) in time order. A money column no
-    // money column can hold (a hand edit) reads as missing, so the row counts as inconsistent
-    // instead of failing the report.
-    crate::trades::each_in_window(conn, (&from_text, &to_text), |row| acc.add_live(row))?;
-
-    // Day granularity: the rollup has no time of day, so a partial first or last day counts whole.
+    // The archived days first (day granularity: the rollup has no time of day, so a partial
+    // first or last day counts whole), their parts waiting for their place among the live rows.
     let from_day = from
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
@@ -334,26 +327,16 @@ pub fn compute(conn: &Connection, window: &Window, now: DateTime<Utc>) -> Result
         .and_then(|t| t.checked_sub_signed(Duration::seconds(1)))
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "9999-12-31".into());
-    let mut stmt = conn.prepare_cached(ROLLUP_SQL)?;
-    let mut rows = stmt.query(params![from_day, to_day])?;
-    while let Some(r) = rows.next()? {
-        let count = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
-        acc.add_rollup(&RollupRow {
-            day: r.get(0)?,
-            signal_type: r.get(1)?,
-            // A word no action is (a hand edit) makes the row inconsistent, not the report fail.
-            action: r.get_ref(2)?.as_str().ok().and_then(Action::parse),
-            is_end_phase: r.get::<_, i64>(3)? != 0,
-            n: count(4)?,
-            wins: count(5)?,
-            losses: count(6)?,
-            missed: count(7)?,
-            profit_loss: dec_col(r, 8)?.unwrap_or_default(),
-            fees: dec_col(r, 9)?.unwrap_or_default(),
-            staked: dec_col(r, 10)?.unwrap_or_default(),
-        });
-    }
-    drop(rows);
+    let days = (from_day.as_str(), to_day.as_str());
+    crate::rollup::each_slice(conn, days, |row| acc.add_rollup(row))?;
+    crate::rollup::each_group(conn, days, |row| acc.add_group(row))?;
+    acc.add_parts(crate::rollup::parts(conn, days)?);
+    acc.rollup_done();
+
+    // Live rows (settled and pending, never unsettleable) in time order. A money column no
+    // money column can hold (a hand edit) reads as missing, so the row counts as inconsistent
+    // instead of failing the report.
+    crate::trades::each_in_window(conn, (&from_text, &to_text), |row| acc.add_live(row))?;
 
     let metrics = acc.finish(WindowInfo {
         label: window.label(),

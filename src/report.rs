@@ -56,7 +56,7 @@ pub fn per_row_note(m: &Metrics) -> Option<String> {
             .map(|d| format!("; `--since {d}T00:00:00Z` covers live rows only"))
             .unwrap_or_default();
         return Some(format!(
-            "{} archived decisions{days} are in this window: drawdown, streaks, profit factor, Brier and calibration need every row and are n/a{hint}; by hour, by price and break-even use the live rows{}",
+            "{} archived decisions{days} are in this window, some archived before the rollup kept each figure's details: drawdown, streaks, profit factor, Brier and calibration need every row and are n/a{hint}; by hour and by price use the rows with details, and break-even is n/a for groups holding the others{}",
             c.rollup_decisions,
             c.live_rows
                 .as_ref()

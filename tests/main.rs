@@ -26,6 +26,8 @@ mod settle;
 mod settle_real;
 // Metrics and polyperf report: fixture figures, windows, rollup + live (issue 4).
 mod metrics;
+// Every figure survives archival: split days, restore, the equity curve (issue 26).
+mod archival_figures;
 // polyperf report for people: periods, PNG/SVG charts, the HTML page on a phone (issue 17).
 mod report;
 // Every --help argument of every binary has a description (issue 17).

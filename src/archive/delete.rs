@@ -81,7 +81,7 @@ pub(super) fn delete_archived(
     drop((select, delete));
     // The rollup changes in the same transaction as the DELETE (and before it commits), so the
     // figures never miss or double count a row, whatever the moment of a crash.
-    merge.rollup.apply(&tx, 1)?;
+    merge.rollup.archived(&tx, &file_name)?;
     manifest::mark_deleted(&tx, manifest_id, now)?;
     tx.commit()?;
     let deleted = merge.deleted;

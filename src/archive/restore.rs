@@ -120,7 +120,12 @@ pub fn restore(conn: &mut Connection, request: &RestoreRequest<'_>) -> Result<Re
             (tx, pass)
         };
         if deleted {
-            leave_rollup(&tx, target.path, &pass)?;
+            let files: Vec<&str> = manifest
+                .all_with_rows(&pass.summary)
+                .iter()
+                .map(|e| e.file.as_str())
+                .collect();
+            leave_rollup(&tx, target.path, &files, &pass)?;
         }
         return close(tx, request, &target, pass, Origin::ArchivedHere);
     }
@@ -207,15 +212,19 @@ fn archived_here(tx: &Transaction<'_>, target: &Target<'_>, pass: &Pass) -> Resu
 
 /// The rows of a file this database archived (and deleted) went back in: they leave the
 /// rollup, in the same transaction.
-fn leave_rollup(tx: &Transaction<'_>, path: &Path, pass: &Pass) -> Result<()> {
+fn leave_rollup(tx: &Transaction<'_>, path: &Path, files: &[&str], pass: &Pass) -> Result<()> {
     if let Some(why) = &pass.no_rollup {
         return Err(bad_input(format!(
             "{}: its rows cannot leave the daily rollup: {why}",
             path.display()
         )));
     }
-    pass.rollup.apply(tx, -1)?;
-    pass.merged.apply(tx, -1)
+    // The rows that went back and those merged with a live decision leave together: the
+    // file's details and paths go at once.
+    let mut leaving = Delta::default();
+    leaving.absorb(pass.rollup.clone());
+    leaving.absorb(pass.merged.clone());
+    leaving.restored(tx, files)
 }
 
 /// Commits (or, in a dry run, rolls back) and reports.

@@ -36,6 +36,15 @@ impl Manifest {
         self.entries.iter().find(|e| e.holds_rows_of(file))
     }
 
+    /// Every entry holding exactly these rows (a file's rows archived, restored and archived
+    /// again are held by two).
+    pub(super) fn all_with_rows(&self, file: &FileSummary) -> Vec<&ManifestRow> {
+        self.entries
+            .iter()
+            .filter(|e| e.holds_rows_of(file))
+            .collect()
+    }
+
     /// The entry whose bytes are these (an unchanged file this database wrote).
     pub(super) fn same_bytes(&self, sha256: &str) -> Option<&ManifestRow> {
         self.entries.iter().find(|e| e.sha256 == sha256)

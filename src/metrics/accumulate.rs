@@ -1,7 +1,10 @@
-//! Folds rows into [`Metrics`]. Pure: the SQL lives in [`super::compute`]. Live rows come in
-//! time order (drawdown, streaks and the equity curve depend on it), then the rollup's rows.
+//! Folds rows into [`Metrics`]. Pure: the SQL lives in [`super::compute`] and the rollup's
+//! readers. The archived parts come first ([`Accumulator::add_part`], in their order), then
+//! the live rows in time order (`timestamp, id`: drawdown, streaks and the equity curve depend
+//! on it), each part folded in where its first position falls among them
+//! ([`crate::rollup::path`] writes the rule down).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -10,30 +13,14 @@ use super::{
     wilson, Bucket, Coverage, EquityPoint, FeesByAsset, Group, Metrics, Missed, WindowInfo,
     BRIER_COIN_FLIP, LIVE_ONLY, Z95,
 };
-use crate::kinds::{Action, FeeAsset, SettlementStatus};
-use crate::money::pnl::{self, BreakEven, Charge};
+use crate::kinds::Action;
+use crate::rollup::figures::{self, Calibration, Hold, Position, RowFigures, Sums, Whole};
+use crate::rollup::path::{self, Path};
+use crate::rollup::{Dimension, GroupRow, Part, Slice};
 use crate::trades::Scored;
 
-/// Largest amount of money one live row may carry into the sums (10^15 USDC; settlement bounds
-/// a position's payout at 10^12). Sums of such rows cannot overflow a Decimal.
-const MAX_ROW_MONEY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
-
-/// One `daily_rollup` row (archived settled decisions of one day and slice).
-#[derive(Debug, Clone, Default)]
-pub struct RollupRow {
-    pub day: String,
-    pub signal_type: String,
-    /// None: the column holds no word a decision's action is (a hand edit).
-    pub action: Option<Action>,
-    pub is_end_phase: bool,
-    pub n: u64,
-    pub wins: u64,
-    pub losses: u64,
-    pub missed: u64,
-    pub profit_loss: Decimal,
-    pub fees: Decimal,
-    pub staked: Decimal,
-}
+/// One `daily_rollup` row, as metrics read it.
+pub type RollupRow = Slice;
 
 /// Largest count one rollup row may hold (10^12 decisions in one day's slice) and largest
 /// amount (10^21 USDC: 10^6 positions at settlement's bound): anything more was written by
@@ -41,85 +28,90 @@ pub struct RollupRow {
 const MAX_ROLLUP_COUNT: u64 = 1_000_000_000_000;
 const MAX_ROLLUP_MONEY: Decimal = Decimal::from_parts(0xDEA0_0000, 0x35C9_ADC5, 0x36, false, 0);
 
-impl RollupRow {
-    fn is_plausible(&self) -> bool {
-        self.action.is_some()
-            && [self.n, self.wins, self.losses, self.missed]
-                .iter()
-                .all(|c| *c <= MAX_ROLLUP_COUNT)
-            && [self.profit_loss, self.fees, self.staked]
-                .iter()
-                .all(|m| m.abs() <= MAX_ROLLUP_MONEY)
-    }
+fn is_plausible(row: &Slice) -> bool {
+    let w = &row.whole;
+    let (at_risk, swing) = row.break_even.terms();
+    row.action.is_some()
+        && [
+            row.n,
+            row.wins,
+            row.losses,
+            row.missed,
+            row.detailed,
+            w.missed_priced,
+        ]
+        .iter()
+        .all(|c| *c <= MAX_ROLLUP_COUNT)
+        && [
+            row.profit_loss,
+            row.fees,
+            row.staked,
+            w.gross_profit,
+            w.gross_loss,
+            w.fees_shares,
+            w.fees_collateral,
+            w.missed_per_dollar,
+            at_risk,
+            swing,
+        ]
+        .iter()
+        .all(|m| m.abs() <= MAX_ROLLUP_MONEY)
 }
 
+/// A group's sums, and how many of its positions were archived without details (its
+/// break-even is then unknown: it would not come from the same trades as its win rate).
 #[derive(Debug, Clone, Default)]
 struct GroupAcc {
-    wins: u64,
-    losses: u64,
-    fifty_fifty: u64,
-    profit: Decimal,
-    fees: Decimal,
-    staked: Decimal,
-    holds: u64,
-    missed: u64,
-    break_even: BreakEven,
-}
-
-/// One settled position's figures, as every group it belongs to adds them.
-struct Position {
-    /// `None`: resolved 50-50, neither a win nor a loss.
-    is_win: Option<bool>,
-    profit: Decimal,
-    fee: Decimal,
-    staked: Decimal,
-    /// Its own break-even terms (none when its price is unknown).
-    break_even: Option<BreakEven>,
+    sums: Sums,
+    undetailed: u64,
 }
 
 impl GroupAcc {
-    fn add(&mut self, p: &Position) {
-        match p.is_win {
-            Some(true) => self.wins += 1,
-            Some(false) => self.losses += 1,
-            None => self.fifty_fifty += 1,
-        }
-        self.profit += p.profit;
-        self.fees += p.fee;
-        self.staked += p.staked;
-        if let Some(be) = &p.break_even {
-            self.break_even.merge(be);
-        }
+    /// An archived slice's sums; its break-even terms only when every position has them.
+    fn add_slice(&mut self, row: &Slice) {
+        let fifty_fifty = row.n.saturating_sub(row.wins + row.losses);
+        let sums = Sums {
+            wins: row.wins,
+            losses: row.losses,
+            // The rollup counts every settled YES/NO in `n`: those neither won nor lost were 50-50s.
+            fifty_fifty,
+            profit: row.profit_loss,
+            fees: row.fees,
+            staked: row.staked,
+            break_even: row.break_even.clone(),
+            ..Sums::default()
+        };
+        self.sums.merge(&sums, 1);
+        self.undetailed += row.n.saturating_sub(row.detailed);
     }
 
-    /// An archived day's sums (no prices: they add nothing to the break-even).
-    fn add_sums(&mut self, row: &RollupRow) {
-        self.wins += row.wins;
-        self.losses += row.losses;
-        // The rollup counts every settled YES/NO in `n`: those neither won nor lost were 50-50s.
-        self.fifty_fifty += row.n.saturating_sub(row.wins + row.losses);
-        self.profit += row.profit_loss;
-        self.fees += row.fees;
-        self.staked += row.staked;
+    fn add_holds(&mut self, row: &Slice) {
+        self.sums.holds += row.n;
+        self.sums.missed += row.missed;
     }
 
     fn finish(&self) -> Group {
-        let settled = self.wins + self.losses;
+        let s = &self.sums;
+        let settled = s.wins + s.losses;
+        let break_even = match self.undetailed {
+            0 => s.break_even.rate().and_then(|r| r.to_f64()),
+            _ => None,
+        };
         Group {
             settled,
-            wins: self.wins,
-            losses: self.losses,
-            fifty_fifty: self.fifty_fifty,
-            win_rate: ratio(self.wins, settled),
-            win_rate_ci: wilson(self.wins, settled, Z95),
-            break_even: self.break_even.rate().and_then(|r| r.to_f64()),
-            total_profit: self.profit.normalize(),
-            avg_profit: avg(self.profit, settled + self.fifty_fifty),
-            fees: self.fees.normalize(),
-            staked: self.staked.normalize(),
-            roi: dec_ratio(self.profit, self.staked),
-            holds: self.holds,
-            missed: self.missed,
+            wins: s.wins,
+            losses: s.losses,
+            fifty_fifty: s.fifty_fifty,
+            win_rate: ratio(s.wins, settled),
+            win_rate_ci: wilson(s.wins, settled, Z95),
+            break_even,
+            total_profit: s.profit.normalize(),
+            avg_profit: avg(s.profit, settled + s.fifty_fifty),
+            fees: s.fees.normalize(),
+            staked: s.staked.normalize(),
+            roi: dec_ratio(s.profit, s.staked),
+            holds: s.holds,
+            missed: s.missed,
         }
     }
 }
@@ -156,26 +148,6 @@ fn end_phase_key(b: bool) -> &'static str {
     }
 }
 
-/// The price bucket of a position (`by_price`): 5-cent steps from 0.30 to 0.70, open ends
-/// below and above, named so that they sort in price order.
-pub fn price_bucket(price: Decimal) -> &'static str {
-    const EDGES: [(i64, &str); 8] = [
-        (30, "0.00-0.30"),
-        (35, "0.30-0.35"),
-        (40, "0.35-0.40"),
-        (45, "0.40-0.45"),
-        (50, "0.45-0.50"),
-        (55, "0.50-0.55"),
-        (60, "0.55-0.60"),
-        (70, "0.60-0.70"),
-    ];
-    let cents = price * Decimal::ONE_HUNDRED;
-    EDGES
-        .iter()
-        .find(|(edge, _)| cents < Decimal::from(*edge))
-        .map_or("0.70-1.00", |(_, name)| *name)
-}
-
 /// The group of `key` in `map`, created on first use (no allocation for a key already there).
 fn slot<'a>(map: &'a mut BTreeMap<String, GroupAcc>, key: &str) -> &'a mut GroupAcc {
     if !map.contains_key(key) {
@@ -195,44 +167,49 @@ struct Live<'a> {
     end_phase: bool,
 }
 
-/// A settled YES/NO's figures; None when its row is inconsistent: no result (or no P&L), or
-/// money no settlement writes (a row edited by hand), which is set aside rather than summed
-/// into an overflow.
-fn position_of(row: &Scored) -> Option<Position> {
-    let (is_win, pl) = match (row.is_win, row.profit_loss) {
-        (Some(is_win), Some(pl)) => (Some(is_win), pl),
-        (None, Some(pl)) if row.is_fifty_fifty() => (None, pl),
-        _ => return None,
-    };
-    let fee = row.fee.unwrap_or_default();
-    let staked = row.position_size.unwrap_or_default();
-    if [pl, fee, staked].iter().any(|m| m.abs() > MAX_ROW_MONEY) {
-        return None;
-    }
-    let break_even = row.executed_price.and_then(|price| {
-        let mut be = BreakEven::default();
-        let charge = Charge {
-            fee,
-            asset: row.fee_asset_or_shares(),
-        };
-        be.add(staked, price, charge).then_some(be)
-    });
-    Some(Position {
-        is_win,
-        profit: pl,
-        fee,
-        staked,
-        break_even,
-    })
+/// The equity curve and the path it folds, as the rows and parts come.
+#[derive(Debug, Default)]
+struct Curve {
+    path: Option<Path>,
+    cumulative: Decimal,
+    points: Vec<EquityPoint>,
+    /// Archived parts not folded in yet, in their order.
+    waiting: VecDeque<Part>,
 }
 
-/// The calibration bucket of a confidence in [0, 1], exactly in decimal: 0 for [0, 0.5), then
-/// 1..=5 for [0.5, 0.6) … [0.9, 1.0].
-pub fn bucket_of(confidence: Decimal) -> usize {
-    let tenths = (confidence * Decimal::TEN).floor().to_u64().unwrap_or(0);
-    match tenths {
-        0..=4 => 0,
-        t => (t as usize - 4).min(5),
+impl Curve {
+    fn push(&mut self, at: i64, cumulative: Decimal) {
+        self.points.push(EquityPoint {
+            at,
+            cumulative: cumulative.normalize(),
+        });
+    }
+
+    /// Folds in every waiting part that comes before `(stamp, id)` (all of them for None).
+    fn parts_before(&mut self, key: Option<(&str, i64)>) {
+        while let Some(part) = self.waiting.front() {
+            let before = key.is_none_or(|k| (part.first_at.as_str(), part.first_id) < k);
+            if !before {
+                break;
+            }
+            let part = self.waiting.pop_front().expect("front exists");
+            for (at, level) in part.path.chart_points(self.cumulative) {
+                self.push(at, level);
+            }
+            self.cumulative += part.path.net;
+            self.path = path::then(self.path, &part.path);
+        }
+    }
+
+    fn add_live(&mut self, live: &Live<'_>, p: &Position) {
+        self.parts_before(Some((live.stamp, live.row.id)));
+        let at = live.row.timestamp.map(|t| t.timestamp());
+        let unit = Path::unit(at.unwrap_or_default(), p.profit, p.is_win);
+        self.path = path::then(self.path, &unit);
+        self.cumulative += p.profit;
+        if let Some(at) = at {
+            self.push(at, self.cumulative);
+        }
     }
 }
 
@@ -247,30 +224,22 @@ pub struct Accumulator {
     by_hour: BTreeMap<String, GroupAcc>,
     by_price: BTreeMap<String, GroupAcc>,
     by_day: BTreeMap<String, GroupAcc>,
-    /// Archived P&L per day (the equity curve's steps where rows left `trades`).
+    /// Archived P&L per day, and what its parts hold of it: a day's rest (rows archived
+    /// without details) is a step at the day's end.
     rollup_day_profit: BTreeMap<String, Decimal>,
-    /// Settled YES/NO decisions known only from the rollup.
+    /// Settled YES/NO decisions known only from the rollup, and those of them without details.
     rollup_positions: u64,
-    fees_by_asset: FeesByAsset,
-    gross_profit: Decimal,
-    gross_loss: Decimal,
-    live_positions: u64,
-    cumulative: Decimal,
-    peak: Decimal,
-    max_drawdown: Decimal,
-    streak: u64,
-    longest_streak: u64,
-    brier_sum: f64,
-    brier_n: u64,
-    buckets: [(u64, u64, f64); 6],
+    undetailed_positions: u64,
+    whole: Whole,
+    positions: u64,
+    calibration: [Calibration; 6],
+    curve: Curve,
     missed: Missed,
     coverage: Coverage,
     rollup_first: Option<String>,
     rollup_last: Option<String>,
     live_first: Option<String>,
     live_last: Option<String>,
-    /// (seconds, P&L) of each live settled position, in time order.
-    live_points: Vec<(i64, Decimal)>,
 }
 
 impl Accumulator {
@@ -278,8 +247,8 @@ impl Accumulator {
         Accumulator::default()
     }
 
-    /// The groups every settled decision belongs to (not the hour or price: those need a
-    /// live row).
+    /// The groups every settled decision belongs to (not the hour or price: those come from
+    /// a live row or the rollup's groups).
     fn common(&mut self, signal: &str, action: Action, end_phase: bool) -> [&mut GroupAcc; 4] {
         [
             &mut self.total,
@@ -289,15 +258,15 @@ impl Accumulator {
         ]
     }
 
-    /// Adds one live row (settled or pending; the caller never passes unsettleable ones).
+    /// Adds one live row (settled or pending; the caller never passes unsettleable ones), after
+    /// every archived part (in [`Accumulator::add_part`]) that comes before it.
     pub fn add_live(&mut self, row: &Scored) {
-        let is_hold = row.action == Action::Hold;
-        if row.settlement_status != SettlementStatus::Settled {
-            if !is_hold {
+        let Some(row_figures) = figures::of(row) else {
+            if row.action != Action::Hold {
                 self.pending += 1;
             }
             return;
-        }
+        };
         // The time as stored: its hour and day name the groups ("" for a time that is none).
         let stamp = row.timestamp.map(crate::time::to_db).unwrap_or_default();
         let live = Live {
@@ -307,191 +276,152 @@ impl Accumulator {
             signal: signal_key(row.signal_type.as_deref()),
             end_phase: row.is_end_phase.unwrap_or(false),
         };
-        if is_hold {
-            self.add_live_hold(&live);
-            return;
-        }
-        if let Some(position) = position_of(row) {
-            self.add_live_position(&live, &position);
-        } else {
-            self.coverage.inconsistent_rows += 1;
+        match row_figures {
+            RowFigures::Hold(h) => self.add_live_hold(&live, &h),
+            RowFigures::Position(p) => self.add_live_position(&live, &p),
+            RowFigures::Inconsistent => self.coverage.inconsistent_rows += 1,
         }
     }
 
     /// A settled position's figures in every group it belongs to.
     fn add_live_position(&mut self, live: &Live<'_>, position: &Position) {
         self.coverage.live_decisions += 1;
-        match live.row.fee_asset_or_shares() {
-            FeeAsset::Shares => self.fees_by_asset.shares += position.fee,
-            FeeAsset::Collateral => self.fees_by_asset.collateral += position.fee,
-        }
+        self.whole.add_position(position);
         for g in self.common(live.signal, live.row.action, live.end_phase) {
-            g.add(position);
+            g.sums.add_position(position);
         }
-        slot(&mut self.by_hour, live.hour).add(position);
-        if let Some(price) = live.row.executed_price {
-            slot(&mut self.by_price, price_bucket(price)).add(position);
+        slot(&mut self.by_hour, live.hour)
+            .sums
+            .add_position(position);
+        if let Some(price) = position.price {
+            slot(&mut self.by_price, figures::price_bucket(price))
+                .sums
+                .add_position(position);
         }
-        slot(&mut self.by_day, live.stamp.get(..10).unwrap_or("?")).add(position);
-        self.add_to_curve(live, position);
-    }
-
-    /// The per-row figures: gross P&L, drawdown, streaks, the curve, Brier and calibration.
-    fn add_to_curve(&mut self, live: &Live<'_>, p: &Position) {
-        let row = live.row;
-        self.live_positions += 1;
+        slot(&mut self.by_day, live.stamp.get(..10).unwrap_or("?"))
+            .sums
+            .add_position(position);
+        self.positions += 1;
         if self.live_first.is_none() {
             self.live_first = Some(live.stamp.to_string());
         }
-        if p.profit > Decimal::ZERO {
-            self.gross_profit += p.profit;
-        } else {
-            self.gross_loss -= p.profit;
-        }
-        self.cumulative += p.profit;
-        self.peak = self.peak.max(self.cumulative);
-        self.max_drawdown = self.max_drawdown.max(self.peak - self.cumulative);
-        if let Some(at) = row.timestamp {
-            self.live_points.push((at.timestamp(), p.profit));
-        }
         self.live_last = Some(live.stamp.to_string());
-        // A 50-50 is neither: it leaves the streak and the calibration as they were.
-        let Some(won) = p.is_win else {
-            return;
-        };
-        if won {
-            self.streak = 0;
-        } else {
-            self.streak += 1;
-            self.longest_streak = self.longest_streak.max(self.streak);
-        }
-        let confidence = row
-            .confidence
-            .filter(|c| *c >= Decimal::ZERO && *c <= Decimal::ONE);
-        if let Some(confidence) = confidence {
-            // A statistic, not money: the Brier score is a float.
-            let c = confidence.to_f64().unwrap_or_default();
-            let outcome = if won { 1.0 } else { 0.0 };
-            self.brier_sum += (c - outcome).powi(2);
-            self.brier_n += 1;
-            let bucket = &mut self.buckets[bucket_of(confidence)];
-            bucket.0 += 1;
-            bucket.1 += won as u64;
-            bucket.2 += c;
+        self.curve.add_live(live, position);
+        if let (Some(c), Some(won)) = (position.confidence, position.is_win) {
+            self.calibration[figures::bucket_of(c)].add(c, won);
         }
     }
 
-    fn add_live_hold(&mut self, live: &Live<'_>) {
-        let row = live.row;
+    fn add_live_hold(&mut self, live: &Live<'_>, hold: &Hold) {
         self.coverage.live_decisions += 1;
-        let missed = row.is_missed_opportunity.unwrap_or(false);
-        let hour_group = slot(&mut self.by_hour, live.hour);
-        hour_group.holds += 1;
-        hour_group.missed += missed as u64;
-        for g in self.common(live.signal, row.action, live.end_phase) {
-            g.holds += 1;
-            g.missed += missed as u64;
+        slot(&mut self.by_hour, live.hour).sums.add_hold(hold);
+        for g in self.common(live.signal, live.row.action, live.end_phase) {
+            g.sums.add_hold(hold);
         }
-        if !missed {
-            return;
+        if hold.missed {
+            self.missed.count += 1;
         }
-        self.missed.count += 1;
-        let price = match row.final_score {
-            Some(s) if s > 0.0 => row.yes_price,
-            Some(s) if s < 0.0 => row.no_price,
-            _ => None,
-        };
-        // A $1 win at the recorded price with no fee, by settlement's own rule.
-        let no_fee = Charge {
-            fee: Decimal::ZERO,
-            asset: FeeAsset::Shares,
-        };
-        if let Some(p) = price {
-            let won = pnl::settle_position(Decimal::ONE, p, true, no_fee).ok();
-            let sum = won.and_then(|w| self.missed.profit_per_dollar.checked_add(w.profit_loss));
-            if let Some(sum) = sum {
-                self.missed.priced += 1;
-                self.missed.profit_per_dollar = sum;
-            }
-        }
+        self.whole.add_hold(hold);
     }
 
     /// Adds one rollup row (archived decisions of a day and slice).
-    pub fn add_rollup(&mut self, row: &RollupRow) {
+    pub fn add_rollup(&mut self, row: &Slice) {
         // Figures no archival writes (a row edited by hand): counted as inconsistent rather
         // than summed into an overflow.
-        if !row.is_plausible() {
+        if !is_plausible(row) {
             self.coverage.inconsistent_rows += 1;
             return;
         }
         let signal = signal_key(Some(&row.signal_type)).to_string();
         // Plausible: it has one.
         let action = row.action.unwrap_or(Action::Hold);
-        let is_hold = action == Action::Hold;
         self.coverage.rollup_decisions += row.n;
-        if self
-            .rollup_first
-            .as_deref()
-            .is_none_or(|d| row.day.as_str() < d)
-        {
-            self.rollup_first = Some(row.day.clone());
-        }
-        if self
-            .rollup_last
-            .as_deref()
-            .is_none_or(|d| row.day.as_str() > d)
-        {
-            self.rollup_last = Some(row.day.clone());
-        }
-        if is_hold {
+        self.rollup_days(&row.day);
+        self.whole.merge(&row.whole, 1);
+        if action == Action::Hold {
             self.missed.count += row.missed;
             for g in self.common(&signal, action, row.is_end_phase) {
-                g.holds += row.n;
-                g.missed += row.missed;
+                g.add_holds(row);
             }
             return;
         }
-        self.rollup_positions += row.n.max(row.wins + row.losses);
+        let positions = row.n.max(row.wins + row.losses);
+        self.rollup_positions += positions;
+        self.undetailed_positions += row.n.saturating_sub(row.detailed);
         *self.rollup_day_profit.entry(row.day.clone()).or_default() += row.profit_loss;
-        slot(&mut self.by_day, &row.day).add_sums(row);
+        slot(&mut self.by_day, &row.day).add_slice(row);
         for g in self.common(&signal, action, row.is_end_phase) {
-            g.add_sums(row);
+            g.add_slice(row);
         }
     }
 
-    /// The cumulative P&L over time: archived days as one step each (at the day's end), then
-    /// or among them every live position.
-    fn equity(&self) -> Vec<EquityPoint> {
-        let days = self.rollup_day_profit.iter().filter_map(|(day, pl)| {
-            let end = crate::time::epoch_secs(&format!("{day} 23:59:59"))?;
-            Some((end, *pl))
-        });
-        let mut merged: Vec<(i64, Decimal)> = days.collect();
-        if merged.is_empty() {
-            merged = self.live_points.clone();
-        } else {
-            merged.extend_from_slice(&self.live_points);
-            merged.sort_by_key(|(at, _)| *at);
+    fn rollup_days(&mut self, day: &str) {
+        if self.rollup_first.as_deref().is_none_or(|d| day < d) {
+            self.rollup_first = Some(day.to_string());
         }
-        let mut cumulative = Decimal::ZERO;
-        merged
-            .into_iter()
-            .map(|(at, pl)| {
-                cumulative += pl;
-                EquityPoint {
-                    at,
-                    cumulative: cumulative.normalize(),
+        if self.rollup_last.as_deref().is_none_or(|d| day > d) {
+            self.rollup_last = Some(day.to_string());
+        }
+    }
+
+    /// Adds one archived day's group (by hour, by price, a calibration bucket).
+    pub fn add_group(&mut self, row: &GroupRow) {
+        let map = match row.dimension {
+            Dimension::Hour => &mut self.by_hour,
+            Dimension::Price => &mut self.by_price,
+            Dimension::Confidence => {
+                let bucket = row.name.parse::<usize>().ok().filter(|b| *b < 6);
+                match bucket {
+                    Some(b) => self.calibration[b].merge(&row.calibration, 1),
+                    None => self.coverage.inconsistent_rows += 1,
                 }
-            })
-            .collect()
+                return;
+            }
+        };
+        slot(map, &row.name).sums.merge(&row.sums, 1);
     }
 
-    pub fn finish(self, window: WindowInfo) -> Metrics {
-        let total = self.total.finish();
-        // Per-row figures describe the whole window only when no decision in it was archived,
-        // and exist only when some position settled.
-        let per_row = self.rollup_positions == 0 && self.live_positions > 0;
-        let complete = self.rollup_positions == 0;
+    /// Adds the archived parts of the window, in their order (before any live row).
+    pub fn add_parts(&mut self, parts: Vec<Part>) {
+        for part in &parts {
+            if let Some(day) = part.first_at.get(..10) {
+                *self.rollup_day_profit.entry(day.to_string()).or_default() -= part.path.net;
+            }
+            self.positions += part.path.positions;
+        }
+        self.curve.waiting.extend(parts);
+    }
+
+    /// Each day's archived P&L that no part holds (rows archived before parts existed), as one
+    /// step at the day's end, among the parts.
+    fn day_rests(&mut self) {
+        let mut rests: Vec<Part> = std::mem::take(&mut self.rollup_day_profit)
+            .into_iter()
+            .filter(|(_, pl)| !pl.is_zero())
+            .filter_map(|(day, pl)| {
+                let end = format!("{day} 23:59:59");
+                let secs = crate::time::epoch_secs(&end)?;
+                Some(Part {
+                    first_at: end,
+                    first_id: i64::MAX,
+                    path: Path::unit(secs, pl, None),
+                })
+            })
+            .collect();
+        if rests.is_empty() {
+            return;
+        }
+        rests.extend(self.curve.waiting.drain(..));
+        rests.sort_by(|a, b| (&a.first_at, a.first_id).cmp(&(&b.first_at, b.first_id)));
+        self.curve.waiting = rests.into();
+    }
+
+    /// Call once the rollup is in, before the first live row.
+    pub fn rollup_done(&mut self) {
+        self.day_rests();
+    }
+
+    fn calibration_buckets(&self) -> Vec<Bucket> {
         let labels = [
             (0.0, 0.5),
             (0.5, 0.6),
@@ -500,38 +430,66 @@ impl Accumulator {
             (0.8, 0.9),
             (0.9, 1.0),
         ];
-        let calibration = complete.then(|| {
-            self.buckets
-                .iter()
-                .zip(labels)
-                .enumerate()
-                // The bucket below 0.5 only appears when it holds trades.
-                .filter(|(i, (b, _))| *i > 0 || b.0 > 0)
-                .map(|(_, (&(n, wins, conf_sum), (low, high)))| Bucket {
-                    low,
-                    high,
-                    trades: n,
-                    wins,
-                    win_rate: ratio(wins, n),
-                    win_rate_ci: wilson(wins, n, Z95),
-                    mean_confidence: (n > 0).then(|| conf_sum / n as f64),
-                })
-                .collect()
-        });
+        self.calibration
+            .iter()
+            .zip(labels)
+            .enumerate()
+            // The bucket below 0.5 only appears when it holds trades.
+            .filter(|(i, (b, _))| *i > 0 || b.trades > 0)
+            .map(|(_, (b, (low, high)))| Bucket {
+                low,
+                high,
+                trades: b.trades,
+                wins: b.wins,
+                win_rate: ratio(b.wins, b.trades),
+                win_rate_ci: wilson(b.wins, b.trades, Z95),
+                mean_confidence: mean(b.confidence_sum, b.trades),
+            })
+            .collect()
+    }
+
+    /// The Brier score over every bucket: exact sums, one division.
+    fn brier(&self) -> Option<f64> {
+        let (sum, n) = self
+            .calibration
+            .iter()
+            .fold((Decimal::ZERO, 0u64), |(s, n), b| {
+                (s + b.brier_sum, n + b.trades)
+            });
+        mean(sum, n)
+    }
+
+    pub fn finish(mut self, window: WindowInfo) -> Metrics {
+        self.day_rests();
+        self.curve.parts_before(None);
+        let total = self.total.finish();
+        // The figures that need every row describe the whole window only when each archived
+        // position in it kept its details, and exist only when some position settled.
+        let complete = self.undetailed_positions == 0;
+        let per_row = complete && self.positions > 0;
+        let calibration = complete.then(|| self.calibration_buckets());
+        let brier = if complete { self.brier() } else { None };
         let finish_map = |m: &BTreeMap<String, GroupAcc>| {
             m.iter()
                 .map(|(k, g)| (k.clone(), g.finish()))
                 .collect::<BTreeMap<_, _>>()
         };
-        let equity = self.equity();
+        let path = self.curve.path.filter(|_| per_row);
+        let whole = &self.whole;
         let mut missed = self.missed;
-        missed.profit_per_dollar = missed.profit_per_dollar.round_dp(6).normalize();
-        missed.basis = "per $1 staked on the favoured side at the recorded yes_price/no_price, before fees; live rows only";
+        missed.priced = whole.missed_priced;
+        missed.profit_per_dollar = whole.missed_per_dollar.round_dp(6).normalize();
+        missed.basis =
+            "per $1 staked on the favoured side at the recorded yes_price/no_price, before fees";
         let mut coverage = self.coverage;
         coverage.rollup_days = self.rollup_first.zip(self.rollup_last).map(|(a, b)| [a, b]);
         coverage.live_rows = self.live_first.zip(self.live_last).map(|(a, b)| [a, b]);
         coverage.per_row_complete = complete;
-        coverage.live_only = LIVE_ONLY.to_vec();
+        coverage.live_only = if complete {
+            Vec::new()
+        } else {
+            LIVE_ONLY.to_vec()
+        };
         let if_per_row = |d: Decimal| per_row.then(|| d.normalize());
         Metrics {
             window,
@@ -549,22 +507,21 @@ impl Accumulator {
             avg_profit: total.avg_profit,
             fees: total.fees,
             fees_by_asset: complete.then(|| FeesByAsset {
-                shares: self.fees_by_asset.shares.normalize(),
-                collateral: self.fees_by_asset.collateral.normalize(),
+                shares: whole.fees_shares.normalize(),
+                collateral: whole.fees_collateral.normalize(),
             }),
             staked: total.staked,
             roi: total.roi,
-            gross_profit: if_per_row(self.gross_profit),
-            gross_loss: if_per_row(self.gross_loss),
-            profit_factor: if per_row {
-                dec_ratio(self.gross_profit, self.gross_loss)
-            } else {
-                None
+            gross_profit: if_per_row(whole.gross_profit),
+            gross_loss: if_per_row(whole.gross_loss),
+            profit_factor: match per_row {
+                true => dec_ratio(whole.gross_profit, whole.gross_loss),
+                false => None,
             },
-            max_drawdown: if_per_row(self.max_drawdown),
-            longest_losing_streak: per_row.then_some(self.longest_streak),
-            current_losing_streak: per_row.then_some(self.streak),
-            brier: (complete && self.brier_n > 0).then(|| self.brier_sum / self.brier_n as f64),
+            max_drawdown: path.map(|p| p.drawdown.normalize()),
+            longest_losing_streak: path.map(|p| p.run_longest),
+            current_losing_streak: path.map(|p| p.run_end),
+            brier,
             brier_coin_flip: BRIER_COIN_FLIP,
             calibration,
             missed_opportunities: missed,
@@ -576,14 +533,24 @@ impl Accumulator {
             periods: None,
             coverage,
             by_day: finish_map(&self.by_day),
-            equity,
+            equity: self.curve.points,
         }
     }
+}
+
+/// sum / n as a float; None for no terms.
+fn mean(sum: Decimal, n: u64) -> Option<f64> {
+    (n > 0)
+        .then(|| sum.checked_div(Decimal::from(n)))
+        .flatten()
+        .and_then(|m| m.to_f64())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::{FeeAsset, SettlementStatus};
+    use crate::rollup::figures::price_bucket;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
@@ -612,6 +579,7 @@ mod tests {
             profit_loss: d(profit),
             fees: Decimal::ZERO,
             staked: Decimal::ZERO,
+            ..RollupRow::default()
         };
         let mut acc = Accumulator::default();
         for bad in [
@@ -693,13 +661,13 @@ mod tests {
         assert!(!json.contains("NaN"), "{json}");
     }
 
-    /// Once archived positions are in the window, the figures that need every row are null
-    /// (never the live rows' figures passed off as the window's), and the curve steps through
-    /// the archived days.
+    /// Once positions archived without details (before migration 0012) are in the window, the
+    /// figures that need every row are null (never the live rows' figures passed off as the
+    /// window's), the groups holding them have no break-even, and the curve steps through the
+    /// archived days.
     #[test]
     fn archived_positions_make_per_row_figures_null() {
         let mut acc = Accumulator::new();
-        acc.add_live(&trade("2026-02-11 10:00:00", false, "-5"));
         acc.add_rollup(&RollupRow {
             day: "2026-02-01".into(),
             signal_type: "BULLISH".into(),
@@ -712,6 +680,8 @@ mod tests {
             staked: d("15"),
             ..RollupRow::default()
         });
+        acc.rollup_done();
+        acc.add_live(&trade("2026-02-11 10:00:00", false, "-5"));
         let m = acc.finish(info());
         assert_eq!((m.settled, m.total_profit), (4, d("-2")));
         assert_eq!(m.max_drawdown, None);
@@ -721,8 +691,10 @@ mod tests {
         assert_eq!(m.fees_by_asset, None);
         assert!(!m.coverage.per_row_complete);
         let curve: Vec<Decimal> = m.equity.iter().map(|p| p.cumulative).collect();
-        assert_eq!(curve, vec![d("3"), d("-2")]);
+        // The archived day as a step at its end (from the level before it), then the live row.
+        assert_eq!(curve, vec![d("0"), d("3"), d("-2")]);
         assert_eq!(m.by_day["2026-02-01"].total_profit, d("3"));
+        assert_eq!(m.by_signal["BULLISH"].break_even, None);
     }
 
     #[test]

@@ -308,6 +308,16 @@ impl BreakEven {
         }
     }
 
+    /// Its two sums, `(Σ loss, Σ (win − loss))`, as the daily rollup keeps them.
+    pub fn terms(&self) -> (Decimal, Decimal) {
+        (self.at_risk, self.swing)
+    }
+
+    /// The sums kept by [`BreakEven::terms`], back.
+    pub fn from_terms(at_risk: Decimal, swing: Decimal) -> BreakEven {
+        BreakEven { at_risk, swing }
+    }
+
     /// The break-even win rate (4 decimals); `None` with no position, or none that can win
     /// more than it loses.
     pub fn rate(&self) -> Option<Decimal> {

@@ -459,7 +459,7 @@ fn equity<DB: DrawingBackend>(area: &Area<'_, DB>, m: &Metrics, layout: Layout) 
     let deepest = drawdown.iter().map(|p| p.1).fold(0.0, f64::min);
     let caption = match m.max_drawdown {
         Some(d) => format!("Drawdown (USDC), max {:.2}", d.round_dp(2)),
-        None => "Drawdown (USDC); archived days as daily steps".to_string(),
+        None => "Drawdown (USDC); days archived before details as daily steps".to_string(),
     };
     let mut chart = ChartBuilder::on(&lower)
         .caption(caption, text(layout.label(14)))

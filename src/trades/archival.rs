@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 
 use crate::db::Money;
 use crate::kinds::{Action, SettlementStatus};
+use crate::trades::row::ABSENT;
+use crate::trades::{Scored, SCORED_COLUMNS};
 
 /// The table's name, as the archive's files and manifest name it.
 pub const NAME: &str = "trades";
@@ -46,9 +48,11 @@ pub fn is_present(conn: &Connection, id: i64) -> Result<bool> {
         .query_row([id], |r| r.get(0))?)
 }
 
-/// The columns of a trade the rollup needs, as stored (money read through [`Money`]).
+/// The columns of a trade the rollup needs, as stored (money read through [`Money`]), and the
+/// row as the figures read it ([`Scored`]: what the rollup's details keep of it).
 #[derive(Debug, Clone)]
 pub struct TradeFacts<'a> {
+    pub scored: Scored,
     pub timestamp: &'a str,
     pub signal_type: Option<&'a str>,
     pub action: Action,
@@ -62,8 +66,8 @@ pub struct TradeFacts<'a> {
 }
 
 /// Where the rollup's columns are in a trades row (as the archive reads it from the table or
-/// from a file's header).
-pub struct TradeColumns([usize; 10]);
+/// from a file's header), and where [`SCORED_COLUMNS`]' are.
+pub struct TradeColumns([usize; 10], Vec<usize>);
 
 impl TradeColumns {
     const NAMES: [&'static str; 10] = [
@@ -87,18 +91,31 @@ impl TradeColumns {
                 .position(|c| c == name)
                 .ok_or_else(|| anyhow!("trades has no column {name}"))?;
         }
-        Ok(TradeColumns(at))
+        // Columns added since a file was written read as NULL; its id it always has.
+        let scored: Vec<usize> = SCORED_COLUMNS
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                columns.iter().position(|c| c == name).unwrap_or(ABSENT)
+            })
+            .collect();
+        if scored.last() == Some(&ABSENT) {
+            return Err(anyhow!("trades has no column id"));
+        }
+        Ok(TradeColumns(at, scored))
     }
 
     /// The facts of a row read with the table's columns.
     pub fn of<'a>(&self, row: &'a rusqlite::Row<'_>) -> Result<TradeFacts<'a>> {
-        self.facts(|i| Ok(row.get_ref(self.0[i])?))
+        let scored = Scored::read_at(row, &self.1)?;
+        self.facts(scored, |i| Ok(row.get_ref(self.0[i])?))
     }
 
     /// The same facts from a parsed archive line (for restore): money as numbers (files written
     /// since migration 0002) or as exact decimal strings (files written before it).
     pub fn of_values<'a>(&self, values: &'a [SqlValue]) -> Result<TradeFacts<'a>> {
-        self.facts(|i| {
+        let scored = Scored::read_values(values, &self.1)?;
+        self.facts(scored, |i| {
             values
                 .get(self.0[i])
                 .map(ValueRef::from)
@@ -106,7 +123,11 @@ impl TradeColumns {
         })
     }
 
-    fn facts<'a>(&self, cell: impl Fn(usize) -> Result<ValueRef<'a>>) -> Result<TradeFacts<'a>> {
+    fn facts<'a>(
+        &self,
+        scored: Scored,
+        cell: impl Fn(usize) -> Result<ValueRef<'a>>,
+    ) -> Result<TradeFacts<'a>> {
         let name = |i: usize| Self::NAMES[i];
         let text = |i: usize| -> Result<Option<&'a str>> {
             Ok(match cell(i)? {
@@ -127,6 +148,7 @@ impl TradeColumns {
             text(i)?.ok_or_else(|| anyhow!("trades.{}: no value", name(i)))
         };
         Ok(TradeFacts {
+            scored,
             timestamp: text(0)?.unwrap_or_default(),
             signal_type: text(1)?,
             action: word(2)?

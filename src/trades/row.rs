@@ -8,7 +8,7 @@
 //! is not one reads as `None`.
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rust_decimal::Decimal;
 
 use crate::db::{BtcPrice, Money, MAX_ROW_MONEY};
@@ -45,7 +45,7 @@ macro_rules! scored_columns {
     () => {
         "timestamp, action, confidence, signal_type, is_end_phase, settlement_status, \
          settlement_source, actual_outcome, is_win, profit_loss, fee, position_size, \
-         final_score, is_missed_opportunity, yes_price, no_price, fee_asset, executed_price"
+         final_score, is_missed_opportunity, yes_price, no_price, fee_asset, executed_price, id"
     };
 }
 
@@ -217,8 +217,7 @@ impl Trade {
     /// Reads a row of [`COLUMNS`] starting at column `at`.
     pub fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Trade> {
         let mut cells = Cells {
-            row: r,
-            at,
+            source: Source::From(r, at),
             unreadable: Vec::new(),
         };
         let mut t = Trade {
@@ -355,6 +354,9 @@ pub struct Scored {
     pub no_price: Option<Decimal>,
     pub fee_asset: Option<FeeAsset>,
     pub executed_price: Option<Decimal>,
+    /// The row's id: with the time as stored, the order the figures fold rows in
+    /// ([`crate::trades::sql::IN_WINDOW`]'s `ORDER BY timestamp, id`).
+    pub id: i64,
     /// As [`Trade::unreadable`].
     pub unreadable: Vec<&'static str>,
 }
@@ -382,6 +384,7 @@ impl Default for Scored {
             no_price: None,
             fee_asset: None,
             executed_price: None,
+            id: 0,
             unreadable: Vec::new(),
         }
     }
@@ -390,11 +393,31 @@ impl Default for Scored {
 impl Scored {
     /// Reads a row of [`SCORED_COLUMNS`] starting at column `at`.
     pub fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Scored> {
-        let mut cells = Cells {
-            row: r,
-            at,
+        Scored::from_cells(Cells {
+            source: Source::From(r, at),
             unreadable: Vec::new(),
-        };
+        })
+    }
+
+    /// Reads the [`SCORED_COLUMNS`] of a row whose columns are elsewhere: column `i` of
+    /// `SCORED_COLUMNS` is the row's column `at[i]` (a table row read with all its columns;
+    /// [`ABSENT`]: a column it does not have, NULL).
+    pub fn read_at(r: &rusqlite::Row<'_>, at: &[usize]) -> rusqlite::Result<Scored> {
+        Scored::from_cells(Cells {
+            source: Source::At(r, at),
+            unreadable: Vec::new(),
+        })
+    }
+
+    /// The same from an archive line's values: column `i` of `SCORED_COLUMNS` is `values[at[i]]`.
+    pub fn read_values(values: &[SqlValue], at: &[usize]) -> rusqlite::Result<Scored> {
+        Scored::from_cells(Cells {
+            source: Source::Values(values, at),
+            unreadable: Vec::new(),
+        })
+    }
+
+    fn from_cells(mut cells: Cells<'_, '_>) -> rusqlite::Result<Scored> {
         let mut s = Scored {
             timestamp: cells.time(0)?,
             action: cells.get(1)?,
@@ -414,6 +437,7 @@ impl Scored {
             no_price: cells.money(15, "no_price")?,
             fee_asset: cells.get(16)?,
             executed_price: cells.money(17, "executed_price")?,
+            id: cells.get(18)?,
             unreadable: Vec::new(),
         };
         s.unreadable = cells.unreadable;
@@ -494,20 +518,47 @@ impl std::fmt::Write for Digits {
     }
 }
 
+/// Where a row's cells are: a row's columns from `at` on, a row's columns by position, or an
+/// archive line's values by position.
+enum Source<'a, 'b> {
+    From(&'a rusqlite::Row<'b>, usize),
+    At(&'a rusqlite::Row<'b>, &'a [usize]),
+    Values(&'a [SqlValue], &'a [usize]),
+}
+
 /// The cells of one row, read leniently where a hand edit may have put anything.
 struct Cells<'a, 'b> {
-    row: &'a rusqlite::Row<'b>,
-    at: usize,
+    source: Source<'a, 'b>,
     unreadable: Vec<&'static str>,
 }
 
 impl Cells<'_, '_> {
     fn get<T: rusqlite::types::FromSql>(&self, i: usize) -> rusqlite::Result<T> {
-        self.row.get(self.at + i)
+        match self.source {
+            Source::From(row, at) => row.get(at + i),
+            Source::At(..) | Source::Values(..) => T::column_result(self.value(i)?).map_err(|e| {
+                let null = rusqlite::types::Type::Null;
+                rusqlite::Error::FromSqlConversionFailure(i, null, e.into())
+            }),
+        }
     }
 
+    /// Cell `i`; a column the row does not have ([`ABSENT`]) is NULL.
     fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
-        self.row.get_ref(self.at + i)
+        match self.source {
+            Source::From(row, at) => row.get_ref(at + i),
+            Source::At(row, at) => match position(at, i)? {
+                ABSENT => Ok(ValueRef::Null),
+                p => row.get_ref(p),
+            },
+            Source::Values(values, at) => match position(at, i)? {
+                ABSENT => Ok(ValueRef::Null),
+                p => values
+                    .get(p)
+                    .map(ValueRef::from)
+                    .ok_or(rusqlite::Error::InvalidColumnIndex(i)),
+            },
+        }
     }
 
     /// A stored time; anything that is not one reads as None.
@@ -556,6 +607,17 @@ impl Cells<'_, '_> {
         let value = BtcPrice::from_value(self.value(i)?);
         Ok(self.amount(value, name))
     }
+}
+
+/// The position of a column a row read by position does not have (a table or file from an
+/// older version): it reads as NULL.
+pub const ABSENT: usize = usize::MAX;
+
+/// Where cell `i` is in a row read by position.
+fn position(at: &[usize], i: usize) -> rusqlite::Result<usize> {
+    at.get(i)
+        .copied()
+        .ok_or(rusqlite::Error::InvalidColumnIndex(i))
 }
 
 #[cfg(test)]
