@@ -230,9 +230,10 @@ fn a_rollup_from_before_the_details_migrates_and_says_what_it_covers() {
     let db = history();
     let mut conn = db.conn();
     let all_before = metrics::compute(&conn, &Window::All, now()).unwrap();
-    // Back to schema 11's rollup: its rows as the version-11 archive job left them.
+    // Back to schema 11's rollup: its rows as the version-11 archive job left them (and no
+    // view over it: 0013 comes later).
     conn.execute_batch(
-        "DROP TABLE rollup_groups; DROP TABLE rollup_paths; DROP TABLE rollup_files;
+        "DROP VIEW daily_results; DROP TABLE rollup_groups; DROP TABLE rollup_paths; DROP TABLE rollup_files;
          CREATE TABLE daily_rollup_11 AS SELECT day, signal_type, action, is_end_phase, n, wins,
                 losses, missed, profit_loss, fees, staked FROM daily_rollup;
          DROP TABLE daily_rollup;
@@ -257,7 +258,10 @@ fn a_rollup_from_before_the_details_migrates_and_says_what_it_covers() {
 
     // The current binary migrates it (any command does) and reads it.
     let v = ok_json(cmd(&db, "polyperf").args(["report", "--json", "--now", NOW]));
-    assert_eq!(db.count("PRAGMA user_version"), 12);
+    assert_eq!(
+        db.count("PRAGMA user_version"),
+        polyperf::db::SCHEMA_VERSION
+    );
     assert_eq!(db.count("SELECT sum(detailed) FROM daily_rollup"), 0);
     assert_eq!(db.count("SELECT sum(n) FROM daily_rollup"), legacy);
     assert_eq!(v["coverage"]["per_row_complete"], false, "{v}");

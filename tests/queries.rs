@@ -343,8 +343,8 @@ fn daily_results_is_the_same_before_and_after_archival_and_restore() {
 /// Each ready query in sql/queries/, run as printed in README on a database that
 /// polyperf-archive partly archived, says what the report says: all_time.sql its totals,
 /// daily_pnl.sql its periods by day, win_rate_by_signal.sql its groups by signal, to the cent.
-/// fees_by_asset.sql (live rows) has no row for the HOLDs and equals the report's split while
-/// no row is archived; every query on `trades` says in its first line that it reads live rows.
+/// fees_by_asset.sql has no row for the HOLDs and equals the report's split, before and after
+/// archival; every query on `trades` says in its first line that it reads live rows.
 #[test]
 fn ready_queries_agree_with_the_report_over_archived_and_live_days() {
     let db = TestDb::new();
@@ -400,14 +400,18 @@ fn ready_queries_agree_with_the_report_over_archived_and_live_days() {
         );
     }
 
-    // Live rows only, said first; no empty row for the HOLDs (they pay no fee).
-    let fees = &run_file(&db.path, &query_file("fees_by_asset.sql"))[0];
-    assert!(
-        fees.rows
-            .iter()
-            .all(|r| r[0] == "shares" || r[0] == "collateral"),
-        "{fees:?}"
-    );
+    // No empty row for the HOLDs (they pay no fee); the split is the report's, archived days
+    // included.
+    let fees = run_file(&db.path, &query_file("fees_by_asset.sql"));
+    let assets: Vec<&str> = fees[0].rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(assets, ["collateral", "shares"], "{fees:?}");
+    for (row, asset) in assets.iter().enumerate() {
+        same_cents(
+            fees[0].at(row, "fees"),
+            money(&v["fees_by_asset"][asset]),
+            asset,
+        );
+    }
     for entry in std::fs::read_dir(repo().join("sql/queries")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();

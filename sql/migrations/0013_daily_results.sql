@@ -16,6 +16,10 @@
 --                USDC, each row's sum rounded to 6 decimals (the money columns' own precision);
 --                0 on HOLD rows (a HOLD stakes nothing). sum() over rows goes through floating
 --                point again: round it (2 places for people, 6 to compare with the report).
+--   fees_shares, fees_collateral
+--                `fees` by the asset they were charged in (a row settled before `fee_asset`
+--                existed counts as shares, as the report counts it); positions archived before
+--                migration 0012 kept no asset: their fees are in `fees` only
 --   archived     how many of `decisions` are known only from daily_rollup
 --
 -- signal_type is NULL when the decision had none (daily_rollup keeps '' for it).
@@ -38,6 +42,10 @@ SELECT day,
        CASE WHEN action IN ('YES', 'NO')
             THEN round(sum(fees), 6) ELSE 0.0 END                           AS fees,
        CASE WHEN action IN ('YES', 'NO')
+            THEN round(sum(fees_shares), 6) ELSE 0.0 END                    AS fees_shares,
+       CASE WHEN action IN ('YES', 'NO')
+            THEN round(sum(fees_collateral), 6) ELSE 0.0 END                AS fees_collateral,
+       CASE WHEN action IN ('YES', 'NO')
             THEN round(sum(staked), 6) ELSE 0.0 END                         AS staked,
        sum(archived)                                                        AS archived
 FROM (SELECT substr(timestamp, 1, 10)                                       AS day,
@@ -49,6 +57,9 @@ FROM (SELECT substr(timestamp, 1, 10)                                       AS d
              coalesce(sum(action = 'HOLD' AND is_missed_opportunity = 1), 0) AS missed,
              total(profit_loss)                                             AS profit_loss,
              total(fee)                                                     AS fees,
+             total(CASE WHEN coalesce(fee_asset, 'shares') = 'shares'
+                        THEN fee END)                                       AS fees_shares,
+             total(CASE WHEN fee_asset = 'collateral' THEN fee END)         AS fees_collateral,
              total(CASE WHEN action <> 'HOLD' THEN position_size END)       AS staked,
              0                                                              AS archived
       FROM trades
@@ -56,6 +67,6 @@ FROM (SELECT substr(timestamp, 1, 10)                                       AS d
       GROUP BY 1, 2, 3
       UNION ALL
       SELECT day, action, nullif(signal_type, ''), n, wins, losses, missed, profit_loss, fees,
-             staked, n
+             fees_shares, fees_collateral, staked, n
       FROM daily_rollup)
 GROUP BY day, action, signal_type;

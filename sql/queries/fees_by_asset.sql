@@ -1,15 +1,16 @@
--- Live rows only (`trades`: daily_rollup keeps no fee asset): fees of settled YES/NO decisions
--- by the asset they were charged in (shares before the CLOB V2 cut-over of 2026-04-28 11:00 UTC,
+-- Fees of settled YES/NO decisions by the asset they were charged in, archived days included
+-- (the view daily_results): shares before the CLOB V2 cut-over of 2026-04-28 11:00 UTC,
 -- collateral on top of the stake since, and rows settled before the column existed count as shares,
--- as the report counts them). HOLDs pay no fee and have no row here. Run: sqlite3 DB < this file
+-- as the report counts them. HOLDs pay no fee and have no row here. Positions archived before
+-- migration 0012 kept no asset: their fees show as "unknown". Run: sqlite3 DB < this file
 .mode column
 .headers on
-SELECT coalesce(fee_asset, 'shares')                                 AS fee_asset,
-       count(*)                                                      AS trades,
-       round(sum(fee), 4)                                            AS fees,
-       min(timestamp)                                                AS first,
-       max(timestamp)                                                AS last
-FROM trades
-WHERE settlement_status = 'settled' AND action IN ('YES', 'NO')
-GROUP BY 1
-ORDER BY 1;
+SELECT fee_asset, round(fees, 2) AS fees, round(100.0 * fees / total, 1) AS percent
+FROM (SELECT 'collateral' AS fee_asset, sum(fees_collateral) AS fees, sum(fees) AS total
+      FROM daily_results
+      UNION ALL
+      SELECT 'shares', sum(fees_shares), sum(fees) FROM daily_results
+      UNION ALL
+      SELECT 'unknown', sum(fees - fees_shares - fees_collateral), sum(fees) FROM daily_results)
+WHERE round(fees, 6) <> 0
+ORDER BY fee_asset;

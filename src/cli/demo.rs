@@ -253,23 +253,14 @@ fn archive(demo: &Demo, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Step 9: the report of the live rows (with its HTML page and chart), then the status.
-/// Returns where the page and the chart are.
+/// Step 9: the report of all time, archived days and live rows alike (every figure survives
+/// archival), with its HTML page and chart, then the status. Returns where the page and the
+/// chart are.
 fn report(demo: &Demo, global: &GlobalArgs, args: &DemoArgs) -> Result<(PathBuf, PathBuf)> {
-    // From the first whole day the archive left live: every figure (drawdown, streaks,
-    // calibration) needs every row, and a window reaching into an archived day shows n/a.
-    let since = crate::time::days_before(demo.now, demo::LIVE_DAYS - 1)?
-        .date_naive()
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
-    heading(&format!(
-        "9. polyperf report since {} (the live rows)",
-        since.format("%Y-%m-%d")
-    ));
+    heading("9. polyperf report (all time: the archived days and the live rows)");
     let html = args.dir.join("report.html");
     let chart = args.dir.join("chart.svg");
     let report_args = ReportArgs {
-        since: Some(since),
         by: Some(crate::metrics::By::Day),
         html: Some(html.clone()),
         chart: Some(chart.clone()),

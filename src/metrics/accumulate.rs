@@ -259,7 +259,7 @@ impl Accumulator {
     }
 
     /// Adds one live row (settled or pending; the caller never passes unsettleable ones), after
-    /// every archived part (in [`Accumulator::add_part`]) that comes before it.
+    /// every archived part (in [`Accumulator::add_parts`]) that comes before it.
     pub fn add_live(&mut self, row: &Scored) {
         let Some(row_figures) = figures::of(row) else {
             if row.action != Action::Hold {
