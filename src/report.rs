@@ -17,6 +17,7 @@ use crate::words::{amount, ci, money, pct, plain_money, signed_pct, usdc, NA};
 pub mod chart;
 mod chart_rows;
 pub mod html;
+mod pen;
 
 pub use html::{escape, html_page, Extras, Section};
 

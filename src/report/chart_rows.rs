@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::chart::{bar_color, drawing, empty, text, Area};
+use super::pen::{bar_color, drawing, empty, text, Area};
 use crate::metrics::Group;
 
 /// The rows chart of `groups` (settled ones only), the first group at the top.

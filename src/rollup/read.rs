@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::figures::{Calibration, Sums, Whole};
 use super::path::Mark;
-use super::{Dimension, Path};
+use super::{Dimension, GroupTotals, Path};
 use crate::db::Money;
 use crate::kinds::Action;
 use crate::money::pnl::BreakEven;
@@ -54,12 +54,43 @@ pub struct Part {
     pub path: Path,
 }
 
-fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+pub(super) fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     Ok(r.get::<_, i64>(i)?.max(0) as u64)
 }
 
-fn money(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Decimal> {
+pub(super) fn money(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Decimal> {
     Ok(Money::get(r, i)?.unwrap_or_default())
+}
+
+/// A decimal kept as exact text (the Brier and confidence sums).
+pub(super) fn exact(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Decimal> {
+    let text: String = r.get(i)?;
+    Ok(text.parse().unwrap_or_default())
+}
+
+/// A `rollup_groups` row from column 0 on (wins, losses, …, brier_sum). A calibration bucket's
+/// counts are in both [`Sums`] and [`Calibration`]; the caller reads the one its dimension uses.
+pub(super) fn read_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupTotals> {
+    let (wins, losses) = (count(r, 0)?, count(r, 1)?);
+    Ok(GroupTotals {
+        sums: Sums {
+            wins,
+            losses,
+            fifty_fifty: count(r, 2)?,
+            holds: count(r, 3)?,
+            missed: count(r, 4)?,
+            profit: money(r, 5)?,
+            fees: money(r, 6)?,
+            staked: money(r, 7)?,
+            break_even: BreakEven::from_terms(money(r, 8)?, money(r, 9)?),
+        },
+        calibration: Calibration {
+            trades: wins + losses,
+            wins,
+            confidence_sum: exact(r, 10)?,
+            brier_sum: exact(r, 11)?,
+        },
+    })
 }
 
 /// Calls `each` with every `daily_rollup` row of the days `from_day..=to_day`.
@@ -121,7 +152,7 @@ pub fn each_group(
         let Some(dimension) = r.get_ref(13)?.as_str().ok().and_then(Dimension::parse) else {
             continue;
         };
-        let group = super::store::read_group(r)?;
+        let group = read_group(r)?;
         each(&GroupRow {
             day: r.get(12)?,
             dimension,

@@ -5,27 +5,12 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
-use rust_decimal::Decimal;
 
 use super::figures::{Calibration, Sums, Whole};
-use super::read::{part_columns, read_part};
+use super::read::{count, money, part_columns, read_group, read_part};
 use super::{GroupKey, GroupTotals, Key, Path, Totals};
 use crate::db::Money;
 use crate::money::pnl::BreakEven;
-
-/// A decimal kept as exact text (the Brier and confidence sums).
-fn exact(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Decimal> {
-    let text: String = r.get(i)?;
-    Ok(text.parse().unwrap_or_default())
-}
-
-fn money(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Decimal> {
-    Ok(Money::get(r, i)?.unwrap_or_default())
-}
-
-fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(r.get::<_, i64>(i)?.max(0) as u64)
-}
 
 /// Whether this database keeps the rollup's details (migration 0012).
 pub(super) fn details_kept(conn: &Connection) -> Result<bool> {
@@ -242,31 +227,6 @@ pub(super) fn apply_groups(
         ])?;
     }
     Ok(())
-}
-
-/// A `rollup_groups` row from column 0 on (wins, losses, …, brier_sum). A calibration bucket's
-/// counts are in both [`Sums`] and [`Calibration`]; the caller reads the one its dimension uses.
-pub(super) fn read_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupTotals> {
-    let (wins, losses) = (count(r, 0)?, count(r, 1)?);
-    Ok(GroupTotals {
-        sums: Sums {
-            wins,
-            losses,
-            fifty_fifty: count(r, 2)?,
-            holds: count(r, 3)?,
-            missed: count(r, 4)?,
-            profit: money(r, 5)?,
-            fees: money(r, 6)?,
-            staked: money(r, 7)?,
-            break_even: BreakEven::from_terms(money(r, 8)?, money(r, 9)?),
-        },
-        calibration: Calibration {
-            trades: wins + losses,
-            wins,
-            confidence_sum: exact(r, 10)?,
-            brier_sum: exact(r, 11)?,
-        },
-    })
 }
 
 /// A day's part of file `file`: added, or composed with the part already there (a file's
