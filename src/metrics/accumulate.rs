@@ -187,12 +187,12 @@ impl Curve {
 
     /// Folds in every waiting part that comes before `(stamp, id)` (all of them for None).
     fn parts_before(&mut self, key: Option<(&str, i64)>) {
-        while let Some(part) = self.waiting.front() {
+        while let Some(part) = self.waiting.pop_front() {
             let before = key.is_none_or(|k| (part.first_at.as_str(), part.first_id) < k);
             if !before {
+                self.waiting.push_front(part);
                 break;
             }
-            let part = self.waiting.pop_front().expect("front exists");
             for (at, level) in part.path.chart_points(self.cumulative) {
                 self.push(at, level);
             }
