@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::error::bad_input;
 use crate::metrics::{self, Group, Metrics, Period, Window};
-use crate::words::{amount, ci, money, pct, plain_money, signed_pct, usdc, NA};
+use crate::words::{amount, ci, count, money, pct, plain_money, signed_pct, usdc, NA};
 
 pub mod chart;
 mod chart_rows;
@@ -65,9 +65,25 @@ pub fn per_row_note(m: &Metrics) -> Option<String> {
                 .unwrap_or_default()
         ));
     }
-    c.live_rows
+    let archived = c.rollup_days.as_ref().map(|[a, b]| {
+        format!(
+            "{} archived decisions (days {a} to {b}, from the rollup)",
+            count(c.rollup_decisions)
+        )
+    });
+    let live = c
+        .live_rows
         .as_ref()
-        .map(|[a, b]| format!("per-trade figures cover {a} to {b} UTC (every row in the window)"))
+        .map(|[a, b]| format!("the live rows ({a} to {b} UTC)"));
+    match (archived, live) {
+        (Some(archived), Some(live)) => Some(format!(
+            "every figure covers the whole window: {archived} and {live}"
+        )),
+        (Some(only), None) | (None, Some(only)) => {
+            Some(format!("every figure covers the whole window: {only}"))
+        }
+        (None, None) => None,
+    }
 }
 
 fn paint(s: &str, code: &str, color: bool) -> String {

@@ -170,6 +170,19 @@ fn every_figure_is_the_same_after_archival_a_split_day_and_a_restore() {
     let v = ok_json(cmd(&db, "polyperf").args(["report", "--json", "--now", NOW]));
     assert_eq!(v["coverage"]["per_row_complete"], true, "{v}");
     assert!(v["coverage"]["rollup_decisions"].as_u64().unwrap() > 1000);
+    // And the report says so to a person: the whole window, the archived part named.
+    let out = cmd(&db, "polyperf")
+        .args(["report", "--now", NOW])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let note = text.lines().find(|l| l.trim_start().starts_with("note"));
+    let note = note.unwrap_or_else(|| panic!("no note in:\n{text}"));
+    assert!(
+        note.contains("every figure covers the whole window")
+            && note.contains("archived decisions"),
+        "{note}"
+    );
 }
 
 /// The deepest fall of a curve drawn from its points, as the chart's drawdown panel draws it.
