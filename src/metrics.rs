@@ -209,6 +209,12 @@ pub struct Coverage {
     /// Settled YES/NO rows skipped because is_win or profit_loss was missing, or their money was
     /// beyond anything settlement writes (over 10^15 USDC).
     pub inconsistent_rows: u64,
+    /// Live positions and archived parts that fall inside an earlier archived part's time span
+    /// (a decision that settled after its neighbours were archived, then was archived by a
+    /// later run, or is still live). A part is folded whole at its first position, so the
+    /// drawdown, the losing streaks and the curve are approximate near them; every sum is
+    /// exact. 0 normally.
+    pub out_of_order: u64,
 }
 
 /// The window the figures cover.

@@ -75,13 +75,21 @@ pub fn per_row_note(m: &Metrics) -> Option<String> {
         .live_rows
         .as_ref()
         .map(|[a, b]| format!("the live rows ({a} to {b} UTC)"));
+    let order = match c.out_of_order {
+        0 => String::new(),
+        n => format!(
+            "; {} positions fall inside an archived part's time span (settled after their \
+             neighbours were archived): drawdown, streaks and the curve are approximate near them",
+            count(n)
+        ),
+    };
     match (archived, live) {
         (Some(archived), Some(live)) => Some(format!(
-            "every figure covers the whole window: {archived} and {live}"
+            "every figure covers the whole window: {archived} and {live}{order}"
         )),
-        (Some(only), None) | (None, Some(only)) => {
-            Some(format!("every figure covers the whole window: {only}"))
-        }
+        (Some(only), None) | (None, Some(only)) => Some(format!(
+            "every figure covers the whole window: {only}{order}"
+        )),
         (None, None) => None,
     }
 }

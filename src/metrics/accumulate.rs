@@ -175,6 +175,11 @@ struct Curve {
     points: Vec<EquityPoint>,
     /// Archived parts not folded in yet, in their order.
     waiting: VecDeque<Part>,
+    /// The last position time (Unix seconds) of the parts folded so far.
+    reach: Option<i64>,
+    /// Live positions and parts that fell inside an earlier part's span ([`Coverage`]'s
+    /// `out_of_order`).
+    out_of_order: u64,
 }
 
 impl Curve {
@@ -193,6 +198,11 @@ impl Curve {
                 self.waiting.push_front(part);
                 break;
             }
+            self.inside_a_part(part.path.first_at);
+            self.reach = Some(
+                self.reach
+                    .map_or(part.path.last_at, |r| r.max(part.path.last_at)),
+            );
             for (at, level) in part.path.chart_points(self.cumulative) {
                 self.push(at, level);
             }
@@ -201,9 +211,20 @@ impl Curve {
         }
     }
 
+    /// Counts a position (or a part's first) at `at` that falls inside a part already folded:
+    /// a part is folded whole at its first position, so the order near it is approximate.
+    fn inside_a_part(&mut self, at: i64) {
+        if self.reach.is_some_and(|reach| reach > at) {
+            self.out_of_order += 1;
+        }
+    }
+
     fn add_live(&mut self, live: &Live<'_>, p: &Position) {
         self.parts_before(Some((live.stamp, live.row.id)));
         let at = live.row.timestamp.map(|t| t.timestamp());
+        if let Some(at) = at {
+            self.inside_a_part(at);
+        }
         let unit = Path::unit(at.unwrap_or_default(), p.profit, p.is_win);
         self.path = path::then(self.path, &unit);
         self.cumulative += p.profit;
@@ -485,6 +506,7 @@ impl Accumulator {
         coverage.rollup_days = self.rollup_first.zip(self.rollup_last).map(|(a, b)| [a, b]);
         coverage.live_rows = self.live_first.zip(self.live_last).map(|(a, b)| [a, b]);
         coverage.per_row_complete = complete;
+        coverage.out_of_order = self.curve.out_of_order;
         coverage.live_only = if complete {
             Vec::new()
         } else {
@@ -695,6 +717,44 @@ mod tests {
         assert_eq!(curve, vec![d("0"), d("3"), d("-2")]);
         assert_eq!(m.by_day["2026-02-01"].total_profit, d("3"));
         assert_eq!(m.by_signal["BULLISH"].break_even, None);
+    }
+
+    /// A part is folded whole at its first position: a live position (or a later part) that
+    /// falls inside an earlier part's span is counted, so the report can say the order near it
+    /// is approximate. Positions after the part's last one are in order.
+    #[test]
+    fn positions_inside_an_archived_part_are_counted_out_of_order() {
+        let secs = |t: &str| crate::time::epoch_secs(t).unwrap();
+        let part = |from: &str, to: &str, id: i64| Part {
+            first_at: from.into(),
+            first_id: id,
+            path: Path::unit(secs(from), d("1"), Some(true)).then(&Path::unit(
+                secs(to),
+                d("-1"),
+                Some(false),
+            )),
+        };
+        let mut acc = Accumulator::new();
+        acc.add_parts(vec![
+            part("2026-02-11 10:00:00", "2026-02-11 12:00:00", 1),
+            part("2026-02-11 11:00:00", "2026-02-11 11:30:00", 5),
+        ]);
+        acc.rollup_done();
+        acc.add_live(&trade("2026-02-11 11:45:00", true, "2"));
+        acc.add_live(&trade("2026-02-11 12:30:00", true, "2"));
+        let m = acc.finish(info());
+        // The second part starts inside the first; the 11:45 position too; 12:30 does not.
+        assert_eq!(m.coverage.out_of_order, 2);
+
+        let mut acc = Accumulator::new();
+        acc.add_parts(vec![part("2026-02-11 10:00:00", "2026-02-11 12:00:00", 1)]);
+        acc.rollup_done();
+        acc.add_live(&trade("2026-02-11 12:00:00", true, "2"));
+        assert_eq!(
+            acc.finish(info()).coverage.out_of_order,
+            0,
+            "a tie is in order"
+        );
     }
 
     #[test]
