@@ -98,47 +98,7 @@ impl Fingerprint {
 /// The fingerprint of what the log writes for `d` (its content, not its id), given its
 /// timestamp and window as stored.
 pub fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, String)>) -> i64 {
-    let mut f = Fingerprint::new();
-    f.text(Some(timestamp));
-    f.text(Some(&d.market_slug));
-    f.int(d.market_id);
-    f.text(Some(d.action.as_str()));
-    f.real(Some(d.confidence));
-    f.text(d.reasoning.as_deref());
-    f.int(d.time_remaining_seconds);
-    f.int(d.is_end_phase.map(i64::from));
-    for score in [
-        d.social_score,
-        d.market_score,
-        d.final_score,
-        d.final_confidence,
-        d.rsi,
-        d.macd,
-    ] {
-        f.real(score);
-    }
-    f.text(d.signal_type.as_deref());
-    f.text(d.trend.as_deref());
-    for amount in [
-        Some(d.position_size),
-        Some(d.btc_price),
-        d.price_to_beat,
-        d.yes_price,
-        d.no_price,
-        d.executed_price,
-        d.fee_rate,
-        d.fee_paid,
-    ] {
-        f.decimal(amount);
-    }
-    f.text(window.map(|w| w.0.as_str()));
-    f.text(window.map(|w| w.1.as_str()));
-    f.text(Some(d.liquidity.as_str()));
-    // Only when logged: a decision without one keeps the fingerprint it always had.
-    if d.bankroll.is_some() {
-        f.decimal(d.bankroll);
-    }
-    f.finish()
+    fields(d, timestamp, Some(window), false)
 }
 
 /// The fingerprint of a decision's canonical content, as `conflict.rs` compares it:
@@ -147,19 +107,35 @@ pub fn content_hash(d: &Decision, timestamp: &str, window: Option<&(String, Stri
 /// have come from Gamma), so a re-log that differs only in an explicit `market_start` /
 /// `market_end` is a duplicate.
 pub fn canonical_fingerprint(d: &Decision) -> i64 {
-    let mut f = Fingerprint::new();
+    fields(d, &to_db(d.timestamp), None, true)
+}
+
+/// Both fingerprints: the decision's fields in one order, the window where given (`Some`,
+/// even of None), and with `by_value` amounts by value and -0.0 as 0.0. The order and the
+/// values fed are what stored fingerprints were made of: never change them.
+fn fields(
+    d: &Decision,
+    timestamp: &str,
+    window: Option<Option<&(String, String)>>,
+    by_value: bool,
+) -> i64 {
     // -0.0 and 0.0 compare equal, so they fingerprint alike.
-    let real = |v: Option<f64>| v.map(|v| if v == 0.0 { 0.0 } else { v });
-    let amount = |v: Option<Decimal>| {
-        v.map(|v| {
+    let real = |v: Option<f64>| match by_value {
+        true => v.map(|v| if v == 0.0 { 0.0 } else { v }),
+        false => v,
+    };
+    let amount = |v: Option<Decimal>| match by_value {
+        true => v.map(|v| {
             if v.is_zero() {
                 Decimal::ZERO
             } else {
                 v.normalize()
             }
-        })
+        }),
+        false => v,
     };
-    f.text(Some(&to_db(d.timestamp)));
+    let mut f = Fingerprint::new();
+    f.text(Some(timestamp));
     f.text(Some(&d.market_slug));
     f.int(d.market_id);
     f.text(Some(d.action.as_str()));
@@ -191,10 +167,14 @@ pub fn canonical_fingerprint(d: &Decision) -> i64 {
     ] {
         f.decimal(amount(value));
     }
+    if let Some(window) = window {
+        f.text(window.map(|w| w.0.as_str()));
+        f.text(window.map(|w| w.1.as_str()));
+    }
     f.text(Some(d.liquidity.as_str()));
     // Only when logged: a decision without one keeps the fingerprint it always had.
-    if let Some(bankroll) = d.bankroll {
-        f.decimal(amount(Some(bankroll)));
+    if d.bankroll.is_some() {
+        f.decimal(amount(d.bankroll));
     }
     f.finish()
 }
@@ -222,4 +202,40 @@ mod tests {
         real.real(Some(0.0));
         assert_ne!(int.finish(), real.finish());
     }
+}
+
+#[cfg(test)]
+mod pinned {
+    use super::*;
+
+    /// Stored fingerprints were made by these functions: the same decision must give the same
+    /// numbers in every version (a change would make every re-log of a stored decision a
+    /// conflict). The values were taken from the version before the two shared one walk.
+    #[test]
+    fn fingerprints_of_a_known_decision_never_change() {
+        let mut d = Decision::from_json(crate::decision::tests::GOOD).unwrap();
+        let window = Some((
+            "2026-02-11 10:15:00".to_string(),
+            "2026-02-11 10:30:00".to_string(),
+        ));
+        let at = to_db(d.timestamp);
+        let live = content_hash(&d, &at, window.as_ref());
+        let none = content_hash(&d, &at, None);
+        let canonical = canonical_fingerprint(&d);
+        d.bankroll = Some(Decimal::new(25000, 2));
+        d.social_score = Some(-0.0);
+        let with_bankroll = (content_hash(&d, &at, None), canonical_fingerprint(&d));
+        assert_eq!(
+            (live, none, canonical, with_bankroll),
+            (PIN[0], PIN[1], PIN[2], (PIN[3], PIN[4]))
+        );
+    }
+
+    const PIN: [i64; 5] = [
+        -5914605215100719780,
+        -1328867760912220722,
+        7694850403431782884,
+        -3624819381495145816,
+        -6125005905985283332,
+    ];
 }
