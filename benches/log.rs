@@ -37,14 +37,7 @@ fn main() {
     let db = dir.path().join("lib.db");
     polyperf::db::create(&db).unwrap();
     let mut tracker = Tracker::open(&db).unwrap();
-    let t = Instant::now();
-    let report = tracker
-        .log_reader(
-            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&jsonl).unwrap()),
-            false,
-        )
-        .unwrap();
-    let secs = t.elapsed().as_secs_f64();
+    let (report, secs) = timed_log(&mut tracker, &jsonl);
     assert_eq!(report.stored as usize, n_bulk);
     println!(
         "bulk log (library)   {n_bulk} decisions, {:.1} MB JSONL: {:.3} s = {:.0} decisions/s",
@@ -131,18 +124,23 @@ fn main() {
              PRAGMA wal_checkpoint(TRUNCATE);",
         )
         .unwrap();
-    let t = Instant::now();
-    let report = tracker
-        .log_reader(
-            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&jsonl).unwrap()),
-            false,
-        )
-        .unwrap();
-    let secs = t.elapsed().as_secs_f64();
+    let (report, secs) = timed_log(&mut tracker, &jsonl);
     assert_eq!(report.stored as usize, n_bulk);
     println!(
         "bulk log, 1,000,000 archived decisions indexed: {:.3} s = {:.0} decisions/s",
         secs,
         n_bulk as f64 / secs
     );
+}
+
+/// `Tracker::log_reader` over the JSON Lines file at `path` (one transaction), and its seconds.
+fn timed_log(tracker: &mut Tracker, path: &std::path::Path) -> (polyperf::trades::LogReport, f64) {
+    let t = Instant::now();
+    let report = tracker
+        .log_reader(
+            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap()),
+            false,
+        )
+        .unwrap();
+    (report, t.elapsed().as_secs_f64())
 }

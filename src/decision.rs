@@ -34,6 +34,39 @@ use rules::{text_len, time_in_range};
 // The money bounds a decision is held to are the settlement rules' own.
 use crate::money::{MAX_EXECUTED_PRICE, MAX_POSITION_SIZE, MAX_SHARES, MIN_EXECUTED_PRICE};
 
+/// The decision's fields besides its `decision_id`, in the order the log stores them (the
+/// `trades` columns of the same names, and an archive line's).
+pub const FIELDS: [&str; 28] = [
+    "timestamp",
+    "market_slug",
+    "market_id",
+    "action",
+    "confidence",
+    "position_size",
+    "reasoning",
+    "btc_price",
+    "price_to_beat",
+    "time_remaining_seconds",
+    "is_end_phase",
+    "social_score",
+    "market_score",
+    "final_score",
+    "final_confidence",
+    "signal_type",
+    "rsi",
+    "macd",
+    "trend",
+    "yes_price",
+    "no_price",
+    "executed_price",
+    "market_start",
+    "market_end",
+    "fee_rate",
+    "liquidity",
+    "fee_paid",
+    "bankroll",
+];
+
 /// How far before its market's window a decision may be taken (markets are listed ahead).
 pub const MAX_DAYS_BEFORE_WINDOW: i64 = 7;
 /// How far after its market's window ended a decision may be dated (late fills, clock skew).

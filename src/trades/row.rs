@@ -58,37 +58,8 @@ pub const COLUMNS: &str = columns!();
 pub const SCORED_COLUMNS: &str = scored_columns!();
 
 /// The decision's own columns by name, in `decision_columns!()`'s order (what an archive
-/// file's values are put in to be read as a decision).
-pub const DECISION_COLUMNS: [&str; 28] = [
-    "timestamp",
-    "market_slug",
-    "market_id",
-    "action",
-    "confidence",
-    "position_size",
-    "reasoning",
-    "btc_price",
-    "price_to_beat",
-    "time_remaining_seconds",
-    "is_end_phase",
-    "social_score",
-    "market_score",
-    "final_score",
-    "final_confidence",
-    "signal_type",
-    "rsi",
-    "macd",
-    "trend",
-    "yes_price",
-    "no_price",
-    "executed_price",
-    "market_start",
-    "market_end",
-    "fee_rate",
-    "liquidity",
-    "fee_paid",
-    "bankroll",
-];
+/// file's values are put in to be read as a decision): the decision format's fields.
+pub const DECISION_COLUMNS: [&str; 28] = crate::decision::FIELDS;
 
 /// One decision and its settlement, typed.
 ///
