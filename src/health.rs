@@ -127,7 +127,7 @@ pub fn oldest_due_window_end(
     conn: &Connection,
     due_before: DateTime<Utc>,
 ) -> Result<Option<String>> {
-    Ok(crate::trades::lagging(conn, due_before)?.2)
+    crate::trades::oldest_due_end(conn, due_before)
 }
 
 /// The verdict on `facts` at `now` (pure).

@@ -132,6 +132,11 @@ fn hot_queries() -> Vec<(&'static str, String, &'static str)> {
         ),
         ("lag alert", sql::LAGGING.into(), "idx_trades_pending"),
         (
+            "health's lag",
+            sql::OLDEST_DUE_END.into(),
+            "idx_trades_pending",
+        ),
+        (
             "re-log and conflicts",
             sql::RELOGGED.into(),
             "sqlite_autoindex_trades_1",

@@ -54,8 +54,9 @@ pub use log::Tracker;
 pub use logged::{LogError, LogReport, Logged};
 pub use row::{decimal_of_real, Scored, Trade, COLUMNS, DECISION_COLUMNS, SCORED_COLUMNS};
 pub use settle::{
-    correct_settlement, due, each_settled, lagging, mark_unsettleable, price_settled_since,
-    rewrite_money, set_window, without_window, write_settlement, Due, DueCursor, Settlement,
+    correct_settlement, due, each_settled, lagging, mark_unsettleable, oldest_due_end,
+    price_settled_since, rewrite_money, set_window, without_window, write_settlement, Due,
+    DueCursor, Settlement,
 };
 pub use stored::{stored_decision, Columns};
 
@@ -64,7 +65,7 @@ pub mod sql {
     pub use super::feed::{ALERTS, RESULTS};
     pub use super::history::{IN_WINDOW, RECENT_POSITIONS, RECENT_WINS};
     pub use super::insert::RELOGGED;
-    pub use super::settle::{DUE, LAGGING, PRICE_SETTLED_SINCE, WITHOUT_WINDOW};
+    pub use super::settle::{DUE, LAGGING, OLDEST_DUE_END, PRICE_SETTLED_SINCE, WITHOUT_WINDOW};
 }
 
 /// A decision whose outcome is settled (HOLDs included): settlement is done with it, and its

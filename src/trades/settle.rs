@@ -42,6 +42,10 @@ pub const PRICE_SETTLED_SINCE: &str = concat!(
     " AND settled_at >= ?1 AND settlement_source = 'price'"
 );
 
+/// [`oldest_due_end`]'s query.
+pub const OLDEST_DUE_END: &str = "SELECT min(market_end) FROM trades
+     WHERE settlement_status = 'pending' AND market_end <= ?1";
+
 /// How many decisions lag (pending, their window ended before ?1), and the oldest window end.
 pub const LAGGING: &str = "SELECT count(*), min(market_end) FROM trades
      WHERE settlement_status = 'pending' AND market_end <= ?1";
@@ -226,6 +230,15 @@ pub fn mark_unsettleable(
         )?
         .execute(params![reason, to_db(now), id])?;
     Ok(n == 1)
+}
+
+/// The end of the oldest window whose decision is still pending although it ended at or
+/// before `cutoff`, as stored (the settlement lag's start: what `health` asks, one indexed
+/// `min`).
+pub fn oldest_due_end(conn: &Connection, cutoff: DateTime<Utc>) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(OLDEST_DUE_END)?
+        .query_row(params![to_db(cutoff)], |r| r.get(0))?)
 }
 
 /// How many decisions are still pending although their window ended at or before `cutoff`,
